@@ -1,0 +1,36 @@
+/**
+ * Every error leaves the API as JSON `{code, message}` with a 4xx for bad
+ * requests and refusals, and a bare 500 (details only in the log) for
+ * anything unexpected. Never a stack trace.
+ */
+import type { FastifyError, FastifyInstance } from 'fastify';
+import { TransactionRefusedError, type RefusalCode } from '../domain/refusal.ts';
+
+const REFUSAL_STATUS: Record<RefusalCode, number> = {
+  NOT_FOUND: 404,
+  ILLEGAL_STATE: 409,
+  GID_CONFLICT: 409,
+  BRANCH_CONFLICT: 409,
+  DEADLINE_PASSED: 409,
+  UNSUPPORTED_MODE: 400,
+};
+
+export function installErrorHandling(app: FastifyInstance): void {
+  app.setErrorHandler((error: FastifyError | TransactionRefusedError, request, reply) => {
+    if (error instanceof TransactionRefusedError) {
+      return reply.status(REFUSAL_STATUS[error.code]).send({ code: error.code, message: error.message, ...(error.status ? { status: error.status } : {}) });
+    }
+    if (error.validation) {
+      return reply.status(400).send({ code: 'INVALID_REQUEST', message: error.message });
+    }
+    const statusCode = error.statusCode ?? 500;
+    if (statusCode >= 400 && statusCode < 500) {
+      return reply.status(statusCode).send({ code: error.code ?? 'BAD_REQUEST', message: error.message });
+    }
+    request.log.error({ err: error }, 'request failed');
+    return reply.status(500).send({ code: 'INTERNAL', message: 'internal error; see the coordinator log' });
+  });
+  app.setNotFoundHandler((request, reply) =>
+    reply.status(404).send({ code: 'ROUTE_NOT_FOUND', message: `no route ${request.method} ${request.url}` }),
+  );
+}

@@ -1,0 +1,55 @@
+/**
+ * Request and reply schemas of the public transaction API. Fastify validates
+ * every body and parameter against them before a handler runs.
+ */
+import { Type, type Static } from '@sinclair/typebox';
+import { ID_PATTERN, LIMITS } from '../../participant-sdk/protocol/wire.ts';
+import { GLOBAL_STATUSES, MODES } from '../domain/transaction.ts';
+
+const Gid = Type.String({ minLength: 1, maxLength: LIMITS.gidMaxLength, pattern: ID_PATTERN, description: 'global transaction id' });
+const BranchId = Type.String({ minLength: 1, maxLength: LIMITS.branchIdMaxLength, pattern: ID_PATTERN });
+const HttpUrl = Type.String({ minLength: 8, maxLength: 2048, pattern: '^https?://[^\\s]+$' });
+const Reason = Type.String({ maxLength: 512 });
+const Status = Type.Union(GLOBAL_STATUSES.map((s) => Type.Literal(s)));
+
+export const ErrorReply = Type.Object({ code: Type.String(), message: Type.String() });
+
+export const BranchRegistration = Type.Object(
+  {
+    branchId: BranchId,
+    confirmUrl: HttpUrl,
+    cancelUrl: HttpUrl,
+    payload: Type.Optional(Type.Unknown({ description: 'JSON sent as the body of confirm and cancel' })),
+  },
+  { additionalProperties: false },
+);
+export type BranchRegistrationBody = Static<typeof BranchRegistration>;
+
+export const GidParams = Type.Object({ gid: Gid }, { additionalProperties: false });
+
+export const BeginBody = Type.Object(
+  {
+    gid: Type.Optional(Gid),
+    mode: Type.Optional(Type.Union(MODES.map((m) => Type.Literal(m)))),
+    timeoutMs: Type.Optional(Type.Integer({ minimum: 1 })),
+    branches: Type.Optional(Type.Array(BranchRegistration, { maxItems: 100 })),
+  },
+  { additionalProperties: false },
+);
+
+export const RegisterBody = Type.Object(
+  { branches: Type.Array(BranchRegistration, { minItems: 1, maxItems: 100 }) },
+  { additionalProperties: false },
+);
+
+export const DecisionBody = Type.Object(
+  {
+    reason: Type.Optional(Reason),
+    waitMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 60_000, description: 'how long to wait for phase two before answering' })),
+  },
+  { additionalProperties: false },
+);
+
+export const BeginReply = Type.Object({ gid: Gid, status: Status, deadlineAt: Type.String(), created: Type.Boolean() });
+export const RegisterReply = Type.Object({ gid: Gid, status: Status, registered: Type.Array(Type.String()) });
+export const StatusReply = Type.Object({ gid: Gid, status: Status });

@@ -1,0 +1,104 @@
+/**
+ * Coordinator configuration from environment variables, normalised once by
+ * a pure function. Every variable, its default and meaning is listed here
+ * and in the README's configuration table.
+ */
+import { hostname } from 'node:os';
+import { randomBytes } from 'node:crypto';
+
+export interface CoordinatorConfig {
+  mysqlUrl: string;
+  mysqlPoolMax: number;
+  redisUrl: string;
+  redisPrefix: string;
+  host: string;
+  port: number;
+  /** Shared secret for participant call signatures; null disables signing. */
+  secret: string | null;
+  /** True when the secret is the built-in development default. */
+  secretIsDefault: boolean;
+  instanceId: string;
+  leaseMs: number;
+  branchTimeoutMs: number;
+  retryBaseMs: number;
+  retryMaxMs: number;
+  attentionAfterRetries: number;
+  defaultTimeoutMs: number;
+  maxTimeoutMs: number;
+  submitWaitMs: number;
+  reconcileIntervalMs: number;
+  reconcileBatch: number;
+  workerConcurrency: number;
+  shutdownGraceMs: number;
+  logLevel: string;
+}
+
+/** Development default: signing is on out of the box; production sets its own. */
+export const DEFAULT_SECRET = 'dtx-dev-secret-change-me';
+
+export class ConfigError extends Error {
+  override readonly name = 'ConfigError';
+  constructor(readonly problems: string[]) {
+    super(`invalid configuration: ${problems.join('; ')}`);
+  }
+}
+
+type Env = Record<string, string | undefined>;
+
+export function loadConfig(env: Env): CoordinatorConfig {
+  const problems: string[] = [];
+  const int = (name: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number => {
+    const raw = env[name];
+    if (raw === undefined || raw === '') return fallback;
+    const value = Number(raw);
+    if (!Number.isInteger(value) || value < min || value > max) {
+      problems.push(`${name} must be an integer between ${min} and ${max}, got "${raw}"`);
+      return fallback;
+    }
+    return value;
+  };
+  const str = (name: string, fallback: string): string => {
+    const raw = env[name];
+    return raw === undefined || raw === '' ? fallback : raw;
+  };
+
+  const rawSecret = env.DTX_SECRET;
+  const secret = rawSecret === undefined ? DEFAULT_SECRET : rawSecret === '' ? null : rawSecret;
+
+  const config: CoordinatorConfig = {
+    mysqlUrl: str('DTX_MYSQL_URL', 'mysql://root@127.0.0.1:3306/dtx'),
+    mysqlPoolMax: int('DTX_MYSQL_POOL_MAX', 20, 1, 1000),
+    redisUrl: str('DTX_REDIS_URL', 'redis://127.0.0.1:6379'),
+    redisPrefix: str('DTX_REDIS_PREFIX', 'dtx'),
+    host: str('DTX_HOST', '127.0.0.1'),
+    port: int('DTX_PORT', 36789, 0, 65535),
+    secret,
+    secretIsDefault: secret === DEFAULT_SECRET,
+    instanceId: str('DTX_INSTANCE_ID', `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`),
+    leaseMs: int('DTX_LEASE_MS', 15_000, 100),
+    branchTimeoutMs: int('DTX_BRANCH_TIMEOUT_MS', 5_000, 10),
+    retryBaseMs: int('DTX_RETRY_BASE_MS', 1_000, 1),
+    retryMaxMs: int('DTX_RETRY_MAX_MS', 60_000, 1),
+    attentionAfterRetries: int('DTX_ATTENTION_AFTER_RETRIES', 10, 1),
+    defaultTimeoutMs: int('DTX_DEFAULT_TIMEOUT_MS', 60_000, 1),
+    maxTimeoutMs: int('DTX_MAX_TIMEOUT_MS', 24 * 3_600_000, 1),
+    submitWaitMs: int('DTX_SUBMIT_WAIT_MS', 10_000, 0),
+    reconcileIntervalMs: int('DTX_RECONCILE_INTERVAL_MS', 1_000, 10),
+    reconcileBatch: int('DTX_RECONCILE_BATCH', 500, 1, 100_000),
+    workerConcurrency: int('DTX_WORKER_CONCURRENCY', 16, 1, 1000),
+    shutdownGraceMs: int('DTX_SHUTDOWN_GRACE_MS', 10_000, 0),
+    logLevel: str('DTX_LOG_LEVEL', 'info'),
+  };
+
+  if (!/^[A-Za-z0-9_.:-]+$/.test(config.redisPrefix)) problems.push('DTX_REDIS_PREFIX may only hold letters, digits, "_", ".", ":" and "-"');
+  if (config.retryMaxMs < config.retryBaseMs) problems.push('DTX_RETRY_MAX_MS must not be below DTX_RETRY_BASE_MS');
+  if (config.maxTimeoutMs < config.defaultTimeoutMs) problems.push('DTX_MAX_TIMEOUT_MS must not be below DTX_DEFAULT_TIMEOUT_MS');
+  // A round must end well inside the lease, or a second instance could start
+  // the same round while the first is still calling participants.
+  if (config.branchTimeoutMs * 2 > config.leaseMs) problems.push('DTX_LEASE_MS must be at least twice DTX_BRANCH_TIMEOUT_MS');
+  if (!['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].includes(config.logLevel)) {
+    problems.push(`DTX_LOG_LEVEL must be one of fatal, error, warn, info, debug, trace, silent`);
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return config;
+}

@@ -1,0 +1,134 @@
+/**
+ * Wires one coordinator instance from its configuration: MySQL store, branch
+ * client, phase-two runner, service, recovery queue + worker + reconciler,
+ * HTTP API. `start` and `stop` are the only lifecycle calls.
+ */
+import type { FastifyInstance } from 'fastify';
+import type { Worker } from 'bullmq';
+import type { Logger } from 'pino';
+import { buildApi } from './api/server.ts';
+import { HttpBranchClient } from './branch-client/http-branch-client.ts';
+import type { CoordinatorConfig } from './config.ts';
+import { PhaseTwoRunner } from './engine/phase-two-runner.ts';
+import { systemClock, type Clock } from './engine/ports.ts';
+import { TransactionService } from './engine/transaction-service.ts';
+import { Reconciler } from './recovery/reconciler.ts';
+import { RecoveryQueue, startRecoveryWorker } from './recovery/recovery-queue.ts';
+import { producerConnection, workerConnection } from './recovery/redis-connections.ts';
+import { connectMysql, redactUrl } from './store/connect.ts';
+import { migrateLatest } from './store/migrator.ts';
+import { MysqlTransactionStore } from './store/mysql-transaction-store.ts';
+
+export interface CoordinatorDeps {
+  logger: Logger;
+  clock?: Clock;
+  random?: () => number;
+}
+
+export interface Coordinator {
+  readonly config: CoordinatorConfig;
+  readonly service: TransactionService;
+  readonly store: MysqlTransactionStore;
+  readonly queue: RecoveryQueue;
+  readonly reconciler: Reconciler;
+  readonly app: FastifyInstance;
+  /** Applies migrations, starts recovery and listens; resolves with the base URL. */
+  start(): Promise<string>;
+  /** Stops accepting, lets in-flight phase two finish (up to the grace period), closes pools. */
+  stop(): Promise<void>;
+}
+
+export function createCoordinator(config: CoordinatorConfig, deps: CoordinatorDeps): Coordinator {
+  const logger = deps.logger.child({ instance: config.instanceId });
+  const clock = deps.clock ?? systemClock;
+  const knex = connectMysql({ url: config.mysqlUrl, poolMax: config.mysqlPoolMax });
+  const store = new MysqlTransactionStore(knex);
+  const client = new HttpBranchClient({
+    secret: config.secret,
+    timeoutMs: config.branchTimeoutMs,
+    connectionsPerOrigin: 64,
+    now: clock.now,
+  });
+  const producerRedis = producerConnection(config.redisUrl);
+  producerRedis.on('error', (error) => logger.debug({ err: error }, 'redis (producer) connection error'));
+  const queue = new RecoveryQueue({ connection: producerRedis, prefix: config.redisPrefix, now: clock.now });
+  const runner = new PhaseTwoRunner({
+    store,
+    client,
+    scheduler: queue,
+    clock,
+    random: deps.random ?? Math.random,
+    retryPolicy: {
+      baseDelayMs: config.retryBaseMs,
+      maxDelayMs: config.retryMaxMs,
+      attentionAfterRetries: config.attentionAfterRetries,
+    },
+    instanceId: config.instanceId,
+    logger,
+  });
+  const service = new TransactionService({ store, runner, clock, instanceId: config.instanceId, leaseMs: config.leaseMs, logger });
+  const reconciler = new Reconciler({
+    store,
+    scheduler: queue,
+    clock,
+    intervalMs: config.reconcileIntervalMs,
+    batchSize: config.reconcileBatch,
+    recoverDirectly: (gid) => service.recover(gid),
+    logger,
+  });
+  const app = buildApi({
+    logger,
+    service,
+    defaultTimeoutMs: config.defaultTimeoutMs,
+    maxTimeoutMs: config.maxTimeoutMs,
+    submitWaitMs: config.submitWaitMs,
+  });
+
+  let workerRedis: ReturnType<typeof workerConnection> | null = null;
+  let worker: Worker | null = null;
+
+  return {
+    config,
+    service,
+    store,
+    queue,
+    reconciler,
+    app,
+    async start() {
+      const applied = await migrateLatest(knex);
+      if (applied.length > 0) logger.info({ applied }, 'migrations applied');
+      if (config.secret === null) logger.warn('DTX_SECRET is empty: calls to participants are NOT signed');
+      else if (config.secretIsDefault) logger.warn('DTX_SECRET is the development default; set your own in production');
+      workerRedis = workerConnection(config.redisUrl);
+      workerRedis.on('error', (error) => logger.debug({ err: error }, 'redis (worker) connection error'));
+      worker = startRecoveryWorker({
+        connection: workerRedis,
+        prefix: config.redisPrefix,
+        concurrency: config.workerConcurrency,
+        logger,
+        recover: (gid) => service.recover(gid),
+      });
+      reconciler.start();
+      const url = await app.listen({ host: config.host, port: config.port });
+      logger.info({ url, mysql: redactUrl(config.mysqlUrl), redis: redactUrl(config.redisUrl) }, 'coordinator listening');
+      return url;
+    },
+    async stop() {
+      logger.info('coordinator stopping');
+      await app.close();
+      await reconciler.stop();
+      await worker?.close();
+      const drained = await Promise.race([
+        runner.drain().then(() => true),
+        new Promise<boolean>((resolve) => setTimeout(() => resolve(false), config.shutdownGraceMs).unref()),
+      ]);
+      if (!drained) logger.warn({ inFlight: runner.inFlightCount }, 'phase two still running at shutdown; recovery takes it over after the lease');
+      await queue.close().catch(() => undefined);
+      producerRedis.disconnect();
+      workerRedis?.disconnect();
+      await client.close();
+      await store.close();
+      logger.info('coordinator stopped');
+    },
+  };
+}

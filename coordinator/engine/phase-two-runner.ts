@@ -1,0 +1,92 @@
+/**
+ * Runs phase two for a transaction whose lease this instance holds: calls
+ * every remaining confirm (or cancel) concurrently, asks the domain what the
+ * replies mean, records the round in one commit, and schedules the next
+ * round if one is needed.
+ */
+import type { Logger } from 'pino';
+import type { BranchClient } from '../branch-client/http-branch-client.ts';
+import type { RetryPolicy } from '../domain/backoff.ts';
+import { decideAfterRound, planPhaseTwo } from '../domain/tcc-decisions.ts';
+import type { GlobalStatus, TransactionSnapshot } from '../domain/transaction.ts';
+import type { TransactionStore } from '../store/transaction-store.ts';
+import type { Clock, RetryScheduler } from './ports.ts';
+
+export interface PhaseTwoRunnerOptions {
+  store: TransactionStore;
+  client: BranchClient;
+  scheduler: RetryScheduler;
+  clock: Clock;
+  random: () => number;
+  retryPolicy: RetryPolicy;
+  instanceId: string;
+  logger: Logger;
+}
+
+export class PhaseTwoRunner {
+  readonly #inFlight = new Set<Promise<unknown>>();
+
+  constructor(private readonly options: PhaseTwoRunnerOptions) {}
+
+  /**
+   * One round. Precondition: the snapshot is in phase two and its lease is
+   * ours. Returns the status after the round (the same phase-two status if
+   * a retry was scheduled, or if another instance took the transaction over).
+   */
+  runRound(snapshot: TransactionSnapshot): Promise<GlobalStatus> {
+    const round = this.#round(snapshot);
+    this.#inFlight.add(round);
+    void round.finally(() => this.#inFlight.delete(round)).catch(() => undefined);
+    return round;
+  }
+
+  /** Resolves when every round started so far has ended (for graceful shutdown). */
+  async drain(): Promise<void> {
+    await Promise.allSettled([...this.#inFlight]);
+  }
+
+  get inFlightCount(): number {
+    return this.#inFlight.size;
+  }
+
+  async #round(snapshot: TransactionSnapshot): Promise<GlobalStatus> {
+    const { store, client, clock, retryPolicy, instanceId } = this.options;
+    const txn = snapshot.transaction;
+    const log = this.options.logger.child({ gid: txn.gid });
+    const plan = planPhaseTwo(snapshot);
+    if (!plan) return txn.status;
+    const from = txn.status as 'confirming' | 'cancelling';
+
+    const results = await Promise.all(
+      plan.calls.map(async ({ branch, url }) => {
+        const result = await client.call({ gid: txn.gid, branchId: branch.branchId, op: plan.op, url, payload: branch.payload });
+        return { ...result, attempt: branch.attempts + 1 };
+      }),
+    );
+    const now = clock.now();
+    const decision = decideAfterRound(txn, plan, results, now, retryPolicy, this.options.random);
+    const recorded = await store.recordRound({ gid: txn.gid, owner: instanceId, op: plan.op, from, results, decision, now });
+
+    for (const result of results) {
+      if (result.outcome !== 'success') {
+        log.warn({ branchId: result.branchId, op: plan.op, outcome: result.outcome, attempt: result.attempt, error: result.error }, 'branch call did not succeed');
+      }
+    }
+    if (!recorded) {
+      log.info({ op: plan.op }, 'lease lost before the round was recorded; the new owner carries on');
+      return from;
+    }
+    if (decision.kind === 'finish') {
+      log.info({ status: decision.status, branches: snapshot.branches.length }, 'transaction finished');
+      return decision.status;
+    }
+    if (decision.attentionReason) {
+      log.error({ retryCount: decision.retryCount, reason: decision.attentionReason }, 'transaction needs attention');
+    }
+    log.info({ retryCount: decision.retryCount, nextRetryAt: new Date(decision.nextRetryAt).toISOString() }, 'phase two incomplete, retry scheduled');
+    await this.options.scheduler.schedule(txn.gid, decision.nextRetryAt).catch((error: unknown) => {
+      log.warn({ err: error }, 'could not enqueue the retry; the reconciler will find it in MySQL');
+    });
+    return from;
+  }
+}

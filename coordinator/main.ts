@@ -1,0 +1,45 @@
+/**
+ * `npm start`: runs one coordinator from environment variables until SIGINT
+ * or SIGTERM, then stops gracefully.
+ */
+import { ConfigError, loadConfig } from './config.ts';
+import { createCoordinator } from './coordinator.ts';
+import { createLogger } from './logger.ts';
+
+let config;
+try {
+  config = loadConfig(process.env);
+} catch (error) {
+  if (error instanceof ConfigError) {
+    process.stderr.write(`dtx coordinator: ${error.message}\n`);
+    process.exit(2);
+  }
+  throw error;
+}
+
+const logger = createLogger(config.logLevel);
+const coordinator = createCoordinator(config, { logger });
+
+let stopping = false;
+async function shutdown(signal: string): Promise<void> {
+  if (stopping) return;
+  stopping = true;
+  logger.info({ signal }, 'shutdown requested');
+  try {
+    await coordinator.stop();
+    process.exit(0);
+  } catch (error) {
+    logger.error({ err: error }, 'shutdown failed');
+    process.exit(1);
+  }
+}
+process.on('SIGINT', () => void shutdown('SIGINT'));
+process.on('SIGTERM', () => void shutdown('SIGTERM'));
+
+try {
+  await coordinator.start();
+} catch (error) {
+  logger.fatal({ err: error }, 'coordinator failed to start');
+  await coordinator.stop().catch(() => undefined);
+  process.exit(1);
+}

@@ -1,0 +1,83 @@
+/**
+ * The BullMQ queue of recovery work. A job carries only the gid: MySQL holds
+ * everything else, so losing the queue loses no transaction (the reconciler
+ * re-enqueues due work from MySQL).
+ */
+import { Queue, Worker, type Job } from 'bullmq';
+import type { Redis } from 'ioredis';
+import type { Logger } from 'pino';
+import type { RetryScheduler } from '../engine/ports.ts';
+
+export const RECOVERY_QUEUE = 'dtx-recovery';
+
+interface RecoveryJob {
+  gid: string;
+}
+
+export interface RecoveryQueueOptions {
+  connection: Redis;
+  prefix: string;
+  now: () => number;
+}
+
+export class RecoveryQueue implements RetryScheduler {
+  readonly #queue: Queue<RecoveryJob>;
+
+  constructor(private readonly options: RecoveryQueueOptions) {
+    this.#queue = new Queue<RecoveryJob>(RECOVERY_QUEUE, { connection: options.connection, prefix: options.prefix });
+  }
+
+  /**
+   * Enqueue a look at `gid` at `at`. The job id names the gid and the time,
+   * so the same schedule enqueued by several instances (or again by the
+   * reconciler) runs once, while a new schedule gets a new job.
+   */
+  async schedule(gid: string, at: number): Promise<void> {
+    await this.#queue.add(
+      'recover',
+      { gid },
+      {
+        jobId: `${gid}@${at}`,
+        delay: Math.max(0, at - this.options.now()),
+        removeOnComplete: true,
+        removeOnFail: true,
+      },
+    );
+  }
+
+  /** Jobs waiting, delayed or active (for metrics and tests). */
+  async depth(): Promise<number> {
+    const counts = await this.#queue.getJobCounts('waiting', 'delayed', 'active', 'prioritized');
+    return Object.values(counts).reduce((sum, n) => sum + n, 0);
+  }
+
+  async close(): Promise<void> {
+    await this.#queue.close();
+  }
+}
+
+export interface RecoveryWorkerOptions {
+  connection: Redis;
+  prefix: string;
+  concurrency: number;
+  logger: Logger;
+  recover: (gid: string) => Promise<unknown>;
+}
+
+/** Runs recovery jobs; a failed job is dropped, the transaction stays due in MySQL and is found again. */
+export function startRecoveryWorker(options: RecoveryWorkerOptions): Worker<RecoveryJob> {
+  const worker = new Worker<RecoveryJob>(
+    RECOVERY_QUEUE,
+    async (job: Job<RecoveryJob>) => {
+      await options.recover(job.data.gid);
+    },
+    { connection: options.connection, prefix: options.prefix, concurrency: options.concurrency },
+  );
+  worker.on('failed', (job, error) => {
+    options.logger.warn({ gid: job?.data.gid, err: error }, 'recovery job failed; the reconciler will retry it');
+  });
+  worker.on('error', (error) => {
+    options.logger.warn({ err: error }, 'recovery worker error');
+  });
+  return worker;
+}

@@ -1,0 +1,30 @@
+/**
+ * Applies the coordinator's migrations. The list is explicit (no directory
+ * scan), so it works the same under tsx, in tests and from a bundle.
+ */
+import type { Knex } from 'knex';
+import * as transactionLog from './migrations/0001-transaction-log.ts';
+import { TABLES } from './tables.ts';
+
+interface Migration {
+  name: string;
+  up(knex: Knex): Promise<void>;
+  down(knex: Knex): Promise<void>;
+}
+
+const MIGRATIONS: readonly Migration[] = [transactionLog];
+
+const source: Knex.MigrationSource<Migration> = {
+  getMigrations: async () => [...MIGRATIONS],
+  getMigrationName: (migration) => migration.name,
+  getMigration: async (migration) => migration,
+};
+
+/** Applies every pending migration; returns the names applied now. Safe to run concurrently from several instances (knex takes a lock). */
+export async function migrateLatest(knex: Knex): Promise<string[]> {
+  const [, applied] = (await knex.migrate.latest({
+    migrationSource: source,
+    tableName: TABLES.migrations,
+  })) as [number, string[]];
+  return applied;
+}

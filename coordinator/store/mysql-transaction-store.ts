@@ -1,0 +1,242 @@
+/**
+ * The transaction log in MySQL/MariaDB (knex + mysql2). See
+ * transaction-store.ts for each operation's precondition and effect.
+ */
+import type { Knex } from 'knex';
+import { OPEN_STATUSES, type BranchRegistration, type NewEvent, type TransactionSnapshot } from '../domain/transaction.ts';
+import { isDuplicateKey, isRetryableConflict } from './mysql-errors.ts';
+import { blankEvent, clip, eventRow, toBranch, toEvent, toTransaction, type BranchRow, type EventRow, type GlobalRow } from './rows.ts';
+import { TABLES } from './tables.ts';
+import type {
+  BeginInput,
+  DecisionInput,
+  DueTransaction,
+  RoundRecord,
+  TransactionStore,
+} from './transaction-store.ts';
+
+const CONFLICT_RETRIES = 3;
+
+export class MysqlTransactionStore implements TransactionStore {
+  #commits = 0;
+
+  constructor(private readonly knex: Knex) {}
+
+  get commitCount(): number {
+    return this.#commits;
+  }
+
+  async begin(input: BeginInput): Promise<'created' | 'exists'> {
+    const { gid, now } = input;
+    try {
+      await this.write(async (trx) => {
+        await trx(TABLES.global).insert({
+          gid,
+          mode: input.mode,
+          status: 'trying',
+          created_at: now,
+          updated_at: now,
+          deadline_at: input.deadlineAt,
+          // Due at the deadline: that is when the timeout sweep must look at it.
+          next_retry_at: input.deadlineAt,
+          retry_count: 0,
+        });
+        if (input.branches.length > 0) {
+          await trx(TABLES.branch).insert(input.branches.map((b) => branchRow(gid, b, now)));
+        }
+        const begin = { ...blankEvent(gid, now, 'begin'), toStatus: 'trying' as const, message: `deadline ${new Date(input.deadlineAt).toISOString()}` };
+        await trx(TABLES.event).insert([begin, ...input.branches.map((b) => registerEvent(gid, b, now))].map(eventRow));
+      });
+      return 'created';
+    } catch (error) {
+      if (isDuplicateKey(error)) return 'exists';
+      throw error;
+    }
+  }
+
+  async registerBranches(
+    gid: string,
+    now: number,
+    select: (snapshot: TransactionSnapshot) => BranchRegistration[],
+  ): Promise<{ before: TransactionSnapshot; inserted: BranchRegistration[] } | null> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.write(async (trx) => {
+          // A shared lock on the transaction row orders this registration
+          // against a concurrent submit/abort, which updates that row.
+          const row = await trx<GlobalRow>(TABLES.global).where({ gid }).forShare().first();
+          if (!row) return null;
+          const branches = await trx<BranchRow>(TABLES.branch).where({ gid }).orderBy(['created_at', 'branch_id']);
+          const before = { transaction: toTransaction(row), branches: branches.map(toBranch) };
+          const inserted = select(before);
+          if (inserted.length > 0) {
+            await trx(TABLES.branch).insert(inserted.map((b) => branchRow(gid, b, now)));
+            await trx(TABLES.event).insert(inserted.map((b) => eventRow(registerEvent(gid, b, now))));
+          }
+          return { before, inserted };
+        });
+      } catch (error) {
+        // Two registrations of the same new branch raced: run again, the
+        // second run sees the winner's row and compares against it.
+        if (isDuplicateKey(error) && attempt < CONFLICT_RETRIES) continue;
+        throw error;
+      }
+    }
+  }
+
+  async decide(input: DecisionInput): Promise<boolean> {
+    const { gid, now } = input;
+    return this.write(async (trx) => {
+      const query = trx(TABLES.global).where({ gid, status: 'trying' });
+      if (input.beforeDeadline) query.andWhere('deadline_at', '>', now);
+      const changed = await query.update({
+        status: input.to,
+        reason: clip(input.reason, 512),
+        updated_at: now,
+        lease_owner: input.owner,
+        lease_until: input.leaseUntil,
+        next_retry_at: input.leaseUntil,
+      });
+      if (changed === 0) return false;
+      const event: NewEvent = {
+        ...blankEvent(gid, now, 'status'),
+        fromStatus: 'trying',
+        toStatus: input.to,
+        message: input.reason,
+        actor: input.actor,
+      };
+      await trx(TABLES.event).insert(eventRow(event));
+      return true;
+    });
+  }
+
+  async claim(gid: string, owner: string, now: number, leaseUntil: number): Promise<TransactionSnapshot | null> {
+    const changed = await this.knex(TABLES.global)
+      .where({ gid })
+      .whereIn('status', OPEN_STATUSES)
+      .andWhere('next_retry_at', '<=', now)
+      .andWhere((q) => q.whereNull('lease_until').orWhere('lease_until', '<=', now))
+      .update({ lease_owner: owner, lease_until: leaseUntil, next_retry_at: leaseUntil });
+    this.#commits++;
+    if (changed === 0) return null;
+    return this.load(gid);
+  }
+
+  async recordRound(record: RoundRecord): Promise<boolean> {
+    const { gid, now, decision } = record;
+    return this.write(async (trx) => {
+      const globalUpdate =
+        decision.kind === 'finish'
+          ? {
+              status: decision.status,
+              updated_at: now,
+              finished_at: now,
+              next_retry_at: null,
+              lease_owner: null,
+              lease_until: null,
+              needs_attention: false,
+            }
+          : {
+              retry_count: decision.retryCount,
+              next_retry_at: decision.nextRetryAt,
+              needs_attention: decision.needsAttention,
+              ...(decision.attentionReason ? { attention_reason: clip(decision.attentionReason, 512) } : {}),
+              updated_at: now,
+              lease_owner: null,
+              lease_until: null,
+            };
+      const changed = await trx(TABLES.global)
+        .where({ gid, status: record.from, lease_owner: record.owner })
+        .update(globalUpdate);
+      if (changed === 0) return false;
+
+      const doneStatus = record.op === 'confirm' ? 'confirmed' : 'cancelled';
+      const succeeded = record.results.filter((r) => r.outcome === 'success').map((r) => r.branchId);
+      if (succeeded.length > 0) {
+        await trx(TABLES.branch)
+          .where({ gid })
+          .whereIn('branch_id', succeeded)
+          .update({ status: doneStatus, attempts: trx.raw('attempts + 1'), last_error: null, updated_at: now });
+      }
+      for (const result of record.results) {
+        if (result.outcome === 'success') continue;
+        await trx(TABLES.branch)
+          .where({ gid, branch_id: result.branchId })
+          .update({ attempts: trx.raw('attempts + 1'), last_error: clip(result.error, 1024), updated_at: now });
+      }
+
+      const events: NewEvent[] = record.results.map((result) => ({
+        ...blankEvent(gid, now, 'branch-call'),
+        branchId: result.branchId,
+        op: record.op,
+        outcome: result.outcome,
+        attempt: result.attempt,
+        message: result.error ?? (result.httpStatus === null ? null : `HTTP ${result.httpStatus}`),
+      }));
+      if (decision.kind === 'finish') {
+        events.push({ ...blankEvent(gid, now, 'status'), fromStatus: record.from, toStatus: decision.status });
+      } else if (decision.attentionReason) {
+        events.push({ ...blankEvent(gid, now, 'attention'), message: decision.attentionReason });
+      }
+      await trx(TABLES.event).insert(events.map(eventRow));
+      return true;
+    });
+  }
+
+  async findDue(until: number, limit: number): Promise<DueTransaction[]> {
+    const rows = await this.knex<GlobalRow>(TABLES.global)
+      .select('gid', 'next_retry_at')
+      .where('next_retry_at', '<=', until)
+      .orderBy('next_retry_at')
+      .limit(limit);
+    return rows.map((row) => ({ gid: row.gid, nextRetryAt: Number(row.next_retry_at) }));
+  }
+
+  async load(gid: string): Promise<TransactionSnapshot | null> {
+    const row = await this.knex<GlobalRow>(TABLES.global).where({ gid }).first();
+    if (!row) return null;
+    const branches = await this.knex<BranchRow>(TABLES.branch).where({ gid }).orderBy(['created_at', 'branch_id']);
+    return { transaction: toTransaction(row), branches: branches.map(toBranch) };
+  }
+
+  async events(gid: string): Promise<ReturnType<typeof toEvent>[]> {
+    const rows = await this.knex<EventRow>(TABLES.event).where({ gid }).orderBy('id');
+    return rows.map(toEvent);
+  }
+
+  async close(): Promise<void> {
+    await this.knex.destroy();
+  }
+
+  /** One commit; re-run whole on a deadlock or lock-wait timeout (every caller's work is re-runnable). */
+  private async write<T>(work: (trx: Knex.Transaction) => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        const result = await this.knex.transaction(work);
+        this.#commits++;
+        return result;
+      } catch (error) {
+        if (isRetryableConflict(error) && attempt < CONFLICT_RETRIES) continue;
+        throw error;
+      }
+    }
+  }
+}
+
+function branchRow(gid: string, branch: BranchRegistration, now: number): Omit<BranchRow, 'last_error'> {
+  return {
+    gid,
+    branch_id: branch.branchId,
+    confirm_url: branch.confirmUrl,
+    cancel_url: branch.cancelUrl,
+    payload: branch.payload,
+    status: 'prepared',
+    attempts: 0,
+    created_at: now,
+    updated_at: now,
+  };
+}
+
+function registerEvent(gid: string, branch: BranchRegistration, now: number): NewEvent {
+  return { ...blankEvent(gid, now, 'register'), branchId: branch.branchId, message: `confirm ${branch.confirmUrl} cancel ${branch.cancelUrl}` };
+}

@@ -1,0 +1,7 @@
+/** Names of the coordinator's tables, in one place for the store and the migrations. */
+export const TABLES = {
+  global: 'dtx_global',
+  branch: 'dtx_branch',
+  event: 'dtx_event',
+  migrations: 'dtx_migrations',
+} as const;

@@ -1,0 +1,114 @@
+/**
+ * The transaction log, as the engine and the API see it. Only store/
+ * implementations know SQL; everything above talks to this interface.
+ *
+ * Every write is one atomic commit guarded by the state it expects
+ * (compare-and-set), so concurrent coordinators never both win a transition.
+ */
+import type { BranchCallResult, RoundDecision, PhaseTwoOp } from '../domain/tcc-decisions.ts';
+import type {
+  BranchRegistration,
+  GlobalStatus,
+  Mode,
+  TransactionEvent,
+  TransactionSnapshot,
+} from '../domain/transaction.ts';
+
+export interface BeginInput {
+  gid: string;
+  mode: Mode;
+  now: number;
+  deadlineAt: number;
+  /** Branches registered in the same commit as the begin. */
+  branches: BranchRegistration[];
+}
+
+export interface DecisionInput {
+  gid: string;
+  to: 'confirming' | 'cancelling';
+  reason: string | null;
+  now: number;
+  /** The instance that will run phase two; it holds the lease until `leaseUntil`. */
+  owner: string;
+  leaseUntil: number;
+  /** Refuse the transition if the deadline has passed (for submit). */
+  beforeDeadline: boolean;
+  actor: string;
+}
+
+export interface RoundRecord {
+  gid: string;
+  owner: string;
+  op: PhaseTwoOp;
+  /** The status phase two ran under; the write is refused if it changed. */
+  from: 'confirming' | 'cancelling';
+  /** One per branch called, with the branch's attempt number for this call. */
+  results: (BranchCallResult & { attempt: number })[];
+  decision: RoundDecision;
+  now: number;
+}
+
+export interface DueTransaction {
+  gid: string;
+  nextRetryAt: number;
+}
+
+export interface TransactionStore {
+  /**
+   * Precondition: none. Effect: inserts the transaction (status `trying`,
+   * due for recovery at its deadline), its branches and their events in one
+   * commit. Returns `exists` without writing if the gid is taken.
+   */
+  begin(input: BeginInput): Promise<'created' | 'exists'>;
+
+  /**
+   * Precondition: the transaction exists (else returns null). Locks it
+   * against a concurrent decision, asks `select` which of the registrations
+   * are new (it may throw to refuse), inserts those with their events in one
+   * commit. Returns the snapshot as it was before the insert and what was inserted.
+   */
+  registerBranches(
+    gid: string,
+    now: number,
+    select: (snapshot: TransactionSnapshot) => BranchRegistration[],
+  ): Promise<{ before: TransactionSnapshot; inserted: BranchRegistration[] } | null>;
+
+  /**
+   * Precondition: status `trying` (and before the deadline if asked).
+   * Effect: logs the decision, takes the lease for `owner` and makes the
+   * transaction due at `leaseUntil`, so that recovery takes over if the
+   * owner dies. Returns false, writing nothing, if the precondition failed.
+   */
+  decide(input: DecisionInput): Promise<boolean>;
+
+  /**
+   * Precondition: open, due (`next_retry_at <= now`) and the lease free or
+   * expired. Effect: takes the lease for `owner` until `leaseUntil` and
+   * pushes the due time to `leaseUntil`. Returns the snapshot, or null if
+   * the precondition failed.
+   */
+  claim(gid: string, owner: string, now: number, leaseUntil: number): Promise<TransactionSnapshot | null>;
+
+  /**
+   * Precondition: status still `from` and the lease held by `owner`.
+   * Effect, in one commit: branch outcomes and attempts, one event per call,
+   * and either the terminal status or the retry schedule; releases the
+   * lease. Returns false, writing nothing, if the precondition failed.
+   */
+  recordRound(record: RoundRecord): Promise<boolean>;
+
+  /** Open transactions due at or before `until`, soonest first. Reads only unfinished rows (index on next_retry_at). */
+  findDue(until: number, limit: number): Promise<DueTransaction[]>;
+
+  load(gid: string): Promise<TransactionSnapshot | null>;
+
+  /** The transaction's history, oldest first. */
+  events(gid: string): Promise<TransactionEvent[]>;
+
+  /** Commits issued by this store instance since it was created (the benchmark and tests read it). */
+  readonly commitCount: number;
+
+  close(): Promise<void>;
+}
+
+export type { GlobalStatus };

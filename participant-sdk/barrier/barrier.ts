@@ -1,0 +1,169 @@
+/**
+ * Running a branch handler behind the barrier (brief §5): idempotence, null
+ * compensation and anti-suspension, in one local DB transaction shared with
+ * the business work.
+ *
+ * Known trap, by design: a try (or action) whose work fails rolls back its own
+ * barrier row together with its business rows. A cancel arriving afterwards
+ * finds no try row and is answered as a null compensation, without running
+ * the cancel handler. That is right when everything the try did was in this
+ * database (it was all rolled back). It is WRONG if the try had effects
+ * outside the database before failing (a call to another system, a message
+ * sent, a file written): those are never undone. Handlers with external side
+ * effects must make them idempotent and undo them in a way that does not
+ * depend on the cancel handler running, or perform them only in confirm.
+ */
+import type { Knex } from 'knex';
+import { DtxError } from '../errors.ts';
+import type { BranchOp } from '../protocol/wire.ts';
+import { forwardRowExisted, planBarrier } from './decision.ts';
+import { assertBarrierKey, assertTableName, DEFAULT_BARRIER_TABLE } from './input.ts';
+import { withLockRetry } from './lock-retry.ts';
+
+/**
+ * - `ran`: the work ran and committed with the barrier rows.
+ * - `duplicate`: this op already committed for this branch; the work did not run.
+ * - `null-compensation`: a cancel/compensate whose try/action never ran here;
+ *   the work did not run and a late try/action is now blocked.
+ * - `suspended`: a try/action arriving after its cancel/compensate; the work
+ *   did not run and the caller must answer failure.
+ */
+export type BarrierResult<T> =
+  | { kind: 'ran'; value: T }
+  | { kind: 'duplicate' }
+  | { kind: 'null-compensation' }
+  | { kind: 'suspended' };
+
+export interface BarrierOptions {
+  /** Barrier table name; defaults to `dtx_barrier`. */
+  table?: string;
+  gid: string;
+  branchId: string;
+  op: BranchOp;
+  /** Clock for `created_at`, in epoch milliseconds. */
+  now: () => number;
+  /** Attempts of the whole transaction on deadlock / lock wait timeout, the first included. Default 5. */
+  maxAttempts?: number;
+  /** Upper bound of the first retry delay in ms (doubles, full jitter). Default 20. */
+  retryBaseDelayMs?: number;
+  /** Told about each retried lock conflict, e.g. to log it. */
+  onRetry?: (error: unknown, attempt: number) => void;
+}
+
+// Only one row per (gid, branch, op) today; the column leaves room for
+// several actions in one branch later.
+const SEQ = 1;
+
+/**
+ * Run `work` at most once per (gid, branch id, op), in one READ COMMITTED
+ * transaction with the barrier rows.
+ *
+ * Precondition: the barrier table exists (createBarrierTable).
+ * Effect: on `ran`, the barrier rows and everything `work` did through `trx`
+ * are committed together. If `work` throws, both are rolled back and the
+ * error is rethrown unchanged. Deadlocks and lock wait timeouts replay the
+ * whole transaction, `work` included, a bounded number of times.
+ * Throws BarrierInputError, before touching the database, on an invalid
+ * gid, branch id, op or table.
+ */
+export async function runInBarrier<T>(
+  knex: Knex,
+  options: BarrierOptions,
+  work: (trx: Knex.Transaction) => Promise<T>,
+): Promise<BarrierResult<T>> {
+  const table = options.table ?? DEFAULT_BARRIER_TABLE;
+  const { gid, branchId, op } = options;
+  assertTableName(table);
+  assertBarrierKey(gid, branchId, op);
+  const key: BarrierKey = { table, gid, branchId };
+  const plan = planBarrier(op);
+
+  const attempt = () =>
+    knex.transaction(
+      async (trx): Promise<BarrierResult<T>> => {
+        const now = options.now();
+        if (plan.kind === 'forward') {
+          if (!(await claim(trx, key, plan.op, plan.op, now))) {
+            return { kind: forwardRowExisted(plan.op, await originOf(trx, key, plan.op)) };
+          }
+          return { kind: 'ran', value: await work(trx) };
+        }
+        if (await claim(trx, key, plan.undoes, plan.op, now)) {
+          // The try never ran here. Record the cancel too, so that a repeated
+          // cancel is a plain duplicate; the try row blocks a late try.
+          await claim(trx, key, plan.op, plan.op, now);
+          return { kind: 'null-compensation' };
+        }
+        if (!(await claim(trx, key, plan.op, plan.op, now))) {
+          await originOf(trx, key, plan.op); // checks the row really is ours, see originOf
+          return { kind: 'duplicate' };
+        }
+        return { kind: 'ran', value: await work(trx) };
+      },
+      { isolationLevel: 'read committed' },
+    );
+
+  return withLockRetry(attempt, {
+    maxAttempts: options.maxAttempts ?? 5,
+    baseDelayMs: options.retryBaseDelayMs ?? 20,
+    ...(options.onRetry ? { onRetry: options.onRetry } : {}),
+  });
+}
+
+interface BarrierKey {
+  table: string;
+  gid: string;
+  branchId: string;
+}
+
+/**
+ * INSERT IGNORE the row (key, op), recording `originOp` as its inserter.
+ * Returns true if this call inserted it, false if it was already there.
+ * If another open transaction holds the same key, InnoDB makes this wait for
+ * it to commit (→ false) or roll back (→ true): that wait is what makes two
+ * concurrent confirms run the work exactly once.
+ */
+async function claim(trx: Knex.Transaction, key: BarrierKey, op: BranchOp, originOp: BranchOp, now: number) {
+  const result: unknown = await trx.raw(
+    'insert ignore into ?? (gid, branch_id, op, seq, origin_op, created_at) values (?, ?, ?, ?, ?, ?)',
+    [key.table, key.gid, key.branchId, op, SEQ, originOp, now],
+  );
+  const header = resultHeader(result);
+  if (header.affectedRows === 1 && header.warningStatus > 0) {
+    // IGNORE turned an error into a warning on a row it did insert: the
+    // table does not match what we validated against (a narrower column
+    // truncated the id). Refuse rather than write a wrong key.
+    throw new DtxError('BARRIER_INSERT_WARNING', `barrier insert into ${key.table} produced warnings; check its definition`);
+  }
+  return header.affectedRows === 1;
+}
+
+/**
+ * The origin_op of a row that INSERT IGNORE found present. The row must exist
+ * with exactly this key (the ignored insert holds a shared lock on it until
+ * commit); if it does not, the insert was ignored for another reason, such
+ * as a truncated key matching someone else's row, and answering "duplicate"
+ * would skip a branch, so fail instead.
+ */
+async function originOf(trx: Knex.Transaction, key: BarrierKey, op: BranchOp): Promise<string> {
+  const result: unknown = await trx.raw(
+    'select origin_op from ?? where gid = ? and branch_id = ? and op = ? and seq = ?',
+    [key.table, key.gid, key.branchId, op, SEQ],
+  );
+  const rows = Array.isArray(result) ? (result[0] as unknown) : undefined;
+  const row = Array.isArray(rows) ? (rows[0] as { origin_op?: unknown } | undefined) : undefined;
+  if (typeof row?.origin_op !== 'string') {
+    throw new DtxError('BARRIER_ROW_MISSING', `barrier insert was ignored but no ${op} row exists for this branch`);
+  }
+  return row.origin_op;
+}
+
+/** The mysql2 ResultSetHeader of `trx.raw(insert ...)`, which knex returns as `[header, fields]`. */
+function resultHeader(result: unknown): { affectedRows: number; warningStatus: number } {
+  const header = Array.isArray(result) ? (result[0] as { affectedRows?: unknown; warningStatus?: unknown }) : undefined;
+  if (typeof header?.affectedRows !== 'number') {
+    // Never guess: reading "0" from an unexpected shape would turn every call into a duplicate.
+    throw new DtxError('BARRIER_DRIVER', 'unexpected result from the MySQL driver (mysql2 expected)');
+  }
+  return { affectedRows: header.affectedRows, warningStatus: typeof header.warningStatus === 'number' ? header.warningStatus : 0 };
+}

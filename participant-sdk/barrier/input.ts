@@ -1,0 +1,43 @@
+/**
+ * Validation of everything the barrier writes, done before any SQL runs.
+ *
+ * Why up front: the barrier relies on INSERT IGNORE, and MySQL's IGNORE also
+ * downgrades "data too long" to a warning. An over-long gid would be silently
+ * truncated into the key of another transaction and read back as a duplicate,
+ * so a branch would be skipped while the SDK answers success (brief §5).
+ */
+import { BarrierInputError } from '../errors.ts';
+import { isBranchOp, isValidBranchId, isValidGid, LIMITS } from '../protocol/wire.ts';
+import type { BranchOp } from '../protocol/wire.ts';
+
+export const DEFAULT_BARRIER_TABLE = 'dtx_barrier';
+
+/** Width of the `op` and `origin_op` columns; every BranchOp fits. */
+export const OP_MAX_LENGTH = 16;
+
+// A table name, optionally schema-qualified; knex quotes it with `??`, this
+// only keeps configuration mistakes from turning into odd identifiers.
+const TABLE_REGEX = /^[A-Za-z_][A-Za-z0-9_]{0,63}(\.[A-Za-z_][A-Za-z0-9_]{0,63})?$/;
+
+export function assertTableName(table: string): void {
+  if (!TABLE_REGEX.test(table)) {
+    throw new BarrierInputError('table', table, 'expected [A-Za-z_][A-Za-z0-9_]*, optionally prefixed by a schema');
+  }
+}
+
+/** Throws BarrierInputError unless gid, branch id and op are all writable as they are. */
+export function assertBarrierKey(gid: unknown, branchId: unknown, op: unknown): asserts op is BranchOp {
+  if (typeof gid !== 'string' || !isValidGid(gid)) {
+    throw new BarrierInputError('gid', gid, `expected 1..${LIMITS.gidMaxLength} characters of [A-Za-z0-9_.-]`);
+  }
+  if (typeof branchId !== 'string' || !isValidBranchId(branchId)) {
+    throw new BarrierInputError(
+      'branchId',
+      branchId,
+      `expected 1..${LIMITS.branchIdMaxLength} characters of [A-Za-z0-9_.-]`,
+    );
+  }
+  if (typeof op !== 'string' || !isBranchOp(op)) {
+    throw new BarrierInputError('op', op, 'expected one of try, confirm, cancel, action, compensate');
+  }
+}

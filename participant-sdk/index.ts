@@ -1,0 +1,20 @@
+/**
+ * Public API of the dtx participant SDK.
+ */
+export * from './protocol/index.ts';
+export * from './errors.ts';
+export * from './resource.ts';
+export * from './participant.ts';
+export type { ParticipantReply, ParticipantRequest } from './incoming-call.ts';
+export type { SuccessBody } from './branch-reply.ts';
+export { dtxParticipantPlugin } from './server/fastify-plugin.ts';
+export type { DtxParticipantPluginOptions } from './server/fastify-plugin.ts';
+export { createNodeHandler } from './server/node-handler.ts';
+export type { NodeHandlerOptions } from './server/node-handler.ts';
+export { runInBarrier } from './barrier/barrier.ts';
+export type { BarrierOptions, BarrierResult } from './barrier/barrier.ts';
+export { createBarrierTable } from './barrier/migration.ts';
+export { DEFAULT_BARRIER_TABLE } from './barrier/input.ts';
+export { cleanupBarrier, startBarrierCleanup } from './barrier/cleanup.ts';
+export type { BarrierCleanupHandle, BarrierCleanupSchedule, CleanupOptions } from './barrier/cleanup.ts';
+export * from './initiator/index.ts';

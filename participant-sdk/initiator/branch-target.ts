@@ -1,0 +1,25 @@
+/**
+ * Where a branch lives. A resource exposed by this SDK's participant server
+ * is one base URL (`.../<resource>`), with `/try`, `/confirm` and `/cancel`
+ * under it; other participants may name the three URLs themselves.
+ */
+export type BranchTarget =
+  | { url: string; payload?: unknown; branchId?: string }
+  | { tryUrl: string; confirmUrl: string; cancelUrl: string; payload?: unknown; branchId?: string };
+
+export interface ResolvedBranch {
+  branchId: string;
+  tryUrl: string;
+  confirmUrl: string;
+  cancelUrl: string;
+  payload: unknown;
+}
+
+export function resolveTarget(target: BranchTarget, branchId: string): ResolvedBranch {
+  const payload = target.payload ?? null;
+  if ('url' in target) {
+    const base = target.url.replace(/\/+$/, '');
+    return { branchId, tryUrl: `${base}/try`, confirmUrl: `${base}/confirm`, cancelUrl: `${base}/cancel`, payload };
+  }
+  return { branchId, tryUrl: target.tryUrl, confirmUrl: target.confirmUrl, cancelUrl: target.cancelUrl, payload };
+}

@@ -1,0 +1,100 @@
+/**
+ * HTTP client of the coordinator's transaction API (v1). Every call is
+ * idempotent on the coordinator, so transport failures are retried a few
+ * times; a 4xx refusal is never retried.
+ */
+import { Agent, request, type Dispatcher } from 'undici';
+import type { ErrorReply } from '../protocol/wire.ts';
+import { CoordinatorRefusedError, CoordinatorUnavailableError } from './errors.ts';
+
+export interface BranchRegistration {
+  branchId: string;
+  confirmUrl: string;
+  cancelUrl: string;
+  payload: unknown;
+}
+
+export type TransactionStatus = 'trying' | 'confirming' | 'cancelling' | 'confirmed' | 'cancelled';
+
+export interface CoordinatorClientOptions {
+  /** Base URL of the coordinator, e.g. http://127.0.0.1:36789 */
+  url: string;
+  timeoutMs: number;
+  /** Transport retries of one call (refusals are final). */
+  retries: number;
+  dispatcher: Dispatcher;
+}
+
+export class CoordinatorClient {
+  private readonly base: string;
+
+  constructor(private readonly options: CoordinatorClientOptions) {
+    this.base = options.url.replace(/\/+$/, '');
+  }
+
+  begin(body: { gid: string; timeoutMs?: number; branches: BranchRegistration[] }) {
+    return this.post<{ gid: string; status: TransactionStatus; created: boolean }>(body.gid, '/v1/transactions', { ...body, mode: 'tcc' });
+  }
+
+  register(gid: string, branches: BranchRegistration[]) {
+    return this.post<{ gid: string; status: TransactionStatus; registered: string[] }>(gid, `/v1/transactions/${gid}/branches`, { branches });
+  }
+
+  submit(gid: string, body: { reason?: string; waitMs?: number } = {}) {
+    return this.post<{ gid: string; status: TransactionStatus }>(gid, `/v1/transactions/${gid}/submit`, body);
+  }
+
+  abort(gid: string, body: { reason?: string; waitMs?: number } = {}) {
+    return this.post<{ gid: string; status: TransactionStatus }>(gid, `/v1/transactions/${gid}/abort`, body);
+  }
+
+  query(gid: string) {
+    return this.send<{ transaction: { gid: string; status: TransactionStatus }; branches: unknown[]; events: unknown[] }>(gid, 'GET', `/v1/transactions/${gid}`);
+  }
+
+  private post<T>(gid: string, path: string, body: unknown): Promise<T> {
+    return this.send<T>(gid, 'POST', path, body);
+  }
+
+  private async send<T>(gid: string, method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
+    let lastError: unknown;
+    for (let attempt = 0; attempt <= this.options.retries; attempt++) {
+      if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, 50 * 2 ** attempt));
+      try {
+        const response = await request(`${this.base}${path}`, {
+          method,
+          headers: body === undefined ? {} : { 'content-type': 'application/json' },
+          body: body === undefined ? undefined : JSON.stringify(body),
+          dispatcher: this.options.dispatcher,
+          signal: AbortSignal.timeout(this.options.timeoutMs),
+        });
+        const text = await response.body.text();
+        if (response.statusCode >= 200 && response.statusCode < 300) return JSON.parse(text) as T;
+        if (response.statusCode >= 400 && response.statusCode < 500) {
+          const reply = parseError(text);
+          throw new CoordinatorRefusedError(gid, response.statusCode, reply.code, reply.message, reply.status ?? null);
+        }
+        lastError = new Error(`HTTP ${response.statusCode}: ${text.slice(0, 300)}`);
+      } catch (error) {
+        if (error instanceof CoordinatorRefusedError) throw error;
+        lastError = error;
+      }
+    }
+    const reason = lastError instanceof Error ? lastError.message : String(lastError);
+    throw new CoordinatorUnavailableError(gid, `coordinator ${method} ${path} failed: ${reason}`, { cause: lastError });
+  }
+}
+
+function parseError(text: string): ErrorReply & { status?: string } {
+  try {
+    const parsed = JSON.parse(text) as Partial<ErrorReply & { status: string }>;
+    return { code: parsed.code ?? 'UNKNOWN', message: parsed.message ?? text, status: parsed.status };
+  } catch {
+    return { code: 'UNKNOWN', message: text.slice(0, 300) };
+  }
+}
+
+/** A keep-alive dispatcher shared by the initiator's calls. */
+export function keepAliveAgent(): Agent {
+  return new Agent({ keepAliveTimeout: 30_000, connections: 128 });
+}

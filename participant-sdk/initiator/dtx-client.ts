@@ -1,0 +1,128 @@
+/**
+ * The initiator API: run a function inside a global TCC transaction.
+ *
+ *   const outcome = await dtx.tcc(async (tx) => {
+ *     await tx.try({ url: 'http://bank-a/dtx/debit', payload: { account, amount } });
+ *     await tx.try({ url: 'http://bank-b/dtx/credit', payload: { account, amount } });
+ *   });
+ *
+ * On return the transaction is submitted; on throw it is aborted and the
+ * error rethrown. The outcome says whether phase two finished
+ * (`confirmed`) or is still being retried by the coordinator (`confirming`).
+ */
+import { v7 as uuidv7 } from 'uuid';
+import type { Agent } from 'undici';
+import { isValidGid } from '../protocol/wire.ts';
+import { DtxError } from '../errors.ts';
+import { CoordinatorClient, keepAliveAgent, type TransactionStatus } from './coordinator-client.ts';
+import { CoordinatorRefusedError } from './errors.ts';
+import { TccTransaction } from './tcc-transaction.ts';
+
+export interface DtxClientOptions {
+  /** Base URL of the coordinator. */
+  coordinatorUrl: string;
+  /** Shared secret: try calls are signed like the coordinator's calls. Null sends them unsigned. */
+  secret: string | null;
+  /** Timeout of one try call (default 10 s). */
+  tryTimeoutMs?: number;
+  /** Timeout of one coordinator call (default 15 s; submit waits for phase two). */
+  coordinatorTimeoutMs?: number;
+  /** Transport retries of a coordinator call (default 3). */
+  coordinatorRetries?: number;
+  now?: () => number;
+}
+
+export interface TccOptions {
+  /** Choose the gid (default: a time-ordered UUID). */
+  gid?: string;
+  /** The coordinator aborts the transaction by itself if it is still trying after this long. */
+  timeoutMs?: number;
+  /** Reason recorded with the submit. */
+  reason?: string;
+}
+
+export interface TccOutcome<T> {
+  gid: string;
+  /** `confirmed`, or `confirming` if phase two is still being retried by the coordinator. */
+  status: TransactionStatus;
+  /** What the function returned. */
+  result: T;
+}
+
+export class DtxClient {
+  readonly #agent: Agent = keepAliveAgent();
+  readonly #coordinator: CoordinatorClient;
+
+  constructor(private readonly options: DtxClientOptions) {
+    this.#coordinator = new CoordinatorClient({
+      url: options.coordinatorUrl,
+      timeoutMs: options.coordinatorTimeoutMs ?? 15_000,
+      retries: options.coordinatorRetries ?? 3,
+      dispatcher: this.#agent,
+    });
+  }
+
+  /** The coordinator API, for queries and for initiators that drive the protocol by hand. */
+  get coordinator(): CoordinatorClient {
+    return this.#coordinator;
+  }
+
+  async tcc<T>(work: (tx: TccTransaction) => Promise<T>, options: TccOptions = {}): Promise<TccOutcome<T>> {
+    const gid = options.gid ?? uuidv7();
+    if (!isValidGid(gid)) throw new DtxError('INVALID_GID', `gid ${JSON.stringify(gid)} must be 1-128 characters of [A-Za-z0-9_.-]`);
+    const tx = this.#transaction(gid, { begun: false, branchPrefix: '', timeoutMs: options.timeoutMs });
+    let result: T;
+    try {
+      result = await work(tx);
+    } catch (error) {
+      await this.#abortAfter(tx, error);
+      throw error;
+    }
+    await tx.ensureBegun();
+    const submitted = await this.#coordinator.submit(gid, options.reason ? { reason: options.reason } : {});
+    return { gid, status: submitted.status, result };
+  }
+
+  /**
+   * Join a transaction begun elsewhere (a participant's try that needs
+   * branches of its own): branches registered through it belong to `gid`.
+   * Their ids are prefixed by `parentBranchId` so they never collide.
+   */
+  join(gid: string, parentBranchId: string): TccTransaction {
+    return this.#transaction(gid, { begun: true, branchPrefix: parentBranchId, timeoutMs: undefined });
+  }
+
+  async close(): Promise<void> {
+    await this.#agent.close();
+  }
+
+  #transaction(gid: string, extra: { begun: boolean; branchPrefix: string; timeoutMs: number | undefined }): TccTransaction {
+    return new TccTransaction({
+      gid,
+      coordinator: this.#coordinator,
+      coordinatorUrl: this.options.coordinatorUrl,
+      dispatcher: this.#agent,
+      secret: this.options.secret,
+      tryTimeoutMs: this.options.tryTimeoutMs ?? 10_000,
+      now: this.options.now ?? Date.now,
+      ...extra,
+    });
+  }
+
+  /**
+   * Abort after the function threw. If nothing was registered there is
+   * nothing to abort. If the abort cannot be sent, the coordinator aborts
+   * by itself at the deadline, so the original error is still what the
+   * caller gets.
+   */
+  async #abortAfter(tx: TccTransaction, cause: unknown): Promise<void> {
+    if (!tx.begun) return;
+    const reason = (cause instanceof Error ? cause.message : String(cause)).slice(0, 500);
+    try {
+      await this.#coordinator.abort(tx.gid, { reason, waitMs: 0 });
+    } catch (error) {
+      if (error instanceof CoordinatorRefusedError && error.code === 'ILLEGAL_STATE') return;
+      // Left to the coordinator's deadline; the caller still gets the original error.
+    }
+  }
+}

@@ -1,0 +1,59 @@
+/**
+ * Typed errors of the initiator API. Each carries the gid, so a caller can
+ * always find the transaction again (query it, or hand it to an operator).
+ */
+import { DtxError } from '../errors.ts';
+
+/** A participant refused a try (HTTP 409): the transaction was aborted. */
+export class TryRejectedError extends DtxError {
+  constructor(
+    readonly gid: string,
+    readonly branchId: string,
+    code: string,
+    message: string,
+  ) {
+    super(code, `try of branch ${branchId} in ${gid} was rejected: ${message}`);
+  }
+}
+
+/** A try ended without a clear answer (error status, timeout, connection error): the transaction was aborted. */
+export class TryFailedError extends DtxError {
+  constructor(
+    readonly gid: string,
+    readonly branchId: string,
+    readonly httpStatus: number | null,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super('TRY_FAILED', `try of branch ${branchId} in ${gid} failed: ${message}`, options);
+  }
+}
+
+/** The coordinator refused a call (4xx with `{code, message}`), e.g. submit after the deadline. */
+export class CoordinatorRefusedError extends DtxError {
+  constructor(
+    readonly gid: string | null,
+    readonly httpStatus: number,
+    code: string,
+    message: string,
+    /** The transaction's status when the coordinator said it. */
+    readonly status: string | null,
+  ) {
+    super(code, message);
+  }
+}
+
+/**
+ * The coordinator could not be reached or answered 5xx, even after retries.
+ * For a submit the outcome is unknown: the decision may or may not be
+ * logged; query the transaction by `gid` before doing anything else.
+ */
+export class CoordinatorUnavailableError extends DtxError {
+  constructor(
+    readonly gid: string | null,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super('COORDINATOR_UNAVAILABLE', message, options);
+  }
+}

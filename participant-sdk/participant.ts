@@ -1,0 +1,193 @@
+/**
+ * A participant: the resources of one service, served behind the barrier.
+ *
+ * `handle` is the framework-free core: request in, reply out, never throws.
+ * The Fastify plugin and the node:http handler (server/) only move bytes.
+ */
+import type { Knex } from 'knex';
+import { pino } from 'pino';
+import type { Logger } from 'pino';
+import { runInBarrier } from './barrier/barrier.ts';
+import type { BarrierResult } from './barrier/barrier.ts';
+import { cleanupBarrier, startBarrierCleanup } from './barrier/cleanup.ts';
+import type { BarrierCleanupHandle } from './barrier/cleanup.ts';
+import { assertTableName, DEFAULT_BARRIER_TABLE } from './barrier/input.ts';
+import { createBarrierTable } from './barrier/migration.ts';
+import { replyOfError, replyOfResult } from './branch-reply.ts';
+import { BarrierInputError, BranchOngoingError, BranchRejectedError, ParticipantConfigError, SignatureError } from './errors.ts';
+import { decodeCall, errorReply, parseJsonBody } from './incoming-call.ts';
+import type { ParticipantReply, ParticipantRequest } from './incoming-call.ts';
+import { verify } from './protocol/signature.ts';
+import { assertResourceName } from './resource.ts';
+import type { Resource } from './resource.ts';
+
+export interface ParticipantOptions {
+  /** The participant's own database: business tables and the barrier table. */
+  knex: Knex;
+  resources: readonly Resource[];
+  /**
+   * Shared HMAC secret with the coordinator. `null`/absent accepts unsigned
+   * calls (development only; a warning is logged). An empty string is refused:
+   * it is almost always an unset environment variable.
+   */
+  secret?: string | null;
+  /** Accepted distance between the call's timestamp and now. Default 5 minutes. */
+  maxSkewMs?: number;
+  barrierTable?: string;
+  logger?: Logger;
+  now?: () => number;
+}
+
+export interface ParticipantCleanupOptions {
+  olderThanMs: number;
+  batchSize?: number;
+}
+
+export interface Participant {
+  /** Create the barrier table if it does not exist. */
+  migrate(): Promise<void>;
+  /** Answer one call. Never throws; every failure is a non-2xx reply. */
+  handle(request: ParticipantRequest): Promise<ParticipantReply>;
+  /** Delete barrier rows of branches finished longer ago than `olderThanMs`; returns rows deleted. */
+  cleanup(options: ParticipantCleanupOptions): Promise<number>;
+  /** Run cleanup every `intervalMs` in the background (unref'd timer). */
+  startCleanup(options: ParticipantCleanupOptions & { intervalMs: number }): BarrierCleanupHandle;
+}
+
+interface NormalisedOptions {
+  knex: Knex;
+  resources: ReadonlyMap<string, Resource>;
+  secret: string | null;
+  maxSkewMs: number;
+  table: string;
+  logger: Logger;
+  now: () => number;
+}
+
+/** Check and default the options once, at start (brief §10.6). Throws ParticipantConfigError. */
+export function normaliseParticipantOptions(options: ParticipantOptions): NormalisedOptions {
+  const resources = new Map<string, Resource>();
+  for (const resource of options.resources) {
+    assertResourceName(resource.name);
+    if (resources.has(resource.name)) {
+      throw new ParticipantConfigError('resources', `two resources are named ${resource.name}`);
+    }
+    resources.set(resource.name, resource);
+  }
+  const secret = options.secret ?? null;
+  if (secret !== null && secret.length === 0) {
+    throw new ParticipantConfigError('secret', 'secret is an empty string; pass null to accept unsigned calls');
+  }
+  const maxSkewMs = options.maxSkewMs ?? 5 * 60_000;
+  if (!(maxSkewMs > 0)) throw new ParticipantConfigError('maxSkewMs', 'maxSkewMs must be > 0');
+  const table = options.barrierTable ?? DEFAULT_BARRIER_TABLE;
+  try {
+    assertTableName(table);
+  } catch (error) {
+    throw new ParticipantConfigError('barrierTable', error instanceof Error ? error.message : String(error));
+  }
+  return {
+    knex: options.knex,
+    resources,
+    secret,
+    maxSkewMs,
+    table,
+    logger: (options.logger ?? pino({ name: 'dtx-participant' })).child({ component: 'dtx-participant' }),
+    now: options.now ?? Date.now,
+  };
+}
+
+export function createParticipant(options: ParticipantOptions): Participant {
+  const o = normaliseParticipantOptions(options);
+  if (o.secret === null) o.logger.warn('no secret configured: unsigned calls are accepted (brief §7)');
+
+  async function handle(request: ParticipantRequest): Promise<ParticipantReply> {
+    const decoded = decodeCall(request, o.resources);
+    if (!decoded.ok) {
+      o.logger.warn({ ...cut(decoded.context), code: decoded.reply.body.code }, 'call refused');
+      return decoded.reply;
+    }
+    const { call } = decoded;
+    const log = o.logger.child({ gid: call.gid, branchId: call.branchId, op: call.op, resource: call.resource.name });
+
+    if (o.secret !== null) {
+      const { gid, branchId, op, timestamp, rawBody: body } = call;
+      const check = verify(o.secret, { gid, branchId, op, timestamp, body }, call.signature, o.now(), o.maxSkewMs);
+      if (!check.ok) {
+        log.warn({ reason: check.reason }, 'call refused: bad signature');
+        return replyOfError(new SignatureError(check.reason));
+      }
+    }
+
+    const payload = parseJsonBody(call.rawBody);
+    if (!payload.ok) {
+      log.warn('call refused: body is not JSON');
+      return errorReply(400, 'BAD_JSON', 'the body is not valid JSON');
+    }
+
+    // Resolved by decodeCall: the resource answers this op.
+    const handler = call.resource.handlers[call.op]!;
+    let result: BarrierResult<unknown>;
+    try {
+      result = await runInBarrier(
+        o.knex,
+        {
+          table: o.table,
+          gid: call.gid,
+          branchId: call.branchId,
+          op: call.op,
+          now: o.now,
+          onRetry: (error, attempt) => log.warn({ err: error, attempt }, 'barrier transaction retried after a lock conflict'),
+        },
+        (trx) => handler({ gid: call.gid, branchId: call.branchId, op: call.op, payload: payload.value, trx, log }),
+      );
+    } catch (error) {
+      logFailure(log, error);
+      return replyOfError(error);
+    }
+    if (result.kind === 'ran') log.debug('branch handler ran');
+    else log.info({ barrier: result.kind }, `branch handler skipped: ${result.kind}`);
+    return replyOfResult(result);
+  }
+
+  return {
+    migrate: () => createBarrierTable(o.knex, o.table),
+    handle: async (request) => {
+      try {
+        return await handle(request);
+      } catch (error) {
+        // Only a bug in this file gets here; still answer, and never success.
+        o.logger.error({ err: error }, 'participant failed to handle a call');
+        return replyOfError(error);
+      }
+    },
+    cleanup: (c) => cleanupBarrier(o.knex, { table: o.table, now: o.now, ...c }),
+    startCleanup: (c) =>
+      startBarrierCleanup(o.knex, {
+        table: o.table,
+        now: o.now,
+        ...c,
+        onRun: (deleted) => o.logger.debug({ deleted }, 'barrier cleanup ran'),
+        onError: (error) => o.logger.error({ err: error }, 'barrier cleanup failed'),
+      }),
+  };
+}
+
+function logFailure(log: Logger, error: unknown): void {
+  if (error instanceof BranchRejectedError) {
+    log.info({ code: error.code, details: error.details }, `branch rejected: ${error.message}`);
+  } else if (error instanceof BranchOngoingError) {
+    log.info(`branch ongoing: ${error.message}`);
+  } else if (error instanceof BarrierInputError) {
+    log.warn({ field: error.field }, `call refused: ${error.message}`);
+  } else {
+    log.error({ err: error }, 'branch handler failed');
+  }
+}
+
+// Refused calls may carry anything in their headers; log a bounded prefix.
+function cut(context: { gid?: string; branchId?: string; op?: string }): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, value] of Object.entries(context)) if (value !== undefined) out[key] = value.slice(0, 200);
+  return out;
+}

@@ -1,0 +1,74 @@
+/**
+ * The wire contract between the coordinator, initiators and participants.
+ *
+ * This is the one module that maps HTTP status codes to branch outcomes
+ * (brief §4). Both sides import it; nothing else interprets status codes.
+ * Outcomes are decided by status code only, never by reading the body.
+ */
+
+/** What is asked of a branch. */
+export type BranchOp = 'try' | 'confirm' | 'cancel' | 'action' | 'compensate';
+
+export const BRANCH_OPS: readonly BranchOp[] = ['try', 'confirm', 'cancel', 'action', 'compensate'];
+
+export function isBranchOp(value: string): value is BranchOp {
+  return (BRANCH_OPS as readonly string[]).includes(value);
+}
+
+/**
+ * How a branch call ended, as the caller must treat it:
+ * - `success`: done;
+ * - `failure`: the business said no (for try/action: abort the transaction);
+ * - `ongoing`: not finished yet, ask again at the normal interval;
+ * - `unknown`: anything else, including timeouts and connection errors.
+ */
+export type BranchOutcome = 'success' | 'failure' | 'ongoing' | 'unknown';
+
+export const REPLY_STATUS = {
+  success: 200,
+  failure: 409,
+  ongoing: 425,
+} as const;
+
+/** Map an HTTP status code to the outcome it stands for. */
+export function outcomeOfStatus(statusCode: number): BranchOutcome {
+  if (statusCode >= 200 && statusCode < 300) return 'success';
+  if (statusCode === REPLY_STATUS.failure) return 'failure';
+  if (statusCode === REPLY_STATUS.ongoing) return 'ongoing';
+  return 'unknown';
+}
+
+/** Headers that carry the transaction context on every dtx call. */
+export const HEADERS = {
+  gid: 'dtx-gid',
+  branchId: 'dtx-branch-id',
+  op: 'dtx-op',
+  timestamp: 'dtx-timestamp',
+  signature: 'dtx-signature',
+  /** Coordinator base URL, so that nested calls can join the same transaction. */
+  coordinator: 'dtx-coordinator',
+} as const;
+
+/** Limits shared by both sides; the barrier table's columns are sized from them. */
+export const LIMITS = {
+  gidMaxLength: 128,
+  branchIdMaxLength: 64,
+} as const;
+
+/** Allowed characters of a gid or a branch id: safe in URLs, headers, logs and queue job ids. */
+export const ID_PATTERN = '^[A-Za-z0-9_.-]+$';
+const ID_REGEX = new RegExp(ID_PATTERN);
+
+export function isValidGid(gid: string): boolean {
+  return gid.length > 0 && gid.length <= LIMITS.gidMaxLength && ID_REGEX.test(gid);
+}
+
+export function isValidBranchId(branchId: string): boolean {
+  return branchId.length > 0 && branchId.length <= LIMITS.branchIdMaxLength && ID_REGEX.test(branchId);
+}
+
+/** Body of every error reply, from the coordinator and from participants. */
+export interface ErrorReply {
+  code: string;
+  message: string;
+}

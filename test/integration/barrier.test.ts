@@ -1,0 +1,328 @@
+/**
+ * The barrier against real MariaDB: every ordering of try/confirm/cancel is
+ * forced deterministically, and the business effect is counted in a table of
+ * the test's own database.
+ */
+import knexFactory from 'knex';
+import type { Knex } from 'knex';
+import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
+import { runInBarrier } from '../../participant-sdk/barrier/barrier.ts';
+import type { BarrierResult } from '../../participant-sdk/barrier/barrier.ts';
+import { cleanupBarrier, startBarrierCleanup } from '../../participant-sdk/barrier/cleanup.ts';
+import { createBarrierTable } from '../../participant-sdk/barrier/migration.ts';
+import { BarrierInputError } from '../../participant-sdk/errors.ts';
+import type { BranchOp } from '../../participant-sdk/protocol/wire.ts';
+import { createTestDatabase } from '../support/databases.ts';
+import type { TestDatabase } from '../support/databases.ts';
+import { waitFor } from '../support/wait.ts';
+
+const TABLE = 'dtx_barrier';
+const GID = 'gid-barrier-1';
+const BRANCH = '01';
+
+let db: TestDatabase;
+let knex: Knex;
+let clock = 1_000;
+
+beforeEach(async (context) => {
+  db = await createTestDatabase(inject('mysqlUrl'), `barrier ${context.task.name}`);
+  knex = knexFactory({ client: 'mysql2', connection: db.url, pool: { min: 0, max: 8 } });
+  await createBarrierTable(knex, TABLE);
+  await knex.schema.createTable('effects', (t) => {
+    t.increments('id');
+    t.string('gid', 128).notNullable();
+    t.string('branch_id', 64).notNullable();
+    t.string('op', 16).notNullable();
+  });
+  clock = 1_000;
+});
+
+afterEach(async () => {
+  await knex?.destroy();
+  await db?.drop();
+});
+
+/** The business work of a test: one row in `effects` per run. */
+async function recordEffect(trx: Knex.Transaction, gid: string, branchId: string, op: BranchOp): Promise<string> {
+  await trx('effects').insert({ gid, branch_id: branchId, op });
+  return `${op} done`;
+}
+
+function call(op: BranchOp, gid = GID, branchId = BRANCH): Promise<BarrierResult<string>> {
+  return runInBarrier(knex, { table: TABLE, gid, branchId, op, now: () => clock }, (trx) =>
+    recordEffect(trx, gid, branchId, op),
+  );
+}
+
+async function effects(op: BranchOp, gid = GID): Promise<number> {
+  const [row] = await knex('effects').where({ gid, op }).count({ n: '*' });
+  return Number(row?.['n']);
+}
+
+async function barrierRows(gid = GID): Promise<Array<{ op: string; origin_op: string }>> {
+  return knex(TABLE).where({ gid }).select('op', 'origin_op').orderBy('id');
+}
+
+describe('runInBarrier: orderings', () => {
+  it('runs a try once and answers a repeated try as a duplicate', async () => {
+    expect(await call('try')).toEqual({ kind: 'ran', value: 'try done' });
+    expect(await call('try')).toEqual({ kind: 'duplicate' });
+    expect(await effects('try')).toBe(1);
+  });
+
+  it('runs a confirm once and answers a repeated confirm as a duplicate', async () => {
+    await call('try');
+    expect((await call('confirm')).kind).toBe('ran');
+    expect(await call('confirm')).toEqual({ kind: 'duplicate' });
+    expect(await effects('confirm')).toBe(1);
+  });
+
+  it('runs a cancel after its try, once; a repeated cancel is a duplicate', async () => {
+    await call('try');
+    expect((await call('cancel')).kind).toBe('ran');
+    expect(await call('cancel')).toEqual({ kind: 'duplicate' });
+    expect(await effects('cancel')).toBe(1);
+  });
+
+  it('answers a cancel before any try as a null compensation, then refuses the late try', async () => {
+    expect(await call('cancel')).toEqual({ kind: 'null-compensation' });
+    expect(await effects('cancel')).toBe(0);
+    expect(await barrierRows()).toEqual([
+      { op: 'try', origin_op: 'cancel' },
+      { op: 'cancel', origin_op: 'cancel' },
+    ]);
+
+    expect(await call('try')).toEqual({ kind: 'suspended' });
+    expect(await effects('try')).toBe(0);
+    // A repeated null compensation stays a no-op.
+    expect(await call('cancel')).toEqual({ kind: 'duplicate' });
+    expect(await effects('cancel')).toBe(0);
+  });
+
+  it('answers a try redelivered after try and cancel ran as a duplicate, without running it', async () => {
+    await call('try');
+    await call('cancel');
+    expect(await call('try')).toEqual({ kind: 'duplicate' });
+    expect(await effects('try')).toBe(1);
+    expect(await effects('cancel')).toBe(1);
+  });
+
+  it('keeps branches apart: other branch, other gid, and gids differing only in case', async () => {
+    await call('try', 'Tx-1', 'a');
+    expect((await call('try', 'Tx-1', 'b')).kind).toBe('ran');
+    expect((await call('try', 'tx-1', 'a')).kind).toBe('ran');
+    expect(await effects('try', 'Tx-1')).toBe(2);
+    expect(await effects('try', 'tx-1')).toBe(1);
+  });
+
+  it('applies two concurrent confirms exactly once', async () => {
+    await call('try');
+    let entered = 0;
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    const confirm = () =>
+      runInBarrier(knex, { table: TABLE, gid: GID, branchId: BRANCH, op: 'confirm', now: () => clock }, async (trx) => {
+        entered++;
+        await recordEffect(trx, GID, BRANCH, 'confirm');
+        await gate;
+      });
+    const both = Promise.all([confirm(), confirm()]);
+
+    // Both calls are in flight once either both are inside the work (a broken
+    // barrier) or one is inside and the other waits on the barrier row's lock.
+    await waitFor(async () => entered === 2 || (entered === 1 && (await lockWaitsIn(db.name)) > 0), {
+      what: 'both confirms in flight',
+    });
+    release();
+    const results = await both;
+
+    expect(results.map((r) => r.kind).sort()).toEqual(['duplicate', 'ran']);
+    expect(entered).toBe(1);
+    expect(await effects('confirm')).toBe(1);
+  });
+
+  it('waits for an in-flight try before deciding a concurrent cancel, then runs the cancel', async () => {
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let tryEntered = false;
+    const tryCall = runInBarrier(knex, { table: TABLE, gid: GID, branchId: BRANCH, op: 'try', now: () => clock }, async (trx) => {
+      await recordEffect(trx, GID, BRANCH, 'try');
+      tryEntered = true;
+      await gate;
+    });
+    await waitFor(() => tryEntered, { what: 'try inside its work' });
+    const cancelCall = call('cancel');
+    await waitFor(async () => (await lockWaitsIn(db.name)) > 0, { what: 'cancel waiting on the try row' });
+    release();
+
+    expect((await tryCall).kind).toBe('ran');
+    expect((await cancelCall).kind).toBe('ran');
+    expect(await effects('cancel')).toBe(1);
+  });
+});
+
+describe('runInBarrier: failures', () => {
+  it('rolls back the barrier row of a failing try, so that a later cancel is a null compensation', async () => {
+    const failure = new Error('try failed');
+    await expect(
+      runInBarrier(knex, { table: TABLE, gid: GID, branchId: BRANCH, op: 'try', now: () => clock }, async (trx) => {
+        await recordEffect(trx, GID, BRANCH, 'try');
+        throw failure;
+      }),
+    ).rejects.toBe(failure);
+    expect(await barrierRows()).toEqual([]);
+
+    expect(await call('cancel')).toEqual({ kind: 'null-compensation' });
+    expect(await effects('cancel')).toBe(0);
+  });
+
+  it('rolls back business rows and barrier rows when the work fails, rethrowing the same error', async () => {
+    await call('try');
+    class LedgerError extends Error {
+      readonly account = 'acc-1';
+    }
+    const failure = new LedgerError('ledger unavailable');
+    const attempt = runInBarrier(knex, { table: TABLE, gid: GID, branchId: BRANCH, op: 'confirm', now: () => clock }, async (trx) => {
+      await recordEffect(trx, GID, BRANCH, 'confirm');
+      throw failure;
+    });
+    await expect(attempt).rejects.toBe(failure);
+    expect(await effects('confirm')).toBe(0);
+    expect((await barrierRows()).map((r) => r.op)).toEqual(['try']);
+
+    // The confirm was not recorded: the retry runs it.
+    expect((await call('confirm')).kind).toBe('ran');
+    expect(await effects('confirm')).toBe(1);
+  });
+
+  it('refuses bad input before inserting anything', async () => {
+    const refused = async (gid: string, branchId: string, op: string) => {
+      let ran = false;
+      const error = await runInBarrier(knex, { table: TABLE, gid, branchId, op: op as BranchOp, now: () => clock }, async () => {
+        ran = true;
+      }).catch((e: unknown) => e);
+      expect(ran).toBe(false);
+      expect(error).toBeInstanceOf(BarrierInputError);
+      return (error as BarrierInputError).field;
+    };
+    expect(await refused('g'.repeat(200), BRANCH, 'try')).toBe('gid');
+    expect(await refused('g'.repeat(129), BRANCH, 'try')).toBe('gid');
+    expect(await refused('bad gid', BRANCH, 'try')).toBe('gid');
+    expect(await refused('gid;drop', BRANCH, 'try')).toBe('gid');
+    expect(await refused('gïd', BRANCH, 'try')).toBe('gid');
+    expect(await refused('', BRANCH, 'try')).toBe('gid');
+    expect(await refused(GID, 'b'.repeat(65), 'try')).toBe('branchId');
+    expect(await refused(GID, 'b/1', 'try')).toBe('branchId');
+    expect(await refused(GID, BRANCH, 'commit')).toBe('op');
+    const [row] = await knex(TABLE).count({ n: '*' });
+    expect(Number(row?.['n'])).toBe(0);
+
+    // The longest valid ids are stored whole, not truncated.
+    const longGid = 'g'.repeat(128);
+    const longBranch = 'b'.repeat(64);
+    expect((await call('try', longGid, longBranch)).kind).toBe('ran');
+    expect(await knex(TABLE).where({ gid: longGid, branch_id: longBranch }).first()).toBeDefined();
+  });
+
+  it('replays the whole transaction, work included, when it is chosen as a deadlock victim', async () => {
+    await knex.schema.createTable('accounts', (t) => {
+      t.string('id', 16).primary();
+      t.integer('balance').notNullable();
+    });
+    await knex('accounts').insert([
+      { id: 'a', balance: 0 },
+      { id: 'b', balance: 0 },
+    ]);
+    let holding = 0;
+    let bothHolding!: () => void;
+    const bothHold = new Promise<void>((resolve) => (bothHolding = resolve));
+    const retries: number[] = [];
+    // Each transfer locks its first account, waits until the other holds its
+    // own first account, then locks the other one: a guaranteed deadlock.
+    const transfer = (branchId: string, first: string, second: string) =>
+      runInBarrier(
+        knex,
+        { table: TABLE, gid: GID, branchId, op: 'try', now: () => clock, onRetry: (_e, n) => retries.push(n) },
+        async (trx) => {
+          await trx('accounts').where({ id: first }).increment('balance', 1);
+          if (++holding === 2) bothHolding();
+          await bothHold;
+          await trx('accounts').where({ id: second }).increment('balance', 1);
+          await recordEffect(trx, GID, branchId, 'try');
+        },
+      );
+    const results = await Promise.all([transfer('x', 'a', 'b'), transfer('y', 'b', 'a')]);
+
+    expect(results.map((r) => r.kind)).toEqual(['ran', 'ran']);
+    expect(retries).toEqual([1]);
+    expect(await effects('try')).toBe(2);
+    const balances = await knex('accounts').orderBy('id').pluck('balance');
+    expect(balances).toEqual([2, 2]);
+  });
+});
+
+describe('barrier cleanup', () => {
+  async function seed(): Promise<void> {
+    clock = 1_000;
+    await call('try', 'old-confirmed');
+    await call('confirm', 'old-confirmed');
+    await call('try', 'old-unfinished');
+    await call('cancel', 'old-null-compensated');
+    clock = 9_000;
+    await call('try', 'recent-confirmed');
+    await call('confirm', 'recent-confirmed');
+    // Phase two long after the try: retention counts from the phase-two row.
+    clock = 1_000;
+    await call('try', 'late-cancel');
+    clock = 9_500;
+    await call('cancel', 'late-cancel');
+  }
+
+  async function gidsLeft(): Promise<string[]> {
+    return knex(TABLE).distinct('gid').orderBy('gid').pluck('gid');
+  }
+
+  it('deletes finished branches past the retention and keeps try-only and recent ones', async () => {
+    await seed();
+    const deleted = await cleanupBarrier(knex, { table: TABLE, olderThanMs: 5_000, now: () => 10_000, batchSize: 1 });
+    expect(deleted).toBe(4);
+    expect(await gidsLeft()).toEqual(['late-cancel', 'old-unfinished', 'recent-confirmed']);
+    expect(await knex(TABLE).where({ gid: 'late-cancel' }).count({ n: '*' }).first()).toEqual({ n: 2 });
+
+    // Nothing more is due; the try-only branch survives any retention.
+    expect(await cleanupBarrier(knex, { table: TABLE, olderThanMs: 5_000, now: () => 10_000 })).toBe(0);
+    expect(await cleanupBarrier(knex, { table: TABLE, olderThanMs: 0, now: () => 1_000_000 })).toBe(4);
+    expect(await gidsLeft()).toEqual(['old-unfinished']);
+  });
+
+  it('runs on a schedule until stopped', async () => {
+    await seed();
+    const runs: number[] = [];
+    const handle = startBarrierCleanup(knex, {
+      table: TABLE,
+      olderThanMs: 5_000,
+      now: () => 10_000,
+      intervalMs: 10,
+      onRun: (n) => runs.push(n),
+      onError: (e) => {
+        throw e;
+      },
+    });
+    await waitFor(() => runs.length >= 2, { what: 'two cleanup runs' });
+    await handle.stop();
+    expect(runs[0]).toBe(4);
+    expect(runs.slice(1).every((n) => n === 0)).toBe(true);
+    expect(await gidsLeft()).toEqual(['late-cancel', 'old-unfinished', 'recent-confirmed']);
+  });
+});
+
+/** Transactions of this database currently waiting on a row lock. */
+async function lockWaitsIn(database: string): Promise<number> {
+  const [rows] = (await knex.raw(
+    `select count(*) as n from information_schema.innodb_trx t
+       join information_schema.processlist p on p.id = t.trx_mysql_thread_id
+      where t.trx_state = 'LOCK WAIT' and p.db = ?`,
+    [database],
+  )) as [Array<{ n: number }>];
+  return Number(rows[0]?.n ?? 0);
+}

@@ -1,0 +1,128 @@
+/**
+ * A participant service for tests: one TCC resource (`account`) whose every
+ * applied op is counted in its own database, with switchable misbehaviour
+ * per op (reject, ongoing, error, hang) and gates that hold a call until
+ * the test opens them.
+ */
+import Fastify, { type FastifyInstance } from 'fastify';
+import knexFactory, { type Knex } from 'knex';
+import { pino } from 'pino';
+import {
+  BranchOngoingError,
+  BranchRejectedError,
+  createParticipant,
+  defineTcc,
+  dtxParticipantPlugin,
+  type BranchContext,
+} from '../../participant-sdk/index.ts';
+
+export type Behaviour = 'ok' | 'reject' | 'ongoing' | 'error' | 'hang';
+type Op = 'try' | 'confirm' | 'cancel';
+
+export interface Gate {
+  /** Resolves when a call reached the gate. */
+  reached: Promise<void>;
+  open(): void;
+}
+
+export interface TestParticipant {
+  url: string;
+  /** Base URL of the `account` resource (for `tx.try({ url })`). */
+  resourceUrl: string;
+  knex: Knex;
+  app: FastifyInstance;
+  behave(op: Op, behaviour: Behaviour): void;
+  /** The next call of `op` waits at the gate until `open()`. */
+  gate(op: Op): Gate;
+  /** Calls received per op (including duplicates and refused ones). */
+  received: Record<Op, number>;
+  /** Applied effects (committed handler runs) of one branch op. */
+  effects(gid: string, op: Op, branchId?: string): Promise<number>;
+  stop(): Promise<void>;
+}
+
+export async function startTestParticipant(databaseUrl: string, options: { secret: string | null }): Promise<TestParticipant> {
+  const knex = knexFactory({ client: 'mysql2', connection: databaseUrl, pool: { min: 0, max: 20 } });
+  await knex.schema.createTable('effects', (t) => {
+    t.bigIncrements('id');
+    t.string('gid', 128);
+    t.string('branch_id', 64);
+    t.string('op', 16);
+    t.index(['gid', 'op']);
+  });
+  const behaviours: Record<Op, Behaviour> = { try: 'ok', confirm: 'ok', cancel: 'ok' };
+  const gates: Partial<Record<Op, { arrive: () => void; opened: Promise<void> }>> = {};
+  const received: Record<Op, number> = { try: 0, confirm: 0, cancel: 0 };
+  const hanging: (() => void)[] = [];
+
+  const apply = async (op: Op, ctx: BranchContext<unknown>) => {
+    received[op]++;
+    const gate = gates[op];
+    if (gate) {
+      delete gates[op];
+      gate.arrive();
+      await gate.opened;
+    }
+    switch (behaviours[op]) {
+      case 'reject':
+        throw new BranchRejectedError(`test participant rejects ${op}`, { code: 'TEST_REJECT' });
+      case 'ongoing':
+        throw new BranchOngoingError();
+      case 'error':
+        throw new Error(`test participant fails ${op}`);
+      case 'hang':
+        await new Promise<void>((resolve) => hanging.push(resolve));
+        throw new Error('released after hanging');
+      case 'ok':
+        await ctx.trx('effects').insert({ gid: ctx.gid, branch_id: ctx.branchId, op });
+        return { applied: op };
+    }
+  };
+
+  const account = defineTcc<unknown>({
+    name: 'account',
+    try: (ctx) => apply('try', ctx),
+    confirm: async (ctx) => {
+      await apply('confirm', ctx);
+    },
+    cancel: async (ctx) => {
+      await apply('cancel', ctx);
+    },
+  });
+  const participant = createParticipant({ knex, resources: [account], secret: options.secret, logger: pino({ level: 'silent' }) });
+  await participant.migrate();
+  const app = Fastify({ logger: false });
+  await app.register(dtxParticipantPlugin, { participant, prefix: '/dtx' });
+  const url = await app.listen({ host: '127.0.0.1', port: 0 });
+
+  return {
+    url,
+    resourceUrl: `${url}/dtx/account`,
+    knex,
+    app,
+    received,
+    behave: (op, behaviour) => {
+      behaviours[op] = behaviour;
+    },
+    gate: (op) => {
+      let arrive!: () => void;
+      let open!: () => void;
+      const reached = new Promise<void>((resolve) => (arrive = resolve));
+      const opened = new Promise<void>((resolve) => (open = resolve));
+      gates[op] = { arrive, opened };
+      return { reached, open };
+    },
+    effects: async (gid, op, branchId) => {
+      const query = knex('effects').where({ gid, op });
+      if (branchId) query.andWhere({ branch_id: branchId });
+      const [row] = await query.count({ n: '*' });
+      return Number(row?.n ?? 0);
+    },
+    stop: async () => {
+      hanging.splice(0).forEach((release) => release());
+      for (const gate of Object.values(gates)) gate?.arrive();
+      await app.close();
+      await knex.destroy();
+    },
+  };
+}
