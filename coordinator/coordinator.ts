@@ -15,7 +15,7 @@ import { TransactionService } from './engine/transaction-service.ts';
 import { Reconciler } from './recovery/reconciler.ts';
 import { RecoveryQueue, startRecoveryWorker } from './recovery/recovery-queue.ts';
 import { producerConnection, workerConnection } from './recovery/redis-connections.ts';
-import { connectMysql, redactUrl } from './store/connect.ts';
+import { connectMysql, ensureDatabase, redactUrl } from './store/connect.ts';
 import { migrateLatest } from './store/migrator.ts';
 import { MysqlTransactionStore } from './store/mysql-transaction-store.ts';
 
@@ -95,6 +95,7 @@ export function createCoordinator(config: CoordinatorConfig, deps: CoordinatorDe
     reconciler,
     app,
     async start() {
+      await ensureDatabase(config.mysqlUrl);
       const applied = await migrateLatest(knex);
       if (applied.length > 0) logger.info({ applied }, 'migrations applied');
       if (config.secret === null) logger.warn('DTX_SECRET is empty: calls to participants are NOT signed');

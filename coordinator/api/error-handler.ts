@@ -15,6 +15,15 @@ const REFUSAL_STATUS: Record<RefusalCode, number> = {
   UNSUPPORTED_MODE: 400,
 };
 
+/** Fastify's own client-error codes, renamed into the API's vocabulary. */
+const FRAMEWORK_CODES: Record<string, string> = {
+  FST_ERR_CTP_INVALID_JSON_BODY: 'INVALID_JSON',
+  FST_ERR_CTP_EMPTY_JSON_BODY: 'INVALID_JSON',
+  FST_ERR_CTP_BODY_TOO_LARGE: 'BODY_TOO_LARGE',
+  FST_ERR_CTP_INVALID_MEDIA_TYPE: 'UNSUPPORTED_MEDIA_TYPE',
+  FST_ERR_CTP_INVALID_CONTENT_LENGTH: 'INVALID_CONTENT_LENGTH',
+};
+
 export function installErrorHandling(app: FastifyInstance): void {
   app.setErrorHandler((error: FastifyError | TransactionRefusedError, request, reply) => {
     if (error instanceof TransactionRefusedError) {
@@ -25,7 +34,7 @@ export function installErrorHandling(app: FastifyInstance): void {
     }
     const statusCode = error.statusCode ?? 500;
     if (statusCode >= 400 && statusCode < 500) {
-      return reply.status(statusCode).send({ code: error.code ?? 'BAD_REQUEST', message: error.message });
+      return reply.status(statusCode).send({ code: FRAMEWORK_CODES[error.code] ?? 'BAD_REQUEST', message: error.message });
     }
     request.log.error({ err: error }, 'request failed');
     return reply.status(500).send({ code: 'INTERNAL', message: 'internal error; see the coordinator log' });

@@ -28,6 +28,10 @@ const errors = { 400: ErrorReply, 404: ErrorReply, 409: ErrorReply };
 
 export const transactionRoutes: FastifyPluginAsyncTypebox<TransactionRoutesOptions> = async (app, options) => {
   const { service } = options;
+  // submit and abort may be sent without a body: treat it as `{}` before validation.
+  app.addHook('preValidation', async (request) => {
+    if (request.body === undefined || request.body === null) request.body = {};
+  });
 
   app.post('/transactions', { schema: { body: BeginBody, response: { 200: BeginReply, 201: BeginReply, ...errors } } }, async (request, reply) => {
     const body = request.body;
@@ -54,8 +58,8 @@ export const transactionRoutes: FastifyPluginAsyncTypebox<TransactionRoutesOptio
     const { gid } = request.params;
     const status = await service.submit({
       gid,
-      reason: request.body?.reason ?? null,
-      waitMs: request.body?.waitMs ?? options.submitWaitMs,
+      reason: request.body.reason ?? null,
+      waitMs: request.body.waitMs ?? options.submitWaitMs,
       actor: 'initiator',
     });
     return { gid, status };
@@ -65,8 +69,8 @@ export const transactionRoutes: FastifyPluginAsyncTypebox<TransactionRoutesOptio
     const { gid } = request.params;
     const status = await service.abort({
       gid,
-      reason: request.body?.reason ?? null,
-      waitMs: request.body?.waitMs ?? options.submitWaitMs,
+      reason: request.body.reason ?? null,
+      waitMs: request.body.waitMs ?? options.submitWaitMs,
       actor: 'initiator',
     });
     return { gid, status };

@@ -25,6 +25,24 @@ export function connectMysql(options: MysqlOptions): Knex {
   });
 }
 
+/**
+ * Creates the database named in the URL if it does not exist yet, so a
+ * fresh server needs no manual step before `npm run migrate` or start.
+ */
+export async function ensureDatabase(url: string): Promise<void> {
+  const parsed = new URL(url);
+  const database = decodeURIComponent(parsed.pathname.replace(/^\//, ''));
+  if (!database) throw new Error(`DTX_MYSQL_URL names no database: ${redactUrl(url)}`);
+  if (!/^[A-Za-z0-9_$]{1,64}$/.test(database)) throw new Error(`database name ${JSON.stringify(database)} must be 1-64 of [A-Za-z0-9_$]`);
+  parsed.pathname = '/';
+  const server = knexFactory({ client: 'mysql2', connection: parsed.toString(), pool: { min: 0, max: 1 } });
+  try {
+    await server.raw('CREATE DATABASE IF NOT EXISTS ?? CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci', [database]);
+  } finally {
+    await server.destroy();
+  }
+}
+
 /** The URL with its password replaced, for logs and errors. */
 export function redactUrl(url: string): string {
   try {
