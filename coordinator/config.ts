@@ -5,6 +5,7 @@
  */
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
+import { DEVELOPMENT_SECRET } from '../participant-sdk/protocol/wire.ts';
 
 export interface CoordinatorConfig {
   mysqlUrl: string;
@@ -34,7 +35,7 @@ export interface CoordinatorConfig {
 }
 
 /** Development default: signing is on out of the box; production sets its own. */
-export const DEFAULT_SECRET = 'dtx-dev-secret-change-me';
+export const DEFAULT_SECRET = DEVELOPMENT_SECRET;
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';

@@ -213,7 +213,9 @@ export function decideAfterRound(
   const refused = pending.find((result) => result.outcome === 'failure');
   let attentionReason: string | null = null;
   if (refused) {
-    attentionReason = `branch ${refused.branchId} refused ${plan.op} (HTTP ${refused.httpStatus}); ${plan.op} must eventually succeed`;
+    const reason = `branch ${refused.branchId} refused ${plan.op} (HTTP ${refused.httpStatus}); ${plan.op} must eventually succeed`;
+    // Raise it once, not on every round of a branch that keeps refusing (one alert and one event, not one per retry).
+    if (!txn.needsAttention || txn.attentionReason !== reason) attentionReason = reason;
   } else if (retryCount >= policy.attentionAfterRetries && !txn.needsAttention) {
     attentionReason = `phase two still incomplete after ${retryCount} retries`;
   }

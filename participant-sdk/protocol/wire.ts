@@ -72,3 +72,9 @@ export interface ErrorReply {
   code: string;
   message: string;
 }
+
+/**
+ * The signing secret both sides use when none is configured, so that signing
+ * is on out of the box in development. Production sets its own (DTX_SECRET).
+ */
+export const DEVELOPMENT_SECRET = 'dtx-dev-secret-change-me';

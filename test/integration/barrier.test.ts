@@ -152,7 +152,7 @@ describe('runInBarrier: orderings', () => {
     });
     await waitFor(() => tryEntered, { what: 'try inside its work' });
     const cancelCall = call('cancel');
-    await waitFor(async () => (await lockWaitsIn(db.name)) > 0, { what: 'cancel waiting on the try row', timeoutMs: 3000 }).catch(async (e) => { console.log(db.name, (await knex.raw('select * from information_schema.innodb_trx'))[0], (await knex.raw('select id, db, state, info from information_schema.processlist'))[0]); throw e; });
+    await waitFor(async () => (await lockWaitsIn(db.name)) > 0, { what: 'cancel waiting on the try row', timeoutMs: 3000 }).catch(async (e) => { console.log(db.name, (await knex.raw('show engine innodb status'))[0][0].Status, (await knex.raw('select id, db, state, info from information_schema.processlist'))[0]); throw e; });
     release();
 
     expect((await tryCall).kind).toBe('ran');

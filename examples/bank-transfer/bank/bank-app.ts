@@ -1,0 +1,42 @@
+/**
+ * One bank as an HTTP service: its TCC resources under /dtx (for the
+ * coordinator and the transfer service) and a read-only view of its accounts.
+ */
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Knex } from 'knex';
+import type { Logger } from 'pino';
+import { createParticipant, dtxParticipantPlugin } from '../../../participant-sdk/index.ts';
+import { bankResources, type BankFaults } from './resources.ts';
+import { listAccounts, migrateBank, openAccounts } from './schema.ts';
+
+export interface BankOptions {
+  knex: Knex;
+  secret: string | null;
+  logger: Logger;
+  accounts: { id: string; balance: number }[];
+  faults: BankFaults;
+  /** Barrier rows of finished branches are deleted after this long. */
+  barrierRetentionMs: number;
+}
+
+export async function createBankApp(options: BankOptions): Promise<FastifyInstance> {
+  const participant = createParticipant({
+    knex: options.knex,
+    resources: bankResources(options.faults),
+    secret: options.secret,
+    logger: options.logger,
+  });
+  await participant.migrate();
+  await migrateBank(options.knex);
+  await openAccounts(options.knex, options.accounts);
+  const cleanup = participant.startCleanup({ olderThanMs: options.barrierRetentionMs, intervalMs: 60_000 });
+
+  const app = Fastify({ loggerInstance: options.logger as FastifyBaseLogger });
+  await app.register(dtxParticipantPlugin, { participant, prefix: '/dtx' });
+  app.get('/health', async () => ({ status: 'ok' }));
+  app.get('/accounts', async () => ({ accounts: await listAccounts(options.knex) }));
+  app.addHook('onClose', async () => {
+    cleanup.stop();
+  });
+  return app;
+}

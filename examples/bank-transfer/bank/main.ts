@@ -1,0 +1,45 @@
+/**
+ * A bank process. Environment:
+ *   BANK_NAME       name in logs (default "bank")
+ *   BANK_DB_URL     the bank's own MySQL database (created if missing)
+ *   BANK_PORT       HTTP port (default 4001), BANK_HOST (default 127.0.0.1)
+ *   BANK_ACCOUNTS   accounts opened at start if absent, "alice:1000,bob:500"
+ *   BANK_ERROR_RATE probability of an injected 500 on any call (default 0)
+ *   DTX_SECRET      shared signing secret (same default as the coordinator; empty = unsigned)
+ */
+import knexFactory from 'knex';
+import { pino } from 'pino';
+import { ensureDatabase } from '../../../coordinator/store/connect.ts';
+import { DEVELOPMENT_SECRET } from '../../../participant-sdk/index.ts';
+import { createBankApp } from './bank-app.ts';
+import { parseAccounts } from './schema.ts';
+
+const env = process.env;
+const name = env.BANK_NAME ?? 'bank';
+const logger = pino({ level: env.BANK_LOG_LEVEL ?? 'info', base: { service: name }, redact: ['req.headers["dtx-signature"]'] });
+const dbUrl = env.BANK_DB_URL;
+if (!dbUrl) {
+  logger.fatal('BANK_DB_URL is required');
+  process.exit(2);
+}
+const secret = env.DTX_SECRET === undefined ? DEVELOPMENT_SECRET : env.DTX_SECRET === '' ? null : env.DTX_SECRET;
+
+await ensureDatabase(dbUrl);
+const knex = knexFactory({ client: 'mysql2', connection: dbUrl, pool: { min: 0, max: Number(env.BANK_POOL_MAX ?? 20) } });
+const app = await createBankApp({
+  knex,
+  secret,
+  logger,
+  accounts: parseAccounts(env.BANK_ACCOUNTS ?? ''),
+  faults: { errorRate: Number(env.BANK_ERROR_RATE ?? 0), random: Math.random },
+  barrierRetentionMs: 7 * 24 * 3_600_000,
+});
+await app.listen({ host: env.BANK_HOST ?? '127.0.0.1', port: Number(env.BANK_PORT ?? 4001) });
+
+const stop = async () => {
+  await app.close();
+  await knex.destroy();
+  process.exit(0);
+};
+process.on('SIGINT', () => void stop());
+process.on('SIGTERM', () => void stop());

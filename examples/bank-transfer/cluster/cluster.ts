@@ -1,0 +1,196 @@
+/**
+ * The bank-transfer system as separate processes: N coordinators, two banks
+ * (each with its own database), and one transfer service per coordinator.
+ * The demo runs it as is; the chaos suite passes `route` to put a fault
+ * proxy on every link.
+ */
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { createConnection } from 'mysql2/promise';
+import { ManagedProcess } from './managed-process.ts';
+
+export const BANKS = ['a', 'b'] as const;
+export type BankName = (typeof BANKS)[number];
+
+/** A network link between two parts; the chaos suite can interpose on each. */
+export type LinkName =
+  | `coordinator-${number}->bank-${BankName}`
+  | `coordinator-${number}->mysql`
+  | `coordinator-${number}->redis`
+  | `transfer-${number}->coordinator-${number}`;
+
+export interface Endpoint {
+  host: string;
+  port: number;
+}
+
+export interface ClusterOptions {
+  /** Server URL, no database part; each part gets its own database under `databasePrefix`. */
+  mysqlUrl: string;
+  redisUrl: string;
+  redisPrefix: string;
+  databasePrefix: string;
+  secret: string;
+  coordinators: number;
+  accountsPerBank: number;
+  initialBalance: number;
+  bankErrorRate: number;
+  logDir: string;
+  /** Extra coordinator environment (timers). */
+  coordinatorEnv?: Record<string, string>;
+  /** Where a part should connect to reach `target` over `link`; default: directly. */
+  route?: (link: LinkName, target: Endpoint) => Promise<Endpoint>;
+  freePort: () => Promise<number>;
+}
+
+export interface Cluster {
+  coordinators: ManagedProcess[];
+  banks: Record<BankName, ManagedProcess>;
+  transfers: ManagedProcess[];
+  coordinatorDbUrl: string;
+  bankDbUrls: Record<BankName, string>;
+  transferUrls: string[];
+  bankUrls: Record<BankName, string>;
+  accountIds: string[];
+  all(): ManagedProcess[];
+  stop(): Promise<void>;
+}
+
+const hostPort = (url: string): Endpoint => {
+  const parsed = new URL(url);
+  return { host: parsed.hostname, port: Number(parsed.port) };
+};
+
+function withEndpoint(url: string, endpoint: Endpoint, path?: string): string {
+  const parsed = new URL(url);
+  parsed.hostname = endpoint.host;
+  parsed.port = String(endpoint.port);
+  if (path !== undefined) parsed.pathname = path;
+  return parsed.toString().replace(/\/$/, '');
+}
+
+/** Fresh databases for every part (dropped first if a previous run left them). */
+async function freshDatabases(serverUrl: string, names: string[]): Promise<void> {
+  const server = new URL(serverUrl);
+  server.pathname = '/';
+  const connection = await createConnection({ uri: server.toString() });
+  try {
+    for (const name of names) {
+      await connection.query(`DROP DATABASE IF EXISTS \`${name}\``);
+      await connection.query(`CREATE DATABASE \`${name}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`);
+    }
+  } finally {
+    await connection.end();
+  }
+}
+
+export async function startCluster(options: ClusterOptions): Promise<Cluster> {
+  const route = options.route ?? (async (_link: LinkName, target: Endpoint) => target);
+  await mkdir(options.logDir, { recursive: true });
+  const coordinatorDb = `${options.databasePrefix}_coordinator`;
+  const bankDbs: Record<BankName, string> = { a: `${options.databasePrefix}_bank_a`, b: `${options.databasePrefix}_bank_b` };
+  await freshDatabases(options.mysqlUrl, [coordinatorDb, bankDbs.a, bankDbs.b]);
+  const coordinatorDbUrl = withEndpoint(options.mysqlUrl, hostPort(options.mysqlUrl), `/${coordinatorDb}`);
+  const bankDbUrls = {
+    a: withEndpoint(options.mysqlUrl, hostPort(options.mysqlUrl), `/${bankDbs.a}`),
+    b: withEndpoint(options.mysqlUrl, hostPort(options.mysqlUrl), `/${bankDbs.b}`),
+  };
+
+  const accountIds = Array.from({ length: options.accountsPerBank }, (_, i) => `acct-${i + 1}`);
+  const banks = {} as Record<BankName, ManagedProcess>;
+  const bankUrls = {} as Record<BankName, string>;
+  for (const bank of BANKS) {
+    const port = await options.freePort();
+    bankUrls[bank] = `http://127.0.0.1:${port}`;
+    banks[bank] = new ManagedProcess({
+      name: `bank-${bank}`,
+      entry: 'examples/bank-transfer/bank/main.ts',
+      healthUrl: `${bankUrls[bank]}/health`,
+      logFile: join(options.logDir, `bank-${bank}.log`),
+      env: {
+        BANK_NAME: `bank-${bank}`,
+        BANK_DB_URL: bankDbUrls[bank],
+        BANK_PORT: String(port),
+        BANK_ACCOUNTS: accountIds.map((id) => `${id}:${options.initialBalance}`).join(','),
+        BANK_ERROR_RATE: String(options.bankErrorRate),
+        BANK_LOG_LEVEL: 'warn',
+        DTX_SECRET: options.secret,
+      },
+    });
+  }
+  await Promise.all(BANKS.map((bank) => banks[bank].start()));
+
+  const coordinators: ManagedProcess[] = [];
+  const transfers: ManagedProcess[] = [];
+  const transferUrls: string[] = [];
+  for (let i = 0; i < options.coordinators; i++) {
+    const port = await options.freePort();
+    const mysql = await route(`coordinator-${i}->mysql`, hostPort(options.mysqlUrl));
+    const redis = await route(`coordinator-${i}->redis`, hostPort(options.redisUrl));
+    coordinators.push(
+      new ManagedProcess({
+        name: `coordinator-${i}`,
+        entry: 'coordinator/main.ts',
+        healthUrl: `http://127.0.0.1:${port}/health`,
+        logFile: join(options.logDir, `coordinator-${i}.log`),
+        env: {
+          DTX_MYSQL_URL: withEndpoint(coordinatorDbUrl, mysql),
+          DTX_REDIS_URL: withEndpoint(options.redisUrl, redis),
+          DTX_REDIS_PREFIX: options.redisPrefix,
+          DTX_PORT: String(port),
+          DTX_SECRET: options.secret,
+          DTX_INSTANCE_ID: `coordinator-${i}`,
+          DTX_LOG_LEVEL: 'info',
+          ...options.coordinatorEnv,
+        },
+      }),
+    );
+  }
+  // The first start applies the migrations; the others then find them applied.
+  await coordinators[0]?.start();
+  await Promise.all(coordinators.slice(1).map((c) => c.start()));
+
+  for (let i = 0; i < options.coordinators; i++) {
+    const port = await options.freePort();
+    const coordinator = await route(`transfer-${i}->coordinator-${i}`, { host: '127.0.0.1', port: Number(new URL(coordinators[i]!.options.healthUrl).port) });
+    const forCoordinator: string[] = [];
+    for (const bank of BANKS) {
+      const endpoint = await route(`coordinator-${i}->bank-${bank}`, hostPort(bankUrls[bank]));
+      forCoordinator.push(`${bank}=http://${endpoint.host}:${endpoint.port}`);
+    }
+    transferUrls.push(`http://127.0.0.1:${port}`);
+    transfers.push(
+      new ManagedProcess({
+        name: `transfer-${i}`,
+        entry: 'examples/bank-transfer/transfer/main.ts',
+        healthUrl: `http://127.0.0.1:${port}/health`,
+        logFile: join(options.logDir, `transfer-${i}.log`),
+        env: {
+          DTX_COORDINATOR_URL: `http://${coordinator.host}:${coordinator.port}`,
+          TRANSFER_BANKS: BANKS.map((bank) => `${bank}=${bankUrls[bank]}`).join(','),
+          TRANSFER_BANKS_FOR_COORDINATOR: forCoordinator.join(','),
+          TRANSFER_PORT: String(port),
+          TRANSFER_LOG_LEVEL: 'warn',
+          DTX_SECRET: options.secret,
+        },
+      }),
+    );
+  }
+  await Promise.all(transfers.map((t) => t.start()));
+
+  const all = () => [...transfers, ...coordinators, ...BANKS.map((b) => banks[b])];
+  return {
+    coordinators,
+    banks,
+    transfers,
+    coordinatorDbUrl,
+    bankDbUrls,
+    transferUrls,
+    bankUrls,
+    accountIds,
+    all,
+    stop: async () => {
+      await Promise.allSettled(all().map((p) => p.stop()));
+    },
+  };
+}

@@ -1,0 +1,84 @@
+/**
+ * A TypeScript entry point run as a child process (`node --import tsx`),
+ * with its output in a log file, readiness checked by polling a health URL,
+ * and SIGKILL / restart for the demo and the chaos suite.
+ */
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { createWriteStream, type WriteStream } from 'node:fs';
+import { waitFor } from '../../../test/support/wait.ts';
+
+export interface ManagedProcessOptions {
+  name: string;
+  entry: string;
+  env: Record<string, string>;
+  healthUrl: string;
+  logFile: string;
+  startTimeoutMs?: number;
+}
+
+export class ManagedProcess {
+  #child: ChildProcess | null = null;
+  #log: WriteStream | null = null;
+  #exited: Promise<void> = Promise.resolve();
+  /** Times the process was started (restarts included). */
+  starts = 0;
+
+  constructor(readonly options: ManagedProcessOptions) {}
+
+  get name(): string {
+    return this.options.name;
+  }
+
+  get running(): boolean {
+    return this.#child !== null && this.#child.exitCode === null && this.#child.signalCode === null;
+  }
+
+  get pid(): number | undefined {
+    return this.#child?.pid;
+  }
+
+  async start(): Promise<void> {
+    if (this.running) return;
+    if (!this.#log) {
+      this.#log = createWriteStream(this.options.logFile, { flags: 'a' });
+      await once(this.#log, 'open');
+    }
+    const child = spawn(process.execPath, ['--import', 'tsx', this.options.entry], {
+      env: { ...process.env, ...this.options.env },
+      stdio: ['ignore', this.#log, this.#log],
+    });
+    this.#child = child;
+    this.starts++;
+    this.#exited = once(child, 'exit').then(() => undefined);
+    await waitFor(
+      async (bail) => {
+        if (child.exitCode !== null || child.signalCode !== null) {
+          bail(new Error(`${this.name} exited during start (code ${child.exitCode}); see ${this.options.logFile}`));
+        }
+        const response = await fetch(this.options.healthUrl).catch(() => null);
+        return response?.ok ?? false;
+      },
+      { what: `${this.name} to answer ${this.options.healthUrl}`, timeoutMs: this.options.startTimeoutMs ?? 60_000, intervalMs: 100 },
+    );
+  }
+
+  /** Sends `signal` (SIGKILL by default, like a crash) and waits until the process is gone. */
+  async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
+    if (!this.running) return;
+    this.#child?.kill(signal);
+    await this.#exited;
+  }
+
+  /** Graceful stop: SIGTERM, then SIGKILL if it has not exited within `graceMs`. */
+  async stop(graceMs = 15_000): Promise<void> {
+    if (this.running) {
+      this.#child?.kill('SIGTERM');
+      const timer = setTimeout(() => this.#child?.kill('SIGKILL'), graceMs);
+      await this.#exited;
+      clearTimeout(timer);
+    }
+    this.#log?.end();
+    this.#log = null;
+  }
+}

@@ -1,0 +1,155 @@
+/**
+ * `npm run demo`: the bank-transfer system end to end. Provisions private
+ * MariaDB and Redis (like the tests), starts coordinator(s), two banks and
+ * the transfer service(s) as processes, runs random transfers with a
+ * progress bar, waits until every transaction is finished, and prints a
+ * summary with the money before and after.
+ *
+ *   npm run demo -- --transfers 500 --concurrency 16 --error-rate 0.05 --coordinators 2
+ */
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { provisionServers } from '../../test/support/environment.ts';
+import { pickFreePort } from '../../test/support/free-port.ts';
+import { waitFor } from '../../test/support/wait.ts';
+import { audit, auditCoordinator, violations } from './cluster/audit.ts';
+import { startCluster, type Cluster } from './cluster/cluster.ts';
+import { seededRandom } from './cluster/random.ts';
+import { runTransfers, type TransferResult } from './cluster/transfer-load.ts';
+
+const { values: args } = parseArgs({
+  options: {
+    transfers: { type: 'string', default: '200' },
+    concurrency: { type: 'string', default: '8' },
+    coordinators: { type: 'string', default: '1' },
+    'error-rate': { type: 'string', default: '0' },
+    accounts: { type: 'string', default: '5' },
+    balance: { type: 'string', default: '1000' },
+    'max-amount': { type: 'string', default: '600' },
+    seed: { type: 'string', default: String(Date.now() % 1_000_000) },
+    help: { type: 'boolean', default: false },
+  },
+});
+if (args.help) {
+  process.stdout.write(
+    'npm run demo -- [--transfers N] [--concurrency N] [--coordinators N] [--error-rate 0..1] [--accounts N] [--balance N] [--max-amount N] [--seed N]\n',
+  );
+  process.exit(0);
+}
+const num = (name: keyof typeof args, min: number, max: number): number => {
+  const value = Number(args[name]);
+  if (!Number.isFinite(value) || value < min || value > max) {
+    process.stderr.write(`--${name} must be a number between ${min} and ${max}\n`);
+    process.exit(2);
+  }
+  return value;
+};
+const transfers = num('transfers', 1, 1_000_000);
+const concurrency = num('concurrency', 1, 512);
+const coordinatorCount = num('coordinators', 1, 8);
+const errorRate = num('error-rate', 0, 0.9);
+const seed = num('seed', 0, 2 ** 31);
+
+const out = process.stdout;
+const say = (line: string) => out.write(`${line}\n`);
+let servers: Awaited<ReturnType<typeof provisionServers>> | null = null;
+let cluster: Cluster | null = null;
+let cleaning: Promise<void> | null = null;
+
+function cleanup(): Promise<void> {
+  cleaning ??= (async () => {
+    await cluster?.stop();
+    await servers?.stop();
+  })();
+  return cleaning;
+}
+process.on('SIGINT', () => {
+  say('\ninterrupted: stopping every process…');
+  void cleanup().finally(() => process.exit(130));
+});
+
+function progress(done: number, total: number, results: Record<TransferResult, number>): void {
+  const width = 30;
+  const filled = Math.round((done / total) * width);
+  const bar = `${'█'.repeat(filled)}${'░'.repeat(width - filled)}`;
+  const line = `  [${bar}] ${done}/${total}  confirmed ${results.confirmed + results.pending}  insufficient ${results['insufficient-funds']}  failed ${results.failed + results.refused}`;
+  if (out.isTTY) out.write(`\r${line}`);
+  else if (done === total || done % Math.max(1, Math.floor(total / 10)) === 0) say(line);
+}
+
+try {
+  say(`dtx bank-transfer demo — seed ${seed}`);
+  say('• provisioning private MariaDB and Redis…');
+  servers = await provisionServers();
+  const logDir = await mkdtemp(join(tmpdir(), 'dtx-demo-'));
+  say(`• starting ${coordinatorCount} coordinator(s), 2 banks, transfer service(s) (logs in ${logDir})…`);
+  cluster = await startCluster({
+    mysqlUrl: servers.mysqlUrl,
+    redisUrl: servers.redisUrl,
+    redisPrefix: `dtxdemo${seed}`,
+    databasePrefix: 'dtx_demo',
+    secret: 'demo-secret',
+    coordinators: coordinatorCount,
+    accountsPerBank: num('accounts', 2, 10_000),
+    initialBalance: num('balance', 1, 1e12),
+    bankErrorRate: errorRate,
+    logDir,
+    freePort: pickFreePort,
+    coordinatorEnv: { DTX_RETRY_BASE_MS: '200', DTX_RETRY_MAX_MS: '2000', DTX_LOG_LEVEL: 'warn' },
+  });
+  const before = await audit(cluster.coordinatorDbUrl, cluster.bankDbUrls);
+  say(`• running ${transfers} random transfers, ${concurrency} at a time${errorRate > 0 ? `, ${errorRate * 100}% injected bank errors` : ''}:`);
+  const running: Record<TransferResult, number> = { confirmed: 0, pending: 0, 'insufficient-funds': 0, refused: 0, failed: 0 };
+  const load = await runTransfers({
+    transferUrls: cluster.transferUrls,
+    accountIds: cluster.accountIds,
+    count: transfers,
+    concurrency,
+    maxAmount: num('max-amount', 1, 1e12),
+    random: seededRandom(seed),
+    timeoutMs: 30_000,
+    onResult: (result, done) => {
+      running[result]++;
+      progress(done, transfers, running);
+    },
+  });
+  if (out.isTTY) out.write('\n');
+  say('• waiting for every transaction to finish…');
+  const drainStarted = Date.now();
+  const coordinatorDb = cluster.coordinatorDbUrl;
+  await waitFor(async () => (await auditCoordinator(coordinatorDb)).openGids.length === 0, {
+    what: 'every transaction to reach confirmed or cancelled',
+    timeoutMs: 120_000,
+    intervalMs: 250,
+  }).catch(() => undefined);
+  const after = await audit(cluster.coordinatorDbUrl, cluster.bankDbUrls);
+  const found = violations(after, before.totalMoney);
+
+  say('');
+  say('Summary');
+  say(`  transfers sent            ${transfers} in ${(load.elapsedMs / 1000).toFixed(1)} s (${((transfers / load.elapsedMs) * 1000).toFixed(0)}/s), drained in ${((Date.now() - drainStarted) / 1000).toFixed(1)} s`);
+  say(`  answered confirmed        ${load.results.confirmed}${load.results.pending ? ` (+${load.results.pending} confirming, finished by recovery)` : ''}`);
+  say(`  refused: insufficient     ${load.results['insufficient-funds']}`);
+  say(`  failed (then cancelled)   ${load.results.failed + load.results.refused}`);
+  say(`  coordinator log           ${Object.entries(after.transactions).map(([s, n]) => `${s} ${n}`).join(', ')}`);
+  say(`  still open                ${after.openGids.length}`);
+  say(`  money before              ${before.totalMoney}`);
+  say(`  money after               ${after.totalMoney}  ${after.totalMoney === before.totalMoney ? '(conserved ✓)' : '(NOT CONSERVED ✗)'}`);
+  for (const [bank, totals] of Object.entries(after.banks)) {
+    say(`    bank ${bank}: balance ${totals.balance}, frozen ${totals.frozen}, incoming ${totals.incoming}`);
+  }
+  if (found.length > 0) {
+    say('Violations:');
+    for (const v of found) say(`  ✗ ${v.invariant}: ${v.detail}${v.gids.length ? ` (gids ${v.gids.join(', ')})` : ''}`);
+    process.exitCode = 1;
+  } else {
+    say('All invariants hold ✓');
+  }
+} catch (error) {
+  process.stderr.write(`demo failed: ${error instanceof Error ? error.stack : String(error)}\n`);
+  process.exitCode = 1;
+} finally {
+  await cleanup();
+}

@@ -1,0 +1,48 @@
+/**
+ * The transfer service process. Environment:
+ *   DTX_COORDINATOR_URL  coordinator base URL (default http://127.0.0.1:36789)
+ *   TRANSFER_BANKS       name=url pairs for tries, "a=http://127.0.0.1:4001,b=http://127.0.0.1:4002"
+ *   TRANSFER_BANKS_FOR_COORDINATOR  optional, same shape: the URLs the coordinator should use
+ *   TRANSFER_PORT        HTTP port (default 4000), TRANSFER_HOST (default 127.0.0.1)
+ *   TRANSFER_TIMEOUT_MS  try-phase deadline per transfer (default 10000)
+ *   DTX_SECRET           shared signing secret (empty = unsigned)
+ */
+import { pino } from 'pino';
+import { DEVELOPMENT_SECRET, DtxClient } from '../../../participant-sdk/index.ts';
+import { createTransferApp, type BankLink } from './transfer-app.ts';
+
+const env = process.env;
+const logger = pino({ level: env.TRANSFER_LOG_LEVEL ?? 'info', base: { service: 'transfer' } });
+
+function parseBanks(text: string | undefined): Record<string, string> {
+  const banks: Record<string, string> = {};
+  for (const pair of (text ?? '').split(',').map((p) => p.trim()).filter(Boolean)) {
+    const at = pair.indexOf('=');
+    if (at <= 0) throw new Error(`bad bank "${pair}": expected name=url`);
+    banks[pair.slice(0, at)] = pair.slice(at + 1).replace(/\/+$/, '');
+  }
+  return banks;
+}
+
+const tryUrls = parseBanks(env.TRANSFER_BANKS ?? 'a=http://127.0.0.1:4001,b=http://127.0.0.1:4002');
+const coordinatorUrls = parseBanks(env.TRANSFER_BANKS_FOR_COORDINATOR);
+const banks: Record<string, BankLink> = {};
+for (const [name, url] of Object.entries(tryUrls)) banks[name] = { tryBase: url, coordinatorBase: coordinatorUrls[name] ?? url };
+
+const secret = env.DTX_SECRET === undefined ? DEVELOPMENT_SECRET : env.DTX_SECRET === '' ? null : env.DTX_SECRET;
+const dtx = new DtxClient({
+  coordinatorUrl: env.DTX_COORDINATOR_URL ?? 'http://127.0.0.1:36789',
+  secret,
+  tryTimeoutMs: Number(env.TRANSFER_TRY_TIMEOUT_MS ?? 5_000),
+  coordinatorTimeoutMs: Number(env.TRANSFER_COORDINATOR_TIMEOUT_MS ?? 15_000),
+});
+const app = await createTransferApp({ dtx, banks, logger, timeoutMs: Number(env.TRANSFER_TIMEOUT_MS ?? 10_000) });
+await app.listen({ host: env.TRANSFER_HOST ?? '127.0.0.1', port: Number(env.TRANSFER_PORT ?? 4000) });
+
+const stop = async () => {
+  await app.close();
+  await dtx.close();
+  process.exit(0);
+};
+process.on('SIGINT', () => void stop());
+process.on('SIGTERM', () => void stop());

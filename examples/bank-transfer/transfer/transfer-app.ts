@@ -1,0 +1,108 @@
+/**
+ * The transfer service: the initiator. POST /transfers moves an amount from
+ * an account in one bank to an account in another (or the same) bank as one
+ * TCC transaction: debit and credit are registered together, tried
+ * concurrently, then confirmed — or all cancelled.
+ */
+import { Type } from '@sinclair/typebox';
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
+import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import type { Logger } from 'pino';
+import {
+  CoordinatorRefusedError,
+  CoordinatorUnavailableError,
+  TryFailedError,
+  TryRejectedError,
+  type BranchTarget,
+  type DtxClient,
+} from '../../../participant-sdk/index.ts';
+
+export interface BankLink {
+  /** Base URL the transfer service uses for tries. */
+  tryBase: string;
+  /** Base URL the coordinator uses for confirm and cancel (may differ, e.g. through a proxy). */
+  coordinatorBase: string;
+}
+
+export interface TransferOptions {
+  dtx: DtxClient;
+  banks: Record<string, BankLink>;
+  logger: Logger;
+  /** Try-phase deadline of each transfer. */
+  timeoutMs: number;
+}
+
+const Party = Type.Object(
+  { bank: Type.String({ minLength: 1, maxLength: 32 }), account: Type.String({ minLength: 1, maxLength: 64 }) },
+  { additionalProperties: false },
+);
+const TransferBody = Type.Object(
+  {
+    from: Party,
+    to: Party,
+    amount: Type.Integer({ minimum: 1, maximum: 1_000_000_000 }),
+    gid: Type.Optional(Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9_.-]+$' })),
+  },
+  { additionalProperties: false },
+);
+
+function target(link: BankLink, resource: 'debit' | 'credit', payload: unknown): BranchTarget {
+  return {
+    tryUrl: `${link.tryBase}/dtx/${resource}/try`,
+    confirmUrl: `${link.coordinatorBase}/dtx/${resource}/confirm`,
+    cancelUrl: `${link.coordinatorBase}/dtx/${resource}/cancel`,
+    payload,
+  };
+}
+
+const routes: FastifyPluginAsyncTypebox<TransferOptions> = async (app, options) => {
+  app.post('/transfers', { schema: { body: TransferBody } }, async (request, reply) => {
+    const { from, to, amount } = request.body;
+    const debitBank = options.banks[from.bank];
+    const creditBank = options.banks[to.bank];
+    if (!debitBank || !creditBank) {
+      return reply.status(400).send({ code: 'UNKNOWN_BANK', message: `unknown bank ${!debitBank ? from.bank : to.bank}` });
+    }
+    let gid = request.body.gid ?? null;
+    try {
+      const outcome = await options.dtx.tcc(
+        async (tx) => {
+          gid = tx.gid;
+          await tx.tryAll([
+            target(debitBank, 'debit', { account: from.account, amount }),
+            target(creditBank, 'credit', { account: to.account, amount }),
+          ]);
+        },
+        { timeoutMs: options.timeoutMs, ...(request.body.gid ? { gid: request.body.gid } : {}) },
+      );
+      return { gid: outcome.gid, status: outcome.status };
+    } catch (error) {
+      if (error instanceof TryRejectedError) {
+        return reply.status(409).send({ code: error.code, message: error.message, gid: error.gid, status: 'cancelled' });
+      }
+      if (error instanceof TryFailedError) {
+        return reply.status(502).send({ code: error.code, message: error.message, gid: error.gid });
+      }
+      if (error instanceof CoordinatorRefusedError) {
+        return reply.status(409).send({ code: error.code, message: error.message, gid });
+      }
+      if (error instanceof CoordinatorUnavailableError) {
+        return reply.status(503).send({ code: error.code, message: error.message, gid });
+      }
+      throw error;
+    }
+  });
+};
+
+export async function createTransferApp(options: TransferOptions): Promise<FastifyInstance> {
+  const app = Fastify({ loggerInstance: options.logger as FastifyBaseLogger, keepAliveTimeout: 65_000 });
+  app.setErrorHandler((error: { validation?: unknown; message: string; statusCode?: number }, request, reply) => {
+    if (error.validation) return reply.status(400).send({ code: 'INVALID_REQUEST', message: error.message });
+    if (error.statusCode && error.statusCode < 500) return reply.status(error.statusCode).send({ code: 'BAD_REQUEST', message: error.message });
+    request.log.error({ err: error }, 'transfer failed');
+    return reply.status(500).send({ code: 'INTERNAL', message: 'internal error' });
+  });
+  app.get('/health', async () => ({ status: 'ok' }));
+  await app.register(routes, options);
+  return app;
+}

@@ -1,0 +1,124 @@
+/**
+ * The coordinator's record of one transaction (GET /v1/transactions/:gid),
+ * typed for assertions, with polling helpers; and signed calls straight to a
+ * participant's branch endpoints, for tests that drive the protocol by hand.
+ */
+import type { DtxClient } from '../../participant-sdk/index.ts';
+import { HEADERS, sign, type BranchOp } from '../../participant-sdk/protocol/index.ts';
+import { TEST_SECRET } from './coordinator-harness.ts';
+import { waitFor } from './wait.ts';
+
+export type GlobalStatus = 'trying' | 'confirming' | 'cancelling' | 'confirmed' | 'cancelled';
+
+export interface TransactionRecord {
+  gid: string;
+  status: GlobalStatus;
+  reason: string | null;
+  updatedAt: string;
+  deadlineAt: string;
+  finishedAt: string | null;
+  retryCount: number;
+  nextRetryAt: string | null;
+  needsAttention: boolean;
+  attentionReason: string | null;
+  leaseUntil: string | null;
+}
+
+export interface BranchRecord {
+  branchId: string;
+  status: 'prepared' | 'confirmed' | 'cancelled';
+  attempts: number;
+  lastError: string | null;
+}
+
+export interface EventRecord {
+  id: number;
+  kind: 'begin' | 'register' | 'status' | 'branch-call' | 'attention';
+  branchId: string | null;
+  op: string | null;
+  fromStatus: GlobalStatus | null;
+  toStatus: GlobalStatus | null;
+  outcome: string | null;
+  attempt: number | null;
+  message: string | null;
+  actor: string | null;
+}
+
+export interface TransactionView {
+  transaction: TransactionRecord;
+  branches: BranchRecord[];
+  events: EventRecord[];
+}
+
+export async function viewOf(dtx: DtxClient, gid: string): Promise<TransactionView> {
+  return (await dtx.coordinator.query(gid)) as unknown as TransactionView;
+}
+
+/** Between two rounds (no lease held), the delay the last round chose before the next one. */
+export function scheduledDelayMs(view: TransactionView): number | null {
+  const { nextRetryAt, updatedAt, leaseUntil } = view.transaction;
+  if (leaseUntil !== null || nextRetryAt === null) return null;
+  return Date.parse(nextRetryAt) - Date.parse(updatedAt);
+}
+
+export function branchOf(view: TransactionView, branchId: string): BranchRecord {
+  const branch = view.branches.find((b) => b.branchId === branchId);
+  if (!branch) throw new Error(`${view.transaction.gid} has no branch ${branchId}`);
+  return branch;
+}
+
+/** Branch-call events of one branch and op, oldest first. */
+export function callsOf(view: TransactionView, branchId: string, op: BranchOp): EventRecord[] {
+  return view.events.filter((e) => e.kind === 'branch-call' && e.branchId === branchId && e.op === op);
+}
+
+/** Polls the coordinator's record until `predicate` holds; returns that view. */
+export function waitForView(
+  dtx: DtxClient,
+  gid: string,
+  what: string,
+  predicate: (view: TransactionView) => boolean,
+  timeoutMs = 15_000,
+): Promise<TransactionView> {
+  return waitFor(
+    async () => {
+      const view = await viewOf(dtx, gid);
+      return predicate(view) ? view : null;
+    },
+    { what: `${gid}: ${what}`, timeoutMs, intervalMs: 50 },
+  );
+}
+
+export function waitForStatus(dtx: DtxClient, gid: string, status: GlobalStatus, timeoutMs = 15_000): Promise<TransactionView> {
+  return waitForView(dtx, gid, `status ${status}`, (view) => view.transaction.status === status, timeoutMs);
+}
+
+/** Calls one branch op the way the coordinator (or the initiator, for try) does: signed, with the dtx headers. */
+export async function callBranch(
+  url: string,
+  call: { gid: string; branchId: string; op: BranchOp; payload?: unknown },
+  secret: string = TEST_SECRET,
+): Promise<{ statusCode: number; body: unknown }> {
+  const body = JSON.stringify(call.payload ?? null);
+  const timestamp = Date.now();
+  const response = await fetch(url, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      [HEADERS.gid]: call.gid,
+      [HEADERS.branchId]: call.branchId,
+      [HEADERS.op]: call.op,
+      [HEADERS.timestamp]: String(timestamp),
+      [HEADERS.signature]: sign(secret, { gid: call.gid, branchId: call.branchId, op: call.op, timestamp, body }),
+    },
+    body,
+  });
+  const text = await response.text();
+  let parsed: unknown = text;
+  try {
+    parsed = JSON.parse(text);
+  } catch {
+    // not JSON: keep the text
+  }
+  return { statusCode: response.status, body: parsed };
+}

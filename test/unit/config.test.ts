@@ -1,0 +1,238 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, DEFAULT_SECRET, loadConfig } from '../../coordinator/config.ts';
+
+/** Runs loadConfig, expects a ConfigError, returns its problems. */
+function problemsOf(env: Record<string, string | undefined>): string[] {
+  try {
+    loadConfig(env);
+  } catch (error) {
+    expect(error).toBeInstanceOf(ConfigError);
+    return (error as ConfigError).problems;
+  }
+  throw new Error('expected a ConfigError');
+}
+
+describe('loadConfig defaults', () => {
+  it('gives documented defaults for an empty environment', () => {
+    const config = loadConfig({});
+    expect(config).toMatchObject({
+      mysqlUrl: 'mysql://root@127.0.0.1:3306/dtx',
+      mysqlPoolMax: 20,
+      redisUrl: 'redis://127.0.0.1:6379',
+      redisPrefix: 'dtx',
+      host: '127.0.0.1',
+      port: 36789,
+      leaseMs: 15_000,
+      branchTimeoutMs: 5_000,
+      retryBaseMs: 1_000,
+      retryMaxMs: 60_000,
+      attentionAfterRetries: 10,
+      defaultTimeoutMs: 60_000,
+      maxTimeoutMs: 24 * 3_600_000,
+      submitWaitMs: 10_000,
+      reconcileIntervalMs: 1_000,
+      reconcileBatch: 500,
+      workerConcurrency: 16,
+      shutdownGraceMs: 10_000,
+      logLevel: 'info',
+    });
+  });
+
+  it('signs by default with the development secret, flagged as default', () => {
+    const config = loadConfig({});
+    expect(config.secret).toBe(DEFAULT_SECRET);
+    expect(config.secret).not.toBeNull();
+    expect(config.secretIsDefault).toBe(true);
+  });
+
+  it('generates a distinct instance id per load', () => {
+    const a = loadConfig({}).instanceId;
+    const b = loadConfig({}).instanceId;
+    expect(a.length).toBeGreaterThan(0);
+    expect(a).not.toBe(b);
+  });
+
+  it('treats empty strings as unset (except DTX_SECRET)', () => {
+    const config = loadConfig({ DTX_PORT: '', DTX_REDIS_PREFIX: '', DTX_LOG_LEVEL: '', DTX_MYSQL_URL: '' });
+    expect(config.port).toBe(36789);
+    expect(config.redisPrefix).toBe('dtx');
+    expect(config.logLevel).toBe('info');
+    expect(config.mysqlUrl).toBe('mysql://root@127.0.0.1:3306/dtx');
+  });
+});
+
+describe('loadConfig parses every variable', () => {
+  it('reads each env var into its field', () => {
+    const config = loadConfig({
+      DTX_MYSQL_URL: 'mysql://u:p@db:3307/x',
+      DTX_MYSQL_POOL_MAX: '7',
+      DTX_REDIS_URL: 'redis://r:6380',
+      DTX_REDIS_PREFIX: 'my_app.dtx:v1-a',
+      DTX_HOST: '0.0.0.0',
+      DTX_PORT: '8080',
+      DTX_SECRET: 's3cret',
+      DTX_INSTANCE_ID: 'node-a',
+      DTX_LEASE_MS: '30000',
+      DTX_BRANCH_TIMEOUT_MS: '15000',
+      DTX_RETRY_BASE_MS: '250',
+      DTX_RETRY_MAX_MS: '9000',
+      DTX_ATTENTION_AFTER_RETRIES: '3',
+      DTX_DEFAULT_TIMEOUT_MS: '5000',
+      DTX_MAX_TIMEOUT_MS: '7000',
+      DTX_SUBMIT_WAIT_MS: '0',
+      DTX_RECONCILE_INTERVAL_MS: '50',
+      DTX_RECONCILE_BATCH: '33',
+      DTX_WORKER_CONCURRENCY: '4',
+      DTX_SHUTDOWN_GRACE_MS: '0',
+      DTX_LOG_LEVEL: 'debug',
+    });
+    expect(config).toEqual({
+      mysqlUrl: 'mysql://u:p@db:3307/x',
+      mysqlPoolMax: 7,
+      redisUrl: 'redis://r:6380',
+      redisPrefix: 'my_app.dtx:v1-a',
+      host: '0.0.0.0',
+      port: 8080,
+      secret: 's3cret',
+      secretIsDefault: false,
+      instanceId: 'node-a',
+      leaseMs: 30_000,
+      branchTimeoutMs: 15_000,
+      retryBaseMs: 250,
+      retryMaxMs: 9_000,
+      attentionAfterRetries: 3,
+      defaultTimeoutMs: 5_000,
+      maxTimeoutMs: 7_000,
+      submitWaitMs: 0,
+      reconcileIntervalMs: 50,
+      reconcileBatch: 33,
+      workerConcurrency: 4,
+      shutdownGraceMs: 0,
+      logLevel: 'debug',
+    });
+  });
+
+  it('accepts the range bounds', () => {
+    expect(loadConfig({ DTX_PORT: '0' }).port).toBe(0);
+    expect(loadConfig({ DTX_PORT: '65535' }).port).toBe(65535);
+    expect(loadConfig({ DTX_MYSQL_POOL_MAX: '1' }).mysqlPoolMax).toBe(1);
+    expect(loadConfig({ DTX_MYSQL_POOL_MAX: '1000' }).mysqlPoolMax).toBe(1000);
+    expect(loadConfig({ DTX_RETRY_BASE_MS: '60000' }).retryBaseMs).toBe(60_000);
+  });
+
+  it.each(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])('accepts log level %s', (level) => {
+    expect(loadConfig({ DTX_LOG_LEVEL: level }).logLevel).toBe(level);
+  });
+
+  it("DTX_SECRET='' disables signing", () => {
+    const config = loadConfig({ DTX_SECRET: '' });
+    expect(config.secret).toBeNull();
+    expect(config.secretIsDefault).toBe(false);
+  });
+
+  it('DTX_SECRET set to the default value is still flagged as default', () => {
+    expect(loadConfig({ DTX_SECRET: DEFAULT_SECRET }).secretIsDefault).toBe(true);
+  });
+
+  it('lease exactly twice the branch timeout is accepted', () => {
+    const config = loadConfig({ DTX_LEASE_MS: '2000', DTX_BRANCH_TIMEOUT_MS: '1000' });
+    expect(config.leaseMs).toBe(2_000);
+    expect(config.branchTimeoutMs).toBe(1_000);
+  });
+});
+
+describe('loadConfig refuses invalid values', () => {
+  it.each([
+    ['DTX_PORT', 'abc'],
+    ['DTX_PORT', '80.5'],
+    ['DTX_PORT', '1e3x'],
+    ['DTX_LEASE_MS', '15s'],
+    ['DTX_MYSQL_POOL_MAX', '2.0001'],
+    ['DTX_WORKER_CONCURRENCY', 'NaN'],
+    ['DTX_SUBMIT_WAIT_MS', 'Infinity'],
+  ])('%s=%s (not an integer) is a problem naming the variable', (name, value) => {
+    const problems = problemsOf({ [name]: value });
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toContain(name);
+  });
+
+  it.each([
+    ['DTX_PORT', '65536'],
+    ['DTX_PORT', '-1'],
+    ['DTX_MYSQL_POOL_MAX', '0'],
+    ['DTX_MYSQL_POOL_MAX', '1001'],
+    ['DTX_LEASE_MS', '99'],
+    ['DTX_BRANCH_TIMEOUT_MS', '9'],
+    ['DTX_RETRY_BASE_MS', '0'],
+    ['DTX_ATTENTION_AFTER_RETRIES', '0'],
+    ['DTX_RECONCILE_INTERVAL_MS', '9'],
+    ['DTX_RECONCILE_BATCH', '100001'],
+    ['DTX_WORKER_CONCURRENCY', '0'],
+    ['DTX_SUBMIT_WAIT_MS', '-1'],
+    ['DTX_SHUTDOWN_GRACE_MS', '-1'],
+    ['DTX_DEFAULT_TIMEOUT_MS', '0'],
+  ])('%s=%s (out of range) is a problem naming the variable', (name, value) => {
+    const problems = problemsOf({ [name]: value });
+    expect(problems.some((p) => p.includes(name))).toBe(true);
+  });
+
+  it('lease below twice the branch timeout is refused', () => {
+    const problems = problemsOf({ DTX_LEASE_MS: '1999', DTX_BRANCH_TIMEOUT_MS: '1000' });
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toContain('DTX_LEASE_MS');
+    // The defaults relate too: a lease shorter than 2 × 5000 ms.
+    expect(problemsOf({ DTX_LEASE_MS: '9999' })[0]).toContain('DTX_LEASE_MS');
+  });
+
+  it('retry max below retry base is refused', () => {
+    const problems = problemsOf({ DTX_RETRY_BASE_MS: '500', DTX_RETRY_MAX_MS: '499' });
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toContain('DTX_RETRY_MAX_MS');
+  });
+
+  it('max timeout below default timeout is refused', () => {
+    const problems = problemsOf({ DTX_DEFAULT_TIMEOUT_MS: '5000', DTX_MAX_TIMEOUT_MS: '4999' });
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toContain('DTX_MAX_TIMEOUT_MS');
+  });
+
+  it.each(['verbose', 'INFO', 'warning'])('bad log level %s is refused', (level) => {
+    const problems = problemsOf({ DTX_LOG_LEVEL: level });
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toContain('DTX_LOG_LEVEL');
+  });
+
+  it.each(['has space', 'a/b', 'x{y}', 'é', 'a*'])('bad redis prefix %j is refused', (prefix) => {
+    const problems = problemsOf({ DTX_REDIS_PREFIX: prefix });
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toContain('DTX_REDIS_PREFIX');
+  });
+
+  it('collects every problem at once', () => {
+    const problems = problemsOf({
+      DTX_PORT: 'x',
+      DTX_MYSQL_POOL_MAX: '0',
+      DTX_LOG_LEVEL: 'loud',
+      DTX_REDIS_PREFIX: 'a b',
+      DTX_RETRY_BASE_MS: '1000',
+      DTX_RETRY_MAX_MS: '10',
+      DTX_LEASE_MS: '100',
+      DTX_BRANCH_TIMEOUT_MS: '100',
+    });
+    expect(problems).toHaveLength(6);
+    for (const name of ['DTX_PORT', 'DTX_MYSQL_POOL_MAX', 'DTX_LOG_LEVEL', 'DTX_REDIS_PREFIX', 'DTX_RETRY_MAX_MS', 'DTX_LEASE_MS']) {
+      expect(problems.some((p) => p.includes(name))).toBe(true);
+    }
+  });
+
+  it('ConfigError carries a name and lists problems in its message', () => {
+    try {
+      loadConfig({ DTX_PORT: 'x' });
+      expect.unreachable();
+    } catch (error) {
+      expect(error).toBeInstanceOf(ConfigError);
+      expect((error as ConfigError).name).toBe('ConfigError');
+      expect((error as ConfigError).problems).toHaveLength(1);
+    }
+  });
+});
