@@ -51,8 +51,8 @@ export function loadConfig(env: Env): CoordinatorConfig {
   const int = (name: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number => {
     const raw = env[name];
     if (raw === undefined || raw === '') return fallback;
-    const value = Number(raw);
-    if (!Number.isInteger(value) || value < min || value > max) {
+    const value = /^\d+$/.test(raw) ? Number(raw) : Number.NaN;
+    if (!Number.isSafeInteger(value) || value < min || value > max) {
       problems.push(`${name} must be an integer between ${min} and ${max}, got "${raw}"`);
       return fallback;
     }

@@ -12,7 +12,8 @@ const HttpUrl = Type.String({ minLength: 8, maxLength: 2048, pattern: '^https?:/
 const Reason = Type.String({ maxLength: 512 });
 const Status = Type.Union(GLOBAL_STATUSES.map((s) => Type.Literal(s)));
 
-export const ErrorReply = Type.Object({ code: Type.String(), message: Type.String() });
+// `status` is sent with refusals of a transaction (the error handler adds it); declared here or the serializer drops it.
+export const ErrorReply = Type.Object({ code: Type.String(), message: Type.String(), status: Type.Optional(Status) });
 
 export const BranchRegistration = Type.Object(
   {

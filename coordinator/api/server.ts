@@ -1,5 +1,5 @@
 /** The coordinator's Fastify application: routes, schemas, error shape. */
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
 import type { Logger } from 'pino';
 import { LIMITS } from '../../participant-sdk/protocol/wire.ts';
 import { installErrorHandling } from './error-handler.ts';
@@ -7,6 +7,23 @@ import { transactionRoutes, type TransactionRoutesOptions } from './transaction-
 
 export interface ApiOptions extends TransactionRoutesOptions {
   logger: Logger;
+}
+
+/**
+ * JSON bodies as usual, except that an empty body sent with a JSON content
+ * type counts as no body (many HTTP clients send the header anyway).
+ */
+function acceptEmptyJsonBodies(app: FastifyInstance): void {
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+    const text = typeof body === 'string' ? body : body.toString('utf8');
+    if (text.trim() === '') return done(null, undefined);
+    try {
+      done(null, JSON.parse(text));
+    } catch {
+      done(Object.assign(new Error('body is not valid JSON'), { statusCode: 400, code: 'FST_ERR_CTP_INVALID_JSON_BODY' }), undefined);
+    }
+  });
 }
 
 export function buildApi(options: ApiOptions): FastifyInstance {
@@ -22,7 +39,14 @@ export function buildApi(options: ApiOptions): FastifyInstance {
     // Keep-alive from initiators: a connection per request would dominate a short transaction.
     keepAliveTimeout: 65_000,
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
+    // Malformed or over-long URLs are refused by the router before any hook:
+    // give them the API's error shape too.
+    frameworkErrors: (error, _request, routerReply) => {
+      const reply = routerReply as unknown as FastifyReply;
+      void reply.status(error.statusCode ?? 400).send({ code: error.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'URI_TOO_LONG' : 'BAD_URL', message: error.message });
+    },
   });
+  acceptEmptyJsonBodies(app);
   installErrorHandling(app);
   app.get('/health', async () => ({ status: 'ok' }));
   void app.register(transactionRoutes, { ...options, prefix: '/v1' });

@@ -26,14 +26,15 @@ export interface TransactionRoutesOptions {
 
 const errors = { 400: ErrorReply, 404: ErrorReply, 409: ErrorReply };
 
+/** Begin, submit and abort may be sent without a body: it counts as `{}`. */
+async function noBodyIsEmpty(request: { body: unknown }): Promise<void> {
+  if (request.body === undefined) request.body = {};
+}
+
 export const transactionRoutes: FastifyPluginAsyncTypebox<TransactionRoutesOptions> = async (app, options) => {
   const { service } = options;
-  // submit and abort may be sent without a body: treat it as `{}` before validation.
-  app.addHook('preValidation', async (request) => {
-    if (request.body === undefined || request.body === null) request.body = {};
-  });
 
-  app.post('/transactions', { schema: { body: BeginBody, response: { 200: BeginReply, 201: BeginReply, ...errors } } }, async (request, reply) => {
+  app.post('/transactions', { preValidation: noBodyIsEmpty, schema: { body: BeginBody, response: { 200: BeginReply, 201: BeginReply, ...errors } } }, async (request, reply) => {
     const body = request.body;
     const timeoutMs = body.timeoutMs ?? options.defaultTimeoutMs;
     if (timeoutMs > options.maxTimeoutMs) {
@@ -54,7 +55,7 @@ export const transactionRoutes: FastifyPluginAsyncTypebox<TransactionRoutesOptio
     return { gid, status: result.status, registered: result.inserted };
   });
 
-  app.post('/transactions/:gid/submit', { schema: { params: GidParams, body: DecisionBody, response: { 200: StatusReply, ...errors } } }, async (request) => {
+  app.post('/transactions/:gid/submit', { preValidation: noBodyIsEmpty, schema: { params: GidParams, body: DecisionBody, response: { 200: StatusReply, ...errors } } }, async (request) => {
     const { gid } = request.params;
     const status = await service.submit({
       gid,
@@ -65,7 +66,7 @@ export const transactionRoutes: FastifyPluginAsyncTypebox<TransactionRoutesOptio
     return { gid, status };
   });
 
-  app.post('/transactions/:gid/abort', { schema: { params: GidParams, body: DecisionBody, response: { 200: StatusReply, ...errors } } }, async (request) => {
+  app.post('/transactions/:gid/abort', { preValidation: noBodyIsEmpty, schema: { params: GidParams, body: DecisionBody, response: { 200: StatusReply, ...errors } } }, async (request) => {
     const { gid } = request.params;
     const status = await service.abort({
       gid,

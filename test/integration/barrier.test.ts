@@ -30,7 +30,7 @@ beforeEach(async (context) => {
   await createBarrierTable(knex, TABLE);
   await knex.schema.createTable('effects', (t) => {
     t.increments('id');
-    t.string('gid', 128).notNullable();
+    t.string('gid', 128).notNullable().collate('utf8mb4_bin');
     t.string('branch_id', 64).notNullable();
     t.string('op', 16).notNullable();
   });
@@ -130,7 +130,7 @@ describe('runInBarrier: orderings', () => {
 
     // Both calls are in flight once either both are inside the work (a broken
     // barrier) or one is inside and the other waits on the barrier row's lock.
-    await waitFor(async () => entered === 2 || (entered === 1 && (await lockWaitsIn(db.name)) > 0), {
+    await waitFor(async () => entered === 2 || (entered === 1 && (await barrierInsertsInFlight(db.name)) > 0), {
       what: 'both confirms in flight',
     });
     release();
@@ -152,7 +152,7 @@ describe('runInBarrier: orderings', () => {
     });
     await waitFor(() => tryEntered, { what: 'try inside its work' });
     const cancelCall = call('cancel');
-    await waitFor(async () => (await lockWaitsIn(db.name)) > 0, { what: 'cancel waiting on the try row', timeoutMs: 3000 }).catch(async (e) => { console.log(db.name, (await knex.raw('show engine innodb status'))[0][0].Status, (await knex.raw('select id, db, state, info from information_schema.processlist'))[0]); throw e; });
+    await waitFor(async () => (await barrierInsertsInFlight(db.name)) > 0, { what: 'cancel blocked on the try row' });
     release();
 
     expect((await tryCall).kind).toBe('ran');
@@ -316,12 +316,17 @@ describe('barrier cleanup', () => {
   });
 });
 
-/** Transactions of this database currently waiting on a row lock. */
-async function lockWaitsIn(database: string): Promise<number> {
+/**
+ * Barrier INSERT statements of this database still executing. While another
+ * open transaction holds the same key uncommitted, such a statement cannot
+ * finish: it waits on the row lock. (The processlist is used rather than
+ * information_schema.innodb_trx, which MariaDB 10.11 was seen to omit
+ * waiting transactions from.)
+ */
+async function barrierInsertsInFlight(database: string): Promise<number> {
   const [rows] = (await knex.raw(
-    `select count(*) as n from information_schema.innodb_trx t
-       join information_schema.processlist p on p.id = t.trx_mysql_thread_id
-      where t.trx_state = 'LOCK WAIT' and p.db = ?`,
+    `select count(*) as n from information_schema.processlist
+      where db = ? and command = 'Query' and info like 'insert ignore into%'`,
     [database],
   )) as [Array<{ n: number }>];
   return Number(rows[0]?.n ?? 0);

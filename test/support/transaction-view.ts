@@ -73,20 +73,22 @@ export function callsOf(view: TransactionView, branchId: string, op: BranchOp): 
 }
 
 /** Polls the coordinator's record until `predicate` holds; returns that view. */
-export function waitForView(
+export async function waitForView(
   dtx: DtxClient,
   gid: string,
   what: string,
   predicate: (view: TransactionView) => boolean,
   timeoutMs = 15_000,
 ): Promise<TransactionView> {
-  return waitFor(
+  const view = await waitFor(
     async () => {
-      const view = await viewOf(dtx, gid);
-      return predicate(view) ? view : null;
+      const current = await viewOf(dtx, gid);
+      return predicate(current) ? current : null;
     },
     { what: `${gid}: ${what}`, timeoutMs, intervalMs: 50 },
   );
+  // waitFor only returns a truthy value.
+  return view!;
 }
 
 export function waitForStatus(dtx: DtxClient, gid: string, status: GlobalStatus, timeoutMs = 15_000): Promise<TransactionView> {

@@ -415,6 +415,33 @@ describe('decideAfterRound', () => {
     if (decision.kind === 'retry') expect(decision.attentionReason).toMatch(/\bx\b.*cancel/);
   });
 
+  it('the same branch refusing again does not raise a new reason (one alert, not one per round)', () => {
+    const first = decideAfterRound(txn({ status: 'confirming' }), confirmPlan(['a']), [result('a', 'failure', 409)], NOW, policy, top);
+    if (first.kind !== 'retry' || first.attentionReason === null) throw new Error('expected a retry raising attention');
+    const again = decideAfterRound(
+      txn({ status: 'confirming', retryCount: first.retryCount, needsAttention: true, attentionReason: first.attentionReason }),
+      confirmPlan(['a']),
+      [result('a', 'failure', 409)],
+      NOW,
+      policy,
+      top,
+    );
+    expect(again).toEqual({ kind: 'retry', retryCount: 2, nextRetryAt: NOW + 2_000, needsAttention: true, attentionReason: null });
+  });
+
+  it('a refusal after attention was raised for another reason raises the new reason', () => {
+    const decision = decideAfterRound(
+      txn({ status: 'confirming', retryCount: 6, needsAttention: true, attentionReason: 'phase two still incomplete after 5 retries' }),
+      confirmPlan(['a']),
+      [result('a', 'failure', 409)],
+      NOW,
+      policy,
+      top,
+    );
+    expect(decision).toMatchObject({ kind: 'retry', retryCount: 7, needsAttention: true });
+    if (decision.kind === 'retry') expect(decision.attentionReason).toContain('a refused confirm');
+  });
+
   it('failure alongside ongoing still counts as a failed round (backoff grows)', () => {
     const decision = decideAfterRound(
       txn({ status: 'confirming', retryCount: 1 }),

@@ -1,0 +1,357 @@
+/**
+ * The participant over HTTP, through both adapters (Fastify plugin with
+ * app.inject, node:http handler on a real server), against real MariaDB.
+ * Every refusal is checked in the database too: a refused call must leave
+ * neither a business effect nor a barrier row.
+ */
+import { createServer } from 'node:http';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Writable } from 'node:stream';
+import Fastify from 'fastify';
+import type { FastifyInstance } from 'fastify';
+import knexFactory from 'knex';
+import type { Knex } from 'knex';
+import { pino } from 'pino';
+import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
+import {
+  BranchOngoingError,
+  BranchRejectedError,
+  createNodeHandler,
+  createParticipant,
+  defineTcc,
+  dtxParticipantPlugin,
+  HEADERS,
+  sign,
+} from '../../participant-sdk/index.ts';
+import type { BranchOp, Participant } from '../../participant-sdk/index.ts';
+import { createTestDatabase } from '../support/databases.ts';
+import type { TestDatabase } from '../support/databases.ts';
+
+const SECRET = 'test-secret';
+const NOW = 1_700_000_000_000;
+const PREFIX = '/dtx';
+
+interface TransferPayload {
+  account: string;
+  amount: number;
+  /** Makes the handler misbehave, to test error replies. */
+  fail?: 'reject' | 'ongoing' | 'crash';
+}
+
+interface Reply {
+  status: number;
+  body: Record<string, unknown>;
+}
+
+/** One way to reach the participant: Fastify inject or a real node:http server. */
+interface Transport {
+  post(path: string, headers: Record<string, string>, body: string): Promise<Reply>;
+  close(): Promise<void>;
+}
+
+let db: TestDatabase;
+let knex: Knex;
+let logLines: Array<Record<string, unknown>>;
+
+beforeEach(async (context) => {
+  db = await createTestDatabase(inject('mysqlUrl'), `participant ${context.task.name}`);
+  knex = knexFactory({ client: 'mysql2', connection: db.url, pool: { min: 0, max: 5 } });
+  await knex.schema.createTable('effects', (t) => {
+    t.increments('id');
+    t.string('gid', 128).notNullable();
+    t.string('op', 16).notNullable();
+    t.integer('amount').notNullable();
+  });
+  logLines = [];
+});
+
+afterEach(async () => {
+  await knex?.destroy();
+  await db?.drop();
+});
+
+const transferOut = defineTcc<TransferPayload, { reserved: number }>({
+  name: 'transfer-out',
+  async try({ gid, op, payload, trx }) {
+    await trx('effects').insert({ gid, op, amount: payload.amount });
+    if (payload.fail === 'reject') throw new BranchRejectedError('insufficient funds', { code: 'INSUFFICIENT_FUNDS' });
+    if (payload.fail === 'ongoing') throw new BranchOngoingError('bank is still deciding');
+    if (payload.fail === 'crash') throw new TypeError('secret internal detail at /srv/app.ts:42');
+    return { reserved: payload.amount };
+  },
+  async confirm({ gid, op, payload, trx }) {
+    await trx('effects').insert({ gid, op, amount: payload.amount });
+  },
+  async cancel({ gid, op, payload, trx }) {
+    await trx('effects').insert({ gid, op, amount: payload.amount });
+  },
+});
+
+async function makeParticipant(secret: string | null): Promise<Participant> {
+  const sink = new Writable({
+    write(chunk: Buffer, _encoding, done) {
+      for (const line of chunk.toString('utf8').split('\n')) if (line) logLines.push(JSON.parse(line) as Record<string, unknown>);
+      done();
+    },
+  });
+  const participant = createParticipant({
+    knex,
+    resources: [transferOut],
+    secret,
+    now: () => NOW,
+    logger: pino({ level: 'debug' }, sink),
+  });
+  await participant.migrate();
+  return participant;
+}
+
+async function fastifyTransport(participant: Participant): Promise<Transport> {
+  const app: FastifyInstance = Fastify();
+  await app.register(dtxParticipantPlugin, { participant, prefix: PREFIX });
+  // The host's own JSON routes keep their parser.
+  app.post('/echo', async (request) => ({ parsed: request.body }));
+  await app.ready();
+  return {
+    async post(path, headers, body) {
+      const res = await app.inject({ method: 'POST', url: path, headers, payload: body });
+      return { status: res.statusCode, body: res.json() };
+    },
+    close: () => app.close(),
+  };
+}
+
+async function nodeTransport(participant: Participant): Promise<Transport> {
+  const server: Server = createServer(createNodeHandler(participant, { prefix: PREFIX, maxBodyBytes: 4096 }));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    async post(path, headers, body) {
+      const res = await fetch(`http://127.0.0.1:${port}${path}`, { method: 'POST', headers, body });
+      return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+    },
+    close: () => new Promise<void>((resolve, reject) => server.close((e) => (e ? reject(e) : resolve()))),
+  };
+}
+
+interface CallSpec {
+  op: BranchOp;
+  gid?: string;
+  branchId?: string;
+  payload?: TransferPayload;
+  /** Body sent instead of the JSON of `payload` (the signature still covers the sent body unless `signedBody` is set). */
+  body?: string;
+  /** Body the signature is computed over, to tamper with the body after signing. */
+  signedBody?: string;
+  secret?: string | null;
+  timestamp?: number;
+  omit?: string[];
+  resource?: string;
+  pathOp?: string;
+}
+
+function request(spec: CallSpec): { path: string; headers: Record<string, string>; body: string } {
+  const gid = spec.gid ?? 'gid-http-1';
+  const branchId = spec.branchId ?? '01';
+  const body = spec.body ?? JSON.stringify(spec.payload ?? { account: 'alice', amount: 30 });
+  const timestamp = spec.timestamp ?? NOW;
+  const secret = spec.secret === undefined ? SECRET : spec.secret;
+  const headers: Record<string, string> = {
+    'content-type': 'application/json',
+    [HEADERS.gid]: gid,
+    [HEADERS.branchId]: branchId,
+    [HEADERS.op]: spec.op,
+    [HEADERS.timestamp]: String(timestamp),
+  };
+  if (secret !== null) {
+    headers[HEADERS.signature] = sign(secret, { gid, branchId, op: spec.op, timestamp, body: spec.signedBody ?? body });
+  }
+  for (const name of spec.omit ?? []) delete headers[name];
+  return { path: `${PREFIX}/${spec.resource ?? 'transfer-out'}/${spec.pathOp ?? spec.op}`, headers, body };
+}
+
+async function effects(op?: BranchOp): Promise<number> {
+  const [row] = await knex('effects').modify((q) => (op ? q.where({ op }) : q)).count({ n: '*' });
+  return Number(row?.['n']);
+}
+
+async function barrierRows(): Promise<number> {
+  const [row] = await knex('dtx_barrier').count({ n: '*' });
+  return Number(row?.['n']);
+}
+
+describe.each([
+  ['fastify plugin', fastifyTransport],
+  ['node handler', nodeTransport],
+] as const)('participant over HTTP: %s', (_name, makeTransport) => {
+  let transport: Transport | undefined;
+
+  afterEach(async () => {
+    await transport?.close();
+    transport = undefined;
+  });
+
+  async function connect(secret: string | null = SECRET): Promise<Transport> {
+    transport = await makeTransport(await makeParticipant(secret));
+    return transport;
+  }
+
+  async function send(t: Transport, spec: CallSpec): Promise<Reply> {
+    const r = request(spec);
+    return t.post(r.path, r.headers, r.body);
+  }
+
+  it('runs a signed try and returns its result', async () => {
+    const t = await connect();
+    const reply = await send(t, { op: 'try' });
+    expect(reply).toEqual({ status: 200, body: { ok: true, result: { reserved: 30 } } });
+    expect(await effects('try')).toBe(1);
+  });
+
+  it.each([
+    ['unsigned', { op: 'try', secret: null }, 'SIGNATURE_MISSING'],
+    ['stale', { op: 'try', timestamp: NOW - 5 * 60_000 - 1 }, 'SIGNATURE_STALE'],
+    ['from the future', { op: 'try', timestamp: NOW + 5 * 60_000 + 1 }, 'SIGNATURE_STALE'],
+    ['forged', { op: 'try', secret: 'not-the-secret' }, 'SIGNATURE_MISMATCH'],
+    [
+      'with a tampered body',
+      { op: 'try', signedBody: JSON.stringify({ account: 'alice', amount: 30 }), payload: { account: 'alice', amount: 3000 } },
+      'SIGNATURE_MISMATCH',
+    ],
+    ['without a timestamp', { op: 'try', omit: [HEADERS.timestamp] }, 'SIGNATURE_MALFORMED'],
+  ] satisfies Array<[string, CallSpec, string]>)('refuses a call %s with 401', async (_case, spec, code) => {
+    const t = await connect();
+    const reply = await send(t, spec);
+    expect(reply.status).toBe(401);
+    expect(reply.body['code']).toBe(code);
+    expect(await effects()).toBe(0);
+    expect(await barrierRows()).toBe(0);
+  });
+
+  it('refuses a signed cancel replayed against the try endpoint', async () => {
+    const t = await connect();
+    const signedCancel = request({ op: 'cancel' });
+    const replay = await t.post(`${PREFIX}/transfer-out/try`, signedCancel.headers, signedCancel.body);
+    expect(replay.status).toBe(400);
+    expect(replay.body['code']).toBe('OP_MISMATCH');
+    const relabelled = await t.post(`${PREFIX}/transfer-out/try`, { ...signedCancel.headers, [HEADERS.op]: 'try' }, signedCancel.body);
+    expect(relabelled.status).toBe(401);
+    expect(await barrierRows()).toBe(0);
+  });
+
+  it('accepts unsigned calls when no secret is configured', async () => {
+    const t = await connect(null);
+    const reply = await send(t, { op: 'try', secret: null });
+    expect(reply.status).toBe(200);
+    expect(await effects('try')).toBe(1);
+  });
+
+  it('answers a BranchRejectedError with 409 and its code, rolling back the try', async () => {
+    const t = await connect();
+    const reply = await send(t, { op: 'try', payload: { account: 'alice', amount: 30, fail: 'reject' } });
+    expect(reply).toEqual({ status: 409, body: { code: 'INSUFFICIENT_FUNDS', message: 'insufficient funds' } });
+    expect(await effects()).toBe(0);
+    expect(await barrierRows()).toBe(0);
+  });
+
+  it('answers a BranchOngoingError with 425 and runs the handler again next time', async () => {
+    const t = await connect();
+    const ongoing = await send(t, { op: 'try', payload: { account: 'alice', amount: 30, fail: 'ongoing' } });
+    expect(ongoing.status).toBe(425);
+    expect(ongoing.body['code']).toBe('ONGOING');
+    expect(await effects()).toBe(0);
+    expect((await send(t, { op: 'try' })).status).toBe(200);
+    expect(await effects('try')).toBe(1);
+  });
+
+  it('answers any other handler error with 500, never 200, without leaking details', async () => {
+    const t = await connect();
+    const reply = await send(t, { op: 'try', gid: 'gid-crash', payload: { account: 'alice', amount: 30, fail: 'crash' } });
+    expect(reply.status).toBe(500);
+    expect(reply.body['code']).toBe('HANDLER_ERROR');
+    expect(reply.body['ok']).toBeUndefined();
+    expect(JSON.stringify(reply.body)).not.toMatch(/secret internal detail|app\.ts|\n\s+at /);
+    expect(await effects()).toBe(0);
+    expect(await barrierRows()).toBe(0);
+    // The error is logged with the call's context.
+    const logged = logLines.find((l) => l['msg'] === 'branch handler failed');
+    expect(logged).toMatchObject({ gid: 'gid-crash', branchId: '01', op: 'try', err: { message: 'secret internal detail at /srv/app.ts:42' } });
+  });
+
+  it('answers an unknown resource or op with 404', async () => {
+    const t = await connect();
+    expect((await send(t, { op: 'try', resource: 'no-such-thing' })).status).toBe(404);
+    expect((await send(t, { op: 'action' })).status).toBe(404);
+    expect(await barrierRows()).toBe(0);
+  });
+
+  it('answers a body that is not JSON with 400', async () => {
+    const t = await connect();
+    const reply = await send(t, { op: 'try', body: '{"account": "alice", amount' });
+    expect(reply.status).toBe(400);
+    expect(reply.body['code']).toBe('BAD_JSON');
+    expect(await barrierRows()).toBe(0);
+  });
+
+  it('answers missing or invalid transaction headers with 400', async () => {
+    const t = await connect();
+    const missing = await send(t, { op: 'try', omit: [HEADERS.gid] });
+    expect(missing.status).toBe(400);
+    expect(missing.body['code']).toBe('MISSING_HEADER');
+    const tooLong = await send(t, { op: 'try', gid: 'g'.repeat(200) });
+    expect(tooLong.status).toBe(400);
+    expect(tooLong.body['code']).toBe('BAD_BARRIER_INPUT');
+    expect(await barrierRows()).toBe(0);
+  });
+
+  it('answers a try arriving after its cancel with 409 SUSPENDED, without running it', async () => {
+    const t = await connect();
+    const cancel = await send(t, { op: 'cancel' });
+    expect(cancel).toEqual({ status: 200, body: { ok: true, nullCompensation: true } });
+    const lateTry = await send(t, { op: 'try' });
+    expect(lateTry.status).toBe(409);
+    expect(lateTry.body['code']).toBe('SUSPENDED');
+    expect(await effects()).toBe(0);
+  });
+
+  it('answers a duplicate confirm with 200 and applies it once', async () => {
+    const t = await connect();
+    await send(t, { op: 'try' });
+    expect(await send(t, { op: 'confirm' })).toEqual({ status: 200, body: { ok: true, result: null } });
+    expect(await send(t, { op: 'confirm' })).toEqual({ status: 200, body: { ok: true, duplicate: true } });
+    expect(await effects('confirm')).toBe(1);
+  });
+});
+
+describe('fastify plugin', () => {
+  it("leaves the host application's JSON parser untouched", async () => {
+    const participant = await makeParticipant(SECRET);
+    const t = await fastifyTransport(participant);
+    try {
+      const echoed = await t.post('/echo', { 'content-type': 'application/json' }, '{"a":1}');
+      expect(echoed).toEqual({ status: 200, body: { parsed: { a: 1 } } });
+    } finally {
+      await t.close();
+    }
+  });
+});
+
+describe('node handler', () => {
+  it('answers 413 to a body over the limit and 404 outside its prefix', async () => {
+    const t = await nodeTransport(await makeParticipant(SECRET));
+    try {
+      const big = await send413(t);
+      expect(big.status).toBe(413);
+      const outside = await t.post('/elsewhere/transfer-out/try', {}, '{}');
+      expect(outside.status).toBe(404);
+      expect(await barrierRows()).toBe(0);
+    } finally {
+      await t.close();
+    }
+  });
+
+  async function send413(t: Transport): Promise<Reply> {
+    const r = request({ op: 'try', payload: { account: 'x'.repeat(5000), amount: 1 } });
+    return t.post(r.path, r.headers, r.body);
+  }
+});
