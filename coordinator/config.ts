@@ -32,6 +32,39 @@ export interface CoordinatorConfig {
   workerConcurrency: number;
   shutdownGraceMs: number;
   logLevel: string;
+  /** Bearer tokens of the admin API, each with a name (for the audit log) and a role. */
+  adminTokens: AdminToken[];
+  /** Most transactions one bulk "retry all matching" may touch. */
+  adminMaxBulk: number;
+}
+
+export interface AdminToken {
+  name: string;
+  role: 'viewer' | 'operator';
+  token: string;
+}
+
+/**
+ * `DTX_ADMIN_TOKENS`: comma-separated `name:role:token` entries, role being
+ * `viewer` (read) or `operator` (read and act).
+ */
+export function parseAdminTokens(text: string, problems: string[]): AdminToken[] {
+  const tokens: AdminToken[] = [];
+  for (const entry of text.split(',').map((e) => e.trim()).filter(Boolean)) {
+    const [name, role, ...rest] = entry.split(':');
+    const token = rest.join(':');
+    if (!name || !/^[A-Za-z0-9_.@-]{1,64}$/.test(name) || (role !== 'viewer' && role !== 'operator') || token.length < 12) {
+      // Never echo the entry: it holds a secret.
+      problems.push(`DTX_ADMIN_TOKENS entry #${tokens.length + 1} must be name:viewer|operator:token with a token of 12+ characters`);
+      continue;
+    }
+    if (tokens.some((t) => t.token === token || t.name === name)) {
+      problems.push(`DTX_ADMIN_TOKENS has two entries with the same name or token`);
+      continue;
+    }
+    tokens.push({ name, role, token });
+  }
+  return tokens;
 }
 
 /** Development default: signing is on out of the box; production sets its own. */
@@ -89,6 +122,8 @@ export function loadConfig(env: Env): CoordinatorConfig {
     workerConcurrency: int('DTX_WORKER_CONCURRENCY', 16, 1, 1000),
     shutdownGraceMs: int('DTX_SHUTDOWN_GRACE_MS', 10_000, 0),
     logLevel: str('DTX_LOG_LEVEL', 'info'),
+    adminTokens: parseAdminTokens(env.DTX_ADMIN_TOKENS ?? '', problems),
+    adminMaxBulk: int('DTX_ADMIN_MAX_BULK', 1_000, 1, 100_000),
   };
 
   if (!/^[A-Za-z0-9_.:-]+$/.test(config.redisPrefix)) problems.push('DTX_REDIS_PREFIX may only hold letters, digits, "_", ".", ":" and "-"');

@@ -18,6 +18,10 @@ import { producerConnection, workerConnection } from './recovery/redis-connectio
 import { connectMysql, ensureDatabase, redactUrl } from './store/connect.ts';
 import { migrateLatest } from './store/migrator.ts';
 import { MysqlTransactionStore } from './store/mysql-transaction-store.ts';
+import { MysqlWriter } from './store/mysql-writer.ts';
+import { MysqlAdminStore } from './store/mysql-admin-store.ts';
+import { OperatorService } from './engine/operator-service.ts';
+import { AdminAuth } from './api/admin-auth.ts';
 
 export interface CoordinatorDeps {
   logger: Logger;
@@ -42,7 +46,8 @@ export function createCoordinator(config: CoordinatorConfig, deps: CoordinatorDe
   const logger = deps.logger.child({ instance: config.instanceId });
   const clock = deps.clock ?? systemClock;
   const knex = connectMysql({ url: config.mysqlUrl, poolMax: config.mysqlPoolMax });
-  const store = new MysqlTransactionStore(knex);
+  const writer = new MysqlWriter(knex);
+  const store = new MysqlTransactionStore(writer);
   const client = new HttpBranchClient({
     secret: config.secret,
     timeoutMs: config.branchTimeoutMs,
@@ -76,9 +81,12 @@ export function createCoordinator(config: CoordinatorConfig, deps: CoordinatorDe
     recoverDirectly: (gid) => service.recover(gid),
     logger,
   });
+  const adminStore = new MysqlAdminStore(writer);
+  const operators = new OperatorService({ store: adminStore, transactions: service, scheduler: queue, clock, logger, maxBulk: config.adminMaxBulk });
   const app = buildApi({
     logger,
     service,
+    admin: { auth: new AdminAuth(config.adminTokens), store: adminStore, operators, now: clock.now },
     defaultTimeoutMs: config.defaultTimeoutMs,
     maxTimeoutMs: config.maxTimeoutMs,
     submitWaitMs: config.submitWaitMs,
@@ -98,6 +106,7 @@ export function createCoordinator(config: CoordinatorConfig, deps: CoordinatorDe
       await ensureDatabase(config.mysqlUrl);
       const applied = await migrateLatest(knex);
       if (applied.length > 0) logger.info({ applied }, 'migrations applied');
+      if (config.adminTokens.length === 0) logger.warn('DTX_ADMIN_TOKENS is empty: the admin API refuses every request');
       if (config.secret === null) logger.warn('DTX_SECRET is empty: calls to participants are NOT signed');
       else if (config.secretIsDefault) logger.warn('DTX_SECRET is the development default; set your own in production');
       workerRedis = workerConnection(config.redisUrl);

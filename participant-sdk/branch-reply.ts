@@ -45,7 +45,7 @@ export function replyOfError(error: unknown): ParticipantReply {
   // The message of an arbitrary error can carry SQL or data: keep it in the
   // participant's logs and send only the error's class.
   const kind = error instanceof Error ? error.name : typeof error;
-  return errorReply(200, 'HANDLER_ERROR', `the handler failed (${kind}); see the participant's logs`);
+  return errorReply(500, 'HANDLER_ERROR', `the handler failed (${kind}); see the participant's logs`);
 }
 
 function success(body: SuccessBody): ParticipantReply {

@@ -34,7 +34,8 @@ export function installErrorHandling(app: FastifyInstance): void {
     }
     const statusCode = error.statusCode ?? 500;
     if (statusCode >= 400 && statusCode < 500) {
-      return reply.status(statusCode).send({ code: FRAMEWORK_CODES[error.code] ?? 'BAD_REQUEST', message: error.message });
+      const code = FRAMEWORK_CODES[error.code] ?? (error.code && !error.code.startsWith('FST_') ? error.code : 'BAD_REQUEST');
+      return reply.status(statusCode).send({ code, message: error.message });
     }
     request.log.error({ err: error }, 'request failed');
     return reply.status(500).send({ code: 'INTERNAL', message: 'internal error; see the coordinator log' });

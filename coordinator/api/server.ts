@@ -3,10 +3,12 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, t
 import type { Logger } from 'pino';
 import { LIMITS } from '../../participant-sdk/protocol/wire.ts';
 import { installErrorHandling } from './error-handler.ts';
+import { adminRoutes, type AdminRoutesOptions } from './admin-routes.ts';
 import { transactionRoutes, type TransactionRoutesOptions } from './transaction-routes.ts';
 
 export interface ApiOptions extends TransactionRoutesOptions {
   logger: Logger;
+  admin: Omit<AdminRoutesOptions, 'transactions' | 'submitWaitMs'>;
 }
 
 /**
@@ -50,5 +52,6 @@ export function buildApi(options: ApiOptions): FastifyInstance {
   installErrorHandling(app);
   app.get('/health', async () => ({ status: 'ok' }));
   void app.register(transactionRoutes, { ...options, prefix: '/v1' });
+  void app.register(adminRoutes, { ...options.admin, transactions: options.service, submitWaitMs: options.submitWaitMs, prefix: '/admin/v1' });
   return app;
 }

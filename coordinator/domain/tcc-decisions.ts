@@ -217,7 +217,7 @@ export function decideAfterRound(
     // Raise it once, not on every round of a branch that keeps refusing (one alert and one event, not one per retry).
     if (!txn.needsAttention || txn.attentionReason !== reason) attentionReason = reason;
   } else if (retryCount >= policy.attentionAfterRetries && !txn.needsAttention) {
-    attentionReason = `phase two still incomplete after ${retryCount} retries`;
+    attentionReason = `phase two still incomplete after ${retryCount} failed rounds`;
   }
   return {
     kind: 'retry',

@@ -40,6 +40,8 @@ export interface GlobalTransaction {
   nextRetryAt: number | null;
   needsAttention: boolean;
   attentionReason: string | null;
+  /** Retries paused by an operator: recovery leaves it alone until resumed. */
+  paused: boolean;
   leaseOwner: string | null;
   leaseUntil: number | null;
 }
@@ -49,6 +51,8 @@ export interface Branch {
   branchId: string;
   confirmUrl: string;
   cancelUrl: string;
+  /** scheme://host:port of the confirm URL, for finding a participant's transactions. */
+  participant: string;
   /** The business payload sent with confirm and cancel, as JSON text. */
   payload: string;
   status: BranchStatus;
@@ -72,7 +76,7 @@ export interface TransactionSnapshot {
   branches: Branch[];
 }
 
-export type EventKind = 'begin' | 'register' | 'status' | 'branch-call' | 'attention';
+export type EventKind = 'begin' | 'register' | 'status' | 'branch-call' | 'attention' | 'operator';
 
 /** One line of a transaction's append-only history. */
 export interface TransactionEvent {
@@ -91,3 +95,9 @@ export interface TransactionEvent {
 }
 
 export type NewEvent = Omit<TransactionEvent, 'id'>;
+
+/** The participant of a URL: its scheme, host and port. */
+export function participantOf(url: string): string {
+  const parsed = new URL(url);
+  return `${parsed.protocol}//${parsed.host}`;
+}

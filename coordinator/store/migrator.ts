@@ -4,6 +4,7 @@
  */
 import type { Knex } from 'knex';
 import * as transactionLog from './migrations/0001-transaction-log.ts';
+import * as operations from './migrations/0002-operations.ts';
 import { TABLES } from './tables.ts';
 
 interface Migration {
@@ -12,7 +13,7 @@ interface Migration {
   down(knex: Knex): Promise<void>;
 }
 
-const MIGRATIONS: readonly Migration[] = [transactionLog];
+const MIGRATIONS: readonly Migration[] = [transactionLog, operations];
 
 const source: Knex.MigrationSource<Migration> = {
   getMigrations: async () => [...MIGRATIONS],

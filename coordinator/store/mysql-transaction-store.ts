@@ -3,8 +3,9 @@
  * transaction-store.ts for each operation's precondition and effect.
  */
 import type { Knex } from 'knex';
-import { OPEN_STATUSES, type BranchRegistration, type NewEvent, type TransactionSnapshot } from '../domain/transaction.ts';
-import { isDuplicateKey, isRetryableConflict } from './mysql-errors.ts';
+import { OPEN_STATUSES, participantOf, type BranchRegistration, type NewEvent, type TransactionSnapshot } from '../domain/transaction.ts';
+import { isDuplicateKey } from './mysql-errors.ts';
+import type { MysqlWriter } from './mysql-writer.ts';
 import { blankEvent, clip, eventRow, toBranch, toEvent, toTransaction, type BranchRow, type EventRow, type GlobalRow } from './rows.ts';
 import { TABLES } from './tables.ts';
 import type {
@@ -15,15 +16,18 @@ import type {
   TransactionStore,
 } from './transaction-store.ts';
 
-const CONFLICT_RETRIES = 3;
+/** Attempts of a registration that raced another one for the same new branch. */
+const REGISTRATION_ATTEMPTS = 3;
 
 export class MysqlTransactionStore implements TransactionStore {
-  #commits = 0;
+  private readonly knex: Knex;
 
-  constructor(private readonly knex: Knex) {}
+  constructor(private readonly writer: MysqlWriter) {
+    this.knex = writer.knex;
+  }
 
   get commitCount(): number {
-    return this.#commits;
+    return this.writer.commitCount;
   }
 
   async begin(input: BeginInput): Promise<'created' | 'exists'> {
@@ -78,7 +82,7 @@ export class MysqlTransactionStore implements TransactionStore {
       } catch (error) {
         // Two registrations of the same new branch raced: run again, the
         // second run sees the winner's row and compares against it.
-        if (isDuplicateKey(error) && attempt < CONFLICT_RETRIES) continue;
+        if (isDuplicateKey(error) && attempt < REGISTRATION_ATTEMPTS) continue;
         throw error;
       }
     }
@@ -112,12 +116,12 @@ export class MysqlTransactionStore implements TransactionStore {
 
   async claim(gid: string, owner: string, now: number, leaseUntil: number): Promise<TransactionSnapshot | null> {
     const changed = await this.knex(TABLES.global)
-      .where({ gid })
+      .where({ gid, paused: false })
       .whereIn('status', OPEN_STATUSES)
       .andWhere('next_retry_at', '<=', now)
       .andWhere((q) => q.whereNull('lease_until').orWhere('lease_until', '<=', now))
       .update({ lease_owner: owner, lease_until: leaseUntil, next_retry_at: leaseUntil });
-    this.#commits++;
+    this.writer.countAutocommit();
     if (changed === 0) return null;
     return this.load(gid);
   }
@@ -134,11 +138,14 @@ export class MysqlTransactionStore implements TransactionStore {
               next_retry_at: null,
               lease_owner: null,
               lease_until: null,
+              // The flag and its reason stay in the event history.
               needs_attention: false,
+              attention_reason: null,
             }
           : {
               retry_count: decision.retryCount,
-              next_retry_at: decision.nextRetryAt,
+              // An operator may have paused it while the round was running: stay paused.
+              next_retry_at: trx.raw('CASE WHEN paused THEN NULL ELSE ? END', [decision.nextRetryAt]),
               needs_attention: decision.needsAttention,
               ...(decision.attentionReason ? { attention_reason: clip(decision.attentionReason, 512) } : {}),
               updated_at: now,
@@ -208,18 +215,8 @@ export class MysqlTransactionStore implements TransactionStore {
     await this.knex.destroy();
   }
 
-  /** One commit; re-run whole on a deadlock or lock-wait timeout (every caller's work is re-runnable). */
-  private async write<T>(work: (trx: Knex.Transaction) => Promise<T>): Promise<T> {
-    for (let attempt = 1; ; attempt++) {
-      try {
-        const result = await this.knex.transaction(work);
-        this.#commits++;
-        return result;
-      } catch (error) {
-        if (isRetryableConflict(error) && attempt < CONFLICT_RETRIES) continue;
-        throw error;
-      }
-    }
+  private write<T>(work: (trx: Knex.Transaction) => Promise<T>): Promise<T> {
+    return this.writer.write(work);
   }
 }
 
@@ -229,6 +226,7 @@ function branchRow(gid: string, branch: BranchRegistration, now: number): Omit<B
     branch_id: branch.branchId,
     confirm_url: branch.confirmUrl,
     cancel_url: branch.cancelUrl,
+    participant: participantOf(branch.confirmUrl),
     payload: branch.payload,
     status: 'prepared',
     attempts: 0,

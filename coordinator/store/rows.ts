@@ -24,6 +24,7 @@ export interface GlobalRow {
   next_retry_at: number | string | null;
   needs_attention: number | boolean;
   attention_reason: string | null;
+  paused: number | boolean;
   lease_owner: string | null;
   lease_until: number | string | null;
 }
@@ -33,6 +34,7 @@ export interface BranchRow {
   branch_id: string;
   confirm_url: string;
   cancel_url: string;
+  participant: string;
   payload: string;
   status: string;
   attempts: number;
@@ -73,6 +75,7 @@ export function toTransaction(row: GlobalRow): GlobalTransaction {
     nextRetryAt: numOrNull(row.next_retry_at),
     needsAttention: Boolean(row.needs_attention),
     attentionReason: row.attention_reason,
+    paused: Boolean(row.paused),
     leaseOwner: row.lease_owner,
     leaseUntil: numOrNull(row.lease_until),
   };
@@ -84,6 +87,7 @@ export function toBranch(row: BranchRow): Branch {
     branchId: row.branch_id,
     confirmUrl: row.confirm_url,
     cancelUrl: row.cancel_url,
+    participant: row.participant,
     payload: row.payload,
     status: row.status as BranchStatus,
     attempts: row.attempts,

@@ -3,5 +3,6 @@ export const TABLES = {
   global: 'dtx_global',
   branch: 'dtx_branch',
   event: 'dtx_event',
+  audit: 'dtx_audit',
   migrations: 'dtx_migrations',
 } as const;

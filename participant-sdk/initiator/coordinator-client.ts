@@ -33,7 +33,7 @@ export class CoordinatorClient {
   }
 
   begin(body: { gid: string; timeoutMs?: number; branches: BranchRegistration[] }) {
-    return this.post<{ gid: string; status: TransactionStatus; created: boolean }>(body.gid, '/v1/transactions', { ...body, mode: 'tcc' });
+    return this.post<{ gid: string; status: TransactionStatus; deadlineAt: string; created: boolean }>(body.gid, '/v1/transactions', { ...body, mode: 'tcc' });
   }
 
   register(gid: string, branches: BranchRegistration[]) {

@@ -121,7 +121,8 @@ describe('two coordinator processes under load, one SIGKILLed mid-run', () => {
     };
     await Promise.all(Array.from({ length: CONCURRENCY }, worker));
     await killing;
-    if (process.env.DTX_TEST_DEBUG) console.log('load done', Date.now() - started, issued.map((t) => `${t.gid.slice(-4)}:${t.answer instanceof Error ? t.answer.name : t.answer}`).join(' '));
+    const loadMs = Date.now() - started;
+    if (process.env.DTX_TEST_DEBUG_ANSWERS) console.log('load done', Date.now() - started, issued.map((t) => `${t.gid.slice(-4)}:${t.answer instanceof Error ? t.answer.name : t.answer}`).join(' '));
     expect(issued).toHaveLength(TRANSACTIONS);
 
     // Everything that exists in the log ends terminal, within the bound.
@@ -177,6 +178,7 @@ describe('two coordinator processes under load, one SIGKILLed mid-run', () => {
       for (const bank of banks) console.log('BARRIER', JSON.stringify(await bank.knex('dtx_barrier').where({ gid: bad })), JSON.stringify(await bank.knex('effects').where({ gid: bad })));
       for (const c of coordinators) console.log('LOG', c.logFile);
     }
+    if (process.env.DTX_TEST_DEBUG) console.log('SUMMARY', { ms: Date.now() - started, loadMs, confirmed, cancelled, missing: issued.filter((t) => !statuses.has(t.gid)).length, errors: issued.filter((t) => t.answer instanceof Error).map((t) => `${t.gid.slice(-3)} ${(t.answer as Error).message.slice(0, 80)}`) });
     expect(problems).toEqual([]);
     expect(Date.now() - started).toBeLessThan(RUN_BOUND_MS);
     // The run means something: most transactions confirmed, some after failed confirms.

@@ -3,12 +3,11 @@
  * initiator sees, what the coordinator records, and what is applied in the
  * participant's own database — every effect at most once.
  */
-import { createServer, type IncomingMessage, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { DtxClient, TryFailedError, TryRejectedError } from '../../participant-sdk/index.ts';
 import { startInProcessCoordinator, testEnv, TEST_SECRET, type InProcessCoordinator } from '../support/coordinator-harness.ts';
 import { createTestDatabase, uniqueRedisPrefix, type TestDatabase } from '../support/databases.ts';
+import { startHoldingProxy } from '../support/holding-proxy.ts';
 import { startTestParticipant, type TestParticipant } from '../support/test-participant.ts';
 import { branchOf, callsOf, scheduledDelayMs, waitForStatus, waitForView } from '../support/transaction-view.ts';
 
@@ -309,65 +308,3 @@ describe('participant faults', () => {
     });
   });
 });
-
-interface HoldingProxy {
-  url: string;
-  /** Let the held request through to the target. */
-  release(): void;
-  /** The target's reply to the held request, once released. */
-  forwarded: Promise<{ statusCode: number; body: string }>;
-  close(): Promise<void>;
-}
-
-/**
- * An HTTP hop that holds the first request until `release()`, then forwards
- * it unchanged (dtx headers, signature, body) to `target`, even if the
- * caller has given up meanwhile: a request delayed in the network.
- */
-async function startHoldingProxy(target: string): Promise<HoldingProxy> {
-  let release!: () => void;
-  const released = new Promise<void>((resolve) => (release = resolve));
-  let deliver!: (reply: { statusCode: number; body: string }) => void;
-  let fail!: (error: unknown) => void;
-  const forwarded = new Promise<{ statusCode: number; body: string }>((resolve, reject) => {
-    deliver = resolve;
-    fail = reject;
-  });
-  forwarded.catch(() => undefined);
-
-  const server: Server = createServer((req, res) => {
-    void (async () => {
-      const body = await readBody(req);
-      await released;
-      const headers: Record<string, string> = {};
-      for (const [name, value] of Object.entries(req.headers)) {
-        if (typeof value === 'string' && (name.startsWith('dtx-') || name === 'content-type')) headers[name] = value;
-      }
-      const response = await fetch(`${target}${req.url ?? ''}`, { method: req.method ?? 'POST', headers, body });
-      const reply = { statusCode: response.status, body: await response.text() };
-      deliver(reply);
-      if (!res.destroyed) res.writeHead(reply.statusCode, { 'content-type': 'application/json' }).end(reply.body);
-    })().catch((error: unknown) => {
-      fail(error);
-      if (!res.destroyed) res.writeHead(502).end();
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    url: `http://127.0.0.1:${port}`,
-    release,
-    forwarded,
-    close: async () => {
-      release();
-      server.closeAllConnections();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
-}
-
-async function readBody(req: IncomingMessage): Promise<string> {
-  const chunks: Buffer[] = [];
-  for await (const chunk of req) chunks.push(chunk as Buffer);
-  return Buffer.concat(chunks).toString('utf8');
-}

@@ -82,10 +82,10 @@ describe('retry budget (DTX_ATTENTION_AFTER_RETRIES=2)', () => {
     const flagged = await waitForView(dtx, gid, 'needs attention', (v) => v.transaction.needsAttention);
     expect(flagged.transaction.status).toBe('confirming');
     expect(flagged.transaction.retryCount).toBeGreaterThanOrEqual(2);
-    expect(flagged.transaction.attentionReason).toBe('phase two still incomplete after 2 retries');
+    expect(flagged.transaction.attentionReason).toBe('phase two still incomplete after 2 failed rounds');
     expect(flagged.transaction.nextRetryAt).not.toBeNull();
     const attention = flagged.events.filter((e) => e.kind === 'attention');
-    expect(attention.map((e) => e.message)).toEqual(['phase two still incomplete after 2 retries']);
+    expect(attention.map((e) => e.message)).toEqual(['phase two still incomplete after 2 failed rounds']);
     // The budget counts failed rounds (README: DTX_ATTENTION_AFTER_RETRIES): flagged by the second failed call.
     const callsBeforeFlag = flagged.events.filter((e) => e.kind === 'branch-call' && e.id < attention[0]!.id);
     expect(callsBeforeFlag.map((e) => [e.attempt, e.outcome])).toEqual([

@@ -232,7 +232,7 @@ export async function startRedis(opts: ServerOptions = {}): Promise<RedisServer>
         '--protected-mode', 'no',
       ],
       stdoutLog: logFile,
-      probe: () => pingRedis(port),
+      probe: (pid) => pingRedis(port, pid),
       portInUse: /Address already in use/i,
     }));
     await proc.firstStart(opts.port);
@@ -271,7 +271,7 @@ interface LaunchSpec {
   /** Where the process's stdout/stderr go. */
   stdoutLog: string;
   /** Resolves truthy once the server accepts clients; may throw while it does not. */
-  probe: () => Promise<boolean>;
+  probe: (pid: number) => Promise<boolean>;
   /** Log text meaning "the port was taken": the first start then retries on another port. */
   portInUse: RegExp;
 }
@@ -344,7 +344,7 @@ class ServerProcess {
       await waitFor(
         async (bail) => {
           if (child.exited) bail(await failure(`exited during startup (${describeExit(child.exited)})`));
-          return await spec.probe();
+          return await spec.probe(child.pid ?? 0);
         },
         { what: `${this.name} on port ${this.#port} to accept connections`, timeoutMs: READY_TIMEOUT_MS, intervalMs: 50 },
       );
@@ -530,7 +530,7 @@ async function pingMariadbSocket(socketPath: string): Promise<boolean> {
   if (!fs.existsSync(socketPath)) return false;
   const conn = await createConnection({ socketPath, user: 'root', password: '', connectTimeout: 5_000 });
   try {
-    await conn.query('SELECT 1');
+    await conn.query({ sql: 'SELECT 1', timeout: 5_000 });
     return true;
   } finally {
     conn.destroy();
@@ -540,7 +540,7 @@ async function pingMariadbSocket(socketPath: string): Promise<boolean> {
 async function pingMariadbUrl(url: string): Promise<void> {
   const conn = await createConnection({ uri: url, connectTimeout: 5_000 });
   try {
-    await conn.query('SELECT 1');
+    await conn.query({ sql: 'SELECT 1', timeout: 5_000 });
   } finally {
     await conn.end();
   }
@@ -559,12 +559,15 @@ async function createDtxUser(socketPath: string): Promise<void> {
   }
 }
 
-async function pingRedis(port: number): Promise<boolean> {
+/** PING, then check via INFO that the server answering is process `pid` (not some other server on the port). */
+async function pingRedis(port: number, pid: number): Promise<boolean> {
   const client = new Redis({
     host: '127.0.0.1',
     port,
     lazyConnect: true,
-    connectTimeout: 5_000,
+    connectTimeout: 2_000,
+    commandTimeout: 2_000,
+    enableReadyCheck: false,
     maxRetriesPerRequest: 0,
     enableOfflineQueue: false,
     retryStrategy: () => null,
@@ -572,7 +575,13 @@ async function pingRedis(port: number): Promise<boolean> {
   client.on('error', () => undefined);
   try {
     await client.connect();
-    return (await client.ping()) === 'PONG';
+    if ((await client.ping()) !== 'PONG') return false;
+    const info = await client.info('server');
+    const answering = /^process_id:(\d+)/m.exec(info)?.[1];
+    if (answering !== String(pid)) {
+      throw new Error(`port ${port} is answered by another redis-server (pid ${answering}), not pid ${pid}`);
+    }
+    return true;
   } finally {
     client.disconnect();
   }

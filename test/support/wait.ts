@@ -47,7 +47,8 @@ export async function waitFor<T>(
   for (;;) {
     attempts++;
     try {
-      const value = await condition(bail);
+      // An attempt that hangs must not outlive the deadline.
+      const value = await raceDeadline(condition(bail), deadline);
       if (value) return value;
       lastError = undefined;
     } catch (error) {
@@ -66,4 +67,20 @@ export async function waitFor<T>(
     `Timed out after ${Date.now() - started} ms (${attempts} attempts) waiting for ${options.what}${detail}`,
     lastError === undefined ? undefined : { cause: lastError },
   );
+}
+
+const attemptTimedOut = new Error('attempt still pending at the deadline');
+
+async function raceDeadline<T>(value: T | Promise<T>, deadline: number): Promise<T> {
+  if (!(value instanceof Promise)) return value;
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(attemptTimedOut), Math.max(0, deadline - Date.now()));
+  });
+  try {
+    return await Promise.race([value, timeout]);
+  } finally {
+    clearTimeout(timer);
+    value.catch(() => undefined);
+  }
 }

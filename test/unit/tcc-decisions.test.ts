@@ -41,6 +41,7 @@ function txn(overrides: Partial<GlobalTransaction> = {}): GlobalTransaction {
     nextRetryAt: DEADLINE,
     needsAttention: false,
     attentionReason: null,
+    paused: false,
     leaseOwner: null,
     leaseUntil: null,
     ...overrides,
@@ -61,6 +62,7 @@ function branch(branchId: string, overrides: Partial<Branch> = {}): Branch {
   return {
     gid: 'gid-1',
     ...reg(branchId),
+    participant: 'http://bank.test',
     status: 'prepared',
     attempts: 0,
     lastError: null,

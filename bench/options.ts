@@ -1,0 +1,97 @@
+/**
+ * Command-line options of `npm run bench`, normalised once by a pure function.
+ *
+ *   npm run bench                   full run (about 5-10 minutes)
+ *   npm run bench -- --quick        short run (a minute or two)
+ *   npm run bench -- --scale        1,000,000 finished transactions in the log: throughput and query plans
+ *   npm run bench -- --profile      CPU profile of the coordinator under load (results not written to bench-results.json)
+ *   npm run bench -- --only=a,c     only some scenarios
+ *   npm run bench -- --runtime=compiled   run the Node processes on esbuild output instead of tsx
+ *   npm run bench -- --coordinator-log-level=warn
+ */
+
+export type ScenarioName = 'a' | 'b' | 'c';
+export type Runtime = 'tsx' | 'compiled';
+
+export interface BenchOptions {
+  mode: 'standard' | 'scale';
+  quick: boolean;
+  profile: boolean;
+  scenarios: ScenarioName[];
+  runtime: Runtime;
+  /** Closed-loop concurrency levels of the sweep that finds the peak. */
+  concurrencies: number[];
+  /** Measured length of one closed-loop level. */
+  stepMs: number;
+  /** Unmeasured load before the sweep (JIT, pools, buffer pool). */
+  warmupMs: number;
+  /** Length of the fixed-rate run at half of the peak. */
+  fixedRateMs: number;
+  /** Accounts per bank; transfers pick two at random, so contention stays low. */
+  accountsPerBank: number;
+  coordinatorLogLevel: string;
+  /** Finished transactions written into the log by --scale. */
+  scaleRows: number;
+  /** Where results go; null for none. */
+  resultsFile: string | null;
+}
+
+export class BenchUsageError extends Error {
+  override readonly name = 'BenchUsageError';
+}
+
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+export function parseBenchOptions(argv: readonly string[]): BenchOptions {
+  const flags = new Map<string, string>();
+  for (const arg of argv) {
+    const match = /^--([a-z-]+)(?:=(.*))?$/.exec(arg);
+    if (!match) throw new BenchUsageError(`unexpected argument ${JSON.stringify(arg)}`);
+    flags.set(match[1]!, match[2] ?? 'true');
+  }
+  const known = new Set(['quick', 'scale', 'profile', 'only', 'runtime', 'coordinator-log-level', 'step-ms', 'concurrency', 'scale-rows']);
+  for (const name of flags.keys()) if (!known.has(name)) throw new BenchUsageError(`unknown option --${name}`);
+
+  const quick = flags.has('quick');
+  const profile = flags.has('profile');
+  const scenarios = (flags.get('only') ?? 'a,b,c').split(',').map((s) => s.trim());
+  for (const s of scenarios) if (s !== 'a' && s !== 'b' && s !== 'c') throw new BenchUsageError(`--only takes a, b and c, got ${s}`);
+  const runtime = flags.get('runtime') ?? 'tsx';
+  if (runtime !== 'tsx' && runtime !== 'compiled') throw new BenchUsageError('--runtime is tsx or compiled');
+  const coordinatorLogLevel = flags.get('coordinator-log-level') ?? 'info';
+  if (!LOG_LEVELS.includes(coordinatorLogLevel)) throw new BenchUsageError(`--coordinator-log-level must be one of ${LOG_LEVELS.join(', ')}`);
+
+  const positiveInt = (name: string, fallback: number): number => {
+    const raw = flags.get(name);
+    if (raw === undefined) return fallback;
+    const value = Number(raw);
+    if (!Number.isSafeInteger(value) || value <= 0) throw new BenchUsageError(`--${name} must be a positive integer`);
+    return value;
+  };
+  const concurrencies = flags.has('concurrency')
+    ? flags.get('concurrency')!.split(',').map((s) => {
+        const n = Number(s);
+        if (!Number.isSafeInteger(n) || n <= 0) throw new BenchUsageError('--concurrency takes positive integers, e.g. 4,16,64');
+        return n;
+      })
+    : quick
+      ? [4, 16, 64]
+      : [1, 4, 16, 32, 64];
+
+  return {
+    mode: flags.has('scale') ? 'scale' : 'standard',
+    quick,
+    profile,
+    scenarios: [...new Set(scenarios)] as ScenarioName[],
+    runtime,
+    concurrencies,
+    stepMs: positiveInt('step-ms', quick ? 3_000 : 10_000),
+    warmupMs: quick ? 1_500 : 4_000,
+    fixedRateMs: quick ? 5_000 : 15_000,
+    accountsPerBank: 1_000,
+    coordinatorLogLevel,
+    scaleRows: positiveInt('scale-rows', 1_000_000),
+    // A profiled run is slowed down by the profiler: keep its figures out of the results file.
+    resultsFile: profile ? '.tmp/bench/results-profile.json' : 'bench-results.json',
+  };
+}

@@ -1,0 +1,221 @@
+/**
+ * From measurements to bench-results.json and the printed tables. Pure:
+ * no I/O here.
+ */
+import type { MachineInfo } from './machine.ts';
+import type { BenchOptions, ScenarioName } from './options.ts';
+import type { ScenarioMeasurements, StepResult } from './scenario.ts';
+
+export const TARGETS = { ratio: 0.6, emptyTps: 1000, p99Ms: 25, coordinatorRssMb: 200 } as const;
+
+export interface ScenarioReport {
+  peakTps: number;
+  peakConcurrency: number | null;
+  fixedRate: number | null;
+  fixedTps: number;
+  p50Ms: number;
+  p99Ms: number;
+  /** Server-wide COMMIT statements per terminal transaction at the peak step. */
+  commitsPerTx: number;
+  /** Server-wide statements (Questions) per terminal transaction at the peak step. */
+  statementsPerTx: number;
+  redisCommandsPerTx: number;
+  /** CPU milliseconds per transaction at the peak step, per process. */
+  cpuMsPerTx: Record<string, number>;
+  /** CPU seconds during the peak step, per process, and its length. */
+  cpuSecondsAtPeak: Record<string, number>;
+  peakStepSeconds: number;
+  peakRssMb: Record<string, number>;
+  /** CPU ms per transaction summed over every process of the scenario (infrastructure and load generator included). */
+  totalCpuMsPerTx: number;
+  /**
+   * Transactions/s the machine's cores could carry at that CPU cost if they
+   * did nothing else: cores × 1000 / totalCpuMsPerTx. Unlike tx/s, it barely
+   * depends on what else runs on the machine.
+   */
+  cpuBoundTps: number;
+  /** Cores used by processes outside the benchmark during the peak and fixed-rate steps. */
+  foreignCoresAtPeak: number;
+  foreignCoresAtFixed: number;
+  errors: number;
+  steps: StepResult[];
+}
+
+export function scenarioReport(m: ScenarioMeasurements, cores: number): ScenarioReport {
+  const per = (n: number, step: StepResult) => (step.terminal > 0 ? n / step.terminal : Number.NaN);
+  const peak = m.peak;
+  const totalCpuMsPerTx = per(Object.values(peak.cpuSeconds).reduce((sum, v) => sum + v, 0) * 1000, peak);
+  return {
+    totalCpuMsPerTx,
+    cpuBoundTps: (cores * 1000) / totalCpuMsPerTx,
+    foreignCoresAtPeak: peak.foreignCores,
+    foreignCoresAtFixed: m.fixed.foreignCores,
+    peakTps: peak.tps,
+    peakConcurrency: peak.concurrency,
+    fixedRate: m.fixed.rate,
+    fixedTps: m.fixed.tps,
+    p50Ms: m.fixed.latencyMs.p50,
+    p99Ms: m.fixed.latencyMs.p99,
+    commitsPerTx: per(peak.mysql.Com_commit, peak),
+    statementsPerTx: per(peak.mysql.Questions, peak),
+    redisCommandsPerTx: per(peak.redisCommands, peak),
+    cpuMsPerTx: Object.fromEntries(Object.entries(peak.cpuSeconds).map(([name, s]) => [name, per(s * 1000, peak)])),
+    cpuSecondsAtPeak: peak.cpuSeconds,
+    peakStepSeconds: peak.wallMs / 1000,
+    peakRssMb: m.peakRssMb,
+    errors: m.steps.reduce((n, s) => n + s.errors, 0),
+    steps: m.steps,
+  };
+}
+
+export interface BenchResults {
+  dtx_tps: number | null;
+  baseline_tps: number | null;
+  ratio: number | null;
+  empty_tps: number | null;
+  p50_ms: number | null;
+  p99_ms: number | null;
+  coordinator_commits_per_tx: number | null;
+  coordinator_rss_mb: number | null;
+  [key: string]: unknown;
+}
+
+const round = (n: number | null | undefined, digits = 2): number | null =>
+  n === null || n === undefined || !Number.isFinite(n) ? null : Math.round(n * 10 ** digits) / 10 ** digits;
+
+export function buildResults(
+  reports: Partial<Record<ScenarioName, ScenarioReport>>,
+  machine: MachineInfo,
+  options: BenchOptions,
+  extra: Record<string, unknown>,
+): BenchResults {
+  const { a, b, c } = reports;
+  // (c) is the isolated measure: only the coordinator talks to MySQL there.
+  // In (a) the banks commit too; their share is known from (b).
+  const bankCommitsPerTx = b ? b.commitsPerTx : null;
+  const coordinatorCommitsInA = a && bankCommitsPerTx !== null ? a.commitsPerTx - bankCommitsPerTx : null;
+  const coordinatorRss = Math.max(...[a, c].flatMap((r) => (r?.peakRssMb['coordinator'] !== undefined ? [r.peakRssMb['coordinator']] : [])));
+  const results: BenchResults = {
+    dtx_tps: round(a?.peakTps, 1),
+    baseline_tps: round(b?.peakTps, 1),
+    ratio: a && b ? round(a.peakTps / b.peakTps, 3) : null,
+    empty_tps: round(c?.peakTps, 1),
+    p50_ms: round(a?.p50Ms),
+    p99_ms: round(a?.p99Ms),
+    coordinator_commits_per_tx: round(c ? c.commitsPerTx : coordinatorCommitsInA),
+    coordinator_rss_mb: Number.isFinite(coordinatorRss) ? round(coordinatorRss, 1) : null,
+    coordinator_commits_per_tx_in_a: round(coordinatorCommitsInA),
+    bank_commits_per_tx: round(bankCommitsPerTx),
+    baseline_p50_ms: round(b?.p50Ms),
+    baseline_p99_ms: round(b?.p99Ms),
+    empty_p50_ms: round(c?.p50Ms),
+    empty_p99_ms: round(c?.p99Ms),
+    // Contention-independent view: what the cores could carry at the measured CPU cost per transaction.
+    dtx_cpu_ms_per_tx: round(a?.totalCpuMsPerTx, 3),
+    baseline_cpu_ms_per_tx: round(b?.totalCpuMsPerTx, 3),
+    empty_cpu_ms_per_tx: round(c?.totalCpuMsPerTx, 3),
+    coordinator_cpu_ms_per_tx_a: round(a?.cpuMsPerTx['coordinator'], 3),
+    coordinator_cpu_ms_per_tx_c: round(c?.cpuMsPerTx['coordinator'], 3),
+    cpu_bound_ratio: a && b ? round(a.cpuBoundTps / b.cpuBoundTps, 3) : null,
+    empty_cpu_bound_tps: round(c?.cpuBoundTps, 0),
+    machine_foreign_cores_max: round(Math.max(0, ...[a, b, c].flatMap((r) => (r ? [r.foreignCoresAtPeak, r.foreignCoresAtFixed] : []))), 2),
+    measured_at: new Date().toISOString(),
+    machine,
+    options: {
+      quick: options.quick,
+      runtime: options.runtime,
+      concurrencies: options.concurrencies,
+      stepMs: options.stepMs,
+      fixedRateMs: options.fixedRateMs,
+      coordinatorLogLevel: options.coordinatorLogLevel,
+      profiled: options.profile,
+    },
+    ...extra,
+    scenarios: reports,
+  };
+  results['targets'] = {
+    ratio: { target: `>= ${TARGETS.ratio}`, met: results.ratio !== null ? results.ratio >= TARGETS.ratio : null },
+    empty_tps: { target: `>= ${TARGETS.emptyTps}`, met: results.empty_tps !== null ? results.empty_tps >= TARGETS.emptyTps : null },
+    p99_ms: { target: `< ${TARGETS.p99Ms}`, met: results.p99_ms !== null ? results.p99_ms < TARGETS.p99Ms : null },
+    coordinator_rss_mb: {
+      target: `< ${TARGETS.coordinatorRssMb}`,
+      met: results.coordinator_rss_mb !== null ? results.coordinator_rss_mb < TARGETS.coordinatorRssMb : null,
+    },
+  };
+  return results;
+}
+
+const TITLES: Record<ScenarioName, string> = {
+  a: 'a  dtx bank transfer',
+  b: 'b  direct (floor)',
+  c: 'c  coordinator only',
+};
+
+function table(header: string[], rows: string[][]): string {
+  const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
+  const line = (cells: string[]) => cells.map((cell, i) => (i === 0 ? cell.padEnd(widths[i]!) : cell.padStart(widths[i]!))).join('  ');
+  return [line(header), widths.map((w) => '-'.repeat(w)).join('  '), ...rows.map(line)].join('\n');
+}
+
+const fmt = (n: number | null | undefined, digits = 1): string => (n === null || n === undefined || !Number.isFinite(n) ? '-' : n.toFixed(digits));
+
+export function formatTables(results: BenchResults, reports: Partial<Record<ScenarioName, ScenarioReport>>): string {
+  const names = (['a', 'b', 'c'] as const).filter((n) => reports[n]);
+  const main = table(
+    ['scenario', 'peak tx/s', 'at conc.', 'fixed rate', 'p50 ms', 'p99 ms', 'commits/tx*', 'SQL stmts/tx*', 'redis cmds/tx', 'CPU ms/tx', 'CPU-bound tx/s', 'other load', 'errors'],
+    names.map((n) => {
+      const r = reports[n]!;
+      return [
+        TITLES[n],
+        fmt(r.peakTps, 0),
+        fmt(r.peakConcurrency, 0),
+        `${fmt(r.fixedRate, 0)}/s`,
+        fmt(r.p50Ms, 1),
+        fmt(r.p99Ms, 1),
+        fmt(r.commitsPerTx, 2),
+        fmt(r.statementsPerTx, 1),
+        fmt(r.redisCommandsPerTx, 2),
+        fmt(r.totalCpuMsPerTx, 2),
+        fmt(r.cpuBoundTps, 0),
+        `${fmt(Math.max(r.foreignCoresAtPeak, r.foreignCoresAtFixed), 2)} cores`,
+        String(r.errors),
+      ];
+    }),
+  );
+
+  const processNames = [...new Set(names.flatMap((n) => Object.keys(reports[n]!.cpuMsPerTx)))];
+  const cpu = table(
+    ['CPU ms per tx at peak', ...names.map((n) => n)],
+    processNames.map((p) => [p, ...names.map((n) => fmt(reports[n]!.cpuMsPerTx[p], 3))]).concat([
+      ['(all processes)', ...names.map((n) => fmt(Object.values(reports[n]!.cpuMsPerTx).reduce((s, v) => s + v, 0), 3))],
+      ['(CPU busy at peak, of 2.0)', ...names.map((n) => fmt(Object.values(reports[n]!.cpuSecondsAtPeak).reduce((s, v) => s + v, 0) / reports[n]!.peakStepSeconds, 2))],
+    ]),
+  );
+  const rss = table(
+    ['peak RSS MB', ...names.map((n) => n)],
+    processNames.map((p) => [p, ...names.map((n) => fmt(reports[n]!.peakRssMb[p], 1))]),
+  );
+
+  const check = (met: boolean | null) => (met === null ? 'n/a' : met ? 'met' : 'NOT met');
+  const t = results['targets'] as Record<string, { target: string; met: boolean | null }>;
+  const summary = [
+    `a/b ratio          ${fmt(results.ratio, 3)}   (target ${t['ratio']!.target}: ${check(t['ratio']!.met)})`,
+    `c tx/s             ${fmt(results.empty_tps, 0)}   (target ${t['empty_tps']!.target}: ${check(t['empty_tps']!.met)})`,
+    `a p99 at half peak ${fmt(results.p99_ms, 1)} ms   (target ${t['p99_ms']!.target}: ${check(t['p99_ms']!.met)})`,
+    `coordinator RSS    ${fmt(results.coordinator_rss_mb, 1)} MB   (target ${t['coordinator_rss_mb']!.target}: ${check(t['coordinator_rss_mb']!.met)})`,
+    `a/b by CPU cost    ${fmt(results['cpu_bound_ratio'] as number | null, 3)}   (ratio of CPU-bound tx/s, independent of other load)`,
+    `coordinator commits/tx ${fmt(results.coordinator_commits_per_tx, 2)} (c, isolated); in a: ${fmt(results['coordinator_commits_per_tx_in_a'] as number | null, 2)} (a minus b's bank commits)`,
+  ];
+  return [
+    main,
+    '* server-wide, at the peak step: in (c) only the coordinator uses MySQL; in (a) banks + coordinator; in (b) banks only.',
+    'CPU ms/tx: all processes (servers and load generator included) at the peak step; CPU-bound tx/s = cores × 1000 / CPU ms/tx.',
+    'other load: cores used by processes outside the benchmark; tx/s and latency are only those of this machine when it is ~0.',
+    '',
+    cpu,
+    '',
+    rss,
+    '',
+    ...summary,
+  ].join('\n');
+}

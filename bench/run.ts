@@ -1,0 +1,171 @@
+/**
+ * `npm run bench`: brief §8 on this machine, in one run.
+ *
+ * Provisions private MariaDB and Redis (as the tests do), then for each
+ * scenario starts its processes on fresh databases, sweeps closed-loop
+ * concurrency to find the peak, runs at half of the peak for latency, and
+ * stops them. Prints tables and writes bench-results.json. Options: see
+ * options.ts (--quick, --scale, --profile, --only, --runtime).
+ */
+import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Redis } from 'ioredis';
+import { DtxClient } from '../participant-sdk/index.ts';
+import { provisionServers } from '../test/support/environment.ts';
+import { machineInfo } from './machine.ts';
+import { MysqlProbe } from './mysql-probe.ts';
+import { BenchUsageError, parseBenchOptions, type BenchOptions, type ScenarioName } from './options.ts';
+import type { WatchedProcess } from './proc-stats.ts';
+import { formatProfileSummary, readProfile, summariseProfile } from './profile-summary.ts';
+import { buildResults, formatTables, scenarioReport, type ScenarioReport } from './report.ts';
+import { runScale } from './scale.ts';
+import { runSweep, type ScenarioContext } from './scenario.ts';
+import { startSystem, type BenchSystem } from './system.ts';
+import { DirectCaller, directTransfer, dtxTransfer, emptyTcc } from './workloads.ts';
+
+const SECRET = 'bench-secret-not-for-production';
+const INITIAL_BALANCE = 1_000_000_000;
+const WORK_DIR = '.tmp/bench';
+const LOG_DIR = join(WORK_DIR, 'logs');
+const PROFILE_DIR = join(WORK_DIR, 'profiles');
+
+const log = (line: string) => process.stdout.write(`${line}\n`);
+
+let options: BenchOptions;
+try {
+  options = parseBenchOptions(process.argv.slice(2));
+} catch (error) {
+  if (error instanceof BenchUsageError) {
+    process.stderr.write(`bench: ${error.message}\n`);
+    process.exit(2);
+  }
+  throw error;
+}
+
+await rm(LOG_DIR, { recursive: true, force: true });
+await mkdir(LOG_DIR, { recursive: true });
+if (options.profile) {
+  await rm(PROFILE_DIR, { recursive: true, force: true });
+  await mkdir(PROFILE_DIR, { recursive: true });
+}
+
+const started = Date.now();
+log(`dtx bench: ${options.mode}${options.quick ? ' (quick)' : ''}, runtime ${options.runtime}, coordinator log level ${options.coordinatorLogLevel}${options.profile ? ', PROFILED' : ''}`);
+const servers = await provisionServers();
+const probe = await MysqlProbe.open(servers.mysqlUrl);
+const redis = new Redis(servers.redisUrl, { maxRetriesPerRequest: 3 });
+const redisInfo = await redis.info('server');
+const redisPid = Number(/process_id:(\d+)/.exec(redisInfo)?.[1] ?? 0);
+const mysqlPid = await probe.serverPid();
+const machine = machineInfo({ mysql: await probe.version(), redis: /redis_version:(\S+)/.exec(redisInfo)?.[1] ?? '?' });
+log(`machine: ${machine.cpus} CPUs (${machine.cpuModel}), ${machine.memoryGb} GB, node ${machine.node}, MariaDB ${machine.mysql}, Redis ${machine.redis}`);
+
+const infrastructure: WatchedProcess[] = [
+  ...(mysqlPid ? [{ name: 'mariadbd', pid: mysqlPid }] : []),
+  ...(redisPid ? [{ name: 'redis-server', pid: redisPid }] : []),
+  { name: 'bench (load generator)', pid: process.pid },
+];
+const accounts = Array.from({ length: options.accountsPerBank }, (_, i) => `acct-${i + 1}`);
+
+async function launch(scenario: ScenarioName, extraCoordinatorEnv: Record<string, string> = {}): Promise<BenchSystem> {
+  return startSystem({
+    scenario,
+    mysqlUrl: servers.mysqlUrl,
+    redisUrl: servers.redisUrl,
+    probe,
+    runtime: options.runtime,
+    logDir: LOG_DIR,
+    secret: SECRET,
+    accounts,
+    initialBalance: INITIAL_BALANCE,
+    coordinatorLogLevel: options.coordinatorLogLevel,
+    coordinatorNodeArgs: options.profile ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`, `--cpu-prof-name=coordinator-${scenario}.cpuprofile`] : [],
+    coordinatorEnv: extraCoordinatorEnv,
+  });
+}
+
+function watched(system: BenchSystem): () => WatchedProcess[] {
+  return () => [...system.processes.map((p) => ({ name: p.name, pid: p.pid })), ...infrastructure];
+}
+
+/** Runs one scenario end to end; returns its report and any correctness problem found. */
+async function runScenario(scenario: ScenarioName): Promise<{ report: ScenarioReport; problems: string[] }> {
+  const titles = { a: 'a: TCC bank transfers through dtx', b: 'b: direct calls to the banks (floor)', c: 'c: coordinator only (empty participant)' };
+  log(`\n${titles[scenario]}`);
+  const system = await launch(scenario);
+  const client = system.coordinator ? new DtxClient({ coordinatorUrl: system.coordinator.url, secret: SECRET }) : null;
+  const direct = scenario === 'b' ? new DirectCaller(SECRET) : null;
+  const random = Math.random;
+  try {
+    const work =
+      scenario === 'a'
+        ? dtxTransfer(client!, { bankA: system.banks!.a, bankB: system.banks!.b, accounts, random })
+        : scenario === 'b'
+          ? directTransfer(direct!, { bankA: system.banks!.a, bankB: system.banks!.b, accounts, random })
+          : emptyTcc(client!, system.emptyParticipantUrl!);
+    const ctx: ScenarioContext = {
+      work,
+      probe,
+      redis,
+      coordinatorDatabase: system.coordinator?.database ?? null,
+      processes: watched(system),
+      log,
+    };
+    const measured = await runSweep(ctx, options);
+    const problems: string[] = [];
+    if (system.banks) {
+      const totals = await probe.bankTotals(system.banks.databases);
+      const expected = 2 * accounts.length * INITIAL_BALANCE;
+      if (totals.balance !== expected || totals.frozen !== 0 || totals.incoming !== 0) {
+        problems.push(`${scenario}: bank totals ${JSON.stringify(totals)}, expected balance ${expected} and nothing frozen or incoming`);
+      }
+    }
+    return { report: scenarioReport(measured, machine.cpus), problems };
+  } finally {
+    await client?.close();
+    await direct?.close();
+    await system.stop();
+    await probe.dropDatabases(system.databases);
+  }
+}
+
+async function profileSummaries(): Promise<string[]> {
+  const files = (await readdir(PROFILE_DIR).catch(() => [] as string[])).filter((f) => f.endsWith('.cpuprofile'));
+  return files.map((f) => formatProfileSummary(f, summariseProfile(readProfile(join(PROFILE_DIR, f)), 30)));
+}
+
+let exitCode = 0;
+try {
+  if (options.mode === 'scale') {
+    await runScale({ options, launch, probe, redis, watched, accounts, log, resultsFile: options.resultsFile });
+  } else {
+    const reports: Partial<Record<ScenarioName, ScenarioReport>> = {};
+    const problems: string[] = [];
+    for (const scenario of options.scenarios) {
+      const { report, problems: found } = await runScenario(scenario);
+      reports[scenario] = report;
+      problems.push(...found);
+    }
+    const results = buildResults(reports, machine, options, { problems, duration_s: Math.round((Date.now() - started) / 1000) });
+    log(`\n${formatTables(results, reports)}`);
+    if (problems.length > 0) {
+      exitCode = 1;
+      log(`\nPROBLEMS:\n${problems.join('\n')}`);
+    }
+    if (options.resultsFile) {
+      await mkdir(WORK_DIR, { recursive: true });
+      await writeFile(options.resultsFile, `${JSON.stringify(results, null, 2)}\n`);
+      log(`\nresults written to ${options.resultsFile}`);
+    }
+  }
+  if (options.profile) for (const summary of await profileSummaries()) log(`\n${summary}`);
+} catch (error) {
+  exitCode = 1;
+  process.stderr.write(`bench failed: ${error instanceof Error ? (error.stack ?? error.message) : String(error)}\nlogs: ${LOG_DIR}\n`);
+} finally {
+  redis.disconnect();
+  await probe.close().catch(() => undefined);
+  await servers.stop().catch(() => undefined);
+}
+log(`\nbench finished in ${((Date.now() - started) / 1000).toFixed(0)} s`);
+process.exit(exitCode);

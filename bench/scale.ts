@@ -1,0 +1,209 @@
+/**
+ * `npm run bench -- --scale`: does the coordinator slow down when its log
+ * holds many finished transactions? Measures scenario (a) at a fixed
+ * concurrency, the recovery due-query (plan, rows read, time) and the admin
+ * list (if this build has it), then writes 1,000,000 finished transactions
+ * into the log and measures the same again.
+ */
+import { existsSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
+import { performance } from 'node:perf_hooks';
+import type { Redis } from 'ioredis';
+import type { RowDataPacket } from 'mysql2/promise';
+import { DtxClient } from '../participant-sdk/index.ts';
+import { closedLoop } from './load.ts';
+import { fillFinishedTransactions } from './log-fill.ts';
+import type { MysqlProbe } from './mysql-probe.ts';
+import type { BenchOptions, ScenarioName } from './options.ts';
+import type { WatchedProcess } from './proc-stats.ts';
+import { measureStep, type ScenarioContext, type StepResult } from './scenario.ts';
+import type { BenchSystem } from './system.ts';
+import { dtxTransfer } from './workloads.ts';
+
+export interface ScaleContext {
+  options: BenchOptions;
+  launch: (scenario: ScenarioName, env?: Record<string, string>) => Promise<BenchSystem>;
+  probe: MysqlProbe;
+  redis: Redis;
+  watched: (system: BenchSystem) => () => WatchedProcess[];
+  accounts: readonly string[];
+  log: (line: string) => void;
+  resultsFile: string | null;
+}
+
+const SECRET = 'bench-secret-not-for-production';
+const ADMIN_TOKEN = 'bench-viewer-token-0123456789';
+/** The reconciler's query (coordinator/store: findDue), with its default batch. */
+const DUE_QUERY = 'SELECT gid, next_retry_at FROM ??.dtx_global WHERE next_retry_at <= ? ORDER BY next_retry_at LIMIT 500';
+const CONCURRENCY = 32;
+const REPEATS = 3;
+
+interface QueryCheck {
+  explain: Record<string, unknown>[];
+  /** MariaDB's ANALYZE: the plan with rows actually read (r_rows); null on MySQL. */
+  analyze: Record<string, unknown>[] | null;
+  /** Handler_read_* of one execution on this session: the rows the server touched. */
+  handlerReads: Record<string, number>;
+  rowsReturned: number;
+  medianMs: number;
+}
+
+async function checkDueQuery(probe: MysqlProbe, database: string): Promise<QueryCheck> {
+  const conn = probe.connection;
+  const until = Date.now() + 1_000;
+  const [explain] = await conn.query<RowDataPacket[]>(`EXPLAIN ${DUE_QUERY}`, [database, until]);
+  let analyze: Record<string, unknown>[] | null = null;
+  try {
+    const [rows] = await conn.query<RowDataPacket[]>(`ANALYZE ${DUE_QUERY}`, [database, until]);
+    analyze = rows.map((r) => ({ ...r }));
+  } catch {
+    analyze = null;
+  }
+  const reads = async () => {
+    const [rows] = await conn.query<RowDataPacket[]>("SHOW SESSION STATUS LIKE 'Handler_read%'");
+    return Object.fromEntries(rows.map((r) => [String(r['Variable_name']), Number(r['Value'])]));
+  };
+  const before = await reads();
+  const [result] = await conn.query<RowDataPacket[]>(DUE_QUERY, [database, until]);
+  const after = await reads();
+  const handlerReads = Object.fromEntries(Object.keys(after).map((k) => [k, after[k]! - (before[k] ?? 0)]).filter(([, v]) => (v as number) > 0));
+  const times: number[] = [];
+  for (let i = 0; i < 200; i++) {
+    const t = performance.now();
+    await conn.query(DUE_QUERY, [database, Date.now() + 1_000]);
+    times.push(performance.now() - t);
+  }
+  times.sort((x, y) => x - y);
+  return { explain: explain.map((r) => ({ ...r })), analyze, handlerReads, rowsReturned: result.length, medianMs: times[Math.floor(times.length / 2)]! };
+}
+
+interface AdminCheck {
+  available: boolean;
+  /** Median latency per request kind, ms. */
+  medianMs: Record<string, number>;
+  note: string;
+}
+
+async function checkAdminList(coordinatorUrl: string): Promise<AdminCheck> {
+  const headers = { authorization: `Bearer ${ADMIN_TOKEN}` };
+  const probe = await fetch(`${coordinatorUrl}/admin/v1/transactions?limit=1`, { headers }).catch(() => null);
+  if (!probe || probe.status === 404) {
+    return { available: false, medianMs: {}, note: 'no admin list endpoint (GET /admin/v1/transactions) in this build: skipped' };
+  }
+  if (!probe.ok) return { available: false, medianMs: {}, note: `admin list answered HTTP ${probe.status}: skipped` };
+  const kinds: Record<string, string> = {
+    'newest 50': '?limit=50',
+    'oldest 50': '?limit=50&order=oldest',
+    'status=confirmed 50': '?status=confirmed&limit=50',
+    'needsAttention=true': '?needsAttention=true&limit=50',
+    'second page': '',
+  };
+  const medianMs: Record<string, number> = {};
+  for (const [kind, query] of Object.entries(kinds)) {
+    const times: number[] = [];
+    for (let i = 0; i < 30; i++) {
+      let url = `${coordinatorUrl}/admin/v1/transactions${query}`;
+      if (kind === 'second page') {
+        const first = (await (await fetch(`${coordinatorUrl}/admin/v1/transactions?limit=50`, { headers })).json()) as { nextCursor?: string | null };
+        url = `${coordinatorUrl}/admin/v1/transactions?limit=50${first.nextCursor ? `&cursor=${first.nextCursor}` : ''}`;
+      }
+      const t = performance.now();
+      const response = await fetch(url, { headers });
+      await response.arrayBuffer();
+      times.push(performance.now() - t);
+    }
+    times.sort((x, y) => x - y);
+    medianMs[kind] = times[Math.floor(times.length / 2)]!;
+  }
+  return { available: true, medianMs, note: 'GET /admin/v1/transactions, 30 requests each, median' };
+}
+
+const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)]!;
+
+function formatPlan(rows: Record<string, unknown>[]): string {
+  return rows
+    .map((r) => Object.entries(r).filter(([, v]) => v !== null).map(([k, v]) => `${k}=${String(v)}`).join(' '))
+    .map((line) => `    ${line}`)
+    .join('\n');
+}
+
+export async function runScale(ctx: ScaleContext): Promise<void> {
+  const { options, probe, log } = ctx;
+  log(`\nscale check: scenario (a) at concurrency ${CONCURRENCY}, ${REPEATS} × ${options.stepMs / 1000} s, before and after ${options.scaleRows.toLocaleString('en')} finished transactions`);
+  const system = await ctx.launch('a', { DTX_ADMIN_TOKENS: `bench:viewer:${ADMIN_TOKEN}` });
+  const coordinator = system.coordinator!;
+  const client = new DtxClient({ coordinatorUrl: coordinator.url, secret: SECRET });
+  const db = coordinator.database;
+  try {
+    const work = dtxTransfer(client, { bankA: system.banks!.a, bankB: system.banks!.b, accounts: ctx.accounts, random: Math.random });
+    const sctx: ScenarioContext = { work, probe, redis: ctx.redis, coordinatorDatabase: db, processes: ctx.watched(system), log };
+    const measure = async (label: string) => {
+      const steps: StepResult[] = [];
+      for (let i = 0; i < REPEATS; i++) {
+        const step = await measureStep(sctx, 'closed', () => closedLoop(work, CONCURRENCY, options.stepMs), { concurrency: CONCURRENCY, rate: null });
+        log(`  ${label} run ${i + 1}: ${step.tps.toFixed(0)} tx/s, p50 ${step.latencyMs.p50.toFixed(1)} ms, p99 ${step.latencyMs.p99.toFixed(1)} ms${step.errors ? `, ${step.errors} errors` : ''}`);
+        steps.push(step);
+      }
+      const due = await checkDueQuery(probe, db);
+      const admin = await checkAdminList(coordinator.url);
+      return { tps: median(steps.map((s) => s.tps)), runs: steps.map((s) => Math.round(s.tps)), p99Ms: median(steps.map((s) => s.latencyMs.p99)), due, admin };
+    };
+
+    await measureStep(sctx, 'warmup', () => closedLoop(work, 16, options.warmupMs), { concurrency: 16, rate: null });
+    const before = await measure('before');
+    const rowsBefore = await globalRows(probe, db);
+
+    log(`  filling the log with ${options.scaleRows.toLocaleString('en')} finished transactions …`);
+    const fill = await fillFinishedTransactions(probe, db, options.scaleRows, Date.now(), (done) => {
+      if (done % 200_000 === 0) log(`    ${done.toLocaleString('en')}`);
+    });
+    await probe.connection.query('ANALYZE TABLE ??.dtx_global, ??.dtx_branch, ??.dtx_event', [db, db, db]);
+    log(`  filled in ${fill.seconds.toFixed(0)} s (${fill.branches.toLocaleString('en')} branches, ${fill.events.toLocaleString('en')} events)`);
+
+    await measureStep(sctx, 'warmup', () => closedLoop(work, 16, options.warmupMs), { concurrency: 16, rate: null });
+    const after = await measure('after');
+    const rowsAfter = await globalRows(probe, db);
+
+    const change = (after.tps - before.tps) / before.tps;
+    log(`\nthroughput at concurrency ${CONCURRENCY}: ${before.tps.toFixed(0)} tx/s with ${rowsBefore.toLocaleString('en')} rows → ${after.tps.toFixed(0)} tx/s with ${rowsAfter.toLocaleString('en')} rows: ${(change * 100).toFixed(1)}% (target: |change| < 10%: ${Math.abs(change) < 0.1 ? 'met' : 'NOT met'})`);
+    for (const [label, m] of [['before', before], ['after', after]] as const) {
+      log(`\ndue query ${label} (${label === 'before' ? rowsBefore : rowsAfter} rows in dtx_global): ${m.due.rowsReturned} rows returned, median ${m.due.medianMs.toFixed(2)} ms, handler reads ${JSON.stringify(m.due.handlerReads)}`);
+      log(`  EXPLAIN:\n${formatPlan(m.due.explain)}`);
+      if (m.due.analyze) log(`  ANALYZE:\n${formatPlan(m.due.analyze)}`);
+      log(`  admin list: ${m.admin.note}${m.admin.available ? ` ${JSON.stringify(Object.fromEntries(Object.entries(m.admin.medianMs).map(([k, v]) => [k, Math.round(v * 100) / 100])))}` : ''}`);
+    }
+
+    if (ctx.resultsFile) {
+      const existing = existsSync(ctx.resultsFile) ? (JSON.parse(await readFile(ctx.resultsFile, 'utf8')) as Record<string, unknown>) : {};
+      existing['scale'] = {
+        measured_at: new Date().toISOString(),
+        concurrency: CONCURRENCY,
+        rows_before: rowsBefore,
+        rows_after: rowsAfter,
+        tps_before: Math.round(before.tps * 10) / 10,
+        tps_after: Math.round(after.tps * 10) / 10,
+        tps_runs_before: before.runs,
+        tps_runs_after: after.runs,
+        tps_change: Math.round(change * 1000) / 1000,
+        p99_ms_before: before.p99Ms,
+        p99_ms_after: after.p99Ms,
+        fill,
+        due_query_before: before.due,
+        due_query_after: after.due,
+        admin_list_before: before.admin,
+        admin_list_after: after.admin,
+      };
+      await writeFile(ctx.resultsFile, `${JSON.stringify(existing, null, 2)}\n`);
+      log(`\nscale results added to ${ctx.resultsFile} (key "scale")`);
+    }
+  } finally {
+    await client.close();
+    await system.stop();
+    await probe.dropDatabases(system.databases);
+  }
+}
+
+async function globalRows(probe: MysqlProbe, db: string): Promise<number> {
+  const [rows] = await probe.connection.query<RowDataPacket[]>('SELECT COUNT(*) AS n FROM ??.dtx_global', [db]);
+  return Number(rows[0]?.['n'] ?? 0);
+}

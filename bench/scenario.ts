@@ -1,0 +1,162 @@
+/**
+ * One scenario: warm up, a closed-loop sweep over concurrency levels to find
+ * the peak, then a fixed-rate run at half of the peak for the latency
+ * figures. Each step measures terminal transactions per second over its wall
+ * time including the drain, latency, server counters and CPU per process.
+ */
+import { performance } from 'node:perf_hooks';
+import type { Redis } from 'ioredis';
+import { waitFor } from '../test/support/wait.ts';
+import { closedLoop, fixedRate, summariseLatency, type LatencySummary, type LoadResult, type Work } from './load.ts';
+import { statusDelta, type MysqlProbe, type ServerStatus } from './mysql-probe.ts';
+import { sampleMachine, snapshot, usageBetween, type WatchedProcess } from './proc-stats.ts';
+
+export interface StepResult {
+  kind: 'warmup' | 'closed' | 'fixed';
+  concurrency: number | null;
+  /** Target rate of a fixed-rate step. */
+  rate: number | null;
+  /** Terminal transactions (coordinator's log for a/c; succeeded calls for b). */
+  terminal: number;
+  succeeded: number;
+  errors: number;
+  skipped: number;
+  sampleErrors: string[];
+  /** Load time + drain time. */
+  wallMs: number;
+  drainMs: number;
+  tps: number;
+  latencyMs: LatencySummary;
+  mysql: ServerStatus;
+  redisCommands: number;
+  /** CPU seconds used during the step, per process. */
+  cpuSeconds: Record<string, number>;
+  /**
+   * Cores kept busy during the step by processes that are not part of the
+   * benchmark (anything else on the machine), and hypervisor steal. Figures
+   * taken while these are not near zero are not those of an idle machine.
+   */
+  foreignCores: number;
+  stealCores: number;
+}
+
+export interface ScenarioContext {
+  work: Work;
+  probe: MysqlProbe;
+  redis: Redis;
+  /** The coordinator's database, for the drain and the terminal count; null in (b). */
+  coordinatorDatabase: string | null;
+  processes: () => WatchedProcess[];
+  log: (line: string) => void;
+}
+
+export interface SweepOptions {
+  concurrencies: number[];
+  stepMs: number;
+  warmupMs: number;
+  fixedRateMs: number;
+}
+
+export interface ScenarioMeasurements {
+  steps: StepResult[];
+  peak: StepResult;
+  fixed: StepResult;
+  /** Peak RSS per process at the end of the scenario (since each process started). */
+  peakRssMb: Record<string, number>;
+}
+
+async function redisCommands(redis: Redis): Promise<number> {
+  const info = await redis.info('stats');
+  const match = /total_commands_processed:(\d+)/.exec(info);
+  return match ? Number(match[1]) : 0;
+}
+
+const DRAIN_TIMEOUT_MS = 120_000;
+
+export async function measureStep(
+  ctx: ScenarioContext,
+  kind: StepResult['kind'],
+  load: () => Promise<LoadResult>,
+  setting: { concurrency: number | null; rate: number | null },
+): Promise<StepResult> {
+  const sinceEpoch = Date.now();
+  const procBefore = snapshot(ctx.processes());
+  const machineBefore = sampleMachine();
+  const statusBefore = await ctx.probe.status();
+  const redisBefore = await redisCommands(ctx.redis);
+
+  const result = await load();
+
+  const drainStart = performance.now();
+  let terminal = result.succeeded;
+  if (ctx.coordinatorDatabase !== null) {
+    const db = ctx.coordinatorDatabase;
+    await waitFor(async () => (await ctx.probe.openTransactions(db)) === 0, {
+      what: 'the coordinator to finish every open transaction',
+      timeoutMs: DRAIN_TIMEOUT_MS,
+      intervalMs: 20,
+    });
+    const done = await ctx.probe.terminalSince(db, sinceEpoch);
+    terminal = done.confirmed + done.cancelled;
+  }
+  const end = Math.max(performance.now(), result.endedAt);
+  const drainMs = ctx.coordinatorDatabase !== null ? end - drainStart : 0;
+  const wallMs = (ctx.coordinatorDatabase !== null ? end : result.endedAt) - result.startedAt;
+
+  const statusAfter = await ctx.probe.status();
+  const redisAfter = await redisCommands(ctx.redis);
+  const usage = usageBetween(procBefore, snapshot(ctx.processes()));
+  const machineAfter = sampleMachine();
+  const ownSeconds = Object.values(usage).reduce((sum, u) => sum + u.cpuSeconds, 0);
+  const wallSeconds = (performance.now() - result.startedAt) / 1000;
+
+  return {
+    kind,
+    ...setting,
+    terminal,
+    succeeded: result.succeeded,
+    errors: result.errors,
+    skipped: result.skipped,
+    sampleErrors: result.sampleErrors,
+    wallMs,
+    drainMs,
+    tps: wallMs > 0 ? (terminal * 1000) / wallMs : 0,
+    latencyMs: summariseLatency(result.latenciesMs),
+    mysql: statusDelta(statusBefore, statusAfter),
+    redisCommands: redisAfter - redisBefore,
+    cpuSeconds: Object.fromEntries(Object.entries(usage).map(([name, u]) => [name, u.cpuSeconds])),
+    foreignCores: Math.max(0, machineAfter.busySeconds - machineBefore.busySeconds - ownSeconds) / wallSeconds,
+    stealCores: (machineAfter.stealSeconds - machineBefore.stealSeconds) / wallSeconds,
+  };
+}
+
+export async function runSweep(ctx: ScenarioContext, options: SweepOptions): Promise<ScenarioMeasurements> {
+  const steps: StepResult[] = [];
+  const describe = (s: StepResult) =>
+    `${s.kind === 'fixed' ? `rate ${s.rate}/s` : `concurrency ${s.concurrency}`}: ${s.tps.toFixed(0)} tx/s, ` +
+    `p50 ${s.latencyMs.p50.toFixed(1)} ms, p99 ${s.latencyMs.p99.toFixed(1)} ms` +
+    `${s.errors ? `, ${s.errors} errors (${s.sampleErrors[0]})` : ''}${s.skipped ? `, ${s.skipped} skipped` : ''}` +
+    `${s.drainMs > 50 ? `, drain ${s.drainMs.toFixed(0)} ms` : ''}` +
+    `${s.foreignCores > 0.1 ? ` [machine not idle: ${s.foreignCores.toFixed(2)} cores used by other processes]` : ''}`;
+
+  const warm = await measureStep(ctx, 'warmup', () => closedLoop(ctx.work, 16, options.warmupMs), { concurrency: 16, rate: null });
+  ctx.log(`  warm-up ${describe(warm)}`);
+  steps.push(warm);
+
+  for (const concurrency of options.concurrencies) {
+    const step = await measureStep(ctx, 'closed', () => closedLoop(ctx.work, concurrency, options.stepMs), { concurrency, rate: null });
+    ctx.log(`  ${describe(step)}`);
+    steps.push(step);
+  }
+  const closed = steps.filter((s) => s.kind === 'closed');
+  const peak = closed.reduce((best, s) => (s.tps > best.tps ? s : best), closed[0]!);
+
+  const rate = Math.max(1, Math.round(peak.tps / 2));
+  const fixed = await measureStep(ctx, 'fixed', () => fixedRate(ctx.work, rate, options.fixedRateMs), { concurrency: null, rate });
+  ctx.log(`  fixed ${describe(fixed)}`);
+  steps.push(fixed);
+
+  const end = snapshot(ctx.processes());
+  const peakRssMb = Object.fromEntries([...end].map(([name, sample]) => [name, sample.peakRssMb]));
+  return { steps, peak, fixed, peakRssMb };
+}

@@ -1,0 +1,145 @@
+/**
+ * The processes of one scenario, each on fresh databases:
+ *   a: coordinator + bank A + bank B
+ *   b: bank A + bank B
+ *   c: coordinator + empty participant
+ */
+import { pickFreePort } from '../test/support/free-port.ts';
+import { BenchProcess, logPath } from './bench-process.ts';
+import type { MysqlProbe } from './mysql-probe.ts';
+import type { Runtime, ScenarioName } from './options.ts';
+
+export interface SystemOptions {
+  scenario: ScenarioName;
+  /** Server URL without a database part. */
+  mysqlUrl: string;
+  redisUrl: string;
+  probe: MysqlProbe;
+  runtime: Runtime;
+  logDir: string;
+  secret: string;
+  accounts: readonly string[];
+  initialBalance: number;
+  coordinatorLogLevel: string;
+  /** Extra node flags for the coordinator (profiling). */
+  coordinatorNodeArgs: string[];
+  /** Extra coordinator environment. */
+  coordinatorEnv?: Record<string, string>;
+}
+
+export interface BenchSystem {
+  coordinator: { url: string; database: string; process: BenchProcess } | null;
+  banks: { a: string; b: string; databases: string[] } | null;
+  /** Base URL of the empty participant's resources (c). */
+  emptyParticipantUrl: string | null;
+  processes: BenchProcess[];
+  databases: string[];
+  stop(): Promise<void>;
+}
+
+function databaseUrl(serverUrl: string, database: string): string {
+  const url = new URL(serverUrl);
+  url.pathname = `/${database}`;
+  return url.toString();
+}
+
+export async function startSystem(o: SystemOptions): Promise<BenchSystem> {
+  const prefix = `bench_${o.scenario}`;
+  const processes: BenchProcess[] = [];
+  const databases: string[] = [];
+  const system: BenchSystem = {
+    coordinator: null,
+    banks: null,
+    emptyParticipantUrl: null,
+    processes,
+    databases,
+    stop: async () => {
+      // Participants last: the coordinator may still be finishing a round.
+      const coordinators = processes.filter((p) => p.name === 'coordinator');
+      await Promise.all(coordinators.map((p) => p.stop()));
+      await Promise.all(processes.filter((p) => p.name !== 'coordinator').map((p) => p.stop()));
+    },
+  };
+
+  try {
+    if (o.scenario === 'a' || o.scenario === 'b') {
+      const dbs = { a: `${prefix}_bank_a`, b: `${prefix}_bank_b` };
+      await o.probe.freshDatabases([dbs.a, dbs.b]);
+      databases.push(dbs.a, dbs.b);
+      const urls: Record<'a' | 'b', string> = { a: '', b: '' };
+      const accountsEnv = o.accounts.map((id) => `${id}:${o.initialBalance}`).join(',');
+      for (const bank of ['a', 'b'] as const) {
+        const port = await pickFreePort();
+        urls[bank] = `http://127.0.0.1:${port}`;
+        processes.push(
+          new BenchProcess({
+            name: `bank-${bank}`,
+            entry: 'examples/bank-transfer/bank/main.ts',
+            healthUrl: `${urls[bank]}/health`,
+            logFile: logPath(o.logDir, `${o.scenario}-bank-${bank}`),
+            runtime: o.runtime,
+            env: {
+              BANK_NAME: `bank-${bank}`,
+              BANK_DB_URL: databaseUrl(o.mysqlUrl, dbs[bank]),
+              BANK_PORT: String(port),
+              BANK_ACCOUNTS: accountsEnv,
+              BANK_ERROR_RATE: '0',
+              BANK_LOG_LEVEL: 'warn',
+              DTX_SECRET: o.secret,
+            },
+          }),
+        );
+      }
+      system.banks = { a: `${urls.a}/dtx`, b: `${urls.b}/dtx`, databases: [dbs.a, dbs.b] };
+    }
+
+    if (o.scenario === 'c') {
+      const port = await pickFreePort();
+      system.emptyParticipantUrl = `http://127.0.0.1:${port}/dtx`;
+      processes.push(
+        new BenchProcess({
+          name: 'empty-participant',
+          entry: 'bench/empty-participant.ts',
+          healthUrl: `http://127.0.0.1:${port}/health`,
+          logFile: logPath(o.logDir, `${o.scenario}-empty-participant`),
+          runtime: o.runtime,
+          env: { EMPTY_PORT: String(port) },
+        }),
+      );
+    }
+
+    if (o.scenario === 'a' || o.scenario === 'c') {
+      const database = `${prefix}_coordinator`;
+      await o.probe.freshDatabases([database]);
+      databases.push(database);
+      const port = await pickFreePort();
+      const url = `http://127.0.0.1:${port}`;
+      const coordinator = new BenchProcess({
+        name: 'coordinator',
+        entry: 'coordinator/main.ts',
+        healthUrl: `${url}/health`,
+        logFile: logPath(o.logDir, `${o.scenario}-coordinator`),
+        runtime: o.runtime,
+        nodeArgs: o.coordinatorNodeArgs,
+        env: {
+          DTX_MYSQL_URL: databaseUrl(o.mysqlUrl, database),
+          DTX_REDIS_URL: o.redisUrl,
+          DTX_REDIS_PREFIX: `dtxbench-${o.scenario}-${process.pid}`,
+          DTX_PORT: String(port),
+          DTX_SECRET: o.secret,
+          DTX_INSTANCE_ID: `bench-${o.scenario}`,
+          DTX_LOG_LEVEL: o.coordinatorLogLevel,
+          ...o.coordinatorEnv,
+        },
+      });
+      processes.push(coordinator);
+      system.coordinator = { url, database, process: coordinator };
+    }
+
+    await Promise.all(processes.map((p) => p.start()));
+    return system;
+  } catch (error) {
+    await system.stop().catch(() => undefined);
+    throw error;
+  }
+}

@@ -1,0 +1,98 @@
+/**
+ * The three workloads of brief §8, each one transaction per call:
+ *   a. a bank transfer through dtx: the bench is the initiator (DtxClient,
+ *      begin + both registrations in one call, tries in parallel, submit,
+ *      the coordinator confirms both);
+ *   b. the floor: the same two tries, then the same two confirms, called
+ *      directly on the banks (signed like the coordinator's calls), no coordinator;
+ *   c. a two-branch TCC transaction on a participant that does no work.
+ */
+import { Agent, request } from 'undici';
+import { v7 as uuidv7 } from 'uuid';
+import type { DtxClient } from '../participant-sdk/index.ts';
+import { sign } from '../participant-sdk/protocol/signature.ts';
+import { HEADERS, outcomeOfStatus, type BranchOp } from '../participant-sdk/protocol/wire.ts';
+import type { Work } from './load.ts';
+
+export interface TransferTarget {
+  /** Base URLs of the banks' participant resources, e.g. http://127.0.0.1:4001/dtx */
+  bankA: string;
+  bankB: string;
+  accounts: readonly string[];
+  random: () => number;
+}
+
+function pickLegs(target: TransferTarget): { from: string; to: string } {
+  const n = target.accounts.length;
+  return { from: target.accounts[Math.floor(target.random() * n)]!, to: target.accounts[Math.floor(target.random() * n)]! };
+}
+
+/** (a) Debit in bank A and credit in bank B through the coordinator; succeeds when submit answers `confirmed`. */
+export function dtxTransfer(client: DtxClient, target: TransferTarget): Work {
+  return async () => {
+    const { from, to } = pickLegs(target);
+    const outcome = await client.tcc(async (tx) => {
+      await tx.tryAll([
+        { url: `${target.bankA}/debit`, payload: { account: from, amount: 1 } },
+        { url: `${target.bankB}/credit`, payload: { account: to, amount: 1 } },
+      ]);
+    });
+    if (outcome.status !== 'confirmed') throw new Error(`transaction ${outcome.gid} answered ${outcome.status}`);
+  };
+}
+
+/** Signed participant calls without a coordinator, for the floor (b). */
+export class DirectCaller {
+  readonly #agent = new Agent({ keepAliveTimeout: 30_000, connections: 128 });
+
+  constructor(private readonly secret: string | null) {}
+
+  async call(resourceUrl: string, op: BranchOp, gid: string, branchId: string, payload: unknown): Promise<void> {
+    const body = JSON.stringify(payload);
+    const timestamp = Date.now();
+    const headers: Record<string, string> = {
+      'content-type': 'application/json',
+      [HEADERS.gid]: gid,
+      [HEADERS.branchId]: branchId,
+      [HEADERS.op]: op,
+      [HEADERS.timestamp]: String(timestamp),
+    };
+    if (this.secret !== null) headers[HEADERS.signature] = sign(this.secret, { gid, branchId, op, timestamp, body });
+    const response = await request(`${resourceUrl}/${op}`, { method: 'POST', headers, body, dispatcher: this.#agent });
+    const text = await response.body.text();
+    if (outcomeOfStatus(response.statusCode) !== 'success') {
+      throw new Error(`${op} ${resourceUrl} answered HTTP ${response.statusCode}: ${text.slice(0, 200)}`);
+    }
+  }
+
+  close(): Promise<void> {
+    return this.#agent.close();
+  }
+}
+
+/** (b) Both tries concurrently, then both confirms concurrently, as dtx does; no coordinator. */
+export function directTransfer(caller: DirectCaller, target: TransferTarget): Work {
+  return async () => {
+    const { from, to } = pickLegs(target);
+    const gid = uuidv7();
+    const legs = [
+      { url: `${target.bankA}/debit`, branchId: '01', payload: { account: from, amount: 1 } },
+      { url: `${target.bankB}/credit`, branchId: '02', payload: { account: to, amount: 1 } },
+    ];
+    await Promise.all(legs.map((leg) => caller.call(leg.url, 'try', gid, leg.branchId, leg.payload)));
+    await Promise.all(legs.map((leg) => caller.call(leg.url, 'confirm', gid, leg.branchId, leg.payload)));
+  };
+}
+
+/** (c) Two branches on the empty participant, through the coordinator. */
+export function emptyTcc(client: DtxClient, participantUrl: string): Work {
+  return async () => {
+    const outcome = await client.tcc(async (tx) => {
+      await tx.tryAll([
+        { url: `${participantUrl}/one`, payload: { n: 1 } },
+        { url: `${participantUrl}/two`, payload: { n: 2 } },
+      ]);
+    });
+    if (outcome.status !== 'confirmed') throw new Error(`transaction ${outcome.gid} answered ${outcome.status}`);
+  };
+}

@@ -1,0 +1,52 @@
+/**
+ * Bearer-token authentication of the admin API. A missing or unknown token
+ * is 401; a viewer asking to act is 403. Tokens are compared in constant
+ * time and never logged.
+ */
+import { createHash, timingSafeEqual } from 'node:crypto';
+import type { FastifyReply, FastifyRequest } from 'fastify';
+import type { AdminToken } from '../config.ts';
+import type { Operator } from '../engine/operator-service.ts';
+
+const digest = (text: string) => createHash('sha256').update(text).digest();
+
+export class AdminAuth {
+  readonly #tokens: { digest: Buffer; operator: Operator }[];
+
+  constructor(tokens: AdminToken[]) {
+    this.#tokens = tokens.map((t) => ({ digest: digest(t.token), operator: { name: t.name, role: t.role } }));
+  }
+
+  /** The operator a request authenticates as, or null. */
+  identify(request: FastifyRequest): Operator | null {
+    const header = request.headers.authorization;
+    if (typeof header !== 'string' || !header.startsWith('Bearer ')) return null;
+    const given = digest(header.slice('Bearer '.length).trim());
+    // Compare against every token, so timing does not tell which one nearly matched.
+    let found: Operator | null = null;
+    for (const candidate of this.#tokens) {
+      if (timingSafeEqual(candidate.digest, given)) found = candidate.operator;
+    }
+    return found;
+  }
+
+  /** A preHandler requiring at least `role`. */
+  require(role: Operator['role']) {
+    return async (request: FastifyRequest, reply: FastifyReply) => {
+      const operator = this.identify(request);
+      if (!operator) {
+        return reply.status(401).header('www-authenticate', 'Bearer').send({ code: 'UNAUTHENTICATED', message: 'a valid admin bearer token is required' });
+      }
+      if (role === 'operator' && operator.role !== 'operator') {
+        return reply.status(403).send({ code: 'FORBIDDEN', message: `${operator.name} is a viewer; this action needs the operator role` });
+      }
+      request.operator = operator;
+    };
+  }
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    operator?: Operator;
+  }
+}

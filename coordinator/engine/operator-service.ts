@@ -1,0 +1,120 @@
+/**
+ * Operator actions, as the admin API calls them. Each is one guarded
+ * commit with its event and audit entry (store), decided by a pure function
+ * (domain/operator-decisions.ts); the calls to participants that follow
+ * (retry, force-abort) go through the usual engine paths.
+ */
+import type { Logger } from 'pino';
+import {
+  decideClose,
+  decidePause,
+  decideResolveBranch,
+  decideResume,
+  decideRetryNow,
+  type OperatorAction,
+  type OperatorChange,
+} from '../domain/operator-decisions.ts';
+import { TransactionRefusedError } from '../domain/refusal.ts';
+import type { GlobalStatus, TransactionSnapshot } from '../domain/transaction.ts';
+import type { AdminStore, AuditEntry, ListFilter } from '../store/admin-store.ts';
+import type { Clock, RetryScheduler } from './ports.ts';
+import type { TransactionService } from './transaction-service.ts';
+
+export interface Operator {
+  name: string;
+  role: 'viewer' | 'operator';
+}
+
+export interface OperatorServiceOptions {
+  store: AdminStore;
+  transactions: TransactionService;
+  scheduler: RetryScheduler;
+  clock: Clock;
+  logger: Logger;
+  /** Most transactions one "retry all matching" may touch. */
+  maxBulk: number;
+}
+
+export class OperatorService {
+  constructor(private readonly options: OperatorServiceOptions) {}
+
+  async retry(gid: string, who: Operator, reason: string): Promise<TransactionSnapshot> {
+    const now = this.options.clock.now();
+    const snapshot = await this.#change('retry', gid, null, who, reason, (s) => decideRetryNow(s.transaction, now));
+    await this.#schedule(gid, now);
+    return snapshot;
+  }
+
+  /** Retry now every open, unpaused phase-two transaction matching the filter, at most `limit` (≤ maxBulk). */
+  async retryMatching(filter: ListFilter, limit: number, who: Operator, reason: string): Promise<{ retried: string[]; skipped: string[] }> {
+    const bounded = Math.min(limit, this.options.maxBulk);
+    const gids = await this.options.store.findRetryable(filter, bounded);
+    const retried: string[] = [];
+    const skipped: string[] = [];
+    for (const gid of gids) {
+      try {
+        await this.retry(gid, who, reason);
+        retried.push(gid);
+      } catch (error) {
+        // It finished or was paused between the search and the change: nothing to retry.
+        if (error instanceof TransactionRefusedError) skipped.push(gid);
+        else throw error;
+      }
+    }
+    await this.options.store.recordAudit(this.#audit('retry-matching', null, null, who, reason, JSON.stringify({ filter, limit: bounded, retried: retried.length, skipped: skipped.length })));
+    return { retried, skipped };
+  }
+
+  pause(gid: string, who: Operator, reason: string): Promise<TransactionSnapshot> {
+    return this.#change('pause', gid, null, who, reason, (s) => decidePause(s.transaction));
+  }
+
+  async resume(gid: string, who: Operator, reason: string): Promise<TransactionSnapshot> {
+    const now = this.options.clock.now();
+    const snapshot = await this.#change('resume', gid, null, who, reason, (s) => decideResume(s.transaction, now));
+    await this.#schedule(gid, now);
+    return snapshot;
+  }
+
+  /** Abort while still trying: the same decision as an initiator's abort, by an operator. */
+  async forceAbort(gid: string, who: Operator, reason: string, waitMs: number): Promise<GlobalStatus> {
+    const status = await this.options.transactions.abort({ gid, reason: `force-abort by ${who.name}: ${reason}`, waitMs, actor: who.name });
+    await this.options.store.recordAudit(this.#audit('force-abort', gid, null, who, reason, null));
+    return status;
+  }
+
+  resolveBranch(gid: string, branchId: string, who: Operator, reason: string): Promise<TransactionSnapshot> {
+    const now = this.options.clock.now();
+    return this.#change('resolve-branch', gid, branchId, who, reason, (s) => decideResolveBranch(s, branchId, now));
+  }
+
+  /** Last resort: end it without calling participants. */
+  close(gid: string, who: Operator, reason: string): Promise<TransactionSnapshot> {
+    const now = this.options.clock.now();
+    return this.#change('close', gid, null, who, reason, (s) => decideClose(s, now));
+  }
+
+  async #change(
+    action: OperatorAction,
+    gid: string,
+    branchId: string | null,
+    who: Operator,
+    reason: string,
+    decide: (snapshot: TransactionSnapshot) => OperatorChange,
+  ): Promise<TransactionSnapshot> {
+    const snapshot = await this.options.store.changeByOperator(gid, this.#audit(action, gid, branchId, who, reason, null), decide);
+    if (!snapshot) throw new TransactionRefusedError('NOT_FOUND', `no transaction with gid ${gid}`, gid);
+    this.options.logger.warn({ gid, action, branchId, operator: who.name, reason }, 'operator action');
+    return snapshot;
+  }
+
+  #audit(action: AuditEntry['action'], gid: string | null, branchId: string | null, who: Operator, reason: string, detail: string | null): AuditEntry {
+    return { at: this.options.clock.now(), actor: who.name, role: who.role, action, gid, branchId, reason, detail };
+  }
+
+  async #schedule(gid: string, at: number): Promise<void> {
+    await this.options.scheduler.schedule(gid, at).catch((error: unknown) => {
+      this.options.logger.warn({ gid, err: error }, 'could not enqueue; the reconciler will pick it up from MySQL');
+    });
+  }
+}

@@ -1,0 +1,83 @@
+/**
+ * What the admin API needs from the transaction log: filtered listing with
+ * keyset paging, counts, the audit log, and operator changes applied as one
+ * guarded commit each.
+ */
+import type { OperatorAction, OperatorChange } from '../domain/operator-decisions.ts';
+import type { GlobalStatus, GlobalTransaction, Mode, TransactionSnapshot } from '../domain/transaction.ts';
+
+export interface ListFilter {
+  status?: GlobalStatus;
+  needsAttention?: boolean;
+  paused?: boolean;
+  mode?: Mode;
+  createdAfter?: number;
+  createdBefore?: number;
+  gidPrefix?: string;
+  /** scheme://host:port of a participant having a branch in the transaction. */
+  participant?: string;
+}
+
+/** Position after the last item of a page: (created_at, gid) of that item. */
+export interface ListCursor {
+  createdAt: number;
+  gid: string;
+}
+
+export interface ListRequest {
+  filter: ListFilter;
+  order: 'newest' | 'oldest';
+  limit: number;
+  after?: ListCursor;
+}
+
+export interface Stats {
+  /** Open transactions by status (exact). */
+  open: Record<'trying' | 'confirming' | 'cancelling', number>;
+  /** Transactions finished in the last hour, by status. */
+  finishedLastHour: Record<'confirmed' | 'cancelled', number>;
+  needsAttention: number;
+  paused: number;
+  oldestOpenCreatedAt: number | null;
+  /** Open transactions due for recovery now (their retry time passed). */
+  retryBacklog: number;
+  flaggedLastHour: number;
+}
+
+export interface AuditEntry {
+  at: number;
+  actor: string;
+  role: string;
+  action: OperatorAction | 'retry-matching';
+  gid: string | null;
+  branchId: string | null;
+  reason: string;
+  detail: string | null;
+}
+
+export interface AuditRecord extends AuditEntry {
+  id: number;
+}
+
+export interface AdminStore {
+  list(request: ListRequest): Promise<{ items: GlobalTransaction[]; next: ListCursor | null }>;
+  stats(now: number): Promise<Stats>;
+
+  /**
+   * Precondition: the transaction exists (else null). Locks its row, asks
+   * `decide` for the change (it may throw to refuse), then in one commit:
+   * applies it, adds an `operator` event and the audit entry. Returns the
+   * snapshot after the change.
+   */
+  changeByOperator(
+    gid: string,
+    audit: AuditEntry,
+    decide: (snapshot: TransactionSnapshot) => OperatorChange,
+  ): Promise<TransactionSnapshot | null>;
+
+  /** Open, unpaused phase-two transactions matching the filter, oldest first, at most `limit`. */
+  findRetryable(filter: ListFilter, limit: number): Promise<string[]>;
+
+  recordAudit(entry: AuditEntry): Promise<void>;
+  auditLog(request: { gid?: string; limit: number; beforeId?: number }): Promise<AuditRecord[]>;
+}

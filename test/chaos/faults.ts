@@ -1,0 +1,119 @@
+/**
+ * Carrying out fault actions on a ChaosWorld, and running a whole schedule.
+ * Every action that takes something away (a process, a server, a link)
+ * gives it back at the end of its window; heal() is the backstop.
+ */
+import { Redis } from 'ioredis';
+import { createConnection } from 'mysql2/promise';
+import { cancelBeforeTry, replayFinished, replayInFlight, tryAfterTimeout, tryCancelRace } from './orderings.ts';
+import { describeStep, faultKind, type FaultAction, type FaultStep } from './schedule.ts';
+import { ensureUp, type ChaosWorld } from './world.ts';
+
+/** SIGKILL, wait, start again (until healthy: a start can fail while MySQL is down). */
+async function crash(world: ChaosWorld, target: string, kill: () => Promise<void>, downMs: number, restart: () => Promise<void>): Promise<void> {
+  await world.exclusive(target, async () => {
+    await kill();
+    await world.sleep(downMs);
+    await restart();
+  });
+}
+
+export async function flushRedis(world: ChaosWorld): Promise<void> {
+  const redis = new Redis(world.servers.redis.url, { lazyConnect: true, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null });
+  redis.on('error', () => undefined);
+  try {
+    await redis.connect();
+    await redis.flushall();
+  } finally {
+    redis.disconnect();
+  }
+}
+
+/**
+ * KILL CONNECTION on every connection the system (user `dtx`) has open on
+ * the coordinators' (or the banks') databases, from a separate admin
+ * connection. Returns how many were killed.
+ */
+export async function killDbConnections(world: ChaosWorld, of: 'coordinators' | 'banks'): Promise<number> {
+  const databases = of === 'coordinators' ? [world.coordinatorDatabase] : world.bankDatabases;
+  const admin = await createConnection({ uri: world.adminUrl, connectTimeout: 5_000 });
+  try {
+    const [rows] = await admin.query(
+      `SELECT id FROM information_schema.processlist WHERE user = 'dtx' AND db IN (?) AND id <> CONNECTION_ID()`,
+      [databases],
+    );
+    let killed = 0;
+    for (const row of rows as { id: number }[]) {
+      // Gone meanwhile (closed by its pool): nothing to kill.
+      await admin.query('KILL CONNECTION ?', [row.id]).then(
+        () => killed++,
+        () => undefined,
+      );
+    }
+    return killed;
+  } finally {
+    await admin.end();
+  }
+}
+
+export async function perform(world: ChaosWorld, action: FaultAction): Promise<void> {
+  const { cluster, servers } = world;
+  world.count(faultKind(action));
+  switch (action.kind) {
+    case 'kill-coordinator': {
+      const coordinator = cluster.coordinators[action.index]!;
+      return crash(world, coordinator.name, () => coordinator.kill('SIGKILL'), action.downMs, () => ensureUp(coordinator));
+    }
+    case 'kill-bank': {
+      const bank = cluster.banks[action.bank];
+      return crash(world, bank.name, () => bank.kill('SIGKILL'), action.downMs, () => ensureUp(bank));
+    }
+    case 'kill-redis':
+      return crash(world, 'redis', () => servers.redis.kill('SIGKILL'), action.downMs, () => servers.redis.start());
+    case 'kill-mariadb':
+      return crash(world, 'mariadb', () => servers.mariadb.kill('SIGKILL'), action.downMs, () => servers.mariadb.start());
+    case 'flush-redis':
+      return flushRedis(world);
+    case 'kill-db-connections':
+      world.count('db-connections-killed', await killDbConnections(world, action.of));
+      return;
+    case 'link': {
+      const proxy = world.proxies.get(action.link);
+      if (!proxy) throw new Error(`no proxy on link ${action.link}`);
+      return world.exclusive(action.link, async () => {
+        await proxy.setMode(action.mode, { delayMs: action.delayMs });
+        await world.sleep(action.durationMs);
+        await proxy.setMode('pass');
+      });
+    }
+    case 'cancel-before-try':
+      return cancelBeforeTry(world);
+    case 'try-after-timeout':
+      return tryAfterTimeout(world);
+    case 'try-cancel-race':
+      return tryCancelRace(world);
+    case 'replay-finished':
+      return replayFinished(world, action.count);
+    case 'replay-in-flight':
+      return replayInFlight(world, action.count);
+  }
+}
+
+/**
+ * Runs every step at its time (the sleeps ARE the schedule). A step that
+ * cannot be carried out (its target is down because of another fault) is
+ * noted, not fatal. Resolves when every step, restores included, is done.
+ */
+export async function runSchedule(world: ChaosWorld, steps: readonly FaultStep[], log: (line: string) => void): Promise<void> {
+  const started = Date.now();
+  await Promise.all(
+    steps.map(async (step) => {
+      await world.sleep(started + step.atMs - Date.now());
+      if (world.aborted) return;
+      log(describeStep(step));
+      await perform(world, step.action).catch((error: unknown) => {
+        world.note(`${describeStep(step).trim()}: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`);
+      });
+    }),
+  );
+}

@@ -1,0 +1,245 @@
+/**
+ * Forced orderings (brief §5, §9): the harness plays initiator or coordinator
+ * and delivers branch calls in the orders networks and retries can produce —
+ * a cancel before its try, a try after the transaction timed out, a try
+ * racing its cancel, duplicated and shuffled confirm/cancel deliveries —
+ * signed with the cluster's secret like the real callers' (participant-sdk
+ * protocol module). What each must (not) do is checked where it is
+ * visible at once; the audit checks the rest at the end.
+ */
+import type { BankName } from '../../examples/bank-transfer/cluster/cluster.ts';
+import { seededRandom, type Random } from '../../examples/bank-transfer/cluster/random.ts';
+import { HEADERS, sign, type BranchOp } from '../../participant-sdk/protocol/index.ts';
+import { waitFor } from '../support/wait.ts';
+import type { ChaosWorld } from './world.ts';
+
+type Resource = 'debit' | 'credit';
+
+interface BranchSpec {
+  branchId: string;
+  bank: BankName;
+  resource: Resource;
+  /** The JSON body, exactly as registered (the coordinator sends it verbatim). */
+  body: string;
+}
+
+interface Reply {
+  /** null: no reply (connection refused, timeout). */
+  status: number | null;
+  code: string | null;
+}
+
+/** One signed call to a bank's participant endpoint, directly (no proxy). */
+async function callBranch(world: ChaosWorld, gid: string, branch: BranchSpec, op: BranchOp): Promise<Reply> {
+  const timestamp = Date.now();
+  const headers: Record<string, string> = {
+    'content-type': 'application/json',
+    [HEADERS.gid]: gid,
+    [HEADERS.branchId]: branch.branchId,
+    [HEADERS.op]: op,
+    [HEADERS.timestamp]: String(timestamp),
+    [HEADERS.signature]: sign(world.secret, { gid, branchId: branch.branchId, op, timestamp, body: branch.body }),
+  };
+  try {
+    const response = await fetch(`${world.cluster.bankUrls[branch.bank]}/dtx/${branch.resource}/${op}`, {
+      method: 'POST',
+      headers,
+      body: branch.body,
+      signal: AbortSignal.timeout(5_000),
+    });
+    const reply = (await response.json().catch(() => ({}))) as { code?: string };
+    return { status: response.status, code: reply.code ?? null };
+  } catch {
+    return { status: null, code: null };
+  }
+}
+
+/** A call to the coordinator API of any instance that answers; null if none does. */
+async function coordinatorCall(world: ChaosWorld, method: 'GET' | 'POST', path: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> } | null> {
+  const base = await world.coordinatorUrl();
+  if (!base) return null;
+  try {
+    const response = await fetch(`${base}${path}`, {
+      method,
+      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      body: body === undefined ? undefined : JSON.stringify(body),
+      signal: AbortSignal.timeout(10_000),
+    });
+    return { status: response.status, body: (await response.json().catch(() => ({}))) as Record<string, unknown> };
+  } catch {
+    return null;
+  }
+}
+
+/** A debit in one bank and a credit in the other (or the same) bank, registered under ids 01 and 02. */
+function transferBranches(world: ChaosWorld, random: Random): [BranchSpec, BranchSpec] {
+  const account = () => random.pick(world.cluster.accountIds);
+  const amount = random.int(1, 50);
+  const leg = (branchId: string, resource: Resource): BranchSpec => ({
+    branchId,
+    bank: random.pick(['a', 'b'] as const),
+    resource,
+    body: JSON.stringify({ account: account(), amount }),
+  });
+  return [leg('01', 'debit'), leg('02', 'credit')];
+}
+
+async function begin(world: ChaosWorld, gid: string, branches: BranchSpec[], timeoutMs: number): Promise<boolean> {
+  const url = (b: BranchSpec, op: 'confirm' | 'cancel') => `${world.cluster.bankUrls[b.bank]}/dtx/${b.resource}/${op}`;
+  const reply = await coordinatorCall(world, 'POST', '/v1/transactions', {
+    gid,
+    mode: 'tcc',
+    timeoutMs,
+    branches: branches.map((b) => ({ branchId: b.branchId, confirmUrl: url(b, 'confirm'), cancelUrl: url(b, 'cancel'), payload: JSON.parse(b.body) as unknown })),
+  });
+  if (reply?.status === 201 || reply?.status === 200) return true;
+  world.note(`${gid}: could not begin (${reply ? `HTTP ${reply.status}` : 'no coordinator answered'})`);
+  return false;
+}
+
+async function ledgerRows(world: ChaosWorld, gid: string, branchId?: string): Promise<number> {
+  let total = 0;
+  for (const db of Object.values(world.bankDbs)) {
+    const query = db('ledger').where({ gid });
+    if (branchId) query.andWhere({ branch_id: branchId });
+    const [row] = await query.count({ n: '*' });
+    total += Number(row?.n ?? 0);
+  }
+  return total;
+}
+
+/** A try that reached its handler after its cancel: the barrier failed at anti-suspension. */
+function checkLateTry(world: ChaosWorld, gid: string, branch: BranchSpec, reply: Reply, after: string): void {
+  if (reply.status === null || reply.status >= 500) return; // no verdict
+  if (reply.status === 409 && reply.code === 'SUSPENDED') return;
+  world.findings.push({
+    invariant: 'a try after its cancel is refused (anti-suspension)',
+    detail: `try of branch ${branch.branchId} after ${after} answered HTTP ${reply.status} ${reply.code ?? ''}`.trim(),
+    gids: [gid],
+  });
+}
+
+export async function cancelBeforeTry(world: ChaosWorld): Promise<void> {
+  const gid = world.nextGid('cbt');
+  const random = seededRandom(world.seed + world.tally.size * 7919 + gid.length);
+  const [debit, credit] = transferBranches(world, random);
+  if (!(await begin(world, gid, [debit, credit], 10_000))) return;
+  const cancel = await callBranch(world, gid, debit, 'cancel');
+  if (cancel.status === 200) {
+    checkLateTry(world, gid, debit, await callBranch(world, gid, debit, 'try'), 'its null compensation');
+    if ((await ledgerRows(world, gid, debit.branchId)) !== 0) {
+      world.findings.push({ invariant: 'null compensation runs nothing', detail: `branch ${debit.branchId} has ledger rows after cancel-before-try`, gids: [gid] });
+    }
+  } else {
+    world.note(`${gid}: early cancel got ${cancel.status ?? 'no reply'}`);
+  }
+  await callBranch(world, gid, credit, 'try');
+  await coordinatorCall(world, 'POST', `/v1/transactions/${gid}/abort`, { reason: 'chaos: cancel before try', waitMs: 0 });
+}
+
+export async function tryAfterTimeout(world: ChaosWorld): Promise<void> {
+  const gid = world.nextGid('tat');
+  const random = seededRandom(world.seed + world.tally.size * 104_729 + gid.length);
+  const branches = transferBranches(world, random);
+  if (!(await begin(world, gid, branches, 200))) return;
+  const cancelled = await waitFor(
+    async () => {
+      const reply = await coordinatorCall(world, 'GET', `/v1/transactions/${gid}`);
+      return (reply?.body.transaction as { status?: string } | undefined)?.status === 'cancelled';
+    },
+    { what: `${gid} to be cancelled at its deadline`, timeoutMs: 30_000, intervalMs: 200 },
+  ).catch(() => false);
+  if (!cancelled) {
+    world.note(`${gid}: not cancelled within 30 s of its deadline (coordinators busy or down); late tries not sent`);
+    return;
+  }
+  for (const branch of branches) checkLateTry(world, gid, branch, await callBranch(world, gid, branch, 'try'), 'the timeout abort');
+}
+
+export async function tryCancelRace(world: ChaosWorld): Promise<void> {
+  const gid = world.nextGid('race');
+  const random = seededRandom(world.seed + world.tally.size * 1_299_709 + gid.length);
+  const [debit, credit] = transferBranches(world, random);
+  if (!(await begin(world, gid, [debit, credit], 10_000))) return;
+  await Promise.all([callBranch(world, gid, debit, 'try'), callBranch(world, gid, debit, 'cancel'), callBranch(world, gid, credit, 'try')]);
+  await coordinatorCall(world, 'POST', `/v1/transactions/${gid}/abort`, { reason: 'chaos: try/cancel race', waitMs: 0 });
+}
+
+interface StoredBranch {
+  branch_id: string;
+  confirm_url: string;
+  payload: string;
+  status: string;
+}
+
+async function branchesOf(world: ChaosWorld, gid: string): Promise<BranchSpec[]> {
+  const rows = (await world.coordinatorDb('dtx_branch').where({ gid }).select('branch_id', 'confirm_url', 'payload', 'status')) as StoredBranch[];
+  const specs: BranchSpec[] = [];
+  for (const row of rows) {
+    const bank = world.bankOfUrl(row.confirm_url);
+    const resource = /\/dtx\/(debit|credit)\//.exec(row.confirm_url)?.[1] as Resource | undefined;
+    if (bank && resource) specs.push({ branchId: row.branch_id, bank, resource, body: row.payload });
+  }
+  return specs;
+}
+
+async function gidsIn(world: ChaosWorld, statuses: string[], count: number): Promise<string[]> {
+  const rows = await world.coordinatorDb('dtx_global')
+    .whereIn('status', statuses)
+    .orderBy('updated_at', 'desc')
+    .limit(200)
+    .pluck('gid');
+  const random = seededRandom(world.seed + rows.length);
+  const picked = new Set<string>();
+  for (let i = 0; i < count && picked.size < rows.length; i++) picked.add(String(random.pick(rows)));
+  return [...picked];
+}
+
+/**
+ * Finished transactions get their phase-two op twice and a late try, in a
+ * shuffled order, the last two at once: nothing may change (their ledger
+ * lines stay as they were), and a repeated confirm/cancel answers success.
+ */
+export async function replayFinished(world: ChaosWorld, count: number): Promise<void> {
+  const finished = await world.coordinatorDb('dtx_global')
+    .whereIn('gid', await gidsIn(world, ['confirmed', 'cancelled'], count))
+    .select('gid', 'status');
+  const random = seededRandom(world.seed + finished.length * 31);
+  for (const { gid, status } of finished as { gid: string; status: string }[]) {
+    const branches = await branchesOf(world, gid);
+    const before = await ledgerRows(world, gid);
+    const op: BranchOp = status === 'confirmed' ? 'confirm' : 'cancel';
+    const ops: BranchOp[] = [op, op, 'try'];
+    for (let i = ops.length - 1; i > 0; i--) {
+      const j = random.int(0, i);
+      [ops[i], ops[j]] = [ops[j]!, ops[i]!];
+    }
+    for (const branch of branches) {
+      const replies = [await callBranch(world, gid, branch, ops[0]!)];
+      replies.push(...(await Promise.all(ops.slice(1).map((o) => callBranch(world, gid, branch, o)))));
+      replies.forEach((reply, i) => {
+        if (ops[i] !== 'try' && reply.status === 409) {
+          world.findings.push({ invariant: 'a repeated confirm/cancel answers success', detail: `${ops[i]} of branch ${branch.branchId} answered 409 ${reply.code ?? ''}`, gids: [gid] });
+        }
+      });
+    }
+    const after = await ledgerRows(world, gid);
+    world.count('replayed-calls', branches.length * ops.length);
+    if (after !== before) {
+      world.findings.push({ invariant: 'a replayed delivery changes nothing', detail: `ledger lines of ${status} ${gid}: ${before} before, ${after} after replaying ${ops.join(', ')}`, gids: [gid] });
+    }
+  }
+}
+
+/** Transactions still in phase two get their decided op directly, racing the coordinator's own calls. */
+export async function replayInFlight(world: ChaosWorld, count: number): Promise<void> {
+  const open = await world.coordinatorDb('dtx_global')
+    .whereIn('gid', await gidsIn(world, ['confirming', 'cancelling'], count))
+    .select('gid', 'status');
+  for (const { gid, status } of open as { gid: string; status: string }[]) {
+    const op: BranchOp = status === 'confirming' ? 'confirm' : 'cancel';
+    const branches = await branchesOf(world, gid);
+    await Promise.all(branches.map((branch) => callBranch(world, gid, branch, op)));
+    world.count('replayed-calls', branches.length);
+  }
+}

@@ -1,0 +1,82 @@
+/** Printing scenario results: a block per scenario, and a summary table of the whole run. */
+import type { ScenarioReport } from './run-scenario.ts';
+
+type Say = (line: string) => void;
+
+const seconds = (ms: number | null) => (ms === null ? '—' : `${(ms / 1000).toFixed(1)} s`);
+
+function list(entries: [string, number][]): string {
+  return entries.length === 0 ? 'none' : entries.map(([kind, n]) => `${kind} ×${n}`).join(', ');
+}
+
+/** Faults actually injected (actions, not the totals counted alongside them). */
+export function faultCount(report: ScenarioReport): number {
+  return report.faults.filter(([kind]) => kind !== 'db-connections-killed' && kind !== 'replayed-calls').reduce((sum, [, n]) => sum + n, 0);
+}
+
+export function printScenario(report: ScenarioReport, say: Say): void {
+  const a = report.answers;
+  const rule = '━'.repeat(Math.max(4, 78 - report.scenario.length - String(report.seed).length - 12));
+  say('');
+  say(`━━ ${report.scenario} · seed ${report.seed} ${rule}`);
+  say(`  proves       ${report.proves}`);
+  say(`  transfers    ${report.transfers} sent in ${seconds(report.loadMs)}; answered: confirmed ${a.confirmed}, confirming ${a.pending}, insufficient funds ${a['insufficient-funds']}, refused ${a.refused}, failed ${a.failed}`);
+  say(`  outcome      ${Object.entries(report.final).map(([s, n]) => `${s} ${n}`).join(', ') || 'no transactions'}${report.needsAttention ? `; ${report.needsAttention} flagged needs-attention on the way` : ''}`);
+  say(`  faults       ${faultCount(report)} in ${seconds(report.faultsMs)}: ${list(report.faults)}`);
+  if (report.connectionsAffected.length > 0) say(`  connections  hit by proxy faults: ${list(report.connectionsAffected)}`);
+  say(`  converged    ${report.convergeMs === null ? 'NO — transactions still open after the bound' : `${seconds(report.convergeMs)} after the faults and the load ended`}`);
+  say(`  money        ${report.money.before} before, ${report.money.after} after`);
+  if (report.notes.length > 0) {
+    say(`  not done     ${report.notes.length} fault action(s) could not be carried out (their target was down):`);
+    for (const note of report.notes.slice(0, 5)) say(`                 ${note}`);
+  }
+  if (report.violations.length === 0) {
+    say('  violations   none ✓');
+    return;
+  }
+  say(`  violations   ${report.violations.length} ✗  — reproduce: npm run chaos -- --scenario ${report.scenario} --seed ${report.seed}`);
+  for (const v of report.violations.slice(0, 30)) say(`    ✗ ${v.invariant}: ${v.detail}${v.gids.length ? ` [${v.gids.slice(0, 5).join(', ')}${v.gids.length > 5 ? ', …' : ''}]` : ''}`);
+  if (report.violations.length > 30) say(`    … and ${report.violations.length - 30} more`);
+  for (const history of report.histories) {
+    say(`  history of ${history.gid} (${history.status ?? 'not in the log'}):`);
+    for (const line of history.lines) say(`    ${line}`);
+  }
+  say(`  logs         ${report.logDir}`);
+}
+
+export function printSummary(reports: ScenarioReport[], totalMs: number, say: Say): void {
+  const header = ['scenario', 'seed', 'transfers', 'faults', 'confirmed', 'cancelled', 'insufficient', 'failed', 'converge', 'violations'];
+  const rows = reports.map((r) => [
+    r.scenario,
+    String(r.seed),
+    String(r.transfers),
+    String(faultCount(r)),
+    String(r.final['confirmed'] ?? 0),
+    String(r.final['cancelled'] ?? 0),
+    String(r.answers['insufficient-funds']),
+    String(r.answers.failed),
+    seconds(r.convergeMs),
+    r.violations.length === 0 ? '0 ✓' : `${r.violations.length} ✗`,
+  ]);
+  const total = [
+    'total',
+    '',
+    String(reports.reduce((s, r) => s + r.transfers, 0)),
+    String(reports.reduce((s, r) => s + faultCount(r), 0)),
+    String(reports.reduce((s, r) => s + (r.final['confirmed'] ?? 0), 0)),
+    String(reports.reduce((s, r) => s + (r.final['cancelled'] ?? 0), 0)),
+    String(reports.reduce((s, r) => s + r.answers['insufficient-funds'], 0)),
+    String(reports.reduce((s, r) => s + r.answers.failed, 0)),
+    '',
+    String(reports.reduce((s, r) => s + r.violations.length, 0)),
+  ];
+  const widths = header.map((h, i) => Math.max(h.length, ...[...rows, total].map((row) => row[i]!.length)));
+  const line = (cells: string[]) => cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ');
+  say('');
+  say(line(header));
+  say(widths.map((w) => '─'.repeat(w)).join('  '));
+  for (const row of rows) say(line(row));
+  say(widths.map((w) => '─'.repeat(w)).join('  '));
+  say(line(total));
+  say(`(confirmed/cancelled: final statuses in the coordinator's log; insufficient/failed: what the callers were told; ${seconds(totalMs)} in all)`);
+}

@@ -1,0 +1,184 @@
+/**
+ * One scenario end to end: a fresh cluster (own databases, own Redis
+ * prefix) behind fault proxies, seeded transfers while the seeded fault
+ * schedule runs, then heal everything, wait (bounded) until every
+ * transaction is terminal, and check the invariants (brief §9).
+ */
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { audit, violations, type Violation } from '../../examples/bank-transfer/cluster/audit.ts';
+import { seededRandom } from '../../examples/bank-transfer/cluster/random.ts';
+import type { TransferResult } from '../../examples/bank-transfer/cluster/transfer-load.ts';
+import { waitFor } from '../support/wait.ts';
+import { PROXY_MODES } from './fault-proxy.ts';
+import { runSchedule } from './faults.ts';
+import { gidHistory, type GidHistory } from './history.ts';
+import { ledgerMismatches, mismatchViolations } from './ledger-check.ts';
+import { contradicts, runChaosLoad } from './load.ts';
+import type { Scenario, ScenarioSize } from './scenario.ts';
+import { faultKind, type FaultStep } from './schedule.ts';
+import { ChaosWorld, type ChaosServers } from './world.ts';
+
+export interface RunScenarioOptions {
+  scenario: Scenario;
+  seed: number;
+  size: ScenarioSize;
+  servers: ChaosServers;
+  /** Logs of every process go to `<logDir>/<scenario>-<seed>/`. */
+  logDir: string;
+  log: (line: string) => void;
+  /** Bound on "every transaction terminal" after the faults stop. Default 120 s. */
+  convergeTimeoutMs?: number;
+  coordinators?: number;
+  /** Told about the world once it runs (and null once it is closed), for cleanup on Ctrl-C. */
+  onWorld?: (world: ChaosWorld | null) => void;
+}
+
+export interface ScenarioReport {
+  scenario: string;
+  proves: string;
+  seed: number;
+  steps: FaultStep[];
+  transfers: number;
+  answers: Record<TransferResult, number>;
+  /** Final statuses in the coordinator's log (the harness's own transactions included). */
+  final: Record<string, number>;
+  needsAttention: number;
+  /** Faults carried out, by kind, plus totals (connections killed, calls replayed). */
+  faults: [string, number][];
+  /** Connections that met a proxy fault, by link kind and mode. */
+  connectionsAffected: [string, number][];
+  loadMs: number;
+  faultsMs: number;
+  /** From the moment faults had stopped and the last transfer was answered, until nothing was open; null if the bound passed. */
+  convergeMs: number | null;
+  totalMs: number;
+  money: { before: number; after: number };
+  violations: Violation[];
+  histories: GidHistory[];
+  notes: string[];
+  logDir: string;
+}
+
+const ACCOUNTS_PER_BANK = 5;
+const INITIAL_BALANCE = 1_000;
+const MAX_AMOUNT = 600;
+
+export async function runScenario(options: RunScenarioOptions): Promise<ScenarioReport> {
+  const { scenario, seed, size, log } = options;
+  const started = Date.now();
+  const logDir = join(options.logDir, `${scenario.name}-${seed}`);
+  await mkdir(logDir, { recursive: true });
+  const coordinators = options.coordinators ?? 3;
+  const steps = scenario.plan(seededRandom(seed), size.budget, { coordinators });
+  log(`${steps.length} faults scheduled over ${(size.budget.horizonMs / 1000).toFixed(0)} s; ${size.transfers} transfers, ${size.concurrency} at a time; logs in ${logDir}`);
+
+  const world = await ChaosWorld.create({
+    scenario: scenario.name,
+    seed,
+    servers: options.servers,
+    coordinators,
+    bankErrorRate: scenario.bankErrorRate ?? 0,
+    accountsPerBank: ACCOUNTS_PER_BANK,
+    initialBalance: INITIAL_BALANCE,
+    logDir,
+  });
+  options.onWorld?.(world);
+  try {
+    const before = await audit(world.cluster.coordinatorDbUrl, world.cluster.bankDbUrls);
+    const gidPrefix = `${scenario.name}-${seed}`;
+    const loadRandom = seededRandom(seed ^ 0x5bd1e995);
+    let loadEnded = 0;
+    const load = runChaosLoad({
+      transferUrls: world.cluster.transferUrls,
+      accountIds: world.cluster.accountIds,
+      count: size.transfers,
+      concurrency: size.concurrency,
+      maxAmount: MAX_AMOUNT,
+      random: loadRandom,
+      gidPrefix,
+      timeoutMs: 30_000,
+    }).finally(() => (loadEnded = Date.now()));
+
+    const faultsStarted = Date.now();
+    await runSchedule(world, steps, (line) => log(`  fault ${line.trim()}`));
+    const faultsMs = Date.now() - faultsStarted;
+    log(`faults over after ${(faultsMs / 1000).toFixed(1)} s; healing every link, server and process`);
+    await world.heal();
+    const loaded = await load;
+    log(`transfers done in ${(loaded.elapsedMs / 1000).toFixed(1)} s; waiting for every transaction to be terminal`);
+    await world.heal(); // nothing should be down, but a transfer may have outlasted the last restore
+
+    const convergeFrom = Math.max(Date.now(), loadEnded);
+    const bound = options.convergeTimeoutMs ?? 120_000;
+    const converged = await waitFor(
+      async () => {
+        const [row] = await world.coordinatorDb('dtx_global').whereNotIn('status', ['confirmed', 'cancelled']).count({ n: '*' });
+        return Number(row?.n ?? 1) === 0;
+      },
+      { what: 'every transaction to be terminal', timeoutMs: bound, intervalMs: 250 },
+    ).then(
+      () => true,
+      () => false,
+    );
+    const convergeMs = converged ? Date.now() - convergeFrom : null;
+
+    const after = await audit(world.cluster.coordinatorDbUrl, world.cluster.bankDbUrls);
+    const found = [...violations(after, before.totalMoney), ...world.findings];
+    found.push(...mismatchViolations(await ledgerMismatches(world.coordinatorDb, world.bankDbs, gidPrefix)));
+
+    const finalOf = new Map<string, string>();
+    const rows = (await world.coordinatorDb('dtx_global').where('gid', 'like', `${gidPrefix}-t%`).select('gid', 'status')) as { gid: string; status: string }[];
+    for (const row of rows) finalOf.set(row.gid, row.status);
+    for (const record of loaded.records) {
+      const status = finalOf.get(record.gid);
+      if (contradicts(record.answer, status)) {
+        found.push({ invariant: "the caller's answer holds", detail: `answered ${record.answer} (HTTP ${record.httpStatus}), ended ${status ?? 'unknown'}`, gids: [record.gid] });
+      }
+    }
+
+    const [attention] = await world.coordinatorDb('dtx_global').where({ needs_attention: true }).count({ n: '*' });
+    const faults = [...world.tally.entries()].sort(([a], [b]) => a.localeCompare(b));
+    const histories: GidHistory[] = [];
+    const gids = [...new Set(found.flatMap((v) => v.gids))].slice(0, 10);
+    for (const gid of gids) histories.push(await gidHistory(world, gid));
+
+    return {
+      scenario: scenario.name,
+      proves: scenario.proves,
+      seed,
+      steps,
+      transfers: size.transfers,
+      answers: loaded.results,
+      final: after.transactions,
+      needsAttention: Number(attention?.n ?? 0),
+      faults,
+      connectionsAffected: connectionsAffected(world),
+      loadMs: loaded.elapsedMs,
+      faultsMs,
+      convergeMs,
+      totalMs: Date.now() - started,
+      money: { before: before.totalMoney, after: after.totalMoney },
+      violations: found,
+      histories,
+      notes: world.notes,
+      logDir,
+    };
+  } finally {
+    await world.close();
+    options.onWorld?.(null);
+  }
+}
+
+function connectionsAffected(world: ChaosWorld): [string, number][] {
+  const totals = new Map<string, number>();
+  for (const [link, proxy] of world.proxies) {
+    const affected = proxy.stats().affected;
+    for (const mode of PROXY_MODES) {
+      if (mode === 'pass' || affected[mode] === 0) continue;
+      const kind = faultKind({ kind: 'link', link, mode, delayMs: 0, durationMs: 0 });
+      totals.set(kind, (totals.get(kind) ?? 0) + affected[mode]);
+    }
+  }
+  return [...totals.entries()].sort(([a], [b]) => a.localeCompare(b));
+}

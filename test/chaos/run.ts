@@ -1,0 +1,144 @@
+/**
+ * `npm run chaos`: runs every chaos scenario (short variant) against the
+ * bank-transfer system on private MariaDB and Redis servers, prints a
+ * block per scenario and a summary table, and exits non-zero on any
+ * violation of the invariants (brief §9).
+ *
+ *   npm run chaos                                   every scenario, short, a fresh seed
+ *   npm run chaos -- --scenario bank-crash --seed 7 one scenario, reproducibly
+ *   npm run chaos -- --soak                         the long variant (> 10,000 transfers in all)
+ *   npm run chaos -- --list                         the scenarios and what each proves
+ */
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import { ensureServerPackages, startMariadb, startRedis, type MariadbServer, type RedisServer } from '../support/servers.ts';
+import { killOwnChildren } from './own-children.ts';
+import { printScenario, printSummary } from './report.ts';
+import { runScenario, type ScenarioReport } from './run-scenario.ts';
+import { SHORT, SOAK, type Scenario, type ScenarioSize } from './scenario.ts';
+import { SCENARIOS, scenarioNamed } from './scenarios/index.ts';
+import type { ChaosWorld } from './world.ts';
+
+const say = (line: string) => process.stdout.write(`${line}\n`);
+const usage = 'npm run chaos -- [--scenario NAME] [--seed N] [--soak] [--transfers N] [--list]';
+
+const { values: args } = parseArgs({
+  options: {
+    scenario: { type: 'string' },
+    seed: { type: 'string' },
+    soak: { type: 'boolean', default: false },
+    transfers: { type: 'string' },
+    list: { type: 'boolean', default: false },
+    help: { type: 'boolean', default: false },
+  },
+});
+
+if (args.help) {
+  say(usage);
+  process.exit(0);
+}
+if (args.list) {
+  for (const s of SCENARIOS) say(`${s.name.padEnd(20)} ${s.proves}`);
+  process.exit(0);
+}
+
+function fail(message: string): never {
+  process.stderr.write(`${message}\n${usage}\n`);
+  process.exit(2);
+}
+
+let scenarios: readonly Scenario[] = SCENARIOS;
+if (args.scenario !== undefined) {
+  const named = scenarioNamed(args.scenario);
+  if (!named) fail(`unknown scenario ${JSON.stringify(args.scenario)}; one of: ${SCENARIOS.map((s) => s.name).join(', ')}`);
+  scenarios = [named];
+}
+const seed = args.seed === undefined ? Date.now() % 1_000_000 : Number(args.seed);
+if (!Number.isSafeInteger(seed) || seed < 0) fail('--seed must be a non-negative integer');
+let size: ScenarioSize = args.soak ? SOAK : SHORT;
+if (args.transfers !== undefined) {
+  const transfers = Number(args.transfers);
+  if (!Number.isSafeInteger(transfers) || transfers < 1) fail('--transfers must be a positive integer');
+  size = { ...size, transfers };
+}
+
+let mariadb: MariadbServer | null = null;
+let redis: RedisServer | null = null;
+let world: ChaosWorld | null = null;
+let cleaning: Promise<void> | null = null;
+
+function cleanup(): Promise<void> {
+  cleaning ??= (async () => {
+    world?.abort();
+    await world?.close().catch(() => undefined);
+    await Promise.allSettled([mariadb?.stop(), redis?.stop()]);
+    killOwnChildren();
+  })();
+  return cleaning;
+}
+
+let interrupted = false;
+const onSignal = (signal: NodeJS.Signals) => {
+  if (interrupted) return;
+  interrupted = true;
+  say(`\n${signal}: stopping every process and server…`);
+  void cleanup().finally(() => process.exit(130));
+};
+process.on('SIGINT', onSignal);
+process.on('SIGTERM', onSignal);
+// Last resort if the process ends some other way: no child outlives the run.
+process.on('exit', () => killOwnChildren());
+
+const reports: ScenarioReport[] = [];
+const errors: string[] = [];
+const started = Date.now();
+try {
+  say(`dtx chaos — ${args.soak ? 'soak' : 'short'} run of ${scenarios.map((s) => s.name).join(', ')}; seed ${seed}`);
+  const logDir = await mkdtemp(join(tmpdir(), 'dtx-chaos-'));
+  say(`• starting private MariaDB and Redis (the suite kills and restarts them)…`);
+  await ensureServerPackages();
+  [mariadb, redis] = await Promise.all([startMariadb(), startRedis()]);
+  for (const scenario of scenarios) {
+    if (interrupted) break;
+    say('');
+    say(`▶ ${scenario.name} (seed ${seed})`);
+    try {
+      const report = await runScenario({
+        scenario,
+        seed,
+        size,
+        servers: { mariadb, redis },
+        logDir,
+        log: (line) => say(`  ${line}`),
+        onWorld: (w) => (world = w),
+      });
+      reports.push(report);
+      printScenario(report, say);
+    } catch (error) {
+      if (interrupted) break;
+      const message = error instanceof Error ? (error.stack ?? error.message) : String(error);
+      errors.push(`${scenario.name}: ${message}`);
+      say(`  ✗ the harness failed to run ${scenario.name} (seed ${seed}): ${message}`);
+    }
+  }
+  if (!interrupted) {
+    printSummary(reports, Date.now() - started, say);
+    const violated = reports.filter((r) => r.violations.length > 0);
+    if (violated.length > 0 || errors.length > 0) {
+      say('');
+      for (const r of violated) say(`✗ ${r.scenario}: ${r.violations.length} violation(s) — npm run chaos -- --scenario ${r.scenario} --seed ${r.seed}${args.soak ? ' --soak' : ''}`);
+      for (const e of errors) say(`✗ harness error in ${e.split('\n')[0]}`);
+      process.exitCode = 1;
+    } else {
+      say('');
+      say(`All invariants held in every scenario ✓  (logs: ${logDir})`);
+    }
+  }
+} catch (error) {
+  process.stderr.write(`chaos run failed: ${error instanceof Error ? error.stack : String(error)}\n`);
+  process.exitCode = 1;
+} finally {
+  if (!interrupted) await cleanup();
+}

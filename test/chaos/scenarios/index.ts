@@ -1,0 +1,25 @@
+/** Every scenario, in the order `npm run chaos` runs them. */
+import type { Scenario } from '../scenario.ts';
+import { bankCrash } from './bank-crash.ts';
+import { coordinatorCrash } from './coordinator-crash.ts';
+import { databaseFaults } from './database-faults.ts';
+import { everything } from './everything.ts';
+import { forcedOrderings } from './forced-orderings.ts';
+import { initiatorNetwork } from './initiator-network.ts';
+import { participantNetwork } from './participant-network.ts';
+import { redisLoss } from './redis-loss.ts';
+
+export const SCENARIOS: readonly Scenario[] = [
+  coordinatorCrash,
+  bankCrash,
+  participantNetwork,
+  databaseFaults,
+  redisLoss,
+  initiatorNetwork,
+  forcedOrderings,
+  everything,
+];
+
+export function scenarioNamed(name: string): Scenario | undefined {
+  return SCENARIOS.find((s) => s.name === name);
+}

@@ -1,0 +1,236 @@
+/**
+ * The running system one scenario acts on: the bank-transfer cluster with a
+ * fault proxy on every link, the private MariaDB and Redis it runs on, and
+ * the harness's own view of the databases (through a separate MySQL user,
+ * so that killing the system's connections never kills the harness's).
+ */
+import { randomBytes } from 'node:crypto';
+import knexFactory, { type Knex } from 'knex';
+import { createConnection } from 'mysql2/promise';
+import type { Violation } from '../../examples/bank-transfer/cluster/audit.ts';
+import { BANKS, startCluster, type BankName, type Cluster, type Endpoint, type LinkName } from '../../examples/bank-transfer/cluster/cluster.ts';
+import type { ManagedProcess } from '../../examples/bank-transfer/cluster/managed-process.ts';
+import { pickFreePort } from '../support/free-port.ts';
+import type { MariadbServer, RedisServer } from '../support/servers.ts';
+import { waitFor } from '../support/wait.ts';
+import { FaultProxy } from './fault-proxy.ts';
+import { killOwnChildren } from './own-children.ts';
+
+export interface ChaosServers {
+  mariadb: MariadbServer;
+  redis: RedisServer;
+}
+
+export interface WorldOptions {
+  scenario: string;
+  seed: number;
+  servers: ChaosServers;
+  coordinators: number;
+  bankErrorRate: number;
+  accountsPerBank: number;
+  initialBalance: number;
+  logDir: string;
+}
+
+/** Short timers, so that recovery happens within a chaos run (README: coordinator configuration). */
+export const CHAOS_COORDINATOR_ENV: Record<string, string> = {
+  DTX_LEASE_MS: '3000',
+  DTX_BRANCH_TIMEOUT_MS: '1000',
+  DTX_RETRY_BASE_MS: '100',
+  DTX_RETRY_MAX_MS: '1000',
+  DTX_RECONCILE_INTERVAL_MS: '300',
+  DTX_SHUTDOWN_GRACE_MS: '2000',
+  DTX_LOG_LEVEL: 'info',
+};
+
+const HARNESS_USER = 'chaos';
+
+/** Creates the harness's MySQL user (idempotent), so KILL CONNECTION can tell its connections from the system's. */
+async function ensureHarnessUser(mariadb: MariadbServer): Promise<void> {
+  const connection = await createConnection({ socketPath: mariadb.socketPath, user: 'root', password: '' });
+  try {
+    for (const host of ['%', '127.0.0.1', 'localhost']) {
+      await connection.query(`CREATE USER IF NOT EXISTS '${HARNESS_USER}'@'${host}' IDENTIFIED BY '${HARNESS_USER}'`);
+      await connection.query(`GRANT ALL PRIVILEGES ON *.* TO '${HARNESS_USER}'@'${host}'`);
+    }
+  } finally {
+    await connection.end();
+  }
+}
+
+function asHarness(url: string): string {
+  const parsed = new URL(url);
+  parsed.username = HARNESS_USER;
+  parsed.password = HARNESS_USER;
+  return parsed.toString();
+}
+
+async function healthy(url: string): Promise<boolean> {
+  const response = await fetch(url, { signal: AbortSignal.timeout(2_000) }).catch(() => null);
+  return response?.ok ?? false;
+}
+
+/** Start `process` until it answers its health check (a start can fail while MySQL is still down). */
+export async function ensureUp(process: ManagedProcess, timeoutMs = 90_000): Promise<void> {
+  await waitFor(
+    async () => {
+      if (await healthy(process.options.healthUrl)) return true;
+      if (!process.running) await process.start().catch(() => undefined);
+      return healthy(process.options.healthUrl);
+    },
+    { what: `${process.name} to be up again`, timeoutMs, intervalMs: 250 },
+  );
+}
+
+export class ChaosWorld {
+  /** Faults injected, by kind (see schedule.ts `faultKind`), plus a few totals. */
+  readonly tally = new Map<string, number>();
+  /** Invariant violations seen directly by forced orderings (a late try that ran, …). */
+  readonly findings: Violation[] = [];
+  /** Fault actions that could not be carried out (the target was down, …); not violations. */
+  readonly notes: string[] = [];
+  readonly #locks = new Map<string, Promise<unknown>>();
+  #aborted = false;
+  #gids = 0;
+
+  private constructor(
+    readonly options: WorldOptions,
+    readonly cluster: Cluster,
+    readonly proxies: Map<LinkName, FaultProxy>,
+    readonly secret: string,
+    /** The harness's pools (user `chaos`), never through a proxy. */
+    readonly coordinatorDb: Knex,
+    readonly bankDbs: Record<BankName, Knex>,
+    readonly adminUrl: string,
+  ) {}
+
+  static async create(options: WorldOptions): Promise<ChaosWorld> {
+    const { mariadb, redis } = options.servers;
+    if (!mariadb.running) await mariadb.start();
+    if (!redis.running) await redis.start();
+    await ensureHarnessUser(mariadb);
+    const proxies = new Map<LinkName, FaultProxy>();
+    const secret = `chaos-${options.seed}-${randomBytes(4).toString('hex')}`;
+    const databasePrefix = `chaos_${options.scenario.replace(/[^a-z0-9]+/g, '_')}_${options.seed}`;
+    let cluster: Cluster;
+    try {
+      cluster = await startCluster({
+        mysqlUrl: mariadb.url,
+        redisUrl: redis.url,
+        redisPrefix: `chaos:${options.scenario}:${options.seed}:${randomBytes(3).toString('hex')}`,
+        databasePrefix,
+        secret,
+        coordinators: options.coordinators,
+        accountsPerBank: options.accountsPerBank,
+        initialBalance: options.initialBalance,
+        bankErrorRate: options.bankErrorRate,
+        logDir: options.logDir,
+        coordinatorEnv: CHAOS_COORDINATOR_ENV,
+        freePort: pickFreePort,
+        route: async (link: LinkName, target: Endpoint) => {
+          const proxy = await FaultProxy.start({ name: link, target, port: await pickFreePort() });
+          proxies.set(link, proxy);
+          return proxy.endpoint;
+        },
+      });
+    } catch (error) {
+      // startCluster does not hand back what it started before failing.
+      killOwnChildren([mariadb.pid, redis.pid]);
+      await Promise.allSettled([...proxies.values()].map((p) => p.close()));
+      throw error;
+    }
+    const pool = (url: string) => knexFactory({ client: 'mysql2', connection: asHarness(url), pool: { min: 0, max: 4 }, acquireConnectionTimeout: 10_000 });
+    const bankDbs = { a: pool(cluster.bankDbUrls.a), b: pool(cluster.bankDbUrls.b) };
+    const adminUrl = asHarness(mariadb.url);
+    return new ChaosWorld(options, cluster, proxies, secret, pool(cluster.coordinatorDbUrl), bankDbs, adminUrl);
+  }
+
+  get seed(): number {
+    return this.options.seed;
+  }
+
+  get scenario(): string {
+    return this.options.scenario;
+  }
+
+  get servers(): ChaosServers {
+    return this.options.servers;
+  }
+
+  get coordinatorDatabase(): string {
+    return new URL(this.cluster.coordinatorDbUrl).pathname.slice(1);
+  }
+
+  get bankDatabases(): string[] {
+    return BANKS.map((bank) => new URL(this.cluster.bankDbUrls[bank]).pathname.slice(1));
+  }
+
+  /** A fresh gid for a transaction the harness drives itself. */
+  nextGid(kind: string): string {
+    return `${this.scenario}-${this.seed}-${kind}-${++this.#gids}`;
+  }
+
+  count(kind: string, n = 1): void {
+    this.tally.set(kind, (this.tally.get(kind) ?? 0) + n);
+  }
+
+  note(text: string): void {
+    this.notes.push(text);
+  }
+
+  /** Faults on one target run one after the other (a restart may outlast its window). */
+  exclusive<T>(target: string, work: () => Promise<T>): Promise<T> {
+    const previous = this.#locks.get(target) ?? Promise.resolve();
+    const next = previous.catch(() => undefined).then(work);
+    this.#locks.set(target, next);
+    return next;
+  }
+
+  /** The schedule's waits; cut short once the run is aborted (Ctrl-C). */
+  sleep(ms: number): Promise<void> {
+    if (this.#aborted) return Promise.resolve();
+    return new Promise((resolve) => setTimeout(resolve, ms));
+  }
+
+  abort(): void {
+    this.#aborted = true;
+  }
+
+  get aborted(): boolean {
+    return this.#aborted;
+  }
+
+  /** Base URL of a coordinator that answers, directly (not through a proxy), or null. */
+  async coordinatorUrl(): Promise<string | null> {
+    for (const coordinator of this.cluster.coordinators) {
+      if (await healthy(coordinator.options.healthUrl)) return new URL(coordinator.options.healthUrl).origin;
+    }
+    return null;
+  }
+
+  /** Which bank a registered confirm/cancel URL points at (directly or through a proxy). */
+  bankOfUrl(url: string): BankName | null {
+    const port = Number(new URL(url).port);
+    for (const bank of BANKS) if (Number(new URL(this.cluster.bankUrls[bank]).port) === port) return bank;
+    for (const [link, proxy] of this.proxies) {
+      const bank = /->bank-(a|b)$/.exec(link)?.[1] as BankName | undefined;
+      if (bank && proxy.endpoint.port === port) return bank;
+    }
+    return null;
+  }
+
+  /** After the faults: every link back to pass, every server and process running and healthy. */
+  async heal(): Promise<void> {
+    await Promise.all([...this.proxies.values()].map((p) => p.setMode('pass')));
+    const { mariadb, redis } = this.servers;
+    await Promise.all([mariadb.running ? undefined : mariadb.start(), redis.running ? undefined : redis.start()]);
+    await Promise.all(this.cluster.all().map((p) => ensureUp(p)));
+  }
+
+  async close(): Promise<void> {
+    this.abort();
+    await this.cluster.stop();
+    await Promise.allSettled([...this.proxies.values()].map((p) => p.close()));
+    await Promise.allSettled([this.coordinatorDb.destroy(), this.bankDbs.a.destroy(), this.bankDbs.b.destroy()]);
+  }
+}
