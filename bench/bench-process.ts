@@ -8,8 +8,9 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { waitFor } from '../test/support/wait.ts';
 import type { Runtime } from './options.ts';
 
@@ -26,6 +27,21 @@ export interface BenchProcessOptions {
 }
 
 const BUILD_DIR = '.tmp/bench/build';
+
+/**
+ * In a bundle every module's import.meta.url would be the bundle's; files
+ * found relative to their module (the admin console's assets) would be
+ * looked for in the build folder. Each module keeps its source file's URL.
+ */
+const keepModuleUrls = {
+  name: 'keep-module-urls',
+  setup(b: { onLoad(o: { filter: RegExp }, cb: (args: { path: string }) => Promise<{ contents: string; loader: 'ts' }>): void }) {
+    b.onLoad({ filter: /\.ts$/ }, async (args) => {
+      const source = await readFile(args.path, 'utf8');
+      return { contents: source.replaceAll('import.meta.url', JSON.stringify(pathToFileURL(args.path).href)), loader: 'ts' };
+    });
+  },
+};
 const built = new Map<string, Promise<string>>();
 
 /** Bundles `entry` once per run with esbuild (dependencies stay in node_modules); returns the .mjs path. */
@@ -37,7 +53,18 @@ function compiled(entry: string): Promise<string> {
       const { build } = await import('esbuild');
       await mkdir(BUILD_DIR, { recursive: true });
       const outfile = resolve(BUILD_DIR, `${basename(entry, '.ts')}-${built.size}.mjs`);
-      await build({ entryPoints: [entry], outfile, bundle: true, platform: 'node', format: 'esm', target: 'node20', packages: 'external', sourcemap: false, logLevel: 'error' });
+      await build({
+        entryPoints: [entry],
+        outfile,
+        bundle: true,
+        platform: 'node',
+        format: 'esm',
+        target: 'node20',
+        packages: 'external',
+        sourcemap: false,
+        logLevel: 'error',
+        plugins: [keepModuleUrls],
+      });
       return outfile;
     })();
     built.set(entry, file);

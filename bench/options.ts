@@ -8,6 +8,7 @@
  *   npm run bench -- --only=a,c     only some scenarios
  *   npm run bench -- --runtime=compiled   run the Node processes on esbuild output instead of tsx
  *   npm run bench -- --coordinator-log-level=warn
+ *   npm run bench -- --coordinator-env=DTX_MYSQL_POOL_MAX=8 --coordinator-node-args="--max-semi-space-size=8"
  */
 
 export type ScenarioName = 'a' | 'b' | 'c';
@@ -30,6 +31,10 @@ export interface BenchOptions {
   /** Accounts per bank; transfers pick two at random, so contention stays low. */
   accountsPerBank: number;
   coordinatorLogLevel: string;
+  /** Extra node flags for the coordinator process (experiments: GC sizes, etc.). */
+  coordinatorNodeArgs: string[];
+  /** Extra coordinator environment (experiments: pool size, etc.). */
+  coordinatorEnv: Record<string, string>;
   /** Finished transactions written into the log by --scale. */
   scaleRows: number;
   /** Where results go; null for none. */
@@ -49,7 +54,7 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
     if (!match) throw new BenchUsageError(`unexpected argument ${JSON.stringify(arg)}`);
     flags.set(match[1]!, match[2] ?? 'true');
   }
-  const known = new Set(['quick', 'scale', 'profile', 'only', 'runtime', 'coordinator-log-level', 'step-ms', 'concurrency', 'scale-rows']);
+  const known = new Set(['quick', 'scale', 'profile', 'only', 'runtime', 'coordinator-log-level', 'coordinator-node-args', 'coordinator-env', 'step-ms', 'concurrency', 'scale-rows']);
   for (const name of flags.keys()) if (!known.has(name)) throw new BenchUsageError(`unknown option --${name}`);
 
   const quick = flags.has('quick');
@@ -78,6 +83,15 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
       ? [4, 16, 64]
       : [1, 4, 16, 32, 64];
 
+  const coordinatorEnv: Record<string, string> = {};
+  for (const pair of (flags.get('coordinator-env') ?? '').split(',').filter(Boolean)) {
+    const match = /^(DTX_[A-Z0-9_]+)=(.*)$/.exec(pair);
+    if (!match) throw new BenchUsageError(`--coordinator-env takes DTX_NAME=value pairs separated by commas, got ${JSON.stringify(pair)}`);
+    coordinatorEnv[match[1]!] = match[2]!;
+  }
+  const coordinatorNodeArgs = (flags.get('coordinator-node-args') ?? '').split(/\s+/).filter(Boolean);
+  for (const arg of coordinatorNodeArgs) if (!arg.startsWith('--')) throw new BenchUsageError(`--coordinator-node-args takes node flags, got ${JSON.stringify(arg)}`);
+
   return {
     mode: flags.has('scale') ? 'scale' : 'standard',
     quick,
@@ -90,6 +104,8 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
     fixedRateMs: quick ? 5_000 : 15_000,
     accountsPerBank: 1_000,
     coordinatorLogLevel,
+    coordinatorNodeArgs,
+    coordinatorEnv,
     scaleRows: positiveInt('scale-rows', 1_000_000),
     // A profiled run is slowed down by the profiler: keep its figures out of the results file.
     resultsFile: profile ? '.tmp/bench/results-profile.json' : 'bench-results.json',

@@ -3,6 +3,7 @@
  * no I/O here.
  */
 import type { MachineInfo } from './machine.ts';
+import { rowReads } from './mysql-probe.ts';
 import type { BenchOptions, ScenarioName } from './options.ts';
 import type { ScenarioMeasurements, StepResult } from './scenario.ts';
 
@@ -20,6 +21,8 @@ export interface ScenarioReport {
   /** Server-wide statements (Questions) per terminal transaction at the peak step. */
   statementsPerTx: number;
   redisCommandsPerTx: number;
+  /** Handler row reads (index lookups + rows read) per terminal transaction at the peak step (server-wide). */
+  rowsReadPerTx: number;
   /** CPU milliseconds per transaction at the peak step, per process. */
   cpuMsPerTx: Record<string, number>;
   /** CPU seconds during the peak step, per process, and its length. */
@@ -59,6 +62,7 @@ export function scenarioReport(m: ScenarioMeasurements, cores: number): Scenario
     commitsPerTx: per(peak.mysql.Com_commit, peak),
     statementsPerTx: per(peak.mysql.Questions, peak),
     redisCommandsPerTx: per(peak.redisCommands, peak),
+    rowsReadPerTx: per(rowReads(peak.mysql), peak),
     cpuMsPerTx: Object.fromEntries(Object.entries(peak.cpuSeconds).map(([name, s]) => [name, per(s * 1000, peak)])),
     cpuSecondsAtPeak: peak.cpuSeconds,
     peakStepSeconds: peak.wallMs / 1000,
@@ -128,6 +132,8 @@ export function buildResults(
       stepMs: options.stepMs,
       fixedRateMs: options.fixedRateMs,
       coordinatorLogLevel: options.coordinatorLogLevel,
+      coordinatorNodeArgs: options.coordinatorNodeArgs,
+      coordinatorEnv: options.coordinatorEnv,
       profiled: options.profile,
     },
     ...extra,

@@ -19,7 +19,7 @@ import type { WatchedProcess } from './proc-stats.ts';
 import { formatProfileSummary, readProfile, summariseProfile } from './profile-summary.ts';
 import { buildResults, formatTables, scenarioReport, type ScenarioReport } from './report.ts';
 import { runScale } from './scale.ts';
-import { runSweep, type ScenarioContext } from './scenario.ts';
+import { runInterleaved, type ScenarioContext } from './scenario.ts';
 import { startSystem, type BenchSystem } from './system.ts';
 import { DirectCaller, directTransfer, dtxTransfer, emptyTcc } from './workloads.ts';
 
@@ -28,6 +28,8 @@ const INITIAL_BALANCE = 1_000_000_000;
 const WORK_DIR = '.tmp/bench';
 const LOG_DIR = join(WORK_DIR, 'logs');
 const PROFILE_DIR = join(WORK_DIR, 'profiles');
+/** Profiles are summarised from this far in: start-up (module loading, tsx, migrations) is not the steady state. */
+const PROFILE_SKIP_MS = 5_000;
 
 const log = (line: string) => process.stdout.write(`${line}\n`);
 
@@ -50,7 +52,11 @@ if (options.profile) {
 }
 
 const started = Date.now();
-log(`dtx bench: ${options.mode}${options.quick ? ' (quick)' : ''}, runtime ${options.runtime}, coordinator log level ${options.coordinatorLogLevel}${options.profile ? ', PROFILED' : ''}`);
+log(
+  `dtx bench: ${options.mode}${options.quick ? ' (quick)' : ''}, runtime ${options.runtime}, coordinator log level ${options.coordinatorLogLevel}` +
+    `${options.coordinatorNodeArgs.length ? `, coordinator node flags ${options.coordinatorNodeArgs.join(' ')}` : ''}` +
+    `${Object.keys(options.coordinatorEnv).length ? `, coordinator env ${JSON.stringify(options.coordinatorEnv)}` : ''}${options.profile ? ', PROFILED' : ''}`,
+);
 const servers = await provisionServers();
 const probe = await MysqlProbe.open(servers.mysqlUrl);
 const redis = new Redis(servers.redisUrl, { maxRetriesPerRequest: 3 });
@@ -79,8 +85,12 @@ async function launch(scenario: ScenarioName, extraCoordinatorEnv: Record<string
     accounts,
     initialBalance: INITIAL_BALANCE,
     coordinatorLogLevel: options.coordinatorLogLevel,
-    coordinatorNodeArgs: options.profile ? ['--cpu-prof', `--cpu-prof-dir=${PROFILE_DIR}`, `--cpu-prof-name=coordinator-${scenario}.cpuprofile`] : [],
-    coordinatorEnv: extraCoordinatorEnv,
+    coordinatorNodeArgs: [
+      ...options.coordinatorNodeArgs,
+      // One profile per thread (the main thread, and tsx's module-loader thread) lands in this folder.
+      ...(options.profile ? ['--cpu-prof', `--cpu-prof-dir=${join(PROFILE_DIR, `coordinator-${scenario}`)}`] : []),
+    ],
+    coordinatorEnv: { ...options.coordinatorEnv, ...extraCoordinatorEnv },
   });
 }
 
@@ -88,50 +98,79 @@ function watched(system: BenchSystem): () => WatchedProcess[] {
   return () => [...system.processes.map((p) => ({ name: p.name, pid: p.pid })), ...infrastructure];
 }
 
-/** Runs one scenario end to end; returns its report and any correctness problem found. */
-async function runScenario(scenario: ScenarioName): Promise<{ report: ScenarioReport; problems: string[] }> {
-  const titles = { a: 'a: TCC bank transfers through dtx', b: 'b: direct calls to the banks (floor)', c: 'c: coordinator only (empty participant)' };
-  log(`\n${titles[scenario]}`);
+const TITLES: Record<ScenarioName, string> = { a: '[a dtx]', b: '[b floor]', c: '[c coordinator only]' };
+
+interface Running {
+  system: BenchSystem;
+  client: DtxClient | null;
+  direct: DirectCaller | null;
+  ctx: ScenarioContext;
+}
+
+async function startScenario(scenario: ScenarioName): Promise<Running> {
   const system = await launch(scenario);
   const client = system.coordinator ? new DtxClient({ coordinatorUrl: system.coordinator.url, secret: SECRET }) : null;
   const direct = scenario === 'b' ? new DirectCaller(SECRET) : null;
   const random = Math.random;
+  const work =
+    scenario === 'a'
+      ? dtxTransfer(client!, { bankA: system.banks!.a, bankB: system.banks!.b, accounts, random })
+      : scenario === 'b'
+        ? directTransfer(direct!, { bankA: system.banks!.a, bankB: system.banks!.b, accounts, random })
+        : emptyTcc(client!, system.emptyParticipantUrl!);
+  return {
+    system,
+    client,
+    direct,
+    ctx: { work, probe, redis, coordinatorDatabase: system.coordinator?.database ?? null, processes: watched(system), log },
+  };
+}
+
+async function stopScenario(running: Running): Promise<void> {
+  await running.client?.close();
+  await running.direct?.close();
+  await running.system.stop();
+  await probe.dropDatabases(running.system.databases);
+}
+
+/** All scenarios up at once, measured in turns (see runInterleaved); returns the reports and any correctness problem found. */
+async function runScenarios(): Promise<{ reports: Partial<Record<ScenarioName, ScenarioReport>>; problems: string[] }> {
+  const running: Partial<Record<ScenarioName, Running>> = {};
   try {
-    const work =
-      scenario === 'a'
-        ? dtxTransfer(client!, { bankA: system.banks!.a, bankB: system.banks!.b, accounts, random })
-        : scenario === 'b'
-          ? directTransfer(direct!, { bankA: system.banks!.a, bankB: system.banks!.b, accounts, random })
-          : emptyTcc(client!, system.emptyParticipantUrl!);
-    const ctx: ScenarioContext = {
-      work,
-      probe,
-      redis,
-      coordinatorDatabase: system.coordinator?.database ?? null,
-      processes: watched(system),
-      log,
-    };
-    const measured = await runSweep(ctx, options);
+    for (const scenario of options.scenarios) running[scenario] = await startScenario(scenario);
+    log(`\nprocesses up (${options.scenarios.map((s) => `${s}: ${running[s]!.system.processes.map((p) => p.name).join(', ')}`).join('; ')}); measuring in turns`);
+    const contexts = Object.fromEntries(options.scenarios.map((s) => [s, running[s]!.ctx])) as Record<ScenarioName, ScenarioContext>;
+    const measured = await runInterleaved(contexts, TITLES, options);
+    const reports: Partial<Record<ScenarioName, ScenarioReport>> = {};
     const problems: string[] = [];
-    if (system.banks) {
-      const totals = await probe.bankTotals(system.banks.databases);
-      const expected = 2 * accounts.length * INITIAL_BALANCE;
-      if (totals.balance !== expected || totals.frozen !== 0 || totals.incoming !== 0) {
-        problems.push(`${scenario}: bank totals ${JSON.stringify(totals)}, expected balance ${expected} and nothing frozen or incoming`);
+    for (const scenario of options.scenarios) {
+      reports[scenario] = scenarioReport(measured[scenario], machine.cpus);
+      const banks = running[scenario]!.system.banks;
+      if (banks) {
+        const totals = await probe.bankTotals(banks.databases);
+        const expected = 2 * accounts.length * INITIAL_BALANCE;
+        if (totals.balance !== expected || totals.frozen !== 0 || totals.incoming !== 0) {
+          problems.push(`${scenario}: bank totals ${JSON.stringify(totals)}, expected balance ${expected} and nothing frozen or incoming`);
+        }
       }
     }
-    return { report: scenarioReport(measured, machine.cpus), problems };
+    return { reports, problems };
   } finally {
-    await client?.close();
-    await direct?.close();
-    await system.stop();
-    await probe.dropDatabases(system.databases);
+    for (const r of Object.values(running)) await stopScenario(r);
   }
 }
 
+/** The busiest thread's profile of each profiled process (the main thread; tsx's loader thread is only busy at start). */
 async function profileSummaries(): Promise<string[]> {
-  const files = (await readdir(PROFILE_DIR).catch(() => [] as string[])).filter((f) => f.endsWith('.cpuprofile'));
-  return files.map((f) => formatProfileSummary(f, summariseProfile(readProfile(join(PROFILE_DIR, f)), 30)));
+  const out: string[] = [];
+  for (const dir of await readdir(PROFILE_DIR).catch(() => [] as string[])) {
+    const files = (await readdir(join(PROFILE_DIR, dir)).catch(() => [] as string[])).filter((f) => f.endsWith('.cpuprofile'));
+    const summaries = files.map((f) => ({ file: join(PROFILE_DIR, dir, f), summary: summariseProfile(readProfile(join(PROFILE_DIR, dir, f)), 40, PROFILE_SKIP_MS) }));
+    summaries.sort((x, y) => y.summary.busyMs - x.summary.busyMs);
+    const main = summaries[0];
+    if (main) out.push(formatProfileSummary(`${main.file} (first ${PROFILE_SKIP_MS / 1000} s left out)`, main.summary));
+  }
+  return out;
 }
 
 let exitCode = 0;
@@ -139,13 +178,7 @@ try {
   if (options.mode === 'scale') {
     await runScale({ options, launch, probe, redis, watched, accounts, log, resultsFile: options.resultsFile });
   } else {
-    const reports: Partial<Record<ScenarioName, ScenarioReport>> = {};
-    const problems: string[] = [];
-    for (const scenario of options.scenarios) {
-      const { report, problems: found } = await runScenario(scenario);
-      reports[scenario] = report;
-      problems.push(...found);
-    }
+    const { reports, problems } = await runScenarios();
     const results = buildResults(reports, machine, options, { problems, duration_s: Math.round((Date.now() - started) / 1000) });
     log(`\n${formatTables(results, reports)}`);
     if (problems.length > 0) {

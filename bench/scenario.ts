@@ -130,33 +130,59 @@ export async function measureStep(
   };
 }
 
-export async function runSweep(ctx: ScenarioContext, options: SweepOptions): Promise<ScenarioMeasurements> {
-  const steps: StepResult[] = [];
-  const describe = (s: StepResult) =>
+function describe(s: StepResult): string {
+  return (
     `${s.kind === 'fixed' ? `rate ${s.rate}/s` : `concurrency ${s.concurrency}`}: ${s.tps.toFixed(0)} tx/s, ` +
     `p50 ${s.latencyMs.p50.toFixed(1)} ms, p99 ${s.latencyMs.p99.toFixed(1)} ms` +
     `${s.errors ? `, ${s.errors} errors (${s.sampleErrors[0]})` : ''}${s.skipped ? `, ${s.skipped} skipped` : ''}` +
     `${s.drainMs > 50 ? `, drain ${s.drainMs.toFixed(0)} ms` : ''}` +
-    `${s.foreignCores > 0.1 ? ` [machine not idle: ${s.foreignCores.toFixed(2)} cores used by other processes]` : ''}`;
+    `${s.foreignCores > 0.1 ? ` [machine not idle: ${s.foreignCores.toFixed(2)} cores used by other processes]` : ''}`
+  );
+}
 
-  const warm = await measureStep(ctx, 'warmup', () => closedLoop(ctx.work, 16, options.warmupMs), { concurrency: 16, rate: null });
-  ctx.log(`  warm-up ${describe(warm)}`);
-  steps.push(warm);
+/**
+ * Runs the scenarios in turns, level by level: warm-up of each, then each
+ * concurrency level for every scenario before the next level, then the
+ * fixed-rate runs. All systems are up at once (an idle one costs nothing but
+ * memory), so that a change in other load on the machine hits every scenario
+ * alike instead of only the one that happened to run then.
+ */
+export async function runInterleaved<K extends string>(
+  contexts: Record<K, ScenarioContext>,
+  titles: Record<K, string>,
+  options: SweepOptions,
+): Promise<Record<K, ScenarioMeasurements>> {
+  const names = Object.keys(contexts) as K[];
+  const steps = Object.fromEntries(names.map((n) => [n, [] as StepResult[]])) as Record<K, StepResult[]>;
+  const run = async (name: K, kind: StepResult['kind'], load: () => Promise<LoadResult>, setting: { concurrency: number | null; rate: number | null }) => {
+    const ctx = contexts[name];
+    const step = await measureStep(ctx, kind, load, setting);
+    ctx.log(`  ${titles[name]} ${kind === 'warmup' ? 'warm-up ' : ''}${describe(step)}`);
+    steps[name].push(step);
+    return step;
+  };
 
+  for (const name of names) await run(name, 'warmup', () => closedLoop(contexts[name].work, 16, options.warmupMs), { concurrency: 16, rate: null });
   for (const concurrency of options.concurrencies) {
-    const step = await measureStep(ctx, 'closed', () => closedLoop(ctx.work, concurrency, options.stepMs), { concurrency, rate: null });
-    ctx.log(`  ${describe(step)}`);
-    steps.push(step);
+    for (const name of names) {
+      await run(name, 'closed', () => closedLoop(contexts[name].work, concurrency, options.stepMs), { concurrency, rate: null });
+    }
   }
-  const closed = steps.filter((s) => s.kind === 'closed');
-  const peak = closed.reduce((best, s) => (s.tps > best.tps ? s : best), closed[0]!);
+  const peaks = {} as Record<K, StepResult>;
+  for (const name of names) {
+    const closed = steps[name].filter((s) => s.kind === 'closed');
+    peaks[name] = closed.reduce((best, s) => (s.tps > best.tps ? s : best), closed[0]!);
+  }
+  const fixed = {} as Record<K, StepResult>;
+  for (const name of names) {
+    const rate = Math.max(1, Math.round(peaks[name].tps / 2));
+    fixed[name] = await run(name, 'fixed', () => fixedRate(contexts[name].work, rate, options.fixedRateMs), { concurrency: null, rate });
+  }
 
-  const rate = Math.max(1, Math.round(peak.tps / 2));
-  const fixed = await measureStep(ctx, 'fixed', () => fixedRate(ctx.work, rate, options.fixedRateMs), { concurrency: null, rate });
-  ctx.log(`  fixed ${describe(fixed)}`);
-  steps.push(fixed);
-
-  const end = snapshot(ctx.processes());
-  const peakRssMb = Object.fromEntries([...end].map(([name, sample]) => [name, sample.peakRssMb]));
-  return { steps, peak, fixed, peakRssMb };
+  const out = {} as Record<K, ScenarioMeasurements>;
+  for (const name of names) {
+    const end = snapshot(contexts[name].processes());
+    out[name] = { steps: steps[name], peak: peaks[name], fixed: fixed[name], peakRssMb: Object.fromEntries([...end].map(([p, sample]) => [p, sample.peakRssMb])) };
+  }
+  return out;
 }

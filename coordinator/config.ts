@@ -36,6 +36,10 @@ export interface CoordinatorConfig {
   adminTokens: AdminToken[];
   /** Most transactions one bulk "retry all matching" may touch. */
   adminMaxBulk: number;
+  /** Where needs-attention alerts are POSTed; null: no alerts. */
+  alertUrl: string | null;
+  /** Attempts per alert (the first included) before it is dropped with an error log. */
+  alertAttempts: number;
 }
 
 export interface AdminToken {
@@ -65,6 +69,24 @@ export function parseAdminTokens(text: string, problems: string[]): AdminToken[]
     tokens.push({ name, role, token });
   }
   return tokens;
+}
+
+/** `DTX_ALERT_URL`: empty turns alerts off; otherwise an absolute http(s) URL. */
+export function parseAlertUrl(text: string, problems: string[]): string | null {
+  const raw = text.trim();
+  if (raw === '') return null;
+  let url: URL | null = null;
+  try {
+    url = new URL(raw);
+  } catch {
+    // reported below
+  }
+  if (!url || (url.protocol !== 'http:' && url.protocol !== 'https:')) {
+    // Never echo it: a webhook URL often holds a token.
+    problems.push('DTX_ALERT_URL must be an absolute http:// or https:// URL (or empty to turn alerts off)');
+    return null;
+  }
+  return raw;
 }
 
 /** Development default: signing is on out of the box; production sets its own. */
@@ -124,6 +146,8 @@ export function loadConfig(env: Env): CoordinatorConfig {
     logLevel: str('DTX_LOG_LEVEL', 'info'),
     adminTokens: parseAdminTokens(env.DTX_ADMIN_TOKENS ?? '', problems),
     adminMaxBulk: int('DTX_ADMIN_MAX_BULK', 1_000, 1, 100_000),
+    alertUrl: parseAlertUrl(env.DTX_ALERT_URL ?? '', problems),
+    alertAttempts: int('DTX_ALERT_ATTEMPTS', 6, 1, 100),
   };
 
   if (!/^[A-Za-z0-9_.:-]+$/.test(config.redisPrefix)) problems.push('DTX_REDIS_PREFIX may only hold letters, digits, "_", ".", ":" and "-"');

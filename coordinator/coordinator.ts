@@ -22,6 +22,9 @@ import { MysqlWriter } from './store/mysql-writer.ts';
 import { MysqlAdminStore } from './store/mysql-admin-store.ts';
 import { OperatorService } from './engine/operator-service.ts';
 import { AdminAuth } from './api/admin-auth.ts';
+import { AlertHook } from './alerts/alert-hook.ts';
+import { fanOutTelemetry } from './engine/telemetry.ts';
+import { CoordinatorMetrics } from './metrics/metrics.ts';
 
 export interface CoordinatorDeps {
   logger: Logger;
@@ -36,6 +39,9 @@ export interface Coordinator {
   readonly queue: RecoveryQueue;
   readonly reconciler: Reconciler;
   readonly app: FastifyInstance;
+  readonly metrics: CoordinatorMetrics;
+  /** Null when DTX_ALERT_URL is empty. */
+  readonly alerts: AlertHook | null;
   /** Applies migrations, starts recovery and listens; resolves with the base URL. */
   start(): Promise<string>;
   /** Stops accepting, lets in-flight phase two finish (up to the grace period), closes pools. */
@@ -56,7 +62,27 @@ export function createCoordinator(config: CoordinatorConfig, deps: CoordinatorDe
   });
   const producerRedis = producerConnection(config.redisUrl);
   producerRedis.on('error', (error) => logger.debug({ err: error }, 'redis (producer) connection error'));
-  const queue = new RecoveryQueue({ connection: producerRedis, prefix: config.redisPrefix, now: clock.now });
+  const queue = new RecoveryQueue({ connection: producerRedis, prefix: config.redisPrefix, now: clock.now, logger });
+  const adminStore = new MysqlAdminStore(writer);
+  const metrics = new CoordinatorMetrics({
+    sources: { openCounts: () => adminStore.openCounts(), queueDepth: () => queue.depth() },
+    logger,
+  });
+  const alerts = config.alertUrl
+    ? new AlertHook({
+        url: config.alertUrl,
+        secret: config.secret,
+        instanceId: config.instanceId,
+        attempts: config.alertAttempts,
+        baseDelayMs: config.retryBaseMs,
+        maxDelayMs: config.retryMaxMs,
+        timeoutMs: config.branchTimeoutMs,
+        now: clock.now,
+        random: deps.random ?? Math.random,
+        logger,
+      })
+    : null;
+  const telemetry = fanOutTelemetry(logger, metrics.telemetry, ...(alerts ? [alerts] : []));
   const runner = new PhaseTwoRunner({
     store,
     client,
@@ -70,8 +96,9 @@ export function createCoordinator(config: CoordinatorConfig, deps: CoordinatorDe
     },
     instanceId: config.instanceId,
     logger,
+    telemetry,
   });
-  const service = new TransactionService({ store, runner, clock, instanceId: config.instanceId, leaseMs: config.leaseMs, logger });
+  const service = new TransactionService({ store, runner, clock, instanceId: config.instanceId, leaseMs: config.leaseMs, logger, telemetry });
   const reconciler = new Reconciler({
     store,
     scheduler: queue,
@@ -81,8 +108,7 @@ export function createCoordinator(config: CoordinatorConfig, deps: CoordinatorDe
     recoverDirectly: (gid) => service.recover(gid),
     logger,
   });
-  const adminStore = new MysqlAdminStore(writer);
-  const operators = new OperatorService({ store: adminStore, transactions: service, scheduler: queue, clock, logger, maxBulk: config.adminMaxBulk });
+  const operators = new OperatorService({ store: adminStore, transactions: service, scheduler: queue, clock, logger, maxBulk: config.adminMaxBulk, telemetry });
   const app = buildApi({
     logger,
     service,
@@ -90,6 +116,7 @@ export function createCoordinator(config: CoordinatorConfig, deps: CoordinatorDe
     defaultTimeoutMs: config.defaultTimeoutMs,
     maxTimeoutMs: config.maxTimeoutMs,
     submitWaitMs: config.submitWaitMs,
+    metrics,
   });
 
   let workerRedis: ReturnType<typeof workerConnection> | null = null;
@@ -102,12 +129,14 @@ export function createCoordinator(config: CoordinatorConfig, deps: CoordinatorDe
     queue,
     reconciler,
     app,
+    metrics,
+    alerts,
     async start() {
       await ensureDatabase(config.mysqlUrl);
       const applied = await migrateLatest(knex);
       if (applied.length > 0) logger.info({ applied }, 'migrations applied');
       if (config.adminTokens.length === 0) logger.warn('DTX_ADMIN_TOKENS is empty: the admin API refuses every request');
-      if (config.secret === null) logger.warn('DTX_SECRET is empty: calls to participants are NOT signed');
+      if (config.secret === null) logger.warn('DTX_SECRET is empty: calls to participants and alerts are NOT signed');
       else if (config.secretIsDefault) logger.warn('DTX_SECRET is the development default; set your own in production');
       workerRedis = workerConnection(config.redisUrl);
       workerRedis.on('error', (error) => logger.debug({ err: error }, 'redis (worker) connection error'));
@@ -133,6 +162,7 @@ export function createCoordinator(config: CoordinatorConfig, deps: CoordinatorDe
         new Promise<boolean>((resolve) => setTimeout(() => resolve(false), config.shutdownGraceMs).unref()),
       ]);
       if (!drained) logger.warn({ inFlight: runner.inFlightCount }, 'phase two still running at shutdown; recovery takes it over after the lease');
+      await alerts?.close();
       await queue.close().catch(() => undefined);
       producerRedis.disconnect();
       workerRedis?.disconnect();

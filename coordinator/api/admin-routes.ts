@@ -11,6 +11,7 @@ import type { GlobalTransaction } from '../domain/transaction.ts';
 import type { AdminAuth } from './admin-auth.ts';
 import { ActionBody, AuditQuery, BranchParams, BulkRetryBody, CloseBody, GidParams, ListQuery, type ListQueryType } from './admin-schemas.ts';
 import { presentTransaction } from './transaction-routes.ts';
+import { ADMIN_SECURITY, DOC_TAGS } from './openapi.ts';
 
 export interface AdminRoutesOptions {
   auth: AdminAuth;
@@ -88,6 +89,14 @@ function summary(t: GlobalTransaction) {
   };
 }
 
+/** OpenAPI fragments: every admin route needs a bearer token (viewer for reads, operator for actions). */
+const doc = (summary: string, role: 'viewer' | 'operator') => ({
+  tags: [DOC_TAGS.admin],
+  summary,
+  description: `Needs a bearer token with the ${role} role${role === 'operator' ? '; the reason is audited and added to the event history' : ''}. 401 without a valid token, 403 with a viewer token on an action.`,
+  security: [{ [ADMIN_SECURITY]: [] }],
+});
+
 const bool = (text: 'true' | 'false' | undefined) => (text === undefined ? undefined : text === 'true');
 
 export const adminRoutes: FastifyPluginAsyncTypebox<AdminRoutesOptions> = async (app, options) => {
@@ -96,7 +105,7 @@ export const adminRoutes: FastifyPluginAsyncTypebox<AdminRoutesOptions> = async 
   const operator = auth.require('operator');
   const who = (request: { operator?: import('../engine/operator-service.ts').Operator }) => request.operator!;
 
-  app.get('/transactions', { preHandler: viewer, schema: { querystring: ListQuery } }, async (request) => {
+  app.get('/transactions', { onRequest: viewer, schema: { ...doc('List transactions by filter, newest or oldest first, with cursor paging', 'viewer'), querystring: ListQuery } }, async (request) => {
     const q: ListQueryType = request.query;
     const limit = q.limit === undefined ? 50 : Number(q.limit);
     if (limit < 1 || limit > 500) throw new BadQueryError('limit must be between 1 and 500');
@@ -105,18 +114,18 @@ export const adminRoutes: FastifyPluginAsyncTypebox<AdminRoutesOptions> = async 
     return { items: page.items.map(summary), nextCursor: page.next ? encodeCursor(page.next) : null };
   });
 
-  app.get('/transactions/:gid', { preHandler: viewer, schema: { params: GidParams } }, async (request) => {
+  app.get('/transactions/:gid', { onRequest: viewer, schema: { ...doc('One transaction: branches (attempts, last error), events, audit entries', 'viewer'), params: GidParams } }, async (request) => {
     const view = await options.transactions.view(request.params.gid);
     const audit = await store.auditLog({ gid: request.params.gid, limit: 100 });
     return { ...presentTransaction(view, view.events), audit: audit.map((a) => ({ ...a, at: iso(a.at) })) };
   });
 
-  app.get('/stats', { preHandler: viewer }, async () => {
+  app.get('/stats', { onRequest: viewer, schema: doc('Counts by status, oldest open transaction, retry backlog, flagged in the last hour', 'viewer') }, async () => {
     const stats = await store.stats(now());
     return { ...stats, oldestOpenCreatedAt: iso(stats.oldestOpenCreatedAt) };
   });
 
-  app.get('/audit', { preHandler: viewer, schema: { querystring: AuditQuery } }, async (request) => {
+  app.get('/audit', { onRequest: viewer, schema: { ...doc('Audit log of operator actions, newest first', 'viewer'), querystring: AuditQuery } }, async (request) => {
     const limit = request.query.limit === undefined ? 100 : Number(request.query.limit);
     if (limit < 1 || limit > 500) throw new BadQueryError('limit must be between 1 and 500');
     const entries = await store.auditLog({
@@ -132,39 +141,39 @@ export const adminRoutes: FastifyPluginAsyncTypebox<AdminRoutesOptions> = async 
     return presentTransaction(view, view.events);
   };
 
-  app.post('/transactions/:gid/retry', { preHandler: operator, schema: { params: GidParams, body: ActionBody } }, async (request) => {
+  app.post('/transactions/:gid/retry', { onRequest: operator, schema: { ...doc('Retry now: reset the retry clock of one phase-two transaction', 'operator'), params: GidParams, body: ActionBody } }, async (request) => {
     await operators.retry(request.params.gid, who(request), request.body.reason);
     return present(request.params.gid);
   });
 
-  app.post('/transactions/retry', { preHandler: operator, schema: { body: BulkRetryBody } }, async (request) => {
+  app.post('/transactions/retry', { onRequest: operator, schema: { ...doc('Retry now every open, unpaused phase-two transaction matching a filter (bounded)', 'operator'), body: BulkRetryBody } }, async (request) => {
     const { filter, limit, reason } = request.body;
     const { needsAttention, olderThanMs, ...rest } = filter;
     const result = await operators.retryMatching(filterOf(rest, { needsAttention, olderThanMs }, now()), limit, who(request), reason);
     return { retried: result.retried.length, skipped: result.skipped.length, gids: result.retried };
   });
 
-  app.post('/transactions/:gid/pause', { preHandler: operator, schema: { params: GidParams, body: ActionBody } }, async (request) => {
+  app.post('/transactions/:gid/pause', { onRequest: operator, schema: { ...doc('Pause retries of a phase-two transaction', 'operator'), params: GidParams, body: ActionBody } }, async (request) => {
     await operators.pause(request.params.gid, who(request), request.body.reason);
     return present(request.params.gid);
   });
 
-  app.post('/transactions/:gid/resume', { preHandler: operator, schema: { params: GidParams, body: ActionBody } }, async (request) => {
+  app.post('/transactions/:gid/resume', { onRequest: operator, schema: { ...doc('Resume retries (due at once)', 'operator'), params: GidParams, body: ActionBody } }, async (request) => {
     await operators.resume(request.params.gid, who(request), request.body.reason);
     return present(request.params.gid);
   });
 
-  app.post('/transactions/:gid/force-abort', { preHandler: operator, schema: { params: GidParams, body: ActionBody } }, async (request) => {
+  app.post('/transactions/:gid/force-abort', { onRequest: operator, schema: { ...doc('Force-abort a transaction still trying: cancel every branch (409 after the confirm decision)', 'operator'), params: GidParams, body: ActionBody } }, async (request) => {
     await operators.forceAbort(request.params.gid, who(request), request.body.reason, options.submitWaitMs);
     return present(request.params.gid);
   });
 
-  app.post('/transactions/:gid/branches/:branchId/resolve', { preHandler: operator, schema: { params: BranchParams, body: ActionBody } }, async (request) => {
+  app.post('/transactions/:gid/branches/:branchId/resolve', { onRequest: operator, schema: { ...doc('Mark one branch confirmed/cancelled by hand after a manual fix; the last one finishes the transaction', 'operator'), params: BranchParams, body: ActionBody } }, async (request) => {
     await operators.resolveBranch(request.params.gid, request.params.branchId, who(request), request.body.reason);
     return present(request.params.gid);
   });
 
-  app.post('/transactions/:gid/close', { preHandler: operator, schema: { params: GidParams, body: CloseBody } }, async (request) => {
+  app.post('/transactions/:gid/close', { onRequest: operator, schema: { ...doc('LAST RESORT: end the transaction without calling participants (lastResort: true)', 'operator'), params: GidParams, body: CloseBody } }, async (request) => {
     await operators.close(request.params.gid, who(request), request.body.reason);
     return present(request.params.gid);
   });

@@ -11,8 +11,11 @@ const BooleanText = Type.Union([Type.Literal('true'), Type.Literal('false')]);
 const IsoTime = Type.String({ pattern: '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}(:\\d{2}(\\.\\d{1,3})?)?(Z|[+-]\\d{2}:\\d{2})$', description: 'ISO 8601 time' });
 const Digits = (description: string) => Type.String({ pattern: '^\\d{1,15}$', description });
 
-/** A reason is required for every action: it goes into the audit log and the event history. */
-export const Reason = Type.String({ minLength: 3, maxLength: 1000 });
+/**
+ * A reason is required for every action: it goes into the audit log and the
+ * event history. At least three visible characters: blanks are no reason.
+ */
+export const Reason = Type.String({ minLength: 3, maxLength: 1000, pattern: '\\S(?:\\s*\\S){2}', description: 'why (3-1000 characters, audited)' });
 
 const filterFields = {
   status: Type.Optional(Status),

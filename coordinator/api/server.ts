@@ -4,11 +4,15 @@ import type { Logger } from 'pino';
 import { LIMITS } from '../../participant-sdk/protocol/wire.ts';
 import { installErrorHandling } from './error-handler.ts';
 import { adminRoutes, type AdminRoutesOptions } from './admin-routes.ts';
+import { consoleRoutes } from './console-routes.ts';
 import { transactionRoutes, type TransactionRoutesOptions } from './transaction-routes.ts';
+import { DOC_TAGS, registerOpenApi } from './openapi.ts';
 
 export interface ApiOptions extends TransactionRoutesOptions {
   logger: Logger;
   admin: Omit<AdminRoutesOptions, 'transactions' | 'submitWaitMs'>;
+  /** Prometheus exposition at GET /metrics; none when absent. */
+  metrics?: { readonly contentType: string; render(): Promise<string> };
 }
 
 /**
@@ -25,6 +29,17 @@ function acceptEmptyJsonBodies(app: FastifyInstance): void {
     } catch {
       done(Object.assign(new Error('body is not valid JSON'), { statusCode: 400, code: 'FST_ERR_CTP_INVALID_JSON_BODY' }), undefined);
     }
+  });
+}
+
+/** GET /health and, when metrics are on, GET /metrics (in a plugin, so they load after the OpenAPI collector). */
+async function operationsRoutes(app: FastifyInstance, options: Pick<ApiOptions, 'metrics'>): Promise<void> {
+  app.get('/health', { schema: { tags: [DOC_TAGS.operations], summary: 'Liveness' } }, async () => ({ status: 'ok' }));
+  const metrics = options.metrics;
+  if (!metrics) return;
+  app.get('/metrics', { schema: { tags: [DOC_TAGS.operations], summary: 'Prometheus metrics (text exposition format)' } }, async (_request, reply) => {
+    const text = await metrics.render();
+    return reply.header('content-type', metrics.contentType).header('cache-control', 'no-store').send(text);
   });
 }
 
@@ -50,8 +65,11 @@ export function buildApi(options: ApiOptions): FastifyInstance {
   });
   acceptEmptyJsonBodies(app);
   installErrorHandling(app);
-  app.get('/health', async () => ({ status: 'ok' }));
+  // Before any route: the document is collected from the routes as they are added.
+  registerOpenApi(app);
+  void app.register(operationsRoutes, { metrics: options.metrics });
   void app.register(transactionRoutes, { ...options, prefix: '/v1' });
   void app.register(adminRoutes, { ...options.admin, transactions: options.service, submitWaitMs: options.submitWaitMs, prefix: '/admin/v1' });
+  void app.register(consoleRoutes);
   return app;
 }

@@ -16,6 +16,7 @@ import {
   StatusReply,
   type BranchRegistrationBody,
 } from './schemas.ts';
+import { DOC_TAGS } from './openapi.ts';
 
 export interface TransactionRoutesOptions {
   service: TransactionService;
@@ -25,6 +26,7 @@ export interface TransactionRoutesOptions {
 }
 
 const errors = { 400: ErrorReply, 404: ErrorReply, 409: ErrorReply };
+const doc = (summary: string) => ({ tags: [DOC_TAGS.transactions], summary });
 
 /** Begin, submit and abort may be sent without a body: it counts as `{}`. */
 async function noBodyIsEmpty(request: { body: unknown }): Promise<void> {
@@ -34,7 +36,7 @@ async function noBodyIsEmpty(request: { body: unknown }): Promise<void> {
 export const transactionRoutes: FastifyPluginAsyncTypebox<TransactionRoutesOptions> = async (app, options) => {
   const { service } = options;
 
-  app.post('/transactions', { preValidation: noBodyIsEmpty, schema: { body: BeginBody, response: { 200: BeginReply, 201: BeginReply, ...errors } } }, async (request, reply) => {
+  app.post('/transactions', { preValidation: noBodyIsEmpty, schema: { ...doc('Begin a global transaction (optionally registering branches in the same commit)'), body: BeginBody, response: { 200: BeginReply, 201: BeginReply, ...errors } } }, async (request, reply) => {
     const body = request.body;
     const timeoutMs = body.timeoutMs ?? options.defaultTimeoutMs;
     if (timeoutMs > options.maxTimeoutMs) {
@@ -49,13 +51,13 @@ export const transactionRoutes: FastifyPluginAsyncTypebox<TransactionRoutesOptio
     return reply.status(result.created ? 201 : 200).send({ ...result, deadlineAt: new Date(result.deadlineAt).toISOString() });
   });
 
-  app.post('/transactions/:gid/branches', { schema: { params: GidParams, body: RegisterBody, response: { 200: RegisterReply, ...errors } } }, async (request) => {
+  app.post('/transactions/:gid/branches', { schema: { ...doc('Register branches (before calling their try)'), params: GidParams, body: RegisterBody, response: { 200: RegisterReply, ...errors } } }, async (request) => {
     const { gid } = request.params;
     const result = await service.register(gid, request.body.branches.map(toRegistration));
     return { gid, status: result.status, registered: result.inserted };
   });
 
-  app.post('/transactions/:gid/submit', { preValidation: noBodyIsEmpty, schema: { params: GidParams, body: DecisionBody, response: { 200: StatusReply, ...errors } } }, async (request) => {
+  app.post('/transactions/:gid/submit', { preValidation: noBodyIsEmpty, schema: { ...doc('Submit: log the confirm decision and confirm every branch'), params: GidParams, body: DecisionBody, response: { 200: StatusReply, ...errors } } }, async (request) => {
     const { gid } = request.params;
     const status = await service.submit({
       gid,
@@ -66,7 +68,7 @@ export const transactionRoutes: FastifyPluginAsyncTypebox<TransactionRoutesOptio
     return { gid, status };
   });
 
-  app.post('/transactions/:gid/abort', { preValidation: noBodyIsEmpty, schema: { params: GidParams, body: DecisionBody, response: { 200: StatusReply, ...errors } } }, async (request) => {
+  app.post('/transactions/:gid/abort', { preValidation: noBodyIsEmpty, schema: { ...doc('Abort: log the cancel decision and cancel every branch'), params: GidParams, body: DecisionBody, response: { 200: StatusReply, ...errors } } }, async (request) => {
     const { gid } = request.params;
     const status = await service.abort({
       gid,
@@ -77,7 +79,7 @@ export const transactionRoutes: FastifyPluginAsyncTypebox<TransactionRoutesOptio
     return { gid, status };
   });
 
-  app.get('/transactions/:gid', { schema: { params: GidParams } }, async (request) => {
+  app.get('/transactions/:gid', { schema: { ...doc('One transaction with its branches and event history'), params: GidParams } }, async (request) => {
     const view = await service.view(request.params.gid);
     return presentTransaction(view, view.events);
   });

@@ -51,8 +51,21 @@ export function decidePause(txn: GlobalTransaction): OperatorChange {
 }
 
 export function decideResume(txn: GlobalTransaction, now: number): OperatorChange {
+  // A finished transaction has nothing to resume; scheduling it would make recovery look at it forever.
+  if (isTerminal(txn.status)) refuse(txn, 'it is finished; nothing to resume');
   if (!txn.paused) refuse(txn, 'retries are not paused');
   return { set: { paused: false, nextRetryAt: now }, branches: [], summary: 'retries resumed' };
+}
+
+/**
+ * Force-abort is the initiator's abort done by an operator, so it is only
+ * possible while trying: after the confirm decision it would break the
+ * protocol, and after a cancel decision there is nothing left to force.
+ * The abort itself (decision + cancels) is the engine's.
+ */
+export function decideForceAbort(txn: GlobalTransaction): void {
+  if (txn.status === 'confirming' || txn.status === 'confirmed') refuse(txn, 'the confirm decision is logged and cannot be reversed');
+  if (txn.status !== 'trying') refuse(txn, 'the cancel decision is already logged; nothing to force');
 }
 
 /**

@@ -7,6 +7,7 @@
 import type { Logger } from 'pino';
 import {
   decideClose,
+  decideForceAbort,
   decidePause,
   decideResolveBranch,
   decideResume,
@@ -18,6 +19,7 @@ import { TransactionRefusedError } from '../domain/refusal.ts';
 import type { GlobalStatus, TransactionSnapshot } from '../domain/transaction.ts';
 import type { AdminStore, AuditEntry, ListFilter } from '../store/admin-store.ts';
 import type { Clock, RetryScheduler } from './ports.ts';
+import type { Telemetry } from './telemetry.ts';
 import type { TransactionService } from './transaction-service.ts';
 
 export interface Operator {
@@ -33,6 +35,8 @@ export interface OperatorServiceOptions {
   logger: Logger;
   /** Most transactions one "retry all matching" may touch. */
   maxBulk: number;
+  /** Told when an action ends a transaction (resolving its last branch, closing it). */
+  telemetry?: Pick<Telemetry, 'onFinish'>;
 }
 
 export class OperatorService {
@@ -76,10 +80,16 @@ export class OperatorService {
     return snapshot;
   }
 
-  /** Abort while still trying: the same decision as an initiator's abort, by an operator. */
+  /**
+   * Abort while still trying: the same decision as an initiator's abort, by
+   * an operator. Refused (409) once any decision is logged. The operator
+   * event and audit entry follow the decision, so they record what happened.
+   */
   async forceAbort(gid: string, who: Operator, reason: string, waitMs: number): Promise<GlobalStatus> {
+    decideForceAbort((await this.options.transactions.view(gid)).transaction);
+    // A submit racing this one wins or loses on the engine's compare-and-set: the loser gets ILLEGAL_STATE.
     const status = await this.options.transactions.abort({ gid, reason: `force-abort by ${who.name}: ${reason}`, waitMs, actor: who.name });
-    await this.options.store.recordAudit(this.#audit('force-abort', gid, null, who, reason, null));
+    await this.#change('force-abort', gid, null, who, reason, () => ({ set: {}, branches: [], summary: `cancel decision logged, every branch is cancelled (now ${status})` }));
     return status;
   }
 
@@ -105,6 +115,11 @@ export class OperatorService {
     const snapshot = await this.options.store.changeByOperator(gid, this.#audit(action, gid, branchId, who, reason, null), decide);
     if (!snapshot) throw new TransactionRefusedError('NOT_FOUND', `no transaction with gid ${gid}`, gid);
     this.options.logger.warn({ gid, action, branchId, operator: who.name, reason }, 'operator action');
+    const txn = snapshot.transaction;
+    // Only resolve and close can end a transaction, and both refuse a finished one: terminal now means ended here.
+    if ((action === 'resolve-branch' || action === 'close') && (txn.status === 'confirmed' || txn.status === 'cancelled')) {
+      this.options.telemetry?.onFinish({ gid, mode: txn.mode, status: txn.status, decidedAt: null, at: txn.finishedAt ?? txn.updatedAt, by: 'operator' });
+    }
     return snapshot;
   }
 

@@ -11,6 +11,7 @@ import { decideAfterRound, planPhaseTwo } from '../domain/tcc-decisions.ts';
 import type { GlobalStatus, TransactionSnapshot } from '../domain/transaction.ts';
 import type { TransactionStore } from '../store/transaction-store.ts';
 import type { Clock, RetryScheduler } from './ports.ts';
+import { noopTelemetry, type FinishEvent, type Telemetry } from './telemetry.ts';
 
 export interface PhaseTwoRunnerOptions {
   store: TransactionStore;
@@ -21,20 +22,31 @@ export interface PhaseTwoRunnerOptions {
   retryPolicy: RetryPolicy;
   instanceId: string;
   logger: Logger;
+  /** Metrics and alerts; nothing by default. */
+  telemetry?: Telemetry;
+}
+
+/** What the caller of a round knows beyond the snapshot. */
+export interface RoundContext {
+  /** When the decision was logged, if this instance just logged it (saves a read when the round finishes). */
+  decidedAt?: number;
 }
 
 export class PhaseTwoRunner {
   readonly #inFlight = new Set<Promise<unknown>>();
+  readonly #telemetry: Telemetry;
 
-  constructor(private readonly options: PhaseTwoRunnerOptions) {}
+  constructor(private readonly options: PhaseTwoRunnerOptions) {
+    this.#telemetry = options.telemetry ?? noopTelemetry;
+  }
 
   /**
    * One round. Precondition: the snapshot is in phase two and its lease is
    * ours. Returns the status after the round (the same phase-two status if
    * a retry was scheduled, or if another instance took the transaction over).
    */
-  runRound(snapshot: TransactionSnapshot): Promise<GlobalStatus> {
-    const round = this.#round(snapshot);
+  runRound(snapshot: TransactionSnapshot, context: RoundContext = {}): Promise<GlobalStatus> {
+    const round = this.#round(snapshot, context);
     this.#inFlight.add(round);
     void round.finally(() => this.#inFlight.delete(round)).catch(() => undefined);
     return round;
@@ -49,8 +61,9 @@ export class PhaseTwoRunner {
     return this.#inFlight.size;
   }
 
-  async #round(snapshot: TransactionSnapshot): Promise<GlobalStatus> {
+  async #round(snapshot: TransactionSnapshot, context: RoundContext): Promise<GlobalStatus> {
     const { store, client, clock, retryPolicy, instanceId } = this.options;
+    const telemetry = this.#telemetry;
     const txn = snapshot.transaction;
     const log = this.options.logger.child({ gid: txn.gid });
     const plan = planPhaseTwo(snapshot);
@@ -59,7 +72,9 @@ export class PhaseTwoRunner {
 
     const results = await Promise.all(
       plan.calls.map(async ({ branch, url }) => {
+        const started = clock.now();
         const result = await client.call({ gid: txn.gid, branchId: branch.branchId, op: plan.op, url, payload: branch.payload });
+        telemetry.onBranchCall({ op: plan.op, outcome: result.outcome, durationMs: clock.now() - started });
         return { ...result, attempt: branch.attempts + 1 };
       }),
     );
@@ -78,15 +93,34 @@ export class PhaseTwoRunner {
     }
     if (decision.kind === 'finish') {
       log.info({ status: decision.status, branches: snapshot.branches.length }, 'transaction finished');
+      this.#reportFinish({ gid: txn.gid, mode: txn.mode, status: decision.status, decidedAt: context.decidedAt ?? null, at: now, by: 'phase-two' });
       return decision.status;
     }
+    telemetry.onRetry({ gid: txn.gid, mode: txn.mode, op: plan.op, retryCount: decision.retryCount, nextRetryAt: decision.nextRetryAt });
     if (decision.attentionReason) {
       log.error({ retryCount: decision.retryCount, reason: decision.attentionReason }, 'transaction needs attention');
+      telemetry.onAttention({ gid: txn.gid, mode: txn.mode, status: from, reason: decision.attentionReason, retryCount: decision.retryCount, at: now });
     }
     log.info({ retryCount: decision.retryCount, nextRetryAt: new Date(decision.nextRetryAt).toISOString() }, 'phase two incomplete, retry scheduled');
     await this.options.scheduler.schedule(txn.gid, decision.nextRetryAt).catch((error: unknown) => {
       log.warn({ err: error }, 'could not enqueue the retry; the reconciler will find it in MySQL');
     });
     return from;
+  }
+
+  /**
+   * A round that finished a transaction decided elsewhere (an earlier round,
+   * another instance) does not know when the decision was logged: read it
+   * from the history, off the caller's path.
+   */
+  #reportFinish(event: FinishEvent): void {
+    if (event.decidedAt !== null) {
+      this.#telemetry.onFinish(event);
+      return;
+    }
+    void this.options.store
+      .decisionTime(event.gid)
+      .catch(() => null)
+      .then((decidedAt) => this.#telemetry.onFinish({ ...event, decidedAt }));
   }
 }

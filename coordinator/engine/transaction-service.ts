@@ -25,6 +25,7 @@ import type {
 import type { TransactionStore } from '../store/transaction-store.ts';
 import type { PhaseTwoRunner } from './phase-two-runner.ts';
 import type { Clock } from './ports.ts';
+import { noopTelemetry, type Telemetry } from './telemetry.ts';
 
 export interface TransactionServiceOptions {
   store: TransactionStore;
@@ -33,6 +34,8 @@ export interface TransactionServiceOptions {
   instanceId: string;
   leaseMs: number;
   logger: Logger;
+  /** Metrics; nothing by default. */
+  telemetry?: Telemetry;
 }
 
 export interface BeginRequest {
@@ -74,6 +77,7 @@ export class TransactionService {
     const outcome = await store.begin({ gid, mode: request.mode, now, deadlineAt, branches });
     if (outcome === 'created') {
       this.options.logger.info({ gid, mode: request.mode, branches: branches.length }, 'transaction begun');
+      (this.options.telemetry ?? noopTelemetry).onBegin({ mode: request.mode });
       return { gid, status: 'trying', deadlineAt, created: true };
     }
     // The gid exists: a re-sent begin is fine, as long as it asks for the same kind of transaction.
@@ -134,7 +138,7 @@ export class TransactionService {
           actor: 'timeout-sweeper',
         });
         if (!decided) return null;
-        return runner.runRound(withStatus(snapshot, 'cancelling', 'timeout'));
+        return runner.runRound(withStatus(snapshot, 'cancelling', 'timeout'), { decidedAt: now });
       }
     }
   }
@@ -195,7 +199,7 @@ export class TransactionService {
       this.options.logger.info({ gid: request.gid, status: next.to, reason: request.reason, actor: request.actor }, 'decision logged');
       // The happy path runs phase two here, not through the queue; the
       // caller waits for it up to waitMs, then gets the current status.
-      const round = runner.runRound(withStatus(snapshot, next.to, request.reason));
+      const round = runner.runRound(withStatus(snapshot, next.to, request.reason), { decidedAt: now });
       return waitAtMost(round, request.waitMs, next.to);
     }
   }

@@ -16,10 +16,22 @@ export interface ReconcilerOptions {
   intervalMs: number;
   /** Most transactions handled per pass. */
   batchSize: number;
-  /** In-process fallback when the queue cannot be reached. */
+  /** In-process fallback when the queue cannot be reached, or has not delivered overdue work. */
   recoverDirectly: (gid: string) => Promise<unknown>;
+  /**
+   * Work still due this long after its time has not been delivered by the
+   * queue, and is recovered in-process. Re-enqueuing does not help there: a
+   * job taken by a worker that then died stays active under its id
+   * (`<gid>@<due>`), so BullMQ ignores the same job again until it declares
+   * the dead one stalled (its 30 s lock, plus up to one stalled-check
+   * interval). Default: 10 reconcile intervals, at least 2 s.
+   */
+  overdueAfterMs?: number;
   logger: Logger;
 }
+
+/** Overdue transactions recovered in-process per pass, oldest first (the queue keeps the rest). */
+const OVERDUE_PER_PASS = 32;
 
 export class Reconciler {
   #timer: NodeJS.Timeout | null = null;
@@ -52,9 +64,17 @@ export class Reconciler {
     const { store, scheduler, clock, intervalMs, batchSize } = this.options;
     const now = clock.now();
     const due = await store.findDue(now + intervalMs, batchSize);
+    const overdueBefore = now - (this.options.overdueAfterMs ?? Math.max(10 * intervalMs, 2_000));
+    const overdue: string[] = [];
     const unqueued: string[] = [];
     let enqueued = 0;
     for (const item of due) {
+      // findDue is ordered by due time: the oldest come first. Claiming is a
+      // compare-and-set, so an instance racing this one (or the late job) is harmless.
+      if (item.nextRetryAt <= overdueBefore && overdue.length < OVERDUE_PER_PASS) {
+        overdue.push(item.gid);
+        continue;
+      }
       try {
         await scheduler.schedule(item.gid, item.nextRetryAt);
         enqueued++;
@@ -64,8 +84,11 @@ export class Reconciler {
     }
     if (unqueued.length > 0) {
       this.options.logger.warn({ count: unqueued.length }, 'queue unreachable: recovering due transactions in-process');
-      await Promise.allSettled(unqueued.map((gid) => this.options.recoverDirectly(gid)));
     }
-    return { enqueued, recoveredDirectly: unqueued.length };
+    if (overdue.length > 0) {
+      this.options.logger.warn({ count: overdue.length }, 'queue has not delivered overdue transactions: recovering them in-process');
+    }
+    await Promise.allSettled([...overdue, ...unqueued].map((gid) => this.options.recoverDirectly(gid)));
+    return { enqueued, recoveredDirectly: overdue.length + unqueued.length };
   }
 }

@@ -18,6 +18,7 @@ export interface RecoveryQueueOptions {
   connection: Redis;
   prefix: string;
   now: () => number;
+  logger: Logger;
 }
 
 export class RecoveryQueue implements RetryScheduler {
@@ -25,6 +26,8 @@ export class RecoveryQueue implements RetryScheduler {
 
   constructor(private readonly options: RecoveryQueueOptions) {
     this.#queue = new Queue<RecoveryJob>(RECOVERY_QUEUE, { connection: options.connection, prefix: options.prefix });
+    // Redis going away is expected (brief §6); without a listener the event would crash the process.
+    this.#queue.on('error', (error) => options.logger.debug({ err: error }, 'recovery queue error'));
   }
 
   /**

@@ -44,6 +44,11 @@ export interface Stats {
   flaggedLastHour: number;
 }
 
+export interface OpenCounts {
+  byStatus: Record<'trying' | 'confirming' | 'cancelling', number>;
+  needsAttention: number;
+}
+
 export interface AuditEntry {
   at: number;
   actor: string;
@@ -62,6 +67,8 @@ export interface AuditRecord extends AuditEntry {
 export interface AdminStore {
   list(request: ListRequest): Promise<{ items: GlobalTransaction[]; next: ListCursor | null }>;
   stats(now: number): Promise<Stats>;
+  /** Open transactions by status and the flagged count, for the metrics scrape: two index-only counts. */
+  openCounts(): Promise<OpenCounts>;
 
   /**
    * Precondition: the transaction exists (else null). Locks its row, asks

@@ -5,33 +5,84 @@
  */
 import type { Knex } from 'knex';
 import type { GlobalPatch, OperatorChange } from '../domain/operator-decisions.ts';
-import type { GlobalTransaction, NewEvent, TransactionSnapshot } from '../domain/transaction.ts';
-import type { AdminStore, AuditEntry, AuditRecord, ListFilter, ListRequest, Stats, ListCursor } from './admin-store.ts';
+import { OPEN_STATUSES, type GlobalTransaction, type NewEvent, type TransactionSnapshot } from '../domain/transaction.ts';
+import type { AdminStore, AuditEntry, AuditRecord, ListFilter, ListRequest, OpenCounts, Stats, ListCursor } from './admin-store.ts';
 import type { MysqlWriter } from './mysql-writer.ts';
 import { blankEvent, clip, eventRow, toBranch, toTransaction, type BranchRow, type GlobalRow } from './rows.ts';
 import { TABLES } from './tables.ts';
 
 const HOUR = 3_600_000;
 
+/**
+ * A participant with at least this many branches is "common": listing its
+ * transactions walks the age index and probes each row's branches, instead
+ * of collecting all of its transactions and sorting them (see list()).
+ */
+const COMMON_PARTICIPANT_BRANCHES = 10_000;
+/** Slack for clocks of instances that registered a branch later than its transaction began. */
+const CLOCK_SLACK_MS = 60_000;
+
+export interface MysqlAdminStoreOptions {
+  /** Override COMMON_PARTICIPANT_BRANCHES (tests use a small value). */
+  commonParticipantBranches?: number;
+}
+
 export class MysqlAdminStore implements AdminStore {
   private readonly knex: Knex;
+  private readonly commonParticipantBranches: number;
 
-  constructor(private readonly writer: MysqlWriter) {
+  constructor(
+    private readonly writer: MysqlWriter,
+    options: MysqlAdminStoreOptions = {},
+  ) {
     this.knex = writer.knex;
+    this.commonParticipantBranches = options.commonParticipantBranches ?? COMMON_PARTICIPANT_BRANCHES;
   }
 
+  /**
+   * Keyset paging on (created_at, gid), each filter with its index; the
+   * EXPLAIN of every variant is in docs/operations.md. The optimizer, left
+   * alone, walks the wrong index on large logs (seconds per page at a million
+   * rows), because the rows it skips are correlated with the order: names the
+   * index (listIndex) instead. The cursor also bounds created_at alone, so it
+   * is a range on that index and page 1,000 costs what page 1 does.
+   *
+   * A participant filter first probes how common the participant is: a rare
+   * one's transactions are collected from its branch index and sorted (the
+   * optimizer's semi-join); for a common one that collection is large, so the
+   * age index is walked instead, from its newest branch down, with a
+   * primary-key probe of each transaction's branches.
+   */
   async list(request: ListRequest): Promise<{ items: GlobalTransaction[]; next: ListCursor | null }> {
     const direction = request.order === 'newest' ? 'desc' : 'asc';
-    const query = this.filtered(this.knex<GlobalRow>(`${TABLES.global} as g`).select('g.*'), request.filter);
+    const { participant, ...rest } = request.filter;
+    const common = participant ? await this.isCommonParticipant(participant) : false;
+    const index = participant && !common ? null : listIndex(rest);
+    const from = index ? this.knex.raw('?? as g force index (??)', [TABLES.global, index]) : `${TABLES.global} as g`;
+    const query = this.filtered(this.knex<GlobalRow>(from).select('g.*'), rest);
+    if (participant && common) {
+      query.whereRaw('(select 1 from ?? as b where b.gid = g.gid and b.participant = ? limit 1) is not null', [TABLES.branch, participant]);
+      // A transaction begins no later than its branches are registered (give or take the instances' clocks).
+      if (direction === 'desc') query.whereRaw('g.created_at <= (select max(created_at) from ?? where participant = ?) + ?', [TABLES.branch, participant, CLOCK_SLACK_MS]);
+    } else if (participant) {
+      this.filtered(query, { participant });
+    }
     if (request.after) {
       const { createdAt, gid } = request.after;
       const past = direction === 'desc' ? '<' : '>';
-      query.andWhere((q) => q.where('g.created_at', past, createdAt).orWhere((q2) => q2.where('g.created_at', createdAt).andWhere('g.gid', past, gid)));
+      query.andWhere('g.created_at', `${past}=`, createdAt).andWhere((q) => q.where('g.created_at', past, createdAt).orWhere('g.gid', past, gid));
     }
     const rows = await query.orderBy([{ column: 'g.created_at', order: direction }, { column: 'g.gid', order: direction }]).limit(request.limit + 1);
     const items = rows.slice(0, request.limit).map(toTransaction);
     const last = items[items.length - 1];
     return { items, next: rows.length > request.limit && last ? { createdAt: last.createdAt, gid: last.gid } : null };
+  }
+
+  /** At least commonParticipantBranches branches: an index-only count that stops there. */
+  private async isCommonParticipant(participant: string): Promise<boolean> {
+    const probe = this.knex(TABLES.branch).select(this.knex.raw('1')).where({ participant }).limit(this.commonParticipantBranches);
+    const [row] = (await this.knex.count({ n: '*' }).from(probe.as('p'))) as { n: number | string }[];
+    return Number(row?.n ?? 0) >= this.commonParticipantBranches;
   }
 
   async stats(now: number): Promise<Stats> {
@@ -69,6 +120,21 @@ export class MysqlAdminStore implements AdminStore {
       retryBacklog: backlog,
       flaggedLastHour: flagged,
     };
+  }
+
+  async openCounts(): Promise<OpenCounts> {
+    // idx_global_status_age and idx_global_attention: both read only open
+    // rows (a finished transaction has needs_attention cleared), never the
+    // finished ones the log accumulates.
+    const [byStatus, [flagged]] = await Promise.all([
+      this.knex(TABLES.global).select('status').count({ n: '*' }).whereIn('status', OPEN_STATUSES).groupBy('status') as Promise<{ status: string; n: number | string }[]>,
+      this.knex(TABLES.global).where({ needs_attention: true }).count({ n: '*' }) as Promise<{ n: number | string }[]>,
+    ]);
+    const counts: OpenCounts = { byStatus: { trying: 0, confirming: 0, cancelling: 0 }, needsAttention: Number(flagged?.n ?? 0) };
+    for (const row of byStatus) {
+      if (row.status === 'trying' || row.status === 'confirming' || row.status === 'cancelling') counts.byStatus[row.status] = Number(row.n);
+    }
+    return counts;
   }
 
   async changeByOperator(
@@ -168,6 +234,23 @@ export class MysqlAdminStore implements AdminStore {
     }
     return query;
   }
+}
+
+/**
+ * The index a list walks: the most selective equality that leads a
+ * (column, created_at) index — so rows come in page order and the cursor is a
+ * range — or the primary key for a gid prefix (gids are time-ordered, UUIDv7:
+ * walking by age until an old prefix shows up would read most of the log).
+ */
+export function listIndex(filter: Omit<ListFilter, 'participant'>): string {
+  if (filter.needsAttention === true) return 'idx_global_attention';
+  if (filter.paused === true) return 'idx_global_paused_age';
+  // Open statuses are few rows; a finished status is most of the log, where a gid prefix narrows more.
+  if (filter.status && OPEN_STATUSES.includes(filter.status)) return 'idx_global_status_age';
+  if (filter.gidPrefix) return 'PRIMARY';
+  if (filter.status) return 'idx_global_status_age';
+  if (filter.mode) return 'idx_global_mode_age';
+  return 'idx_global_age';
 }
 
 function escapeLike(text: string): string {

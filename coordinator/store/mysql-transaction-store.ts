@@ -141,6 +141,8 @@ export class MysqlTransactionStore implements TransactionStore {
               // The flag and its reason stay in the event history.
               needs_attention: false,
               attention_reason: null,
+              // Paused while this last round ran: finished now, nothing left to pause.
+              paused: false,
             }
           : {
               retry_count: decision.retryCount,
@@ -209,6 +211,16 @@ export class MysqlTransactionStore implements TransactionStore {
   async events(gid: string): Promise<ReturnType<typeof toEvent>[]> {
     const rows = await this.knex<EventRow>(TABLES.event).where({ gid }).orderBy('id');
     return rows.map(toEvent);
+  }
+
+  async decisionTime(gid: string): Promise<number | null> {
+    // idx_event_gid (gid, id): the range of this transaction's events, first match wins.
+    const row = await this.knex<EventRow>(TABLES.event)
+      .select('at')
+      .where({ gid, kind: 'status', from_status: 'trying' })
+      .orderBy('id')
+      .first();
+    return row ? Number(row.at) : null;
   }
 
   async close(): Promise<void> {

@@ -105,6 +105,12 @@ export interface TransactionStore {
   /** The transaction's history, oldest first. */
   events(gid: string): Promise<TransactionEvent[]>;
 
+  /**
+   * When the confirm/cancel decision of `gid` was logged (its status event
+   * leaving `trying`), or null if none is. Reads that transaction's events only.
+   */
+  decisionTime(gid: string): Promise<number | null>;
+
   /** Commits issued by this store instance since it was created (the benchmark and tests read it). */
   readonly commitCount: number;
 

@@ -1,2 +1,3 @@
 export * from './wire.ts';
 export * from './signature.ts';
+export * from './webhook.ts';

@@ -73,7 +73,8 @@ export async function perform(world: ChaosWorld, action: FaultAction): Promise<v
     case 'kill-mariadb':
       return crash(world, 'mariadb', () => servers.mariadb.kill('SIGKILL'), action.downMs, () => servers.mariadb.start());
     case 'flush-redis':
-      return flushRedis(world);
+      // After a restart in progress, not against a server that is down.
+      return world.exclusive('redis', () => flushRedis(world));
     case 'kill-db-connections':
       world.count('db-connections-killed', await killDbConnections(world, action.of));
       return;

@@ -111,10 +111,19 @@ export async function runScenario(options: RunScenarioOptions): Promise<Scenario
 
     const convergeFrom = Math.max(Date.now(), loadEnded);
     const bound = options.convergeTimeoutMs ?? 120_000;
+    let lastReport = Date.now();
     const converged = await waitFor(
       async () => {
-        const [row] = await world.coordinatorDb('dtx_global').whereNotIn('status', ['confirmed', 'cancelled']).count({ n: '*' });
-        return Number(row?.n ?? 1) === 0;
+        const open = (await world.coordinatorDb('dtx_global')
+          .whereNotIn('status', ['confirmed', 'cancelled'])
+          .select('status')
+          .count({ n: '*' })
+          .groupBy('status')) as { status: string; n: number }[];
+        if (open.length > 0 && Date.now() - lastReport >= 10_000) {
+          lastReport = Date.now();
+          log(`still open after ${((Date.now() - convergeFrom) / 1000).toFixed(0)} s: ${open.map((o) => `${o.status} ${o.n}`).join(', ')}`);
+        }
+        return open.length === 0;
       },
       { what: 'every transaction to be terminal', timeoutMs: bound, intervalMs: 250 },
     ).then(

@@ -142,3 +142,8 @@ try {
 } finally {
   if (!interrupted) await cleanup();
 }
+if (process.env['CHAOS_DEBUG_HANDLES']) {
+  setTimeout(() => {
+    process.stderr.write(`active resources: ${JSON.stringify(process.getActiveResourcesInfo())}\n`);
+  }, 3000).unref();
+}

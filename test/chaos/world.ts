@@ -139,7 +139,10 @@ export class ChaosWorld {
       await Promise.allSettled([...proxies.values()].map((p) => p.close()));
       throw error;
     }
-    const pool = (url: string) => knexFactory({ client: 'mysql2', connection: asHarness(url), pool: { min: 0, max: 4 }, acquireConnectionTimeout: 10_000 });
+    // Quiet: the harness's connections die with MariaDB too, and every read is retried or noted.
+    const quiet = { warn: () => undefined, error: () => undefined, deprecate: () => undefined, debug: () => undefined };
+    const pool = (url: string) =>
+      knexFactory({ client: 'mysql2', connection: asHarness(url), pool: { min: 0, max: 4 }, acquireConnectionTimeout: 10_000, log: quiet });
     const bankDbs = { a: pool(cluster.bankDbUrls.a), b: pool(cluster.bankDbUrls.b) };
     const adminUrl = asHarness(mariadb.url);
     return new ChaosWorld(options, cluster, proxies, secret, pool(cluster.coordinatorDbUrl), bankDbs, adminUrl);

@@ -70,6 +70,18 @@ describe('runInBarrier: orderings', () => {
     expect(await effects('try')).toBe(1);
   });
 
+  it('runs the work in the barrier transaction at READ COMMITTED (no gap-lock deadlocks on the barrier insert)', async () => {
+    const result = await runInBarrier(knex, { table: TABLE, gid: GID, branchId: BRANCH, op: 'try', now: () => clock }, async (trx) => {
+      const [rows] = (await trx.raw(
+        'select trx_isolation_level as level from information_schema.innodb_trx where trx_mysql_thread_id = connection_id()',
+      )) as [Array<{ level: string }>];
+      // The barrier row is visible on the same transaction: the work is inside it.
+      const own = await trx(TABLE).where({ gid: GID, op: 'try' }).first();
+      return { level: rows[0]?.level, sawBarrierRow: own !== undefined };
+    });
+    expect(result).toEqual({ kind: 'ran', value: { level: 'READ COMMITTED', sawBarrierRow: true } });
+  });
+
   it('runs a confirm once and answers a repeated confirm as a duplicate', async () => {
     await call('try');
     expect((await call('confirm')).kind).toBe('ran');
@@ -130,10 +142,14 @@ describe('runInBarrier: orderings', () => {
 
     // Both calls are in flight once either both are inside the work (a broken
     // barrier) or one is inside and the other waits on the barrier row's lock.
-    await waitFor(async () => entered === 2 || (entered === 1 && (await barrierInsertsInFlight(db.name)) > 0), {
-      what: 'both confirms in flight',
-    });
-    release();
+    try {
+      await waitFor(async () => entered === 2 || (entered === 1 && (await barrierInsertsInFlight(db.name)) > 0), {
+        what: 'both confirms in flight',
+      });
+    } finally {
+      // Released even when the wait fails, so that a broken barrier fails the test instead of hanging it.
+      release();
+    }
     const results = await both;
 
     expect(results.map((r) => r.kind).sort()).toEqual(['duplicate', 'ran']);
@@ -150,13 +166,17 @@ describe('runInBarrier: orderings', () => {
       tryEntered = true;
       await gate;
     });
-    await waitFor(() => tryEntered, { what: 'try inside its work' });
-    const cancelCall = call('cancel');
-    await waitFor(async () => (await barrierInsertsInFlight(db.name)) > 0, { what: 'cancel blocked on the try row' });
-    release();
+    let cancelCall: Promise<BarrierResult<string>> | undefined;
+    try {
+      await waitFor(() => tryEntered, { what: 'try inside its work' });
+      cancelCall = call('cancel');
+      await waitFor(async () => (await barrierInsertsInFlight(db.name)) > 0, { what: 'cancel blocked on the try row' });
+    } finally {
+      release();
+    }
 
     expect((await tryCall).kind).toBe('ran');
-    expect((await cancelCall).kind).toBe('ran');
+    expect((await cancelCall)?.kind).toBe('ran');
     expect(await effects('cancel')).toBe(1);
   });
 });

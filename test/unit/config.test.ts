@@ -85,6 +85,10 @@ describe('loadConfig parses every variable', () => {
       DTX_WORKER_CONCURRENCY: '4',
       DTX_SHUTDOWN_GRACE_MS: '0',
       DTX_LOG_LEVEL: 'debug',
+      DTX_ADMIN_TOKENS: 'alice:operator:alice-token-0123',
+      DTX_ADMIN_MAX_BULK: '50',
+      DTX_ALERT_URL: 'https://alerts.example.test/hook',
+      DTX_ALERT_ATTEMPTS: '4',
     });
     expect(config).toEqual({
       mysqlUrl: 'mysql://u:p@db:3307/x',
@@ -109,6 +113,10 @@ describe('loadConfig parses every variable', () => {
       workerConcurrency: 4,
       shutdownGraceMs: 0,
       logLevel: 'debug',
+      adminTokens: [{ name: 'alice', role: 'operator', token: 'alice-token-0123' }],
+      adminMaxBulk: 50,
+      alertUrl: 'https://alerts.example.test/hook',
+      alertAttempts: 4,
     });
   });
 

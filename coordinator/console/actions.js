@@ -1,0 +1,150 @@
+// Operator actions from the console: one dialog with a required reason
+// (and, for close, an explicit last-resort confirmation), then the admin
+// API call; a refusal shows the API's {code, message} in the dialog.
+import { api, ApiError, describeError } from './api.js';
+import { $, fill, show } from './dom.js';
+
+/** What the console provides: the open transaction, the list filters, and what to do after a change. */
+let deps = {
+  detail: () => null,
+  filters: () => ({}),
+  changed: async (_gid) => {},
+  toast: (_message) => {},
+  report: (_error) => {},
+};
+
+/** What the dialog will do on submit. */
+let current = null;
+
+export function initActions(provided) {
+  deps = provided;
+  $('#action-form').addEventListener('submit', (event) => {
+    event.preventDefault();
+    void submitDialog();
+  });
+  $('#dlg-cancel').addEventListener('click', () => {
+    current = null;
+    $('#action-dialog').close();
+  });
+}
+
+const ACTIONS = {
+  retry: { title: 'Retry now', text: 'The next phase-two round runs at once instead of at its scheduled time.', button: 'Retry now', done: 'Retry scheduled' },
+  pause: { title: 'Pause retries', text: 'Recovery leaves this transaction alone until it is resumed. Nothing is undone.', button: 'Pause', done: 'Retries paused' },
+  resume: { title: 'Resume retries', text: 'Recovery takes this transaction up again, starting now.', button: 'Resume', done: 'Retries resumed' },
+  'force-abort': {
+    title: 'Force-abort',
+    text: 'Logs the cancel decision while the transaction is still trying, and cancels every registered branch.',
+    button: 'Force-abort',
+    done: 'Abort logged',
+  },
+  close: {
+    title: 'Close without calling participants',
+    text: 'Ends the transaction as it stands. Use it only when every participant has been repaired by hand.',
+    button: 'Close transaction',
+    done: 'Transaction closed',
+  },
+};
+
+function openDialog(pending, { title, text, button, lastResort = false, bulk = false }) {
+  current = pending;
+  fill($('#dlg-title'), title);
+  fill($('#dlg-text'), text);
+  fill($('#dlg-submit'), button);
+  $('#dlg-submit').className = lastResort ? 'danger' : 'primary';
+  show($('#dlg-last-resort'), lastResort);
+  show($('#dlg-bulk'), bulk);
+  $('#dlg-understand').checked = false;
+  $('#dlg-confirm-gid').value = '';
+  $('#dlg-reason').value = '';
+  show($('#dlg-error'), false);
+  $('#dlg-submit').disabled = false;
+  $('#action-dialog').showModal();
+  $('#dlg-reason').focus();
+}
+
+export function openAction(action) {
+  const t = deps.detail()?.transaction;
+  if (!t) return;
+  const spec = ACTIONS[action];
+  openDialog(
+    { kind: 'action', action, gid: t.gid },
+    { title: `${spec.title}: ${t.gid}`, text: spec.text, button: spec.button, lastResort: action === 'close' },
+  );
+}
+
+export function openResolve(gid, branchId, done) {
+  openDialog(
+    { kind: 'resolve', gid, branchId },
+    {
+      title: `Resolve branch ${branchId}`,
+      text: `Marks branch ${branchId} ${done} by hand, without calling its participant — for when you made the ${done === 'confirmed' ? 'confirm' : 'cancel'} take effect some other way. If it is the last pending branch, the transaction becomes ${done}.`,
+      button: `Mark ${done}`,
+    },
+  );
+}
+
+export function openBulkRetry() {
+  const filters = deps.filters();
+  const filter = {};
+  if (filters.status) filter.status = filters.status;
+  if (filters.gidPrefix) filter.gidPrefix = filters.gidPrefix;
+  if (filters.participant) filter.participant = filters.participant;
+  if (filters.needsAttention) filter.needsAttention = filters.needsAttention === 'true';
+  if (filters.olderThanMs) filter.olderThanMs = Number(filters.olderThanMs);
+  const described = Object.entries(filter).map(([k, v]) => `${k} = ${v}`).join(', ') || 'no filter';
+  openDialog(
+    { kind: 'bulk', filter },
+    {
+      title: 'Retry all matching',
+      text: `Retries now every open, unpaused confirming or cancelling transaction matching: ${described}. Oldest first, bounded by the limit below (and by the server's maximum).`,
+      button: 'Retry matching',
+      bulk: true,
+    },
+  );
+}
+
+async function submitDialog() {
+  const pending = current;
+  if (!pending) return;
+  const error = $('#dlg-error');
+  const fail = (message) => {
+    fill(error, message);
+    show(error);
+  };
+  const reason = $('#dlg-reason').value.trim();
+  if (reason.length < 3) return fail('A reason of at least 3 characters is required.');
+  if (pending.kind === 'action' && pending.action === 'close') {
+    if (!$('#dlg-understand').checked) return fail('Tick the box to confirm that no participant will be called.');
+    if ($('#dlg-confirm-gid').value.trim() !== pending.gid) return fail('Type the gid exactly to confirm closing it.');
+  }
+  const submit = $('#dlg-submit');
+  submit.disabled = true;
+  show(error, false);
+  try {
+    if (pending.kind === 'action') {
+      const body = pending.action === 'close' ? { reason, lastResort: true } : { reason };
+      await api.act(pending.gid, pending.action, body);
+      deps.toast(`${ACTIONS[pending.action].done}: ${pending.gid}`);
+    } else if (pending.kind === 'resolve') {
+      await api.resolve(pending.gid, pending.branchId, { reason });
+      deps.toast(`Branch ${pending.branchId} resolved`);
+    } else {
+      const limit = Number($('#dlg-limit').value);
+      const result = await api.retryMatching({ filter: pending.filter, limit, reason });
+      deps.toast(`Retried ${result.retried}, skipped ${result.skipped}`);
+    }
+  } catch (caught) {
+    submit.disabled = false;
+    if (caught instanceof ApiError && caught.status === 401) {
+      $('#action-dialog').close();
+      deps.report(caught);
+      return;
+    }
+    fail(describeError(caught));
+    return;
+  }
+  current = null;
+  $('#action-dialog').close();
+  await deps.changed(pending.kind === 'bulk' ? null : pending.gid);
+}

@@ -1,0 +1,163 @@
+// The detail view of one transaction: summary, actions allowed in its
+// state, branch table, timeline of its events and its audit entries.
+// Everything from the API is inserted as text (see dom.js).
+import { $, absolute, badge, fill, h, relative, show, timeEl } from './dom.js';
+
+export const PHASE_TWO = new Set(['confirming', 'cancelling']);
+export const TERMINAL = new Set(['confirmed', 'cancelled']);
+/** Events shown before "Show all" (a transaction stuck for days has thousands). */
+const TIMELINE_PAGE = 200;
+
+let showAllEvents = false;
+
+/** A different transaction is opened: start with the short timeline again. */
+export function resetDetail() {
+  showAllEvents = false;
+}
+
+/** Renders one transaction (GET /admin/v1/transactions/:gid) into the detail view. */
+export function renderDetail(view, { onResolve }) {
+  const t = view.transaction;
+  fill($('#d-gid'), t.gid);
+  fill($('#d-badges'), badge(t.status), t.needsAttention ? badge('needs attention', 'attention') : null, t.paused ? badge('paused', 'paused') : null);
+  $('#detail-view').dataset.status = t.status;
+
+  const row = (label, value) => [h('dt', {}, label), h('dd', {}, value ?? '—')];
+  const at = (iso) => (iso ? h('span', {}, timeEl(iso), h('span', { class: 'muted' }, ` · ${absolute(iso)}`)) : '—');
+  fill(
+    $('#d-summary'),
+    row('mode', t.mode),
+    row('status', t.status),
+    row('reason', t.reason),
+    row('needs attention', t.needsAttention ? h('span', { class: 'error-text' }, t.attentionReason ?? 'yes') : 'no'),
+    row('paused', t.paused ? 'yes — recovery leaves it alone until resumed' : 'no'),
+    row('retries', String(t.retryCount)),
+    row('next retry', t.paused ? 'paused' : at(t.nextRetryAt)),
+    row('created', at(t.createdAt)),
+    row('deadline', t.status === 'trying' ? at(t.deadlineAt) : h('span', { class: 'muted' }, `${absolute(t.deadlineAt)} (applies only while trying)`)),
+    row('updated', at(t.updatedAt)),
+    row('finished', at(t.finishedAt)),
+    row('lease', t.leaseOwner ? h('span', {}, t.leaseOwner, h('span', { class: 'muted' }, ' until '), timeEl(t.leaseUntil)) : 'none'),
+  );
+
+  renderActions(t);
+  renderBranches(t, view.branches, onResolve);
+  renderTimeline(view.events);
+  renderAudit(view.audit ?? []);
+}
+
+function renderActions(t) {
+  const open = !TERMINAL.has(t.status);
+  const phaseTwo = PHASE_TWO.has(t.status);
+  const rules = {
+    retry: [phaseTwo && !t.paused, t.paused ? 'retries are paused: resume first' : 'only a confirming or cancelling transaction is retried'],
+    pause: [phaseTwo && !t.paused, t.paused ? 'already paused' : 'only phase two (confirming / cancelling) can be paused'],
+    resume: [open && t.paused, 'retries are not paused'],
+    'force-abort': [t.status === 'trying', 'only possible in the try phase, before a decision is logged'],
+    close: [open, 'the transaction is already finished'],
+  };
+  for (const button of $('#actions').querySelectorAll('button[data-action]')) {
+    const [allowed, why] = rules[button.dataset.action];
+    button.disabled = !allowed;
+    button.title = allowed ? '' : why;
+  }
+}
+
+function renderBranches(t, branches, onResolve) {
+  const done = t.status === 'confirming' || t.status === 'confirmed' ? 'confirmed' : 'cancelled';
+  const body = $('#branches tbody');
+  body.replaceChildren(
+    ...branches.map((b) => {
+      const resolvable = PHASE_TWO.has(t.status) && b.status !== done;
+      return h(
+        'tr',
+        { dataset: { branch: b.branchId }, class: b.lastError && b.status === 'prepared' ? 'failing' : undefined },
+        h('td', { class: 'mono' }, b.branchId),
+        h('td', { class: 'mono small', title: `confirm ${b.confirmUrl}\ncancel ${b.cancelUrl}` }, b.participant),
+        h('td', {}, badge(b.status)),
+        h('td', { class: 'num' }, b.attempts),
+        h('td', { class: 'last-error' }, b.lastError ?? h('span', { class: 'muted' }, '—')),
+        h(
+          'td',
+          { class: 'row-action' },
+          resolvable
+            ? h(
+                'button',
+                {
+                  type: 'button',
+                  class: 'small-button',
+                  title: `Mark branch ${b.branchId} ${done} by hand (after you made it take effect some other way)`,
+                  onclick: () => onResolve(t.gid, b.branchId, done),
+                },
+                'Resolve…',
+              )
+            : null,
+        ),
+      );
+    }),
+  );
+  if (branches.length === 0) body.appendChild(h('tr', {}, h('td', { colspan: 6, class: 'muted' }, 'No branch registered.')));
+}
+
+function describeEvent(e) {
+  switch (e.kind) {
+    case 'begin':
+      return ['begun', e.message];
+    case 'register':
+      return [`branch ${e.branchId} registered`, e.message];
+    case 'status':
+      return [`${e.fromStatus ?? '∅'} → ${e.toStatus}`, [e.message, e.actor ? `by ${e.actor}` : null].filter(Boolean).join(' · ')];
+    case 'branch-call':
+      return [`${e.op} branch ${e.branchId}: ${e.outcome}${e.attempt ? ` (attempt ${e.attempt})` : ''}`, e.message];
+    case 'attention':
+      return ['flagged: needs attention', e.message];
+    case 'operator':
+      return [`operator ${e.actor ?? ''}`.trim(), e.message];
+    default:
+      return [e.kind, e.message];
+  }
+}
+
+function renderTimeline(events) {
+  const newestFirst = [...events].reverse();
+  const visible = showAllEvents ? newestFirst : newestFirst.slice(0, TIMELINE_PAGE);
+  const items = visible.map((e) => {
+    const [title, detail] = describeEvent(e);
+    const tone = e.kind === 'branch-call' ? e.outcome : e.kind;
+    return h(
+      'li',
+      { class: `event event-${tone}`, dataset: { kind: e.kind } },
+      h('span', { class: 'event-time', title: absolute(e.at) }, absolute(e.at).slice(11, 23), h('br'), h('span', { class: 'muted' }, relative(e.at))),
+      h('span', { class: 'event-dot', 'aria-hidden': 'true' }),
+      h('div', { class: 'event-body' }, h('span', { class: 'event-title' }, badge(e.kind, `kind-${e.kind}`), ' ', title), detail ? h('div', { class: 'event-detail' }, detail) : null),
+    );
+  });
+  const list = $('#timeline');
+  fill(list, ...items);
+  if (newestFirst.length > visible.length) {
+    list.appendChild(
+      h(
+        'li',
+        { class: 'event more-events' },
+        h('button', { type: 'button', class: 'ghost', onclick: () => ((showAllEvents = true), renderTimeline(events)) }, `Show all ${newestFirst.length} events`),
+      ),
+    );
+  }
+}
+
+function renderAudit(entries) {
+  fill(
+    $('#audit tbody'),
+    ...entries.map((a) =>
+      h(
+        'tr',
+        { dataset: { action: a.action } },
+        h('td', {}, timeEl(a.at)),
+        h('td', {}, a.actor, h('span', { class: 'muted' }, ` (${a.role})`)),
+        h('td', {}, a.action, a.branchId ? h('span', { class: 'muted' }, ` ${a.branchId}`) : null),
+        h('td', { class: 'why' }, a.reason),
+      ),
+    ),
+  );
+  show($('#audit-empty'), entries.length === 0);
+}

@@ -1,0 +1,53 @@
+/**
+ * A quick smoke of the chaos suite inside `npm test`: the `everything`
+ * scenario (every kind of fault, overlapping) with few transfers and faults,
+ * on private MariaDB and Redis (the suite kills servers, so it never uses the
+ * ones other test files share). The full suite is `npm run chaos`
+ * (docs/chaos.md).
+ */
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startMariadb, startRedis, type MariadbServer, type RedisServer } from '../support/servers.ts';
+import { printScenario } from './report.ts';
+import { runScenario } from './run-scenario.ts';
+import { SMOKE, type Scenario } from './scenario.ts';
+import { everything } from './scenarios/everything.ts';
+
+let mariadb: MariadbServer;
+let redis: RedisServer;
+let logDir: string;
+
+beforeAll(async () => {
+  [mariadb, redis] = await Promise.all([startMariadb(), startRedis()]);
+  logDir = await mkdtemp(join(tmpdir(), 'dtx-chaos-smoke-'));
+});
+
+afterAll(async () => {
+  await Promise.allSettled([mariadb?.stop(), redis?.stop()]);
+});
+
+async function smoke(scenario: Scenario, seed: number): Promise<void> {
+  const lines: string[] = [];
+  const report = await runScenario({
+    scenario,
+    seed,
+    size: SMOKE,
+    servers: { mariadb, redis },
+    logDir,
+    log: (line) => lines.push(line),
+    convergeTimeoutMs: 60_000,
+  });
+  printScenario(report, (line) => lines.push(line));
+  // The whole block on failure: the seed, the violations and the gids' histories.
+  expect(report.violations, lines.join('\n')).toEqual([]);
+  expect(report.convergeMs, lines.join('\n')).not.toBeNull();
+  expect(report.final['confirmed'] ?? 0).toBeGreaterThan(0);
+}
+
+describe('chaos smoke', () => {
+  it('every kind of fault, overlapping, during transfers breaks no invariant', { timeout: 110_000 }, async () => {
+    await smoke(everything, 202);
+  });
+});

@@ -1,0 +1,61 @@
+import { pino } from 'pino';
+import { describe, expect, it } from 'vitest';
+import { fanOutTelemetry, type AttentionEvent } from '../../coordinator/engine/telemetry.ts';
+import { parseAlertUrl, loadConfig, ConfigError } from '../../coordinator/config.ts';
+
+const attention: AttentionEvent = { gid: 'g1', mode: 'tcc', status: 'confirming', reason: 'r', retryCount: 1, at: 0 };
+
+describe('fanOutTelemetry', () => {
+  it('reports to every observer that implements the event, in order', () => {
+    const seen: string[] = [];
+    const telemetry = fanOutTelemetry(
+      pino({ level: 'silent' }),
+      { onAttention: (e) => seen.push(`a:${e.gid}`) },
+      { onBegin: () => seen.push('b'), onAttention: () => seen.push('a2') },
+    );
+    telemetry.onBegin({ mode: 'tcc' });
+    telemetry.onAttention(attention);
+    telemetry.onRetry({ gid: 'g1', mode: 'tcc', op: 'confirm', retryCount: 1, nextRetryAt: 0 });
+    expect(seen).toEqual(['b', 'a:g1', 'a2']);
+  });
+
+  it('isolates an observer that throws: the others still run and the caller sees nothing', () => {
+    const seen: string[] = [];
+    const telemetry = fanOutTelemetry(
+      pino({ level: 'silent' }),
+      {
+        onAttention: () => {
+          throw new Error('metrics bug');
+        },
+      },
+      { onAttention: () => seen.push('alert') },
+    );
+    expect(() => telemetry.onAttention(attention)).not.toThrow();
+    expect(seen).toEqual(['alert']);
+  });
+});
+
+describe('alert configuration', () => {
+  it('is off when DTX_ALERT_URL is unset or empty, with 6 attempts by default', () => {
+    expect(loadConfig({})).toMatchObject({ alertUrl: null, alertAttempts: 6 });
+    expect(loadConfig({ DTX_ALERT_URL: '  ' }).alertUrl).toBeNull();
+  });
+
+  it('accepts http(s) URLs, with paths and tokens', () => {
+    expect(loadConfig({ DTX_ALERT_URL: 'https://hooks.example.test/T0/B1/xyz?k=v', DTX_ALERT_ATTEMPTS: '3' })).toMatchObject({
+      alertUrl: 'https://hooks.example.test/T0/B1/xyz?k=v',
+      alertAttempts: 3,
+    });
+  });
+
+  it('refuses other URLs without echoing them (they often hold a token)', () => {
+    for (const bad of ['not a url', 'ftp://host/x', 'mailto:ops@example.test', '/relative/path']) {
+      const problems: string[] = [];
+      expect(parseAlertUrl(bad, problems)).toBeNull();
+      expect(problems).toHaveLength(1);
+      expect(problems[0]).not.toContain(bad);
+    }
+    expect(() => loadConfig({ DTX_ALERT_URL: 'ftp://secret-token@host' })).toThrow(ConfigError);
+    expect(() => loadConfig({ DTX_ALERT_ATTEMPTS: '0' })).toThrow(/DTX_ALERT_ATTEMPTS/);
+  });
+});
