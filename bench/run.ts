@@ -23,16 +23,6 @@ import { runInterleaved, type ScenarioContext } from './scenario.ts';
 import { startSystem, type BenchSystem } from './system.ts';
 import { DirectCaller, directTransfer, dtxTransfer, emptyTcc } from './workloads.ts';
 
-const SECRET = 'bench-secret-not-for-production';
-const INITIAL_BALANCE = 1_000_000_000;
-const WORK_DIR = '.tmp/bench';
-const LOG_DIR = join(WORK_DIR, 'logs');
-const PROFILE_DIR = join(WORK_DIR, 'profiles');
-/** Profiles are summarised from this far in: start-up (module loading, tsx, migrations) is not the steady state. */
-const PROFILE_SKIP_MS = 5_000;
-
-const log = (line: string) => process.stdout.write(`${line}\n`);
-
 let options: BenchOptions;
 try {
   options = parseBenchOptions(process.argv.slice(2));
@@ -43,6 +33,16 @@ try {
   }
   throw error;
 }
+
+const SECRET = 'bench-secret-not-for-production';
+const INITIAL_BALANCE = 1_000_000_000;
+const WORK_DIR = '.tmp/bench';
+const LOG_DIR = join(WORK_DIR, options.mode === 'scale' ? 'logs-scale' : 'logs');
+const PROFILE_DIR = join(WORK_DIR, 'profiles');
+/** Profiles are summarised from this far in: start-up (module loading, tsx, migrations) is not the steady state. */
+const PROFILE_SKIP_MS = 5_000;
+
+const log = (line: string) => process.stdout.write(`${line}\n`);
 
 await rm(LOG_DIR, { recursive: true, force: true });
 await mkdir(LOG_DIR, { recursive: true });
@@ -73,9 +73,10 @@ const infrastructure: WatchedProcess[] = [
 ];
 const accounts = Array.from({ length: options.accountsPerBank }, (_, i) => `acct-${i + 1}`);
 
-async function launch(scenario: ScenarioName, extraCoordinatorEnv: Record<string, string> = {}): Promise<BenchSystem> {
+async function launch(scenario: ScenarioName, extraCoordinatorEnv: Record<string, string> = {}, label: string = scenario): Promise<BenchSystem> {
   return startSystem({
     scenario,
+    label,
     mysqlUrl: servers.mysqlUrl,
     redisUrl: servers.redisUrl,
     probe,
@@ -88,7 +89,7 @@ async function launch(scenario: ScenarioName, extraCoordinatorEnv: Record<string
     coordinatorNodeArgs: [
       ...options.coordinatorNodeArgs,
       // One profile per thread (the main thread, and tsx's module-loader thread) lands in this folder.
-      ...(options.profile ? ['--cpu-prof', `--cpu-prof-dir=${join(PROFILE_DIR, `coordinator-${scenario}`)}`] : []),
+      ...(options.profile ? ['--cpu-prof', `--cpu-prof-dir=${join(PROFILE_DIR, `coordinator-${label}`)}`] : []),
     ],
     coordinatorEnv: { ...options.coordinatorEnv, ...extraCoordinatorEnv },
   });

@@ -11,6 +11,8 @@ import type { Runtime, ScenarioName } from './options.ts';
 
 export interface SystemOptions {
   scenario: ScenarioName;
+  /** Names this system's databases, logs and queue prefix (default: the scenario), so that two systems of one scenario can run side by side. */
+  label?: string;
   /** Server URL without a database part. */
   mysqlUrl: string;
   redisUrl: string;
@@ -44,7 +46,8 @@ function databaseUrl(serverUrl: string, database: string): string {
 }
 
 export async function startSystem(o: SystemOptions): Promise<BenchSystem> {
-  const prefix = `bench_${o.scenario}`;
+  const label = o.label ?? o.scenario;
+  const prefix = `bench_${label}`;
   const processes: BenchProcess[] = [];
   const databases: string[] = [];
   const system: BenchSystem = {
@@ -76,7 +79,7 @@ export async function startSystem(o: SystemOptions): Promise<BenchSystem> {
             name: `bank-${bank}`,
             entry: 'examples/bank-transfer/bank/main.ts',
             healthUrl: `${urls[bank]}/health`,
-            logFile: logPath(o.logDir, `${o.scenario}-bank-${bank}`),
+            logFile: logPath(o.logDir, `${label}-bank-${bank}`),
             runtime: o.runtime,
             env: {
               BANK_NAME: `bank-${bank}`,
@@ -101,7 +104,7 @@ export async function startSystem(o: SystemOptions): Promise<BenchSystem> {
           name: 'empty-participant',
           entry: 'bench/empty-participant.ts',
           healthUrl: `http://127.0.0.1:${port}/health`,
-          logFile: logPath(o.logDir, `${o.scenario}-empty-participant`),
+          logFile: logPath(o.logDir, `${label}-empty-participant`),
           runtime: o.runtime,
           env: { EMPTY_PORT: String(port) },
         }),
@@ -118,16 +121,16 @@ export async function startSystem(o: SystemOptions): Promise<BenchSystem> {
         name: 'coordinator',
         entry: 'coordinator/main.ts',
         healthUrl: `${url}/health`,
-        logFile: logPath(o.logDir, `${o.scenario}-coordinator`),
+        logFile: logPath(o.logDir, `${label}-coordinator`),
         runtime: o.runtime,
         nodeArgs: o.coordinatorNodeArgs,
         env: {
           DTX_MYSQL_URL: databaseUrl(o.mysqlUrl, database),
           DTX_REDIS_URL: o.redisUrl,
-          DTX_REDIS_PREFIX: `dtxbench-${o.scenario}-${process.pid}`,
+          DTX_REDIS_PREFIX: `dtxbench-${label}-${process.pid}`,
           DTX_PORT: String(port),
           DTX_SECRET: o.secret,
-          DTX_INSTANCE_ID: `bench-${o.scenario}`,
+          DTX_INSTANCE_ID: `bench-${label}`,
           DTX_LOG_LEVEL: o.coordinatorLogLevel,
           ...o.coordinatorEnv,
         },

@@ -94,7 +94,6 @@ export function createCoordinator(config: CoordinatorConfig, deps: CoordinatorDe
       maxDelayMs: config.retryMaxMs,
       attentionAfterRetries: config.attentionAfterRetries,
     },
-    instanceId: config.instanceId,
     logger,
     telemetry,
   });

@@ -20,7 +20,6 @@ export interface PhaseTwoRunnerOptions {
   clock: Clock;
   random: () => number;
   retryPolicy: RetryPolicy;
-  instanceId: string;
   logger: Logger;
   /** Metrics and alerts; nothing by default. */
   telemetry?: Telemetry;
@@ -28,6 +27,8 @@ export interface PhaseTwoRunnerOptions {
 
 /** What the caller of a round knows beyond the snapshot. */
 export interface RoundContext {
+  /** The lease this round runs under (lease_owner); recording the round requires it still to be held. */
+  lease: string;
   /** When the decision was logged, if this instance just logged it (saves a read when the round finishes). */
   decidedAt?: number;
 }
@@ -45,7 +46,7 @@ export class PhaseTwoRunner {
    * ours. Returns the status after the round (the same phase-two status if
    * a retry was scheduled, or if another instance took the transaction over).
    */
-  runRound(snapshot: TransactionSnapshot, context: RoundContext = {}): Promise<GlobalStatus> {
+  runRound(snapshot: TransactionSnapshot, context: RoundContext): Promise<GlobalStatus> {
     const round = this.#round(snapshot, context);
     this.#inFlight.add(round);
     void round.finally(() => this.#inFlight.delete(round)).catch(() => undefined);
@@ -62,7 +63,7 @@ export class PhaseTwoRunner {
   }
 
   async #round(snapshot: TransactionSnapshot, context: RoundContext): Promise<GlobalStatus> {
-    const { store, client, clock, retryPolicy, instanceId } = this.options;
+    const { store, client, clock, retryPolicy } = this.options;
     const telemetry = this.#telemetry;
     const txn = snapshot.transaction;
     const log = this.options.logger.child({ gid: txn.gid });
@@ -80,7 +81,7 @@ export class PhaseTwoRunner {
     );
     const now = clock.now();
     const decision = decideAfterRound(txn, plan, results, now, retryPolicy, this.options.random);
-    const recorded = await store.recordRound({ gid: txn.gid, owner: instanceId, op: plan.op, from, results, decision, now });
+    const recorded = await store.recordRound({ gid: txn.gid, owner: context.lease, op: plan.op, from, results, decision, now });
 
     for (const result of results) {
       if (result.outcome !== 'success') {

@@ -66,6 +66,7 @@ export interface TransactionView extends TransactionSnapshot {
 }
 
 export class TransactionService {
+  #leases = 0;
   constructor(private readonly options: TransactionServiceOptions) {}
 
   async begin(request: BeginRequest): Promise<BeginResult> {
@@ -116,15 +117,16 @@ export class TransactionService {
    * Returns null if the transaction was not due or another instance holds it.
    */
   async recover(gid: string): Promise<GlobalStatus | null> {
-    const { store, clock, instanceId, leaseMs, runner } = this.options;
+    const { store, clock, leaseMs, runner } = this.options;
     const now = clock.now();
-    const snapshot = await store.claim(gid, instanceId, now, now + leaseMs);
+    const lease = this.#newLease();
+    const snapshot = await store.claim(gid, lease, now, now + leaseMs);
     if (!snapshot) return null;
     switch (decideRecovery(snapshot.transaction, now)) {
       case 'nothing':
         return snapshot.transaction.status;
       case 'run-phase-two':
-        return runner.runRound(snapshot);
+        return runner.runRound(snapshot, { lease });
       case 'abort-timeout': {
         this.options.logger.warn({ gid, deadlineAt: new Date(snapshot.transaction.deadlineAt).toISOString() }, 'deadline passed while trying: aborting');
         const decided = await store.decide({
@@ -132,13 +134,13 @@ export class TransactionService {
           to: 'cancelling',
           reason: 'timeout',
           now,
-          owner: instanceId,
+          owner: lease,
           leaseUntil: now + leaseMs,
           beforeDeadline: false,
           actor: 'timeout-sweeper',
         });
         if (!decided) return null;
-        return runner.runRound(withStatus(snapshot, 'cancelling', 'timeout'), { decidedAt: now });
+        return runner.runRound(withStatus(snapshot, 'cancelling', 'timeout'), { lease, decidedAt: now });
       }
     }
   }
@@ -174,7 +176,7 @@ export class TransactionService {
     step: (snapshot: TransactionSnapshot, now: number) => DecisionStep,
     beforeDeadline: boolean,
   ): Promise<GlobalStatus> {
-    const { store, clock, instanceId, leaseMs, runner } = this.options;
+    const { store, clock, leaseMs, runner } = this.options;
     // Two passes at most: if the compare-and-set loses to a concurrent
     // decision, the second pass sees it and answers from it.
     for (let pass = 1; ; pass++) {
@@ -182,12 +184,13 @@ export class TransactionService {
       const now = clock.now();
       const next = step(snapshot, now);
       if (next.kind === 'already') return next.status;
+      const lease = this.#newLease();
       const decided = await store.decide({
         gid: request.gid,
         to: next.to,
         reason: request.reason,
         now,
-        owner: instanceId,
+        owner: lease,
         leaseUntil: now + leaseMs,
         beforeDeadline,
         actor: request.actor,
@@ -199,9 +202,20 @@ export class TransactionService {
       this.options.logger.info({ gid: request.gid, status: next.to, reason: request.reason, actor: request.actor }, 'decision logged');
       // The happy path runs phase two here, not through the queue; the
       // caller waits for it up to waitMs, then gets the current status.
-      const round = runner.runRound(withStatus(snapshot, next.to, request.reason), { decidedAt: now });
+      const round = runner.runRound(withStatus(snapshot, next.to, request.reason), { lease, decidedAt: now });
       return waitAtMost(round, request.waitMs, next.to);
     }
+  }
+
+  /**
+   * A lease name unique to one acquisition: the instance id plus a counter.
+   * Two rounds of the same instance (a slow happy-path round and a recovery
+   * claim after its lease expired) then hold different leases, and only the
+   * current one can record.
+   */
+  #newLease(): string {
+    this.#leases = (this.#leases + 1) % Number.MAX_SAFE_INTEGER;
+    return `${this.options.instanceId}#${this.#leases}`;
   }
 
   async #load(gid: string): Promise<TransactionSnapshot> {
