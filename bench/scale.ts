@@ -22,7 +22,7 @@ import { dtxTransfer } from './workloads.ts';
 
 export interface ScaleContext {
   options: BenchOptions;
-  launch: (scenario: ScenarioName, env?: Record<string, string>) => Promise<BenchSystem>;
+  launch: (scenario: ScenarioName, env?: Record<string, string>, label?: string) => Promise<BenchSystem>;
   probe: MysqlProbe;
   redis: Redis;
   watched: (system: BenchSystem) => () => WatchedProcess[];
@@ -127,73 +127,107 @@ function formatPlan(rows: Record<string, unknown>[]): string {
     .join('\n');
 }
 
+interface SideMeasure {
+  steps: StepResult[];
+  tps: number;
+  bestTps: number;
+  p99Ms: number;
+  rowsReadPerTx: number;
+  statementsPerTx: number;
+  coordinatorCpuMsPerTx: number;
+  mysqldCpuMsPerTx: number;
+  foreignCores: number;
+  due: QueryCheck;
+  admin: AdminCheck;
+  rows: number;
+}
+
+/**
+ * Two copies of scenario (a) side by side — one on an empty log, one on a
+ * log holding `scaleRows` finished transactions — measured in turns
+ * (empty, filled, empty, filled …), so that other load on the machine hits
+ * both alike; the paired ratios filled/empty are the figure to read.
+ */
 export async function runScale(ctx: ScaleContext): Promise<void> {
   const { options, probe, log } = ctx;
-  log(`\nscale check: scenario (a) at concurrency ${CONCURRENCY}, ${REPEATS} × ${options.stepMs / 1000} s, before and after ${options.scaleRows.toLocaleString('en')} finished transactions`);
-  const system = await ctx.launch('a', { DTX_ADMIN_TOKENS: `bench:viewer:${ADMIN_TOKEN}` });
-  const coordinator = system.coordinator!;
-  const client = new DtxClient({ coordinatorUrl: coordinator.url, secret: SECRET });
-  const db = coordinator.database;
+  log(
+    `\nscale check: scenario (a) at concurrency ${CONCURRENCY} on an empty log and on a log with ${options.scaleRows.toLocaleString('en')} finished transactions, ` +
+      `${REPEATS} × ${options.stepMs / 1000} s each, in turns`,
+  );
+  const env = { DTX_ADMIN_TOKENS: `bench:viewer:${ADMIN_TOKEN}` };
+  const systems: BenchSystem[] = [];
+  const clients: DtxClient[] = [];
   try {
-    const work = dtxTransfer(client, { bankA: system.banks!.a, bankB: system.banks!.b, accounts: ctx.accounts, random: Math.random });
-    const sctx: ScenarioContext = { work, probe, redis: ctx.redis, coordinatorDatabase: db, processes: ctx.watched(system), log };
-    const measure = async (label: string) => {
-      const steps: StepResult[] = [];
-      for (let i = 0; i < REPEATS; i++) {
-        const step = await measureStep(sctx, 'closed', () => closedLoop(work, CONCURRENCY, options.stepMs), { concurrency: CONCURRENCY, rate: null });
+    const side = async (label: string) => {
+      const system = await ctx.launch('a', env, label);
+      systems.push(system);
+      const client = new DtxClient({ coordinatorUrl: system.coordinator!.url, secret: SECRET });
+      clients.push(client);
+      const work = dtxTransfer(client, { bankA: system.banks!.a, bankB: system.banks!.b, accounts: ctx.accounts, random: Math.random });
+      const sctx: ScenarioContext = { work, probe, redis: ctx.redis, coordinatorDatabase: system.coordinator!.database, processes: ctx.watched(system), log };
+      return { label, system, work, sctx, db: system.coordinator!.database, url: system.coordinator!.url };
+    };
+    const empty = await side('a_empty');
+    const filled = await side('a_filled');
+
+    log(`  filling the log of the second system with ${options.scaleRows.toLocaleString('en')} finished transactions …`);
+    const fill = await fillFinishedTransactions(probe, filled.db, options.scaleRows, Date.now(), (done) => {
+      if (done % 200_000 === 0) log(`    ${done.toLocaleString('en')}`);
+    });
+    await probe.connection.query('ANALYZE TABLE ??.dtx_global, ??.dtx_branch, ??.dtx_event', [filled.db, filled.db, filled.db]);
+    log(`  filled in ${fill.seconds.toFixed(0)} s (${fill.branches.toLocaleString('en')} branches, ${fill.events.toLocaleString('en')} events)`);
+
+    for (const s of [empty, filled]) await measureStep(s.sctx, 'warmup', () => closedLoop(s.work, 16, options.warmupMs), { concurrency: 16, rate: null });
+    const steps = new Map<string, StepResult[]>([[empty.label, []], [filled.label, []]]);
+    for (let i = 0; i < REPEATS; i++) {
+      for (const s of [empty, filled]) {
+        const step = await measureStep(s.sctx, 'closed', () => closedLoop(s.work, CONCURRENCY, options.stepMs), { concurrency: CONCURRENCY, rate: null });
         log(
-          `  ${label} run ${i + 1}: ${step.tps.toFixed(0)} tx/s, p50 ${step.latencyMs.p50.toFixed(1)} ms, p99 ${step.latencyMs.p99.toFixed(1)} ms, ` +
+          `  ${s.label === empty.label ? 'empty log ' : 'filled log'} run ${i + 1}: ${step.tps.toFixed(0)} tx/s, p50 ${step.latencyMs.p50.toFixed(1)} ms, p99 ${step.latencyMs.p99.toFixed(1)} ms, ` +
             `row reads/tx ${(rowReads(step.mysql) / step.terminal).toFixed(1)}, coordinator CPU ${(((step.cpuSeconds['coordinator'] ?? 0) * 1000) / step.terminal).toFixed(2)} ms/tx` +
             `${step.errors ? `, ${step.errors} errors` : ''}${step.foreignCores > 0.1 ? ` [machine not idle: ${step.foreignCores.toFixed(2)} cores used by other processes]` : ''}`,
         );
-        steps.push(step);
+        steps.get(s.label)!.push(step);
       }
-      const due = await checkDueQuery(probe, db);
-      const admin = await checkAdminList(coordinator.url);
-      const perTx = (f: (s: StepResult) => number) => median(steps.map((s) => f(s) / s.terminal));
+    }
+
+    const summarise = async (s: typeof empty): Promise<SideMeasure> => {
+      const own = steps.get(s.label)!;
+      const perTx = (f: (x: StepResult) => number) => median(own.map((x) => f(x) / x.terminal));
       return {
-        tps: median(steps.map((s) => s.tps)),
-        bestTps: Math.max(...steps.map((s) => s.tps)),
-        runs: steps.map((s) => Math.round(s.tps)),
-        p99Ms: median(steps.map((s) => s.latencyMs.p99)),
-        rowsReadPerTx: perTx((s) => rowReads(s.mysql)),
-        statementsPerTx: perTx((s) => s.mysql.Questions),
-        coordinatorCpuMsPerTx: perTx((s) => (s.cpuSeconds['coordinator'] ?? 0) * 1000),
-        mysqldCpuMsPerTx: perTx((s) => (s.cpuSeconds['mariadbd'] ?? 0) * 1000),
-        foreignCores: Math.max(...steps.map((s) => s.foreignCores)),
-        due,
-        admin,
+        steps: own,
+        tps: median(own.map((x) => x.tps)),
+        bestTps: Math.max(...own.map((x) => x.tps)),
+        p99Ms: median(own.map((x) => x.latencyMs.p99)),
+        rowsReadPerTx: perTx((x) => rowReads(x.mysql)),
+        statementsPerTx: perTx((x) => x.mysql.Questions),
+        coordinatorCpuMsPerTx: perTx((x) => (x.cpuSeconds['coordinator'] ?? 0) * 1000),
+        mysqldCpuMsPerTx: perTx((x) => (x.cpuSeconds['mariadbd'] ?? 0) * 1000),
+        foreignCores: Math.max(...own.map((x) => x.foreignCores)),
+        due: await checkDueQuery(probe, s.db),
+        admin: await checkAdminList(s.url),
+        rows: await globalRows(probe, s.db),
       };
     };
-
-    await measureStep(sctx, 'warmup', () => closedLoop(work, 16, options.warmupMs), { concurrency: 16, rate: null });
-    const before = await measure('before');
-    const rowsBefore = await globalRows(probe, db);
-
-    log(`  filling the log with ${options.scaleRows.toLocaleString('en')} finished transactions …`);
-    const fill = await fillFinishedTransactions(probe, db, options.scaleRows, Date.now(), (done) => {
-      if (done % 200_000 === 0) log(`    ${done.toLocaleString('en')}`);
-    });
-    await probe.connection.query('ANALYZE TABLE ??.dtx_global, ??.dtx_branch, ??.dtx_event', [db, db, db]);
-    log(`  filled in ${fill.seconds.toFixed(0)} s (${fill.branches.toLocaleString('en')} branches, ${fill.events.toLocaleString('en')} events)`);
-
-    await measureStep(sctx, 'warmup', () => closedLoop(work, 16, options.warmupMs), { concurrency: 16, rate: null });
-    const after = await measure('after');
-    const rowsAfter = await globalRows(probe, db);
-
-    const change = (after.tps - before.tps) / before.tps;
-    const bestChange = (after.bestTps - before.bestTps) / before.bestTps;
+    const before = await summarise(empty);
+    const after = await summarise(filled);
+    // Paired ratios: run i of the filled log against run i of the empty one, measured back to back.
+    const paired = steps.get(filled.label)!.map((x, i) => x.tps / steps.get(empty.label)![i]!.tps);
+    const change = median(paired) - 1;
     const noisy = Math.max(before.foreignCores, after.foreignCores) > 0.1;
+
     log(
-      `\nthroughput at concurrency ${CONCURRENCY}, ${rowsBefore.toLocaleString('en')} → ${rowsAfter.toLocaleString('en')} rows in dtx_global:\n` +
-        `  median of ${REPEATS}: ${before.tps.toFixed(0)} → ${after.tps.toFixed(0)} tx/s (${(change * 100).toFixed(1)}%); best of ${REPEATS}: ${before.bestTps.toFixed(0)} → ${after.bestTps.toFixed(0)} tx/s (${(bestChange * 100).toFixed(1)}%)` +
-        ` — target |change| < 10%: ${Math.abs(change) < 0.1 ? 'met' : 'NOT met'}${noisy ? ' (machine not idle during the runs: time-based figures are noisy, see the work figures below)' : ''}\n` +
-        `  work per transaction (independent of other load): server row reads (Handler_read_*) ${before.rowsReadPerTx.toFixed(1)} → ${after.rowsReadPerTx.toFixed(1)}, ` +
-        `SQL statements ${before.statementsPerTx.toFixed(1)} → ${after.statementsPerTx.toFixed(1)}, coordinator CPU ${before.coordinatorCpuMsPerTx.toFixed(2)} → ${after.coordinatorCpuMsPerTx.toFixed(2)} ms, ` +
-        `mysqld CPU ${before.mysqldCpuMsPerTx.toFixed(2)} → ${after.mysqldCpuMsPerTx.toFixed(2)} ms (CPU times still suffer from other load's cache pressure)`,
+      `\nthroughput at concurrency ${CONCURRENCY}, ${before.rows.toLocaleString('en')} vs ${after.rows.toLocaleString('en')} rows in dtx_global:\n` +
+        `  median ${before.tps.toFixed(0)} vs ${after.tps.toFixed(0)} tx/s; best ${before.bestTps.toFixed(0)} vs ${after.bestTps.toFixed(0)} tx/s; ` +
+        `paired ratios filled/empty ${paired.map((r) => r.toFixed(2)).join(', ')} → median change ${(change * 100).toFixed(1)}%` +
+        ` — target |change| < 10%: ${Math.abs(change) < 0.1 ? 'met' : 'NOT met'}${noisy ? ' (machine not idle: time-based figures are noisy; the work figures below are not)' : ''}\n` +
+        `  work per transaction: server row reads (Handler_read_*) ${before.rowsReadPerTx.toFixed(1)} vs ${after.rowsReadPerTx.toFixed(1)}, ` +
+        `SQL statements ${before.statementsPerTx.toFixed(1)} vs ${after.statementsPerTx.toFixed(1)}, ` +
+        `coordinator CPU ${before.coordinatorCpuMsPerTx.toFixed(2)} vs ${after.coordinatorCpuMsPerTx.toFixed(2)} ms, ` +
+        `mysqld CPU ${before.mysqldCpuMsPerTx.toFixed(2)} vs ${after.mysqldCpuMsPerTx.toFixed(2)} ms`,
     );
-    for (const [label, m] of [['before', before], ['after', after]] as const) {
-      log(`\ndue query ${label} (${label === 'before' ? rowsBefore : rowsAfter} rows in dtx_global): ${m.due.rowsReturned} rows returned, median ${m.due.medianMs.toFixed(2)} ms, handler reads ${JSON.stringify(m.due.handlerReads)}`);
+    for (const [label, m] of [['empty log', before], ['filled log', after]] as const) {
+      log(`\ndue query, ${label} (${m.rows.toLocaleString('en')} rows in dtx_global): ${m.due.rowsReturned} rows returned, median ${m.due.medianMs.toFixed(2)} ms, handler reads ${JSON.stringify(m.due.handlerReads)}`);
       log(`  EXPLAIN:\n${formatPlan(m.due.explain)}`);
       if (m.due.analyze) log(`  ANALYZE:\n${formatPlan(m.due.analyze)}`);
       log(`  admin list: ${m.admin.note}${m.admin.available ? ` ${JSON.stringify(Object.fromEntries(Object.entries(m.admin.medianMs).map(([k, v]) => [k, Math.round(v * 100) / 100])))}` : ''}`);
@@ -201,43 +235,34 @@ export async function runScale(ctx: ScaleContext): Promise<void> {
 
     if (ctx.resultsFile) {
       const existing = existsSync(ctx.resultsFile) ? (JSON.parse(await readFile(ctx.resultsFile, 'utf8')) as Record<string, unknown>) : {};
+      const strip = (m: SideMeasure) => ({ ...m, steps: m.steps.map((x) => ({ tps: x.tps, latencyMs: x.latencyMs, foreignCores: x.foreignCores })) });
       existing['scale'] = {
         measured_at: new Date().toISOString(),
         concurrency: CONCURRENCY,
-        rows_before: rowsBefore,
-        rows_after: rowsAfter,
-        tps_before: Math.round(before.tps * 10) / 10,
-        tps_after: Math.round(after.tps * 10) / 10,
-        tps_runs_before: before.runs,
-        tps_runs_after: after.runs,
+        rows_empty: before.rows,
+        rows_filled: after.rows,
+        tps_empty: Math.round(before.tps * 10) / 10,
+        tps_filled: Math.round(after.tps * 10) / 10,
+        paired_ratios: paired.map((r) => Math.round(r * 1000) / 1000),
         tps_change: Math.round(change * 1000) / 1000,
-        tps_best_before: Math.round(before.bestTps * 10) / 10,
-        tps_best_after: Math.round(after.bestTps * 10) / 10,
-        tps_best_change: Math.round(bestChange * 1000) / 1000,
-        rows_read_per_tx_before: before.rowsReadPerTx,
-        rows_read_per_tx_after: after.rowsReadPerTx,
-        statements_per_tx_before: before.statementsPerTx,
-        statements_per_tx_after: after.statementsPerTx,
-        coordinator_cpu_ms_per_tx_before: before.coordinatorCpuMsPerTx,
-        coordinator_cpu_ms_per_tx_after: after.coordinatorCpuMsPerTx,
-        mysqld_cpu_ms_per_tx_before: before.mysqldCpuMsPerTx,
-        mysqld_cpu_ms_per_tx_after: after.mysqldCpuMsPerTx,
+        row_reads_per_tx_empty: before.rowsReadPerTx,
+        row_reads_per_tx_filled: after.rowsReadPerTx,
+        statements_per_tx_empty: before.statementsPerTx,
+        statements_per_tx_filled: after.statementsPerTx,
         foreign_cores_max: Math.max(before.foreignCores, after.foreignCores),
-        p99_ms_before: before.p99Ms,
-        p99_ms_after: after.p99Ms,
         fill,
-        due_query_before: before.due,
-        due_query_after: after.due,
-        admin_list_before: before.admin,
-        admin_list_after: after.admin,
+        empty: strip(before),
+        filled: strip(after),
       };
       await writeFile(ctx.resultsFile, `${JSON.stringify(existing, null, 2)}\n`);
       log(`\nscale results added to ${ctx.resultsFile} (key "scale")`);
     }
   } finally {
-    await client.close();
-    await system.stop();
-    await probe.dropDatabases(system.databases);
+    for (const client of clients) await client.close();
+    for (const system of systems) {
+      await system.stop();
+      await probe.dropDatabases(system.databases);
+    }
   }
 }
 

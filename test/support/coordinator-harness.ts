@@ -58,6 +58,12 @@ export async function startInProcessCoordinator(env: Record<string, string>): Pr
   };
 }
 
+/** Children still running when the test process exits are killed, so none outlives a crashed run. */
+const liveChildren = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of liveChildren) child.kill('SIGKILL');
+});
+
 export interface CoordinatorProcess {
   url: string;
   child: ChildProcess;
@@ -79,8 +85,10 @@ export async function startCoordinatorProcess(env: Record<string, string>, port:
   });
   const url = `http://127.0.0.1:${port}`;
   let exited = false;
+  liveChildren.add(child);
   child.once('exit', () => {
     exited = true;
+    liveChildren.delete(child);
   });
   await waitFor(
     async (bail) => {

@@ -17,6 +17,12 @@ export interface ManagedProcessOptions {
   startTimeoutMs?: number;
 }
 
+/** Children still running when this process exits are killed, so none outlives a crashed run. */
+const liveChildren = new Set<ChildProcess>();
+process.once('exit', () => {
+  for (const child of liveChildren) child.kill('SIGKILL');
+});
+
 export class ManagedProcess {
   #child: ChildProcess | null = null;
   #log: WriteStream | null = null;
@@ -49,6 +55,8 @@ export class ManagedProcess {
       stdio: ['ignore', this.#log, this.#log],
     });
     this.#child = child;
+    liveChildren.add(child);
+    child.once('exit', () => liveChildren.delete(child));
     this.starts++;
     this.#exited = once(child, 'exit').then(() => undefined);
     await waitFor(
