@@ -10,6 +10,7 @@ import { createConnection } from 'mysql2/promise';
 import type { Violation } from '../../examples/bank-transfer/cluster/audit.ts';
 import { BANKS, startCluster, type BankName, type Cluster, type Endpoint, type LinkName } from '../../examples/bank-transfer/cluster/cluster.ts';
 import type { ManagedProcess } from '../../examples/bank-transfer/cluster/managed-process.ts';
+import { seededRandom, type Random } from '../../examples/bank-transfer/cluster/random.ts';
 import { pickFreePort } from '../support/free-port.ts';
 import type { MariadbServer, RedisServer } from '../support/servers.ts';
 import { waitFor } from '../support/wait.ts';
@@ -71,14 +72,14 @@ async function healthy(url: string): Promise<boolean> {
 }
 
 /** Start `process` until it answers its health check (a start can fail while MySQL is still down). */
-export async function ensureUp(process: ManagedProcess, timeoutMs = 90_000): Promise<void> {
+export async function ensureUp(part: ManagedProcess, timeoutMs = 90_000): Promise<void> {
   await waitFor(
     async () => {
-      if (await healthy(process.options.healthUrl)) return true;
-      if (!process.running) await process.start().catch(() => undefined);
-      return healthy(process.options.healthUrl);
+      if (await healthy(part.options.healthUrl)) return true;
+      if (!part.running) await part.start().catch(() => undefined);
+      return healthy(part.options.healthUrl);
     },
-    { what: `${process.name} to be up again`, timeoutMs, intervalMs: 250 },
+    { what: `${part.name} to be up again`, timeoutMs, intervalMs: 250 },
   );
 }
 
@@ -92,6 +93,7 @@ export class ChaosWorld {
   readonly #locks = new Map<string, Promise<unknown>>();
   #aborted = false;
   #gids = 0;
+  #randoms = 0;
 
   private constructor(
     readonly options: WorldOptions,
@@ -171,6 +173,11 @@ export class ChaosWorld {
   /** A fresh gid for a transaction the harness drives itself. */
   nextGid(kind: string): string {
     return `${this.scenario}-${this.seed}-${kind}-${++this.#gids}`;
+  }
+
+  /** A seeded random source for one action: the n-th call gets the same one in every run of this seed. */
+  random(): Random {
+    return seededRandom(this.seed * 7_919 + ++this.#randoms);
   }
 
   count(kind: string, n = 1): void {
