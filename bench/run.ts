@@ -1,11 +1,12 @@
 /**
  * `npm run bench`: brief §8 on this machine, in one run.
  *
- * Provisions private MariaDB and Redis (as the tests do), then for each
- * scenario starts its processes on fresh databases, sweeps closed-loop
- * concurrency to find the peak, runs at half of the peak for latency, and
- * stops them. Prints tables and writes bench-results.json. Options: see
- * options.ts (--quick, --scale, --profile, --only, --runtime).
+ * Provisions private MariaDB and Redis (as the tests do), starts the
+ * processes of every scenario on fresh databases, and measures the
+ * scenarios in turns: a closed-loop sweep over concurrency to find each
+ * peak, then a fixed-rate run at half of it for latency. Prints tables and
+ * writes bench-results.json. Options: see options.ts (--quick, --scale,
+ * --profile, --only, --runtime). Method and figures: docs/performance.md.
  */
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';

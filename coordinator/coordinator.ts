@@ -19,6 +19,7 @@ import { connectMysql, ensureDatabase, redactUrl } from './store/connect.ts';
 import { migrateLatest } from './store/migrator.ts';
 import { MysqlTransactionStore } from './store/mysql-transaction-store.ts';
 import { MysqlWriter } from './store/mysql-writer.ts';
+import { connectBatchPool, MysqlBatch } from './store/mysql-batch.ts';
 import { MysqlAdminStore } from './store/mysql-admin-store.ts';
 import { OperatorService } from './engine/operator-service.ts';
 import { AdminAuth } from './api/admin-auth.ts';
@@ -53,7 +54,7 @@ export function createCoordinator(config: CoordinatorConfig, deps: CoordinatorDe
   const clock = deps.clock ?? systemClock;
   const knex = connectMysql({ url: config.mysqlUrl, poolMax: config.mysqlPoolMax });
   const writer = new MysqlWriter(knex);
-  const store = new MysqlTransactionStore(writer);
+  const store = new MysqlTransactionStore(writer, new MysqlBatch(connectBatchPool(config.mysqlUrl, config.mysqlPoolMax), writer));
   const client = new HttpBranchClient({
     secret: config.secret,
     timeoutMs: config.branchTimeoutMs,

@@ -93,7 +93,8 @@ export class PhaseTwoRunner {
       return from;
     }
     if (decision.kind === 'finish') {
-      log.info({ status: decision.status, branches: snapshot.branches.length }, 'transaction finished');
+      // Debug: one line per transaction on the hot path costs measurable CPU (docs/performance.md).
+      log.debug({ status: decision.status, branches: snapshot.branches.length }, 'transaction finished');
       this.#reportFinish({ gid: txn.gid, mode: txn.mode, status: decision.status, decidedAt: context.decidedAt ?? null, at: now, by: 'phase-two' });
       return decision.status;
     }

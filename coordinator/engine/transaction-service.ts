@@ -77,7 +77,7 @@ export class TransactionService {
     const deadlineAt = now + request.timeoutMs;
     const outcome = await store.begin({ gid, mode: request.mode, now, deadlineAt, branches });
     if (outcome === 'created') {
-      this.options.logger.info({ gid, mode: request.mode, branches: branches.length }, 'transaction begun');
+      this.options.logger.debug({ gid, mode: request.mode, branches: branches.length }, 'transaction begun');
       (this.options.telemetry ?? noopTelemetry).onBegin({ mode: request.mode });
       return { gid, status: 'trying', deadlineAt, created: true };
     }
@@ -97,7 +97,7 @@ export class TransactionService {
 
   async submit(request: DecisionRequest): Promise<GlobalStatus> {
     try {
-      return await this.#decide(request, (snapshot, now) => decideSubmit(snapshot.transaction, now), true);
+      return await this.#decide(request, 'confirming', (snapshot, now) => decideSubmit(snapshot.transaction, now), true);
     } catch (error) {
       if (error instanceof TransactionRefusedError && error.code === 'DEADLINE_PASSED') {
         // The deadline won: carry out the abort the sweep would, then tell the caller.
@@ -108,7 +108,7 @@ export class TransactionService {
   }
 
   abort(request: DecisionRequest): Promise<GlobalStatus> {
-    return this.#decide(request, (snapshot) => decideAbort(snapshot.transaction), false);
+    return this.#decide(request, 'cancelling', (snapshot) => decideAbort(snapshot.transaction), false);
   }
 
   /**
@@ -140,7 +140,7 @@ export class TransactionService {
           actor: 'timeout-sweeper',
         });
         if (!decided) return null;
-        return runner.runRound(withStatus(snapshot, 'cancelling', 'timeout'), { lease, decidedAt: now });
+        return runner.runRound(decided, { lease, decidedAt: now });
       }
     }
   }
@@ -162,7 +162,7 @@ export class TransactionService {
     });
     if (!result) throw notFound(gid);
     if (result.inserted.length > 0) {
-      this.options.logger.info({ gid, branches: result.inserted.map((b) => b.branchId) }, 'branches registered');
+      this.options.logger.debug({ gid, branches: result.inserted.map((b) => b.branchId) }, 'branches registered');
     }
     return {
       status: result.before.transaction.status,
@@ -173,21 +173,22 @@ export class TransactionService {
 
   async #decide(
     request: DecisionRequest,
+    to: 'confirming' | 'cancelling',
     step: (snapshot: TransactionSnapshot, now: number) => DecisionStep,
     beforeDeadline: boolean,
   ): Promise<GlobalStatus> {
     const { store, clock, leaseMs, runner } = this.options;
-    // Two passes at most: if the compare-and-set loses to a concurrent
-    // decision, the second pass sees it and answers from it.
+    // First the guarded write itself: its precondition (trying, and before
+    // the deadline for a submit) is the decision's, so on the happy path one
+    // round trip both decides and logs. Only when it loses is the transaction
+    // loaded and the decision asked why: already decided, refused, or a race
+    // (then one more pass).
     for (let pass = 1; ; pass++) {
-      const snapshot = await this.#load(request.gid);
       const now = clock.now();
-      const next = step(snapshot, now);
-      if (next.kind === 'already') return next.status;
       const lease = this.#newLease();
       const decided = await store.decide({
         gid: request.gid,
-        to: next.to,
+        to,
         reason: request.reason,
         now,
         owner: lease,
@@ -195,17 +196,21 @@ export class TransactionService {
         beforeDeadline,
         actor: request.actor,
       });
-      if (!decided) {
-        if (pass < 2) continue;
+      if (decided) {
+        this.options.logger.debug({ gid: request.gid, status: to, reason: request.reason, actor: request.actor }, 'decision logged');
+        // The happy path runs phase two here, not through the queue; the
+        // caller waits for it up to waitMs, then gets the current status.
+        const round = runner.runRound(decided, { lease, decidedAt: now });
+        return waitAtMost(round, request.waitMs, to);
+      }
+      const next = step(await this.#load(request.gid), clock.now());
+      if (next.kind === 'already') return next.status;
+      if (pass >= 2) {
         throw new TransactionRefusedError('ILLEGAL_STATE', `transaction ${request.gid} changed concurrently; query it and retry`, request.gid);
       }
-      this.options.logger.info({ gid: request.gid, status: next.to, reason: request.reason, actor: request.actor }, 'decision logged');
-      // The happy path runs phase two here, not through the queue; the
-      // caller waits for it up to waitMs, then gets the current status.
-      const round = runner.runRound(withStatus(snapshot, next.to, request.reason), { lease, decidedAt: now });
-      return waitAtMost(round, request.waitMs, next.to);
     }
   }
+
 
   /**
    * A lease name unique to one acquisition: the instance id plus a counter.
@@ -225,9 +230,6 @@ export class TransactionService {
   }
 }
 
-function withStatus(snapshot: TransactionSnapshot, status: GlobalStatus, reason: string | null): TransactionSnapshot {
-  return { ...snapshot, transaction: { ...snapshot.transaction, status, reason } };
-}
 
 function notFound(gid: string): TransactionRefusedError {
   return new TransactionRefusedError('NOT_FOUND', `no transaction with gid ${gid}`, gid);

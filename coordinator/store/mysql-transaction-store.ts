@@ -3,9 +3,11 @@
  * transaction-store.ts for each operation's precondition and effect.
  */
 import type { Knex } from 'knex';
-import { OPEN_STATUSES, participantOf, type BranchRegistration, type NewEvent, type TransactionSnapshot } from '../domain/transaction.ts';
+import { participantOf, type BranchRegistration, type NewEvent, type TransactionSnapshot } from '../domain/transaction.ts';
 import { isDuplicateKey } from './mysql-errors.ts';
 import type { MysqlWriter } from './mysql-writer.ts';
+import type { MysqlBatch } from './mysql-batch.ts';
+import { beginStatements, claimStatements, decisionStatements, roundStatements } from './hot-path-statements.ts';
 import { blankEvent, clip, eventRow, toBranch, toEvent, toTransaction, type BranchRow, type EventRow, type GlobalRow } from './rows.ts';
 import { TABLES } from './tables.ts';
 import type {
@@ -21,8 +23,12 @@ const REGISTRATION_ATTEMPTS = 3;
 
 export class MysqlTransactionStore implements TransactionStore {
   private readonly knex: Knex;
+  #closing: Promise<void> | null = null;
 
-  constructor(private readonly writer: MysqlWriter) {
+  constructor(
+    private readonly writer: MysqlWriter,
+    private readonly batch: MysqlBatch,
+  ) {
     this.knex = writer.knex;
   }
 
@@ -32,25 +38,9 @@ export class MysqlTransactionStore implements TransactionStore {
 
   async begin(input: BeginInput): Promise<'created' | 'exists'> {
     const { gid, now } = input;
+    const begin: NewEvent = { ...blankEvent(gid, now, 'begin'), toStatus: 'trying', message: `deadline ${new Date(input.deadlineAt).toISOString()}` };
     try {
-      await this.write(async (trx) => {
-        await trx(TABLES.global).insert({
-          gid,
-          mode: input.mode,
-          status: 'trying',
-          created_at: now,
-          updated_at: now,
-          deadline_at: input.deadlineAt,
-          // Due at the deadline: that is when the timeout sweep must look at it.
-          next_retry_at: input.deadlineAt,
-          retry_count: 0,
-        });
-        if (input.branches.length > 0) {
-          await trx(TABLES.branch).insert(input.branches.map((b) => branchRow(gid, b, now)));
-        }
-        const begin = { ...blankEvent(gid, now, 'begin'), toStatus: 'trying' as const, message: `deadline ${new Date(input.deadlineAt).toISOString()}` };
-        await trx(TABLES.event).insert([begin, ...input.branches.map((b) => registerEvent(gid, b, now))].map(eventRow));
-      });
+      await this.batch.transaction(beginStatements(input, [begin, ...input.branches.map((b) => registerEvent(gid, b, now))]));
       return 'created';
     } catch (error) {
       if (isDuplicateKey(error)) return 'exists';
@@ -88,108 +78,41 @@ export class MysqlTransactionStore implements TransactionStore {
     }
   }
 
-  async decide(input: DecisionInput): Promise<boolean> {
-    const { gid, now } = input;
-    return this.write(async (trx) => {
-      const query = trx(TABLES.global).where({ gid, status: 'trying' });
-      if (input.beforeDeadline) query.andWhere('deadline_at', '>', now);
-      const changed = await query.update({
-        status: input.to,
-        reason: clip(input.reason, 512),
-        updated_at: now,
-        lease_owner: input.owner,
-        lease_until: input.leaseUntil,
-        next_retry_at: input.leaseUntil,
-      });
-      if (changed === 0) return false;
-      const event: NewEvent = {
-        ...blankEvent(gid, now, 'status'),
-        fromStatus: 'trying',
-        toStatus: input.to,
-        message: input.reason,
-        actor: input.actor,
-      };
-      await trx(TABLES.event).insert(eventRow(event));
-      return true;
-    });
+  async decide(input: DecisionInput): Promise<TransactionSnapshot | null> {
+    const event: NewEvent = {
+      ...blankEvent(input.gid, input.now, 'status'),
+      fromStatus: 'trying',
+      toStatus: input.to,
+      message: clip(input.reason, 512),
+      actor: input.actor,
+    };
+    const results = await this.batch.transaction(decisionStatements(input, event));
+    return snapshotOf(results, 0, 3);
   }
 
   async claim(gid: string, owner: string, now: number, leaseUntil: number): Promise<TransactionSnapshot | null> {
-    const changed = await this.knex(TABLES.global)
-      .where({ gid, paused: false })
-      .whereIn('status', OPEN_STATUSES)
-      .andWhere('next_retry_at', '<=', now)
-      .andWhere((q) => q.whereNull('lease_until').orWhere('lease_until', '<=', now))
-      .update({ lease_owner: owner, lease_until: leaseUntil, next_retry_at: leaseUntil });
-    this.writer.countAutocommit();
-    if (changed === 0) return null;
-    return this.load(gid);
+    const results = await this.batch.transaction(claimStatements(gid, owner, now, leaseUntil));
+    return snapshotOf(results, 0, 2);
   }
 
   async recordRound(record: RoundRecord): Promise<boolean> {
     const { gid, now, decision } = record;
-    return this.write(async (trx) => {
-      const globalUpdate =
-        decision.kind === 'finish'
-          ? {
-              status: decision.status,
-              updated_at: now,
-              finished_at: now,
-              next_retry_at: null,
-              lease_owner: null,
-              lease_until: null,
-              // The flag and its reason stay in the event history.
-              needs_attention: false,
-              attention_reason: null,
-              // Paused while this last round ran: finished now, nothing left to pause.
-              paused: false,
-            }
-          : {
-              retry_count: decision.retryCount,
-              // An operator may have paused it while the round was running: stay paused.
-              next_retry_at: trx.raw('CASE WHEN paused THEN NULL ELSE ? END', [decision.nextRetryAt]),
-              needs_attention: decision.needsAttention,
-              ...(decision.attentionReason ? { attention_reason: clip(decision.attentionReason, 512) } : {}),
-              updated_at: now,
-              lease_owner: null,
-              lease_until: null,
-            };
-      const changed = await trx(TABLES.global)
-        .where({ gid, status: record.from, lease_owner: record.owner })
-        .update(globalUpdate);
-      if (changed === 0) return false;
-
-      const doneStatus = record.op === 'confirm' ? 'confirmed' : 'cancelled';
-      const succeeded = record.results.filter((r) => r.outcome === 'success').map((r) => r.branchId);
-      if (succeeded.length > 0) {
-        await trx(TABLES.branch)
-          .where({ gid })
-          .whereIn('branch_id', succeeded)
-          .update({ status: doneStatus, attempts: trx.raw('attempts + 1'), last_error: null, updated_at: now });
-      }
-      for (const result of record.results) {
-        if (result.outcome === 'success') continue;
-        await trx(TABLES.branch)
-          .where({ gid, branch_id: result.branchId })
-          .update({ attempts: trx.raw('attempts + 1'), last_error: clip(result.error, 1024), updated_at: now });
-      }
-
-      const events: NewEvent[] = record.results.map((result) => ({
-        ...blankEvent(gid, now, 'branch-call'),
-        branchId: result.branchId,
-        op: record.op,
-        outcome: result.outcome,
-        attempt: result.attempt,
-        message: result.error ?? (result.httpStatus === null ? null : `HTTP ${result.httpStatus}`),
-      }));
-      if (decision.kind === 'finish') {
-        events.push({ ...blankEvent(gid, now, 'status'), fromStatus: record.from, toStatus: decision.status });
-      } else if (decision.attentionReason) {
-        events.push({ ...blankEvent(gid, now, 'attention'), message: decision.attentionReason });
-      }
-      await trx(TABLES.event).insert(events.map(eventRow));
-      return true;
-    });
+    const events: NewEvent[] = record.results.map((result) => ({
+      ...blankEvent(gid, now, 'branch-call'),
+      branchId: result.branchId,
+      op: record.op,
+      outcome: result.outcome,
+      attempt: result.attempt,
+      message: result.error ?? (result.httpStatus === null ? null : `HTTP ${result.httpStatus}`),
+    }));
+    if (decision.kind === 'finish') {
+      events.push({ ...blankEvent(gid, now, 'status'), fromStatus: record.from, toStatus: decision.status });
+    } else if (decision.attentionReason) {
+      events.push({ ...blankEvent(gid, now, 'attention'), message: decision.attentionReason });
+    }
+    const retry = decision.kind === 'retry' ? { ...decision, attentionReason: clip(decision.attentionReason, 512) } : decision;
+    const results = await this.batch.transaction(roundStatements({ ...record, decision: retry }, events, (text) => clip(text, 1024)));
+    return changedRows(results[0]) > 0;
   }
 
   async findDue(until: number, limit: number): Promise<DueTransaction[]> {
@@ -223,8 +146,10 @@ export class MysqlTransactionStore implements TransactionStore {
     return row ? Number(row.at) : null;
   }
 
+  /** Closes both pools; closing again is a no-op. */
   async close(): Promise<void> {
-    await this.knex.destroy();
+    this.#closing ??= Promise.all([this.batch.close(), this.knex.destroy()]).then(() => undefined);
+    await this.#closing;
   }
 
   private write<T>(work: (trx: Knex.Transaction) => Promise<T>): Promise<T> {
@@ -249,4 +174,16 @@ function branchRow(gid: string, branch: BranchRegistration, now: number): Omit<B
 
 function registerEvent(gid: string, branch: BranchRegistration, now: number): NewEvent {
   return { ...blankEvent(gid, now, 'register'), branchId: branch.branchId, message: `confirm ${branch.confirmUrl} cancel ${branch.cancelUrl}` };
+}
+
+function changedRows(result: unknown): number {
+  return (result as { affectedRows?: number }).affectedRows ?? 0;
+}
+
+/** The snapshot a guarded batch read after its compare-and-set, or null if the compare-and-set lost. */
+function snapshotOf(results: unknown[], casIndex: number, globalIndex: number): TransactionSnapshot | null {
+  if (changedRows(results[casIndex]) === 0) return null;
+  const [row] = results[globalIndex] as GlobalRow[];
+  if (!row) return null;
+  return { transaction: toTransaction(row), branches: (results[globalIndex + 1] as BranchRow[]).map(toBranch) };
 }

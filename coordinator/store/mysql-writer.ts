@@ -17,8 +17,8 @@ export class MysqlWriter {
     return this.#commits;
   }
 
-  /** Count a single-statement (autocommit) write. */
-  countAutocommit(): void {
+  /** Count a commit made outside `write()` (an autocommit statement, or a batch of mysql-batch.ts). */
+  countCommit(): void {
     this.#commits++;
   }
 

@@ -77,9 +77,10 @@ export interface TransactionStore {
    * Precondition: status `trying` (and before the deadline if asked).
    * Effect: logs the decision, takes the lease for `owner` and makes the
    * transaction due at `leaseUntil`, so that recovery takes over if the
-   * owner dies. Returns false, writing nothing, if the precondition failed.
+   * owner dies. Returns the snapshot after the decision, or null, writing
+   * nothing, if the precondition failed.
    */
-  decide(input: DecisionInput): Promise<boolean>;
+  decide(input: DecisionInput): Promise<TransactionSnapshot | null>;
 
   /**
    * Precondition: open, due (`next_retry_at <= now`) and the lease free or

@@ -14,6 +14,7 @@ import { migrateLatest } from '../../coordinator/store/migrator.ts';
 import { MysqlAdminStore } from '../../coordinator/store/mysql-admin-store.ts';
 import { MysqlTransactionStore } from '../../coordinator/store/mysql-transaction-store.ts';
 import { MysqlWriter } from '../../coordinator/store/mysql-writer.ts';
+import { connectBatchPool, MysqlBatch } from '../../coordinator/store/mysql-batch.ts';
 import { createTestDatabase, type TestDatabase } from '../support/databases.ts';
 
 const T0 = 1_700_000_000_000;
@@ -33,6 +34,7 @@ describe('admin list paging', () => {
   let db: TestDatabase;
   let knex: Knex;
   let store: MysqlAdminStore;
+  let batchLog: MysqlTransactionStore | undefined;
   const fixtures: Fixture[] = [];
 
   beforeAll(async () => {
@@ -40,7 +42,8 @@ describe('admin list paging', () => {
     knex = connectMysql({ url: db.url, poolMax: 4 });
     await migrateLatest(knex);
     const writer = new MysqlWriter(knex);
-    const log = new MysqlTransactionStore(writer);
+    const log = new MysqlTransactionStore(writer, new MysqlBatch(connectBatchPool(db.url, 2), writer));
+    batchLog = log;
     // 3 branches make a participant "common": both participant plans run on a small log.
     store = new MysqlAdminStore(writer, { commonParticipantBranches: 3 });
 
@@ -62,7 +65,9 @@ describe('admin list paging', () => {
   });
 
   afterAll(async () => {
-    await knex?.destroy();
+    // Closes the batch pool and the knex pool it shares.
+    if (batchLog) await batchLog.close();
+    else await knex?.destroy();
     await db?.drop();
   });
 

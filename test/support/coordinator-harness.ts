@@ -80,7 +80,7 @@ export async function startCoordinatorProcess(env: Record<string, string>, port:
   await once(log, 'open');
   const child = spawn(process.execPath, ['--import', 'tsx', 'coordinator/main.ts'], {
     cwd: process.cwd(),
-    env: { ...process.env, ...env, DTX_PORT: String(port), DTX_LOG_LEVEL: env.DTX_LOG_LEVEL === 'silent' ? 'info' : env.DTX_LOG_LEVEL },
+    env: { ...process.env, ...env, DTX_PORT: String(port), DTX_LOG_LEVEL: env.DTX_LOG_LEVEL === 'silent' ? 'debug' : env.DTX_LOG_LEVEL },
     stdio: ['ignore', log, log],
   });
   const url = `http://127.0.0.1:${port}`;

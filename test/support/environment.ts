@@ -14,13 +14,19 @@ export interface ProvisionedServers {
   stop(): Promise<void>;
 }
 
-export async function provisionServers(): Promise<ProvisionedServers> {
+/** The servers named by DTX_TEST_MYSQL_URL and DTX_TEST_REDIS_URL, when both are set. */
+export function externalServerUrls(): { mysqlUrl: string; redisUrl: string } | undefined {
   const mysqlUrl = process.env['DTX_TEST_MYSQL_URL'];
   const redisUrl = process.env['DTX_TEST_REDIS_URL'];
-  if (mysqlUrl && redisUrl) {
-    return { mysqlUrl, redisUrl, stop: async () => {} };
+  return mysqlUrl && redisUrl ? { mysqlUrl, redisUrl } : undefined;
+}
+
+export async function provisionServers(): Promise<ProvisionedServers> {
+  const external = externalServerUrls();
+  if (external) {
+    return { ...external, stop: async () => {} };
   }
-  if (mysqlUrl || redisUrl) {
+  if (process.env['DTX_TEST_MYSQL_URL'] || process.env['DTX_TEST_REDIS_URL']) {
     process.stderr.write(
       '[dtx servers] only one of DTX_TEST_MYSQL_URL / DTX_TEST_REDIS_URL is set; ignoring it and starting private servers\n',
     );

@@ -1,10 +1,14 @@
 /**
- * vitest globalSetup: provisions MariaDB + Redis once per run (private
- * servers unless DTX_TEST_MYSQL_URL / DTX_TEST_REDIS_URL are set) and hands
- * their URLs to the tests: `inject('mysqlUrl')`, `inject('redisUrl')`.
+ * vitest globalSetup: installs the Debian packages the run needs, then
+ * provisions MariaDB + Redis once per run (private servers unless
+ * DTX_TEST_MYSQL_URL / DTX_TEST_REDIS_URL are set) and hands their URLs to
+ * the tests: `inject('mysqlUrl')`, `inject('redisUrl')`.
  */
 import type { TestProject } from 'vitest/node';
-import { provisionServers } from './environment.ts';
+import { CHROMIUM_PACKAGES } from './chromium.ts';
+import { ensureDebianPackages, findBinary } from './debian-packages.ts';
+import { externalServerUrls, provisionServers } from './environment.ts';
+import { SERVER_PACKAGES } from './servers.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -17,6 +21,7 @@ declare module 'vitest' {
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const started = Date.now();
+  await installPackages();
   const servers = await provisionServers();
   if (process.env['DTX_TEST_VERBOSE']) {
     process.stderr.write(
@@ -28,4 +33,20 @@ export default async function setup(project: TestProject): Promise<() => Promise
   return async () => {
     await servers.stop();
   };
+}
+
+/**
+ * One apt-get run for everything missing: the servers (unless external ones
+ * are used) and chromium. Installing chromium later, in the browser test's
+ * hook, would be a second `apt-get update` and could outlast the hook timeout.
+ */
+async function installPackages(): Promise<void> {
+  const servers = externalServerUrls() ? [] : SERVER_PACKAGES;
+  try {
+    await ensureDebianPackages([...servers, ...CHROMIUM_PACKAGES]);
+  } catch (error) {
+    // Without the servers nothing can run; without chromium only the browser test fails (and says why).
+    if (servers.some((required) => !findBinary(required.binary))) throw error;
+    process.stderr.write(`[dtx apt] ${error instanceof Error ? error.message : String(error)}\n(only the browser test needs chromium: running the rest)\n`);
+  }
 }

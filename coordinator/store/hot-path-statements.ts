@@ -1,0 +1,128 @@
+/**
+ * The SQL of the transaction log's hot path, as statement lists for
+ * mysql-batch.ts: one round trip per commit. Every value is a binding.
+ *
+ * Each compare-and-set is the list's first statement and is followed by
+ * REMEMBER_ROW_COUNT; everything after it is guarded by `@dtx_ok > 0`, so a
+ * lost race leaves the log untouched.
+ */
+import type { BranchRegistration, NewEvent } from '../domain/transaction.ts';
+import { participantOf } from '../domain/transaction.ts';
+import { REMEMBER_ROW_COUNT, type Statement } from './mysql-batch.ts';
+import { eventRow } from './rows.ts';
+import { TABLES } from './tables.ts';
+import type { BeginInput, DecisionInput, RoundRecord } from './transaction-store.ts';
+
+const EVENT_COLUMNS = ['gid', 'at', 'kind', 'branch_id', 'op', 'from_status', 'to_status', 'outcome', 'attempt', 'message', 'actor'] as const;
+const BRANCH_COLUMNS = ['gid', 'branch_id', 'confirm_url', 'cancel_url', 'participant', 'payload', 'status', 'attempts', 'created_at', 'updated_at'] as const;
+const GUARD = '@dtx_ok > 0';
+
+const placeholders = (n: number) => Array.from({ length: n }, () => '?').join(', ');
+
+function insertRows(table: string, columns: readonly string[], rows: unknown[][]): Statement {
+  const row = `(${placeholders(columns.length)})`;
+  return { sql: `INSERT INTO ${table} (${columns.join(', ')}) VALUES ${rows.map(() => row).join(', ')}`, values: rows.flat() };
+}
+
+/** INSERT of literal rows that happens only if the compare-and-set before it succeeded. */
+function guardedInsertRows(table: string, columns: readonly string[], rows: unknown[][]): Statement {
+  const select = `SELECT ${placeholders(columns.length)} FROM DUAL WHERE ${GUARD}`;
+  return { sql: `INSERT INTO ${table} (${columns.join(', ')}) ${rows.map(() => select).join(' UNION ALL ')}`, values: rows.flat() };
+}
+
+function eventValues(event: NewEvent): unknown[] {
+  const row = eventRow(event);
+  return EVENT_COLUMNS.map((column) => row[column]);
+}
+
+function branchValues(gid: string, branch: BranchRegistration, now: number): unknown[] {
+  return [gid, branch.branchId, branch.confirmUrl, branch.cancelUrl, participantOf(branch.confirmUrl), branch.payload, 'prepared', 0, now, now];
+}
+
+/** Guarded reads of the transaction and its branches after a won compare-and-set (empty otherwise). */
+function guardedSnapshot(gid: string): Statement[] {
+  return [
+    { sql: `SELECT * FROM ${TABLES.global} WHERE gid = ? AND ${GUARD}`, values: [gid] },
+    { sql: `SELECT * FROM ${TABLES.branch} WHERE gid = ? AND ${GUARD} ORDER BY created_at, branch_id`, values: [gid] },
+  ];
+}
+
+export function beginStatements(input: BeginInput, events: NewEvent[]): Statement[] {
+  const { gid, now } = input;
+  const statements: Statement[] = [
+    {
+      // Due at the deadline: that is when the timeout sweep must look at it.
+      sql: `INSERT INTO ${TABLES.global} (gid, mode, status, created_at, updated_at, deadline_at, next_retry_at, retry_count) VALUES (?, ?, 'trying', ?, ?, ?, ?, 0)`,
+      values: [gid, input.mode, now, now, input.deadlineAt, input.deadlineAt],
+    },
+  ];
+  if (input.branches.length > 0) {
+    statements.push(insertRows(TABLES.branch, BRANCH_COLUMNS, input.branches.map((b) => branchValues(gid, b, now))));
+  }
+  statements.push(insertRows(TABLES.event, EVENT_COLUMNS, events.map(eventValues)));
+  return statements;
+}
+
+/** Result indexes: 0 the compare-and-set, 3 the transaction, 4 its branches. */
+export function decisionStatements(input: DecisionInput, event: NewEvent): Statement[] {
+  const deadline = input.beforeDeadline ? ' AND deadline_at > ?' : '';
+  return [
+    {
+      sql: `UPDATE ${TABLES.global} SET status = ?, reason = ?, updated_at = ?, lease_owner = ?, lease_until = ?, next_retry_at = ? WHERE gid = ? AND status = 'trying'${deadline}`,
+      values: [input.to, event.message, input.now, input.owner, input.leaseUntil, input.leaseUntil, input.gid, ...(input.beforeDeadline ? [input.now] : [])],
+    },
+    REMEMBER_ROW_COUNT,
+    guardedInsertRows(TABLES.event, EVENT_COLUMNS, [eventValues(event)]),
+    ...guardedSnapshot(input.gid),
+  ];
+}
+
+/** Result indexes: 0 the compare-and-set, 2 the transaction, 3 its branches. */
+export function claimStatements(gid: string, owner: string, now: number, leaseUntil: number): Statement[] {
+  return [
+    {
+      sql: `UPDATE ${TABLES.global} SET lease_owner = ?, lease_until = ?, next_retry_at = ? WHERE gid = ? AND paused = 0 AND status IN ('trying', 'confirming', 'cancelling') AND next_retry_at <= ? AND (lease_until IS NULL OR lease_until <= ?)`,
+      values: [owner, leaseUntil, leaseUntil, gid, now, now],
+    },
+    REMEMBER_ROW_COUNT,
+    ...guardedSnapshot(gid),
+  ];
+}
+
+/** Result index 0: the compare-and-set. */
+export function roundStatements(record: RoundRecord, events: NewEvent[], clipError: (text: string | null) => string | null): Statement[] {
+  const { gid, now, decision } = record;
+  const guard = [gid, record.from, record.owner];
+  const globalUpdate: Statement =
+    decision.kind === 'finish'
+      ? {
+          // The flag and its reason stay in the event history; a pause set
+          // while this last round ran has nothing left to pause.
+          sql: `UPDATE ${TABLES.global} SET status = ?, updated_at = ?, finished_at = ?, next_retry_at = NULL, lease_owner = NULL, lease_until = NULL, needs_attention = 0, attention_reason = NULL, paused = 0 WHERE gid = ? AND status = ? AND lease_owner = ?`,
+          values: [decision.status, now, now, ...guard],
+        }
+      : {
+          // An operator may have paused it while the round ran: it stays paused.
+          sql: `UPDATE ${TABLES.global} SET retry_count = ?, next_retry_at = CASE WHEN paused THEN NULL ELSE ? END, needs_attention = ?, attention_reason = COALESCE(?, attention_reason), updated_at = ?, lease_owner = NULL, lease_until = NULL WHERE gid = ? AND status = ? AND lease_owner = ?`,
+          values: [decision.retryCount, decision.nextRetryAt, decision.needsAttention, decision.attentionReason, now, ...guard],
+        };
+  const statements: Statement[] = [globalUpdate, REMEMBER_ROW_COUNT];
+
+  const doneStatus = record.op === 'confirm' ? 'confirmed' : 'cancelled';
+  const succeeded = record.results.filter((r) => r.outcome === 'success').map((r) => r.branchId);
+  if (succeeded.length > 0) {
+    statements.push({
+      sql: `UPDATE ${TABLES.branch} SET status = ?, attempts = attempts + 1, last_error = NULL, updated_at = ? WHERE gid = ? AND branch_id IN (${placeholders(succeeded.length)}) AND ${GUARD}`,
+      values: [doneStatus, now, gid, ...succeeded],
+    });
+  }
+  for (const result of record.results) {
+    if (result.outcome === 'success') continue;
+    statements.push({
+      sql: `UPDATE ${TABLES.branch} SET attempts = attempts + 1, last_error = ?, updated_at = ? WHERE gid = ? AND branch_id = ? AND ${GUARD}`,
+      values: [clipError(result.error), now, gid, result.branchId],
+    });
+  }
+  statements.push(guardedInsertRows(TABLES.event, EVENT_COLUMNS, events.map(eventValues)));
+  return statements;
+}
