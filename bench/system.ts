@@ -4,6 +4,7 @@
  *   b: bank A + bank B
  *   c: coordinator + empty participant
  */
+import { COORDINATOR_NODE_ARGS } from '../coordinator/runtime.ts';
 import { pickFreePort } from '../test/support/free-port.ts';
 import { BenchProcess, logPath } from './bench-process.ts';
 import type { MysqlProbe } from './mysql-probe.ts';
@@ -123,7 +124,8 @@ export async function startSystem(o: SystemOptions): Promise<BenchSystem> {
         healthUrl: `${url}/health`,
         logFile: logPath(o.logDir, `${label}-coordinator`),
         runtime: o.runtime,
-        nodeArgs: o.coordinatorNodeArgs,
+        // Started like `npm start`; extra flags from --coordinator-node-args come after, so they win.
+        nodeArgs: [...COORDINATOR_NODE_ARGS, ...o.coordinatorNodeArgs],
         env: {
           DTX_MYSQL_URL: databaseUrl(o.mysqlUrl, database),
           DTX_REDIS_URL: o.redisUrl,

@@ -8,6 +8,13 @@
  * Statements after a compare-and-set are guarded by the session variable
  * `@dtx_ok` (set from ROW_COUNT() right after it), so a lost race writes
  * nothing further; the caller reads the first statement's result to know.
+ *
+ * Group commit: while `maxConcurrent` batches are in flight, further
+ * transactions wait and are then sent together, as one transaction of
+ * several units (each unit keeps its own guard, since units run in order).
+ * At low load nothing waits; under load commits per transaction fall below
+ * one per write. If a group fails, it was rolled back whole, and each unit
+ * is run again on its own so that one unit's error is only its own.
  */
 import { createPool, type Pool, type PoolConnection } from 'mysql2/promise';
 import { isRetryableConflict } from './mysql-errors.ts';
@@ -32,18 +39,83 @@ export function connectBatchPool(url: string, poolMax: number): Pool {
   return pool;
 }
 
+interface Unit {
+  statements: Statement[];
+  resolve(results: unknown[]): void;
+  reject(error: unknown): void;
+}
+
+export interface GroupCommitOptions {
+  /** Batches in flight at once (each on its own connection) before new ones wait to be grouped. */
+  maxConcurrent: number;
+  /** Most transactions in one group. */
+  maxGroup: number;
+}
+
 export class MysqlBatch {
+  readonly #waiting: Unit[] = [];
+  #inFlight = 0;
+
   constructor(
     private readonly pool: Pool,
     private readonly writer: MysqlWriter,
+    private readonly group: GroupCommitOptions = { maxConcurrent: 4, maxGroup: 32 },
   ) {}
 
   /**
-   * Runs `statements` as one transaction in one round trip and returns each
-   * statement's result, in order. On any error the transaction is rolled
-   * back; a deadlock or lock-wait timeout re-runs it whole.
+   * Runs `statements` as one transaction and returns each statement's
+   * result, in order — possibly committed together with other callers'
+   * transactions (group commit), never partially. On any error nothing of
+   * it is written.
    */
-  async transaction(statements: Statement[]): Promise<unknown[]> {
+  transaction(statements: Statement[]): Promise<unknown[]> {
+    return new Promise((resolve, reject) => {
+      this.#waiting.push({ statements, resolve, reject });
+      this.#pump();
+    });
+  }
+
+  #pump(): void {
+    while (this.#inFlight < this.group.maxConcurrent && this.#waiting.length > 0) {
+      const units = this.#waiting.splice(0, this.group.maxGroup);
+      this.#inFlight++;
+      void this.#commitGroup(units).finally(() => {
+        this.#inFlight--;
+        this.#pump();
+      });
+    }
+  }
+
+  async #commitGroup(units: Unit[]): Promise<void> {
+    if (units.length > 1) {
+      try {
+        const results = await this.#execute(units.flatMap((unit) => unit.statements));
+        let offset = 0;
+        for (const unit of units) {
+          unit.resolve(results.slice(offset, offset + unit.statements.length));
+          offset += unit.statements.length;
+        }
+        return;
+      } catch {
+        // Rolled back whole: fall through and give each unit its own transaction.
+      }
+    }
+    await Promise.all(
+      units.map(async (unit) => {
+        try {
+          unit.resolve(await this.#execute(unit.statements));
+        } catch (error) {
+          unit.reject(error);
+        }
+      }),
+    );
+  }
+
+  /**
+   * One transaction in one round trip. On any error it is rolled back; a
+   * deadlock or lock-wait timeout re-runs it whole.
+   */
+  async #execute(statements: Statement[]): Promise<unknown[]> {
     const sql = ['START TRANSACTION', ...statements.map((s) => s.sql), 'COMMIT'].join(';\n');
     const values = statements.flatMap((s) => s.values);
     for (let attempt = 1; ; attempt++) {

@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { ensureServerPackages, startMariadb, startRedis, type MariadbServer, type RedisServer } from '../support/servers.ts';
-import { killOwnChildren } from './own-children.ts';
+import { killClusterChildren } from './own-children.ts';
 import { printScenario, printSummary } from './report.ts';
 import { runScenario, type ScenarioReport } from './run-scenario.ts';
 import { SHORT, SOAK, type Scenario, type ScenarioSize } from './scenario.ts';
@@ -74,7 +74,7 @@ function cleanup(): Promise<void> {
     world?.abort();
     await world?.close().catch(() => undefined);
     await Promise.allSettled([mariadb?.stop(), redis?.stop()]);
-    killOwnChildren();
+    killClusterChildren();
   })();
   return cleaning;
 }
@@ -89,7 +89,7 @@ const onSignal = (signal: NodeJS.Signals) => {
 process.on('SIGINT', onSignal);
 process.on('SIGTERM', onSignal);
 // Last resort if the process ends some other way: no child outlives the run.
-process.on('exit', () => killOwnChildren());
+process.on('exit', () => killClusterChildren());
 
 const reports: ScenarioReport[] = [];
 const errors: string[] = [];
@@ -141,9 +141,4 @@ try {
   process.exitCode = 1;
 } finally {
   if (!interrupted) await cleanup();
-}
-if (process.env['CHAOS_DEBUG_HANDLES']) {
-  setTimeout(() => {
-    process.stderr.write(`active resources: ${JSON.stringify(process.getActiveResourcesInfo())}\n`);
-  }, 3000).unref();
 }

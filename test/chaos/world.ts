@@ -15,7 +15,7 @@ import { pickFreePort } from '../support/free-port.ts';
 import type { MariadbServer, RedisServer } from '../support/servers.ts';
 import { waitFor } from '../support/wait.ts';
 import { FaultProxy } from './fault-proxy.ts';
-import { killOwnChildren } from './own-children.ts';
+import { killClusterChildren } from './own-children.ts';
 
 export interface ChaosServers {
   mariadb: MariadbServer;
@@ -137,7 +137,7 @@ export class ChaosWorld {
       });
     } catch (error) {
       // startCluster does not hand back what it started before failing.
-      killOwnChildren([mariadb.pid, redis.pid]);
+      killClusterChildren();
       await Promise.allSettled([...proxies.values()].map((p) => p.close()));
       throw error;
     }

@@ -7,6 +7,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createConnection } from 'mysql2/promise';
+import { COORDINATOR_NODE_ARGS } from '../../../coordinator/runtime.ts';
 import { ManagedProcess } from './managed-process.ts';
 
 export const BANKS = ['a', 'b'] as const;
@@ -131,6 +132,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       new ManagedProcess({
         name: `coordinator-${i}`,
         entry: 'coordinator/main.ts',
+        nodeArgs: COORDINATOR_NODE_ARGS,
         healthUrl: `http://127.0.0.1:${port}/health`,
         logFile: join(options.logDir, `coordinator-${i}.log`),
         env: {

@@ -11,6 +11,8 @@ import { waitFor } from '../../../test/support/wait.ts';
 export interface ManagedProcessOptions {
   name: string;
   entry: string;
+  /** Node flags before the entry (e.g. the coordinator's heap cap). */
+  nodeArgs?: readonly string[];
   env: Record<string, string>;
   healthUrl: string;
   logFile: string;
@@ -50,7 +52,7 @@ export class ManagedProcess {
       this.#log = createWriteStream(this.options.logFile, { flags: 'a' });
       await once(this.#log, 'open');
     }
-    const child = spawn(process.execPath, ['--import', 'tsx', this.options.entry], {
+    const child = spawn(process.execPath, [...(this.options.nodeArgs ?? []), '--import', 'tsx', this.options.entry], {
       env: { ...process.env, ...this.options.env },
       stdio: ['ignore', this.#log, this.#log],
     });
