@@ -4,14 +4,12 @@
  * `node --import tsx <entry>` or, with `--runtime=compiled`, by plain node on
  * an esbuild bundle of the same entry. Output goes to a log file; readiness is
  * a health URL; stop is SIGTERM (a graceful exit also writes a --cpu-prof profile).
+ * The process handling itself is the demo's and chaos suite's ManagedProcess.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { once } from 'node:events';
-import { createWriteStream, type WriteStream } from 'node:fs';
 import { mkdir, readFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { waitFor } from '../test/support/wait.ts';
+import { ManagedProcess } from '../examples/bank-transfer/cluster/managed-process.ts';
 import type { Runtime } from './options.ts';
 
 export interface BenchProcessOptions {
@@ -72,56 +70,18 @@ function compiled(entry: string): Promise<string> {
   return file;
 }
 
-export class BenchProcess {
-  #child: ChildProcess | null = null;
-  #log: WriteStream | null = null;
-  #exited: Promise<unknown> = Promise.resolve();
-
-  constructor(readonly options: BenchProcessOptions) {}
-
-  get name(): string {
-    return this.options.name;
+export class BenchProcess extends ManagedProcess {
+  constructor(options: BenchProcessOptions) {
+    super({
+      ...options,
+      ...(options.runtime === 'compiled' ? { script: async (entry: string) => [await compiled(entry)] } : {}),
+    });
   }
 
-  get pid(): number {
-    const pid = this.#child?.pid;
+  override get pid(): number {
+    const pid = super.pid;
     if (pid === undefined) throw new Error(`${this.name} is not running`);
     return pid;
-  }
-
-  async start(): Promise<void> {
-    const script = this.options.runtime === 'compiled' ? [await compiled(this.options.entry)] : ['--import', 'tsx', this.options.entry];
-    this.#log = createWriteStream(this.options.logFile, { flags: 'a' });
-    await once(this.#log, 'open');
-    const child = spawn(process.execPath, [...(this.options.nodeArgs ?? []), ...script], {
-      env: { ...process.env, ...this.options.env },
-      stdio: ['ignore', this.#log, this.#log],
-    });
-    this.#child = child;
-    this.#exited = once(child, 'exit');
-    await waitFor(
-      async (bail) => {
-        if (child.exitCode !== null || child.signalCode !== null) {
-          bail(new Error(`${this.name} exited during start (code ${child.exitCode}); see ${this.options.logFile}`));
-        }
-        const response = await fetch(this.options.healthUrl).catch(() => null);
-        return response?.ok ?? false;
-      },
-      { what: `${this.name} to answer ${this.options.healthUrl}`, timeoutMs: 60_000, intervalMs: 100 },
-    );
-  }
-
-  /** SIGTERM, then SIGKILL after `graceMs`. */
-  async stop(graceMs = 20_000): Promise<void> {
-    const child = this.#child;
-    if (child && child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGTERM');
-      const timer = setTimeout(() => child.kill('SIGKILL'), graceMs);
-      await this.#exited;
-      clearTimeout(timer);
-    }
-    this.#log?.end();
-    this.#log = null;
   }
 }
 

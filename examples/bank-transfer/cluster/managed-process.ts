@@ -13,6 +13,8 @@ export interface ManagedProcessOptions {
   entry: string;
   /** Node flags before the entry (e.g. the coordinator's heap cap). */
   nodeArgs?: readonly string[];
+  /** How node runs `entry`; default `--import tsx <entry>` (the benchmark may run a bundle instead). */
+  script?: (entry: string) => Promise<string[]>;
   env: Record<string, string>;
   healthUrl: string;
   logFile: string;
@@ -52,7 +54,8 @@ export class ManagedProcess {
       this.#log = createWriteStream(this.options.logFile, { flags: 'a' });
       await once(this.#log, 'open');
     }
-    const child = spawn(process.execPath, [...(this.options.nodeArgs ?? []), '--import', 'tsx', this.options.entry], {
+    const script = this.options.script ? await this.options.script(this.options.entry) : ['--import', 'tsx', this.options.entry];
+    const child = spawn(process.execPath, [...(this.options.nodeArgs ?? []), ...script], {
       env: { ...process.env, ...this.options.env },
       stdio: ['ignore', this.#log, this.#log],
     });
