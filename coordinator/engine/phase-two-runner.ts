@@ -66,7 +66,9 @@ export class PhaseTwoRunner {
     const { store, client, clock, retryPolicy } = this.options;
     const telemetry = this.#telemetry;
     const txn = snapshot.transaction;
-    const log = this.options.logger.child({ gid: txn.gid });
+    // Created on first use: the happy path logs nothing at info level, and a child logger per round is not free.
+    let child: Logger | undefined;
+    const log = () => (child ??= this.options.logger.child({ gid: txn.gid }));
     const plan = planPhaseTwo(snapshot);
     if (!plan) return txn.status;
     const from = txn.status as 'confirming' | 'cancelling';
@@ -85,27 +87,27 @@ export class PhaseTwoRunner {
 
     for (const result of results) {
       if (result.outcome !== 'success') {
-        log.warn({ branchId: result.branchId, op: plan.op, outcome: result.outcome, attempt: result.attempt, error: result.error }, 'branch call did not succeed');
+        log().warn({ branchId: result.branchId, op: plan.op, outcome: result.outcome, attempt: result.attempt, error: result.error }, 'branch call did not succeed');
       }
     }
     if (!recorded) {
-      log.info({ op: plan.op }, 'lease lost before the round was recorded; the new owner carries on');
+      log().info({ op: plan.op }, 'lease lost before the round was recorded; the new owner carries on');
       return from;
     }
     if (decision.kind === 'finish') {
       // Debug: one line per transaction on the hot path costs measurable CPU (docs/performance.md).
-      log.debug({ status: decision.status, branches: snapshot.branches.length }, 'transaction finished');
+      if (this.options.logger.isLevelEnabled('debug')) log().debug({ status: decision.status, branches: snapshot.branches.length }, 'transaction finished');
       this.#reportFinish({ gid: txn.gid, mode: txn.mode, status: decision.status, decidedAt: context.decidedAt ?? null, at: now, by: 'phase-two' });
       return decision.status;
     }
     telemetry.onRetry({ gid: txn.gid, mode: txn.mode, op: plan.op, retryCount: decision.retryCount, nextRetryAt: decision.nextRetryAt });
     if (decision.attentionReason) {
-      log.error({ retryCount: decision.retryCount, reason: decision.attentionReason }, 'transaction needs attention');
+      log().error({ retryCount: decision.retryCount, reason: decision.attentionReason }, 'transaction needs attention');
       telemetry.onAttention({ gid: txn.gid, mode: txn.mode, status: from, reason: decision.attentionReason, retryCount: decision.retryCount, at: now });
     }
-    log.info({ retryCount: decision.retryCount, nextRetryAt: new Date(decision.nextRetryAt).toISOString() }, 'phase two incomplete, retry scheduled');
+    log().info({ retryCount: decision.retryCount, nextRetryAt: new Date(decision.nextRetryAt).toISOString() }, 'phase two incomplete, retry scheduled');
     await this.options.scheduler.schedule(txn.gid, decision.nextRetryAt).catch((error: unknown) => {
-      log.warn({ err: error }, 'could not enqueue the retry; the reconciler will find it in MySQL');
+      log().warn({ err: error }, 'could not enqueue the retry; the reconciler will find it in MySQL');
     });
     return from;
   }
