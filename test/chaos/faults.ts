@@ -7,14 +7,15 @@ import { Redis } from 'ioredis';
 import { createConnection } from 'mysql2/promise';
 import { cancelBeforeTry, replayFinished, replayInFlight, tryAfterTimeout, tryCancelRace } from './orderings.ts';
 import { describeStep, faultKind, type FaultAction, type FaultStep } from './schedule.ts';
-import { ensureUp, type ChaosWorld } from './world.ts';
+import type { ChaosWorld } from './world.ts';
 
 /** SIGKILL, wait, start again (until healthy: a start can fail while MySQL is down). */
 async function crash(world: ChaosWorld, target: string, kill: () => Promise<void>, downMs: number, restart: () => Promise<void>): Promise<void> {
   await world.exclusive(target, async () => {
     await kill();
     await world.sleep(downMs);
-    await restart();
+    // Interrupted: cleanup stops everything anyway; restarting now would race it.
+    if (!world.aborted) await restart();
   });
 }
 
@@ -62,11 +63,11 @@ export async function perform(world: ChaosWorld, action: FaultAction): Promise<v
   switch (action.kind) {
     case 'kill-coordinator': {
       const coordinator = cluster.coordinators[action.index]!;
-      return crash(world, coordinator.name, () => coordinator.kill('SIGKILL'), action.downMs, () => ensureUp(coordinator));
+      return crash(world, coordinator.name, () => coordinator.kill('SIGKILL'), action.downMs, () => world.ensureUp(coordinator));
     }
     case 'kill-bank': {
       const bank = cluster.banks[action.bank];
-      return crash(world, bank.name, () => bank.kill('SIGKILL'), action.downMs, () => ensureUp(bank));
+      return crash(world, bank.name, () => bank.kill('SIGKILL'), action.downMs, () => world.ensureUp(bank));
     }
     case 'kill-redis':
       return crash(world, 'redis', () => servers.redis.kill('SIGKILL'), action.downMs, () => servers.redis.start());

@@ -21,6 +21,15 @@ export interface ChaosLoadOptions {
   gidPrefix: string;
   /** Per-request timeout. */
   timeoutMs: number;
+  /**
+   * Spread the transfers evenly over this long (transfer n is not sent
+   * before n/count of it has passed), so that they meet the faults of the
+   * whole schedule rather than only its first seconds. A slow system just
+   * falls behind; 0 sends as fast as the concurrency allows.
+   */
+  spreadOverMs: number;
+  /** Checked before each transfer: true stops sending (the run was interrupted). */
+  stopped?: () => boolean;
   onResult?: (done: number) => void;
 }
 
@@ -51,8 +60,12 @@ export async function runChaosLoad(options: ChaosLoadOptions): Promise<ChaosLoad
   });
   let next = 0;
   const worker = async () => {
-    while (next < plan.length) {
-      const item = plan[next++]!;
+    while (next < plan.length && !options.stopped?.()) {
+      const index = next++;
+      const item = plan[index]!;
+      const notBefore = started + (index * options.spreadOverMs) / plan.length;
+      if (Date.now() < notBefore) await new Promise((resolve) => setTimeout(resolve, notBefore - Date.now()));
+      if (options.stopped?.()) break;
       const record = await send(item.url, item.body, options.timeoutMs);
       records.push(record);
       results[record.answer]++;

@@ -4,7 +4,7 @@
  * schedule runs, then heal everything, wait (bounded) until every
  * transaction is terminal, and check the invariants (brief §9).
  */
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { audit, violations, type Violation } from '../../examples/bank-transfer/cluster/audit.ts';
 import { seededRandom } from '../../examples/bank-transfer/cluster/random.ts';
@@ -84,6 +84,7 @@ export async function runScenario(options: RunScenarioOptions): Promise<Scenario
     logDir,
   });
   options.onWorld?.(world);
+  let report: ScenarioReport;
   try {
     const before = await audit(world.cluster.coordinatorDbUrl, world.cluster.bankDbUrls);
     const gidPrefix = `${scenario.name}-${seed}`;
@@ -98,14 +99,18 @@ export async function runScenario(options: RunScenarioOptions): Promise<Scenario
       random: loadRandom,
       gidPrefix,
       timeoutMs: 30_000,
+      spreadOverMs: size.budget.horizonMs,
+      stopped: () => world.aborted,
     }).finally(() => (loadEnded = Date.now()));
 
     const faultsStarted = Date.now();
     await runSchedule(world, steps, (line) => log(`  fault ${line.trim()}`));
     const faultsMs = Date.now() - faultsStarted;
+    world.throwIfAborted();
     log(`faults over after ${(faultsMs / 1000).toFixed(1)} s; healing every link, server and process`);
     await world.heal();
     const loaded = await load;
+    world.throwIfAborted();
     log(`transfers done in ${(loaded.elapsedMs / 1000).toFixed(1)} s; waiting for every transaction to be terminal`);
     await world.heal(); // nothing should be down, but a transfer may have outlasted the last restore
 
@@ -113,7 +118,8 @@ export async function runScenario(options: RunScenarioOptions): Promise<Scenario
     const bound = options.convergeTimeoutMs ?? 120_000;
     let lastReport = Date.now();
     const converged = await waitFor(
-      async () => {
+      async (bail) => {
+        if (world.aborted) bail(new Error('interrupted'));
         const open = (await world.coordinatorDb('dtx_global')
           .whereNotIn('status', ['confirmed', 'cancelled'])
           .select('status')
@@ -130,6 +136,7 @@ export async function runScenario(options: RunScenarioOptions): Promise<Scenario
       () => true,
       () => false,
     );
+    world.throwIfAborted();
     const convergeMs = converged ? Date.now() - convergeFrom : null;
 
     const after = await audit(world.cluster.coordinatorDbUrl, world.cluster.bankDbUrls);
@@ -152,7 +159,7 @@ export async function runScenario(options: RunScenarioOptions): Promise<Scenario
     const gids = [...new Set(found.flatMap((v) => v.gids))].slice(0, 10);
     for (const gid of gids) histories.push(await gidHistory(world, gid));
 
-    return {
+    report = {
       scenario: scenario.name,
       proves: scenario.proves,
       seed,
@@ -177,6 +184,21 @@ export async function runScenario(options: RunScenarioOptions): Promise<Scenario
     await world.close();
     options.onWorld?.(null);
   }
+  const injected = await injectedHandlerErrors(logDir);
+  if (injected > 0) {
+    report.faults = [...report.faults, ['injected-handler-errors', injected] as [string, number]].sort(([a], [b]) => a.localeCompare(b));
+  }
+  return report;
+}
+
+/** Handler errors the banks injected (BANK_ERROR_RATE), counted in their logs once they are closed. */
+async function injectedHandlerErrors(logDir: string): Promise<number> {
+  let count = 0;
+  for (const bank of ['a', 'b']) {
+    const text = await readFile(join(logDir, `bank-${bank}.log`), 'utf8').catch(() => '');
+    count += text.split('\n').filter((line) => line.includes('"branch handler failed"') && line.includes('injected fault on')).length;
+  }
+  return count;
 }
 
 function connectionsAffected(world: ChaosWorld): [string, number][] {

@@ -71,10 +71,16 @@ async function healthy(url: string): Promise<boolean> {
   return response?.ok ?? false;
 }
 
-/** Start `process` until it answers its health check (a start can fail while MySQL is still down). */
-export async function ensureUp(part: ManagedProcess, timeoutMs = 90_000): Promise<void> {
+/** The run was interrupted (Ctrl-C): whatever the scenario was doing stops, nothing is restarted. */
+export class ChaosAbortedError extends Error {
+  override readonly name = 'ChaosAbortedError';
+}
+
+/** Start `part` until it answers its health check (a start can fail while MySQL is still down). */
+export async function ensureUp(part: ManagedProcess, aborted: () => boolean, timeoutMs = 90_000): Promise<void> {
   await waitFor(
-    async () => {
+    async (bail) => {
+      if (aborted()) bail(new ChaosAbortedError(`interrupted while starting ${part.name}`));
       if (await healthy(part.options.healthUrl)) return true;
       if (!part.running) await part.start().catch(() => undefined);
       return healthy(part.options.healthUrl);
@@ -92,6 +98,7 @@ export class ChaosWorld {
   readonly notes: string[] = [];
   readonly #locks = new Map<string, Promise<unknown>>();
   #aborted = false;
+  #closing: Promise<void> | null = null;
   #gids = 0;
   #randoms = 0;
 
@@ -210,6 +217,15 @@ export class ChaosWorld {
     return this.#aborted;
   }
 
+  throwIfAborted(): void {
+    if (this.#aborted) throw new ChaosAbortedError(`${this.scenario} was interrupted`);
+  }
+
+  /** Start a stopped or crashed process again, until healthy (gives up if the run is interrupted). */
+  ensureUp(part: ManagedProcess): Promise<void> {
+    return ensureUp(part, () => this.#aborted);
+  }
+
   /** Base URL of a coordinator that answers, directly (not through a proxy), or null. */
   async coordinatorUrl(): Promise<string | null> {
     for (const coordinator of this.cluster.coordinators) {
@@ -231,16 +247,21 @@ export class ChaosWorld {
 
   /** After the faults: every link back to pass, every server and process running and healthy. */
   async heal(): Promise<void> {
+    this.throwIfAborted();
     await Promise.all([...this.proxies.values()].map((p) => p.setMode('pass')));
     const { mariadb, redis } = this.servers;
     await Promise.all([mariadb.running ? undefined : mariadb.start(), redis.running ? undefined : redis.start()]);
-    await Promise.all(this.cluster.all().map((p) => ensureUp(p)));
+    await Promise.all(this.cluster.all().map((p) => this.ensureUp(p)));
   }
 
-  async close(): Promise<void> {
-    this.abort();
-    await this.cluster.stop();
-    await Promise.allSettled([...this.proxies.values()].map((p) => p.close()));
-    await Promise.allSettled([this.coordinatorDb.destroy(), this.bankDbs.a.destroy(), this.bankDbs.b.destroy()]);
+  /** Stops every process and proxy and closes the harness's pools; once, however often it is called. */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      this.abort();
+      await this.cluster.stop();
+      await Promise.allSettled([...this.proxies.values()].map((p) => p.close()));
+      await Promise.allSettled([this.coordinatorDb.destroy(), this.bankDbs.a.destroy(), this.bankDbs.b.destroy()]);
+    })();
+    return this.#closing;
   }
 }
