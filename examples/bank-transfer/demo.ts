@@ -109,6 +109,7 @@ try {
     concurrency,
     maxAmount: num('max-amount', 1, 1e12),
     random: seededRandom(seed),
+    gidPrefix: `demo-${seed}-${Date.now().toString(36)}`,
     timeoutMs: 30_000,
     onResult: (result, done) => {
       running[result]++;

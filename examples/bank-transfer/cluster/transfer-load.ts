@@ -1,7 +1,10 @@
 /**
- * Random transfers against the transfer services, with bounded concurrency.
- * Amounts go up to `maxAmount`, so with small balances some transfers must
- * fail for insufficient funds.
+ * Random transfers against the transfer services, with bounded concurrency,
+ * for the demo and the chaos suite. Amounts go up to `maxAmount`, so with
+ * small balances some transfers must fail for insufficient funds. Every
+ * transfer gets its gid from the caller's prefix, so a transfer whose
+ * request failed can still be found, and what the caller was told is
+ * recorded next to it.
  */
 import { BANKS } from './cluster.ts';
 import type { Random } from './random.ts';
@@ -15,44 +18,68 @@ export interface LoadOptions {
   concurrency: number;
   maxAmount: number;
   random: Random;
+  /** Gid of transfer n: `${gidPrefix}-t${n}`. */
+  gidPrefix: string;
   /** Per-request timeout. */
   timeoutMs: number;
+  /**
+   * Spread the transfers evenly over this long (transfer n is not sent
+   * before n/count of it has passed), so that they meet a whole fault
+   * schedule rather than only its first seconds. 0 (default) sends as fast
+   * as the concurrency allows.
+   */
+  spreadOverMs?: number;
+  /** Checked before each transfer: true stops sending (the run was interrupted). */
+  stopped?: () => boolean;
   onResult?: (result: TransferResult, done: number) => void;
+}
+
+export interface TransferRecord {
+  gid: string;
+  answer: TransferResult;
+  /** HTTP status, null when no reply came. */
+  httpStatus: number | null;
 }
 
 export interface LoadSummary {
   results: Record<TransferResult, number>;
-  gids: string[];
+  records: TransferRecord[];
   elapsedMs: number;
 }
 
 export async function runTransfers(options: LoadOptions): Promise<LoadSummary> {
   const results: Record<TransferResult, number> = { confirmed: 0, pending: 0, 'insufficient-funds': 0, refused: 0, failed: 0 };
-  const gids: string[] = [];
+  const records: TransferRecord[] = [];
   const started = Date.now();
-  // Draw every transfer up front so the schedule depends on the seed only, not on timing.
+  const spreadOverMs = options.spreadOverMs ?? 0;
+  // Drawn up front: the transfers depend on the seed only, not on timing.
   const plan = Array.from({ length: options.count }, (_, i) => {
     const from = { bank: options.random.pick(BANKS), account: options.random.pick(options.accountIds) };
     let to = { bank: options.random.pick(BANKS), account: options.random.pick(options.accountIds) };
     while (to.bank === from.bank && to.account === from.account) to = { bank: options.random.pick(BANKS), account: options.random.pick(options.accountIds) };
-    return { url: options.transferUrls[i % options.transferUrls.length]!, body: { from, to, amount: options.random.int(1, options.maxAmount) } };
+    const gid = `${options.gidPrefix}-t${i + 1}`;
+    return { url: options.transferUrls[i % options.transferUrls.length]!, body: { from, to, amount: options.random.int(1, options.maxAmount), gid } };
   });
   let next = 0;
-  let done = 0;
   const worker = async () => {
-    while (next < plan.length) {
-      const item = plan[next++]!;
-      const result = await send(item.url, item.body, options.timeoutMs, gids);
-      results[result]++;
-      done++;
-      options.onResult?.(result, done);
+    while (next < plan.length && !options.stopped?.()) {
+      const index = next++;
+      const item = plan[index]!;
+      const notBefore = started + (index * spreadOverMs) / plan.length;
+      if (Date.now() < notBefore) await new Promise((resolve) => setTimeout(resolve, notBefore - Date.now()));
+      if (options.stopped?.()) break;
+      const record = await send(item.url, item.body, options.timeoutMs);
+      records.push(record);
+      results[record.answer]++;
+      options.onResult?.(record.answer, records.length);
     }
   };
   await Promise.all(Array.from({ length: Math.min(options.concurrency, plan.length) }, worker));
-  return { results, gids, elapsedMs: Date.now() - started };
+  return { results, records, elapsedMs: Date.now() - started };
 }
 
-async function send(url: string, body: unknown, timeoutMs: number, gids: string[]): Promise<TransferResult> {
+async function send(url: string, body: { gid: string }, timeoutMs: number): Promise<TransferRecord> {
+  const record = (answer: TransferResult, httpStatus: number | null): TransferRecord => ({ gid: body.gid, answer, httpStatus });
   try {
     const response = await fetch(`${url}/transfers`, {
       method: 'POST',
@@ -60,13 +87,12 @@ async function send(url: string, body: unknown, timeoutMs: number, gids: string[
       body: JSON.stringify(body),
       signal: AbortSignal.timeout(timeoutMs),
     });
-    const reply = (await response.json().catch(() => ({}))) as { gid?: string; status?: string; code?: string };
-    if (reply.gid) gids.push(reply.gid);
-    if (response.status === 200) return reply.status === 'confirmed' ? 'confirmed' : 'pending';
-    if (response.status === 409 && reply.code === 'INSUFFICIENT_FUNDS') return 'insufficient-funds';
-    if (response.status === 409) return 'refused';
-    return 'failed';
+    const reply = (await response.json().catch(() => ({}))) as { status?: string; code?: string };
+    if (response.status === 200) return record(reply.status === 'confirmed' ? 'confirmed' : 'pending', 200);
+    if (response.status === 409 && reply.code === 'INSUFFICIENT_FUNDS') return record('insufficient-funds', 409);
+    if (response.status === 409) return record('refused', 409);
+    return record('failed', response.status);
   } catch {
-    return 'failed';
+    return record('failed', null);
   }
 }
