@@ -408,7 +408,7 @@ describe('listing', () => {
     expect(items(await read(slow, `/transactions?gidPrefix=${tag}&participant=${encodeURIComponent('http://participant-c.test:1')}`))).toEqual([]);
 
     const lastOld = Date.parse((await view(slow, elsewhere)).transaction.createdAt);
-    await sleep(1_000);
+    await sleep(1_000); // a gap in creation times for the age filter, not a wait for a condition
     const younger = await trying(slowDtx, `${tag}-young`);
     const youngAt = (await view(slow, younger)).transaction.createdAt;
     // Older than the young one's age plus half the gap: the three old ones, whatever the machine's load.
@@ -482,7 +482,9 @@ describe('actions', () => {
     // A round already running when the pause landed still records its outcome.
     const settled = await waitForView(fast, gid, 'no round in flight', (v) => v.transaction.leaseOwner === null);
     const received = fastBank.received.confirm;
-    await sleep(1_500); // ~4x the longest backoff (400 ms) and ~7 reconciler passes
+    // What a retry job queued before the pause, or a reconciler pass, would do now: neither may touch it.
+    expect(await fast.coordinator.service.recover(gid)).toBeNull();
+    await fast.coordinator.reconciler.pass();
     const later = await view(fast, gid);
     expect(later.branches[0]!.attempts).toBe(settled.branches[0]!.attempts);
     expect(later.transaction).toMatchObject({ paused: true, nextRetryAt: null, retryCount: settled.transaction.retryCount });
@@ -586,7 +588,9 @@ describe('actions', () => {
     const { event } = await expectAudited(slow, gid, 'close', REASON, since);
     expect(event.message).toContain('without calling participants');
     expect(event.message).toContain('01, 02');
-    await sleep(1_000); // several reconciler passes
+    // What a queued retry job, or a reconciler pass, would do now: neither may call a participant.
+    expect(await slow.coordinator.service.recover(gid)).toBeNull();
+    await slow.coordinator.reconciler.pass();
     expect(bank.received).toEqual(calls);
     const after = await view(slow, gid);
     expect(after.events.filter((e) => e.kind === 'branch-call' && e.id > event.id)).toEqual([]);
@@ -595,7 +599,8 @@ describe('actions', () => {
     const open = await trying(slowDtx, `close-trying-${hex()}`);
     const closed = await act(slow, `/transactions/${open}/close`, { reason: REASON, lastResort: true });
     expect(closed.body.transaction.status).toBe('cancelled');
-    await sleep(500);
+    expect(await slow.coordinator.service.recover(open)).toBeNull();
+    await slow.coordinator.reconciler.pass();
     expect(bank.received).toEqual(calls);
     expect((await view(slow, open)).events.filter((e) => e.kind === 'branch-call')).toEqual([]);
   });

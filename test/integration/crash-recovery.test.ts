@@ -16,8 +16,9 @@ import {
   type CoordinatorProcess,
   type InProcessCoordinator,
 } from '../support/coordinator-harness.ts';
+import { pickFreePort } from '../support/free-port.ts';
 import { createTestDatabase, uniqueRedisPrefix, type TestDatabase } from '../support/databases.ts';
-import { freePort, openCoordinatorLog, uniqueGid, type CoordinatorLogReader } from '../support/recovery-helpers.ts';
+import { openCoordinatorLog, uniqueGid, type CoordinatorLogReader } from '../support/recovery-helpers.ts';
 import { startRedis, type RedisServer } from '../support/servers.ts';
 import { startTestParticipant, type Gate, type TestParticipant } from '../support/test-participant.ts';
 import { waitFor } from '../support/wait.ts';
@@ -90,7 +91,7 @@ describe('coordinator SIGKILLed after logging the decision, before phase two com
   }
 
   async function spawnCoordinator(env: Record<string, string>, instanceId: string): Promise<CoordinatorProcess> {
-    const started = await startCoordinatorProcess({ ...env, DTX_INSTANCE_ID: instanceId }, await freePort());
+    const started = await startCoordinatorProcess({ ...env, DTX_INSTANCE_ID: instanceId }, await pickFreePort());
     processes.push(started);
     return started;
   }

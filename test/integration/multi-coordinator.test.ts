@@ -15,10 +15,10 @@ import {
   type CoordinatorProcess,
   type InProcessCoordinator,
 } from '../support/coordinator-harness.ts';
+import { pickFreePort } from '../support/free-port.ts';
 import { createTestDatabase, uniqueRedisPrefix, type TestDatabase } from '../support/databases.ts';
 import {
   effectCounts,
-  freePort,
   openCoordinatorLog,
   readCoordinatorLog,
   uniqueGid,
@@ -54,7 +54,7 @@ describe('two coordinator processes under load, one SIGKILLed mid-run', () => {
     const env = testEnv(coordinatorDb.url, inject('redisUrl'), uniqueRedisPrefix('multi'));
     // One after the other: the first applies the migrations.
     for (const id of ['mc-1', 'mc-2']) {
-      coordinators.push(await startCoordinatorProcess({ ...env, DTX_INSTANCE_ID: id }, await freePort()));
+      coordinators.push(await startCoordinatorProcess({ ...env, DTX_INSTANCE_ID: id }, await pickFreePort()));
     }
     clients = coordinators.map(
       (c) => new DtxClient({ coordinatorUrl: c.url, secret: TEST_SECRET, coordinatorTimeoutMs: 10_000, coordinatorRetries: 0 }),

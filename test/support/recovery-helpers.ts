@@ -1,26 +1,12 @@
 /**
- * Small helpers for the crash-recovery and multi-coordinator suites: a free
- * TCP port, a direct reader of the coordinator's transaction log (to look at
- * a transaction while no coordinator is running), and the per-branch effect
- * counts of a test participant.
+ * Small helpers for the crash-recovery and multi-coordinator suites: a direct
+ * reader of the coordinator's transaction log (to look at a transaction while
+ * no coordinator is running), and the per-branch effect counts of a test
+ * participant.
  */
 import { randomBytes } from 'node:crypto';
-import { once } from 'node:events';
 import { readFile } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import knexFactory, { type Knex } from 'knex';
-
-/** A TCP port on 127.0.0.1 that was free a moment ago (listen on 0, read, close). */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  server.listen(0, '127.0.0.1');
-  await once(server, 'listening');
-  const address = server.address();
-  const port = typeof address === 'object' && address !== null ? address.port : 0;
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (!port) throw new Error('could not get a free port');
-  return port;
-}
 
 /** A gid unique to this call, `<label>-<hex>`. */
 export function uniqueGid(label: string): string {
