@@ -52,14 +52,40 @@ async function requireAccount(trx: Knex.Transaction, account: string): Promise<v
   if (!found) throw new BranchRejectedError(`no account ${account}`, { code: 'UNKNOWN_ACCOUNT' });
 }
 
-/** Confirm and cancel must find what try reserved; anything else is a bug worth retrying and alerting on. */
-function expectOneRow(changed: number, what: string): void {
-  if (changed !== 1) throw new Error(`${what}: expected to change 1 account row, changed ${changed}`);
+type Column = 'balance' | 'frozen' | 'incoming';
+type Moves = Partial<Record<Column, 1 | -1>>;
+
+/** The table in this file's header, as data: which columns each op moves the amount into (+1) or out of (−1). */
+const MOVES: Record<'debit' | 'credit', Record<'try' | 'confirm' | 'cancel', Moves>> = {
+  debit: { try: { balance: -1, frozen: 1 }, confirm: { frozen: -1 }, cancel: { balance: 1, frozen: -1 } },
+  credit: { try: { incoming: 1 }, confirm: { incoming: -1, balance: 1 }, cancel: { incoming: -1 } },
+};
+
+/**
+ * Applies `moves` to the leg's account (only while its balance covers the
+ * amount, if `covered`), and writes the ledger line when a row changed.
+ * Returns the number of account rows changed.
+ */
+async function move(ctx: BranchContext<unknown>, t: TransferLeg, moves: Moves, covered = false): Promise<number> {
+  const changes = Object.fromEntries(
+    Object.entries(moves).map(([column, sign]) => [column, ctx.trx.raw(`?? ${sign > 0 ? '+' : '-'} ?`, [column, t.amount])]),
+  );
+  const query = ctx.trx('accounts').where({ id: t.account });
+  if (covered) query.andWhere('balance', '>=', t.amount);
+  const changed = await query.update(changes);
+  if (changed > 0) await record(ctx, t);
+  return changed;
 }
 
 export function bankResources(faults: BankFaults) {
   const maybeFail = (ctx: BranchContext<unknown>) => {
     if (faults.errorRate > 0 && faults.random() < faults.errorRate) throw new Error(`injected fault on ${ctx.op}`);
+  };
+  /** Confirm and cancel must find what try reserved; anything else is a bug worth retrying and alerting on. */
+  const phaseTwo = (resource: 'debit' | 'credit', op: 'confirm' | 'cancel') => async (ctx: BranchContext<unknown>) => {
+    maybeFail(ctx);
+    const changed = await move(ctx, leg(ctx), MOVES[resource][op]);
+    if (changed !== 1) throw new Error(`${resource} ${op}: expected to change 1 account row, changed ${changed}`);
   };
 
   const debit = defineTcc<unknown, null>({
@@ -67,36 +93,14 @@ export function bankResources(faults: BankFaults) {
     async try(ctx) {
       maybeFail(ctx);
       const t = leg(ctx);
-      const changed = await ctx
-        .trx('accounts')
-        .where({ id: t.account })
-        .andWhere('balance', '>=', t.amount)
-        .update({ balance: ctx.trx.raw('balance - ?', [t.amount]), frozen: ctx.trx.raw('frozen + ?', [t.amount]) });
-      if (changed === 0) {
+      if ((await move(ctx, t, MOVES.debit.try, true)) === 0) {
         await requireAccount(ctx.trx, t.account);
         throw new BranchRejectedError(`insufficient funds in ${t.account}`, { code: 'INSUFFICIENT_FUNDS' });
       }
-      await record(ctx, t);
       return null;
     },
-    async confirm(ctx) {
-      maybeFail(ctx);
-      const t = leg(ctx);
-      expectOneRow(await ctx.trx('accounts').where({ id: t.account }).update({ frozen: ctx.trx.raw('frozen - ?', [t.amount]) }), 'debit confirm');
-      await record(ctx, t);
-    },
-    async cancel(ctx) {
-      maybeFail(ctx);
-      const t = leg(ctx);
-      expectOneRow(
-        await ctx
-          .trx('accounts')
-          .where({ id: t.account })
-          .update({ balance: ctx.trx.raw('balance + ?', [t.amount]), frozen: ctx.trx.raw('frozen - ?', [t.amount]) }),
-        'debit cancel',
-      );
-      await record(ctx, t);
-    },
+    confirm: phaseTwo('debit', 'confirm'),
+    cancel: phaseTwo('debit', 'cancel'),
   });
 
   const credit = defineTcc<unknown, null>({
@@ -104,29 +108,11 @@ export function bankResources(faults: BankFaults) {
     async try(ctx) {
       maybeFail(ctx);
       const t = leg(ctx);
-      const changed = await ctx.trx('accounts').where({ id: t.account }).update({ incoming: ctx.trx.raw('incoming + ?', [t.amount]) });
-      if (changed === 0) throw new BranchRejectedError(`no account ${t.account}`, { code: 'UNKNOWN_ACCOUNT' });
-      await record(ctx, t);
+      if ((await move(ctx, t, MOVES.credit.try)) === 0) throw new BranchRejectedError(`no account ${t.account}`, { code: 'UNKNOWN_ACCOUNT' });
       return null;
     },
-    async confirm(ctx) {
-      maybeFail(ctx);
-      const t = leg(ctx);
-      expectOneRow(
-        await ctx
-          .trx('accounts')
-          .where({ id: t.account })
-          .update({ incoming: ctx.trx.raw('incoming - ?', [t.amount]), balance: ctx.trx.raw('balance + ?', [t.amount]) }),
-        'credit confirm',
-      );
-      await record(ctx, t);
-    },
-    async cancel(ctx) {
-      maybeFail(ctx);
-      const t = leg(ctx);
-      expectOneRow(await ctx.trx('accounts').where({ id: t.account }).update({ incoming: ctx.trx.raw('incoming - ?', [t.amount]) }), 'credit cancel');
-      await record(ctx, t);
-    },
+    confirm: phaseTwo('credit', 'confirm'),
+    cancel: phaseTwo('credit', 'cancel'),
   });
 
   return [debit, credit];
