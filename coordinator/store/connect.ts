@@ -9,6 +9,9 @@ export interface MysqlOptions {
   poolMax: number;
 }
 
+/** Strict mode turns over-long values into errors instead of silent truncation; every coordinator connection runs it first. */
+export const STRICT_SESSION = "SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'";
+
 export function connectMysql(options: MysqlOptions): Knex {
   return knexFactory({
     client: 'mysql2',
@@ -16,9 +19,8 @@ export function connectMysql(options: MysqlOptions): Knex {
     pool: {
       min: 0,
       max: options.poolMax,
-      // Strict mode turns over-long values into errors instead of silent truncation.
       afterCreate(connection: { query: (sql: string, cb: (err: Error | null) => void) => void }, done: (err: Error | null, c: unknown) => void) {
-        connection.query("SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'", (err) => done(err, connection));
+        connection.query(STRICT_SESSION, (err) => done(err, connection));
       },
     },
     acquireConnectionTimeout: 10_000,

@@ -17,6 +17,7 @@
  * is run again on its own so that one unit's error is only its own.
  */
 import { createPool, type Pool, type PoolConnection } from 'mysql2/promise';
+import { STRICT_SESSION } from './connect.ts';
 import { isRetryableConflict } from './mysql-errors.ts';
 import type { MysqlWriter } from './mysql-writer.ts';
 
@@ -32,9 +33,8 @@ export const REMEMBER_ROW_COUNT: Statement = { sql: 'SET @dtx_ok = ROW_COUNT()',
 
 export function connectBatchPool(url: string, poolMax: number): Pool {
   const pool = createPool({ uri: url, multipleStatements: true, connectionLimit: poolMax, waitForConnections: true, maxIdle: poolMax });
-  // Strict mode turns over-long values into errors instead of silent truncation.
   pool.pool.on('connection', (connection) => {
-    connection.query("SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'");
+    connection.query(STRICT_SESSION);
   });
   return pool;
 }

@@ -7,8 +7,9 @@ import type { DtxClient } from '../../participant-sdk/index.ts';
 import { HEADERS, sign, type BranchOp } from '../../participant-sdk/protocol/index.ts';
 import { TEST_SECRET } from './coordinator-harness.ts';
 import { waitFor } from './wait.ts';
+import type { EventKind, GlobalStatus } from '../../coordinator/domain/transaction.ts';
 
-export type GlobalStatus = 'trying' | 'confirming' | 'cancelling' | 'confirmed' | 'cancelled';
+export type { GlobalStatus };
 
 export interface TransactionRecord {
   gid: string;
@@ -33,7 +34,7 @@ export interface BranchRecord {
 
 export interface EventRecord {
   id: number;
-  kind: 'begin' | 'register' | 'status' | 'branch-call' | 'attention';
+  kind: EventKind;
   branchId: string | null;
   op: string | null;
   fromStatus: GlobalStatus | null;
