@@ -11,6 +11,8 @@
  *   npm run bench -- --coordinator-env=DTX_MYSQL_POOL_MAX=8 --coordinator-node-args="--max-semi-space-size=8"
  */
 
+import { HEADLINE_FRACTION } from './scenario.ts';
+
 export type ScenarioName = 'a' | 'b' | 'c';
 export type Runtime = 'tsx' | 'compiled';
 
@@ -26,8 +28,12 @@ export interface BenchOptions {
   stepMs: number;
   /** Unmeasured load before the sweep (JIT, pools, buffer pool). */
   warmupMs: number;
-  /** Length of the fixed-rate run at half of the peak. */
+  /** Length of each fixed-rate run. */
   fixedRateMs: number;
+  /** Shares of the peak with a fixed-rate run; the first (half) gives the headline latency. */
+  fixedFractions: number[];
+  /** Unmeasured run at the fixed rate before each measured one. */
+  leadInMs: number;
   /** Accounts per bank; transfers pick two at random, so contention stays low. */
   accountsPerBank: number;
   coordinatorLogLevel: string;
@@ -57,6 +63,9 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
   const known = new Set(['quick', 'scale', 'profile', 'only', 'runtime', 'coordinator-log-level', 'coordinator-node-args', 'coordinator-env', 'step-ms', 'concurrency', 'scale-rows']);
   for (const name of flags.keys()) if (!known.has(name)) throw new BenchUsageError(`unknown option --${name}`);
 
+  for (const name of ['quick', 'scale', 'profile']) {
+    if (flags.has(name) && flags.get(name) !== 'true') throw new BenchUsageError(`--${name} takes no value`);
+  }
   const quick = flags.has('quick');
   const profile = flags.has('profile');
   const scenarios = (flags.get('only') ?? 'a,b,c').split(',').map((s) => s.trim());
@@ -102,6 +111,8 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
     stepMs: positiveInt('step-ms', quick ? 3_000 : 10_000),
     warmupMs: quick ? 1_500 : 4_000,
     fixedRateMs: quick ? 5_000 : 15_000,
+    fixedFractions: quick ? [HEADLINE_FRACTION] : [HEADLINE_FRACTION, 0.25],
+    leadInMs: quick ? 1_000 : 3_000,
     accountsPerBank: 1_000,
     coordinatorLogLevel,
     coordinatorNodeArgs,

@@ -5,7 +5,7 @@
 import type { MachineInfo } from './machine.ts';
 import { rowReads } from './mysql-probe.ts';
 import type { BenchOptions, ScenarioName } from './options.ts';
-import type { ScenarioMeasurements, StepResult } from './scenario.ts';
+import { coresBusy, fractionName, type ScenarioMeasurements, type StepResult } from './scenario.ts';
 
 export const TARGETS = { ratio: 0.6, emptyTps: 1000, p99Ms: 25, coordinatorRssMb: 200 } as const;
 
@@ -37,11 +37,44 @@ export interface ScenarioReport {
    * depends on what else runs on the machine.
    */
   cpuBoundTps: number;
-  /** Cores used by processes outside the benchmark during the peak and fixed-rate steps. */
+  /** Cores used by processes outside the benchmark during the peak step, and the most during any fixed-rate step. */
   foreignCoresAtPeak: number;
   foreignCoresAtFixed: number;
   errors: number;
+  /** The fixed-rate step at half of the peak (the headline latency), with what the machine spent to carry it. */
+  halfPeak: FixedRateLatency;
+  /** Every fixed-rate step. */
+  latency: FixedRateLatency[];
   steps: StepResult[];
+}
+
+export interface FixedRateLatency {
+  fractionOfPeak: number | null;
+  rate: number | null;
+  tps: number;
+  p50Ms: number;
+  p90Ms: number;
+  p99Ms: number;
+  maxMs: number;
+  /** Cores kept busy by the scenario's processes (of the machine's cores). */
+  coresBusy: number;
+  /** CPU ms per transaction of all the scenario's processes at this rate (compare with the peak's). */
+  cpuMsPerTx: number;
+}
+
+function fixedRateLatency(step: StepResult): FixedRateLatency {
+  const cpuSeconds = Object.values(step.cpuSeconds).reduce((sum, v) => sum + v, 0);
+  return {
+    fractionOfPeak: step.fractionOfPeak,
+    rate: step.rate,
+    tps: step.tps,
+    p50Ms: step.latencyMs.p50,
+    p90Ms: step.latencyMs.p90,
+    p99Ms: step.latencyMs.p99,
+    maxMs: step.latencyMs.max,
+    coresBusy: coresBusy(step),
+    cpuMsPerTx: step.terminal > 0 ? (cpuSeconds * 1000) / step.terminal : Number.NaN,
+  };
 }
 
 export function scenarioReport(m: ScenarioMeasurements, cores: number): ScenarioReport {
@@ -52,7 +85,7 @@ export function scenarioReport(m: ScenarioMeasurements, cores: number): Scenario
     totalCpuMsPerTx,
     cpuBoundTps: (cores * 1000) / totalCpuMsPerTx,
     foreignCoresAtPeak: peak.foreignCores,
-    foreignCoresAtFixed: m.fixed.foreignCores,
+    foreignCoresAtFixed: Math.max(...m.latencySteps.map((s) => s.foreignCores)),
     peakTps: peak.tps,
     peakConcurrency: peak.concurrency,
     fixedRate: m.fixed.rate,
@@ -68,6 +101,8 @@ export function scenarioReport(m: ScenarioMeasurements, cores: number): Scenario
     peakStepSeconds: peak.wallMs / 1000,
     peakRssMb: m.peakRssMb,
     errors: m.steps.reduce((n, s) => n + s.errors, 0),
+    halfPeak: fixedRateLatency(m.fixed),
+    latency: m.latencySteps.map(fixedRateLatency),
     steps: m.steps,
   };
 }
@@ -81,6 +116,7 @@ export interface BenchResults {
   p99_ms: number | null;
   coordinator_commits_per_tx: number | null;
   coordinator_rss_mb: number | null;
+  machine: MachineInfo;
   [key: string]: unknown;
 }
 
@@ -114,6 +150,10 @@ export function buildResults(
     baseline_p99_ms: round(b?.p99Ms),
     empty_p50_ms: round(c?.p50Ms),
     empty_p99_ms: round(c?.p99Ms),
+    // What carrying the half-peak rate cost: no batching at that rate, so more CPU per transaction than at the peak.
+    dtx_cores_busy_at_half_peak: round(a?.halfPeak.coresBusy),
+    dtx_cpu_ms_per_tx_at_half_peak: round(a?.halfPeak.cpuMsPerTx, 3),
+    p99_ms_at_quarter_peak: round(a?.latency.find((l) => l.fractionOfPeak === 0.25)?.p99Ms),
     // Contention-independent view: what the cores could carry at the measured CPU cost per transaction.
     dtx_cpu_ms_per_tx: round(a?.totalCpuMsPerTx, 3),
     baseline_cpu_ms_per_tx: round(b?.totalCpuMsPerTx, 3),
@@ -131,6 +171,8 @@ export function buildResults(
       concurrencies: options.concurrencies,
       stepMs: options.stepMs,
       fixedRateMs: options.fixedRateMs,
+      fixedFractions: options.fixedFractions,
+      leadInMs: options.leadInMs,
       coordinatorLogLevel: options.coordinatorLogLevel,
       coordinatorNodeArgs: options.coordinatorNodeArgs,
       coordinatorEnv: options.coordinatorEnv,
@@ -189,12 +231,29 @@ export function formatTables(results: BenchResults, reports: Partial<Record<Scen
     }),
   );
 
+  const latency = table(
+    ['latency at a fixed rate', 'rate', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'cores busy', 'CPU ms/tx', 'at peak'],
+    names.flatMap((n) =>
+      reports[n]!.latency.map((l) => [
+        `${n}  ${fractionName(l.fractionOfPeak)}`,
+        `${fmt(l.rate, 0)}/s`,
+        fmt(l.p50Ms, 1),
+        fmt(l.p90Ms, 1),
+        fmt(l.p99Ms, 1),
+        fmt(l.maxMs, 1),
+        fmt(l.coresBusy, 2),
+        fmt(l.cpuMsPerTx, 2),
+        fmt(reports[n]!.totalCpuMsPerTx, 2),
+      ]),
+    ),
+  );
+
   const processNames = [...new Set(names.flatMap((n) => Object.keys(reports[n]!.cpuMsPerTx)))];
   const cpu = table(
     ['CPU ms per tx at peak', ...names.map((n) => n)],
     processNames.map((p) => [p, ...names.map((n) => fmt(reports[n]!.cpuMsPerTx[p], 3))]).concat([
       ['(all processes)', ...names.map((n) => fmt(Object.values(reports[n]!.cpuMsPerTx).reduce((s, v) => s + v, 0), 3))],
-      ['(CPU busy at peak, of 2.0)', ...names.map((n) => fmt(Object.values(reports[n]!.cpuSecondsAtPeak).reduce((s, v) => s + v, 0) / reports[n]!.peakStepSeconds, 2))],
+      [`(CPU busy at peak, of ${results.machine.cpus})`, ...names.map((n) => fmt(Object.values(reports[n]!.cpuSecondsAtPeak).reduce((s, v) => s + v, 0) / reports[n]!.peakStepSeconds, 2))],
     ]),
   );
   const rss = table(
@@ -217,6 +276,9 @@ export function formatTables(results: BenchResults, reports: Partial<Record<Scen
     '* server-wide, at the peak step: in (c) only the coordinator uses MySQL; in (a) banks + coordinator; in (b) banks only.',
     'CPU ms/tx: all processes (servers and load generator included) at the peak step; CPU-bound tx/s = cores × 1000 / CPU ms/tx.',
     'other load: cores used by processes outside the benchmark; tx/s and latency are only those of this machine when it is ~0.',
+    '',
+    latency,
+    'cores busy and CPU ms/tx: every process of the scenario during the step; "at peak" is the CPU ms/tx at the peak step, for comparison.',
     '',
     cpu,
     '',

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { DtxClient } from '../participant-sdk/index.ts';
 import { provisionServers } from '../test/support/environment.ts';
+import { formatHopCost, measureHopCost } from './hop-cost.ts';
 import { machineInfo } from './machine.ts';
 import { MysqlProbe } from './mysql-probe.ts';
 import { BenchUsageError, parseBenchOptions, type BenchOptions, type ScenarioName } from './options.ts';
@@ -180,8 +181,11 @@ try {
   if (options.mode === 'scale') {
     await runScale({ options, launch, probe, redis, watched, accounts, log, resultsFile: options.resultsFile });
   } else {
+    // Before the systems start, on a quiet machine: the cost of one message hop, the floor under every figure below.
+    const hopCost = await measureHopCost();
+    log(formatHopCost(hopCost));
     const { reports, problems } = await runScenarios();
-    const results = buildResults(reports, machine, options, { problems, duration_s: Math.round((Date.now() - started) / 1000) });
+    const results = buildResults(reports, machine, options, { problems, hop_cost: hopCost, duration_s: Math.round((Date.now() - started) / 1000) });
     log(`\n${formatTables(results, reports)}`);
     if (problems.length > 0) {
       exitCode = 1;

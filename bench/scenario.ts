@@ -16,6 +16,8 @@ export interface StepResult {
   concurrency: number | null;
   /** Target rate of a fixed-rate step. */
   rate: number | null;
+  /** A fixed-rate step's rate as a share of the scenario's peak (0.5 = half of peak). */
+  fractionOfPeak: number | null;
   /** Terminal transactions (coordinator's log for a/c; succeeded calls for b). */
   terminal: number;
   succeeded: number;
@@ -50,17 +52,31 @@ export interface ScenarioContext {
   log: (line: string) => void;
 }
 
+/** The share of the peak whose fixed-rate step gives the headline latency (brief §8: half of peak). */
+export const HEADLINE_FRACTION = 0.5;
+
 export interface SweepOptions {
   concurrencies: number[];
   stepMs: number;
   warmupMs: number;
   fixedRateMs: number;
+  /** Shares of the peak at which a fixed-rate step measures latency; must include HEADLINE_FRACTION. */
+  fixedFractions: number[];
+  /**
+   * Unmeasured run at the fixed rate just before each measured one, so that
+   * the figures are those of the steady state at that rate, not of the
+   * previous step's aftermath (InnoDB purge, GC of the burst before).
+   */
+  leadInMs: number;
 }
 
 export interface ScenarioMeasurements {
   steps: StepResult[];
   peak: StepResult;
+  /** The fixed-rate step at HEADLINE_FRACTION of the peak. */
   fixed: StepResult;
+  /** Every fixed-rate step, in the order of SweepOptions.fixedFractions. */
+  latencySteps: StepResult[];
   /** Peak RSS per process at the end of the scenario (since each process started). */
   peakRssMb: Record<string, number>;
 }
@@ -77,7 +93,7 @@ export async function measureStep(
   ctx: ScenarioContext,
   kind: StepResult['kind'],
   load: () => Promise<LoadResult>,
-  setting: { concurrency: number | null; rate: number | null },
+  setting: { concurrency: number | null; rate: number | null; fractionOfPeak?: number },
 ): Promise<StepResult> {
   const sinceEpoch = Date.now();
   const procBefore = snapshot(ctx.processes());
@@ -112,7 +128,9 @@ export async function measureStep(
 
   return {
     kind,
-    ...setting,
+    concurrency: setting.concurrency,
+    rate: setting.rate,
+    fractionOfPeak: setting.fractionOfPeak ?? null,
     terminal,
     succeeded: result.succeeded,
     errors: result.errors,
@@ -130,10 +148,27 @@ export async function measureStep(
   };
 }
 
+function headline(steps: StepResult[]): StepResult {
+  const step = steps.find((s) => s.fractionOfPeak === HEADLINE_FRACTION);
+  if (!step) throw new Error(`no fixed-rate step at ${HEADLINE_FRACTION} of the peak; fixedFractions must include it`);
+  return step;
+}
+
+/** Cores the scenario's processes (servers and load generator included) kept busy during the step. */
+export function coresBusy(s: StepResult): number {
+  return s.wallMs > 0 ? Object.values(s.cpuSeconds).reduce((sum, v) => sum + v, 0) / (s.wallMs / 1000) : Number.NaN;
+}
+
+export function fractionName(fraction: number | null): string {
+  if (fraction === 0.5) return 'half of peak';
+  if (fraction === 0.25) return 'quarter of peak';
+  return fraction === null ? '-' : `${Math.round(fraction * 100)} % of peak`;
+}
+
 function describe(s: StepResult): string {
   return (
-    `${s.kind === 'fixed' ? `rate ${s.rate}/s` : `concurrency ${s.concurrency}`}: ${s.tps.toFixed(0)} tx/s, ` +
-    `p50 ${s.latencyMs.p50.toFixed(1)} ms, p99 ${s.latencyMs.p99.toFixed(1)} ms` +
+    `${s.kind === 'fixed' ? `rate ${s.rate}/s (${fractionName(s.fractionOfPeak)})` : `concurrency ${s.concurrency}`}: ${s.tps.toFixed(0)} tx/s, ` +
+    `p50 ${s.latencyMs.p50.toFixed(1)} ms, p99 ${s.latencyMs.p99.toFixed(1)} ms, ${coresBusy(s).toFixed(2)} cores busy` +
     `${s.errors ? `, ${s.errors} errors (${s.sampleErrors[0]})` : ''}${s.skipped ? `, ${s.skipped} skipped` : ''}` +
     `${s.drainMs > 50 ? `, drain ${s.drainMs.toFixed(0)} ms` : ''}` +
     `${s.foreignCores > 0.1 ? ` [machine not idle: ${s.foreignCores.toFixed(2)} cores used by other processes]` : ''}`
@@ -154,7 +189,7 @@ export async function runInterleaved<K extends string>(
 ): Promise<Record<K, ScenarioMeasurements>> {
   const names = Object.keys(contexts) as K[];
   const steps = Object.fromEntries(names.map((n) => [n, [] as StepResult[]])) as Record<K, StepResult[]>;
-  const run = async (name: K, kind: StepResult['kind'], load: () => Promise<LoadResult>, setting: { concurrency: number | null; rate: number | null }) => {
+  const run = async (name: K, kind: StepResult['kind'], load: () => Promise<LoadResult>, setting: { concurrency: number | null; rate: number | null; fractionOfPeak?: number }) => {
     const ctx = contexts[name];
     const step = await measureStep(ctx, kind, load, setting);
     ctx.log(`  ${titles[name]} ${kind === 'warmup' ? 'warm-up ' : ''}${describe(step)}`);
@@ -173,16 +208,26 @@ export async function runInterleaved<K extends string>(
     const closed = steps[name].filter((s) => s.kind === 'closed');
     peaks[name] = closed.reduce((best, s) => (s.tps > best.tps ? s : best), closed[0]!);
   }
-  const fixed = {} as Record<K, StepResult>;
-  for (const name of names) {
-    const rate = Math.max(1, Math.round(peaks[name].tps / 2));
-    fixed[name] = await run(name, 'fixed', () => fixedRate(contexts[name].work, rate, options.fixedRateMs), { concurrency: null, rate });
+  const latencySteps = Object.fromEntries(names.map((n) => [n, [] as StepResult[]])) as Record<K, StepResult[]>;
+  for (const fractionOfPeak of options.fixedFractions) {
+    for (const name of names) {
+      const rate = Math.max(1, Math.round(peaks[name].tps * fractionOfPeak));
+      await fixedRate(contexts[name].work, rate, options.leadInMs);
+      const step = await run(name, 'fixed', () => fixedRate(contexts[name].work, rate, options.fixedRateMs), { concurrency: null, rate, fractionOfPeak });
+      latencySteps[name].push(step);
+    }
   }
 
   const out = {} as Record<K, ScenarioMeasurements>;
   for (const name of names) {
     const end = snapshot(contexts[name].processes());
-    out[name] = { steps: steps[name], peak: peaks[name], fixed: fixed[name], peakRssMb: Object.fromEntries([...end].map(([p, sample]) => [p, sample.peakRssMb])) };
+    out[name] = {
+      steps: steps[name],
+      peak: peaks[name],
+      fixed: headline(latencySteps[name]),
+      latencySteps: latencySteps[name],
+      peakRssMb: Object.fromEntries([...end].map(([p, sample]) => [p, sample.peakRssMb])),
+    };
   }
   return out;
 }

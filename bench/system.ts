@@ -28,6 +28,8 @@ export interface SystemOptions {
   coordinatorNodeArgs: string[];
   /** Extra coordinator environment. */
   coordinatorEnv?: Record<string, string>;
+  /** Extra node flags for the banks and the empty participant (profiling, GC traces). */
+  participantNodeArgs?: string[];
 }
 
 export interface BenchSystem {
@@ -82,6 +84,7 @@ export async function startSystem(o: SystemOptions): Promise<BenchSystem> {
             healthUrl: `${urls[bank]}/health`,
             logFile: logPath(o.logDir, `${label}-bank-${bank}`),
             runtime: o.runtime,
+            nodeArgs: o.participantNodeArgs ?? [],
             env: {
               BANK_NAME: `bank-${bank}`,
               BANK_DB_URL: databaseUrl(o.mysqlUrl, dbs[bank]),
@@ -107,6 +110,7 @@ export async function startSystem(o: SystemOptions): Promise<BenchSystem> {
           healthUrl: `http://127.0.0.1:${port}/health`,
           logFile: logPath(o.logDir, `${label}-empty-participant`),
           runtime: o.runtime,
+          nodeArgs: o.participantNodeArgs ?? [],
           env: { EMPTY_PORT: String(port) },
         }),
       );

@@ -1,0 +1,542 @@
+/**
+ * The benchmark's pure logic: command-line options, latency percentiles, the
+ * step helpers of scenario.ts and the report (bench-results.json + tables).
+ * No servers, no load: every measurement here is built by hand.
+ */
+import { describe, expect, it } from 'vitest';
+import { summariseLatency, type LatencySummary } from '../../bench/load.ts';
+import type { MachineInfo } from '../../bench/machine.ts';
+import { STATUS_COUNTERS, type ServerStatus } from '../../bench/mysql-probe.ts';
+import { BenchUsageError, parseBenchOptions, type ScenarioName } from '../../bench/options.ts';
+import { buildResults, formatTables, scenarioReport, type BenchResults, type ScenarioReport } from '../../bench/report.ts';
+import { coresBusy, fractionName, type ScenarioMeasurements, type StepResult } from '../../bench/scenario.ts';
+
+// ---------------------------------------------------------------------------
+// Builders
+// ---------------------------------------------------------------------------
+
+/** Every server counter at 0, except the ones given. */
+function serverStatus(overrides: Partial<ServerStatus> = {}): ServerStatus {
+  return { ...(Object.fromEntries(STATUS_COUNTERS.map((name) => [name, 0])) as ServerStatus), ...overrides };
+}
+
+function latencySummary(overrides: Partial<LatencySummary> = {}): LatencySummary {
+  return { p50: 1, p90: 2, p99: 3, max: 4, mean: 1.5, ...overrides };
+}
+
+/** A closed-loop step unless overridden; 1 000 terminal transactions in 2 s. */
+function step(overrides: Partial<StepResult> = {}): StepResult {
+  return {
+    kind: 'closed',
+    concurrency: 16,
+    rate: null,
+    fractionOfPeak: null,
+    terminal: 1_000,
+    succeeded: 1_000,
+    errors: 0,
+    skipped: 0,
+    sampleErrors: [],
+    wallMs: 2_000,
+    drainMs: 0,
+    tps: 500,
+    latencyMs: latencySummary(),
+    mysql: serverStatus(),
+    redisCommands: 0,
+    cpuSeconds: {},
+    foreignCores: 0,
+    stealCores: 0,
+    ...overrides,
+  };
+}
+
+/** A fixed-rate step at `fraction` of the peak. */
+function fixedStep(fraction: number, overrides: Partial<StepResult> = {}): StepResult {
+  return step({ kind: 'fixed', concurrency: null, fractionOfPeak: fraction, wallMs: 15_000, ...overrides });
+}
+
+function measurements(peak: StepResult, latencySteps: StepResult[], extra: Partial<ScenarioMeasurements> = {}): ScenarioMeasurements {
+  return {
+    steps: [peak, ...latencySteps],
+    peak,
+    fixed: latencySteps[0]!,
+    latencySteps,
+    peakRssMb: {},
+    ...extra,
+  };
+}
+
+const MACHINE: MachineInfo = {
+  cpus: 4,
+  cpuModel: 'Test CPU @ 3.0GHz',
+  memoryGb: 16,
+  kernel: '6.1.0-test',
+  node: 'v20.19.0',
+  mysql: '10.11.6-MariaDB',
+  redis: '7.0.15',
+};
+
+interface ScenarioFigures {
+  peakTps: number;
+  /** COMMIT statements per terminal transaction at the peak. */
+  commitsPerTx?: number;
+  halfP99?: number;
+  quarterP99?: number;
+  coordinatorRssMb?: number;
+}
+
+/**
+ * A scenario report as run.ts makes it: 1 000 terminal transactions at the
+ * peak, a half-peak step (p99 `halfP99`) and a quarter-peak step.
+ */
+function report(f: ScenarioFigures): ScenarioReport {
+  const terminal = 1_000;
+  const peak = step({
+    tps: f.peakTps,
+    terminal,
+    mysql: serverStatus({ Com_commit: (f.commitsPerTx ?? 0) * terminal }),
+    cpuSeconds: { coordinator: 0.5, mysql: 1.5 },
+  });
+  const half = fixedStep(0.5, {
+    rate: Math.round(f.peakTps / 2),
+    latencyMs: latencySummary({ p99: f.halfP99 ?? 10 }),
+    cpuSeconds: { coordinator: 3, mysql: 6 },
+  });
+  const quarter = fixedStep(0.25, {
+    rate: Math.round(f.peakTps / 4),
+    latencyMs: latencySummary({ p99: f.quarterP99 ?? 5 }),
+    cpuSeconds: { coordinator: 1, mysql: 2 },
+  });
+  const peakRssMb: Record<string, number> = { mysql: 400 };
+  if (f.coordinatorRssMb !== undefined) peakRssMb['coordinator'] = f.coordinatorRssMb;
+  return scenarioReport(measurements(peak, [half, quarter], { peakRssMb }), MACHINE.cpus);
+}
+
+/** Figures that meet every target. */
+function goodReports(): Partial<Record<ScenarioName, ScenarioReport>> {
+  return {
+    a: report({ peakTps: 800, commitsPerTx: 5, halfP99: 12, quarterP99: 8, coordinatorRssMb: 120 }),
+    b: report({ peakTps: 1_000, commitsPerTx: 2, halfP99: 4 }),
+    c: report({ peakTps: 1_500, commitsPerTx: 2.5, halfP99: 6, coordinatorRssMb: 150 }),
+  };
+}
+
+function results(reports: Partial<Record<ScenarioName, ScenarioReport>>): BenchResults {
+  return buildResults(reports, MACHINE, parseBenchOptions([]), { duration_s: 42 });
+}
+
+type Targets = Record<'ratio' | 'empty_tps' | 'p99_ms' | 'coordinator_rss_mb', { target: string; met: boolean | null }>;
+const targetsOf = (r: BenchResults) => r['targets'] as Targets;
+const metFlags = (r: BenchResults) => Object.fromEntries(Object.entries(targetsOf(r)).map(([name, t]) => [name, t.met]));
+
+// ---------------------------------------------------------------------------
+// bench/options.ts
+// ---------------------------------------------------------------------------
+
+describe('parseBenchOptions', () => {
+  it('gives the full run by default', () => {
+    const o = parseBenchOptions([]);
+    expect(o).toMatchObject({
+      mode: 'standard',
+      quick: false,
+      profile: false,
+      scenarios: ['a', 'b', 'c'],
+      runtime: 'tsx',
+      concurrencies: [1, 4, 16, 32, 64],
+      stepMs: 10_000,
+      warmupMs: 4_000,
+      fixedRateMs: 15_000,
+      fixedFractions: [0.5, 0.25],
+      leadInMs: 3_000,
+      coordinatorLogLevel: 'info',
+      coordinatorNodeArgs: [],
+      coordinatorEnv: {},
+      scaleRows: 1_000_000,
+      resultsFile: 'bench-results.json',
+    });
+  });
+
+  it('--quick shortens the sweep, keeps one fixed rate and a shorter lead-in', () => {
+    const o = parseBenchOptions(['--quick']);
+    expect(o.quick).toBe(true);
+    expect(o.concurrencies).toEqual([4, 16, 64]);
+    expect(o.fixedFractions).toEqual([0.5]);
+    expect(o.leadInMs).toBe(1_000);
+    expect(o.stepMs).toBe(3_000);
+    expect(o.fixedRateMs).toBe(5_000);
+    expect(o.resultsFile).toBe('bench-results.json');
+  });
+
+  it('--profile keeps its figures out of bench-results.json', () => {
+    const o = parseBenchOptions(['--profile']);
+    expect(o.profile).toBe(true);
+    expect(o.resultsFile).not.toBeNull();
+    expect(o.resultsFile).not.toBe('bench-results.json');
+  });
+
+  it('--scale switches the mode', () => {
+    expect(parseBenchOptions(['--scale']).mode).toBe('scale');
+  });
+
+  it('--only picks scenarios, without duplicates', () => {
+    expect(parseBenchOptions(['--only=a,c']).scenarios).toEqual(['a', 'c']);
+    expect(parseBenchOptions(['--only=b,b']).scenarios).toEqual(['b']);
+  });
+
+  it('--concurrency replaces the sweep levels, even with --quick', () => {
+    expect(parseBenchOptions(['--concurrency=2,8']).concurrencies).toEqual([2, 8]);
+    expect(parseBenchOptions(['--quick', '--concurrency=2,8']).concurrencies).toEqual([2, 8]);
+  });
+
+  it('--step-ms and --scale-rows take positive integers', () => {
+    const o = parseBenchOptions(['--step-ms=2500', '--scale-rows=5000']);
+    expect(o.stepMs).toBe(2_500);
+    expect(o.scaleRows).toBe(5_000);
+  });
+
+  it('--runtime and --coordinator-log-level accept their values', () => {
+    const o = parseBenchOptions(['--runtime=compiled', '--coordinator-log-level=warn']);
+    expect(o.runtime).toBe('compiled');
+    expect(o.coordinatorLogLevel).toBe('warn');
+  });
+
+  it('--coordinator-env gives DTX_ variables', () => {
+    expect(parseBenchOptions(['--coordinator-env=DTX_A=1,DTX_B=x']).coordinatorEnv).toEqual({ DTX_A: '1', DTX_B: 'x' });
+  });
+
+  it('--coordinator-node-args splits node flags on white space', () => {
+    expect(parseBenchOptions(['--coordinator-node-args=--foo --bar']).coordinatorNodeArgs).toEqual(['--foo', '--bar']);
+    expect(parseBenchOptions(['--coordinator-node-args=  --max-semi-space-size=8  ']).coordinatorNodeArgs).toEqual(['--max-semi-space-size=8']);
+  });
+
+  describe('rejects bad usage with a BenchUsageError', () => {
+    it.each([
+      ['an unknown option', ['--fast']],
+      ['a bad --only value', ['--only=a,d']],
+      ['an empty --only', ['--only=']],
+      ['a bad --runtime', ['--runtime=bun']],
+      ['a bad log level', ['--coordinator-log-level=verbose']],
+      ['a zero --step-ms', ['--step-ms=0']],
+      ['a negative --step-ms', ['--step-ms=-5']],
+      ['a fractional --step-ms', ['--step-ms=1.5']],
+      ['a non-numeric --concurrency', ['--concurrency=4,x']],
+      ['a zero --concurrency', ['--concurrency=0,4']],
+      ['a --coordinator-env variable not named DTX_', ['--coordinator-env=NODE_ENV=production']],
+      ['a --coordinator-env pair without a value', ['--coordinator-env=DTX_A']],
+      ['a node arg without --', ['--coordinator-node-args=--foo bar']],
+      ['a positional argument', ['quick']],
+      ['a single-dash option', ['-q']],
+      ['a value for a switch (--quick=false would turn it on)', ['--quick=false']],
+      ['a value for --profile', ['--profile=no']],
+    ])('%s', (_what, argv) => {
+      expect(() => parseBenchOptions(argv)).toThrow(BenchUsageError);
+    });
+
+    it('names the culprit', () => {
+      expect(() => parseBenchOptions(['--fast'])).toThrow('--fast');
+      expect(() => parseBenchOptions(['--only=a,d'])).toThrow(/got d/);
+      expect(() => parseBenchOptions(['stray'])).toThrow('"stray"');
+    });
+
+    it('is an Error with its own name', () => {
+      let caught: unknown;
+      try {
+        parseBenchOptions(['--runtime=bun']);
+      } catch (error) {
+        caught = error;
+      }
+      expect(caught).toBeInstanceOf(Error);
+      expect((caught as Error).name).toBe('BenchUsageError');
+    });
+  });
+});
+
+// ---------------------------------------------------------------------------
+// bench/load.ts
+// ---------------------------------------------------------------------------
+
+describe('summariseLatency', () => {
+  const oneToHundred = Array.from({ length: 100 }, (_, i) => i + 1);
+
+  it('gives NaN for every figure without samples', () => {
+    const s = summariseLatency([]);
+    for (const value of Object.values(s)) expect(value).toBeNaN();
+    expect(Object.keys(s).sort()).toEqual(['max', 'mean', 'p50', 'p90', 'p99']);
+  });
+
+  it('takes nearest-rank percentiles', () => {
+    expect(summariseLatency(oneToHundred)).toEqual({ p50: 50, p90: 90, p99: 99, max: 100, mean: 50.5 });
+  });
+
+  it('sorts its input (numerically, not as text) and leaves it untouched', () => {
+    const shuffled = [...oneToHundred].sort((x, y) => ((x * 37) % 101) - ((y * 37) % 101));
+    const copy = [...shuffled];
+    expect(summariseLatency(shuffled)).toEqual({ p50: 50, p90: 90, p99: 99, max: 100, mean: 50.5 });
+    expect(shuffled).toEqual(copy);
+    // As text, 100 < 20 < 9: a lexicographic sort would give max 9.
+    expect(summariseLatency([100, 9, 20])).toMatchObject({ p50: 20, max: 100 });
+  });
+
+  it('handles a single sample and fractional latencies', () => {
+    expect(summariseLatency([7.25])).toEqual({ p50: 7.25, p90: 7.25, p99: 7.25, max: 7.25, mean: 7.25 });
+    expect(summariseLatency([0.5, 2.5, 1.5, 3.5])).toEqual({ p50: 1.5, p90: 3.5, p99: 3.5, max: 3.5, mean: 2 });
+  });
+});
+
+// ---------------------------------------------------------------------------
+// bench/scenario.ts
+// ---------------------------------------------------------------------------
+
+describe('coresBusy', () => {
+  it('is CPU seconds of every process over the wall seconds', () => {
+    expect(coresBusy(step({ wallMs: 2_000, cpuSeconds: { coordinator: 1, mysql: 3 } }))).toBe(2);
+    expect(coresBusy(step({ wallMs: 4_000, cpuSeconds: { coordinator: 1 } }))).toBe(0.25);
+  });
+
+  it('is 0 with no CPU used and NaN for a step of no length', () => {
+    expect(coresBusy(step({ wallMs: 1_000, cpuSeconds: {} }))).toBe(0);
+    expect(coresBusy(step({ wallMs: 0, cpuSeconds: { coordinator: 1 } }))).toBeNaN();
+  });
+});
+
+describe('fractionName', () => {
+  it.each([
+    [0.5, 'half of peak'],
+    [0.25, 'quarter of peak'],
+    [0.1, '10 % of peak'],
+    [0.75, '75 % of peak'],
+    [0.07, '7 % of peak'], // 0.07 × 100 is 7.000000000000001: rounded
+    [1 / 3, '33 % of peak'],
+    [null, '-'],
+  ])('%s → %s', (fraction, name) => {
+    expect(fractionName(fraction)).toBe(name);
+  });
+});
+
+// ---------------------------------------------------------------------------
+// bench/report.ts
+// ---------------------------------------------------------------------------
+
+describe('scenarioReport', () => {
+  const peak = step({
+    concurrency: 32,
+    tps: 500,
+    terminal: 1_000,
+    wallMs: 2_000,
+    cpuSeconds: { coordinator: 0.5, mysql: 1.5 },
+    mysql: serverStatus({ Com_commit: 3_000, Questions: 12_000, Handler_read_key: 2_000, Handler_read_next: 1_000 }),
+    redisCommands: 500,
+    foreignCores: 0.05,
+    errors: 2,
+  });
+  const half = fixedStep(0.5, {
+    rate: 250,
+    tps: 249,
+    terminal: 3_750,
+    wallMs: 15_000,
+    cpuSeconds: { coordinator: 3, mysql: 6 },
+    latencyMs: latencySummary({ p50: 4, p90: 7, p99: 11, max: 30 }),
+    foreignCores: 0.2,
+    errors: 1,
+  });
+  const quarter = fixedStep(0.25, {
+    rate: 125,
+    tps: 125,
+    terminal: 1_875,
+    wallMs: 15_000,
+    cpuSeconds: { coordinator: 1, mysql: 2.75 },
+    latencyMs: latencySummary({ p50: 3, p90: 5, p99: 8, max: 12 }),
+  });
+  const warmup = step({ kind: 'warmup', errors: 4 });
+  const m = measurements(peak, [half, quarter], { steps: [warmup, peak, half, quarter], peakRssMb: { coordinator: 90 } });
+  const r = scenarioReport(m, 4);
+
+  it('gives the CPU cost per transaction at the peak, per process and in total', () => {
+    expect(r.cpuMsPerTx).toEqual({ coordinator: 0.5, mysql: 1.5 });
+    expect(r.totalCpuMsPerTx).toBe(2);
+    expect(r.cpuBoundTps).toBe(2_000); // 4 cores × 1000 / 2 ms
+    expect(r.cpuSecondsAtPeak).toEqual({ coordinator: 0.5, mysql: 1.5 });
+    expect(r.peakStepSeconds).toBe(2);
+  });
+
+  it('gives the server work per transaction at the peak', () => {
+    expect(r.commitsPerTx).toBe(3);
+    expect(r.statementsPerTx).toBe(12);
+    expect(r.redisCommandsPerTx).toBe(0.5);
+    expect(r.rowsReadPerTx).toBe(3);
+  });
+
+  it('takes the peak and the headline latency from the right steps', () => {
+    expect(r.peakTps).toBe(500);
+    expect(r.peakConcurrency).toBe(32);
+    expect(r.fixedRate).toBe(250);
+    expect(r.fixedTps).toBe(249);
+    expect(r.p50Ms).toBe(4);
+    expect(r.p99Ms).toBe(11);
+    expect(r.foreignCoresAtPeak).toBe(0.05);
+    expect(r.foreignCoresAtFixed).toBe(0.2);
+    expect(r.peakRssMb).toEqual({ coordinator: 90 });
+    expect(r.errors).toBe(7); // every step, warm-up included
+    expect(r.steps).toBe(m.steps);
+  });
+
+  it('reports the most other load seen in any fixed-rate step', () => {
+    const busyQuarter = { ...quarter, foreignCores: 0.7 };
+    const report = scenarioReport(measurements(peak, [half, busyQuarter]), 2);
+    expect(report.foreignCoresAtFixed).toBe(0.7);
+  });
+
+  it('has one latency entry per fixed-rate step, in order, with its cost', () => {
+    expect(r.latency).toHaveLength(2);
+    expect(r.latency[0]).toEqual({
+      fractionOfPeak: 0.5,
+      rate: 250,
+      tps: 249,
+      p50Ms: 4,
+      p90Ms: 7,
+      p99Ms: 11,
+      maxMs: 30,
+      coresBusy: 0.6, // 9 CPU s / 15 s
+      cpuMsPerTx: 2.4, // 9 000 ms / 3 750
+    });
+    expect(r.latency[1]).toMatchObject({ fractionOfPeak: 0.25, rate: 125, p99Ms: 8, maxMs: 12 });
+    expect(r.latency[1]!.coresBusy).toBeCloseTo(0.25, 12); // 3.75 / 15
+    expect(r.latency[1]!.cpuMsPerTx).toBeCloseTo(2, 12); // 3 750 / 1 875
+  });
+
+  it('gives NaN per transaction when nothing finished', () => {
+    const idle = step({ terminal: 0, cpuSeconds: { coordinator: 1 }, mysql: serverStatus({ Com_commit: 5 }) });
+    const idleFixed = fixedStep(0.5, { terminal: 0, cpuSeconds: { coordinator: 1 } });
+    const empty = scenarioReport(measurements(idle, [idleFixed]), 4);
+    expect(empty.commitsPerTx).toBeNaN();
+    expect(empty.totalCpuMsPerTx).toBeNaN();
+    expect(empty.cpuMsPerTx['coordinator']).toBeNaN();
+    expect(empty.latency[0]!.cpuMsPerTx).toBeNaN();
+  });
+});
+
+describe('buildResults', () => {
+  it('gives the headline figures, rounded', () => {
+    const reports = goodReports();
+    reports.a = report({ peakTps: 2_000 / 3, commitsPerTx: 5, halfP99: 12.3456, quarterP99: 8.5, coordinatorRssMb: 120 });
+    const r = results(reports);
+    expect(r.dtx_tps).toBe(666.7);
+    expect(r.baseline_tps).toBe(1_000);
+    expect(r.ratio).toBe(0.667); // 666.67 / 1000, 3 digits
+    expect(r.empty_tps).toBe(1_500);
+    expect(r.p99_ms).toBe(12.35); // a's half-peak step
+    expect(r['p99_ms_at_quarter_peak']).toBe(8.5);
+    expect(r['baseline_p99_ms']).toBe(4);
+    expect(r['empty_p99_ms']).toBe(6);
+  });
+
+  it('takes p99_ms from the half-peak step and p99_ms_at_quarter_peak from the 0.25 step', () => {
+    const r = results({ ...goodReports(), a: report({ peakTps: 800, halfP99: 17, quarterP99: 3 }) });
+    expect(r.p99_ms).toBe(17);
+    expect(r['p99_ms_at_quarter_peak']).toBe(3);
+  });
+
+  it('gives what carrying half the peak cost in a', () => {
+    const r = results(goodReports());
+    // report(): 9 CPU s over 15 s, 1 000 transactions.
+    expect(r['dtx_cores_busy_at_half_peak']).toBe(0.6);
+    expect(r['dtx_cpu_ms_per_tx_at_half_peak']).toBe(9);
+    expect(r['dtx_cpu_ms_per_tx']).toBe(2);
+  });
+
+  it('takes coordinator_commits_per_tx from c, else a minus b', () => {
+    const all = results(goodReports());
+    expect(all.coordinator_commits_per_tx).toBe(2.5);
+    expect(all['coordinator_commits_per_tx_in_a']).toBe(3);
+    expect(all['bank_commits_per_tx']).toBe(2);
+
+    const { a, b } = goodReports();
+    expect(results({ a, b }).coordinator_commits_per_tx).toBe(3);
+    expect(results({ a }).coordinator_commits_per_tx).toBeNull();
+  });
+
+  it('gives the largest coordinator RSS of a and c', () => {
+    expect(results(goodReports()).coordinator_rss_mb).toBe(150);
+    const { a, b } = goodReports();
+    expect(results({ a, b }).coordinator_rss_mb).toBe(120);
+    expect(results({ b }).coordinator_rss_mb).toBeNull();
+  });
+
+  it('marks every target met when the figures are good', () => {
+    const r = results(goodReports());
+    expect(r.ratio).toBe(0.8);
+    expect(metFlags(r)).toEqual({ ratio: true, empty_tps: true, p99_ms: true, coordinator_rss_mb: true });
+    expect(targetsOf(r).ratio.target).toBe('>= 0.6');
+    expect(targetsOf(r).p99_ms.target).toBe('< 25');
+  });
+
+  it('marks every target not met when the figures are bad', () => {
+    const r = results({
+      a: report({ peakTps: 500, halfP99: 30, coordinatorRssMb: 250 }),
+      b: report({ peakTps: 1_000 }),
+      c: report({ peakTps: 800 }),
+    });
+    expect(metFlags(r)).toEqual({ ratio: false, empty_tps: false, p99_ms: false, coordinator_rss_mb: false });
+  });
+
+  it('treats the bounds as the targets say: ratio and c tx/s inclusive, p99 and RSS strict', () => {
+    const r = results({
+      a: report({ peakTps: 600, halfP99: 25, coordinatorRssMb: 200 }),
+      b: report({ peakTps: 1_000 }),
+      c: report({ peakTps: 1_000 }),
+    });
+    expect(metFlags(r)).toEqual({ ratio: true, empty_tps: true, p99_ms: false, coordinator_rss_mb: false });
+  });
+
+  it('leaves missing figures null and their targets n/a', () => {
+    const r = results({ c: report({ peakTps: 1_200 }) });
+    expect(r.dtx_tps).toBeNull();
+    expect(r.ratio).toBeNull();
+    expect(r.p99_ms).toBeNull();
+    expect(r['p99_ms_at_quarter_peak']).toBeNull();
+    expect(r['dtx_cores_busy_at_half_peak']).toBeNull();
+    expect(metFlags(r)).toEqual({ ratio: null, empty_tps: true, p99_ms: null, coordinator_rss_mb: null });
+  });
+
+  it('records the machine, the options and the extra fields', () => {
+    const reports = goodReports();
+    const r = buildResults(reports, MACHINE, parseBenchOptions(['--quick', '--coordinator-env=DTX_A=1']), { duration_s: 42 });
+    expect(r['machine']).toEqual(MACHINE);
+    expect(r['options']).toMatchObject({ quick: true, fixedFractions: [0.5], leadInMs: 1_000, coordinatorEnv: { DTX_A: '1' }, profiled: false });
+    expect(r['duration_s']).toBe(42);
+    expect(r['scenarios']).toBe(reports);
+    expect(Number.isNaN(Date.parse(r['measured_at'] as string))).toBe(false);
+  });
+});
+
+describe('formatTables', () => {
+  it('prints the fixed-rate latency table, one row per scenario and share of the peak', () => {
+    const reports = goodReports();
+    const text = formatTables(results(reports), reports);
+    expect(text).toContain('latency at a fixed rate');
+    expect(text).toMatch(/^a {2}half of peak\s/m);
+    expect(text).toMatch(/^a {2}quarter of peak\s/m);
+    expect(text).toMatch(/^c {2}quarter of peak\s/m);
+    expect(text).not.toContain('NOT met');
+    expect(text).toMatch(/a\/b ratio\s+0\.800\s+\(target >= 0\.6: met\)/);
+  });
+
+  it('says NOT met for a missed target', () => {
+    const reports = goodReports();
+    reports.a = report({ peakTps: 800, halfP99: 40, coordinatorRssMb: 120 });
+    const text = formatTables(results(reports), reports);
+    expect(text).toMatch(/a p99 at half peak 40\.0 ms\s+\(target < 25: NOT met\)/);
+    expect(text.match(/NOT met/g)).toHaveLength(1);
+  });
+
+  it("labels the busy-CPU row with the machine's core count", () => {
+    const reports = goodReports();
+    expect(formatTables(results(reports), reports)).toContain(`(CPU busy at peak, of ${MACHINE.cpus})`);
+  });
+
+  it('says n/a for a target without figures', () => {
+    const reports = { c: report({ peakTps: 1_200 }) };
+    const text = formatTables(results(reports), reports);
+    expect(text).toMatch(/a\/b ratio\s+-\s+\(target >= 0\.6: n\/a\)/);
+    expect(text).not.toMatch(/^a {2}half of peak/m);
+  });
+});
