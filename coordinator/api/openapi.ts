@@ -18,6 +18,28 @@ export const ADMIN_SECURITY = 'adminToken';
 /** Route-schema fragments shared by the route files, for the document only. */
 export const DOC_TAGS = { transactions: 'transactions', admin: 'admin', operations: 'operations' } as const;
 
+/**
+ * Marks a route whose body may be left out (it counts as `{}`). @fastify/swagger
+ * copies `x-` keys of a route schema into its operation and always calls a
+ * body required; the document is corrected from this mark, which it then drops.
+ */
+export const OPTIONAL_BODY = { 'x-dtx-optional-body': true } as const;
+
+const OPTIONAL_BODY_MARK = Object.keys(OPTIONAL_BODY)[0]!;
+
+type Operation = { requestBody?: { required?: boolean }; [key: string]: unknown };
+
+/** requestBody.required = false where a route carries OPTIONAL_BODY. */
+function markOptionalBodies(document: { paths?: Record<string, Record<string, Operation>> }): void {
+  for (const operations of Object.values(document.paths ?? {})) {
+    for (const operation of Object.values(operations)) {
+      if (!(OPTIONAL_BODY_MARK in operation)) continue;
+      delete operation[OPTIONAL_BODY_MARK];
+      if (operation.requestBody) operation.requestBody.required = false;
+    }
+  }
+}
+
 export function registerOpenApi(app: FastifyInstance): void {
   void app.register(fastifySwagger, {
     openapi: {
@@ -41,6 +63,12 @@ export function registerOpenApi(app: FastifyInstance): void {
           [ADMIN_SECURITY]: { type: 'http', scheme: 'bearer', description: 'An admin token from DTX_ADMIN_TOKENS (name:role:token)' },
         },
       },
+    },
+    transformObject: (documentObject) => {
+      // Only an OpenAPI document is generated here (`openapi` above), never a Swagger 2 one.
+      const document = 'openapiObject' in documentObject ? documentObject.openapiObject : documentObject.swaggerObject;
+      markOptionalBodies(document as Parameters<typeof markOptionalBodies>[0]);
+      return document;
     },
   });
   void app.register(fastifySwaggerUi, {

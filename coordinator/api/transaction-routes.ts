@@ -16,7 +16,7 @@ import {
   StatusReply,
   type BranchRegistrationBody,
 } from './schemas.ts';
-import { DOC_TAGS } from './openapi.ts';
+import { DOC_TAGS, OPTIONAL_BODY } from './openapi.ts';
 
 export interface TransactionRoutesOptions {
   service: TransactionService;
@@ -27,6 +27,8 @@ export interface TransactionRoutesOptions {
 
 const errors = { 400: ErrorReply, 404: ErrorReply, 409: ErrorReply };
 const doc = (summary: string) => ({ tags: [DOC_TAGS.transactions], summary });
+/** For begin, submit and abort, whose body may be left out (see noBodyIsEmpty). */
+const docOptionalBody = (summary: string) => ({ ...doc(summary), ...OPTIONAL_BODY });
 
 /** Begin, submit and abort may be sent without a body: it counts as `{}`. */
 async function noBodyIsEmpty(request: { body: unknown }): Promise<void> {
@@ -36,7 +38,7 @@ async function noBodyIsEmpty(request: { body: unknown }): Promise<void> {
 export const transactionRoutes: FastifyPluginAsyncTypebox<TransactionRoutesOptions> = async (app, options) => {
   const { service } = options;
 
-  app.post('/transactions', { preValidation: noBodyIsEmpty, schema: { ...doc('Begin a global transaction (optionally registering branches in the same commit)'), body: BeginBody, response: { 200: BeginReply, 201: BeginReply, ...errors } } }, async (request, reply) => {
+  app.post('/transactions', { preValidation: noBodyIsEmpty, schema: { ...docOptionalBody('Begin a global transaction (optionally registering branches in the same commit)'), body: BeginBody, response: { 200: BeginReply, 201: BeginReply, ...errors } } }, async (request, reply) => {
     const body = request.body;
     const timeoutMs = body.timeoutMs ?? options.defaultTimeoutMs;
     if (timeoutMs > options.maxTimeoutMs) {
@@ -57,7 +59,7 @@ export const transactionRoutes: FastifyPluginAsyncTypebox<TransactionRoutesOptio
     return { gid, status: result.status, registered: result.inserted };
   });
 
-  app.post('/transactions/:gid/submit', { preValidation: noBodyIsEmpty, schema: { ...doc('Submit: log the confirm decision and confirm every branch'), params: GidParams, body: DecisionBody, response: { 200: StatusReply, ...errors } } }, async (request) => {
+  app.post('/transactions/:gid/submit', { preValidation: noBodyIsEmpty, schema: { ...docOptionalBody('Submit: log the confirm decision and confirm every branch'), params: GidParams, body: DecisionBody, response: { 200: StatusReply, ...errors } } }, async (request) => {
     const { gid } = request.params;
     const status = await service.submit({
       gid,
@@ -68,7 +70,7 @@ export const transactionRoutes: FastifyPluginAsyncTypebox<TransactionRoutesOptio
     return { gid, status };
   });
 
-  app.post('/transactions/:gid/abort', { preValidation: noBodyIsEmpty, schema: { ...doc('Abort: log the cancel decision and cancel every branch'), params: GidParams, body: DecisionBody, response: { 200: StatusReply, ...errors } } }, async (request) => {
+  app.post('/transactions/:gid/abort', { preValidation: noBodyIsEmpty, schema: { ...docOptionalBody('Abort: log the cancel decision and cancel every branch'), params: GidParams, body: DecisionBody, response: { 200: StatusReply, ...errors } } }, async (request) => {
     const { gid } = request.params;
     const status = await service.abort({
       gid,

@@ -16,7 +16,7 @@ interface Operation {
   summary?: string;
   tags?: string[];
   security?: Record<string, string[]>[];
-  requestBody?: { content: Record<string, { schema: Record<string, unknown> }> };
+  requestBody?: { required?: boolean; content: Record<string, { schema: Record<string, unknown> }> };
 }
 interface OpenApiDocument {
   openapi: string;
@@ -123,6 +123,20 @@ describe('OpenAPI document and /docs', () => {
 
     const close = document.paths['/admin/v1/transactions/{gid}/close']?.post?.requestBody?.content['application/json']?.schema;
     expect(close).toMatchObject({ required: ['reason', 'lastResort'], properties: { lastResort: { enum: [true] } } });
+  });
+
+  it('calls a body optional exactly where the coordinator accepts none', async () => {
+    const optional = ['/v1/transactions', '/v1/transactions/{gid}/submit', '/v1/transactions/{gid}/abort'];
+    for (const path of optional) {
+      const operation = document.paths[path]?.post;
+      expect(operation?.requestBody?.required, path).toBe(false);
+      expect(Object.keys(operation ?? {}).filter((key) => key.startsWith('x-')), path).toEqual([]);
+    }
+    expect(document.paths['/v1/transactions/{gid}/branches']?.post?.requestBody?.required).toBe(true);
+    expect(document.paths['/admin/v1/transactions/{gid}/close']?.post?.requestBody?.required).toBe(true);
+    // What the document says is accepted is accepted: a begin without a body.
+    const begun = await fetch(`${coordinator.url}/v1/transactions`, { method: 'POST' });
+    expect(begun.status).toBe(201);
   });
 
   it('serves the interactive page with its assets from the coordinator itself', async () => {
