@@ -79,9 +79,32 @@ export async function fixedRate(work: Work, ratePerSecond: number, durationMs: n
       inFlight.add(p);
       void p.finally(() => inFlight.delete(p));
     }
-    await sleep(1);
+    // Sleep until the next start is due rather than polling: a generator waking every millisecond
+    // would itself compete for the cores with the system it measures.
+    const nextDue = t0 + (issued * 1000) / ratePerSecond;
+    await sleep(Math.max(0, nextDue - performance.now()));
   }
   await Promise.all(inFlight);
+  return result;
+}
+
+/**
+ * One transaction at a time, started on the schedule of `ratePerSecond`
+ * (a start whose slot passed while the previous one ran waits for it):
+ * the same work and rate as fixedRate, but transactions never overlap.
+ * Latency counts from each actual start. Compared with fixedRate at the same
+ * rate it tells how much of the tail comes from transactions meeting each
+ * other on the machine (bench/tail.ts).
+ */
+export async function paced(work: Work, ratePerSecond: number, durationMs: number): Promise<LoadResult> {
+  const result = emptyResult();
+  const total = Math.floor((ratePerSecond * durationMs) / 1000);
+  for (let i = 0; i < total; i++) {
+    const slot = result.startedAt + (i * 1000) / ratePerSecond;
+    const wait = slot - performance.now();
+    if (wait > 0) await sleep(wait);
+    await runOne(work, result, performance.now());
+  }
   return result;
 }
 
