@@ -11,7 +11,7 @@
  * deadlocks and new connections during them, so that a tail can be told
  * apart from locking or pool growth. docs/performance.md has the figures.
  */
-import { readFileSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { createConnection, type RowDataPacket } from 'mysql2/promise';
 import { DtxClient } from '../participant-sdk/index.ts';
 import { provisionServers } from '../test/support/environment.ts';
@@ -54,6 +54,8 @@ function tcpActiveOpens(): number {
 }
 
 const args = parseArgs(process.argv.slice(2));
+const LOG_DIR = '.tmp/bench/logs-tail';
+mkdirSync(LOG_DIR, { recursive: true });
 const secret = 'tail-secret';
 const accounts = Array.from({ length: 1_000 }, (_, i) => `acct-${i + 1}`);
 const servers = await provisionServers();
@@ -70,7 +72,7 @@ const system = await startSystem({
   redisUrl: servers.redisUrl,
   probe,
   runtime: 'tsx',
-  logDir: '.tmp/bench/logs-tail',
+  logDir: LOG_DIR,
   secret,
   accounts,
   initialBalance: 1_000_000_000,
