@@ -7,6 +7,7 @@
  *   npm run bench -- --profile      CPU profile of the coordinator under load (results not written to bench-results.json)
  *   npm run bench -- --only=a,c     only some scenarios
  *   npm run bench -- --runtime=compiled   run the Node processes on esbuild output instead of tsx
+ *   npm run bench -- --bank-handlers=sql  the banks' handlers as plain SQL instead of on knex transactions
  *   npm run bench -- --coordinator-log-level=warn
  *   npm run bench -- --coordinator-env=DTX_MYSQL_POOL_MAX=8 --coordinator-node-args="--max-semi-space-size=8"
  */
@@ -37,6 +38,8 @@ export interface BenchOptions {
   /** Accounts per bank; transfers pick two at random, so contention stays low. */
   accountsPerBank: number;
   coordinatorLogLevel: string;
+  /** How the banks' handlers reach their local transaction (a and b): knex transactions (default) or plain SQL. */
+  bankHandlers: 'knex' | 'sql';
   /** Extra node flags for the coordinator process (experiments: GC sizes, etc.). */
   coordinatorNodeArgs: string[];
   /** Extra coordinator environment (experiments: pool size, etc.). */
@@ -60,7 +63,7 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
     if (!match) throw new BenchUsageError(`unexpected argument ${JSON.stringify(arg)}`);
     flags.set(match[1]!, match[2] ?? 'true');
   }
-  const known = new Set(['quick', 'scale', 'profile', 'only', 'runtime', 'coordinator-log-level', 'coordinator-node-args', 'coordinator-env', 'step-ms', 'concurrency', 'scale-rows']);
+  const known = new Set(['quick', 'scale', 'profile', 'only', 'runtime', 'bank-handlers', 'coordinator-log-level', 'coordinator-node-args', 'coordinator-env', 'step-ms', 'concurrency', 'scale-rows']);
   for (const name of flags.keys()) if (!known.has(name)) throw new BenchUsageError(`unknown option --${name}`);
 
   for (const name of ['quick', 'scale', 'profile']) {
@@ -72,6 +75,8 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
   for (const s of scenarios) if (s !== 'a' && s !== 'b' && s !== 'c') throw new BenchUsageError(`--only takes a, b and c, got ${s}`);
   const runtime = flags.get('runtime') ?? 'tsx';
   if (runtime !== 'tsx' && runtime !== 'compiled') throw new BenchUsageError('--runtime is tsx or compiled');
+  const bankHandlers = flags.get('bank-handlers') ?? 'knex';
+  if (bankHandlers !== 'knex' && bankHandlers !== 'sql') throw new BenchUsageError('--bank-handlers is knex or sql');
   const coordinatorLogLevel = flags.get('coordinator-log-level') ?? 'info';
   if (!LOG_LEVELS.includes(coordinatorLogLevel)) throw new BenchUsageError(`--coordinator-log-level must be one of ${LOG_LEVELS.join(', ')}`);
 
@@ -115,6 +120,7 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
     leadInMs: quick ? 1_000 : 3_000,
     accountsPerBank: 1_000,
     coordinatorLogLevel,
+    bankHandlers,
     coordinatorNodeArgs,
     coordinatorEnv,
     scaleRows: positiveInt('scale-rows', 1_000_000),

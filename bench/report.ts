@@ -174,6 +174,7 @@ export function buildResults(
       fixedFractions: options.fixedFractions,
       leadInMs: options.leadInMs,
       coordinatorLogLevel: options.coordinatorLogLevel,
+      bankHandlers: options.bankHandlers,
       coordinatorNodeArgs: options.coordinatorNodeArgs,
       coordinatorEnv: options.coordinatorEnv,
       profiled: options.profile,

@@ -55,7 +55,7 @@ if (options.profile) {
 
 const started = Date.now();
 log(
-  `dtx bench: ${options.mode}${options.quick ? ' (quick)' : ''}, runtime ${options.runtime}, coordinator log level ${options.coordinatorLogLevel}` +
+  `dtx bench: ${options.mode}${options.quick ? ' (quick)' : ''}, runtime ${options.runtime}, bank handlers ${options.bankHandlers}, coordinator log level ${options.coordinatorLogLevel}` +
     `${options.coordinatorNodeArgs.length ? `, coordinator node flags ${options.coordinatorNodeArgs.join(' ')}` : ''}` +
     `${Object.keys(options.coordinatorEnv).length ? `, coordinator env ${JSON.stringify(options.coordinatorEnv)}` : ''}${options.profile ? ', PROFILED' : ''}`,
 );
@@ -88,6 +88,7 @@ async function launch(scenario: ScenarioName, extraCoordinatorEnv: Record<string
     accounts,
     initialBalance: INITIAL_BALANCE,
     coordinatorLogLevel: options.coordinatorLogLevel,
+    bankHandlers: options.bankHandlers,
     coordinatorNodeArgs: [
       ...options.coordinatorNodeArgs,
       // One profile per thread (the main thread, and tsx's module-loader thread) lands in this folder.

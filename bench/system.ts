@@ -30,6 +30,8 @@ export interface SystemOptions {
   coordinatorEnv?: Record<string, string>;
   /** Extra node flags for the banks and the empty participant (profiling, GC traces). */
   participantNodeArgs?: string[];
+  /** The banks' handler kind (BANK_HANDLERS): knex transactions or plain SQL. Default knex. */
+  bankHandlers?: 'knex' | 'sql';
 }
 
 export interface BenchSystem {
@@ -92,6 +94,7 @@ export async function startSystem(o: SystemOptions): Promise<BenchSystem> {
               BANK_ACCOUNTS: accountsEnv,
               BANK_ERROR_RATE: '0',
               BANK_LOG_LEVEL: 'warn',
+              BANK_HANDLERS: o.bankHandlers ?? 'knex',
               DTX_SECRET: o.secret,
             },
           }),

@@ -27,10 +27,11 @@ interface TailArgs {
   seconds: number;
   /** Node flags for every process of the system, e.g. --trace-gc (output in .tmp/bench/logs-tail). */
   nodeArgs: string[];
+  bankHandlers: 'knex' | 'sql';
 }
 
 function parseArgs(argv: string[]): TailArgs {
-  const out: TailArgs = { scenario: 'b', rate: 125, seconds: 8, nodeArgs: [] };
+  const out: TailArgs = { scenario: 'b', rate: 125, seconds: 8, nodeArgs: [], bankHandlers: 'knex' };
   for (const arg of argv) {
     const at = arg.indexOf('=');
     const [name, value] = at < 0 ? [arg, ''] : [arg.slice(0, at), arg.slice(at + 1)];
@@ -38,7 +39,8 @@ function parseArgs(argv: string[]): TailArgs {
     else if (name === '--rate' && Number(value) > 0) out.rate = Number(value);
     else if (name === '--seconds' && Number(value) > 0) out.seconds = Number(value);
     else if (name === '--node-args' && value.startsWith('--')) out.nodeArgs = value.split(/\s+/).filter(Boolean);
-    else throw new BenchUsageError(`usage: bench/tail.ts [--only=a|b|c] [--rate=tx/s] [--seconds=n] [--node-args="--trace-gc"]; got ${arg}`);
+    else if (name === '--bank-handlers' && (value === 'knex' || value === 'sql')) out.bankHandlers = value;
+    else throw new BenchUsageError(`usage: bench/tail.ts [--only=a|b|c] [--rate=tx/s] [--seconds=n] [--bank-handlers=knex|sql] [--node-args="--trace-gc"]; got ${arg}`);
   }
   return out;
 }
@@ -79,6 +81,7 @@ const system = await startSystem({
   coordinatorLogLevel: 'info',
   coordinatorNodeArgs: args.nodeArgs,
   participantNodeArgs: args.nodeArgs,
+  bankHandlers: args.bankHandlers,
 });
 const client = system.coordinator ? new DtxClient({ coordinatorUrl: system.coordinator.url, secret }) : null;
 const direct = new DirectCaller(secret);
@@ -87,7 +90,7 @@ const work: Work =
   args.scenario === 'a' ? dtxTransfer(client!, target!) : args.scenario === 'b' ? directTransfer(direct, target!) : emptyTcc(client!, system.emptyParticipantUrl!);
 
 try {
-  process.stdout.write(`scenario ${args.scenario}, ${args.rate} tx/s, ${args.seconds} s per run\n`);
+  process.stdout.write(`scenario ${args.scenario}, ${args.rate} tx/s, ${args.seconds} s per run, bank handlers ${args.bankHandlers}\n`);
   await closedLoop(work, 16, 4_000); // warm-up
   const durationMs = args.seconds * 1_000;
   const runs: [string, () => Promise<LoadResult>][] = [

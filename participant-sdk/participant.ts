@@ -7,8 +7,8 @@
 import type { Knex } from 'knex';
 import { pino } from 'pino';
 import type { Logger } from 'pino';
-import { runInBarrier } from './barrier/barrier.ts';
-import type { BarrierResult } from './barrier/barrier.ts';
+import { assertMysql2Client, runInBarrier, runInSqlBarrier } from './barrier/barrier.ts';
+import type { BarrierOptions, BarrierResult } from './barrier/barrier.ts';
 import { cleanupBarrier, startBarrierCleanup } from './barrier/cleanup.ts';
 import type { BarrierCleanupHandle } from './barrier/cleanup.ts';
 import { assertTableName, DEFAULT_BARRIER_TABLE } from './barrier/input.ts';
@@ -74,6 +74,8 @@ export function normaliseParticipantOptions(options: ParticipantOptions): Normal
     }
     resources.set(resource.name, resource);
   }
+  // Plain-SQL handlers need the mysql2 driver's connection: refuse at start, not on the first call.
+  if ([...resources.values()].some((resource) => resource.transaction === 'sql')) assertMysql2Client(options.knex);
   const secret = options.secret ?? null;
   if (secret !== null && secret.length === 0) {
     throw new ParticipantConfigError('secret', 'secret is an empty string; pass null to accept unsigned calls');
@@ -127,20 +129,21 @@ export function createParticipant(options: ParticipantOptions): Participant {
 
     // Resolved by decodeCall: the resource answers this op.
     const handler = call.resource.handlers[call.op]!;
+    const barrier: BarrierOptions = {
+      table: o.table,
+      gid: call.gid,
+      branchId: call.branchId,
+      op: call.op,
+      now: o.now,
+      onRetry: (error, attempt) => log.warn({ err: error, attempt }, 'barrier transaction retried after a lock conflict'),
+    };
+    const context = { gid: call.gid, branchId: call.branchId, op: call.op, payload: payload.value, log };
     let result: BarrierResult<unknown>;
     try {
-      result = await runInBarrier(
-        o.knex,
-        {
-          table: o.table,
-          gid: call.gid,
-          branchId: call.branchId,
-          op: call.op,
-          now: o.now,
-          onRetry: (error, attempt) => log.warn({ err: error, attempt }, 'barrier transaction retried after a lock conflict'),
-        },
-        (trx) => handler({ gid: call.gid, branchId: call.branchId, op: call.op, payload: payload.value, trx, log }),
-      );
+      result =
+        call.resource.transaction === 'sql'
+          ? await runInSqlBarrier(o.knex, barrier, (sql) => handler({ ...context, sql }))
+          : await runInBarrier(o.knex, barrier, (trx) => handler({ ...context, trx }));
     } catch (error) {
       logFailure(log, error);
       return replyOfError(error);

@@ -8,20 +8,35 @@
  */
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
+import type { BranchSql } from './barrier/barrier.ts';
 import { ParticipantConfigError } from './errors.ts';
 import type { BranchOp } from './protocol/wire.ts';
 
-/** What a handler gets for one call. */
-export interface BranchContext<P> {
+/** What every handler gets for one call. */
+interface CallContext<P> {
   gid: string;
   branchId: string;
   op: BranchOp;
   /** The parsed JSON body; `null` when the call had no body. Not validated: check it in the handler. */
   payload: P;
-  /** The local transaction the barrier rows are in. Do all business SQL on it, or it is not covered. */
-  trx: Knex.Transaction;
   /** A pino child logger carrying gid, branchId and op. */
   log: Logger;
+}
+
+/** What a handler of a defineTcc resource gets: the local transaction as a knex transaction. */
+export interface BranchContext<P> extends CallContext<P> {
+  /** The local transaction the barrier rows are in. Do all business SQL on it, or it is not covered. */
+  trx: Knex.Transaction;
+}
+
+/**
+ * What a handler of a defineSqlTcc resource gets: the local transaction as
+ * plain SQL on its mysql2 connection (`?` placeholders, values escaped by
+ * mysql2). Cheaper than a knex transaction per call; see runInSqlBarrier.
+ */
+export interface SqlBranchContext<P> extends CallContext<P> {
+  /** Runs one statement in the local transaction the barrier rows are in. Do all business SQL with it. */
+  sql: BranchSql;
 }
 
 export interface TccResourceDefinition<P, R = unknown> {
@@ -35,14 +50,27 @@ export interface TccResourceDefinition<P, R = unknown> {
   cancel(ctx: BranchContext<P>): Promise<void> | void;
 }
 
-/** A handler with its payload type erased, as the participant runs it. */
-export type BranchHandler = (ctx: BranchContext<unknown>) => Promise<unknown>;
+/** A defineSqlTcc resource: the same ops, handlers on SqlBranchContext. */
+export interface SqlTccResourceDefinition<P, R = unknown> {
+  /** Path segment of the resource: [a-z0-9-], e.g. `transfer-out`. */
+  name: string;
+  try(ctx: SqlBranchContext<P>): Promise<R> | R;
+  confirm(ctx: SqlBranchContext<P>): Promise<void> | void;
+  cancel(ctx: SqlBranchContext<P>): Promise<void> | void;
+}
+
+/** A handler with its payload type erased, as the participant runs it (its context matches the resource's `transaction`). */
+export type BranchHandler = (ctx: BranchContext<unknown> | SqlBranchContext<unknown>) => Promise<unknown>;
 
 export type ResourceMode = 'tcc';
+
+/** How handlers reach the local transaction: a knex transaction (`ctx.trx`) or plain SQL (`ctx.sql`). */
+export type LocalTransactionKind = 'knex' | 'sql';
 
 interface ResourceBase<P, R> {
   readonly name: string;
   readonly mode: ResourceMode;
+  readonly transaction: LocalTransactionKind;
   /** The ops this resource answers; any other op on it is answered 404. */
   readonly handlers: Readonly<Partial<Record<BranchOp, BranchHandler>>>;
   /** Type-level only (never set): lets callers infer the payload and result types. */
@@ -64,19 +92,40 @@ export function assertResourceName(name: unknown): asserts name is string {
   }
 }
 
-/** Define a TCC resource. Throws ParticipantConfigError on a bad name or a missing handler. */
+/** Define a TCC resource whose handlers use a knex transaction. Throws ParticipantConfigError on a bad name or a missing handler. */
 export function defineTcc<P, R = unknown>(def: TccResourceDefinition<P, R>): TccResource<P, R> {
+  return tccResource(def, 'knex');
+}
+
+/**
+ * Define a TCC resource whose handlers run plain SQL on the local
+ * transaction (`ctx.sql`). Needs the participant's knex on the mysql2 client.
+ * Throws ParticipantConfigError on a bad name or a missing handler.
+ */
+export function defineSqlTcc<P, R = unknown>(def: SqlTccResourceDefinition<P, R>): TccResource<P, R> {
+  return tccResource(def, 'sql');
+}
+
+type AnyTccDefinition<P, R> = {
+  name: string;
+  try(ctx: never): Promise<R> | R;
+  confirm(ctx: never): Promise<void> | void;
+  cancel(ctx: never): Promise<void> | void;
+};
+
+function tccResource<P, R>(def: AnyTccDefinition<P, R>, transaction: LocalTransactionKind): TccResource<P, R> {
   assertResourceName(def.name);
   for (const op of ['try', 'confirm', 'cancel'] as const) {
     if (typeof def[op] !== 'function') {
       throw new ParticipantConfigError('resources', `resource ${def.name}: ${op} must be a function`);
     }
   }
-  // Handlers are called as methods of the definition so that `this` works in them.
+  // Handlers are called as methods of the definition so that `this` works in them. The
+  // participant hands each the context of the resource's `transaction` kind.
   const handlers: Partial<Record<BranchOp, BranchHandler>> = {
-    try: async (ctx) => def.try(ctx as BranchContext<P>),
-    confirm: async (ctx) => def.confirm(ctx as BranchContext<P>),
-    cancel: async (ctx) => def.cancel(ctx as BranchContext<P>),
+    try: async (ctx) => def.try(ctx as never),
+    confirm: async (ctx) => def.confirm(ctx as never),
+    cancel: async (ctx) => def.cancel(ctx as never),
   };
-  return Object.freeze({ name: def.name, mode: 'tcc' as const, handlers: Object.freeze(handlers) });
+  return Object.freeze({ name: def.name, mode: 'tcc' as const, transaction, handlers: Object.freeze(handlers) });
 }

@@ -14,7 +14,7 @@
  * depend on the cancel handler running, or perform them only in confirm.
  */
 import type { Knex } from 'knex';
-import { DtxError } from '../errors.ts';
+import { DtxError, ParticipantConfigError } from '../errors.ts';
 import type { BranchOp } from '../protocol/wire.ts';
 import { forwardRowExisted, planBarrier } from './decision.ts';
 import { assertBarrierKey, assertTableName, DEFAULT_BARRIER_TABLE } from './input.ts';
@@ -56,7 +56,7 @@ const SEQ = 1;
 
 /**
  * Run `work` at most once per (gid, branch id, op), in one READ COMMITTED
- * transaction with the barrier rows.
+ * knex transaction with the barrier rows.
  *
  * Precondition: the barrier table exists (createBarrierTable).
  * Effect: on `ran`, the barrier rows and everything `work` did through `trx`
@@ -71,6 +71,125 @@ export async function runInBarrier<T>(
   options: BarrierOptions,
   work: (trx: Knex.Transaction) => Promise<T>,
 ): Promise<BarrierResult<T>> {
+  const steps = barrierSteps(options);
+  const attempt = () =>
+    knex.transaction(
+      (trx) =>
+        steps(
+          async (sql, values) => {
+            // knex answers a raw mysql2 query with [result, fields].
+            const result: unknown = await trx.raw(sql, values as Knex.RawBinding[]);
+            return Array.isArray(result) ? result[0] : undefined;
+          },
+          () => work(trx),
+        ),
+      { isolationLevel: 'read committed' },
+    );
+  return withLockRetry(attempt, retryOptions(options));
+}
+
+/**
+ * The same as runInBarrier, without a knex transaction: the barrier rows and
+ * `work` share one READ COMMITTED transaction on a mysql2 connection taken
+ * from `knex`'s pool, and `work` runs its statements through `sql`.
+ *
+ * Why it exists: a knex transaction builds a whole query interface per call
+ * (~90 KB of objects, bench/participant-alloc.ts), and the garbage
+ * collections that follow are what makes a participant's latency tail
+ * (docs/performance.md). A call here allocates a fraction of that.
+ *
+ * Precondition: `knex` uses the mysql2 client (checked: ParticipantConfigError).
+ */
+export async function runInSqlBarrier<T>(knex: Knex, options: BarrierOptions, work: (sql: BranchSql) => Promise<T>): Promise<BarrierResult<T>> {
+  assertMysql2Client(knex);
+  const steps = barrierSteps(options);
+  const attempt = async (): Promise<BarrierResult<T>> => {
+    const connection = (await knex.client.acquireConnection()) as RawConnection;
+    let reusable = true;
+    try {
+      const query = (sql: string, values: readonly unknown[] = []) => rawQuery(connection, sql, values);
+      await query('SET TRANSACTION ISOLATION LEVEL READ COMMITTED');
+      await query('START TRANSACTION');
+      try {
+        const result = await steps(query, () => work(branchSql(query)));
+        await query('COMMIT');
+        return result;
+      } catch (error) {
+        // A failed ROLLBACK leaves the session's state unknown: the connection is not reused.
+        reusable = await query('ROLLBACK').then(
+          () => true,
+          () => false,
+        );
+        throw error;
+      }
+    } finally {
+      if (!reusable) connection.destroy();
+      // knex's pool validates a connection before handing it out again and drops a destroyed one.
+      await knex.client.releaseConnection(connection);
+    }
+  };
+  return withLockRetry(attempt, retryOptions(options));
+}
+
+/** What a handler of a plain-SQL resource runs its statements with. */
+export type BranchSql = <Row = Record<string, unknown>>(sql: string, values?: readonly unknown[]) => Promise<SqlResult<Row>>;
+
+/**
+ * The outcome of one statement: `rows` for a SELECT (empty otherwise),
+ * `affectedRows` and `insertId` for INSERT, UPDATE and DELETE (0 otherwise).
+ */
+export interface SqlResult<Row> {
+  rows: Row[];
+  affectedRows: number;
+  insertId: number;
+}
+
+/** The subset of a mysql2 (callback) connection used here. */
+interface RawConnection {
+  query(sql: string, values: readonly unknown[], callback: (error: unknown, result: unknown) => void): void;
+  destroy(): void;
+}
+
+function rawQuery(connection: RawConnection, sql: string, values: readonly unknown[]): Promise<unknown> {
+  return new Promise((resolve, reject) => connection.query(sql, values, (error, result) => (error ? reject(error) : resolve(result))));
+}
+
+function branchSql(query: (sql: string, values?: readonly unknown[]) => Promise<unknown>): BranchSql {
+  return async <Row>(sql: string, values: readonly unknown[] = []): Promise<SqlResult<Row>> => {
+    const result = await query(sql, values);
+    if (Array.isArray(result)) return { rows: result as Row[], affectedRows: 0, insertId: 0 };
+    const header = result as { affectedRows?: unknown; insertId?: unknown };
+    return {
+      rows: [],
+      affectedRows: typeof header.affectedRows === 'number' ? header.affectedRows : 0,
+      insertId: typeof header.insertId === 'number' ? header.insertId : 0,
+    };
+  };
+}
+
+export function assertMysql2Client(knex: Knex): void {
+  const client: unknown = knex.client?.config?.client;
+  if (client !== 'mysql2') {
+    throw new ParticipantConfigError('knex', `plain-SQL handlers need the mysql2 knex client, got ${JSON.stringify(client)}`);
+  }
+}
+
+function retryOptions(options: BarrierOptions) {
+  return {
+    maxAttempts: options.maxAttempts ?? 5,
+    baseDelayMs: options.retryBaseDelayMs ?? 20,
+    ...(options.onRetry ? { onRetry: options.onRetry } : {}),
+  };
+}
+
+/** One statement on the barrier's transaction; resolves to mysql2's result (a header, or rows). */
+type BarrierQuery = (sql: string, values: readonly unknown[]) => Promise<unknown>;
+
+/**
+ * The barrier's statements for one call (brief §5), on whatever runs the
+ * transaction. Validates the input first (BarrierInputError, nothing sent).
+ */
+function barrierSteps(options: BarrierOptions) {
   const table = options.table ?? DEFAULT_BARRIER_TABLE;
   const { gid, branchId, op } = options;
   assertTableName(table);
@@ -78,36 +197,26 @@ export async function runInBarrier<T>(
   const key: BarrierKey = { table, gid, branchId };
   const plan = planBarrier(op);
 
-  const attempt = () =>
-    knex.transaction(
-      async (trx): Promise<BarrierResult<T>> => {
-        const now = options.now();
-        if (plan.kind === 'forward') {
-          if (!(await claim(trx, key, plan.op, plan.op, now))) {
-            return { kind: forwardRowExisted(plan.op, await originOf(trx, key, plan.op)) };
-          }
-          return { kind: 'ran', value: await work(trx) };
-        }
-        if (await claim(trx, key, plan.undoes, plan.op, now)) {
-          // The try never ran here. Record the cancel too, so that a repeated
-          // cancel is a plain duplicate; the try row blocks a late try.
-          await claim(trx, key, plan.op, plan.op, now);
-          return { kind: 'null-compensation' };
-        }
-        if (!(await claim(trx, key, plan.op, plan.op, now))) {
-          await originOf(trx, key, plan.op); // checks the row really is ours, see originOf
-          return { kind: 'duplicate' };
-        }
-        return { kind: 'ran', value: await work(trx) };
-      },
-      { isolationLevel: 'read committed' },
-    );
-
-  return withLockRetry(attempt, {
-    maxAttempts: options.maxAttempts ?? 5,
-    baseDelayMs: options.retryBaseDelayMs ?? 20,
-    ...(options.onRetry ? { onRetry: options.onRetry } : {}),
-  });
+  return async <T>(query: BarrierQuery, work: () => Promise<T>): Promise<BarrierResult<T>> => {
+    const now = options.now();
+    if (plan.kind === 'forward') {
+      if (!(await claim(query, key, plan.op, plan.op, now))) {
+        return { kind: forwardRowExisted(plan.op, await originOf(query, key, plan.op)) };
+      }
+      return { kind: 'ran', value: await work() };
+    }
+    if (await claim(query, key, plan.undoes, plan.op, now)) {
+      // The try never ran here. Record the cancel too, so that a repeated
+      // cancel is a plain duplicate; the try row blocks a late try.
+      await claim(query, key, plan.op, plan.op, now);
+      return { kind: 'null-compensation' };
+    }
+    if (!(await claim(query, key, plan.op, plan.op, now))) {
+      await originOf(query, key, plan.op); // checks the row really is ours, see originOf
+      return { kind: 'duplicate' };
+    }
+    return { kind: 'ran', value: await work() };
+  };
 }
 
 interface BarrierKey {
@@ -123,11 +232,16 @@ interface BarrierKey {
  * it to commit (→ false) or roll back (→ true): that wait is what makes two
  * concurrent confirms run the work exactly once.
  */
-async function claim(trx: Knex.Transaction, key: BarrierKey, op: BranchOp, originOp: BranchOp, now: number) {
-  const result: unknown = await trx.raw(
-    'insert ignore into ?? (gid, branch_id, op, seq, origin_op, created_at) values (?, ?, ?, ?, ?, ?)',
-    [key.table, key.gid, key.branchId, op, SEQ, originOp, now],
-  );
+async function claim(query: BarrierQuery, key: BarrierKey, op: BranchOp, originOp: BranchOp, now: number) {
+  const result = await query('insert ignore into ?? (gid, branch_id, op, seq, origin_op, created_at) values (?, ?, ?, ?, ?, ?)', [
+    key.table,
+    key.gid,
+    key.branchId,
+    op,
+    SEQ,
+    originOp,
+    now,
+  ]);
   const header = resultHeader(result);
   if (header.affectedRows === 1 && header.warningStatus > 0) {
     // IGNORE turned an error into a warning on a row it did insert: the
@@ -145,12 +259,8 @@ async function claim(trx: Knex.Transaction, key: BarrierKey, op: BranchOp, origi
  * as a truncated key matching someone else's row, and answering "duplicate"
  * would skip a branch, so fail instead.
  */
-async function originOf(trx: Knex.Transaction, key: BarrierKey, op: BranchOp): Promise<string> {
-  const result: unknown = await trx.raw(
-    'select origin_op from ?? where gid = ? and branch_id = ? and op = ? and seq = ?',
-    [key.table, key.gid, key.branchId, op, SEQ],
-  );
-  const rows = Array.isArray(result) ? (result[0] as unknown) : undefined;
+async function originOf(query: BarrierQuery, key: BarrierKey, op: BranchOp): Promise<string> {
+  const rows = await query('select origin_op from ?? where gid = ? and branch_id = ? and op = ? and seq = ?', [key.table, key.gid, key.branchId, op, SEQ]);
   const row = Array.isArray(rows) ? (rows[0] as { origin_op?: unknown } | undefined) : undefined;
   if (typeof row?.origin_op !== 'string') {
     throw new DtxError('BARRIER_ROW_MISSING', `barrier insert was ignored but no ${op} row exists for this branch`);
@@ -158,9 +268,9 @@ async function originOf(trx: Knex.Transaction, key: BarrierKey, op: BranchOp): P
   return row.origin_op;
 }
 
-/** The mysql2 ResultSetHeader of `trx.raw(insert ...)`, which knex returns as `[header, fields]`. */
+/** The mysql2 ResultSetHeader of an insert. */
 function resultHeader(result: unknown): { affectedRows: number; warningStatus: number } {
-  const header = Array.isArray(result) ? (result[0] as { affectedRows?: unknown; warningStatus?: unknown }) : undefined;
+  const header = result as { affectedRows?: unknown; warningStatus?: unknown } | undefined;
   if (typeof header?.affectedRows !== 'number') {
     // Never guess: reading "0" from an unexpected shape would turn every call into a duplicate.
     throw new DtxError('BARRIER_DRIVER', 'unexpected result from the MySQL driver (mysql2 expected)');

@@ -1,16 +1,17 @@
 /**
  * The barrier against real MariaDB: every ordering of try/confirm/cancel is
  * forced deterministically, and the business effect is counted in a table of
- * the test's own database.
+ * the test's own database. Every ordering and failure runs twice: on a knex
+ * transaction (runInBarrier) and on a plain mysql2 connection (runInSqlBarrier).
  */
 import knexFactory from 'knex';
 import type { Knex } from 'knex';
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
-import { runInBarrier } from '../../participant-sdk/barrier/barrier.ts';
-import type { BarrierResult } from '../../participant-sdk/barrier/barrier.ts';
+import { runInBarrier, runInSqlBarrier } from '../../participant-sdk/barrier/barrier.ts';
+import type { BarrierOptions, BarrierResult } from '../../participant-sdk/barrier/barrier.ts';
 import { cleanupBarrier, startBarrierCleanup } from '../../participant-sdk/barrier/cleanup.ts';
 import { createBarrierTable } from '../../participant-sdk/barrier/migration.ts';
-import { BarrierInputError } from '../../participant-sdk/errors.ts';
+import { BarrierInputError, ParticipantConfigError } from '../../participant-sdk/errors.ts';
 import type { BranchOp } from '../../participant-sdk/protocol/wire.ts';
 import { createTestDatabase } from '../support/databases.ts';
 import type { TestDatabase } from '../support/databases.ts';
@@ -42,16 +43,32 @@ afterEach(async () => {
   await db?.drop();
 });
 
+/** One statement on the barrier's transaction; resolves to rows for a SELECT. */
+type Run = (sql: string, values?: unknown[]) => Promise<unknown>;
+
+/** The two ways a handler can share the barrier's transaction, behind one signature. */
+const KINDS = {
+  'knex transaction': <T>(options: BarrierOptions, work: (run: Run) => Promise<T>) =>
+    runInBarrier(knex, options, (trx) => work(async (sql, values = []) => ((await trx.raw(sql, values as Knex.RawBinding[])) as [unknown])[0])),
+  'plain SQL': <T>(options: BarrierOptions, work: (run: Run) => Promise<T>) =>
+    runInSqlBarrier(knex, options, (sql) =>
+      work(async (query, values = []) => {
+        const result = await sql(query, values);
+        return result.rows;
+      }),
+    ),
+};
+type Kind = keyof typeof KINDS;
+let barrier: (typeof KINDS)[Kind] = KINDS['knex transaction'];
+
 /** The business work of a test: one row in `effects` per run. */
-async function recordEffect(trx: Knex.Transaction, gid: string, branchId: string, op: BranchOp): Promise<string> {
-  await trx('effects').insert({ gid, branch_id: branchId, op });
+async function recordEffect(run: Run, gid: string, branchId: string, op: BranchOp): Promise<string> {
+  await run('insert into effects (gid, branch_id, op) values (?, ?, ?)', [gid, branchId, op]);
   return `${op} done`;
 }
 
 function call(op: BranchOp, gid = GID, branchId = BRANCH): Promise<BarrierResult<string>> {
-  return runInBarrier(knex, { table: TABLE, gid, branchId, op, now: () => clock }, (trx) =>
-    recordEffect(trx, gid, branchId, op),
-  );
+  return barrier({ table: TABLE, gid, branchId, op, now: () => clock }, (run) => recordEffect(run, gid, branchId, op));
 }
 
 async function effects(op: BranchOp, gid = GID): Promise<number> {
@@ -63,7 +80,12 @@ async function barrierRows(gid = GID): Promise<Array<{ op: string; origin_op: st
   return knex(TABLE).where({ gid }).select('op', 'origin_op').orderBy('id');
 }
 
-describe('runInBarrier: orderings', () => {
+describe.each(Object.keys(KINDS) as Kind[])('barrier on a %s', (kind) => {
+beforeEach(() => {
+  barrier = KINDS[kind];
+});
+
+describe('orderings', () => {
   it('runs a try once and answers a repeated try as a duplicate', async () => {
     expect(await call('try')).toEqual({ kind: 'ran', value: 'try done' });
     expect(await call('try')).toEqual({ kind: 'duplicate' });
@@ -71,13 +93,13 @@ describe('runInBarrier: orderings', () => {
   });
 
   it('runs the work in the barrier transaction at READ COMMITTED (no gap-lock deadlocks on the barrier insert)', async () => {
-    const result = await runInBarrier(knex, { table: TABLE, gid: GID, branchId: BRANCH, op: 'try', now: () => clock }, async (trx) => {
-      const [rows] = (await trx.raw(
+    const result = await barrier({ table: TABLE, gid: GID, branchId: BRANCH, op: 'try', now: () => clock }, async (run) => {
+      const rows = (await run(
         'select trx_isolation_level as level from information_schema.innodb_trx where trx_mysql_thread_id = connection_id()',
-      )) as [Array<{ level: string }>];
+      )) as Array<{ level: string }>;
       // The barrier row is visible on the same transaction: the work is inside it.
-      const own = await trx(TABLE).where({ gid: GID, op: 'try' }).first();
-      return { level: rows[0]?.level, sawBarrierRow: own !== undefined };
+      const own = (await run(`select 1 from ${TABLE} where gid = ? and op = 'try'`, [GID])) as unknown[];
+      return { level: rows[0]?.level, sawBarrierRow: own.length === 1 };
     });
     expect(result).toEqual({ kind: 'ran', value: { level: 'READ COMMITTED', sawBarrierRow: true } });
   });
@@ -133,9 +155,9 @@ describe('runInBarrier: orderings', () => {
     let release!: () => void;
     const gate = new Promise<void>((resolve) => (release = resolve));
     const confirm = () =>
-      runInBarrier(knex, { table: TABLE, gid: GID, branchId: BRANCH, op: 'confirm', now: () => clock }, async (trx) => {
+      barrier({ table: TABLE, gid: GID, branchId: BRANCH, op: 'confirm', now: () => clock }, async (run) => {
         entered++;
-        await recordEffect(trx, GID, BRANCH, 'confirm');
+        await recordEffect(run, GID, BRANCH, 'confirm');
         await gate;
       });
     const both = Promise.all([confirm(), confirm()]);
@@ -161,8 +183,8 @@ describe('runInBarrier: orderings', () => {
     let release!: () => void;
     const gate = new Promise<void>((resolve) => (release = resolve));
     let tryEntered = false;
-    const tryCall = runInBarrier(knex, { table: TABLE, gid: GID, branchId: BRANCH, op: 'try', now: () => clock }, async (trx) => {
-      await recordEffect(trx, GID, BRANCH, 'try');
+    const tryCall = barrier({ table: TABLE, gid: GID, branchId: BRANCH, op: 'try', now: () => clock }, async (run) => {
+      await recordEffect(run, GID, BRANCH, 'try');
       tryEntered = true;
       await gate;
     });
@@ -181,12 +203,12 @@ describe('runInBarrier: orderings', () => {
   });
 });
 
-describe('runInBarrier: failures', () => {
+describe('failures', () => {
   it('rolls back the barrier row of a failing try, so that a later cancel is a null compensation', async () => {
     const failure = new Error('try failed');
     await expect(
-      runInBarrier(knex, { table: TABLE, gid: GID, branchId: BRANCH, op: 'try', now: () => clock }, async (trx) => {
-        await recordEffect(trx, GID, BRANCH, 'try');
+      barrier({ table: TABLE, gid: GID, branchId: BRANCH, op: 'try', now: () => clock }, async (run) => {
+        await recordEffect(run, GID, BRANCH, 'try');
         throw failure;
       }),
     ).rejects.toBe(failure);
@@ -202,8 +224,8 @@ describe('runInBarrier: failures', () => {
       readonly account = 'acc-1';
     }
     const failure = new LedgerError('ledger unavailable');
-    const attempt = runInBarrier(knex, { table: TABLE, gid: GID, branchId: BRANCH, op: 'confirm', now: () => clock }, async (trx) => {
-      await recordEffect(trx, GID, BRANCH, 'confirm');
+    const attempt = barrier({ table: TABLE, gid: GID, branchId: BRANCH, op: 'confirm', now: () => clock }, async (run) => {
+      await recordEffect(run, GID, BRANCH, 'confirm');
       throw failure;
     });
     await expect(attempt).rejects.toBe(failure);
@@ -218,7 +240,7 @@ describe('runInBarrier: failures', () => {
   it('refuses bad input before inserting anything', async () => {
     const refused = async (gid: string, branchId: string, op: string) => {
       let ran = false;
-      const error = await runInBarrier(knex, { table: TABLE, gid, branchId, op: op as BranchOp, now: () => clock }, async () => {
+      const error = await barrier({ table: TABLE, gid, branchId, op: op as BranchOp, now: () => clock }, async () => {
         ran = true;
       }).catch((e: unknown) => e);
       expect(ran).toBe(false);
@@ -260,17 +282,13 @@ describe('runInBarrier: failures', () => {
     // Each transfer locks its first account, waits until the other holds its
     // own first account, then locks the other one: a guaranteed deadlock.
     const transfer = (branchId: string, first: string, second: string) =>
-      runInBarrier(
-        knex,
-        { table: TABLE, gid: GID, branchId, op: 'try', now: () => clock, onRetry: (_e, n) => retries.push(n) },
-        async (trx) => {
-          await trx('accounts').where({ id: first }).increment('balance', 1);
-          if (++holding === 2) bothHolding();
-          await bothHold;
-          await trx('accounts').where({ id: second }).increment('balance', 1);
-          await recordEffect(trx, GID, branchId, 'try');
-        },
-      );
+      barrier({ table: TABLE, gid: GID, branchId, op: 'try', now: () => clock, onRetry: (_e, n) => retries.push(n) }, async (run) => {
+        await run('update accounts set balance = balance + 1 where id = ?', [first]);
+        if (++holding === 2) bothHolding();
+        await bothHold;
+        await run('update accounts set balance = balance + 1 where id = ?', [second]);
+        await recordEffect(run, GID, branchId, 'try');
+      });
     const results = await Promise.all([transfer('x', 'a', 'b'), transfer('y', 'b', 'a')]);
 
     expect(results.map((r) => r.kind)).toEqual(['ran', 'ran']);
@@ -278,6 +296,39 @@ describe('runInBarrier: failures', () => {
     expect(await effects('try')).toBe(2);
     const balances = await knex('accounts').orderBy('id').pluck('balance');
     expect(balances).toEqual([2, 2]);
+  });
+});
+
+});
+
+describe('plain-SQL barrier', () => {
+  it('gives the connection back to the pool after every call, committed or rolled back', async () => {
+    const pool = knex.client.pool as { numUsed(): number };
+    await KINDS['plain SQL']({ table: TABLE, gid: GID, branchId: BRANCH, op: 'try', now: () => clock }, async () => 'ok');
+    await KINDS['plain SQL']({ table: TABLE, gid: GID, branchId: BRANCH, op: 'confirm', now: () => clock }, async () => {
+      throw new Error('confirm failed');
+    }).catch(() => undefined);
+    expect(pool.numUsed()).toBe(0);
+  });
+
+  it('reports SELECT rows and write counts to the handler', async () => {
+    const result = await runInSqlBarrier(knex, { table: TABLE, gid: GID, branchId: BRANCH, op: 'try', now: () => clock }, async (sql) => {
+      const inserted = await sql('insert into effects (gid, branch_id, op) values (?, ?, ?), (?, ?, ?)', [GID, 'x', 'try', GID, 'y', 'try']);
+      const selected = await sql<{ branch_id: string }>('select branch_id from effects where gid = ? order by branch_id', [GID]);
+      return { inserted: inserted.affectedRows, firstId: inserted.insertId > 0, rows: selected.rows.map((r) => r.branch_id) };
+    });
+    expect(result).toEqual({ kind: 'ran', value: { inserted: 2, firstId: true, rows: ['x', 'y'] } });
+  });
+
+  it('refuses a knex instance that is not on the mysql2 client, before touching it', async () => {
+    // Only the client name is read; a knex on another dialect would need its driver installed.
+    const other = { client: { config: { client: 'pg' } } } as unknown as Knex;
+    let ran = false;
+    const error = await runInSqlBarrier(other, { table: TABLE, gid: GID, branchId: BRANCH, op: 'try', now: () => clock }, async () => {
+      ran = true;
+    }).catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ParticipantConfigError);
+    expect(ran).toBe(false);
   });
 });
 

@@ -19,9 +19,11 @@ import {
   BranchRejectedError,
   createNodeHandler,
   createParticipant,
+  defineSqlTcc,
   defineTcc,
   dtxParticipantPlugin,
   HEADERS,
+  ParticipantConfigError,
   sign,
 } from '../../participant-sdk/index.ts';
 import type { BranchOp, Participant } from '../../participant-sdk/index.ts';
@@ -88,6 +90,28 @@ const transferOut = defineTcc<TransferPayload, { reserved: number }>({
   },
 });
 
+/** The same resource with plain-SQL handlers (ctx.sql on the local transaction's connection). */
+const transferOutSql = defineSqlTcc<TransferPayload, { reserved: number }>({
+  name: 'transfer-out',
+  async try({ gid, op, payload, sql }) {
+    await sql('insert into effects (gid, op, amount) values (?, ?, ?)', [gid, op, payload.amount]);
+    if (payload.fail === 'reject') throw new BranchRejectedError('insufficient funds', { code: 'INSUFFICIENT_FUNDS' });
+    if (payload.fail === 'ongoing') throw new BranchOngoingError('bank is still deciding');
+    if (payload.fail === 'crash') throw new TypeError('secret internal detail at /srv/app.ts:42');
+    return { reserved: payload.amount };
+  },
+  async confirm({ gid, op, payload, sql }) {
+    await sql('insert into effects (gid, op, amount) values (?, ?, ?)', [gid, op, payload.amount]);
+  },
+  async cancel({ gid, op, payload, sql }) {
+    await sql('insert into effects (gid, op, amount) values (?, ?, ?)', [gid, op, payload.amount]);
+  },
+});
+
+const RESOURCES = { 'knex handlers': transferOut, 'plain-SQL handlers': transferOutSql } as const;
+type ResourceKind = keyof typeof RESOURCES;
+let resourceKind: ResourceKind = 'knex handlers';
+
 async function makeParticipant(secret: string | null): Promise<Participant> {
   const sink = new Writable({
     write(chunk: Buffer, _encoding, done) {
@@ -97,7 +121,7 @@ async function makeParticipant(secret: string | null): Promise<Participant> {
   });
   const participant = createParticipant({
     knex,
-    resources: [transferOut],
+    resources: [RESOURCES[resourceKind]],
     secret,
     now: () => NOW,
     logger: pino({ level: 'debug' }, sink),
@@ -181,10 +205,16 @@ async function barrierRows(): Promise<number> {
 }
 
 describe.each([
-  ['fastify plugin', fastifyTransport],
-  ['node handler', nodeTransport],
-] as const)('participant over HTTP: %s', (_name, makeTransport) => {
+  ['fastify plugin', 'knex handlers', fastifyTransport],
+  ['node handler', 'knex handlers', nodeTransport],
+  ['fastify plugin', 'plain-SQL handlers', fastifyTransport],
+  ['node handler', 'plain-SQL handlers', nodeTransport],
+] as const)('participant over HTTP: %s, %s', (_name, kind, makeTransport) => {
   let transport: Transport | undefined;
+
+  beforeEach(() => {
+    resourceKind = kind;
+  });
 
   afterEach(async () => {
     await transport?.close();
@@ -320,6 +350,15 @@ describe.each([
     expect(await send(t, { op: 'confirm' })).toEqual({ status: 200, body: { ok: true, result: null } });
     expect(await send(t, { op: 'confirm' })).toEqual({ status: 200, body: { ok: true, duplicate: true } });
     expect(await effects('confirm')).toBe(1);
+  });
+});
+
+describe('plain-SQL resources', () => {
+  it('are refused at start when the knex instance is not on the mysql2 client', () => {
+    const other = { client: { config: { client: 'pg' } } } as unknown as Knex;
+    expect(() => createParticipant({ knex: other, resources: [transferOutSql], secret: SECRET })).toThrow(ParticipantConfigError);
+    // knex handlers work on any client knex speaks.
+    expect(() => createParticipant({ knex: other, resources: [transferOut], secret: SECRET })).not.toThrow();
   });
 });
 

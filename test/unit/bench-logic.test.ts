@@ -203,6 +203,12 @@ describe('parseBenchOptions', () => {
     expect(parseBenchOptions(['--coordinator-env=DTX_A=1,DTX_B=x']).coordinatorEnv).toEqual({ DTX_A: '1', DTX_B: 'x' });
   });
 
+  it('--bank-handlers picks knex transactions (default) or plain SQL for the banks', () => {
+    expect(parseBenchOptions([]).bankHandlers).toBe('knex');
+    expect(parseBenchOptions(['--bank-handlers=sql']).bankHandlers).toBe('sql');
+    expect(() => parseBenchOptions(['--bank-handlers=orm'])).toThrow(BenchUsageError);
+  });
+
   it('--coordinator-node-args splits node flags on white space', () => {
     expect(parseBenchOptions(['--coordinator-node-args=--foo --bar']).coordinatorNodeArgs).toEqual(['--foo', '--bar']);
     expect(parseBenchOptions(['--coordinator-node-args=  --max-semi-space-size=8  ']).coordinatorNodeArgs).toEqual(['--max-semi-space-size=8']);

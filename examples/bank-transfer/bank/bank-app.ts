@@ -6,7 +6,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import { createParticipant, dtxParticipantPlugin } from '../../../participant-sdk/index.ts';
-import { bankResources, type BankFaults } from './resources.ts';
+import { bankResources, type BankFaults, type BankHandlers } from './resources.ts';
 import { listAccounts, migrateBank, openAccounts } from './schema.ts';
 
 export interface BankOptions {
@@ -15,6 +15,8 @@ export interface BankOptions {
   logger: Logger;
   accounts: { id: string; balance: number }[];
   faults: BankFaults;
+  /** How the handlers reach their local transaction: a knex transaction or plain SQL (cheaper per call). */
+  handlers?: BankHandlers;
   /** Barrier rows of finished branches are deleted after this long. */
   barrierRetentionMs: number;
 }
@@ -22,7 +24,7 @@ export interface BankOptions {
 export async function createBankApp(options: BankOptions): Promise<FastifyInstance> {
   const participant = createParticipant({
     knex: options.knex,
-    resources: bankResources(options.faults),
+    resources: bankResources(options.faults, options.handlers),
     secret: options.secret,
     logger: options.logger,
   });

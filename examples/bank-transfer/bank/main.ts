@@ -5,6 +5,8 @@
  *   BANK_PORT       HTTP port (default 4001), BANK_HOST (default 127.0.0.1)
  *   BANK_ACCOUNTS   accounts opened at start if absent, "alice:1000,bob:500"
  *   BANK_ERROR_RATE probability of an injected 500 on any call (default 0)
+ *   BANK_HANDLERS   "knex" (handlers on a knex transaction, the default) or "sql" (plain SQL on its
+ *                   connection: the same statements, less garbage per call)
  *   DTX_SECRET      shared signing secret (same default as the coordinator; empty = unsigned)
  */
 import knexFactory from 'knex';
@@ -22,6 +24,11 @@ if (!dbUrl) {
   logger.fatal('BANK_DB_URL is required');
   process.exit(2);
 }
+const handlers = env.BANK_HANDLERS ?? 'knex';
+if (handlers !== 'knex' && handlers !== 'sql') {
+  logger.fatal({ handlers }, 'BANK_HANDLERS must be knex or sql');
+  process.exit(2);
+}
 const secret = env.DTX_SECRET === undefined ? DEVELOPMENT_SECRET : env.DTX_SECRET === '' ? null : env.DTX_SECRET;
 
 await ensureDatabase(dbUrl);
@@ -32,6 +39,7 @@ const app = await createBankApp({
   logger,
   accounts: parseAccounts(env.BANK_ACCOUNTS ?? ''),
   faults: { errorRate: Number(env.BANK_ERROR_RATE ?? 0), random: Math.random },
+  handlers,
   barrierRetentionMs: 7 * 24 * 3_600_000,
 });
 await app.listen({ host: env.BANK_HOST ?? '127.0.0.1', port: Number(env.BANK_PORT ?? 4001) });

@@ -6,11 +6,11 @@
  *   debit    balance -= a, frozen += a   frozen -= a              balance += a, frozen -= a
  *   credit   incoming += a               incoming -= a, bal += a  incoming -= a
  *
- * Every handler works on `ctx.trx`, the transaction that also holds the
- * barrier rows, and writes a ledger line for the op it applied.
+ * Every handler works on the local transaction that also holds the barrier
+ * rows, and writes a ledger line for the op it applied.
  */
 import type { Knex } from 'knex';
-import { BranchRejectedError, defineTcc, type BranchContext } from '../../../participant-sdk/index.ts';
+import { BranchRejectedError, defineSqlTcc, defineTcc, type BranchContext, type SqlBranchContext } from '../../../participant-sdk/index.ts';
 
 export interface TransferLeg {
   account: string;
@@ -23,8 +23,8 @@ export interface BankFaults {
   random: () => number;
 }
 
-function leg(ctx: BranchContext<unknown>): TransferLeg {
-  const payload = ctx.payload as Partial<TransferLeg> | null;
+function leg(body: unknown): TransferLeg {
+  const payload = body as Partial<TransferLeg> | null;
   if (
     !payload ||
     typeof payload.account !== 'string' ||
@@ -36,20 +36,33 @@ function leg(ctx: BranchContext<unknown>): TransferLeg {
   return payload as TransferLeg;
 }
 
-async function record(ctx: BranchContext<unknown>, transfer: TransferLeg): Promise<void> {
-  await ctx.trx('ledger').insert({
-    gid: ctx.gid,
-    branch_id: ctx.branchId,
-    op: ctx.op,
-    account: transfer.account,
-    amount: transfer.amount,
-    at: Date.now(),
-  });
+/**
+ * One statement on the branch's local transaction: the handlers below are
+ * written once against this and served either way the SDK offers (see
+ * bankResources): on a knex transaction (`ctx.trx.raw`) or as plain SQL on
+ * its connection (`ctx.sql`, cheaper per call).
+ */
+type Run = (sql: string, values: unknown[]) => Promise<{ rows: unknown[]; affectedRows: number }>;
+
+interface LegCall {
+  ctx: { gid: string; branchId: string; op: string; payload: unknown };
+  run: Run;
 }
 
-async function requireAccount(trx: Knex.Transaction, account: string): Promise<void> {
-  const found = await trx('accounts').where({ id: account }).first('id');
-  if (!found) throw new BranchRejectedError(`no account ${account}`, { code: 'UNKNOWN_ACCOUNT' });
+async function record({ ctx, run }: LegCall, transfer: TransferLeg): Promise<void> {
+  await run('insert into ledger (gid, branch_id, op, account, amount, at) values (?, ?, ?, ?, ?, ?)', [
+    ctx.gid,
+    ctx.branchId,
+    ctx.op,
+    transfer.account,
+    transfer.amount,
+    Date.now(),
+  ]);
+}
+
+async function requireAccount(run: Run, account: string): Promise<void> {
+  const { rows } = await run('select id from accounts where id = ?', [account]);
+  if (rows.length === 0) throw new BranchRejectedError(`no account ${account}`, { code: 'UNKNOWN_ACCOUNT' });
 }
 
 type Column = 'balance' | 'frozen' | 'incoming';
@@ -66,54 +79,88 @@ const MOVES: Record<'debit' | 'credit', Record<'try' | 'confirm' | 'cancel', Mov
  * amount, if `covered`), and writes the ledger line when a row changed.
  * Returns the number of account rows changed.
  */
-async function move(ctx: BranchContext<unknown>, t: TransferLeg, moves: Moves, covered = false): Promise<number> {
-  const changes = Object.fromEntries(
-    Object.entries(moves).map(([column, sign]) => [column, ctx.trx.raw(`?? ${sign > 0 ? '+' : '-'} ?`, [column, t.amount])]),
-  );
-  const query = ctx.trx('accounts').where({ id: t.account });
-  if (covered) query.andWhere('balance', '>=', t.amount);
-  const changed = await query.update(changes);
-  if (changed > 0) await record(ctx, t);
-  return changed;
+async function move(call: LegCall, t: TransferLeg, moves: Moves, covered = false): Promise<number> {
+  // Column names come from MOVES (constants), never from the request; amounts are bound.
+  const entries = Object.entries(moves) as [Column, 1 | -1][];
+  const sets = entries.map(([column, sign]) => `${column} = ${column} ${sign > 0 ? '+' : '-'} ?`).join(', ');
+  const { affectedRows } = await call.run(`update accounts set ${sets} where id = ?${covered ? ' and balance >= ?' : ''}`, [
+    ...entries.map(() => t.amount),
+    t.account,
+    ...(covered ? [t.amount] : []),
+  ]);
+  if (affectedRows > 0) await record(call, t);
+  return affectedRows;
 }
 
-export function bankResources(faults: BankFaults) {
-  const maybeFail = (ctx: BranchContext<unknown>) => {
-    if (faults.errorRate > 0 && faults.random() < faults.errorRate) throw new Error(`injected fault on ${ctx.op}`);
+/** The debit and credit handlers, on any kind of local transaction. */
+function handlers(faults: BankFaults) {
+  const maybeFail = (call: LegCall) => {
+    if (faults.errorRate > 0 && faults.random() < faults.errorRate) throw new Error(`injected fault on ${call.ctx.op}`);
   };
   /** Confirm and cancel must find what try reserved; anything else is a bug worth retrying and alerting on. */
-  const phaseTwo = (resource: 'debit' | 'credit', op: 'confirm' | 'cancel') => async (ctx: BranchContext<unknown>) => {
-    maybeFail(ctx);
-    const changed = await move(ctx, leg(ctx), MOVES[resource][op]);
+  const phaseTwo = (resource: 'debit' | 'credit', op: 'confirm' | 'cancel') => async (call: LegCall) => {
+    maybeFail(call);
+    const changed = await move(call, leg(call.ctx.payload), MOVES[resource][op]);
     if (changed !== 1) throw new Error(`${resource} ${op}: expected to change 1 account row, changed ${changed}`);
   };
-
-  const debit = defineTcc<unknown, null>({
-    name: 'debit',
-    async try(ctx) {
-      maybeFail(ctx);
-      const t = leg(ctx);
-      if ((await move(ctx, t, MOVES.debit.try, true)) === 0) {
-        await requireAccount(ctx.trx, t.account);
-        throw new BranchRejectedError(`insufficient funds in ${t.account}`, { code: 'INSUFFICIENT_FUNDS' });
-      }
-      return null;
+  return {
+    debit: {
+      async try(call: LegCall): Promise<null> {
+        maybeFail(call);
+        const t = leg(call.ctx.payload);
+        if ((await move(call, t, MOVES.debit.try, true)) === 0) {
+          await requireAccount(call.run, t.account);
+          throw new BranchRejectedError(`insufficient funds in ${t.account}`, { code: 'INSUFFICIENT_FUNDS' });
+        }
+        return null;
+      },
+      confirm: phaseTwo('debit', 'confirm'),
+      cancel: phaseTwo('debit', 'cancel'),
     },
-    confirm: phaseTwo('debit', 'confirm'),
-    cancel: phaseTwo('debit', 'cancel'),
-  });
-
-  const credit = defineTcc<unknown, null>({
-    name: 'credit',
-    async try(ctx) {
-      maybeFail(ctx);
-      const t = leg(ctx);
-      if ((await move(ctx, t, MOVES.credit.try)) === 0) throw new BranchRejectedError(`no account ${t.account}`, { code: 'UNKNOWN_ACCOUNT' });
-      return null;
+    credit: {
+      async try(call: LegCall): Promise<null> {
+        maybeFail(call);
+        const t = leg(call.ctx.payload);
+        if ((await move(call, t, MOVES.credit.try)) === 0) throw new BranchRejectedError(`no account ${t.account}`, { code: 'UNKNOWN_ACCOUNT' });
+        return null;
+      },
+      confirm: phaseTwo('credit', 'confirm'),
+      cancel: phaseTwo('credit', 'cancel'),
     },
-    confirm: phaseTwo('credit', 'confirm'),
-    cancel: phaseTwo('credit', 'cancel'),
-  });
+  };
+}
 
-  return [debit, credit];
+/** How the bank's handlers reach their local transaction (BANK_HANDLERS). */
+export type BankHandlers = 'knex' | 'sql';
+
+/** The statement runner over a knex transaction: mysql2's result comes back as [result, fields]. */
+function knexRun(trx: Knex.Transaction): Run {
+  return async (sql, values) => {
+    const [result] = (await trx.raw(sql, values as Knex.RawBinding[])) as unknown as [unknown];
+    return Array.isArray(result) ? { rows: result, affectedRows: 0 } : { rows: [], affectedRows: (result as { affectedRows: number }).affectedRows };
+  };
+}
+
+export function bankResources(faults: BankFaults, kind: BankHandlers = 'knex') {
+  const h = handlers(faults);
+  if (kind === 'sql') {
+    const on = (ctx: SqlBranchContext<unknown>): LegCall => ({ ctx, run: (sql, values) => ctx.sql(sql, values) });
+    return (['debit', 'credit'] as const).map((name) =>
+      defineSqlTcc<unknown, null>({
+        name,
+        try: (ctx) => h[name].try(on(ctx)),
+        confirm: (ctx) => h[name].confirm(on(ctx)),
+        cancel: (ctx) => h[name].cancel(on(ctx)),
+      }),
+    );
+  }
+  const on = (ctx: BranchContext<unknown>): LegCall => ({ ctx, run: knexRun(ctx.trx) });
+  return (['debit', 'credit'] as const).map((name) =>
+    defineTcc<unknown, null>({
+      name,
+      try: (ctx) => h[name].try(on(ctx)),
+      confirm: (ctx) => h[name].confirm(on(ctx)),
+      cancel: (ctx) => h[name].cancel(on(ctx)),
+    }),
+  );
 }

@@ -115,6 +115,8 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
         BANK_ACCOUNTS: accountIds.map((id) => `${id}:${options.initialBalance}`).join(','),
         BANK_ERROR_RATE: String(options.bankErrorRate),
         BANK_LOG_LEVEL: 'warn',
+        // One bank of each handler kind, so that the demo and every chaos scenario exercise both.
+        BANK_HANDLERS: bank === BANKS[0] ? 'knex' : 'sql',
         DTX_SECRET: options.secret,
       },
     });
