@@ -4,8 +4,9 @@
  * connection error — into a BranchCallResult via the shared wire module.
  */
 import { Agent, request } from 'undici';
-import { HEADERS, outcomeOfStatus, type BranchOp } from '../../participant-sdk/protocol/wire.ts';
+import { withDeadline } from '../../participant-sdk/protocol/deadline.ts';
 import { sign } from '../../participant-sdk/protocol/signature.ts';
+import { HEADERS, outcomeOfStatus, type BranchOp } from '../../participant-sdk/protocol/wire.ts';
 import type { BranchCallResult } from '../domain/tcc-decisions.ts';
 
 export interface BranchCall {
@@ -66,14 +67,10 @@ export class HttpBranchClient implements BranchClient {
       });
     }
     try {
-      const response = await request(call.url, {
-        method: 'POST',
-        headers,
-        body: call.payload,
-        dispatcher: this.#agent,
-        signal: AbortSignal.timeout(this.options.timeoutMs),
+      const { response, text } = await withDeadline(this.options.timeoutMs, async (signal) => {
+        const response = await request(call.url, { method: 'POST', headers, body: call.payload, dispatcher: this.#agent, signal });
+        return { response, text: await response.body.text() };
       });
-      const text = await response.body.text();
       const outcome = outcomeOfStatus(response.statusCode);
       return {
         branchId: call.branchId,

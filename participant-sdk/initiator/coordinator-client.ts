@@ -6,6 +6,7 @@
 import { Agent, request, type Dispatcher } from 'undici';
 import type { ErrorReply } from '../protocol/wire.ts';
 import { CoordinatorRefusedError, CoordinatorUnavailableError } from './errors.ts';
+import { withDeadline } from '../protocol/deadline.ts';
 
 export interface BranchRegistration {
   branchId: string;
@@ -61,20 +62,22 @@ export class CoordinatorClient {
     for (let attempt = 0; attempt <= this.options.retries; attempt++) {
       if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, 50 * 2 ** attempt));
       try {
-        const response = await request(`${this.base}${path}`, {
-          method,
-          headers: body === undefined ? {} : { 'content-type': 'application/json' },
-          body: body === undefined ? undefined : JSON.stringify(body),
-          dispatcher: this.options.dispatcher,
-          signal: AbortSignal.timeout(this.options.timeoutMs),
+        const { statusCode, text } = await withDeadline(this.options.timeoutMs, async (signal) => {
+          const response = await request(`${this.base}${path}`, {
+            method,
+            headers: body === undefined ? {} : { 'content-type': 'application/json' },
+            body: body === undefined ? undefined : JSON.stringify(body),
+            dispatcher: this.options.dispatcher,
+            signal,
+          });
+          return { statusCode: response.statusCode, text: await response.body.text() };
         });
-        const text = await response.body.text();
-        if (response.statusCode >= 200 && response.statusCode < 300) return JSON.parse(text) as T;
-        if (response.statusCode >= 400 && response.statusCode < 500) {
+        if (statusCode >= 200 && statusCode < 300) return JSON.parse(text) as T;
+        if (statusCode >= 400 && statusCode < 500) {
           const reply = parseError(text);
-          throw new CoordinatorRefusedError(gid, response.statusCode, reply.code, reply.message, reply.status ?? null);
+          throw new CoordinatorRefusedError(gid, statusCode, reply.code, reply.message, reply.status ?? null);
         }
-        lastError = new Error(`HTTP ${response.statusCode}: ${text.slice(0, 300)}`);
+        lastError = new Error(`HTTP ${statusCode}: ${text.slice(0, 300)}`);
       } catch (error) {
         if (error instanceof CoordinatorRefusedError) throw error;
         lastError = error;

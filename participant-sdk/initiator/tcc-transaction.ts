@@ -12,6 +12,7 @@ import { DtxError } from '../errors.ts';
 import type { CoordinatorClient } from './coordinator-client.ts';
 import { resolveTarget, type BranchTarget, type ResolvedBranch } from './branch-target.ts';
 import { TryFailedError, TryRejectedError } from './errors.ts';
+import { withDeadline } from '../protocol/deadline.ts';
 
 export interface TccTransactionOptions {
   gid: string;
@@ -113,15 +114,10 @@ export class TccTransaction {
     let statusCode: number;
     let text: string;
     try {
-      const response = await request(branch.tryUrl, {
-        method: 'POST',
-        headers,
-        body,
-        dispatcher: this.options.dispatcher,
-        signal: AbortSignal.timeout(this.options.tryTimeoutMs),
-      });
-      statusCode = response.statusCode;
-      text = await response.body.text();
+      ({ statusCode, text } = await withDeadline(this.options.tryTimeoutMs, async (signal) => {
+        const response = await request(branch.tryUrl, { method: 'POST', headers, body, dispatcher: this.options.dispatcher, signal });
+        return { statusCode: response.statusCode, text: await response.body.text() };
+      }));
     } catch (error) {
       throw new TryFailedError(this.gid, branch.branchId, null, error instanceof Error ? error.message : String(error), { cause: error });
     }
