@@ -106,15 +106,24 @@ export async function runInSqlBarrier<T>(knex: Knex, options: BarrierOptions, wo
   const attempt = async (): Promise<BarrierResult<T>> => {
     const connection = (await knex.client.acquireConnection()) as RawConnection;
     let reusable = true;
+    let finished = false;
     try {
       const query = (sql: string, values: readonly unknown[] = []) => rawQuery(connection, sql, values);
+      // A statement the handler sends after its transaction ended would run on a connection that
+      // is back in the pool, possibly inside someone else's transaction: refuse it.
+      const handlerQuery = (sql: string, values: readonly unknown[] = []) => {
+        if (finished) return Promise.reject(new DtxError('TRANSACTION_FINISHED', 'this branch call has ended; its sql can no longer be used'));
+        return query(sql, values);
+      };
       await query('SET TRANSACTION ISOLATION LEVEL READ COMMITTED');
       await query('START TRANSACTION');
       try {
-        const result = await steps(query, () => work(branchSql(query)));
+        const result = await steps(query, () => work(branchSql(handlerQuery)));
+        finished = true;
         await query('COMMIT');
         return result;
       } catch (error) {
+        finished = true;
         // A failed ROLLBACK leaves the session's state unknown: the connection is not reused.
         reusable = await query('ROLLBACK').then(
           () => true,

@@ -311,6 +311,16 @@ describe('plain-SQL barrier', () => {
     expect(pool.numUsed()).toBe(0);
   });
 
+  it('refuses a statement sent after the call ended, without running it', async () => {
+    let kept: ((sql: string, values?: readonly unknown[]) => Promise<unknown>) | undefined;
+    await runInSqlBarrier(knex, { table: TABLE, gid: GID, branchId: BRANCH, op: 'try', now: () => clock }, async (sql) => {
+      kept = sql;
+    });
+    const late = await kept!('insert into effects (gid, branch_id, op) values (?, ?, ?)', [GID, BRANCH, 'late']).catch((e: unknown) => e);
+    expect((late as { code?: string }).code).toBe('TRANSACTION_FINISHED');
+    expect(await effects('late' as BranchOp)).toBe(0);
+  });
+
   it('reports SELECT rows and write counts to the handler', async () => {
     const result = await runInSqlBarrier(knex, { table: TABLE, gid: GID, branchId: BRANCH, op: 'try', now: () => clock }, async (sql) => {
       const inserted = await sql('insert into effects (gid, branch_id, op) values (?, ?, ?), (?, ?, ?)', [GID, 'x', 'try', GID, 'y', 'try']);
