@@ -23,8 +23,9 @@ export interface BenchOptions {
   profile: boolean;
   scenarios: ScenarioName[];
   runtime: Runtime;
-  /** Closed-loop concurrency levels of the sweep that finds the peak. */
+  /** Closed-loop concurrency levels of the sweep that finds the peak (doubled beyond while a scenario still climbs). */
   concurrencies: number[];
+  maxConcurrency: number;
   /** Measured length of one closed-loop level. */
   stepMs: number;
   /** Unmeasured load before the sweep (JIT, pools, buffer pool). */
@@ -113,6 +114,8 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
     scenarios: [...new Set(scenarios)] as ScenarioName[],
     runtime,
     concurrencies,
+    // Levels named by hand are the whole sweep; the default sweep climbs on while throughput still grows.
+    maxConcurrency: flags.has('concurrency') ? Math.max(...concurrencies) : 256,
     stepMs: positiveInt('step-ms', quick ? 3_000 : 10_000),
     warmupMs: quick ? 1_500 : 4_000,
     fixedRateMs: quick ? 5_000 : 15_000,

@@ -52,11 +52,25 @@ export interface ScenarioContext {
   log: (line: string) => void;
 }
 
+/** A level counts as still climbing when it beats the best level before it by this much. */
+export const CLIMB_MIN_GAIN = 0.03;
+
+/** Whether the last closed-loop level beat every earlier one by CLIMB_MIN_GAIN: the peak may lie further up. */
+export function stillClimbing(steps: readonly StepResult[]): boolean {
+  const closed = steps.filter((s) => s.kind === 'closed');
+  const last = closed[closed.length - 1];
+  if (!last || closed.length < 2) return false;
+  const bestBefore = Math.max(...closed.slice(0, -1).map((s) => s.tps));
+  return last.tps > bestBefore * (1 + CLIMB_MIN_GAIN);
+}
+
 /** The share of the peak whose fixed-rate step gives the headline latency (brief §8: half of peak). */
 export const HEADLINE_FRACTION = 0.5;
 
 export interface SweepOptions {
   concurrencies: number[];
+  /** Levels beyond `concurrencies` (doubling) are tried while a scenario still climbs, up to this. */
+  maxConcurrency: number;
   stepMs: number;
   warmupMs: number;
   fixedRateMs: number;
@@ -198,10 +212,16 @@ export async function runInterleaved<K extends string>(
   };
 
   for (const name of names) await run(name, 'warmup', () => closedLoop(contexts[name].work, 16, options.warmupMs), { concurrency: 16, rate: null });
+  const closedLevel = (name: K, concurrency: number) =>
+    run(name, 'closed', () => closedLoop(contexts[name].work, concurrency, options.stepMs), { concurrency, rate: null });
   for (const concurrency of options.concurrencies) {
-    for (const name of names) {
-      await run(name, 'closed', () => closedLoop(contexts[name].work, concurrency, options.stepMs), { concurrency, rate: null });
-    }
+    for (const name of names) await closedLevel(name, concurrency);
+  }
+  // A scenario still gaining at the last level has not shown its peak yet: keep doubling for it.
+  let climbing = names.filter((name) => stillClimbing(steps[name]));
+  for (let concurrency = 2 * Math.max(...options.concurrencies); climbing.length > 0 && concurrency <= options.maxConcurrency; concurrency *= 2) {
+    for (const name of climbing) await closedLevel(name, concurrency);
+    climbing = climbing.filter((name) => stillClimbing(steps[name]));
   }
   const peaks = {} as Record<K, StepResult>;
   for (const name of names) {

@@ -9,7 +9,7 @@ import type { MachineInfo } from '../../bench/machine.ts';
 import { STATUS_COUNTERS, type ServerStatus } from '../../bench/mysql-probe.ts';
 import { BenchUsageError, parseBenchOptions, type ScenarioName } from '../../bench/options.ts';
 import { buildResults, formatTables, scenarioReport, type BenchResults, type ScenarioReport } from '../../bench/report.ts';
-import { coresBusy, fractionName, type ScenarioMeasurements, type StepResult } from '../../bench/scenario.ts';
+import { coresBusy, fractionName, stillClimbing, type ScenarioMeasurements, type StepResult } from '../../bench/scenario.ts';
 
 // ---------------------------------------------------------------------------
 // Builders
@@ -203,6 +203,11 @@ describe('parseBenchOptions', () => {
     expect(parseBenchOptions(['--coordinator-env=DTX_A=1,DTX_B=x']).coordinatorEnv).toEqual({ DTX_A: '1', DTX_B: 'x' });
   });
 
+  it('climbs past the default levels (up to 256) but not past levels named by hand', () => {
+    expect(parseBenchOptions([]).maxConcurrency).toBe(256);
+    expect(parseBenchOptions(['--concurrency=2,8']).maxConcurrency).toBe(8);
+  });
+
   it('--bank-handlers picks knex transactions (default) or plain SQL for the banks', () => {
     expect(parseBenchOptions([]).bankHandlers).toBe('knex');
     expect(parseBenchOptions(['--bank-handlers=sql']).bankHandlers).toBe('sql');
@@ -301,6 +306,24 @@ describe('coresBusy', () => {
   it('is 0 with no CPU used and NaN for a step of no length', () => {
     expect(coresBusy(step({ wallMs: 1_000, cpuSeconds: {} }))).toBe(0);
     expect(coresBusy(step({ wallMs: 0, cpuSeconds: { coordinator: 1 } }))).toBeNaN();
+  });
+});
+
+describe('stillClimbing', () => {
+  const closedAt = (concurrency: number, tps: number) => step({ kind: 'closed', concurrency, tps });
+
+  it('is true while the last level beats every earlier one by 3 % or more', () => {
+    expect(stillClimbing([closedAt(16, 900), closedAt(32, 950), closedAt(64, 1_000)])).toBe(true);
+    expect(stillClimbing([closedAt(16, 900), closedAt(32, 1_000), closedAt(64, 1_020)])).toBe(false);
+  });
+
+  it('is false once a level falls back, and with fewer than two levels', () => {
+    expect(stillClimbing([closedAt(32, 1_000), closedAt(64, 980)])).toBe(false);
+    expect(stillClimbing([closedAt(64, 1_000)])).toBe(false);
+  });
+
+  it('ignores the warm-up and fixed-rate steps', () => {
+    expect(stillClimbing([step({ kind: 'warmup', tps: 5_000 }), closedAt(32, 900), closedAt(64, 1_000), fixedStep(0.5, { tps: 10 })])).toBe(true);
   });
 });
 
