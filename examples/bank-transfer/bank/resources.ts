@@ -10,7 +10,14 @@
  * rows, and writes a ledger line for the op it applied.
  */
 import type { Knex } from 'knex';
-import { BranchRejectedError, defineSqlTcc, defineTcc, type BranchContext, type SqlBranchContext } from '../../../participant-sdk/index.ts';
+import {
+  BranchRejectedError,
+  defineSqlTcc,
+  defineTcc,
+  type BranchContext,
+  type SqlBranchContext,
+  type TccResource,
+} from '../../../participant-sdk/index.ts';
 
 export interface TransferLeg {
   account: string;
@@ -141,26 +148,27 @@ function knexRun(trx: Knex.Transaction): Run {
   };
 }
 
-export function bankResources(faults: BankFaults, kind: BankHandlers = 'knex') {
+/** A TCC resource definition whose handlers take context C (defineTcc's or defineSqlTcc's). */
+interface Definition<C> {
+  name: string;
+  try(ctx: C): Promise<null>;
+  confirm(ctx: C): Promise<void>;
+  cancel(ctx: C): Promise<void>;
+}
+
+export function bankResources(faults: BankFaults, kind: BankHandlers = 'knex'): TccResource<unknown, null>[] {
   const h = handlers(faults);
-  if (kind === 'sql') {
-    const on = (ctx: SqlBranchContext<unknown>): LegCall => ({ ctx, run: (sql, values) => ctx.sql(sql, values) });
-    return (['debit', 'credit'] as const).map((name) =>
-      defineSqlTcc<unknown, null>({
+  /** Both resources, defined by `define`, each handler given its LegCall by `on`. */
+  const both = <C>(define: (def: Definition<C>) => TccResource<unknown, null>, on: (ctx: C) => LegCall) =>
+    (['debit', 'credit'] as const).map((name) =>
+      define({
         name,
         try: (ctx) => h[name].try(on(ctx)),
         confirm: (ctx) => h[name].confirm(on(ctx)),
         cancel: (ctx) => h[name].cancel(on(ctx)),
       }),
     );
-  }
-  const on = (ctx: BranchContext<unknown>): LegCall => ({ ctx, run: knexRun(ctx.trx) });
-  return (['debit', 'credit'] as const).map((name) =>
-    defineTcc<unknown, null>({
-      name,
-      try: (ctx) => h[name].try(on(ctx)),
-      confirm: (ctx) => h[name].confirm(on(ctx)),
-      cancel: (ctx) => h[name].cancel(on(ctx)),
-    }),
-  );
+  return kind === 'sql'
+    ? both(defineSqlTcc<unknown, null>, (ctx: SqlBranchContext<unknown>) => ({ ctx, run: (sql, values) => ctx.sql(sql, values) }))
+    : both(defineTcc<unknown, null>, (ctx: BranchContext<unknown>) => ({ ctx, run: knexRun(ctx.trx) }));
 }
