@@ -12,30 +12,18 @@
  *   npm run bench -- --coordinator-env=DTX_MYSQL_POOL_MAX=8 --coordinator-node-args="--max-semi-space-size=8"
  */
 
-import { HEADLINE_FRACTION } from './scenario.ts';
+import { HEADLINE_FRACTION, type SweepOptions } from './scenario.ts';
 
 export type ScenarioName = 'a' | 'b' | 'c';
 export type Runtime = 'tsx' | 'compiled';
 
-export interface BenchOptions {
+/** The sweep's own options (levels, step lengths, fixed-rate shares) are SweepOptions, documented there. */
+export interface BenchOptions extends SweepOptions {
   mode: 'standard' | 'scale';
   quick: boolean;
   profile: boolean;
   scenarios: ScenarioName[];
   runtime: Runtime;
-  /** Closed-loop concurrency levels of the sweep that finds the peak (doubled beyond while a scenario still climbs). */
-  concurrencies: number[];
-  maxConcurrency: number;
-  /** Measured length of one closed-loop level. */
-  stepMs: number;
-  /** Unmeasured load before the sweep (JIT, pools, buffer pool). */
-  warmupMs: number;
-  /** Length of each fixed-rate run. */
-  fixedRateMs: number;
-  /** Shares of the peak with a fixed-rate run; the first (half) gives the headline latency. */
-  fixedFractions: number[];
-  /** Unmeasured run at the fixed rate before each measured one. */
-  leadInMs: number;
   /** Accounts per bank; transfers pick two at random, so contention stays low. */
   accountsPerBank: number;
   coordinatorLogLevel: string;

@@ -68,11 +68,15 @@ export function stillClimbing(steps: readonly StepResult[]): boolean {
 export const HEADLINE_FRACTION = 0.5;
 
 export interface SweepOptions {
+  /** Closed-loop concurrency levels of the sweep that finds the peak. */
   concurrencies: number[];
   /** Levels beyond `concurrencies` (doubling) are tried while a scenario still climbs, up to this. */
   maxConcurrency: number;
+  /** Measured length of one closed-loop level. */
   stepMs: number;
+  /** Unmeasured load before the sweep (JIT, pools, buffer pool). */
   warmupMs: number;
+  /** Length of each fixed-rate run. */
   fixedRateMs: number;
   /** Shares of the peak at which a fixed-rate step measures latency; must include HEADLINE_FRACTION. */
   fixedFractions: number[];
