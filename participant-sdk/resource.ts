@@ -106,14 +106,15 @@ export function defineSqlTcc<P, R = unknown>(def: SqlTccResourceDefinition<P, R>
   return tccResource(def, 'sql');
 }
 
-type AnyTccDefinition<P, R> = {
+/** What tccResource needs of either definition; the contexts are the participant's to match. */
+type AnyTccDefinition<R> = {
   name: string;
   try(ctx: never): Promise<R> | R;
   confirm(ctx: never): Promise<void> | void;
   cancel(ctx: never): Promise<void> | void;
 };
 
-function tccResource<P, R>(def: AnyTccDefinition<P, R>, transaction: LocalTransactionKind): TccResource<P, R> {
+function tccResource<P, R>(def: AnyTccDefinition<R>, transaction: LocalTransactionKind): TccResource<P, R> {
   assertResourceName(def.name);
   for (const op of ['try', 'confirm', 'cancel'] as const) {
     if (typeof def[op] !== 'function') {
