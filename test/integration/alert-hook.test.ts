@@ -6,11 +6,11 @@
 import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
-import { DtxClient } from '../../participant-sdk/index.ts';
+import type { DtxClient } from '../../participant-sdk/index.ts';
 import { signWebhook, verifyWebhook, WEBHOOK_HEADERS } from '../../participant-sdk/protocol/webhook.ts';
-import { startInProcessCoordinator, testEnv, TEST_SECRET, type InProcessCoordinator } from '../support/coordinator-harness.ts';
-import { createTestDatabase, uniqueRedisPrefix, type TestDatabase } from '../support/databases.ts';
-import { startTestParticipant, type TestParticipant } from '../support/test-participant.ts';
+import { TEST_SECRET, type InProcessCoordinator } from '../support/coordinator-harness.ts';
+import { startCoordinatorWithBank, type CoordinatorWithBank } from '../support/coordinator-with-bank.ts';
+import type { TestParticipant } from '../support/test-participant.ts';
 import { viewOf, waitForStatus, waitForView } from '../support/transaction-view.ts';
 import { waitFor } from '../support/wait.ts';
 
@@ -82,22 +82,19 @@ function verify(r: Received, secret = TEST_SECRET) {
 
 describe('alert hook', () => {
   const ATTEMPTS = 3;
-  let coordinatorDb: TestDatabase;
-  let bankDb: TestDatabase;
+  let env: CoordinatorWithBank | undefined;
   let coordinator: InProcessCoordinator;
   let bank: TestParticipant;
   let receiver: Receiver;
   let dtx: DtxClient;
 
   beforeAll(async () => {
-    coordinatorDb = await createTestDatabase(inject('mysqlUrl'), 'alert_coord');
-    bankDb = await createTestDatabase(inject('mysqlUrl'), 'alert_bank');
     receiver = await startReceiver();
-    coordinator = await startInProcessCoordinator(
-      testEnv(coordinatorDb.url, inject('redisUrl'), uniqueRedisPrefix('alert'), { DTX_ALERT_URL: receiver.url, DTX_ALERT_ATTEMPTS: String(ATTEMPTS) }),
-    );
-    bank = await startTestParticipant(bankDb.url, { secret: TEST_SECRET });
-    dtx = new DtxClient({ coordinatorUrl: coordinator.url, secret: TEST_SECRET });
+    env = await startCoordinatorWithBank(inject('mysqlUrl'), inject('redisUrl'), 'alert', {
+      DTX_ALERT_URL: receiver.url,
+      DTX_ALERT_ATTEMPTS: String(ATTEMPTS),
+    });
+    ({ coordinator, bank, dtx } = env);
   });
 
   afterEach(async () => {
@@ -107,12 +104,8 @@ describe('alert hook', () => {
   });
 
   afterAll(async () => {
-    await dtx?.close();
-    await bank?.stop();
-    await coordinator?.stop();
+    await env?.stop();
     await receiver?.close();
-    await bankDb?.drop();
-    await coordinatorDb?.drop();
   });
 
   /** Starts a transaction whose confirm answers 409: flagged at once on its first round. */

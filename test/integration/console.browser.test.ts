@@ -13,18 +13,17 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import type { Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
-import { DtxClient } from '../../participant-sdk/index.ts';
+import type { DtxClient } from '../../participant-sdk/index.ts';
 import { ADMIN_TOKENS, adminCall, OPERATOR, VIEWER, type AdminTransaction } from '../support/admin-api.ts';
 import { ensureChromium, launchChromium, type HeadlessBrowser } from '../support/chromium.ts';
-import { startInProcessCoordinator, testEnv, TEST_SECRET, type InProcessCoordinator } from '../support/coordinator-harness.ts';
-import { createTestDatabase, uniqueRedisPrefix, type TestDatabase } from '../support/databases.ts';
-import { startTestParticipant, type TestParticipant } from '../support/test-participant.ts';
+import { type InProcessCoordinator } from '../support/coordinator-harness.ts';
+import { startCoordinatorWithBank, type CoordinatorWithBank } from '../support/coordinator-with-bank.ts';
+import type { TestParticipant } from '../support/test-participant.ts';
 
 const hex = () => randomBytes(4).toString('hex');
 const UI_TIMEOUT = 15_000;
 
-let coordinatorDb: TestDatabase;
-let bankDb: TestDatabase;
+let env: CoordinatorWithBank | undefined;
 let coordinator: InProcessCoordinator;
 let bank: TestParticipant;
 let dtx: DtxClient;
@@ -39,28 +38,19 @@ beforeAll(async () => {
 }, 20 * 60_000);
 
 beforeAll(async () => {
-  coordinatorDb = await createTestDatabase(inject('mysqlUrl'), 'console_coord');
-  bankDb = await createTestDatabase(inject('mysqlUrl'), 'console_bank');
-  coordinator = await startInProcessCoordinator(
-    testEnv(coordinatorDb.url, inject('redisUrl'), uniqueRedisPrefix('console'), {
-      DTX_ADMIN_TOKENS: ADMIN_TOKENS,
-      DTX_RETRY_BASE_MS: '600000',
-      DTX_RETRY_MAX_MS: '600000',
-      DTX_ATTENTION_AFTER_RETRIES: '1',
-    }),
-  );
-  bank = await startTestParticipant(bankDb.url, { secret: TEST_SECRET });
-  dtx = new DtxClient({ coordinatorUrl: coordinator.url, secret: TEST_SECRET });
+  env = await startCoordinatorWithBank(inject('mysqlUrl'), inject('redisUrl'), 'console', {
+    DTX_ADMIN_TOKENS: ADMIN_TOKENS,
+    DTX_RETRY_BASE_MS: '600000',
+    DTX_RETRY_MAX_MS: '600000',
+    DTX_ATTENTION_AFTER_RETRIES: '1',
+  });
+  ({ coordinator, bank, dtx } = env);
   browser = await launchChromium();
 });
 
 afterAll(async () => {
   await browser?.close();
-  await dtx?.close();
-  await bank?.stop();
-  await coordinator?.stop();
-  await bankDb?.drop();
-  await coordinatorDb?.drop();
+  await env?.stop();
 });
 
 /** A fresh tab (so a fresh sessionStorage) for each test; uncaught page errors fail the test. */

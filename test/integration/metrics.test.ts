@@ -4,43 +4,34 @@
  * participant, and a scrape survives an unreachable Redis.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
-import { DtxClient } from '../../participant-sdk/index.ts';
-import { startInProcessCoordinator, testEnv, TEST_SECRET, type InProcessCoordinator } from '../support/coordinator-harness.ts';
+import type { DtxClient } from '../../participant-sdk/index.ts';
+import { startInProcessCoordinator, testEnv, type InProcessCoordinator } from '../support/coordinator-harness.ts';
+import { startCoordinatorWithBank, type CoordinatorWithBank } from '../support/coordinator-with-bank.ts';
 import { createTestDatabase, uniqueRedisPrefix, type TestDatabase } from '../support/databases.ts';
 import { pickFreePort } from '../support/free-port.ts';
 import { scrape, type Scrape } from '../support/prometheus-text.ts';
-import { startTestParticipant, type TestParticipant } from '../support/test-participant.ts';
+import type { TestParticipant } from '../support/test-participant.ts';
 import { waitForStatus, waitForView } from '../support/transaction-view.ts';
 import { waitFor } from '../support/wait.ts';
 
 const TCC = { mode: 'tcc' };
 
 describe('metrics', () => {
-  let coordinatorDb: TestDatabase;
-  let bankDb: TestDatabase;
+  let env: CoordinatorWithBank | undefined;
   let coordinator: InProcessCoordinator;
   let bank: TestParticipant;
   let dtx: DtxClient;
 
   beforeAll(async () => {
-    coordinatorDb = await createTestDatabase(inject('mysqlUrl'), 'metrics_coord');
-    bankDb = await createTestDatabase(inject('mysqlUrl'), 'metrics_bank');
-    coordinator = await startInProcessCoordinator(testEnv(coordinatorDb.url, inject('redisUrl'), uniqueRedisPrefix('metrics')));
-    bank = await startTestParticipant(bankDb.url, { secret: TEST_SECRET });
-    dtx = new DtxClient({ coordinatorUrl: coordinator.url, secret: TEST_SECRET });
+    env = await startCoordinatorWithBank(inject('mysqlUrl'), inject('redisUrl'), 'metrics');
+    ({ coordinator, bank, dtx } = env);
   });
 
   afterEach(() => {
     for (const op of ['try', 'confirm', 'cancel'] as const) bank.behave(op, 'ok');
   });
 
-  afterAll(async () => {
-    await dtx?.close();
-    await bank?.stop();
-    await coordinator?.stop();
-    await bankDb?.drop();
-    await coordinatorDb?.drop();
-  });
+  afterAll(() => env?.stop());
 
   /** Value of a sample, 0 when the series does not exist yet. */
   const v = (s: Scrape, name: string, labels?: Record<string, string>) => s.value(name, labels) ?? 0;
@@ -158,7 +149,7 @@ describe('metrics', () => {
 
   it('each coordinator has its own registry', async () => {
     const own = await scrape(coordinator.url);
-    const second = await startInProcessCoordinator(testEnv(coordinatorDb.url, inject('redisUrl'), uniqueRedisPrefix('metrics2')));
+    const second = await startInProcessCoordinator(testEnv(env!.coordinatorDb.url, inject('redisUrl'), uniqueRedisPrefix('metrics2')));
     try {
       const other = await scrape(second.url);
       expect(other.value('dtx_transactions_total', { ...TCC, outcome: 'begun' })).toBe(0);

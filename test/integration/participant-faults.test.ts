@@ -5,15 +5,14 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { DtxClient, TryFailedError, TryRejectedError } from '../../participant-sdk/index.ts';
-import { startInProcessCoordinator, testEnv, TEST_SECRET, type InProcessCoordinator } from '../support/coordinator-harness.ts';
-import { createTestDatabase, uniqueRedisPrefix, type TestDatabase } from '../support/databases.ts';
+import { TEST_SECRET, type InProcessCoordinator } from '../support/coordinator-harness.ts';
+import { startCoordinatorWithBank, type CoordinatorWithBank } from '../support/coordinator-with-bank.ts';
 import { startHoldingProxy } from '../support/holding-proxy.ts';
-import { startTestParticipant, type TestParticipant } from '../support/test-participant.ts';
+import type { TestParticipant } from '../support/test-participant.ts';
 import { branchOf, callsOf, scheduledDelayMs, waitForStatus, waitForView } from '../support/transaction-view.ts';
 
 describe('participant faults', () => {
-  let coordinatorDb: TestDatabase;
-  let bankDb: TestDatabase;
+  let env: CoordinatorWithBank | undefined;
   let coordinator: InProcessCoordinator;
   let bank: TestParticipant;
   let dtx: DtxClient;
@@ -21,11 +20,8 @@ describe('participant faults', () => {
   let impatient: DtxClient;
 
   beforeAll(async () => {
-    coordinatorDb = await createTestDatabase(inject('mysqlUrl'), 'faults_coord');
-    bankDb = await createTestDatabase(inject('mysqlUrl'), 'faults_bank');
-    coordinator = await startInProcessCoordinator(testEnv(coordinatorDb.url, inject('redisUrl'), uniqueRedisPrefix('faults')));
-    bank = await startTestParticipant(bankDb.url, { secret: TEST_SECRET });
-    dtx = new DtxClient({ coordinatorUrl: coordinator.url, secret: TEST_SECRET });
+    env = await startCoordinatorWithBank(inject('mysqlUrl'), inject('redisUrl'), 'faults');
+    ({ coordinator, bank, dtx } = env);
     impatient = new DtxClient({ coordinatorUrl: coordinator.url, secret: TEST_SECRET, tryTimeoutMs: 300 });
   });
 
@@ -35,11 +31,7 @@ describe('participant faults', () => {
 
   afterAll(async () => {
     await impatient?.close();
-    await dtx?.close();
-    await bank?.stop();
-    await coordinator?.stop();
-    await bankDb?.drop();
-    await coordinatorDb?.drop();
+    await env?.stop();
   });
 
   /** Runs a transaction whose second try is answered by `behaviour`; returns the gid and what tcc threw. */

@@ -1,31 +1,21 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { DtxClient } from '../../participant-sdk/index.ts';
-import { startInProcessCoordinator, testEnv, TEST_SECRET, type InProcessCoordinator } from '../support/coordinator-harness.ts';
-import { createTestDatabase, uniqueRedisPrefix, type TestDatabase } from '../support/databases.ts';
-import { startTestParticipant, type TestParticipant } from '../support/test-participant.ts';
+import type { DtxClient } from '../../participant-sdk/index.ts';
+import type { InProcessCoordinator } from '../support/coordinator-harness.ts';
+import { startCoordinatorWithBank, type CoordinatorWithBank } from '../support/coordinator-with-bank.ts';
+import type { TestParticipant } from '../support/test-participant.ts';
 
 describe('TCC happy path', () => {
-  let coordinatorDb: TestDatabase;
-  let bankDb: TestDatabase;
+  let env: CoordinatorWithBank | undefined;
   let coordinator: InProcessCoordinator;
   let bank: TestParticipant;
   let dtx: DtxClient;
 
   beforeAll(async () => {
-    coordinatorDb = await createTestDatabase(inject('mysqlUrl'), 'happy_coord');
-    bankDb = await createTestDatabase(inject('mysqlUrl'), 'happy_bank');
-    coordinator = await startInProcessCoordinator(testEnv(coordinatorDb.url, inject('redisUrl'), uniqueRedisPrefix('happy')));
-    bank = await startTestParticipant(bankDb.url, { secret: TEST_SECRET });
-    dtx = new DtxClient({ coordinatorUrl: coordinator.url, secret: TEST_SECRET });
+    env = await startCoordinatorWithBank(inject('mysqlUrl'), inject('redisUrl'), 'happy');
+    ({ coordinator, bank, dtx } = env);
   });
 
-  afterAll(async () => {
-    await dtx?.close();
-    await bank?.stop();
-    await coordinator?.stop();
-    await bankDb?.drop();
-    await coordinatorDb?.drop();
-  });
+  afterAll(() => env?.stop());
 
   it('confirms both branches once, and the caller sees confirmed', async () => {
     const outcome = await dtx.tcc(async (tx) => {
