@@ -7,7 +7,7 @@
 import type { Knex } from 'knex';
 import { pino } from 'pino';
 import type { Logger } from 'pino';
-import { assertMysql2Client, runInBarrier, runInSqlBarrier } from './barrier/barrier.ts';
+import { assertMysql2Client, runInBarrier, runInSqlBarrier, sqlOnKnex } from './barrier/barrier.ts';
 import type { BarrierOptions, BarrierResult } from './barrier/barrier.ts';
 import { cleanupBarrier, startBarrierCleanup } from './barrier/cleanup.ts';
 import type { BarrierCleanupHandle } from './barrier/cleanup.ts';
@@ -143,7 +143,7 @@ export function createParticipant(options: ParticipantOptions): Participant {
       result =
         call.resource.transaction === 'sql'
           ? await runInSqlBarrier(o.knex, barrier, (sql) => handler({ ...context, sql }))
-          : await runInBarrier(o.knex, barrier, (trx) => handler({ ...context, trx }));
+          : await runInBarrier(o.knex, barrier, (trx) => handler({ ...context, trx, sql: sqlOnKnex(trx) }));
     } catch (error) {
       logFailure(log, error);
       return replyOfError(error);

@@ -19,25 +19,27 @@ interface CallContext<P> {
   op: BranchOp;
   /** The parsed JSON body; `null` when the call had no body. Not validated: check it in the handler. */
   payload: P;
+  /**
+   * Runs one statement in the local transaction the barrier rows are in (`?`
+   * placeholders, values escaped by mysql2). Do all business SQL in it, or it is not covered.
+   */
+  sql: BranchSql;
   /** A pino child logger carrying gid, branchId and op. */
   log: Logger;
 }
 
-/** What a handler of a defineTcc resource gets: the local transaction as a knex transaction. */
+/** What a handler of a defineTcc resource gets: `sql`, and the same local transaction as a knex transaction. */
 export interface BranchContext<P> extends CallContext<P> {
-  /** The local transaction the barrier rows are in. Do all business SQL on it, or it is not covered. */
+  /** The local transaction the barrier rows are in, for knex's query builder. */
   trx: Knex.Transaction;
 }
 
 /**
- * What a handler of a defineSqlTcc resource gets: the local transaction as
- * plain SQL on its mysql2 connection (`?` placeholders, values escaped by
- * mysql2). Cheaper than a knex transaction per call; see runInSqlBarrier.
+ * What a handler of a defineSqlTcc resource gets: `sql` only, run on the
+ * local transaction's mysql2 connection. Cheaper than a knex transaction per
+ * call; see runInSqlBarrier.
  */
-export interface SqlBranchContext<P> extends CallContext<P> {
-  /** Runs one statement in the local transaction the barrier rows are in. Do all business SQL with it. */
-  sql: BranchSql;
-}
+export type SqlBranchContext<P> = CallContext<P>;
 
 export interface TccResourceDefinition<P, R = unknown> {
   /** Path segment of the resource: [a-z0-9-], e.g. `transfer-out`. */

@@ -72,19 +72,7 @@ export async function runInBarrier<T>(
   work: (trx: Knex.Transaction) => Promise<T>,
 ): Promise<BarrierResult<T>> {
   const steps = barrierSteps(options);
-  const attempt = () =>
-    knex.transaction(
-      (trx) =>
-        steps(
-          async (sql, values) => {
-            // knex answers a raw mysql2 query with [result, fields].
-            const result: unknown = await trx.raw(sql, values as Knex.RawBinding[]);
-            return Array.isArray(result) ? result[0] : undefined;
-          },
-          () => work(trx),
-        ),
-      { isolationLevel: 'read committed' },
-    );
+  const attempt = () => knex.transaction((trx) => steps(knexQuery(trx), () => work(trx)), { isolationLevel: 'read committed' });
   return withLockRetry(attempt, retryOptions(options));
 }
 
@@ -163,7 +151,20 @@ function rawQuery(connection: RawConnection, sql: string, values: readonly unkno
   return new Promise((resolve, reject) => connection.query(sql, values, (error, result) => (error ? reject(error) : resolve(result))));
 }
 
-function branchSql(query: (sql: string, values?: readonly unknown[]) => Promise<unknown>): BranchSql {
+/** One statement on a knex transaction, answered with mysql2's result (knex wraps it as [result, fields]). */
+function knexQuery(trx: Knex.Transaction): BarrierQuery {
+  return async (sql, values) => {
+    const result: unknown = await trx.raw(sql, values as Knex.RawBinding[]);
+    return Array.isArray(result) ? result[0] : undefined;
+  };
+}
+
+/** `ctx.sql` for a handler on a knex transaction: the same plain-SQL runner defineSqlTcc handlers get. */
+export function sqlOnKnex(trx: Knex.Transaction): BranchSql {
+  return branchSql(knexQuery(trx));
+}
+
+function branchSql(query: BarrierQuery): BranchSql {
   return async <Row>(sql: string, values: readonly unknown[] = []): Promise<SqlResult<Row>> => {
     const result = await query(sql, values);
     if (Array.isArray(result)) return { rows: result as Row[], affectedRows: 0, insertId: 0 };

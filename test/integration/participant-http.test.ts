@@ -82,8 +82,9 @@ const transferOut = defineTcc<TransferPayload, { reserved: number }>({
     if (payload.fail === 'crash') throw new TypeError('secret internal detail at /srv/app.ts:42');
     return { reserved: payload.amount };
   },
-  async confirm({ gid, op, payload, trx }) {
-    await trx('effects').insert({ gid, op, amount: payload.amount });
+  // ctx.sql is on the same local transaction as ctx.trx: a handler may use either.
+  async confirm({ gid, op, payload, sql }) {
+    await sql('insert into effects (gid, op, amount) values (?, ?, ?)', [gid, op, payload.amount]);
   },
   async cancel({ gid, op, payload, trx }) {
     await trx('effects').insert({ gid, op, amount: payload.amount });
