@@ -1,5 +1,5 @@
 /**
- * `npm run bench`: brief §8 on this machine, in one run.
+ * `npm run bench`: the benchmark of docs/performance.md on this machine, in one run.
  *
  * Provisions private MariaDB and Redis (as the tests do), starts the
  * processes of every scenario on fresh databases, and measures the
@@ -22,7 +22,7 @@ import { formatProfileSummary, readProfile, summariseProfile } from './profile-s
 import { buildResults, formatTables, scenarioReport, type ScenarioReport } from './report.ts';
 import { runScale } from './scale.ts';
 import { runInterleaved, type ScenarioContext } from './scenario.ts';
-import { startSystem, type BenchSystem } from './system.ts';
+import { benchApiToken, startSystem, type BenchSystem } from './system.ts';
 import { DirectCaller, directTransfer, dtxTransfer, emptyTcc } from './workloads.ts';
 
 let options: BenchOptions;
@@ -113,7 +113,7 @@ interface Running {
 
 async function startScenario(scenario: ScenarioName): Promise<Running> {
   const system = await launch(scenario);
-  const client = system.coordinator ? new DtxClient({ coordinatorUrl: system.coordinator.url, secret: SECRET }) : null;
+  const client = system.coordinator ? new DtxClient({ apiToken: benchApiToken(SECRET), coordinatorUrl: system.coordinator.url, secret: SECRET }) : null;
   const direct = scenario === 'b' ? new DirectCaller(SECRET) : null;
   const random = Math.random;
   const work =

@@ -64,7 +64,7 @@ export function stillClimbing(steps: readonly StepResult[]): boolean {
   return last.tps > bestBefore * (1 + CLIMB_MIN_GAIN);
 }
 
-/** The share of the peak whose fixed-rate step gives the headline latency (brief §8: half of peak). */
+/** The share of the peak whose fixed-rate step gives the headline latency (half of peak). */
 export const HEADLINE_FRACTION = 0.5;
 
 export interface SweepOptions {

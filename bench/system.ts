@@ -10,6 +10,12 @@ import { BenchProcess, logPath } from './bench-process.ts';
 import type { MysqlProbe } from './mysql-probe.ts';
 import type { Runtime, ScenarioName } from './options.ts';
 
+
+/** The bench client's /v1 token, derived from the run's secret. */
+export function benchApiToken(secret: string): string {
+  return `${secret}.api`;
+}
+
 export interface SystemOptions {
   scenario: ScenarioName;
   /** Names this system's databases, logs and queue prefix (default: the scenario), so that two systems of one scenario can run side by side. */
@@ -139,6 +145,8 @@ export async function startSystem(o: SystemOptions): Promise<BenchSystem> {
           DTX_REDIS_PREFIX: `dtxbench-${label}-${process.pid}`,
           DTX_PORT: String(port),
           DTX_SECRET: o.secret,
+          DTX_API_TOKENS: `bench:${benchApiToken(o.secret)}`,
+          DTX_PARTICIPANTS: 'http://127.0.0.1:*/dtx/',
           DTX_INSTANCE_ID: `bench-${label}`,
           DTX_LOG_LEVEL: o.coordinatorLogLevel,
           ...o.coordinatorEnv,

@@ -18,7 +18,7 @@ import { provisionServers } from '../test/support/environment.ts';
 import { closedLoop, fixedRate, paced, summariseLatency, type LoadResult, type Work } from './load.ts';
 import { MysqlProbe } from './mysql-probe.ts';
 import { BenchUsageError } from './options.ts';
-import { startSystem } from './system.ts';
+import { benchApiToken, startSystem } from './system.ts';
 import { DirectCaller, directTransfer, dtxTransfer, emptyTcc } from './workloads.ts';
 
 interface TailArgs {
@@ -58,7 +58,7 @@ function tcpActiveOpens(): number {
 const args = parseArgs(process.argv.slice(2));
 const LOG_DIR = '.tmp/bench/logs-tail';
 mkdirSync(LOG_DIR, { recursive: true });
-const secret = 'tail-secret';
+const secret = 'tail-secret-not-for-production';
 const accounts = Array.from({ length: 1_000 }, (_, i) => `acct-${i + 1}`);
 const servers = await provisionServers();
 const probe = await MysqlProbe.open(servers.mysqlUrl);
@@ -83,7 +83,7 @@ const system = await startSystem({
   participantNodeArgs: args.nodeArgs,
   bankHandlers: args.bankHandlers,
 });
-const client = system.coordinator ? new DtxClient({ coordinatorUrl: system.coordinator.url, secret }) : null;
+const client = system.coordinator ? new DtxClient({ coordinatorUrl: system.coordinator.url, secret, apiToken: benchApiToken(secret) }) : null;
 const direct = new DirectCaller(secret);
 const target = system.banks ? { bankA: system.banks.a, bankB: system.banks.b, accounts, random: Math.random } : null;
 const work: Work =

@@ -1,5 +1,5 @@
 /**
- * The three workloads of brief §8, each one transaction per call:
+ * The three workloads of the benchmark (docs/performance.md), each one transaction per call:
  *   a. a bank transfer through dtx: the bench is the initiator (DtxClient,
  *      begin + both registrations in one call, tries in parallel, submit,
  *      the coordinator confirms both);
@@ -10,8 +10,8 @@
 import { Agent, request } from 'undici';
 import { v7 as uuidv7 } from 'uuid';
 import type { DtxClient } from '../participant-sdk/index.ts';
-import { sign } from '../participant-sdk/protocol/signature.ts';
-import { HEADERS, outcomeOfStatus, type BranchOp } from '../participant-sdk/protocol/wire.ts';
+import { callHeaders } from '../participant-sdk/protocol/call-headers.ts';
+import { outcomeOfStatus, type BranchOp } from '../participant-sdk/protocol/wire.ts';
 import type { Work } from './load.ts';
 
 export interface TransferTarget {
@@ -49,16 +49,9 @@ export class DirectCaller {
 
   async call(resourceUrl: string, op: BranchOp, gid: string, branchId: string, payload: unknown): Promise<void> {
     const body = JSON.stringify(payload);
-    const timestamp = Date.now();
-    const headers: Record<string, string> = {
-      'content-type': 'application/json',
-      [HEADERS.gid]: gid,
-      [HEADERS.branchId]: branchId,
-      [HEADERS.op]: op,
-      [HEADERS.timestamp]: String(timestamp),
-    };
-    if (this.secret !== null) headers[HEADERS.signature] = sign(this.secret, { gid, branchId, op, timestamp, body });
-    const response = await request(`${resourceUrl}/${op}`, { method: 'POST', headers, body, dispatcher: this.#agent });
+    const url = `${resourceUrl}/${op}`;
+    const headers = callHeaders(this.secret, { url, gid, branchId, op, body, timestamp: Date.now() });
+    const response = await request(url, { method: 'POST', headers, body, dispatcher: this.#agent });
     const text = await response.body.text();
     if (outcomeOfStatus(response.statusCode) !== 'success') {
       throw new Error(`${op} ${resourceUrl} answered HTTP ${response.statusCode}: ${text.slice(0, 200)}`);

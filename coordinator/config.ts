@@ -6,6 +6,7 @@
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { DEVELOPMENT_SECRET } from '../participant-sdk/protocol/wire.ts';
+import { parseAllowList, type AllowedPrefix } from './security/participant-policy.ts';
 
 export interface CoordinatorConfig {
   mysqlUrl: string;
@@ -14,16 +15,31 @@ export interface CoordinatorConfig {
   redisPrefix: string;
   host: string;
   port: number;
-  /** Shared secret for participant call signatures; null disables signing. */
+  /**
+   * Shared key for participant call signatures (and alerts), used for every
+   * allowed participant without a key of its own. Null only in insecure
+   * development mode with DTX_SECRET='' (calls go unsigned).
+   */
   secret: string | null;
-  /** True when the secret is the built-in development default. */
-  secretIsDefault: boolean;
+  /**
+   * DTX_INSECURE: the development switch. Anonymous /v1 calls, any
+   * participant URL, and the public development key when DTX_SECRET is unset.
+   */
+  insecure: boolean;
+  /** Callers of /v1, each with a name recorded on its transactions. */
+  apiTokens: ApiToken[];
+  /** Participant URL prefixes the coordinator may call (empty in insecure mode: any). */
+  participants: AllowedPrefix[];
+  /** Bearer token guarding /metrics and /docs; null leaves them open. */
+  opsToken: string | null;
   instanceId: string;
   leaseMs: number;
   branchTimeoutMs: number;
   retryBaseMs: number;
   retryMaxMs: number;
   attentionAfterRetries: number;
+  /** Age of the decision after which a transaction still in phase two is flagged needs-attention. */
+  attentionAfterMs: number;
   defaultTimeoutMs: number;
   maxTimeoutMs: number;
   submitWaitMs: number;
@@ -40,6 +56,32 @@ export interface CoordinatorConfig {
   alertUrl: string | null;
   /** Attempts per alert (the first included) before it is dropped with an error log. */
   alertAttempts: number;
+}
+
+export interface ApiToken {
+  name: string;
+  token: string;
+}
+
+/** `DTX_API_TOKENS`: comma-separated `name:token` entries, the name being the caller recorded on its transactions. */
+export function parseApiTokens(text: string, problems: string[]): ApiToken[] {
+  const tokens: ApiToken[] = [];
+  for (const [index, entry] of text.split(',').map((e) => e.trim()).filter(Boolean).entries()) {
+    const cut = entry.indexOf(':');
+    const name = cut < 0 ? '' : entry.slice(0, cut);
+    const token = cut < 0 ? '' : entry.slice(cut + 1);
+    if (!/^[A-Za-z0-9_.@-]{1,64}$/.test(name) || token.length < 16) {
+      // Never echo the entry: it holds a secret.
+      problems.push(`DTX_API_TOKENS entry #${index + 1} must be name:token with a name of [A-Za-z0-9_.@-] and a token of 16+ characters`);
+      continue;
+    }
+    if (tokens.some((t) => t.token === token || t.name === name)) {
+      problems.push('DTX_API_TOKENS has two entries with the same name or token');
+      continue;
+    }
+    tokens.push({ name, token });
+  }
+  return tokens;
 }
 
 export interface AdminToken {
@@ -89,7 +131,7 @@ export function parseAlertUrl(text: string, problems: string[]): string | null {
   return raw;
 }
 
-/** Development default: signing is on out of the box; production sets its own. */
+/** The key of insecure development mode when DTX_SECRET is unset; refused outside it. */
 export const DEFAULT_SECRET = DEVELOPMENT_SECRET;
 
 export class ConfigError extends Error {
@@ -100,6 +142,28 @@ export class ConfigError extends Error {
 }
 
 type Env = Record<string, string | undefined>;
+
+/** An on/off variable: 1/true/yes or 0/false/no (or unset). */
+function parseSwitch(raw: string | undefined, name: string, problems: string[]): boolean {
+  if (raw === undefined || raw === '') return false;
+  if (/^(1|true|yes|on)$/i.test(raw)) return true;
+  if (/^(0|false|no|off)$/i.test(raw)) return false;
+  problems.push(`${name} must be 1 or 0 (true/false), got "${raw}"`);
+  return false;
+}
+
+/**
+ * DTX_SECRET. Outside development mode it must be a real key: the public
+ * development key and short keys are refused. In development mode an unset
+ * secret is the development key, and '' sends calls unsigned.
+ */
+function parseSecret(raw: string | undefined, insecure: boolean, problems: string[]): string | null {
+  if (insecure) return raw === undefined ? DEFAULT_SECRET : raw === '' ? null : raw;
+  if (raw === undefined || raw === '') return null;
+  if (raw === DEFAULT_SECRET) problems.push('DTX_SECRET is the public development key; set your own (or DTX_INSECURE=1 for development)');
+  else if (raw.length < 16) problems.push('DTX_SECRET must be 16+ characters');
+  return raw;
+}
 
 export function loadConfig(env: Env): CoordinatorConfig {
   const problems: string[] = [];
@@ -118,8 +182,21 @@ export function loadConfig(env: Env): CoordinatorConfig {
     return raw === undefined || raw === '' ? fallback : raw;
   };
 
-  const rawSecret = env.DTX_SECRET;
-  const secret = rawSecret === undefined ? DEFAULT_SECRET : rawSecret === '' ? null : rawSecret;
+  const insecure = parseSwitch(env.DTX_INSECURE, 'DTX_INSECURE', problems);
+  const secret = parseSecret(env.DTX_SECRET, insecure, problems);
+  const participants = parseAllowList(env.DTX_PARTICIPANTS ?? '', problems);
+  const apiTokens = parseApiTokens(env.DTX_API_TOKENS ?? '', problems);
+  const opsToken = env.DTX_OPS_TOKEN ? env.DTX_OPS_TOKEN : null;
+  if (opsToken !== null && opsToken.length < 16) problems.push('DTX_OPS_TOKEN must be 16+ characters (or empty to leave /metrics and /docs open)');
+  if (!insecure) {
+    // Fail closed: every way in and out needs its credentials, or the coordinator does not start.
+    if (apiTokens.length === 0) problems.push('DTX_API_TOKENS is empty: every /v1 caller needs a token (or set DTX_INSECURE=1 for development)');
+    if (participants.length === 0) problems.push('DTX_PARTICIPANTS is empty: list the participant URL prefixes the coordinator may call (or set DTX_INSECURE=1 for development)');
+    if (secret === null && participants.some((p) => p.key === null)) {
+      problems.push('DTX_SECRET is not set, and some DTX_PARTICIPANTS entries have no key of their own');
+    }
+    if (secret === null && (env.DTX_ALERT_URL ?? '') !== '') problems.push('DTX_ALERT_URL needs DTX_SECRET to sign alerts');
+  }
 
   const config: CoordinatorConfig = {
     mysqlUrl: str('DTX_MYSQL_URL', 'mysql://root@127.0.0.1:3306/dtx'),
@@ -129,13 +206,17 @@ export function loadConfig(env: Env): CoordinatorConfig {
     host: str('DTX_HOST', '127.0.0.1'),
     port: int('DTX_PORT', 36789, 0, 65535),
     secret,
-    secretIsDefault: secret === DEFAULT_SECRET,
+    insecure,
+    apiTokens,
+    participants,
+    opsToken,
     instanceId: str('DTX_INSTANCE_ID', `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`),
     leaseMs: int('DTX_LEASE_MS', 15_000, 100),
     branchTimeoutMs: int('DTX_BRANCH_TIMEOUT_MS', 5_000, 10),
     retryBaseMs: int('DTX_RETRY_BASE_MS', 1_000, 1),
     retryMaxMs: int('DTX_RETRY_MAX_MS', 60_000, 1),
     attentionAfterRetries: int('DTX_ATTENTION_AFTER_RETRIES', 10, 1),
+    attentionAfterMs: int('DTX_ATTENTION_AFTER_MS', 600_000, 1),
     defaultTimeoutMs: int('DTX_DEFAULT_TIMEOUT_MS', 60_000, 1),
     maxTimeoutMs: int('DTX_MAX_TIMEOUT_MS', 24 * 3_600_000, 1),
     submitWaitMs: int('DTX_SUBMIT_WAIT_MS', 10_000, 0),

@@ -23,9 +23,11 @@ import { connectBatchPool, MysqlBatch } from './store/mysql-batch.ts';
 import { MysqlAdminStore } from './store/mysql-admin-store.ts';
 import { OperatorService } from './engine/operator-service.ts';
 import { AdminAuth } from './api/admin-auth.ts';
+import { CallerAuth } from './api/caller-auth.ts';
 import { AlertHook } from './alerts/alert-hook.ts';
 import { fanOutTelemetry } from './engine/telemetry.ts';
 import { CoordinatorMetrics } from './metrics/metrics.ts';
+import { ParticipantPolicy } from './security/participant-policy.ts';
 
 export interface CoordinatorDeps {
   logger: Logger;
@@ -55,8 +57,9 @@ export function createCoordinator(config: CoordinatorConfig, deps: CoordinatorDe
   const knex = connectMysql({ url: config.mysqlUrl, poolMax: config.mysqlPoolMax });
   const writer = new MysqlWriter(knex);
   const store = new MysqlTransactionStore(writer, new MysqlBatch(connectBatchPool(config.mysqlUrl, config.mysqlPoolMax), writer));
+  const participants = new ParticipantPolicy(config.participants, config.secret, config.insecure && config.participants.length === 0);
   const client = new HttpBranchClient({
-    secret: config.secret,
+    keyFor: (url) => participants.keyFor(url),
     timeoutMs: config.branchTimeoutMs,
     connectionsPerOrigin: 64,
     now: clock.now,
@@ -94,11 +97,12 @@ export function createCoordinator(config: CoordinatorConfig, deps: CoordinatorDe
       baseDelayMs: config.retryBaseMs,
       maxDelayMs: config.retryMaxMs,
       attentionAfterRetries: config.attentionAfterRetries,
+      attentionAfterMs: config.attentionAfterMs,
     },
     logger,
     telemetry,
   });
-  const service = new TransactionService({ store, runner, clock, instanceId: config.instanceId, leaseMs: config.leaseMs, logger, telemetry });
+  const service = new TransactionService({ store, runner, clock, instanceId: config.instanceId, leaseMs: config.leaseMs, logger, telemetry, participants });
   const reconciler = new Reconciler({
     store,
     scheduler: queue,
@@ -117,6 +121,10 @@ export function createCoordinator(config: CoordinatorConfig, deps: CoordinatorDe
     maxTimeoutMs: config.maxTimeoutMs,
     submitWaitMs: config.submitWaitMs,
     metrics,
+    // Readiness: the producer's Redis connection fails fast while Redis is away (no offline queue).
+    health: { checkLog: () => store.ping(), checkQueue: async () => void (await producerRedis.ping()) },
+    auth: new CallerAuth(config.apiTokens, config.insecure),
+    opsToken: config.opsToken,
   });
 
   let workerRedis: ReturnType<typeof workerConnection> | null = null;
@@ -136,8 +144,12 @@ export function createCoordinator(config: CoordinatorConfig, deps: CoordinatorDe
       const applied = await migrateLatest(knex);
       if (applied.length > 0) logger.info({ applied }, 'migrations applied');
       if (config.adminTokens.length === 0) logger.warn('DTX_ADMIN_TOKENS is empty: the admin API refuses every request');
-      if (config.secret === null) logger.warn('DTX_SECRET is empty: calls to participants and alerts are NOT signed');
-      else if (config.secretIsDefault) logger.warn('DTX_SECRET is the development default; set your own in production');
+      if (config.insecure) {
+        logger.warn(
+          { anonymousApi: config.apiTokens.length === 0, anyParticipant: config.participants.length === 0, unsigned: config.secret === null },
+          'INSECURE DEVELOPMENT MODE (DTX_INSECURE): anonymous /v1 calls and any participant URL are accepted, and the public development key signs calls unless DTX_SECRET is set. Never run this way where others can reach the coordinator.',
+        );
+      }
       workerRedis = workerConnection(config.redisUrl);
       workerRedis.on('error', (error) => logger.debug({ err: error }, 'redis (worker) connection error'));
       worker = startRecoveryWorker({

@@ -1,11 +1,11 @@
 /**
- * What a participant answers, by barrier result or by error (brief §4).
+ * What a participant answers, by barrier result or by error.
  *
  * The status code is the outcome (protocol/wire.ts); the body only helps
  * people and logs. The one rule that matters most: an error is never turned
  * into a success reply.
  */
-import type { BarrierResult } from './barrier/barrier.ts';
+import type { BarrierRefusal, BarrierResult } from './barrier/barrier.ts';
 import { BarrierInputError, BranchOngoingError, BranchRejectedError, SignatureError } from './errors.ts';
 import type { ParticipantReply } from './incoming-call.ts';
 import { errorReply } from './incoming-call.ts';
@@ -33,8 +33,22 @@ export function replyOfResult(result: BarrierResult<unknown>): ParticipantReply 
         'SUSPENDED',
         'this branch was already cancelled (or null-compensated); a late try/action is refused',
       );
+    case 'refused':
+      return errorReply(REPLY_STATUS.failure, REFUSAL_REPLIES[result.refusal].code, REFUSAL_REPLIES[result.refusal].message);
   }
 }
+
+/**
+ * The codes of the barrier's phase-two refusals (barrier/barrier.ts). All
+ * are 409: the coordinator keeps retrying a refused confirm/cancel and
+ * raises the transaction to an operator, which is what a call the protocol
+ * never makes deserves.
+ */
+export const REFUSAL_REPLIES: Readonly<Record<BarrierRefusal, { code: string; message: string }>> = {
+  'try-not-found': { code: 'TRY_NOT_FOUND', message: 'no successful try of this branch here; a confirm is refused' },
+  'already-cancelled': { code: 'ALREADY_CANCELLED', message: 'this branch was already cancelled (or null-compensated) here; a confirm is refused' },
+  'already-confirmed': { code: 'ALREADY_CONFIRMED', message: 'this branch was already confirmed here; a cancel is refused' },
+};
 
 /** How a thrown error is answered. Anything unrecognised is a 500: unknown, retried. */
 export function replyOfError(error: unknown): ParticipantReply {

@@ -1,5 +1,5 @@
 /**
- * Typed errors of the participant side of the SDK (brief §10.4).
+ * Typed errors of the participant side of the SDK.
  *
  * Callers branch on the class (or on `code`), never on the message. Each error
  * carries the fields a caller needs to act on it. The initiator part of the SDK
@@ -48,7 +48,7 @@ export class BranchOngoingError extends DtxError {
 
 export type SignatureFailure = Extract<SignatureCheck, { ok: false }>['reason'];
 
-/** A call whose signature is missing, malformed, too old or wrong (brief §7). Replied 401. */
+/** A call whose signature is missing, malformed, too old or wrong. Replied 401. */
 export class SignatureError extends DtxError {
   readonly reason: SignatureFailure;
 
@@ -58,13 +58,26 @@ export class SignatureError extends DtxError {
   }
 }
 
+/**
+ * A statement refused without being sent: an earlier statement of the same
+ * branch call lost its local transaction (deadlock, lock wait timeout, lost
+ * connection), so the database already rolled back everything the call did.
+ * Whatever the handler does with this error, the call fails with `cause` and
+ * is replayed or answered as unknown (barrier/lost-transaction.ts).
+ */
+export class TransactionLostError extends DtxError {
+  constructor(cause: unknown) {
+    super('TRANSACTION_LOST', 'the local transaction of this branch call was lost (rolled back by the database); no statement can run in it', { cause });
+  }
+}
+
 /** Which barrier input was refused. */
 export type BarrierInputField = 'gid' | 'branchId' | 'op' | 'table';
 
 /**
  * A gid, branch id, op or table name the barrier refuses. Raised before any
  * INSERT: MySQL's INSERT IGNORE would otherwise truncate an over-long id into
- * another branch's key and report it as a duplicate (brief §5). Replied 400.
+ * another branch's key and report it as a duplicate. Replied 400.
  */
 export class BarrierInputError extends DtxError {
   readonly field: BarrierInputField;

@@ -2,7 +2,7 @@
  * Decoding an HTTP call from the coordinator into a branch call, without I/O.
  *
  * Framework-free: the Fastify plugin and the node:http handler both hand the
- * raw request here. Every refusal is a ready reply (brief §7: JSON
+ * raw request here. Every refusal is a ready reply (JSON
  * `{code, message}`, 4xx, no stack trace).
  */
 import { HEADERS, isBranchOp } from './protocol/wire.ts';
@@ -13,6 +13,11 @@ export interface ParticipantRequest {
   method: string;
   /** The path after the mount prefix, e.g. `/transfer-out/try` (a query string is ignored). */
   path: string;
+  /**
+   * The whole path as received, mount prefix included (e.g. `/dtx/transfer-out/try`):
+   * the signature covers it. Defaults to `path` (a participant mounted at the root).
+   */
+  fullPath?: string;
   headers: Record<string, string | string[] | undefined>;
   /** The exact body bytes; the signature covers them. */
   rawBody: string | Buffer;
@@ -32,6 +37,14 @@ export interface DecodedCall {
   /** NaN when absent or not an integer; only checked when a secret is configured. */
   timestamp: number;
   signature: string | undefined;
+  /** `/<resource>/<op>`, the path after the mount prefix. */
+  path: string;
+  /** The Host header as received (empty when absent); the signature covers it. */
+  host: string;
+  /** The whole path as received; the signature covers it. */
+  fullPath: string;
+  /** The dtx-coordinator header, or '' when absent; the signature covers it. */
+  coordinator: string;
   rawBody: string | Buffer;
 }
 
@@ -96,6 +109,10 @@ export function decodeCall(request: ParticipantRequest, resources: ReadonlyMap<s
       branchId,
       timestamp: timestampText !== undefined && /^\d{1,16}$/.test(timestampText) ? Number(timestampText) : Number.NaN,
       signature: header(HEADERS.signature),
+      path: `/${resourceName}/${pathOp}`,
+      host: header('host') ?? '',
+      fullPath: (request.fullPath ?? request.path).split('?')[0] ?? '',
+      coordinator: header(HEADERS.coordinator) ?? '',
       rawBody: request.rawBody,
     },
   };

@@ -26,11 +26,28 @@ export interface ParticipantOptions {
   knex: Knex;
   resources: readonly Resource[];
   /**
-   * Shared HMAC secret with the coordinator. `null`/absent accepts unsigned
-   * calls (development only; a warning is logged). An empty string is refused:
-   * it is almost always an unset environment variable.
+   * This participant's HMAC key: the coordinator signs its calls here with it
+   * (its per-participant key, or the shared DTX_SECRET), and so do initiators
+   * for tries. Required: without a key the participant refuses to start,
+   * unless `insecureDevMode` is set. An empty string is refused too: it is
+   * almost always an unset environment variable.
    */
   secret?: string | null;
+  /**
+   * Development only: with no `secret`, accept unsigned calls (a warning is
+   * logged at start). Never set it where the participant is reachable by
+   * anyone but you.
+   */
+  insecureDevMode?: boolean;
+  /**
+   * The URL the coordinator and initiators address this participant's mount
+   * point by, e.g. `https://bank-a.internal/dtx`. Signatures cover the host
+   * and path of a call; by default the participant checks them against the
+   * Host header and the path it received, which is right unless a proxy in
+   * between rewrites either. Setting it also pins the host: a call captured
+   * on its way to another participant that shares the key is refused here.
+   */
+  publicUrl?: string;
   /** Accepted distance between the call's timestamp and now. Default 5 minutes. */
   maxSkewMs?: number;
   barrierTable?: string;
@@ -57,14 +74,17 @@ export interface Participant {
 interface NormalisedOptions {
   knex: Knex;
   resources: ReadonlyMap<string, Resource>;
+  /** Null only in insecure development mode. */
   secret: string | null;
+  /** Host and mount path of `publicUrl`, when given. */
+  publicTarget: { host: string; basePath: string } | null;
   maxSkewMs: number;
   table: string;
   logger: Logger;
   now: () => number;
 }
 
-/** Check and default the options once, at start (brief §10.6). Throws ParticipantConfigError. */
+/** Check and default the options once, at start. Throws ParticipantConfigError. */
 export function normaliseParticipantOptions(options: ParticipantOptions): NormalisedOptions {
   const resources = new Map<string, Resource>();
   for (const resource of options.resources) {
@@ -78,7 +98,24 @@ export function normaliseParticipantOptions(options: ParticipantOptions): Normal
   if ([...resources.values()].some((resource) => resource.transaction === 'sql')) assertMysql2Client(options.knex);
   const secret = options.secret ?? null;
   if (secret !== null && secret.length === 0) {
-    throw new ParticipantConfigError('secret', 'secret is an empty string; pass null to accept unsigned calls');
+    throw new ParticipantConfigError('secret', 'secret is an empty string (an unset environment variable?)');
+  }
+  // Fail closed: a missing key never means "accept anything".
+  if (secret === null && options.insecureDevMode !== true) {
+    throw new ParticipantConfigError('secret', 'no secret: a participant refuses to start without its key (set insecureDevMode: true to accept unsigned calls in development)');
+  }
+  let publicTarget: NormalisedOptions['publicTarget'] = null;
+  if (options.publicUrl !== undefined) {
+    let parsed: URL | null = null;
+    try {
+      parsed = new URL(options.publicUrl);
+    } catch {
+      // reported below
+    }
+    if (!parsed || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') || parsed.search || parsed.hash) {
+      throw new ParticipantConfigError('publicUrl', 'publicUrl must be an absolute http(s) URL without query or fragment');
+    }
+    publicTarget = { host: parsed.host, basePath: parsed.pathname.replace(/\/+$/, '') };
   }
   const maxSkewMs = options.maxSkewMs ?? 5 * 60_000;
   if (!(maxSkewMs > 0)) throw new ParticipantConfigError('maxSkewMs', 'maxSkewMs must be > 0');
@@ -92,6 +129,7 @@ export function normaliseParticipantOptions(options: ParticipantOptions): Normal
     knex: options.knex,
     resources,
     secret,
+    publicTarget,
     maxSkewMs,
     table,
     logger: (options.logger ?? pino({ name: 'dtx-participant' })).child({ component: 'dtx-participant' }),
@@ -101,7 +139,7 @@ export function normaliseParticipantOptions(options: ParticipantOptions): Normal
 
 export function createParticipant(options: ParticipantOptions): Participant {
   const o = normaliseParticipantOptions(options);
-  if (o.secret === null) o.logger.warn('no secret configured: unsigned calls are accepted (brief §7)');
+  if (o.secret === null) o.logger.warn('INSECURE DEVELOPMENT MODE: no secret, unsigned calls are accepted; never run this way where others can reach the participant');
 
   async function handle(request: ParticipantRequest): Promise<ParticipantReply> {
     const decoded = decodeCall(request, o.resources);
@@ -113,8 +151,9 @@ export function createParticipant(options: ParticipantOptions): Participant {
     const log = o.logger.child({ gid: call.gid, branchId: call.branchId, op: call.op, resource: call.resource.name });
 
     if (o.secret !== null) {
-      const { gid, branchId, op, timestamp, rawBody: body } = call;
-      const check = verify(o.secret, { gid, branchId, op, timestamp, body }, call.signature, o.now(), o.maxSkewMs);
+      const { gid, branchId, op, timestamp, coordinator, rawBody: body } = call;
+      const target = o.publicTarget ? { host: o.publicTarget.host, path: `${o.publicTarget.basePath}${call.path}` } : { host: call.host, path: call.fullPath };
+      const check = verify(o.secret, { method: request.method, ...target, gid, branchId, op, timestamp, coordinator, body }, call.signature, o.now(), o.maxSkewMs);
       if (!check.ok) {
         log.warn({ reason: check.reason }, 'call refused: bad signature');
         return replyOfError(new SignatureError(check.reason));
@@ -137,7 +176,8 @@ export function createParticipant(options: ParticipantOptions): Participant {
       now: o.now,
       onRetry: (error, attempt) => log.warn({ err: error, attempt }, 'barrier transaction retried after a lock conflict'),
     };
-    const context = { gid: call.gid, branchId: call.branchId, op: call.op, payload: payload.value, log };
+    const rawPayload = typeof call.rawBody === 'string' ? call.rawBody : call.rawBody.toString('utf8');
+    const context = { gid: call.gid, branchId: call.branchId, op: call.op, payload: payload.value, rawPayload, log };
     let result: BarrierResult<unknown>;
     try {
       result =
@@ -149,6 +189,8 @@ export function createParticipant(options: ParticipantOptions): Participant {
       return replyOfError(error);
     }
     if (result.kind === 'ran') log.debug('branch handler ran');
+    // The protocol never sends these: a forged or misdirected call, or a bug; worth a look.
+    else if (result.kind === 'refused') log.warn({ barrier: result.kind, refusal: result.refusal }, `call refused by the barrier: ${result.refusal}`);
     else log.info({ barrier: result.kind }, `branch handler skipped: ${result.kind}`);
     return replyOfResult(result);
   }

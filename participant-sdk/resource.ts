@@ -20,6 +20,12 @@ interface CallContext<P> {
   /** The parsed JSON body; `null` when the call had no body. Not validated: check it in the handler. */
   payload: P;
   /**
+   * The body exactly as sent: the payload as the initiator registered it.
+   * Parse it yourself where JSON.parse would alter a value (integers beyond
+   * 2^53, decimals that must keep their digits).
+   */
+  rawPayload: string;
+  /**
    * Runs one statement in the local transaction the barrier rows are in (`?`
    * placeholders, values escaped by mysql2). Do all business SQL in it, or it is not covered.
    */

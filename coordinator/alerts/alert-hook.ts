@@ -109,7 +109,7 @@ export class AlertHook implements Pick<Telemetry, 'onAttention'> {
         return;
       }
       if (attempt === attempts) break;
-      const delay = retryDelayMs(attempt, { baseDelayMs: this.options.baseDelayMs, maxDelayMs: this.options.maxDelayMs, attentionAfterRetries: 0 }, this.options.random);
+      const delay = retryDelayMs(attempt, { baseDelayMs: this.options.baseDelayMs, maxDelayMs: this.options.maxDelayMs }, this.options.random);
       log.warn({ attempt, error: last.error, retryInMs: delay }, 'alert not accepted; retrying');
       const slept = await sleep(delay, true, { signal: this.#closing.signal }).catch(() => false);
       if (!slept) break;

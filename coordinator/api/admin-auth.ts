@@ -3,32 +3,21 @@
  * is 401; a viewer asking to act is 403. Tokens are compared in constant
  * time and never logged.
  */
-import { createHash, timingSafeEqual } from 'node:crypto';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { AdminToken } from '../config.ts';
 import type { Operator } from '../engine/operator-service.ts';
-
-const digest = (text: string) => createHash('sha256').update(text).digest();
+import { BearerTokens } from '../security/bearer-tokens.ts';
 
 export class AdminAuth {
-  readonly #tokens: { digest: Buffer; operator: Operator }[];
+  readonly #tokens: BearerTokens<Operator>;
 
   constructor(tokens: AdminToken[]) {
-    this.#tokens = tokens.map((t) => ({ digest: digest(t.token), operator: { name: t.name, role: t.role } }));
+    this.#tokens = new BearerTokens(tokens.map((t) => ({ token: t.token, holder: { name: t.name, role: t.role } })));
   }
 
   /** The operator a request authenticates as, or null. */
   identify(request: FastifyRequest): Operator | null {
-    // The scheme name is case-insensitive (RFC 9110 §11.1).
-    const match = /^bearer +(.+?) *$/i.exec(request.headers.authorization ?? '');
-    if (!match?.[1]) return null;
-    const given = digest(match[1]);
-    // Compare against every token, so timing does not tell which one nearly matched.
-    let found: Operator | null = null;
-    for (const candidate of this.#tokens) {
-      if (timingSafeEqual(candidate.digest, given)) found = candidate.operator;
-    }
-    return found;
+    return this.#tokens.identify(request.headers.authorization);
   }
 
   /**

@@ -104,6 +104,8 @@ export const adminRoutes: FastifyPluginAsyncTypebox<AdminRoutesOptions> = async 
   const viewer = auth.require('viewer');
   const operator = auth.require('operator');
   const who = (request: { operator?: import('../engine/operator-service.ts').Operator }) => request.operator!;
+  /** Participants' reply bodies may carry business data: the operator role sees them, a viewer their status line. */
+  const mayReadReplies = (request: { operator?: import('../engine/operator-service.ts').Operator }) => request.operator?.role === 'operator';
 
   app.get('/transactions', { onRequest: viewer, schema: { ...doc('List transactions by filter, newest or oldest first, with cursor paging', 'viewer'), querystring: ListQuery } }, async (request) => {
     const q: ListQueryType = request.query;
@@ -117,7 +119,7 @@ export const adminRoutes: FastifyPluginAsyncTypebox<AdminRoutesOptions> = async 
   app.get('/transactions/:gid', { onRequest: viewer, schema: { ...doc('One transaction: branches (attempts, last error), events, audit entries', 'viewer'), params: GidParams } }, async (request) => {
     const view = await options.transactions.view(request.params.gid);
     const audit = await store.auditLog({ gid: request.params.gid, limit: 100 });
-    return { ...presentTransaction(view, view.events), audit: audit.map((a) => ({ ...a, at: iso(a.at) })) };
+    return { ...presentTransaction(view, view.events, { replyBodies: mayReadReplies(request) }), audit: audit.map((a) => ({ ...a, at: iso(a.at) })) };
   });
 
   app.get('/stats', { onRequest: viewer, schema: doc('Counts by status, oldest open transaction, retry backlog, flagged in the last hour', 'viewer') }, async () => {
@@ -136,9 +138,10 @@ export const adminRoutes: FastifyPluginAsyncTypebox<AdminRoutesOptions> = async 
     return { items: entries.map((a) => ({ ...a, at: iso(a.at) })) };
   });
 
+  // Actions need the operator role, which may read participants' replies.
   const present = async (gid: string) => {
     const view = await options.transactions.view(gid);
-    return presentTransaction(view, view.events);
+    return presentTransaction(view, view.events, { replyBodies: true });
   };
 
   app.post('/transactions/:gid/retry', { onRequest: operator, schema: { ...doc('Retry now: reset the retry clock of one phase-two transaction', 'operator'), params: GidParams, body: ActionBody } }, async (request) => {

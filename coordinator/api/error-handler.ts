@@ -1,10 +1,13 @@
 /**
  * Every error leaves the API as JSON `{code, message}` with a 4xx for bad
- * requests and refusals, and a bare 500 (details only in the log) for
- * anything unexpected. Never a stack trace.
+ * requests and refusals, a 503 with `retry-after` when the transaction log
+ * or the queue is unavailable (an expected condition: the caller retries,
+ * see outage.ts), and a bare 500 (details only in the log) for anything
+ * unexpected. Never a stack trace.
  */
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { TransactionRefusedError, type RefusalCode } from '../domain/refusal.ts';
+import { classifyOutage, OUTAGE_CODES, outageMessage, RETRY_AFTER_SECONDS } from './outage.ts';
 
 const REFUSAL_STATUS: Record<RefusalCode, number> = {
   NOT_FOUND: 404,
@@ -13,6 +16,8 @@ const REFUSAL_STATUS: Record<RefusalCode, number> = {
   BRANCH_CONFLICT: 409,
   DEADLINE_PASSED: 409,
   UNSUPPORTED_MODE: 400,
+  INVALID_URL: 400,
+  PARTICIPANT_NOT_ALLOWED: 403,
 };
 
 /** Fastify's own client-error codes, renamed into the API's vocabulary. */
@@ -36,6 +41,14 @@ export function installErrorHandling(app: FastifyInstance): void {
     if (statusCode >= 400 && statusCode < 500) {
       const code = FRAMEWORK_CODES[error.code] ?? (error.code && !error.code.startsWith('FST_') ? error.code : 'BAD_REQUEST');
       return reply.status(statusCode).send({ code, message: error.message });
+    }
+    const outage = classifyOutage(error);
+    if (outage) {
+      request.log.warn({ err: error, dependency: outage.dependency, kind: outage.kind }, 'request failed: dependency unavailable');
+      return reply
+        .status(503)
+        .header('retry-after', String(RETRY_AFTER_SECONDS))
+        .send({ code: OUTAGE_CODES[outage.dependency], message: outageMessage(outage) });
     }
     request.log.error({ err: error }, 'request failed');
     return reply.status(500).send({ code: 'INTERNAL', message: 'internal error; see the coordinator log' });

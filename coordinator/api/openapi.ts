@@ -9,7 +9,7 @@
  */
 import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, onRequestHookHandler } from 'fastify';
 import pkg from '../../package.json' with { type: 'json' };
 
 /** Name of the security scheme admin routes declare (`security: [{ [ADMIN_SECURITY]: [] }]`). */
@@ -40,7 +40,11 @@ function markOptionalBodies(document: { paths?: Record<string, Record<string, Op
   }
 }
 
-export function registerOpenApi(app: FastifyInstance): void {
+/** Name of the security scheme /v1 routes declare: a calling service's token from DTX_API_TOKENS. */
+export const CALLER_SECURITY = 'callerToken';
+
+/** `guard` runs before every documentation route (the page and the document). */
+export function registerOpenApi(app: FastifyInstance, guard: onRequestHookHandler): void {
   void app.register(fastifySwagger, {
     openapi: {
       openapi: '3.0.3',
@@ -48,7 +52,7 @@ export function registerOpenApi(app: FastifyInstance): void {
         title: 'dtx coordinator',
         version: pkg.version,
         description:
-          'Distributed transaction coordinator (TCC). The transaction API (/v1) is called by initiators; ' +
+          'Distributed transaction coordinator (TCC). The transaction API (/v1) is called by initiators with a bearer token from DTX_API_TOKENS; ' +
           'the admin API (/admin/v1) by operators with a bearer token from DTX_ADMIN_TOKENS ' +
           '(viewer: read, operator: read and act; every action needs a reason and is audited). ' +
           'Errors are JSON {code, message}. See docs/protocol.md and docs/operations.md.',
@@ -61,6 +65,7 @@ export function registerOpenApi(app: FastifyInstance): void {
       components: {
         securitySchemes: {
           [ADMIN_SECURITY]: { type: 'http', scheme: 'bearer', description: 'An admin token from DTX_ADMIN_TOKENS (name:role:token)' },
+          [CALLER_SECURITY]: { type: 'http', scheme: 'bearer', description: "A calling service's token from DTX_API_TOKENS (name:token)" },
         },
       },
     },
@@ -74,5 +79,6 @@ export function registerOpenApi(app: FastifyInstance): void {
   void app.register(fastifySwaggerUi, {
     routePrefix: '/docs',
     uiConfig: { docExpansion: 'list', deepLinking: true, persistAuthorization: false },
+    uiHooks: { onRequest: guard },
   });
 }

@@ -1,8 +1,11 @@
 /** The coordinator's Fastify application: routes, schemas, error shape. */
-import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply } from 'fastify';
+import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
+import { BearerTokens } from '../security/bearer-tokens.ts';
 import type { Logger } from 'pino';
 import { LIMITS } from '../../participant-sdk/protocol/wire.ts';
 import { installErrorHandling } from './error-handler.ts';
+import { answerExpectations, clientErrorHandler, installJsonBodies } from './http-input.ts';
+import { healthRoutes, type HealthRoutesOptions } from './health-routes.ts';
 import { adminRoutes, type AdminRoutesOptions } from './admin-routes.ts';
 import { consoleRoutes } from './console-routes.ts';
 import { transactionRoutes, type TransactionRoutesOptions } from './transaction-routes.ts';
@@ -13,34 +16,32 @@ export interface ApiOptions extends TransactionRoutesOptions {
   admin: Omit<AdminRoutesOptions, 'transactions' | 'submitWaitMs'>;
   /** Prometheus exposition at GET /metrics; none when absent. */
   metrics?: { readonly contentType: string; render(): Promise<string> };
+  /** Readiness checks of GET /health/ready (health-routes.ts); none when absent. */
+  health?: HealthRoutesOptions;
+  /** Bearer token required by /metrics and /docs; null leaves them open. */
+  opsToken: string | null;
 }
 
-/**
- * JSON bodies as usual, except that an empty body sent with a JSON content
- * type counts as no body (many HTTP clients send the header anyway).
- */
-function acceptEmptyJsonBodies(app: FastifyInstance): void {
-  app.removeContentTypeParser('application/json');
-  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
-    const text = typeof body === 'string' ? body : body.toString('utf8');
-    if (text.trim() === '') return done(null, undefined);
-    try {
-      done(null, JSON.parse(text));
-    } catch {
-      done(Object.assign(new Error('body is not valid JSON'), { statusCode: 400, code: 'FST_ERR_CTP_INVALID_JSON_BODY' }), undefined);
-    }
-  });
-}
-
-/** GET /health and, when metrics are on, GET /metrics (in a plugin, so they load after the OpenAPI collector). */
-async function operationsRoutes(app: FastifyInstance, options: Pick<ApiOptions, 'metrics'>): Promise<void> {
-  app.get('/health', { schema: { tags: [DOC_TAGS.operations], summary: 'Liveness' } }, async () => ({ status: 'ok' }));
+/** GET /metrics when metrics are on (in a plugin, so it loads after the OpenAPI collector). */
+async function operationsRoutes(app: FastifyInstance, options: Pick<ApiOptions, 'metrics' | 'opsToken'>): Promise<void> {
   const metrics = options.metrics;
   if (!metrics) return;
-  app.get('/metrics', { schema: { tags: [DOC_TAGS.operations], summary: 'Prometheus metrics (text exposition format)' } }, async (_request, reply) => {
+  app.get('/metrics', { onRequest: requireOpsToken(options.opsToken), schema: { tags: [DOC_TAGS.operations], summary: 'Prometheus metrics (text exposition format)' } }, async (_request, reply) => {
     const text = await metrics.render();
     return reply.header('content-type', metrics.contentType).header('cache-control', 'no-store').send(text);
   });
+}
+
+/**
+ * The hook guarding what a public-facing coordinator should not show to
+ * everyone (metrics, the API document): a bearer DTX_OPS_TOKEN when one is set.
+ */
+function requireOpsToken(token: string | null): (request: FastifyRequest, reply: FastifyReply) => Promise<void> {
+  const tokens = new BearerTokens(token === null ? [] : [{ token, holder: true }]);
+  return async (request, reply) => {
+    if (token === null || tokens.identify(request.headers.authorization)) return;
+    await reply.status(401).header('www-authenticate', 'Bearer').send({ code: 'UNAUTHENTICATED', message: 'this endpoint needs the operations token (DTX_OPS_TOKEN)' });
+  };
 }
 
 export function buildApi(options: ApiOptions): FastifyInstance {
@@ -55,6 +56,9 @@ export function buildApi(options: ApiOptions): FastifyInstance {
     routerOptions: { maxParamLength: 3 * LIMITS.gidMaxLength },
     // Keep-alive from initiators: a connection per request would dominate a short transaction.
     keepAliveTimeout: 65_000,
+    clientErrorHandler,
+    // Nothing here depends on the Host header; a request without one is routed like any other.
+    http: { requireHostHeader: false },
     ajv: { customOptions: { removeAdditional: false, coerceTypes: false, allErrors: false } },
     // Malformed or over-long URLs are refused by the router before any hook:
     // give them the API's error shape too.
@@ -63,13 +67,22 @@ export function buildApi(options: ApiOptions): FastifyInstance {
       void reply.status(error.statusCode ?? 400).send({ code: error.code === 'FST_ERR_MAX_PARAM_LENGTH' ? 'URI_TOO_LONG' : 'BAD_URL', message: error.message });
     },
   });
-  acceptEmptyJsonBodies(app);
+  installJsonBodies(app);
+  answerExpectations(app);
   installErrorHandling(app);
   // Before any route: the document is collected from the routes as they are added.
-  registerOpenApi(app);
-  void app.register(operationsRoutes, { metrics: options.metrics });
+  registerOpenApi(app, requireOpsToken(options.opsToken));
+  void app.register(healthRoutes, options.health ?? {});
+  void app.register(operationsRoutes, { metrics: options.metrics, opsToken: options.opsToken });
   void app.register(transactionRoutes, { ...options, prefix: '/v1' });
   void app.register(adminRoutes, { ...options.admin, transactions: options.service, submitWaitMs: options.submitWaitMs, prefix: '/admin/v1' });
   void app.register(consoleRoutes);
   return app;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    /** The JSON body as received, when there was one. */
+    rawJson?: string;
+  }
 }

@@ -5,8 +5,8 @@
  */
 import { Agent, request } from 'undici';
 import { withDeadline } from '../../participant-sdk/protocol/deadline.ts';
-import { sign } from '../../participant-sdk/protocol/signature.ts';
-import { HEADERS, outcomeOfStatus, type BranchOp } from '../../participant-sdk/protocol/wire.ts';
+import { callHeaders } from '../../participant-sdk/protocol/call-headers.ts';
+import { outcomeOfStatus, type BranchOp } from '../../participant-sdk/protocol/wire.ts';
 import type { BranchCallResult } from '../domain/tcc-decisions.ts';
 
 export interface BranchCall {
@@ -24,8 +24,8 @@ export interface BranchClient {
 }
 
 export interface HttpBranchClientOptions {
-  /** Shared secret for call signatures; null sends unsigned calls. */
-  secret: string | null;
+  /** The key to sign a call to `url` with (per participant, or the shared one); null sends it unsigned. */
+  keyFor: (url: string) => string | null;
   /** Whole-call budget; a participant slower than this is an `unknown` outcome. */
   timeoutMs: number;
   /** Keep-alive connections per participant origin. */
@@ -33,7 +33,12 @@ export interface HttpBranchClientOptions {
   now: () => number;
 }
 
-const ERROR_EXCERPT = 512;
+/**
+ * How much of a reply body is kept (for the operator, through the admin
+ * API): enough for a participant's `{code, message}`, and read as a bounded
+ * stream — a participant answering a huge body costs the coordinator no more.
+ */
+export const REPLY_EXCERPT_BYTES = 512;
 
 export class HttpBranchClient implements BranchClient {
   readonly #agent: Agent;
@@ -49,34 +54,25 @@ export class HttpBranchClient implements BranchClient {
   }
 
   async call(call: BranchCall): Promise<BranchCallResult> {
-    const timestamp = this.options.now();
-    const headers: Record<string, string> = {
-      'content-type': 'application/json',
-      [HEADERS.gid]: call.gid,
-      [HEADERS.branchId]: call.branchId,
-      [HEADERS.op]: call.op,
-      [HEADERS.timestamp]: String(timestamp),
-    };
-    if (this.options.secret !== null) {
-      headers[HEADERS.signature] = sign(this.options.secret, {
-        gid: call.gid,
-        branchId: call.branchId,
-        op: call.op,
-        timestamp,
-        body: call.payload,
-      });
-    }
+    const headers = callHeaders(this.options.keyFor(call.url), {
+      url: call.url,
+      gid: call.gid,
+      branchId: call.branchId,
+      op: call.op,
+      body: call.payload,
+      timestamp: this.options.now(),
+    });
     try {
-      const { response, text } = await withDeadline(this.options.timeoutMs, async (signal) => {
+      const { statusCode, excerpt } = await withDeadline(this.options.timeoutMs, async (signal) => {
         const response = await request(call.url, { method: 'POST', headers, body: call.payload, dispatcher: this.#agent, signal });
-        return { response, text: await response.body.text() };
+        return { statusCode: response.statusCode, excerpt: await readExcerpt(response.body, REPLY_EXCERPT_BYTES) };
       });
-      const outcome = outcomeOfStatus(response.statusCode);
+      const outcome = outcomeOfStatus(statusCode);
       return {
         branchId: call.branchId,
         outcome,
-        httpStatus: response.statusCode,
-        error: outcome === 'success' ? null : `HTTP ${response.statusCode}: ${text.slice(0, ERROR_EXCERPT)}`,
+        httpStatus: statusCode,
+        error: outcome === 'success' ? null : `HTTP ${statusCode}: ${excerpt}`,
       };
     } catch (error) {
       return { branchId: call.branchId, outcome: 'unknown', httpStatus: null, error: describeFailure(error) };
@@ -88,11 +84,30 @@ export class HttpBranchClient implements BranchClient {
   }
 }
 
+/**
+ * The first `limit` bytes of a body as text; the rest is not read (the
+ * stream is destroyed, and its connection with it, rather than drained).
+ */
+export async function readExcerpt(body: AsyncIterable<Buffer> & { destroy(): unknown }, limit: number): Promise<string> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of body) {
+    chunks.push(chunk);
+    size += chunk.length;
+    if (size >= limit) {
+      body.destroy();
+      break;
+    }
+  }
+  // Cut on a character boundary: a partial UTF-8 sequence at the end is dropped.
+  return new TextDecoder('utf-8', { fatal: false }).decode(Buffer.concat(chunks).subarray(0, limit)).replace(/\uFFFD$/, '');
+}
+
 function describeFailure(error: unknown): string {
   if (error instanceof Error) {
     const code = (error as { code?: unknown }).code;
     const cause = error.cause instanceof Error ? `: ${error.cause.message}` : '';
-    return `${typeof code === 'string' ? `${code} ` : ''}${error.name}: ${error.message}${cause}`.slice(0, ERROR_EXCERPT);
+    return `${typeof code === 'string' ? `${code} ` : ''}${error.name}: ${error.message}${cause}`.slice(0, REPLY_EXCERPT_BYTES);
   }
-  return String(error).slice(0, ERROR_EXCERPT);
+  return String(error).slice(0, REPLY_EXCERPT_BYTES);
 }

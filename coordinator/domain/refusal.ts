@@ -8,7 +8,11 @@ export type RefusalCode =
   | 'GID_CONFLICT'
   | 'BRANCH_CONFLICT'
   | 'DEADLINE_PASSED'
-  | 'UNSUPPORTED_MODE';
+  | 'UNSUPPORTED_MODE'
+  /** A branch URL that does not parse as an absolute http(s) URL, carries credentials or has an over-long host. */
+  | 'INVALID_URL'
+  /** A branch URL outside every participant prefix the coordinator allows. */
+  | 'PARTICIPANT_NOT_ALLOWED';
 
 export class TransactionRefusedError extends Error {
   override readonly name = 'TransactionRefusedError';

@@ -1,5 +1,5 @@
 /**
- * Pure decisions of the TCC state machine (brief §3, §4, §6).
+ * Pure decisions of the TCC state machine.
  *
  * Each function takes what the store loaded, the caller's request and the
  * time, and says what should happen; the engine performs it. Nothing here
@@ -25,7 +25,25 @@ export type DecisionStep =
   /** The same decision is already logged: answer with the current status. */
   | { kind: 'already'; status: GlobalStatus };
 
-/** Submit: `trying` → `confirming`. Re-sending is safe; submitting an aborted transaction is refused. */
+/** The reasons the coordinator logs when it aborts a transaction for its deadline (by the sweep, or at a late submit). */
+export const DEADLINE_REASONS = { sweep: 'timeout', lateSubmit: 'deadline passed before submit' } as const;
+
+/**
+ * Whether the abort came at or after the deadline (by the sweep, a late
+ * submit, or anyone else once it had passed): decided by the logged times,
+ * never by the free-text reason. A decision logged before decided_at
+ * existed counts as not.
+ */
+function abortedForDeadline(txn: GlobalTransaction): boolean {
+  return txn.decidedAt !== null && txn.decidedAt >= txn.deadlineAt;
+}
+
+/**
+ * Submit: `trying` → `confirming`. Re-sending is safe; submitting an aborted
+ * transaction is refused: DEADLINE_PASSED when the deadline aborted it (or is
+ * about to: the status is then the one it moves to, `cancelling`),
+ * ILLEGAL_STATE when someone aborted it — whichever request of a race wins.
+ */
 export function decideSubmit(txn: GlobalTransaction, now: number): DecisionStep {
   switch (txn.status) {
     case 'trying':
@@ -34,7 +52,7 @@ export function decideSubmit(txn: GlobalTransaction, now: number): DecisionStep 
           'DEADLINE_PASSED',
           `transaction ${txn.gid} passed its deadline before submit; it is being aborted`,
           txn.gid,
-          txn.status,
+          'cancelling',
         );
       }
       return { kind: 'decide', to: 'confirming' };
@@ -43,6 +61,9 @@ export function decideSubmit(txn: GlobalTransaction, now: number): DecisionStep 
       return { kind: 'already', status: txn.status };
     case 'cancelling':
     case 'cancelled':
+      if (abortedForDeadline(txn)) {
+        throw new TransactionRefusedError('DEADLINE_PASSED', `transaction ${txn.gid} passed its deadline before submit and was aborted`, txn.gid, txn.status);
+      }
       throw new TransactionRefusedError(
         'ILLEGAL_STATE',
         `transaction ${txn.gid} is ${txn.status}: it was aborted${txn.reason ? ` (${txn.reason})` : ''} and cannot be submitted`,
@@ -116,7 +137,8 @@ export function checkRegistration(
       'DEADLINE_PASSED',
       `transaction ${txn.gid} passed its deadline; no branch can be registered`,
       txn.gid,
-      txn.status,
+      // The status it is moving to: the deadline aborts it.
+      'cancelling',
     );
   }
   return fresh;
@@ -193,7 +215,9 @@ export type RoundDecision =
  * else schedule the next round. A 409 on confirm/cancel is not a business
  * answer (they must eventually succeed): it is retried and raised to the
  * operator at once. `ongoing` replies keep the normal interval without
- * growing the backoff.
+ * growing the backoff, so they never reach the failed-rounds threshold: a
+ * phase two still incomplete `attentionAfterMs` after its decision is raised
+ * too, whatever its branches answer.
  */
 export function decideAfterRound(
   txn: GlobalTransaction,
@@ -216,8 +240,13 @@ export function decideAfterRound(
     const reason = `branch ${refused.branchId} refused ${plan.op} (HTTP ${refused.httpStatus}); ${plan.op} must eventually succeed`;
     // Raise it once, not on every round of a branch that keeps refusing (one alert and one event, not one per retry).
     if (!txn.needsAttention || txn.attentionReason !== reason) attentionReason = reason;
-  } else if (retryCount >= policy.attentionAfterRetries && !txn.needsAttention) {
-    attentionReason = `phase two still incomplete after ${retryCount} failed rounds`;
+  } else if (!txn.needsAttention) {
+    const age = now - decisionTime(txn);
+    if (retryCount >= policy.attentionAfterRetries) {
+      attentionReason = `phase two still incomplete after ${retryCount} failed rounds`;
+    } else if (age >= policy.attentionAfterMs) {
+      attentionReason = `phase two still incomplete ${Math.floor(age / 1000)} s after the ${plan.op} decision (${pendingSummary(pending)})`;
+    }
   }
   return {
     kind: 'retry',
@@ -226,4 +255,19 @@ export function decideAfterRound(
     needsAttention: txn.needsAttention || attentionReason !== null,
     attentionReason,
   };
+}
+
+/**
+ * When the decision was logged. A decision logged before the log kept that
+ * time falls back to the creation time, which is earlier: such a
+ * transaction is flagged sooner, never later.
+ */
+function decisionTime(txn: GlobalTransaction): number {
+  return txn.decidedAt ?? txn.createdAt;
+}
+
+/** The branches still pending and how each last answered, for the attention reason (a few, not all). */
+function pendingSummary(pending: readonly BranchCallResult[]): string {
+  const shown = pending.slice(0, 3).map((result) => `branch ${result.branchId}: ${result.outcome}${result.httpStatus === null ? '' : ` (HTTP ${result.httpStatus})`}`);
+  return pending.length > shown.length ? `${shown.join(', ')}, and ${pending.length - shown.length} more` : shown.join(', ');
 }

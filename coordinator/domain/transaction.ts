@@ -29,10 +29,14 @@ export interface GlobalTransaction {
   status: GlobalStatus;
   /** Why it was submitted or aborted (caller's reason, or `timeout`). */
   reason: string | null;
+  /** The authenticated service that began it; null if anonymous (development mode) or begun before callers were recorded. */
+  caller: string | null;
   createdAt: number;
   updatedAt: number;
   /** While `trying`, the coordinator aborts by itself after this instant. */
   deadlineAt: number;
+  /** When the confirm/cancel decision was logged; null while trying (and for decisions logged before the column existed). */
+  decidedAt: number | null;
   finishedAt: number | null;
   /** Phase-two rounds that did not complete. */
   retryCount: number;

@@ -7,7 +7,7 @@
 import type { Logger } from 'pino';
 import type { BranchClient } from '../branch-client/http-branch-client.ts';
 import type { RetryPolicy } from '../domain/backoff.ts';
-import { decideAfterRound, planPhaseTwo } from '../domain/tcc-decisions.ts';
+import { decideAfterRound, planPhaseTwo, type BranchCallResult } from '../domain/tcc-decisions.ts';
 import type { GlobalStatus, TransactionSnapshot } from '../domain/transaction.ts';
 import type { TransactionStore } from '../store/transaction-store.ts';
 import type { Clock, RetryScheduler } from './ports.ts';
@@ -24,6 +24,16 @@ export interface PhaseTwoRunnerOptions {
   /** Metrics and alerts; nothing by default. */
   telemetry?: Telemetry;
 }
+
+/** A call of a round, with the branch's attempt number for it. */
+type CallResult = BranchCallResult & { attempt: number };
+
+/**
+ * Re-plans of one round whose finish the log refused while the lease was
+ * still held. One is enough (the fresh load shows every branch); the bound
+ * only keeps a log that keeps refusing from looping.
+ */
+const MAX_REPLANS = 3;
 
 /** What the caller of a round knows beyond the snapshot. */
 export interface RoundContext {
@@ -62,7 +72,12 @@ export class PhaseTwoRunner {
     return this.#inFlight.size;
   }
 
-  async #round(snapshot: TransactionSnapshot, context: RoundContext): Promise<GlobalStatus> {
+  /**
+   * `carried`: calls that already succeeded in this round before the log
+   * refused its finish (see below); they are recorded with this pass's
+   * calls instead of being made again.
+   */
+  async #round(snapshot: TransactionSnapshot, context: RoundContext, carried: CallResult[] = [], replans = 0): Promise<GlobalStatus> {
     const { store, client, clock, retryPolicy } = this.options;
     const telemetry = this.#telemetry;
     const txn = snapshot.transaction;
@@ -72,32 +87,55 @@ export class PhaseTwoRunner {
     const plan = planPhaseTwo(snapshot);
     if (!plan) return txn.status;
     const from = txn.status as 'confirming' | 'cancelling';
+    const pendingIds = new Set(plan.calls.map((call) => call.branch.branchId));
+    const done = carried.filter((result) => pendingIds.has(result.branchId));
+    const doneIds = new Set(done.map((result) => result.branchId));
 
-    const results = await Promise.all(
-      plan.calls.map(async ({ branch, url }) => {
-        const started = clock.now();
-        const result = await client.call({ gid: txn.gid, branchId: branch.branchId, op: plan.op, url, payload: branch.payload });
-        telemetry.onBranchCall({ op: plan.op, outcome: result.outcome, durationMs: clock.now() - started });
-        return { ...result, attempt: branch.attempts + 1 };
-      }),
+    const called = await Promise.all(
+      plan.calls
+        .filter(({ branch }) => !doneIds.has(branch.branchId))
+        .map(async ({ branch, url }) => {
+          const started = clock.now();
+          const result = await client.call({ gid: txn.gid, branchId: branch.branchId, op: plan.op, url, payload: branch.payload });
+          telemetry.onBranchCall({ op: plan.op, outcome: result.outcome, durationMs: clock.now() - started });
+          return { ...result, attempt: branch.attempts + 1 };
+        }),
     );
+    const results = [...done, ...called];
     const now = clock.now();
     const decision = decideAfterRound(txn, plan, results, now, retryPolicy, this.options.random);
     const recorded = await store.recordRound({ gid: txn.gid, owner: context.lease, op: plan.op, from, results, decision, now });
 
-    for (const result of results) {
+    for (const result of called) {
       if (result.outcome !== 'success') {
         log().warn({ branchId: result.branchId, op: plan.op, outcome: result.outcome, attempt: result.attempt, error: result.error }, 'branch call did not succeed');
       }
     }
     if (!recorded) {
+      // A refused finish is not necessarily a lost lease: the log also
+      // refuses to end a transaction while a branch this round did not call
+      // is not done (the snapshot it was planned from missed the branch).
+      // Still the owner: plan again from the log as it is and call the rest.
+      if (decision.kind === 'finish') {
+        const fresh = await store.load(txn.gid);
+        if (fresh && fresh.transaction.status === from && fresh.transaction.leaseOwner === context.lease) {
+          if (replans >= MAX_REPLANS) {
+            log().error({ op: plan.op, replans }, 'the log keeps refusing to finish; recovery takes the transaction up again after the lease');
+            return from;
+          }
+          const unplanned = (planPhaseTwo(fresh)?.calls ?? []).map((call) => call.branch.branchId).filter((id) => !pendingIds.has(id));
+          log().warn({ op: plan.op, unplanned }, 'the log refused to finish: branches pending that this round did not call; calling them');
+          return this.#round(fresh, context, results, replans + 1);
+        }
+      }
       log().info({ op: plan.op }, 'lease lost before the round was recorded; the new owner carries on');
       return from;
     }
     if (decision.kind === 'finish') {
       // Debug: one line per transaction on the hot path costs measurable CPU (docs/performance.md).
       if (this.options.logger.isLevelEnabled('debug')) log().debug({ status: decision.status, branches: snapshot.branches.length }, 'transaction finished');
-      this.#reportFinish({ gid: txn.gid, mode: txn.mode, status: decision.status, decidedAt: context.decidedAt ?? null, at: now, by: 'phase-two' });
+      const decidedAt = context.decidedAt ?? txn.decidedAt;
+      this.#reportFinish({ gid: txn.gid, mode: txn.mode, status: decision.status, decidedAt, at: now, by: 'phase-two' });
       return decision.status;
     }
     telemetry.onRetry({ gid: txn.gid, mode: txn.mode, op: plan.op, retryCount: decision.retryCount, nextRetryAt: decision.nextRetryAt });
@@ -113,9 +151,9 @@ export class PhaseTwoRunner {
   }
 
   /**
-   * A round that finished a transaction decided elsewhere (an earlier round,
-   * another instance) does not know when the decision was logged: read it
-   * from the history, off the caller's path.
+   * The snapshot carries when the decision was logged (decided_at); a
+   * transaction decided before that column existed has it only in its
+   * history: read it there, off the caller's path.
    */
   #reportFinish(event: FinishEvent): void {
     if (event.decidedAt !== null) {

@@ -1,6 +1,6 @@
 /** What the engine needs from the outside, as narrow interfaces. */
 
-/** Time and chance, injected so decisions can be tested (brief §10.6). */
+/** Time and chance, injected so decisions can be tested. */
 export interface Clock {
   now(): number;
 }

@@ -4,6 +4,7 @@
  * Each loads what it needs, asks the domain, performs one guarded write,
  * and hands phase two to the runner.
  */
+import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { v7 as uuidv7 } from 'uuid';
 import { TransactionRefusedError } from '../domain/refusal.ts';
@@ -12,19 +13,22 @@ import {
   decideAbort,
   decideRecovery,
   decideSubmit,
+  DEADLINE_REASONS,
   distinctRegistrations,
   type DecisionStep,
 } from '../domain/tcc-decisions.ts';
-import type {
-  BranchRegistration,
-  GlobalStatus,
-  Mode,
-  TransactionEvent,
-  TransactionSnapshot,
+import {
+  isTerminal,
+  type BranchRegistration,
+  type GlobalStatus,
+  type Mode,
+  type TransactionEvent,
+  type TransactionSnapshot,
 } from '../domain/transaction.ts';
 import type { TransactionStore } from '../store/transaction-store.ts';
 import type { PhaseTwoRunner } from './phase-two-runner.ts';
 import type { Clock } from './ports.ts';
+import type { ParticipantPolicy } from '../security/participant-policy.ts';
 import { noopTelemetry, type Telemetry } from './telemetry.ts';
 
 export interface TransactionServiceOptions {
@@ -36,10 +40,14 @@ export interface TransactionServiceOptions {
   logger: Logger;
   /** Metrics; nothing by default. */
   telemetry?: Telemetry;
+  /** Which branch URLs may be registered. */
+  participants: ParticipantPolicy;
 }
 
 export interface BeginRequest {
   gid?: string;
+  /** The authenticated service beginning it (null: anonymous, development mode). */
+  caller: string | null;
   mode: Mode;
   timeoutMs: number;
   branches: BranchRegistration[];
@@ -67,22 +75,25 @@ export interface TransactionView extends TransactionSnapshot {
 
 export class TransactionService {
   #leases = 0;
+  /** Drawn once per service (per process start): see #newLease. */
+  readonly #leaseNonce = randomBytes(6).toString('hex');
   constructor(private readonly options: TransactionServiceOptions) {}
 
   async begin(request: BeginRequest): Promise<BeginResult> {
     const { store, clock } = this.options;
     const gid = request.gid ?? uuidv7();
+    this.#checkTargets(gid, request.branches);
     const branches = distinctRegistrations(gid, request.branches);
     const now = clock.now();
     const deadlineAt = now + request.timeoutMs;
-    const outcome = await store.begin({ gid, mode: request.mode, now, deadlineAt, branches });
+    const outcome = await store.begin({ gid, mode: request.mode, now, deadlineAt, branches, caller: request.caller });
     if (outcome === 'created') {
       this.options.logger.debug({ gid, mode: request.mode, branches: branches.length }, 'transaction begun');
       (this.options.telemetry ?? noopTelemetry).onBegin({ mode: request.mode });
       return { gid, status: 'trying', deadlineAt, created: true };
     }
     // The gid exists: a re-sent begin is fine, as long as it asks for the same kind of transaction.
-    const registered = await this.#register(gid, branches, (snapshot) => {
+    const registered = await this.#register(gid, branches, request.caller, (snapshot) => {
       if (snapshot.transaction.mode !== request.mode) {
         throw new TransactionRefusedError('GID_CONFLICT', `gid ${gid} is already used by a ${snapshot.transaction.mode} transaction`, gid);
       }
@@ -90,8 +101,10 @@ export class TransactionService {
     return { gid, status: registered.status, deadlineAt: registered.deadlineAt, created: false };
   }
 
-  async register(gid: string, branches: BranchRegistration[]): Promise<{ status: GlobalStatus; inserted: string[] }> {
-    const result = await this.#register(gid, branches, () => undefined);
+  /** `caller`: the authenticated service registering them (null: anonymous, development mode). */
+  async register(gid: string, branches: BranchRegistration[], caller: string | null): Promise<{ status: GlobalStatus; inserted: string[] }> {
+    this.#checkTargets(gid, branches);
+    const result = await this.#register(gid, branches, caller, () => undefined);
     return { status: result.status, inserted: result.inserted };
   }
 
@@ -101,7 +114,7 @@ export class TransactionService {
     } catch (error) {
       if (error instanceof TransactionRefusedError && error.code === 'DEADLINE_PASSED') {
         // The deadline won: carry out the abort the sweep would, then tell the caller.
-        await this.abort({ ...request, reason: 'deadline passed before submit', actor: 'coordinator' });
+        await this.abort({ ...request, reason: DEADLINE_REASONS.lateSubmit, actor: 'coordinator' });
       }
       throw error;
     }
@@ -132,7 +145,7 @@ export class TransactionService {
         const decided = await store.decide({
           gid,
           to: 'cancelling',
-          reason: 'timeout',
+          reason: DEADLINE_REASONS.sweep,
           now,
           owner: lease,
           leaseUntil: now + leaseMs,
@@ -153,13 +166,19 @@ export class TransactionService {
   async #register(
     gid: string,
     branches: BranchRegistration[],
+    caller: string | null,
     precheck: (snapshot: TransactionSnapshot) => void,
   ): Promise<{ status: GlobalStatus; deadlineAt: number; inserted: string[] }> {
     const now = this.options.clock.now();
-    const result = await this.options.store.registerBranches(gid, now, (snapshot) => {
-      precheck(snapshot);
-      return checkRegistration(snapshot.transaction, snapshot.branches, branches, now);
-    });
+    const result = await this.options.store.registerBranches(
+      gid,
+      now,
+      (snapshot) => {
+        precheck(snapshot);
+        return checkRegistration(snapshot.transaction, snapshot.branches, branches, now);
+      },
+      caller,
+    );
     if (!result) throw notFound(gid);
     if (result.inserted.length > 0) {
       this.options.logger.debug({ gid, branches: result.inserted.map((b) => b.branchId) }, 'branches registered');
@@ -204,7 +223,8 @@ export class TransactionService {
         return waitAtMost(round, request.waitMs, to);
       }
       const next = step(await this.#load(request.gid), clock.now());
-      if (next.kind === 'already') return next.status;
+      // A re-sent or concurrent decision waits for phase two like the first one did.
+      if (next.kind === 'already') return isTerminal(next.status) ? next.status : this.#awaitOutcome(request.gid, next.status, request.waitMs);
       if (pass >= 2) {
         throw new TransactionRefusedError('ILLEGAL_STATE', `transaction ${request.gid} changed concurrently; query it and retry`, request.gid);
       }
@@ -213,14 +233,46 @@ export class TransactionService {
 
 
   /**
-   * A lease name unique to one acquisition: the instance id plus a counter.
-   * Two rounds of the same instance (a slow happy-path round and a recovery
-   * claim after its lease expired) then hold different leases, and only the
-   * current one can record.
+   * A lease name unique to one acquisition: the instance id (for people
+   * reading the log), a random nonce drawn when this service was created, and
+   * a counter. Two rounds of the same instance (a slow happy-path round and a
+   * recovery claim after its lease expired) then hold different leases, and
+   * only the current one can record. The nonce keeps that true across
+   * processes: two instances configured with the same DTX_INSTANCE_ID (or one
+   * restarted with it) count from the same start, and a paused owner's stale
+   * round must not pass for the new owner's. The id is cut so the name fits
+   * the lease_owner column (128).
    */
   #newLease(): string {
     this.#leases = (this.#leases + 1) % Number.MAX_SAFE_INTEGER;
-    return `${this.options.instanceId}#${this.#leases}`;
+    return `${this.options.instanceId.slice(0, 96)}#${this.#leaseNonce}#${this.#leases}`;
+  }
+
+  /**
+   * Waits up to `waitMs` for a transaction whose phase two runs elsewhere
+   * (another request's round, another instance, recovery) to end; answers
+   * its status then. Polls the log, at a short interval growing to 250 ms:
+   * only re-sent or concurrent decisions come here, never the happy path.
+   */
+  async #awaitOutcome(gid: string, status: GlobalStatus, waitMs: number): Promise<GlobalStatus> {
+    const { clock } = this.options;
+    const until = clock.now() + waitMs;
+    let current = status;
+    for (let pause = 20; !isTerminal(current) && clock.now() < until; pause = Math.min(pause * 2, 250)) {
+      await new Promise((resolve) => setTimeout(resolve, Math.min(pause, Math.max(0, until - clock.now()))));
+      current = (await this.#load(gid)).transaction.status;
+    }
+    return current;
+  }
+
+  /** Every URL a caller registers must be one the coordinator may call (before anything is written). */
+  #checkTargets(gid: string, branches: readonly BranchRegistration[]): void {
+    for (const [index, branch] of branches.entries()) {
+      for (const field of ['confirmUrl', 'cancelUrl'] as const) {
+        const refusal = this.options.participants.check(`branches[${index}].${field}`, branch[field]);
+        if (refusal) throw new TransactionRefusedError(refusal.code, refusal.message, gid);
+      }
+    }
   }
 
   async #load(gid: string): Promise<TransactionSnapshot> {

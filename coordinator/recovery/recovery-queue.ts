@@ -26,7 +26,7 @@ export class RecoveryQueue implements RetryScheduler {
 
   constructor(private readonly options: RecoveryQueueOptions) {
     this.#queue = new Queue<RecoveryJob>(RECOVERY_QUEUE, { connection: options.connection, prefix: options.prefix });
-    // Redis going away is expected (brief §6); without a listener the event would crash the process.
+    // Redis going away is expected; without a listener the event would crash the process.
     this.#queue.on('error', (error) => options.logger.debug({ err: error }, 'recovery queue error'));
   }
 

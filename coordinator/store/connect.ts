@@ -12,6 +12,17 @@ export interface MysqlOptions {
 /** Strict mode turns over-long values into errors instead of silent truncation; every coordinator connection runs it first. */
 export const STRICT_SESSION = "SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ENGINE_SUBSTITUTION'";
 
+/**
+ * Every coordinator connection reads committed data as of each statement,
+ * not as of a transaction's first read (REPEATABLE READ, the server
+ * default). A group commit (mysql-batch.ts) runs several callers' units in
+ * one transaction: under REPEATABLE READ a decision late in the group read
+ * the branches as of an earlier unit's first read, missing a branch
+ * registered (and committed) before its compare-and-set, and phase two ran
+ * without it. The compare-and-sets lock what they compare either way.
+ */
+export const READ_COMMITTED_SESSION = 'SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED';
+
 export function connectMysql(options: MysqlOptions): Knex {
   return knexFactory({
     client: 'mysql2',
@@ -20,7 +31,10 @@ export function connectMysql(options: MysqlOptions): Knex {
       min: 0,
       max: options.poolMax,
       afterCreate(connection: { query: (sql: string, cb: (err: Error | null) => void) => void }, done: (err: Error | null, c: unknown) => void) {
-        connection.query(STRICT_SESSION, (err) => done(err, connection));
+        connection.query(STRICT_SESSION, (strictError) => {
+          if (strictError) return done(strictError, connection);
+          connection.query(READ_COMMITTED_SESSION, (err) => done(err, connection));
+        });
       },
     },
     acquireConnectionTimeout: 10_000,

@@ -52,8 +52,8 @@ export function beginStatements(input: BeginInput, events: NewEvent[]): Statemen
   const statements: Statement[] = [
     {
       // Due at the deadline: that is when the timeout sweep must look at it.
-      sql: `INSERT INTO ${TABLES.global} (gid, mode, status, created_at, updated_at, deadline_at, next_retry_at, retry_count) VALUES (?, ?, 'trying', ?, ?, ?, ?, 0)`,
-      values: [gid, input.mode, now, now, input.deadlineAt, input.deadlineAt],
+      sql: `INSERT INTO ${TABLES.global} (gid, mode, status, caller, created_at, updated_at, deadline_at, next_retry_at, retry_count) VALUES (?, ?, 'trying', ?, ?, ?, ?, ?, 0)`,
+      values: [gid, input.mode, input.caller ?? null, now, now, input.deadlineAt, input.deadlineAt],
     },
   ];
   if (input.branches.length > 0) {
@@ -68,8 +68,8 @@ export function decisionStatements(input: DecisionInput, event: NewEvent): State
   const deadline = input.beforeDeadline ? ' AND deadline_at > ?' : '';
   return [
     {
-      sql: `UPDATE ${TABLES.global} SET status = ?, reason = ?, updated_at = ?, lease_owner = ?, lease_until = ?, next_retry_at = ? WHERE gid = ? AND status = 'trying'${deadline}`,
-      values: [input.to, event.message, input.now, input.owner, input.leaseUntil, input.leaseUntil, input.gid, ...(input.beforeDeadline ? [input.now] : [])],
+      sql: `UPDATE ${TABLES.global} SET status = ?, reason = ?, updated_at = ?, decided_at = ?, lease_owner = ?, lease_until = ?, next_retry_at = ? WHERE gid = ? AND status = 'trying'${deadline}`,
+      values: [input.to, event.message, input.now, input.now, input.owner, input.leaseUntil, input.leaseUntil, input.gid, ...(input.beforeDeadline ? [input.now] : [])],
     },
     REMEMBER_ROW_COUNT,
     guardedInsertRows(TABLES.event, EVENT_COLUMNS, [eventValues(event)]),
@@ -89,17 +89,28 @@ export function claimStatements(gid: string, owner: string, now: number, leaseUn
   ];
 }
 
+/** No branch of the transaction (bound first) is short of the done status (bound second), besides the `except` ones (bound after). */
+function noBranchPending(except: number): string {
+  const others = except > 0 ? ` AND branch_id NOT IN (${placeholders(except)})` : '';
+  return `NOT EXISTS (SELECT 1 FROM ${TABLES.branch} WHERE gid = ? AND status <> ?${others})`;
+}
+
 /** Result index 0: the compare-and-set. */
 export function roundStatements(record: RoundRecord, events: NewEvent[], clipError: (text: string | null) => string | null): Statement[] {
   const { gid, now, decision } = record;
   const guard = [gid, record.from, record.owner];
+  const doneStatus = record.op === 'confirm' ? 'confirmed' : 'cancelled';
+  const succeeded = record.results.filter((r) => r.outcome === 'success').map((r) => r.branchId);
   const globalUpdate: Statement =
     decision.kind === 'finish'
       ? {
           // The flag and its reason stay in the event history; a pause set
           // while this last round ran has nothing left to pause.
-          sql: `UPDATE ${TABLES.global} SET status = ?, updated_at = ?, finished_at = ?, next_retry_at = NULL, lease_owner = NULL, lease_until = NULL, needs_attention = 0, attention_reason = NULL, paused = 0 WHERE gid = ? AND status = ? AND lease_owner = ?`,
-          values: [decision.status, now, now, ...guard],
+          // The NOT EXISTS is the log's own guard: whatever snapshot the round
+          // was planned from, the transaction does not end while a branch other
+          // than those this round completes is still not done.
+          sql: `UPDATE ${TABLES.global} SET status = ?, updated_at = ?, finished_at = ?, next_retry_at = NULL, lease_owner = NULL, lease_until = NULL, needs_attention = 0, attention_reason = NULL, paused = 0 WHERE gid = ? AND status = ? AND lease_owner = ? AND ${noBranchPending(succeeded.length)}`,
+          values: [decision.status, now, now, ...guard, gid, doneStatus, ...succeeded],
         }
       : {
           // An operator may have paused it while the round ran: it stays paused.
@@ -108,8 +119,6 @@ export function roundStatements(record: RoundRecord, events: NewEvent[], clipErr
         };
   const statements: Statement[] = [globalUpdate, REMEMBER_ROW_COUNT];
 
-  const doneStatus = record.op === 'confirm' ? 'confirmed' : 'cancelled';
-  const succeeded = record.results.filter((r) => r.outcome === 'success').map((r) => r.branchId);
   if (succeeded.length > 0) {
     statements.push({
       sql: `UPDATE ${TABLES.branch} SET status = ?, attempts = attempts + 1, last_error = NULL, updated_at = ? WHERE gid = ? AND branch_id IN (${placeholders(succeeded.length)}) AND ${GUARD}`,

@@ -5,6 +5,7 @@
 import type { Knex } from 'knex';
 import * as transactionLog from './migrations/0001-transaction-log.ts';
 import * as operations from './migrations/0002-operations.ts';
+import * as exactIds from './migrations/0003-exact-ids.ts';
 import { TABLES } from './tables.ts';
 
 interface Migration {
@@ -13,7 +14,7 @@ interface Migration {
   down(knex: Knex): Promise<void>;
 }
 
-const MIGRATIONS: readonly Migration[] = [transactionLog, operations];
+const MIGRATIONS: readonly Migration[] = [transactionLog, operations, exactIds];
 
 const source: Knex.MigrationSource<Migration> = {
   getMigrations: async () => [...MIGRATIONS],

@@ -8,6 +8,8 @@
  * Statements after a compare-and-set are guarded by the session variable
  * `@dtx_ok` (set from ROW_COUNT() right after it), so a lost race writes
  * nothing further; the caller reads the first statement's result to know.
+ * Sessions run at READ COMMITTED, so those reads see every commit that
+ * preceded the compare-and-set, whatever else the group read first.
  *
  * Group commit: while `maxConcurrent` batches are in flight, further
  * transactions wait and are then sent together, as one transaction of
@@ -18,7 +20,7 @@
  */
 import type { PoolConnection } from 'mysql2';
 import { createPool, type Pool } from 'mysql2/promise';
-import { STRICT_SESSION } from './connect.ts';
+import { READ_COMMITTED_SESSION, STRICT_SESSION } from './connect.ts';
 import { isRetryableConflict } from './mysql-errors.ts';
 import type { MysqlWriter } from './mysql-writer.ts';
 
@@ -35,7 +37,11 @@ export const REMEMBER_ROW_COUNT: Statement = { sql: 'SET @dtx_ok = ROW_COUNT()',
 export function connectBatchPool(url: string, poolMax: number): Pool {
   const pool = createPool({ uri: url, multipleStatements: true, connectionLimit: poolMax, waitForConnections: true, maxIdle: poolMax });
   pool.pool.on('connection', (connection) => {
+    // Queued ahead of any unit on this connection. READ COMMITTED: a unit's
+    // reads after its compare-and-set see what committed before it, not the
+    // snapshot an earlier unit of the same group took (see connect.ts).
     connection.query(STRICT_SESSION);
+    connection.query(READ_COMMITTED_SESSION);
   });
   return pool;
 }

@@ -38,20 +38,28 @@ export class MysqlTransactionStore implements TransactionStore {
 
   async begin(input: BeginInput): Promise<'created' | 'exists'> {
     const { gid, now } = input;
-    const begin: NewEvent = { ...blankEvent(gid, now, 'begin'), toStatus: 'trying', message: `deadline ${new Date(input.deadlineAt).toISOString()}` };
+    const begin: NewEvent = { ...blankEvent(gid, now, 'begin'), toStatus: 'trying', message: `deadline ${new Date(input.deadlineAt).toISOString()}`, actor: input.caller };
     try {
-      await this.batch.transaction(beginStatements(input, [begin, ...input.branches.map((b) => registerEvent(gid, b, now))]));
+      await this.batch.transaction(beginStatements(input, [begin, ...input.branches.map((b) => registerEvent(gid, b, now, input.caller))]));
       return 'created';
     } catch (error) {
-      if (isDuplicateKey(error)) return 'exists';
+      // Which key was hit decides, not the error text: only the transaction's
+      // own row (this exact gid, ids compare byte for byte) makes it a re-send.
+      if (isDuplicateKey(error) && (await this.#exists(gid))) return 'exists';
       throw error;
     }
+  }
+
+  async #exists(gid: string): Promise<boolean> {
+    const row = await this.knex<GlobalRow>(TABLES.global).select('gid').where({ gid }).first();
+    return row?.gid === gid;
   }
 
   async registerBranches(
     gid: string,
     now: number,
     select: (snapshot: TransactionSnapshot) => BranchRegistration[],
+    actor: string | null = null,
   ): Promise<{ before: TransactionSnapshot; inserted: BranchRegistration[] } | null> {
     for (let attempt = 1; ; attempt++) {
       try {
@@ -65,7 +73,7 @@ export class MysqlTransactionStore implements TransactionStore {
           const inserted = select(before);
           if (inserted.length > 0) {
             await trx(TABLES.branch).insert(inserted.map((b) => branchRow(gid, b, now)));
-            await trx(TABLES.event).insert(inserted.map((b) => eventRow(registerEvent(gid, b, now))));
+            await trx(TABLES.event).insert(inserted.map((b) => eventRow(registerEvent(gid, b, now, actor))));
           }
           return { before, inserted };
         });
@@ -137,6 +145,10 @@ export class MysqlTransactionStore implements TransactionStore {
   }
 
   async decisionTime(gid: string): Promise<number | null> {
+    const logged = await this.knex<GlobalRow>(TABLES.global).select('decided_at').where({ gid }).first();
+    if (!logged) return null;
+    if (logged.decided_at !== null) return Number(logged.decided_at);
+    // Decided before decided_at existed (or not decided): the history says.
     // idx_event_gid (gid, id): the range of this transaction's events, first match wins.
     const row = await this.knex<EventRow>(TABLES.event)
       .select('at')
@@ -144,6 +156,10 @@ export class MysqlTransactionStore implements TransactionStore {
       .orderBy('id')
       .first();
     return row ? Number(row.at) : null;
+  }
+
+  async ping(): Promise<void> {
+    await this.knex.raw('SELECT 1');
   }
 
   /** Closes both pools; closing again is a no-op. */
@@ -172,8 +188,8 @@ function branchRow(gid: string, branch: BranchRegistration, now: number): Omit<B
   };
 }
 
-function registerEvent(gid: string, branch: BranchRegistration, now: number): NewEvent {
-  return { ...blankEvent(gid, now, 'register'), branchId: branch.branchId, message: `confirm ${branch.confirmUrl} cancel ${branch.cancelUrl}` };
+function registerEvent(gid: string, branch: BranchRegistration, now: number, actor: string | null): NewEvent {
+  return { ...blankEvent(gid, now, 'register'), branchId: branch.branchId, message: `confirm ${branch.confirmUrl} cancel ${branch.cancelUrl}`, actor };
 }
 
 function changedRows(result: unknown): number {

@@ -16,9 +16,11 @@ export interface GlobalRow {
   mode: string;
   status: string;
   reason: string | null;
+  caller: string | null;
   created_at: number | string;
   updated_at: number | string;
   deadline_at: number | string;
+  decided_at: number | string | null;
   finished_at: number | string | null;
   retry_count: number;
   next_retry_at: number | string | null;
@@ -67,9 +69,11 @@ export function toTransaction(row: GlobalRow): GlobalTransaction {
     mode: row.mode as Mode,
     status: row.status as GlobalStatus,
     reason: row.reason,
+    caller: row.caller,
     createdAt: num(row.created_at),
     updatedAt: num(row.updated_at),
     deadlineAt: num(row.deadline_at),
+    decidedAt: numOrNull(row.decided_at),
     finishedAt: numOrNull(row.finished_at),
     retryCount: row.retry_count,
     nextRetryAt: numOrNull(row.next_retry_at),

@@ -19,6 +19,8 @@ export interface BeginInput {
   mode: Mode;
   now: number;
   deadlineAt: number;
+  /** The authenticated service beginning it (null: anonymous, development mode). */
+  caller: string | null;
   /** Branches registered in the same commit as the begin. */
   branches: BranchRegistration[];
 }
@@ -57,7 +59,8 @@ export interface TransactionStore {
   /**
    * Precondition: none. Effect: inserts the transaction (status `trying`,
    * due for recovery at its deadline), its branches and their events in one
-   * commit. Returns `exists` without writing if the gid is taken.
+   * commit. Returns `exists` without writing if a transaction with exactly
+   * this gid exists (ids compare byte for byte); any other conflict throws.
    */
   begin(input: BeginInput): Promise<'created' | 'exists'>;
 
@@ -65,17 +68,19 @@ export interface TransactionStore {
    * Precondition: the transaction exists (else returns null). Locks it
    * against a concurrent decision, asks `select` which of the registrations
    * are new (it may throw to refuse), inserts those with their events in one
-   * commit. Returns the snapshot as it was before the insert and what was inserted.
+   * commit, `actor` (the registering caller) on those events. Returns the
+   * snapshot as it was before the insert and what was inserted.
    */
   registerBranches(
     gid: string,
     now: number,
     select: (snapshot: TransactionSnapshot) => BranchRegistration[],
+    actor?: string | null,
   ): Promise<{ before: TransactionSnapshot; inserted: BranchRegistration[] } | null>;
 
   /**
    * Precondition: status `trying` (and before the deadline if asked).
-   * Effect: logs the decision, takes the lease for `owner` and makes the
+   * Effect: logs the decision (and its time), takes the lease for `owner` and makes the
    * transaction due at `leaseUntil`, so that recovery takes over if the
    * owner dies. Returns the snapshot after the decision, or null, writing
    * nothing, if the precondition failed.
@@ -91,10 +96,13 @@ export interface TransactionStore {
   claim(gid: string, owner: string, now: number, leaseUntil: number): Promise<TransactionSnapshot | null>;
 
   /**
-   * Precondition: status still `from` and the lease held by `owner`.
-   * Effect, in one commit: branch outcomes and attempts, one event per call,
-   * and either the terminal status or the retry schedule; releases the
-   * lease. Returns false, writing nothing, if the precondition failed.
+   * Precondition: status still `from` and the lease held by `owner`; for a
+   * finish, also every branch not completed by this round already done (a
+   * transaction never ends with a branch pending, whatever snapshot the
+   * round was planned from). Effect, in one commit: branch outcomes and
+   * attempts, one event per call, and either the terminal status or the
+   * retry schedule; releases the lease. Returns false, writing nothing, if
+   * the precondition failed.
    */
   recordRound(record: RoundRecord): Promise<boolean>;
 
@@ -107,13 +115,17 @@ export interface TransactionStore {
   events(gid: string): Promise<TransactionEvent[]>;
 
   /**
-   * When the confirm/cancel decision of `gid` was logged (its status event
-   * leaving `trying`), or null if none is. Reads that transaction's events only.
+   * When the confirm/cancel decision of `gid` was logged (`decided_at`, or
+   * for a decision logged before that column existed its status event
+   * leaving `trying`), or null if none is.
    */
   decisionTime(gid: string): Promise<number | null>;
 
   /** Commits issued by this store instance since it was created (the benchmark and tests read it). */
   readonly commitCount: number;
+
+  /** Resolves once the database answered a trivial query (readiness); rejects with the driver's error. */
+  ping(): Promise<void>;
 
   close(): Promise<void>;
 }

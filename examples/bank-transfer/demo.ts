@@ -65,10 +65,12 @@ function cleanup(): Promise<void> {
   })();
   return cleaning;
 }
-process.on('SIGINT', () => {
-  say('\ninterrupted: stopping every process…');
-  void cleanup().finally(() => process.exit(130));
-});
+for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+  process.on(signal, () => {
+    say('\ninterrupted: stopping every process…');
+    void cleanup().finally(() => process.exit(code));
+  });
+}
 
 function progress(done: number, total: number, results: Record<TransferResult, number>): void {
   const width = 30;

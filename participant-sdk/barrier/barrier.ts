@@ -1,7 +1,35 @@
 /**
- * Running a branch handler behind the barrier (brief §5): idempotence, null
- * compensation and anti-suspension, in one local DB transaction shared with
- * the business work.
+ * Running a branch handler behind the barrier: idempotence, null
+ * compensation, anti-suspension and the phase-two refusals, in one local DB
+ * transaction shared with the business work.
+ *
+ * Phase-two refusals (answered 409 with their own code; nothing runs and the
+ * claimed rows are rolled back, so nothing stays written):
+ * - `TRY_NOT_FOUND`: a confirm whose try never succeeded here. No try row, or
+ *   only the try row a null compensation wrote (origin_op 'cancel'). The
+ *   protocol never sends such a confirm; honouring it would credit what was
+ *   never reserved.
+ * - `ALREADY_CANCELLED`: a confirm of a branch cancelled (or null-compensated) here.
+ * - `ALREADY_CONFIRMED`: a cancel of a branch confirmed here.
+ * Repeats stay repeats: a confirm after its confirm, a cancel after its
+ * cancel, answer success without running. The coordinator keeps retrying a
+ * 409 on confirm/cancel and raises the transaction to an operator.
+ *
+ * How the refusals stay right under concurrency: the op first claims its own
+ * row (INSERT IGNORE: a concurrent twin waits on it), then reads the rows it
+ * depends on with a locking read (LOCK IN SHARE MODE) at READ COMMITTED. A
+ * locking read sees the latest committed version and waits for a transaction
+ * still writing one of those rows (a try in flight, a concurrent cancel), so
+ * the decision is made on committed state. A confirm and a cancel of one
+ * branch each insert their row before reading the other's: whichever reads
+ * second sees (or waits for) the first, so both can never run; if they wait
+ * on each other, InnoDB picks a deadlock victim, and its replay sees the
+ * winner's committed row and is refused.
+ *
+ * A lost local transaction (deadlock, lock wait timeout, lost connection)
+ * fails the call whatever the handler does with the error: later statements
+ * are refused without being sent, nothing is committed, and the call is
+ * replayed or answered as unknown (lost-transaction.ts).
  *
  * Known trap, by design: a try (or action) whose work fails rolls back its own
  * barrier row together with its business rows. A cancel arriving afterwards
@@ -16,9 +44,14 @@
 import type { Knex } from 'knex';
 import { DtxError, ParticipantConfigError } from '../errors.ts';
 import type { BranchOp } from '../protocol/wire.ts';
-import { forwardRowExisted, planBarrier } from './decision.ts';
+import { forwardRowExisted, planBarrier, refusalOf } from './decision.ts';
+import type { BarrierPlan, BarrierRefusal, FoundRow } from './decision.ts';
 import { assertBarrierKey, assertTableName, DEFAULT_BARRIER_TABLE } from './input.ts';
 import { withLockRetry } from './lock-retry.ts';
+import { GuardedStatements, watchKnexTransaction } from './lost-transaction.ts';
+import type { Loss } from './lost-transaction.ts';
+
+export type { BarrierRefusal } from './decision.ts';
 
 /**
  * - `ran`: the work ran and committed with the barrier rows.
@@ -27,12 +60,16 @@ import { withLockRetry } from './lock-retry.ts';
  *   the work did not run and a late try/action is now blocked.
  * - `suspended`: a try/action arriving after its cancel/compensate; the work
  *   did not run and the caller must answer failure.
+ * - `refused`: a confirm without a successful try, or a confirm and a cancel
+ *   of the same branch (decision.ts, BarrierRefusal); the work did not run,
+ *   nothing was written, and the caller must answer failure.
  */
 export type BarrierResult<T> =
   | { kind: 'ran'; value: T }
   | { kind: 'duplicate' }
   | { kind: 'null-compensation' }
-  | { kind: 'suspended' };
+  | { kind: 'suspended' }
+  | { kind: 'refused'; refusal: BarrierRefusal };
 
 export interface BarrierOptions {
   /** Barrier table name; defaults to `dtx_barrier`. */
@@ -61,8 +98,13 @@ const SEQ = 1;
  * Precondition: the barrier table exists (createBarrierTable).
  * Effect: on `ran`, the barrier rows and everything `work` did through `trx`
  * are committed together. If `work` throws, both are rolled back and the
- * error is rethrown unchanged. Deadlocks and lock wait timeouts replay the
- * whole transaction, `work` included, a bounded number of times.
+ * error is rethrown unchanged. On `refused`, nothing is written. If a
+ * statement loses the transaction (lost-transaction.ts), later queries on
+ * `trx` are refused, nothing is committed and the call fails with that
+ * statement's error, even if `work` caught it and returned. Deadlocks and
+ * lock wait timeouts replay the whole transaction, `work` included, a
+ * bounded number of times; a replay starts only once the previous `work`
+ * has returned.
  * Throws BarrierInputError, before touching the database, on an invalid
  * gid, branch id, op or table.
  */
@@ -72,7 +114,29 @@ export async function runInBarrier<T>(
   work: (trx: Knex.Transaction) => Promise<T>,
 ): Promise<BarrierResult<T>> {
   const steps = barrierSteps(options);
-  const attempt = () => knex.transaction((trx) => steps(knexQuery(trx), () => work(trx)), { isolationLevel: 'read committed' });
+  const attempt = async (): Promise<BarrierResult<T>> => {
+    const call: { watch?: { readonly loss: Loss | undefined }; settled: Promise<unknown> } = { settled: Promise.resolve() };
+    try {
+      const result = await knex.transaction(
+        (trx) => {
+          call.watch = watchKnexTransaction(trx);
+          const run = steps(knexQuery(trx), () => work(trx));
+          call.settled = run.catch(() => undefined);
+          return run;
+        },
+        { isolationLevel: 'read committed' },
+      );
+      // Never success after a loss (knex cannot commit a transaction it rolled back; checked anyway).
+      if (call.watch?.loss) throw call.watch.loss.error;
+      return result;
+    } catch (error) {
+      // knex gives up on a lost transaction at once; the handler may still be running. The call
+      // (and a replay of it) goes on only once the handler has returned.
+      await call.settled;
+      const loss = call.watch?.loss;
+      return refusedOrThrow(loss ? loss.error : error);
+    }
+  };
   return withLockRetry(attempt, retryOptions(options));
 }
 
@@ -87,6 +151,8 @@ export async function runInBarrier<T>(
  * (docs/performance.md). A call here allocates a fraction of that.
  *
  * Precondition: `knex` uses the mysql2 client (checked: ParticipantConfigError).
+ * Effect: as runInBarrier. The handler's statements are sent one at a time,
+ * and COMMIT waits for every statement it started.
  */
 export async function runInSqlBarrier<T>(knex: Knex, options: BarrierOptions, work: (sql: BranchSql) => Promise<T>): Promise<BarrierResult<T>> {
   assertMysql2Client(knex);
@@ -94,30 +160,28 @@ export async function runInSqlBarrier<T>(knex: Knex, options: BarrierOptions, wo
   const attempt = async (): Promise<BarrierResult<T>> => {
     const connection = (await knex.client.acquireConnection()) as RawConnection;
     let reusable = true;
-    let finished = false;
     try {
       const query = (sql: string, values: readonly unknown[] = []) => rawQuery(connection, sql, values);
-      // A statement the handler sends after its transaction ended would run on a connection that
-      // is back in the pool, possibly inside someone else's transaction: refuse it.
-      const handlerQuery = (sql: string, values: readonly unknown[] = []) => {
-        if (finished) return Promise.reject(new DtxError('TRANSACTION_FINISHED', 'this branch call has ended; its sql can no longer be used'));
-        return query(sql, values);
-      };
+      // The handler's own statements: refused once the transaction is lost or the call ended.
+      const handler = new GuardedStatements(query);
       await query('SET TRANSACTION ISOLATION LEVEL READ COMMITTED');
       await query('START TRANSACTION');
       try {
-        const result = await steps(query, () => work(branchSql(handlerQuery)));
-        finished = true;
+        const result = await steps(query, () => work(branchSql(handler.query)));
+        await handler.settled();
+        handler.finish();
+        if (handler.loss) throw handler.loss.error;
         await query('COMMIT');
         return result;
       } catch (error) {
-        finished = true;
+        await handler.settled();
+        handler.finish();
         // A failed ROLLBACK leaves the session's state unknown: the connection is not reused.
         reusable = await query('ROLLBACK').then(
           () => true,
           () => false,
         );
-        throw error;
+        return refusedOrThrow(handler.loss ? handler.loss.error : error);
       }
     } finally {
       if (!reusable) connection.destroy();
@@ -196,7 +260,7 @@ function retryOptions(options: BarrierOptions) {
 type BarrierQuery = (sql: string, values: readonly unknown[]) => Promise<unknown>;
 
 /**
- * The barrier's statements for one call (brief §5), on whatever runs the
+ * The barrier's statements for one call, on whatever runs the
  * transaction. Validates the input first (BarrierInputError, nothing sent).
  */
 function barrierSteps(options: BarrierOptions) {
@@ -213,20 +277,62 @@ function barrierSteps(options: BarrierOptions) {
       if (!(await claim(query, key, plan.op, plan.op, now))) {
         return { kind: forwardRowExisted(plan.op, await originOf(query, key, plan.op)) };
       }
+      await refuseUnlessAllowed(query, key, plan);
       return { kind: 'ran', value: await work() };
     }
-    if (await claim(query, key, plan.undoes, plan.op, now)) {
-      // The try never ran here. Record the cancel too, so that a repeated
-      // cancel is a plain duplicate; the try row blocks a late try.
-      await claim(query, key, plan.op, plan.op, now);
-      return { kind: 'null-compensation' };
-    }
-    if (!(await claim(query, key, plan.op, plan.op, now))) {
+    // Inserted: the try never ran here (null compensation), and the row now blocks a late try.
+    const nullCompensation = await claim(query, key, plan.undoes, plan.op, now);
+    // Recorded in both cases, so that a repeated cancel is a plain duplicate.
+    const claimed = await claim(query, key, plan.op, plan.op, now);
+    if (!nullCompensation && !claimed) {
       await originOf(query, key, plan.op); // checks the row really is ours, see originOf
       return { kind: 'duplicate' };
     }
-    return { kind: 'ran', value: await work() };
+    await refuseUnlessAllowed(query, key, plan);
+    return nullCompensation ? { kind: 'null-compensation' } : { kind: 'ran', value: await work() };
   };
+}
+
+/**
+ * Thrown inside the barrier's transaction so that its claims roll back;
+ * refusedOrThrow turns it into a `refused` result outside.
+ */
+class BarrierRefused extends Error {
+  readonly refusal: BarrierRefusal;
+
+  constructor(refusal: BarrierRefusal) {
+    super(`barrier refused the call: ${refusal}`);
+    this.refusal = refusal;
+  }
+}
+
+function refusedOrThrow(error: unknown): { kind: 'refused'; refusal: BarrierRefusal } {
+  if (error instanceof BarrierRefused) return { kind: 'refused', refusal: error.refusal };
+  throw error;
+}
+
+/**
+ * Read the rows the op depends on (plan.checks) and throw BarrierRefused if
+ * they forbid it (decision.ts, refusalOf).
+ *
+ * Precondition: the op's own row is claimed in this transaction, so that a
+ * concurrent confirm/cancel of the branch that reads after this one waits
+ * for it. Effect: shared locks on the rows found, until the end of the
+ * transaction. The read is a locking read: at READ COMMITTED it reads the
+ * latest committed rows and waits for any transaction still writing one of
+ * them (no gap locks: a row that does not exist is not locked).
+ */
+async function refuseUnlessAllowed(query: BarrierQuery, key: BarrierKey, plan: BarrierPlan): Promise<void> {
+  if (plan.checks.length === 0) return;
+  const rows = await query(
+    `select op, origin_op from ?? where gid = ? and branch_id = ? and seq = ? and op in (${plan.checks.map(() => '?').join(', ')}) lock in share mode`,
+    [key.table, key.gid, key.branchId, SEQ, ...plan.checks],
+  );
+  // Never guess: reading "no rows" from an unexpected shape would let a cancel pass a confirm.
+  if (!Array.isArray(rows)) throw new DtxError('BARRIER_DRIVER', 'unexpected result from the MySQL driver (mysql2 expected)');
+  const found: FoundRow[] = (rows as Array<{ op?: unknown; origin_op?: unknown }>).map((row) => ({ op: String(row.op), originOp: String(row.origin_op) }));
+  const refusal = refusalOf(plan.op, found);
+  if (refusal) throw new BarrierRefused(refusal);
 }
 
 interface BarrierKey {

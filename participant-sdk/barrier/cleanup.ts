@@ -9,7 +9,8 @@
  *
  * Choose the retention longer than any delivery can be late: the
  * coordinator's retry horizon plus in-flight network time. A confirm
- * delivered after its rows were deleted would run again.
+ * delivered after its rows were deleted finds no try and is refused
+ * (TRY_NOT_FOUND); a cancel is answered as a null compensation.
  */
 import type { Knex } from 'knex';
 import type { BranchOp } from '../protocol/wire.ts';

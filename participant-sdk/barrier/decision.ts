@@ -1,10 +1,12 @@
 /**
- * The barrier's decisions, without I/O (brief §5, §10.2).
+ * The barrier's decisions, without I/O.
  *
  * Every op first claims one row of the barrier table with INSERT IGNORE; the
  * unique key (gid, branch_id, op, seq) makes the claim atomic across retries,
  * recovery workers and coordinator instances. These functions say which rows
- * an op claims and what a claim that found the row already present means.
+ * an op claims, what a claim that found the row already present means, and
+ * which rows of the branch a phase-two op must then find (or not find)
+ * before its handler may run.
  */
 import type { BranchOp } from '../protocol/wire.ts';
 
@@ -23,13 +25,64 @@ export function isUndoOp(op: BranchOp): op is UndoOp {
  * - `undo` (cancel, compensate): claim the row of the undone op first, marked
  *   as ours; success means the undone op never ran here (null compensation),
  *   and the row now blocks it from running later (anti-suspension).
+ *
+ * `checks`: the rows of the same branch read (with a locking read) once the
+ * op's own row is claimed; refusalOf says what they mean. Empty: no read.
  */
 export type BarrierPlan =
-  | { kind: 'forward'; op: ForwardOp }
-  | { kind: 'undo'; op: UndoOp; undoes: (typeof UNDONE_OP)[UndoOp] };
+  | { kind: 'forward'; op: ForwardOp; checks: readonly BranchOp[] }
+  | { kind: 'undo'; op: UndoOp; undoes: (typeof UNDONE_OP)[UndoOp]; checks: readonly BranchOp[] };
+
+/**
+ * Rows a phase-two op must look at before it runs. A confirm needs the
+ * branch's try and must not meet its cancel; a cancel must not meet its
+ * confirm. Saga ops have no confirm: an action or a compensate checks nothing
+ * beyond its claims.
+ */
+const CHECKED_ROWS: Partial<Record<BranchOp, readonly BranchOp[]>> = {
+  confirm: ['try', 'cancel'],
+  cancel: ['confirm'],
+};
 
 export function planBarrier(op: BranchOp): BarrierPlan {
-  return isUndoOp(op) ? { kind: 'undo', op, undoes: UNDONE_OP[op] } : { kind: 'forward', op };
+  const checks = CHECKED_ROWS[op] ?? [];
+  return isUndoOp(op) ? { kind: 'undo', op, undoes: UNDONE_OP[op], checks } : { kind: 'forward', op, checks };
+}
+
+/**
+ * Why the barrier refuses a phase-two op (answered 409, nothing runs, nothing stays written):
+ * - `try-not-found`: a confirm whose try never succeeded here (no try row, or
+ *   only the row a null compensation wrote). The protocol never sends it: it
+ *   is a forged, misrouted or very late call (its rows already cleaned up).
+ * - `already-cancelled`: a confirm of a branch cancelled here.
+ * - `already-confirmed`: a cancel of a branch confirmed here.
+ */
+export type BarrierRefusal = 'try-not-found' | 'already-cancelled' | 'already-confirmed';
+
+/** A barrier row of the branch as the locking read found it. */
+export interface FoundRow {
+  op: string;
+  originOp: string;
+}
+
+/**
+ * The decision of a phase-two op on the rows of its branch, read after it
+ * claimed its own row (`null`: run). Precondition: `found` holds the
+ * committed rows among the op's `checks` (a locking read waits for a
+ * transaction still writing one of them).
+ */
+export function refusalOf(op: BranchOp, found: readonly FoundRow[]): BarrierRefusal | null {
+  const has = (wanted: BranchOp, origin?: BranchOp) => found.some((row) => row.op === wanted && (origin === undefined || row.originOp === origin));
+  switch (op) {
+    case 'confirm':
+      // Checked first: a null-compensated branch has a try row too, written by its cancel.
+      if (has('cancel')) return 'already-cancelled';
+      return has('try', 'try') ? null : 'try-not-found';
+    case 'cancel':
+      return has('confirm') ? 'already-confirmed' : null;
+    default:
+      return null;
+  }
 }
 
 /**

@@ -4,7 +4,7 @@
  * Why up front: the barrier relies on INSERT IGNORE, and MySQL's IGNORE also
  * downgrades "data too long" to a warning. An over-long gid would be silently
  * truncated into the key of another transaction and read back as a duplicate,
- * so a branch would be skipped while the SDK answers success (brief §5).
+ * so a branch would be skipped while the SDK answers success.
  */
 import { BarrierInputError } from '../errors.ts';
 import { isBranchOp, isValidBranchId, isValidGid, LIMITS } from '../protocol/wire.ts';

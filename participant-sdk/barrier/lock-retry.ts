@@ -5,7 +5,7 @@
  * INSERT IGNOREs on neighbouring keys can deadlock even at READ COMMITTED
  * (they take shared locks on duplicates). The victim is harmless to replay
  * because nothing of it was committed. Errors are recognised by errno or
- * driver code only, never by their message (brief §10.4).
+ * driver code only, never by their message.
  */
 
 const RETRYABLE_ERRNOS = new Set([1213 /* ER_LOCK_DEADLOCK */, 1205 /* ER_LOCK_WAIT_TIMEOUT */]);

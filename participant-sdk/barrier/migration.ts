@@ -1,5 +1,5 @@
 /**
- * The barrier table, created in the participant's own database (brief §5).
+ * The barrier table, created in the participant's own database.
  *
  * Ids use the ascii charset with a binary collation: they are [A-Za-z0-9_.-]
  * only, and a case-insensitive collation would make gid "Tx1" collide with

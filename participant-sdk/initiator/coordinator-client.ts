@@ -24,6 +24,8 @@ export interface CoordinatorClientOptions {
   /** Transport retries of one call (refusals are final). */
   retries: number;
   dispatcher: Dispatcher;
+  /** Bearer token of this service (DTX_API_TOKENS on the coordinator); null sends none. */
+  apiToken: string | null;
 }
 
 export class CoordinatorClient {
@@ -53,24 +55,38 @@ export class CoordinatorClient {
     return this.send<{ transaction: { gid: string; status: TransactionStatus }; branches: unknown[]; events: unknown[] }>(gid, 'GET', `/v1/transactions/${gid}`);
   }
 
+  #headers(withBody: boolean): Record<string, string> {
+    const headers: Record<string, string> = {};
+    if (withBody) headers['content-type'] = 'application/json';
+    if (this.options.apiToken !== null) headers['authorization'] = `Bearer ${this.options.apiToken}`;
+    return headers;
+  }
+
   private post<T>(gid: string, path: string, body: unknown): Promise<T> {
     return this.send<T>(gid, 'POST', path, body);
   }
 
   private async send<T>(gid: string, method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
     let lastError: unknown;
+    let replyCode: string | null = null;
+    /** How long the coordinator asked us to wait (`retry-after` on a 503: its log or queue is down). */
+    let retryAfterMs = 0;
     for (let attempt = 0; attempt <= this.options.retries; attempt++) {
-      if (attempt > 0) await new Promise((resolve) => setTimeout(resolve, 50 * 2 ** attempt));
+      if (attempt > 0) {
+        // Exponential with full jitter, at least what the coordinator asked for, at most 5 s.
+        const backoff = Math.random() * 100 * 2 ** attempt;
+        await new Promise((resolve) => setTimeout(resolve, Math.min(5_000, Math.max(backoff, retryAfterMs))));
+      }
       try {
-        const { statusCode, text } = await withDeadline(this.options.timeoutMs, async (signal) => {
+        const { statusCode, text, retryAfter } = await withDeadline(this.options.timeoutMs, async (signal) => {
           const response = await request(`${this.base}${path}`, {
             method,
-            headers: body === undefined ? {} : { 'content-type': 'application/json' },
+            headers: this.#headers(body !== undefined),
             body: body === undefined ? undefined : JSON.stringify(body),
             dispatcher: this.options.dispatcher,
             signal,
           });
-          return { statusCode: response.statusCode, text: await response.body.text() };
+          return { statusCode: response.statusCode, text: await response.body.text(), retryAfter: response.headers['retry-after'] };
         });
         if (statusCode >= 200 && statusCode < 300) return JSON.parse(text) as T;
         if (statusCode >= 400 && statusCode < 500) {
@@ -78,13 +94,15 @@ export class CoordinatorClient {
           throw new CoordinatorRefusedError(gid, statusCode, reply.code, reply.message, reply.status ?? null);
         }
         lastError = new Error(`HTTP ${statusCode}: ${text.slice(0, 300)}`);
+        replyCode = statusCode === 503 ? parseError(text).code : null;
+        retryAfterMs = typeof retryAfter === 'string' && /^\d{1,4}$/.test(retryAfter) ? Number(retryAfter) * 1000 : 0;
       } catch (error) {
         if (error instanceof CoordinatorRefusedError) throw error;
         lastError = error;
       }
     }
     const reason = lastError instanceof Error ? lastError.message : String(lastError);
-    throw new CoordinatorUnavailableError(gid, `coordinator ${method} ${path} failed: ${reason}`, { cause: lastError });
+    throw new CoordinatorUnavailableError(gid, `coordinator ${method} ${path} failed: ${reason}`, { cause: lastError, replyCode });
   }
 }
 

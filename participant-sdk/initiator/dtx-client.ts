@@ -21,8 +21,18 @@ import { TccTransaction } from './tcc-transaction.ts';
 export interface DtxClientOptions {
   /** Base URL of the coordinator. */
   coordinatorUrl: string;
-  /** Shared secret: try calls are signed like the coordinator's calls. Null sends them unsigned. */
-  secret: string | null;
+  /**
+   * This service's bearer token for the coordinator's /v1 API (one entry of
+   * the coordinator's DTX_API_TOKENS). Null only against a coordinator in
+   * insecure development mode.
+   */
+  apiToken: string | null;
+  /**
+   * The key tries are signed with, as the coordinator signs its calls: one
+   * shared key, or a function giving each participant URL its own key (null:
+   * unsigned, which participants refuse unless in development mode).
+   */
+  secret: string | null | ((tryUrl: string) => string | null);
   /** Timeout of one try call (default 10 s). */
   tryTimeoutMs?: number;
   /** Timeout of one coordinator call (default 15 s; submit waits for phase two). */
@@ -59,6 +69,7 @@ export class DtxClient {
       timeoutMs: options.coordinatorTimeoutMs ?? 15_000,
       retries: options.coordinatorRetries ?? 3,
       dispatcher: this.#agent,
+      apiToken: options.apiToken,
     });
   }
 
@@ -102,7 +113,7 @@ export class DtxClient {
       coordinator: this.#coordinator,
       coordinatorUrl: this.options.coordinatorUrl,
       dispatcher: this.#agent,
-      secret: this.options.secret,
+      keyFor: typeof this.options.secret === 'function' ? this.options.secret : constantKey(this.options.secret),
       tryTimeoutMs: this.options.tryTimeoutMs ?? 10_000,
       now: this.options.now ?? Date.now,
       ...extra,
@@ -125,4 +136,8 @@ export class DtxClient {
       // Left to the coordinator's deadline; the caller still gets the original error.
     }
   }
+}
+
+function constantKey(key: string | null): (url: string) => string | null {
+  return () => key;
 }

@@ -49,11 +49,15 @@ export class CoordinatorRefusedError extends DtxError {
  * logged; query the transaction by `gid` before doing anything else.
  */
 export class CoordinatorUnavailableError extends DtxError {
+  /** The coordinator's own code when it answered 503 (`LOG_UNAVAILABLE`, `QUEUE_UNAVAILABLE`), else null. */
+  readonly replyCode: string | null;
+
   constructor(
     readonly gid: string | null,
     message: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; replyCode?: string | null },
   ) {
     super('COORDINATOR_UNAVAILABLE', message, options);
+    this.replyCode = options?.replyCode ?? null;
   }
 }

@@ -1,13 +1,13 @@
 /**
  * One global TCC transaction as the initiator's code sees it: register a
  * branch with the coordinator, then call its try. Registration always comes
- * first (brief §3), so the coordinator can cancel a branch whose try ran even
+ * first, so the coordinator can cancel a branch whose try ran even
  * if the initiator dies right after.
  */
 import type { Dispatcher } from 'undici';
 import { request } from 'undici';
-import { HEADERS, isValidBranchId, outcomeOfStatus } from '../protocol/wire.ts';
-import { sign } from '../protocol/signature.ts';
+import { isValidBranchId, outcomeOfStatus } from '../protocol/wire.ts';
+import { callHeaders } from '../protocol/call-headers.ts';
 import { DtxError } from '../errors.ts';
 import type { CoordinatorClient } from './coordinator-client.ts';
 import { resolveTarget, type BranchTarget, type ResolvedBranch } from './branch-target.ts';
@@ -19,7 +19,8 @@ export interface TccTransactionOptions {
   coordinator: CoordinatorClient;
   coordinatorUrl: string;
   dispatcher: Dispatcher;
-  secret: string | null;
+  /** The key to sign the try sent to `url` with; null sends it unsigned. */
+  keyFor: (url: string) => string | null;
   tryTimeoutMs: number;
   timeoutMs: number | undefined;
   /** Prefix of generated branch ids (a joined transaction uses the parent branch id). */
@@ -99,18 +100,15 @@ export class TccTransaction {
 
   async #callTry(branch: ResolvedBranch): Promise<unknown> {
     const body = JSON.stringify(branch.payload);
-    const timestamp = this.options.now();
-    const headers: Record<string, string> = {
-      'content-type': 'application/json',
-      [HEADERS.gid]: this.gid,
-      [HEADERS.branchId]: branch.branchId,
-      [HEADERS.op]: 'try',
-      [HEADERS.timestamp]: String(timestamp),
-      [HEADERS.coordinator]: this.options.coordinatorUrl,
-    };
-    if (this.options.secret !== null) {
-      headers[HEADERS.signature] = sign(this.options.secret, { gid: this.gid, branchId: branch.branchId, op: 'try', timestamp, body });
-    }
+    const headers = callHeaders(this.options.keyFor(branch.tryUrl), {
+      url: branch.tryUrl,
+      gid: this.gid,
+      branchId: branch.branchId,
+      op: 'try',
+      body,
+      timestamp: this.options.now(),
+      coordinator: this.options.coordinatorUrl,
+    });
     let statusCode: number;
     let text: string;
     try {

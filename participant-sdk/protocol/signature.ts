@@ -1,33 +1,64 @@
 /**
- * HMAC signatures on dtx calls (brief §7).
+ * HMAC signatures on dtx calls to participants (try from the initiator;
+ * confirm, cancel and the other phase-two ops from the coordinator).
  *
- * The signed string binds the shared secret to the gid, branch, op, a
- * timestamp and a digest of the body, so a captured call cannot be replayed
- * for another branch or op, nor after `maxSkewMs`, nor with another payload.
+ * The signed string binds the key to everything that says where a call goes
+ * and what it asks: method, host, path (resource and op), gid, branch, op,
+ * the coordinator header, a timestamp and a digest of the exact body bytes.
+ * A captured call therefore cannot be replayed against another resource,
+ * another op or (with per-participant keys, or a participant that pins its
+ * public URL) another participant, nor with another payload, nor after
+ * `maxSkewMs`.
+ *
+ * ```
+ * signed    = "v2" LF timestamp LF METHOD LF host LF path LF gid LF branch-id LF op LF coordinator LF hex(sha256(body))
+ * signature = "v2=" + hex(hmac_sha256(utf8(key), utf8(signed)))        (lower-case hex)
+ * ```
+ * docs/protocol.md works one example through; a unit test checks it.
  */
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import type { BranchOp } from './wire.ts';
 
 export interface SignedCall {
+  /** HTTP method, upper-cased when signed (always POST today). */
+  method: string;
+  /** The URL's authority as sent in the Host header: `host[:port]`, lower-cased when signed; the port only when not the scheme's default. */
+  host: string;
+  /** The URL's path, as sent (percent-encoding kept), without the query. */
+  path: string;
   gid: string;
   branchId: string;
   op: BranchOp;
   /** Milliseconds since the epoch, as sent in the timestamp header. */
   timestamp: number;
+  /** The `dtx-coordinator` header, or an empty string when the call carries none. */
+  coordinator: string;
   /** The exact request body bytes (an empty string for no body). */
   body: string | Buffer;
 }
 
-export const SIGNATURE_VERSION = 'v1';
+export const SIGNATURE_VERSION = 'v2';
 
-function canonical(call: SignedCall): string {
+/** The exact string that is signed (exported for the protocol's worked example and its test). */
+export function canonicalCall(call: SignedCall): string {
   const bodyDigest = createHash('sha256').update(call.body).digest('hex');
-  return [SIGNATURE_VERSION, call.timestamp, call.gid, call.branchId, call.op, bodyDigest].join('\n');
+  return [
+    SIGNATURE_VERSION,
+    call.timestamp,
+    call.method.toUpperCase(),
+    call.host.toLowerCase(),
+    call.path,
+    call.gid,
+    call.branchId,
+    call.op,
+    call.coordinator,
+    bodyDigest,
+  ].join('\n');
 }
 
 /** The signature header value for a call. */
 export function sign(secret: string, call: SignedCall): string {
-  const mac = createHmac('sha256', secret).update(canonical(call)).digest('hex');
+  const mac = createHmac('sha256', secret).update(canonicalCall(call)).digest('hex');
   return `${SIGNATURE_VERSION}=${mac}`;
 }
 
@@ -57,4 +88,10 @@ export function verify(
     return { ok: false, reason: 'mismatch' };
   }
   return { ok: true };
+}
+
+/** The host and path a signature covers, from the URL a call is sent to. */
+export function signedTarget(url: string | URL): { host: string; path: string } {
+  const parsed = typeof url === 'string' ? new URL(url) : url;
+  return { host: parsed.host, path: parsed.pathname };
 }

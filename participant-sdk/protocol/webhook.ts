@@ -1,5 +1,5 @@
 /**
- * Signed webhooks from the coordinator (the alert hook, brief §6, §7): the
+ * Signed webhooks from the coordinator (the alert hook): the
  * same HMAC-SHA256 with the shared secret as participant calls, over a
  * canonical string of its own, so that a webhook signature can never be
  * taken for a confirm/cancel signature or the reverse.
@@ -10,7 +10,10 @@
  * ```
  */
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
-import { SIGNATURE_VERSION, type SignatureCheck } from './signature.ts';
+import type { SignatureCheck } from './signature.ts';
+
+/** Webhooks keep their own version: their canonical string never changed. */
+const SIGNATURE_VERSION = 'v1';
 
 /** Headers of a webhook POST. */
 export const WEBHOOK_HEADERS = {

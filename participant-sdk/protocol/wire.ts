@@ -2,7 +2,7 @@
  * The wire contract between the coordinator, initiators and participants.
  *
  * This is the one module that maps HTTP status codes to branch outcomes
- * (brief §4). Both sides import it; nothing else interprets status codes.
+ *. Both sides import it; nothing else interprets status codes.
  * Outcomes are decided by status code only, never by reading the body.
  */
 
@@ -74,7 +74,8 @@ export interface ErrorReply {
 }
 
 /**
- * The signing secret both sides use when none is configured, so that signing
- * is on out of the box in development. Production sets its own (DTX_SECRET).
+ * The public key of insecure development mode (the coordinator's
+ * DTX_INSECURE=1 without DTX_SECRET). Everyone knows it: the coordinator
+ * refuses it outside development mode.
  */
 export const DEVELOPMENT_SECRET = 'dtx-dev-secret-change-me';

@@ -9,6 +9,7 @@
  */
 import type { FastifyPluginAsync } from 'fastify';
 import { encodeReply } from '../branch-reply.ts';
+import { errorReply } from '../incoming-call.ts';
 import type { Participant } from '../participant.ts';
 
 export interface DtxParticipantPluginOptions {
@@ -23,10 +24,25 @@ export const dtxParticipantPlugin: FastifyPluginAsync<DtxParticipantPluginOption
   // Any content type, kept as the raw string: the participant parses JSON after checking the signature.
   app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => done(null, body));
 
-  app.post<{ Params: { resource: string; op: string } }>('/:resource/:op', async (request, reply) => {
+  // Inside this plugin only: errors Fastify raises before the handler (a body over its limit, a
+  // stream that breaks) are answered in the participant's shape, never as success.
+  app.setErrorHandler((error: { statusCode?: number }, _request, reply) => {
+    const answer =
+      error.statusCode === 413
+        ? errorReply(413, 'BODY_TOO_LARGE', 'the body exceeds the server body limit')
+        : error.statusCode !== undefined && error.statusCode >= 400 && error.statusCode < 500
+          ? errorReply(400, 'BAD_REQUEST', 'the request could not be read')
+          : errorReply(500, 'HANDLER_ERROR', 'the participant failed');
+    const { statusCode, text } = encodeReply(answer);
+    return reply.code(statusCode).type('application/json; charset=utf-8').send(text);
+  });
+
+  // Every method: the participant answers anything but POST with 405 itself.
+  app.all<{ Params: { resource: string; op: string } }>('/:resource/:op', async (request, reply) => {
     const answer = await participant.handle({
       method: request.method,
       path: `/${request.params.resource}/${request.params.op}`,
+      fullPath: request.url,
       headers: request.headers,
       rawBody: typeof request.body === 'string' ? request.body : '',
     });

@@ -59,7 +59,7 @@ export function createNodeHandler(
     req.on('end', () => {
       if (refused) return;
       participant
-        .handle({ method: req.method ?? 'GET', path, headers: req.headers, rawBody: Buffer.concat(chunks) })
+        .handle({ method: req.method ?? 'GET', path, fullPath: pathname, headers: req.headers, rawBody: Buffer.concat(chunks) })
         // handle() never rejects; this is a last guard so a reply is always sent.
         .catch(() => errorReply(500, 'HANDLER_ERROR', 'the participant failed'))
         .then((reply) => send(res, reply));

@@ -20,6 +20,7 @@
  * on it too, after minutes). `refuse` listens again on the same port.
  */
 import net from 'node:net';
+import { resetSocket } from './socket-reset.ts';
 
 export const PROXY_MODES = ['pass', 'delay', 'drop', 'reset', 'blackhole', 'refuse'] as const;
 export type ProxyMode = (typeof PROXY_MODES)[number];
@@ -136,12 +137,12 @@ class ProxiedConnection {
     this.upstream?.resume();
   }
 
-  /** Destroy both sides; the client gets an RST. */
+  /** Destroy both sides; the client gets an RST (a FIN if one was already on its way: see socket-reset.ts). */
   reset(): void {
     if (this.#closed) return;
     this.#closed = true;
-    if (!this.client.destroyed) this.client.resetAndDestroy();
-    if (this.upstream && !this.upstream.destroyed) this.upstream.resetAndDestroy();
+    resetSocket(this.client);
+    if (this.upstream) resetSocket(this.upstream);
     this.#release?.();
     this.#resolveUpstream(false);
     this.proxy.forget(this);

@@ -3,6 +3,7 @@
  * history (from its API, or from MySQL if no coordinator answers) and what
  * each bank's ledger applied for it.
  */
+import { clusterCredentials } from '../../examples/bank-transfer/cluster/cluster.ts';
 import type { ChaosWorld } from './world.ts';
 
 export interface GidHistory {
@@ -40,7 +41,10 @@ async function fromApi(world: ChaosWorld, gid: string): Promise<{ status: string
   const base = await world.coordinatorUrl();
   if (!base) return null;
   try {
-    const response = await fetch(`${base}/v1/transactions/${encodeURIComponent(gid)}`, { signal: AbortSignal.timeout(5_000) });
+    const response = await fetch(`${base}/v1/transactions/${encodeURIComponent(gid)}`, {
+      headers: { authorization: `Bearer ${clusterCredentials(world.secret).toolsToken}` },
+      signal: AbortSignal.timeout(5_000),
+    });
     if (!response.ok) return null;
     const view = (await response.json()) as { transaction: { status: string }; events: EventView[] };
     return { status: view.transaction.status, events: view.events };

@@ -7,9 +7,9 @@
  * protocol module). What each must (not) do is checked where it is
  * visible at once; the audit checks the rest at the end.
  */
-import type { BankName } from '../../examples/bank-transfer/cluster/cluster.ts';
+import { clusterCredentials, type BankName } from '../../examples/bank-transfer/cluster/cluster.ts';
 import type { Random } from '../../examples/bank-transfer/cluster/random.ts';
-import { HEADERS, sign, type BranchOp } from '../../participant-sdk/protocol/index.ts';
+import { callHeaders, type BranchOp } from '../../participant-sdk/protocol/index.ts';
 import { waitFor } from '../support/wait.ts';
 import type { ChaosWorld } from './world.ts';
 
@@ -31,17 +31,10 @@ interface Reply {
 
 /** One signed call to a bank's participant endpoint, directly (no proxy). */
 async function callBranch(world: ChaosWorld, gid: string, branch: BranchSpec, op: BranchOp): Promise<Reply> {
-  const timestamp = Date.now();
-  const headers: Record<string, string> = {
-    'content-type': 'application/json',
-    [HEADERS.gid]: gid,
-    [HEADERS.branchId]: branch.branchId,
-    [HEADERS.op]: op,
-    [HEADERS.timestamp]: String(timestamp),
-    [HEADERS.signature]: sign(world.secret, { gid, branchId: branch.branchId, op, timestamp, body: branch.body }),
-  };
+  const url = `${world.cluster.bankUrls[branch.bank]}/dtx/${branch.resource}/${op}`;
+  const headers = callHeaders(clusterCredentials(world.secret).bankKey(branch.bank), { url, gid, branchId: branch.branchId, op, body: branch.body, timestamp: Date.now() });
   try {
-    const response = await fetch(`${world.cluster.bankUrls[branch.bank]}/dtx/${branch.resource}/${op}`, {
+    const response = await fetch(url, {
       method: 'POST',
       headers,
       body: branch.body,
@@ -61,7 +54,10 @@ async function coordinatorCall(world: ChaosWorld, method: 'GET' | 'POST', path: 
   try {
     const response = await fetch(`${base}${path}`, {
       method,
-      headers: body === undefined ? {} : { 'content-type': 'application/json' },
+      headers: {
+        authorization: `Bearer ${clusterCredentials(world.secret).toolsToken}`,
+        ...(body === undefined ? {} : { 'content-type': 'application/json' }),
+      },
       body: body === undefined ? undefined : JSON.stringify(body),
       signal: AbortSignal.timeout(10_000),
     });

@@ -7,6 +7,8 @@
  *   npm run chaos                                   every scenario, short, a fresh seed
  *   npm run chaos -- --scenario bank-crash --seed 7 one scenario, reproducibly
  *   npm run chaos -- --soak                         the long variant (> 10,000 transfers in all)
+ *   npm run chaos -- --scenario participant-network --transfers 10 --horizon 4 --coordinators 1
+ *                                                   a quick one (what test/chaos/exit.test.ts runs)
  *   npm run chaos -- --list                         the scenarios and what each proves
  */
 import { mkdtemp } from 'node:fs/promises';
@@ -22,7 +24,7 @@ import { SCENARIOS, scenarioNamed } from './scenarios/index.ts';
 import type { ChaosWorld } from './world.ts';
 
 const say = (line: string) => process.stdout.write(`${line}\n`);
-const usage = 'npm run chaos -- [--scenario NAME] [--seed N] [--soak] [--transfers N] [--list]';
+const usage = 'npm run chaos -- [--scenario NAME] [--seed N] [--soak] [--transfers N] [--horizon SECONDS] [--coordinators N] [--list]';
 
 const { values: args } = parseArgs({
   options: {
@@ -30,6 +32,8 @@ const { values: args } = parseArgs({
     seed: { type: 'string' },
     soak: { type: 'boolean', default: false },
     transfers: { type: 'string' },
+    horizon: { type: 'string' },
+    coordinators: { type: 'string' },
     list: { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
   },
@@ -63,6 +67,13 @@ if (args.transfers !== undefined) {
   if (!Number.isSafeInteger(transfers) || transfers < 1) fail('--transfers must be a positive integer');
   size = { ...size, transfers };
 }
+if (args.horizon !== undefined) {
+  const seconds = Number(args.horizon);
+  if (!Number.isFinite(seconds) || seconds < 1 || seconds > 3_600) fail('--horizon must be between 1 and 3600 seconds');
+  size = { ...size, budget: { ...size.budget, horizonMs: Math.round(seconds * 1000) } };
+}
+const coordinators = args.coordinators === undefined ? undefined : Number(args.coordinators);
+if (coordinators !== undefined && (!Number.isSafeInteger(coordinators) || coordinators < 1 || coordinators > 8)) fail('--coordinators must be between 1 and 8');
 
 let mariadb: MariadbServer | null = null;
 let redis: RedisServer | null = null;
@@ -109,6 +120,7 @@ try {
         scenario,
         seed,
         size,
+        coordinators,
         servers: { mariadb, redis },
         logDir,
         log: (line) => say(`  ${line}`),

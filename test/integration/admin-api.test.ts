@@ -1,9 +1,8 @@
 /**
- * The admin API (/admin/v1) against real MariaDB and Redis (issue 4, brief
- * §6, §7): tokens and roles, bad input on every endpoint, listing with
- * filters and cursor paging, stats, and every operator action — what it
- * changes, where it is refused with 409, and its audit entry and `operator`
- * event.
+ * The admin API (/admin/v1) against real MariaDB and Redis: tokens and
+ * roles, bad input on every endpoint, listing with filters and cursor
+ * paging, stats, and every operator action — what it changes, where it is
+ * refused with 409, and its audit entry and `operator` event.
  *
  * Two coordinators: `slow` retries phase two only after 5-10 minutes, so a
  * stuck transaction stays exactly as the test left it (no background round
@@ -14,7 +13,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { DtxClient } from '../../participant-sdk/index.ts';
 import { ADMIN_TOKENS, adminCall, OPERATOR, VIEWER, type AdminReply, type AdminTransaction, type AuditItem, type ListItem } from '../support/admin-api.ts';
-import { startInProcessCoordinator, testEnv, TEST_SECRET, type InProcessCoordinator } from '../support/coordinator-harness.ts';
+import { startInProcessCoordinator, testEnv, TEST_SECRET, TEST_API_TOKEN, type InProcessCoordinator } from '../support/coordinator-harness.ts';
 import { createTestDatabase, uniqueRedisPrefix, type TestDatabase } from '../support/databases.ts';
 import { startTestParticipant, type TestParticipant } from '../support/test-participant.ts';
 import { waitFor } from '../support/wait.ts';
@@ -45,13 +44,15 @@ beforeAll(async () => {
       DTX_RETRY_MAX_MS: '600000',
       DTX_ATTENTION_AFTER_RETRIES: '1',
       DTX_ADMIN_MAX_BULK: '3',
+      // participant-b.test is never called: its branches stay trying, for the participant filter.
+      DTX_PARTICIPANTS: 'http://127.0.0.1:*/,http://participant-b.test:8080/dtx/',
     }),
   );
   fast = await startInProcessCoordinator(testEnv(fastDb!.url, inject('redisUrl'), uniqueRedisPrefix('admin-fast'), { DTX_ADMIN_TOKENS: ADMIN_TOKENS }));
   bank = await startTestParticipant(bankDb!.url, { secret: TEST_SECRET });
   fastBank = await startTestParticipant(fastBankDb!.url, { secret: TEST_SECRET });
-  slowDtx = new DtxClient({ coordinatorUrl: slow.url, secret: TEST_SECRET });
-  fastDtx = new DtxClient({ coordinatorUrl: fast.url, secret: TEST_SECRET });
+  slowDtx = new DtxClient({ coordinatorUrl: slow.url, secret: TEST_SECRET, apiToken: TEST_API_TOKEN });
+  fastDtx = new DtxClient({ coordinatorUrl: fast.url, secret: TEST_SECRET, apiToken: TEST_API_TOKEN });
 });
 
 afterEach(() => {
@@ -568,7 +569,7 @@ describe('actions', () => {
     expect(last.body.branches.map((b) => b.status)).toEqual(['confirmed', 'confirmed']);
     const { detail } = await expectAudited(slow, gid, 'resolve-branch', 'fixed by hand in bank B', since, '02');
     expect(detail.events.filter((e) => e.kind === 'status').map((e) => [e.fromStatus, e.toStatus, e.actor])).toEqual([
-      ['trying', 'confirming', 'initiator'],
+      ['trying', 'confirming', 'tests'],
       ['confirming', 'confirmed', OPERATOR.name],
     ]);
     expect(bank.received).toEqual(calls);

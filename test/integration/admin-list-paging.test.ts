@@ -56,7 +56,7 @@ describe('admin list paging', () => {
       const branches = participants.map((p, n) => ({ branchId: `0${n + 1}`, confirmUrl: `${p}/dtx/a/confirm`, cancelUrl: `${p}/dtx/a/cancel`, payload: '{}' }));
       // Every third transaction registers its branch after it began (another instance, later clock).
       const late = i % 3 === 2;
-      await log.begin({ gid, mode: 'tcc', now: createdAt, deadlineAt: createdAt + 60_000, branches: late ? [] : branches });
+      await log.begin({ gid, mode: 'tcc', now: createdAt, deadlineAt: createdAt + 60_000, caller: null, branches: late ? [] : branches });
       if (late) await log.registerBranches(gid, createdAt + 5_000, () => branches);
       const fixture: Fixture = { gid, createdAt, status: statuses[i % statuses.length]!, needsAttention: i % 4 === 1, paused: i % 5 === 1, participants };
       await knex('dtx_global').where({ gid }).update({ status: fixture.status, needs_attention: fixture.needsAttention, paused: fixture.paused });

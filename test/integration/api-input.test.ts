@@ -1,6 +1,6 @@
 /**
  * Bad input to every endpoint of the transaction API, against a real
- * coordinator on MySQL and Redis (brief §7): every refusal is a 4xx JSON
+ * coordinator on MySQL and Redis: every refusal is a 4xx JSON
  * `{code, message}` without a stack trace, and a refused request writes nothing.
  */
 import { randomBytes } from 'node:crypto';
@@ -8,7 +8,7 @@ import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { startInProcessCoordinator, testEnv, type InProcessCoordinator } from '../support/coordinator-harness.ts';
+import { startInProcessCoordinator, testEnv, TEST_API_HEADERS, type InProcessCoordinator } from '../support/coordinator-harness.ts';
 import { createTestDatabase, uniqueRedisPrefix, type TestDatabase } from '../support/databases.ts';
 import { waitFor } from '../support/wait.ts';
 
@@ -69,7 +69,7 @@ async function call(method: Method, url: string, body?: unknown, headers: Record
   const response = await coordinator.coordinator.app.inject({
     method,
     url,
-    headers,
+    headers: { ...TEST_API_HEADERS, ...headers },
     ...(body === undefined ? {} : typeof body === 'string' || Buffer.isBuffer(body) ? { payload: body } : { payload: body as object }),
   });
   return {
@@ -229,9 +229,17 @@ describe('begin: POST /v1/transactions', () => {
     expectError(await call('POST', '/v1/transactions', '{}', { 'content-type': 'application/xml' }), 415, 'UNSUPPORTED_MEDIA_TYPE');
   });
 
-  it('a text/plain body is read as a string (Fastify built-in parser), not as JSON → 400', async () => {
+  it('a text/plain body → 415 UNSUPPORTED_MEDIA_TYPE, nothing created', async () => {
     const gid = newGid('text');
-    expectError(await call('POST', '/v1/transactions', JSON.stringify({ gid }), { 'content-type': 'text/plain' }), 400, 'INVALID_REQUEST');
+    expectError(await call('POST', '/v1/transactions', JSON.stringify({ gid }), { 'content-type': 'text/plain' }), 415, 'UNSUPPORTED_MEDIA_TYPE');
+    await expectNoTransaction(gid);
+  });
+
+  it('a body nesting deeper than 256 levels → 400 JSON_TOO_DEEP, nothing created', async () => {
+    const gid = newGid('deep');
+    const payload = `${'['.repeat(50_000)}${']'.repeat(50_000)}`;
+    const body = `{"gid":"${gid}","branches":[{"branchId":"b1","confirmUrl":"${participantUrl}/c","cancelUrl":"${participantUrl}/x","payload":${payload}}]}`;
+    expectError(await call('POST', '/v1/transactions', body, { 'content-type': 'application/json' }), 400, 'JSON_TOO_DEEP');
     await expectNoTransaction(gid);
   });
 
@@ -429,8 +437,8 @@ describe('register: POST /v1/transactions/:gid/branches', () => {
   });
 
   it.each<[string, Record<string, unknown>]>([
-    ['confirmUrl', { confirmUrl: 'http://other.test/confirm' }],
-    ['cancelUrl', { cancelUrl: 'http://other.test/cancel' }],
+    ['confirmUrl', { confirmUrl: 'http://127.0.0.1:1/other/confirm' }],
+    ['cancelUrl', { cancelUrl: 'http://127.0.0.1:1/other/cancel' }],
     ['payload', { payload: { amount: 2 } }],
   ])('the same branch with another %s → 409 BRANCH_CONFLICT, nothing written (not even the new branch beside it)', async (_what, change) => {
     const gid = await begin({ branches: [branch('b1')] });
@@ -623,7 +631,7 @@ describe('routing', () => {
   it('errors have the same shape over real HTTP', async () => {
     const response = await fetch(`${coordinator.url}/v1/transactions`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', ...TEST_API_HEADERS },
       body: JSON.stringify({ timeoutMs: -5 }),
     });
     expect(response.status).toBe(400);
@@ -634,7 +642,7 @@ describe('routing', () => {
     expect(body.code).toBe('INVALID_REQUEST');
     expect(typeof body.message).toBe('string');
 
-    const missing = await fetch(`${coordinator.url}/v1/transactions/${newGid('nf')}/submit`, { method: 'POST' });
+    const missing = await fetch(`${coordinator.url}/v1/transactions/${newGid('nf')}/submit`, { method: 'POST', headers: TEST_API_HEADERS });
     expect(missing.status).toBe(404);
     expect(((await missing.json()) as Record<string, unknown>).code).toBe('NOT_FOUND');
   });

@@ -7,11 +7,11 @@
 import knexFactory from 'knex';
 import type { Knex } from 'knex';
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
-import { runInBarrier, runInSqlBarrier } from '../../participant-sdk/barrier/barrier.ts';
+import { runInBarrier, runInSqlBarrier, sqlOnKnex } from '../../participant-sdk/barrier/barrier.ts';
 import type { BarrierOptions, BarrierResult } from '../../participant-sdk/barrier/barrier.ts';
 import { cleanupBarrier, startBarrierCleanup } from '../../participant-sdk/barrier/cleanup.ts';
 import { createBarrierTable } from '../../participant-sdk/barrier/migration.ts';
-import { BarrierInputError, ParticipantConfigError } from '../../participant-sdk/errors.ts';
+import { BarrierInputError, ParticipantConfigError, TransactionLostError } from '../../participant-sdk/errors.ts';
 import type { BranchOp } from '../../participant-sdk/protocol/wire.ts';
 import { createTestDatabase } from '../support/databases.ts';
 import type { TestDatabase } from '../support/databases.ts';
@@ -203,6 +203,167 @@ describe('orderings', () => {
   });
 });
 
+describe('phase-two refusals', () => {
+  /** The barrier's locking read of the rows a confirm or cancel depends on. */
+  const LOCKING_READ = 'select op, origin_op from';
+
+  it('refuses a confirm whose try never ran here, running and writing nothing', async () => {
+    expect(await call('confirm')).toEqual({ kind: 'refused', refusal: 'try-not-found' });
+    expect(await effects('confirm')).toBe(0);
+    expect(await barrierRows()).toEqual([]);
+    // Refused again on a repeat: the refusal left no row that would read as a duplicate.
+    expect(await call('confirm')).toEqual({ kind: 'refused', refusal: 'try-not-found' });
+    expect(await barrierRows()).toEqual([]);
+  });
+
+  it('refuses a confirm whose try failed and rolled back', async () => {
+    await barrier({ table: TABLE, gid: GID, branchId: BRANCH, op: 'try', now: () => clock }, async () => {
+      throw new Error('try failed');
+    }).catch(() => undefined);
+    expect(await call('confirm')).toEqual({ kind: 'refused', refusal: 'try-not-found' });
+    expect(await effects('confirm')).toBe(0);
+    expect(await barrierRows()).toEqual([]);
+  });
+
+  it('refuses a confirm of a null-compensated branch (its try row was written by the cancel)', async () => {
+    expect(await call('cancel')).toEqual({ kind: 'null-compensation' });
+    expect(await call('confirm')).toEqual({ kind: 'refused', refusal: 'already-cancelled' });
+    expect(await effects('confirm')).toBe(0);
+    expect(await barrierRows()).toEqual([
+      { op: 'try', origin_op: 'cancel' },
+      { op: 'cancel', origin_op: 'cancel' },
+    ]);
+  });
+
+  it('refuses a confirm after a cancel, and a cancel after a confirm; repeats stay duplicates', async () => {
+    await call('try', GID, 'cancelled');
+    expect((await call('cancel', GID, 'cancelled')).kind).toBe('ran');
+    expect(await call('confirm', GID, 'cancelled')).toEqual({ kind: 'refused', refusal: 'already-cancelled' });
+    expect(await call('cancel', GID, 'cancelled')).toEqual({ kind: 'duplicate' });
+
+    await call('try', GID, 'confirmed');
+    expect((await call('confirm', GID, 'confirmed')).kind).toBe('ran');
+    expect(await call('cancel', GID, 'confirmed')).toEqual({ kind: 'refused', refusal: 'already-confirmed' });
+    expect(await call('confirm', GID, 'confirmed')).toEqual({ kind: 'duplicate' });
+
+    expect(await effects('confirm')).toBe(1);
+    expect(await effects('cancel')).toBe(1);
+    const rows = await knex(TABLE).where({ gid: GID }).orderBy('id').select('branch_id', 'op');
+    expect(rows).toEqual([
+      { branch_id: 'cancelled', op: 'try' },
+      { branch_id: 'cancelled', op: 'cancel' },
+      { branch_id: 'confirmed', op: 'try' },
+      { branch_id: 'confirmed', op: 'confirm' },
+    ]);
+  });
+
+  /** A try held inside its work until `finish` is called; it then commits, or rolls back with `fail`. */
+  function heldTry(): { done: Promise<BarrierResult<string>>; inside: Promise<void>; finish(fail?: Error): void } {
+    let entered!: () => void;
+    const inside = new Promise<void>((resolve) => (entered = resolve));
+    let finish!: (fail?: Error) => void;
+    const gate = new Promise<Error | undefined>((resolve) => (finish = resolve));
+    const done = barrier({ table: TABLE, gid: GID, branchId: BRANCH, op: 'try', now: () => clock }, async (run) => {
+      const value = await recordEffect(run, GID, BRANCH, 'try');
+      entered();
+      const fail = await gate;
+      if (fail) throw fail;
+      return value;
+    });
+    return { done, inside, finish };
+  }
+
+  /** Start `op` and wait until it waits on a lock in one of `statements` (prefixes of its SQL); fails fast if it finishes instead. */
+  async function startBlocked(op: BranchOp, statements: readonly string[]): Promise<{ pending: Promise<BarrierResult<string>> }> {
+    let settled = false;
+    const pending = call(op);
+    void pending.then(
+      () => (settled = true),
+      () => (settled = true),
+    );
+    await waitFor(
+      async (bail) => {
+        if (settled) bail(new Error(`${op} finished without waiting: ${JSON.stringify(await pending.catch((e: unknown) => String(e)))}`));
+        for (const statement of statements) if ((await barrierStatementsInFlight(db.name, statement)) > 0) return true;
+        return false;
+      },
+      { what: `${op} waiting on a lock in ${statements.join(' or ')}` },
+    );
+    // Wrapped: returning the promise itself from an async function would wait for it.
+    return { pending };
+  }
+
+  it('waits for a try in flight before deciding a confirm, and runs it once the try commits', async () => {
+    const tryCall = heldTry();
+    let confirm: Promise<BarrierResult<string>> | undefined;
+    try {
+      await tryCall.inside;
+      confirm = (await startBlocked('confirm', [LOCKING_READ])).pending;
+    } finally {
+      tryCall.finish();
+    }
+    expect((await tryCall.done).kind).toBe('ran');
+    expect((await confirm)?.kind).toBe('ran');
+    expect(await effects('confirm')).toBe(1);
+  });
+
+  it('waits for a try in flight before deciding a confirm, and refuses it once the try rolls back', async () => {
+    const tryCall = heldTry();
+    let confirm: Promise<BarrierResult<string>> | undefined;
+    const failure = new Error('try failed');
+    try {
+      await tryCall.inside;
+      confirm = (await startBlocked('confirm', [LOCKING_READ])).pending;
+    } finally {
+      tryCall.finish(failure);
+    }
+    await expect(tryCall.done).rejects.toBe(failure);
+    expect(await confirm).toEqual({ kind: 'refused', refusal: 'try-not-found' });
+    expect(await effects('confirm')).toBe(0);
+    expect(await barrierRows()).toEqual([]);
+  });
+
+  /** `first` held inside its work while `second` of the same branch arrives; `second` must wait for it, then be refused. */
+  async function race(first: 'confirm' | 'cancel', second: 'confirm' | 'cancel') {
+    await call('try');
+    let release!: () => void;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let entered!: () => void;
+    const inside = new Promise<void>((resolve) => (entered = resolve));
+    const firstCall = barrier({ table: TABLE, gid: GID, branchId: BRANCH, op: first, now: () => clock }, async (run) => {
+      await recordEffect(run, GID, BRANCH, first);
+      entered();
+      await gate;
+    });
+    let secondCall: Promise<BarrierResult<string>> | undefined;
+    try {
+      await inside;
+      secondCall = (await startBlocked(second, [LOCKING_READ, 'insert ignore into'])).pending;
+    } finally {
+      release();
+    }
+    return { first: await firstCall, second: await secondCall };
+  }
+
+  it('never runs a confirm and a cancel of the same branch: a cancel arriving during its confirm is refused', async () => {
+    const { first, second } = await race('confirm', 'cancel');
+    expect(first.kind).toBe('ran');
+    expect(second).toEqual({ kind: 'refused', refusal: 'already-confirmed' });
+    expect(await effects('confirm')).toBe(1);
+    expect(await effects('cancel')).toBe(0);
+    expect((await barrierRows()).map((r) => r.op)).toEqual(['try', 'confirm']);
+  });
+
+  it('never runs a confirm and a cancel of the same branch: a confirm arriving during its cancel is refused', async () => {
+    const { first, second } = await race('cancel', 'confirm');
+    expect(first.kind).toBe('ran');
+    expect(second).toEqual({ kind: 'refused', refusal: 'already-cancelled' });
+    expect(await effects('cancel')).toBe(1);
+    expect(await effects('confirm')).toBe(0);
+    expect((await barrierRows()).map((r) => r.op)).toEqual(['try', 'cancel']);
+  });
+});
+
 describe('failures', () => {
   it('rolls back the barrier row of a failing try, so that a later cancel is a null compensation', async () => {
     const failure = new Error('try failed');
@@ -297,8 +458,182 @@ describe('failures', () => {
     const balances = await knex('accounts').orderBy('id').pluck('balance');
     expect(balances).toEqual([2, 2]);
   });
+
+  describe('a handler that swallows the error that lost its transaction', () => {
+    /**
+     * Two tries (branches x and y) that deadlock on two accounts, as above,
+     * with handlers that catch the error of their second update and go on
+     * to record their effect, as a careless handler would.
+     */
+    async function swallowingTransfers(maxAttempts: number) {
+      await knex.schema.createTable('accounts', (t) => {
+        t.string('id', 16).primary();
+        t.integer('balance').notNullable();
+      });
+      await knex('accounts').insert([
+        { id: 'a', balance: 0 },
+        { id: 'b', balance: 0 },
+      ]);
+      let holding = 0;
+      let bothHolding!: () => void;
+      const bothHold = new Promise<void>((resolve) => (bothHolding = resolve));
+      const swallowed: unknown[] = [];
+      const afterLoss: unknown[] = [];
+      const retries: number[] = [];
+      const transfer = (branchId: string, first: string, second: string) =>
+        barrier({ table: TABLE, gid: GID, branchId, op: 'try', now: () => clock, maxAttempts, onRetry: (_e, n) => retries.push(n) }, async (run) => {
+          await run('update accounts set balance = balance + 1 where id = ?', [first]);
+          if (++holding === 2) bothHolding();
+          await bothHold;
+          let lost = false;
+          try {
+            await run('update accounts set balance = balance + 1 where id = ?', [second]);
+          } catch (error) {
+            swallowed.push(error);
+            lost = true;
+          }
+          try {
+            await recordEffect(run, GID, branchId, 'try');
+          } catch (error) {
+            if (!lost) throw error;
+            afterLoss.push(error);
+          }
+          return 'returned normally';
+        });
+      const results = await Promise.allSettled([transfer('x', 'a', 'b'), transfer('y', 'b', 'a')]);
+      const effectsOf = async (branchId: string) => Number((await knex('effects').where({ gid: GID, branch_id: branchId }).count({ n: '*' }))[0]?.['n']);
+      return {
+        results,
+        swallowed,
+        afterLoss,
+        retries,
+        effects: { x: await effectsOf('x'), y: await effectsOf('y') },
+        balances: await knex('accounts').orderBy('id').pluck('balance'),
+      };
+    }
+
+    it('fails the call (never success), and refuses the statements it sends after the loss', async () => {
+      const outcome = await swallowingTransfers(1);
+      expect(outcome.swallowed).toHaveLength(1);
+      expect(outcome.swallowed[0]).toMatchObject({ errno: 1213 });
+      const ran = outcome.results.filter((r) => r.status === 'fulfilled');
+      const failed = outcome.results.filter((r) => r.status === 'rejected');
+      expect(ran.map((r) => r.value)).toEqual([{ kind: 'ran', value: 'returned normally' }]);
+      expect(failed.map((r) => r.reason)).toEqual([outcome.swallowed[0]]);
+      // The statement after the loss was refused, not run in autocommit.
+      expect(outcome.afterLoss).toHaveLength(1);
+      if (kind === 'plain SQL') expect(outcome.afterLoss[0]).toBeInstanceOf(TransactionLostError);
+      expect(outcome.effects.x + outcome.effects.y).toBe(1);
+      expect((await barrierRows()).map((r) => r.op)).toEqual(['try']);
+      expect(outcome.balances).toEqual([1, 1]);
+    });
+
+    it('replays the call; its work is applied exactly once', async () => {
+      const outcome = await swallowingTransfers(5);
+      expect(outcome.swallowed).toHaveLength(1);
+      expect(outcome.retries).toEqual([1]);
+      expect(outcome.results.map((r) => r.status === 'fulfilled' && r.value)).toEqual([
+        { kind: 'ran', value: 'returned normally' },
+        { kind: 'ran', value: 'returned normally' },
+      ]);
+      expect(outcome.effects).toEqual({ x: 1, y: 1 });
+      expect(outcome.balances).toEqual([2, 2]);
+      expect(await barrierRows()).toHaveLength(2);
+    });
+  });
+
+  it('fails a call whose connection was killed under it, even if the handler swallows the error', async () => {
+    const afterLoss: unknown[] = [];
+    let swallowed: unknown;
+    const outcome = await barrier({ table: TABLE, gid: GID, branchId: BRANCH, op: 'try', now: () => clock }, async (run) => {
+      const [own] = (await run('select connection_id() as id')) as Array<{ id: number }>;
+      await recordEffect(run, GID, BRANCH, 'try');
+      await knex.raw(`kill connection ${Number(own?.id)}`);
+      try {
+        await run('select 1');
+      } catch (error) {
+        swallowed = error;
+      }
+      try {
+        await recordEffect(run, GID, BRANCH, 'try');
+      } catch (error) {
+        afterLoss.push(error);
+      }
+      return 'returned normally';
+    }).catch((error: unknown) => ({ failedWith: error }));
+
+    expect(outcome).toEqual({ failedWith: swallowed });
+    expect(afterLoss).toHaveLength(1);
+    if (kind === 'plain SQL') expect(afterLoss[0]).toBeInstanceOf(TransactionLostError);
+    expect(await effects('try')).toBe(0);
+    expect(await barrierRows()).toEqual([]);
+    // The dead connection is not handed out again.
+    expect((await call('try')).kind).toBe('ran');
+  });
+
+  it('commits a handler that caught a duplicate-key error on purpose: an ordinary error does not lose the transaction', async () => {
+    await knex.schema.createTable('requests', (t) => t.string('id', 16).primary());
+    await knex('requests').insert({ id: 'seen' });
+    const result = await barrier({ table: TABLE, gid: GID, branchId: BRANCH, op: 'try', now: () => clock }, async (run) => {
+      let duplicate: unknown;
+      try {
+        await run('insert into requests (id) values (?)', ['seen']);
+      } catch (error) {
+        duplicate = error;
+      }
+      await run('insert into requests (id) values (?)', ['new']);
+      await recordEffect(run, GID, BRANCH, 'try');
+      return (duplicate as { errno?: number } | undefined)?.errno;
+    });
+    expect(result).toEqual({ kind: 'ran', value: 1062 });
+    expect(await effects('try')).toBe(1);
+    expect(await knex('requests').orderBy('id').pluck('id')).toEqual(['new', 'seen']);
+    expect((await barrierRows()).map((r) => r.op)).toEqual(['try']);
+  });
 });
 
+});
+
+describe('knex barrier', () => {
+  it('refuses query-builder and ctx.sql statements after the transaction was lost, and fails the call', async () => {
+    await knex.schema.createTable('accounts', (t) => {
+      t.string('id', 16).primary();
+      t.integer('balance').notNullable();
+    });
+    await knex('accounts').insert([
+      { id: 'a', balance: 0 },
+      { id: 'b', balance: 0 },
+    ]);
+    let holding = 0;
+    let bothHolding!: () => void;
+    const bothHold = new Promise<void>((resolve) => (bothHolding = resolve));
+    const refused: Record<string, unknown[]> = { builder: [], sql: [] };
+    const transfer = (branchId: string, first: string, second: string) =>
+      runInBarrier(knex, { table: TABLE, gid: GID, branchId, op: 'try', now: () => clock, maxAttempts: 1 }, async (trx) => {
+        const sql = sqlOnKnex(trx);
+        await trx('accounts').where({ id: first }).increment('balance', 1);
+        if (++holding === 2) bothHolding();
+        await bothHold;
+        try {
+          await sql('update accounts set balance = balance + 1 where id = ?', [second]);
+        } catch {
+          // swallowed, as a careless handler would
+        }
+        await trx('effects')
+          .insert({ gid: GID, branch_id: branchId, op: 'try' })
+          .catch((error: unknown) => refused['builder']!.push(error));
+        await sql('insert into effects (gid, branch_id, op) values (?, ?, ?)', [GID, branchId, 'try']).catch((error: unknown) => refused['sql']!.push(error));
+      });
+    const results = await Promise.allSettled([transfer('x', 'a', 'b'), transfer('y', 'b', 'a')]);
+
+    expect(results.map((r) => r.status).sort()).toEqual(['fulfilled', 'rejected']);
+    expect(results.find((r) => r.status === 'rejected')?.reason).toMatchObject({ errno: 1213 });
+    expect(refused['builder']).toHaveLength(1);
+    expect(refused['sql']).toHaveLength(1);
+    // Only the winner's two effect rows (builder and ctx.sql) were written.
+    expect(await effects('try')).toBe(2);
+    expect(await knex('accounts').orderBy('id').pluck('balance')).toEqual([1, 1]);
+  });
 });
 
 describe('plain-SQL barrier', () => {
@@ -405,10 +740,15 @@ describe('barrier cleanup', () => {
  * waiting transactions from.)
  */
 async function barrierInsertsInFlight(database: string): Promise<number> {
+  return barrierStatementsInFlight(database, 'insert ignore into');
+}
+
+/** Statements of this database starting with `prefix` still executing (waiting on a lock, when another transaction holds it). */
+async function barrierStatementsInFlight(database: string, prefix: string): Promise<number> {
   const [rows] = (await knex.raw(
     `select count(*) as n from information_schema.processlist
-      where db = ? and command = 'Query' and info like 'insert ignore into%'`,
-    [database],
+      where db = ? and command = 'Query' and info like concat(?, '%')`,
+    [database, prefix],
   )) as [Array<{ n: number }>];
   return Number(rows[0]?.n ?? 0);
 }

@@ -1,5 +1,5 @@
 /**
- * Recovery after crashes (brief §6): a coordinator SIGKILLed between the
+ * Recovery after crashes: a coordinator SIGKILLed between the
  * decision and phase two, Redis losing every key, and Redis dying outright.
  * MySQL is the truth; whatever happens to the process or to Redis, every
  * decided transaction finishes, and each branch's confirm (cancel) takes
@@ -12,6 +12,8 @@ import {
   startCoordinatorProcess,
   startInProcessCoordinator,
   testEnv,
+  TEST_API_HEADERS,
+  TEST_API_TOKEN,
   TEST_SECRET,
   type CoordinatorProcess,
   type InProcessCoordinator,
@@ -105,7 +107,7 @@ describe('coordinator SIGKILLed after logging the decision, before phase two com
 
   function client(url: string): DtxClient {
     // No transport retries: the submit must fail when its coordinator dies, not go elsewhere.
-    const dtx = new DtxClient({ coordinatorUrl: url, secret: TEST_SECRET, coordinatorTimeoutMs: 10_000, coordinatorRetries: 0 });
+    const dtx = new DtxClient({ coordinatorUrl: url, secret: TEST_SECRET, apiToken: TEST_API_TOKEN, coordinatorTimeoutMs: 10_000, coordinatorRetries: 0 });
     clients.push(dtx);
     return dtx;
   }
@@ -246,7 +248,7 @@ describe('Redis loses its keys, or dies (private Redis)', () => {
     coordinatorDb = await createTestDatabase(inject('mysqlUrl'), label);
     log = openCoordinatorLog(coordinatorDb.url);
     coordinator = await startInProcessCoordinator(testEnv(coordinatorDb.url, redisServer.url, uniqueRedisPrefix(label)));
-    dtx = new DtxClient({ coordinatorUrl: coordinator.url, secret: TEST_SECRET, coordinatorTimeoutMs: 10_000, coordinatorRetries: 0 });
+    dtx = new DtxClient({ coordinatorUrl: coordinator.url, secret: TEST_SECRET, apiToken: TEST_API_TOKEN, coordinatorTimeoutMs: 10_000, coordinatorRetries: 0 });
     return coordinator;
   }
 

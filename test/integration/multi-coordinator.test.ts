@@ -1,6 +1,6 @@
 /**
  * Several coordinator instances on one MySQL database and one Redis prefix
- * (brief §6): exactly one drives a transaction at a time (lease), a dead
+ *: exactly one drives a transaction at a time (lease), a dead
  * owner's lease expires and another instance takes over, and under load with
  * failing confirms and a SIGKILLed instance every transaction ends terminal
  * with each branch's confirm applied exactly once.
@@ -11,6 +11,8 @@ import {
   startCoordinatorProcess,
   startInProcessCoordinator,
   testEnv,
+  TEST_API_HEADERS,
+  TEST_API_TOKEN,
   TEST_SECRET,
   type CoordinatorProcess,
   type InProcessCoordinator,
@@ -57,7 +59,7 @@ describe('two coordinator processes under load, one SIGKILLed mid-run', () => {
       coordinators.push(await startCoordinatorProcess({ ...env, DTX_INSTANCE_ID: id }, await pickFreePort()));
     }
     clients = coordinators.map(
-      (c) => new DtxClient({ coordinatorUrl: c.url, secret: TEST_SECRET, coordinatorTimeoutMs: 10_000, coordinatorRetries: 0 }),
+      (c) => new DtxClient({ coordinatorUrl: c.url, secret: TEST_SECRET, apiToken: TEST_API_TOKEN, coordinatorTimeoutMs: 10_000, coordinatorRetries: 0 }),
     );
   });
 
@@ -216,7 +218,7 @@ describe('lease takeover between two in-process coordinators', () => {
     // The holder answers submit at once, without waiting for phase two, and stops without grace.
     holder = await startInProcessCoordinator({ ...env, DTX_INSTANCE_ID: 'lease-a', DTX_SUBMIT_WAIT_MS: '0', DTX_SHUTDOWN_GRACE_MS: '0' });
     successor = await startInProcessCoordinator({ ...env, DTX_INSTANCE_ID: 'lease-b' });
-    dtx = new DtxClient({ coordinatorUrl: holder.url, secret: TEST_SECRET, coordinatorRetries: 0 });
+    dtx = new DtxClient({ coordinatorUrl: holder.url, secret: TEST_SECRET, apiToken: TEST_API_TOKEN, coordinatorRetries: 0 });
   });
 
   afterAll(async () => {
@@ -231,7 +233,7 @@ describe('lease takeover between two in-process coordinators', () => {
 
   /** The lease as the successor's GET /v1/transactions/:gid shows it. */
   async function leaseOf(gid: string): Promise<{ status: string; leaseOwner: string | null; leaseUntil: number | null }> {
-    const response = await fetch(`${successor.url}/v1/transactions/${gid}`);
+    const response = await fetch(`${successor.url}/v1/transactions/${gid}`, { headers: TEST_API_HEADERS });
     expect(response.status).toBe(200);
     const view = (await response.json()) as { transaction: { status: string; leaseOwner: string | null; leaseUntil: string | null } };
     const { status, leaseOwner, leaseUntil } = view.transaction;

@@ -9,7 +9,8 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { AdminAuth } from '../../coordinator/api/admin-auth.ts';
 import { BeginBody } from '../../coordinator/api/schemas.ts';
 import { buildApi } from '../../coordinator/api/server.ts';
-import { startInProcessCoordinator, testEnv, type InProcessCoordinator } from '../support/coordinator-harness.ts';
+import { CallerAuth } from '../../coordinator/api/caller-auth.ts';
+import { startInProcessCoordinator, testEnv, TEST_API_HEADERS, type InProcessCoordinator } from '../support/coordinator-harness.ts';
 import { createTestDatabase, uniqueRedisPrefix, type TestDatabase } from '../support/databases.ts';
 
 interface Operation {
@@ -37,6 +38,8 @@ async function registeredApiRoutes(): Promise<string[]> {
     defaultTimeoutMs: 1,
     maxTimeoutMs: 1,
     submitWaitMs: 0,
+    auth: new CallerAuth([], false),
+    opsToken: null,
   });
   const routes: string[] = [];
   app.addHook('onRoute', (route) => {
@@ -89,8 +92,11 @@ describe('OpenAPI document and /docs', () => {
     expect(Object.keys(document.paths)).toEqual(expect.arrayContaining(['/health', '/metrics']));
   });
 
-  it('tags and summarises every operation, and requires the bearer token on every admin operation', () => {
-    expect(document.components?.securitySchemes).toEqual({ adminToken: expect.objectContaining({ type: 'http', scheme: 'bearer' }) });
+  it('tags and summarises every operation, and requires a bearer token on every admin and transaction operation', () => {
+    expect(document.components?.securitySchemes).toEqual({
+      adminToken: expect.objectContaining({ type: 'http', scheme: 'bearer' }),
+      callerToken: expect.objectContaining({ type: 'http', scheme: 'bearer' }),
+    });
     for (const [path, operations] of Object.entries(document.paths)) {
       for (const [method, operation] of Object.entries(operations)) {
         const name = `${method.toUpperCase()} ${path}`;
@@ -100,7 +106,7 @@ describe('OpenAPI document and /docs', () => {
           expect(operation.security, name).toEqual([{ adminToken: [] }]);
         } else if (path.startsWith('/v1/')) {
           expect(operation.tags, name).toEqual(['transactions']);
-          expect(operation.security, name).toBeUndefined();
+          expect(operation.security, name).toEqual([{ callerToken: [] }]);
         }
       }
     }
@@ -115,7 +121,7 @@ describe('OpenAPI document and /docs', () => {
     // What the document says is refused is refused.
     const refused = await fetch(`${coordinator.url}/v1/transactions`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', ...TEST_API_HEADERS },
       body: JSON.stringify({ gid: 'x'.repeat(Number(properties.gid!.maxLength) + 1) }),
     });
     expect(refused.status).toBe(400);
@@ -135,7 +141,7 @@ describe('OpenAPI document and /docs', () => {
     expect(document.paths['/v1/transactions/{gid}/branches']?.post?.requestBody?.required).toBe(true);
     expect(document.paths['/admin/v1/transactions/{gid}/close']?.post?.requestBody?.required).toBe(true);
     // What the document says is accepted is accepted: a begin without a body.
-    const begun = await fetch(`${coordinator.url}/v1/transactions`, { method: 'POST' });
+    const begun = await fetch(`${coordinator.url}/v1/transactions`, { method: 'POST', headers: TEST_API_HEADERS });
     expect(begun.status).toBe(201);
   });
 

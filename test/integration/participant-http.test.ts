@@ -30,9 +30,11 @@ import type { BranchOp, Participant } from '../../participant-sdk/index.ts';
 import { createTestDatabase } from '../support/databases.ts';
 import type { TestDatabase } from '../support/databases.ts';
 
-const SECRET = 'test-secret';
+const SECRET = 'test-secret-0123456789';
 const NOW = 1_700_000_000_000;
 const PREFIX = '/dtx';
+/** The participant's pinned public URL: signatures are checked against its host and path, whatever the transport's Host. */
+const PUBLIC_URL = `http://participant.test${PREFIX}`;
 
 interface TransferPayload {
   account: string;
@@ -113,7 +115,7 @@ const RESOURCES = { 'knex handlers': transferOut, 'plain-SQL handlers': transfer
 type ResourceKind = keyof typeof RESOURCES;
 let resourceKind: ResourceKind = 'knex handlers';
 
-async function makeParticipant(secret: string | null): Promise<Participant> {
+async function makeParticipant(secret: string | null, extra: { publicUrl?: string } = { publicUrl: PUBLIC_URL }): Promise<Participant> {
   const sink = new Writable({
     write(chunk: Buffer, _encoding, done) {
       for (const line of chunk.toString('utf8').split('\n')) if (line) logLines.push(JSON.parse(line) as Record<string, unknown>);
@@ -124,6 +126,8 @@ async function makeParticipant(secret: string | null): Promise<Participant> {
     knex,
     resources: [RESOURCES[resourceKind]],
     secret,
+    insecureDevMode: secret === null,
+    ...extra,
     now: () => NOW,
     logger: pino({ level: 'debug' }, sink),
   });
@@ -170,6 +174,8 @@ interface CallSpec {
   signedBody?: string;
   secret?: string | null;
   timestamp?: number;
+  /** The host the call is signed for (default: the pinned public URL's). */
+  signedHost?: string;
   omit?: string[];
   resource?: string;
   pathOp?: string;
@@ -181,6 +187,7 @@ function request(spec: CallSpec): { path: string; headers: Record<string, string
   const body = spec.body ?? JSON.stringify(spec.payload ?? { account: 'alice', amount: 30 });
   const timestamp = spec.timestamp ?? NOW;
   const secret = spec.secret === undefined ? SECRET : spec.secret;
+  const path = `${PREFIX}/${spec.resource ?? 'transfer-out'}/${spec.pathOp ?? spec.op}`;
   const headers: Record<string, string> = {
     'content-type': 'application/json',
     [HEADERS.gid]: gid,
@@ -189,10 +196,11 @@ function request(spec: CallSpec): { path: string; headers: Record<string, string
     [HEADERS.timestamp]: String(timestamp),
   };
   if (secret !== null) {
-    headers[HEADERS.signature] = sign(secret, { gid, branchId, op: spec.op, timestamp, body: spec.signedBody ?? body });
+    const host = spec.signedHost ?? new URL(PUBLIC_URL).host;
+    headers[HEADERS.signature] = sign(secret, { method: 'POST', host, path, coordinator: '', gid, branchId, op: spec.op, timestamp, body: spec.signedBody ?? body });
   }
   for (const name of spec.omit ?? []) delete headers[name];
-  return { path: `${PREFIX}/${spec.resource ?? 'transfer-out'}/${spec.pathOp ?? spec.op}`, headers, body };
+  return { path, headers, body };
 }
 
 async function effects(op?: BranchOp): Promise<number> {
@@ -270,7 +278,15 @@ describe.each([
     expect(await barrierRows()).toBe(0);
   });
 
-  it('accepts unsigned calls when no secret is configured', async () => {
+  it('refuses a call signed for another participant (another host) with 401', async () => {
+    const t = await connect();
+    const reply = await send(t, { op: 'try', signedHost: 'other-participant.test' });
+    expect(reply.status).toBe(401);
+    expect(reply.body['code']).toBe('SIGNATURE_MISMATCH');
+    expect(await barrierRows()).toBe(0);
+  });
+
+  it('accepts unsigned calls only in insecure development mode', async () => {
     const t = await connect(null);
     const reply = await send(t, { op: 'try', secret: null });
     expect(reply.status).toBe(200);
@@ -345,12 +361,67 @@ describe.each([
     expect(await effects()).toBe(0);
   });
 
+  it('answers a confirm whose try never ran here with 409 TRY_NOT_FOUND, running and writing nothing', async () => {
+    const t = await connect();
+    const reply = await send(t, { op: 'confirm' });
+    expect(reply.status).toBe(409);
+    expect(reply.body['code']).toBe('TRY_NOT_FOUND');
+    expect(await effects()).toBe(0);
+    expect(await barrierRows()).toBe(0);
+  });
+
+  it('answers a confirm after a cancel with 409 ALREADY_CANCELLED, and a cancel after a confirm with 409 ALREADY_CONFIRMED', async () => {
+    const t = await connect();
+    await send(t, { op: 'try', branchId: '01' });
+    expect((await send(t, { op: 'cancel', branchId: '01' })).status).toBe(200);
+    const lateConfirm = await send(t, { op: 'confirm', branchId: '01' });
+    expect([lateConfirm.status, lateConfirm.body['code']]).toEqual([409, 'ALREADY_CANCELLED']);
+
+    await send(t, { op: 'try', branchId: '02' });
+    expect((await send(t, { op: 'confirm', branchId: '02' })).status).toBe(200);
+    const lateCancel = await send(t, { op: 'cancel', branchId: '02' });
+    expect([lateCancel.status, lateCancel.body['code']]).toEqual([409, 'ALREADY_CONFIRMED']);
+
+    expect(await effects('confirm')).toBe(1);
+    expect(await effects('cancel')).toBe(1);
+    expect(await barrierRows()).toBe(4);
+  });
+
   it('answers a duplicate confirm with 200 and applies it once', async () => {
     const t = await connect();
     await send(t, { op: 'try' });
     expect(await send(t, { op: 'confirm' })).toEqual({ status: 200, body: { ok: true, result: null } });
     expect(await send(t, { op: 'confirm' })).toEqual({ status: 200, body: { ok: true, duplicate: true } });
     expect(await effects('confirm')).toBe(1);
+  });
+});
+
+describe('keys and targets', () => {
+  it('refuse to start without a secret unless insecureDevMode is set', () => {
+    expect(() => createParticipant({ knex, resources: [transferOut] })).toThrow(ParticipantConfigError);
+    expect(() => createParticipant({ knex, resources: [transferOut], secret: null })).toThrow(ParticipantConfigError);
+    expect(() => createParticipant({ knex, resources: [transferOut], secret: '' })).toThrow(ParticipantConfigError);
+    expect(() => createParticipant({ knex, resources: [transferOut], secret: null, insecureDevMode: true, logger: pino({ level: 'silent' }) })).not.toThrow();
+    expect(() => createParticipant({ knex, resources: [transferOut], secret: SECRET, publicUrl: 'ftp://x/dtx' })).toThrow(ParticipantConfigError);
+  });
+
+  it('without a public URL, check the signature against the Host header and the path received', async () => {
+    resourceKind = 'knex handlers';
+    const participant = await makeParticipant(SECRET, {});
+    const app = Fastify();
+    await app.register(dtxParticipantPlugin, { participant, prefix: PREFIX });
+    try {
+      const r = request({ op: 'try', signedHost: 'bank-a.internal:4001' });
+      const post = (host: string, path = r.path) => app.inject({ method: 'POST', url: path, headers: { ...r.headers, host }, payload: r.body });
+      // Sent to another host (a captured call replayed to another participant sharing the key): refused.
+      expect((await post('bank-b.internal:4001')).statusCode).toBe(401);
+      expect((await post('bank-a.internal:4002')).statusCode).toBe(401);
+      expect(await barrierRows()).toBe(0);
+      // To the host and path it was signed for: accepted.
+      expect((await post('bank-a.internal:4001')).statusCode).toBe(200);
+    } finally {
+      await app.close();
+    }
   });
 });
 

@@ -14,7 +14,7 @@ import { Redis } from 'ioredis';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { RECOVERY_QUEUE, RecoveryQueue } from '../../coordinator/recovery/recovery-queue.ts';
-import { startInProcessCoordinator, testEnv, type InProcessCoordinator } from '../support/coordinator-harness.ts';
+import { startInProcessCoordinator, testEnv, TEST_API_HEADERS, type InProcessCoordinator } from '../support/coordinator-harness.ts';
 import { createTestDatabase, uniqueRedisPrefix, type TestDatabase } from '../support/databases.ts';
 import { openCoordinatorLog, uniqueGid, type CoordinatorLogReader } from '../support/recovery-helpers.ts';
 import { waitFor } from '../support/wait.ts';
@@ -46,7 +46,7 @@ describe('a recovery job held by a dead worker', () => {
     const first = await startInProcessCoordinator(testEnv(db.url, inject('redisUrl'), prefix));
     const begun = await fetch(`${first.url}/v1/transactions`, {
       method: 'POST',
-      headers: { 'content-type': 'application/json' },
+      headers: { 'content-type': 'application/json', ...TEST_API_HEADERS },
       body: JSON.stringify({ gid, mode: 'tcc', timeoutMs: 60_000, branches: [] }),
     });
     expect(begun.status).toBe(201);

@@ -1,12 +1,12 @@
 /**
- * What the coordinator does on its own (brief §3.5, §6): the retry budget
+ * What the coordinator does on its own: the retry budget
  * and needs-attention flag, the timeout sweeper, submits that come too late,
  * and re-sent begin/submit calls — each checked against the effects applied
  * in the participant's database.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { CoordinatorRefusedError, DtxClient } from '../../participant-sdk/index.ts';
-import { startInProcessCoordinator, testEnv, TEST_SECRET, type InProcessCoordinator } from '../support/coordinator-harness.ts';
+import { startInProcessCoordinator, testEnv, TEST_SECRET, TEST_API_TOKEN, type InProcessCoordinator } from '../support/coordinator-harness.ts';
 import { createTestDatabase, uniqueRedisPrefix, type TestDatabase } from '../support/databases.ts';
 import { startTestParticipant, type TestParticipant } from '../support/test-participant.ts';
 import { branchOf, callBranch, viewOf, waitForStatus, waitForView } from '../support/transaction-view.ts';
@@ -22,7 +22,7 @@ interface Instance {
 async function startInstance(label: string, overrides: Record<string, string> = {}): Promise<Instance> {
   const db = await createTestDatabase(inject('mysqlUrl'), `recovery_${label}`);
   const coordinator = await startInProcessCoordinator(testEnv(db.url, inject('redisUrl'), uniqueRedisPrefix(label), overrides));
-  const dtx = new DtxClient({ coordinatorUrl: coordinator.url, secret: TEST_SECRET });
+  const dtx = new DtxClient({ coordinatorUrl: coordinator.url, secret: TEST_SECRET, apiToken: TEST_API_TOKEN });
   return {
     coordinator,
     dtx,
@@ -141,7 +141,7 @@ describe('deadline, with the timeout sweeper running', () => {
     // The initiator comes back after all: its submit is refused, nothing is confirmed.
     const late = await dtx.coordinator.submit(gid).catch((e: unknown) => e);
     expect(late).toBeInstanceOf(CoordinatorRefusedError);
-    expect(late).toMatchObject({ httpStatus: 409, code: 'ILLEGAL_STATE', status: 'cancelled' });
+    expect(late).toMatchObject({ httpStatus: 409, code: 'DEADLINE_PASSED', status: 'cancelled' });
     expect((await viewOf(dtx, gid)).transaction.status).toBe('cancelled');
     expect(await bank.effects(gid, 'confirm')).toBe(0);
   });
@@ -161,7 +161,7 @@ describe('deadline, with the timeout sweeper running', () => {
       )
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(CoordinatorRefusedError);
-    expect(error).toMatchObject({ gid, httpStatus: 409, code: 'ILLEGAL_STATE', status: 'cancelled' });
+    expect(error).toMatchObject({ gid, httpStatus: 409, code: 'DEADLINE_PASSED', status: 'cancelled' });
     const view = await viewOf(dtx, gid);
     expect(view.transaction).toMatchObject({ status: 'cancelled', reason: 'timeout' });
     expect(await bank.effects(gid, 'cancel')).toBe(1);
@@ -196,7 +196,8 @@ describe('deadline, with the sweeper stopped', () => {
       )
       .catch((e: unknown) => e);
     expect(error).toBeInstanceOf(CoordinatorRefusedError);
-    expect(error).toMatchObject({ gid, httpStatus: 409, code: 'DEADLINE_PASSED', status: 'trying' });
+    // The status it moves to: the late submit aborts it at once.
+    expect(error).toMatchObject({ gid, httpStatus: 409, code: 'DEADLINE_PASSED', status: 'cancelling' });
 
     const view = await waitForStatus(dtx, gid, 'cancelled');
     expect(view.transaction.reason).toBe('deadline passed before submit');
@@ -205,9 +206,9 @@ describe('deadline, with the sweeper stopped', () => {
     expect(await bank.effects(gid, 'cancel')).toBe(1);
     expect(await bank.effects(gid, 'confirm')).toBe(0);
 
-    // Submitting again changes nothing.
+    // Submitting again changes nothing, and gets the same answer.
     const again = await dtx.coordinator.submit(gid).catch((e: unknown) => e);
-    expect(again).toMatchObject({ httpStatus: 409, code: 'ILLEGAL_STATE' });
+    expect(again).toMatchObject({ httpStatus: 409, code: 'DEADLINE_PASSED', status: 'cancelled' });
     expect(await bank.effects(gid, 'confirm')).toBe(0);
   });
 });

@@ -13,7 +13,11 @@ import { loadConfig, type CoordinatorConfig } from '../../coordinator/config.ts'
 import { createCoordinator, type Coordinator } from '../../coordinator/coordinator.ts';
 import { waitFor } from './wait.ts';
 
-export const TEST_SECRET = 'test-secret';
+export const TEST_SECRET = 'test-secret-0123456789';
+/** Bearer token of the `tests` caller on /v1 (DTX_API_TOKENS). */
+export const TEST_API_TOKEN = 'tests-api-token-0123456789';
+/** The `authorization` header that /v1 requests of tests carry. */
+export const TEST_API_HEADERS = { authorization: `Bearer ${TEST_API_TOKEN}` } as const;
 
 /** Environment for a coordinator with short timers, so that recovery paths run within a test. */
 export function testEnv(mysqlUrl: string, redisUrl: string, redisPrefix: string, overrides: Record<string, string> = {}): Record<string, string> {
@@ -23,6 +27,9 @@ export function testEnv(mysqlUrl: string, redisUrl: string, redisPrefix: string,
     DTX_REDIS_PREFIX: redisPrefix,
     DTX_PORT: '0',
     DTX_SECRET: TEST_SECRET,
+    DTX_API_TOKENS: `tests:${TEST_API_TOKEN}`,
+    // Every participant of the tests listens on loopback, on a port chosen at run time.
+    DTX_PARTICIPANTS: 'http://127.0.0.1:*/',
     DTX_LEASE_MS: '2000',
     DTX_BRANCH_TIMEOUT_MS: '800',
     DTX_RETRY_BASE_MS: '100',

@@ -1,9 +1,10 @@
 /**
  * An HTTP hop that holds a request, as a slow network would, then delivers
- * it late: for "the try arrives after its cancel" (brief §5, anti-suspension).
+ * it late: for "the try arrives after its cancel" (anti-suspension).
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { request } from 'undici';
 
 export interface HoldingProxy {
   url: string;
@@ -35,12 +36,13 @@ export async function startHoldingProxy(target: string): Promise<HoldingProxy> {
     void (async () => {
       const body = await readBody(req);
       await released;
+      // Host too, unchanged: a hop in the network, not a proxy that rewrites the request (the signature covers the host).
       const headers: Record<string, string> = {};
       for (const [name, value] of Object.entries(req.headers)) {
-        if (typeof value === 'string' && (name.startsWith('dtx-') || name === 'content-type')) headers[name] = value;
+        if (typeof value === 'string' && (name.startsWith('dtx-') || name === 'content-type' || name === 'host')) headers[name] = value;
       }
-      const response = await fetch(`${target}${req.url ?? ''}`, { method: req.method ?? 'POST', headers, body });
-      const reply = { statusCode: response.status, body: await response.text() };
+      const response = await request(`${target}${req.url ?? ''}`, { method: 'POST', headers, body });
+      const reply = { statusCode: response.statusCode, body: await response.body.text() };
       deliver(reply);
       if (!res.destroyed) res.writeHead(reply.statusCode, { 'content-type': 'application/json' }).end(reply.body);
     })().catch((error: unknown) => {

@@ -4,7 +4,7 @@
  * participant's branch endpoints, for tests that drive the protocol by hand.
  */
 import type { DtxClient } from '../../participant-sdk/index.ts';
-import { HEADERS, sign, type BranchOp } from '../../participant-sdk/protocol/index.ts';
+import { callHeaders, type BranchOp } from '../../participant-sdk/protocol/index.ts';
 import { TEST_SECRET } from './coordinator-harness.ts';
 import { waitFor } from './wait.ts';
 import type { EventKind, GlobalStatus } from '../../coordinator/domain/transaction.ts';
@@ -103,17 +103,9 @@ export async function callBranch(
   secret: string = TEST_SECRET,
 ): Promise<{ statusCode: number; body: unknown }> {
   const body = JSON.stringify(call.payload ?? null);
-  const timestamp = Date.now();
   const response = await fetch(url, {
     method: 'POST',
-    headers: {
-      'content-type': 'application/json',
-      [HEADERS.gid]: call.gid,
-      [HEADERS.branchId]: call.branchId,
-      [HEADERS.op]: call.op,
-      [HEADERS.timestamp]: String(timestamp),
-      [HEADERS.signature]: sign(secret, { gid: call.gid, branchId: call.branchId, op: call.op, timestamp, body }),
-    },
+    headers: callHeaders(secret, { url, gid: call.gid, branchId: call.branchId, op: call.op, body, timestamp: Date.now() }),
     body,
   });
   const text = await response.text();

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { retryDelayMs, type RetryPolicy } from '../../coordinator/domain/backoff.ts';
 
-const policy: RetryPolicy = { baseDelayMs: 1_000, maxDelayMs: 60_000, attentionAfterRetries: 10 };
+const policy: RetryPolicy = { baseDelayMs: 1_000, maxDelayMs: 60_000, attentionAfterRetries: 10, attentionAfterMs: 600_000 };
 const top = () => 1;
 const bottom = () => 0;
 /** The largest value Math.random() can return. */
@@ -46,7 +46,7 @@ describe('retryDelayMs', () => {
   });
 
   it('is never 0, even with a 1 ms base and random() = 0', () => {
-    const tiny: RetryPolicy = { baseDelayMs: 1, maxDelayMs: 1, attentionAfterRetries: 1 };
+    const tiny: RetryPolicy = { baseDelayMs: 1, maxDelayMs: 1, attentionAfterRetries: 1, attentionAfterMs: 1 };
     expect(retryDelayMs(1, tiny, bottom)).toBeGreaterThan(0);
     expect(retryDelayMs(1, policy, bottom)).toBeGreaterThan(0);
     expect(retryDelayMs(50, tiny, bottom)).toBeGreaterThan(0);
@@ -67,7 +67,7 @@ describe('retryDelayMs', () => {
   });
 
   it('does not overflow with a large base and cap', () => {
-    const big: RetryPolicy = { baseDelayMs: 3_600_000, maxDelayMs: 24 * 3_600_000, attentionAfterRetries: 1 };
+    const big: RetryPolicy = { baseDelayMs: 3_600_000, maxDelayMs: 24 * 3_600_000, attentionAfterRetries: 1, attentionAfterMs: 1 };
     expect(retryDelayMs(1_000, big, top)).toBe(24 * 3_600_000);
     expect(retryDelayMs(2, big, top)).toBe(7_200_000);
   });

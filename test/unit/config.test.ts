@@ -1,6 +1,13 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, DEFAULT_SECRET, loadConfig } from '../../coordinator/config.ts';
 
+/** The least a coordinator starts with outside development mode. */
+const BASE = {
+  DTX_SECRET: 'unit-test-secret-0123456789',
+  DTX_API_TOKENS: 'tests:unit-test-api-token-0123',
+  DTX_PARTICIPANTS: 'http://127.0.0.1:*/',
+} as const;
+
 /** Runs loadConfig, expects a ConfigError, returns its problems. */
 function problemsOf(env: Record<string, string | undefined>): string[] {
   try {
@@ -14,7 +21,7 @@ function problemsOf(env: Record<string, string | undefined>): string[] {
 
 describe('loadConfig defaults', () => {
   it('gives documented defaults for an empty environment', () => {
-    const config = loadConfig({});
+    const config = loadConfig({ ...BASE });
     expect(config).toMatchObject({
       mysqlUrl: 'mysql://root@127.0.0.1:3306/dtx',
       mysqlPoolMax: 20,
@@ -27,6 +34,7 @@ describe('loadConfig defaults', () => {
       retryBaseMs: 1_000,
       retryMaxMs: 60_000,
       attentionAfterRetries: 10,
+      attentionAfterMs: 600_000,
       defaultTimeoutMs: 60_000,
       maxTimeoutMs: 24 * 3_600_000,
       submitWaitMs: 10_000,
@@ -38,22 +46,20 @@ describe('loadConfig defaults', () => {
     });
   });
 
-  it('signs by default with the development secret, flagged as default', () => {
-    const config = loadConfig({});
-    expect(config.secret).toBe(DEFAULT_SECRET);
-    expect(config.secret).not.toBeNull();
-    expect(config.secretIsDefault).toBe(true);
+  it('signs with DTX_SECRET', () => {
+    expect(loadConfig({ ...BASE }).secret).toBe(BASE.DTX_SECRET);
+    expect(loadConfig({ ...BASE }).insecure).toBe(false);
   });
 
   it('generates a distinct instance id per load', () => {
-    const a = loadConfig({}).instanceId;
-    const b = loadConfig({}).instanceId;
+    const a = loadConfig({ ...BASE }).instanceId;
+    const b = loadConfig({ ...BASE }).instanceId;
     expect(a.length).toBeGreaterThan(0);
     expect(a).not.toBe(b);
   });
 
   it('treats empty strings as unset (except DTX_SECRET)', () => {
-    const config = loadConfig({ DTX_PORT: '', DTX_REDIS_PREFIX: '', DTX_LOG_LEVEL: '', DTX_MYSQL_URL: '' });
+    const config = loadConfig({ ...BASE, DTX_PORT: '', DTX_REDIS_PREFIX: '', DTX_LOG_LEVEL: '', DTX_MYSQL_URL: '' });
     expect(config.port).toBe(36789);
     expect(config.redisPrefix).toBe('dtx');
     expect(config.logLevel).toBe('info');
@@ -64,19 +70,22 @@ describe('loadConfig defaults', () => {
 describe('loadConfig parses every variable', () => {
   it('reads each env var into its field', () => {
     const config = loadConfig({
+      ...BASE,
+      DTX_OPS_TOKEN: 'ops-token-0123456789',
       DTX_MYSQL_URL: 'mysql://u:p@db:3307/x',
       DTX_MYSQL_POOL_MAX: '7',
       DTX_REDIS_URL: 'redis://r:6380',
       DTX_REDIS_PREFIX: 'my_app.dtx:v1-a',
       DTX_HOST: '0.0.0.0',
       DTX_PORT: '8080',
-      DTX_SECRET: 's3cret',
+      DTX_SECRET: 's3cret-0123456789ab',
       DTX_INSTANCE_ID: 'node-a',
       DTX_LEASE_MS: '30000',
       DTX_BRANCH_TIMEOUT_MS: '15000',
       DTX_RETRY_BASE_MS: '250',
       DTX_RETRY_MAX_MS: '9000',
       DTX_ATTENTION_AFTER_RETRIES: '3',
+      DTX_ATTENTION_AFTER_MS: '120000',
       DTX_DEFAULT_TIMEOUT_MS: '5000',
       DTX_MAX_TIMEOUT_MS: '7000',
       DTX_SUBMIT_WAIT_MS: '0',
@@ -97,14 +106,18 @@ describe('loadConfig parses every variable', () => {
       redisPrefix: 'my_app.dtx:v1-a',
       host: '0.0.0.0',
       port: 8080,
-      secret: 's3cret',
-      secretIsDefault: false,
+      secret: 's3cret-0123456789ab',
+      opsToken: 'ops-token-0123456789',
+      apiTokens: [{ name: 'tests', token: 'unit-test-api-token-0123' }],
+      insecure: false,
+      participants: [{ text: 'http://127.0.0.1:*/', protocol: 'http:', hostname: '127.0.0.1', port: '*', path: '/', key: null }],
       instanceId: 'node-a',
       leaseMs: 30_000,
       branchTimeoutMs: 15_000,
       retryBaseMs: 250,
       retryMaxMs: 9_000,
       attentionAfterRetries: 3,
+      attentionAfterMs: 120_000,
       defaultTimeoutMs: 5_000,
       maxTimeoutMs: 7_000,
       submitWaitMs: 0,
@@ -121,29 +134,52 @@ describe('loadConfig parses every variable', () => {
   });
 
   it('accepts the range bounds', () => {
-    expect(loadConfig({ DTX_PORT: '0' }).port).toBe(0);
-    expect(loadConfig({ DTX_PORT: '65535' }).port).toBe(65535);
-    expect(loadConfig({ DTX_MYSQL_POOL_MAX: '1' }).mysqlPoolMax).toBe(1);
-    expect(loadConfig({ DTX_MYSQL_POOL_MAX: '1000' }).mysqlPoolMax).toBe(1000);
-    expect(loadConfig({ DTX_RETRY_BASE_MS: '60000' }).retryBaseMs).toBe(60_000);
+    expect(loadConfig({ ...BASE, DTX_PORT: '0' }).port).toBe(0);
+    expect(loadConfig({ ...BASE, DTX_PORT: '65535' }).port).toBe(65535);
+    expect(loadConfig({ ...BASE, DTX_MYSQL_POOL_MAX: '1' }).mysqlPoolMax).toBe(1);
+    expect(loadConfig({ ...BASE, DTX_MYSQL_POOL_MAX: '1000' }).mysqlPoolMax).toBe(1000);
+    expect(loadConfig({ ...BASE, DTX_RETRY_BASE_MS: '60000' }).retryBaseMs).toBe(60_000);
   });
 
   it.each(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'])('accepts log level %s', (level) => {
-    expect(loadConfig({ DTX_LOG_LEVEL: level }).logLevel).toBe(level);
+    expect(loadConfig({ ...BASE, DTX_LOG_LEVEL: level }).logLevel).toBe(level);
   });
 
-  it("DTX_SECRET='' disables signing", () => {
-    const config = loadConfig({ DTX_SECRET: '' });
+  it('fails closed: no key, no API tokens or no participant list stop the start, each named', () => {
+    const problems = problemsOf({});
+    expect(problems.some((p) => p.startsWith('DTX_API_TOKENS is empty'))).toBe(true);
+    expect(problems.some((p) => p.startsWith('DTX_PARTICIPANTS is empty'))).toBe(true);
+    expect(problemsOf({ ...BASE, DTX_SECRET: undefined })).toEqual(['DTX_SECRET is not set, and some DTX_PARTICIPANTS entries have no key of their own']);
+    expect(problemsOf({ ...BASE, DTX_SECRET: '' })).toEqual(['DTX_SECRET is not set, and some DTX_PARTICIPANTS entries have no key of their own']);
+    expect(problemsOf({ ...BASE, DTX_SECRET: DEFAULT_SECRET })).toEqual(['DTX_SECRET is the public development key; set your own (or DTX_INSECURE=1 for development)']);
+    expect(problemsOf({ ...BASE, DTX_SECRET: 'short' })).toEqual(['DTX_SECRET must be 16+ characters']);
+  });
+
+  it('needs no shared key when every participant has its own', () => {
+    const config = loadConfig({ ...BASE, DTX_SECRET: undefined, DTX_PARTICIPANTS: 'http://a.internal:4001/dtx/=key-of-bank-a-0123,https://b.internal/dtx=key-of-bank-b-0123' });
     expect(config.secret).toBeNull();
-    expect(config.secretIsDefault).toBe(false);
+    expect(config.participants.map((p) => [p.protocol, p.hostname, p.port, p.path, p.key])).toEqual([
+      ['http:', 'a.internal', '4001', '/dtx/', 'key-of-bank-a-0123'],
+      ['https:', 'b.internal', '443', '/dtx/', 'key-of-bank-b-0123'],
+    ]);
   });
 
-  it('DTX_SECRET set to the default value is still flagged as default', () => {
-    expect(loadConfig({ DTX_SECRET: DEFAULT_SECRET }).secretIsDefault).toBe(true);
+  it('refuses malformed API tokens and participant entries without echoing them', () => {
+    const problems = problemsOf({ ...BASE, DTX_API_TOKENS: 'svc:short-token-x,noname', DTX_PARTICIPANTS: 'ftp://x/,http://h/=tiny-key-value' });
+    // Four bad entries, and so neither list has a valid entry left.
+    expect(problems).toHaveLength(6);
+    expect(problems.join(' ')).not.toMatch(/short-token-x|tiny-key-value/);
+  });
+
+  it('DTX_INSECURE=1: anonymous, any participant, the development key unless DTX_SECRET is set', () => {
+    const config = loadConfig({ DTX_INSECURE: '1' });
+    expect(config).toMatchObject({ insecure: true, apiTokens: [], participants: [], secret: DEFAULT_SECRET });
+    expect(loadConfig({ DTX_INSECURE: '1', DTX_SECRET: '' }).secret).toBeNull();
+    expect(problemsOf({ DTX_INSECURE: 'maybe' })).toContain('DTX_INSECURE must be 1 or 0 (true/false), got "maybe"');
   });
 
   it('lease exactly twice the branch timeout is accepted', () => {
-    const config = loadConfig({ DTX_LEASE_MS: '2000', DTX_BRANCH_TIMEOUT_MS: '1000' });
+    const config = loadConfig({ ...BASE, DTX_LEASE_MS: '2000', DTX_BRANCH_TIMEOUT_MS: '1000' });
     expect(config.leaseMs).toBe(2_000);
     expect(config.branchTimeoutMs).toBe(1_000);
   });
@@ -159,7 +195,7 @@ describe('loadConfig refuses invalid values', () => {
     ['DTX_WORKER_CONCURRENCY', 'NaN'],
     ['DTX_SUBMIT_WAIT_MS', 'Infinity'],
   ])('%s=%s (not an integer) is a problem naming the variable', (name, value) => {
-    const problems = problemsOf({ [name]: value });
+    const problems = problemsOf({ ...BASE, [name]: value });
     expect(problems).toHaveLength(1);
     expect(problems[0]).toContain(name);
   });
@@ -173,6 +209,7 @@ describe('loadConfig refuses invalid values', () => {
     ['DTX_BRANCH_TIMEOUT_MS', '9'],
     ['DTX_RETRY_BASE_MS', '0'],
     ['DTX_ATTENTION_AFTER_RETRIES', '0'],
+    ['DTX_ATTENTION_AFTER_MS', '0'],
     ['DTX_RECONCILE_INTERVAL_MS', '9'],
     ['DTX_RECONCILE_BATCH', '100001'],
     ['DTX_WORKER_CONCURRENCY', '0'],
@@ -180,44 +217,45 @@ describe('loadConfig refuses invalid values', () => {
     ['DTX_SHUTDOWN_GRACE_MS', '-1'],
     ['DTX_DEFAULT_TIMEOUT_MS', '0'],
   ])('%s=%s (out of range) is a problem naming the variable', (name, value) => {
-    const problems = problemsOf({ [name]: value });
+    const problems = problemsOf({ ...BASE, [name]: value });
     expect(problems.some((p) => p.includes(name))).toBe(true);
   });
 
   it('lease below twice the branch timeout is refused', () => {
-    const problems = problemsOf({ DTX_LEASE_MS: '1999', DTX_BRANCH_TIMEOUT_MS: '1000' });
+    const problems = problemsOf({ ...BASE, DTX_LEASE_MS: '1999', DTX_BRANCH_TIMEOUT_MS: '1000' });
     expect(problems).toHaveLength(1);
     expect(problems[0]).toContain('DTX_LEASE_MS');
     // The defaults relate too: a lease shorter than 2 × 5000 ms.
-    expect(problemsOf({ DTX_LEASE_MS: '9999' })[0]).toContain('DTX_LEASE_MS');
+    expect(problemsOf({ ...BASE, DTX_LEASE_MS: '9999' })[0]).toContain('DTX_LEASE_MS');
   });
 
   it('retry max below retry base is refused', () => {
-    const problems = problemsOf({ DTX_RETRY_BASE_MS: '500', DTX_RETRY_MAX_MS: '499' });
+    const problems = problemsOf({ ...BASE, DTX_RETRY_BASE_MS: '500', DTX_RETRY_MAX_MS: '499' });
     expect(problems).toHaveLength(1);
     expect(problems[0]).toContain('DTX_RETRY_MAX_MS');
   });
 
   it('max timeout below default timeout is refused', () => {
-    const problems = problemsOf({ DTX_DEFAULT_TIMEOUT_MS: '5000', DTX_MAX_TIMEOUT_MS: '4999' });
+    const problems = problemsOf({ ...BASE, DTX_DEFAULT_TIMEOUT_MS: '5000', DTX_MAX_TIMEOUT_MS: '4999' });
     expect(problems).toHaveLength(1);
     expect(problems[0]).toContain('DTX_MAX_TIMEOUT_MS');
   });
 
   it.each(['verbose', 'INFO', 'warning'])('bad log level %s is refused', (level) => {
-    const problems = problemsOf({ DTX_LOG_LEVEL: level });
+    const problems = problemsOf({ ...BASE, DTX_LOG_LEVEL: level });
     expect(problems).toHaveLength(1);
     expect(problems[0]).toContain('DTX_LOG_LEVEL');
   });
 
   it.each(['has space', 'a/b', 'x{y}', 'é', 'a*'])('bad redis prefix %j is refused', (prefix) => {
-    const problems = problemsOf({ DTX_REDIS_PREFIX: prefix });
+    const problems = problemsOf({ ...BASE, DTX_REDIS_PREFIX: prefix });
     expect(problems).toHaveLength(1);
     expect(problems[0]).toContain('DTX_REDIS_PREFIX');
   });
 
   it('collects every problem at once', () => {
     const problems = problemsOf({
+      ...BASE,
       DTX_PORT: 'x',
       DTX_MYSQL_POOL_MAX: '0',
       DTX_LOG_LEVEL: 'loud',
@@ -235,7 +273,7 @@ describe('loadConfig refuses invalid values', () => {
 
   it('ConfigError carries a name and lists problems in its message', () => {
     try {
-      loadConfig({ DTX_PORT: 'x' });
+      loadConfig({ ...BASE, DTX_PORT: 'x' });
       expect.unreachable();
     } catch (error) {
       expect(error).toBeInstanceOf(ConfigError);

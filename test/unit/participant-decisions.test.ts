@@ -3,18 +3,49 @@
  * classification and request decoding.
  */
 import { describe, expect, it } from 'vitest';
-import { forwardRowExisted, planBarrier } from '../../participant-sdk/barrier/decision.ts';
+import { forwardRowExisted, planBarrier, refusalOf } from '../../participant-sdk/barrier/decision.ts';
+import type { FoundRow } from '../../participant-sdk/barrier/decision.ts';
 import { isRetryableLockError, lockRetryDelay, withLockRetry } from '../../participant-sdk/barrier/lock-retry.ts';
+import { GuardedStatements, isTransactionLostError } from '../../participant-sdk/barrier/lost-transaction.ts';
+import { replyOfResult } from '../../participant-sdk/branch-reply.ts';
+import { TransactionLostError } from '../../participant-sdk/errors.ts';
 import { decodeCall, parseJsonBody } from '../../participant-sdk/incoming-call.ts';
 import { HEADERS } from '../../participant-sdk/protocol/wire.ts';
 import { defineTcc } from '../../participant-sdk/resource.ts';
 import type { Resource } from '../../participant-sdk/resource.ts';
 
 describe('barrier decisions', () => {
-  it('plans undo ops to claim the undone op first', () => {
-    expect(planBarrier('cancel')).toEqual({ kind: 'undo', op: 'cancel', undoes: 'try' });
-    expect(planBarrier('compensate')).toEqual({ kind: 'undo', op: 'compensate', undoes: 'action' });
-    expect(planBarrier('confirm')).toEqual({ kind: 'forward', op: 'confirm' });
+  it('plans undo ops to claim the undone op first, and phase-two ops to check the rows they depend on', () => {
+    expect(planBarrier('cancel')).toEqual({ kind: 'undo', op: 'cancel', undoes: 'try', checks: ['confirm'] });
+    expect(planBarrier('compensate')).toEqual({ kind: 'undo', op: 'compensate', undoes: 'action', checks: [] });
+    expect(planBarrier('confirm')).toEqual({ kind: 'forward', op: 'confirm', checks: ['try', 'cancel'] });
+    expect(planBarrier('try')).toEqual({ kind: 'forward', op: 'try', checks: [] });
+    expect(planBarrier('action')).toEqual({ kind: 'forward', op: 'action', checks: [] });
+  });
+
+  it('runs a confirm only after a successful try here, and never next to a cancel', () => {
+    const row = (op: string, originOp: string): FoundRow => ({ op, originOp });
+    expect(refusalOf('confirm', [row('try', 'try')])).toBeNull();
+    expect(refusalOf('confirm', [])).toBe('try-not-found');
+    // The try row a null compensation wrote is no successful try.
+    expect(refusalOf('confirm', [row('try', 'cancel')])).toBe('try-not-found');
+    expect(refusalOf('confirm', [row('try', 'cancel'), row('cancel', 'cancel')])).toBe('already-cancelled');
+    expect(refusalOf('confirm', [row('cancel', 'cancel'), row('try', 'try')])).toBe('already-cancelled');
+    expect(refusalOf('cancel', [])).toBeNull();
+    expect(refusalOf('cancel', [row('confirm', 'confirm')])).toBe('already-confirmed');
+    // Saga ops have no confirm: nothing to refuse beyond suspension.
+    expect(refusalOf('compensate', [row('confirm', 'confirm')])).toBeNull();
+    expect(refusalOf('action', [])).toBeNull();
+  });
+
+  it('answers each refusal 409 with its own code', () => {
+    const reply = (refusal: 'try-not-found' | 'already-cancelled' | 'already-confirmed') => {
+      const r = replyOfResult({ kind: 'refused', refusal });
+      return [r.statusCode, (r.body as { code: string }).code];
+    };
+    expect(reply('try-not-found')).toEqual([409, 'TRY_NOT_FOUND']);
+    expect(reply('already-cancelled')).toEqual([409, 'ALREADY_CANCELLED']);
+    expect(reply('already-confirmed')).toEqual([409, 'ALREADY_CONFIRMED']);
   });
 
   it('reads an existing forward row by who inserted it', () => {
@@ -47,6 +78,43 @@ describe('lock retry', () => {
     );
     await expect(run).rejects.toBe(deadlock);
     expect(calls).toBe(3);
+  });
+});
+
+describe('lost local transaction', () => {
+  it('counts deadlocks, lock wait timeouts and dead connections as lost, not ordinary statement errors', () => {
+    expect(isTransactionLostError({ errno: 1213, code: 'ER_LOCK_DEADLOCK' })).toBe(true);
+    expect(isTransactionLostError({ errno: 1205 })).toBe(true);
+    expect(isTransactionLostError({ errno: 1927 })).toBe(true);
+    expect(isTransactionLostError({ code: 'PROTOCOL_CONNECTION_LOST', fatal: true })).toBe(true);
+    expect(isTransactionLostError({ code: 'ECONNRESET', fatal: true })).toBe(true);
+    expect(isTransactionLostError({ errno: 1062, code: 'ER_DUP_ENTRY', fatal: false })).toBe(false);
+    expect(isTransactionLostError(new Error('Deadlock found when trying to get lock'))).toBe(false);
+    expect(isTransactionLostError(undefined)).toBe(false);
+  });
+
+  it('refuses every statement after the one that lost the transaction, without sending it', async () => {
+    const sent: string[] = [];
+    const deadlock = Object.assign(new Error('deadlock'), { errno: 1213 });
+    const duplicate = Object.assign(new Error('duplicate'), { errno: 1062 });
+    const guard = new GuardedStatements(async (sql) => {
+      sent.push(sql);
+      if (sql === 'dup') throw duplicate;
+      if (sql === 'victim') throw deadlock;
+      return sql;
+    });
+    await expect(guard.query('dup', [])).rejects.toBe(duplicate);
+    expect(guard.loss).toBeUndefined();
+    expect(await guard.query('a', [])).toBe('a');
+    // Started together, as a handler that does not await might: the second waits for the first.
+    const [victim, after] = await Promise.allSettled([guard.query('victim', []), guard.query('after', [])]);
+    expect(victim).toEqual({ status: 'rejected', reason: deadlock });
+    expect(after.status === 'rejected' && after.reason).toBeInstanceOf(TransactionLostError);
+    expect(guard.loss).toEqual({ error: deadlock });
+    expect(sent).toEqual(['dup', 'a', 'victim']);
+    await guard.settled();
+    guard.finish();
+    await expect(guard.query('late', [])).rejects.toMatchObject({ code: 'TRANSACTION_FINISHED' });
   });
 });
 

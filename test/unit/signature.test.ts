@@ -1,17 +1,54 @@
 import { describe, expect, it } from 'vitest';
-import { sign, SIGNATURE_VERSION, verify, type SignedCall } from '../../participant-sdk/protocol/signature.ts';
+import { readFileSync } from 'node:fs';
+import { canonicalCall, sign, SIGNATURE_VERSION, verify, type SignedCall } from '../../participant-sdk/protocol/signature.ts';
 
 const SECRET = 'unit-secret';
 const NOW = 1_700_000_000_000;
 const SKEW = 30_000;
 
 const call: SignedCall = {
+  method: 'POST',
+  host: 'bank-a.internal:4001',
+  path: '/dtx/debit/confirm',
+  coordinator: '',
   gid: 'gid-1',
   branchId: 'b1',
   op: 'confirm',
   timestamp: NOW,
   body: '{"amount":10}',
 };
+
+describe('the worked example of docs/protocol.md', () => {
+  // Any implementation, in any language, must reproduce these exact values.
+  const example: SignedCall = {
+    method: 'POST',
+    host: 'bank-a.internal:4001',
+    path: '/dtx/debit/confirm',
+    gid: 'order-1001',
+    branchId: '01',
+    op: 'confirm',
+    timestamp: 1767225600000,
+    coordinator: '',
+    body: '{"account":"alice","amount":30}',
+  };
+
+  it('signs the documented string to the documented header', () => {
+    expect(canonicalCall(example)).toBe(
+      'v2\n1767225600000\nPOST\nbank-a.internal:4001\n/dtx/debit/confirm\norder-1001\n01\nconfirm\n\n749caff66effec4a3e4516264f8ca6ca2e36933678585fea51a485f60856336c',
+    );
+    expect(sign('example-key-0123456789', example)).toBe('v2=3355c990630809cebf42b2108ccc8ee7fb3069c4b6f450e95b02b0911ac028b4');
+  });
+
+  it('is the example docs/protocol.md shows', () => {
+    const doc = readFileSync(new URL('../../docs/protocol.md', import.meta.url), 'utf8');
+    expect(doc).toContain('v2=3355c990630809cebf42b2108ccc8ee7fb3069c4b6f450e95b02b0911ac028b4');
+    expect(doc).toContain('749caff66effec4a3e4516264f8ca6ca2e36933678585fea51a485f60856336c');
+  });
+
+  it('upper-cases the method and lower-cases the host before signing', () => {
+    expect(sign('k', { ...example, method: 'post', host: 'BANK-A.internal:4001' })).toBe(sign('k', example));
+  });
+});
 
 describe('sign', () => {
   it('is versioned hex HMAC-SHA256, deterministic', () => {
@@ -48,6 +85,12 @@ describe('verify', () => {
   });
 
   it.each<[string, Partial<SignedCall>]>([
+    ['method', { method: 'PUT' }],
+    ['host (another participant)', { host: 'bank-b.internal:4001' }],
+    ['port', { host: 'bank-a.internal:4002' }],
+    ['path (another resource)', { path: '/dtx/credit/confirm' }],
+    ['path (another mount)', { path: '/other/debit/confirm' }],
+    ['coordinator header', { coordinator: 'http://evil.example' }],
     ['gid', { gid: 'gid-2' }],
     ['branch', { branchId: 'b2' }],
     ['op', { op: 'cancel' }],
@@ -92,7 +135,7 @@ describe('verify', () => {
   it('malformed signature or timestamp → malformed', () => {
     const signature = sign(SECRET, call);
     expect(verify(SECRET, call, 'garbage', NOW, SKEW)).toEqual({ ok: false, reason: 'malformed' });
-    expect(verify(SECRET, call, `v2=${signature.slice(3)}`, NOW, SKEW)).toEqual({ ok: false, reason: 'malformed' });
+    expect(verify(SECRET, call, `v1=${signature.slice(3)}`, NOW, SKEW)).toEqual({ ok: false, reason: 'malformed' });
     expect(verify(SECRET, call, signature.slice(3), NOW, SKEW)).toEqual({ ok: false, reason: 'malformed' });
     expect(verify(SECRET, { ...call, timestamp: Number.NaN }, signature, NOW, SKEW)).toEqual({ ok: false, reason: 'malformed' });
     expect(verify(SECRET, { ...call, timestamp: Number.POSITIVE_INFINITY }, signature, NOW, SKEW)).toEqual({ ok: false, reason: 'malformed' });

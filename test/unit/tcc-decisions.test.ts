@@ -1,5 +1,5 @@
 /**
- * The pure TCC state machine (brief §3, §4, §6): every legal and illegal
+ * The pure TCC state machine: every legal and illegal
  * transition, asserted on refusal codes and returned values, never on messages.
  */
 import { describe, expect, it } from 'vitest';
@@ -33,9 +33,11 @@ function txn(overrides: Partial<GlobalTransaction> = {}): GlobalTransaction {
     mode: 'tcc',
     status: 'trying',
     reason: null,
+    caller: null,
     createdAt: T0,
     updatedAt: T0,
     deadlineAt: DEADLINE,
+    decidedAt: null,
     finishedAt: null,
     retryCount: 0,
     nextRetryAt: DEADLINE,
@@ -95,10 +97,10 @@ describe('decideSubmit', () => {
     expect(decideSubmit(txn(), DEADLINE - 1)).toEqual({ kind: 'decide', to: 'confirming' });
   });
 
-  it('trying at or after the deadline → DEADLINE_PASSED with gid and status', () => {
+  it('trying at or after the deadline → DEADLINE_PASSED with gid and the status it moves to', () => {
     const atDeadline = expectRefused(() => decideSubmit(txn(), DEADLINE), 'DEADLINE_PASSED');
     expect(atDeadline.gid).toBe('gid-1');
-    expect(atDeadline.status).toBe('trying');
+    expect(atDeadline.status).toBe('cancelling');
     expectRefused(() => decideSubmit(txn(), DEADLINE + 3_600_000), 'DEADLINE_PASSED');
   });
 
@@ -108,7 +110,17 @@ describe('decideSubmit', () => {
     expect(decideSubmit(txn({ status }), DEADLINE + 1)).toEqual({ kind: 'already', status });
   });
 
-  it.each(['cancelling', 'cancelled'] as const)('%s → ILLEGAL_STATE carrying the status', (status) => {
+  it.each(['cancelling', 'cancelled'] as const)('%s, aborted at or after the deadline → DEADLINE_PASSED carrying the status, whatever the reason says', (status) => {
+    for (const decidedAt of [DEADLINE, DEADLINE + 5_000]) {
+      for (const reason of ['timeout', 'deadline passed before submit', 'anything', null]) {
+        const error = expectRefused(() => decideSubmit(txn({ status, reason, decidedAt }), DEADLINE + 10_000), 'DEADLINE_PASSED');
+        expect(error.status).toBe(status);
+      }
+    }
+  });
+
+  it.each(['cancelling', 'cancelled'] as const)('%s, aborted before the deadline (or before the log kept decision times) → ILLEGAL_STATE carrying the status', (status) => {
+    expectRefused(() => decideSubmit(txn({ status, reason: 'timeout', decidedAt: DEADLINE - 1 }), DEADLINE + 1), 'ILLEGAL_STATE');
     const error = expectRefused(() => decideSubmit(txn({ status, reason: 'timeout' }), T0), 'ILLEGAL_STATE');
     expect(error.status).toBe(status);
     expect(error.gid).toBe('gid-1');
@@ -299,7 +311,7 @@ describe('planPhaseTwo', () => {
 });
 
 describe('decideAfterRound', () => {
-  const policy: RetryPolicy = { baseDelayMs: 1_000, maxDelayMs: 60_000, attentionAfterRetries: 5 };
+  const policy: RetryPolicy = { baseDelayMs: 1_000, maxDelayMs: 60_000, attentionAfterRetries: 5, attentionAfterMs: 600_000 };
   const NOW = T0 + 100_000;
   /** random() = 1 gives the ceiling of the jitter range, so delays are exact. */
   const top = () => 1;
@@ -484,6 +496,82 @@ describe('decideAfterRound', () => {
     expect(decision.attentionReason).toContain(String(policy.attentionAfterRetries));
     // 1000 * 2^4 = 16000, below the cap.
     expect(decision.nextRetryAt).toBe(NOW + 16_000);
+  });
+
+  describe('age of the decision (attentionAfterMs)', () => {
+    const DECIDED = NOW - 100_000;
+    const aged = (ageMs: number, overrides: Parameters<typeof txn>[0] = {}) =>
+      txn({ status: 'confirming', createdAt: DECIDED - 5_000, decidedAt: NOW - ageMs, ...overrides });
+
+    it('ongoing forever: no attention before the age, the base interval throughout', () => {
+      const decision = decideAfterRound(aged(policy.attentionAfterMs - 1), confirmPlan(['a']), [result('a', 'ongoing', 425)], NOW, policy, top);
+      expect(decision).toEqual({ kind: 'retry', retryCount: 0, nextRetryAt: NOW + policy.baseDelayMs, needsAttention: false, attentionReason: null });
+    });
+
+    it('ongoing forever: attention once the decision is that old, naming the pending branch; the interval stays the base', () => {
+      const decision = decideAfterRound(
+        aged(policy.attentionAfterMs),
+        confirmPlan(['a', 'slow']),
+        [result('a', 'success', 200), result('slow', 'ongoing', 425)],
+        NOW,
+        policy,
+        top,
+      );
+      expect(decision).toMatchObject({ kind: 'retry', retryCount: 0, nextRetryAt: NOW + policy.baseDelayMs, needsAttention: true });
+      if (decision.kind !== 'retry') return;
+      expect(decision.attentionReason).toContain(`${policy.attentionAfterMs / 1000} s after the confirm decision`);
+      expect(decision.attentionReason).toContain('branch slow: ongoing (HTTP 425)');
+      expect(decision.attentionReason).not.toContain('branch a');
+    });
+
+    it('applies to rounds failing below the retry budget too (cancel named)', () => {
+      const decision = decideAfterRound(
+        aged(policy.attentionAfterMs + 1, { status: 'cancelling', retryCount: 1 }),
+        cancelPlan(['x']),
+        [result('x', 'unknown', null)],
+        NOW,
+        policy,
+        top,
+      );
+      expect(decision).toMatchObject({ kind: 'retry', retryCount: 2, needsAttention: true });
+      if (decision.kind === 'retry') expect(decision.attentionReason).toMatch(/after the cancel decision \(branch x: unknown\)$/);
+    });
+
+    it('raised once: a flagged transaction gets no new reason from its age', () => {
+      const decision = decideAfterRound(
+        aged(policy.attentionAfterMs * 3, { needsAttention: true, attentionReason: 'earlier' }),
+        confirmPlan(['a']),
+        [result('a', 'ongoing', 425)],
+        NOW,
+        policy,
+        top,
+      );
+      expect(decision).toEqual({ kind: 'retry', retryCount: 0, nextRetryAt: NOW + policy.baseDelayMs, needsAttention: true, attentionReason: null });
+    });
+
+    it('a decision time unknown to the log (decided before it was kept) counts from the creation', () => {
+      const old = txn({ status: 'confirming', createdAt: NOW - policy.attentionAfterMs, decidedAt: null });
+      const decision = decideAfterRound(old, confirmPlan(['a']), [result('a', 'ongoing', 425)], NOW, policy, top);
+      expect(decision).toMatchObject({ kind: 'retry', needsAttention: true });
+      const young = txn({ status: 'confirming', createdAt: NOW - policy.attentionAfterMs + 1, decidedAt: null });
+      expect(decideAfterRound(young, confirmPlan(['a']), [result('a', 'ongoing', 425)], NOW, policy, top)).toMatchObject({ needsAttention: false });
+    });
+
+    it('many pending branches: the reason names a few and counts the rest', () => {
+      const names = ['b1', 'b2', 'b3', 'b4', 'b5'];
+      const decision = decideAfterRound(aged(policy.attentionAfterMs), confirmPlan(names), names.map((n) => result(n, 'ongoing', 425)), NOW, policy, top);
+      if (decision.kind !== 'retry') throw new Error('expected a retry');
+      expect(decision.attentionReason).toContain('branch b3: ongoing');
+      expect(decision.attentionReason).not.toContain('branch b4');
+      expect(decision.attentionReason).toContain('and 2 more');
+    });
+
+    it('a finished round finishes whatever its age', () => {
+      expect(decideAfterRound(aged(policy.attentionAfterMs * 10), confirmPlan(['a']), [result('a', 'success', 200)], NOW, policy, top)).toEqual({
+        kind: 'finish',
+        status: 'confirmed',
+      });
+    });
   });
 
   it('attention already set stays set, without a new reason, on later unknown rounds', () => {

@@ -37,12 +37,12 @@ describe('fanOutTelemetry', () => {
 
 describe('alert configuration', () => {
   it('is off when DTX_ALERT_URL is unset or empty, with 6 attempts by default', () => {
-    expect(loadConfig({})).toMatchObject({ alertUrl: null, alertAttempts: 6 });
-    expect(loadConfig({ DTX_ALERT_URL: '  ' }).alertUrl).toBeNull();
+    expect(loadConfig({ DTX_INSECURE: '1' })).toMatchObject({ alertUrl: null, alertAttempts: 6 });
+    expect(loadConfig({ DTX_INSECURE: '1', DTX_ALERT_URL: '  ' }).alertUrl).toBeNull();
   });
 
   it('accepts http(s) URLs, with paths and tokens', () => {
-    expect(loadConfig({ DTX_ALERT_URL: 'https://hooks.example.test/T0/B1/xyz?k=v', DTX_ALERT_ATTEMPTS: '3' })).toMatchObject({
+    expect(loadConfig({ DTX_INSECURE: '1', DTX_ALERT_URL: 'https://hooks.example.test/T0/B1/xyz?k=v', DTX_ALERT_ATTEMPTS: '3' })).toMatchObject({
       alertUrl: 'https://hooks.example.test/T0/B1/xyz?k=v',
       alertAttempts: 3,
     });
@@ -55,7 +55,7 @@ describe('alert configuration', () => {
       expect(problems).toHaveLength(1);
       expect(problems[0]).not.toContain(bad);
     }
-    expect(() => loadConfig({ DTX_ALERT_URL: 'ftp://secret-token@host' })).toThrow(ConfigError);
-    expect(() => loadConfig({ DTX_ALERT_ATTEMPTS: '0' })).toThrow(/DTX_ALERT_ATTEMPTS/);
+    expect(() => loadConfig({ DTX_INSECURE: '1', DTX_ALERT_URL: 'ftp://secret-token@host' })).toThrow(ConfigError);
+    expect(() => loadConfig({ DTX_INSECURE: '1', DTX_ALERT_ATTEMPTS: '0' })).toThrow(/DTX_ALERT_ATTEMPTS/);
   });
 });

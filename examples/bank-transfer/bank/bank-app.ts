@@ -11,6 +11,7 @@ import { listAccounts, migrateBank, openAccounts } from './schema.ts';
 
 export interface BankOptions {
   knex: Knex;
+  /** This bank's signing key; null only in insecure development mode. */
   secret: string | null;
   logger: Logger;
   accounts: { id: string; balance: number }[];
@@ -26,6 +27,7 @@ export async function createBankApp(options: BankOptions): Promise<FastifyInstan
     knex: options.knex,
     resources: bankResources(options.faults, options.handlers),
     secret: options.secret,
+    insecureDevMode: options.secret === null,
     logger: options.logger,
   });
   await participant.migrate();

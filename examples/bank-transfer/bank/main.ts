@@ -7,12 +7,12 @@
  *   BANK_ERROR_RATE probability of an injected 500 on any call (default 0)
  *   BANK_HANDLERS   "knex" (handlers on a knex transaction, the default) or "sql" (plain SQL on its
  *                   connection: the same statements, less garbage per call)
- *   DTX_SECRET      shared signing secret (same default as the coordinator; empty = unsigned)
+ *   DTX_SECRET      this bank's signing key: the coordinator's key for it (its DTX_PARTICIPANTS entry,
+ *                   or its DTX_SECRET). Required, unless DTX_INSECURE=1 (development: unsigned calls accepted)
  */
 import knexFactory from 'knex';
 import { pino } from 'pino';
 import { ensureDatabase } from '../../../coordinator/store/connect.ts';
-import { DEVELOPMENT_SECRET } from '../../../participant-sdk/index.ts';
 import { createBankApp } from './bank-app.ts';
 import { parseAccounts } from './schema.ts';
 
@@ -29,7 +29,12 @@ if (handlers !== 'knex' && handlers !== 'sql') {
   logger.fatal({ handlers }, 'BANK_HANDLERS must be knex or sql');
   process.exit(2);
 }
-const secret = env.DTX_SECRET === undefined ? DEVELOPMENT_SECRET : env.DTX_SECRET === '' ? null : env.DTX_SECRET;
+const insecure = env.DTX_INSECURE === '1';
+const secret = env.DTX_SECRET || null;
+if (secret === null && !insecure) {
+  logger.fatal('DTX_SECRET is required (or DTX_INSECURE=1 for development)');
+  process.exit(2);
+}
 
 await ensureDatabase(dbUrl);
 const knex = knexFactory({ client: 'mysql2', connection: dbUrl, pool: { min: 0, max: Number(env.BANK_POOL_MAX ?? 20) } });

@@ -1,6 +1,6 @@
 /**
  * Reads the banks' and the coordinator's databases and checks the
- * invariants of a finished run (brief §9): money conserved, no negative
+ * invariants of a finished run: money conserved, no negative
  * account, nothing left reserved, every transaction terminal, no branch both
  * confirmed and cancelled, every confirm and cancel applied at most once.
  */

@@ -31,6 +31,7 @@ export interface ClusterOptions {
   redisUrl: string;
   redisPrefix: string;
   databasePrefix: string;
+  /** Root of the cluster's credentials: each bank's key and each transfer service's API token derive from it. */
   secret: string;
   coordinators: number;
   accountsPerBank: number;
@@ -55,6 +56,20 @@ export interface Cluster {
   accountIds: string[];
   all(): ManagedProcess[];
   stop(): Promise<void>;
+}
+
+/**
+ * The cluster's credentials, derived from one root secret: a key per bank
+ * (so that neither bank can forge calls to the other) and an API token per
+ * transfer service.
+ */
+export function clusterCredentials(secret: string) {
+  return {
+    bankKey: (bank: BankName) => `${secret}.bank-${bank}`,
+    apiToken: (transfer: number) => `${secret}.transfer-${transfer}`,
+    /** The `tools` caller's token, valid on every coordinator: audits and the chaos suite's own calls. */
+    toolsToken: `${secret}.tools`,
+  };
 }
 
 const hostPort = (url: string): Endpoint => {
@@ -87,6 +102,7 @@ async function freshDatabases(serverUrl: string, names: string[]): Promise<void>
 
 export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   const route = options.route ?? (async (_link: LinkName, target: Endpoint) => target);
+  const credentials = clusterCredentials(options.secret);
   await mkdir(options.logDir, { recursive: true });
   const coordinatorDb = `${options.databasePrefix}_coordinator`;
   const bankDbs: Record<BankName, string> = { a: `${options.databasePrefix}_bank_a`, b: `${options.databasePrefix}_bank_b` };
@@ -117,7 +133,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
         BANK_LOG_LEVEL: 'warn',
         // One bank of each handler kind, so that the demo and every chaos scenario exercise both.
         BANK_HANDLERS: bank === BANKS[0] ? 'knex' : 'sql',
-        DTX_SECRET: options.secret,
+        DTX_SECRET: credentials.bankKey(bank),
       },
     });
   }
@@ -126,10 +142,15 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   const coordinators: ManagedProcess[] = [];
   const transfers: ManagedProcess[] = [];
   const transferUrls: string[] = [];
+  /** Per coordinator: where it reaches each bank (directly, or through the link's proxy). */
+  const bankEndpoints: Record<BankName, Endpoint>[] = [];
   for (let i = 0; i < options.coordinators; i++) {
     const port = await options.freePort();
     const mysql = await route(`coordinator-${i}->mysql`, hostPort(options.mysqlUrl));
     const redis = await route(`coordinator-${i}->redis`, hostPort(options.redisUrl));
+    const endpoints = {} as Record<BankName, Endpoint>;
+    for (const bank of BANKS) endpoints[bank] = await route(`coordinator-${i}->bank-${bank}`, hostPort(bankUrls[bank]));
+    bankEndpoints.push(endpoints);
     coordinators.push(
       new ManagedProcess({
         name: `coordinator-${i}`,
@@ -142,7 +163,10 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
           DTX_REDIS_URL: withEndpoint(options.redisUrl, redis),
           DTX_REDIS_PREFIX: options.redisPrefix,
           DTX_PORT: String(port),
-          DTX_SECRET: options.secret,
+          // No shared key: every participant the coordinator may call has its own.
+          // Each bank where this coordinator reaches it, and directly (tools register direct URLs).
+          DTX_PARTICIPANTS: BANKS.flatMap((bank) => [`http://${endpoints[bank].host}:${endpoints[bank].port}/dtx/`, `${bankUrls[bank]}/dtx/`].map((prefix) => `${prefix}=${credentials.bankKey(bank)}`)).join(','),
+          DTX_API_TOKENS: `transfer-${i}:${credentials.apiToken(i)},tools:${credentials.toolsToken}`,
           DTX_INSTANCE_ID: `coordinator-${i}`,
           DTX_LOG_LEVEL: 'info',
           ...options.coordinatorEnv,
@@ -157,11 +181,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   for (let i = 0; i < options.coordinators; i++) {
     const port = await options.freePort();
     const coordinator = await route(`transfer-${i}->coordinator-${i}`, { host: '127.0.0.1', port: Number(new URL(coordinators[i]!.options.healthUrl).port) });
-    const forCoordinator: string[] = [];
-    for (const bank of BANKS) {
-      const endpoint = await route(`coordinator-${i}->bank-${bank}`, hostPort(bankUrls[bank]));
-      forCoordinator.push(`${bank}=http://${endpoint.host}:${endpoint.port}`);
-    }
+    const forCoordinator = BANKS.map((bank) => `${bank}=http://${bankEndpoints[i]![bank].host}:${bankEndpoints[i]![bank].port}`);
     transferUrls.push(`http://127.0.0.1:${port}`);
     transfers.push(
       new ManagedProcess({
@@ -175,7 +195,8 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
           TRANSFER_BANKS_FOR_COORDINATOR: forCoordinator.join(','),
           TRANSFER_PORT: String(port),
           TRANSFER_LOG_LEVEL: 'warn',
-          DTX_SECRET: options.secret,
+          TRANSFER_BANK_KEYS: BANKS.map((bank) => `${bank}=${credentials.bankKey(bank)}`).join(','),
+          DTX_API_TOKEN: credentials.apiToken(i),
         },
       }),
     );

@@ -5,10 +5,12 @@
  *   TRANSFER_BANKS_FOR_COORDINATOR  optional, same shape: the URLs the coordinator should use
  *   TRANSFER_PORT        HTTP port (default 4000), TRANSFER_HOST (default 127.0.0.1)
  *   TRANSFER_TIMEOUT_MS  try-phase deadline per transfer (default 10000)
- *   DTX_SECRET           shared signing secret (empty = unsigned)
+ *   DTX_API_TOKEN        this service's token for the coordinator's /v1 (one of its DTX_API_TOKENS)
+ *   TRANSFER_BANK_KEYS   name=key pairs: the key each bank checks tries with, "a=...,b=..."
+ *   DTX_SECRET           the key for banks not in TRANSFER_BANK_KEYS
  */
 import { pino } from 'pino';
-import { DEVELOPMENT_SECRET, DtxClient } from '../../../participant-sdk/index.ts';
+import { DtxClient } from '../../../participant-sdk/index.ts';
 import { createTransferApp, type BankLink } from './transfer-app.ts';
 
 const env = process.env;
@@ -29,10 +31,17 @@ const coordinatorUrls = parseBanks(env.TRANSFER_BANKS_FOR_COORDINATOR);
 const banks: Record<string, BankLink> = {};
 for (const [name, url] of Object.entries(tryUrls)) banks[name] = { tryBase: url, coordinatorBase: coordinatorUrls[name] ?? url };
 
-const secret = env.DTX_SECRET === undefined ? DEVELOPMENT_SECRET : env.DTX_SECRET === '' ? null : env.DTX_SECRET;
+const bankKeys = parseBanks(env.TRANSFER_BANK_KEYS);
+const sharedKey = env.DTX_SECRET || null;
+/** Each try is signed with the key of the bank it goes to. */
+const keyFor = (tryUrl: string): string | null => {
+  const bank = Object.keys(tryUrls).find((name) => tryUrl.startsWith(`${tryUrls[name]}/`));
+  return (bank !== undefined ? bankKeys[bank] : undefined) ?? sharedKey;
+};
 const dtx = new DtxClient({
   coordinatorUrl: env.DTX_COORDINATOR_URL ?? 'http://127.0.0.1:36789',
-  secret,
+  apiToken: env.DTX_API_TOKEN || null,
+  secret: keyFor,
   tryTimeoutMs: Number(env.TRANSFER_TRY_TIMEOUT_MS ?? 5_000),
   coordinatorTimeoutMs: Number(env.TRANSFER_COORDINATOR_TIMEOUT_MS ?? 15_000),
 });

@@ -1,0 +1,46 @@
+/**
+ * The headers of one dtx call to a participant, signed: the one place that
+ * builds them, for the coordinator's phase-two calls, the initiator's tries
+ * and anything else (tools, tests) that calls a participant directly.
+ */
+import { sign, signedTarget } from './signature.ts';
+import { HEADERS, type BranchOp } from './wire.ts';
+
+export interface OutgoingCall {
+  /** The participant URL the call is POSTed to (`.../<resource>/<op>`). */
+  url: string | URL;
+  gid: string;
+  branchId: string;
+  op: BranchOp;
+  /** The exact body bytes. */
+  body: string;
+  /** Epoch milliseconds. */
+  timestamp: number;
+  /** Base URL of the coordinator, for participants that join the transaction; omitted when absent. */
+  coordinator?: string;
+}
+
+/** Headers for `call`: content type, the dtx context and, given a key, the signature. */
+export function callHeaders(key: string | null, call: OutgoingCall): Record<string, string> {
+  const headers: Record<string, string> = {
+    'content-type': 'application/json',
+    [HEADERS.gid]: call.gid,
+    [HEADERS.branchId]: call.branchId,
+    [HEADERS.op]: call.op,
+    [HEADERS.timestamp]: String(call.timestamp),
+  };
+  if (call.coordinator !== undefined) headers[HEADERS.coordinator] = call.coordinator;
+  if (key !== null) {
+    headers[HEADERS.signature] = sign(key, {
+      method: 'POST',
+      ...signedTarget(call.url),
+      gid: call.gid,
+      branchId: call.branchId,
+      op: call.op,
+      timestamp: call.timestamp,
+      coordinator: call.coordinator ?? '',
+      body: call.body,
+    });
+  }
+  return headers;
+}

@@ -1,0 +1,93 @@
+/**
+ * A short property-based fuzz of every /v1 and /admin/v1 route and of the
+ * participant endpoint (Fastify plugin and node:http handler), on the real
+ * servers: no answer >= 500, every error a JSON {code, message}, and no
+ * change to the transaction log or the barrier for any refused request.
+ * `npm run fuzz` is the long run of the same cases.
+ *
+ * DTX_FUZZ_SEED / DTX_FUZZ_RUNS replay or lengthen it.
+ */
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { startFuzzWorld, type FuzzWorld } from './fuzz-world.ts';
+import { FuzzSession, runFuzz } from './fuzz-runner.ts';
+import { KNOWN_CASES } from './known-cases.ts';
+import { formatFinding, groupFindings } from './report.ts';
+import { errorShapeProblem, judge } from './oracle.ts';
+import { diffMarks, takeMarks } from './state-marks.ts';
+
+let world: FuzzWorld;
+
+beforeAll(async () => {
+  world = await startFuzzWorld({ mysqlUrl: inject('mysqlUrl'), redisUrl: inject('redisUrl'), label: 'fuzz' });
+});
+
+afterAll(async () => {
+  await world?.stop();
+});
+
+describe('the oracle', () => {
+  const request = { label: 'x', target: 'coordinator' as const, method: 'POST', path: '/v1/transactions', headers: [] };
+  const reply = (status: number, body: string, contentType = 'application/json; charset=utf-8') => ({
+    kind: 'reply' as const,
+    ms: 1,
+    reply: { status, headers: { 'content-type': contentType }, body: Buffer.from(body) },
+  });
+
+  it('flags a 500, even one with the API error shape', () => {
+    expect(judge(request, reply(500, '{"code":"INTERNAL","message":"internal error"}'), { apiAuthActive: true }).map((p) => p.kind)).toEqual(['server-error']);
+  });
+
+  it('flags errors that are not JSON {code, message}', () => {
+    expect(errorShapeProblem('text/plain', 'Bad Request')).not.toBeNull();
+    expect(errorShapeProblem('application/json', '{"error":"Bad Request","message":"Client Error","statusCode":400}')).not.toBeNull();
+    expect(errorShapeProblem('application/json', '{"code":"X","message":"m","stack":"Error\\n    at f"}')).not.toBeNull();
+    expect(errorShapeProblem('application/json', '{"code":"INVALID_URL","message":"confirmUrl is not a URL"}')).toBeNull();
+  });
+
+  it('flags an accepted request that had to be refused, and a missing 401', () => {
+    expect(judge({ ...request, expect: 'refused' }, reply(201, '{}'), { apiAuthActive: true }).map((p) => p.kind)).toEqual(['expectation']);
+    expect(judge({ ...request, expect: 'api-unauthenticated' }, reply(201, '{}'), { apiAuthActive: true }).map((p) => p.kind)).toEqual(['expectation']);
+    expect(judge({ ...request, expect: 'api-unauthenticated' }, reply(201, '{}'), { apiAuthActive: false })).toEqual([]);
+  });
+});
+
+describe('the write check', () => {
+  it('sees what an accepted request writes to the log and the barrier', async () => {
+    const session = new FuzzSession(world);
+    await session.settle();
+    const before = await takeMarks(world.logDb, world.participantDb, []);
+    const abort = {
+      label: 'v1 abort / check',
+      target: 'coordinator' as const,
+      method: 'POST',
+      path: '/v1/transactions/{{GID}}/abort',
+      headers: [['authorization', 'Bearer {{API_TOKEN}}'], ['content-type', 'application/json']] as [string, string][],
+      body: { kind: 'json' as const, value: { waitMs: 5000 } },
+    };
+    expect(await session.runCase({ subject: 'tried', request: abort }, 'check')).toEqual([]);
+    const changed = diffMarks(before, await takeMarks(world.logDb, world.participantDb, [])).map((line) => line.split(':')[0]);
+    // The transaction was begun and aborted (log), its tries and cancels went through the barrier.
+    expect(changed).toEqual(expect.arrayContaining(['global', 'branch', 'eventMax', 'barrierCount', 'barrierMax', 'effectsMax']));
+  });
+});
+
+describe('fuzz', () => {
+  it('a few hundred generated requests: no 5xx, JSON errors, refusals write nothing', async () => {
+    const seed = Number(process.env['DTX_FUZZ_SEED'] ?? Date.now() % 2 ** 31);
+    const runs = Number(process.env['DTX_FUZZ_RUNS'] ?? 250);
+    const session = new FuzzSession(world);
+    const result = await runFuzz(session, { runs, seed, examples: KNOWN_CASES });
+    const groups = groupFindings(result.findings);
+    const report = [
+      `${result.findings.length} fuzz findings in ${groups.length} kinds (seed ${seed}):`,
+      ...groups.map((g) => `  ${g.count} × ${g.key}`),
+      '',
+      ...groups.map((g) => formatFinding(g.first, seed)),
+    ].join('\n');
+    expect(result.findings.length, `${report}\n`).toBe(0);
+    expect(session.stats.requests).toBeGreaterThanOrEqual(runs);
+    // The run must have reached the state-changing paths and checked refusals.
+    expect(session.stats.refusalsChecked).toBeGreaterThan(runs / 4);
+    expect(Object.keys(session.stats.byStatus).filter((s) => s.startsWith('2')).length).toBeGreaterThan(0);
+  }, 180_000);
+});

@@ -1,0 +1,252 @@
+/**
+ * One generated request, as data: readable in a counterexample, turned into
+ * exact bytes only when it is sent. Values that depend on the running world
+ * (ports, tokens, the gid of the transaction under test) are placeholders
+ * such as `{{GID}}`, filled in by render().
+ */
+import { toStringMethod } from 'fast-check';
+import { sign } from '../../participant-sdk/protocol/signature.ts';
+import { HEADERS, isValidGid, type BranchOp } from '../../participant-sdk/protocol/wire.ts';
+
+export type Target = 'coordinator' | 'participant-fastify' | 'participant-node';
+
+/**
+ * What the answer must be beyond the general rules (below 500, errors as
+ * JSON {code, message}, nothing written by a refusal):
+ * - refused: a 4xx (the input breaks the documented contract);
+ * - unauthenticated / forbidden: 401 / 403;
+ * - api-unauthenticated: 401 when /v1 authentication is on.
+ */
+export type Expectation = 'refused' | 'unauthenticated' | 'forbidden' | 'api-unauthenticated';
+
+/** Raw JSON text inside a generated value (numbers JSON.stringify cannot write, duplicate keys…). */
+export class RawJson {
+  readonly parts: readonly (string | Repeat)[];
+  constructor(...parts: (string | Repeat)[]) {
+    this.parts = parts;
+  }
+  get text(): string {
+    return this.parts.map((p) => (typeof p === 'string' ? p : p.text.repeat(p.count))).join('');
+  }
+  [toStringMethod](): string {
+    return `raw(${this.parts.map((p) => (typeof p === 'string' ? JSON.stringify(p.length > 60 ? `${p.slice(0, 60)}…` : p) : p[toStringMethod]())).join(' + ')})`;
+  }
+}
+
+/** `text` repeated `count` times, built only when sent (huge and deeply nested bodies). */
+export class Repeat {
+  constructor(
+    readonly text: string,
+    readonly count: number,
+  ) {}
+  [toStringMethod](): string {
+    return `${JSON.stringify(this.text)} x ${this.count}`;
+  }
+}
+
+export type BodySpec =
+  /** A value written as JSON (RawJson and Repeat inside are written as they are). */
+  | { kind: 'json'; value: unknown }
+  /** Text sent as UTF-8 (templates filled in); Repeat parts for size. */
+  | { kind: 'text'; parts: (string | Repeat)[] }
+  /** Bytes given as hex (invalid UTF-8, UTF-16…). */
+  | { kind: 'hex'; hex: string };
+
+export interface SignSpec {
+  /** `good`: the participant's key; `other`: a wrong one. */
+  key: 'good' | 'other';
+}
+
+export interface FuzzRequest {
+  /** Route and variant, for the summary (e.g. `v1 begin / bad-url`). */
+  label: string;
+  target: Target;
+  method: string;
+  /** Request target as sent on the request line (templates filled in). */
+  path: string;
+  /** Default `HTTP/1.1`. */
+  version?: string;
+  /** In order; repeated names are sent repeated. */
+  headers: [string, string][];
+  body?: BodySpec;
+  /** Send the body with chunked transfer encoding. */
+  chunked?: boolean;
+  /** Leave out the automatic Host / Content-Length headers. */
+  omit?: ('host' | 'content-length')[];
+  /** Add a dtx-signature computed over what is sent. */
+  sign?: SignSpec;
+  expect?: Expectation;
+  /**
+   * Abuse below the application (framing, header syntax): a participant's
+   * answer then comes from its host HTTP server, whose error shape is not
+   * the SDK's to choose.
+   */
+  transport?: boolean;
+  /** The server may close without answering (the body is shorter than declared). */
+  mayGoUnanswered?: boolean;
+}
+
+/** The values placeholders stand for. */
+export interface RenderContext {
+  gid: string;
+  newGid: string;
+  stub: string;
+  participantFastify: string;
+  participantNode: string;
+  apiToken: string;
+  operatorToken: string;
+  viewerToken: string;
+  participantKey: string;
+  now: number;
+  ports: Record<Target, number>;
+}
+
+export interface RenderedRequest {
+  port: number;
+  bytes: Buffer;
+  head: boolean;
+  /** Request line and headers as text, body cut, for reports. */
+  summary: string;
+  /** Gids the request names (path, body, headers): their rows are compared before and after. */
+  gids: string[];
+  /** Breaks HTTP/1.1 syntax (request line, header names or values): the HTTP server refuses it before any application code. */
+  httpInvalid: boolean;
+}
+
+const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
+// Control characters other than HTAB; obs-text (0x80-0xFF) is allowed in values.
+const CONTROL = /[\u0000-\u0008\u000a-\u001f\u007f]/;
+
+/** Whether the request line or a header breaks HTTP/1.1 syntax as Node's parser reads it. */
+function breaksHttpSyntax(method: string, path: string, version: string, headers: [string, string][]): boolean {
+  if (!TOKEN.test(method) || !/^HTTP\/1\.[01]$/.test(version)) return true;
+  // The request target: visible ASCII only.
+  if (!/^[\u0021-\u007e]+$/.test(path)) return true;
+  return headers.some(([name, value]) => !TOKEN.test(name) || CONTROL.test(value));
+}
+
+const PLACEHOLDER = /\{\{([A-Z_]+)\}\}/g;
+/** In a header value: the length of the body actually sent, plus 50 (a body shorter than declared). */
+export const BODY_LENGTH_PLUS_50 = '{{BODY_LENGTH+50}}';
+
+export function fill(text: string, ctx: RenderContext): string {
+  return text.replace(PLACEHOLDER, (whole, name: string) => {
+    switch (name) {
+      case 'GID':
+        return ctx.gid;
+      case 'NEWGID':
+        return ctx.newGid;
+      case 'STUB':
+        return ctx.stub;
+      case 'P_FASTIFY':
+        return ctx.participantFastify;
+      case 'P_NODE':
+        return ctx.participantNode;
+      case 'API_TOKEN':
+        return ctx.apiToken;
+      case 'OPERATOR_TOKEN':
+        return ctx.operatorToken;
+      case 'VIEWER_TOKEN':
+        return ctx.viewerToken;
+      case 'NOW':
+        return String(ctx.now);
+      case 'STALE':
+        return String(ctx.now - 3_600_000);
+      default:
+        return whole;
+    }
+  });
+}
+
+/** JSON text of a generated value; RawJson and Repeat are written verbatim. */
+export function jsonText(value: unknown): string {
+  if (value instanceof RawJson) return value.text;
+  if (value instanceof Repeat) return value.text.repeat(value.count);
+  if (Array.isArray(value)) return `[${value.map((v) => (v === undefined ? 'null' : jsonText(v))).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    const entries = Object.entries(value as Record<string, unknown>).filter(([, v]) => v !== undefined);
+    return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${jsonText(v)}`).join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
+}
+
+function bodyBytes(body: BodySpec | undefined, ctx: RenderContext): Buffer | null {
+  if (!body) return null;
+  switch (body.kind) {
+    case 'json':
+      return Buffer.from(fill(jsonText(body.value), ctx), 'utf8');
+    case 'text':
+      return Buffer.from(body.parts.map((p) => (p instanceof Repeat ? p.text.repeat(p.count) : fill(p, ctx))).join(''), 'utf8');
+    case 'hex':
+      return Buffer.from(body.hex, 'hex');
+  }
+}
+
+const findHeader = (headers: [string, string][], name: string) => headers.find(([n]) => n.toLowerCase() === name)?.[1];
+
+export function render(request: FuzzRequest, ctx: RenderContext): RenderedRequest {
+  const port = ctx.ports[request.target];
+  const path = fill(request.path, ctx);
+  const body = bodyBytes(request.body, ctx);
+  const headers: [string, string][] = request.headers.map(([name, value]) => [name, fill(value, ctx).replace(BODY_LENGTH_PLUS_50, String((body?.length ?? 0) + 50))]);
+  const omit = new Set(request.omit ?? []);
+  const has = (name: string) => headers.some(([n]) => n.toLowerCase() === name);
+
+  if (!omit.has('host') && !has('host')) headers.unshift(['host', `127.0.0.1:${port}`]);
+  if (request.sign) {
+    const key = request.sign.key === 'good' ? ctx.participantKey : 'not-the-participant-key-000';
+    const signature = sign(key, {
+      method: request.method,
+      host: findHeader(headers, 'host') ?? '',
+      path: path.split('?')[0] ?? '',
+      gid: findHeader(headers, HEADERS.gid) ?? '',
+      branchId: findHeader(headers, HEADERS.branchId) ?? '',
+      op: (findHeader(headers, HEADERS.op) ?? '') as BranchOp,
+      timestamp: Number(findHeader(headers, HEADERS.timestamp)),
+      coordinator: findHeader(headers, HEADERS.coordinator) ?? '',
+      body: body ?? '',
+    });
+    headers.push([HEADERS.signature, signature]);
+  }
+  let payload = body ?? Buffer.alloc(0);
+  if (request.chunked && body) {
+    if (!has('transfer-encoding')) headers.push(['transfer-encoding', 'chunked']);
+    payload = body.length === 0 ? Buffer.from('0\r\n\r\n') : Buffer.concat([Buffer.from(`${body.length.toString(16)}\r\n`), body, Buffer.from('\r\n0\r\n\r\n')]);
+  } else if (body && !omit.has('content-length') && !has('content-length') && !has('transfer-encoding')) {
+    headers.push(['content-length', String(body.length)]);
+  }
+  if (!has('connection')) headers.push(['connection', 'close']);
+
+  const head = `${request.method} ${path} ${request.version ?? 'HTTP/1.1'}\r\n${headers.map(([n, v]) => `${n}: ${v}\r\n`).join('')}\r\n`;
+  const bodyText = payload.subarray(0, 400).toString('utf8');
+  const headText = head.length > 1500 ? `${head.slice(0, 1500)}… (${head.length} chars)` : head;
+  return {
+    port,
+    bytes: Buffer.concat([Buffer.from(head, 'utf8'), payload]),
+    head: request.method === 'HEAD',
+    summary: `${headText}${bodyText}${payload.length > 400 ? `… (${payload.length} bytes)` : ''}`,
+    gids: namedGids(path, headers, body, ctx),
+    httpInvalid: breaksHttpSyntax(request.method, path, request.version ?? 'HTTP/1.1', headers),
+  };
+}
+
+/** The gids a request could touch: the ones under test, and any id-like text in its path. */
+function namedGids(path: string, headers: [string, string][], body: Buffer | null, ctx: RenderContext): string[] {
+  const gids = new Set<string>([ctx.gid, ctx.newGid]);
+  const segment = /\/transactions\/([^/?]+)/.exec(path)?.[1];
+  if (segment) {
+    try {
+      gids.add(decodeURIComponent(segment));
+    } catch {
+      gids.add(segment);
+    }
+  }
+  const header = findHeader(headers, HEADERS.gid);
+  if (header) gids.add(header);
+  if (body && body.length < 100_000) {
+    const match = /"gid"\s*:\s*"([^"\\]{1,200})"/.exec(body.toString('utf8'));
+    if (match?.[1]) gids.add(match[1]);
+  }
+  // Only ids the log can hold: anything else is refused before the store, and the id columns' charset would refuse the comparison.
+  return [...gids].filter((g) => isValidGid(g));
+}

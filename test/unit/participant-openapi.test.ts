@@ -1,0 +1,216 @@
+/**
+ * docs/participant-openapi.yaml, the participant side of the protocol as an
+ * OpenAPI 3 document: valid, and in step with the code — the ops, the dtx
+ * headers, the reply statuses and every `{code}` the SDK can answer, each
+ * under the status it is answered with.
+ *
+ * The codes are read from the SDK itself: the literal `errorReply(status,
+ * 'CODE')` / `refuse(status, 'CODE')` call sites in participant-sdk/, and,
+ * for the replies whose code is not a literal there, by running
+ * replyOfResult / replyOfError. A reply site of a new shape fails the test
+ * until it is covered here and documented.
+ */
+import SwaggerParser from '@apidevtools/swagger-parser';
+import { readdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { REFUSAL_REPLIES, replyOfError, replyOfResult } from '../../participant-sdk/branch-reply.ts';
+import type { BarrierRefusal } from '../../participant-sdk/barrier/barrier.ts';
+import { BarrierInputError, BranchOngoingError, BranchRejectedError, SignatureError, type SignatureFailure } from '../../participant-sdk/errors.ts';
+import { BRANCH_OPS, HEADERS, ID_PATTERN, LIMITS, REPLY_STATUS } from '../../participant-sdk/protocol/wire.ts';
+
+const DOCUMENT = fileURLToPath(new URL('../../docs/participant-openapi.yaml', import.meta.url));
+const PROTOCOL_DOC = fileURLToPath(new URL('../../docs/protocol.md', import.meta.url));
+const SDK = fileURLToPath(new URL('../../participant-sdk/', import.meta.url));
+
+interface Schema {
+  type?: string;
+  enum?: unknown[];
+  pattern?: string;
+  maxLength?: number;
+  required?: string[];
+  properties?: Record<string, Schema>;
+  oneOf?: Schema[];
+}
+interface Parameter {
+  name: string;
+  in: string;
+  required?: boolean;
+  schema: Schema;
+}
+interface Reply {
+  content?: Record<string, { schema: Schema; examples?: Record<string, { value: unknown }> }>;
+}
+interface Operation {
+  parameters: Parameter[];
+  requestBody: { required?: boolean; content: Record<string, unknown> };
+  responses: Record<string, Reply>;
+  security?: Record<string, string[]>[];
+}
+interface Document {
+  openapi: string;
+  security?: Record<string, string[]>[];
+  paths: Record<string, { post?: Operation }>;
+  components: { securitySchemes: Record<string, { type: string; in?: string; name?: string }> };
+}
+
+/** A reply the SDK can send: status and code. */
+interface AnsweredCode {
+  status: number;
+  code: string;
+  where: string;
+}
+
+function sdkSources(dir: string): { file: string; text: string }[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
+    const path = join(dir, entry.name);
+    if (entry.isDirectory()) return sdkSources(path);
+    return entry.name.endsWith('.ts') ? [{ file: path.slice(SDK.length), text: readFileSync(path, 'utf8') }] : [];
+  });
+}
+
+/**
+ * The reply call sites whose code is not a literal, each covered below by
+ * running the function that fills it in (the key is the call with its first
+ * two arguments, whitespace removed).
+ */
+const COMPUTED_REPLY_SITES: Record<string, string> = {
+  'incoming-call.ts errorReply(statusCode,code': 'the generic refuse() of decodeCall, whose callers are literal sites',
+  'branch-reply.ts errorReply(REPLY_STATUS.failure,REFUSAL_REPLIES[result.refusal].code': 'barrier refusals: every REFUSAL_REPLIES entry',
+  'branch-reply.ts errorReply(REPLY_STATUS.failure,error.code': 'BranchRejectedError',
+  'branch-reply.ts errorReply(REPLY_STATUS.ongoing,error.code': 'BranchOngoingError',
+  'branch-reply.ts errorReply(401,error.code': 'SignatureError, for every reason',
+  'branch-reply.ts errorReply(400,error.code': 'BarrierInputError',
+};
+
+/** Every (status, code) the participant SDK can answer, read from its source and its reply functions. */
+function answeredCodes(): { answered: AnsweredCode[]; uncovered: string[]; computed: string[] } {
+  const answered: AnsweredCode[] = [];
+  const uncovered: string[] = [];
+  const computed: string[] = [];
+  const statusOf = (expression: string): number | null => {
+    if (/^\d{3}$/.test(expression)) return Number(expression);
+    const named = /^REPLY_STATUS\.(\w+)$/.exec(expression);
+    return named ? (REPLY_STATUS as Record<string, number>)[named[1]!] ?? null : null;
+  };
+  for (const { file, text } of sdkSources(SDK)) {
+    for (const call of text.matchAll(/(?<!function )\b(errorReply|refuse)\(\s*([^,()]+?)\s*,\s*([^,]+?)\s*,/g)) {
+      const [, fn, first, second] = call as unknown as [string, string, string, string];
+      const literal = /^'([A-Z][A-Z0-9_]*)'$/.exec(second);
+      const status = statusOf(first);
+      if (literal && status !== null) {
+        answered.push({ status, code: literal[1]!, where: file });
+        continue;
+      }
+      const key = `${file.split('/').pop()} ${fn}(${first.replace(/\s+/g, '')},${second.replace(/\s+/g, '')}`;
+      (key in COMPUTED_REPLY_SITES ? computed : uncovered).push(key);
+    }
+  }
+
+  const fromReply = (reply: { statusCode: number; body: unknown }, where: string) =>
+    answered.push({ status: reply.statusCode, code: (reply.body as { code: string }).code, where });
+  for (const refusal of Object.keys(REFUSAL_REPLIES) as BarrierRefusal[]) fromReply(replyOfResult({ kind: 'refused', refusal }), `REFUSAL_REPLIES.${refusal}`);
+  fromReply(replyOfResult({ kind: 'suspended' }), 'suspended');
+  fromReply(replyOfError(new BranchRejectedError('no')), 'BranchRejectedError');
+  fromReply(replyOfError(new BranchOngoingError()), 'BranchOngoingError');
+  fromReply(replyOfError(new BarrierInputError('gid', 'x', 'why')), 'BarrierInputError');
+  fromReply(replyOfError(new Error('boom')), 'any other error');
+  for (const reason of signatureReasons()) fromReply(replyOfError(new SignatureError(reason)), `SignatureError(${reason})`);
+  return { answered, uncovered, computed };
+}
+
+/** The reasons verify() can give, read from signature.ts. */
+function signatureReasons(): SignatureFailure[] {
+  const text = readFileSync(join(SDK, 'protocol/signature.ts'), 'utf8');
+  return [...new Set([...text.matchAll(/reason: '(\w+)'/g)].map((m) => m[1] as SignatureFailure))];
+}
+
+describe('docs/participant-openapi.yaml', () => {
+  let document: Document;
+  let operation: Operation;
+
+  beforeAll(async () => {
+    document = (await SwaggerParser.dereference(DOCUMENT)) as unknown as Document;
+    operation = document.paths['/{resource}/{op}']!.post!;
+  });
+
+  it('is a valid OpenAPI 3 document', async () => {
+    // Throws with the list of problems if the document breaks the OpenAPI 3 schema.
+    await expect(SwaggerParser.validate(DOCUMENT)).resolves.toBeTruthy();
+    expect(document.openapi).toMatch(/^3\./);
+    expect(Object.keys(document.paths)).toEqual(['/{resource}/{op}']);
+  });
+
+  it('names the ops of the protocol, in the path and in dtx-op', () => {
+    const op = operation.parameters.find((p) => p.in === 'path' && p.name === 'op');
+    expect(op?.schema.enum).toEqual([...BRANCH_OPS]);
+    expect(operation.parameters.find((p) => p.name === HEADERS.op)?.schema.enum).toEqual([...BRANCH_OPS]);
+  });
+
+  it('has exactly the dtx headers, the signature as the security scheme', () => {
+    const headers = operation.parameters.filter((p) => p.in === 'header').map((p) => p.name);
+    const schemes = (operation.security ?? document.security ?? []).flatMap((requirement) => Object.keys(requirement));
+    expect(schemes).toHaveLength(1);
+    const scheme = document.components.securitySchemes[schemes[0]!]!;
+    expect(scheme).toMatchObject({ type: 'apiKey', in: 'header', name: HEADERS.signature });
+    expect([...headers, scheme.name].sort()).toEqual(Object.values(HEADERS).sort());
+    // What the SDK's decodeCall requires; dtx-coordinator is sent with try only.
+    const required = operation.parameters.filter((p) => p.in === 'header' && p.required).map((p) => p.name).sort();
+    expect(required).toEqual([HEADERS.gid, HEADERS.branchId, HEADERS.op, HEADERS.timestamp].sort());
+  });
+
+  it('bounds the ids as the SDK does', () => {
+    const header = (name: string) => operation.parameters.find((p) => p.name === name)!.schema;
+    expect(header(HEADERS.gid)).toMatchObject({ pattern: ID_PATTERN, maxLength: LIMITS.gidMaxLength });
+    expect(header(HEADERS.branchId)).toMatchObject({ pattern: ID_PATTERN, maxLength: LIMITS.branchIdMaxLength });
+  });
+
+  it('takes the raw JSON body', () => {
+    expect(operation.requestBody.required).toBe(true);
+    expect(Object.keys(operation.requestBody.content)).toEqual(['application/json']);
+  });
+
+  it('covers every reply status of the protocol and of the SDK', () => {
+    const statuses = Object.keys(operation.responses);
+    const expected = [...Object.values(REPLY_STATUS), 400, 401, 404, 405, 413, 500, ...answeredCodes().answered.map((a) => a.status)];
+    for (const status of new Set(expected)) expect(statuses, `status ${status}`).toContain(String(status));
+    expect(statuses).toContain('default');
+  });
+
+  it('documents every code the SDK can answer, under its status, as {code, message}', () => {
+    const { answered, uncovered, computed } = answeredCodes();
+    // A reply whose code this test cannot see: cover it in COMPUTED_REPLY_SITES (and document its codes).
+    expect(uncovered).toEqual([]);
+    // Each computed site still exists (else the list is stale and may hide a change).
+    expect([...new Set(computed)].sort()).toEqual(Object.keys(COMPUTED_REPLY_SITES).sort());
+    // The source scan itself works: it finds the codes of the route, header, body and size checks.
+    expect(answered.map((a) => a.code)).toEqual(expect.arrayContaining(['METHOD_NOT_ALLOWED', 'UNKNOWN_OP', 'MISSING_HEADER', 'BAD_JSON', 'BODY_TOO_LARGE', 'SUSPENDED']));
+    expect(signatureReasons().length).toBeGreaterThanOrEqual(4);
+    for (const { status, code, where } of answered) {
+      const reply = operation.responses[String(status)]?.content?.['application/json'];
+      expect(reply?.examples?.[code]?.value, `${code} (HTTP ${status}, ${where})`).toMatchObject({ code, message: expect.any(String) });
+      expect(reply?.schema.required).toEqual(['code', 'message']);
+    }
+  });
+
+  it('describes each success body the SDK sends', () => {
+    const alternatives = operation.responses['200']!.content!['application/json']!.schema.oneOf!;
+    const bodies = [replyOfResult({ kind: 'ran', value: { id: 7 } }), replyOfResult({ kind: 'ran', value: undefined }), replyOfResult({ kind: 'duplicate' }), replyOfResult({ kind: 'null-compensation' })];
+    for (const reply of bodies) {
+      expect(reply.statusCode).toBe(REPLY_STATUS.success);
+      const body = reply.body as Record<string, unknown>;
+      const fits = alternatives.filter(
+        (schema) => schema.required!.every((key) => key in body) && Object.keys(body).every((key) => key in schema.properties!),
+      );
+      expect(fits, JSON.stringify(body)).toHaveLength(1);
+    }
+  });
+});
+
+describe('docs/protocol.md', () => {
+  it('names every code the SDK can answer', () => {
+    const doc = readFileSync(PROTOCOL_DOC, 'utf8');
+    for (const { code, where } of answeredCodes().answered) expect(doc, `${code} (${where})`).toContain(`\`${code}\``);
+  });
+});
