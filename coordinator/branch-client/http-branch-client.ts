@@ -65,6 +65,11 @@ export class HttpBranchClient implements BranchClient {
     try {
       const { statusCode, excerpt } = await withDeadline(this.options.timeoutMs, async (signal) => {
         const response = await request(call.url, { method: 'POST', headers, body: call.payload, dispatcher: this.#agent, signal });
+        // A success needs no body: discard it (bounded too). Anything else keeps an excerpt for the operator.
+        if (outcomeOfStatus(response.statusCode) === 'success') {
+          await response.body.dump({ limit: REPLY_EXCERPT_BYTES });
+          return { statusCode: response.statusCode, excerpt: '' };
+        }
         return { statusCode: response.statusCode, excerpt: await readExcerpt(response.body, REPLY_EXCERPT_BYTES) };
       });
       const outcome = outcomeOfStatus(statusCode);

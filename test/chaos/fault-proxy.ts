@@ -1,5 +1,5 @@
 /**
- * A TCP fault proxy for one network link (brief §9): it listens on
+ * A TCP fault proxy for one network link: it listens on
  * 127.0.0.1 and forwards every connection to a target, unless a fault mode
  * says otherwise. The mode can be changed at any time and applies to new
  * and to already open connections:

@@ -1,5 +1,5 @@
 /**
- * Forced orderings (brief §5, §9): the harness plays initiator or coordinator
+ * Forced orderings: the harness plays initiator or coordinator
  * and delivers branch calls in the orders networks and retries can produce —
  * a cancel before its try, a try after the transaction timed out, a try
  * racing its cancel, duplicated and shuffled confirm/cancel deliveries —

@@ -2,7 +2,7 @@
  * One scenario end to end: a fresh cluster (own databases, own Redis
  * prefix) behind fault proxies, seeded transfers while the seeded fault
  * schedule runs, then heal everything, wait (bounded) until every
- * transaction is terminal, and check the invariants (brief §9).
+ * transaction is terminal, and check the invariants.
  */
 import { mkdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';

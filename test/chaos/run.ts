@@ -2,7 +2,7 @@
  * `npm run chaos`: runs every chaos scenario (short variant) against the
  * bank-transfer system on private MariaDB and Redis servers, prints a
  * block per scenario and a summary table, and exits non-zero on any
- * violation of the invariants (brief §9).
+ * violation of the invariants.
  *
  *   npm run chaos                                   every scenario, short, a fresh seed
  *   npm run chaos -- --scenario bank-crash --seed 7 one scenario, reproducibly
