@@ -71,6 +71,29 @@ function call(op: BranchOp, gid = GID, branchId = BRANCH): Promise<BarrierResult
   return barrier({ table: TABLE, gid, branchId, op, now: () => clock }, (run) => recordEffect(run, gid, branchId, op));
 }
 
+/**
+ * Accounts a and b (balance 0), and a rendezvous for two transactions: each
+ * locks its first account, awaits the returned function (it resolves once
+ * both hold theirs), then locks the other one — a guaranteed deadlock.
+ */
+async function deadlockingAccounts(): Promise<() => Promise<void>> {
+  await knex.schema.createTable('accounts', (t) => {
+    t.string('id', 16).primary();
+    t.integer('balance').notNullable();
+  });
+  await knex('accounts').insert([
+    { id: 'a', balance: 0 },
+    { id: 'b', balance: 0 },
+  ]);
+  let holding = 0;
+  let bothHolding!: () => void;
+  const bothHold = new Promise<void>((resolve) => (bothHolding = resolve));
+  return () => {
+    if (++holding === 2) bothHolding();
+    return bothHold;
+  };
+}
+
 async function effects(op: BranchOp, gid = GID): Promise<number> {
   const [row] = await knex('effects').where({ gid, op }).count({ n: '*' });
   return Number(row?.['n']);
@@ -428,25 +451,14 @@ describe('failures', () => {
   });
 
   it('replays the whole transaction, work included, when it is chosen as a deadlock victim', async () => {
-    await knex.schema.createTable('accounts', (t) => {
-      t.string('id', 16).primary();
-      t.integer('balance').notNullable();
-    });
-    await knex('accounts').insert([
-      { id: 'a', balance: 0 },
-      { id: 'b', balance: 0 },
-    ]);
-    let holding = 0;
-    let bothHolding!: () => void;
-    const bothHold = new Promise<void>((resolve) => (bothHolding = resolve));
+    const bothHold = await deadlockingAccounts();
     const retries: number[] = [];
     // Each transfer locks its first account, waits until the other holds its
     // own first account, then locks the other one: a guaranteed deadlock.
     const transfer = (branchId: string, first: string, second: string) =>
       barrier({ table: TABLE, gid: GID, branchId, op: 'try', now: () => clock, onRetry: (_e, n) => retries.push(n) }, async (run) => {
         await run('update accounts set balance = balance + 1 where id = ?', [first]);
-        if (++holding === 2) bothHolding();
-        await bothHold;
+        await bothHold();
         await run('update accounts set balance = balance + 1 where id = ?', [second]);
         await recordEffect(run, GID, branchId, 'try');
       });
@@ -466,25 +478,14 @@ describe('failures', () => {
      * to record their effect, as a careless handler would.
      */
     async function swallowingTransfers(maxAttempts: number) {
-      await knex.schema.createTable('accounts', (t) => {
-        t.string('id', 16).primary();
-        t.integer('balance').notNullable();
-      });
-      await knex('accounts').insert([
-        { id: 'a', balance: 0 },
-        { id: 'b', balance: 0 },
-      ]);
-      let holding = 0;
-      let bothHolding!: () => void;
-      const bothHold = new Promise<void>((resolve) => (bothHolding = resolve));
+      const bothHold = await deadlockingAccounts();
       const swallowed: unknown[] = [];
       const afterLoss: unknown[] = [];
       const retries: number[] = [];
       const transfer = (branchId: string, first: string, second: string) =>
         barrier({ table: TABLE, gid: GID, branchId, op: 'try', now: () => clock, maxAttempts, onRetry: (_e, n) => retries.push(n) }, async (run) => {
           await run('update accounts set balance = balance + 1 where id = ?', [first]);
-          if (++holding === 2) bothHolding();
-          await bothHold;
+          await bothHold();
           let lost = false;
           try {
             await run('update accounts set balance = balance + 1 where id = ?', [second]);
@@ -596,24 +597,13 @@ describe('failures', () => {
 
 describe('knex barrier', () => {
   it('refuses query-builder and ctx.sql statements after the transaction was lost, and fails the call', async () => {
-    await knex.schema.createTable('accounts', (t) => {
-      t.string('id', 16).primary();
-      t.integer('balance').notNullable();
-    });
-    await knex('accounts').insert([
-      { id: 'a', balance: 0 },
-      { id: 'b', balance: 0 },
-    ]);
-    let holding = 0;
-    let bothHolding!: () => void;
-    const bothHold = new Promise<void>((resolve) => (bothHolding = resolve));
+    const bothHold = await deadlockingAccounts();
     const refused: Record<string, unknown[]> = { builder: [], sql: [] };
     const transfer = (branchId: string, first: string, second: string) =>
       runInBarrier(knex, { table: TABLE, gid: GID, branchId, op: 'try', now: () => clock, maxAttempts: 1 }, async (trx) => {
         const sql = sqlOnKnex(trx);
         await trx('accounts').where({ id: first }).increment('balance', 1);
-        if (++holding === 2) bothHolding();
-        await bothHold;
+        await bothHold();
         try {
           await sql('update accounts set balance = balance + 1 where id = ?', [second]);
         } catch {
