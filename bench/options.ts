@@ -5,7 +5,7 @@
  *   npm run bench -- --quick        short run (a minute or two)
  *   npm run bench -- --scale        1,000,000 finished transactions in the log: throughput and query plans
  *   npm run bench -- --profile      CPU profile of the coordinator under load (results not written to bench-results.json)
- *   npm run bench -- --only=a,c     only some scenarios
+ *   npm run bench -- --only=a,c     only some scenarios (a, b, c, c0)
  *   npm run bench -- --runtime=compiled   run the Node processes on esbuild output instead of tsx
  *   npm run bench -- --bank-handlers=sql  the banks' handlers as plain SQL instead of on knex transactions
  *   npm run bench -- --coordinator-log-level=warn
@@ -14,7 +14,17 @@
 
 import { HEADLINE_FRACTION, type SweepOptions } from './scenario.ts';
 
-export type ScenarioName = 'a' | 'b' | 'c';
+/**
+ * The scenarios, in the order a full run measures them: a (dtx) and its floor
+ * b, c (coordinator only) and its floor c0. See docs/performance.md.
+ */
+export const SCENARIOS = ['a', 'b', 'c', 'c0'] as const;
+export type ScenarioName = (typeof SCENARIOS)[number];
+
+export function isScenarioName(name: string): name is ScenarioName {
+  return (SCENARIOS as readonly string[]).includes(name);
+}
+
 export type Runtime = 'tsx' | 'compiled';
 
 /** The sweep's own options (levels, step lengths, fixed-rate shares) are SweepOptions, documented there. */
@@ -60,8 +70,8 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
   }
   const quick = flags.has('quick');
   const profile = flags.has('profile');
-  const scenarios = (flags.get('only') ?? 'a,b,c').split(',').map((s) => s.trim());
-  for (const s of scenarios) if (s !== 'a' && s !== 'b' && s !== 'c') throw new BenchUsageError(`--only takes a, b and c, got ${s}`);
+  const scenarios = (flags.get('only') ?? SCENARIOS.join(',')).split(',').map((s) => s.trim());
+  for (const s of scenarios) if (!isScenarioName(s)) throw new BenchUsageError(`--only takes ${SCENARIOS.join(', ')}, got ${s}`);
   const runtime = flags.get('runtime') ?? 'tsx';
   if (runtime !== 'tsx' && runtime !== 'compiled') throw new BenchUsageError('--runtime is tsx or compiled');
   const bankHandlers = flags.get('bank-handlers') ?? 'knex';
@@ -99,7 +109,7 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
     mode: flags.has('scale') ? 'scale' : 'standard',
     quick,
     profile,
-    scenarios: [...new Set(scenarios)] as ScenarioName[],
+    scenarios: [...new Set(scenarios.filter(isScenarioName))],
     runtime,
     concurrencies,
     // Levels named by hand are the whole sweep; the default sweep climbs on while throughput still grows.

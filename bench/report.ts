@@ -4,7 +4,7 @@
  */
 import type { MachineInfo } from './machine.ts';
 import { rowReads } from './mysql-probe.ts';
-import type { BenchOptions, ScenarioName } from './options.ts';
+import { SCENARIOS, type BenchOptions, type ScenarioName } from './options.ts';
 import { coresBusy, fractionName, type ScenarioMeasurements, type StepResult } from './scenario.ts';
 
 export const TARGETS = { ratio: 0.6, emptyTps: 1000, p99Ms: 25, coordinatorRssMb: 200 } as const;
@@ -112,6 +112,10 @@ export interface BenchResults {
   baseline_tps: number | null;
   ratio: number | null;
   empty_tps: number | null;
+  /** c0's peak: c's four participant calls made directly, no coordinator. */
+  empty_floor_tps: number | null;
+  /** c/c0. */
+  empty_ratio: number | null;
   p50_ms: number | null;
   p99_ms: number | null;
   coordinator_commits_per_tx: number | null;
@@ -123,13 +127,22 @@ export interface BenchResults {
 const round = (n: number | null | undefined, digits = 2): number | null =>
   n === null || n === undefined || !Number.isFinite(n) ? null : Math.round(n * 10 ** digits) / 10 ** digits;
 
+/**
+ * A system's peak over its floor's (a/b, c/c0), to 3 digits; null when either
+ * is missing or the floor carried nothing. Absolute tx/s move by a third
+ * between days on a shared machine; this ratio moves far less.
+ */
+export function peakRatio(system: ScenarioReport | undefined, floor: ScenarioReport | undefined): number | null {
+  return system && floor && floor.peakTps > 0 ? round(system.peakTps / floor.peakTps, 3) : null;
+}
+
 export function buildResults(
   reports: Partial<Record<ScenarioName, ScenarioReport>>,
   machine: MachineInfo,
   options: BenchOptions,
   extra: Record<string, unknown>,
 ): BenchResults {
-  const { a, b, c } = reports;
+  const { a, b, c, c0 } = reports;
   // (c) is the isolated measure: only the coordinator talks to MySQL there.
   // In (a) the banks commit too; their share is known from (b).
   const bankCommitsPerTx = b ? b.commitsPerTx : null;
@@ -138,8 +151,10 @@ export function buildResults(
   const results: BenchResults = {
     dtx_tps: round(a?.peakTps, 1),
     baseline_tps: round(b?.peakTps, 1),
-    ratio: a && b ? round(a.peakTps / b.peakTps, 3) : null,
+    ratio: peakRatio(a, b),
     empty_tps: round(c?.peakTps, 1),
+    empty_floor_tps: round(c0?.peakTps, 1),
+    empty_ratio: peakRatio(c, c0),
     p50_ms: round(a?.p50Ms),
     p99_ms: round(a?.p99Ms),
     coordinator_commits_per_tx: round(c ? c.commitsPerTx : coordinatorCommitsInA),
@@ -150,6 +165,8 @@ export function buildResults(
     baseline_p99_ms: round(b?.p99Ms),
     empty_p50_ms: round(c?.p50Ms),
     empty_p99_ms: round(c?.p99Ms),
+    empty_floor_p50_ms: round(c0?.p50Ms),
+    empty_floor_p99_ms: round(c0?.p99Ms),
     // What carrying the half-peak rate cost: no batching at that rate, so more CPU per transaction than at the peak.
     dtx_cores_busy_at_half_peak: round(a?.halfPeak.coresBusy),
     dtx_cpu_ms_per_tx_at_half_peak: round(a?.halfPeak.cpuMsPerTx, 3),
@@ -158,11 +175,13 @@ export function buildResults(
     dtx_cpu_ms_per_tx: round(a?.totalCpuMsPerTx, 3),
     baseline_cpu_ms_per_tx: round(b?.totalCpuMsPerTx, 3),
     empty_cpu_ms_per_tx: round(c?.totalCpuMsPerTx, 3),
+    empty_floor_cpu_ms_per_tx: round(c0?.totalCpuMsPerTx, 3),
     coordinator_cpu_ms_per_tx_a: round(a?.cpuMsPerTx['coordinator'], 3),
     coordinator_cpu_ms_per_tx_c: round(c?.cpuMsPerTx['coordinator'], 3),
     cpu_bound_ratio: a && b ? round(a.cpuBoundTps / b.cpuBoundTps, 3) : null,
     empty_cpu_bound_tps: round(c?.cpuBoundTps, 0),
-    machine_foreign_cores_max: round(Math.max(0, ...[a, b, c].flatMap((r) => (r ? [r.foreignCoresAtPeak, r.foreignCoresAtFixed] : []))), 2),
+    empty_cpu_bound_ratio: c && c0 ? round(c.cpuBoundTps / c0.cpuBoundTps, 3) : null,
+    machine_foreign_cores_max: round(Math.max(0, ...[a, b, c, c0].flatMap((r) => (r ? [r.foreignCoresAtPeak, r.foreignCoresAtFixed] : []))), 2),
     measured_at: new Date().toISOString(),
     machine,
     options: {
@@ -198,6 +217,7 @@ const TITLES: Record<ScenarioName, string> = {
   a: 'a  dtx bank transfer',
   b: 'b  direct (floor)',
   c: 'c  coordinator only',
+  c0: 'c0 direct, empty (floor of c)',
 };
 
 function table(header: string[], rows: string[][]): string {
@@ -209,7 +229,7 @@ function table(header: string[], rows: string[][]): string {
 const fmt = (n: number | null | undefined, digits = 1): string => (n === null || n === undefined || !Number.isFinite(n) ? '-' : n.toFixed(digits));
 
 export function formatTables(results: BenchResults, reports: Partial<Record<ScenarioName, ScenarioReport>>): string {
-  const names = (['a', 'b', 'c'] as const).filter((n) => reports[n]);
+  const names = SCENARIOS.filter((n) => reports[n]);
   const main = table(
     ['scenario', 'peak tx/s', 'at conc.', 'fixed rate', 'p50 ms', 'p99 ms', 'commits/tx*', 'SQL stmts/tx*', 'redis cmds/tx', 'CPU ms/tx', 'CPU-bound tx/s', 'other load', 'errors'],
     names.map((n) => {
@@ -236,7 +256,7 @@ export function formatTables(results: BenchResults, reports: Partial<Record<Scen
     ['latency at a fixed rate', 'rate', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'cores busy', 'CPU ms/tx', 'at peak'],
     names.flatMap((n) =>
       reports[n]!.latency.map((l) => [
-        `${n}  ${fractionName(l.fractionOfPeak)}`,
+        `${n.padEnd(2)} ${fractionName(l.fractionOfPeak)}`,
         `${fmt(l.rate, 0)}/s`,
         fmt(l.p50Ms, 1),
         fmt(l.p90Ms, 1),
@@ -266,15 +286,17 @@ export function formatTables(results: BenchResults, reports: Partial<Record<Scen
   const t = results['targets'] as Record<string, { target: string; met: boolean | null }>;
   const summary = [
     `a/b ratio          ${fmt(results.ratio, 3)}   (target ${t['ratio']!.target}: ${check(t['ratio']!.met)})`,
+    `c/c0 ratio         ${fmt(results.empty_ratio, 3)}   (c's peak over c0's: the same four calls made directly, no coordinator)`,
     `c tx/s             ${fmt(results.empty_tps, 0)}   (target ${t['empty_tps']!.target}: ${check(t['empty_tps']!.met)})`,
     `a p99 at half peak ${fmt(results.p99_ms, 1)} ms   (target ${t['p99_ms']!.target}: ${check(t['p99_ms']!.met)})`,
     `coordinator RSS    ${fmt(results.coordinator_rss_mb, 1)} MB   (target ${t['coordinator_rss_mb']!.target}: ${check(t['coordinator_rss_mb']!.met)})`,
     `a/b by CPU cost    ${fmt(results['cpu_bound_ratio'] as number | null, 3)}   (ratio of CPU-bound tx/s, independent of other load)`,
+    `c/c0 by CPU cost   ${fmt(results['empty_cpu_bound_ratio'] as number | null, 3)}`,
     `coordinator commits/tx ${fmt(results.coordinator_commits_per_tx, 2)} (c, isolated); in a: ${fmt(results['coordinator_commits_per_tx_in_a'] as number | null, 2)} (a minus b's bank commits)`,
   ];
   return [
     main,
-    '* server-wide, at the peak step: in (c) only the coordinator uses MySQL; in (a) banks + coordinator; in (b) banks only.',
+    '* server-wide, at the peak step: in (c) only the coordinator uses MySQL; in (a) banks + coordinator; in (b) banks only; in (c0) nothing.',
     'CPU ms/tx: all processes (servers and load generator included) at the peak step; CPU-bound tx/s = cores × 1000 / CPU ms/tx.',
     'other load: cores used by processes outside the benchmark; tx/s and latency are only those of this machine when it is ~0.',
     '',

@@ -23,7 +23,7 @@ import { buildResults, formatTables, scenarioReport, type ScenarioReport } from 
 import { runScale } from './scale.ts';
 import { runInterleaved, type ScenarioContext } from './scenario.ts';
 import { benchApiToken, startSystem, type BenchSystem } from './system.ts';
-import { DirectCaller, directTransfer, dtxTransfer, emptyTcc } from './workloads.ts';
+import { DirectCaller, directEmpty, directTransfer, dtxTransfer, emptyTcc } from './workloads.ts';
 
 let options: BenchOptions;
 try {
@@ -102,7 +102,7 @@ function watched(system: BenchSystem): () => WatchedProcess[] {
   return () => [...system.processes.map((p) => ({ name: p.name, pid: p.pid })), ...infrastructure];
 }
 
-const TITLES: Record<ScenarioName, string> = { a: '[a dtx]', b: '[b floor]', c: '[c coordinator only]' };
+const TITLES: Record<ScenarioName, string> = { a: '[a dtx]', b: '[b floor]', c: '[c coordinator only]', c0: '[c0 empty floor]' };
 
 interface Running {
   system: BenchSystem;
@@ -114,14 +114,16 @@ interface Running {
 async function startScenario(scenario: ScenarioName): Promise<Running> {
   const system = await launch(scenario);
   const client = system.coordinator ? new DtxClient({ apiToken: benchApiToken(SECRET), coordinatorUrl: system.coordinator.url, secret: SECRET }) : null;
-  const direct = scenario === 'b' ? new DirectCaller(SECRET) : null;
+  const direct = scenario === 'b' || scenario === 'c0' ? new DirectCaller(SECRET) : null;
   const random = Math.random;
   const work =
     scenario === 'a'
       ? dtxTransfer(client!, { bankA: system.banks!.a, bankB: system.banks!.b, accounts, random })
       : scenario === 'b'
         ? directTransfer(direct!, { bankA: system.banks!.a, bankB: system.banks!.b, accounts, random })
-        : emptyTcc(client!, system.emptyParticipantUrl!);
+        : scenario === 'c'
+          ? emptyTcc(client!, system.emptyParticipantUrl!)
+          : directEmpty(direct!, system.emptyParticipantUrl!);
   return {
     system,
     client,

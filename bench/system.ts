@@ -3,6 +3,7 @@
  *   a: coordinator + bank A + bank B
  *   b: bank A + bank B
  *   c: coordinator + empty participant
+ *   c0: empty participant (c's floor: the load generator calls it directly)
  */
 import { COORDINATOR_NODE_ARGS } from '../coordinator/runtime.ts';
 import { pickFreePort } from '../test/support/free-port.ts';
@@ -10,6 +11,20 @@ import { BenchProcess, logPath } from './bench-process.ts';
 import type { MysqlProbe } from './mysql-probe.ts';
 import type { Runtime, ScenarioName } from './options.ts';
 
+/** Which processes a scenario's system runs. */
+export interface SystemParts {
+  coordinator: boolean;
+  banks: boolean;
+  emptyParticipant: boolean;
+}
+
+export function systemParts(scenario: ScenarioName): SystemParts {
+  return {
+    coordinator: scenario === 'a' || scenario === 'c',
+    banks: scenario === 'a' || scenario === 'b',
+    emptyParticipant: scenario === 'c' || scenario === 'c0',
+  };
+}
 
 /** The bench client's /v1 token, derived from the run's secret. */
 export function benchApiToken(secret: string): string {
@@ -43,7 +58,7 @@ export interface SystemOptions {
 export interface BenchSystem {
   coordinator: { url: string; database: string; process: BenchProcess } | null;
   banks: { a: string; b: string; databases: string[] } | null;
-  /** Base URL of the empty participant's resources (c). */
+  /** Base URL of the empty participant's resources (c, c0). */
   emptyParticipantUrl: string | null;
   processes: BenchProcess[];
   databases: string[];
@@ -58,6 +73,7 @@ function databaseUrl(serverUrl: string, database: string): string {
 
 export async function startSystem(o: SystemOptions): Promise<BenchSystem> {
   const label = o.label ?? o.scenario;
+  const parts = systemParts(o.scenario);
   const prefix = `bench_${label}`;
   const processes: BenchProcess[] = [];
   const databases: string[] = [];
@@ -76,7 +92,7 @@ export async function startSystem(o: SystemOptions): Promise<BenchSystem> {
   };
 
   try {
-    if (o.scenario === 'a' || o.scenario === 'b') {
+    if (parts.banks) {
       const dbs = { a: `${prefix}_bank_a`, b: `${prefix}_bank_b` };
       await o.probe.freshDatabases([dbs.a, dbs.b]);
       databases.push(dbs.a, dbs.b);
@@ -109,7 +125,7 @@ export async function startSystem(o: SystemOptions): Promise<BenchSystem> {
       system.banks = { a: `${urls.a}/dtx`, b: `${urls.b}/dtx`, databases: [dbs.a, dbs.b] };
     }
 
-    if (o.scenario === 'c') {
+    if (parts.emptyParticipant) {
       const port = await pickFreePort();
       system.emptyParticipantUrl = `http://127.0.0.1:${port}/dtx`;
       processes.push(
@@ -125,7 +141,7 @@ export async function startSystem(o: SystemOptions): Promise<BenchSystem> {
       );
     }
 
-    if (o.scenario === 'a' || o.scenario === 'c') {
+    if (parts.coordinator) {
       const database = `${prefix}_coordinator`;
       await o.probe.freshDatabases([database]);
       databases.push(database);

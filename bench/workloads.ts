@@ -1,11 +1,13 @@
 /**
- * The three workloads of the benchmark (docs/performance.md), each one transaction per call:
+ * The four workloads of the benchmark (docs/performance.md), each one transaction per call:
  *   a. a bank transfer through dtx: the bench is the initiator (DtxClient,
  *      begin + both registrations in one call, tries in parallel, submit,
  *      the coordinator confirms both);
  *   b. the floor: the same two tries, then the same two confirms, called
  *      directly on the banks (signed like the coordinator's calls), no coordinator;
- *   c. a two-branch TCC transaction on a participant that does no work.
+ *   c. a two-branch TCC transaction on a participant that does no work;
+ *   c0. c's floor: the same two tries, then the same two confirms, called
+ *      directly on that participant, no coordinator.
  */
 import { Agent, request } from 'undici';
 import { v7 as uuidv7 } from 'uuid';
@@ -41,7 +43,7 @@ export function dtxTransfer(client: DtxClient, target: TransferTarget): Work {
   };
 }
 
-/** Signed participant calls without a coordinator, for the floor (b). */
+/** Signed participant calls without a coordinator, for the floors (b, c0). */
 export class DirectCaller {
   readonly #agent = new Agent({ keepAliveTimeout: 30_000, connections: 128 });
 
@@ -77,15 +79,30 @@ export function directTransfer(caller: DirectCaller, target: TransferTarget): Wo
   };
 }
 
+/** The two branches of (c) and (c0) on the empty participant. */
+function emptyBranches(participantUrl: string): { url: string; branchId: string; payload: { n: number } }[] {
+  return [
+    { url: `${participantUrl}/one`, branchId: '01', payload: { n: 1 } },
+    { url: `${participantUrl}/two`, branchId: '02', payload: { n: 2 } },
+  ];
+}
+
 /** (c) Two branches on the empty participant, through the coordinator. */
 export function emptyTcc(client: DtxClient, participantUrl: string): Work {
   return async () => {
     const outcome = await client.tcc(async (tx) => {
-      await tx.tryAll([
-        { url: `${participantUrl}/one`, payload: { n: 1 } },
-        { url: `${participantUrl}/two`, payload: { n: 2 } },
-      ]);
+      await tx.tryAll(emptyBranches(participantUrl).map(({ url, payload }) => ({ url, payload })));
     });
     if (outcome.status !== 'confirmed') throw new Error(`transaction ${outcome.gid} answered ${outcome.status}`);
+  };
+}
+
+/** (c0) c's four calls made directly: both tries concurrently, then both confirms concurrently, as dtx does; no coordinator. */
+export function directEmpty(caller: DirectCaller, participantUrl: string): Work {
+  return async () => {
+    const gid = uuidv7();
+    const branches = emptyBranches(participantUrl);
+    await Promise.all(branches.map((b) => caller.call(b.url, 'try', gid, b.branchId, b.payload)));
+    await Promise.all(branches.map((b) => caller.call(b.url, 'confirm', gid, b.branchId, b.payload)));
   };
 }

@@ -17,7 +17,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { Agent, request } from 'undici';
 import { signWebhook, WEBHOOK_HEADERS } from '../../participant-sdk/protocol/webhook.ts';
-import { retryDelayMs } from '../domain/backoff.ts';
+import { retry } from '../../participant-sdk/protocol/retry.ts';
 import type { Mode } from '../domain/transaction.ts';
 import type { AttentionEvent, Telemetry } from '../engine/telemetry.ts';
 
@@ -54,6 +54,9 @@ export interface AlertHookOptions {
 }
 
 type AttemptResult = { ok: true; status: number } | { ok: false; error: string };
+
+/** The coordinator is stopping: no (further) attempt. */
+class Stopping extends Error {}
 
 export class AlertHook implements Pick<Telemetry, 'onAttention'> {
   readonly #agent: Agent;
@@ -100,24 +103,33 @@ export class AlertHook implements Pick<Telemetry, 'onAttention'> {
     const delivery = randomUUID();
     const body = JSON.stringify(alert);
     const log = this.#log.child({ gid: alert.gid, delivery });
-    let last: AttemptResult = { ok: false, error: 'not attempted' };
-    for (let attempt = 1; attempt <= attempts; attempt++) {
-      if (this.#closing.signal.aborted) break;
-      last = await this.#post(delivery, body);
-      if (last.ok) {
-        log.info({ attempt, status: last.status }, 'needs-attention alert delivered');
-        return;
-      }
-      if (attempt === attempts) break;
-      const delay = retryDelayMs(attempt, { baseDelayMs: this.options.baseDelayMs, maxDelayMs: this.options.maxDelayMs }, this.options.random);
-      log.warn({ attempt, error: last.error, retryInMs: delay }, 'alert not accepted; retrying');
-      const slept = await sleep(delay, true, { signal: this.#closing.signal }).catch(() => false);
-      if (!slept) break;
+    let lastError = 'not attempted';
+    try {
+      const { attempt, status } = await retry(
+        async (attempt) => {
+          if (this.#closing.signal.aborted) throw new Stopping();
+          const result = await this.#post(delivery, body);
+          if (result.ok) return { attempt, status: result.status };
+          lastError = result.error;
+          throw new Error(result.error);
+        },
+        {
+          policy: { baseDelayMs: this.options.baseDelayMs, maxDelayMs: this.options.maxDelayMs, attempts },
+          shouldRetry: (error) => !(error instanceof Stopping),
+          onRetry: (_error, attempt, delay) => log.warn({ attempt, error: lastError, retryInMs: delay }, 'alert not accepted; retrying'),
+          sleep: (delay) => sleep(delay, true, { signal: this.#closing.signal }).catch(() => false),
+          random: this.options.random,
+        },
+      );
+      log.info({ attempt, status }, 'needs-attention alert delivered');
+      return;
+    } catch {
+      // Given up: logged below.
     }
     if (this.#closing.signal.aborted) {
-      log.warn({ alert, error: last.error }, 'coordinator stopping: needs-attention alert dropped (the flag stays in the log)');
+      log.warn({ alert, error: lastError }, 'coordinator stopping: needs-attention alert dropped (the flag stays in the log)');
     } else {
-      log.error({ alert, attempts, error: last.error }, 'needs-attention alert dropped after its retry budget (the flag stays in the log)');
+      log.error({ alert, attempts, error: lastError }, 'needs-attention alert dropped after its retry budget (the flag stays in the log)');
     }
   }
 

@@ -6,7 +6,7 @@
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { OperatorService } from '../engine/operator-service.ts';
 import type { TransactionService } from '../engine/transaction-service.ts';
-import type { AdminStore, ListCursor, ListFilter } from '../store/admin-store.ts';
+import type { AdminStore, ListCursor, ListFilter } from '../store/ports/admin-store.ts';
 import type { GlobalTransaction } from '../domain/transaction.ts';
 import type { AdminAuth } from './admin-auth.ts';
 import { ActionBody, AuditQuery, BranchParams, BulkRetryBody, CloseBody, GidParams, ListQuery, type ListQueryType } from './admin-schemas.ts';

@@ -7,7 +7,7 @@
  * Decided from error classes, driver codes and server errnos only, never
  * from message text. Pure: no I/O, so it is unit-tested on its own.
  */
-import knex from 'knex';
+import { isPoolAcquireTimeout } from '../store/mysql/driver-errors.ts';
 
 export type Dependency = 'log' | 'queue';
 
@@ -104,7 +104,7 @@ export function classifyOutage(error: unknown, depth = 0): Outage | null {
   if (typeof error !== 'object' || error === null || depth > MAX_DEPTH) return null;
   if (error instanceof DependencyUnavailableError) return { dependency: error.dependency, kind: error.kind };
   // knex: no pooled connection within acquireConnectionTimeout.
-  if (error instanceof knex.KnexTimeoutError) return { dependency: 'log', kind: 'timeout' };
+  if (isPoolAcquireTimeout(error)) return { dependency: 'log', kind: 'timeout' };
   const fields = error as { errno?: unknown; code?: unknown; fatal?: unknown; cause?: unknown; errors?: unknown };
   const byErrno = typeof fields.errno === 'number' ? LOG_ERRNOS.get(fields.errno) : undefined;
   if (byErrno) return { dependency: 'log', kind: byErrno };

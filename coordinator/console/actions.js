@@ -4,18 +4,36 @@
 import { api, ApiError, describeError } from './api.js';
 import { $, fill, show } from './dom.js';
 
-/** What the console provides: the open transaction, the list filters, and what to do after a change. */
+/**
+ * @typedef {import('./api.js').TransactionView} TransactionView
+ * @typedef {import('./api.js').BulkRetryFilter} BulkRetryFilter
+ * @typedef {import('./api.js').OperatorAction} OperatorAction
+ *
+ * @typedef {object} ActionDeps
+ * @property {() => TransactionView | null} detail the transaction open in the detail view
+ * @property {() => Record<string, string>} filters the list filters, as in the URL
+ * @property {(gid: string | null) => Promise<void>} changed after a change: null for a bulk retry
+ * @property {(message: string) => void} toast
+ * @property {(error: unknown) => void} report
+ *
+ * @typedef {{ kind: 'action', action: OperatorAction, gid: string }
+ *   | { kind: 'resolve', gid: string, branchId: string }
+ *   | { kind: 'bulk', filter: BulkRetryFilter }} Pending
+ */
+
+/** What the console provides: the open transaction, the list filters, and what to do after a change. @type {ActionDeps} */
 let deps = {
   detail: () => null,
   filters: () => ({}),
-  changed: async (_gid) => {},
-  toast: (_message) => {},
-  report: (_error) => {},
+  changed: async (/** @type {string | null} */ _gid) => {},
+  toast: (/** @type {string} */ _message) => {},
+  report: (/** @type {unknown} */ _error) => {},
 };
 
-/** What the dialog will do on submit. */
+/** What the dialog will do on submit. @type {Pending | null} */
 let current = null;
 
+/** @param {ActionDeps} provided */
 export function initActions(provided) {
   deps = provided;
   $('#action-form').addEventListener('submit', (event) => {
@@ -24,10 +42,16 @@ export function initActions(provided) {
   });
   $('#dlg-cancel').addEventListener('click', () => {
     current = null;
-    $('#action-dialog').close();
+    dialog().close();
   });
 }
 
+/** @returns {HTMLDialogElement} */
+const dialog = () => $('#action-dialog');
+/** @param {string} selector @returns {HTMLInputElement} */
+const input = (selector) => $(selector);
+
+/** @type {Record<OperatorAction, { title: string, text: string, button: string, done: string }>} */
 const ACTIONS = {
   retry: { title: 'Retry now', text: 'The next phase-two round runs at once instead of at its scheduled time.', button: 'Retry now', done: 'Retry scheduled' },
   pause: { title: 'Pause retries', text: 'Recovery leaves this transaction alone until it is resumed. Nothing is undone.', button: 'Pause', done: 'Retries paused' },
@@ -46,6 +70,10 @@ const ACTIONS = {
   },
 };
 
+/**
+ * @param {Pending} pending
+ * @param {{ title: string, text: string, button: string, lastResort?: boolean, bulk?: boolean }} options
+ */
 function openDialog(pending, { title, text, button, lastResort = false, bulk = false }) {
   current = pending;
   fill($('#dlg-title'), title);
@@ -54,15 +82,16 @@ function openDialog(pending, { title, text, button, lastResort = false, bulk = f
   $('#dlg-submit').className = lastResort ? 'danger' : 'primary';
   show($('#dlg-last-resort'), lastResort);
   show($('#dlg-bulk'), bulk);
-  $('#dlg-understand').checked = false;
-  $('#dlg-confirm-gid').value = '';
-  $('#dlg-reason').value = '';
+  input('#dlg-understand').checked = false;
+  input('#dlg-confirm-gid').value = '';
+  input('#dlg-reason').value = '';
   show($('#dlg-error'), false);
-  $('#dlg-submit').disabled = false;
-  $('#action-dialog').showModal();
+  /** @type {HTMLButtonElement} */ ($('#dlg-submit')).disabled = false;
+  dialog().showModal();
   $('#dlg-reason').focus();
 }
 
+/** @param {OperatorAction} action */
 export function openAction(action) {
   const t = deps.detail()?.transaction;
   if (!t) return;
@@ -73,6 +102,7 @@ export function openAction(action) {
   );
 }
 
+/** @param {string} gid @param {string} branchId @param {'confirmed' | 'cancelled'} done */
 export function openResolve(gid, branchId, done) {
   openDialog(
     { kind: 'resolve', gid, branchId },
@@ -86,6 +116,7 @@ export function openResolve(gid, branchId, done) {
 
 export function openBulkRetry() {
   const filters = deps.filters();
+  /** @type {BulkRetryFilter} */
   const filter = {};
   if (filters.status) filter.status = filters.status;
   if (filters.gidPrefix) filter.gidPrefix = filters.gidPrefix;
@@ -108,16 +139,17 @@ async function submitDialog() {
   const pending = current;
   if (!pending) return;
   const error = $('#dlg-error');
-  const fail = (message) => {
+  const fail = (/** @type {string} */ message) => {
     fill(error, message);
     show(error);
   };
-  const reason = $('#dlg-reason').value.trim();
+  const reason = input('#dlg-reason').value.trim();
   if (reason.length < 3) return fail('A reason of at least 3 characters is required.');
   if (pending.kind === 'action' && pending.action === 'close') {
-    if (!$('#dlg-understand').checked) return fail('Tick the box to confirm that no participant will be called.');
-    if ($('#dlg-confirm-gid').value.trim() !== pending.gid) return fail('Type the gid exactly to confirm closing it.');
+    if (!input('#dlg-understand').checked) return fail('Tick the box to confirm that no participant will be called.');
+    if (input('#dlg-confirm-gid').value.trim() !== pending.gid) return fail('Type the gid exactly to confirm closing it.');
   }
+  /** @type {HTMLButtonElement} */
   const submit = $('#dlg-submit');
   submit.disabled = true;
   show(error, false);
@@ -130,14 +162,14 @@ async function submitDialog() {
       await api.resolve(pending.gid, pending.branchId, { reason });
       deps.toast(`Branch ${pending.branchId} resolved`);
     } else {
-      const limit = Number($('#dlg-limit').value);
+      const limit = Number(input('#dlg-limit').value);
       const result = await api.retryMatching({ filter: pending.filter, limit, reason });
       deps.toast(`Retried ${result.retried}, skipped ${result.skipped}`);
     }
   } catch (caught) {
     submit.disabled = false;
     if (caught instanceof ApiError && caught.status === 401) {
-      $('#action-dialog').close();
+      dialog().close();
       deps.report(caught);
       return;
     }
@@ -145,6 +177,6 @@ async function submitDialog() {
     return;
   }
   current = null;
-  $('#action-dialog').close();
+  dialog().close();
   await deps.changed(pending.kind === 'bulk' ? null : pending.gid);
 }

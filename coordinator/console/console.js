@@ -7,9 +7,25 @@ import { api, ApiError, describeError, token } from './api.js';
 import { renderDetail, resetDetail, TERMINAL } from './detail.js';
 import { $, absolute, badge, fill, h, relative, show, timeEl } from './dom.js';
 
+/**
+ * @typedef {import('./api.js').Transaction} Transaction
+ * @typedef {import('./api.js').TransactionView} TransactionView
+ * @typedef {import('./api.js').OperatorAction} OperatorAction
+ * @typedef {Record<string, string>} Filters the list filters, as in the URL
+ */
+
 const FILTER_FIELDS = ['status', 'needsAttention', 'paused', 'gidPrefix', 'participant', 'olderThanMs', 'order'];
 const DETAIL_REFRESH_MS = 2_000;
 
+/**
+ * @type {{
+ *   filters: Filters,
+ *   nextCursor: string | null,
+ *   loaded: number,
+ *   detail: TransactionView | null,
+ *   detailTimer: ReturnType<typeof setInterval> | null,
+ * }}
+ */
 const state = {
   /** Filters of the list as shown in the URL (#/?status=...). */
   filters: {},
@@ -20,10 +36,14 @@ const state = {
   detailTimer: null,
 };
 
+/** @param {string} selector @returns {HTMLInputElement} */
+const input = (selector) => $(selector);
+
 // ---------------------------------------------------------------------------
 // Session
 // ---------------------------------------------------------------------------
 
+/** @param {string} [message] */
 function showLogin(message) {
   stopDetailRefresh();
   show($('#app'), false);
@@ -32,10 +52,11 @@ function showLogin(message) {
   const error = $('#login-error');
   fill(error, message ?? '');
   show(error, Boolean(message));
-  $('#token').value = '';
-  $('#token').focus();
+  input('#token').value = '';
+  input('#token').focus();
 }
 
+/** @param {string} value */
 async function signIn(value) {
   token.set(value.trim());
   try {
@@ -57,6 +78,7 @@ function signOut() {
 }
 
 /** Errors of background loads: a rejected token sends back to sign-in, anything else goes to the banner. */
+/** @param {unknown} error */
 function report(error) {
   if (error instanceof ApiError && error.status === 401) {
     token.clear();
@@ -72,30 +94,36 @@ function clearBanner() {
   show($('#banner'), false);
 }
 
+/** @type {ReturnType<typeof setTimeout> | undefined} */
+let toastTimer;
+
+/** @param {string} message */
 function toast(message) {
   const el = $('#toast');
   fill(el, message);
   show(el);
-  clearTimeout(toast.timer);
-  toast.timer = setTimeout(() => show(el, false), 4_000);
+  clearTimeout(toastTimer);
+  toastTimer = setTimeout(() => show(el, false), 4_000);
 }
 
 // ---------------------------------------------------------------------------
 // Routing: #/?filters (list) and #/tx/<gid> (one transaction)
 // ---------------------------------------------------------------------------
 
+/** @returns {{ view: 'detail', gid: string } | { view: 'list', filters: Filters }} */
 function parseHash() {
   const hash = window.location.hash.replace(/^#/, '') || '/';
   const match = /^\/tx\/(.+)$/.exec(hash);
   if (match) {
     try {
-      return { view: 'detail', gid: decodeURIComponent(match[1]) };
+      return { view: 'detail', gid: decodeURIComponent(/** @type {string} */ (match[1])) };
     } catch {
-      return { view: 'detail', gid: match[1] };
+      return { view: 'detail', gid: /** @type {string} */ (match[1]) };
     }
   }
   const query = hash.includes('?') ? hash.slice(hash.indexOf('?') + 1) : '';
   const params = new URLSearchParams(query);
+  /** @type {Filters} */
   const filters = {};
   for (const field of FILTER_FIELDS) {
     const value = params.get(field);
@@ -143,6 +171,11 @@ async function loadStats() {
     report(error);
     return;
   }
+  /**
+   * @param {string} label
+   * @param {string | number} value
+   * @param {{ href?: string, title?: string, alert?: boolean, key?: string }} [options]
+   */
   const card = (label, value, options = {}) =>
     h(
       options.href ? 'a' : 'div',
@@ -175,19 +208,31 @@ async function loadStats() {
 // List
 // ---------------------------------------------------------------------------
 
-function writeFilterForm(filters) {
+/**
+ * A named control of the filter form (inputs and selects alike have a value).
+ * @param {string} field
+ * @returns {HTMLInputElement | HTMLSelectElement | null}
+ */
+function filterControl(field) {
+  /** @type {HTMLFormElement} */
   const form = $('#filters');
+  return /** @type {HTMLInputElement | HTMLSelectElement | null} */ (form.elements.namedItem(field));
+}
+
+/** @param {Filters} filters */
+function writeFilterForm(filters) {
   for (const field of FILTER_FIELDS) {
-    const input = form.elements.namedItem(field);
-    if (input) input.value = filters[field] ?? (field === 'order' ? 'newest' : '');
+    const control = filterControl(field);
+    if (control) control.value = filters[field] ?? (field === 'order' ? 'newest' : '');
   }
 }
 
+/** @returns {Filters} */
 function readFilterForm() {
-  const form = $('#filters');
+  /** @type {Filters} */
   const filters = {};
   for (const field of FILTER_FIELDS) {
-    let value = String(form.elements.namedItem(field)?.value ?? '').trim();
+    let value = String(filterControl(field)?.value ?? '').trim();
     if (field === 'participant' && value) value = originOf(value);
     if (value && !(field === 'order' && value === 'newest')) filters[field] = value;
   }
@@ -195,6 +240,7 @@ function readFilterForm() {
 }
 
 /** `http://host:port/any/path` → `http://host:port`, the form the API filters by. */
+/** @param {string} text */
 function originOf(text) {
   try {
     const url = new URL(text);
@@ -204,6 +250,7 @@ function originOf(text) {
   }
 }
 
+/** @param {Filters} filters */
 function applyFilters(filters) {
   const params = new URLSearchParams(filters).toString();
   const target = `#/${params ? `?${params}` : ''}`;
@@ -211,7 +258,9 @@ function applyFilters(filters) {
   else window.location.hash = target;
 }
 
+/** @param {boolean} reset */
 async function loadList(reset) {
+  /** @type {HTMLButtonElement} */
   const more = $('#more');
   more.disabled = true;
   let page;
@@ -237,6 +286,7 @@ async function loadList(reset) {
   fill($('#list-count'), state.loaded === 0 ? '' : `${state.loaded} shown${page.nextCursor ? ', more available' : ''}`);
 }
 
+/** @param {Transaction} t */
 function listRow(t) {
   const classes = [t.needsAttention ? 'attention' : '', t.paused ? 'paused' : ''].filter(Boolean).join(' ');
   const why = t.attentionReason ?? t.reason ?? '';
@@ -257,6 +307,7 @@ function listRow(t) {
 // One transaction
 // ---------------------------------------------------------------------------
 
+/** @param {string} gid */
 function startDetailRefresh(gid) {
   stopDetailRefresh();
   state.detailTimer = setInterval(() => {
@@ -270,6 +321,7 @@ function stopDetailRefresh() {
   state.detailTimer = null;
 }
 
+/** @param {string} gid @param {{ quiet?: boolean }} [options] */
 async function loadDetail(gid, { quiet = false } = {}) {
   let view;
   try {
@@ -293,7 +345,7 @@ async function loadDetail(gid, { quiet = false } = {}) {
 function wire() {
   $('#login-form').addEventListener('submit', (event) => {
     event.preventDefault();
-    void signIn($('#token').value);
+    void signIn(input('#token').value);
   });
   $('#sign-out').addEventListener('click', signOut);
   $('#refresh').addEventListener('click', () => void route());
@@ -304,8 +356,8 @@ function wire() {
   $('#reset-filters').addEventListener('click', () => applyFilters({}));
   $('#bulk-retry').addEventListener('click', openBulkRetry);
   $('#more').addEventListener('click', () => void loadList(false));
-  for (const button of $('#actions').querySelectorAll('button[data-action]')) {
-    button.addEventListener('click', () => openAction(button.dataset.action));
+  for (const button of /** @type {NodeListOf<HTMLButtonElement>} */ ($('#actions').querySelectorAll('button[data-action]'))) {
+    button.addEventListener('click', () => openAction(/** @type {OperatorAction} */ (button.dataset.action)));
   }
   window.addEventListener('hashchange', () => void route());
   initActions({

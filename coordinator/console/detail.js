@@ -3,7 +3,18 @@
 // Everything from the API is inserted as text (see dom.js).
 import { $, absolute, badge, fill, h, relative, show, timeEl } from './dom.js';
 
+/**
+ * @typedef {import('./api.js').Transaction} Transaction
+ * @typedef {import('./api.js').TransactionView} TransactionView
+ * @typedef {import('./api.js').Branch} Branch
+ * @typedef {import('./api.js').TransactionEvent} TransactionEvent
+ * @typedef {import('./api.js').AuditEntry} AuditEntry
+ * @typedef {(gid: string, branchId: string, done: 'confirmed' | 'cancelled') => void} OnResolve
+ */
+
+/** @type {ReadonlySet<string>} */
 export const PHASE_TWO = new Set(['confirming', 'cancelling']);
+/** @type {ReadonlySet<string>} */
 export const TERMINAL = new Set(['confirmed', 'cancelled']);
 /** Events shown before "Show all" (a transaction stuck for days has thousands). */
 const TIMELINE_PAGE = 200;
@@ -15,15 +26,19 @@ export function resetDetail() {
   showAllEvents = false;
 }
 
-/** Renders one transaction (GET /admin/v1/transactions/:gid) into the detail view. */
+/**
+ * Renders one transaction (GET /admin/v1/transactions/:gid) into the detail view.
+ * @param {TransactionView} view
+ * @param {{ onResolve: OnResolve }} handlers
+ */
 export function renderDetail(view, { onResolve }) {
   const t = view.transaction;
   fill($('#d-gid'), t.gid);
   fill($('#d-badges'), badge(t.status), t.needsAttention ? badge('needs attention', 'attention') : null, t.paused ? badge('paused', 'paused') : null);
   $('#detail-view').dataset.status = t.status;
 
-  const row = (label, value) => [h('dt', {}, label), h('dd', {}, value ?? '—')];
-  const at = (iso) => (iso ? h('span', {}, timeEl(iso), h('span', { class: 'muted' }, ` · ${absolute(iso)}`)) : '—');
+  const row = (/** @type {string} */ label, /** @type {import('./dom.js').Child} */ value) => [h('dt', {}, label), h('dd', {}, value ?? '—')];
+  const at = (/** @type {string | null} */ iso) => (iso ? h('span', {}, timeEl(iso), h('span', { class: 'muted' }, ` · ${absolute(iso)}`)) : '—');
   fill(
     $('#d-summary'),
     row('mode', t.mode),
@@ -46,9 +61,11 @@ export function renderDetail(view, { onResolve }) {
   renderAudit(view.audit ?? []);
 }
 
+/** @param {Transaction} t */
 function renderActions(t) {
   const open = !TERMINAL.has(t.status);
   const phaseTwo = PHASE_TWO.has(t.status);
+  /** @type {Record<string, [allowed: boolean, why: string]>} */
   const rules = {
     retry: [phaseTwo && !t.paused, t.paused ? 'retries are paused: resume first' : 'only a confirming or cancelling transaction is retried'],
     pause: [phaseTwo && !t.paused, t.paused ? 'already paused' : 'only phase two (confirming / cancelling) can be paused'],
@@ -56,13 +73,14 @@ function renderActions(t) {
     'force-abort': [t.status === 'trying', 'only possible in the try phase, before a decision is logged'],
     close: [open, 'the transaction is already finished'],
   };
-  for (const button of $('#actions').querySelectorAll('button[data-action]')) {
-    const [allowed, why] = rules[button.dataset.action];
+  for (const button of /** @type {NodeListOf<HTMLButtonElement>} */ ($('#actions').querySelectorAll('button[data-action]'))) {
+    const [allowed, why] = rules[/** @type {string} */ (button.dataset.action)];
     button.disabled = !allowed;
     button.title = allowed ? '' : why;
   }
 }
 
+/** @param {Transaction} t @param {Branch[]} branches @param {OnResolve} onResolve */
 function renderBranches(t, branches, onResolve) {
   const done = t.status === 'confirming' || t.status === 'confirmed' ? 'confirmed' : 'cancelled';
   const body = $('#branches tbody');
@@ -99,6 +117,7 @@ function renderBranches(t, branches, onResolve) {
   if (branches.length === 0) body.appendChild(h('tr', {}, h('td', { colspan: 6, class: 'muted' }, 'No branch registered.')));
 }
 
+/** @param {TransactionEvent} e @returns {[title: string, detail: string | null | undefined]} */
 function describeEvent(e) {
   switch (e.kind) {
     case 'begin':
@@ -118,6 +137,7 @@ function describeEvent(e) {
   }
 }
 
+/** @param {TransactionEvent[]} events */
 function renderTimeline(events) {
   const newestFirst = [...events].reverse();
   const visible = showAllEvents ? newestFirst : newestFirst.slice(0, TIMELINE_PAGE);
@@ -145,6 +165,7 @@ function renderTimeline(events) {
   }
 }
 
+/** @param {AuditEntry[]} entries */
 function renderAudit(entries) {
   fill(
     $('#audit tbody'),

@@ -17,7 +17,7 @@ import {
 } from '../domain/operator-decisions.ts';
 import { TransactionRefusedError } from '../domain/refusal.ts';
 import type { GlobalStatus, TransactionSnapshot } from '../domain/transaction.ts';
-import type { AdminStore, AuditEntry, ListFilter } from '../store/admin-store.ts';
+import type { AdminStore, AuditEntry, ListFilter } from '../store/ports/admin-store.ts';
 import type { Clock, RetryScheduler } from './ports.ts';
 import type { Telemetry } from './telemetry.ts';
 import type { TransactionService } from './transaction-service.ts';

@@ -9,7 +9,7 @@ import type { BranchClient } from '../branch-client/http-branch-client.ts';
 import type { RetryPolicy } from '../domain/backoff.ts';
 import { decideAfterRound, planPhaseTwo, type BranchCallResult } from '../domain/tcc-decisions.ts';
 import type { GlobalStatus, TransactionSnapshot } from '../domain/transaction.ts';
-import type { TransactionStore } from '../store/transaction-store.ts';
+import type { TransactionStore } from '../store/ports/transaction-store.ts';
 import type { Clock, RetryScheduler } from './ports.ts';
 import { noopTelemetry, type FinishEvent, type Telemetry } from './telemetry.ts';
 

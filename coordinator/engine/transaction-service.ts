@@ -25,11 +25,14 @@ import {
   type TransactionEvent,
   type TransactionSnapshot,
 } from '../domain/transaction.ts';
-import type { TransactionStore } from '../store/transaction-store.ts';
+import type { TransactionStore } from '../store/ports/transaction-store.ts';
 import type { PhaseTwoRunner } from './phase-two-runner.ts';
 import type { Clock } from './ports.ts';
 import type { ParticipantPolicy } from '../security/participant-policy.ts';
 import { noopTelemetry, type Telemetry } from './telemetry.ts';
+
+/** Rounds of a registration whose guarded insert lost races to other registrations of the same branches. */
+const REGISTRATION_ROUNDS = 3;
 
 export interface TransactionServiceOptions {
   store: TransactionStore;
@@ -93,7 +96,7 @@ export class TransactionService {
       return { gid, status: 'trying', deadlineAt, created: true };
     }
     // The gid exists: a re-sent begin is fine, as long as it asks for the same kind of transaction.
-    const registered = await this.#register(gid, branches, request.caller, (snapshot) => {
+    const registered = await this.#register(gid, branches, request.caller, request.mode, (snapshot) => {
       if (snapshot.transaction.mode !== request.mode) {
         throw new TransactionRefusedError('GID_CONFLICT', `gid ${gid} is already used by a ${snapshot.transaction.mode} transaction`, gid);
       }
@@ -104,7 +107,7 @@ export class TransactionService {
   /** `caller`: the authenticated service registering them (null: anonymous, development mode). */
   async register(gid: string, branches: BranchRegistration[], caller: string | null): Promise<{ status: GlobalStatus; inserted: string[] }> {
     this.#checkTargets(gid, branches);
-    const result = await this.#register(gid, branches, caller, () => undefined);
+    const result = await this.#register(gid, branches, caller, undefined, () => undefined);
     return { status: result.status, inserted: result.inserted };
   }
 
@@ -167,27 +170,46 @@ export class TransactionService {
     gid: string,
     branches: BranchRegistration[],
     caller: string | null,
+    mode: Mode | undefined,
     precheck: (snapshot: TransactionSnapshot) => void,
   ): Promise<{ status: GlobalStatus; deadlineAt: number; inserted: string[] }> {
-    const now = this.options.clock.now();
-    const result = await this.options.store.registerBranches(
-      gid,
-      now,
-      (snapshot) => {
-        precheck(snapshot);
-        return checkRegistration(snapshot.transaction, snapshot.branches, branches, now);
-      },
-      caller,
-    );
-    if (!result) throw notFound(gid);
-    if (result.inserted.length > 0) {
-      this.options.logger.debug({ gid, branches: result.inserted.map((b) => b.branchId) }, 'branches registered');
-    }
-    return {
-      status: result.before.transaction.status,
-      deadlineAt: result.before.transaction.deadlineAt,
-      inserted: result.inserted.map((b) => b.branchId),
+    const { store, clock, logger } = this.options;
+    const now = clock.now();
+    // The domain's answer on a snapshot of the transaction: a refusal (it
+    // throws), or the registrations that are new (none: a re-send).
+    const check = (snapshot: TransactionSnapshot) => {
+      precheck(snapshot);
+      return checkRegistration(snapshot.transaction, snapshot.branches, branches, now);
     };
+    let candidates: BranchRegistration[];
+    try {
+      candidates = distinctRegistrations(gid, branches);
+    } catch (error) {
+      // Refused as sent; an unknown gid and the precheck still answer first.
+      const snapshot = await store.load(gid);
+      if (!snapshot) throw notFound(gid);
+      check(snapshot);
+      throw error;
+    }
+    for (let attempt = 1; ; attempt++) {
+      // One guarded operation: inserts all of them only while the
+      // transaction is trying, before its deadline, and none is known yet.
+      const result = await store.registerBranches({ gid, mode, now, branches: candidates, actor: caller });
+      if (!result) throw notFound(gid);
+      const { before, inserted } = result;
+      if (inserted.length > 0) {
+        logger.debug({ gid, branches: inserted.map((b) => b.branchId) }, 'branches registered');
+        return { status: before.transaction.status, deadlineAt: before.transaction.deadlineAt, inserted: inserted.map((b) => b.branchId) };
+      }
+      // Nothing inserted (the guard refused, or nothing was asked): the
+      // domain says why on the snapshot the operation read. Fewer new
+      // branches than asked means another registration of the same branch
+      // won a race: the rest are inserted in the next round.
+      const fresh = check(before);
+      if (fresh.length === 0) return { status: before.transaction.status, deadlineAt: before.transaction.deadlineAt, inserted: [] };
+      if (attempt >= REGISTRATION_ROUNDS) throw new Error(`registration of branches of ${gid} kept losing races; try again`);
+      candidates = fresh;
+    }
   }
 
   async #decide(

@@ -6,7 +6,7 @@
  */
 import type { Logger } from 'pino';
 import type { Clock, RetryScheduler } from '../engine/ports.ts';
-import type { TransactionStore } from '../store/transaction-store.ts';
+import type { TransactionStore } from '../store/ports/transaction-store.ts';
 
 export interface ReconcilerOptions {
   store: TransactionStore;

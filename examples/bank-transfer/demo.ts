@@ -10,7 +10,7 @@
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { defineCli, parseCliOrExit } from '../../scripts/cli-options.ts';
 import { provisionServers } from '../../test/support/environment.ts';
 import { pickFreePort } from '../../test/support/free-port.ts';
 import { waitFor } from '../../test/support/wait.ts';
@@ -19,38 +19,25 @@ import { startCluster, type Cluster } from './cluster/cluster.ts';
 import { seededRandom } from './cluster/random.ts';
 import { runTransfers, type TransferResult } from './cluster/transfer-load.ts';
 
-const { values: args } = parseArgs({
+const cli = defineCli({
+  command: 'npm run demo --',
   options: {
-    transfers: { type: 'string', default: '200' },
-    concurrency: { type: 'string', default: '8' },
-    coordinators: { type: 'string', default: '1' },
-    'error-rate': { type: 'string', default: '0' },
-    accounts: { type: 'string', default: '5' },
-    balance: { type: 'string', default: '1000' },
-    'max-amount': { type: 'string', default: '600' },
-    seed: { type: 'string', default: String(Date.now() % 1_000_000) },
-    help: { type: 'boolean', default: false },
+    transfers: { type: 'integer', default: 200, min: 1, max: 1_000_000, description: 'random transfers to run' },
+    concurrency: { type: 'integer', default: 8, min: 1, max: 512, description: 'transfers in flight at once' },
+    coordinators: { type: 'integer', default: 1, min: 1, max: 8, description: 'coordinator processes' },
+    'error-rate': { type: 'number', default: 0, min: 0, max: 0.9, valueName: '0..1', description: 'share of bank calls answered with an injected error' },
+    accounts: { type: 'integer', default: 5, min: 2, max: 10_000, description: 'accounts per bank' },
+    balance: { type: 'number', default: 1000, min: 1, max: 1e12, description: 'initial balance of each account' },
+    'max-amount': { type: 'number', default: 600, min: 1, max: 1e12, description: 'largest amount of one transfer' },
+    seed: { type: 'integer', default: () => Date.now() % 1_000_000, min: 0, max: 2 ** 31, description: 'seed of the random transfers (reproducible runs)' },
   },
 });
-if (args.help) {
-  process.stdout.write(
-    'npm run demo -- [--transfers N] [--concurrency N] [--coordinators N] [--error-rate 0..1] [--accounts N] [--balance N] [--max-amount N] [--seed N]\n',
-  );
-  process.exit(0);
-}
-const num = (name: keyof typeof args, min: number, max: number): number => {
-  const value = Number(args[name]);
-  if (!Number.isFinite(value) || value < min || value > max) {
-    process.stderr.write(`--${name} must be a number between ${min} and ${max}\n`);
-    process.exit(2);
-  }
-  return value;
-};
-const transfers = num('transfers', 1, 1_000_000);
-const concurrency = num('concurrency', 1, 512);
-const coordinatorCount = num('coordinators', 1, 8);
-const errorRate = num('error-rate', 0, 0.9);
-const seed = num('seed', 0, 2 ** 31);
+const args = parseCliOrExit(cli);
+const transfers = args.transfers;
+const concurrency = args.concurrency;
+const coordinatorCount = args.coordinators;
+const errorRate = args['error-rate'];
+const seed = args.seed;
 
 const out = process.stdout;
 const say = (line: string) => out.write(`${line}\n`);
@@ -94,8 +81,8 @@ try {
     databasePrefix: 'dtx_demo',
     secret: 'demo-secret',
     coordinators: coordinatorCount,
-    accountsPerBank: num('accounts', 2, 10_000),
-    initialBalance: num('balance', 1, 1e12),
+    accountsPerBank: args.accounts,
+    initialBalance: args.balance,
     bankErrorRate: errorRate,
     logDir,
     freePort: pickFreePort,
@@ -109,7 +96,7 @@ try {
     accountIds: cluster.accountIds,
     count: transfers,
     concurrency,
-    maxAmount: num('max-amount', 1, 1e12),
+    maxAmount: args['max-amount'],
     random: seededRandom(seed),
     gidPrefix: `demo-${seed}-${Date.now().toString(36)}`,
     timeoutMs: 30_000,

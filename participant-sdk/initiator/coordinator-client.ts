@@ -7,6 +7,10 @@ import { Agent, request, type Dispatcher } from 'undici';
 import type { ErrorReply } from '../protocol/wire.ts';
 import { CoordinatorRefusedError, CoordinatorUnavailableError } from './errors.ts';
 import { withDeadline } from '../protocol/deadline.ts';
+import { retry, type BackoffPolicy } from '../protocol/retry.ts';
+
+/** Transport retries of a coordinator call: exponential from 200 ms with full jitter, at most 5 s (a `retry-after` included). */
+const COORDINATOR_CALL_RETRY: BackoffPolicy = { baseDelayMs: 200, maxDelayMs: 5_000, jitter: 'full' };
 
 export interface BranchRegistration {
   branchId: string;
@@ -67,42 +71,45 @@ export class CoordinatorClient {
   }
 
   private async send<T>(gid: string, method: 'GET' | 'POST', path: string, body?: unknown): Promise<T> {
-    let lastError: unknown;
     let replyCode: string | null = null;
     /** How long the coordinator asked us to wait (`retry-after` on a 503: its log or queue is down). */
     let retryAfterMs = 0;
-    for (let attempt = 0; attempt <= this.options.retries; attempt++) {
-      if (attempt > 0) {
-        // Exponential with full jitter, at least what the coordinator asked for, at most 5 s.
-        const backoff = Math.random() * 100 * 2 ** attempt;
-        await new Promise((resolve) => setTimeout(resolve, Math.min(5_000, Math.max(backoff, retryAfterMs))));
-      }
-      try {
-        const { statusCode, text, retryAfter } = await withDeadline(this.options.timeoutMs, async (signal) => {
-          const response = await request(`${this.base}${path}`, {
-            method,
-            headers: this.#headers(body !== undefined),
-            body: body === undefined ? undefined : JSON.stringify(body),
-            dispatcher: this.options.dispatcher,
-            signal,
+    try {
+      return await retry(
+        async () => {
+          const { statusCode, text, retryAfter } = await withDeadline(this.options.timeoutMs, async (signal) => {
+            const response = await request(`${this.base}${path}`, {
+              method,
+              headers: this.#headers(body !== undefined),
+              body: body === undefined ? undefined : JSON.stringify(body),
+              dispatcher: this.options.dispatcher,
+              signal,
+            });
+            return { statusCode: response.statusCode, text: await response.body.text(), retryAfter: response.headers['retry-after'] };
           });
-          return { statusCode: response.statusCode, text: await response.body.text(), retryAfter: response.headers['retry-after'] };
-        });
-        if (statusCode >= 200 && statusCode < 300) return JSON.parse(text) as T;
-        if (statusCode >= 400 && statusCode < 500) {
-          const reply = parseError(text);
-          throw new CoordinatorRefusedError(gid, statusCode, reply.code, reply.message, reply.status ?? null);
-        }
-        lastError = new Error(`HTTP ${statusCode}: ${text.slice(0, 300)}`);
-        replyCode = statusCode === 503 ? parseError(text).code : null;
-        retryAfterMs = typeof retryAfter === 'string' && /^\d{1,4}$/.test(retryAfter) ? Number(retryAfter) * 1000 : 0;
-      } catch (error) {
-        if (error instanceof CoordinatorRefusedError) throw error;
-        lastError = error;
-      }
+          if (statusCode >= 200 && statusCode < 300) return JSON.parse(text) as T;
+          if (statusCode >= 400 && statusCode < 500) {
+            const reply = parseError(text);
+            throw new CoordinatorRefusedError(gid, statusCode, reply.code, reply.message, reply.status ?? null);
+          }
+          replyCode = statusCode === 503 ? parseError(text).code : null;
+          retryAfterMs = typeof retryAfter === 'string' && /^\d{1,4}$/.test(retryAfter) ? Number(retryAfter) * 1000 : 0;
+          throw new Error(`HTTP ${statusCode}: ${text.slice(0, 300)}`);
+        },
+        {
+          policy: COORDINATOR_CALL_RETRY,
+          attempts: this.options.retries + 1,
+          // A refusal is final.
+          shouldRetry: (error) => !(error instanceof CoordinatorRefusedError),
+          // At least what the coordinator asked for (capped like the backoff).
+          delayHint: () => retryAfterMs,
+        },
+      );
+    } catch (error) {
+      if (error instanceof CoordinatorRefusedError) throw error;
+      const reason = error instanceof Error ? error.message : String(error);
+      throw new CoordinatorUnavailableError(gid, `coordinator ${method} ${path} failed: ${reason}`, { cause: error, replyCode });
     }
-    const reason = lastError instanceof Error ? lastError.message : String(lastError);
-    throw new CoordinatorUnavailableError(gid, `coordinator ${method} ${path} failed: ${reason}`, { cause: lastError, replyCode });
   }
 }
 

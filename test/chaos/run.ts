@@ -14,7 +14,7 @@
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { defineCli, parseCliOrExit } from '../../scripts/cli-options.ts';
 import { ensureServerPackages, startMariadb, startRedis, type MariadbServer, type RedisServer } from '../support/servers.ts';
 import { killClusterChildren } from './own-children.ts';
 import { printScenario, printSummary } from './report.ts';
@@ -24,56 +24,32 @@ import { SCENARIOS, scenarioNamed } from './scenarios/index.ts';
 import type { ChaosWorld } from './world.ts';
 
 const say = (line: string) => process.stdout.write(`${line}\n`);
-const usage = 'npm run chaos -- [--scenario NAME] [--seed N] [--soak] [--transfers N] [--horizon SECONDS] [--coordinators N] [--list]';
-
-const { values: args } = parseArgs({
+const cli = defineCli({
+  command: 'npm run chaos --',
   options: {
-    scenario: { type: 'string' },
-    seed: { type: 'string' },
-    soak: { type: 'boolean', default: false },
-    transfers: { type: 'string' },
-    horizon: { type: 'string' },
-    coordinators: { type: 'string' },
-    list: { type: 'boolean', default: false },
-    help: { type: 'boolean', default: false },
+    scenario: { type: 'string', valueName: 'NAME', choices: SCENARIOS.map((s) => s.name), description: 'run only this scenario (default every one)' },
+    seed: { type: 'integer', default: () => Date.now() % 1_000_000, min: 0, description: 'seed of the run (reproducible runs)' },
+    soak: { type: 'boolean', description: 'the long variant (> 10,000 transfers in all)' },
+    transfers: { type: 'integer', min: 1, description: "transfers per scenario (default the variant's)" },
+    horizon: { type: 'number', min: 1, max: 3_600, valueName: 'SECONDS', description: "fault horizon of each scenario (default the variant's)" },
+    coordinators: { type: 'integer', min: 1, max: 8, description: "coordinator processes (default the scenario's)" },
+    list: { type: 'boolean', description: 'list the scenarios and what each proves, then exit' },
   },
 });
+const args = parseCliOrExit(cli);
 
-if (args.help) {
-  say(usage);
-  process.exit(0);
-}
 if (args.list) {
   for (const s of SCENARIOS) say(`${s.name.padEnd(20)} ${s.proves}`);
   process.exit(0);
 }
 
-function fail(message: string): never {
-  process.stderr.write(`${message}\n${usage}\n`);
-  process.exit(2);
-}
-
-let scenarios: readonly Scenario[] = SCENARIOS;
-if (args.scenario !== undefined) {
-  const named = scenarioNamed(args.scenario);
-  if (!named) fail(`unknown scenario ${JSON.stringify(args.scenario)}; one of: ${SCENARIOS.map((s) => s.name).join(', ')}`);
-  scenarios = [named];
-}
-const seed = args.seed === undefined ? Date.now() % 1_000_000 : Number(args.seed);
-if (!Number.isSafeInteger(seed) || seed < 0) fail('--seed must be a non-negative integer');
+// --scenario is one of the names (its choices), so scenarioNamed finds it.
+const scenarios: readonly Scenario[] = args.scenario === undefined ? SCENARIOS : [scenarioNamed(args.scenario)!];
+const seed = args.seed;
 let size: ScenarioSize = args.soak ? SOAK : SHORT;
-if (args.transfers !== undefined) {
-  const transfers = Number(args.transfers);
-  if (!Number.isSafeInteger(transfers) || transfers < 1) fail('--transfers must be a positive integer');
-  size = { ...size, transfers };
-}
-if (args.horizon !== undefined) {
-  const seconds = Number(args.horizon);
-  if (!Number.isFinite(seconds) || seconds < 1 || seconds > 3_600) fail('--horizon must be between 1 and 3600 seconds');
-  size = { ...size, budget: { ...size.budget, horizonMs: Math.round(seconds * 1000) } };
-}
-const coordinators = args.coordinators === undefined ? undefined : Number(args.coordinators);
-if (coordinators !== undefined && (!Number.isSafeInteger(coordinators) || coordinators < 1 || coordinators > 8)) fail('--coordinators must be between 1 and 8');
+if (args.transfers !== undefined) size = { ...size, transfers: args.transfers };
+if (args.horizon !== undefined) size = { ...size, budget: { ...size.budget, horizonMs: Math.round(args.horizon * 1000) } };
+const coordinators = args.coordinators;
 
 let mariadb: MariadbServer | null = null;
 let redis: RedisServer | null = null;

@@ -9,40 +9,26 @@
  *   npm run fuzz -- --runs 2000 --seed 42       shorter, reproducibly
  *   npm run fuzz -- --seed 42 --path 1234       replay one finding and shrink it
  */
-import { parseArgs } from 'node:util';
+import { defineCli, parseCliOrExit } from '../../scripts/cli-options.ts';
 import { provisionServers, type ProvisionedServers } from '../support/environment.ts';
 import { FuzzSession, runFuzz, type FuzzRunResult } from './fuzz-runner.ts';
 import { startFuzzWorld, type FuzzWorld } from './fuzz-world.ts';
 import { KNOWN_CASES } from './known-cases.ts';
 import { formatFinding, formatStats, groupFindings } from './report.ts';
 
-const usage = 'npm run fuzz -- [--runs N] [--seed S] [--path P] [--show N]';
 const say = (line: string) => process.stdout.write(`${line}\n`);
 
-function fail(message: string): never {
-  process.stderr.write(`${message}\n${usage}\n`);
-  process.exit(2);
-}
-
-const { values: args } = parseArgs({
+const cli = defineCli({
+  command: 'npm run fuzz --',
   options: {
-    runs: { type: 'string', default: '10000' },
-    seed: { type: 'string' },
-    path: { type: 'string' },
-    show: { type: 'string', default: '20' },
-    help: { type: 'boolean', default: false },
+    runs: { type: 'integer', default: 10_000, min: 1, description: 'generated cases' },
+    seed: { type: 'integer', default: () => Date.now() % 2 ** 31, valueName: 'S', description: 'seed of the run (reproducible runs)' },
+    path: { type: 'string', valueName: 'P', pattern: /^\d+(:\d+)*$/, patternHint: 'a fast-check path such as 1234 or 1234:0:2', description: 'replay one finding (with its --seed) and shrink it' },
+    show: { type: 'integer', default: 20, min: 0, description: 'findings printed in full, the first of each kind' },
   },
 });
-if (args.help) {
-  say(usage);
-  process.exit(0);
-}
-const runs = Number(args.runs);
-if (!Number.isSafeInteger(runs) || runs < 1) fail('--runs must be a positive integer');
-const seed = args.seed === undefined ? Date.now() % 2 ** 31 : Number(args.seed);
-if (!Number.isSafeInteger(seed)) fail('--seed must be an integer');
-if (args.path !== undefined && !/^\d+(:\d+)*$/.test(args.path)) fail('--path must be a fast-check path such as 1234 or 1234:0:2');
-const show = Number(args.show);
+const args = parseCliOrExit(cli);
+const { runs, seed, show } = args;
 
 let servers: ProvisionedServers | null = null;
 let world: FuzzWorld | null = null;

@@ -6,7 +6,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { Knex } from 'knex';
-import { TABLES } from '../../coordinator/store/tables.ts';
+import { TABLES } from '../../coordinator/store/mysql/tables.ts';
 import { DEFAULT_BARRIER_TABLE } from '../../participant-sdk/barrier/input.ts';
 
 export type Marks = Record<string, string | number>;

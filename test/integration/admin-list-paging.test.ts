@@ -8,13 +8,13 @@
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { Knex } from 'knex';
 import type { GlobalTransaction } from '../../coordinator/domain/transaction.ts';
-import type { ListFilter } from '../../coordinator/store/admin-store.ts';
-import { connectMysql } from '../../coordinator/store/connect.ts';
-import { migrateLatest } from '../../coordinator/store/migrator.ts';
-import { MysqlAdminStore } from '../../coordinator/store/mysql-admin-store.ts';
-import { MysqlTransactionStore } from '../../coordinator/store/mysql-transaction-store.ts';
-import { MysqlWriter } from '../../coordinator/store/mysql-writer.ts';
-import { connectBatchPool, MysqlBatch } from '../../coordinator/store/mysql-batch.ts';
+import type { ListFilter } from '../../coordinator/store/ports/admin-store.ts';
+import { connectMysql } from '../../coordinator/store/mysql/connect.ts';
+import { migrateLatest } from '../../coordinator/store/mysql/migrator.ts';
+import { MysqlAdminStore } from '../../coordinator/store/mysql/mysql-admin-store.ts';
+import { MysqlTransactionStore } from '../../coordinator/store/mysql/mysql-transaction-store.ts';
+import { MysqlWriter } from '../../coordinator/store/mysql/mysql-writer.ts';
+import { connectBatchPool, MysqlBatch } from '../../coordinator/store/mysql/mysql-batch.ts';
 import { createTestDatabase, type TestDatabase } from '../support/databases.ts';
 
 const T0 = 1_700_000_000_000;
@@ -57,7 +57,7 @@ describe('admin list paging', () => {
       // Every third transaction registers its branch after it began (another instance, later clock).
       const late = i % 3 === 2;
       await log.begin({ gid, mode: 'tcc', now: createdAt, deadlineAt: createdAt + 60_000, caller: null, branches: late ? [] : branches });
-      if (late) await log.registerBranches(gid, createdAt + 5_000, () => branches);
+      if (late) await log.registerBranches({ gid, now: createdAt + 5_000, branches, actor: null });
       const fixture: Fixture = { gid, createdAt, status: statuses[i % statuses.length]!, needsAttention: i % 4 === 1, paused: i % 5 === 1, participants };
       await knex('dtx_global').where({ gid }).update({ status: fixture.status, needs_attention: fixture.needsAttention, paused: fixture.paused });
       fixtures.push(fixture);

@@ -50,7 +50,7 @@ async function decide(gid: string, owner: string, store = log.store): Promise<Tr
 
 /** Adds a branch to a trying transaction, as a register request does. */
 async function register(gid: string, branchId: string): Promise<void> {
-  const result = await log.store.registerBranches(gid, Date.now(), () => [registration(branchId)]);
+  const result = await log.store.registerBranches({ gid, now: Date.now(), branches: [registration(branchId)], actor: null });
   expect(result?.inserted.map((b) => b.branchId)).toEqual([branchId]);
 }
 

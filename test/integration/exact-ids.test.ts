@@ -7,10 +7,10 @@
  */
 import type { Knex } from 'knex';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { connectMysql } from '../../coordinator/store/connect.ts';
-import { migrateLatest } from '../../coordinator/store/migrator.ts';
-import * as transactionLog from '../../coordinator/store/migrations/0001-transaction-log.ts';
-import * as operations from '../../coordinator/store/migrations/0002-operations.ts';
+import { connectMysql } from '../../coordinator/store/mysql/connect.ts';
+import { migrateLatest } from '../../coordinator/store/mysql/migrator.ts';
+import * as transactionLog from '../../coordinator/store/mysql/migrations/0001-transaction-log.ts';
+import * as operations from '../../coordinator/store/mysql/migrations/0002-operations.ts';
 import { createTestDatabase, type TestDatabase } from '../support/databases.ts';
 import { openLogStore, registration, type LogStore } from '../support/log-store.ts';
 import { uniqueGid } from '../support/recovery-helpers.ts';
@@ -54,7 +54,7 @@ describe('ids compared exactly', () => {
   it('two branch ids differing only in case are two branches, at begin and at register', async () => {
     const gid = uniqueGid('case-branches');
     expect(await begin(gid, ['pay', 'PAY'])).toBe('created');
-    const registered = await log.store.registerBranches(gid, Date.now(), () => [registration('Ship'), registration('ship')]);
+    const registered = await log.store.registerBranches({ gid, now: Date.now(), branches: [registration('Ship'), registration('ship')], actor: null });
     expect(registered?.inserted.map((b) => b.branchId)).toEqual(['Ship', 'ship']);
     const snapshot = await log.store.load(gid);
     expect(snapshot?.branches.map((b) => b.branchId).sort()).toEqual(['PAY', 'Ship', 'pay', 'ship']);

@@ -4,11 +4,11 @@
  * batch and knex writer), for tests of the store itself.
  */
 import type { Knex } from 'knex';
-import { connectMysql } from '../../coordinator/store/connect.ts';
-import { migrateLatest } from '../../coordinator/store/migrator.ts';
-import { connectBatchPool, MysqlBatch, type GroupCommitOptions } from '../../coordinator/store/mysql-batch.ts';
-import { MysqlTransactionStore } from '../../coordinator/store/mysql-transaction-store.ts';
-import { MysqlWriter } from '../../coordinator/store/mysql-writer.ts';
+import { connectMysql } from '../../coordinator/store/mysql/connect.ts';
+import { migrateLatest } from '../../coordinator/store/mysql/migrator.ts';
+import { connectBatchPool, MysqlBatch, type GroupCommitOptions } from '../../coordinator/store/mysql/mysql-batch.ts';
+import { MysqlTransactionStore } from '../../coordinator/store/mysql/mysql-transaction-store.ts';
+import { MysqlWriter } from '../../coordinator/store/mysql/mysql-writer.ts';
 import type { BranchRegistration } from '../../coordinator/domain/transaction.ts';
 
 export interface LogStore {

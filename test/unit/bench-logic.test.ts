@@ -8,8 +8,9 @@ import { summariseLatency, type LatencySummary } from '../../bench/load.ts';
 import type { MachineInfo } from '../../bench/machine.ts';
 import { STATUS_COUNTERS, type ServerStatus } from '../../bench/mysql-probe.ts';
 import { BenchUsageError, parseBenchOptions, type ScenarioName } from '../../bench/options.ts';
-import { buildResults, formatTables, scenarioReport, type BenchResults, type ScenarioReport } from '../../bench/report.ts';
+import { buildResults, formatTables, peakRatio, scenarioReport, type BenchResults, type ScenarioReport } from '../../bench/report.ts';
 import { coresBusy, fractionName, stillClimbing, type ScenarioMeasurements, type StepResult } from '../../bench/scenario.ts';
+import { systemParts } from '../../bench/system.ts';
 
 // ---------------------------------------------------------------------------
 // Builders
@@ -117,6 +118,7 @@ function goodReports(): Partial<Record<ScenarioName, ScenarioReport>> {
     a: report({ peakTps: 800, commitsPerTx: 5, halfP99: 12, quarterP99: 8, coordinatorRssMb: 120 }),
     b: report({ peakTps: 1_000, commitsPerTx: 2, halfP99: 4 }),
     c: report({ peakTps: 1_500, commitsPerTx: 2.5, halfP99: 6, coordinatorRssMb: 150 }),
+    c0: report({ peakTps: 2_000, halfP99: 2 }),
   };
 }
 
@@ -139,7 +141,7 @@ describe('parseBenchOptions', () => {
       mode: 'standard',
       quick: false,
       profile: false,
-      scenarios: ['a', 'b', 'c'],
+      scenarios: ['a', 'b', 'c', 'c0'],
       runtime: 'tsx',
       concurrencies: [1, 4, 16, 32, 64],
       stepMs: 10_000,
@@ -180,6 +182,12 @@ describe('parseBenchOptions', () => {
   it('--only picks scenarios, without duplicates', () => {
     expect(parseBenchOptions(['--only=a,c']).scenarios).toEqual(['a', 'c']);
     expect(parseBenchOptions(['--only=b,b']).scenarios).toEqual(['b']);
+  });
+
+  it('--only takes c0, alone or with c', () => {
+    expect(parseBenchOptions(['--only=c,c0']).scenarios).toEqual(['c', 'c0']);
+    expect(parseBenchOptions(['--only=c0']).scenarios).toEqual(['c0']);
+    expect(parseBenchOptions(['--only= c0 , a']).scenarios).toEqual(['c0', 'a']);
   });
 
   it('--concurrency replaces the sweep levels, even with --quick', () => {
@@ -223,6 +231,8 @@ describe('parseBenchOptions', () => {
     it.each([
       ['an unknown option', ['--fast']],
       ['a bad --only value', ['--only=a,d']],
+      ['a floor of a scenario that has none', ['--only=b0']],
+      ['c0 in upper case', ['--only=C0']],
       ['an empty --only', ['--only=']],
       ['a bad --runtime', ['--runtime=bun']],
       ['a bad log level', ['--coordinator-log-level=verbose']],
@@ -245,6 +255,7 @@ describe('parseBenchOptions', () => {
     it('names the culprit', () => {
       expect(() => parseBenchOptions(['--fast'])).toThrow('--fast');
       expect(() => parseBenchOptions(['--only=a,d'])).toThrow(/got d/);
+      expect(() => parseBenchOptions(['--only=a,d'])).toThrow('a, b, c, c0');
       expect(() => parseBenchOptions(['stray'])).toThrow('"stray"');
     });
 
@@ -258,6 +269,26 @@ describe('parseBenchOptions', () => {
       expect(caught).toBeInstanceOf(Error);
       expect((caught as Error).name).toBe('BenchUsageError');
     });
+  });
+});
+
+// ---------------------------------------------------------------------------
+// bench/system.ts
+// ---------------------------------------------------------------------------
+
+describe('systemParts', () => {
+  it.each([
+    ['a', { coordinator: true, banks: true, emptyParticipant: false }],
+    ['b', { coordinator: false, banks: true, emptyParticipant: false }],
+    ['c', { coordinator: true, banks: false, emptyParticipant: true }],
+    ['c0', { coordinator: false, banks: false, emptyParticipant: true }],
+  ] as const)('%s runs %o', (scenario, parts) => {
+    expect(systemParts(scenario)).toEqual(parts);
+  });
+
+  it('gives each floor its system without the coordinator', () => {
+    expect(systemParts('b')).toEqual({ ...systemParts('a'), coordinator: false });
+    expect(systemParts('c0')).toEqual({ ...systemParts('c'), coordinator: false });
   });
 });
 
@@ -443,7 +474,52 @@ describe('scenarioReport', () => {
   });
 });
 
+describe('peakRatio', () => {
+  it("is the system's peak over its floor's, to 3 digits", () => {
+    expect(peakRatio(report({ peakTps: 800 }), report({ peakTps: 1_000 }))).toBe(0.8);
+    expect(peakRatio(report({ peakTps: 2_000 / 3 }), report({ peakTps: 1_000 }))).toBe(0.667);
+    expect(peakRatio(report({ peakTps: 1_200 }), report({ peakTps: 1_000 }))).toBe(1.2);
+  });
+
+  it('is null without either figure or with a floor that carried nothing', () => {
+    expect(peakRatio(undefined, report({ peakTps: 1_000 }))).toBeNull();
+    expect(peakRatio(report({ peakTps: 800 }), undefined)).toBeNull();
+    expect(peakRatio(report({ peakTps: 800 }), report({ peakTps: 0 }))).toBeNull();
+  });
+});
+
 describe('buildResults', () => {
+  it("gives c0's peak and c/c0 next to c's figures", () => {
+    const r = results({ ...goodReports(), c: report({ peakTps: 1_000 }), c0: report({ peakTps: 1_500 }) });
+    expect(r.empty_tps).toBe(1_000);
+    expect(r.empty_floor_tps).toBe(1_500);
+    expect(r.empty_ratio).toBe(0.667);
+    expect(r['empty_floor_p99_ms']).toBe(10);
+    expect(r['empty_floor_cpu_ms_per_tx']).toBe(2);
+    // report(): the same CPU cost in both, so the same CPU-bound tx/s.
+    expect(r['empty_cpu_bound_ratio']).toBe(1);
+    const keys = Object.keys(r);
+    expect(keys.slice(keys.indexOf('ratio'), keys.indexOf('ratio') + 4)).toEqual(['ratio', 'empty_tps', 'empty_floor_tps', 'empty_ratio']);
+  });
+
+  it('leaves empty_floor_tps and empty_ratio null without c0, and empty_ratio null without c', () => {
+    const { a, b, c, c0 } = goodReports();
+    const noFloor = results({ a, b, c });
+    expect(noFloor.empty_tps).toBe(1_500);
+    expect(noFloor.empty_floor_tps).toBeNull();
+    expect(noFloor.empty_ratio).toBeNull();
+    expect(noFloor['empty_cpu_bound_ratio']).toBeNull();
+    const floorOnly = results({ c0 });
+    expect(floorOnly.empty_floor_tps).toBe(2_000);
+    expect(floorOnly.empty_ratio).toBeNull();
+    expect(floorOnly.empty_tps).toBeNull();
+  });
+
+  it("counts c0's other load in machine_foreign_cores_max", () => {
+    const busy = { ...report({ peakTps: 2_000 }), foreignCoresAtPeak: 0.9 };
+    expect(results({ ...goodReports(), c0: busy })['machine_foreign_cores_max']).toBe(0.9);
+  });
+
   it('gives the headline figures, rounded', () => {
     const reports = goodReports();
     reports.a = report({ peakTps: 2_000 / 3, commitsPerTx: 5, halfP99: 12.3456, quarterP99: 8.5, coordinatorRssMb: 120 });
@@ -538,6 +614,22 @@ describe('buildResults', () => {
 });
 
 describe('formatTables', () => {
+  it('prints c0 like a, b and c, and c/c0 next to a/b', () => {
+    const reports = goodReports();
+    const text = formatTables(results(reports), reports);
+    expect(text).toMatch(/^c0 direct, empty \(floor of c\)\s+2000\s/m);
+    expect(text).toMatch(/^c0 half of peak\s+1000\/s\s/m);
+    expect(text).toMatch(/^CPU ms per tx at peak\s+a\s+b\s+c\s+c0$/m);
+    expect(text).toMatch(/a\/b ratio\s+0\.800\s.*\nc\/c0 ratio\s+0\.750\s/);
+  });
+
+  it('says - for c/c0 without c0', () => {
+    const { a, b, c } = goodReports();
+    const text = formatTables(results({ a, b, c }), { a, b, c });
+    expect(text).toMatch(/c\/c0 ratio\s+-\s/);
+    expect(text).not.toMatch(/^c0 /m);
+  });
+
   it('prints the fixed-rate latency table, one row per scenario and share of the peak', () => {
     const reports = goodReports();
     const text = formatTables(results(reports), reports);

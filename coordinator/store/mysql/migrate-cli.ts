@@ -2,8 +2,8 @@
  * `npm run migrate`: applies the coordinator's migrations to DTX_MYSQL_URL
  * and exits. The coordinator also applies them at start.
  */
-import { loadConfig } from '../config.ts';
-import { createLogger } from '../logger.ts';
+import { loadConfig } from '../../config.ts';
+import { createLogger } from '../../logger.ts';
 import { connectMysql, ensureDatabase, redactUrl } from './connect.ts';
 import { migrateLatest } from './migrator.ts';
 

@@ -3,8 +3,8 @@
  * keyset paging, counts, the audit log, and operator changes applied as one
  * guarded commit each.
  */
-import type { OperatorAction, OperatorChange } from '../domain/operator-decisions.ts';
-import type { GlobalStatus, GlobalTransaction, Mode, TransactionSnapshot } from '../domain/transaction.ts';
+import type { OperatorAction, OperatorChange } from '../../domain/operator-decisions.ts';
+import type { GlobalStatus, GlobalTransaction, Mode, TransactionSnapshot } from '../../domain/transaction.ts';
 
 export interface ListFilter {
   status?: GlobalStatus;

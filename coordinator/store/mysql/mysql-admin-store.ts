@@ -4,9 +4,9 @@
  * 10,000, and every filter has an index (see migrations/0002).
  */
 import type { Knex } from 'knex';
-import type { GlobalPatch, OperatorChange } from '../domain/operator-decisions.ts';
-import { OPEN_STATUSES, type GlobalTransaction, type NewEvent, type TransactionSnapshot } from '../domain/transaction.ts';
-import type { AdminStore, AuditEntry, AuditRecord, ListFilter, ListRequest, OpenCounts, Stats, ListCursor } from './admin-store.ts';
+import type { GlobalPatch, OperatorChange } from '../../domain/operator-decisions.ts';
+import { OPEN_STATUSES, type GlobalTransaction, type NewEvent, type TransactionSnapshot } from '../../domain/transaction.ts';
+import type { AdminStore, AuditEntry, AuditRecord, ListFilter, ListRequest, OpenCounts, Stats, ListCursor } from '../ports/admin-store.ts';
 import type { MysqlWriter } from './mysql-writer.ts';
 import { blankEvent, clip, eventRow, toBranch, toTransaction, type BranchRow, type GlobalRow } from './rows.ts';
 import { TABLES } from './tables.ts';

@@ -1,9 +1,9 @@
 /**
  * The transaction log in MySQL/MariaDB (knex + mysql2). See
- * transaction-store.ts for each operation's precondition and effect.
+ * ../ports/transaction-store.ts for each operation's precondition and effect.
  */
 import type { Knex } from 'knex';
-import { participantOf, type BranchRegistration, type NewEvent, type TransactionSnapshot } from '../domain/transaction.ts';
+import { participantOf, type BranchRegistration, type NewEvent, type TransactionSnapshot } from '../../domain/transaction.ts';
 import { isDuplicateKey } from './mysql-errors.ts';
 import type { MysqlWriter } from './mysql-writer.ts';
 import type { MysqlBatch } from './mysql-batch.ts';
@@ -14,9 +14,10 @@ import type {
   BeginInput,
   DecisionInput,
   DueTransaction,
+  RegisterInput,
   RoundRecord,
   TransactionStore,
-} from './transaction-store.ts';
+} from '../ports/transaction-store.ts';
 
 /** Attempts of a registration that raced another one for the same new branch. */
 const REGISTRATION_ATTEMPTS = 3;
@@ -32,6 +33,11 @@ export class MysqlTransactionStore implements TransactionStore {
     this.knex = writer.knex;
   }
 
+  /**
+   * Commits issued by this store instance since it was created (tests and
+   * the benchmark read it). A metric of this implementation, not part of
+   * the TransactionStore port.
+   */
   get commitCount(): number {
     return this.writer.commitCount;
   }
@@ -55,12 +61,8 @@ export class MysqlTransactionStore implements TransactionStore {
     return row?.gid === gid;
   }
 
-  async registerBranches(
-    gid: string,
-    now: number,
-    select: (snapshot: TransactionSnapshot) => BranchRegistration[],
-    actor: string | null = null,
-  ): Promise<{ before: TransactionSnapshot; inserted: BranchRegistration[] } | null> {
+  async registerBranches(input: RegisterInput): Promise<{ before: TransactionSnapshot; inserted: BranchRegistration[] } | null> {
+    const { gid, now, branches, actor } = input;
     for (let attempt = 1; ; attempt++) {
       try {
         return await this.write(async (trx) => {
@@ -68,18 +70,16 @@ export class MysqlTransactionStore implements TransactionStore {
           // against a concurrent submit/abort, which updates that row.
           const row = await trx<GlobalRow>(TABLES.global).where({ gid }).forShare().first();
           if (!row) return null;
-          const branches = await trx<BranchRow>(TABLES.branch).where({ gid }).orderBy(['created_at', 'branch_id']);
-          const before = { transaction: toTransaction(row), branches: branches.map(toBranch) };
-          const inserted = select(before);
-          if (inserted.length > 0) {
-            await trx(TABLES.branch).insert(inserted.map((b) => branchRow(gid, b, now)));
-            await trx(TABLES.event).insert(inserted.map((b) => eventRow(registerEvent(gid, b, now, actor))));
-          }
-          return { before, inserted };
+          const rows = await trx<BranchRow>(TABLES.branch).where({ gid }).orderBy(['created_at', 'branch_id']);
+          const before = { transaction: toTransaction(row), branches: rows.map(toBranch) };
+          if (!mayRegister(before, input)) return { before, inserted: [] };
+          await trx(TABLES.branch).insert(branches.map((b) => branchRow(gid, b, now)));
+          await trx(TABLES.event).insert(branches.map((b) => eventRow(registerEvent(gid, b, now, actor))));
+          return { before, inserted: branches };
         });
       } catch (error) {
         // Two registrations of the same new branch raced: run again, the
-        // second run sees the winner's row and compares against it.
+        // second run sees the winner's row and refuses.
         if (isDuplicateKey(error) && attempt < REGISTRATION_ATTEMPTS) continue;
         throw error;
       }
@@ -190,6 +190,19 @@ function branchRow(gid: string, branch: BranchRegistration, now: number): Omit<B
 
 function registerEvent(gid: string, branch: BranchRegistration, now: number, actor: string | null): NewEvent {
   return { ...blankEvent(gid, now, 'register'), branchId: branch.branchId, message: `confirm ${branch.confirmUrl} cancel ${branch.cancelUrl}`, actor };
+}
+
+/** The guard of registerBranches (see the port): trying, before the deadline, of the mode asked, every branch new. */
+function mayRegister(before: TransactionSnapshot, input: RegisterInput): boolean {
+  const txn = before.transaction;
+  const known = new Set(before.branches.map((b) => b.branchId));
+  return (
+    input.branches.length > 0 &&
+    txn.status === 'trying' &&
+    input.now < txn.deadlineAt &&
+    (input.mode === undefined || txn.mode === input.mode) &&
+    input.branches.every((b) => !known.has(b.branchId))
+  );
 }
 
 function changedRows(result: unknown): number {

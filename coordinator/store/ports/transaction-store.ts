@@ -1,18 +1,20 @@
 /**
- * The transaction log, as the engine and the API see it. Only store/
- * implementations know SQL; everything above talks to this interface.
+ * The transaction log, as the engine and the API see it (a port: each
+ * implementation lives in its own folder, store/<name>/, and passes the
+ * store contract suite in test/support/store-contract/). Only those
+ * implementations know SQL or a driver; everything above talks to this interface.
  *
  * Every write is one atomic commit guarded by the state it expects
  * (compare-and-set), so concurrent coordinators never both win a transition.
  */
-import type { BranchCallResult, RoundDecision, PhaseTwoOp } from '../domain/tcc-decisions.ts';
+import type { BranchCallResult, RoundDecision, PhaseTwoOp } from '../../domain/tcc-decisions.ts';
 import type {
   BranchRegistration,
   GlobalStatus,
   Mode,
   TransactionEvent,
   TransactionSnapshot,
-} from '../domain/transaction.ts';
+} from '../../domain/transaction.ts';
 
 export interface BeginInput {
   gid: string;
@@ -23,6 +25,17 @@ export interface BeginInput {
   caller: string | null;
   /** Branches registered in the same commit as the begin. */
   branches: BranchRegistration[];
+}
+
+export interface RegisterInput {
+  gid: string;
+  /** If given, the transaction must be of this mode. */
+  mode?: Mode;
+  now: number;
+  /** Distinct branch ids, all of them expected to be new. */
+  branches: BranchRegistration[];
+  /** The authenticated service registering them (null: anonymous, development mode). */
+  actor: string | null;
 }
 
 export interface DecisionInput {
@@ -65,18 +78,18 @@ export interface TransactionStore {
   begin(input: BeginInput): Promise<'created' | 'exists'>;
 
   /**
-   * Precondition: the transaction exists (else returns null). Locks it
-   * against a concurrent decision, asks `select` which of the registrations
-   * are new (it may throw to refuse), inserts those with their events in one
-   * commit, `actor` (the registering caller) on those events. Returns the
-   * snapshot as it was before the insert and what was inserted.
+   * Precondition: the transaction exists (else returns null), is of `mode`
+   * when one is given, is `trying`, `now` is before its deadline, `branches`
+   * is not empty and none of their ids is registered yet. Effect, in one
+   * commit ordered against a concurrent decision (which would otherwise
+   * miss the branch): inserts `branches` with their events, `actor` (the
+   * registering caller) on those events. Returns the snapshot as it was
+   * before the insert and what was inserted: all of `branches`, or none,
+   * writing nothing, when the precondition failed; the snapshot, read in
+   * the same operation, then tells the caller why (the domain's rules,
+   * checkRegistration, decide what is refused and what is a re-send).
    */
-  registerBranches(
-    gid: string,
-    now: number,
-    select: (snapshot: TransactionSnapshot) => BranchRegistration[],
-    actor?: string | null,
-  ): Promise<{ before: TransactionSnapshot; inserted: BranchRegistration[] } | null>;
+  registerBranches(input: RegisterInput): Promise<{ before: TransactionSnapshot; inserted: BranchRegistration[] } | null>;
 
   /**
    * Precondition: status `trying` (and before the deadline if asked).
@@ -120,9 +133,6 @@ export interface TransactionStore {
    * leaving `trying`), or null if none is.
    */
   decisionTime(gid: string): Promise<number | null>;
-
-  /** Commits issued by this store instance since it was created (the benchmark and tests read it). */
-  readonly commitCount: number;
 
   /** Resolves once the database answered a trivial query (readiness); rejects with the driver's error. */
   ping(): Promise<void>;

@@ -6,12 +6,12 @@
  * REMEMBER_ROW_COUNT; everything after it is guarded by `@dtx_ok > 0`, so a
  * lost race leaves the log untouched.
  */
-import type { BranchRegistration, NewEvent } from '../domain/transaction.ts';
-import { participantOf } from '../domain/transaction.ts';
+import type { BranchRegistration, NewEvent } from '../../domain/transaction.ts';
+import { participantOf } from '../../domain/transaction.ts';
 import { REMEMBER_ROW_COUNT, type Statement } from './mysql-batch.ts';
 import { eventRow } from './rows.ts';
 import { TABLES } from './tables.ts';
-import type { BeginInput, DecisionInput, RoundRecord } from './transaction-store.ts';
+import type { BeginInput, DecisionInput, RoundRecord } from '../ports/transaction-store.ts';
 
 const EVENT_COLUMNS = ['gid', 'at', 'kind', 'branch_id', 'op', 'from_status', 'to_status', 'outcome', 'attempt', 'message', 'actor'] as const;
 const BRANCH_COLUMNS = ['gid', 'branch_id', 'confirm_url', 'cancel_url', 'participant', 'payload', 'status', 'attempts', 'created_at', 'updated_at'] as const;

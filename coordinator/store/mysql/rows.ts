@@ -8,8 +8,8 @@ import type {
   Mode,
   NewEvent,
   TransactionEvent,
-} from '../domain/transaction.ts';
-import type { BranchOp } from '../../participant-sdk/protocol/wire.ts';
+} from '../../domain/transaction.ts';
+import type { BranchOp } from '../../../participant-sdk/protocol/wire.ts';
 
 export interface GlobalRow {
   gid: string;
