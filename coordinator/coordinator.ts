@@ -1,7 +1,9 @@
 /**
- * Wires one coordinator instance from its configuration: MySQL store, branch
- * client, phase-two runner, service, recovery queue + worker + reconciler,
- * HTTP API. `start` and `stop` are the only lifecycle calls.
+ * Wires one coordinator instance from its configuration: the MySQL store,
+ * the branch client and the BullMQ recovery queue under the engine
+ * (engine/create-engine.ts, which knows only their ports), then the
+ * recovery worker, the reconciler and the HTTP API around it. `start` and
+ * `stop` are the only lifecycle calls.
  */
 import type { FastifyInstance } from 'fastify';
 import type { Worker } from 'bullmq';
@@ -9,9 +11,9 @@ import type { Logger } from 'pino';
 import { buildApi } from './api/server.ts';
 import { HttpBranchClient } from './branch-client/http-branch-client.ts';
 import type { CoordinatorConfig } from './config.ts';
-import { PhaseTwoRunner } from './engine/phase-two-runner.ts';
+import { createEngine } from './engine/create-engine.ts';
 import { systemClock, type Clock } from './engine/ports.ts';
-import { TransactionService } from './engine/transaction-service.ts';
+import type { TransactionService } from './engine/transaction-service.ts';
 import { Reconciler } from './recovery/reconciler.ts';
 import { RecoveryQueue, startRecoveryWorker } from './recovery/recovery-queue.ts';
 import { producerConnection, workerConnection } from './recovery/redis-connections.ts';
@@ -21,7 +23,6 @@ import { MysqlTransactionStore } from './store/mysql/mysql-transaction-store.ts'
 import { MysqlWriter } from './store/mysql/mysql-writer.ts';
 import { connectBatchPool, MysqlBatch } from './store/mysql/mysql-batch.ts';
 import { MysqlAdminStore } from './store/mysql/mysql-admin-store.ts';
-import { OperatorService } from './engine/operator-service.ts';
 import { AdminAuth } from './api/admin-auth.ts';
 import { CallerAuth } from './api/caller-auth.ts';
 import { AlertHook } from './alerts/alert-hook.ts';
@@ -86,23 +87,27 @@ export function createCoordinator(config: CoordinatorConfig, deps: CoordinatorDe
         logger,
       })
     : null;
-  const telemetry = fanOutTelemetry(logger, metrics.telemetry, ...(alerts ? [alerts] : []));
-  const runner = new PhaseTwoRunner({
+  const engine = createEngine({
     store,
-    client,
+    adminStore,
     scheduler: queue,
+    branchClient: client,
     clock,
-    random: deps.random ?? Math.random,
+    ...(deps.random ? { random: deps.random } : {}),
+    participants,
+    instanceId: config.instanceId,
+    leaseMs: config.leaseMs,
     retryPolicy: {
       baseDelayMs: config.retryBaseMs,
       maxDelayMs: config.retryMaxMs,
       attentionAfterRetries: config.attentionAfterRetries,
       attentionAfterMs: config.attentionAfterMs,
     },
+    maxBulk: config.adminMaxBulk,
     logger,
-    telemetry,
+    telemetry: fanOutTelemetry(logger, metrics.telemetry, ...(alerts ? [alerts] : [])),
   });
-  const service = new TransactionService({ store, runner, clock, instanceId: config.instanceId, leaseMs: config.leaseMs, logger, telemetry, participants });
+  const { service, operators } = engine;
   const reconciler = new Reconciler({
     store,
     scheduler: queue,
@@ -112,7 +117,6 @@ export function createCoordinator(config: CoordinatorConfig, deps: CoordinatorDe
     recoverDirectly: (gid) => service.recover(gid),
     logger,
   });
-  const operators = new OperatorService({ store: adminStore, transactions: service, scheduler: queue, clock, logger, maxBulk: config.adminMaxBulk, telemetry });
   const app = buildApi({
     logger,
     service,
@@ -169,11 +173,9 @@ export function createCoordinator(config: CoordinatorConfig, deps: CoordinatorDe
       await app.close();
       await reconciler.stop();
       await worker?.close();
-      const drained = await Promise.race([
-        runner.drain().then(() => true),
-        new Promise<boolean>((resolve) => setTimeout(() => resolve(false), config.shutdownGraceMs).unref()),
-      ]);
-      if (!drained) logger.warn({ inFlight: runner.inFlightCount }, 'phase two still running at shutdown; recovery takes it over after the lease');
+      if (!(await engine.drain(config.shutdownGraceMs))) {
+        logger.warn({ inFlight: engine.inFlight }, 'phase two still running at shutdown; recovery takes it over after the lease');
+      }
       await alerts?.close();
       await queue.close().catch(() => undefined);
       producerRedis.disconnect();
