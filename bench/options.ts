@@ -12,6 +12,7 @@
  *   npm run bench -- --coordinator-env=DTX_MYSQL_POOL_MAX=8 --coordinator-node-args="--max-semi-space-size=8"
  */
 
+import { CliUsageError, defineCli, parseCli, type CliValues } from '../scripts/cli-options.ts';
 import { HEADLINE_FRACTION, type SweepOptions } from './scenario.ts';
 
 /**
@@ -53,78 +54,80 @@ export class BenchUsageError extends Error {
   override readonly name = 'BenchUsageError';
 }
 
-const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'] as const;
 
+/** The options of `npm run bench`, in the project's one CLI format (scripts/cli-options.ts). */
+export const BENCH_CLI = defineCli({
+  command: 'npm run bench --',
+  options: {
+    quick: { type: 'boolean', description: 'a short run (a minute or two)' },
+    scale: { type: 'boolean', description: 'fill the log with finished transactions: throughput and query plans' },
+    profile: { type: 'boolean', description: 'CPU profile of the coordinator under load (results not written to bench-results.json)' },
+    only: { type: 'string', valueName: 'LIST', description: `only these scenarios, comma-separated (${SCENARIOS.join(', ')})` },
+    runtime: { type: 'string', choices: ['tsx', 'compiled'], default: 'tsx', description: 'run the Node processes on tsx or on esbuild output' },
+    'bank-handlers': { type: 'string', choices: ['knex', 'sql'], default: 'knex', description: "the banks' handlers: knex transactions or plain SQL" },
+    'coordinator-log-level': { type: 'string', choices: LOG_LEVELS, default: 'info', description: "the coordinator's log level" },
+    'coordinator-node-args': { type: 'string', valueName: 'FLAGS', description: 'extra node flags for the coordinator, space-separated' },
+    'coordinator-env': { type: 'string', valueName: 'PAIRS', description: 'extra coordinator environment, DTX_NAME=value pairs separated by commas' },
+    'step-ms': { type: 'integer', min: 1, description: 'length of one closed-loop step' },
+    concurrency: { type: 'string', valueName: 'LIST', description: 'the concurrency levels of the sweep, e.g. 4,16,64' },
+    'scale-rows': { type: 'integer', min: 1, default: 1_000_000, description: 'finished transactions written by --scale' },
+  },
+});
+
+/** Throws BenchUsageError on bad input; `--help` is the caller's (see run.ts). */
 export function parseBenchOptions(argv: readonly string[]): BenchOptions {
-  const flags = new Map<string, string>();
-  for (const arg of argv) {
-    const match = /^--([a-z-]+)(?:=(.*))?$/.exec(arg);
-    if (!match) throw new BenchUsageError(`unexpected argument ${JSON.stringify(arg)}`);
-    flags.set(match[1]!, match[2] ?? 'true');
+  let values: CliValues<typeof BENCH_CLI.options>;
+  try {
+    values = parseCli(BENCH_CLI, argv).values;
+  } catch (error) {
+    if (error instanceof CliUsageError) throw new BenchUsageError(error.message);
+    throw error;
   }
-  const known = new Set(['quick', 'scale', 'profile', 'only', 'runtime', 'bank-handlers', 'coordinator-log-level', 'coordinator-node-args', 'coordinator-env', 'step-ms', 'concurrency', 'scale-rows']);
-  for (const name of flags.keys()) if (!known.has(name)) throw new BenchUsageError(`unknown option --${name}`);
-
-  for (const name of ['quick', 'scale', 'profile']) {
-    if (flags.has(name) && flags.get(name) !== 'true') throw new BenchUsageError(`--${name} takes no value`);
-  }
-  const quick = flags.has('quick');
-  const profile = flags.has('profile');
-  const scenarios = (flags.get('only') ?? SCENARIOS.join(',')).split(',').map((s) => s.trim());
+  const quick = values.quick;
+  const profile = values.profile;
+  const scenarios = (values.only ?? SCENARIOS.join(',')).split(',').map((s) => s.trim());
   for (const s of scenarios) if (!isScenarioName(s)) throw new BenchUsageError(`--only takes ${SCENARIOS.join(', ')}, got ${s}`);
-  const runtime = flags.get('runtime') ?? 'tsx';
-  if (runtime !== 'tsx' && runtime !== 'compiled') throw new BenchUsageError('--runtime is tsx or compiled');
-  const bankHandlers = flags.get('bank-handlers') ?? 'knex';
-  if (bankHandlers !== 'knex' && bankHandlers !== 'sql') throw new BenchUsageError('--bank-handlers is knex or sql');
-  const coordinatorLogLevel = flags.get('coordinator-log-level') ?? 'info';
-  if (!LOG_LEVELS.includes(coordinatorLogLevel)) throw new BenchUsageError(`--coordinator-log-level must be one of ${LOG_LEVELS.join(', ')}`);
-
-  const positiveInt = (name: string, fallback: number): number => {
-    const raw = flags.get(name);
-    if (raw === undefined) return fallback;
-    const value = Number(raw);
-    if (!Number.isSafeInteger(value) || value <= 0) throw new BenchUsageError(`--${name} must be a positive integer`);
-    return value;
-  };
-  const concurrencies = flags.has('concurrency')
-    ? flags.get('concurrency')!.split(',').map((s) => {
-        const n = Number(s);
-        if (!Number.isSafeInteger(n) || n <= 0) throw new BenchUsageError('--concurrency takes positive integers, e.g. 4,16,64');
-        return n;
-      })
-    : quick
-      ? [4, 16, 64]
-      : [1, 4, 16, 32, 64];
+  const concurrencies =
+    values.concurrency !== undefined
+      ? values.concurrency.split(',').map((s) => {
+          const n = Number(s);
+          if (!Number.isSafeInteger(n) || n <= 0) throw new BenchUsageError('--concurrency takes positive integers, e.g. 4,16,64');
+          return n;
+        })
+      : quick
+        ? [4, 16, 64]
+        : [1, 4, 16, 32, 64];
 
   const coordinatorEnv: Record<string, string> = {};
-  for (const pair of (flags.get('coordinator-env') ?? '').split(',').filter(Boolean)) {
+  for (const pair of (values['coordinator-env'] ?? '').split(',').filter(Boolean)) {
     const match = /^(DTX_[A-Z0-9_]+)=(.*)$/.exec(pair);
     if (!match) throw new BenchUsageError(`--coordinator-env takes DTX_NAME=value pairs separated by commas, got ${JSON.stringify(pair)}`);
     coordinatorEnv[match[1]!] = match[2]!;
   }
-  const coordinatorNodeArgs = (flags.get('coordinator-node-args') ?? '').split(/\s+/).filter(Boolean);
+  const coordinatorNodeArgs = (values['coordinator-node-args'] ?? '').split(/\s+/).filter(Boolean);
   for (const arg of coordinatorNodeArgs) if (!arg.startsWith('--')) throw new BenchUsageError(`--coordinator-node-args takes node flags, got ${JSON.stringify(arg)}`);
 
   return {
-    mode: flags.has('scale') ? 'scale' : 'standard',
+    mode: values.scale ? 'scale' : 'standard',
     quick,
     profile,
     scenarios: [...new Set(scenarios.filter(isScenarioName))],
-    runtime,
+    runtime: values.runtime as Runtime,
     concurrencies,
     // Levels named by hand are the whole sweep; the default sweep climbs on while throughput still grows.
-    maxConcurrency: flags.has('concurrency') ? Math.max(...concurrencies) : 256,
-    stepMs: positiveInt('step-ms', quick ? 3_000 : 10_000),
+    maxConcurrency: values.concurrency !== undefined ? Math.max(...concurrencies) : 256,
+    stepMs: values['step-ms'] ?? (quick ? 3_000 : 10_000),
     warmupMs: quick ? 1_500 : 4_000,
     fixedRateMs: quick ? 5_000 : 15_000,
     fixedFractions: quick ? [HEADLINE_FRACTION] : [HEADLINE_FRACTION, 0.25],
     leadInMs: quick ? 1_000 : 3_000,
     accountsPerBank: 1_000,
-    coordinatorLogLevel,
-    bankHandlers,
+    coordinatorLogLevel: values['coordinator-log-level'],
+    bankHandlers: values['bank-handlers'] as BenchOptions['bankHandlers'],
     coordinatorNodeArgs,
     coordinatorEnv,
-    scaleRows: positiveInt('scale-rows', 1_000_000),
+    scaleRows: values['scale-rows'],
     // A profiled run is slowed down by the profiler: keep its figures out of the results file.
     resultsFile: profile ? '.tmp/bench/results-profile.json' : 'bench-results.json',
   };

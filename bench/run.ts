@@ -16,7 +16,8 @@ import { provisionServers } from '../test/support/environment.ts';
 import { formatHopCost, measureHopCost } from './hop-cost.ts';
 import { machineInfo } from './machine.ts';
 import { MysqlProbe } from './mysql-probe.ts';
-import { BenchUsageError, parseBenchOptions, type BenchOptions, type ScenarioName } from './options.ts';
+import { exitWithUsageError, formatUsage } from '../scripts/cli-options.ts';
+import { BENCH_CLI, BenchUsageError, parseBenchOptions, type BenchOptions, type ScenarioName } from './options.ts';
 import type { WatchedProcess } from './proc-stats.ts';
 import { formatProfileSummary, readProfile, summariseProfile } from './profile-summary.ts';
 import { buildResults, formatTables, scenarioReport, type ScenarioReport } from './report.ts';
@@ -25,14 +26,16 @@ import { runInterleaved, type ScenarioContext } from './scenario.ts';
 import { benchApiToken, startSystem, type BenchSystem } from './system.ts';
 import { DirectCaller, directEmpty, directTransfer, dtxTransfer, emptyTcc } from './workloads.ts';
 
+const argv = process.argv.slice(2);
+if (argv.includes('--help') || argv.includes('-h')) {
+  process.stdout.write(`${formatUsage(BENCH_CLI)}\n`);
+  process.exit(0);
+}
 let options: BenchOptions;
 try {
-  options = parseBenchOptions(process.argv.slice(2));
+  options = parseBenchOptions(argv);
 } catch (error) {
-  if (error instanceof BenchUsageError) {
-    process.stderr.write(`bench: ${error.message}\n`);
-    process.exit(2);
-  }
+  if (error instanceof BenchUsageError) exitWithUsageError(BENCH_CLI, `bench: ${error.message}`);
   throw error;
 }
 
