@@ -71,7 +71,7 @@ export function createEngine(options: EngineOptions): Engine {
     telemetry,
     participants: options.participants,
   });
-  const operators = new OperatorService({ store: adminStore, transactions: service, scheduler, clock, logger, maxBulk: options.maxBulk, telemetry });
+  const operators = new OperatorService({ store: adminStore, load: (gid) => store.load(gid), transactions: service, scheduler, clock, logger, maxBulk: options.maxBulk, telemetry });
   return {
     service,
     operators,

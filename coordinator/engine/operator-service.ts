@@ -27,8 +27,13 @@ export interface Operator {
   role: 'viewer' | 'operator';
 }
 
+/** Decisions of one operator action, when the transaction keeps changing under it. */
+const CHANGE_ATTEMPTS = 5;
+
 export interface OperatorServiceOptions {
   store: AdminStore;
+  /** The transaction as the log holds it now (the transaction store's load). */
+  load: (gid: string) => Promise<TransactionSnapshot | null>;
   transactions: TransactionService;
   scheduler: RetryScheduler;
   clock: Clock;
@@ -112,8 +117,7 @@ export class OperatorService {
     reason: string,
     decide: (snapshot: TransactionSnapshot) => OperatorChange,
   ): Promise<TransactionSnapshot> {
-    const snapshot = await this.options.store.changeByOperator(gid, this.#audit(action, gid, branchId, who, reason, null), decide);
-    if (!snapshot) throw new TransactionRefusedError('NOT_FOUND', `no transaction with gid ${gid}`, gid);
+    const snapshot = await this.#applyChange(gid, this.#audit(action, gid, branchId, who, reason, null), decide);
     this.options.logger.warn({ gid, action, branchId, operator: who.name, reason }, 'operator action');
     const txn = snapshot.transaction;
     // Only resolve and close can end a transaction, and both refuse a finished one: terminal now means ended here.
@@ -121,6 +125,24 @@ export class OperatorService {
       this.options.telemetry?.onFinish({ gid, mode: txn.mode, status: txn.status, decidedAt: null, at: txn.finishedAt ?? txn.updatedAt, by: 'operator' });
     }
     return snapshot;
+  }
+
+  /**
+   * Load, decide (pure; it may refuse), write guarded by what was loaded; a
+   * write that finds the transaction changed meanwhile (a round recorded, or
+   * another operator acted) is decided again on a fresh load.
+   */
+  async #applyChange(gid: string, audit: AuditEntry, decide: (snapshot: TransactionSnapshot) => OperatorChange): Promise<TransactionSnapshot> {
+    for (let attempt = 1; ; attempt++) {
+      const before = await this.options.load(gid);
+      if (!before) throw new TransactionRefusedError('NOT_FOUND', `no transaction with gid ${gid}`, gid);
+      const result = await this.options.store.applyOperatorChange({ before, change: decide(before), audit });
+      if (result === null) throw new TransactionRefusedError('NOT_FOUND', `no transaction with gid ${gid}`, gid);
+      if (result !== 'stale') return result;
+      if (attempt >= CHANGE_ATTEMPTS) {
+        throw new TransactionRefusedError('ILLEGAL_STATE', `transaction ${gid} kept changing while the action was applied; query it and try again`, gid);
+      }
+    }
   }
 
   #audit(action: AuditEntry['action'], gid: string | null, branchId: string | null, who: Operator, reason: string, detail: string | null): AuditEntry {

@@ -137,44 +137,50 @@ export class MysqlAdminStore implements AdminStore {
     return counts;
   }
 
-  async changeByOperator(
-    gid: string,
-    audit: AuditEntry,
-    decide: (snapshot: TransactionSnapshot) => OperatorChange,
-  ): Promise<TransactionSnapshot | null> {
-    return this.writer.write(async (trx) => {
-      // FOR UPDATE: a phase-two round finishing at the same moment waits for
-      // this commit, then its own guarded write sees the new state.
-      const row = await trx<GlobalRow>(TABLES.global).where({ gid }).forUpdate().first();
-      if (!row) return null;
-      const branches = (await trx<BranchRow>(TABLES.branch).where({ gid }).orderBy(['created_at', 'branch_id'])).map(toBranch);
-      const before = { transaction: toTransaction(row), branches };
-      const change = decide(before);
-      const now = audit.at;
-      if (Object.keys(change.set).length > 0) {
-        await trx(TABLES.global).where({ gid }).update({ ...patchColumns(change.set), updated_at: now });
-      }
-      for (const branch of change.branches) {
-        await trx(TABLES.branch)
-          .where({ gid, branch_id: branch.branchId })
-          .update({ status: branch.status, last_error: clip(`resolved by hand by ${audit.actor}: ${audit.reason}`, 1024), updated_at: now });
-      }
-      const events: NewEvent[] = [
-        { ...blankEvent(gid, now, 'operator'), branchId: audit.branchId, message: `${audit.action}: ${change.summary}. Reason: ${audit.reason}`, actor: audit.actor },
-      ];
-      if (change.set.status && change.set.status !== before.transaction.status) {
-        events.push({ ...blankEvent(gid, now, 'status'), fromStatus: before.transaction.status, toStatus: change.set.status, actor: audit.actor, message: audit.reason });
-      }
-      await trx(TABLES.event).insert(events.map(eventRow));
-      await trx(TABLES.audit).insert(auditRow({ ...audit, detail: audit.detail ?? change.summary }));
-      return {
-        transaction: { ...before.transaction, ...change.set, updatedAt: now },
-        branches: branches.map((b) => {
-          const changed = change.branches.find((c) => c.branchId === b.branchId);
-          return changed ? { ...b, status: changed.status } : b;
-        }),
-      } as TransactionSnapshot;
-    });
+  async applyOperatorChange(input: { before: TransactionSnapshot; change: OperatorChange; audit: AuditEntry }): Promise<TransactionSnapshot | 'stale' | null> {
+    const { before, change, audit } = input;
+    const txn = before.transaction;
+    const gid = txn.gid;
+    const now = audit.at;
+    try {
+      return await this.writer.write(async (trx) => {
+        // The compare-and-set: the row as the decision saw it. A phase-two round that
+        // recorded meanwhile changed it (its updated_at at least), so the change is decided again.
+        const guard = trx(TABLES.global).where({ gid, status: txn.status, paused: txn.paused, retry_count: txn.retryCount, updated_at: txn.updatedAt });
+        if (txn.leaseOwner === null) guard.whereNull('lease_owner');
+        else guard.where('lease_owner', txn.leaseOwner);
+        const changed = await guard.update({ ...patchColumns(change.set), updated_at: now });
+        if (changed === 0) {
+          const exists = await trx(TABLES.global).select('gid').where({ gid }).first();
+          return exists ? 'stale' : null;
+        }
+        for (const branch of change.branches) {
+          const resolved = await trx(TABLES.branch)
+            .where({ gid, branch_id: branch.branchId, status: 'prepared' })
+            .update({ status: branch.status, last_error: clip(`resolved by hand by ${audit.actor}: ${audit.reason}`, 1024), updated_at: now });
+          // Resolved meanwhile (a round confirmed it): roll the whole change back.
+          if (resolved === 0) throw new StaleChange();
+        }
+        const events: NewEvent[] = [
+          { ...blankEvent(gid, now, 'operator'), branchId: audit.branchId, message: `${audit.action}: ${change.summary}. Reason: ${audit.reason}`, actor: audit.actor },
+        ];
+        if (change.set.status && change.set.status !== txn.status) {
+          events.push({ ...blankEvent(gid, now, 'status'), fromStatus: txn.status, toStatus: change.set.status, actor: audit.actor, message: audit.reason });
+        }
+        await trx(TABLES.event).insert(events.map(eventRow));
+        await trx(TABLES.audit).insert(auditRow({ ...audit, detail: audit.detail ?? change.summary }));
+        return {
+          transaction: { ...txn, ...change.set, updatedAt: now },
+          branches: before.branches.map((b) => {
+            const resolvedBranch = change.branches.find((c) => c.branchId === b.branchId);
+            return resolvedBranch ? { ...b, status: resolvedBranch.status } : b;
+          }),
+        } as TransactionSnapshot;
+      });
+    } catch (error) {
+      if (error instanceof StaleChange) return 'stale';
+      throw error;
+    }
   }
 
   async findRetryable(filter: ListFilter, limit: number): Promise<string[]> {
@@ -281,3 +287,6 @@ function auditRow(entry: AuditEntry) {
     detail: entry.detail,
   };
 }
+
+/** Thrown inside an operator change's transaction to roll it back: the state it was decided on changed. */
+class StaleChange extends Error {}

@@ -71,16 +71,16 @@ export interface AdminStore {
   openCounts(): Promise<OpenCounts>;
 
   /**
-   * Precondition: the transaction exists (else null). Locks its row, asks
-   * `decide` for the change (it may throw to refuse), then in one commit:
-   * applies it, adds an `operator` event and the audit entry. Returns the
-   * snapshot after the change.
+   * An operator's change, decided by the domain on `before` (a snapshot the
+   * caller loaded). Precondition: the transaction is still as `before` shows
+   * it (status, paused, lease owner, retry count, last update) and every
+   * branch the change resolves is still `prepared`. Effect, in one commit:
+   * the change, an `operator` event (and a `status` event if the status
+   * changes) and the audit entry. Returns the snapshot after the change;
+   * `stale`, writing nothing, if the precondition failed (load again and
+   * decide again); null if the transaction does not exist.
    */
-  changeByOperator(
-    gid: string,
-    audit: AuditEntry,
-    decide: (snapshot: TransactionSnapshot) => OperatorChange,
-  ): Promise<TransactionSnapshot | null>;
+  applyOperatorChange(input: { before: TransactionSnapshot; change: OperatorChange; audit: AuditEntry }): Promise<TransactionSnapshot | 'stale' | null>;
 
   /** Open, unpaused phase-two transactions matching the filter, oldest first, at most `limit`. */
   findRetryable(filter: ListFilter, limit: number): Promise<string[]>;

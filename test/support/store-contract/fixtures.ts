@@ -5,6 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll } from 'vitest';
 import type { AdminStore, AuditEntry } from '../../../coordinator/store/ports/admin-store.ts';
+import type { OperatorChange } from '../../../coordinator/domain/operator-decisions.ts';
 import { type BranchCallResult, type RoundDecision } from '../../../coordinator/domain/tcc-decisions.ts';
 import { type BranchRegistration, type TransactionSnapshot } from '../../../coordinator/domain/transaction.ts';
 import type { DecisionInput, RoundRecord, TransactionStore } from '../../../coordinator/store/ports/transaction-store.ts';
@@ -54,6 +55,22 @@ export function useStore(factory: StoreFactory, label: string): () => StoreUnder
   };
 }
 
+
+/**
+ * An operator's change as the engine makes it: load, decide on what was
+ * loaded, apply guarded by it. Expects the change to apply (not `stale`).
+ */
+export async function operatorChange(
+  { store, adminStore }: Pick<StoreUnderTest, 'store' | 'adminStore'>,
+  audit: AuditEntry,
+  decide: (snapshot: TransactionSnapshot) => OperatorChange,
+): Promise<TransactionSnapshot> {
+  const before = await store.load(audit.gid!);
+  if (!before) throw new Error(`no transaction ${audit.gid}`);
+  const after = await adminStore.applyOperatorChange({ before, change: decide(before), audit });
+  if (after === null || after === 'stale') throw new Error(`operator change on ${audit.gid}: ${String(after)}`);
+  return after;
+}
 
 /** Builders of the ports' inputs, on the store `store()` returns when called. */
 export function contractOps(store: () => TransactionStore) {

@@ -6,7 +6,7 @@ import type { AdminStore } from '../../../coordinator/store/ports/admin-store.ts
 import { decidePause, decideResume, decideRetryNow } from '../../../coordinator/domain/operator-decisions.ts';
 import { type RoundDecision } from '../../../coordinator/domain/tcc-decisions.ts';
 import type { TransactionStore } from '../../../coordinator/store/ports/transaction-store.ts';
-import { contractOps, gidOf, ids, LEASE_MS, MINUTE, registration, T0, type StoreUnderTest } from './fixtures.ts';
+import { contractOps, operatorChange, gidOf, ids, LEASE_MS, MINUTE, registration, T0, type StoreUnderTest } from './fixtures.ts';
 
 export function roundsContract(open: () => StoreUnderTest): void {
   let store: TransactionStore;
@@ -33,7 +33,7 @@ export function roundsContract(open: () => StoreUnderTest): void {
         const decided = await store.decide(decision(gid));
         const leaseUntil = decided!.transaction.leaseUntil!;
         // An operator makes it due now while owner-a still holds the lease.
-        await adminStore.changeByOperator(gid, audit(gid, 'retry'), (snapshot) => decideRetryNow(snapshot.transaction, T0 + 1_500));
+        await operatorChange({ store, adminStore }, audit(gid, 'retry'), (snapshot) => decideRetryNow(snapshot.transaction, T0 + 1_500));
         expect(await store.claim(gid, 'owner-b', T0 + 1_500, T0 + 1_500 + LEASE_MS)).toBeNull();
         expect(await store.claim(gid, 'owner-b', leaseUntil - 1, leaseUntil - 1 + LEASE_MS)).toBeNull();
         const taken = await store.claim(gid, 'owner-b', leaseUntil, leaseUntil + LEASE_MS);
@@ -44,15 +44,36 @@ export function roundsContract(open: () => StoreUnderTest): void {
         const gid = gidOf('claim-paused');
         await begin(gid, ['01']);
         await store.decide(decision(gid));
-        await adminStore.changeByOperator(gid, audit(gid, 'pause'), (snapshot) => decidePause(snapshot.transaction));
+        await operatorChange({ store, adminStore }, audit(gid, 'pause'), (snapshot) => decidePause(snapshot.transaction));
         const far = T0 + 100 * MINUTE;
         expect(await store.claim(gid, 'owner-b', far, far + LEASE_MS)).toBeNull();
-        await adminStore.changeByOperator(gid, audit(gid, 'resume'), (snapshot) => decideResume(snapshot.transaction, far));
+        await operatorChange({ store, adminStore }, audit(gid, 'resume'), (snapshot) => decideResume(snapshot.transaction, far));
         const claimed = await store.claim(gid, 'owner-b', far, far + LEASE_MS);
         expect(claimed?.transaction.leaseOwner).toBe('owner-b');
         expect(await store.recordRound(round(gid, [success('01')], { kind: 'finish', status: 'confirmed' }, { owner: 'owner-b', now: far + 1 }))).toBe(true);
         expect(await store.claim(gid, 'owner-c', far + 10 * LEASE_MS, far + 11 * LEASE_MS)).toBeNull();
         expect(await store.claim(gidOf('nobody'), 'owner-c', far, far + LEASE_MS)).toBeNull();
+      });
+    });
+
+    describe('applyOperatorChange', () => {
+      it('is refused as stale, writing nothing, when the transaction changed since it was loaded; null for an unknown gid', async () => {
+        const gid = gidOf('operator-stale');
+        await begin(gid, ['01']);
+        await store.decide(decision(gid));
+        const loaded = (await store.load(gid))!;
+        // A phase-two round records meanwhile (the lease owner's retry schedule).
+        const retry: RoundDecision = { kind: 'retry', retryCount: 1, nextRetryAt: T0 + 5_000, needsAttention: false, attentionReason: null };
+        expect(await store.recordRound(round(gid, [failure('01', 'HTTP 500')], retry))).toBe(true);
+        const eventsBefore = (await store.events(gid)).length;
+        expect(await adminStore.applyOperatorChange({ before: loaded, change: decidePause(loaded.transaction), audit: audit(gid, 'pause') })).toBe('stale');
+        expect((await store.load(gid))!.transaction.paused).toBe(false);
+        expect((await store.events(gid)).length).toBe(eventsBefore);
+        // Decided again on a fresh load, it applies.
+        const after = await operatorChange({ store, adminStore }, audit(gid, 'pause'), (snapshot) => decidePause(snapshot.transaction));
+        expect(after.transaction.paused).toBe(true);
+        const nobody = { ...loaded, transaction: { ...loaded.transaction, gid: gidOf('nobody') } };
+        expect(await adminStore.applyOperatorChange({ before: nobody, change: decidePause(nobody.transaction), audit: audit(nobody.transaction.gid, 'pause') })).toBeNull();
       });
     });
 

@@ -6,7 +6,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { ListRequest } from '../../../coordinator/store/ports/admin-store.ts';
 import { decidePause } from '../../../coordinator/domain/operator-decisions.ts';
 import { type GlobalStatus } from '../../../coordinator/domain/transaction.ts';
-import { gidOf, MINUTE, registration, T0, useStore, type StoreFactory } from './fixtures.ts';
+import { gidOf, operatorChange, MINUTE, registration, T0, useStore, type StoreFactory } from './fixtures.ts';
 
 export function wholeLogContract(factory: StoreFactory): void {
   describe('findDue', () => {
@@ -78,7 +78,7 @@ export function wholeLogContract(factory: StoreFactory): void {
             expect(await store.recordRound({ gid, owner: 'o', op, from: to, results, decision: { kind: 'finish', status: done }, now: createdAt + 3 })).toBe(true);
             status = done;
           } else if (i % 4 === 2) {
-            await adminStore.changeByOperator(gid, { at: createdAt, actor: 'ops', role: 'operator', action: 'pause', gid, branchId: null, reason: 'contract', detail: null }, (s) => decidePause(s.transaction));
+            await operatorChange({ store, adminStore }, { at: createdAt, actor: 'ops', role: 'operator', action: 'pause', gid, branchId: null, reason: 'contract', detail: null }, (s) => decidePause(s.transaction));
             paused = true;
           }
         }
