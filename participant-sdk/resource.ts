@@ -90,7 +90,7 @@ export interface TccResource<P = unknown, R = unknown> extends ResourceBase<P, R
 }
 
 /** Any resource a participant can serve. */
-export type Resource = TccResource<any, any>;
+export type Resource = TccResource<unknown, unknown>;
 
 const RESOURCE_NAME = /^[a-z0-9-]{1,64}$/;
 

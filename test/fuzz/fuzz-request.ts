@@ -115,6 +115,7 @@ export interface RenderedRequest {
 
 const TOKEN = /^[!#$%&'*+.^_`|~0-9A-Za-z-]+$/;
 // Control characters other than HTAB; obs-text (0x80-0xFF) is allowed in values.
+// eslint-disable-next-line no-control-regex -- matching control characters is the point
 const CONTROL = /[\u0000-\u0008\u000a-\u001f\u007f]/;
 
 /** Whether the request line or a header breaks HTTP/1.1 syntax as Node's parser reads it. */

@@ -22,6 +22,7 @@ function indent(text: string, prefix: string): string {
 
 /** Control characters shown as escapes, so that a report cannot garble the terminal. */
 function printable(text: string): string {
+  // eslint-disable-next-line no-control-regex -- matching control characters is the point
   return text.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u2028\u2029]/g, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
 }
 

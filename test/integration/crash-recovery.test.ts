@@ -12,7 +12,6 @@ import {
   startCoordinatorProcess,
   startInProcessCoordinator,
   testEnv,
-  TEST_API_HEADERS,
   TEST_API_TOKEN,
   TEST_SECRET,
   type CoordinatorProcess,

@@ -41,7 +41,7 @@ describe('two coordinator processes under load, one SIGKILLed mid-run', () => {
   let coordinatorDb: TestDatabase;
   let bankDbs: TestDatabase[] = [];
   let banks: TestParticipant[] = [];
-  let coordinators: CoordinatorProcess[] = [];
+  const coordinators: CoordinatorProcess[] = [];
   let clients: DtxClient[] = [];
   let log: CoordinatorLogReader;
 

@@ -38,6 +38,9 @@ export function connectMysql(options: MysqlOptions): Knex {
       },
     },
     acquireConnectionTimeout: 10_000,
+    // knex would print pool errors to the console, outside the JSON log; every such error also
+    // reaches the caller, which logs it with its context (or answers 503 for an outage).
+    log: { warn: () => undefined, error: () => undefined, deprecate: () => undefined, debug: () => undefined },
   });
 }
 

@@ -8,7 +8,7 @@ import type { GlobalPatch, OperatorChange } from '../../domain/operator-decision
 import { OPEN_STATUSES, type GlobalTransaction, type NewEvent, type TransactionSnapshot } from '../../domain/transaction.ts';
 import type { AdminStore, AuditEntry, AuditRecord, ListFilter, ListRequest, OpenCounts, Stats, ListCursor } from '../ports/admin-store.ts';
 import type { MysqlWriter } from './mysql-writer.ts';
-import { blankEvent, clip, eventRow, toBranch, toTransaction, type BranchRow, type GlobalRow } from './rows.ts';
+import { blankEvent, clip, eventRow, toTransaction, type GlobalRow } from './rows.ts';
 import { TABLES } from './tables.ts';
 
 const HOUR = 3_600_000;
