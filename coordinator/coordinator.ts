@@ -8,7 +8,7 @@
 import type { FastifyInstance } from 'fastify';
 import type { Worker } from 'bullmq';
 import type { Logger } from 'pino';
-import { buildApi } from './api/server.ts';
+import { createServer } from './api/server.ts';
 import { HttpBranchClient } from './branch-client/http-branch-client.ts';
 import type { CoordinatorConfig } from './config.ts';
 import { createEngine } from './engine/create-engine.ts';
@@ -107,7 +107,7 @@ export function createCoordinator(config: CoordinatorConfig, deps: CoordinatorDe
     logger,
     telemetry: fanOutTelemetry(logger, metrics.telemetry, ...(alerts ? [alerts] : [])),
   });
-  const { service, operators } = engine;
+  const { service } = engine;
   const reconciler = new Reconciler({
     store,
     scheduler: queue,
@@ -117,10 +117,9 @@ export function createCoordinator(config: CoordinatorConfig, deps: CoordinatorDe
     recoverDirectly: (gid) => service.recover(gid),
     logger,
   });
-  const app = buildApi({
+  const app = createServer(engine, {
     logger,
-    service,
-    admin: { auth: new AdminAuth(config.adminTokens), store: adminStore, operators, now: clock.now },
+    admin: { auth: new AdminAuth(config.adminTokens), store: adminStore, now: clock.now },
     defaultTimeoutMs: config.defaultTimeoutMs,
     maxTimeoutMs: config.maxTimeoutMs,
     submitWaitMs: config.submitWaitMs,

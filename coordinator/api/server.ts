@@ -1,6 +1,7 @@
 /** The coordinator's Fastify application: routes, schemas, error shape. */
 import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, type FastifyReply, type FastifyRequest } from 'fastify';
 import { BearerTokens } from '../security/bearer-tokens.ts';
+import type { Engine } from '../engine/create-engine.ts';
 import type { Logger } from 'pino';
 import { LIMITS } from '../../participant-sdk/protocol/wire.ts';
 import { installErrorHandling } from './error-handler.ts';
@@ -85,4 +86,16 @@ declare module 'fastify' {
     /** The JSON body as received, when there was one. */
     rawJson?: string;
   }
+}
+
+/** What createServer needs besides the engine. */
+export type ServerOptions = Omit<ApiOptions, 'service' | 'admin'> & { admin: Omit<ApiOptions['admin'], 'operators'> };
+
+/**
+ * The HTTP API around an engine (engine/create-engine.ts): `/v1`,
+ * `/admin/v1`, the console, `/docs`, `/metrics` and health. The engine
+ * does not need it: an application can drive the engine in-process.
+ */
+export function createServer(engine: Pick<Engine, 'service' | 'operators'>, options: ServerOptions): FastifyInstance {
+  return buildApi({ ...options, service: engine.service, admin: { ...options.admin, operators: engine.operators } });
 }
