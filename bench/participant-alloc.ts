@@ -15,7 +15,7 @@ import knexFactory, { type Knex } from 'knex';
 import { createConnection } from 'mysql2/promise';
 import { runInBarrier } from '../participant-sdk/barrier/barrier.ts';
 import { createBarrierTable } from '../participant-sdk/barrier/migration.ts';
-import { provisionServers } from '../test/support/environment.ts';
+import { provisionServers } from '../tools/environment.ts';
 
 const VARIANTS = {
   'mysql2 query on a pooled connection': async (knex: Knex) => {

@@ -12,7 +12,7 @@ import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { DtxClient } from '../participant-sdk/index.ts';
-import { provisionServers } from '../test/support/environment.ts';
+import { provisionServers } from '../tools/environment.ts';
 import { formatHopCost, measureHopCost } from './hop-cost.ts';
 import { machineInfo } from './machine.ts';
 import { MysqlProbe } from './mysql-probe.ts';

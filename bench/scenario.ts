@@ -6,7 +6,7 @@
  */
 import { performance } from 'node:perf_hooks';
 import type { Redis } from 'ioredis';
-import { waitFor } from '../test/support/wait.ts';
+import { waitFor } from '../tools/wait.ts';
 import { closedLoop, fixedRate, summariseLatency, type LatencySummary, type LoadResult, type Work } from './load.ts';
 import { statusDelta, type MysqlProbe, type ServerStatus } from './mysql-probe.ts';
 import { sampleMachine, snapshot, usageBetween, type WatchedProcess } from './proc-stats.ts';

@@ -24,7 +24,7 @@ import { performance } from 'node:perf_hooks';
 import knexFactory, { type Knex } from 'knex';
 import { createPool, format, type Pool, type RowDataPacket } from 'mysql2/promise';
 import { migrateLatest } from '../coordinator/store/mysql/migrator.ts';
-import { provisionServers } from '../test/support/environment.ts';
+import { provisionServers } from '../tools/environment.ts';
 import { MysqlProbe } from './mysql-probe.ts';
 import { sampleProcess } from './proc-stats.ts';
 

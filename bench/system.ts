@@ -6,7 +6,7 @@
  *   c0: empty participant (c's floor: the load generator calls it directly)
  */
 import { COORDINATOR_NODE_ARGS } from '../coordinator/runtime.ts';
-import { pickFreePort } from '../test/support/free-port.ts';
+import { pickFreePort } from '../tools/free-port.ts';
 import { BenchProcess, logPath } from './bench-process.ts';
 import type { MysqlProbe } from './mysql-probe.ts';
 import type { Runtime, ScenarioName } from './options.ts';

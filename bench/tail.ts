@@ -14,7 +14,7 @@
 import { mkdirSync, readFileSync } from 'node:fs';
 import { createConnection, type RowDataPacket } from 'mysql2/promise';
 import { DtxClient } from '../participant-sdk/index.ts';
-import { provisionServers } from '../test/support/environment.ts';
+import { provisionServers } from '../tools/environment.ts';
 import { closedLoop, fixedRate, paced, summariseLatency, type LoadResult, type Work } from './load.ts';
 import { MysqlProbe } from './mysql-probe.ts';
 import { BenchUsageError } from './options.ts';

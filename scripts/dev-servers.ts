@@ -9,7 +9,7 @@
  *
  * On exit both servers are stopped and their temp dirs removed.
  */
-import { provisionServers } from '../test/support/environment.ts';
+import { provisionServers } from '../tools/environment.ts';
 
 const started = Date.now();
 const servers = await provisionServers();

@@ -4,8 +4,8 @@
  */
 import net from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { pickFreePort } from '../support/free-port.ts';
-import { waitFor } from '../support/wait.ts';
+import { pickFreePort } from '../../tools/free-port.ts';
+import { waitFor } from '../../tools/wait.ts';
 import { FaultProxy } from './fault-proxy.ts';
 
 interface EchoServer {

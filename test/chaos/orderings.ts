@@ -10,7 +10,7 @@
 import { clusterCredentials, type BankName } from '../../examples/bank-transfer/cluster/cluster.ts';
 import type { Random } from '../../examples/bank-transfer/cluster/random.ts';
 import { callHeaders, type BranchOp } from '../../participant-sdk/protocol/index.ts';
-import { waitFor } from '../support/wait.ts';
+import { waitFor } from '../../tools/wait.ts';
 import type { ChaosWorld } from './world.ts';
 
 type Resource = 'debit' | 'credit';

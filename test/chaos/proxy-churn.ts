@@ -10,7 +10,7 @@
  */
 import net from 'node:net';
 import { seededRandom } from '../../examples/bank-transfer/cluster/random.ts';
-import { pickFreePort } from '../support/free-port.ts';
+import { pickFreePort } from '../../tools/free-port.ts';
 import { FaultProxy, PROXY_MODES } from './fault-proxy.ts';
 import { resetSocket } from './socket-reset.ts';
 

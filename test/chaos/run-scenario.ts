@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { audit, violations, type Violation } from '../../examples/bank-transfer/cluster/audit.ts';
 import { seededRandom } from '../../examples/bank-transfer/cluster/random.ts';
 import type { TransferResult } from '../../examples/bank-transfer/cluster/transfer-load.ts';
-import { waitFor } from '../support/wait.ts';
+import { waitFor } from '../../tools/wait.ts';
 import { PROXY_MODES } from './fault-proxy.ts';
 import { runSchedule } from './faults.ts';
 import { gidHistory, type GidHistory } from './history.ts';

@@ -15,7 +15,7 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { defineCli, parseCliOrExit } from '../../scripts/cli-options.ts';
-import { ensureServerPackages, startMariadb, startRedis, type MariadbServer, type RedisServer } from '../support/servers.ts';
+import { ensureServerPackages, startMariadb, startRedis, type MariadbServer, type RedisServer } from '../../tools/servers.ts';
 import { killClusterChildren } from './own-children.ts';
 import { printScenario, printSummary } from './report.ts';
 import { runScenario, type ScenarioReport } from './run-scenario.ts';

@@ -9,7 +9,7 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startMariadb, startRedis, type MariadbServer, type RedisServer } from '../support/servers.ts';
+import { startMariadb, startRedis, type MariadbServer, type RedisServer } from '../../tools/servers.ts';
 import { printScenario } from './report.ts';
 import { runScenario } from './run-scenario.ts';
 import { SMOKE, type Scenario } from './scenario.ts';

@@ -11,9 +11,9 @@ import type { Violation } from '../../examples/bank-transfer/cluster/audit.ts';
 import { BANKS, startCluster, type BankName, type Cluster, type Endpoint, type LinkName } from '../../examples/bank-transfer/cluster/cluster.ts';
 import type { ManagedProcess } from '../../examples/bank-transfer/cluster/managed-process.ts';
 import { seededRandom, type Random } from '../../examples/bank-transfer/cluster/random.ts';
-import { pickFreePort } from '../support/free-port.ts';
-import type { MariadbServer, RedisServer } from '../support/servers.ts';
-import { waitFor } from '../support/wait.ts';
+import { pickFreePort } from '../../tools/free-port.ts';
+import type { MariadbServer, RedisServer } from '../../tools/servers.ts';
+import { waitFor } from '../../tools/wait.ts';
 import { FaultProxy } from './fault-proxy.ts';
 import { killClusterChildren } from './own-children.ts';
 

@@ -10,7 +10,7 @@
  *   npm run fuzz -- --seed 42 --path 1234       replay one finding and shrink it
  */
 import { defineCli, parseCliOrExit } from '../../scripts/cli-options.ts';
-import { provisionServers, type ProvisionedServers } from '../support/environment.ts';
+import { provisionServers, type ProvisionedServers } from '../../tools/environment.ts';
 import { FuzzSession, runFuzz, type FuzzRunResult } from './fuzz-runner.ts';
 import { startFuzzWorld, type FuzzWorld } from './fuzz-world.ts';
 import { KNOWN_CASES } from './known-cases.ts';

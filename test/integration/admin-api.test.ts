@@ -16,7 +16,7 @@ import { ADMIN_TOKENS, adminCall, OPERATOR, VIEWER, type AdminReply, type AdminT
 import { startInProcessCoordinator, testEnv, TEST_SECRET, TEST_API_TOKEN, type InProcessCoordinator } from '../support/coordinator-harness.ts';
 import { createTestDatabase, uniqueRedisPrefix, type TestDatabase } from '../support/databases.ts';
 import { startTestParticipant, type TestParticipant } from '../support/test-participant.ts';
-import { waitFor } from '../support/wait.ts';
+import { waitFor } from '../../tools/wait.ts';
 
 const REASON = 'investigating ticket OPS-42';
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

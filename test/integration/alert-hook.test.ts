@@ -12,7 +12,7 @@ import { TEST_SECRET, type InProcessCoordinator } from '../support/coordinator-h
 import { startCoordinatorWithBank, type CoordinatorWithBank } from '../support/coordinator-with-bank.ts';
 import type { TestParticipant } from '../support/test-participant.ts';
 import { viewOf, waitForStatus, waitForView } from '../support/transaction-view.ts';
-import { waitFor } from '../support/wait.ts';
+import { waitFor } from '../../tools/wait.ts';
 
 interface Received {
   headers: IncomingHttpHeaders;

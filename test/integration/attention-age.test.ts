@@ -9,7 +9,7 @@ import type { TransactionSnapshot } from '../../coordinator/domain/transaction.t
 import { startInProcessCoordinator, testEnv, type InProcessCoordinator } from '../support/coordinator-harness.ts';
 import { createTestDatabase, uniqueRedisPrefix, type TestDatabase } from '../support/databases.ts';
 import { startStubParticipant, type StubParticipant } from '../support/stub-participant.ts';
-import { waitFor } from '../support/wait.ts';
+import { waitFor } from '../../tools/wait.ts';
 
 const ATTENTION_AFTER_MS = 800;
 

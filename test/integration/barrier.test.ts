@@ -15,7 +15,7 @@ import { BarrierInputError, ParticipantConfigError, TransactionLostError } from 
 import type { BranchOp } from '../../participant-sdk/protocol/wire.ts';
 import { createTestDatabase } from '../support/databases.ts';
 import type { TestDatabase } from '../support/databases.ts';
-import { waitFor } from '../support/wait.ts';
+import { waitFor } from '../../tools/wait.ts';
 
 const TABLE = 'dtx_barrier';
 const GID = 'gid-barrier-1';

@@ -17,12 +17,12 @@ import {
   type CoordinatorProcess,
   type InProcessCoordinator,
 } from '../support/coordinator-harness.ts';
-import { pickFreePort } from '../support/free-port.ts';
+import { pickFreePort } from '../../tools/free-port.ts';
 import { createTestDatabase, uniqueRedisPrefix, type TestDatabase } from '../support/databases.ts';
 import { openCoordinatorLog, uniqueGid, type CoordinatorLogReader } from '../support/recovery-helpers.ts';
-import { startRedis, type RedisServer } from '../support/servers.ts';
+import { startRedis, type RedisServer } from '../../tools/servers.ts';
 import { startTestParticipant, type Gate, type TestParticipant } from '../support/test-participant.ts';
-import { waitFor } from '../support/wait.ts';
+import { waitFor } from '../../tools/wait.ts';
 
 /** Two participants, each with its own database: one branch of every transaction on each. */
 async function startBanks(label: string): Promise<{ banks: TestParticipant[]; dbs: TestDatabase[] }> {

@@ -16,7 +16,7 @@ import { systemClock } from '../../coordinator/engine/ports.ts';
 import { createTestDatabase, type TestDatabase } from '../support/databases.ts';
 import { openLogStore, registration, type LogStore } from '../support/log-store.ts';
 import { uniqueGid } from '../support/recovery-helpers.ts';
-import { waitFor } from '../support/wait.ts';
+import { waitFor } from '../../tools/wait.ts';
 
 const LEASE_MS = 30_000;
 

@@ -18,7 +18,7 @@ import { createTestDatabase, type TestDatabase } from '../support/databases.ts';
 import { openLogStore, type LogStore } from '../support/log-store.ts';
 import { startTestParticipant, type TestParticipant } from '../support/test-participant.ts';
 import { callBranch } from '../support/transaction-view.ts';
-import { waitFor } from '../support/wait.ts';
+import { waitFor } from '../../tools/wait.ts';
 
 describe('the engine without a server or a queue', () => {
   let logDb: TestDatabase;

@@ -15,11 +15,11 @@ import {
   type InProcessCoordinator,
 } from '../support/coordinator-harness.ts';
 import { createTestDatabase, uniqueRedisPrefix, type TestDatabase } from '../support/databases.ts';
-import { pickFreePort } from '../support/free-port.ts';
+import { pickFreePort } from '../../tools/free-port.ts';
 import { openLogStore, type LogStore } from '../support/log-store.ts';
 import { readCoordinatorLog, uniqueGid } from '../support/recovery-helpers.ts';
 import { startStubParticipant, type StubParticipant } from '../support/stub-participant.ts';
-import { waitFor } from '../support/wait.ts';
+import { waitFor } from '../../tools/wait.ts';
 
 const INSTANCE_ID = 'twin';
 

@@ -8,11 +8,11 @@ import type { DtxClient } from '../../participant-sdk/index.ts';
 import { startInProcessCoordinator, testEnv, type InProcessCoordinator } from '../support/coordinator-harness.ts';
 import { startCoordinatorWithBank, type CoordinatorWithBank } from '../support/coordinator-with-bank.ts';
 import { createTestDatabase, uniqueRedisPrefix, type TestDatabase } from '../support/databases.ts';
-import { pickFreePort } from '../support/free-port.ts';
+import { pickFreePort } from '../../tools/free-port.ts';
 import { scrape, type Scrape } from '../support/prometheus-text.ts';
 import type { TestParticipant } from '../support/test-participant.ts';
 import { waitForStatus, waitForView } from '../support/transaction-view.ts';
-import { waitFor } from '../support/wait.ts';
+import { waitFor } from '../../tools/wait.ts';
 
 const TCC = { mode: 'tcc' };
 

@@ -17,7 +17,7 @@ import {
   type CoordinatorProcess,
   type InProcessCoordinator,
 } from '../support/coordinator-harness.ts';
-import { pickFreePort } from '../support/free-port.ts';
+import { pickFreePort } from '../../tools/free-port.ts';
 import { createTestDatabase, uniqueRedisPrefix, type TestDatabase } from '../support/databases.ts';
 import {
   effectCounts,
@@ -27,7 +27,7 @@ import {
   type CoordinatorLogReader,
 } from '../support/recovery-helpers.ts';
 import { startTestParticipant, type Behaviour, type Gate, type TestParticipant } from '../support/test-participant.ts';
-import { waitFor } from '../support/wait.ts';
+import { waitFor } from '../../tools/wait.ts';
 
 describe('two coordinator processes under load, one SIGKILLed mid-run', () => {
   const TRANSACTIONS = 200;

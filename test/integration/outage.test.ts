@@ -10,8 +10,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startInProcessCoordinator, testEnv, TEST_API_HEADERS, type InProcessCoordinator } from '../support/coordinator-harness.ts';
 import { uniqueRedisPrefix } from '../support/databases.ts';
 import { uniqueGid } from '../support/recovery-helpers.ts';
-import { startMariadb, startRedis, type MariadbServer, type RedisServer } from '../support/servers.ts';
-import { waitFor } from '../support/wait.ts';
+import { startMariadb, startRedis, type MariadbServer, type RedisServer } from '../../tools/servers.ts';
+import { waitFor } from '../../tools/wait.ts';
 
 let mariadb: MariadbServer | undefined;
 let redis: RedisServer | undefined;

@@ -17,7 +17,7 @@ import { RECOVERY_QUEUE, RecoveryQueue } from '../../coordinator/recovery/recove
 import { startInProcessCoordinator, testEnv, TEST_API_HEADERS, type InProcessCoordinator } from '../support/coordinator-harness.ts';
 import { createTestDatabase, uniqueRedisPrefix, type TestDatabase } from '../support/databases.ts';
 import { openCoordinatorLog, uniqueGid, type CoordinatorLogReader } from '../support/recovery-helpers.ts';
-import { waitFor } from '../support/wait.ts';
+import { waitFor } from '../../tools/wait.ts';
 
 describe('a recovery job held by a dead worker', () => {
   let db: TestDatabase;

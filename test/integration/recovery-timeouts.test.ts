@@ -10,7 +10,7 @@ import { startInProcessCoordinator, testEnv, TEST_SECRET, TEST_API_TOKEN, type I
 import { createTestDatabase, uniqueRedisPrefix, type TestDatabase } from '../support/databases.ts';
 import { startTestParticipant, type TestParticipant } from '../support/test-participant.ts';
 import { branchOf, callBranch, viewOf, waitForStatus, waitForView } from '../support/transaction-view.ts';
-import { waitFor } from '../support/wait.ts';
+import { waitFor } from '../../tools/wait.ts';
 
 interface Instance {
   coordinator: InProcessCoordinator;

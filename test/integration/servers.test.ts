@@ -9,9 +9,9 @@ import { createConnection } from 'mysql2/promise';
 import type { RowDataPacket } from 'mysql2/promise';
 import { Redis } from 'ioredis';
 import { createTestDatabase, uniqueRedisPrefix } from '../support/databases.ts';
-import { startMariadb, startRedis } from '../support/servers.ts';
-import type { MariadbServer, RedisServer } from '../support/servers.ts';
-import { waitFor } from '../support/wait.ts';
+import { startMariadb, startRedis } from '../../tools/servers.ts';
+import type { MariadbServer, RedisServer } from '../../tools/servers.ts';
+import { waitFor } from '../../tools/wait.ts';
 
 interface ItemRow extends RowDataPacket {
   id: number;

@@ -52,7 +52,7 @@ describe('TCC happy path', () => {
         throw failure;
       }),
     ).rejects.toBe(failure);
-    const { waitFor } = await import('../support/wait.ts');
+    const { waitFor } = await import('../../tools/wait.ts');
     await waitFor(async () => (await dtx.coordinator.query(gid)).transaction.status === 'cancelled', { what: 'cancelled' });
     expect(await bank.effects(gid, 'cancel')).toBe(1);
     expect(await bank.effects(gid, 'confirm')).toBe(0);

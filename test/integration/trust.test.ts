@@ -12,7 +12,7 @@ import { startCaptureServer, type CaptureServer } from '../support/capture-serve
 import { startInProcessCoordinator, testEnv, TEST_API_HEADERS, TEST_API_TOKEN, type InProcessCoordinator } from '../support/coordinator-harness.ts';
 import { createTestDatabase, uniqueRedisPrefix, type TestDatabase } from '../support/databases.ts';
 import { startTestParticipant, type TestParticipant } from '../support/test-participant.ts';
-import { waitFor } from '../support/wait.ts';
+import { waitFor } from '../../tools/wait.ts';
 
 /** The bank's own key and the key of a second participant (one an attacker may control): never the same. */
 const BANK_KEY = 'bank-key-0123456789abcdef';

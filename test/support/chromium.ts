@@ -8,8 +8,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import os from 'node:os';
 import path from 'node:path';
 import type { BrowserContext } from 'playwright-core';
-import { ensureDebianPackages } from './debian-packages.ts';
-import type { DebianPackage } from './debian-packages.ts';
+import { ensureDebianPackages } from '../../tools/debian-packages.ts';
+import type { DebianPackage } from '../../tools/debian-packages.ts';
 
 /** Where Debian's package puts the browser; DTX_CHROMIUM_PATH overrides it. */
 export const CHROMIUM_PATH = process.env['DTX_CHROMIUM_PATH'] ?? '/usr/bin/chromium';

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { pino } from 'pino';
 import { loadConfig, type CoordinatorConfig } from '../../coordinator/config.ts';
 import { createCoordinator, type Coordinator } from '../../coordinator/coordinator.ts';
-import { waitFor } from './wait.ts';
+import { waitFor } from '../../tools/wait.ts';
 
 export const TEST_SECRET = 'test-secret-0123456789';
 /** Bearer token of the `tests` caller on /v1 (DTX_API_TOKENS). */

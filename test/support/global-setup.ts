@@ -6,9 +6,9 @@
  */
 import type { TestProject } from 'vitest/node';
 import { CHROMIUM_PACKAGES } from './chromium.ts';
-import { ensureDebianPackages, findBinary } from './debian-packages.ts';
-import { externalServerUrls, provisionServers } from './environment.ts';
-import { SERVER_PACKAGES } from './servers.ts';
+import { ensureDebianPackages, findBinary } from '../../tools/debian-packages.ts';
+import { externalServerUrls, provisionServers } from '../../tools/environment.ts';
+import { SERVER_PACKAGES } from '../../tools/servers.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {

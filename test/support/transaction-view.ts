@@ -6,7 +6,7 @@
 import type { DtxClient } from '../../participant-sdk/index.ts';
 import { callHeaders, type BranchOp } from '../../participant-sdk/protocol/index.ts';
 import { TEST_SECRET } from './coordinator-harness.ts';
-import { waitFor } from './wait.ts';
+import { waitFor } from '../../tools/wait.ts';
 import type { EventKind, GlobalStatus } from '../../coordinator/domain/transaction.ts';
 
 export type { GlobalStatus };

@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { installErrorHandling } from '../../coordinator/api/error-handler.ts';
 import { classifyOutage, DependencyUnavailableError, type Outage } from '../../coordinator/api/outage.ts';
 import { TransactionRefusedError } from '../../coordinator/domain/refusal.ts';
-import { pickFreePort } from '../support/free-port.ts';
+import { pickFreePort } from '../../tools/free-port.ts';
 
 /** What a driver call rejected with. */
 async function rejection(work: () => Promise<unknown>): Promise<unknown> {

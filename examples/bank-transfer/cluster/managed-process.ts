@@ -6,7 +6,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { createWriteStream, type WriteStream } from 'node:fs';
-import { waitFor } from '../../../test/support/wait.ts';
+import { waitFor } from '../../../tools/wait.ts';
 
 export interface ManagedProcessOptions {
   name: string;
