@@ -131,8 +131,6 @@ export function parseAlertUrl(text: string, problems: string[]): string | null {
   return raw;
 }
 
-/** The key of insecure development mode when DTX_SECRET is unset; refused outside it. */
-export const DEFAULT_SECRET = DEVELOPMENT_SECRET;
 
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
@@ -158,9 +156,9 @@ function parseSwitch(raw: string | undefined, name: string, problems: string[]):
  * secret is the development key, and '' sends calls unsigned.
  */
 function parseSecret(raw: string | undefined, insecure: boolean, problems: string[]): string | null {
-  if (insecure) return raw === undefined ? DEFAULT_SECRET : raw === '' ? null : raw;
+  if (insecure) return raw === undefined ? DEVELOPMENT_SECRET : raw === '' ? null : raw;
   if (raw === undefined || raw === '') return null;
-  if (raw === DEFAULT_SECRET) problems.push('DTX_SECRET is the public development key; set your own (or DTX_INSECURE=1 for development)');
+  if (raw === DEVELOPMENT_SECRET) problems.push('DTX_SECRET is the public development key; set your own (or DTX_INSECURE=1 for development)');
   else if (raw.length < 16) problems.push('DTX_SECRET must be 16+ characters');
   return raw;
 }

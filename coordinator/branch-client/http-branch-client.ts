@@ -25,7 +25,7 @@ export interface BranchClient {
 
 export interface HttpBranchClientOptions {
   /** The key to sign a call to `url` with (per participant, or the shared one); null sends it unsigned. */
-  keyFor: (url: string) => string | null;
+  keyFor: (url: URL) => string | null;
   /** Whole-call budget; a participant slower than this is an `unknown` outcome. */
   timeoutMs: number;
   /** Keep-alive connections per participant origin. */
@@ -54,17 +54,19 @@ export class HttpBranchClient implements BranchClient {
   }
 
   async call(call: BranchCall): Promise<BranchCallResult> {
-    const headers = callHeaders(this.options.keyFor(call.url), {
-      url: call.url,
-      gid: call.gid,
-      branchId: call.branchId,
-      op: call.op,
-      body: call.payload,
-      timestamp: this.options.now(),
-    });
     try {
+      // Parsed once for the key, the signature's host and path, and the request.
+      const url = new URL(call.url);
+      const headers = callHeaders(this.options.keyFor(url), {
+        url,
+        gid: call.gid,
+        branchId: call.branchId,
+        op: call.op,
+        body: call.payload,
+        timestamp: this.options.now(),
+      });
       const { statusCode, excerpt } = await withDeadline(this.options.timeoutMs, async (signal) => {
-        const response = await request(call.url, { method: 'POST', headers, body: call.payload, dispatcher: this.#agent, signal });
+        const response = await request(url, { method: 'POST', headers, body: call.payload, dispatcher: this.#agent, signal });
         // A success needs no body: discard it (bounded too). Anything else keeps an excerpt for the operator.
         if (outcomeOfStatus(response.statusCode) === 'success') {
           await response.body.dump({ limit: REPLY_EXCERPT_BYTES });

@@ -35,7 +35,10 @@ function runNode(args: string[]): Promise<{ exit: number | 'hung'; output: strin
 async function peerSees(act: (socket: net.Socket) => void): Promise<string> {
   let seen: (what: string) => void = () => undefined;
   const outcome = new Promise<string>((resolve) => (seen = resolve));
+  let accepted: () => void = () => undefined;
+  const acceptedByServer = new Promise<void>((resolve) => (accepted = resolve));
   const server = net.createServer((peer) => {
+    accepted();
     peer.on('end', () => seen('FIN'));
     peer.on('error', (error: NodeJS.ErrnoException) => seen(error.code ?? 'error'));
     peer.resume();
@@ -44,7 +47,7 @@ async function peerSees(act: (socket: net.Socket) => void): Promise<string> {
   const socket = net.connect((server.address() as net.AddressInfo).port, '127.0.0.1');
   socket.on('error', () => undefined);
   await new Promise((resolve) => socket.once('connect', resolve));
-  await new Promise((resolve) => setTimeout(resolve, 20)); // the server has accepted
+  await acceptedByServer;
   act(socket);
   try {
     return await outcome;

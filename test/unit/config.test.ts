@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { ConfigError, DEFAULT_SECRET, loadConfig } from '../../coordinator/config.ts';
+import { ConfigError, loadConfig } from '../../coordinator/config.ts';
+import { DEVELOPMENT_SECRET } from '../../participant-sdk/protocol/wire.ts';
 
 /** The least a coordinator starts with outside development mode. */
 const BASE = {
@@ -151,7 +152,7 @@ describe('loadConfig parses every variable', () => {
     expect(problems.some((p) => p.startsWith('DTX_PARTICIPANTS is empty'))).toBe(true);
     expect(problemsOf({ ...BASE, DTX_SECRET: undefined })).toEqual(['DTX_SECRET is not set, and some DTX_PARTICIPANTS entries have no key of their own']);
     expect(problemsOf({ ...BASE, DTX_SECRET: '' })).toEqual(['DTX_SECRET is not set, and some DTX_PARTICIPANTS entries have no key of their own']);
-    expect(problemsOf({ ...BASE, DTX_SECRET: DEFAULT_SECRET })).toEqual(['DTX_SECRET is the public development key; set your own (or DTX_INSECURE=1 for development)']);
+    expect(problemsOf({ ...BASE, DTX_SECRET: DEVELOPMENT_SECRET })).toEqual(['DTX_SECRET is the public development key; set your own (or DTX_INSECURE=1 for development)']);
     expect(problemsOf({ ...BASE, DTX_SECRET: 'short' })).toEqual(['DTX_SECRET must be 16+ characters']);
   });
 
@@ -173,7 +174,7 @@ describe('loadConfig parses every variable', () => {
 
   it('DTX_INSECURE=1: anonymous, any participant, the development key unless DTX_SECRET is set', () => {
     const config = loadConfig({ DTX_INSECURE: '1' });
-    expect(config).toMatchObject({ insecure: true, apiTokens: [], participants: [], secret: DEFAULT_SECRET });
+    expect(config).toMatchObject({ insecure: true, apiTokens: [], participants: [], secret: DEVELOPMENT_SECRET });
     expect(loadConfig({ DTX_INSECURE: '1', DTX_SECRET: '' }).secret).toBeNull();
     expect(problemsOf({ DTX_INSECURE: 'maybe' })).toContain('DTX_INSECURE must be 1 or 0 (true/false), got "maybe"');
   });

@@ -6,6 +6,7 @@
  * servers: test/integration/outage.test.ts.
  */
 import Fastify, { type FastifyInstance } from 'fastify';
+import { waitFor } from '../../tools/wait.ts';
 import { afterEach, describe, expect, it } from 'vitest';
 import { healthRoutes, readiness, type HealthRoutesOptions } from '../../coordinator/api/health-routes.ts';
 
@@ -18,8 +19,15 @@ afterEach(async () => {
   app = undefined;
 });
 
+/** Requests that reached a route (counted before its handler runs). */
+let routed = 0;
+
 async function serve(options: HealthRoutesOptions): Promise<FastifyInstance> {
   app = Fastify({ logger: false });
+  routed = 0;
+  app.addHook('preHandler', async () => {
+    routed++;
+  });
   await app.register(healthRoutes, options);
   await app.ready();
   return app;
@@ -95,14 +103,15 @@ describe('the health routes', () => {
     };
     const server = await serve({ checkLog: slow, checkQueue: up, checkTimeoutMs: 5_000 });
     const probes = Promise.all([1, 2, 3].map(() => server.inject({ method: 'GET', url: '/health/ready' })));
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    // Every probe is in its handler (the check starts synchronously there) before the check ends.
+    await waitFor(() => routed === 3 && calls === 1, { what: 'three probes on one check', timeoutMs: 5_000, intervalMs: 5 });
     finish();
     const answers = await probes;
     expect(answers.map((a) => a.statusCode)).toEqual([200, 200, 200]);
     expect(calls).toBe(1);
     // The next probe runs a fresh check.
     const next = server.inject({ method: 'GET', url: '/health/ready' });
-    await new Promise((resolve) => setTimeout(resolve, 20));
+    await waitFor(() => calls === 2, { what: 'the next probe to start its own check', timeoutMs: 5_000, intervalMs: 5 });
     finish();
     expect((await next).statusCode).toBe(200);
     expect(calls).toBe(2);
