@@ -1,6 +1,12 @@
 import { defineConfig } from 'vitest/config';
 
+// The @dtx/* workspace packages resolve to their TypeScript source (package.json exports "dtx-source"), as in tsc and tsx:
+// no build needed. Setting conditions replaces Vite's defaults, so they are repeated after it.
+const SOURCE_CONDITION = 'dtx-source';
+
 export default defineConfig({
+  resolve: { conditions: [SOURCE_CONDITION, 'module', 'browser', 'development|production'] },
+  ssr: { resolve: { conditions: [SOURCE_CONDITION, 'module', 'node', 'development|production'] } },
   test: {
     include: ['test/**/*.test.ts'],
     // Starts private MariaDB + Redis once per run; tests read inject('mysqlUrl') / inject('redisUrl').

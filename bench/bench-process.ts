@@ -1,14 +1,14 @@
 /**
  * A Node process of the system under test (coordinator, bank, empty
- * participant), started like production: its own process, run by
- * `node --import tsx <entry>` or, with `--runtime=compiled`, by plain node on
- * an esbuild bundle of the same entry. Output goes to a log file; readiness is
- * a health URL; stop is SIGTERM (a graceful exit also writes a --cpu-prof profile).
+ * participant), started like production: its own process, run by plain
+ * node on the JavaScript `npm run build` emitted — the packages' and the
+ * example's dist/, the shape users deploy — or, with `--runtime=tsx`, by
+ * `node --conditions=dtx-source --import tsx <entry>` on the TypeScript source. Output goes to a log file; readiness is a
+ * health URL; stop is SIGTERM (a graceful exit also writes a --cpu-prof profile).
  * The process handling itself is the demo's and chaos suite's ManagedProcess.
  */
-import { mkdir, readFile } from 'node:fs/promises';
-import { basename, join, resolve } from 'node:path';
-import { pathToFileURL } from 'node:url';
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
 import { ManagedProcess } from '../examples/bank-transfer/cluster/managed-process.ts';
 import type { Runtime } from './options.ts';
 
@@ -24,57 +24,27 @@ export interface BenchProcessOptions {
   nodeArgs?: string[];
 }
 
-const BUILD_DIR = '.tmp/bench/build';
+/** The folders `npm run build` compiles, each into its own dist/ (package.json "build", the tsconfig.build.json files). */
+const BUILT_ROOTS = ['coordinator', 'examples/bank-transfer', 'bench'] as const;
 
-/**
- * In a bundle every module's import.meta.url would be the bundle's; files
- * found relative to their module (the admin console's assets) would be
- * looked for in the build folder. Each module keeps its source file's URL.
- */
-const keepModuleUrls = {
-  name: 'keep-module-urls',
-  setup(b: { onLoad(o: { filter: RegExp }, cb: (args: { path: string }) => Promise<{ contents: string; loader: 'ts' }>): void }) {
-    b.onLoad({ filter: /\.ts$/ }, async (args) => {
-      const source = await readFile(args.path, 'utf8');
-      return { contents: source.replaceAll('import.meta.url', JSON.stringify(pathToFileURL(args.path).href)), loader: 'ts' };
-    });
-  },
-};
-const built = new Map<string, Promise<string>>();
+/** Where the build put an entry's JavaScript: `coordinator/main.ts` → `coordinator/dist/main.js`. */
+export function builtEntry(entry: string): string {
+  const root = BUILT_ROOTS.find((r) => entry.startsWith(`${r}/`));
+  if (!root || !entry.endsWith('.ts')) throw new Error(`${entry} is not in a folder npm run build compiles (${BUILT_ROOTS.join(', ')})`);
+  return `${root}/dist/${entry.slice(root.length + 1, -'.ts'.length)}.js`;
+}
 
-/** Bundles `entry` once per run with esbuild (dependencies stay in node_modules); returns the .mjs path. */
-function compiled(entry: string): Promise<string> {
-  let file = built.get(entry);
-  if (!file) {
-    file = (async () => {
-      // esbuild comes with tsx; loaded only for --runtime=compiled.
-      const { build } = await import('esbuild');
-      await mkdir(BUILD_DIR, { recursive: true });
-      const outfile = resolve(BUILD_DIR, `${basename(entry, '.ts')}-${built.size}.mjs`);
-      await build({
-        entryPoints: [entry],
-        outfile,
-        bundle: true,
-        platform: 'node',
-        format: 'esm',
-        target: 'node20',
-        packages: 'external',
-        sourcemap: false,
-        logLevel: 'error',
-        plugins: [keepModuleUrls],
-      });
-      return outfile;
-    })();
-    built.set(entry, file);
-  }
-  return file;
+function compiled(entry: string): string[] {
+  const file = builtEntry(entry);
+  if (!existsSync(file)) throw new Error(`${file} is missing: run npm run build first (npm run bench does)`);
+  return [file];
 }
 
 export class BenchProcess extends ManagedProcess {
   constructor(options: BenchProcessOptions) {
     super({
       ...options,
-      ...(options.runtime === 'compiled' ? { script: async (entry: string) => [await compiled(entry)] } : {}),
+      ...(options.runtime === 'compiled' ? { script: async (entry: string) => compiled(entry) } : {}),
     });
   }
 

@@ -64,7 +64,7 @@ export class MysqlProbe {
   /** Transactions of the coordinator's log that are not terminal. */
   async openTransactions(database: string): Promise<number> {
     const [rows] = await this.connection.query<RowDataPacket[]>(
-      "SELECT COUNT(*) AS n FROM ??.dtx_global WHERE status IN ('trying', 'confirming', 'cancelling')",
+      "SELECT COUNT(*) AS n FROM ??.dtx_global WHERE status IN ('open', 'committing', 'rolling-back')",
       [database],
     );
     return Number(rows[0]?.['n'] ?? 0);
@@ -73,11 +73,12 @@ export class MysqlProbe {
   /** Terminal transactions begun at or after `since` (epoch ms), by status. */
   async terminalSince(database: string, since: number): Promise<{ confirmed: number; cancelled: number }> {
     const [rows] = await this.connection.query<RowDataPacket[]>(
-      "SELECT status, COUNT(*) AS n FROM ??.dtx_global WHERE status IN ('confirmed', 'cancelled') AND created_at >= ? GROUP BY status",
+      "SELECT status, COUNT(*) AS n FROM ??.dtx_global WHERE status IN ('committed', 'rolled-back') AND created_at >= ? GROUP BY status",
       [database, since],
     );
     const out = { confirmed: 0, cancelled: 0 };
-    for (const row of rows) out[row['status'] as 'confirmed' | 'cancelled'] = Number(row['n']);
+    // The log's names for TCC's confirmed and cancelled.
+    for (const row of rows) out[row['status'] === 'committed' ? 'confirmed' : 'cancelled'] = Number(row['n']);
     return out;
   }
 

@@ -6,7 +6,8 @@
  *   npm run bench -- --scale        1,000,000 finished transactions in the log: throughput and query plans
  *   npm run bench -- --profile      CPU profile of the coordinator under load (results not written to bench-results.json)
  *   npm run bench -- --only=a,c     only some scenarios (a, b, c, c0)
- *   npm run bench -- --runtime=compiled   run the Node processes on esbuild output instead of tsx
+ *   npm run bench                   builds, then runs every process on plain node from the built JavaScript
+ *   npm run bench -- --runtime=tsx  the same processes on tsx, from source
  *   npm run bench -- --bank-handlers=sql  the banks' handlers as plain SQL instead of on knex transactions
  *   npm run bench -- --coordinator-log-level=warn
  *   npm run bench -- --coordinator-env=DTX_MYSQL_POOL_MAX=8 --coordinator-node-args="--max-semi-space-size=8"
@@ -64,7 +65,7 @@ export const BENCH_CLI = defineCli({
     scale: { type: 'boolean', description: 'fill the log with finished transactions: throughput and query plans' },
     profile: { type: 'boolean', description: 'CPU profile of the coordinator under load (results not written to bench-results.json)' },
     only: { type: 'string', valueName: 'LIST', description: `only these scenarios, comma-separated (${SCENARIOS.join(', ')})` },
-    runtime: { type: 'string', choices: ['tsx', 'compiled'], default: 'tsx', description: 'run the Node processes on tsx or on esbuild output' },
+    runtime: { type: 'string', choices: ['tsx', 'compiled'], default: 'compiled', description: 'run the Node processes on plain node from the built JavaScript (npm run bench builds it first; the shape users deploy), or on tsx from source' },
     'bank-handlers': { type: 'string', choices: ['knex', 'sql'], default: 'knex', description: "the banks' handlers: knex transactions or plain SQL" },
     'coordinator-log-level': { type: 'string', choices: LOG_LEVELS, default: 'info', description: "the coordinator's log level" },
     'coordinator-node-args': { type: 'string', valueName: 'FLAGS', description: 'extra node flags for the coordinator, space-separated' },

@@ -13,8 +13,7 @@ import { execFileSync } from 'node:child_process';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import knexFactory, { type Knex } from 'knex';
 import { createConnection } from 'mysql2/promise';
-import { runInBarrier } from '../participant-sdk/barrier/barrier.ts';
-import { createBarrierTable } from '../participant-sdk/barrier/migration.ts';
+import { runInBarrier, createBarrierTable } from '@dtx/participant-sdk';
 import { provisionServers } from '../tools/environment.ts';
 
 const VARIANTS = {
@@ -50,7 +49,7 @@ async function runVariant(url: string, variant: Variant, calls: number): Promise
 function scavenges(url: string, variant: Variant, calls: number): number {
   const output = execFileSync(
     process.execPath,
-    ['--import', 'tsx', '--trace-gc', '--min-semi-space-size=1', '--max-semi-space-size=1', fileURLToPath(import.meta.url), 'child', url, variant, String(calls)],
+    ['--conditions=dtx-source', '--import', 'tsx', '--trace-gc', '--min-semi-space-size=1', '--max-semi-space-size=1', fileURLToPath(import.meta.url), 'child', url, variant, String(calls)],
     { encoding: 'utf8', maxBuffer: 64 * 2 ** 20 },
   );
   return output.split('\n').filter((line) => line.includes('Scavenge')).length;

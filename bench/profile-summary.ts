@@ -54,7 +54,7 @@ export function originOf(frame: CallFrame): string {
   if (url.startsWith('node:')) return 'node internals';
   const pkg = /node_modules\/((?:@[^/]+\/)?[^/]+)/.exec(url);
   if (pkg) return pkg[1]!;
-  const project = /\/(coordinator|participant-sdk|examples|bench|test)\/([^/]+)/.exec(url);
+  const project = /\/(coordinator|participant-sdk|protocol|examples|bench|test)\/([^/]+)/.exec(url);
   if (project) return `${project[1]}/${project[2]!.replace(/\.[cm]?[jt]s$/, '')}`;
   return url.replace(/^file:\/\//, '');
 }
@@ -62,7 +62,7 @@ export function originOf(frame: CallFrame): string {
 function shortUrl(url: string): string {
   const pkg = /node_modules\/(.+)$/.exec(url);
   if (pkg) return pkg[1]!;
-  const project = /\/((?:coordinator|participant-sdk|examples|bench|test)\/.+)$/.exec(url);
+  const project = /\/((?:coordinator|participant-sdk|protocol|examples|bench|test)\/.+)$/.exec(url);
   if (project) return project[1]!;
   return url.replace(/^file:\/\//, '');
 }

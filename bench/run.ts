@@ -11,7 +11,7 @@
 import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
-import { DtxClient } from '../participant-sdk/index.ts';
+import { DtxClient } from '@dtx/participant-sdk';
 import { provisionServers } from '../tools/environment.ts';
 import { formatHopCost, measureHopCost } from './hop-cost.ts';
 import { machineInfo } from './machine.ts';

@@ -10,7 +10,7 @@ import { readFile, writeFile } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
 import type { Redis } from 'ioredis';
 import type { RowDataPacket } from 'mysql2/promise';
-import { DtxClient } from '../participant-sdk/index.ts';
+import { DtxClient } from '@dtx/participant-sdk';
 import { closedLoop } from './load.ts';
 import { fillFinishedTransactions } from './log-fill.ts';
 import { rowReads, type MysqlProbe } from './mysql-probe.ts';

@@ -5,7 +5,7 @@
  *   c: coordinator + empty participant
  *   c0: empty participant (c's floor: the load generator calls it directly)
  */
-import { COORDINATOR_NODE_ARGS } from '../coordinator/runtime.ts';
+import { COORDINATOR_NODE_ARGS } from '@dtx/coordinator/runtime';
 import { pickFreePort } from '../tools/free-port.ts';
 import { BenchProcess, logPath } from './bench-process.ts';
 import type { MysqlProbe } from './mysql-probe.ts';

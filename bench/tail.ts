@@ -13,7 +13,7 @@
  */
 import { mkdirSync, readFileSync } from 'node:fs';
 import { createConnection, type RowDataPacket } from 'mysql2/promise';
-import { DtxClient } from '../participant-sdk/index.ts';
+import { DtxClient } from '@dtx/participant-sdk';
 import { provisionServers } from '../tools/environment.ts';
 import { closedLoop, fixedRate, paced, summariseLatency, type LoadResult, type Work } from './load.ts';
 import { MysqlProbe } from './mysql-probe.ts';

@@ -11,9 +11,7 @@
  */
 import { Agent, request } from 'undici';
 import { v7 as uuidv7 } from 'uuid';
-import type { DtxClient } from '../participant-sdk/index.ts';
-import { callHeaders } from '../participant-sdk/protocol/call-headers.ts';
-import { outcomeOfStatus, type BranchOp } from '../participant-sdk/protocol/wire.ts';
+import { type DtxClient, callHeaders, outcomeOfStatus, type BranchOp } from '@dtx/participant-sdk';
 import type { Work } from './load.ts';
 
 export interface TransferTarget {

@@ -5,15 +5,26 @@
  */
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import { DEVELOPMENT_SECRET } from '../participant-sdk/protocol/wire.ts';
+import { DEVELOPMENT_SECRET } from '@dtx/protocol';
 import { parseAllowList, type AllowedPrefix } from './security/participant-policy.ts';
 
+/**
+ * The coordinator's whole configuration, checked and defaulted: what
+ * {@link loadConfig} returns and createCoordinator runs on. Each field comes
+ * from one `DTX_*` variable (the README's configuration table).
+ */
 export interface CoordinatorConfig {
+  /** DTX_MYSQL_URL: the transaction log's database (created if missing). */
   mysqlUrl: string;
+  /** DTX_MYSQL_POOL_MAX: size of each of the two MySQL pools. */
   mysqlPoolMax: number;
+  /** DTX_REDIS_URL: Redis for the recovery queue. */
   redisUrl: string;
+  /** DTX_REDIS_PREFIX: key prefix of the queue. */
   redisPrefix: string;
+  /** DTX_HOST: where the HTTP API listens. */
   host: string;
+  /** DTX_PORT: the HTTP API's port (0: any free port). */
   port: number;
   /**
    * Shared key for participant call signatures (and alerts), used for every
@@ -58,8 +69,11 @@ export interface CoordinatorConfig {
   alertAttempts: number;
 }
 
+/** One caller of `/v1` (a `DTX_API_TOKENS` entry). */
 export interface ApiToken {
+  /** The calling service, recorded on its transactions. */
   name: string;
+  /** Its bearer token (16+ characters). */
   token: string;
 }
 
@@ -84,9 +98,13 @@ export function parseApiTokens(text: string, problems: string[]): ApiToken[] {
   return tokens;
 }
 
+/** One holder of an admin API / console token (a `DTX_ADMIN_TOKENS` entry). */
 export interface AdminToken {
+  /** Who holds it; written to the audit log. */
   name: string;
+  /** `viewer` reads; `operator` reads and acts. */
   role: 'viewer' | 'operator';
+  /** The bearer token (12+ characters). */
   token: string;
 }
 
@@ -132,6 +150,10 @@ export function parseAlertUrl(text: string, problems: string[]): string | null {
 }
 
 
+/**
+ * The configuration was refused: `problems` lists every wrong or missing
+ * variable at once (never echoing a secret), so one start shows them all.
+ */
 export class ConfigError extends Error {
   override readonly name = 'ConfigError';
   constructor(readonly problems: string[]) {
@@ -163,6 +185,31 @@ function parseSecret(raw: string | undefined, insecure: boolean, problems: strin
   return raw;
 }
 
+/**
+ * Read the coordinator's configuration from environment variables, check
+ * every value and apply the defaults: pure (no I/O), so that a bad
+ * configuration stops the coordinator before it opens any connection.
+ * It fails closed: without DTX_INSECURE, callers' tokens, the participants'
+ * allow-list and their keys are required.
+ *
+ * @param env - the variables, usually `process.env`
+ * @returns the normalised configuration
+ * @throws ConfigError listing every problem found
+ *
+ * @example
+ * ```ts
+ * import { ConfigError, createCoordinator, createLogger, loadConfig } from '@dtx/coordinator';
+ *
+ * try {
+ *   const config = loadConfig(process.env);
+ *   const coordinator = createCoordinator(config, { logger: createLogger(config.logLevel) });
+ *   console.log('listening on', await coordinator.start());
+ * } catch (error) {
+ *   if (error instanceof ConfigError) console.error(error.problems.join('\n'));
+ *   throw error;
+ * }
+ * ```
+ */
 export function loadConfig(env: Env): CoordinatorConfig {
   const problems: string[] = [];
   const int = (name: string, fallback: number, min: number, max = Number.MAX_SAFE_INTEGER): number => {

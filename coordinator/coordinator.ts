@@ -30,19 +30,34 @@ import { fanOutTelemetry } from './engine/telemetry.ts';
 import { CoordinatorMetrics } from './metrics/metrics.ts';
 import { ParticipantPolicy } from './security/participant-policy.ts';
 
+/** What {@link createCoordinator} takes besides its configuration. */
 export interface CoordinatorDeps {
+  /** Where the coordinator logs (createLogger gives the one `dtx start` uses). */
   logger: Logger;
+  /** Time; the system clock unless injected (tests). */
   clock?: Clock;
+  /** Jitter of the backoffs; Math.random unless injected (tests). */
   random?: () => number;
 }
 
+/**
+ * One coordinator instance (createCoordinator): its parts, for tests and
+ * embedding applications, and its lifecycle.
+ */
 export interface Coordinator {
+  /** The configuration it was created with. */
   readonly config: CoordinatorConfig;
+  /** The engine's transaction service: begin, register, submit, abort, query, recover. */
   readonly service: TransactionService;
+  /** The transaction log on MySQL. */
   readonly store: MysqlTransactionStore;
+  /** The BullMQ queue of recovery looks (the engine's scheduler). */
   readonly queue: RecoveryQueue;
+  /** Polls the log for due work the queue lost. */
   readonly reconciler: Reconciler;
+  /** The HTTP API (createServer), listening once started. */
   readonly app: FastifyInstance;
+  /** The Prometheus metrics behind GET /metrics. */
   readonly metrics: CoordinatorMetrics;
   /** Null when DTX_ALERT_URL is empty. */
   readonly alerts: AlertHook | null;
@@ -52,6 +67,26 @@ export interface Coordinator {
   stop(): Promise<void>;
 }
 
+/**
+ * Create the whole coordinator service, as `dtx start` runs it: the MySQL
+ * store, the BullMQ recovery queue and worker, the reconciler, the branch
+ * client, metrics and alerts around an engine, and the HTTP API. Nothing
+ * connects or listens before `start()`.
+ *
+ * @param config - the configuration (loadConfig)
+ * @param deps - the logger, and optionally a clock and randomness for tests
+ * @returns the coordinator; `start()` resolves with its base URL, `stop()` shuts it down gracefully
+ *
+ * @example
+ * ```ts
+ * import { createCoordinator, createLogger, loadConfig } from '@dtx/coordinator';
+ *
+ * const config = loadConfig(process.env);
+ * const coordinator = createCoordinator(config, { logger: createLogger(config.logLevel) });
+ * const url = await coordinator.start();            // migrates, starts recovery, listens
+ * process.once('SIGTERM', () => void coordinator.stop());
+ * ```
+ */
 export function createCoordinator(config: CoordinatorConfig, deps: CoordinatorDeps): Coordinator {
   const logger = deps.logger.child({ instance: config.instanceId });
   const clock = deps.clock ?? systemClock;

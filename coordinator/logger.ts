@@ -5,6 +5,7 @@
  */
 import { pino, type Logger, type DestinationStream } from 'pino';
 
+/** The log fields pino replaces with `[redacted]`: keys, tokens and signatures. */
 export const REDACT_PATHS = [
   'secret',
   '*.secret',
@@ -15,6 +16,13 @@ export const REDACT_PATHS = [
   'headers["dtx-signature"]',
 ];
 
+/**
+ * The coordinator's pino logger: JSON lines tagged `service: dtx-coordinator`,
+ * with secrets redacted ({@link REDACT_PATHS}).
+ *
+ * @param level - a pino level (`fatal` … `trace`, `silent`), e.g. config.logLevel
+ * @param destination - where to write; stdout by default
+ */
 export function createLogger(level: string, destination?: DestinationStream): Logger {
   return pino({ level, base: { service: 'dtx-coordinator' }, redact: { paths: REDACT_PATHS, censor: '[redacted]' } }, destination);
 }

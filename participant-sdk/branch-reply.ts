@@ -9,7 +9,7 @@ import type { BarrierRefusal, BarrierResult } from './barrier/barrier.ts';
 import { BarrierInputError, BranchOngoingError, BranchRejectedError, SignatureError } from './errors.ts';
 import type { ParticipantReply } from './incoming-call.ts';
 import { errorReply } from './incoming-call.ts';
-import { REPLY_STATUS } from './protocol/wire.ts';
+import { REPLY_STATUS } from '@dtx/protocol';
 
 /** Body of a 200 reply. */
 export type SuccessBody =

@@ -5,11 +5,16 @@
  * raw request here. Every refusal is a ready reply (JSON
  * `{code, message}`, 4xx, no stack trace).
  */
-import { HEADERS, isBranchOp } from './protocol/wire.ts';
-import type { BranchOp, ErrorReply } from './protocol/wire.ts';
+import { HEADERS, isBranchOp, type BranchOp, type ErrorReply } from '@dtx/protocol';
 import type { Resource } from './resource.ts';
 
+/**
+ * One HTTP call as {@link Participant.handle} takes it: what an adapter for a
+ * server other than Fastify or node:http must hand over. The body must be the
+ * exact bytes received, since the signature covers them.
+ */
 export interface ParticipantRequest {
+  /** The HTTP method; anything but POST is answered 405. */
   method: string;
   /** The path after the mount prefix, e.g. `/transfer-out/try` (a query string is ignored). */
   path: string;
@@ -18,13 +23,21 @@ export interface ParticipantRequest {
    * the signature covers it. Defaults to `path` (a participant mounted at the root).
    */
   fullPath?: string;
+  /** The request headers (names in any case; Node's lower-cased ones as they are). */
   headers: Record<string, string | string[] | undefined>;
   /** The exact body bytes; the signature covers them. */
   rawBody: string | Buffer;
 }
 
+/**
+ * What {@link Participant.handle} answers: the status code is the outcome
+ * (200 success, 409 failure, 425 ongoing, anything else unknown); the body,
+ * sent as JSON, only helps people and logs.
+ */
 export interface ParticipantReply {
+  /** The HTTP status code to send. */
   statusCode: number;
+  /** The JSON body to send: a SuccessBody, or `{ code, message }`. */
   body: unknown;
 }
 

@@ -1,7 +1,10 @@
 /**
- * Public API of the dtx participant SDK.
+ * Public API of the dtx participant SDK (`@dtx/participant-sdk`): the
+ * participant side (defineTcc / defineSqlTcc resources, createParticipant,
+ * the barrier, the Fastify plugin and the node:http handler) and the
+ * initiator side (DtxClient), plus the wire protocol re-exported whole.
  */
-export * from './protocol/index.ts';
+export * from '@dtx/protocol';
 export * from './errors.ts';
 export * from './resource.ts';
 export * from './participant.ts';

@@ -17,13 +17,15 @@ import { replyOfError, replyOfResult } from './branch-reply.ts';
 import { BarrierInputError, BranchOngoingError, BranchRejectedError, ParticipantConfigError, SignatureError } from './errors.ts';
 import { decodeCall, errorReply, parseJsonBody } from './incoming-call.ts';
 import type { ParticipantReply, ParticipantRequest } from './incoming-call.ts';
-import { verify } from './protocol/signature.ts';
+import { verify } from '@dtx/protocol';
 import { assertResourceName } from './resource.ts';
 import type { Resource } from './resource.ts';
 
+/** How {@link createParticipant} sets up one participant: its database, its resources and its key. */
 export interface ParticipantOptions {
   /** The participant's own database: business tables and the barrier table. */
   knex: Knex;
+  /** What it serves: resources made by defineTcc / defineSqlTcc, with distinct names. */
   resources: readonly Resource[];
   /**
    * This participant's HMAC key: the coordinator signs its calls here with it
@@ -50,16 +52,30 @@ export interface ParticipantOptions {
   publicUrl?: string;
   /** Accepted distance between the call's timestamp and now. Default 5 minutes. */
   maxSkewMs?: number;
+  /** Name of the barrier table in `knex`'s database (optionally `schema.table`). Default `dtx_barrier`. */
   barrierTable?: string;
+  /** Where refused calls, handler failures and barrier retries are logged. Default: a pino logger on stdout. */
   logger?: Logger;
+  /** Clock in epoch milliseconds, for signature freshness and barrier timestamps. Default `Date.now`. */
   now?: () => number;
 }
 
+/** How much of the barrier table {@link Participant.cleanup} deletes. */
 export interface ParticipantCleanupOptions {
+  /**
+   * Retention: rows of branches whose phase two finished longer ago than this are deleted.
+   * Choose it longer than any delivery can be late (the coordinator's retry horizon).
+   */
   olderThanMs: number;
+  /** Branches per DELETE statement; bounds each statement's locks. Default 1000. */
   batchSize?: number;
 }
 
+/**
+ * One participant, made by {@link createParticipant}: its barrier table's
+ * lifecycle and the framework-free `handle` that the Fastify plugin and the
+ * node:http handler put on the network.
+ */
 export interface Participant {
   /** Create the barrier table if it does not exist. */
   migrate(): Promise<void>;
@@ -84,7 +100,15 @@ interface NormalisedOptions {
   now: () => number;
 }
 
-/** Check and default the options once, at start. Throws ParticipantConfigError. */
+/**
+ * Check and default the options once, at start, so that a misconfigured
+ * participant fails before it serves a call. createParticipant calls it;
+ * exported for tools that need the same checks.
+ *
+ * @throws ParticipantConfigError on duplicate or badly named resources, a
+ *   missing or empty secret (outside insecureDevMode), a bad publicUrl,
+ *   maxSkewMs or barrierTable, or plain-SQL resources on a non-mysql2 knex
+ */
 export function normaliseParticipantOptions(options: ParticipantOptions): NormalisedOptions {
   const resources = new Map<string, Resource>();
   for (const resource of options.resources) {
@@ -137,6 +161,32 @@ export function normaliseParticipantOptions(options: ParticipantOptions): Normal
   };
 }
 
+/**
+ * Create a participant: the resources of one service, served behind the
+ * barrier in the service's own database, with every call's signature checked.
+ * This is the entry point of the participant side; mount the result with
+ * {@link dtxParticipantPlugin} (Fastify) or {@link createNodeHandler}
+ * (node:http), and call `migrate()` once at start.
+ *
+ * @param options - database, resources and key; see {@link ParticipantOptions}
+ * @returns the participant, not yet migrated nor mounted
+ * @throws ParticipantConfigError when the options are wrong (no `secret` and no
+ *   `insecureDevMode`, duplicate resource names...): at start, never per call
+ *
+ * @example
+ * ```ts
+ * import Fastify from 'fastify';
+ * import knex from 'knex';
+ * import { createParticipant, dtxParticipantPlugin } from '@dtx/participant-sdk';
+ *
+ * const db = knex({ client: 'mysql2', connection: process.env.BANK_DB_URL });
+ * const participant = createParticipant({ knex: db, resources: [debit], secret: process.env.BANK_A_KEY });
+ * await participant.migrate();                                                  // the barrier table
+ * const app = Fastify();
+ * await app.register(dtxParticipantPlugin, { participant, prefix: '/dtx' });   // POST /dtx/debit/{try,confirm,cancel}
+ * await app.listen({ port: 4001 });
+ * ```
+ */
 export function createParticipant(options: ParticipantOptions): Participant {
   const o = normaliseParticipantOptions(options);
   if (o.secret === null) o.logger.warn('INSECURE DEVELOPMENT MODE: no secret, unsigned calls are accepted; never run this way where others can reach the participant');

@@ -12,12 +12,12 @@
  * receiver still deduplicates on `dtx-delivery`, which is the same on every
  * retry of one alert.
  */
+import { wordsFor } from '../modes/registry.ts';
 import { randomUUID } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger } from 'pino';
 import { Agent, request } from 'undici';
-import { signWebhook, WEBHOOK_HEADERS } from '../../participant-sdk/protocol/webhook.ts';
-import { retry } from '../../participant-sdk/protocol/retry.ts';
+import { signWebhook, WEBHOOK_HEADERS, retry } from '@dtx/protocol';
 import type { Mode } from '../domain/transaction.ts';
 import type { AttentionEvent, Telemetry } from '../engine/telemetry.ts';
 
@@ -27,7 +27,8 @@ export interface NeedsAttentionAlert {
   gid: string;
   mode: Mode;
   /** The phase-two status it is stuck in. */
-  status: 'confirming' | 'cancelling';
+  /** The phase two that is incomplete, in the mode's words (TCC: `confirming`, `cancelling`). */
+  status: string;
   reason: string;
   retryCount: number;
   /** When the flag was raised, ISO 8601. */
@@ -75,7 +76,7 @@ export class AlertHook implements Pick<Telemetry, 'onAttention'> {
       event: 'needs-attention',
       gid: event.gid,
       mode: event.mode,
-      status: event.status,
+      status: wordsFor(event.mode).status[event.status],
       reason: event.reason,
       retryCount: event.retryCount,
       at: new Date(event.at).toISOString(),

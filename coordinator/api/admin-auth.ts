@@ -8,6 +8,7 @@ import type { AdminToken } from '../config.ts';
 import type { Operator } from '../engine/operator-service.ts';
 import { BearerTokens } from '../security/bearer-tokens.ts';
 
+/** Who an admin API or console request is (a DTX_ADMIN_TOKENS holder), for createServer's `admin.auth`. */
 export class AdminAuth {
   readonly #tokens: BearerTokens<Operator>;
 

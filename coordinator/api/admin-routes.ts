@@ -7,10 +7,9 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { OperatorService } from '../engine/operator-service.ts';
 import type { TransactionService } from '../engine/transaction-service.ts';
 import type { AdminStore, ListCursor, ListFilter } from '../store/ports/admin-store.ts';
-import type { GlobalTransaction } from '../domain/transaction.ts';
 import type { AdminAuth } from './admin-auth.ts';
 import { ActionBody, AuditQuery, BranchParams, BulkRetryBody, CloseBody, GidParams, ListQuery, type ListQueryType } from './admin-schemas.ts';
-import { presentTransaction } from './transaction-routes.ts';
+import { presentStats, presentSummary, presentTransaction, statusFilter } from './presentation.ts';
 import { ADMIN_SECURITY, DOC_TAGS } from './openapi.ts';
 
 export interface AdminRoutesOptions {
@@ -52,40 +51,24 @@ function decodeCursor(text: string | undefined): ListCursor | undefined {
 }
 
 function filterOf(
-  query: { status?: ListFilter['status']; mode?: ListFilter['mode']; gidPrefix?: string; participant?: string; createdAfter?: string; createdBefore?: string },
+  query: { status?: string; mode?: ListFilter['mode']; gidPrefix?: string; participant?: string; createdAfter?: string; createdBefore?: string },
   flags: { needsAttention?: boolean; paused?: boolean; olderThanMs?: number },
   now: number,
 ): ListFilter {
   const before = parseTime(query.createdBefore, 'createdBefore');
   const olderThan = flags.olderThanMs === undefined ? undefined : now - flags.olderThanMs;
   const createdBefore = before === undefined ? olderThan : olderThan === undefined ? before : Math.min(before, olderThan);
+  const status = query.status === undefined ? undefined : statusFilter(query.status, query.mode);
+  if (typeof status === 'string') throw new BadQueryError(status);
   return {
-    ...(query.status ? { status: query.status } : {}),
     ...(query.mode ? { mode: query.mode } : {}),
+    ...status,
     ...(query.gidPrefix ? { gidPrefix: query.gidPrefix } : {}),
     ...(query.participant ? { participant: query.participant } : {}),
     ...(flags.needsAttention !== undefined ? { needsAttention: flags.needsAttention } : {}),
     ...(flags.paused !== undefined ? { paused: flags.paused } : {}),
     ...(query.createdAfter ? { createdAfter: parseTime(query.createdAfter, 'createdAfter') } : {}),
     ...(createdBefore !== undefined ? { createdBefore } : {}),
-  };
-}
-
-function summary(t: GlobalTransaction) {
-  return {
-    gid: t.gid,
-    mode: t.mode,
-    status: t.status,
-    reason: t.reason,
-    createdAt: iso(t.createdAt),
-    updatedAt: iso(t.updatedAt),
-    deadlineAt: iso(t.deadlineAt),
-    finishedAt: iso(t.finishedAt),
-    retryCount: t.retryCount,
-    nextRetryAt: iso(t.nextRetryAt),
-    needsAttention: t.needsAttention,
-    attentionReason: t.attentionReason,
-    paused: t.paused,
   };
 }
 
@@ -113,7 +96,7 @@ export const adminRoutes: FastifyPluginAsyncTypebox<AdminRoutesOptions> = async 
     if (limit < 1 || limit > 500) throw new BadQueryError('limit must be between 1 and 500');
     const filter = filterOf(q, { needsAttention: bool(q.needsAttention), paused: bool(q.paused), olderThanMs: q.olderThanMs === undefined ? undefined : Number(q.olderThanMs) }, now());
     const page = await store.list({ filter, order: q.order ?? 'newest', limit, after: decodeCursor(q.cursor) });
-    return { items: page.items.map(summary), nextCursor: page.next ? encodeCursor(page.next) : null };
+    return { items: page.items.map(presentSummary), nextCursor: page.next ? encodeCursor(page.next) : null };
   });
 
   app.get('/transactions/:gid', { onRequest: viewer, schema: { ...doc('One transaction: branches (attempts, last error), events, audit entries', 'viewer'), params: GidParams } }, async (request) => {
@@ -123,8 +106,7 @@ export const adminRoutes: FastifyPluginAsyncTypebox<AdminRoutesOptions> = async 
   });
 
   app.get('/stats', { onRequest: viewer, schema: doc('Counts by status, oldest open transaction, retry backlog, flagged in the last hour', 'viewer') }, async () => {
-    const stats = await store.stats(now());
-    return { ...stats, oldestOpenCreatedAt: iso(stats.oldestOpenCreatedAt) };
+    return presentStats(await store.stats(now()));
   });
 
   app.get('/audit', { onRequest: viewer, schema: { ...doc('Audit log of operator actions, newest first', 'viewer'), querystring: AuditQuery } }, async (request) => {

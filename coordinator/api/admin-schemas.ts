@@ -1,11 +1,13 @@
 /** Schemas of the admin API (validation and, later, its OpenAPI document). */
 import { Type, type Static } from '@sinclair/typebox';
-import { ID_PATTERN, LIMITS } from '../../participant-sdk/protocol/wire.ts';
-import { GLOBAL_STATUSES, MODES } from '../domain/transaction.ts';
+import { ID_PATTERN, LIMITS } from '@dtx/protocol';
+import { MODES } from '../domain/transaction.ts';
+import { STATUS_WORDS } from '../modes/registry.ts';
 
 const Gid = Type.String({ minLength: 1, maxLength: LIMITS.gidMaxLength, pattern: ID_PATTERN });
 const BranchId = Type.String({ minLength: 1, maxLength: LIMITS.branchIdMaxLength, pattern: ID_PATTERN });
-const Status = Type.Union(GLOBAL_STATUSES.map((s) => Type.Literal(s)));
+/** A status in its mode's words (TCC: trying, confirming, …). */
+const Status = Type.Union(STATUS_WORDS.map((s) => Type.Literal(s)));
 const Mode = Type.Union(MODES.map((m) => Type.Literal(m)));
 const BooleanText = Type.Union([Type.Literal('true'), Type.Literal('false')]);
 const IsoTime = Type.String({ pattern: '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}(:\\d{2}(\\.\\d{1,3})?)?(Z|[+-]\\d{2}:\\d{2})$', description: 'ISO 8601 time' });

@@ -9,6 +9,11 @@ import type { FastifyReply, FastifyRequest } from 'fastify';
 import type { ApiToken } from '../config.ts';
 import { BearerTokens } from '../security/bearer-tokens.ts';
 
+/**
+ * Who a `/v1` request is (a DTX_API_TOKENS holder), for createServer's `auth`:
+ * `new CallerAuth(config.apiTokens, config.insecure)`; the second argument lets
+ * anonymous calls through (development only).
+ */
 export class CallerAuth {
   readonly #tokens: BearerTokens<string>;
 

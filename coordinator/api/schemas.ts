@@ -3,14 +3,16 @@
  * every body and parameter against them before a handler runs.
  */
 import { Type, type Static } from '@sinclair/typebox';
-import { ID_PATTERN, LIMITS } from '../../participant-sdk/protocol/wire.ts';
-import { GLOBAL_STATUSES, MODES } from '../domain/transaction.ts';
+import { ID_PATTERN, LIMITS } from '@dtx/protocol';
+import { MODES } from '../domain/transaction.ts';
+import { STATUS_WORDS } from '../modes/registry.ts';
 
 const Gid = Type.String({ minLength: 1, maxLength: LIMITS.gidMaxLength, pattern: ID_PATTERN, description: 'global transaction id' });
 const BranchId = Type.String({ minLength: 1, maxLength: LIMITS.branchIdMaxLength, pattern: ID_PATTERN });
 const HttpUrl = Type.String({ minLength: 8, maxLength: 2048, pattern: '^https?://[^\\s]+$' });
 const Reason = Type.String({ maxLength: 512 });
-const Status = Type.Union(GLOBAL_STATUSES.map((s) => Type.Literal(s)));
+/** A status in its mode's words (TCC: trying, confirming, cancelling, confirmed, cancelled). */
+const Status = Type.Union(STATUS_WORDS.map((s) => Type.Literal(s)));
 
 // `status` is sent with refusals of a transaction (the error handler adds it); declared here or the serializer drops it.
 export const ErrorReply = Type.Object({ code: Type.String(), message: Type.String(), status: Type.Optional(Status) });
@@ -21,6 +23,8 @@ export const BranchRegistration = Type.Object(
     confirmUrl: HttpUrl,
     cancelUrl: HttpUrl,
     payload: Type.Optional(Type.Unknown({ description: 'JSON sent as the body of confirm and cancel' })),
+    // Every `<operation>Url` field is one of the branch's operations; the
+    // transaction's mode says which it must have (TCC: confirm and cancel).
   },
   { additionalProperties: false },
 );

@@ -3,7 +3,7 @@ import Fastify, { LogController, type FastifyBaseLogger, type FastifyInstance, t
 import { BearerTokens } from '../security/bearer-tokens.ts';
 import type { Engine } from '../engine/create-engine.ts';
 import type { Logger } from 'pino';
-import { LIMITS } from '../../participant-sdk/protocol/wire.ts';
+import { LIMITS } from '@dtx/protocol';
 import { installErrorHandling } from './error-handler.ts';
 import { answerExpectations, clientErrorHandler, installJsonBodies } from './http-input.ts';
 import { healthRoutes, type HealthRoutesOptions } from './health-routes.ts';
@@ -88,13 +88,41 @@ declare module 'fastify' {
   }
 }
 
-/** What createServer needs besides the engine. */
+/**
+ * What {@link createServer} needs besides the engine: the logger, the
+ * callers' and operators' authentication, the admin store, the timeout
+ * bounds of the API, and optionally metrics, readiness checks and the
+ * operations token.
+ */
 export type ServerOptions = Omit<ApiOptions, 'service' | 'admin'> & { admin: Omit<ApiOptions['admin'], 'operators'> };
 
 /**
  * The HTTP API around an engine (engine/create-engine.ts): `/v1`,
  * `/admin/v1`, the console, `/docs`, `/metrics` and health. The engine
  * does not need it: an application can drive the engine in-process.
+ * createCoordinator uses it; call it yourself to serve an engine you wired.
+ *
+ * @param engine - the engine whose services the routes call (createEngine)
+ * @param options - authentication, admin store, timeouts; see {@link ServerOptions}
+ * @returns a Fastify instance, not yet listening: `listen` it, and `close` it before draining the engine
+ *
+ * @example
+ * ```ts
+ * import { pino } from 'pino';
+ * import { AdminAuth, CallerAuth, createServer, loadConfig } from '@dtx/coordinator';
+ *
+ * const config = loadConfig(process.env);
+ * const app = createServer(engine, {
+ *   logger: pino(),
+ *   auth: new CallerAuth(config.apiTokens, config.insecure),
+ *   admin: { auth: new AdminAuth(config.adminTokens), store: adminStore, now: Date.now },
+ *   defaultTimeoutMs: config.defaultTimeoutMs,
+ *   maxTimeoutMs: config.maxTimeoutMs,
+ *   submitWaitMs: config.submitWaitMs,
+ *   opsToken: config.opsToken,
+ * });
+ * await app.listen({ host: config.host, port: config.port });
+ * ```
  */
 export function createServer(engine: Pick<Engine, 'service' | 'operators'>, options: ServerOptions): FastifyInstance {
   return buildApi({ ...options, service: engine.service, admin: { ...options.admin, operators: engine.operators } });

@@ -3,8 +3,10 @@
  * Handlers decode, call the service and encode; the rules live in the domain.
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
-import type { BranchRegistration, TransactionEvent, TransactionSnapshot } from '../domain/transaction.ts';
-import type { TransactionService } from '../engine/transaction-service.ts';
+import type { BranchRegistration } from '../domain/transaction.ts';
+import type { StatusOf, TransactionService } from '../engine/transaction-service.ts';
+import { wordsFor } from '../modes/registry.ts';
+import { presentTransaction, registrationOf } from './presentation.ts';
 import {
   BeginBody,
   BeginReply,
@@ -56,35 +58,35 @@ export const transactionRoutes: FastifyPluginAsyncTypebox<TransactionRoutesOptio
       timeoutMs,
       branches: registrations(body.branches ?? [], request.rawJson),
     });
-    return reply.status(result.created ? 201 : 200).send({ ...result, deadlineAt: new Date(result.deadlineAt).toISOString() });
+    return reply.status(result.created ? 201 : 200).send({ gid: result.gid, status: word(result), deadlineAt: new Date(result.deadlineAt).toISOString(), created: result.created });
   });
 
   app.post('/transactions/:gid/branches', { schema: { ...doc('Register branches (before calling their try)'), params: GidParams, body: RegisterBody, response: { 200: RegisterReply, ...errors } } }, async (request) => {
     const { gid } = request.params;
     const result = await service.register(gid, registrations(request.body.branches, request.rawJson), request.caller ?? null);
-    return { gid, status: result.status, registered: result.inserted };
+    return { gid, status: word(result), registered: result.inserted };
   });
 
   app.post('/transactions/:gid/submit', { preValidation: noBodyIsEmpty, schema: { ...docOptionalBody('Submit: log the confirm decision and confirm every branch'), params: GidParams, body: DecisionBody, response: { 200: StatusReply, ...errors } } }, async (request) => {
     const { gid } = request.params;
-    const status = await service.submit({
+    const result = await service.submit({
       gid,
       reason: request.body.reason ?? null,
       waitMs: request.body.waitMs ?? options.submitWaitMs,
       actor: actorOf(request),
     });
-    return { gid, status };
+    return { gid, status: word(result) };
   });
 
   app.post('/transactions/:gid/abort', { preValidation: noBodyIsEmpty, schema: { ...docOptionalBody('Abort: log the cancel decision and cancel every branch'), params: GidParams, body: DecisionBody, response: { 200: StatusReply, ...errors } } }, async (request) => {
     const { gid } = request.params;
-    const status = await service.abort({
+    const result = await service.abort({
       gid,
       reason: request.body.reason ?? null,
       waitMs: request.body.waitMs ?? options.submitWaitMs,
       actor: actorOf(request),
     });
-    return { gid, status };
+    return { gid, status: word(result) };
   });
 
   app.get('/transactions/:gid', { schema: { ...doc('One transaction with its branches and event history'), params: GidParams } }, async (request) => {
@@ -101,51 +103,8 @@ export const transactionRoutes: FastifyPluginAsyncTypebox<TransactionRoutesOptio
  */
 function registrations(branches: BranchRegistrationBody[], rawJson: string | undefined): BranchRegistration[] {
   const raw = rawJson === undefined ? [] : rawBranchPayloads(rawJson);
-  return branches.map((body, index) => ({
-    branchId: body.branchId,
-    confirmUrl: body.confirmUrl,
-    cancelUrl: body.cancelUrl,
-    payload: raw[index] ?? JSON.stringify(body.payload ?? null),
-  }));
+  return branches.map((body, index) => registrationOf(body, raw[index] ?? JSON.stringify(body.payload ?? null)));
 }
 
-const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
-
-/**
- * A participant's reply as recorded (`HTTP 409: <body excerpt>`), or only its
- * status line when the reader may not see participants' reply bodies. Errors
- * of the coordinator's own making (timeouts, refused connections) are kept.
- */
-export function replyForReader(text: string | null, replyBodies: boolean): string | null {
-  if (text === null || replyBodies) return text;
-  const status = /^HTTP \d{3}(?=: )/.exec(text);
-  return status ? status[0] : text;
-}
-
-/**
- * The JSON shape of one transaction for callers and operators: ISO times,
- * parsed payloads; participants' reply bodies only when `replyBodies`.
- */
-export function presentTransaction(snapshot: TransactionSnapshot, events: TransactionEvent[], options: { replyBodies: boolean }) {
-  const t = snapshot.transaction;
-  return {
-    transaction: {
-      ...t,
-      createdAt: iso(t.createdAt),
-      updatedAt: iso(t.updatedAt),
-      deadlineAt: iso(t.deadlineAt),
-      decidedAt: iso(t.decidedAt),
-      finishedAt: iso(t.finishedAt),
-      nextRetryAt: iso(t.nextRetryAt),
-      leaseUntil: iso(t.leaseUntil),
-    },
-    branches: snapshot.branches.map((b) => ({
-      ...b,
-      payload: JSON.parse(b.payload) as unknown,
-      lastError: replyForReader(b.lastError, options.replyBodies),
-      createdAt: iso(b.createdAt),
-      updatedAt: iso(b.updatedAt),
-    })),
-    events: events.map((e) => ({ ...e, at: iso(e.at), message: e.kind === 'branch-call' ? replyForReader(e.message, options.replyBodies) : e.message })),
-  };
-}
+/** A status as the transaction's mode names it. */
+const word = (result: StatusOf): string => wordsFor(result.mode).status[result.status];

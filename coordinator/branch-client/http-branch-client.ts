@@ -1,14 +1,13 @@
 /**
- * Calls participants' confirm/cancel endpoints over HTTP (undici, pooled
+ * Calls participants' phase-two endpoints over HTTP (undici, pooled
  * keep-alive connections) and turns every ending — reply, timeout,
  * connection error — into a BranchCallResult via the shared wire module.
  */
 import { Agent, request } from 'undici';
-import { withDeadline } from '../../participant-sdk/protocol/deadline.ts';
-import { callHeaders } from '../../participant-sdk/protocol/call-headers.ts';
-import { outcomeOfStatus, type BranchOp } from '../../participant-sdk/protocol/wire.ts';
-import type { BranchCallResult } from '../domain/tcc-decisions.ts';
+import { withDeadline, callHeaders, outcomeOfStatus, type BranchOp } from '@dtx/protocol';
+import type { BranchCallResult } from '../domain/phase-two.ts';
 
+/** One phase-two call to a participant. */
 export interface BranchCall {
   gid: string;
   branchId: string;
@@ -18,11 +17,15 @@ export interface BranchCall {
   payload: string;
 }
 
+/** The engine's port for calling participants. */
 export interface BranchClient {
+  /** Make one call; never throws: a timeout or a connection error is an `unknown` outcome. */
   call(call: BranchCall): Promise<BranchCallResult>;
+  /** Close its connections. */
   close(): Promise<void>;
 }
 
+/** How an {@link HttpBranchClient} signs, times and pools its calls. */
 export interface HttpBranchClientOptions {
   /** The key to sign a call to `url` with (per participant, or the shared one); null sends it unsigned. */
   keyFor: (url: URL) => string | null;
@@ -30,6 +33,7 @@ export interface HttpBranchClientOptions {
   timeoutMs: number;
   /** Keep-alive connections per participant origin. */
   connectionsPerOrigin: number;
+  /** Clock for the signature timestamps, epoch ms. */
   now: () => number;
 }
 
@@ -40,6 +44,7 @@ export interface HttpBranchClientOptions {
  */
 export const REPLY_EXCERPT_BYTES = 512;
 
+/** The {@link BranchClient} over HTTP: signed calls, keep-alive per participant, outcomes by status code only. */
 export class HttpBranchClient implements BranchClient {
   readonly #agent: Agent;
 

@@ -7,9 +7,9 @@
  * retry in dtx); phase two uses its default "equal" jitter, so a delay is
  * drawn in [ceiling/2, ceiling] and never collapses to zero.
  */
-import type { BackoffPolicy } from '../../participant-sdk/protocol/retry.ts';
+import type { BackoffPolicy } from '@dtx/protocol';
 
-export { retryDelayMs, type BackoffPolicy } from '../../participant-sdk/protocol/retry.ts';
+export { retryDelayMs, type BackoffPolicy } from '@dtx/protocol';
 
 export interface RetryPolicy extends BackoffPolicy {
   /** Failed rounds after which the transaction is flagged needs-attention (and still retried). */

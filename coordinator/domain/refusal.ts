@@ -9,6 +9,8 @@ export type RefusalCode =
   | 'BRANCH_CONFLICT'
   | 'DEADLINE_PASSED'
   | 'UNSUPPORTED_MODE'
+  /** A branch whose operations are not those of the transaction's mode. */
+  | 'INVALID_OPERATIONS'
   /** A branch URL that does not parse as an absolute http(s) URL, carries credentials or has an over-long host. */
   | 'INVALID_URL'
   /** A branch URL outside every participant prefix the coordinator allows. */

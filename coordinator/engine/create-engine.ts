@@ -18,12 +18,17 @@ import type { Clock, RetryScheduler } from './ports.ts';
 import { noopTelemetry, type Telemetry } from './telemetry.ts';
 import { TransactionService } from './transaction-service.ts';
 
+/** What {@link createEngine} runs on: its ports (store, scheduler, branch client, clock) and its policies. */
 export interface EngineOptions {
+  /** The transaction log. */
   store: TransactionStore;
+  /** The operator's view of the log: listing, stats, audit, guarded operator changes. */
   adminStore: AdminStore;
   /** Where retries and recovery looks are scheduled; a lost schedule is found again by a reconciler. */
   scheduler: RetryScheduler;
+  /** How participants are called in phase two (HttpBranchClient: signed HTTP). */
   branchClient: BranchClient;
+  /** Time, injected so that tests can move it. */
   clock: Clock;
   /** Jitter of the retry backoff; Math.random unless injected. */
   random?: () => number;
@@ -31,16 +36,23 @@ export interface EngineOptions {
   participants: ParticipantPolicy;
   /** Names the leases this engine takes (a nonce per process start is added). */
   instanceId: string;
+  /** How long this engine owns a transaction it drives; a crashed owner's work is taken over after it. */
   leaseMs: number;
+  /** Phase-two backoff and when a transaction is flagged as needing attention. */
   retryPolicy: RetryPolicy;
   /** Most transactions one operator "retry all matching" may touch. */
   maxBulk: number;
+  /** Where the engine logs; each transaction's lines carry its gid. */
   logger: Logger;
+  /** Told about every step (metrics, alerts); none by default. */
   telemetry?: Telemetry;
 }
 
+/** A running engine (createEngine): the services to drive transactions with, and its shutdown. */
 export interface Engine {
+  /** Begin, register, submit, abort, query and recover transactions. */
   readonly service: TransactionService;
+  /** The operator's actions (retry, pause, resume, force-abort, resolve, close), audited. */
   readonly operators: OperatorService;
   /** Waits up to `graceMs` for the phase-two rounds in flight; false if some were still running. */
   drain(graceMs: number): Promise<boolean>;
@@ -48,6 +60,48 @@ export interface Engine {
   readonly inFlight: number;
 }
 
+/**
+ * Create the coordinator's engine on its ports, without HTTP, Redis or any
+ * driver of its own: for embedding the coordinator in an application or a
+ * test, or wiring it to another store or scheduler. createCoordinator builds
+ * one on MySQL and BullMQ; createServer puts the HTTP API around one.
+ *
+ * The scheduler only records when to look at a transaction again: something
+ * must then call `engine.service.recover(gid)` (the coordinator uses a BullMQ
+ * worker and a reconciler polling the store).
+ *
+ * @param options - the ports and policies; see {@link EngineOptions}
+ * @returns the engine; `drain(graceMs)` it on shutdown
+ *
+ * @example
+ * ```ts
+ * import { pino } from 'pino';
+ * import {
+ *   connectBatchPool, connectMysql, createEngine, HttpBranchClient, loadConfig, migrateLatest,
+ *   MysqlAdminStore, MysqlBatch, MysqlTransactionStore, MysqlWriter, ParticipantPolicy, systemClock,
+ * } from '@dtx/coordinator';
+ *
+ * const config = loadConfig(process.env);
+ * const knex = connectMysql({ url: config.mysqlUrl, poolMax: config.mysqlPoolMax });
+ * await migrateLatest(knex);
+ * const writer = new MysqlWriter(knex);
+ * const participants = new ParticipantPolicy(config.participants, config.secret, false);
+ * const engine = createEngine({
+ *   store: new MysqlTransactionStore(writer, new MysqlBatch(connectBatchPool(config.mysqlUrl, config.mysqlPoolMax), writer)),
+ *   adminStore: new MysqlAdminStore(writer),
+ *   // Due work is found again by polling the store; a queue would call engine.service.recover(gid) at `at`.
+ *   scheduler: { schedule: async () => undefined },
+ *   branchClient: new HttpBranchClient({ keyFor: (url) => participants.keyFor(url), timeoutMs: 5_000, connectionsPerOrigin: 16, now: Date.now }),
+ *   clock: systemClock,
+ *   participants,
+ *   instanceId: config.instanceId,
+ *   leaseMs: config.leaseMs,
+ *   retryPolicy: { baseDelayMs: 1_000, maxDelayMs: 60_000, attentionAfterRetries: 10, attentionAfterMs: 600_000 },
+ *   maxBulk: 1_000,
+ *   logger: pino(),
+ * });
+ * ```
+ */
 export function createEngine(options: EngineOptions): Engine {
   const { store, adminStore, scheduler, clock, logger } = options;
   const telemetry = options.telemetry ?? noopTelemetry;

@@ -7,7 +7,6 @@
 import type { Logger } from 'pino';
 import {
   decideClose,
-  decideForceAbort,
   decidePause,
   decideResolveBranch,
   decideResume,
@@ -16,7 +15,8 @@ import {
   type OperatorChange,
 } from '../domain/operator-decisions.ts';
 import { TransactionRefusedError } from '../domain/refusal.ts';
-import type { GlobalStatus, TransactionSnapshot } from '../domain/transaction.ts';
+import { isTerminal, type GlobalStatus, type TransactionSnapshot } from '../domain/transaction.ts';
+import { rulesFor, wordsFor } from '../modes/registry.ts';
 import type { AdminStore, AuditEntry, ListFilter } from '../store/ports/admin-store.ts';
 import type { Clock, RetryScheduler } from './ports.ts';
 import type { Telemetry } from './telemetry.ts';
@@ -49,7 +49,7 @@ export class OperatorService {
 
   async retry(gid: string, who: Operator, reason: string): Promise<TransactionSnapshot> {
     const now = this.options.clock.now();
-    const snapshot = await this.#change('retry', gid, null, who, reason, (s) => decideRetryNow(s.transaction, now));
+    const snapshot = await this.#change('retry', gid, null, who, reason, (s) => decideRetryNow(s.transaction, now, wordsFor(s.transaction.mode)));
     await this.#schedule(gid, now);
     return snapshot;
   }
@@ -75,38 +75,44 @@ export class OperatorService {
   }
 
   pause(gid: string, who: Operator, reason: string): Promise<TransactionSnapshot> {
-    return this.#change('pause', gid, null, who, reason, (s) => decidePause(s.transaction));
+    return this.#change('pause', gid, null, who, reason, (s) => decidePause(s.transaction, wordsFor(s.transaction.mode)));
   }
 
   async resume(gid: string, who: Operator, reason: string): Promise<TransactionSnapshot> {
     const now = this.options.clock.now();
-    const snapshot = await this.#change('resume', gid, null, who, reason, (s) => decideResume(s.transaction, now));
+    const snapshot = await this.#change('resume', gid, null, who, reason, (s) => decideResume(s.transaction, now, wordsFor(s.transaction.mode)));
     await this.#schedule(gid, now);
     return snapshot;
   }
 
   /**
-   * Abort while still trying: the same decision as an initiator's abort, by
-   * an operator. Refused (409) once any decision is logged. The operator
+   * Abort before any decision: the same decision as an initiator's abort, by
+   * an operator, where the mode allows it (409 otherwise). The operator
    * event and audit entry follow the decision, so they record what happened.
    */
   async forceAbort(gid: string, who: Operator, reason: string, waitMs: number): Promise<GlobalStatus> {
-    decideForceAbort((await this.options.transactions.view(gid)).transaction);
+    const { transaction } = await this.options.transactions.view(gid);
+    rulesFor(transaction.mode).checkForceAbort(transaction);
     // A submit racing this one wins or loses on the engine's compare-and-set: the loser gets ILLEGAL_STATE.
-    const status = await this.options.transactions.abort({ gid, reason: `force-abort by ${who.name}: ${reason}`, waitMs, actor: who.name });
-    await this.#change('force-abort', gid, null, who, reason, () => ({ set: {}, branches: [], summary: `cancel decision logged, every branch is cancelled (now ${status})` }));
+    const { status } = await this.options.transactions.abort({ gid, reason: `force-abort by ${who.name}: ${reason}`, waitMs, actor: who.name });
+    const words = wordsFor(transaction.mode);
+    await this.#change('force-abort', gid, null, who, reason, () => ({
+      set: {},
+      branches: [],
+      summary: `${words.op['rolling-back']} decision logged, every branch is ${words.branchStatus['rolled-back']} (now ${words.status[status]})`,
+    }));
     return status;
   }
 
   resolveBranch(gid: string, branchId: string, who: Operator, reason: string): Promise<TransactionSnapshot> {
     const now = this.options.clock.now();
-    return this.#change('resolve-branch', gid, branchId, who, reason, (s) => decideResolveBranch(s, branchId, now));
+    return this.#change('resolve-branch', gid, branchId, who, reason, (s) => decideResolveBranch(s, branchId, now, wordsFor(s.transaction.mode)));
   }
 
   /** Last resort: end it without calling participants. */
   close(gid: string, who: Operator, reason: string): Promise<TransactionSnapshot> {
     const now = this.options.clock.now();
-    return this.#change('close', gid, null, who, reason, (s) => decideClose(s, now));
+    return this.#change('close', gid, null, who, reason, (s) => decideClose(s, now, wordsFor(s.transaction.mode)));
   }
 
   async #change(
@@ -121,7 +127,7 @@ export class OperatorService {
     this.options.logger.warn({ gid, action, branchId, operator: who.name, reason }, 'operator action');
     const txn = snapshot.transaction;
     // Only resolve and close can end a transaction, and both refuse a finished one: terminal now means ended here.
-    if ((action === 'resolve-branch' || action === 'close') && (txn.status === 'confirmed' || txn.status === 'cancelled')) {
+    if ((action === 'resolve-branch' || action === 'close') && isTerminal(txn.status)) {
       this.options.telemetry?.onFinish({ gid, mode: txn.mode, status: txn.status, decidedAt: null, at: txn.finishedAt ?? txn.updatedAt, by: 'operator' });
     }
     return snapshot;

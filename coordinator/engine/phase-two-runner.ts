@@ -1,14 +1,16 @@
 /**
  * Runs phase two for a transaction whose lease this instance holds: calls
- * every remaining confirm (or cancel) concurrently, asks the domain what the
- * replies mean, records the round in one commit, and schedules the next
- * round if one is needed.
+ * the branches its mode plans for this round (TCC: every remaining confirm
+ * or cancel, at once) concurrently, asks the mode what the replies mean,
+ * records the round in one commit, and schedules the next round if one is
+ * needed.
  */
 import type { Logger } from 'pino';
 import type { BranchClient } from '../branch-client/http-branch-client.ts';
 import type { RetryPolicy } from '../domain/backoff.ts';
-import { decideAfterRound, planPhaseTwo, type BranchCallResult } from '../domain/tcc-decisions.ts';
+import type { RoundCall } from '../domain/phase-two.ts';
 import type { GlobalStatus, TransactionSnapshot } from '../domain/transaction.ts';
+import { rulesFor } from '../modes/registry.ts';
 import type { TransactionStore } from '../store/ports/transaction-store.ts';
 import type { Clock, RetryScheduler } from './ports.ts';
 import { noopTelemetry, type FinishEvent, type Telemetry } from './telemetry.ts';
@@ -25,8 +27,6 @@ export interface PhaseTwoRunnerOptions {
   telemetry?: Telemetry;
 }
 
-/** A call of a round, with the branch's attempt number for it. */
-type CallResult = BranchCallResult & { attempt: number };
 
 /**
  * Re-plans of one round whose finish the log refused while the lease was
@@ -77,16 +77,17 @@ export class PhaseTwoRunner {
    * refused its finish (see below); they are recorded with this pass's
    * calls instead of being made again.
    */
-  async #round(snapshot: TransactionSnapshot, context: RoundContext, carried: CallResult[] = [], replans = 0): Promise<GlobalStatus> {
+  async #round(snapshot: TransactionSnapshot, context: RoundContext, carried: RoundCall[] = [], replans = 0): Promise<GlobalStatus> {
     const { store, client, clock, retryPolicy } = this.options;
     const telemetry = this.#telemetry;
     const txn = snapshot.transaction;
     // Created on first use: the happy path logs nothing at info level, and a child logger per round is not free.
     let child: Logger | undefined;
     const log = () => (child ??= this.options.logger.child({ gid: txn.gid }));
-    const plan = planPhaseTwo(snapshot);
+    const rules = rulesFor(txn.mode);
+    const plan = rules.planPhaseTwo(snapshot);
     if (!plan) return txn.status;
-    const from = txn.status as 'confirming' | 'cancelling';
+    const from = plan.direction;
     const pendingIds = new Set(plan.calls.map((call) => call.branch.branchId));
     const done = carried.filter((result) => pendingIds.has(result.branchId));
     const doneIds = new Set(done.map((result) => result.branchId));
@@ -94,21 +95,21 @@ export class PhaseTwoRunner {
     const called = await Promise.all(
       plan.calls
         .filter(({ branch }) => !doneIds.has(branch.branchId))
-        .map(async ({ branch, url }) => {
+        .map(async ({ branch, op, url }): Promise<RoundCall> => {
           const started = clock.now();
-          const result = await client.call({ gid: txn.gid, branchId: branch.branchId, op: plan.op, url, payload: branch.payload });
-          telemetry.onBranchCall({ op: plan.op, outcome: result.outcome, durationMs: clock.now() - started });
-          return { ...result, attempt: branch.attempts + 1 };
+          const result = await client.call({ gid: txn.gid, branchId: branch.branchId, op, url, payload: branch.payload });
+          telemetry.onBranchCall({ mode: txn.mode, op, outcome: result.outcome, durationMs: clock.now() - started });
+          return { ...result, op, attempt: branch.attempts + 1 };
         }),
     );
     const results = [...done, ...called];
     const now = clock.now();
-    const decision = decideAfterRound(txn, plan, results, now, retryPolicy, this.options.random);
-    const recorded = await store.recordRound({ gid: txn.gid, owner: context.lease, op: plan.op, from, results, decision, now });
+    const decision = rules.afterRound(txn, plan, results, now, retryPolicy, this.options.random);
+    const recorded = await store.recordRound({ gid: txn.gid, owner: context.lease, from, results, decision, now });
 
     for (const result of called) {
       if (result.outcome !== 'success') {
-        log().warn({ branchId: result.branchId, op: plan.op, outcome: result.outcome, attempt: result.attempt, error: result.error }, 'branch call did not succeed');
+        log().warn({ branchId: result.branchId, op: result.op, outcome: result.outcome, attempt: result.attempt, error: result.error }, 'branch call did not succeed');
       }
     }
     if (!recorded) {
@@ -120,15 +121,15 @@ export class PhaseTwoRunner {
         const fresh = await store.load(txn.gid);
         if (fresh && fresh.transaction.status === from && fresh.transaction.leaseOwner === context.lease) {
           if (replans >= MAX_REPLANS) {
-            log().error({ op: plan.op, replans }, 'the log keeps refusing to finish; recovery takes the transaction up again after the lease');
+            log().error({ status: from, replans }, 'the log keeps refusing to finish; recovery takes the transaction up again after the lease');
             return from;
           }
-          const unplanned = (planPhaseTwo(fresh)?.calls ?? []).map((call) => call.branch.branchId).filter((id) => !pendingIds.has(id));
-          log().warn({ op: plan.op, unplanned }, 'the log refused to finish: branches pending that this round did not call; calling them');
+          const unplanned = (rules.planPhaseTwo(fresh)?.calls ?? []).map((call) => call.branch.branchId).filter((id) => !pendingIds.has(id));
+          log().warn({ status: from, unplanned }, 'the log refused to finish: branches pending that this round did not call; calling them');
           return this.#round(fresh, context, results, replans + 1);
         }
       }
-      log().info({ op: plan.op }, 'lease lost before the round was recorded; the new owner carries on');
+      log().info({ status: from }, 'lease lost before the round was recorded; the new owner carries on');
       return from;
     }
     if (decision.kind === 'finish') {
@@ -138,7 +139,7 @@ export class PhaseTwoRunner {
       this.#reportFinish({ gid: txn.gid, mode: txn.mode, status: decision.status, decidedAt, at: now, by: 'phase-two' });
       return decision.status;
     }
-    telemetry.onRetry({ gid: txn.gid, mode: txn.mode, op: plan.op, retryCount: decision.retryCount, nextRetryAt: decision.nextRetryAt });
+    telemetry.onRetry({ gid: txn.gid, mode: txn.mode, status: from, retryCount: decision.retryCount, nextRetryAt: decision.nextRetryAt });
     if (decision.attentionReason) {
       log().error({ retryCount: decision.retryCount, reason: decision.attentionReason }, 'transaction needs attention');
       telemetry.onAttention({ gid: txn.gid, mode: txn.mode, status: from, reason: decision.attentionReason, retryCount: decision.retryCount, at: now });

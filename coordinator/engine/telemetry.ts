@@ -7,9 +7,8 @@
  * transaction's own path (wrap them with `guardTelemetry` when wiring).
  */
 import type { Logger } from 'pino';
-import type { BranchOutcome } from '../../participant-sdk/protocol/wire.ts';
-import type { PhaseTwoOp } from '../domain/tcc-decisions.ts';
-import type { Mode } from '../domain/transaction.ts';
+import type { BranchOutcome } from '@dtx/protocol';
+import type { Mode, Operation, PhaseTwoStatus, TerminalStatus } from '../domain/transaction.ts';
 
 /** A transaction was created (a re-sent begin of an existing gid is not one). */
 export interface BeginEvent {
@@ -20,8 +19,8 @@ export interface BeginEvent {
 export interface FinishEvent {
   gid: string;
   mode: Mode;
-  status: 'confirmed' | 'cancelled';
-  /** When the confirm/cancel decision was logged; null when unknown (e.g. closed by an operator while trying). */
+  status: TerminalStatus;
+  /** When the decision was logged; null when unknown (e.g. closed by an operator while open). */
   decidedAt: number | null;
   /** When the terminal status was recorded. */
   at: number;
@@ -29,9 +28,10 @@ export interface FinishEvent {
   by: 'phase-two' | 'operator';
 }
 
-/** One confirm/cancel call ended, whatever its outcome. */
+/** One phase-two call ended, whatever its outcome. */
 export interface BranchCallEvent {
-  op: PhaseTwoOp;
+  mode: Mode;
+  op: Operation;
   outcome: BranchOutcome;
   durationMs: number;
 }
@@ -40,7 +40,8 @@ export interface BranchCallEvent {
 export interface RetryEvent {
   gid: string;
   mode: Mode;
-  op: PhaseTwoOp;
+  /** The phase two that is incomplete. */
+  status: PhaseTwoStatus;
   retryCount: number;
   nextRetryAt: number;
 }
@@ -49,7 +50,7 @@ export interface RetryEvent {
 export interface AttentionEvent {
   gid: string;
   mode: Mode;
-  status: 'confirming' | 'cancelling';
+  status: PhaseTwoStatus;
   reason: string;
   retryCount: number;
   at: number;

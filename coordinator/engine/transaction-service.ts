@@ -7,24 +7,13 @@
 import { randomBytes } from 'node:crypto';
 import type { Logger } from 'pino';
 import { v7 as uuidv7 } from 'uuid';
+import { assembleHistory } from '../domain/history.ts';
+import { DEADLINE_REASONS } from '../domain/phase-two.ts';
 import { TransactionRefusedError } from '../domain/refusal.ts';
-import {
-  checkRegistration,
-  decideAbort,
-  decideRecovery,
-  decideSubmit,
-  DEADLINE_REASONS,
-  distinctRegistrations,
-  type DecisionStep,
-} from '../domain/tcc-decisions.ts';
-import {
-  isTerminal,
-  type BranchRegistration,
-  type GlobalStatus,
-  type Mode,
-  type TransactionEvent,
-  type TransactionSnapshot,
-} from '../domain/transaction.ts';
+import { distinctRegistrations } from '../domain/registration.ts';
+import { isTerminal, operationNames, type BranchRegistration, type GlobalStatus, type GlobalTransaction, type Mode, type TransactionEvent, type TransactionSnapshot } from '../domain/transaction.ts';
+import type { DecisionStep, ModeRules, Transition } from '../modes/mode-rules.ts';
+import { DEFAULT_MODE, modeOfOperations, rulesFor } from '../modes/registry.ts';
 import type { TransactionStore } from '../store/ports/transaction-store.ts';
 import type { PhaseTwoRunner } from './phase-two-runner.ts';
 import type { Clock } from './ports.ts';
@@ -56,9 +45,14 @@ export interface BeginRequest {
   branches: BranchRegistration[];
 }
 
-export interface BeginResult {
-  gid: string;
+/** A transaction's status, with the mode that names it for users. */
+export interface StatusOf {
   status: GlobalStatus;
+  mode: Mode;
+}
+
+export interface BeginResult extends StatusOf {
+  gid: string;
   deadlineAt: number;
   /** False when the gid already existed (an idempotent re-send). */
   created: boolean;
@@ -85,35 +79,47 @@ export class TransactionService {
   async begin(request: BeginRequest): Promise<BeginResult> {
     const { store, clock } = this.options;
     const gid = request.gid ?? uuidv7();
+    const rules = rulesFor(request.mode);
+    this.#checkOperations(gid, request.branches, request.mode);
     this.#checkTargets(gid, request.branches);
-    const branches = distinctRegistrations(gid, request.branches);
+    const branches = distinctRegistrations(gid, inModeOrder(rules, request.branches));
     const now = clock.now();
     const deadlineAt = now + request.timeoutMs;
     const outcome = await store.begin({ gid, mode: request.mode, now, deadlineAt, branches, caller: request.caller });
     if (outcome === 'created') {
       this.options.logger.debug({ gid, mode: request.mode, branches: branches.length }, 'transaction begun');
       (this.options.telemetry ?? noopTelemetry).onBegin({ mode: request.mode });
-      return { gid, status: 'trying', deadlineAt, created: true };
+      return { gid, mode: request.mode, status: 'open', deadlineAt, created: true };
     }
     // The gid exists: a re-sent begin is fine, as long as it asks for the same kind of transaction.
-    const registered = await this.#register(gid, branches, request.caller, request.mode, (snapshot) => {
+    const registered = await this.#register(gid, branches, request.caller, rules, (snapshot) => {
       if (snapshot.transaction.mode !== request.mode) {
         throw new TransactionRefusedError('GID_CONFLICT', `gid ${gid} is already used by a ${snapshot.transaction.mode} transaction`, gid);
       }
     });
-    return { gid, status: registered.status, deadlineAt: registered.deadlineAt, created: false };
+    return { gid, mode: request.mode, status: registered.status, deadlineAt: registered.deadlineAt, created: false };
   }
 
-  /** `caller`: the authenticated service registering them (null: anonymous, development mode). */
-  async register(gid: string, branches: BranchRegistration[], caller: string | null): Promise<{ status: GlobalStatus; inserted: string[] }> {
+  /**
+   * The branches' operations say which mode they belong to; the transaction
+   * must be of that mode. `caller`: the authenticated service registering
+   * them (null: anonymous, development mode).
+   */
+  async register(gid: string, branches: BranchRegistration[], caller: string | null): Promise<StatusOf & { inserted: string[] }> {
+    const mode = this.#modeOfBranches(gid, branches);
     this.#checkTargets(gid, branches);
-    const result = await this.#register(gid, branches, caller, undefined, () => undefined);
-    return { status: result.status, inserted: result.inserted };
+    const rules = rulesFor(mode);
+    const result = await this.#register(gid, inModeOrder(rules, branches), caller, rules, (snapshot) => {
+      if (snapshot.transaction.mode !== mode) {
+        throw new TransactionRefusedError('ILLEGAL_STATE', `transaction ${gid} is a ${snapshot.transaction.mode} transaction: ${mode} branches cannot join it`, gid);
+      }
+    });
+    return { status: result.status, mode, inserted: result.inserted };
   }
 
-  async submit(request: DecisionRequest): Promise<GlobalStatus> {
+  async submit(request: DecisionRequest): Promise<StatusOf> {
     try {
-      return await this.#decide(request, 'confirming', (snapshot, now) => decideSubmit(snapshot.transaction, now), true);
+      return await this.#decide(request, (rules, now) => rules.submit(now), (rules, txn, now) => rules.explainSubmit(txn, now));
     } catch (error) {
       if (error instanceof TransactionRefusedError && error.code === 'DEADLINE_PASSED') {
         // The deadline won: carry out the abort the sweep would, then tell the caller.
@@ -123,8 +129,8 @@ export class TransactionService {
     }
   }
 
-  abort(request: DecisionRequest): Promise<GlobalStatus> {
-    return this.#decide(request, 'cancelling', (snapshot) => decideAbort(snapshot.transaction), false);
+  abort(request: DecisionRequest): Promise<StatusOf> {
+    return this.#decide(request, (rules, now) => rules.abort(now), (rules, txn, now) => rules.explainAbort(txn, now));
   }
 
   /**
@@ -138,21 +144,21 @@ export class TransactionService {
     const lease = this.#newLease();
     const snapshot = await store.claim(gid, lease, now, now + leaseMs);
     if (!snapshot) return null;
-    switch (decideRecovery(snapshot.transaction, now)) {
+    const rules = rulesFor(snapshot.transaction.mode);
+    switch (rules.recoveryStep(snapshot.transaction, now)) {
       case 'nothing':
         return snapshot.transaction.status;
       case 'run-phase-two':
         return runner.runRound(snapshot, { lease });
       case 'abort-timeout': {
-        this.options.logger.warn({ gid, deadlineAt: new Date(snapshot.transaction.deadlineAt).toISOString() }, 'deadline passed while trying: aborting');
+        this.options.logger.warn({ gid, deadlineAt: new Date(snapshot.transaction.deadlineAt).toISOString() }, 'deadline passed before a decision: aborting');
         const decided = await store.decide({
           gid,
-          to: 'cancelling',
+          ...rules.abort(now),
           reason: DEADLINE_REASONS.sweep,
           now,
           owner: lease,
           leaseUntil: now + leaseMs,
-          beforeDeadline: false,
           actor: 'timeout-sweeper',
         });
         if (!decided) return null;
@@ -161,16 +167,17 @@ export class TransactionService {
     }
   }
 
+  /** The transaction, its branches and its whole history (the event rows and the happy path read from the rows). */
   async view(gid: string): Promise<TransactionView> {
     const snapshot = await this.#load(gid);
-    return { ...snapshot, events: await this.options.store.events(gid) };
+    return { ...snapshot, events: assembleHistory(snapshot, await this.options.store.events(gid)) };
   }
 
   async #register(
     gid: string,
     branches: BranchRegistration[],
     caller: string | null,
-    mode: Mode | undefined,
+    rules: ModeRules,
     precheck: (snapshot: TransactionSnapshot) => void,
   ): Promise<{ status: GlobalStatus; deadlineAt: number; inserted: string[] }> {
     const { store, clock, logger } = this.options;
@@ -179,7 +186,7 @@ export class TransactionService {
     // throws), or the registrations that are new (none: a re-send).
     const check = (snapshot: TransactionSnapshot) => {
       precheck(snapshot);
-      return checkRegistration(snapshot.transaction, snapshot.branches, branches, now);
+      return rules.checkRegistration(snapshot.transaction, snapshot.branches, branches, now);
     };
     let candidates: BranchRegistration[];
     try {
@@ -192,9 +199,9 @@ export class TransactionService {
       throw error;
     }
     for (let attempt = 1; ; attempt++) {
-      // One guarded operation: inserts all of them only while the
-      // transaction is trying, before its deadline, and none is known yet.
-      const result = await store.registerBranches({ gid, mode, now, branches: candidates, actor: caller });
+      // One guarded operation: inserts all of them only while the mode's
+      // registration guard holds and none is known yet.
+      const result = await store.registerBranches({ gid, guard: rules.registrationGuard(now), now, branches: candidates, actor: caller });
       if (!result) throw notFound(gid);
       const { before, inserted } = result;
       if (inserted.length > 0) {
@@ -212,47 +219,60 @@ export class TransactionService {
     }
   }
 
+  /**
+   * A decision (submit or abort): first the guarded write itself, the
+   * mode's transition with its precondition, so on the happy path one round
+   * trip both decides and logs. Only when it loses is the transaction loaded
+   * and the mode asked why: already decided, refused, or a race (then one
+   * more pass).
+   */
   async #decide(
     request: DecisionRequest,
-    to: 'confirming' | 'cancelling',
-    step: (snapshot: TransactionSnapshot, now: number) => DecisionStep,
-    beforeDeadline: boolean,
-  ): Promise<GlobalStatus> {
+    transitionOf: (rules: ModeRules, now: number) => Transition,
+    explain: (rules: ModeRules, txn: GlobalTransaction, now: number) => DecisionStep,
+  ): Promise<StatusOf> {
     const { store, clock, leaseMs, runner } = this.options;
-    // First the guarded write itself: its precondition (trying, and before
-    // the deadline for a submit) is the decision's, so on the happy path one
-    // round trip both decides and logs. Only when it loses is the transaction
-    // loaded and the decision asked why: already decided, refused, or a race
-    // (then one more pass).
+    // The mode is in the log; the first write assumes the default mode. The
+    // guard includes the mode, so a wrong guess writes nothing and costs a
+    // load (the transaction's own rules then decide); only TCC exists today.
+    let rules = rulesFor(DEFAULT_MODE);
+    let rulesKnown = false;
     for (let pass = 1; ; pass++) {
       const now = clock.now();
       const lease = this.#newLease();
+      const transition = transitionOf(rules, now);
       const decided = await store.decide({
         gid: request.gid,
-        to,
+        ...transition,
+        guard: { ...transition.guard, mode: rules.mode },
         reason: request.reason,
         now,
         owner: lease,
         leaseUntil: now + leaseMs,
-        beforeDeadline,
         actor: request.actor,
       });
       if (decided) {
-        this.options.logger.debug({ gid: request.gid, status: to, reason: request.reason, actor: request.actor }, 'decision logged');
+        this.options.logger.debug({ gid: request.gid, status: transition.to, reason: request.reason, actor: request.actor }, 'decision logged');
         // The happy path runs phase two here, not through the queue; the
         // caller waits for it up to waitMs, then gets the current status.
         const round = runner.runRound(decided, { lease, decidedAt: now });
-        return waitAtMost(round, request.waitMs, to);
+        return { status: await waitAtMost(round, request.waitMs, transition.to), mode: rules.mode };
       }
-      const next = step(await this.#load(request.gid), clock.now());
+      const txn = (await this.#load(request.gid)).transaction;
+      const guessedWrong = !rulesKnown && txn.mode !== rules.mode;
+      rules = rulesFor(txn.mode);
+      rulesKnown = true;
+      const next = explain(rules, txn, clock.now());
       // A re-sent or concurrent decision waits for phase two like the first one did.
-      if (next.kind === 'already') return isTerminal(next.status) ? next.status : this.#awaitOutcome(request.gid, next.status, request.waitMs);
-      if (pass >= 2) {
+      if (next.kind === 'already') {
+        const status = isTerminal(next.status) ? next.status : await this.#awaitOutcome(request.gid, next.status, request.waitMs);
+        return { status, mode: rules.mode };
+      }
+      if (pass >= (guessedWrong ? 3 : 2)) {
         throw new TransactionRefusedError('ILLEGAL_STATE', `transaction ${request.gid} changed concurrently; query it and retry`, request.gid);
       }
     }
   }
-
 
   /**
    * A lease name unique to one acquisition: the instance id (for people
@@ -290,11 +310,27 @@ export class TransactionService {
   /** Every URL a caller registers must be one the coordinator may call (before anything is written). */
   #checkTargets(gid: string, branches: readonly BranchRegistration[]): void {
     for (const [index, branch] of branches.entries()) {
-      for (const field of ['confirmUrl', 'cancelUrl'] as const) {
-        const refusal = this.options.participants.check(`branches[${index}].${field}`, branch[field]);
+      for (const [op, url] of Object.entries(branch.operations)) {
+        const refusal = this.options.participants.check(`branches[${index}].${op}Url`, url);
         if (refusal) throw new TransactionRefusedError(refusal.code, refusal.message, gid);
       }
     }
+  }
+
+  /** Each branch must name exactly the operations of `mode`. */
+  #checkOperations(gid: string, branches: readonly BranchRegistration[], mode: Mode): void {
+    for (const [index, branch] of branches.entries()) {
+      if (modeOfOperations(operationNames(branch.operations)) !== mode) throw wrongOperations(gid, index, branch, rulesFor(mode));
+    }
+  }
+
+  /** The mode whose operations the first branch names; every branch must name the same. */
+  #modeOfBranches(gid: string, branches: readonly BranchRegistration[]): Mode {
+    const [first] = branches;
+    const mode = first && modeOfOperations(operationNames(first.operations));
+    if (!mode) throw wrongOperations(gid, 0, first, undefined);
+    this.#checkOperations(gid, branches, mode);
+    return mode;
   }
 
   async #load(gid: string): Promise<TransactionSnapshot> {
@@ -304,6 +340,17 @@ export class TransactionService {
   }
 }
 
+
+/** Each branch's operations in the order the mode lists them (the first names the participant). */
+function inModeOrder(rules: ModeRules, branches: readonly BranchRegistration[]): BranchRegistration[] {
+  return branches.map((branch) => ({ ...branch, operations: Object.fromEntries(rules.operations.map((op) => [op, branch.operations[op]])) }));
+}
+
+function wrongOperations(gid: string, index: number, branch: BranchRegistration | undefined, rules: ModeRules | undefined): TransactionRefusedError {
+  const named = branch ? operationNames(branch.operations).join(', ') || 'none' : 'none';
+  const expected = rules ? `; a ${rules.mode} branch has ${rules.operations.join(' and ')}` : '';
+  return new TransactionRefusedError('INVALID_OPERATIONS', `branches[${index}] names the operations ${named}${expected}`, gid);
+}
 
 function notFound(gid: string): TransactionRefusedError {
   return new TransactionRefusedError('NOT_FOUND', `no transaction with gid ${gid}`, gid);

@@ -11,17 +11,11 @@
  */
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Logger } from 'pino';
-import type { BranchOutcome } from '../../participant-sdk/protocol/wire.ts';
-import type { PhaseTwoOp } from '../domain/tcc-decisions.ts';
-import { MODES, OPEN_STATUSES } from '../domain/transaction.ts';
+import type { BranchOutcome } from '@dtx/protocol';
+import { OPEN_STATUSES, TERMINAL_STATUSES } from '../domain/transaction.ts';
 import type { Telemetry } from '../engine/telemetry.ts';
-
-/** What the scrape-time gauges read. */
-type OpenStatus = 'trying' | 'confirming' | 'cancelling';
-interface OpenCounts {
-  byStatus: Record<OpenStatus, number>;
-  needsAttention: number;
-}
+import { ALL_RULES, wordsFor } from '../modes/registry.ts';
+import type { OpenCounts } from '../store/ports/admin-store.ts';
 
 export interface MetricsSources {
   /** Open transactions by status, and how many are flagged needs attention (MySQL, index-only counts). */
@@ -39,9 +33,10 @@ export interface CoordinatorMetricsOptions {
   processMetrics?: boolean;
 }
 
-const PHASE_TWO_OPS: readonly PhaseTwoOp[] = ['confirm', 'cancel'];
 const OUTCOMES: readonly BranchOutcome[] = ['success', 'failure', 'ongoing', 'unknown'];
-const TRANSACTION_OUTCOMES = ['begun', 'confirmed', 'cancelled'] as const;
+/** Label values are each mode's own words (TCC: `confirmed`, `confirm`), so dashboards read in the mode's terms. */
+const PHASE_TWO_OPS = [...new Set(ALL_RULES.flatMap((rules) => Object.values(rules.words.op)))];
+const OPEN_WORDS = [...new Set(ALL_RULES.flatMap((rules) => OPEN_STATUSES.map((status) => rules.words.status[status])))];
 
 export class CoordinatorMetrics {
   readonly registry = new Registry();
@@ -93,8 +88,8 @@ export class CoordinatorMetrics {
     });
 
     // Series exist from the start (at 0), so that rate() and alert rules see them before the first event.
-    for (const mode of MODES) {
-      for (const outcome of TRANSACTION_OUTCOMES) transactions.inc({ mode, outcome }, 0);
+    for (const { mode, words } of ALL_RULES) {
+      for (const outcome of ['begun', ...TERMINAL_STATUSES.map((status) => words.status[status])]) transactions.inc({ mode, outcome }, 0);
       attentionRaised.inc({ mode }, 0);
     }
     for (const op of PHASE_TWO_OPS) {
@@ -150,7 +145,12 @@ export class CoordinatorMetrics {
       registers,
       async collect() {
         const { counts } = await sources();
-        for (const status of OPEN_STATUSES as OpenStatus[]) this.set({ status }, counts ? counts.byStatus[status] : Number.NaN);
+        const byWord = new Map<string, number>(OPEN_WORDS.map((word) => [word, counts ? 0 : Number.NaN]));
+        for (const { mode, status, count } of counts?.open ?? []) {
+          const word = wordsFor(mode).status[status];
+          byWord.set(word, (byWord.get(word) ?? 0) + count);
+        }
+        for (const [status, count] of byWord) this.set({ status }, count);
       },
     });
     new Gauge({
@@ -166,14 +166,15 @@ export class CoordinatorMetrics {
     this.telemetry = {
       onBegin: ({ mode }) => transactions.inc({ mode, outcome: 'begun' }),
       onFinish: ({ mode, status, decidedAt, at }) => {
-        transactions.inc({ mode, outcome: status });
-        if (decidedAt !== null) phaseTwoDuration.observe({ mode, outcome: status }, Math.max(0, at - decidedAt) / 1000);
+        const outcome = wordsFor(mode).status[status];
+        transactions.inc({ mode, outcome });
+        if (decidedAt !== null) phaseTwoDuration.observe({ mode, outcome }, Math.max(0, at - decidedAt) / 1000);
       },
       onBranchCall: ({ op, outcome, durationMs }) => {
         branchCalls.inc({ op, result: outcome });
         branchCallDuration.observe({ op }, Math.max(0, durationMs) / 1000);
       },
-      onRetry: ({ op }) => retries.inc({ op }),
+      onRetry: ({ mode, status }) => retries.inc({ op: wordsFor(mode).op[status] }),
       onAttention: ({ mode }) => attentionRaised.inc({ mode }),
     };
   }

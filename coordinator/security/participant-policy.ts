@@ -74,6 +74,10 @@ function parsePrefix(prefix: string): Omit<AllowedPrefix, 'text' | 'key'> | null
   };
 }
 
+/**
+ * Which participant URLs may be registered, and each one's signing key:
+ * DTX_PARTICIPANTS and DTX_SECRET, as the engine and the branch client use them.
+ */
 export class ParticipantPolicy {
   /**
    * @param entries the allow-list; longest path first when several match

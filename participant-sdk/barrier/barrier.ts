@@ -43,7 +43,7 @@
  */
 import type { Knex } from 'knex';
 import { DtxError, ParticipantConfigError } from '../errors.ts';
-import type { BranchOp } from '../protocol/wire.ts';
+import type { BranchOp } from '@dtx/protocol';
 import { forwardRowExisted, planBarrier, refusalOf } from './decision.ts';
 import type { BarrierPlan, BarrierRefusal, FoundRow } from './decision.ts';
 import { assertBarrierKey, assertTableName, DEFAULT_BARRIER_TABLE } from './input.ts';
@@ -71,11 +71,15 @@ export type BarrierResult<T> =
   | { kind: 'suspended' }
   | { kind: 'refused'; refusal: BarrierRefusal };
 
+/** Which branch op {@link runInBarrier} / {@link runInSqlBarrier} guard, and how they retry lock conflicts. */
 export interface BarrierOptions {
   /** Barrier table name; defaults to `dtx_barrier`. */
   table?: string;
+  /** The global transaction's id (the `dtx-gid` header of the call). */
   gid: string;
+  /** The branch's id (the `dtx-branch-id` header). */
   branchId: string;
+  /** The op asked (the `dtx-op` header). */
   op: BranchOp;
   /** Clock for `created_at`, in epoch milliseconds. */
   now: () => number;
@@ -93,7 +97,10 @@ const SEQ = 1;
 
 /**
  * Run `work` at most once per (gid, branch id, op), in one READ COMMITTED
- * knex transaction with the barrier rows.
+ * knex transaction with the barrier rows. This is the barrier alone, for
+ * participants that receive dtx calls some other way than through
+ * createParticipant (a message consumer, another RPC framework); the
+ * participant runs every handler through it.
  *
  * Precondition: the barrier table exists (createBarrierTable).
  * Effect: on `ran`, the barrier rows and everything `work` did through `trx`
@@ -105,8 +112,24 @@ const SEQ = 1;
  * lock wait timeouts replay the whole transaction, `work` included, a
  * bounded number of times; a replay starts only once the previous `work`
  * has returned.
- * Throws BarrierInputError, before touching the database, on an invalid
- * gid, branch id, op or table.
+ *
+ * @param knex - the participant's database, where the barrier table is
+ * @param options - the branch op to guard; see {@link BarrierOptions}
+ * @param work - the business work, on the barrier's transaction
+ * @returns what happened; only `ran` carries `work`'s value, and the caller
+ *   must answer `suspended` and `refused` as failures
+ * @throws BarrierInputError, before touching the database, on an invalid
+ *   gid, branch id, op or table; whatever `work` throws, unchanged
+ *
+ * @example
+ * ```ts
+ * import { runInBarrier } from '@dtx/participant-sdk';
+ *
+ * const result = await runInBarrier(db, { gid, branchId, op: 'confirm', now: Date.now }, async (trx) => {
+ *   await trx('accounts').where('id', 'alice').update({ frozen: trx.raw('frozen - ?', [30]) });
+ * });
+ * if (result.kind === 'suspended' || result.kind === 'refused') throw new Error(`not run: ${result.kind}`);
+ * ```
  */
 export async function runInBarrier<T>(
   knex: Knex,
@@ -153,6 +176,23 @@ export async function runInBarrier<T>(
  * Precondition: `knex` uses the mysql2 client (checked: ParticipantConfigError).
  * Effect: as runInBarrier. The handler's statements are sent one at a time,
  * and COMMIT waits for every statement it started.
+ *
+ * @param knex - the participant's database, on the mysql2 client
+ * @param options - the branch op to guard; see {@link BarrierOptions}
+ * @param work - the business work; runs its statements through `sql`
+ * @returns what happened, as runInBarrier
+ * @throws ParticipantConfigError when `knex` is not on mysql2; BarrierInputError
+ *   on invalid input; whatever `work` throws, unchanged
+ *
+ * @example
+ * ```ts
+ * import { runInSqlBarrier } from '@dtx/participant-sdk';
+ *
+ * const result = await runInSqlBarrier(db, { gid, branchId, op: 'try', now: Date.now }, async (sql) => {
+ *   const { affectedRows } = await sql('update accounts set balance = balance - ?, frozen = frozen + ? where id = ? and balance >= ?', [30, 30, 'alice', 30]);
+ *   return affectedRows === 1;
+ * });
+ * ```
  */
 export async function runInSqlBarrier<T>(knex: Knex, options: BarrierOptions, work: (sql: BranchSql) => Promise<T>): Promise<BarrierResult<T>> {
   assertMysql2Client(knex);
@@ -198,10 +238,15 @@ export type BranchSql = <Row = Record<string, unknown>>(sql: string, values?: re
 /**
  * The outcome of one statement: `rows` for a SELECT (empty otherwise),
  * `affectedRows` and `insertId` for INSERT, UPDATE and DELETE (0 otherwise).
+ *
+ * @typeParam Row - the shape of a selected row (not checked)
  */
 export interface SqlResult<Row> {
+  /** The rows of a SELECT; empty for other statements. */
   rows: Row[];
+  /** Rows changed by an INSERT, UPDATE or DELETE; 0 for a SELECT. */
   affectedRows: number;
+  /** The AUTO_INCREMENT id an INSERT generated; 0 otherwise. */
   insertId: number;
 }
 

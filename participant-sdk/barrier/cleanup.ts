@@ -13,15 +13,18 @@
  * (TRY_NOT_FOUND); a cancel is answered as a null compensation.
  */
 import type { Knex } from 'knex';
-import type { BranchOp } from '../protocol/wire.ts';
+import type { BranchOp } from '@dtx/protocol';
 import { assertTableName, DEFAULT_BARRIER_TABLE } from './input.ts';
 
 const PHASE_TWO_OPS: readonly BranchOp[] = ['confirm', 'cancel', 'compensate'];
 
+/** What {@link cleanupBarrier} deletes. */
 export interface CleanupOptions {
+  /** Barrier table name; defaults to `dtx_barrier`. */
   table?: string;
   /** Rows of branches whose phase-two row is older than this are deleted. */
   olderThanMs: number;
+  /** Clock in epoch milliseconds (the barrier rows' `created_at` scale). */
   now: () => number;
   /** Branches per DELETE statement; bounds each statement's locks. Default 1000. */
   batchSize?: number;
@@ -34,7 +37,12 @@ export interface CleanupOptions {
  * Effect: for each such (gid, branch_id), all its rows are deleted in one
  * statement (never half a branch: a lone try row left behind would look
  * unfinished forever). Each batch is its own short autocommit statement.
- * Returns the number of rows deleted.
+ *
+ * @param knex - the participant's database
+ * @param options - table, retention and batch size
+ * @returns the number of rows deleted
+ * @throws RangeError on a non-positive batchSize or a negative olderThanMs;
+ *   BarrierInputError on an invalid table name
  */
 export async function cleanupBarrier(knex: Knex, options: CleanupOptions): Promise<number> {
   const table = options.table ?? DEFAULT_BARRIER_TABLE;
@@ -64,6 +72,7 @@ export async function cleanupBarrier(knex: Knex, options: CleanupOptions): Promi
   return deleted;
 }
 
+/** A recurring {@link cleanupBarrier}: its options plus the interval and callbacks. */
 export interface BarrierCleanupSchedule extends CleanupOptions {
   /** Pause between the end of one run and the start of the next. */
   intervalMs: number;
@@ -73,6 +82,7 @@ export interface BarrierCleanupSchedule extends CleanupOptions {
   onRun?: (deleted: number) => void;
 }
 
+/** A running cleanup schedule (startBarrierCleanup, Participant.startCleanup). */
 export interface BarrierCleanupHandle {
   /** Stop the schedule; resolves once a run in progress has ended. */
   stop(): Promise<void>;
@@ -82,6 +92,11 @@ export interface BarrierCleanupHandle {
  * Run cleanupBarrier now and then every `intervalMs` after the previous run
  * ended (runs never overlap). The timer is unref'd: it does not keep the
  * process alive.
+ *
+ * @param knex - the participant's database
+ * @param schedule - what to delete, how often, and whom to tell
+ * @returns a handle whose `stop()` ends the schedule
+ * @throws RangeError when intervalMs is not positive
  */
 export function startBarrierCleanup(knex: Knex, schedule: BarrierCleanupSchedule): BarrierCleanupHandle {
   if (!(schedule.intervalMs > 0)) throw new RangeError('intervalMs must be > 0');

@@ -8,7 +8,7 @@
  * which rows of the branch a phase-two op must then find (or not find)
  * before its handler may run.
  */
-import type { BranchOp } from '../protocol/wire.ts';
+import type { BranchOp } from '@dtx/protocol';
 
 /** The op a compensating op undoes; its row is claimed first to detect null compensation. */
 export const UNDONE_OP = { cancel: 'try', compensate: 'action' } as const;

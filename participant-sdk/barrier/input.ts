@@ -7,9 +7,9 @@
  * so a branch would be skipped while the SDK answers success.
  */
 import { BarrierInputError } from '../errors.ts';
-import { isBranchOp, isValidBranchId, isValidGid, LIMITS } from '../protocol/wire.ts';
-import type { BranchOp } from '../protocol/wire.ts';
+import { isBranchOp, isValidBranchId, isValidGid, LIMITS, type BranchOp } from '@dtx/protocol';
 
+/** The barrier table's name when none is given (createParticipant's `barrierTable`, createBarrierTable). */
 export const DEFAULT_BARRIER_TABLE = 'dtx_barrier';
 
 /** Width of the `op` and `origin_op` columns; every BranchOp fits. */

@@ -7,7 +7,7 @@
  * another's.
  */
 import type { Knex } from 'knex';
-import { LIMITS } from '../protocol/wire.ts';
+import { LIMITS } from '@dtx/protocol';
 import { assertTableName, DEFAULT_BARRIER_TABLE, OP_MAX_LENGTH } from './input.ts';
 
 /**
@@ -17,6 +17,23 @@ import { assertTableName, DEFAULT_BARRIER_TABLE, OP_MAX_LENGTH } from './input.t
  * at once (CREATE TABLE IF NOT EXISTS is one statement, no check-then-create race).
  * Effect: the table exists with the unique key the barrier algorithm relies on.
  * An existing table is left as it is, even if its definition differs.
+ * Participant.migrate() calls it with the participant's table; call it
+ * yourself when you use runInBarrier without a participant, or create the
+ * table from your own migrations.
+ *
+ * @param knex - the participant's database
+ * @param tableName - the barrier table's name (default `dtx_barrier`)
+ * @throws BarrierInputError on an invalid table name
+ *
+ * @example
+ * ```ts
+ * import knex from 'knex';
+ * import { createBarrierTable } from '@dtx/participant-sdk';
+ *
+ * const db = knex({ client: 'mysql2', connection: process.env.BANK_DB_URL });
+ * await createBarrierTable(db);                  // dtx_barrier
+ * await createBarrierTable(db, 'orders_barrier'); // or a name of your own
+ * ```
  */
 export async function createBarrierTable(knex: Knex, tableName: string = DEFAULT_BARRIER_TABLE): Promise<void> {
   assertTableName(tableName);

@@ -7,6 +7,7 @@ export type BranchTarget =
   | { url: string; payload?: unknown; branchId?: string }
   | { tryUrl: string; confirmUrl: string; cancelUrl: string; payload?: unknown; branchId?: string };
 
+/** A {@link BranchTarget} with its branch id and its three op URLs spelled out. */
 export interface ResolvedBranch {
   branchId: string;
   tryUrl: string;
@@ -15,6 +16,7 @@ export interface ResolvedBranch {
   payload: unknown;
 }
 
+/** Spell out a target's op URLs: `<url>/try`, `<url>/confirm`, `<url>/cancel` for a resource URL. */
 export function resolveTarget(target: BranchTarget, branchId: string): ResolvedBranch {
   const payload = target.payload ?? null;
   if ('url' in target) {

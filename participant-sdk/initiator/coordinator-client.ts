@@ -4,57 +4,82 @@
  * times; a 4xx refusal is never retried.
  */
 import { Agent, request, type Dispatcher } from 'undici';
-import type { ErrorReply } from '../protocol/wire.ts';
+import { type ErrorReply, withDeadline, retry, type BackoffPolicy } from '@dtx/protocol';
 import { CoordinatorRefusedError, CoordinatorUnavailableError } from './errors.ts';
-import { withDeadline } from '../protocol/deadline.ts';
-import { retry, type BackoffPolicy } from '../protocol/retry.ts';
 
 /** Transport retries of a coordinator call: exponential from 200 ms with full jitter, at most 5 s (a `retry-after` included). */
 const COORDINATOR_CALL_RETRY: BackoffPolicy = { baseDelayMs: 200, maxDelayMs: 5_000, jitter: 'full' };
 
+/** One branch as the coordinator records it: what it calls in phase two, and with which payload. */
 export interface BranchRegistration {
+  /** The branch's id within the transaction ([A-Za-z0-9_.-], 1..64). */
   branchId: string;
+  /** Where the coordinator POSTs the confirm. */
   confirmUrl: string;
+  /** Where the coordinator POSTs the cancel. */
   cancelUrl: string;
+  /** The body of both phase-two calls (the try's payload), as JSON. */
   payload: unknown;
 }
 
+/**
+ * A TCC transaction's status on the coordinator: `trying` until submit or
+ * abort; `confirming` / `cancelling` while phase two runs (and is retried);
+ * `confirmed` / `cancelled` when done.
+ */
 export type TransactionStatus = 'trying' | 'confirming' | 'cancelling' | 'confirmed' | 'cancelled';
 
+/** How a {@link CoordinatorClient} calls the coordinator. */
 export interface CoordinatorClientOptions {
   /** Base URL of the coordinator, e.g. http://127.0.0.1:36789 */
   url: string;
+  /** Timeout of one attempt of one call. */
   timeoutMs: number;
   /** Transport retries of one call (refusals are final). */
   retries: number;
+  /** The undici dispatcher the calls go through (a keep-alive agent). */
   dispatcher: Dispatcher;
   /** Bearer token of this service (DTX_API_TOKENS on the coordinator); null sends none. */
   apiToken: string | null;
 }
 
+/**
+ * The coordinator's transaction API (`/v1`) call by call: for querying a
+ * transaction (`dtx.coordinator.query(gid)`) and for initiators that drive
+ * the protocol by hand. Transport failures are retried with backoff (every
+ * call is idempotent on the coordinator); a 4xx refusal is final.
+ * Every method throws CoordinatorRefusedError (4xx) or
+ * CoordinatorUnavailableError (unreachable or 5xx after the retries).
+ */
 export class CoordinatorClient {
   private readonly base: string;
 
+  /** @param options - the coordinator's URL, timeouts and retries, the dispatcher and the token */
   constructor(private readonly options: CoordinatorClientOptions) {
     this.base = options.url.replace(/\/+$/, '');
   }
 
+  /** Begin transaction `gid`, registering `branches` in the same call (idempotent on the gid). */
   begin(body: { gid: string; timeoutMs?: number; branches: BranchRegistration[] }) {
     return this.post<{ gid: string; status: TransactionStatus; deadlineAt: string; created: boolean }>(body.gid, '/v1/transactions', { ...body, mode: 'tcc' });
   }
 
+  /** Register more branches of a begun transaction, before their tries are called. */
   register(gid: string, branches: BranchRegistration[]) {
     return this.post<{ gid: string; status: TransactionStatus; registered: string[] }>(gid, `/v1/transactions/${gid}/branches`, { branches });
   }
 
+  /** Decide confirm; waits for phase two up to `waitMs` (the coordinator's default when absent) and answers the status then. */
   submit(gid: string, body: { reason?: string; waitMs?: number } = {}) {
     return this.post<{ gid: string; status: TransactionStatus }>(gid, `/v1/transactions/${gid}/submit`, body);
   }
 
+  /** Decide cancel; waits for phase two up to `waitMs` and answers the status then. */
   abort(gid: string, body: { reason?: string; waitMs?: number } = {}) {
     return this.post<{ gid: string; status: TransactionStatus }>(gid, `/v1/transactions/${gid}/abort`, body);
   }
 
+  /** The transaction, its branches and its history. */
   query(gid: string) {
     return this.send<{ transaction: { gid: string; status: TransactionStatus }; branches: unknown[]; events: unknown[] }>(gid, 'GET', `/v1/transactions/${gid}`);
   }
@@ -122,7 +147,7 @@ function parseError(text: string): ErrorReply & { status?: string } {
   }
 }
 
-/** A keep-alive dispatcher shared by the initiator's calls. */
+/** A keep-alive dispatcher shared by the initiator's calls (coordinator and tries). */
 export function keepAliveAgent(): Agent {
   return new Agent({ keepAliveTimeout: 30_000, connections: 128 });
 }

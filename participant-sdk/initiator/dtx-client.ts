@@ -12,12 +12,13 @@
  */
 import { v7 as uuidv7 } from 'uuid';
 import type { Agent } from 'undici';
-import { isValidGid } from '../protocol/wire.ts';
+import { isValidGid } from '@dtx/protocol';
 import { DtxError } from '../errors.ts';
 import { CoordinatorClient, keepAliveAgent, type TransactionStatus } from './coordinator-client.ts';
 import { CoordinatorRefusedError } from './errors.ts';
 import { TccTransaction } from './tcc-transaction.ts';
 
+/** How a {@link DtxClient} reaches the coordinator and signs tries. */
 export interface DtxClientOptions {
   /** Base URL of the coordinator. */
   coordinatorUrl: string;
@@ -39,9 +40,11 @@ export interface DtxClientOptions {
   coordinatorTimeoutMs?: number;
   /** Transport retries of a coordinator call (default 3). */
   coordinatorRetries?: number;
+  /** Clock in epoch milliseconds, for the tries' signature timestamps. Default `Date.now`. */
   now?: () => number;
 }
 
+/** Options of one {@link DtxClient.tcc} transaction. */
 export interface TccOptions {
   /** Choose the gid (default: a time-ordered UUID). */
   gid?: string;
@@ -51,7 +54,13 @@ export interface TccOptions {
   reason?: string;
 }
 
+/**
+ * How a {@link DtxClient.tcc} transaction ended, once submitted.
+ *
+ * @typeParam T - what the transaction's function returned
+ */
 export interface TccOutcome<T> {
+  /** The transaction's id: query it on the coordinator, or hand it to an operator. */
   gid: string;
   /** `confirmed`, or `confirming` if phase two is still being retried by the coordinator. */
   status: TransactionStatus;
@@ -59,10 +68,28 @@ export interface TccOutcome<T> {
   result: T;
 }
 
+/**
+ * The initiator client: runs a function inside a global TCC transaction on
+ * the coordinator, registering each branch before calling its try, then
+ * submitting (function returned) or aborting (function threw). One client per
+ * process: it keeps HTTP connections alive; `close()` it on shutdown.
+ *
+ * @example
+ * ```ts
+ * import { DtxClient } from '@dtx/participant-sdk';
+ *
+ * const dtx = new DtxClient({
+ *   coordinatorUrl: 'http://127.0.0.1:36789',
+ *   apiToken: process.env.DTX_API_TOKEN ?? null,   // this service's entry in the coordinator's DTX_API_TOKENS
+ *   secret: process.env.DTX_SECRET ?? null,        // the participants' key (or a function: try URL → its key)
+ * });
+ * ```
+ */
 export class DtxClient {
   readonly #agent: Agent = keepAliveAgent();
   readonly #coordinator: CoordinatorClient;
 
+  /** @param options - coordinator URL, this service's token and the key tries are signed with */
   constructor(private readonly options: DtxClientOptions) {
     this.#coordinator = new CoordinatorClient({
       url: options.coordinatorUrl,
@@ -78,6 +105,43 @@ export class DtxClient {
     return this.#coordinator;
   }
 
+  /**
+   * Run `work` inside a global TCC transaction: the initiator's entry point.
+   * Each `tx.try` / `tx.tryAll` in it registers its branches with the
+   * coordinator (the first also begins the transaction), then calls their
+   * tries. If `work` returns, the transaction is submitted (confirm all); if it
+   * throws, the transaction is aborted (cancel all) and the error rethrown.
+   *
+   * @typeParam T - what `work` returns
+   * @param work - the business flow; gets the transaction to register branches on
+   * @param options - gid, try-phase deadline, submit reason
+   * @returns the gid, the status after submit (`confirmed`, or `confirming`
+   *   while the coordinator still retries phase two) and `work`'s result
+   * @throws TryRejectedError when a participant refused a try (409), after the abort;
+   *   TryFailedError when a try ended without a clear answer, after the abort;
+   *   whatever `work` throws, after the abort; CoordinatorRefusedError /
+   *   CoordinatorUnavailableError when the coordinator refuses or cannot be
+   *   reached (for a submit the outcome is then unknown: query the gid);
+   *   DtxError `INVALID_GID` on a malformed `options.gid`
+   *
+   * @example
+   * ```ts
+   * import { TryRejectedError } from '@dtx/participant-sdk';
+   *
+   * try {
+   *   const outcome = await dtx.tcc(async (tx) => {
+   *     await tx.tryAll([
+   *       { url: 'http://bank-a:4001/dtx/debit', payload: { account: 'alice', amount: 30 } },
+   *       { url: 'http://bank-b:4002/dtx/credit', payload: { account: 'bob', amount: 30 } },
+   *     ]);
+   *   }, { timeoutMs: 30_000 });
+   *   console.log(outcome.gid, outcome.status);   // 'confirmed' (or 'confirming' while phase two is retried)
+   * } catch (error) {
+   *   if (error instanceof TryRejectedError) console.log('refused:', error.code);   // all cancelled
+   *   else throw error;
+   * }
+   * ```
+   */
   async tcc<T>(work: (tx: TccTransaction) => Promise<T>, options: TccOptions = {}): Promise<TccOutcome<T>> {
     const gid = options.gid ?? uuidv7();
     if (!isValidGid(gid)) throw new DtxError('INVALID_GID', `gid ${JSON.stringify(gid)} must be 1-128 characters of [A-Za-z0-9_.-]`);
@@ -98,11 +162,16 @@ export class DtxClient {
    * Join a transaction begun elsewhere (a participant's try that needs
    * branches of its own): branches registered through it belong to `gid`.
    * Their ids are prefixed by `parentBranchId` so they never collide.
+   *
+   * @param gid - the transaction to join (a handler's `ctx.gid`)
+   * @param parentBranchId - the joining branch's id (a handler's `ctx.branchId`)
+   * @returns the transaction, to call `try` / `tryAll` on; it is neither submitted nor aborted from here
    */
   join(gid: string, parentBranchId: string): TccTransaction {
     return this.#transaction(gid, { begun: true, branchPrefix: parentBranchId, timeoutMs: undefined });
   }
 
+  /** Close the client's keep-alive connections; call it once, on shutdown. */
   async close(): Promise<void> {
     await this.#agent.close();
   }

@@ -4,8 +4,17 @@
  */
 import { DtxError } from '../errors.ts';
 
-/** A participant refused a try (HTTP 409): the transaction was aborted. */
+/**
+ * A participant refused a try (HTTP 409): the transaction was aborted. `code`
+ * is the participant's (BranchRejectedError's `code`, e.g. `INSUFFICIENT_FUNDS`).
+ */
 export class TryRejectedError extends DtxError {
+  /**
+   * @param gid - the aborted transaction
+   * @param branchId - the refused branch
+   * @param code - the participant's reply code
+   * @param message - the participant's reply message
+   */
   constructor(
     readonly gid: string,
     readonly branchId: string,
@@ -18,6 +27,13 @@ export class TryRejectedError extends DtxError {
 
 /** A try ended without a clear answer (error status, timeout, connection error): the transaction was aborted. */
 export class TryFailedError extends DtxError {
+  /**
+   * @param gid - the aborted transaction
+   * @param branchId - the branch whose try failed
+   * @param httpStatus - the reply's status, or null when there was no reply
+   * @param message - what happened
+   * @param options - `cause`: the transport error
+   */
   constructor(
     readonly gid: string,
     readonly branchId: string,
@@ -31,6 +47,13 @@ export class TryFailedError extends DtxError {
 
 /** The coordinator refused a call (4xx with `{code, message}`), e.g. submit after the deadline. */
 export class CoordinatorRefusedError extends DtxError {
+  /**
+   * @param gid - the transaction concerned, when there is one
+   * @param httpStatus - the 4xx status
+   * @param code - the coordinator's reply code, e.g. `ILLEGAL_STATE`
+   * @param message - the coordinator's reply message
+   * @param status - the transaction's status when the coordinator said it
+   */
   constructor(
     readonly gid: string | null,
     readonly httpStatus: number,
@@ -52,6 +75,11 @@ export class CoordinatorUnavailableError extends DtxError {
   /** The coordinator's own code when it answered 503 (`LOG_UNAVAILABLE`, `QUEUE_UNAVAILABLE`), else null. */
   readonly replyCode: string | null;
 
+  /**
+   * @param gid - the transaction concerned, when there is one
+   * @param message - what failed
+   * @param options - `cause`: the last failure; `replyCode`: the 503's code
+   */
   constructor(
     readonly gid: string | null,
     message: string,

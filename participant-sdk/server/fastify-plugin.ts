@@ -12,12 +12,32 @@ import { encodeReply } from '../branch-reply.ts';
 import { errorReply } from '../incoming-call.ts';
 import type { Participant } from '../participant.ts';
 
+/** Options of {@link dtxParticipantPlugin}. */
 export interface DtxParticipantPluginOptions {
+  /** The participant to serve (createParticipant). */
   participant: Participant;
   /** Mount point, handled by Fastify's `register` (e.g. '/dtx'). */
   prefix?: string;
 }
 
+/**
+ * Fastify 5 plugin serving a participant at `POST <prefix>/<resource>/<op>`:
+ * the way to put a participant on an existing Fastify application. It keeps
+ * bodies as raw text inside its own encapsulation context (the signature
+ * covers the exact bytes), so the host application's parsers are untouched;
+ * errors Fastify raises before the handler are answered in the participant's
+ * reply shape, never as success.
+ *
+ * @example
+ * ```ts
+ * import Fastify from 'fastify';
+ * import { dtxParticipantPlugin } from '@dtx/participant-sdk';
+ *
+ * const app = Fastify();
+ * await app.register(dtxParticipantPlugin, { participant, prefix: '/dtx' });   // POST /dtx/debit/{try,confirm,cancel}
+ * await app.listen({ port: 4001 });
+ * ```
+ */
 export const dtxParticipantPlugin: FastifyPluginAsync<DtxParticipantPluginOptions> = async (app, options) => {
   const { participant } = options;
   app.removeAllContentTypeParsers();

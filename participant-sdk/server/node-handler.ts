@@ -11,6 +11,7 @@ import type { ParticipantReply } from '../incoming-call.ts';
 import { errorReply } from '../incoming-call.ts';
 import type { Participant } from '../participant.ts';
 
+/** Options of {@link createNodeHandler}. */
 export interface NodeHandlerOptions {
   /** Mount point, e.g. '/dtx'; requests outside it get 404. Default: none. */
   prefix?: string;
@@ -18,6 +19,25 @@ export interface NodeHandlerOptions {
   maxBodyBytes?: number;
 }
 
+/**
+ * A node:http request listener serving a participant at
+ * `POST <prefix>/<resource>/<op>`: the way to run a participant without
+ * Fastify (plain `http.createServer`, Express, Connect). It reads the exact
+ * body bytes itself, so mount it before any body parser.
+ *
+ * @param participant - the participant to serve (createParticipant)
+ * @param options - mount prefix and body limit
+ * @returns a `(req, res)` listener; it always answers, never throws
+ *
+ * @example
+ * ```ts
+ * import { createServer } from 'node:http';
+ * import { createNodeHandler } from '@dtx/participant-sdk';
+ *
+ * const server = createServer(createNodeHandler(participant, { prefix: '/dtx' }));   // POST /dtx/debit/{try,confirm,cancel}
+ * server.listen(4001);
+ * ```
+ */
 export function createNodeHandler(
   participant: Participant,
   options: NodeHandlerOptions = {},

@@ -11,6 +11,7 @@
  */
 import type { Knex } from 'knex';
 import type { Violation } from '../../examples/bank-transfer/cluster/audit.ts';
+import { tccWord } from './log-words.ts';
 
 export interface LedgerMismatch {
   gid: string;
@@ -24,7 +25,7 @@ export async function ledgerMismatches(coordinatorDb: Knex, bankDbs: Record<stri
   const statuses = new Map<string, string>();
   const branches = new Map<string, string[]>();
   const globals = (await coordinatorDb('dtx_global').where('gid', 'like', `${gidPrefix}%`).select('gid', 'status')) as { gid: string; status: string }[];
-  for (const g of globals) statuses.set(g.gid, g.status);
+  for (const g of globals) statuses.set(g.gid, tccWord(g.status));
   const registered = (await coordinatorDb('dtx_branch').where('gid', 'like', `${gidPrefix}%`).select('gid', 'branch_id')) as { gid: string; branch_id: string }[];
   for (const b of registered) branches.set(b.gid, [...(branches.get(b.gid) ?? []), b.branch_id]);
 

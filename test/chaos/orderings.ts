@@ -9,8 +9,9 @@
  */
 import { clusterCredentials, type BankName } from '../../examples/bank-transfer/cluster/cluster.ts';
 import type { Random } from '../../examples/bank-transfer/cluster/random.ts';
-import { callHeaders, type BranchOp } from '../../participant-sdk/protocol/index.ts';
+import { callHeaders, type BranchOp } from '@dtx/participant-sdk';
 import { waitFor } from '../../tools/wait.ts';
+import { LOGGED } from './log-words.ts';
 import type { ChaosWorld } from './world.ts';
 
 type Resource = 'debit' | 'credit';
@@ -163,17 +164,19 @@ export async function tryCancelRace(world: ChaosWorld): Promise<void> {
 
 interface StoredBranch {
   branch_id: string;
-  confirm_url: string;
+  /** JSON text: operation → URL. */
+  operations: string;
   payload: string;
   status: string;
 }
 
 async function branchesOf(world: ChaosWorld, gid: string): Promise<BranchSpec[]> {
-  const rows = (await world.coordinatorDb('dtx_branch').where({ gid }).select('branch_id', 'confirm_url', 'payload', 'status')) as StoredBranch[];
+  const rows = (await world.coordinatorDb('dtx_branch').where({ gid }).select('branch_id', 'operations', 'payload', 'status')) as StoredBranch[];
   const specs: BranchSpec[] = [];
   for (const row of rows) {
-    const bank = world.bankOfUrl(row.confirm_url);
-    const resource = /\/dtx\/(debit|credit)\//.exec(row.confirm_url)?.[1] as Resource | undefined;
+    const confirmUrl = (JSON.parse(row.operations) as { confirm: string }).confirm;
+    const bank = world.bankOfUrl(confirmUrl);
+    const resource = /\/dtx\/(debit|credit)\//.exec(confirmUrl)?.[1] as Resource | undefined;
     if (bank && resource) specs.push({ branchId: row.branch_id, bank, resource, body: row.payload });
   }
   return specs;
@@ -198,13 +201,13 @@ async function gidsIn(world: ChaosWorld, statuses: string[], count: number): Pro
  */
 export async function replayFinished(world: ChaosWorld, count: number): Promise<void> {
   const finished = await world.coordinatorDb('dtx_global')
-    .whereIn('gid', await gidsIn(world, ['confirmed', 'cancelled'], count))
+    .whereIn('gid', await gidsIn(world, LOGGED.terminal, count))
     .select('gid', 'status');
   const random = world.random();
   for (const { gid, status } of finished as { gid: string; status: string }[]) {
     const branches = await branchesOf(world, gid);
     const before = await ledgerRows(world, gid);
-    const op: BranchOp = status === 'confirmed' ? 'confirm' : 'cancel';
+    const op: BranchOp = status === 'committed' ? 'confirm' : 'cancel';
     const ops: BranchOp[] = [op, op, 'try'];
     for (let i = ops.length - 1; i > 0; i--) {
       const j = random.int(0, i);
@@ -230,13 +233,13 @@ export async function replayFinished(world: ChaosWorld, count: number): Promise<
 /** Transactions still in phase two get their decided op directly, racing the coordinator's own calls. */
 export async function replayInFlight(world: ChaosWorld, count: number): Promise<void> {
   const open = await world.coordinatorDb('dtx_global')
-    .whereIn('gid', await gidsIn(world, ['confirming', 'cancelling'], count))
+    .whereIn('gid', await gidsIn(world, LOGGED.phaseTwo, count))
     .select('gid', 'status');
   for (const { gid, status } of open as { gid: string; status: string }[]) {
     // Read again just now: a transaction that finished meanwhile is left alone (a cancel after
     // its confirm is not a delivery a correct coordinator can make; see docs/chaos.md, Limits).
-    if (status !== 'confirming' && status !== 'cancelling') continue;
-    const op: BranchOp = status === 'confirming' ? 'confirm' : 'cancel';
+    if (!LOGGED.phaseTwo.includes(status as never)) continue;
+    const op: BranchOp = status === 'committing' ? 'confirm' : 'cancel';
     const branches = await branchesOf(world, gid);
     await Promise.all(branches.map((branch) => callBranch(world, gid, branch, op)));
     world.count('replayed-calls', branches.length);

@@ -14,6 +14,7 @@ import { PROXY_MODES } from './fault-proxy.ts';
 import { runSchedule } from './faults.ts';
 import { gidHistory, type GidHistory } from './history.ts';
 import { ledgerMismatches, mismatchViolations } from './ledger-check.ts';
+import { LOGGED, tccWord } from './log-words.ts';
 import { contradicts, runChaosLoad } from './load.ts';
 import type { Scenario, ScenarioSize } from './scenario.ts';
 import { faultKind, type FaultStep } from './schedule.ts';
@@ -121,13 +122,13 @@ export async function runScenario(options: RunScenarioOptions): Promise<Scenario
       async (bail) => {
         if (world.aborted) bail(new Error('interrupted'));
         const open = (await world.coordinatorDb('dtx_global')
-          .whereNotIn('status', ['confirmed', 'cancelled'])
+          .whereNotIn('status', LOGGED.terminal)
           .select('status')
           .count({ n: '*' })
           .groupBy('status')) as { status: string; n: number }[];
         if (open.length > 0 && Date.now() - lastReport >= 10_000) {
           lastReport = Date.now();
-          log(`still open after ${((Date.now() - convergeFrom) / 1000).toFixed(0)} s: ${open.map((o) => `${o.status} ${o.n}`).join(', ')}`);
+          log(`still open after ${((Date.now() - convergeFrom) / 1000).toFixed(0)} s: ${open.map((o) => `${tccWord(o.status)} ${o.n}`).join(', ')}`);
         }
         return open.length === 0;
       },
@@ -145,7 +146,7 @@ export async function runScenario(options: RunScenarioOptions): Promise<Scenario
 
     const finalOf = new Map<string, string>();
     const rows = (await world.coordinatorDb('dtx_global').where('gid', 'like', `${gidPrefix}-t%`).select('gid', 'status')) as { gid: string; status: string }[];
-    for (const row of rows) finalOf.set(row.gid, row.status);
+    for (const row of rows) finalOf.set(row.gid, tccWord(row.status));
     for (const record of loaded.records) {
       const status = finalOf.get(record.gid);
       if (contradicts(record.answer, status)) {

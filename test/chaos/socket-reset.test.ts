@@ -16,7 +16,7 @@ const EXIT_BOUND_MS = 15_000;
 /** Runs node (with tsx) on `args` in a fresh process; resolves with its exit code, or 'hung'. */
 function runNode(args: string[]): Promise<{ exit: number | 'hung'; output: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--import', 'tsx', ...args], { cwd: process.cwd(), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--conditions=dtx-source', '--import', 'tsx', ...args], { cwd: process.cwd(), stdio: ['ignore', 'pipe', 'pipe'] });
     let output = '';
     child.stdout.on('data', (chunk: Buffer) => (output += chunk.toString()));
     child.stderr.on('data', (chunk: Buffer) => (output += chunk.toString()));

@@ -5,8 +5,8 @@
  * such as `{{GID}}`, filled in by render().
  */
 import { toStringMethod } from 'fast-check';
-import { sign } from '../../participant-sdk/protocol/signature.ts';
-import { HEADERS, isValidGid, type BranchOp } from '../../participant-sdk/protocol/wire.ts';
+import { sign } from '../../protocol/signature.ts';
+import { HEADERS, isValidGid, type BranchOp } from '../../protocol/wire.ts';
 
 export type Target = 'coordinator' | 'participant-fastify' | 'participant-node';
 

@@ -6,7 +6,7 @@
  * transportAbuse() then breaks any of them below the application.
  */
 import fc from 'fast-check';
-import { LIMITS } from '../../participant-sdk/protocol/wire.ts';
+import { LIMITS } from '../../protocol/wire.ts';
 import { BODY_LENGTH_PLUS_50, Repeat, jsonText, type BodySpec, type Expectation, type FuzzRequest, type Target } from './fuzz-request.ts';
 import {
   INVALID_URLS,

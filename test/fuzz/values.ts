@@ -9,7 +9,7 @@
  * too long for any lookup, are refused before anything is stored.
  */
 import fc from 'fast-check';
-import { ID_PATTERN } from '../../participant-sdk/protocol/wire.ts';
+import { ID_PATTERN } from '../../protocol/wire.ts';
 import { RawJson, Repeat } from './fuzz-request.ts';
 
 const ID = new RegExp(ID_PATTERN);

@@ -47,17 +47,17 @@ describe('admin list paging', () => {
     // 3 branches make a participant "common": both participant plans run on a small log.
     store = new MysqlAdminStore(writer, { commonParticipantBranches: 3 });
 
-    const statuses: GlobalTransaction['status'][] = ['trying', 'confirming', 'confirmed', 'cancelled', 'cancelling'];
+    const statuses: GlobalTransaction['status'][] = ['open', 'committing', 'committed', 'rolled-back', 'rolling-back'];
     for (let i = 0; i < 23; i++) {
       // Groups of 4 share a created_at: ties are broken by gid.
       const createdAt = T0 + Math.floor(i / 4) * 1000;
       const gid = `${i % 3 === 0 ? 'pa' : 'pb'}-${String(i).padStart(3, '0')}`;
       const participants = i % 2 === 0 ? [COMMON, COMMON] : i % 7 === 1 ? [RARE] : ['http://other:4003'];
-      const branches = participants.map((p, n) => ({ branchId: `0${n + 1}`, confirmUrl: `${p}/dtx/a/confirm`, cancelUrl: `${p}/dtx/a/cancel`, payload: '{}' }));
+      const branches = participants.map((p, n) => ({ branchId: `0${n + 1}`, operations: { confirm: `${p}/dtx/a/confirm`, cancel: `${p}/dtx/a/cancel` }, payload: '{}' }));
       // Every third transaction registers its branch after it began (another instance, later clock).
       const late = i % 3 === 2;
       await log.begin({ gid, mode: 'tcc', now: createdAt, deadlineAt: createdAt + 60_000, caller: null, branches: late ? [] : branches });
-      if (late) await log.registerBranches({ gid, now: createdAt + 5_000, branches, actor: null });
+      if (late) await log.registerBranches({ gid, guard: { from: 'open', mode: 'tcc' }, now: createdAt + 5_000, branches, actor: null });
       const fixture: Fixture = { gid, createdAt, status: statuses[i % statuses.length]!, needsAttention: i % 4 === 1, paused: i % 5 === 1, participants };
       await knex('dtx_global').where({ gid }).update({ status: fixture.status, needs_attention: fixture.needsAttention, paused: fixture.paused });
       fixtures.push(fixture);
@@ -100,17 +100,17 @@ describe('admin list paging', () => {
 
   const filters: [string, ListFilter][] = [
     ['no filter', {}],
-    ['status (open)', { status: 'confirming' }],
-    ['status (finished)', { status: 'confirmed' }],
+    ['status (open)', { status: 'committing' }],
+    ['status (finished)', { status: 'committed' }],
     ['needs attention', { needsAttention: true }],
     ['not needing attention', { needsAttention: false }],
     ['paused', { paused: true }],
     ['mode', { mode: 'tcc' }],
     ['gid prefix', { gidPrefix: 'pa' }],
-    ['gid prefix + finished status', { gidPrefix: 'pb', status: 'cancelled' }],
+    ['gid prefix + finished status', { gidPrefix: 'pb', status: 'rolled-back' }],
     ['time window', { createdAfter: T0 + 1000, createdBefore: T0 + 4000 }],
     ['participant (common plan)', { participant: COMMON }],
-    ['participant (common plan) + status', { participant: COMMON, status: 'trying' }],
+    ['participant (common plan) + status', { participant: COMMON, status: 'open' }],
     ['participant (rare plan)', { participant: RARE }],
     ['participant with no transaction', { participant: 'http://nobody:1' }],
   ];

@@ -7,7 +7,7 @@ import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { DtxClient } from '../../participant-sdk/index.ts';
-import { signWebhook, verifyWebhook, WEBHOOK_HEADERS } from '../../participant-sdk/protocol/webhook.ts';
+import { signWebhook, verifyWebhook, WEBHOOK_HEADERS } from '../../protocol/webhook.ts';
 import { TEST_SECRET, type InProcessCoordinator } from '../support/coordinator-harness.ts';
 import { startCoordinatorWithBank, type CoordinatorWithBank } from '../support/coordinator-with-bank.ts';
 import type { TestParticipant } from '../support/test-participant.ts';

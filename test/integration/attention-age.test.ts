@@ -51,16 +51,16 @@ describe('a branch answering 425 forever', () => {
       caller: 'tests',
       mode: 'tcc',
       timeoutMs: 30_000,
-      branches: [{ branchId: '01', confirmUrl: `${participant.resourceUrl}/confirm`, cancelUrl: `${participant.resourceUrl}/cancel`, payload: '{"amount":1}' }],
+      branches: [{ branchId: '01', operations: { confirm: `${participant.resourceUrl}/confirm`, cancel: `${participant.resourceUrl}/cancel` }, payload: '{"amount":1}' }],
     });
-    expect(await service.submit({ gid, reason: null, waitMs: 0, actor: 'tests' })).toBe('confirming');
+    expect(await service.submit({ gid, reason: null, waitMs: 0, actor: 'tests' })).toEqual({ status: 'committing', mode: 'tcc' });
 
     const flagged = (await waitFor(async () => {
       const snapshot = await load(gid);
       return snapshot.transaction.needsAttention ? snapshot : null;
     }, { what: `${gid} flagged needs attention`, timeoutMs: 15_000, intervalMs: 50 }))!;
     const { transaction } = flagged;
-    expect(transaction.status).toBe('confirming');
+    expect(transaction.status).toBe('committing');
     // Ongoing replies are not failed rounds: the budget of DTX_ATTENTION_AFTER_RETRIES was not what flagged it.
     expect(transaction.retryCount).toBe(0);
     expect(transaction.attentionReason).toContain('after the confirm decision');
@@ -97,9 +97,9 @@ describe('a branch answering 425 forever', () => {
     participant.answer(() => 200);
     const done = (await waitFor(async () => {
       const snapshot = await load(gid);
-      return snapshot.transaction.status === 'confirmed' ? snapshot : null;
-    }, { what: `${gid} confirmed`, timeoutMs: 10_000 }))!;
+      return snapshot.transaction.status === 'committed' ? snapshot : null;
+    }, { what: `${gid} committed`, timeoutMs: 10_000 }))!;
     expect(done.transaction.needsAttention).toBe(false);
-    expect(done.branches.map((b) => b.status)).toEqual(['confirmed']);
+    expect(done.branches.map((b) => b.status)).toEqual(['committed']);
   });
 });

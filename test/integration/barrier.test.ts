@@ -12,7 +12,7 @@ import type { BarrierOptions, BarrierResult } from '../../participant-sdk/barrie
 import { cleanupBarrier, startBarrierCleanup } from '../../participant-sdk/barrier/cleanup.ts';
 import { createBarrierTable } from '../../participant-sdk/barrier/migration.ts';
 import { BarrierInputError, ParticipantConfigError, TransactionLostError } from '../../participant-sdk/errors.ts';
-import type { BranchOp } from '../../participant-sdk/protocol/wire.ts';
+import type { BranchOp } from '../../protocol/wire.ts';
 import { createTestDatabase } from '../support/databases.ts';
 import type { TestDatabase } from '../support/databases.ts';
 import { waitFor } from '../../tools/wait.ts';

@@ -133,7 +133,7 @@ describe('coordinator SIGKILLed after logging the decision, before phase two com
     expect(await submitted).toBeInstanceOf(CoordinatorUnavailableError);
     // The decision is logged, nothing is confirmed yet, and the dead instance holds the lease.
     const logged = await log!.row(gid);
-    expect(logged).toMatchObject({ status: 'confirming', leaseOwner: expect.stringMatching(/^crash-first#/) });
+    expect(logged).toMatchObject({ status: 'committing', leaseOwner: expect.stringMatching(/^crash-first#/) });
     expect(await phaseTwoEffects(banks, gid)).toEqual([
       { try: 1, confirm: 0, cancel: 0 },
       { try: 1, confirm: 0, cancel: 0 },
@@ -157,9 +157,9 @@ describe('coordinator SIGKILLed after logging the decision, before phase two com
     ]);
     // The handlers ran once: the held call, after its coordinator was gone.
     banks.forEach((bank, i) => expect(bank.received.confirm - receivedBefore[i]!).toBe(1));
-    expect(Object.values(await log!.branchStatuses(gid))).toEqual(['confirmed', 'confirmed']);
+    expect(Object.values(await log!.branchStatuses(gid))).toEqual(['committed', 'committed']);
     const finished = await log!.row(gid);
-    expect(finished).toMatchObject({ status: 'confirmed', leaseOwner: null, nextRetryAt: null });
+    expect(finished).toMatchObject({ status: 'committed', leaseOwner: null, nextRetryAt: null });
     // The new instance called every confirm again (the barrier answered the repeat as a
     // duplicate), and only once the dead instance's lease had expired.
     await expectTakeoverCalls(dtx, gid, 'confirm', logged!.leaseUntil!);
@@ -188,7 +188,7 @@ describe('coordinator SIGKILLed after logging the decision, before phase two com
     await first.kill();
 
     const logged = await log!.row(gid);
-    expect(logged).toMatchObject({ status: 'cancelling', leaseOwner: expect.stringMatching(/^crash-first#/) });
+    expect(logged).toMatchObject({ status: 'rolling-back', leaseOwner: expect.stringMatching(/^crash-first#/) });
     expect(await phaseTwoEffects(banks, gid)).toEqual([
       { try: 1, confirm: 0, cancel: 0 },
       { try: 1, confirm: 0, cancel: 0 },
@@ -209,7 +209,7 @@ describe('coordinator SIGKILLed after logging the decision, before phase two com
       { try: 1, confirm: 0, cancel: 1 },
     ]);
     banks.forEach((bank, i) => expect(bank.received.cancel - receivedBefore[i]!).toBe(1));
-    expect(Object.values(await log!.branchStatuses(gid))).toEqual(['cancelled', 'cancelled']);
+    expect(Object.values(await log!.branchStatuses(gid))).toEqual(['rolled-back', 'rolled-back']);
     await expectTakeoverCalls(dtx, gid, 'cancel', logged!.leaseUntil!);
   });
 });
@@ -292,8 +292,8 @@ describe('Redis loses its keys, or dies (private Redis)', () => {
         what: 'retries to go on after FLUSHALL',
       });
       for (const bank of banks) bank.behave('confirm', 'ok');
-      await waitForStatus(outcome.gid, 'confirmed');
-      await waitForStatus(abandoned, 'cancelled');
+      await waitForStatus(outcome.gid, 'committed');
+      await waitForStatus(abandoned, 'rolled-back');
     } finally {
       admin.disconnect();
     }
@@ -307,7 +307,7 @@ describe('Redis loses its keys, or dies (private Redis)', () => {
       { try: 0, confirm: 0, cancel: 0 },
       { try: 0, confirm: 0, cancel: 0 },
     ]);
-    expect(await log!.branchStatuses(abandoned)).toEqual({ b0: 'cancelled', b1: 'cancelled' });
+    expect(await log!.branchStatuses(abandoned)).toEqual({ b0: 'rolled-back', b1: 'rolled-back' });
   });
 
   it('Redis SIGKILLed with transactions open: the happy path completes, recovery runs in-process, and the queue works again after a restart', async () => {
@@ -342,7 +342,7 @@ describe('Redis loses its keys, or dies (private Redis)', () => {
     expect(failing.status).toBe('confirming');
     await waitFor(async () => ((await log!.row(failing.gid))?.retryCount ?? 0) >= 2, { what: 'retries without Redis' });
     for (const bank of banks) bank.behave('confirm', 'ok');
-    await waitForStatus(failing.gid, 'confirmed');
+    await waitForStatus(failing.gid, 'committed');
     expect(await phaseTwoEffects(banks, failing.gid)).toEqual([
       { try: 1, confirm: 1, cancel: 0 },
       { try: 1, confirm: 1, cancel: 0 },
@@ -355,7 +355,7 @@ describe('Redis loses its keys, or dies (private Redis)', () => {
     expect(afterRestart.status).toBe('confirming');
     await waitFor(async () => (await c.queue.depth()) > 0, { what: 'a retry job in the restarted Redis', timeoutMs: 15_000 });
     for (const bank of banks) bank.behave('confirm', 'ok');
-    await waitForStatus(afterRestart.gid, 'confirmed');
+    await waitForStatus(afterRestart.gid, 'committed');
     expect(await phaseTwoEffects(banks, afterRestart.gid)).toEqual([
       { try: 1, confirm: 1, cancel: 0 },
       { try: 1, confirm: 1, cancel: 0 },

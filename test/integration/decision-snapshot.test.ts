@@ -9,7 +9,8 @@ import { createConnection, type Connection } from 'mysql2/promise';
 import { pino } from 'pino';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { BranchCall, BranchClient } from '../../coordinator/branch-client/http-branch-client.ts';
-import type { BranchCallResult } from '../../coordinator/domain/tcc-decisions.ts';
+import { assembleHistory } from '../../coordinator/domain/history.ts';
+import type { BranchCallResult, RoundCall } from '../../coordinator/domain/phase-two.ts';
 import type { TransactionSnapshot } from '../../coordinator/domain/transaction.ts';
 import { PhaseTwoRunner } from '../../coordinator/engine/phase-two-runner.ts';
 import { systemClock } from '../../coordinator/engine/ports.ts';
@@ -33,7 +34,7 @@ afterAll(async () => {
   await db?.drop();
 });
 
-/** A transaction in `trying` with the given branches. */
+/** A transaction in `open` with the given branches. */
 async function begin(gid: string, branchIds: string[]): Promise<void> {
   const now = Date.now();
   const outcome = await log.store.begin({ gid, mode: 'tcc', now, deadlineAt: now + 60_000, caller: 'tests', branches: branchIds.map((id) => registration(id)) });
@@ -43,14 +44,15 @@ async function begin(gid: string, branchIds: string[]): Promise<void> {
 /** Logs the confirm decision under `owner`; returns the snapshot the decision read. */
 async function decide(gid: string, owner: string, store = log.store): Promise<TransactionSnapshot> {
   const now = Date.now();
-  const snapshot = await store.decide({ gid, to: 'confirming', reason: null, now, owner, leaseUntil: now + LEASE_MS, beforeDeadline: true, actor: 'tests' });
+  const snapshot = await store.decide({ gid, to: 'committing', guard: { from: 'open', deadlineAfter: now }, reason: null, now, owner, leaseUntil: now + LEASE_MS, actor: 'tests' });
   if (!snapshot) throw new Error(`decision of ${gid} refused`);
   return snapshot;
 }
 
-/** Adds a branch to a trying transaction, as a register request does. */
+/** Adds a branch to an open transaction, as a register request does. */
 async function register(gid: string, branchId: string): Promise<void> {
-  const result = await log.store.registerBranches({ gid, now: Date.now(), branches: [registration(branchId)], actor: null });
+  const now = Date.now();
+  const result = await log.store.registerBranches({ gid, guard: { from: 'open', deadlineAfter: now, mode: 'tcc' }, now, branches: [registration(branchId)], actor: null });
   expect(result?.inserted.map((b) => b.branchId)).toEqual([branchId]);
 }
 
@@ -107,9 +109,9 @@ describe('a decision grouped with other units', () => {
 });
 
 describe('the log refuses to end a transaction with a branch not done', () => {
-  const success = (branchId: string) => ({ branchId, outcome: 'success' as const, httpStatus: 200, error: null, attempt: 1 });
+  const success = (branchId: string): RoundCall => ({ branchId, op: 'confirm', outcome: 'success', httpStatus: 200, error: null, attempt: 1 });
 
-  it('refuses a finish that leaves a branch prepared, writing nothing; accepts it once every branch is in', async () => {
+  it('refuses a finish that leaves a branch pending, writing nothing; accepts it once every branch is in', async () => {
     const gid = uniqueGid('guard');
     await begin(gid, ['01', '02']);
     const owner = 'owner-guard';
@@ -120,27 +122,26 @@ describe('the log refuses to end a transaction with a branch not done', () => {
       log.store.recordRound({
         gid,
         owner,
-        op: 'confirm',
-        from: 'confirming',
+        from: 'committing',
         results: branchIds.map(success),
-        decision: { kind: 'finish', status: 'confirmed' },
+        decision: { kind: 'finish', status: 'committed' },
         now: Date.now(),
       });
 
     expect(await round(['01'])).toBe(false);
     const refused = await log.store.load(gid);
-    expect(refused?.transaction).toMatchObject({ status: 'confirming', leaseOwner: owner, finishedAt: null });
-    expect(refused?.branches.map((b) => [b.branchId, b.status, b.attempts])).toEqual([
-      ['01', 'prepared', 0],
-      ['02', 'prepared', 0],
+    expect(refused?.transaction).toMatchObject({ status: 'committing', leaseOwner: owner, finishedAt: null });
+    expect(refused?.branches.map((b) => [b.branchId, b.status, b.attempts, b.completion])).toEqual([
+      ['01', 'pending', 0, null],
+      ['02', 'pending', 0, null],
     ]);
     expect(await log.store.events(gid)).toEqual(before);
 
     // The branches this round completes count as done.
     expect(await round(['01', '02'])).toBe(true);
     const finished = await log.store.load(gid);
-    expect(finished?.transaction).toMatchObject({ status: 'confirmed', leaseOwner: null });
-    expect(finished?.branches.map((b) => b.status)).toEqual(['confirmed', 'confirmed']);
+    expect(finished?.transaction).toMatchObject({ status: 'committed', leaseOwner: null });
+    expect(finished?.branches.map((b) => b.status)).toEqual(['committed', 'committed']);
   });
 
   it('accepts a finish whose remaining branches an earlier round completed', async () => {
@@ -153,9 +154,8 @@ describe('the log refuses to end a transaction with a branch not done', () => {
       await log.store.recordRound({
         gid,
         owner,
-        op: 'confirm',
-        from: 'confirming',
-        results: [success('01'), { branchId: '02', outcome: 'unknown', httpStatus: 500, error: 'boom', attempt: 1 }],
+        from: 'committing',
+        results: [success('01'), { branchId: '02', op: 'confirm', outcome: 'unknown', httpStatus: 500, error: 'boom', attempt: 1 }],
         decision: { kind: 'retry', retryCount: 1, nextRetryAt: Date.now(), needsAttention: false, attentionReason: null },
         now: Date.now(),
       }),
@@ -167,14 +167,18 @@ describe('the log refuses to end a transaction with a branch not done', () => {
       await log.store.recordRound({
         gid,
         owner: 'owner-later-2',
-        op: 'confirm',
-        from: 'confirming',
+        from: 'committing',
         results: [{ ...success('02'), attempt: 2 }],
-        decision: { kind: 'finish', status: 'confirmed' },
+        decision: { kind: 'finish', status: 'committed' },
         now: Date.now(),
       }),
     ).toBe(true);
-    expect((await log.store.load(gid))?.transaction.status).toBe('confirmed');
+    const finished = await log.store.load(gid);
+    expect(finished?.transaction.status).toBe('committed');
+    expect(finished?.branches.map((b) => [b.branchId, b.completion?.op, b.completion?.attempt])).toEqual([
+      ['01', 'confirm', 1],
+      ['02', 'confirm', 2],
+    ]);
   });
 });
 
@@ -220,29 +224,31 @@ describe('the runner, refused a finish while it holds the lease', () => {
     await log.knex('dtx_branch').insert({
       gid,
       branch_id: '02',
-      confirm_url: registration('02').confirmUrl,
-      cancel_url: registration('02').cancelUrl,
+      operations: JSON.stringify(registration('02').operations),
       participant: 'http://127.0.0.1:9',
       payload: '{}',
-      status: 'prepared',
+      status: 'pending',
       attempts: 0,
       created_at: Date.now(),
       updated_at: Date.now(),
     });
 
-    expect(await runner.runRound(stale, { lease: owner })).toBe('confirmed');
+    expect(await runner.runRound(stale, { lease: owner })).toBe('committed');
     // 01 is not called again: its success is recorded with 02's.
     expect(client.calls.map((c) => [c.branchId, c.op])).toEqual([
       ['01', 'confirm'],
       ['02', 'confirm'],
     ]);
     const done = await log.store.load(gid);
-    expect(done?.transaction.status).toBe('confirmed');
-    expect(done?.branches.map((b) => [b.branchId, b.status, b.attempts])).toEqual([
-      ['01', 'confirmed', 1],
-      ['02', 'confirmed', 1],
+    expect(done?.transaction.status).toBe('committed');
+    expect(done?.branches.map((b) => [b.branchId, b.status, b.attempts, b.completion?.op, b.completion?.attempt])).toEqual([
+      ['01', 'committed', 1, 'confirm', 1],
+      ['02', 'committed', 1, 'confirm', 1],
     ]);
-    const calls = (await log.store.events(gid)).filter((e) => e.kind === 'branch-call');
+    // One completing call each, read from the rows: the happy path wrote no event rows.
+    const events = await log.store.events(gid);
+    expect(events).toEqual([]);
+    const calls = assembleHistory(done!, events).filter((e) => e.kind === 'branch-call');
     expect(calls.map((e) => [e.branchId, e.outcome, e.attempt])).toEqual([
       ['01', 'success', 1],
       ['02', 'success', 1],
@@ -257,10 +263,11 @@ describe('the runner, refused a finish while it holds the lease', () => {
     // Another instance took the lease over.
     await log.knex('dtx_global').where({ gid }).update({ lease_owner: 'owner-new' });
 
-    expect(await runner.runRound(stale, { lease: 'owner-old' })).toBe('confirming');
+    expect(await runner.runRound(stale, { lease: 'owner-old' })).toBe('committing');
     expect(client.calls.map((c) => c.branchId)).toEqual(['01']);
     const after = await log.store.load(gid);
-    expect(after?.transaction).toMatchObject({ status: 'confirming', leaseOwner: 'owner-new' });
-    expect(after?.branches.map((b) => b.status)).toEqual(['prepared']);
+    expect(after?.transaction).toMatchObject({ status: 'committing', leaseOwner: 'owner-new' });
+    expect(after?.branches.map((b) => [b.status, b.completion])).toEqual([['pending', null]]);
+    expect(await log.store.events(gid)).toEqual([]);
   });
 });

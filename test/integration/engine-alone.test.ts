@@ -74,31 +74,36 @@ describe('the engine without a server or a queue', () => {
       caller: 'tests',
       mode: 'tcc',
       timeoutMs: 60_000,
-      branches: [{ branchId: '01', confirmUrl: `${bank.resourceUrl}/confirm`, cancelUrl: `${bank.resourceUrl}/cancel`, payload }],
+      branches: [{ branchId: '01', operations: { confirm: `${bank.resourceUrl}/confirm`, cancel: `${bank.resourceUrl}/cancel` }, payload }],
     });
     expect((await callBranch(`${bank.resourceUrl}/try`, { gid, branchId: '01', op: 'try', payload: { amount: 1 } })).statusCode).toBe(200);
     return gid;
   }
 
-  it('runs a TCC transaction to confirmed', async () => {
+  it('runs a TCC transaction to committed (confirmed)', async () => {
     const gid = await tried('alone');
-    expect(await engine.service.submit({ gid, reason: null, waitMs: 5_000, actor: 'tests' })).toBe('confirmed');
+    expect(await engine.service.submit({ gid, reason: null, waitMs: 5_000, actor: 'tests' })).toEqual({ status: 'committed', mode: 'tcc' });
     expect(await bank.effects(gid, 'confirm')).toBe(1);
     expect(scheduled.filter((s) => s.gid === gid)).toEqual([]);
+    // The happy path is on the rows (who began, registered and decided it, the completing call); no event rows.
+    const snapshot = await log.store.load(gid);
+    expect(snapshot?.transaction).toMatchObject({ status: 'committed', caller: 'tests', decidedBy: 'tests' });
+    expect(snapshot?.branches.map((b) => [b.status, b.registeredBy, b.completion?.op, b.completion?.httpStatus])).toEqual([['committed', 'tests', 'confirm', 200]]);
+    expect(await log.store.events(gid)).toEqual([]);
   });
 
   it('schedules a failed confirm on its scheduler port, and recover() finishes it', async () => {
     const gid = await tried('retried');
     bank.behave('confirm', 'error');
     try {
-      expect(await engine.service.submit({ gid, reason: null, waitMs: 5_000, actor: 'tests' })).toBe('confirming');
+      expect(await engine.service.submit({ gid, reason: null, waitMs: 5_000, actor: 'tests' })).toEqual({ status: 'committing', mode: 'tcc' });
     } finally {
       bank.behave('confirm', 'ok');
     }
     expect(scheduled.filter((s) => s.gid === gid)).toHaveLength(1);
     // What the queue worker does once the job is due (recover answers null before: not due yet).
     const status = await waitFor(() => engine.service.recover(gid), { what: 'the retried confirm to finish', timeoutMs: 5_000 });
-    expect(status).toBe('confirmed');
+    expect(status).toBe('committed');
     expect(await bank.effects(gid, 'confirm')).toBe(1);
   });
 });

@@ -7,12 +7,12 @@
  */
 import type { Knex } from 'knex';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { assembleHistory } from '../../coordinator/domain/history.ts';
 import { connectMysql } from '../../coordinator/store/mysql/connect.ts';
 import { migrateLatest } from '../../coordinator/store/mysql/migrator.ts';
-import * as transactionLog from '../../coordinator/store/mysql/migrations/0001-transaction-log.ts';
-import * as operations from '../../coordinator/store/mysql/migrations/0002-operations.ts';
 import { createTestDatabase, type TestDatabase } from '../support/databases.ts';
 import { openLogStore, registration, type LogStore } from '../support/log-store.ts';
+import { migrateThrough } from '../support/migrate-to.ts';
 import { uniqueGid } from '../support/recovery-helpers.ts';
 
 const T0 = 1_700_000_000_000;
@@ -54,7 +54,8 @@ describe('ids compared exactly', () => {
   it('two branch ids differing only in case are two branches, at begin and at register', async () => {
     const gid = uniqueGid('case-branches');
     expect(await begin(gid, ['pay', 'PAY'])).toBe('created');
-    const registered = await log.store.registerBranches({ gid, now: Date.now(), branches: [registration('Ship'), registration('ship')], actor: null });
+    const now = Date.now();
+    const registered = await log.store.registerBranches({ gid, guard: { from: 'open', deadlineAfter: now }, now, branches: [registration('Ship'), registration('ship')], actor: null });
     expect(registered?.inserted.map((b) => b.branchId)).toEqual(['Ship', 'ship']);
     const snapshot = await log.store.load(gid);
     expect(snapshot?.branches.map((b) => b.branchId).sort()).toEqual(['PAY', 'Ship', 'pay', 'ship']);
@@ -73,11 +74,10 @@ describe('ids compared exactly', () => {
     await log.knex('dtx_branch').insert({
       gid,
       branch_id: '01',
-      confirm_url: registration('01').confirmUrl,
-      cancel_url: registration('01').cancelUrl,
+      operations: JSON.stringify(registration('01').operations),
       participant: 'http://127.0.0.1:9',
       payload: '{}',
-      status: 'prepared',
+      status: 'pending',
       attempts: 0,
       created_at: T0,
       updated_at: T0,
@@ -89,15 +89,17 @@ describe('ids compared exactly', () => {
   it('records the caller at begin and the decision time at the decision, which decisionTime reads', async () => {
     const gid = uniqueGid('decided');
     expect(await begin(gid, ['01'], 'billing')).toBe('created');
-    const trying = await log.store.load(gid);
-    expect(trying?.transaction).toMatchObject({ caller: 'billing', decidedAt: null });
+    const open = await log.store.load(gid);
+    expect(open?.transaction).toMatchObject({ caller: 'billing', decidedAt: null, decidedBy: null });
     const decidedAt = Date.now();
-    const decided = await log.store.decide({ gid, to: 'cancelling', reason: 'timeout', now: decidedAt, owner: 'o', leaseUntil: decidedAt + 1_000, beforeDeadline: false, actor: 'timeout-sweeper' });
-    expect(decided?.transaction).toMatchObject({ status: 'cancelling', caller: 'billing', decidedAt });
+    const decided = await log.store.decide({ gid, to: 'rolling-back', guard: { from: 'open' }, reason: 'timeout', now: decidedAt, owner: 'o', leaseUntil: decidedAt + 1_000, actor: 'timeout-sweeper' });
+    expect(decided?.transaction).toMatchObject({ status: 'rolling-back', caller: 'billing', decidedAt, decidedBy: 'timeout-sweeper' });
     expect(await log.store.decisionTime(gid)).toBe(decidedAt);
-    // The history says the same.
-    const [status] = (await log.store.events(gid)).filter((e) => e.kind === 'status');
-    expect(status?.at).toBe(decidedAt);
+    // The history says the same, read from the row (the decision writes no event row).
+    const events = await log.store.events(gid);
+    expect(events).toEqual([]);
+    const [status] = assembleHistory(decided!, events).filter((e) => e.kind === 'status');
+    expect([status?.at, status?.actor]).toEqual([decidedAt, 'timeout-sweeper']);
   });
 });
 
@@ -128,14 +130,7 @@ describe('migration 0003 on an existing log', () => {
 
   it('keeps every row and column, makes the id columns binary, and adds decided_at and caller', async () => {
     // The log as 0002 left it.
-    await knex.migrate.latest({
-      tableName: 'dtx_migrations',
-      migrationSource: {
-        getMigrations: async () => [transactionLog, operations],
-        getMigrationName: (m: { name: string }) => m.name,
-        getMigration: async (m: typeof transactionLog) => m,
-      },
-    });
+    await migrateThrough(knex, '0002-operations');
     const gid = 'Order-7.a_b';
     await knex('dtx_global').insert({
       gid,
@@ -179,7 +174,7 @@ describe('migration 0003 on an existing log', () => {
     const columnsBefore = await columns();
     expect(columnsBefore['dtx_global.gid']?.collation).toBe('utf8mb4_unicode_ci');
 
-    expect(await migrateLatest(knex)).toEqual(['0003-exact-ids']);
+    expect(await migrateThrough(knex, '0003-exact-ids')).toEqual(['0003-exact-ids']);
 
     // Every row as it was; the global row gains the two new columns, empty.
     expect(await dump('dtx_global')).toEqual(before.global.map((row) => ({ ...row, decided_at: null, caller: null })));
@@ -199,11 +194,12 @@ describe('migration 0003 on an existing log', () => {
     expect(after['dtx_global.decided_at']).toMatchObject({ type: 'bigint(20)', nullable: 'YES' });
     expect(after['dtx_global.caller']).toMatchObject({ type: 'varchar(64)', nullable: 'YES' });
 
-    // The store reads the old transaction; its decision time comes from the history.
+    // Migrated on to the latest schema, the store reads the old transaction; its decision time comes from the history.
+    expect(await migrateLatest(knex)).toEqual(['0004-modes']);
     const log = await openLogStore(db.url, { migrate: false });
     try {
       const snapshot = await log.store.load(gid);
-      expect(snapshot?.transaction).toMatchObject({ gid, status: 'confirming', caller: null, decidedAt: null, retryCount: 2 });
+      expect(snapshot?.transaction).toMatchObject({ gid, status: 'committing', caller: null, decidedAt: null, decidedBy: null, retryCount: 2 });
       expect(snapshot?.branches.map((b) => b.branchId)).toEqual(['Pay-01']);
       expect(await log.store.decisionTime(gid)).toBe(T0 + 5);
       // And the case variant of the old gid is now another transaction.

@@ -134,7 +134,7 @@ describe('two coordinator processes under load, one SIGKILLed mid-run', () => {
     const statuses = (await waitFor(
       async () => {
         const all = await log.statuses();
-        const open = gids.filter((gid) => all.has(gid) && !['confirmed', 'cancelled'].includes(all.get(gid)!));
+        const open = gids.filter((gid) => all.has(gid) && !['committed', 'rolled-back'].includes(all.get(gid)!));
         // Reported as the cause if the bound passes.
         if (open.length > 0) throw new Error(`${open.length} still open, e.g. ${open.slice(0, 5).map((gid) => `${gid} ${all.get(gid)}`).join(', ')}`);
         return all;
@@ -162,18 +162,18 @@ describe('two coordinator processes under load, one SIGKILLed mid-run', () => {
         });
         continue;
       }
-      if (status === 'confirmed') confirmed++;
-      if (status === 'cancelled') cancelled++;
-      if ((answer === 'confirmed' || answer === 'confirming') && status !== 'confirmed') problems.push(`${gid}: submit said ${answer}, ended ${status}`);
+      if (status === 'committed') confirmed++;
+      if (status === 'rolled-back') cancelled++;
+      if ((answer === 'confirmed' || answer === 'confirming') && status !== 'committed') problems.push(`${gid}: submit said ${answer}, ended ${status}`);
       effects.forEach((branches, b) => {
         const expectedBranch = b === 0 ? '01' : '02';
         for (const branchId of branches.keys()) if (branchId !== expectedBranch) problems.push(`${gid} bank ${b}: unexpected branch ${branchId}`);
         const ops = branches.get(expectedBranch) ?? { try: 0, confirm: 0, cancel: 0 };
         if (ops.try > 1) problems.push(`${gid} bank ${b}: try applied ${ops.try} times`);
-        if (status === 'confirmed' && !(ops.try === 1 && ops.confirm === 1 && ops.cancel === 0)) {
+        if (status === 'committed' && !(ops.try === 1 && ops.confirm === 1 && ops.cancel === 0)) {
           problems.push(`${gid} bank ${b} confirmed: ${JSON.stringify(ops)}`);
         }
-        if (status === 'cancelled' && !(ops.confirm === 0 && ops.cancel === ops.try)) {
+        if (status === 'rolled-back' && !(ops.confirm === 0 && ops.cancel === ops.try)) {
           problems.push(`${gid} bank ${b} cancelled: ${JSON.stringify(ops)}`);
         }
       });
@@ -183,7 +183,7 @@ describe('two coordinator processes under load, one SIGKILLed mid-run', () => {
     // The run means something: most transactions confirmed, some after failed confirms.
     expect(confirmed).toBeGreaterThanOrEqual(TRANSACTIONS * 0.75);
     expect(confirmed + cancelled).toBeGreaterThanOrEqual(TRANSACTIONS - CONCURRENCY);
-    const [retried] = await log.knex('dtx_global').whereIn('gid', gids).andWhere({ status: 'confirmed' }).andWhere('retry_count', '>', 0).count({ n: '*' });
+    const [retried] = await log.knex('dtx_global').whereIn('gid', gids).andWhere({ status: 'committed' }).andWhere('retry_count', '>', 0).count({ n: '*' });
     expect(Number(retried?.n ?? 0)).toBeGreaterThanOrEqual(30);
 
     // Recovery competed across instances: each ran rounds of transactions decided by the other,
@@ -293,7 +293,7 @@ describe('lease takeover between two in-process coordinators', () => {
     expect(await bank.effects(gid, 'confirm')).toBe(1);
     expect(await bank.effects(gid, 'cancel')).toBe(0);
     const view = await successor.coordinator.service.view(gid);
-    expect(view.transaction).toMatchObject({ status: 'confirmed', leaseOwner: null, leaseUntil: null });
+    expect(view.transaction).toMatchObject({ status: 'committed', leaseOwner: null, leaseUntil: null });
     // The dead round left no trace; every recorded confirm call came after the lease.
     const calls = view.events.filter((e) => e.kind === 'branch-call' && e.op === 'confirm');
     expect(calls.length).toBeGreaterThanOrEqual(1);

@@ -52,7 +52,7 @@ describe('a recovery job held by a dead worker', () => {
     expect(begun.status).toBe(201);
     await first.stop();
     const past = Date.now() - 1;
-    await log.knex('dtx_global').where({ gid }).update({ status: 'confirming', lease_owner: 'dead-instance', lease_until: past, next_retry_at: past });
+    await log.knex('dtx_global').where({ gid }).update({ status: 'committing', lease_owner: 'dead-instance', lease_until: past, next_retry_at: past });
     const due = (await log.row(gid))!.nextRetryAt!;
 
     // Its recovery job, taken by a worker that then died: active, locked for a minute, never finished.
@@ -70,7 +70,7 @@ describe('a recovery job held by a dead worker', () => {
     await dead.close();
 
     coordinator = await startInProcessCoordinator(testEnv(db.url, inject('redisUrl'), prefix, { DTX_RECONCILE_INTERVAL_MS: '200' }));
-    await waitFor(async () => (await log.row(gid))?.status === 'confirmed', {
+    await waitFor(async () => (await log.row(gid))?.status === 'committed', {
       what: `${gid} to be recovered while the dead worker's job is still locked`,
       timeoutMs: 10_000,
       intervalMs: 100,

@@ -85,7 +85,7 @@ export async function startCoordinatorProcess(env: Record<string, string>, port:
   const logFile = join(dir, 'coordinator.log');
   const log = createWriteStream(logFile);
   await once(log, 'open');
-  const child = spawn(process.execPath, ['--import', 'tsx', 'coordinator/main.ts'], {
+  const child = spawn(process.execPath, ['--conditions=dtx-source', '--import', 'tsx', 'coordinator/main.ts'], {
     cwd: process.cwd(),
     env: { ...process.env, ...env, DTX_PORT: String(port), DTX_LOG_LEVEL: env.DTX_LOG_LEVEL === 'silent' ? 'debug' : env.DTX_LOG_LEVEL },
     stdio: ['ignore', log, log],

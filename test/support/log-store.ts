@@ -31,5 +31,5 @@ export async function openLogStore(databaseUrl: string, options: { group?: Group
 
 /** A branch registration whose endpoints are `base`/confirm and `base`/cancel. */
 export function registration(branchId: string, base = 'http://127.0.0.1:9/dtx/account'): BranchRegistration {
-  return { branchId, confirmUrl: `${base}/confirm`, cancelUrl: `${base}/cancel`, payload: '{"amount":1}' };
+  return { branchId, operations: { confirm: `${base}/confirm`, cancel: `${base}/cancel` }, payload: '{"amount":1}' };
 }

@@ -4,12 +4,13 @@
  * participant's branch endpoints, for tests that drive the protocol by hand.
  */
 import type { DtxClient } from '../../participant-sdk/index.ts';
-import { callHeaders, type BranchOp } from '../../participant-sdk/protocol/index.ts';
+import { callHeaders, type BranchOp } from '../../protocol/index.ts';
 import { TEST_SECRET } from './coordinator-harness.ts';
 import { waitFor } from '../../tools/wait.ts';
-import type { EventKind, GlobalStatus } from '../../coordinator/domain/transaction.ts';
+import type { EventKind } from '../../coordinator/domain/transaction.ts';
 
-export type { GlobalStatus };
+/** A TCC transaction's status as the API shows it (the mode's words). */
+export type GlobalStatus = 'trying' | 'confirming' | 'cancelling' | 'confirmed' | 'cancelled';
 
 export interface TransactionRecord {
   gid: string;

@@ -142,7 +142,7 @@ describe('parseBenchOptions', () => {
       quick: false,
       profile: false,
       scenarios: ['a', 'b', 'c', 'c0'],
-      runtime: 'tsx',
+      runtime: 'compiled',
       concurrencies: [1, 4, 16, 32, 64],
       stepMs: 10_000,
       warmupMs: 4_000,
@@ -202,8 +202,8 @@ describe('parseBenchOptions', () => {
   });
 
   it('--runtime and --coordinator-log-level accept their values', () => {
-    const o = parseBenchOptions(['--runtime=compiled', '--coordinator-log-level=warn']);
-    expect(o.runtime).toBe('compiled');
+    const o = parseBenchOptions(['--runtime=tsx', '--coordinator-log-level=warn']);
+    expect(o.runtime).toBe('tsx');
     expect(o.coordinatorLogLevel).toBe('warn');
   });
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig } from '../../coordinator/config.ts';
-import { DEVELOPMENT_SECRET } from '../../participant-sdk/protocol/wire.ts';
+import { DEVELOPMENT_SECRET } from '../../protocol/wire.ts';
 
 /** The least a coordinator starts with outside development mode. */
 const BASE = {

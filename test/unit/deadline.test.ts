@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { withDeadline } from '../../participant-sdk/protocol/deadline.ts';
+import { withDeadline } from '../../protocol/deadline.ts';
 
 const activeTimers = () => process.getActiveResourcesInfo().filter((kind) => kind === 'Timeout').length;
 

@@ -1,154 +1,128 @@
 /**
  * Pure decisions of the operator actions (admin API): what each changes, and
  * where it is refused with ILLEGAL_STATE / NOT_FOUND (asserted on codes, never
- * on messages).
+ * on messages; a refusal's `status` is the one the API shows, in the mode's
+ * words). Force-abort is a mode's rule: test/unit/tcc-rules.test.ts.
  */
 import { describe, expect, it } from 'vitest';
-import {
-  decideClose,
-  decideForceAbort,
-  decidePause,
-  decideResolveBranch,
-  decideResume,
-  decideRetryNow,
-} from '../../coordinator/domain/operator-decisions.ts';
-import { TransactionRefusedError, type RefusalCode } from '../../coordinator/domain/refusal.ts';
+import { decideClose, decidePause, decideResolveBranch, decideResume, decideRetryNow } from '../../coordinator/domain/operator-decisions.ts';
+import type { RefusalCode } from '../../coordinator/domain/refusal.ts';
 import type { Branch, BranchStatus, GlobalStatus, GlobalTransaction, TransactionSnapshot } from '../../coordinator/domain/transaction.ts';
+import { TCC_WORDS } from '../../coordinator/modes/tcc/tcc-words.ts';
+import { branchAt, refusalOf, TCC_WORD, transactionAt } from '../support/model-fixtures.ts';
 
 const NOW = 1_700_000_000_000;
-const STATUSES: GlobalStatus[] = ['trying', 'confirming', 'cancelling', 'confirmed', 'cancelled'];
+const words = TCC_WORDS;
+const WORD = TCC_WORD;
+const finished = (status: GlobalStatus) => status === 'committed' || status === 'rolled-back';
 
 function txn(status: GlobalStatus, overrides: Partial<GlobalTransaction> = {}): GlobalTransaction {
-  return {
-    gid: 'gid-1',
-    mode: 'tcc',
+  return transactionAt(NOW - 60_000, {
     status,
-    reason: null,
-    caller: null,
-    createdAt: NOW - 60_000,
     updatedAt: NOW - 1_000,
     deadlineAt: NOW + 60_000,
-    decidedAt: status === 'trying' ? null : NOW - 30_000,
-    finishedAt: status === 'confirmed' || status === 'cancelled' ? NOW - 1_000 : null,
+    decidedAt: status === 'open' ? null : NOW - 30_000,
+    decidedBy: status === 'open' ? null : 'shop',
+    finishedAt: finished(status) ? NOW - 1_000 : null,
     retryCount: 3,
-    nextRetryAt: status === 'confirmed' || status === 'cancelled' ? null : NOW + 5_000,
+    nextRetryAt: finished(status) ? null : NOW + 5_000,
     needsAttention: true,
     attentionReason: 'stuck',
-    paused: false,
-    leaseOwner: null,
-    leaseUntil: null,
     ...overrides,
-  };
+  });
 }
 
 function branch(branchId: string, status: BranchStatus): Branch {
-  return {
-    gid: 'gid-1',
-    branchId,
-    confirmUrl: `http://bank.test/${branchId}/confirm`,
-    cancelUrl: `http://bank.test/${branchId}/cancel`,
-    participant: 'http://bank.test',
-    payload: '{}',
+  return branchAt(NOW - 60_000, branchId, {
     status,
     attempts: 4,
     lastError: 'HTTP 500',
-    createdAt: NOW - 60_000,
     updatedAt: NOW - 1_000,
-  };
+    completion: status === 'pending' ? null : { at: NOW - 2_000, op: status === 'committed' ? 'confirm' : 'cancel', attempt: 4, httpStatus: 200 },
+  });
 }
 
 const snapshot = (transaction: GlobalTransaction, branches: Branch[]): TransactionSnapshot => ({ transaction, branches });
 
-function refusedWith(fn: () => unknown): RefusalCode {
-  try {
-    fn();
-  } catch (error) {
-    expect(error).toBeInstanceOf(TransactionRefusedError);
-    return (error as TransactionRefusedError).code;
-  }
-  throw new Error('expected a refusal');
-}
+const refusal = refusalOf;
+
+const refusedWith = (fn: () => unknown): RefusalCode => refusal(fn).code;
 
 describe('retry now', () => {
   it('makes a phase-two transaction due now', () => {
-    for (const status of ['confirming', 'cancelling'] as const) {
-      expect(decideRetryNow(txn(status), NOW)).toEqual({ set: { nextRetryAt: NOW }, branches: [], summary: expect.any(String) });
+    for (const status of ['committing', 'rolling-back'] as const) {
+      expect(decideRetryNow(txn(status), NOW, words)).toEqual({ set: { nextRetryAt: NOW }, branches: [], summary: expect.any(String) });
     }
   });
-  it('is refused while trying, when finished and when paused', () => {
-    for (const status of ['trying', 'confirmed', 'cancelled'] as const) expect(refusedWith(() => decideRetryNow(txn(status), NOW))).toBe('ILLEGAL_STATE');
-    expect(refusedWith(() => decideRetryNow(txn('confirming', { paused: true }), NOW))).toBe('ILLEGAL_STATE');
+  it('is refused while open, when finished and when paused, carrying the status word', () => {
+    for (const status of ['open', 'committed', 'rolled-back'] as const) {
+      expect(refusal(() => decideRetryNow(txn(status), NOW, words))).toMatchObject({ code: 'ILLEGAL_STATE', status: WORD[status], gid: 'gid-1' });
+    }
+    expect(refusal(() => decideRetryNow(txn('committing', { paused: true }), NOW, words))).toMatchObject({ code: 'ILLEGAL_STATE', status: 'confirming' });
   });
 });
 
 describe('pause and resume', () => {
   it('pause takes a phase-two transaction off the schedule', () => {
-    expect(decidePause(txn('cancelling')).set).toEqual({ paused: true, nextRetryAt: null });
+    expect(decidePause(txn('rolling-back'), words).set).toEqual({ paused: true, nextRetryAt: null });
   });
-  it('pause is refused when already paused, while trying and when finished', () => {
-    expect(refusedWith(() => decidePause(txn('confirming', { paused: true })))).toBe('ILLEGAL_STATE');
-    for (const status of ['trying', 'confirmed', 'cancelled'] as const) expect(refusedWith(() => decidePause(txn(status)))).toBe('ILLEGAL_STATE');
-  });
-  it('resume makes a paused transaction due now', () => {
-    expect(decideResume(txn('confirming', { paused: true, nextRetryAt: null }), NOW).set).toEqual({ paused: false, nextRetryAt: NOW });
-  });
-  it('resume is refused when not paused, and for a finished transaction even if still marked paused', () => {
-    expect(refusedWith(() => decideResume(txn('confirming'), NOW))).toBe('ILLEGAL_STATE');
-    // Scheduling a finished transaction would have recovery look at it forever.
-    for (const status of ['confirmed', 'cancelled'] as const) {
-      expect(refusedWith(() => decideResume(txn(status, { paused: true }), NOW))).toBe('ILLEGAL_STATE');
+  it('pause is refused when already paused, while open and when finished', () => {
+    expect(refusedWith(() => decidePause(txn('committing', { paused: true }), words))).toBe('ILLEGAL_STATE');
+    for (const status of ['open', 'committed', 'rolled-back'] as const) {
+      expect(refusal(() => decidePause(txn(status), words))).toMatchObject({ code: 'ILLEGAL_STATE', status: WORD[status] });
     }
   });
-});
-
-describe('force-abort', () => {
-  it('is allowed only while trying', () => {
-    expect(() => decideForceAbort(txn('trying'))).not.toThrow();
-    for (const status of STATUSES.filter((s) => s !== 'trying')) {
-      const error = (() => {
-        try {
-          decideForceAbort(txn(status));
-        } catch (caught) {
-          return caught as TransactionRefusedError;
-        }
-        throw new Error(`force-abort of a ${status} transaction was allowed`);
-      })();
-      expect(error).toMatchObject({ code: 'ILLEGAL_STATE', status });
+  it('resume makes a paused transaction due now', () => {
+    expect(decideResume(txn('committing', { paused: true, nextRetryAt: null }), NOW, words).set).toEqual({ paused: false, nextRetryAt: NOW });
+  });
+  it('resume is refused when not paused, and for a finished transaction even if still marked paused', () => {
+    expect(refusedWith(() => decideResume(txn('committing'), NOW, words))).toBe('ILLEGAL_STATE');
+    // Scheduling a finished transaction would have recovery look at it forever.
+    for (const status of ['committed', 'rolled-back'] as const) {
+      expect(refusal(() => decideResume(txn(status, { paused: true }), NOW, words))).toMatchObject({ code: 'ILLEGAL_STATE', status: WORD[status] });
     }
   });
 });
 
 describe('resolve a branch', () => {
   it('marks one branch done; the transaction stays open while others are pending', () => {
-    const change = decideResolveBranch(snapshot(txn('confirming'), [branch('01', 'prepared'), branch('02', 'prepared')]), '01', NOW);
-    expect(change.branches).toEqual([{ branchId: '01', status: 'confirmed' }]);
+    const change = decideResolveBranch(snapshot(txn('committing'), [branch('01', 'pending'), branch('02', 'pending')]), '01', NOW, words);
+    expect(change.branches).toEqual([{ branchId: '01', status: 'committed' }]);
     expect(change.set).toEqual({});
+    // The history line speaks the mode's words.
+    expect(change.summary).toContain('confirmed');
+    expect(change.summary).not.toContain('committed');
   });
   it('resolving the last pending branch finishes the transaction (and clears flag, pause and lease)', () => {
-    const change = decideResolveBranch(snapshot(txn('cancelling', { paused: true }), [branch('01', 'cancelled'), branch('02', 'prepared')]), '02', NOW);
-    expect(change.branches).toEqual([{ branchId: '02', status: 'cancelled' }]);
-    expect(change.set).toEqual({ status: 'cancelled', finishedAt: NOW, nextRetryAt: null, paused: false, needsAttention: false, leaseOwner: null, leaseUntil: null });
+    const change = decideResolveBranch(snapshot(txn('rolling-back', { paused: true }), [branch('01', 'rolled-back'), branch('02', 'pending')]), '02', NOW, words);
+    expect(change.branches).toEqual([{ branchId: '02', status: 'rolled-back' }]);
+    expect(change.summary).toContain('cancelled');
+    expect(change.summary).not.toContain('rolled-back');
+    expect(change.set).toEqual({ status: 'rolled-back', finishedAt: NOW, nextRetryAt: null, paused: false, needsAttention: false, leaseOwner: null, leaseUntil: null });
   });
   it('is refused for a done branch, outside phase two, and for an unknown branch (NOT_FOUND)', () => {
-    const branches = [branch('01', 'confirmed'), branch('02', 'prepared')];
-    expect(refusedWith(() => decideResolveBranch(snapshot(txn('confirming'), branches), '01', NOW))).toBe('ILLEGAL_STATE');
-    for (const status of ['trying', 'confirmed', 'cancelled'] as const) {
-      expect(refusedWith(() => decideResolveBranch(snapshot(txn(status), branches), '02', NOW))).toBe('ILLEGAL_STATE');
+    const branches = [branch('01', 'committed'), branch('02', 'pending')];
+    expect(refusal(() => decideResolveBranch(snapshot(txn('committing'), branches), '01', NOW, words))).toMatchObject({ code: 'ILLEGAL_STATE', status: 'confirming' });
+    for (const status of ['open', 'committed', 'rolled-back'] as const) {
+      expect(refusal(() => decideResolveBranch(snapshot(txn(status), branches), '02', NOW, words))).toMatchObject({ code: 'ILLEGAL_STATE', status: WORD[status] });
     }
-    expect(refusedWith(() => decideResolveBranch(snapshot(txn('confirming'), branches), '99', NOW))).toBe('NOT_FOUND');
+    expect(refusal(() => decideResolveBranch(snapshot(txn('committing'), branches), '99', NOW, words))).toMatchObject({ code: 'NOT_FOUND', status: 'confirming' });
   });
 });
 
 describe('close', () => {
-  it('ends an open transaction in the direction of its decision (a trying one as cancelled), touching no branch', () => {
-    const expected: Record<string, GlobalStatus> = { trying: 'cancelled', confirming: 'confirmed', cancelling: 'cancelled' };
+  it('ends an unfinished transaction in the direction of its decision (an open one as rolled back), touching no branch', () => {
+    const expected: Record<string, GlobalStatus> = { open: 'rolled-back', committing: 'committed', 'rolling-back': 'rolled-back' };
     for (const [from, to] of Object.entries(expected)) {
-      const change = decideClose(snapshot(txn(from as GlobalStatus, { paused: true }), [branch('01', 'prepared')]), NOW);
+      const change = decideClose(snapshot(txn(from as GlobalStatus, { paused: true }), [branch('01', 'pending')]), NOW, words);
       expect(change.set).toEqual({ status: to, finishedAt: NOW, nextRetryAt: null, paused: false, needsAttention: false, leaseOwner: null, leaseUntil: null });
       expect(change.branches).toEqual([]);
+      expect(change.summary).toContain(WORD[to]);
     }
   });
   it('is refused for a finished transaction', () => {
-    for (const status of ['confirmed', 'cancelled'] as const) expect(refusedWith(() => decideClose(snapshot(txn(status), []), NOW))).toBe('ILLEGAL_STATE');
+    for (const status of ['committed', 'rolled-back'] as const) {
+      expect(refusal(() => decideClose(snapshot(txn(status), []), NOW, words))).toMatchObject({ code: 'ILLEGAL_STATE', status: WORD[status] });
+    }
   });
 });

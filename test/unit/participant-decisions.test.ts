@@ -10,7 +10,7 @@ import { GuardedStatements, isTransactionLostError } from '../../participant-sdk
 import { replyOfResult } from '../../participant-sdk/branch-reply.ts';
 import { TransactionLostError } from '../../participant-sdk/errors.ts';
 import { decodeCall, parseJsonBody } from '../../participant-sdk/incoming-call.ts';
-import { HEADERS } from '../../participant-sdk/protocol/wire.ts';
+import { HEADERS } from '../../protocol/wire.ts';
 import { defineTcc } from '../../participant-sdk/resource.ts';
 import type { Resource } from '../../participant-sdk/resource.ts';
 

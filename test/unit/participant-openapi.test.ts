@@ -18,11 +18,12 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { REFUSAL_REPLIES, replyOfError, replyOfResult } from '../../participant-sdk/branch-reply.ts';
 import type { BarrierRefusal } from '../../participant-sdk/barrier/barrier.ts';
 import { BarrierInputError, BranchOngoingError, BranchRejectedError, SignatureError, type SignatureFailure } from '../../participant-sdk/errors.ts';
-import { BRANCH_OPS, HEADERS, ID_PATTERN, LIMITS, REPLY_STATUS } from '../../participant-sdk/protocol/wire.ts';
+import { BRANCH_OPS, HEADERS, ID_PATTERN, LIMITS, REPLY_STATUS } from '../../protocol/wire.ts';
 
 const DOCUMENT = fileURLToPath(new URL('../../docs/participant-openapi.yaml', import.meta.url));
 const PROTOCOL_DOC = fileURLToPath(new URL('../../docs/protocol.md', import.meta.url));
 const SDK = fileURLToPath(new URL('../../participant-sdk/', import.meta.url));
+const PROTOCOL = fileURLToPath(new URL('../../protocol/', import.meta.url));
 
 interface Schema {
   type?: string;
@@ -122,7 +123,7 @@ function answeredCodes(): { answered: AnsweredCode[]; uncovered: string[]; compu
 
 /** The reasons verify() can give, read from signature.ts. */
 function signatureReasons(): SignatureFailure[] {
-  const text = readFileSync(join(SDK, 'protocol/signature.ts'), 'utf8');
+  const text = readFileSync(join(PROTOCOL, 'signature.ts'), 'utf8');
   return [...new Set([...text.matchAll(/reason: '(\w+)'/g)].map((m) => m[1] as SignatureFailure))];
 }
 

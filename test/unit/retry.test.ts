@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { retry, retryDelayMs, type BackoffPolicy } from '../../participant-sdk/protocol/index.ts';
+import { retry, retryDelayMs, type BackoffPolicy } from '../../protocol/index.ts';
 
 const top = () => 1;
 const bottom = () => 0;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { readFileSync } from 'node:fs';
-import { canonicalCall, sign, SIGNATURE_VERSION, verify, type SignedCall } from '../../participant-sdk/protocol/signature.ts';
+import { canonicalCall, sign, SIGNATURE_VERSION, verify, type SignedCall } from '../../protocol/signature.ts';
 
 const SECRET = 'unit-secret';
 const NOW = 1_700_000_000_000;

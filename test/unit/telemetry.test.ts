@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest';
 import { fanOutTelemetry, type AttentionEvent } from '../../coordinator/engine/telemetry.ts';
 import { parseAlertUrl, loadConfig, ConfigError } from '../../coordinator/config.ts';
 
-const attention: AttentionEvent = { gid: 'g1', mode: 'tcc', status: 'confirming', reason: 'r', retryCount: 1, at: 0 };
+const attention: AttentionEvent = { gid: 'g1', mode: 'tcc', status: 'committing', reason: 'r', retryCount: 1, at: 0 };
 
 describe('fanOutTelemetry', () => {
   it('reports to every observer that implements the event, in order', () => {
@@ -11,12 +11,26 @@ describe('fanOutTelemetry', () => {
     const telemetry = fanOutTelemetry(
       pino({ level: 'silent' }),
       { onAttention: (e) => seen.push(`a:${e.gid}`) },
-      { onBegin: () => seen.push('b'), onAttention: () => seen.push('a2') },
+      { onBegin: () => seen.push('b'), onAttention: () => seen.push('a2'), onBranchCall: (e) => seen.push(`c:${e.mode}:${e.op}:${e.outcome}`) },
     );
     telemetry.onBegin({ mode: 'tcc' });
     telemetry.onAttention(attention);
-    telemetry.onRetry({ gid: 'g1', mode: 'tcc', op: 'confirm', retryCount: 1, nextRetryAt: 0 });
-    expect(seen).toEqual(['b', 'a:g1', 'a2']);
+    // No observer implements onRetry or onFinish: nothing is reported, nothing fails.
+    telemetry.onRetry({ gid: 'g1', mode: 'tcc', status: 'committing', retryCount: 1, nextRetryAt: 0 });
+    telemetry.onFinish({ gid: 'g1', mode: 'tcc', status: 'committed', decidedAt: null, at: 0, by: 'phase-two' });
+    telemetry.onBranchCall({ mode: 'tcc', op: 'cancel', outcome: 'unknown', durationMs: 3 });
+    expect(seen).toEqual(['b', 'a:g1', 'a2', 'c:tcc:cancel:unknown']);
+  });
+
+  it('passes each event unchanged: a retry and an attention carry the mode and the phase two, as the model names it', () => {
+    const retries: unknown[] = [];
+    const attentions: unknown[] = [];
+    const telemetry = fanOutTelemetry(pino({ level: 'silent' }), { onRetry: (e) => retries.push(e), onAttention: (e) => attentions.push(e) });
+    const retry = { gid: 'g2', mode: 'tcc', status: 'rolling-back', retryCount: 4, nextRetryAt: 9 } as const;
+    telemetry.onRetry(retry);
+    telemetry.onAttention(attention);
+    expect(retries).toEqual([retry]);
+    expect(attentions).toEqual([attention]);
   });
 
   it('isolates an observer that throws: the others still run and the caller sees nothing', () => {

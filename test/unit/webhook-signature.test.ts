@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { sign } from '../../participant-sdk/protocol/signature.ts';
-import { signWebhook, verifyWebhook, type SignedWebhook } from '../../participant-sdk/protocol/webhook.ts';
+import { sign } from '../../protocol/signature.ts';
+import { signWebhook, verifyWebhook, type SignedWebhook } from '../../protocol/webhook.ts';
 
 const SECRET = 'unit-secret';
 const NOW = 1_700_000_000_000;

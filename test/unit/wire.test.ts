@@ -7,7 +7,7 @@ import {
   LIMITS,
   outcomeOfStatus,
   REPLY_STATUS,
-} from '../../participant-sdk/protocol/wire.ts';
+} from '../../protocol/wire.ts';
 
 describe('outcomeOfStatus', () => {
   it.each([

@@ -4,8 +4,11 @@
  */
 import knexFactory, { type Knex } from 'knex';
 
+/** Where and how wide {@link connectMysql}'s pool is. */
 export interface MysqlOptions {
+  /** `mysql://user:pass@host:port/database`. */
   url: string;
+  /** Most connections of the pool. */
   poolMax: number;
 }
 
@@ -23,6 +26,11 @@ export const STRICT_SESSION = "SET SESSION sql_mode = 'STRICT_ALL_TABLES,NO_ENGI
  */
 export const READ_COMMITTED_SESSION = 'SET SESSION TRANSACTION ISOLATION LEVEL READ COMMITTED';
 
+/**
+ * The coordinator's knex pool on MySQL, every connection set to strict mode
+ * and READ COMMITTED first (see {@link STRICT_SESSION}, {@link READ_COMMITTED_SESSION}).
+ * Lazy: nothing connects before the first query.
+ */
 export function connectMysql(options: MysqlOptions): Knex {
   return knexFactory({
     client: 'mysql2',

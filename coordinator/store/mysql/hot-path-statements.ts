@@ -6,15 +6,15 @@
  * REMEMBER_ROW_COUNT; everything after it is guarded by `@dtx_ok > 0`, so a
  * lost race leaves the log untouched.
  */
-import type { BranchRegistration, NewEvent } from '../../domain/transaction.ts';
-import { participantOf } from '../../domain/transaction.ts';
+import type { TransitionGuard } from '../../domain/transition-guard.ts';
+import { OPEN_STATUSES, OUTCOME_OF, participantOfBranch, type BranchRegistration, type NewEvent } from '../../domain/transaction.ts';
 import { REMEMBER_ROW_COUNT, type Statement } from './mysql-batch.ts';
 import { eventRow } from './rows.ts';
 import { TABLES } from './tables.ts';
 import type { BeginInput, DecisionInput, RoundRecord } from '../ports/transaction-store.ts';
 
 const EVENT_COLUMNS = ['gid', 'at', 'kind', 'branch_id', 'op', 'from_status', 'to_status', 'outcome', 'attempt', 'message', 'actor'] as const;
-const BRANCH_COLUMNS = ['gid', 'branch_id', 'confirm_url', 'cancel_url', 'participant', 'payload', 'status', 'attempts', 'created_at', 'updated_at'] as const;
+const BRANCH_COLUMNS = ['gid', 'branch_id', 'operations', 'participant', 'payload', 'status', 'attempts', 'created_at', 'updated_at', 'registered_by'] as const;
 const GUARD = '@dtx_ok > 0';
 
 const placeholders = (n: number) => Array.from({ length: n }, () => '?').join(', ');
@@ -35,8 +35,29 @@ function eventValues(event: NewEvent): unknown[] {
   return EVENT_COLUMNS.map((column) => row[column]);
 }
 
-function branchValues(gid: string, branch: BranchRegistration, now: number): unknown[] {
-  return [gid, branch.branchId, branch.confirmUrl, branch.cancelUrl, participantOf(branch.confirmUrl), branch.payload, 'prepared', 0, now, now];
+function branchValues(gid: string, branch: BranchRegistration, now: number, registeredBy: string | null): unknown[] {
+  return [gid, branch.branchId, JSON.stringify(branch.operations), participantOfBranch(branch.operations), branch.payload, 'pending', 0, now, now, registeredBy];
+}
+
+/** A branch row to insert (the admin-free registration path uses knex). */
+export function branchRow(gid: string, branch: BranchRegistration, now: number, registeredBy: string | null): Record<(typeof BRANCH_COLUMNS)[number], unknown> {
+  const values = branchValues(gid, branch, now, registeredBy);
+  return Object.fromEntries(BRANCH_COLUMNS.map((column, index) => [column, values[index]])) as Record<(typeof BRANCH_COLUMNS)[number], unknown>;
+}
+
+/** The SQL condition of a transition guard on the global row, with its bindings. */
+export function guardCondition(guard: TransitionGuard): { sql: string; values: unknown[] } {
+  const parts = ['status = ?'];
+  const values: unknown[] = [guard.from];
+  if (guard.deadlineAfter !== undefined) {
+    parts.push('deadline_at > ?');
+    values.push(guard.deadlineAfter);
+  }
+  if (guard.mode !== undefined) {
+    parts.push('mode = ?');
+    values.push(guard.mode);
+  }
+  return { sql: parts.join(' AND '), values };
 }
 
 /** Guarded reads of the transaction and its branches after a won compare-and-set (empty otherwise). */
@@ -47,32 +68,30 @@ function guardedSnapshot(gid: string): Statement[] {
   ];
 }
 
-export function beginStatements(input: BeginInput, events: NewEvent[]): Statement[] {
+export function beginStatements(input: BeginInput): Statement[] {
   const { gid, now } = input;
   const statements: Statement[] = [
     {
       // Due at the deadline: that is when the timeout sweep must look at it.
-      sql: `INSERT INTO ${TABLES.global} (gid, mode, status, caller, created_at, updated_at, deadline_at, next_retry_at, retry_count) VALUES (?, ?, 'trying', ?, ?, ?, ?, ?, 0)`,
+      sql: `INSERT INTO ${TABLES.global} (gid, mode, status, caller, created_at, updated_at, deadline_at, next_retry_at, retry_count) VALUES (?, ?, 'open', ?, ?, ?, ?, ?, 0)`,
       values: [gid, input.mode, input.caller ?? null, now, now, input.deadlineAt, input.deadlineAt],
     },
   ];
   if (input.branches.length > 0) {
-    statements.push(insertRows(TABLES.branch, BRANCH_COLUMNS, input.branches.map((b) => branchValues(gid, b, now))));
+    statements.push(insertRows(TABLES.branch, BRANCH_COLUMNS, input.branches.map((b) => branchValues(gid, b, now, input.caller))));
   }
-  statements.push(insertRows(TABLES.event, EVENT_COLUMNS, events.map(eventValues)));
   return statements;
 }
 
-/** Result indexes: 0 the compare-and-set, 3 the transaction, 4 its branches. */
-export function decisionStatements(input: DecisionInput, event: NewEvent): Statement[] {
-  const deadline = input.beforeDeadline ? ' AND deadline_at > ?' : '';
+/** Result indexes: 0 the compare-and-set, 2 the transaction, 3 its branches. */
+export function decisionStatements(input: DecisionInput, reason: string | null, actor: string | null): Statement[] {
+  const guard = guardCondition(input.guard);
   return [
     {
-      sql: `UPDATE ${TABLES.global} SET status = ?, reason = ?, updated_at = ?, decided_at = ?, lease_owner = ?, lease_until = ?, next_retry_at = ? WHERE gid = ? AND status = 'trying'${deadline}`,
-      values: [input.to, event.message, input.now, input.now, input.owner, input.leaseUntil, input.leaseUntil, input.gid, ...(input.beforeDeadline ? [input.now] : [])],
+      sql: `UPDATE ${TABLES.global} SET status = ?, reason = ?, updated_at = ?, decided_at = ?, decided_by = ?, lease_owner = ?, lease_until = ?, next_retry_at = ? WHERE gid = ? AND ${guard.sql}`,
+      values: [input.to, reason, input.now, input.now, actor, input.owner, input.leaseUntil, input.leaseUntil, input.gid, ...guard.values],
     },
     REMEMBER_ROW_COUNT,
-    guardedInsertRows(TABLES.event, EVENT_COLUMNS, [eventValues(event)]),
     ...guardedSnapshot(input.gid),
   ];
 }
@@ -81,8 +100,8 @@ export function decisionStatements(input: DecisionInput, event: NewEvent): State
 export function claimStatements(gid: string, owner: string, now: number, leaseUntil: number): Statement[] {
   return [
     {
-      sql: `UPDATE ${TABLES.global} SET lease_owner = ?, lease_until = ?, next_retry_at = ? WHERE gid = ? AND paused = 0 AND status IN ('trying', 'confirming', 'cancelling') AND next_retry_at <= ? AND (lease_until IS NULL OR lease_until <= ?)`,
-      values: [owner, leaseUntil, leaseUntil, gid, now, now],
+      sql: `UPDATE ${TABLES.global} SET lease_owner = ?, lease_until = ?, next_retry_at = ? WHERE gid = ? AND paused = 0 AND status IN (${placeholders(OPEN_STATUSES.length)}) AND next_retry_at <= ? AND (lease_until IS NULL OR lease_until <= ?)`,
+      values: [owner, leaseUntil, leaseUntil, gid, ...OPEN_STATUSES, now, now],
     },
     REMEMBER_ROW_COUNT,
     ...guardedSnapshot(gid),
@@ -99,8 +118,9 @@ function noBranchPending(except: number): string {
 export function roundStatements(record: RoundRecord, events: NewEvent[], clipError: (text: string | null) => string | null): Statement[] {
   const { gid, now, decision } = record;
   const guard = [gid, record.from, record.owner];
-  const doneStatus = record.op === 'confirm' ? 'confirmed' : 'cancelled';
-  const succeeded = record.results.filter((r) => r.outcome === 'success').map((r) => r.branchId);
+  const doneStatus = OUTCOME_OF[record.from];
+  const successes = record.results.filter((r) => r.outcome === 'success');
+  const succeeded = successes.map((r) => r.branchId);
   const globalUpdate: Statement =
     decision.kind === 'finish'
       ? {
@@ -119,10 +139,19 @@ export function roundStatements(record: RoundRecord, events: NewEvent[], clipErr
         };
   const statements: Statement[] = [globalUpdate, REMEMBER_ROW_COUNT];
 
-  if (succeeded.length > 0) {
+  // Each branch's completing call is kept on its row (the history reads it
+  // there). A completion already recorded stays: the first one is the row's.
+  if (successes.length > 0) {
+    const each = (pick: (r: RoundRecord['results'][number]) => unknown) => ({
+      sql: `CASE branch_id ${successes.map(() => 'WHEN ? THEN ?').join(' ')} END`,
+      values: successes.flatMap((r) => [r.branchId, pick(r)]),
+    });
+    const op = each((r) => r.op);
+    const attempt = each((r) => r.attempt);
+    const http = each((r) => r.httpStatus);
     statements.push({
-      sql: `UPDATE ${TABLES.branch} SET status = ?, attempts = attempts + 1, last_error = NULL, updated_at = ? WHERE gid = ? AND branch_id IN (${placeholders(succeeded.length)}) AND ${GUARD}`,
-      values: [doneStatus, now, gid, ...succeeded],
+      sql: `UPDATE ${TABLES.branch} SET status = ?, attempts = attempts + 1, last_error = NULL, updated_at = ?, done_at = COALESCE(done_at, ?), done_op = COALESCE(done_op, ${op.sql}), done_attempt = COALESCE(done_attempt, ${attempt.sql}), done_http = COALESCE(done_http, ${http.sql}) WHERE gid = ? AND branch_id IN (${placeholders(successes.length)}) AND ${GUARD}`,
+      values: [doneStatus, now, now, ...op.values, ...attempt.values, ...http.values, gid, ...succeeded],
     });
   }
   for (const result of record.results) {
@@ -132,6 +161,6 @@ export function roundStatements(record: RoundRecord, events: NewEvent[], clipErr
       values: [clipError(result.error), now, gid, result.branchId],
     });
   }
-  statements.push(guardedInsertRows(TABLES.event, EVENT_COLUMNS, events.map(eventValues)));
+  if (events.length > 0) statements.push(guardedInsertRows(TABLES.event, EVENT_COLUMNS, events.map(eventValues)));
   return statements;
 }

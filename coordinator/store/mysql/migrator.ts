@@ -6,15 +6,17 @@ import type { Knex } from 'knex';
 import * as transactionLog from './migrations/0001-transaction-log.ts';
 import * as operations from './migrations/0002-operations.ts';
 import * as exactIds from './migrations/0003-exact-ids.ts';
+import * as modes from './migrations/0004-modes.ts';
 import { TABLES } from './tables.ts';
 
-interface Migration {
+export interface Migration {
   name: string;
   up(knex: Knex): Promise<void>;
   down(knex: Knex): Promise<void>;
 }
 
-const MIGRATIONS: readonly Migration[] = [transactionLog, operations, exactIds];
+/** Every migration, in the order they apply. */
+export const MIGRATIONS: readonly Migration[] = [transactionLog, operations, exactIds, modes];
 
 const source: Knex.MigrationSource<Migration> = {
   getMigrations: async () => [...MIGRATIONS],

@@ -5,10 +5,21 @@
  */
 import type { Knex } from 'knex';
 import type { GlobalPatch, OperatorChange } from '../../domain/operator-decisions.ts';
-import { OPEN_STATUSES, type GlobalTransaction, type NewEvent, type TransactionSnapshot } from '../../domain/transaction.ts';
-import type { AdminStore, AuditEntry, AuditRecord, ListFilter, ListRequest, OpenCounts, Stats, ListCursor } from '../ports/admin-store.ts';
+import {
+  blankEvent,
+  clip,
+  OPEN_STATUSES,
+  TERMINAL_STATUSES,
+  type GlobalStatus,
+  type GlobalTransaction,
+  type Mode,
+  type NewEvent,
+  type OpenStatus,
+  type TransactionSnapshot,
+} from '../../domain/transaction.ts';
+import type { AdminStore, AuditEntry, AuditRecord, ListFilter, ListRequest, OpenCounts, Stats, ListCursor, StatusCount } from '../ports/admin-store.ts';
 import type { MysqlWriter } from './mysql-writer.ts';
-import { blankEvent, clip, eventRow, toTransaction, type GlobalRow } from './rows.ts';
+import { eventRow, toTransaction, type GlobalRow } from './rows.ts';
 import { TABLES } from './tables.ts';
 
 const HOUR = 3_600_000;
@@ -27,6 +38,7 @@ export interface MysqlAdminStoreOptions {
   commonParticipantBranches?: number;
 }
 
+/** The operator's view of the MySQL log: the {@link AdminStore} port. */
 export class MysqlAdminStore implements AdminStore {
   private readonly knex: Knex;
   private readonly commonParticipantBranches: number;
@@ -91,29 +103,27 @@ export class MysqlAdminStore implements AdminStore {
       const [row] = (await (distinct ? query.countDistinct({ n: distinct }) : query.count({ n: '*' }))) as { n: number | string }[];
       return Number(row?.n ?? 0);
     };
-    // Each count is an index range over open rows or the last hour's events:
-    // the cost does not grow with the finished rows the log accumulates.
-    const [trying, confirming, cancelling, confirmed, cancelled, attention, paused, backlog, flagged] = await Promise.all([
-      count(k(TABLES.global).where({ status: 'trying' })),
-      count(k(TABLES.global).where({ status: 'confirming' })),
-      count(k(TABLES.global).where({ status: 'cancelling' })),
-      count(k(TABLES.event).where({ kind: 'status', to_status: 'confirmed' }).andWhere('at', '>=', now - HOUR)),
-      count(k(TABLES.event).where({ kind: 'status', to_status: 'cancelled' }).andWhere('at', '>=', now - HOUR)),
+    // Each count is an index range over open rows or the last hour's
+    // finished ones: the cost does not grow with the finished rows the log
+    // accumulates (idx_global_status_mode, idx_global_finished).
+    const [open, finished, attention, paused, backlog, flagged] = await Promise.all([
+      this.openByStatus(),
+      this.byModeAndStatus(TERMINAL_STATUSES, (q) => q.andWhere('finished_at', '>=', now - HOUR)),
       count(k(TABLES.global).where({ needs_attention: true })),
       count(k(TABLES.global).where({ paused: true })),
       count(k(TABLES.global).where('next_retry_at', '<=', now)),
       count(k(TABLES.event).where({ kind: 'attention' }).andWhere('at', '>=', now - HOUR), 'gid'),
     ]);
     const oldest = await Promise.all(
-      (['trying', 'confirming', 'cancelling'] as const).map(async (status) => {
+      OPEN_STATUSES.map(async (status) => {
         const [row] = (await k(TABLES.global).where({ status }).min({ at: 'created_at' })) as { at: number | string | null }[];
         return row?.at === null || row?.at === undefined ? null : Number(row.at);
       }),
     );
     const known = oldest.filter((v): v is number => v !== null);
     return {
-      open: { trying, confirming, cancelling },
-      finishedLastHour: { confirmed, cancelled },
+      open,
+      finishedLastHour: finished,
       needsAttention: attention,
       paused,
       oldestOpenCreatedAt: known.length ? Math.min(...known) : null,
@@ -123,18 +133,24 @@ export class MysqlAdminStore implements AdminStore {
   }
 
   async openCounts(): Promise<OpenCounts> {
-    // idx_global_status_age and idx_global_attention: both read only open
+    // idx_global_status_mode and idx_global_attention: both read only open
     // rows (a finished transaction has needs_attention cleared), never the
     // finished ones the log accumulates.
-    const [byStatus, [flagged]] = await Promise.all([
-      this.knex(TABLES.global).select('status').count({ n: '*' }).whereIn('status', OPEN_STATUSES).groupBy('status') as Promise<{ status: string; n: number | string }[]>,
+    const [open, [flagged]] = await Promise.all([
+      this.openByStatus(),
       this.knex(TABLES.global).where({ needs_attention: true }).count({ n: '*' }) as Promise<{ n: number | string }[]>,
     ]);
-    const counts: OpenCounts = { byStatus: { trying: 0, confirming: 0, cancelling: 0 }, needsAttention: Number(flagged?.n ?? 0) };
-    for (const row of byStatus) {
-      if (row.status === 'trying' || row.status === 'confirming' || row.status === 'cancelling') counts.byStatus[row.status] = Number(row.n);
-    }
-    return counts;
+    return { open, needsAttention: Number(flagged?.n ?? 0) };
+  }
+
+  private openByStatus(): Promise<StatusCount<OpenStatus>[]> {
+    return this.byModeAndStatus(OPEN_STATUSES, (q) => q);
+  }
+
+  private async byModeAndStatus<S extends GlobalStatus>(statuses: readonly S[], narrow: (query: Knex.QueryBuilder) => Knex.QueryBuilder): Promise<StatusCount<S>[]> {
+    const query = this.knex(TABLES.global).select('mode', 'status').count({ n: '*' }).whereIn('status', statuses).groupBy('status', 'mode');
+    const rows = (await narrow(query)) as { mode: string; status: string; n: number | string }[];
+    return rows.map((row) => ({ mode: row.mode as Mode, status: row.status as S, count: Number(row.n) }));
   }
 
   async applyOperatorChange(input: { before: TransactionSnapshot; change: OperatorChange; audit: AuditEntry }): Promise<TransactionSnapshot | 'stale' | null> {
@@ -156,7 +172,7 @@ export class MysqlAdminStore implements AdminStore {
         }
         for (const branch of change.branches) {
           const resolved = await trx(TABLES.branch)
-            .where({ gid, branch_id: branch.branchId, status: 'prepared' })
+            .where({ gid, branch_id: branch.branchId, status: 'pending' })
             .update({ status: branch.status, last_error: clip(`resolved by hand by ${audit.actor}: ${audit.reason}`, 1024), updated_at: now });
           // Resolved meanwhile (a round confirmed it): roll the whole change back.
           if (resolved === 0) throw new StaleChange();
@@ -185,7 +201,7 @@ export class MysqlAdminStore implements AdminStore {
 
   async findRetryable(filter: ListFilter, limit: number): Promise<string[]> {
     const query = this.filtered(this.knex(`${TABLES.global} as g`).select('g.gid'), filter)
-      .whereIn('g.status', ['confirming', 'cancelling'])
+      .whereIn('g.status', ['committing', 'rolling-back'] satisfies GlobalStatus[])
       .andWhere('g.paused', false)
       .orderBy([{ column: 'g.created_at', order: 'asc' }, { column: 'g.gid', order: 'asc' }])
       .limit(limit);
@@ -252,7 +268,7 @@ export function listIndex(filter: Omit<ListFilter, 'participant'>): string {
   if (filter.needsAttention === true) return 'idx_global_attention';
   if (filter.paused === true) return 'idx_global_paused_age';
   // Open statuses are few rows; a finished status is most of the log, where a gid prefix narrows more.
-  if (filter.status && OPEN_STATUSES.includes(filter.status)) return 'idx_global_status_age';
+  if (filter.status && (OPEN_STATUSES as readonly GlobalStatus[]).includes(filter.status)) return 'idx_global_status_age';
   if (filter.gidPrefix) return 'PRIMARY';
   if (filter.status) return 'idx_global_status_age';
   if (filter.mode) return 'idx_global_mode_age';

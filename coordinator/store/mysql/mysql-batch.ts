@@ -34,6 +34,7 @@ const CONFLICT_RETRIES = 3;
 /** Sets `@dtx_ok` from the row count of the statement just before it. */
 export const REMEMBER_ROW_COUNT: Statement = { sql: 'SET @dtx_ok = ROW_COUNT()', values: [] };
 
+/** The mysql2 pool a {@link MysqlBatch} sends its multi-statement transactions on (strict mode, READ COMMITTED). */
 export function connectBatchPool(url: string, poolMax: number): Pool {
   const pool = createPool({ uri: url, multipleStatements: true, connectionLimit: poolMax, waitForConnections: true, maxIdle: poolMax });
   pool.pool.on('connection', (connection) => {
@@ -59,6 +60,7 @@ export interface GroupCommitOptions {
   maxGroup: number;
 }
 
+/** Sends a commit's statements in one round trip, grouping concurrent commits (see the module comment). */
 export class MysqlBatch {
   readonly #waiting: Unit[] = [];
   #inFlight = 0;

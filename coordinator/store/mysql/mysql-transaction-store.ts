@@ -3,12 +3,13 @@
  * ../ports/transaction-store.ts for each operation's precondition and effect.
  */
 import type { Knex } from 'knex';
-import { participantOf, type BranchRegistration, type NewEvent, type TransactionSnapshot } from '../../domain/transaction.ts';
+import { guardHolds } from '../../domain/transition-guard.ts';
+import { blankEvent, clip, type BranchRegistration, type NewEvent, type TransactionSnapshot } from '../../domain/transaction.ts';
 import { isDuplicateKey } from './mysql-errors.ts';
 import type { MysqlWriter } from './mysql-writer.ts';
 import type { MysqlBatch } from './mysql-batch.ts';
-import { beginStatements, claimStatements, decisionStatements, roundStatements } from './hot-path-statements.ts';
-import { blankEvent, clip, eventRow, toBranch, toEvent, toTransaction, type BranchRow, type EventRow, type GlobalRow } from './rows.ts';
+import { beginStatements, branchRow, claimStatements, decisionStatements, roundStatements } from './hot-path-statements.ts';
+import { toBranch, toEvent, toTransaction, type BranchRow, type EventRow, type GlobalRow } from './rows.ts';
 import { TABLES } from './tables.ts';
 import type {
   BeginInput,
@@ -22,6 +23,7 @@ import type {
 /** Attempts of a registration that raced another one for the same new branch. */
 const REGISTRATION_ATTEMPTS = 3;
 
+/** The transaction log on MySQL: the {@link TransactionStore} port, its hot path group-committed through a MysqlBatch. */
 export class MysqlTransactionStore implements TransactionStore {
   private readonly knex: Knex;
   #closing: Promise<void> | null = null;
@@ -43,10 +45,9 @@ export class MysqlTransactionStore implements TransactionStore {
   }
 
   async begin(input: BeginInput): Promise<'created' | 'exists'> {
-    const { gid, now } = input;
-    const begin: NewEvent = { ...blankEvent(gid, now, 'begin'), toStatus: 'trying', message: `deadline ${new Date(input.deadlineAt).toISOString()}`, actor: input.caller };
+    const { gid } = input;
     try {
-      await this.batch.transaction(beginStatements(input, [begin, ...input.branches.map((b) => registerEvent(gid, b, now, input.caller))]));
+      await this.batch.transaction(beginStatements(input));
       return 'created';
     } catch (error) {
       // Which key was hit decides, not the error text: only the transaction's
@@ -73,8 +74,7 @@ export class MysqlTransactionStore implements TransactionStore {
           const rows = await trx<BranchRow>(TABLES.branch).where({ gid }).orderBy(['created_at', 'branch_id']);
           const before = { transaction: toTransaction(row), branches: rows.map(toBranch) };
           if (!mayRegister(before, input)) return { before, inserted: [] };
-          await trx(TABLES.branch).insert(branches.map((b) => branchRow(gid, b, now)));
-          await trx(TABLES.event).insert(branches.map((b) => eventRow(registerEvent(gid, b, now, actor))));
+          await trx(TABLES.branch).insert(branches.map((b) => branchRow(gid, b, now, actor)));
           return { before, inserted: branches };
         });
       } catch (error) {
@@ -87,15 +87,8 @@ export class MysqlTransactionStore implements TransactionStore {
   }
 
   async decide(input: DecisionInput): Promise<TransactionSnapshot | null> {
-    const event: NewEvent = {
-      ...blankEvent(input.gid, input.now, 'status'),
-      fromStatus: 'trying',
-      toStatus: input.to,
-      message: clip(input.reason, 512),
-      actor: input.actor,
-    };
-    const results = await this.batch.transaction(decisionStatements(input, event));
-    return snapshotOf(results, 0, 3);
+    const results = await this.batch.transaction(decisionStatements(input, clip(input.reason, 512), clip(input.actor, 128)));
+    return snapshotOf(results, 0, 2);
   }
 
   async claim(gid: string, owner: string, now: number, leaseUntil: number): Promise<TransactionSnapshot | null> {
@@ -105,17 +98,18 @@ export class MysqlTransactionStore implements TransactionStore {
 
   async recordRound(record: RoundRecord): Promise<boolean> {
     const { gid, now, decision } = record;
-    const events: NewEvent[] = record.results.map((result) => ({
-      ...blankEvent(gid, now, 'branch-call'),
-      branchId: result.branchId,
-      op: record.op,
-      outcome: result.outcome,
-      attempt: result.attempt,
-      message: result.error ?? (result.httpStatus === null ? null : `HTTP ${result.httpStatus}`),
-    }));
-    if (decision.kind === 'finish') {
-      events.push({ ...blankEvent(gid, now, 'status'), fromStatus: record.from, toStatus: decision.status });
-    } else if (decision.attentionReason) {
+    // Successful calls and the finish are on the rows; the rest is history.
+    const events: NewEvent[] = record.results
+      .filter((result) => result.outcome !== 'success')
+      .map((result) => ({
+        ...blankEvent(gid, now, 'branch-call'),
+        branchId: result.branchId,
+        op: result.op,
+        outcome: result.outcome,
+        attempt: result.attempt,
+        message: result.error ?? (result.httpStatus === null ? null : `HTTP ${result.httpStatus}`),
+      }));
+    if (decision.kind === 'retry' && decision.attentionReason) {
       events.push({ ...blankEvent(gid, now, 'attention'), message: decision.attentionReason });
     }
     const retry = decision.kind === 'retry' ? { ...decision, attentionReason: clip(decision.attentionReason, 512) } : decision;
@@ -152,7 +146,7 @@ export class MysqlTransactionStore implements TransactionStore {
     // idx_event_gid (gid, id): the range of this transaction's events, first match wins.
     const row = await this.knex<EventRow>(TABLES.event)
       .select('at')
-      .where({ gid, kind: 'status', from_status: 'trying' })
+      .where({ gid, kind: 'status', from_status: 'open' })
       .orderBy('id')
       .first();
     return row ? Number(row.at) : null;
@@ -173,36 +167,10 @@ export class MysqlTransactionStore implements TransactionStore {
   }
 }
 
-function branchRow(gid: string, branch: BranchRegistration, now: number): Omit<BranchRow, 'last_error'> {
-  return {
-    gid,
-    branch_id: branch.branchId,
-    confirm_url: branch.confirmUrl,
-    cancel_url: branch.cancelUrl,
-    participant: participantOf(branch.confirmUrl),
-    payload: branch.payload,
-    status: 'prepared',
-    attempts: 0,
-    created_at: now,
-    updated_at: now,
-  };
-}
-
-function registerEvent(gid: string, branch: BranchRegistration, now: number, actor: string | null): NewEvent {
-  return { ...blankEvent(gid, now, 'register'), branchId: branch.branchId, message: `confirm ${branch.confirmUrl} cancel ${branch.cancelUrl}`, actor };
-}
-
-/** The guard of registerBranches (see the port): trying, before the deadline, of the mode asked, every branch new. */
+/** The precondition of registerBranches (see the port): the mode's guard holds, and every branch is new. */
 function mayRegister(before: TransactionSnapshot, input: RegisterInput): boolean {
-  const txn = before.transaction;
   const known = new Set(before.branches.map((b) => b.branchId));
-  return (
-    input.branches.length > 0 &&
-    txn.status === 'trying' &&
-    input.now < txn.deadlineAt &&
-    (input.mode === undefined || txn.mode === input.mode) &&
-    input.branches.every((b) => !known.has(b.branchId))
-  );
+  return input.branches.length > 0 && guardHolds(input.guard, before.transaction) && input.branches.every((b) => !known.has(b.branchId));
 }
 
 function changedRows(result: unknown): number {

@@ -8,6 +8,7 @@ import { isRetryableConflict } from './mysql-errors.ts';
 
 const CONFLICT_RETRIES = 3;
 
+/** Runs the stores' knex transactions, retried whole on lock conflicts, and counts commits. */
 export class MysqlWriter {
   #commits = 0;
 

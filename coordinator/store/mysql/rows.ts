@@ -1,15 +1,17 @@
 /** Mapping between table rows and the domain model. */
-import type {
-  Branch,
-  BranchStatus,
-  EventKind,
-  GlobalStatus,
-  GlobalTransaction,
-  Mode,
-  NewEvent,
-  TransactionEvent,
+import {
+  clip,
+  type Branch,
+  type BranchStatus,
+  type EventKind,
+  type GlobalStatus,
+  type GlobalTransaction,
+  type Mode,
+  type NewEvent,
+  type Operation,
+  type Operations,
+  type TransactionEvent,
 } from '../../domain/transaction.ts';
-import type { BranchOp } from '../../../participant-sdk/protocol/wire.ts';
 
 export interface GlobalRow {
   gid: string;
@@ -21,6 +23,7 @@ export interface GlobalRow {
   updated_at: number | string;
   deadline_at: number | string;
   decided_at: number | string | null;
+  decided_by: string | null;
   finished_at: number | string | null;
   retry_count: number;
   next_retry_at: number | string | null;
@@ -34,8 +37,8 @@ export interface GlobalRow {
 export interface BranchRow {
   gid: string;
   branch_id: string;
-  confirm_url: string;
-  cancel_url: string;
+  /** JSON text: operation → URL, in registration order. */
+  operations: string;
   participant: string;
   payload: string;
   status: string;
@@ -43,6 +46,11 @@ export interface BranchRow {
   last_error: string | null;
   created_at: number | string;
   updated_at: number | string;
+  registered_by: string | null;
+  done_at: number | string | null;
+  done_op: Operation | null;
+  done_attempt: number | null;
+  done_http: number | null;
 }
 
 export interface EventRow {
@@ -74,6 +82,7 @@ export function toTransaction(row: GlobalRow): GlobalTransaction {
     updatedAt: num(row.updated_at),
     deadlineAt: num(row.deadline_at),
     decidedAt: numOrNull(row.decided_at),
+    decidedBy: row.decided_by,
     finishedAt: numOrNull(row.finished_at),
     retryCount: row.retry_count,
     nextRetryAt: numOrNull(row.next_retry_at),
@@ -89,8 +98,7 @@ export function toBranch(row: BranchRow): Branch {
   return {
     gid: row.gid,
     branchId: row.branch_id,
-    confirmUrl: row.confirm_url,
-    cancelUrl: row.cancel_url,
+    operations: JSON.parse(row.operations) as Operations,
     participant: row.participant,
     payload: row.payload,
     status: row.status as BranchStatus,
@@ -98,6 +106,11 @@ export function toBranch(row: BranchRow): Branch {
     lastError: row.last_error,
     createdAt: num(row.created_at),
     updatedAt: num(row.updated_at),
+    registeredBy: row.registered_by,
+    completion:
+      row.done_at === null || row.done_op === null
+        ? null
+        : { at: num(row.done_at), op: row.done_op, attempt: row.done_attempt ?? 0, httpStatus: row.done_http },
   };
 }
 
@@ -108,7 +121,7 @@ export function toEvent(row: EventRow): TransactionEvent {
     at: num(row.at),
     kind: row.kind as EventKind,
     branchId: row.branch_id,
-    op: row.op as BranchOp | null,
+    op: row.op as Operation | null,
     fromStatus: row.from_status as GlobalStatus | null,
     toStatus: row.to_status as GlobalStatus | null,
     outcome: row.outcome,
@@ -116,12 +129,6 @@ export function toEvent(row: EventRow): TransactionEvent {
     message: row.message,
     actor: row.actor,
   };
-}
-
-/** Columns are bounded; error texts from participants are not. */
-export function clip(text: string | null, max: number): string | null {
-  if (text === null) return null;
-  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
 }
 
 export function eventRow(event: NewEvent): Omit<EventRow, 'id'> {
@@ -140,19 +147,3 @@ export function eventRow(event: NewEvent): Omit<EventRow, 'id'> {
   };
 }
 
-/** An event with every optional field empty, to be filled by the caller. */
-export function blankEvent(gid: string, at: number, kind: EventKind): NewEvent {
-  return {
-    gid,
-    at,
-    kind,
-    branchId: null,
-    op: null,
-    fromStatus: null,
-    toStatus: null,
-    outcome: null,
-    attempt: null,
-    message: null,
-    actor: null,
-  };
-}

@@ -4,7 +4,14 @@
  * guarded commit each.
  */
 import type { OperatorAction, OperatorChange } from '../../domain/operator-decisions.ts';
-import type { GlobalStatus, GlobalTransaction, Mode, TransactionSnapshot } from '../../domain/transaction.ts';
+import type { GlobalStatus, GlobalTransaction, Mode, OpenStatus, TerminalStatus, TransactionSnapshot } from '../../domain/transaction.ts';
+
+/** How many transactions of one mode are in one status. */
+export interface StatusCount<S extends GlobalStatus = GlobalStatus> {
+  mode: Mode;
+  status: S;
+  count: number;
+}
 
 export interface ListFilter {
   status?: GlobalStatus;
@@ -32,10 +39,10 @@ export interface ListRequest {
 }
 
 export interface Stats {
-  /** Open transactions by status (exact). */
-  open: Record<'trying' | 'confirming' | 'cancelling', number>;
-  /** Transactions finished in the last hour, by status. */
-  finishedLastHour: Record<'confirmed' | 'cancelled', number>;
+  /** Open transactions by mode and status (exact; only pairs with transactions). */
+  open: StatusCount<OpenStatus>[];
+  /** Transactions finished in the last hour, by mode and status. */
+  finishedLastHour: StatusCount<TerminalStatus>[];
   needsAttention: number;
   paused: number;
   oldestOpenCreatedAt: number | null;
@@ -45,7 +52,7 @@ export interface Stats {
 }
 
 export interface OpenCounts {
-  byStatus: Record<'trying' | 'confirming' | 'cancelling', number>;
+  open: StatusCount<OpenStatus>[];
   needsAttention: number;
 }
 
@@ -64,17 +71,18 @@ export interface AuditRecord extends AuditEntry {
   id: number;
 }
 
+/** The operator's port on the log: listing, stats, the audit log, and guarded operator changes. */
 export interface AdminStore {
   list(request: ListRequest): Promise<{ items: GlobalTransaction[]; next: ListCursor | null }>;
   stats(now: number): Promise<Stats>;
-  /** Open transactions by status and the flagged count, for the metrics scrape: two index-only counts. */
+  /** Open transactions by mode and status and the flagged count, for the metrics scrape: two index-only counts. */
   openCounts(): Promise<OpenCounts>;
 
   /**
    * An operator's change, decided by the domain on `before` (a snapshot the
    * caller loaded). Precondition: the transaction is still as `before` shows
    * it (status, paused, lease owner, retry count, last update) and every
-   * branch the change resolves is still `prepared`. Effect, in one commit:
+   * branch the change resolves is still `pending`. Effect, in one commit:
    * the change, an `operator` event (and a `status` event if the status
    * changes) and the audit entry. Returns the snapshot after the change;
    * `stale`, writing nothing, if the precondition failed (load again and

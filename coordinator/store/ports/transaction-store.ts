@@ -7,14 +7,9 @@
  * Every write is one atomic commit guarded by the state it expects
  * (compare-and-set), so concurrent coordinators never both win a transition.
  */
-import type { BranchCallResult, RoundDecision, PhaseTwoOp } from '../../domain/tcc-decisions.ts';
-import type {
-  BranchRegistration,
-  GlobalStatus,
-  Mode,
-  TransactionEvent,
-  TransactionSnapshot,
-} from '../../domain/transaction.ts';
+import type { RoundCall, RoundDecision } from '../../domain/phase-two.ts';
+import type { TransitionGuard } from '../../domain/transition-guard.ts';
+import type { BranchRegistration, GlobalStatus, Mode, PhaseTwoStatus, TransactionEvent, TransactionSnapshot } from '../../domain/transaction.ts';
 
 export interface BeginInput {
   gid: string;
@@ -29,8 +24,8 @@ export interface BeginInput {
 
 export interface RegisterInput {
   gid: string;
-  /** If given, the transaction must be of this mode. */
-  mode?: Mode;
+  /** What the transaction must satisfy for branches to join (the mode's registration guard). */
+  guard: TransitionGuard;
   now: number;
   /** Distinct branch ids, all of them expected to be new. */
   branches: BranchRegistration[];
@@ -40,25 +35,25 @@ export interface RegisterInput {
 
 export interface DecisionInput {
   gid: string;
-  to: 'confirming' | 'cancelling';
+  to: PhaseTwoStatus;
+  /** The mode's precondition of the decision, applied in the same write. */
+  guard: TransitionGuard;
   reason: string | null;
   now: number;
   /** The instance that will run phase two; it holds the lease until `leaseUntil`. */
   owner: string;
   leaseUntil: number;
-  /** Refuse the transition if the deadline has passed (for submit). */
-  beforeDeadline: boolean;
+  /** Who decided (caller, operator, `timeout-sweeper`), kept on the transaction for its history. */
   actor: string;
 }
 
 export interface RoundRecord {
   gid: string;
   owner: string;
-  op: PhaseTwoOp;
   /** The status phase two ran under; the write is refused if it changed. */
-  from: 'confirming' | 'cancelling';
-  /** One per branch called, with the branch's attempt number for this call. */
-  results: (BranchCallResult & { attempt: number })[];
+  from: PhaseTwoStatus;
+  /** One per branch called, with its operation and the branch's attempt number for this call. */
+  results: RoundCall[];
   decision: RoundDecision;
   now: number;
 }
@@ -68,22 +63,26 @@ export interface DueTransaction {
   nextRetryAt: number;
 }
 
+/**
+ * The transaction log's port: every state transition as one guarded atomic
+ * operation. A new store is done when it passes the store contract suite
+ * (test/support/store-contract); MysqlTransactionStore is the one today.
+ */
 export interface TransactionStore {
   /**
-   * Precondition: none. Effect: inserts the transaction (status `trying`,
-   * due for recovery at its deadline), its branches and their events in one
-   * commit. Returns `exists` without writing if a transaction with exactly
+   * Precondition: none. Effect: inserts the transaction (status `open`,
+   * due for recovery at its deadline) and its branches in one commit (the
+   * history shows both from their rows; no event row is written). Returns `exists` without writing if a transaction with exactly
    * this gid exists (ids compare byte for byte); any other conflict throws.
    */
   begin(input: BeginInput): Promise<'created' | 'exists'>;
 
   /**
-   * Precondition: the transaction exists (else returns null), is of `mode`
-   * when one is given, is `trying`, `now` is before its deadline, `branches`
-   * is not empty and none of their ids is registered yet. Effect, in one
-   * commit ordered against a concurrent decision (which would otherwise
-   * miss the branch): inserts `branches` with their events, `actor` (the
-   * registering caller) on those events. Returns the snapshot as it was
+   * Precondition: the transaction exists (else returns null), `guard`
+   * holds, `branches` is not empty and none of their ids is registered yet.
+   * Effect, in one commit ordered against a concurrent decision (which
+   * would otherwise miss the branch): inserts `branches`, `actor` (the
+   * registering caller) on each. Returns the snapshot as it was
    * before the insert and what was inserted: all of `branches`, or none,
    * writing nothing, when the precondition failed; the snapshot, read in
    * the same operation, then tells the caller why (the domain's rules,
@@ -92,8 +91,8 @@ export interface TransactionStore {
   registerBranches(input: RegisterInput): Promise<{ before: TransactionSnapshot; inserted: BranchRegistration[] } | null>;
 
   /**
-   * Precondition: status `trying` (and before the deadline if asked).
-   * Effect: logs the decision (and its time), takes the lease for `owner` and makes the
+   * Precondition: `guard` holds. Effect: logs the decision (its status,
+   * reason, time and actor), takes the lease for `owner` and makes the
    * transaction due at `leaseUntil`, so that recovery takes over if the
    * owner dies. Returns the snapshot after the decision, or null, writing
    * nothing, if the precondition failed.
@@ -113,8 +112,9 @@ export interface TransactionStore {
    * finish, also every branch not completed by this round already done (a
    * transaction never ends with a branch pending, whatever snapshot the
    * round was planned from). Effect, in one commit: branch outcomes and
-   * attempts, one event per call, and either the terminal status or the
-   * retry schedule; releases the lease. Returns false, writing nothing, if
+   * attempts (a branch's completing call on its row, an event for every
+   * other call), and either the terminal status or the retry schedule (and
+   * an `attention` event when the round raised the flag); releases the lease. Returns false, writing nothing, if
    * the precondition failed.
    */
   recordRound(record: RoundRecord): Promise<boolean>;
@@ -124,13 +124,13 @@ export interface TransactionStore {
 
   load(gid: string): Promise<TransactionSnapshot | null>;
 
-  /** The transaction's history, oldest first. */
+  /** The event rows of the transaction, in the order they were written (domain/history.ts adds the happy path's lines). */
   events(gid: string): Promise<TransactionEvent[]>;
 
   /**
-   * When the confirm/cancel decision of `gid` was logged (`decided_at`, or
-   * for a decision logged before that column existed its status event
-   * leaving `trying`), or null if none is.
+   * When the decision of `gid` was logged (`decided_at`, or for a decision
+   * logged before that column existed its status event leaving `open`), or
+   * null if none is.
    */
   decisionTime(gid: string): Promise<number | null>;
 

@@ -5,7 +5,7 @@
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
-import { createParticipant, dtxParticipantPlugin } from '../../../participant-sdk/index.ts';
+import { createParticipant, dtxParticipantPlugin } from '@dtx/participant-sdk';
 import { bankResources, type BankFaults, type BankHandlers } from './resources.ts';
 import { listAccounts, migrateBank, openAccounts } from './schema.ts';
 

@@ -12,7 +12,7 @@
  */
 import knexFactory from 'knex';
 import { pino } from 'pino';
-import { ensureDatabase } from '../../../coordinator/store/mysql/connect.ts';
+import { ensureDatabase } from './create-database.ts';
 import { createBankApp } from './bank-app.ts';
 import { parseAccounts } from './schema.ts';
 

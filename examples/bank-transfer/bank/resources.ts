@@ -9,7 +9,7 @@
  * Every handler works on the local transaction that also holds the barrier
  * rows, and writes a ledger line for the op it applied.
  */
-import { BranchRejectedError, defineSqlTcc, defineTcc, type SqlBranchContext, type TccResource } from '../../../participant-sdk/index.ts';
+import { BranchRejectedError, defineSqlTcc, defineTcc, type SqlBranchContext, type TccResource } from '@dtx/participant-sdk';
 
 export interface TransferLeg {
   account: string;

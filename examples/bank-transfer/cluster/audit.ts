@@ -5,6 +5,7 @@
  * confirmed and cancelled, every confirm and cancel applied at most once.
  */
 import knexFactory, { type Knex } from 'knex';
+import { TERMINAL_STATUSES, wordsFor, type GlobalStatus } from '@dtx/coordinator';
 import type { BankName } from './cluster.ts';
 
 export interface BankTotals {
@@ -71,9 +72,11 @@ export async function auditBank(url: string, bank: string): Promise<Pick<Audit, 
 export async function auditCoordinator(url: string): Promise<Pick<Audit, 'transactions' | 'openGids'>> {
   return withDb(url, async (knex) => {
     const counts = (await knex('dtx_global').select('status').count({ n: '*' }).groupBy('status')) as unknown as { status: string; n: number }[];
-    const open = await knex('dtx_global').whereNotIn('status', ['confirmed', 'cancelled']).orderBy('created_at').limit(1000).pluck('gid');
+    const open = await knex('dtx_global').whereNotIn('status', TERMINAL_STATUSES).orderBy('created_at').limit(1000).pluck('gid');
+    // The log keeps the model's status names; a transfer is a TCC transaction: counted in TCC's words.
+    const tcc = wordsFor('tcc').status;
     return {
-      transactions: Object.fromEntries(counts.map((c) => [String(c.status), Number(c.n)])),
+      transactions: Object.fromEntries(counts.map((c) => [tcc[c.status as GlobalStatus] ?? String(c.status), Number(c.n)])),
       openGids: open.map(String),
     };
   });

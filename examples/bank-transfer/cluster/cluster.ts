@@ -7,7 +7,7 @@
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { createConnection } from 'mysql2/promise';
-import { COORDINATOR_NODE_ARGS } from '../../../coordinator/runtime.ts';
+import { COORDINATOR_NODE_ARGS } from '@dtx/coordinator/runtime';
 import { ManagedProcess } from './managed-process.ts';
 
 export const BANKS = ['a', 'b'] as const;

@@ -54,7 +54,7 @@ export class ManagedProcess {
       this.#log = createWriteStream(this.options.logFile, { flags: 'a' });
       await once(this.#log, 'open');
     }
-    const script = this.options.script ? await this.options.script(this.options.entry) : ['--import', 'tsx', this.options.entry];
+    const script = this.options.script ? await this.options.script(this.options.entry) : ['--conditions=dtx-source', '--import', 'tsx', this.options.entry];
     const child = spawn(process.execPath, [...(this.options.nodeArgs ?? []), ...script], {
       env: { ...process.env, ...this.options.env },
       stdio: ['ignore', this.#log, this.#log],

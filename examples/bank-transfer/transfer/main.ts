@@ -10,7 +10,7 @@
  *   DTX_SECRET           the key for banks not in TRANSFER_BANK_KEYS
  */
 import { pino } from 'pino';
-import { DtxClient } from '../../../participant-sdk/index.ts';
+import { DtxClient } from '@dtx/participant-sdk';
 import { createTransferApp, type BankLink } from './transfer-app.ts';
 
 const env = process.env;

@@ -15,7 +15,7 @@ import {
   TryRejectedError,
   type BranchTarget,
   type DtxClient,
-} from '../../../participant-sdk/index.ts';
+} from '@dtx/participant-sdk';
 
 export interface BankLink {
   /** Base URL the transfer service uses for tries. */

@@ -2,6 +2,7 @@
  * The contract under concurrency: racing decisions, claims and registrations.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
+import { assembleHistory } from '../../../coordinator/domain/history.ts';
 import type { TransactionStore } from '../../../coordinator/store/ports/transaction-store.ts';
 import { contractOps, gidOf, ids, LEASE_MS, MINUTE, registration, T0, type StoreUnderTest } from './fixtures.ts';
 
@@ -18,14 +19,18 @@ export function concurrencyContract(open: () => StoreUnderTest): void {
           const gid = gidOf('race-decide');
           await begin(gid, ['01']);
           const [confirm, cancel] = await Promise.all([
-            store.decide(decision(gid, { to: 'confirming', owner: 'owner-a' })),
-            store.decide(decision(gid, { to: 'cancelling', owner: 'owner-b' })),
+            store.decide(decision(gid, { to: 'committing', owner: 'owner-a', actor: 'actor-a' })),
+            store.decide(decision(gid, { to: 'rolling-back', owner: 'owner-b', actor: 'actor-b' })),
           ]);
           expect([confirm, cancel].filter((s) => s !== null)).toHaveLength(1);
           const winner = (confirm ?? cancel)!.transaction;
-          const logged = (await store.load(gid))!.transaction;
-          expect([logged.status, logged.leaseOwner]).toEqual([winner.status, winner.leaseOwner]);
-          expect((await store.events(gid)).filter((e) => e.kind === 'status')).toHaveLength(1);
+          const logged = (await store.load(gid))!;
+          expect([logged.transaction.status, logged.transaction.leaseOwner, logged.transaction.decidedBy]).toEqual([winner.status, winner.leaseOwner, winner.decidedBy]);
+          expect(winner.decidedBy).toBe(confirm ? 'actor-a' : 'actor-b');
+          const events = await store.events(gid);
+          expect(events).toEqual([]);
+          const decisions = assembleHistory(logged, events).filter((e) => e.kind === 'status');
+          expect(decisions.map((e) => [e.toStatus, e.actor])).toEqual([[winner.status, winner.decidedBy]]);
         }
       });
 
@@ -54,7 +59,7 @@ export function concurrencyContract(open: () => StoreUnderTest): void {
             outcomes.add('registered');
           } else {
             // Refused: it read the decided transaction.
-            expect(registered?.before.transaction.status).toBe('confirming');
+            expect(registered?.before.transaction.status).toBe('committing');
             expect(ids(snapshot)).toEqual(['01']);
             outcomes.add('refused');
           }
@@ -69,7 +74,9 @@ export function concurrencyContract(open: () => StoreUnderTest): void {
         const results = await Promise.all([1, 2, 3].map(() => register(gid, [registration('02')])));
         expect(results.flatMap((r) => r?.inserted.map((b) => b.branchId) ?? [])).toEqual(['02']);
         expect(ids(await store.load(gid))).toEqual(['01', '02']);
-        expect((await store.events(gid)).filter((e) => e.kind === 'register' && e.branchId === '02')).toHaveLength(1);
+        const events = await store.events(gid);
+        expect(events).toEqual([]);
+        expect(assembleHistory((await store.load(gid))!, events).filter((e) => e.kind === 'register' && e.branchId === '02')).toHaveLength(1);
       });
     });
 }

@@ -6,7 +6,7 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll } from 'vitest';
 import type { AdminStore, AuditEntry } from '../../../coordinator/store/ports/admin-store.ts';
 import type { OperatorChange } from '../../../coordinator/domain/operator-decisions.ts';
-import { type BranchCallResult, type RoundDecision } from '../../../coordinator/domain/tcc-decisions.ts';
+import type { RoundCall, RoundDecision } from '../../../coordinator/domain/phase-two.ts';
 import { type BranchRegistration, type TransactionSnapshot } from '../../../coordinator/domain/transaction.ts';
 import type { DecisionInput, RoundRecord, TransactionStore } from '../../../coordinator/store/ports/transaction-store.ts';
 
@@ -31,7 +31,7 @@ export const LEASE_MS = 30_000;
 export const BASE = 'http://127.0.0.1:9/dtx/account';
 
 export function registration(branchId: string, base = BASE, payload = '{"amount":1}'): BranchRegistration {
-  return { branchId, confirmUrl: `${base}/confirm`, cancelUrl: `${base}/cancel`, payload };
+  return { branchId, operations: { confirm: `${base}/confirm`, cancel: `${base}/cancel` }, payload };
 }
 
 export function gidOf(label: string): string {
@@ -77,29 +77,33 @@ export function contractOps(store: () => TransactionStore) {
     const begin = (gid: string, branchIds: string[], at = T0, caller: string | null = 'tests') =>
       store().begin({ gid, mode: 'tcc', now: at, deadlineAt: at + MINUTE, caller, branches: branchIds.map((id) => registration(id)) });
 
-    const decision = (gid: string, overrides: Partial<DecisionInput> = {}): DecisionInput => ({
-      gid,
-      to: 'confirming',
-      reason: null,
-      now: T0 + 1_000,
-      owner: 'owner-a',
-      leaseUntil: T0 + 1_000 + LEASE_MS,
-      beforeDeadline: true,
-      actor: 'tests',
-      ...overrides,
-    });
+    /** A decision guarded as a submit is (open, before the deadline at its `now`) unless `guard` is given. */
+    const decision = (gid: string, overrides: Partial<DecisionInput> = {}): DecisionInput => {
+      const now = overrides.now ?? T0 + 1_000;
+      return {
+        gid,
+        to: 'committing',
+        guard: { from: 'open', deadlineAfter: now },
+        reason: null,
+        now,
+        owner: 'owner-a',
+        leaseUntil: now + LEASE_MS,
+        actor: 'tests',
+        ...overrides,
+      };
+    };
 
+    /** Registered under the registration guard of a TCC transaction at `now`. */
     const register = (gid: string, branches: BranchRegistration[], now = T0 + 500, actor: string | null = 'tests') =>
-      store().registerBranches({ gid, mode: 'tcc', now, branches, actor });
+      store().registerBranches({ gid, guard: { from: 'open', deadlineAfter: now, mode: 'tcc' }, now, branches, actor });
 
-    const success = (branchId: string, attempt = 1): BranchCallResult & { attempt: number } => ({ branchId, outcome: 'success', httpStatus: 200, error: null, attempt });
-    const failure = (branchId: string, error: string, attempt = 1): BranchCallResult & { attempt: number } => ({ branchId, outcome: 'failure', httpStatus: 500, error, attempt });
+    const success = (branchId: string, attempt = 1, op: RoundCall['op'] = 'confirm'): RoundCall => ({ branchId, op, outcome: 'success', httpStatus: 200, error: null, attempt });
+    const failure = (branchId: string, error: string, attempt = 1, op: RoundCall['op'] = 'confirm'): RoundCall => ({ branchId, op, outcome: 'failure', httpStatus: 500, error, attempt });
 
     const round = (gid: string, results: RoundRecord['results'], decisionOf: RoundDecision, overrides: Partial<RoundRecord> = {}): RoundRecord => ({
       gid,
       owner: 'owner-a',
-      op: 'confirm',
-      from: 'confirming',
+      from: 'committing',
       results,
       decision: decisionOf,
       now: T0 + 2_000,

@@ -3,8 +3,9 @@
  */
 import { randomBytes } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { checkRegistration } from '../../../coordinator/domain/tcc-decisions.ts';
-import { participantOf } from '../../../coordinator/domain/transaction.ts';
+import { assembleHistory } from '../../../coordinator/domain/history.ts';
+import { participantOf, type BranchRegistration, type GlobalTransaction } from '../../../coordinator/domain/transaction.ts';
+import { tccRules } from '../../../coordinator/modes/tcc/tcc-rules.ts';
 import type { TransactionStore } from '../../../coordinator/store/ports/transaction-store.ts';
 import { BASE, contractOps, gidOf, ids, LEASE_MS, MINUTE, registration, T0, type StoreUnderTest } from './fixtures.ts';
 
@@ -14,22 +15,25 @@ export function registrationContract(open: () => StoreUnderTest): void {
     ({ store } = open());
   });
   const { begin, decision, register } = contractOps(() => store);
+  /** What the domain makes of a registration, on the snapshot the operation read. */
+  const checkRegistration: typeof tccRules.checkRegistration = (...args) => tccRules.checkRegistration(...args);
 
     describe('begin', () => {
-      it('creates a trying transaction due at its deadline, with its branches and events in the same commit', async () => {
+      it('creates an open transaction due at its deadline, with its branches in the same commit; its history is read from the rows', async () => {
         const gid = gidOf('begin');
         expect(await begin(gid, ['01', '02'], T0, 'billing')).toBe('created');
         const snapshot = await store.load(gid);
         expect(snapshot?.transaction).toEqual({
           gid,
           mode: 'tcc',
-          status: 'trying',
+          status: 'open',
           reason: null,
           caller: 'billing',
           createdAt: T0,
           updatedAt: T0,
           deadlineAt: T0 + MINUTE,
           decidedAt: null,
+          decidedBy: null,
           finishedAt: null,
           retryCount: 0,
           nextRetryAt: T0 + MINUTE,
@@ -43,20 +47,28 @@ export function registrationContract(open: () => StoreUnderTest): void {
           ['01', '02'].map((branchId) => ({
             gid,
             branchId,
-            confirmUrl: `${BASE}/confirm`,
-            cancelUrl: `${BASE}/cancel`,
+            operations: { confirm: `${BASE}/confirm`, cancel: `${BASE}/cancel` },
             participant: participantOf(`${BASE}/confirm`),
             payload: '{"amount":1}',
-            status: 'prepared',
+            status: 'pending',
             attempts: 0,
             lastError: null,
             createdAt: T0,
             updatedAt: T0,
+            registeredBy: 'billing',
+            completion: null,
           })),
         );
+        // The operations keep their registration order.
+        expect(snapshot?.branches.map((b) => Object.keys(b.operations))).toEqual([
+          ['confirm', 'cancel'],
+          ['confirm', 'cancel'],
+        ]);
+        // The happy path writes no event rows: its history is read from the rows.
         const events = await store.events(gid);
-        expect(events.map((e) => [e.kind, e.branchId, e.toStatus, e.actor, e.at])).toEqual([
-          ['begin', null, 'trying', 'billing', T0],
+        expect(events).toEqual([]);
+        expect(assembleHistory(snapshot!, events).map((e) => [e.kind, e.branchId, e.toStatus, e.actor, e.at])).toEqual([
+          ['begin', null, 'open', 'billing', T0],
           ['register', '01', null, 'billing', T0],
           ['register', '02', null, 'billing', T0],
         ]);
@@ -93,18 +105,20 @@ export function registrationContract(open: () => StoreUnderTest): void {
         expect(await register(gidOf('nobody'), [registration('01')])).toBeNull();
       });
 
-      it('inserts new branches with their events, returning the snapshot before the insert', async () => {
+      it('inserts new branches with who registered them, returning the snapshot before the insert', async () => {
         const gid = gidOf('register');
         await begin(gid, ['01']);
         const result = await register(gid, [registration('02'), registration('03')], T0 + 500, 'shipping');
         expect(ids(result?.before)).toEqual(['01']);
-        expect(result?.before.transaction.status).toBe('trying');
+        expect(result?.before.transaction.status).toBe('open');
         expect(result?.inserted.map((b) => b.branchId)).toEqual(['02', '03']);
         const snapshot = await store.load(gid);
         expect(ids(snapshot)).toEqual(['01', '02', '03']);
-        expect(snapshot?.branches[1]).toMatchObject({ status: 'prepared', attempts: 0, createdAt: T0 + 500, participant: participantOf(`${BASE}/confirm`) });
-        const events = (await store.events(gid)).slice(-2);
-        expect(events.map((e) => [e.kind, e.branchId, e.actor, e.at])).toEqual([
+        expect(snapshot?.branches[1]).toMatchObject({ status: 'pending', attempts: 0, createdAt: T0 + 500, participant: participantOf(`${BASE}/confirm`), registeredBy: 'shipping', completion: null });
+        expect(snapshot?.branches[0]?.registeredBy).toBe('tests');
+        const events = await store.events(gid);
+        expect(events).toEqual([]);
+        expect(assembleHistory(snapshot!, events).slice(-2).map((e) => [e.kind, e.branchId, e.actor, e.at])).toEqual([
           ['register', '02', 'shipping', T0 + 500],
           ['register', '03', 'shipping', T0 + 500],
         ]);
@@ -139,9 +153,19 @@ export function registrationContract(open: () => StoreUnderTest): void {
         const events = await store.events(gid);
         const late = await register(gid, [registration('02')], T0 + 1_500);
         expect(late?.inserted).toEqual([]);
-        expect(late?.before.transaction.status).toBe('confirming');
+        expect(late?.before.transaction.status).toBe('committing');
         expect(ids(await store.load(gid))).toEqual(['01']);
         expect(await store.events(gid)).toEqual(events);
+      });
+
+      it('keeps the operations in the order they were registered, whatever the order', async () => {
+        const gid = gidOf('register-order');
+        await begin(gid, ['01']);
+        const reversed: BranchRegistration = { branchId: '02', operations: { cancel: `${BASE}/cancel`, confirm: `${BASE}/confirm` }, payload: '{}' };
+        expect((await register(gid, [reversed]))?.inserted).toEqual([reversed]);
+        const branch = (await store.load(gid))?.branches.find((b) => b.branchId === '02');
+        expect(Object.keys(branch!.operations)).toEqual(['cancel', 'confirm']);
+        expect(branch?.participant).toBe(participantOf(`${BASE}/cancel`));
       });
 
       it('an empty registration inserts nothing', async () => {
@@ -154,14 +178,15 @@ export function registrationContract(open: () => StoreUnderTest): void {
     });
 
     describe('decide', () => {
-      it('moves trying to the decided status, logs its time, takes the lease and makes it due at the lease end', async () => {
+      it('moves open to the decided status, logs its time and actor, takes the lease and makes it due at the lease end', async () => {
         const gid = gidOf('decide');
         await begin(gid, ['01', '02']);
         const decided = await store.decide(decision(gid, { reason: 'all tried' }));
         expect(decided?.transaction).toMatchObject({
-          status: 'confirming',
+          status: 'committing',
           reason: 'all tried',
           decidedAt: T0 + 1_000,
+          decidedBy: 'tests',
           updatedAt: T0 + 1_000,
           leaseOwner: 'owner-a',
           leaseUntil: T0 + 1_000 + LEASE_MS,
@@ -170,31 +195,58 @@ export function registrationContract(open: () => StoreUnderTest): void {
         expect(ids(decided)).toEqual(['01', '02']);
         expect(await store.load(gid)).toEqual(decided);
         expect(await store.decisionTime(gid)).toBe(T0 + 1_000);
-        const status = (await store.events(gid)).filter((e) => e.kind === 'status');
-        expect(status.map((e) => [e.fromStatus, e.toStatus, e.actor, e.message, e.at])).toEqual([['trying', 'confirming', 'tests', 'all tried', T0 + 1_000]]);
+        // No event row: the history reads the decision from the row.
+        const events = await store.events(gid);
+        expect(events).toEqual([]);
+        const status = assembleHistory(decided!, events).filter((e) => e.kind === 'status');
+        expect(status.map((e) => [e.fromStatus, e.toStatus, e.actor, e.message, e.at])).toEqual([['open', 'committing', 'tests', 'all tried', T0 + 1_000]]);
       });
 
-      it('requires trying: a second decision is refused and writes nothing', async () => {
+      it('requires open: a second decision is refused and writes nothing', async () => {
         const gid = gidOf('decide-twice');
         await begin(gid, ['01']);
-        expect(await store.decide(decision(gid, { to: 'cancelling' }))).not.toBeNull();
+        expect(await store.decide(decision(gid, { to: 'rolling-back' }))).not.toBeNull();
+        const before = await store.load(gid);
         const events = await store.events(gid);
-        expect(await store.decide(decision(gid, { to: 'confirming', owner: 'owner-b', now: T0 + 2_000 }))).toBeNull();
-        expect((await store.load(gid))?.transaction).toMatchObject({ status: 'cancelling', leaseOwner: 'owner-a', decidedAt: T0 + 1_000 });
+        expect(await store.decide(decision(gid, { to: 'committing', owner: 'owner-b', now: T0 + 2_000, actor: 'someone-else' }))).toBeNull();
+        expect((await store.load(gid))?.transaction).toMatchObject({ status: 'rolling-back', leaseOwner: 'owner-a', decidedAt: T0 + 1_000, decidedBy: 'tests' });
+        expect(await store.load(gid)).toEqual(before);
         expect(await store.events(gid)).toEqual(events);
       });
 
-      it('beforeDeadline refuses a decision at or after the deadline; without it the decision is taken', async () => {
+      it('a guard with deadlineAfter refuses a decision at or after the deadline, writing nothing; without it the decision is taken', async () => {
         const gid = gidOf('deadline');
         await begin(gid, ['01']);
+        const before = await store.load(gid);
         const late = T0 + MINUTE;
-        expect(await store.decide(decision(gid, { now: late, leaseUntil: late + LEASE_MS }))).toBeNull();
-        expect((await store.load(gid))?.transaction.status).toBe('trying');
-        const swept = await store.decide(decision(gid, { to: 'cancelling', now: late, leaseUntil: late + LEASE_MS, beforeDeadline: false, actor: 'timeout-sweeper' }));
-        expect(swept?.transaction).toMatchObject({ status: 'cancelling', decidedAt: late });
+        expect(await store.decide(decision(gid, { now: late, leaseUntil: late + LEASE_MS, guard: tccRules.submit(late).guard }))).toBeNull();
+        expect(await store.decide(decision(gid, { now: late + 1, guard: { from: 'open', deadlineAfter: late + 1 } }))).toBeNull();
+        expect(await store.load(gid)).toEqual(before);
+        expect(await store.events(gid)).toEqual([]);
+        // One millisecond before the deadline it holds.
+        const justInTime = gidOf('deadline-in-time');
+        await begin(justInTime, ['01']);
+        expect((await store.decide(decision(justInTime, { now: late - 1 })))?.transaction).toMatchObject({ status: 'committing', decidedAt: late - 1 });
+        const swept = await store.decide(decision(gid, { to: 'rolling-back', now: late, leaseUntil: late + LEASE_MS, guard: tccRules.abort(late).guard, actor: 'timeout-sweeper' }));
+        expect(swept?.transaction).toMatchObject({ status: 'rolling-back', decidedAt: late, decidedBy: 'timeout-sweeper' });
       });
 
-      it('returns null for an unknown transaction; decisionTime is null while trying and for an unknown one', async () => {
+      it('a guard with mode refuses a transaction of another mode, writing nothing (and so does registration)', async () => {
+        const gid = gidOf('guard-mode');
+        await begin(gid, ['01']);
+        const before = await store.load(gid);
+        // 'tcc' is the only mode today: a guard naming another one stands for a rule of a mode the transaction is not in.
+        const otherMode = 'saga' as GlobalTransaction['mode'];
+        expect(await store.decide(decision(gid, { guard: { from: 'open', mode: otherMode } }))).toBeNull();
+        const refused = await store.registerBranches({ gid, guard: { from: 'open', mode: otherMode }, now: T0 + 500, branches: [registration('02')], actor: 'tests' });
+        expect(refused?.inserted).toEqual([]);
+        expect(await store.load(gid)).toEqual(before);
+        expect(await store.events(gid)).toEqual([]);
+        const decided = await store.decide(decision(gid, { guard: { from: 'open', mode: 'tcc', deadlineAfter: T0 + 1_000 } }));
+        expect(decided?.transaction).toMatchObject({ status: 'committing', decidedBy: 'tests' });
+      });
+
+      it('returns null for an unknown transaction; decisionTime is null while open and for an unknown one', async () => {
         const gid = gidOf('undecided');
         expect(await store.decide(decision(gid))).toBeNull();
         expect(await store.decisionTime(gid)).toBeNull();

@@ -6,6 +6,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import type { ListRequest } from '../../../coordinator/store/ports/admin-store.ts';
 import { decidePause } from '../../../coordinator/domain/operator-decisions.ts';
 import { type GlobalStatus } from '../../../coordinator/domain/transaction.ts';
+import { TCC_WORDS } from '../../../coordinator/modes/tcc/tcc-words.ts';
 import { gidOf, operatorChange, MINUTE, registration, T0, useStore, type StoreFactory } from './fixtures.ts';
 
 export function wholeLogContract(factory: StoreFactory): void {
@@ -32,8 +33,9 @@ export function wholeLogContract(factory: StoreFactory): void {
       ]);
       expect((await store.findDue(at(10), 2)).map((d) => d.gid)).toEqual([g1, g2]);
       // A finished transaction is no longer due; a claimed one is due at its lease end.
-      await store.decide({ gid: g1, to: 'cancelling', reason: null, now: at(2), owner: 'o', leaseUntil: at(2) + 1, beforeDeadline: false, actor: 'tests' });
-      expect(await store.recordRound({ gid: g1, owner: 'o', op: 'cancel', from: 'cancelling', results: [{ branchId: '01', outcome: 'success', httpStatus: 200, error: null, attempt: 1 }], decision: { kind: 'finish', status: 'cancelled' }, now: at(2) })).toBe(true);
+      await store.decide({ gid: g1, to: 'rolling-back', guard: { from: 'open' }, reason: null, now: at(2), owner: 'o', leaseUntil: at(2) + 1, actor: 'tests' });
+      const cancelled = { branchId: '01', op: 'cancel' as const, outcome: 'success' as const, httpStatus: 200, error: null, attempt: 1 };
+      expect(await store.recordRound({ gid: g1, owner: 'o', from: 'rolling-back', results: [cancelled], decision: { kind: 'finish', status: 'rolled-back' }, now: at(2) })).toBe(true);
       expect(await store.claim(g2, 'o', at(3), at(20))).not.toBeNull();
       expect(await store.findDue(at(10), 10)).toEqual([
         { gid: g3, nextRetryAt: at(4) },
@@ -65,20 +67,21 @@ export function wholeLogContract(factory: StoreFactory): void {
         const participants = i % 2 === 0 ? [COMMON] : i % 5 === 1 ? [RARE, COMMON] : ['http://other:4003'];
         const branches = participants.map((p, n) => registration(`0${n + 1}`, `${p}/dtx/a`));
         await store.begin({ gid, mode: 'tcc', now: createdAt, deadlineAt: createdAt + MINUTE, caller: null, branches });
-        let status: GlobalStatus = 'trying';
+        let status: GlobalStatus = 'open';
         let paused = false;
         if (i % 4 !== 0) {
-          const to = i % 2 === 0 ? 'cancelling' : 'confirming';
-          await store.decide({ gid, to, reason: null, now: createdAt + 1, owner: 'o', leaseUntil: createdAt + 2, beforeDeadline: true, actor: 'tests' });
+          const to = i % 2 === 0 ? 'rolling-back' : 'committing';
+          const now = createdAt + 1;
+          await store.decide({ gid, to, guard: { from: 'open', deadlineAfter: now }, reason: null, now, owner: 'o', leaseUntil: createdAt + 2, actor: 'tests' });
           status = to;
           if (i % 4 === 3) {
-            const op = to === 'confirming' ? 'confirm' : 'cancel';
-            const done = to === 'confirming' ? 'confirmed' : 'cancelled';
-            const results = branches.map((b) => ({ branchId: b.branchId, outcome: 'success' as const, httpStatus: 200, error: null, attempt: 1 }));
-            expect(await store.recordRound({ gid, owner: 'o', op, from: to, results, decision: { kind: 'finish', status: done }, now: createdAt + 3 })).toBe(true);
+            const op = TCC_WORDS.op[to];
+            const done = to === 'committing' ? 'committed' : 'rolled-back';
+            const results = branches.map((b) => ({ branchId: b.branchId, op, outcome: 'success' as const, httpStatus: 200, error: null, attempt: 1 }));
+            expect(await store.recordRound({ gid, owner: 'o', from: to, results, decision: { kind: 'finish', status: done }, now: createdAt + 3 })).toBe(true);
             status = done;
           } else if (i % 4 === 2) {
-            await operatorChange({ store, adminStore }, { at: createdAt, actor: 'ops', role: 'operator', action: 'pause', gid, branchId: null, reason: 'contract', detail: null }, (s) => decidePause(s.transaction));
+            await operatorChange({ store, adminStore }, { at: createdAt, actor: 'ops', role: 'operator', action: 'pause', gid, branchId: null, reason: 'contract', detail: null }, (s) => decidePause(s.transaction, TCC_WORDS));
             paused = true;
           }
         }
@@ -117,15 +120,15 @@ export function wholeLogContract(factory: StoreFactory): void {
 
     const filters: ListRequest['filter'][] = [
       {},
-      { status: 'trying' },
-      { status: 'confirmed' },
+      { status: 'open' },
+      { status: 'committed' },
       { paused: true },
-      { paused: false, status: 'cancelling' },
+      { paused: false, status: 'rolling-back' },
       { gidPrefix: 'pa' },
       { participant: COMMON },
       { participant: RARE },
       { createdAfter: T0 + 1_000, createdBefore: T0 + 3_000 },
-      { mode: 'tcc', gidPrefix: 'pb', status: 'confirming' },
+      { mode: 'tcc', gidPrefix: 'pb', status: 'committing' },
     ];
 
     it('returns every match exactly once, in order, through cursor pages of any size', async () => {

@@ -6,11 +6,15 @@
 import { sign, signedTarget } from './signature.ts';
 import { HEADERS, type BranchOp } from './wire.ts';
 
+/** One call to a participant, as {@link callHeaders} signs it. */
 export interface OutgoingCall {
   /** The participant URL the call is POSTed to (`.../<resource>/<op>`). */
   url: string | URL;
+  /** The global transaction's id. */
   gid: string;
+  /** The branch's id. */
   branchId: string;
+  /** The op asked. */
   op: BranchOp;
   /** The exact body bytes. */
   body: string;
@@ -20,7 +24,25 @@ export interface OutgoingCall {
   coordinator?: string;
 }
 
-/** Headers for `call`: content type, the dtx context and, given a key, the signature. */
+/**
+ * Headers for `call`: content type, the dtx context and, given a key, the
+ * signature. The one place that builds them, so that every caller of a
+ * participant (coordinator, initiator, tools) signs the same way.
+ *
+ * @param key - the participant's key; null sends the call unsigned
+ * @param call - the call to describe
+ * @returns header names (lower case) and values
+ *
+ * @example
+ * ```ts
+ * import { callHeaders } from '@dtx/protocol';
+ *
+ * const body = JSON.stringify({ account: 'alice', amount: 30 });
+ * const url = 'http://bank-a:4001/dtx/debit/try';
+ * const headers = callHeaders(process.env.BANK_A_KEY ?? null, { url, gid: 'order-42', branchId: '01', op: 'try', body, timestamp: Date.now() });
+ * const reply = await fetch(url, { method: 'POST', headers, body });
+ * ```
+ */
 export function callHeaders(key: string | null, call: OutgoingCall): Record<string, string> {
   const headers: Record<string, string> = {
     'content-type': 'application/json',

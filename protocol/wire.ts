@@ -1,16 +1,18 @@
 /**
  * The wire contract between the coordinator, initiators and participants.
  *
- * This is the one module that maps HTTP status codes to branch outcomes
- *. Both sides import it; nothing else interprets status codes.
+ * This is the one module that maps HTTP status codes to branch outcomes.
+ * Both sides import it; nothing else interprets status codes.
  * Outcomes are decided by status code only, never by reading the body.
  */
 
 /** What is asked of a branch. */
 export type BranchOp = 'try' | 'confirm' | 'cancel' | 'action' | 'compensate';
 
+/** Every {@link BranchOp}, for validation and iteration. */
 export const BRANCH_OPS: readonly BranchOp[] = ['try', 'confirm', 'cancel', 'action', 'compensate'];
 
+/** Whether `value` names a branch op (e.g. a path segment or a header read from the network). */
 export function isBranchOp(value: string): value is BranchOp {
   return (BRANCH_OPS as readonly string[]).includes(value);
 }
@@ -24,13 +26,20 @@ export function isBranchOp(value: string): value is BranchOp {
  */
 export type BranchOutcome = 'success' | 'failure' | 'ongoing' | 'unknown';
 
+/** The status codes a participant answers with, by outcome; everything else means `unknown`. */
 export const REPLY_STATUS = {
   success: 200,
   failure: 409,
   ongoing: 425,
 } as const;
 
-/** Map an HTTP status code to the outcome it stands for. */
+/**
+ * Map an HTTP status code to the outcome it stands for: the one place where
+ * status codes are interpreted, on both sides of a call.
+ *
+ * @param statusCode - the reply's HTTP status
+ * @returns `success` for 2xx, `failure` for 409, `ongoing` for 425, else `unknown`
+ */
 export function outcomeOfStatus(statusCode: number): BranchOutcome {
   if (statusCode >= 200 && statusCode < 300) return 'success';
   if (statusCode === REPLY_STATUS.failure) return 'failure';
@@ -59,17 +68,21 @@ export const LIMITS = {
 export const ID_PATTERN = '^[A-Za-z0-9_.-]+$';
 const ID_REGEX = new RegExp(ID_PATTERN);
 
+/** Whether `gid` is a valid transaction id: 1..128 characters of [A-Za-z0-9_.-]. */
 export function isValidGid(gid: string): boolean {
   return gid.length > 0 && gid.length <= LIMITS.gidMaxLength && ID_REGEX.test(gid);
 }
 
+/** Whether `branchId` is a valid branch id: 1..64 characters of [A-Za-z0-9_.-]. */
 export function isValidBranchId(branchId: string): boolean {
   return branchId.length > 0 && branchId.length <= LIMITS.branchIdMaxLength && ID_REGEX.test(branchId);
 }
 
 /** Body of every error reply, from the coordinator and from participants. */
 export interface ErrorReply {
+  /** Stable, machine-readable reason, e.g. `INSUFFICIENT_FUNDS`, `ILLEGAL_STATE`. */
   code: string;
+  /** For people and logs. */
   message: string;
 }
 

@@ -27,11 +27,16 @@ export const WEBHOOK_HEADERS = {
   signature: 'dtx-signature',
 } as const;
 
+/** The events the coordinator sends webhooks for: a transaction was flagged as needing an operator. */
 export type WebhookEvent = 'needs-attention';
 
+/** Everything a webhook signature covers. */
 export interface SignedWebhook {
+  /** The `dtx-event` header. */
   event: string;
+  /** The `dtx-delivery` header. */
   delivery: string;
+  /** The `dtx-timestamp` header, epoch milliseconds. */
   timestamp: number;
   /** The exact body bytes. */
   body: string | Buffer;
@@ -44,7 +49,13 @@ function canonical(webhook: SignedWebhook): string {
   return [DOMAIN, webhook.timestamp, webhook.event, webhook.delivery, bodyDigest].join('\n');
 }
 
-/** The `dtx-signature` value of a webhook. */
+/**
+ * The `dtx-signature` value of a webhook.
+ *
+ * @param secret - the coordinator's DTX_SECRET
+ * @param webhook - what the webhook carries
+ * @returns `v1=` followed by the lower-case hex HMAC-SHA256
+ */
 export function signWebhook(secret: string, webhook: SignedWebhook): string {
   return `${SIGNATURE_VERSION}=${createHmac('sha256', secret).update(canonical(webhook)).digest('hex')}`;
 }
@@ -52,6 +63,26 @@ export function signWebhook(secret: string, webhook: SignedWebhook): string {
 /**
  * Check a received webhook: for a receiver written in TypeScript. Read the
  * raw body (before JSON parsing) and the four headers; refuse anything not ok.
+ *
+ * @param secret - the coordinator's DTX_SECRET
+ * @param webhook - event, delivery and timestamp headers and the raw body, as received
+ * @param signature - the `dtx-signature` header, if any
+ * @param now - the current time, epoch milliseconds
+ * @param maxSkewMs - the accepted distance between the webhook's timestamp and `now`
+ * @returns `{ ok: true }`, or the reason of the refusal
+ *
+ * @example
+ * ```ts
+ * import { verifyWebhook, WEBHOOK_HEADERS } from '@dtx/protocol';
+ *
+ * const check = verifyWebhook(process.env.DTX_SECRET!, {
+ *   event: String(headers[WEBHOOK_HEADERS.event]),
+ *   delivery: String(headers[WEBHOOK_HEADERS.delivery]),
+ *   timestamp: Number(headers[WEBHOOK_HEADERS.timestamp]),
+ *   body: rawBody,
+ * }, headers[WEBHOOK_HEADERS.signature] as string | undefined, Date.now(), 5 * 60_000);
+ * if (!check.ok) throw new Error(`webhook refused: ${check.reason}`);
+ * ```
  */
 export function verifyWebhook(
   secret: string,

@@ -19,6 +19,7 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import type { BranchOp } from './wire.ts';
 
+/** Everything a participant call's signature covers (see the module comment for the canonical string). */
 export interface SignedCall {
   /** HTTP method, upper-cased when signed (always POST today). */
   method: string;
@@ -26,8 +27,11 @@ export interface SignedCall {
   host: string;
   /** The URL's path, as sent (percent-encoding kept), without the query. */
   path: string;
+  /** The `dtx-gid` header. */
   gid: string;
+  /** The `dtx-branch-id` header. */
   branchId: string;
+  /** The `dtx-op` header. */
   op: BranchOp;
   /** Milliseconds since the epoch, as sent in the timestamp header. */
   timestamp: number;
@@ -37,6 +41,7 @@ export interface SignedCall {
   body: string | Buffer;
 }
 
+/** Version prefix of participant call signatures (`v2=<hex>`); a new canonical string gets a new version. */
 export const SIGNATURE_VERSION = 'v2';
 
 /** The exact string that is signed (exported for the protocol's worked example and its test). */
@@ -56,12 +61,21 @@ export function canonicalCall(call: SignedCall): string {
   ].join('\n');
 }
 
-/** The signature header value for a call. */
+/**
+ * The `dtx-signature` header value for a call: for anything that calls a
+ * participant itself (the coordinator and the initiator use callHeaders, which
+ * calls this).
+ *
+ * @param secret - the participant's key
+ * @param call - what the call carries
+ * @returns `v2=` followed by the lower-case hex HMAC-SHA256
+ */
 export function sign(secret: string, call: SignedCall): string {
   const mac = createHmac('sha256', secret).update(canonicalCall(call)).digest('hex');
   return `${SIGNATURE_VERSION}=${mac}`;
 }
 
+/** The result of {@link verify} / verifyWebhook: ok, or why not. */
 export type SignatureCheck =
   | { ok: true }
   | { ok: false; reason: 'missing' | 'malformed' | 'stale' | 'mismatch' };
@@ -69,6 +83,14 @@ export type SignatureCheck =
 /**
  * Verify a call's signature. `now` is injected so the freshness window can
  * be tested; `maxSkewMs` bounds both clock skew and replay.
+ * The comparison is constant-time.
+ *
+ * @param secret - the participant's key
+ * @param call - what the call carried, as received
+ * @param signature - the `dtx-signature` header, if any
+ * @param now - the current time, epoch milliseconds
+ * @param maxSkewMs - the accepted distance between the call's timestamp and `now`
+ * @returns `{ ok: true }`, or the reason of the refusal
  */
 export function verify(
   secret: string,

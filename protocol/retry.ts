@@ -17,6 +17,7 @@
  */
 export type Jitter = 'equal' | 'full';
 
+/** How delays between retries grow: exponential from a base, capped, with jitter. */
 export interface BackoffPolicy {
   /** Ceiling of the first retry's delay; the ceiling doubles with each retry. */
   baseDelayMs: number;
@@ -33,6 +34,11 @@ export interface BackoffPolicy {
  * ceiling is `base * 2^(retryCount-1)`, capped at `maxDelayMs`; the result is
  * drawn under it according to `policy.jitter`, and rounded to a millisecond.
  * A `retryCount` of 0 or less counts as the first retry.
+ *
+ * @param retryCount - which retry this is, from 1
+ * @param policy - base, cap and jitter
+ * @param random - a source of [0, 1) numbers (Math.random, or a seeded one in tests)
+ * @returns the delay in milliseconds
  */
 export function retryDelayMs(retryCount: number, policy: BackoffPolicy, random: () => number): number {
   const exponent = Math.max(0, Math.min(retryCount - 1, 30));
@@ -42,7 +48,9 @@ export function retryDelayMs(retryCount: number, policy: BackoffPolicy, random: 
   return Math.round(half + random() * half);
 }
 
+/** How {@link retry} runs: the policy, how many attempts, which failures to retry, and its injectable sleep and randomness. */
 export interface RetryOptions {
+  /** How the delays between attempts grow. */
   policy: BackoffPolicy;
   /** Attempts in all, the first one included; default `policy.attempts`, else 1. */
   attempts?: number;
@@ -68,6 +76,21 @@ const defaultSleep = (ms: number) => new Promise<void>((resolve) => setTimeout(r
  * Runs `work` (given the attempt number, from 1) until it resolves, a failure
  * may not be retried, the attempts are spent, or `sleep` gives up; then
  * resolves with its value or throws its last failure.
+ *
+ * @param work - one attempt
+ * @param options - policy, attempts, retry predicate, hooks
+ * @returns `work`'s value, from the first attempt that resolved
+ * @throws the last failure of `work`, unchanged
+ *
+ * @example
+ * ```ts
+ * import { retry } from '@dtx/protocol';
+ *
+ * const reply = await retry(() => fetch('http://bank-a:4001/health'), {
+ *   policy: { baseDelayMs: 200, maxDelayMs: 5_000, jitter: 'full' },
+ *   attempts: 4,
+ * });
+ * ```
  */
 export async function retry<T>(work: (attempt: number) => Promise<T>, options: RetryOptions): Promise<T> {
   const attempts = Math.max(1, options.attempts ?? options.policy.attempts ?? 1);

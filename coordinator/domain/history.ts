@@ -1,0 +1,89 @@
+/**
+ * A transaction's history, as the API and the console show it: the event
+ * rows the log wrote (failed and ongoing calls, flags, operator actions)
+ * merged with the lines of the happy path, which the log does not write as
+ * rows but reads from the transaction's and branches' own columns (begun,
+ * registered, decided, each branch's completing call, finished). Saves the
+ * hot path an insert per step; the history reads the same.
+ *
+ * A line already present as a row (transactions logged before the columns
+ * existed, a status an operator set) is not assembled again.
+ */
+import { blankEvent, clip, isTerminal, PHASE_TWO_OF, type TransactionEvent, type TransactionSnapshot } from './transaction.ts';
+
+/** Where an assembled line goes among rows of the same millisecond. */
+const RANK: Record<TransactionEvent['kind'], number> = { begin: 0, register: 1, status: 2, 'branch-call': 3, attention: 4, operator: 5 };
+const FINISH_RANK = 6;
+
+interface Placed {
+  event: TransactionEvent;
+  rank: number;
+  /** Among calls of one round (same time, same rank): the branch's position, the order the round called them in. */
+  order: number;
+}
+
+export function assembleHistory(snapshot: TransactionSnapshot, logged: readonly TransactionEvent[]): TransactionEvent[] {
+  const position = new Map(snapshot.branches.map((branch, index) => [branch.branchId, index]));
+  const orderOf = (event: TransactionEvent) => (event.kind === 'branch-call' && event.branchId !== null ? (position.get(event.branchId) ?? 0) : 0);
+  const assembled = happyPath(snapshot, logged, orderOf).sort((a, b) => a.event.at - b.event.at || a.rank - b.rank || a.order - b.order);
+  // Merge, keeping the rows in their logged order: an assembled line goes
+  // before the first row that is later, or as late with a higher rank.
+  const history: TransactionEvent[] = [];
+  let next = 0;
+  for (const row of logged) {
+    const rank = row.kind === 'status' && row.toStatus !== null && isTerminal(row.toStatus) ? FINISH_RANK : RANK[row.kind];
+    while (next < assembled.length && precedes(assembled[next]!, row.at, rank, orderOf(row))) history.push(assembled[next++]!.event);
+    history.push(row);
+  }
+  while (next < assembled.length) history.push(assembled[next++]!.event);
+  return history;
+}
+
+function precedes(line: Placed, at: number, rank: number, order: number): boolean {
+  if (line.event.at !== at) return line.event.at < at;
+  return line.rank !== rank ? line.rank < rank : line.order <= order;
+}
+
+function happyPath(snapshot: TransactionSnapshot, logged: readonly TransactionEvent[], orderOf: (event: TransactionEvent) => number): Placed[] {
+  const { transaction: t, branches } = snapshot;
+  const line = (event: Omit<TransactionEvent, 'id'>, rank: number): Placed => {
+    const placed = { id: 0, ...event };
+    return { event: placed, rank, order: orderOf(placed) };
+  };
+  const lines: Placed[] = [];
+  const has = (match: (e: TransactionEvent) => boolean) => logged.some(match);
+
+  if (!has((e) => e.kind === 'begin')) {
+    lines.push(line({ ...blankEvent(t.gid, t.createdAt, 'begin'), toStatus: 'open', message: `deadline ${new Date(t.deadlineAt).toISOString()}`, actor: t.caller }, RANK.begin));
+  }
+  for (const b of branches) {
+    if (has((e) => e.kind === 'register' && e.branchId === b.branchId)) continue;
+    const message = Object.entries(b.operations).map(([op, url]) => `${op} ${url}`).join(' ');
+    lines.push(line({ ...blankEvent(t.gid, b.createdAt, 'register'), branchId: b.branchId, message: clip(message, 1024), actor: b.registeredBy }, RANK.register));
+  }
+  if (t.decidedAt !== null && t.status !== 'open' && !has((e) => e.kind === 'status' && e.fromStatus === 'open')) {
+    const to = isTerminal(t.status) ? PHASE_TWO_OF[t.status] : t.status;
+    lines.push(line({ ...blankEvent(t.gid, t.decidedAt, 'status'), fromStatus: 'open', toStatus: to, message: t.reason, actor: t.decidedBy }, RANK.status));
+  }
+  for (const b of branches) {
+    const done = b.completion;
+    if (!done || has((e) => e.kind === 'branch-call' && e.branchId === b.branchId && e.outcome === 'success' && e.op === done.op)) continue;
+    lines.push(
+      line(
+        {
+          ...blankEvent(t.gid, done.at, 'branch-call'),
+          branchId: b.branchId,
+          op: done.op,
+          outcome: 'success',
+          attempt: done.attempt,
+          message: done.httpStatus === null ? null : `HTTP ${done.httpStatus}`,
+        },
+        RANK['branch-call'],
+      ),
+    );
+  }
+  if (isTerminal(t.status) && t.finishedAt !== null && !has((e) => e.kind === 'status' && e.toStatus === t.status)) {
+    lines.push(line({ ...blankEvent(t.gid, t.finishedAt, 'status'), fromStatus: PHASE_TWO_OF[t.status], toStatus: t.status }, FINISH_RANK));
+  }
+  return lines;
+}

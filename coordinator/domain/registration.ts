@@ -1,0 +1,70 @@
+/**
+ * Registration of branches, the same in every mode: a re-sent registration
+ * is idempotent, the same branch id with other operations or payload is
+ * refused, and new branches join only while the mode's registration guard
+ * holds (the store enforces that guard in the insert itself).
+ */
+import type { ModeWords } from './mode-words.ts';
+import { TransactionRefusedError } from './refusal.ts';
+import { guardHolds, type TransitionGuard } from './transition-guard.ts';
+import { operationNames, type Branch, type BranchRegistration, type GlobalTransaction } from './transaction.ts';
+
+/**
+ * The distinct registrations of one request: the same branch twice with equal
+ * fields counts once; twice with different fields is refused.
+ */
+export function distinctRegistrations(gid: string, incoming: readonly BranchRegistration[]): BranchRegistration[] {
+  const seen = new Map<string, BranchRegistration>();
+  for (const registration of incoming) {
+    const twin = seen.get(registration.branchId);
+    if (twin && !sameRegistration(twin, registration)) throw conflict(gid, registration.branchId);
+    seen.set(registration.branchId, registration);
+  }
+  return [...seen.values()];
+}
+
+/**
+ * The registrations that are new, on the transaction as loaded; one equal
+ * to an existing branch is an idempotent re-send. Refuses (throws) a branch
+ * id registered with other operations or payload, and new branches when the
+ * guard does not hold: `explain` then says why in the mode's terms.
+ */
+export function newRegistrations(
+  txn: GlobalTransaction,
+  existing: readonly Branch[],
+  incoming: readonly BranchRegistration[],
+  guard: TransitionGuard,
+  explain: (txn: GlobalTransaction) => TransactionRefusedError,
+): BranchRegistration[] {
+  const known = new Map(existing.map((branch) => [branch.branchId, branch]));
+  const fresh = distinctRegistrations(txn.gid, incoming).filter((registration) => {
+    const current = known.get(registration.branchId);
+    if (current && !sameRegistration(current, registration)) throw conflict(txn.gid, registration.branchId);
+    return !current;
+  });
+  if (fresh.length > 0 && !guardHolds(guard, txn)) throw explain(txn);
+  return fresh;
+}
+
+function sameRegistration(a: Pick<BranchRegistration, 'operations' | 'payload'>, b: BranchRegistration): boolean {
+  const ops = operationNames(a.operations);
+  return a.payload === b.payload && ops.length === operationNames(b.operations).length && ops.every((op) => a.operations[op] === b.operations[op]);
+}
+
+function conflict(gid: string, branchId: string): TransactionRefusedError {
+  return new TransactionRefusedError('BRANCH_CONFLICT', `branch ${branchId} of ${gid} is already registered with other endpoints or payload`, gid);
+}
+
+/** The refusal of a registration to a transaction past its registration phase, in the mode's words. */
+export function registrationClosed(txn: GlobalTransaction, words: ModeWords, now: number): TransactionRefusedError {
+  if (txn.status === 'open' && now >= txn.deadlineAt) {
+    // The status it is moving to: the deadline aborts it.
+    return new TransactionRefusedError('DEADLINE_PASSED', `transaction ${txn.gid} passed its deadline; no branch can be registered`, txn.gid, words.status['rolling-back']);
+  }
+  return new TransactionRefusedError(
+    'ILLEGAL_STATE',
+    `transaction ${txn.gid} is ${words.status[txn.status]}: branches can only be registered while ${words.status.open}`,
+    txn.gid,
+    words.status[txn.status],
+  );
+}

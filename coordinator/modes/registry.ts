@@ -1,0 +1,44 @@
+/**
+ * The modes this coordinator runs, by name. The engine, the API and the
+ * metrics find a transaction's rules and words here; adding a mode is adding
+ * its folder and one line below (docs/architecture.md, "Adding a mode").
+ */
+import { statusNamed, type ModeWords } from '../domain/mode-words.ts';
+import type { GlobalStatus, Mode, Operation } from '../domain/transaction.ts';
+import type { ModeRules } from './mode-rules.ts';
+import { tccRules } from './tcc/tcc-rules.ts';
+
+const RULES: Record<Mode, ModeRules> = { tcc: tccRules };
+
+/** The mode a begin without one gets, and the one a decision's first write assumes. */
+export const DEFAULT_MODE: Mode = 'tcc';
+
+/** The rules of `mode`: how the engine validates, decides, recovers and plans phase two for it. */
+export function rulesFor(mode: Mode): ModeRules {
+  return RULES[mode];
+}
+
+/** The names `mode` gives the model's statuses and operations, as the API, console and metrics show them. */
+export function wordsFor(mode: Mode): ModeWords {
+  return RULES[mode].words;
+}
+
+/** Every mode's rules, e.g. to label metrics or list statuses for all modes. */
+export const ALL_RULES: readonly ModeRules[] = Object.values(RULES);
+
+/** Every word any mode uses for a transaction's status (for API schemas and filters). */
+export const STATUS_WORDS: readonly string[] = [...new Set(ALL_RULES.flatMap((rules) => Object.values(rules.words.status)))];
+
+/** The statuses a word names, by mode (an admin filter `status=confirmed` → TCC's committed). */
+export function statusesNamed(word: string): { mode: Mode; status: GlobalStatus }[] {
+  return ALL_RULES.flatMap((rules) => {
+    const status = statusNamed(rules.words, word);
+    return status ? [{ mode: rules.mode, status }] : [];
+  });
+}
+
+/** The mode whose branches register exactly these operations (each mode has its own names), if any. */
+export function modeOfOperations(operations: readonly Operation[]): Mode | undefined {
+  const given = [...operations].sort().join(',');
+  return ALL_RULES.find((rules) => [...rules.operations].sort().join(',') === given)?.mode;
+}

@@ -1,0 +1,19 @@
+/**
+ * The log stores the model's mode-neutral status names (`committed`,
+ * `rolling-back`, …); the chaos oracle reads it directly and reports in
+ * TCC's words, as the API and the bank example do.
+ */
+import { wordsFor, type GlobalStatus } from '@dtx/coordinator';
+
+const TCC = wordsFor('tcc');
+
+/** A status read from the log, in TCC's words. */
+export function tccWord(status: string): string {
+  return TCC.status[status as GlobalStatus] ?? status;
+}
+
+/** Statuses as the log stores them. */
+export const LOGGED: { terminal: GlobalStatus[]; phaseTwo: GlobalStatus[] } = {
+  terminal: ['committed', 'rolled-back'],
+  phaseTwo: ['committing', 'rolling-back'],
+};
