@@ -43,7 +43,8 @@ export class DtxError extends Error {
 /**
  * The business said no (insufficient funds, unknown account...). A handler
  * throws it to make the SDK reply 409: for try/action the coordinator aborts
- * the transaction; for confirm/cancel it keeps retrying and alerts an operator.
+ * the transaction (a saga rolls back); for confirm/cancel/compensate it keeps
+ * retrying and alerts an operator: those must not refuse.
  * The local DB transaction (business rows and barrier rows) is rolled back.
  */
 export class BranchRejectedError extends DtxError {

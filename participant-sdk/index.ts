@@ -1,6 +1,6 @@
 /**
  * Public API of the dtx participant SDK (`@dtx/participant-sdk`): the
- * participant side (defineTcc / defineSqlTcc resources, createParticipant,
+ * participant side (defineTcc / defineSqlTcc and defineSaga / defineSqlSaga resources, createParticipant,
  * the barrier, the Fastify plugin and the node:http handler) and the
  * initiator side (DtxClient), plus the wire protocol re-exported whole.
  */

@@ -25,7 +25,7 @@ import type { Resource } from './resource.ts';
 export interface ParticipantOptions {
   /** The participant's own database: business tables and the barrier table. */
   knex: Knex;
-  /** What it serves: resources made by defineTcc / defineSqlTcc, with distinct names. */
+  /** What it serves: resources made by defineTcc / defineSqlTcc (TCC) and defineSaga / defineSqlSaga (saga steps), with distinct names. */
   resources: readonly Resource[];
   /**
    * This participant's HMAC key: the coordinator signs its calls here with it

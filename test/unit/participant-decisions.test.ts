@@ -10,8 +10,8 @@ import { GuardedStatements, isTransactionLostError } from '../../participant-sdk
 import { replyOfResult } from '../../participant-sdk/branch-reply.ts';
 import { TransactionLostError } from '../../participant-sdk/errors.ts';
 import { decodeCall, parseJsonBody } from '../../participant-sdk/incoming-call.ts';
-import { HEADERS } from '../../protocol/wire.ts';
-import { defineTcc } from '../../participant-sdk/resource.ts';
+import { BRANCH_OPS, HEADERS } from '../../protocol/wire.ts';
+import { defineSaga, defineSqlSaga, defineTcc, RESOURCE_OPS } from '../../participant-sdk/resource.ts';
 import type { Resource } from '../../participant-sdk/resource.ts';
 
 describe('barrier decisions', () => {
@@ -52,6 +52,7 @@ describe('barrier decisions', () => {
     expect(forwardRowExisted('try', 'try')).toBe('duplicate');
     expect(forwardRowExisted('try', 'cancel')).toBe('suspended');
     expect(forwardRowExisted('action', 'compensate')).toBe('suspended');
+    expect(forwardRowExisted('action', 'action')).toBe('duplicate');
     expect(forwardRowExisted('confirm', 'confirm')).toBe('duplicate');
   });
 });
@@ -150,5 +151,52 @@ describe('decodeCall', () => {
     expect(parseJsonBody('')).toEqual({ ok: true, value: null });
     expect(parseJsonBody(Buffer.from('{"a":1}'))).toEqual({ ok: true, value: { a: 1 } });
     expect(parseJsonBody('{')).toEqual({ ok: false });
+  });
+});
+
+describe('saga resources', () => {
+  const saga = defineSaga({ name: 'withdraw', action: () => {}, compensate: () => {} });
+  const tcc = defineTcc({ name: 'reserve', try: () => 1, confirm: () => {}, cancel: () => {} });
+  const resources = new Map<string, Resource>([
+    [saga.name, saga],
+    [tcc.name, tcc],
+  ]);
+  const decode = (path: string, op: string) =>
+    decodeCall({ method: 'POST', path, headers: { [HEADERS.gid]: 'g1', [HEADERS.branchId]: '01', [HEADERS.op]: op }, rawBody: '{}' }, resources);
+
+  it('answer exactly the saga ops; each mode has its own, and together they are the protocol ops', () => {
+    expect(saga.mode).toBe('saga');
+    expect(Object.keys(saga.handlers)).toEqual([...RESOURCE_OPS.saga]);
+    expect(Object.keys(defineSqlSaga({ name: 'deposit', action: () => {}, compensate: () => {} }).handlers)).toEqual(['action', 'compensate']);
+    expect(Object.keys(tcc.handlers)).toEqual([...RESOURCE_OPS.tcc]);
+    expect([...RESOURCE_OPS.tcc, ...RESOURCE_OPS.saga]).toEqual([...BRANCH_OPS]);
+  });
+
+  it('route action and compensate, and refuse an op of the other mode with 404 UNKNOWN_OP', () => {
+    for (const op of RESOURCE_OPS.saga) {
+      const result = decode(`/withdraw/${op}`, op);
+      expect(result.ok && result.call.resource).toBe(saga);
+      const other = decode(`/reserve/${op}`, op);
+      expect(!other.ok && other.reply).toEqual({ statusCode: 404, body: { code: 'UNKNOWN_OP', message: `resource reserve has no op "${op}"` } });
+    }
+    for (const op of RESOURCE_OPS.tcc) {
+      const result = decode(`/withdraw/${op}`, op);
+      expect(!result.ok && result.reply.statusCode).toBe(404);
+      expect(!result.ok && result.reply.body.code).toBe('UNKNOWN_OP');
+    }
+  });
+
+  it('call their handlers as methods of the definition', async () => {
+    const seen: unknown[] = [];
+    const definition = {
+      name: 'withdraw',
+      tag: 'mine',
+      action(this: { tag: string }) {
+        seen.push(this.tag);
+      },
+      compensate() {},
+    };
+    await defineSaga(definition).handlers.action!({} as never);
+    expect(seen).toEqual(['mine']);
   });
 });

@@ -18,6 +18,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { REFUSAL_REPLIES, replyOfError, replyOfResult } from '../../participant-sdk/branch-reply.ts';
 import type { BarrierRefusal } from '../../participant-sdk/barrier/barrier.ts';
 import { BarrierInputError, BranchOngoingError, BranchRejectedError, SignatureError, type SignatureFailure } from '../../participant-sdk/errors.ts';
+import { RESOURCE_OPS } from '../../participant-sdk/resource.ts';
 import { BRANCH_OPS, HEADERS, ID_PATTERN, LIMITS, REPLY_STATUS } from '../../protocol/wire.ts';
 
 const DOCUMENT = fileURLToPath(new URL('../../docs/participant-openapi.yaml', import.meta.url));
@@ -127,29 +128,42 @@ function signatureReasons(): SignatureFailure[] {
   return [...new Set([...text.matchAll(/reason: '(\w+)'/g)].map((m) => m[1] as SignatureFailure))];
 }
 
+/** The TCC ops share one templated path; each saga op has its own. */
+const TCC_PATH = '/{resource}/{op}';
+const SAGA_PATHS = RESOURCE_OPS.saga.map((op) => `/{resource}/${op}`);
+
 describe('docs/participant-openapi.yaml', () => {
   let document: Document;
-  let operation: Operation;
+  /** Every operation of the document, by path. */
+  let operations: Array<[string, Operation]>;
 
   beforeAll(async () => {
     document = (await SwaggerParser.dereference(DOCUMENT)) as unknown as Document;
-    operation = document.paths['/{resource}/{op}']!.post!;
+    operations = Object.entries(document.paths).map(([path, item]) => [path, item.post!]);
   });
 
   it('is a valid OpenAPI 3 document', async () => {
     // Throws with the list of problems if the document breaks the OpenAPI 3 schema.
     await expect(SwaggerParser.validate(DOCUMENT)).resolves.toBeTruthy();
     expect(document.openapi).toMatch(/^3\./);
-    expect(Object.keys(document.paths)).toEqual(['/{resource}/{op}']);
+    expect(Object.keys(document.paths)).toEqual([TCC_PATH, ...SAGA_PATHS]);
+    expect(operations.every(([, operation]) => operation !== undefined)).toBe(true);
   });
 
-  it('names the ops of the protocol, in the path and in dtx-op', () => {
-    const op = operation.parameters.find((p) => p.in === 'path' && p.name === 'op');
-    expect(op?.schema.enum).toEqual([...BRANCH_OPS]);
-    expect(operation.parameters.find((p) => p.name === HEADERS.op)?.schema.enum).toEqual([...BRANCH_OPS]);
+  it('names the ops of each mode, in the path and in dtx-op; together, every op of the protocol', () => {
+    const tcc = document.paths[TCC_PATH]!.post!;
+    expect(tcc.parameters.find((p) => p.in === 'path' && p.name === 'op')?.schema.enum).toEqual([...RESOURCE_OPS.tcc]);
+    expect(tcc.parameters.find((p) => p.name === HEADERS.op)?.schema.enum).toEqual([...RESOURCE_OPS.tcc]);
+    for (const op of RESOURCE_OPS.saga) {
+      const saga = document.paths[`/{resource}/${op}`]!.post!;
+      expect(saga.parameters.filter((p) => p.in === 'path').map((p) => p.name)).toEqual(['resource']);
+      expect(saga.parameters.find((p) => p.name === HEADERS.op)?.schema.enum).toEqual([op]);
+    }
+    expect([...RESOURCE_OPS.tcc, ...RESOURCE_OPS.saga].sort()).toEqual([...BRANCH_OPS].sort());
   });
 
-  it('has exactly the dtx headers, the signature as the security scheme', () => {
+  it.each([TCC_PATH, ...SAGA_PATHS])('%s has exactly the dtx headers, the signature as the security scheme', (path) => {
+    const operation = document.paths[path]!.post!;
     const headers = operation.parameters.filter((p) => p.in === 'header').map((p) => p.name);
     const schemes = (operation.security ?? document.security ?? []).flatMap((requirement) => Object.keys(requirement));
     expect(schemes).toHaveLength(1);
@@ -161,19 +175,21 @@ describe('docs/participant-openapi.yaml', () => {
     expect(required).toEqual([HEADERS.gid, HEADERS.branchId, HEADERS.op, HEADERS.timestamp].sort());
   });
 
-  it('bounds the ids as the SDK does', () => {
+  it.each([TCC_PATH, ...SAGA_PATHS])('%s bounds the ids as the SDK does', (path) => {
+    const operation = document.paths[path]!.post!;
     const header = (name: string) => operation.parameters.find((p) => p.name === name)!.schema;
     expect(header(HEADERS.gid)).toMatchObject({ pattern: ID_PATTERN, maxLength: LIMITS.gidMaxLength });
     expect(header(HEADERS.branchId)).toMatchObject({ pattern: ID_PATTERN, maxLength: LIMITS.branchIdMaxLength });
   });
 
-  it('takes the raw JSON body', () => {
+  it.each([TCC_PATH, ...SAGA_PATHS])('%s takes the raw JSON body', (path) => {
+    const operation = document.paths[path]!.post!;
     expect(operation.requestBody.required).toBe(true);
     expect(Object.keys(operation.requestBody.content)).toEqual(['application/json']);
   });
 
-  it('covers every reply status of the protocol and of the SDK', () => {
-    const statuses = Object.keys(operation.responses);
+  it.each([TCC_PATH, ...SAGA_PATHS])('%s covers every reply status of the protocol and of the SDK', (path) => {
+    const statuses = Object.keys(document.paths[path]!.post!.responses);
     const expected = [...Object.values(REPLY_STATUS), 400, 401, 404, 405, 413, 500, ...answeredCodes().answered.map((a) => a.status)];
     for (const status of new Set(expected)) expect(statuses, `status ${status}`).toContain(String(status));
     expect(statuses).toContain('default');
@@ -188,15 +204,18 @@ describe('docs/participant-openapi.yaml', () => {
     // The source scan itself works: it finds the codes of the route, header, body and size checks.
     expect(answered.map((a) => a.code)).toEqual(expect.arrayContaining(['METHOD_NOT_ALLOWED', 'UNKNOWN_OP', 'MISSING_HEADER', 'BAD_JSON', 'BODY_TOO_LARGE', 'SUSPENDED']));
     expect(signatureReasons().length).toBeGreaterThanOrEqual(4);
+    // Each code under its status in at least one operation (a code of TCC's barrier refusals has no
+    // place under a saga op), and every error reply shaped {code, message}.
     for (const { status, code, where } of answered) {
-      const reply = operation.responses[String(status)]?.content?.['application/json'];
-      expect(reply?.examples?.[code]?.value, `${code} (HTTP ${status}, ${where})`).toMatchObject({ code, message: expect.any(String) });
-      expect(reply?.schema.required).toEqual(['code', 'message']);
+      const replies = operations.map(([, operation]) => operation.responses[String(status)]?.content?.['application/json']);
+      const documented = replies.find((reply) => reply?.examples?.[code] !== undefined);
+      expect(documented?.examples?.[code]?.value, `${code} (HTTP ${status}, ${where})`).toMatchObject({ code, message: expect.any(String) });
+      for (const reply of replies) expect(reply?.schema.required, `HTTP ${status}`).toEqual(['code', 'message']);
     }
   });
 
-  it('describes each success body the SDK sends', () => {
-    const alternatives = operation.responses['200']!.content!['application/json']!.schema.oneOf!;
+  it.each([TCC_PATH, ...SAGA_PATHS])('%s describes each success body the SDK sends', (path) => {
+    const alternatives = document.paths[path]!.post!.responses['200']!.content!['application/json']!.schema.oneOf!;
     const bodies = [replyOfResult({ kind: 'ran', value: { id: 7 } }), replyOfResult({ kind: 'ran', value: undefined }), replyOfResult({ kind: 'duplicate' }), replyOfResult({ kind: 'null-compensation' })];
     for (const reply of bodies) {
       expect(reply.statusCode).toBe(REPLY_STATUS.success);

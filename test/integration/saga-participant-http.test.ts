@@ -1,0 +1,291 @@
+/**
+ * A saga resource over HTTP, through both adapters (Fastify plugin with
+ * app.inject, node:http handler on a real server) and both handler kinds,
+ * next to a TCC resource on the same participant, against real MariaDB:
+ * routing of `<mount>/<name>/{action,compensate}`, the 404 of an op of the
+ * other mode, signatures, and the barrier's replies as the coordinator sees them.
+ */
+import { createServer } from 'node:http';
+import type { Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import Fastify from 'fastify';
+import knexFactory from 'knex';
+import type { Knex } from 'knex';
+import { pino } from 'pino';
+import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
+import {
+  BranchRejectedError,
+  createNodeHandler,
+  createParticipant,
+  defineSaga,
+  defineSqlSaga,
+  defineTcc,
+  dtxParticipantPlugin,
+  HEADERS,
+  ParticipantConfigError,
+  sign,
+} from '../../participant-sdk/index.ts';
+import type { BranchOp, Participant, SagaResource } from '../../participant-sdk/index.ts';
+import { createTestDatabase } from '../support/databases.ts';
+import type { TestDatabase } from '../support/databases.ts';
+
+const SECRET = 'saga-http-secret-0123456789';
+const NOW = 1_700_000_000_000;
+const PREFIX = '/dtx';
+const PUBLIC_URL = `http://participant.test${PREFIX}`;
+
+interface StepPayload {
+  account: string;
+  amount: number;
+  reject?: boolean;
+}
+
+interface Reply {
+  status: number;
+  contentType: string;
+  body: Record<string, unknown>;
+}
+
+interface Transport {
+  post(path: string, headers: Record<string, string>, body: string): Promise<Reply>;
+  close(): Promise<void>;
+}
+
+let db: TestDatabase;
+let knex: Knex;
+
+beforeEach(async (context) => {
+  db = await createTestDatabase(inject('mysqlUrl'), `saga http ${context.task.name}`);
+  knex = knexFactory({ client: 'mysql2', connection: db.url, pool: { min: 0, max: 5 } });
+  await knex.schema.createTable('effects', (t) => {
+    t.increments('id');
+    t.string('gid', 128).notNullable();
+    t.string('op', 16).notNullable();
+    t.integer('amount').notNullable();
+  });
+});
+
+afterEach(async () => {
+  await knex?.destroy();
+  await db?.drop();
+});
+
+const SAGAS: Record<string, SagaResource<StepPayload>> = {
+  'knex handlers': defineSaga<StepPayload>({
+    name: 'withdraw',
+    async action({ gid, op, payload, trx }) {
+      await trx('effects').insert({ gid, op, amount: payload.amount });
+      if (payload.reject) throw new BranchRejectedError('insufficient funds', { code: 'INSUFFICIENT_FUNDS' });
+    },
+    async compensate({ gid, op, payload, trx }) {
+      await trx('effects').insert({ gid, op, amount: payload.amount });
+    },
+  }),
+  'plain-SQL handlers': defineSqlSaga<StepPayload>({
+    name: 'withdraw',
+    async action({ gid, op, payload, sql }) {
+      await sql('insert into effects (gid, op, amount) values (?, ?, ?)', [gid, op, payload.amount]);
+      if (payload.reject) throw new BranchRejectedError('insufficient funds', { code: 'INSUFFICIENT_FUNDS' });
+    },
+    async compensate({ gid, op, payload, sql }) {
+      await sql('insert into effects (gid, op, amount) values (?, ?, ?)', [gid, op, payload.amount]);
+    },
+  }),
+};
+
+/** A TCC resource served beside the saga one: neither answers the other's ops. */
+const reserve = defineTcc<StepPayload>({
+  name: 'reserve',
+  async try({ gid, op, payload, trx }) {
+    await trx('effects').insert({ gid, op, amount: payload.amount });
+  },
+  confirm() {},
+  cancel() {},
+});
+
+async function makeParticipant(kind: string): Promise<Participant> {
+  const participant = createParticipant({
+    knex,
+    resources: [SAGAS[kind]!, reserve],
+    secret: SECRET,
+    publicUrl: PUBLIC_URL,
+    now: () => NOW,
+    logger: pino({ level: 'silent' }),
+  });
+  await participant.migrate();
+  return participant;
+}
+
+async function fastifyTransport(participant: Participant): Promise<Transport> {
+  const app = Fastify();
+  await app.register(dtxParticipantPlugin, { participant, prefix: PREFIX });
+  await app.ready();
+  return {
+    async post(path, headers, body) {
+      const res = await app.inject({ method: 'POST', url: path, headers, payload: body });
+      return { status: res.statusCode, contentType: String(res.headers['content-type']), body: res.json() };
+    },
+    close: () => app.close(),
+  };
+}
+
+async function nodeTransport(participant: Participant): Promise<Transport> {
+  const server: Server = createServer(createNodeHandler(participant, { prefix: PREFIX }));
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  return {
+    async post(path, headers, body) {
+      const res = await fetch(`http://127.0.0.1:${port}${path}`, { method: 'POST', headers, body });
+      return { status: res.status, contentType: String(res.headers.get('content-type')), body: (await res.json()) as Record<string, unknown> };
+    },
+    close: () => new Promise<void>((resolve, reject) => server.close((e) => (e ? reject(e) : resolve()))),
+  };
+}
+
+interface CallSpec {
+  op: BranchOp;
+  resource?: string;
+  /** The op in the path, when it differs from the signed dtx-op. */
+  pathOp?: string;
+  payload?: StepPayload;
+  secret?: string;
+}
+
+function request(spec: CallSpec): { path: string; headers: Record<string, string>; body: string } {
+  const gid = 'saga-http-1';
+  const branchId = '01';
+  const body = JSON.stringify(spec.payload ?? { account: 'alice', amount: 30 });
+  const path = `${PREFIX}/${spec.resource ?? 'withdraw'}/${spec.pathOp ?? spec.op}`;
+  const signature = sign(spec.secret ?? SECRET, {
+    method: 'POST',
+    host: new URL(PUBLIC_URL).host,
+    path,
+    coordinator: '',
+    gid,
+    branchId,
+    op: spec.op,
+    timestamp: NOW,
+    body,
+  });
+  return {
+    path,
+    body,
+    headers: {
+      'content-type': 'application/json',
+      [HEADERS.gid]: gid,
+      [HEADERS.branchId]: branchId,
+      [HEADERS.op]: spec.op,
+      [HEADERS.timestamp]: String(NOW),
+      [HEADERS.signature]: signature,
+    },
+  };
+}
+
+async function effects(op?: BranchOp): Promise<number> {
+  const [row] = await knex('effects').modify((q) => (op ? q.where({ op }) : q)).count({ n: '*' });
+  return Number(row?.['n']);
+}
+
+async function barrierRows(): Promise<number> {
+  const [row] = await knex('dtx_barrier').count({ n: '*' });
+  return Number(row?.['n']);
+}
+
+describe.each([
+  ['fastify plugin', 'knex handlers', fastifyTransport],
+  ['node handler', 'knex handlers', nodeTransport],
+  ['fastify plugin', 'plain-SQL handlers', fastifyTransport],
+  ['node handler', 'plain-SQL handlers', nodeTransport],
+] as const)('saga resource over HTTP: %s, %s', (_name, kind, makeTransport) => {
+  let transport: Transport | undefined;
+
+  afterEach(async () => {
+    await transport?.close();
+    transport = undefined;
+  });
+
+  async function connect(): Promise<Transport> {
+    transport = await makeTransport(await makeParticipant(kind));
+    return transport;
+  }
+
+  async function send(t: Transport, spec: CallSpec): Promise<Reply> {
+    const r = request(spec);
+    return t.post(r.path, r.headers, r.body);
+  }
+
+  it('serves action and compensate at <mount>/<name>/<op>: each runs once, repeats are duplicates', async () => {
+    const t = await connect();
+    expect(await send(t, { op: 'action' })).toEqual({ status: 200, contentType: 'application/json; charset=utf-8', body: { ok: true, result: null } });
+    expect((await send(t, { op: 'action' })).body).toEqual({ ok: true, duplicate: true });
+    expect((await send(t, { op: 'compensate' })).body).toEqual({ ok: true, result: null });
+    expect((await send(t, { op: 'compensate' })).body).toEqual({ ok: true, duplicate: true });
+    expect(await effects('action')).toBe(1);
+    expect(await effects('compensate')).toBe(1);
+  });
+
+  it('answers a compensation without its action as a null compensation, and the late action 409 SUSPENDED', async () => {
+    const t = await connect();
+    expect(await send(t, { op: 'compensate' })).toMatchObject({ status: 200, body: { ok: true, nullCompensation: true } });
+    const late = await send(t, { op: 'action' });
+    expect(late.status).toBe(409);
+    expect(late.body['code']).toBe('SUSPENDED');
+    expect(await effects()).toBe(0);
+  });
+
+  it('answers a refused action 409 with its code, rolling it back; the compensation is then a null compensation', async () => {
+    const t = await connect();
+    const refused = await send(t, { op: 'action', payload: { account: 'alice', amount: 30, reject: true } });
+    expect(refused).toMatchObject({ status: 409, body: { code: 'INSUFFICIENT_FUNDS', message: 'insufficient funds' } });
+    expect(await barrierRows()).toBe(0);
+    expect((await send(t, { op: 'compensate' })).body).toEqual({ ok: true, nullCompensation: true });
+    expect(await effects()).toBe(0);
+  });
+
+  it('answers a TCC op on the saga resource, and a saga op on the TCC resource, 404 UNKNOWN_OP in the SDK error shape', async () => {
+    const t = await connect();
+    for (const op of ['try', 'confirm', 'cancel'] as const) {
+      const reply = await send(t, { op });
+      expect(reply.status, op).toBe(404);
+      expect(reply.contentType).toBe('application/json; charset=utf-8');
+      expect(reply.body).toEqual({ code: 'UNKNOWN_OP', message: `resource withdraw has no op "${op}"` });
+    }
+    for (const op of ['action', 'compensate'] as const) {
+      const reply = await send(t, { op, resource: 'reserve' });
+      expect(reply.status, op).toBe(404);
+      expect(reply.body).toEqual({ code: 'UNKNOWN_OP', message: `resource reserve has no op "${op}"` });
+    }
+    // The TCC resource beside it still answers its own ops.
+    expect((await send(t, { op: 'try', resource: 'reserve' })).status).toBe(200);
+    expect(await effects()).toBe(1);
+    expect(await barrierRows()).toBe(1);
+  });
+
+  it('refuses a signed compensate replayed against the action endpoint, and a forged call', async () => {
+    const t = await connect();
+    const compensate = request({ op: 'compensate' });
+    const replay = await t.post(`${PREFIX}/withdraw/action`, compensate.headers, compensate.body);
+    expect(replay).toMatchObject({ status: 400, body: { code: 'OP_MISMATCH' } });
+    const relabelled = await t.post(`${PREFIX}/withdraw/action`, { ...compensate.headers, [HEADERS.op]: 'action' }, compensate.body);
+    expect(relabelled).toMatchObject({ status: 401, body: { code: 'SIGNATURE_MISMATCH' } });
+    expect(await send(t, { op: 'action', secret: 'not-the-secret-at-all' })).toMatchObject({ status: 401, body: { code: 'SIGNATURE_MISMATCH' } });
+    expect(await barrierRows()).toBe(0);
+  });
+});
+
+describe('defining saga resources', () => {
+  it('refuses a missing handler or a bad name at definition, and two resources of one name at start', () => {
+    expect(() => defineSaga({ name: 'withdraw', action() {} } as never)).toThrow(ParticipantConfigError);
+    expect(() => defineSqlSaga({ name: 'Bad Name', action() {}, compensate() {} })).toThrow(ParticipantConfigError);
+    const saga = defineSaga({ name: 'reserve', action() {}, compensate() {} });
+    expect(() => createParticipant({ knex, resources: [saga, reserve], secret: SECRET, logger: pino({ level: 'silent' }) })).toThrow(/two resources are named reserve/);
+  });
+
+  it('refuses plain-SQL saga resources at start when the knex instance is not on the mysql2 client', () => {
+    const other = { client: { config: { client: 'pg' } } } as unknown as Knex;
+    const quiet = { secret: SECRET, logger: pino({ level: 'silent' }) };
+    expect(() => createParticipant({ knex: other, resources: [SAGAS['plain-SQL handlers']!], ...quiet })).toThrow(ParticipantConfigError);
+    // knex handlers work on any client knex speaks.
+    expect(() => createParticipant({ knex: other, resources: [SAGAS['knex handlers']!], ...quiet })).not.toThrow();
+  });
+});
