@@ -230,7 +230,7 @@ export class FuzzSession {
       for (const { gid, status } of busy) {
         const since = busySince.get(gid) ?? now;
         busySince.set(gid, since);
-        if ((status === 'confirming' || status === 'cancelling') && now - since > 1_500) {
+        if ((status === 'committing' || status === 'rolling-back') && now - since > 1_500) {
           await this.#pause(gid);
           busySince.set(gid, Date.now());
         }

@@ -49,7 +49,8 @@ export function diffMarks(before: Marks, after: Marks): string[] {
 }
 
 /**
- * Transactions something is still working on: a phase two that is running
+ * Transactions something is still working on (statuses as the log stores
+ * them, the model's names): a phase two that is running
  * or due (unless paused with no round in flight), a try phase whose deadline
  * comes within `marginMs` (the coordinator will abort it), or a held lease.
  */
@@ -58,8 +59,8 @@ export async function busyTransactions(logDb: Knex, now: number, marginMs: numbe
     .select('gid', 'status')
     .where((q) =>
       q
-        .where((w) => w.whereIn('status', ['confirming', 'cancelling']).andWhere((p) => p.where('paused', false).orWhereNotNull('lease_owner')))
-        .orWhere((w) => w.where('status', 'trying').andWhere((p) => p.where('deadline_at', '<=', now + marginMs).orWhereNotNull('lease_owner'))),
+        .where((w) => w.whereIn('status', ['committing', 'rolling-back']).andWhere((p) => p.where('paused', false).orWhereNotNull('lease_owner')))
+        .orWhere((w) => w.where('status', 'open').andWhere((p) => p.where('deadline_at', '<=', now + marginMs).orWhereNotNull('lease_owner'))),
     )
     .limit(20);
 }

@@ -23,7 +23,7 @@ export interface GlobalLogRow {
   needsAttention: boolean;
 }
 
-/** Reads `dtx_global` / `dtx_branch` directly: works while no coordinator is up. */
+/** Reads `dtx_global` / `dtx_branch` directly (statuses as stored: the model's names, `committed`, …): works while no coordinator is up. */
 export interface CoordinatorLogReader {
   knex: Knex;
   row(gid: string): Promise<GlobalLogRow | null>;
