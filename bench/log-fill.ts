@@ -11,7 +11,8 @@ const CHUNK = 100_000;
 
 /** Numbers base+0 … base+99,999 as column `n`: five cross-joined digit tables, portable to MySQL 8 and MariaDB. */
 function numbers(base: number): string {
-  const digits = '(SELECT 0 AS d UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 UNION ALL SELECT 4 UNION ALL SELECT 5 UNION ALL SELECT 6 UNION ALL SELECT 7 UNION ALL SELECT 8 UNION ALL SELECT 9)';
+  const digits =
+    '(SELECT 0 AS d UNION ALL SELECT 1 UNION ALL SELECT 2 UNION ALL SELECT 3 UNION ALL SELECT 4 UNION ALL SELECT 5 UNION ALL SELECT 6 UNION ALL SELECT 7 UNION ALL SELECT 8 UNION ALL SELECT 9)';
   return `(SELECT ${base} + d1.d + 10 * d2.d + 100 * d3.d + 1000 * d4.d + 10000 * d5.d AS n FROM ${digits} d1, ${digits} d2, ${digits} d3, ${digits} d4, ${digits} d5)`;
 }
 
@@ -28,7 +29,13 @@ export interface FillResult {
  * writes them on the happy path: the rows carry every step (decision,
  * each branch's completing call), no event rows.
  */
-export async function fillFinishedTransactions(probe: MysqlProbe, database: string, count: number, now: number, onProgress?: (done: number) => void): Promise<FillResult> {
+export async function fillFinishedTransactions(
+  probe: MysqlProbe,
+  database: string,
+  count: number,
+  now: number,
+  onProgress?: (done: number) => void,
+): Promise<FillResult> {
   const started = Date.now();
   const q = (sql: string, values: unknown[]) => probe.connection.query(sql, values);
   const spanMs = 30 * 24 * 3_600_000;

@@ -122,7 +122,12 @@ export class MysqlProbe {
 /** Index lookups and row reads of all kinds. */
 export function rowReads(status: ServerStatus): number {
   return (
-    status.Handler_read_first + status.Handler_read_key + status.Handler_read_next + status.Handler_read_prev + status.Handler_read_rnd + status.Handler_read_rnd_next
+    status.Handler_read_first +
+    status.Handler_read_key +
+    status.Handler_read_next +
+    status.Handler_read_prev +
+    status.Handler_read_rnd +
+    status.Handler_read_rnd_next
   );
 }
 

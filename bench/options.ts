@@ -65,7 +65,13 @@ export const BENCH_CLI = defineCli({
     scale: { type: 'boolean', description: 'fill the log with finished transactions: throughput and query plans' },
     profile: { type: 'boolean', description: 'CPU profile of the coordinator under load (results not written to bench-results.json)' },
     only: { type: 'string', valueName: 'LIST', description: `only these scenarios, comma-separated (${SCENARIOS.join(', ')})` },
-    runtime: { type: 'string', choices: ['tsx', 'compiled'], default: 'compiled', description: 'run the Node processes on plain node from the built JavaScript (npm run bench builds it first; the shape users deploy), or on tsx from source' },
+    runtime: {
+      type: 'string',
+      choices: ['tsx', 'compiled'],
+      default: 'compiled',
+      description:
+        'run the Node processes on plain node from the built JavaScript (npm run bench builds it first; the shape users deploy), or on tsx from source',
+    },
     'bank-handlers': { type: 'string', choices: ['knex', 'sql'], default: 'knex', description: "the banks' handlers: knex transactions or plain SQL" },
     'coordinator-log-level': { type: 'string', choices: LOG_LEVELS, default: 'info', description: "the coordinator's log level" },
     'coordinator-node-args': { type: 'string', valueName: 'FLAGS', description: 'extra node flags for the coordinator, space-separated' },
@@ -107,7 +113,8 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
     coordinatorEnv[match[1]!] = match[2]!;
   }
   const coordinatorNodeArgs = (values['coordinator-node-args'] ?? '').split(/\s+/).filter(Boolean);
-  for (const arg of coordinatorNodeArgs) if (!arg.startsWith('--')) throw new BenchUsageError(`--coordinator-node-args takes node flags, got ${JSON.stringify(arg)}`);
+  for (const arg of coordinatorNodeArgs)
+    if (!arg.startsWith('--')) throw new BenchUsageError(`--coordinator-node-args takes node flags, got ${JSON.stringify(arg)}`);
 
   return {
     mode: values.scale ? 'scale' : 'standard',

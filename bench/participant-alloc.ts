@@ -49,7 +49,19 @@ async function runVariant(url: string, variant: Variant, calls: number): Promise
 function scavenges(url: string, variant: Variant, calls: number): number {
   const output = execFileSync(
     process.execPath,
-    ['--conditions=dtx-source', '--import', 'tsx', '--trace-gc', '--min-semi-space-size=1', '--max-semi-space-size=1', fileURLToPath(import.meta.url), 'child', url, variant, String(calls)],
+    [
+      '--conditions=dtx-source',
+      '--import',
+      'tsx',
+      '--trace-gc',
+      '--min-semi-space-size=1',
+      '--max-semi-space-size=1',
+      fileURLToPath(import.meta.url),
+      'child',
+      url,
+      variant,
+      String(calls),
+    ],
     { encoding: 'utf8', maxBuffer: 64 * 2 ** 20 },
   );
   return output.split('\n').filter((line) => line.includes('Scavenge')).length;

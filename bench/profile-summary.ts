@@ -113,7 +113,14 @@ export function summariseProfile(profile: CpuProfile, top = 30, skipMs = 0): Pro
       .sort((x, y) => y[1] - x[1])
       .slice(0, n)
       .map(([name, us]) => ({ name, selfMs: us / 1000, busyShare: busyUs > 0 ? us / busyUs : 0 }));
-  return { totalMs: totalUs / 1000, idleMs: idleUs / 1000, busyMs: busyUs / 1000, functions: rank(functions, top), origins: rank(origins, top), responsible: rank(responsible, top) };
+  return {
+    totalMs: totalUs / 1000,
+    idleMs: idleUs / 1000,
+    busyMs: busyUs / 1000,
+    functions: rank(functions, top),
+    origins: rank(origins, top),
+    responsible: rank(responsible, top),
+  };
 }
 
 export function formatProfileSummary(title: string, s: ProfileSummary): string {

@@ -231,7 +231,21 @@ const fmt = (n: number | null | undefined, digits = 1): string => (n === null ||
 export function formatTables(results: BenchResults, reports: Partial<Record<ScenarioName, ScenarioReport>>): string {
   const names = SCENARIOS.filter((n) => reports[n]);
   const main = table(
-    ['scenario', 'peak tx/s', 'at conc.', 'fixed rate', 'p50 ms', 'p99 ms', 'commits/tx*', 'SQL stmts/tx*', 'redis cmds/tx', 'CPU ms/tx', 'CPU-bound tx/s', 'other load', 'errors'],
+    [
+      'scenario',
+      'peak tx/s',
+      'at conc.',
+      'fixed rate',
+      'p50 ms',
+      'p99 ms',
+      'commits/tx*',
+      'SQL stmts/tx*',
+      'redis cmds/tx',
+      'CPU ms/tx',
+      'CPU-bound tx/s',
+      'other load',
+      'errors',
+    ],
     names.map((n) => {
       const r = reports[n]!;
       return [
@@ -272,10 +286,23 @@ export function formatTables(results: BenchResults, reports: Partial<Record<Scen
   const processNames = [...new Set(names.flatMap((n) => Object.keys(reports[n]!.cpuMsPerTx)))];
   const cpu = table(
     ['CPU ms per tx at peak', ...names.map((n) => n)],
-    processNames.map((p) => [p, ...names.map((n) => fmt(reports[n]!.cpuMsPerTx[p], 3))]).concat([
-      ['(all processes)', ...names.map((n) => fmt(Object.values(reports[n]!.cpuMsPerTx).reduce((s, v) => s + v, 0), 3))],
-      [`(CPU busy at peak, of ${results.machine.cpus})`, ...names.map((n) => fmt(Object.values(reports[n]!.cpuSecondsAtPeak).reduce((s, v) => s + v, 0) / reports[n]!.peakStepSeconds, 2))],
-    ]),
+    processNames
+      .map((p) => [p, ...names.map((n) => fmt(reports[n]!.cpuMsPerTx[p], 3))])
+      .concat([
+        [
+          '(all processes)',
+          ...names.map((n) =>
+            fmt(
+              Object.values(reports[n]!.cpuMsPerTx).reduce((s, v) => s + v, 0),
+              3,
+            ),
+          ),
+        ],
+        [
+          `(CPU busy at peak, of ${results.machine.cpus})`,
+          ...names.map((n) => fmt(Object.values(reports[n]!.cpuSecondsAtPeak).reduce((s, v) => s + v, 0) / reports[n]!.peakStepSeconds, 2)),
+        ],
+      ]),
   );
   const rss = table(
     ['peak RSS MB', ...names.map((n) => n)],

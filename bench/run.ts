@@ -147,7 +147,9 @@ async function runScenarios(): Promise<{ reports: Partial<Record<ScenarioName, S
   const running: Partial<Record<ScenarioName, Running>> = {};
   try {
     for (const scenario of options.scenarios) running[scenario] = await startScenario(scenario);
-    log(`\nprocesses up (${options.scenarios.map((s) => `${s}: ${running[s]!.system.processes.map((p) => p.name).join(', ')}`).join('; ')}); measuring in turns`);
+    log(
+      `\nprocesses up (${options.scenarios.map((s) => `${s}: ${running[s]!.system.processes.map((p) => p.name).join(', ')}`).join('; ')}); measuring in turns`,
+    );
     const contexts = Object.fromEntries(options.scenarios.map((s) => [s, running[s]!.ctx])) as Record<ScenarioName, ScenarioContext>;
     const measured = await runInterleaved(contexts, TITLES, options);
     const reports: Partial<Record<ScenarioName, ScenarioReport>> = {};
@@ -174,7 +176,10 @@ async function profileSummaries(): Promise<string[]> {
   const out: string[] = [];
   for (const dir of await readdir(PROFILE_DIR).catch(() => [] as string[])) {
     const files = (await readdir(join(PROFILE_DIR, dir)).catch(() => [] as string[])).filter((f) => f.endsWith('.cpuprofile'));
-    const summaries = files.map((f) => ({ file: join(PROFILE_DIR, dir, f), summary: summariseProfile(readProfile(join(PROFILE_DIR, dir, f)), 40, PROFILE_SKIP_MS) }));
+    const summaries = files.map((f) => ({
+      file: join(PROFILE_DIR, dir, f),
+      summary: summariseProfile(readProfile(join(PROFILE_DIR, dir, f)), 40, PROFILE_SKIP_MS),
+    }));
     summaries.sort((x, y) => y.summary.busyMs - x.summary.busyMs);
     const main = summaries[0];
     if (main) out.push(formatProfileSummary(`${main.file} (first ${PROFILE_SKIP_MS / 1000} s left out)`, main.summary));

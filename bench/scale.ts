@@ -66,7 +66,11 @@ async function checkDueQuery(probe: MysqlProbe, database: string): Promise<Query
   const before = await reads();
   const [result] = await conn.query<RowDataPacket[]>(DUE_QUERY, [database, until]);
   const after = await reads();
-  const handlerReads = Object.fromEntries(Object.keys(after).map((k) => [k, after[k]! - (before[k] ?? 0)]).filter(([, v]) => (v as number) > 0));
+  const handlerReads = Object.fromEntries(
+    Object.keys(after)
+      .map((k) => [k, after[k]! - (before[k] ?? 0)])
+      .filter(([, v]) => (v as number) > 0),
+  );
   const times: number[] = [];
   for (let i = 0; i < 200; i++) {
     const t = performance.now();
@@ -122,7 +126,12 @@ const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.len
 
 function formatPlan(rows: Record<string, unknown>[]): string {
   return rows
-    .map((r) => Object.entries(r).filter(([, v]) => v !== null).map(([k, v]) => `${k}=${String(v)}`).join(' '))
+    .map((r) =>
+      Object.entries(r)
+        .filter(([, v]) => v !== null)
+        .map(([k, v]) => `${k}=${String(v)}`)
+        .join(' '),
+    )
     .map((line) => `    ${line}`)
     .join('\n');
 }
@@ -178,7 +187,10 @@ export async function runScale(ctx: ScaleContext): Promise<void> {
     log(`  filled in ${fill.seconds.toFixed(0)} s (${fill.branches.toLocaleString('en')} branches, ${fill.events.toLocaleString('en')} events)`);
 
     for (const s of [empty, filled]) await measureStep(s.sctx, 'warmup', () => closedLoop(s.work, 16, options.warmupMs), { concurrency: 16, rate: null });
-    const steps = new Map<string, StepResult[]>([[empty.label, []], [filled.label, []]]);
+    const steps = new Map<string, StepResult[]>([
+      [empty.label, []],
+      [filled.label, []],
+    ]);
     for (let i = 0; i < REPEATS; i++) {
       for (const s of [empty, filled]) {
         const step = await measureStep(s.sctx, 'closed', () => closedLoop(s.work, CONCURRENCY, options.stepMs), { concurrency: CONCURRENCY, rate: null });
@@ -226,11 +238,18 @@ export async function runScale(ctx: ScaleContext): Promise<void> {
         `coordinator CPU ${before.coordinatorCpuMsPerTx.toFixed(2)} vs ${after.coordinatorCpuMsPerTx.toFixed(2)} ms, ` +
         `mysqld CPU ${before.mysqldCpuMsPerTx.toFixed(2)} vs ${after.mysqldCpuMsPerTx.toFixed(2)} ms`,
     );
-    for (const [label, m] of [['empty log', before], ['filled log', after]] as const) {
-      log(`\ndue query, ${label} (${m.rows.toLocaleString('en')} rows in dtx_global): ${m.due.rowsReturned} rows returned, median ${m.due.medianMs.toFixed(2)} ms, handler reads ${JSON.stringify(m.due.handlerReads)}`);
+    for (const [label, m] of [
+      ['empty log', before],
+      ['filled log', after],
+    ] as const) {
+      log(
+        `\ndue query, ${label} (${m.rows.toLocaleString('en')} rows in dtx_global): ${m.due.rowsReturned} rows returned, median ${m.due.medianMs.toFixed(2)} ms, handler reads ${JSON.stringify(m.due.handlerReads)}`,
+      );
       log(`  EXPLAIN:\n${formatPlan(m.due.explain)}`);
       if (m.due.analyze) log(`  ANALYZE:\n${formatPlan(m.due.analyze)}`);
-      log(`  admin list: ${m.admin.note}${m.admin.available ? ` ${JSON.stringify(Object.fromEntries(Object.entries(m.admin.medianMs).map(([k, v]) => [k, Math.round(v * 100) / 100])))}` : ''}`);
+      log(
+        `  admin list: ${m.admin.note}${m.admin.available ? ` ${JSON.stringify(Object.fromEntries(Object.entries(m.admin.medianMs).map(([k, v]) => [k, Math.round(v * 100) / 100])))}` : ''}`,
+      );
     }
 
     if (ctx.resultsFile) {

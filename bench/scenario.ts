@@ -207,7 +207,12 @@ export async function runInterleaved<K extends string>(
 ): Promise<Record<K, ScenarioMeasurements>> {
   const names = Object.keys(contexts) as K[];
   const steps = Object.fromEntries(names.map((n) => [n, [] as StepResult[]])) as Record<K, StepResult[]>;
-  const run = async (name: K, kind: StepResult['kind'], load: () => Promise<LoadResult>, setting: { concurrency: number | null; rate: number | null; fractionOfPeak?: number }) => {
+  const run = async (
+    name: K,
+    kind: StepResult['kind'],
+    load: () => Promise<LoadResult>,
+    setting: { concurrency: number | null; rate: number | null; fractionOfPeak?: number },
+  ) => {
     const ctx = contexts[name];
     const step = await measureStep(ctx, kind, load, setting);
     ctx.log(`  ${titles[name]} ${kind === 'warmup' ? 'warm-up ' : ''}${describe(step)}`);

@@ -40,7 +40,10 @@ function parseArgs(argv: string[]): TailArgs {
     else if (name === '--seconds' && Number(value) > 0) out.seconds = Number(value);
     else if (name === '--node-args' && value.startsWith('--')) out.nodeArgs = value.split(/\s+/).filter(Boolean);
     else if (name === '--bank-handlers' && (value === 'knex' || value === 'sql')) out.bankHandlers = value;
-    else throw new BenchUsageError(`usage: bench/tail.ts [--only=a|b|c] [--rate=tx/s] [--seconds=n] [--bank-handlers=knex|sql] [--node-args="--trace-gc"]; got ${arg}`);
+    else
+      throw new BenchUsageError(
+        `usage: bench/tail.ts [--only=a|b|c] [--rate=tx/s] [--seconds=n] [--bank-handlers=knex|sql] [--node-args="--trace-gc"]; got ${arg}`,
+      );
   }
   return out;
 }
@@ -49,7 +52,9 @@ const SERVER_COUNTERS = ['Innodb_row_lock_waits', 'Innodb_deadlocks', 'Connectio
 
 /** TCP connections opened on this machine (any process): tells whether a tail comes from connecting. */
 function tcpActiveOpens(): number {
-  const lines = readFileSync('/proc/net/snmp', 'utf8').split('\n').filter((l) => l.startsWith('Tcp:'));
+  const lines = readFileSync('/proc/net/snmp', 'utf8')
+    .split('\n')
+    .filter((l) => l.startsWith('Tcp:'));
   const [names, values] = lines.map((l) => l.split(/\s+/));
   const at = names?.indexOf('ActiveOpens') ?? -1;
   return at > 0 ? Number(values?.[at]) : Number.NaN;
@@ -87,7 +92,11 @@ const client = system.coordinator ? new DtxClient({ coordinatorUrl: system.coord
 const direct = new DirectCaller(secret);
 const target = system.banks ? { bankA: system.banks.a, bankB: system.banks.b, accounts, random: Math.random } : null;
 const work: Work =
-  args.scenario === 'a' ? dtxTransfer(client!, target!) : args.scenario === 'b' ? directTransfer(direct, target!) : emptyTcc(client!, system.emptyParticipantUrl!);
+  args.scenario === 'a'
+    ? dtxTransfer(client!, target!)
+    : args.scenario === 'b'
+      ? directTransfer(direct, target!)
+      : emptyTcc(client!, system.emptyParticipantUrl!);
 
 try {
   process.stdout.write(`scenario ${args.scenario}, ${args.rate} tx/s, ${args.seconds} s per run, bank handlers ${args.bankHandlers}\n`);

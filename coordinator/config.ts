@@ -80,7 +80,11 @@ export interface ApiToken {
 /** `DTX_API_TOKENS`: comma-separated `name:token` entries, the name being the caller recorded on its transactions. */
 export function parseApiTokens(text: string, problems: string[]): ApiToken[] {
   const tokens: ApiToken[] = [];
-  for (const [index, entry] of text.split(',').map((e) => e.trim()).filter(Boolean).entries()) {
+  for (const [index, entry] of text
+    .split(',')
+    .map((e) => e.trim())
+    .filter(Boolean)
+    .entries()) {
     const cut = entry.indexOf(':');
     const name = cut < 0 ? '' : entry.slice(0, cut);
     const token = cut < 0 ? '' : entry.slice(cut + 1);
@@ -114,7 +118,10 @@ export interface AdminToken {
  */
 export function parseAdminTokens(text: string, problems: string[]): AdminToken[] {
   const tokens: AdminToken[] = [];
-  for (const entry of text.split(',').map((e) => e.trim()).filter(Boolean)) {
+  for (const entry of text
+    .split(',')
+    .map((e) => e.trim())
+    .filter(Boolean)) {
     const [name, role, ...rest] = entry.split(':');
     const token = rest.join(':');
     if (!name || !/^[A-Za-z0-9_.@-]{1,64}$/.test(name) || (role !== 'viewer' && role !== 'operator') || token.length < 12) {
@@ -148,7 +155,6 @@ export function parseAlertUrl(text: string, problems: string[]): string | null {
   }
   return raw;
 }
-
 
 /**
  * The configuration was refused: `problems` lists every wrong or missing
@@ -236,7 +242,8 @@ export function loadConfig(env: Env): CoordinatorConfig {
   if (!insecure) {
     // Fail closed: every way in and out needs its credentials, or the coordinator does not start.
     if (apiTokens.length === 0) problems.push('DTX_API_TOKENS is empty: every /v1 caller needs a token (or set DTX_INSECURE=1 for development)');
-    if (participants.length === 0) problems.push('DTX_PARTICIPANTS is empty: list the participant URL prefixes the coordinator may call (or set DTX_INSECURE=1 for development)');
+    if (participants.length === 0)
+      problems.push('DTX_PARTICIPANTS is empty: list the participant URL prefixes the coordinator may call (or set DTX_INSECURE=1 for development)');
     if (secret === null && participants.some((p) => p.key === null)) {
       problems.push('DTX_SECRET is not set, and some DTX_PARTICIPANTS entries have no key of their own');
     }

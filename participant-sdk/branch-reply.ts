@@ -12,10 +12,7 @@ import { errorReply } from './incoming-call.ts';
 import { REPLY_STATUS } from '@dtx/protocol';
 
 /** Body of a 200 reply. */
-export type SuccessBody =
-  | { ok: true; result: unknown }
-  | { ok: true; duplicate: true }
-  | { ok: true; nullCompensation: true };
+export type SuccessBody = { ok: true; result: unknown } | { ok: true; duplicate: true } | { ok: true; nullCompensation: true };
 
 export function replyOfResult(result: BarrierResult<unknown>): ParticipantReply {
   switch (result.kind) {
@@ -28,11 +25,7 @@ export function replyOfResult(result: BarrierResult<unknown>): ParticipantReply 
     case 'null-compensation':
       return success({ ok: true, nullCompensation: true });
     case 'suspended':
-      return errorReply(
-        REPLY_STATUS.failure,
-        'SUSPENDED',
-        'this branch was already cancelled (or null-compensated); a late try/action is refused',
-      );
+      return errorReply(REPLY_STATUS.failure, 'SUSPENDED', 'this branch was already cancelled (or null-compensated); a late try/action is refused');
     case 'refused':
       return errorReply(REPLY_STATUS.failure, REFUSAL_REPLIES[result.refusal].code, REFUSAL_REPLIES[result.refusal].message);
   }

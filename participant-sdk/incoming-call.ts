@@ -62,8 +62,7 @@ export interface DecodedCall {
 }
 
 export type DecodeResult =
-  | { ok: true; call: DecodedCall }
-  | { ok: false; reply: ParticipantReply & { body: ErrorReply }; context: { gid?: string; branchId?: string; op?: string } };
+  { ok: true; call: DecodedCall } | { ok: false; reply: ParticipantReply & { body: ErrorReply }; context: { gid?: string; branchId?: string; op?: string } };
 
 export function errorReply(statusCode: number, code: string, message: string): ParticipantReply & { body: ErrorReply } {
   return { statusCode, body: { code, message } };

@@ -126,7 +126,10 @@ export function normaliseParticipantOptions(options: ParticipantOptions): Normal
   }
   // Fail closed: a missing key never means "accept anything".
   if (secret === null && options.insecureDevMode !== true) {
-    throw new ParticipantConfigError('secret', 'no secret: a participant refuses to start without its key (set insecureDevMode: true to accept unsigned calls in development)');
+    throw new ParticipantConfigError(
+      'secret',
+      'no secret: a participant refuses to start without its key (set insecureDevMode: true to accept unsigned calls in development)',
+    );
   }
   let publicTarget: NormalisedOptions['publicTarget'] = null;
   if (options.publicUrl !== undefined) {
@@ -189,7 +192,8 @@ export function normaliseParticipantOptions(options: ParticipantOptions): Normal
  */
 export function createParticipant(options: ParticipantOptions): Participant {
   const o = normaliseParticipantOptions(options);
-  if (o.secret === null) o.logger.warn('INSECURE DEVELOPMENT MODE: no secret, unsigned calls are accepted; never run this way where others can reach the participant');
+  if (o.secret === null)
+    o.logger.warn('INSECURE DEVELOPMENT MODE: no secret, unsigned calls are accepted; never run this way where others can reach the participant');
 
   async function handle(request: ParticipantRequest): Promise<ParticipantReply> {
     const decoded = decodeCall(request, o.resources);
@@ -203,7 +207,13 @@ export function createParticipant(options: ParticipantOptions): Participant {
     if (o.secret !== null) {
       const { gid, branchId, op, timestamp, coordinator, rawBody: body } = call;
       const target = o.publicTarget ? { host: o.publicTarget.host, path: `${o.publicTarget.basePath}${call.path}` } : { host: call.host, path: call.fullPath };
-      const check = verify(o.secret, { method: request.method, ...target, gid, branchId, op, timestamp, coordinator, body }, call.signature, o.now(), o.maxSkewMs);
+      const check = verify(
+        o.secret,
+        { method: request.method, ...target, gid, branchId, op, timestamp, coordinator, body },
+        call.signature,
+        o.now(),
+        o.maxSkewMs,
+      );
       if (!check.ok) {
         log.warn({ reason: check.reason }, 'call refused: bad signature');
         return replyOfError(new SignatureError(check.reason));

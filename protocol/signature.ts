@@ -76,9 +76,7 @@ export function sign(secret: string, call: SignedCall): string {
 }
 
 /** The result of {@link verify} / verifyWebhook: ok, or why not. */
-export type SignatureCheck =
-  | { ok: true }
-  | { ok: false; reason: 'missing' | 'malformed' | 'stale' | 'mismatch' };
+export type SignatureCheck = { ok: true } | { ok: false; reason: 'missing' | 'malformed' | 'stale' | 'mismatch' };
 
 /**
  * Verify a call's signature. `now` is injected so the freshness window can
@@ -92,13 +90,7 @@ export type SignatureCheck =
  * @param maxSkewMs - the accepted distance between the call's timestamp and `now`
  * @returns `{ ok: true }`, or the reason of the refusal
  */
-export function verify(
-  secret: string,
-  call: SignedCall,
-  signature: string | undefined,
-  now: number,
-  maxSkewMs: number,
-): SignatureCheck {
+export function verify(secret: string, call: SignedCall, signature: string | undefined, now: number, maxSkewMs: number): SignatureCheck {
   if (!signature) return { ok: false, reason: 'missing' };
   if (!Number.isFinite(call.timestamp) || !signature.startsWith(`${SIGNATURE_VERSION}=`)) {
     return { ok: false, reason: 'malformed' };

@@ -84,13 +84,7 @@ export function signWebhook(secret: string, webhook: SignedWebhook): string {
  * if (!check.ok) throw new Error(`webhook refused: ${check.reason}`);
  * ```
  */
-export function verifyWebhook(
-  secret: string,
-  webhook: SignedWebhook,
-  signature: string | undefined,
-  now: number,
-  maxSkewMs: number,
-): SignatureCheck {
+export function verifyWebhook(secret: string, webhook: SignedWebhook, signature: string | undefined, now: number, maxSkewMs: number): SignatureCheck {
   if (!signature) return { ok: false, reason: 'missing' };
   if (!Number.isFinite(webhook.timestamp) || !signature.startsWith(`${SIGNATURE_VERSION}=`)) return { ok: false, reason: 'malformed' };
   if (Math.abs(now - webhook.timestamp) > maxSkewMs) return { ok: false, reason: 'stale' };

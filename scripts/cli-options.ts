@@ -101,7 +101,8 @@ export function formatUsage(spec: CliSpec): string {
   const lines = entries.map(([name, option]) => {
     const facts: string[] = [];
     if (option.type === 'string' && option.choices) facts.push(`one of ${option.choices.join(', ')}`);
-    if (option.type !== 'boolean' && option.default !== undefined) facts.push(`default ${typeof option.default === 'function' ? 'drawn at start' : option.default}`);
+    if (option.type !== 'boolean' && option.default !== undefined)
+      facts.push(`default ${typeof option.default === 'function' ? 'drawn at start' : option.default}`);
     if ((option.type === 'integer' || option.type === 'number') && (option.min !== undefined || option.max !== undefined)) facts.push(bounds(option));
     return `  ${flag(name, option).padEnd(width)}${option.description}${facts.length ? ` (${facts.join('; ')})` : ''}`;
   });
@@ -111,8 +112,10 @@ export function formatUsage(spec: CliSpec): string {
 
 function convert(name: string, option: OptionSpec, raw: string): number | string {
   if (option.type === 'string') {
-    if (option.choices && !option.choices.includes(raw)) throw new CliUsageError(`--${name} must be one of ${option.choices.join(', ')}; got ${JSON.stringify(raw)}`);
-    if (option.pattern && !option.pattern.test(raw)) throw new CliUsageError(`--${name} must be ${option.patternHint ?? `a value matching ${option.pattern}`}; got ${JSON.stringify(raw)}`);
+    if (option.choices && !option.choices.includes(raw))
+      throw new CliUsageError(`--${name} must be one of ${option.choices.join(', ')}; got ${JSON.stringify(raw)}`);
+    if (option.pattern && !option.pattern.test(raw))
+      throw new CliUsageError(`--${name} must be ${option.patternHint ?? `a value matching ${option.pattern}`}; got ${JSON.stringify(raw)}`);
     return raw;
   }
   if (option.type === 'boolean') throw new Error('unreachable');
@@ -183,7 +186,11 @@ export function exitWithUsageError(spec: CliSpec, message: string, io: CliIo = p
 }
 
 /** parseCli for a command's entry point: --help prints the usage and exits 0; bad input exits 2. */
-export function parseCliOrExit<O extends Record<string, OptionSpec>>(spec: CliSpec<O>, argv: readonly string[] = process.argv.slice(2), io: CliIo = processIo): CliValues<O> {
+export function parseCliOrExit<O extends Record<string, OptionSpec>>(
+  spec: CliSpec<O>,
+  argv: readonly string[] = process.argv.slice(2),
+  io: CliIo = processIo,
+): CliValues<O> {
   let parsed: { help: boolean; values: CliValues<O> };
   try {
     parsed = parseCli(spec, argv);

@@ -28,16 +28,17 @@ const DPKG_LOCK_TIMEOUT_S = 600;
 export function findBinary(name: string): string | undefined {
   if (name.includes('/')) return isExecutable(name) ? name : undefined;
   const dirs = [...(process.env['PATH'] ?? '').split(path.delimiter), ...EXTRA_BIN_DIRS];
-  return dirs.filter(Boolean).map((dir) => path.join(dir, name)).find(isExecutable);
+  return dirs
+    .filter(Boolean)
+    .map((dir) => path.join(dir, name))
+    .find(isExecutable);
 }
 
 /** findBinary() or an error naming the package to install. */
 export function requireBinary(required: DebianPackage): string {
   const found = findBinary(required.binary);
   if (!found) {
-    throw new Error(
-      `${required.binary} not found in PATH or ${EXTRA_BIN_DIRS.join(', ')}; install the Debian package ${required.pkg} first`,
-    );
+    throw new Error(`${required.binary} not found in PATH or ${EXTRA_BIN_DIRS.join(', ')}; install the Debian package ${required.pkg} first`);
   }
   return found;
 }
@@ -65,8 +66,7 @@ async function installMissing(required: readonly DebianPackage[]): Promise<void>
   if (process.platform !== 'linux' || !aptGet) {
     const instead = [...new Set(missing.flatMap((r) => (r.instead ? [r.instead] : [])))];
     throw new Error(
-      `Missing ${binaries} and no apt-get to install them: install ${pkgs.join(' ')} yourself` +
-        (instead.length > 0 ? `, or ${instead.join('; or ')}` : ''),
+      `Missing ${binaries} and no apt-get to install them: install ${pkgs.join(' ')} yourself` + (instead.length > 0 ? `, or ${instead.join('; or ')}` : ''),
     );
   }
   const asRoot = process.getuid?.() === 0;

@@ -27,9 +27,7 @@ export async function provisionServers(): Promise<ProvisionedServers> {
     return { ...external, stop: async () => {} };
   }
   if (process.env['DTX_TEST_MYSQL_URL'] || process.env['DTX_TEST_REDIS_URL']) {
-    process.stderr.write(
-      '[dtx servers] only one of DTX_TEST_MYSQL_URL / DTX_TEST_REDIS_URL is set; ignoring it and starting private servers\n',
-    );
+    process.stderr.write('[dtx servers] only one of DTX_TEST_MYSQL_URL / DTX_TEST_REDIS_URL is set; ignoring it and starting private servers\n');
   }
 
   await ensureServerPackages();

@@ -79,9 +79,7 @@ export async function runLogged(command: string, args: string[], logFile: string
   const result = await child.waitExit(timeoutMs);
   if (!result) child.signal('SIGKILL');
   if (!result || result.code !== 0) {
-    throw new Error(
-      `\`${command} ${args.join(' ')}\` ${result ? `failed (${describeExit(result)})` : 'timed out'}; ${logFile}:\n${await tail(logFile)}`,
-    );
+    throw new Error(`\`${command} ${args.join(' ')}\` ${result ? `failed (${describeExit(result)})` : 'timed out'}; ${logFile}:\n${await tail(logFile)}`);
   }
 }
 

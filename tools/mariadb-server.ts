@@ -50,13 +50,7 @@ export async function startMariadb(opts: ServerOptions = {}): Promise<MariadbSer
     }
     if (!fs.existsSync(path.join(dataDir, 'mysql'))) {
       await fsp.mkdir(dataDir, { recursive: true });
-      const args = [
-        '--no-defaults',
-        `--datadir=${dataDir}`,
-        '--auth-root-authentication-method=normal',
-        '--skip-test-db',
-        ...(asRoot ? ['--user=root'] : []),
-      ];
+      const args = ['--no-defaults', `--datadir=${dataDir}`, '--auth-root-authentication-method=normal', '--skip-test-db', ...(asRoot ? ['--user=root'] : [])];
       await runLogged(installDb, args, path.join(baseDir, 'install-db.log'), INSTALL_DB_TIMEOUT_MS);
     }
 

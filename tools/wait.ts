@@ -31,10 +31,7 @@ class Bailed {
  * last one is reported as the cause on timeout), except when it comes from
  * `bail(error)`, which aborts the wait immediately with `error`.
  */
-export async function waitFor<T>(
-  condition: (bail: Bail) => T | Promise<T>,
-  options: WaitForOptions,
-): Promise<T> {
+export async function waitFor<T>(condition: (bail: Bail) => T | Promise<T>, options: WaitForOptions): Promise<T> {
   const timeoutMs = options.timeoutMs ?? 10_000;
   const intervalMs = options.intervalMs ?? 50;
   const started = Date.now();
@@ -59,10 +56,7 @@ export async function waitFor<T>(
     if (remaining <= 0) break;
     await new Promise((resolve) => setTimeout(resolve, Math.min(intervalMs, remaining)));
   }
-  const detail =
-    lastError === undefined
-      ? ''
-      : `; last error: ${lastError instanceof Error ? lastError.message : String(lastError)}`;
+  const detail = lastError === undefined ? '' : `; last error: ${lastError instanceof Error ? lastError.message : String(lastError)}`;
   throw new WaitTimeoutError(
     `Timed out after ${Date.now() - started} ms (${attempts} attempts) waiting for ${options.what}${detail}`,
     lastError === undefined ? undefined : { cause: lastError },

@@ -90,35 +90,55 @@ export const adminRoutes: FastifyPluginAsyncTypebox<AdminRoutesOptions> = async 
   /** Participants' reply bodies may carry business data: the operator role sees them, a viewer their status line. */
   const mayReadReplies = (request: { operator?: import('../engine/operator-service.ts').Operator }) => request.operator?.role === 'operator';
 
-  app.get('/transactions', { onRequest: viewer, schema: { ...doc('List transactions by filter, newest or oldest first, with cursor paging', 'viewer'), querystring: ListQuery } }, async (request) => {
-    const q: ListQueryType = request.query;
-    const limit = q.limit === undefined ? 50 : Number(q.limit);
-    if (limit < 1 || limit > 500) throw new BadQueryError('limit must be between 1 and 500');
-    const filter = filterOf(q, { needsAttention: bool(q.needsAttention), paused: bool(q.paused), olderThanMs: q.olderThanMs === undefined ? undefined : Number(q.olderThanMs) }, now());
-    const page = await store.list({ filter, order: q.order ?? 'newest', limit, after: decodeCursor(q.cursor) });
-    return { items: page.items.map(presentSummary), nextCursor: page.next ? encodeCursor(page.next) : null };
-  });
+  app.get(
+    '/transactions',
+    { onRequest: viewer, schema: { ...doc('List transactions by filter, newest or oldest first, with cursor paging', 'viewer'), querystring: ListQuery } },
+    async (request) => {
+      const q: ListQueryType = request.query;
+      const limit = q.limit === undefined ? 50 : Number(q.limit);
+      if (limit < 1 || limit > 500) throw new BadQueryError('limit must be between 1 and 500');
+      const filter = filterOf(
+        q,
+        { needsAttention: bool(q.needsAttention), paused: bool(q.paused), olderThanMs: q.olderThanMs === undefined ? undefined : Number(q.olderThanMs) },
+        now(),
+      );
+      const page = await store.list({ filter, order: q.order ?? 'newest', limit, after: decodeCursor(q.cursor) });
+      return { items: page.items.map(presentSummary), nextCursor: page.next ? encodeCursor(page.next) : null };
+    },
+  );
 
-  app.get('/transactions/:gid', { onRequest: viewer, schema: { ...doc('One transaction: branches (attempts, last error), events, audit entries', 'viewer'), params: GidParams } }, async (request) => {
-    const view = await options.transactions.view(request.params.gid);
-    const audit = await store.auditLog({ gid: request.params.gid, limit: 100 });
-    return { ...presentTransaction(view, view.events, { replyBodies: mayReadReplies(request) }), audit: audit.map((a) => ({ ...a, at: iso(a.at) })) };
-  });
+  app.get(
+    '/transactions/:gid',
+    { onRequest: viewer, schema: { ...doc('One transaction: branches (attempts, last error), events, audit entries', 'viewer'), params: GidParams } },
+    async (request) => {
+      const view = await options.transactions.view(request.params.gid);
+      const audit = await store.auditLog({ gid: request.params.gid, limit: 100 });
+      return { ...presentTransaction(view, view.events, { replyBodies: mayReadReplies(request) }), audit: audit.map((a) => ({ ...a, at: iso(a.at) })) };
+    },
+  );
 
-  app.get('/stats', { onRequest: viewer, schema: doc('Counts by status, oldest open transaction, retry backlog, flagged in the last hour', 'viewer') }, async () => {
-    return presentStats(await store.stats(now()));
-  });
+  app.get(
+    '/stats',
+    { onRequest: viewer, schema: doc('Counts by status, oldest open transaction, retry backlog, flagged in the last hour', 'viewer') },
+    async () => {
+      return presentStats(await store.stats(now()));
+    },
+  );
 
-  app.get('/audit', { onRequest: viewer, schema: { ...doc('Audit log of operator actions, newest first', 'viewer'), querystring: AuditQuery } }, async (request) => {
-    const limit = request.query.limit === undefined ? 100 : Number(request.query.limit);
-    if (limit < 1 || limit > 500) throw new BadQueryError('limit must be between 1 and 500');
-    const entries = await store.auditLog({
-      limit,
-      ...(request.query.gid ? { gid: request.query.gid } : {}),
-      ...(request.query.beforeId ? { beforeId: Number(request.query.beforeId) } : {}),
-    });
-    return { items: entries.map((a) => ({ ...a, at: iso(a.at) })) };
-  });
+  app.get(
+    '/audit',
+    { onRequest: viewer, schema: { ...doc('Audit log of operator actions, newest first', 'viewer'), querystring: AuditQuery } },
+    async (request) => {
+      const limit = request.query.limit === undefined ? 100 : Number(request.query.limit);
+      if (limit < 1 || limit > 500) throw new BadQueryError('limit must be between 1 and 500');
+      const entries = await store.auditLog({
+        limit,
+        ...(request.query.gid ? { gid: request.query.gid } : {}),
+        ...(request.query.beforeId ? { beforeId: Number(request.query.beforeId) } : {}),
+      });
+      return { items: entries.map((a) => ({ ...a, at: iso(a.at) })) };
+    },
+  );
 
   // Actions need the operator role, which may read participants' replies.
   const present = async (gid: string) => {
@@ -126,40 +146,91 @@ export const adminRoutes: FastifyPluginAsyncTypebox<AdminRoutesOptions> = async 
     return presentTransaction(view, view.events, { replyBodies: true });
   };
 
-  app.post('/transactions/:gid/retry', { onRequest: operator, schema: { ...doc('Retry now: reset the retry clock of one phase-two transaction', 'operator'), params: GidParams, body: ActionBody } }, async (request) => {
-    await operators.retry(request.params.gid, who(request), request.body.reason);
-    return present(request.params.gid);
-  });
+  app.post(
+    '/transactions/:gid/retry',
+    {
+      onRequest: operator,
+      schema: { ...doc('Retry now: reset the retry clock of one phase-two transaction', 'operator'), params: GidParams, body: ActionBody },
+    },
+    async (request) => {
+      await operators.retry(request.params.gid, who(request), request.body.reason);
+      return present(request.params.gid);
+    },
+  );
 
-  app.post('/transactions/retry', { onRequest: operator, schema: { ...doc('Retry now every open, unpaused phase-two transaction matching a filter (bounded)', 'operator'), body: BulkRetryBody } }, async (request) => {
-    const { filter, limit, reason } = request.body;
-    const { needsAttention, olderThanMs, ...rest } = filter;
-    const result = await operators.retryMatching(filterOf(rest, { needsAttention, olderThanMs }, now()), limit, who(request), reason);
-    return { retried: result.retried.length, skipped: result.skipped.length, gids: result.retried };
-  });
+  app.post(
+    '/transactions/retry',
+    {
+      onRequest: operator,
+      schema: { ...doc('Retry now every open, unpaused phase-two transaction matching a filter (bounded)', 'operator'), body: BulkRetryBody },
+    },
+    async (request) => {
+      const { filter, limit, reason } = request.body;
+      const { needsAttention, olderThanMs, ...rest } = filter;
+      const result = await operators.retryMatching(filterOf(rest, { needsAttention, olderThanMs }, now()), limit, who(request), reason);
+      return { retried: result.retried.length, skipped: result.skipped.length, gids: result.retried };
+    },
+  );
 
-  app.post('/transactions/:gid/pause', { onRequest: operator, schema: { ...doc('Pause retries of a phase-two transaction', 'operator'), params: GidParams, body: ActionBody } }, async (request) => {
-    await operators.pause(request.params.gid, who(request), request.body.reason);
-    return present(request.params.gid);
-  });
+  app.post(
+    '/transactions/:gid/pause',
+    { onRequest: operator, schema: { ...doc('Pause retries of a phase-two transaction', 'operator'), params: GidParams, body: ActionBody } },
+    async (request) => {
+      await operators.pause(request.params.gid, who(request), request.body.reason);
+      return present(request.params.gid);
+    },
+  );
 
-  app.post('/transactions/:gid/resume', { onRequest: operator, schema: { ...doc('Resume retries (due at once)', 'operator'), params: GidParams, body: ActionBody } }, async (request) => {
-    await operators.resume(request.params.gid, who(request), request.body.reason);
-    return present(request.params.gid);
-  });
+  app.post(
+    '/transactions/:gid/resume',
+    { onRequest: operator, schema: { ...doc('Resume retries (due at once)', 'operator'), params: GidParams, body: ActionBody } },
+    async (request) => {
+      await operators.resume(request.params.gid, who(request), request.body.reason);
+      return present(request.params.gid);
+    },
+  );
 
-  app.post('/transactions/:gid/force-abort', { onRequest: operator, schema: { ...doc('Force-abort a transaction still trying: cancel every branch (409 after the confirm decision)', 'operator'), params: GidParams, body: ActionBody } }, async (request) => {
-    await operators.forceAbort(request.params.gid, who(request), request.body.reason, options.submitWaitMs);
-    return present(request.params.gid);
-  });
+  app.post(
+    '/transactions/:gid/force-abort',
+    {
+      onRequest: operator,
+      schema: {
+        ...doc('Force-abort a transaction still trying: cancel every branch (409 after the confirm decision)', 'operator'),
+        params: GidParams,
+        body: ActionBody,
+      },
+    },
+    async (request) => {
+      await operators.forceAbort(request.params.gid, who(request), request.body.reason, options.submitWaitMs);
+      return present(request.params.gid);
+    },
+  );
 
-  app.post('/transactions/:gid/branches/:branchId/resolve', { onRequest: operator, schema: { ...doc('Mark one branch confirmed/cancelled by hand after a manual fix; the last one finishes the transaction', 'operator'), params: BranchParams, body: ActionBody } }, async (request) => {
-    await operators.resolveBranch(request.params.gid, request.params.branchId, who(request), request.body.reason);
-    return present(request.params.gid);
-  });
+  app.post(
+    '/transactions/:gid/branches/:branchId/resolve',
+    {
+      onRequest: operator,
+      schema: {
+        ...doc('Mark one branch confirmed/cancelled by hand after a manual fix; the last one finishes the transaction', 'operator'),
+        params: BranchParams,
+        body: ActionBody,
+      },
+    },
+    async (request) => {
+      await operators.resolveBranch(request.params.gid, request.params.branchId, who(request), request.body.reason);
+      return present(request.params.gid);
+    },
+  );
 
-  app.post('/transactions/:gid/close', { onRequest: operator, schema: { ...doc('LAST RESORT: end the transaction without calling participants (lastResort: true)', 'operator'), params: GidParams, body: CloseBody } }, async (request) => {
-    await operators.close(request.params.gid, who(request), request.body.reason);
-    return present(request.params.gid);
-  });
+  app.post(
+    '/transactions/:gid/close',
+    {
+      onRequest: operator,
+      schema: { ...doc('LAST RESORT: end the transaction without calling participants (lastResort: true)', 'operator'), params: GidParams, body: CloseBody },
+    },
+    async (request) => {
+      await operators.close(request.params.gid, who(request), request.body.reason);
+      return present(request.params.gid);
+    },
+  );
 };

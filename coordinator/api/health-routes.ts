@@ -82,7 +82,10 @@ function boundedCheck(check: () => Promise<void>, timeoutMs: number, onError: (e
 export async function healthRoutes(app: FastifyInstance, options: HealthRoutesOptions): Promise<void> {
   const timeoutMs = options.checkTimeoutMs ?? DEFAULT_CHECK_TIMEOUT_MS;
   const checks: [Dependency, () => Promise<CheckResult>][] = [];
-  for (const [name, check] of [['log', options.checkLog], ['queue', options.checkQueue]] as const) {
+  for (const [name, check] of [
+    ['log', options.checkLog],
+    ['queue', options.checkQueue],
+  ] as const) {
     if (!check) continue;
     checks.push([name, boundedCheck(check, timeoutMs, (error) => app.log.warn({ err: error, dependency: name }, 'readiness check failed'))]);
   }

@@ -125,8 +125,5 @@ const WHAT: Record<Dependency, string> = { log: 'the transaction log (database)'
 
 /** The message of a 503: what is down and that the same request may be sent again. */
 export function outageMessage(outage: Outage): string {
-  return (
-    `${WHAT[outage.dependency]} is unavailable (${outage.kind}); retry the same request: ` +
-    'begin with a gid, register, submit and abort are idempotent'
-  );
+  return `${WHAT[outage.dependency]} is unavailable (${outage.kind}); retry the same request: ` + 'begin with a gid, register, submit and abort are idempotent';
 }

@@ -7,7 +7,17 @@
  * them into what users read, and back (filters).
  */
 import { BRANCH_OPS } from '@dtx/protocol';
-import { OPEN_STATUSES, TERMINAL_STATUSES, type BranchRegistration, type GlobalStatus, type GlobalTransaction, type Mode, type Operations, type TransactionEvent, type TransactionSnapshot } from '../domain/transaction.ts';
+import {
+  OPEN_STATUSES,
+  TERMINAL_STATUSES,
+  type BranchRegistration,
+  type GlobalStatus,
+  type GlobalTransaction,
+  type Mode,
+  type Operations,
+  type TransactionEvent,
+  type TransactionSnapshot,
+} from '../domain/transaction.ts';
 import { ALL_RULES, statusesNamed, wordsFor } from '../modes/registry.ts';
 import type { StatusCount, Stats } from '../store/ports/admin-store.ts';
 
@@ -99,7 +109,8 @@ export function statusFilter(word: string, mode: Mode | undefined): { status: Gl
   const named = statusesNamed(word).filter((pair) => mode === undefined || pair.mode === mode);
   const [first] = named;
   if (!first) return mode ? `a ${mode} transaction is never ${word}` : `no mode has a status ${word}`;
-  if (named.some((pair) => pair.status !== first.status)) return `status ${word} means different things in ${named.map((p) => p.mode).join(' and ')}: give the mode`;
+  if (named.some((pair) => pair.status !== first.status))
+    return `status ${word} means different things in ${named.map((p) => p.mode).join(' and ')}: give the mode`;
   return named.length < ALL_RULES.length || mode ? { status: first.status, mode: mode ?? first.mode } : { status: first.status };
 }
 

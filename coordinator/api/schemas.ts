@@ -42,10 +42,7 @@ export const BeginBody = Type.Object(
   { additionalProperties: false },
 );
 
-export const RegisterBody = Type.Object(
-  { branches: Type.Array(BranchRegistration, { minItems: 1, maxItems: 100 }) },
-  { additionalProperties: false },
-);
+export const RegisterBody = Type.Object({ branches: Type.Array(BranchRegistration, { minItems: 1, maxItems: 100 }) }, { additionalProperties: false });
 
 export const DecisionBody = Type.Object(
   {

@@ -27,10 +27,14 @@ export interface ApiOptions extends TransactionRoutesOptions {
 async function operationsRoutes(app: FastifyInstance, options: Pick<ApiOptions, 'metrics' | 'opsToken'>): Promise<void> {
   const metrics = options.metrics;
   if (!metrics) return;
-  app.get('/metrics', { onRequest: requireOpsToken(options.opsToken), schema: { tags: [DOC_TAGS.operations], summary: 'Prometheus metrics (text exposition format)' } }, async (_request, reply) => {
-    const text = await metrics.render();
-    return reply.header('content-type', metrics.contentType).header('cache-control', 'no-store').send(text);
-  });
+  app.get(
+    '/metrics',
+    { onRequest: requireOpsToken(options.opsToken), schema: { tags: [DOC_TAGS.operations], summary: 'Prometheus metrics (text exposition format)' } },
+    async (_request, reply) => {
+      const text = await metrics.render();
+      return reply.header('content-type', metrics.contentType).header('cache-control', 'no-store').send(text);
+    },
+  );
 }
 
 /**
@@ -41,7 +45,10 @@ function requireOpsToken(token: string | null): (request: FastifyRequest, reply:
   const tokens = new BearerTokens(token === null ? [] : [{ token, holder: true }]);
   return async (request, reply) => {
     if (token === null || tokens.identify(request.headers.authorization)) return;
-    await reply.status(401).header('www-authenticate', 'Bearer').send({ code: 'UNAUTHENTICATED', message: 'this endpoint needs the operations token (DTX_OPS_TOKEN)' });
+    await reply
+      .status(401)
+      .header('www-authenticate', 'Bearer')
+      .send({ code: 'UNAUTHENTICATED', message: 'this endpoint needs the operations token (DTX_OPS_TOKEN)' });
   };
 }
 

@@ -45,49 +45,90 @@ export const transactionRoutes: FastifyPluginAsyncTypebox<TransactionRoutesOptio
   app.addHook('onRequest', options.auth.hook);
   const actorOf = (request: { caller?: string | null }) => request.caller ?? 'anonymous';
 
-  app.post('/transactions', { preValidation: noBodyIsEmpty, schema: { ...docOptionalBody('Begin a global transaction (optionally registering branches in the same commit)'), body: BeginBody, response: { 200: BeginReply, 201: BeginReply, ...errors } } }, async (request, reply) => {
-    const body = request.body;
-    const timeoutMs = body.timeoutMs ?? options.defaultTimeoutMs;
-    if (timeoutMs > options.maxTimeoutMs) {
-      return reply.status(400).send({ code: 'INVALID_REQUEST', message: `timeoutMs may be at most ${options.maxTimeoutMs}` });
-    }
-    const result = await service.begin({
-      gid: body.gid,
-      caller: request.caller ?? null,
-      mode: body.mode ?? 'tcc',
-      timeoutMs,
-      branches: registrations(body.branches ?? [], request.rawJson),
-    });
-    return reply.status(result.created ? 201 : 200).send({ gid: result.gid, status: word(result), deadlineAt: new Date(result.deadlineAt).toISOString(), created: result.created });
-  });
+  app.post(
+    '/transactions',
+    {
+      preValidation: noBodyIsEmpty,
+      schema: {
+        ...docOptionalBody('Begin a global transaction (optionally registering branches in the same commit)'),
+        body: BeginBody,
+        response: { 200: BeginReply, 201: BeginReply, ...errors },
+      },
+    },
+    async (request, reply) => {
+      const body = request.body;
+      const timeoutMs = body.timeoutMs ?? options.defaultTimeoutMs;
+      if (timeoutMs > options.maxTimeoutMs) {
+        return reply.status(400).send({ code: 'INVALID_REQUEST', message: `timeoutMs may be at most ${options.maxTimeoutMs}` });
+      }
+      const result = await service.begin({
+        gid: body.gid,
+        caller: request.caller ?? null,
+        mode: body.mode ?? 'tcc',
+        timeoutMs,
+        branches: registrations(body.branches ?? [], request.rawJson),
+      });
+      return reply
+        .status(result.created ? 201 : 200)
+        .send({ gid: result.gid, status: word(result), deadlineAt: new Date(result.deadlineAt).toISOString(), created: result.created });
+    },
+  );
 
-  app.post('/transactions/:gid/branches', { schema: { ...doc('Register branches (before calling their try)'), params: GidParams, body: RegisterBody, response: { 200: RegisterReply, ...errors } } }, async (request) => {
-    const { gid } = request.params;
-    const result = await service.register(gid, registrations(request.body.branches, request.rawJson), request.caller ?? null);
-    return { gid, status: word(result), registered: result.inserted };
-  });
+  app.post(
+    '/transactions/:gid/branches',
+    { schema: { ...doc('Register branches (before calling their try)'), params: GidParams, body: RegisterBody, response: { 200: RegisterReply, ...errors } } },
+    async (request) => {
+      const { gid } = request.params;
+      const result = await service.register(gid, registrations(request.body.branches, request.rawJson), request.caller ?? null);
+      return { gid, status: word(result), registered: result.inserted };
+    },
+  );
 
-  app.post('/transactions/:gid/submit', { preValidation: noBodyIsEmpty, schema: { ...docOptionalBody('Submit: log the confirm decision and confirm every branch'), params: GidParams, body: DecisionBody, response: { 200: StatusReply, ...errors } } }, async (request) => {
-    const { gid } = request.params;
-    const result = await service.submit({
-      gid,
-      reason: request.body.reason ?? null,
-      waitMs: request.body.waitMs ?? options.submitWaitMs,
-      actor: actorOf(request),
-    });
-    return { gid, status: word(result) };
-  });
+  app.post(
+    '/transactions/:gid/submit',
+    {
+      preValidation: noBodyIsEmpty,
+      schema: {
+        ...docOptionalBody('Submit: log the confirm decision and confirm every branch'),
+        params: GidParams,
+        body: DecisionBody,
+        response: { 200: StatusReply, ...errors },
+      },
+    },
+    async (request) => {
+      const { gid } = request.params;
+      const result = await service.submit({
+        gid,
+        reason: request.body.reason ?? null,
+        waitMs: request.body.waitMs ?? options.submitWaitMs,
+        actor: actorOf(request),
+      });
+      return { gid, status: word(result) };
+    },
+  );
 
-  app.post('/transactions/:gid/abort', { preValidation: noBodyIsEmpty, schema: { ...docOptionalBody('Abort: log the cancel decision and cancel every branch'), params: GidParams, body: DecisionBody, response: { 200: StatusReply, ...errors } } }, async (request) => {
-    const { gid } = request.params;
-    const result = await service.abort({
-      gid,
-      reason: request.body.reason ?? null,
-      waitMs: request.body.waitMs ?? options.submitWaitMs,
-      actor: actorOf(request),
-    });
-    return { gid, status: word(result) };
-  });
+  app.post(
+    '/transactions/:gid/abort',
+    {
+      preValidation: noBodyIsEmpty,
+      schema: {
+        ...docOptionalBody('Abort: log the cancel decision and cancel every branch'),
+        params: GidParams,
+        body: DecisionBody,
+        response: { 200: StatusReply, ...errors },
+      },
+    },
+    async (request) => {
+      const { gid } = request.params;
+      const result = await service.abort({
+        gid,
+        reason: request.body.reason ?? null,
+        waitMs: request.body.waitMs ?? options.submitWaitMs,
+        actor: actorOf(request),
+      });
+      return { gid, status: word(result) };
+    },
+  );
 
   app.get('/transactions/:gid', { schema: { ...doc('One transaction with its branches and event history'), params: GidParams } }, async (request) => {
     const view = await service.view(request.params.gid);

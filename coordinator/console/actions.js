@@ -54,7 +54,12 @@ const input = (selector) => $(selector);
 /** @type {Record<OperatorAction, { title: string, text: string, button: string, done: string }>} */
 const ACTIONS = {
   retry: { title: 'Retry now', text: 'The next phase-two round runs at once instead of at its scheduled time.', button: 'Retry now', done: 'Retry scheduled' },
-  pause: { title: 'Pause retries', text: 'Recovery leaves this transaction alone until it is resumed. Nothing is undone.', button: 'Pause', done: 'Retries paused' },
+  pause: {
+    title: 'Pause retries',
+    text: 'Recovery leaves this transaction alone until it is resumed. Nothing is undone.',
+    button: 'Pause',
+    done: 'Retries paused',
+  },
   resume: { title: 'Resume retries', text: 'Recovery takes this transaction up again, starting now.', button: 'Resume', done: 'Retries resumed' },
   'force-abort': {
     title: 'Force-abort',
@@ -123,7 +128,10 @@ export function openBulkRetry() {
   if (filters.participant) filter.participant = filters.participant;
   if (filters.needsAttention) filter.needsAttention = filters.needsAttention === 'true';
   if (filters.olderThanMs) filter.olderThanMs = Number(filters.olderThanMs);
-  const described = Object.entries(filter).map(([k, v]) => `${k} = ${v}`).join(', ') || 'no filter';
+  const described =
+    Object.entries(filter)
+      .map(([k, v]) => `${k} = ${v}`)
+      .join(', ') || 'no filter';
   openDialog(
     { kind: 'bulk', filter },
     {

@@ -149,7 +149,12 @@ function renderTimeline(events) {
       { class: `event event-${tone}`, dataset: { kind: e.kind } },
       h('span', { class: 'event-time', title: absolute(e.at) }, absolute(e.at).slice(11, 23), h('br'), h('span', { class: 'muted' }, relative(e.at))),
       h('span', { class: 'event-dot', 'aria-hidden': 'true' }),
-      h('div', { class: 'event-body' }, h('span', { class: 'event-title' }, badge(e.kind, `kind-${e.kind}`), ' ', title), detail ? h('div', { class: 'event-detail' }, detail) : null),
+      h(
+        'div',
+        { class: 'event-body' },
+        h('span', { class: 'event-title' }, badge(e.kind, `kind-${e.kind}`), ' ', title),
+        detail ? h('div', { class: 'event-detail' }, detail) : null,
+      ),
     );
   });
   const list = $('#timeline');
@@ -159,7 +164,11 @@ function renderTimeline(events) {
       h(
         'li',
         { class: 'event more-events' },
-        h('button', { type: 'button', class: 'ghost', onclick: () => ((showAllEvents = true), renderTimeline(events)) }, `Show all ${newestFirst.length} events`),
+        h(
+          'button',
+          { type: 'button', class: 'ghost', onclick: () => ((showAllEvents = true), renderTimeline(events)) },
+          `Show all ${newestFirst.length} events`,
+        ),
       ),
     );
   }

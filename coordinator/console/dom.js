@@ -75,7 +75,15 @@ export function relative(iso, now = Date.now()) {
   const ms = Date.parse(iso) - now;
   const abs = Math.abs(ms);
   const [n, unit] =
-    abs < 1_000 ? [0, 's'] : abs < 60_000 ? [Math.round(abs / 1_000), 's'] : abs < 3_600_000 ? [Math.round(abs / 60_000), 'min'] : abs < 86_400_000 ? [Math.round(abs / 3_600_000), 'h'] : [Math.round(abs / 86_400_000), 'd'];
+    abs < 1_000
+      ? [0, 's']
+      : abs < 60_000
+        ? [Math.round(abs / 1_000), 's']
+        : abs < 3_600_000
+          ? [Math.round(abs / 60_000), 'min']
+          : abs < 86_400_000
+            ? [Math.round(abs / 3_600_000), 'h']
+            : [Math.round(abs / 86_400_000), 'd'];
   if (n === 0) return 'now';
   return ms < 0 ? `${n} ${unit} ago` : `in ${n} ${unit}`;
 }

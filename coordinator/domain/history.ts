@@ -54,12 +54,21 @@ function happyPath(snapshot: TransactionSnapshot, logged: readonly TransactionEv
   const has = (match: (e: TransactionEvent) => boolean) => logged.some(match);
 
   if (!has((e) => e.kind === 'begin')) {
-    lines.push(line({ ...blankEvent(t.gid, t.createdAt, 'begin'), toStatus: 'open', message: `deadline ${new Date(t.deadlineAt).toISOString()}`, actor: t.caller }, RANK.begin));
+    lines.push(
+      line(
+        { ...blankEvent(t.gid, t.createdAt, 'begin'), toStatus: 'open', message: `deadline ${new Date(t.deadlineAt).toISOString()}`, actor: t.caller },
+        RANK.begin,
+      ),
+    );
   }
   for (const b of branches) {
     if (has((e) => e.kind === 'register' && e.branchId === b.branchId)) continue;
-    const message = Object.entries(b.operations).map(([op, url]) => `${op} ${url}`).join(' ');
-    lines.push(line({ ...blankEvent(t.gid, b.createdAt, 'register'), branchId: b.branchId, message: clip(message, 1024), actor: b.registeredBy }, RANK.register));
+    const message = Object.entries(b.operations)
+      .map(([op, url]) => `${op} ${url}`)
+      .join(' ');
+    lines.push(
+      line({ ...blankEvent(t.gid, b.createdAt, 'register'), branchId: b.branchId, message: clip(message, 1024), actor: b.registeredBy }, RANK.register),
+    );
   }
   if (t.decidedAt !== null && t.status !== 'open' && !has((e) => e.kind === 'status' && e.fromStatus === 'open')) {
     const to = isTerminal(t.status) ? PHASE_TWO_OF[t.status] : t.status;

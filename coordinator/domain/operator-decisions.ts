@@ -6,7 +6,16 @@
  */
 import type { ModeWords } from './mode-words.ts';
 import { TransactionRefusedError } from './refusal.ts';
-import { isPhaseTwo, isTerminal, OUTCOME_OF, type BranchStatus, type GlobalStatus, type GlobalTransaction, type PhaseTwoStatus, type TransactionSnapshot } from './transaction.ts';
+import {
+  isPhaseTwo,
+  isTerminal,
+  OUTCOME_OF,
+  type BranchStatus,
+  type GlobalStatus,
+  type GlobalTransaction,
+  type PhaseTwoStatus,
+  type TransactionSnapshot,
+} from './transaction.ts';
 
 export type OperatorAction = 'retry' | 'pause' | 'resume' | 'force-abort' | 'resolve-branch' | 'close';
 
@@ -75,7 +84,9 @@ export function decideResolveBranch(snapshot: TransactionSnapshot, branchId: str
   if (branch.status === done) refuse(txn, words, `branch ${branchId} is already ${words.branchStatus[done]}`);
   const stillPending = snapshot.branches.filter((b) => b.branchId !== branchId && b.status !== done);
   const finish: GlobalPatch =
-    stillPending.length === 0 ? { status: done, finishedAt: now, nextRetryAt: null, paused: false, needsAttention: false, leaseOwner: null, leaseUntil: null } : {};
+    stillPending.length === 0
+      ? { status: done, finishedAt: now, nextRetryAt: null, paused: false, needsAttention: false, leaseOwner: null, leaseUntil: null }
+      : {};
   return {
     set: finish,
     branches: [{ branchId, status: done }],

@@ -113,6 +113,8 @@ function decisionTime(txn: GlobalTransaction): number {
 
 /** The branches still pending and how each last answered, for the attention reason (a few, not all). */
 function pendingSummary(pending: readonly BranchCallResult[]): string {
-  const shown = pending.slice(0, 3).map((result) => `branch ${result.branchId}: ${result.outcome}${result.httpStatus === null ? '' : ` (HTTP ${result.httpStatus})`}`);
+  const shown = pending
+    .slice(0, 3)
+    .map((result) => `branch ${result.branchId}: ${result.outcome}${result.httpStatus === null ? '' : ` (HTTP ${result.httpStatus})`}`);
   return pending.length > shown.length ? `${shown.join(', ')}, and ${pending.length - shown.length} more` : shown.join(', ');
 }

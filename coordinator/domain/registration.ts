@@ -59,7 +59,12 @@ function conflict(gid: string, branchId: string): TransactionRefusedError {
 export function registrationClosed(txn: GlobalTransaction, words: ModeWords, now: number): TransactionRefusedError {
   if (txn.status === 'open' && now >= txn.deadlineAt) {
     // The status it is moving to: the deadline aborts it.
-    return new TransactionRefusedError('DEADLINE_PASSED', `transaction ${txn.gid} passed its deadline; no branch can be registered`, txn.gid, words.status['rolling-back']);
+    return new TransactionRefusedError(
+      'DEADLINE_PASSED',
+      `transaction ${txn.gid} passed its deadline; no branch can be registered`,
+      txn.gid,
+      words.status['rolling-back'],
+    );
   }
   return new TransactionRefusedError(
     'ILLEGAL_STATE',

@@ -125,17 +125,22 @@ export function createEngine(options: EngineOptions): Engine {
     telemetry,
     participants: options.participants,
   });
-  const operators = new OperatorService({ store: adminStore, load: (gid) => store.load(gid), transactions: service, scheduler, clock, logger, maxBulk: options.maxBulk, telemetry });
+  const operators = new OperatorService({
+    store: adminStore,
+    load: (gid) => store.load(gid),
+    transactions: service,
+    scheduler,
+    clock,
+    logger,
+    maxBulk: options.maxBulk,
+    telemetry,
+  });
   return {
     service,
     operators,
     get inFlight() {
       return runner.inFlightCount;
     },
-    drain: (graceMs) =>
-      Promise.race([
-        runner.drain().then(() => true),
-        new Promise<boolean>((resolve) => setTimeout(() => resolve(false), graceMs).unref()),
-      ]),
+    drain: (graceMs) => Promise.race([runner.drain().then(() => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), graceMs).unref())]),
   };
 }

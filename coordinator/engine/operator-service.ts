@@ -70,7 +70,9 @@ export class OperatorService {
         else throw error;
       }
     }
-    await this.options.store.recordAudit(this.#audit('retry-matching', null, null, who, reason, JSON.stringify({ filter, limit: bounded, retried: retried.length, skipped: skipped.length })));
+    await this.options.store.recordAudit(
+      this.#audit('retry-matching', null, null, who, reason, JSON.stringify({ filter, limit: bounded, retried: retried.length, skipped: skipped.length })),
+    );
     return { retried, skipped };
   }
 

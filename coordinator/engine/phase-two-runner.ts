@@ -27,7 +27,6 @@ export interface PhaseTwoRunnerOptions {
   telemetry?: Telemetry;
 }
 
-
 /**
  * Re-plans of one round whose finish the log refused while the lease was
  * still held. One is enough (the fresh load shows every branch); the bound
@@ -109,7 +108,10 @@ export class PhaseTwoRunner {
 
     for (const result of called) {
       if (result.outcome !== 'success') {
-        log().warn({ branchId: result.branchId, op: result.op, outcome: result.outcome, attempt: result.attempt, error: result.error }, 'branch call did not succeed');
+        log().warn(
+          { branchId: result.branchId, op: result.op, outcome: result.outcome, attempt: result.attempt, error: result.error },
+          'branch call did not succeed',
+        );
       }
     }
     if (!recorded) {

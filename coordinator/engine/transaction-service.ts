@@ -11,7 +11,16 @@ import { assembleHistory } from '../domain/history.ts';
 import { DEADLINE_REASONS } from '../domain/phase-two.ts';
 import { TransactionRefusedError } from '../domain/refusal.ts';
 import { distinctRegistrations } from '../domain/registration.ts';
-import { isTerminal, operationNames, type BranchRegistration, type GlobalStatus, type GlobalTransaction, type Mode, type TransactionEvent, type TransactionSnapshot } from '../domain/transaction.ts';
+import {
+  isTerminal,
+  operationNames,
+  type BranchRegistration,
+  type GlobalStatus,
+  type GlobalTransaction,
+  type Mode,
+  type TransactionEvent,
+  type TransactionSnapshot,
+} from '../domain/transaction.ts';
 import type { DecisionStep, ModeRules, Transition } from '../modes/mode-rules.ts';
 import { DEFAULT_MODE, modeOfOperations, rulesFor } from '../modes/registry.ts';
 import type { TransactionStore } from '../store/ports/transaction-store.ts';
@@ -111,7 +120,11 @@ export class TransactionService {
     const rules = rulesFor(mode);
     const result = await this.#register(gid, inModeOrder(rules, branches), caller, rules, (snapshot) => {
       if (snapshot.transaction.mode !== mode) {
-        throw new TransactionRefusedError('ILLEGAL_STATE', `transaction ${gid} is a ${snapshot.transaction.mode} transaction: ${mode} branches cannot join it`, gid);
+        throw new TransactionRefusedError(
+          'ILLEGAL_STATE',
+          `transaction ${gid} is a ${snapshot.transaction.mode} transaction: ${mode} branches cannot join it`,
+          gid,
+        );
       }
     });
     return { status: result.status, mode, inserted: result.inserted };
@@ -119,7 +132,11 @@ export class TransactionService {
 
   async submit(request: DecisionRequest): Promise<StatusOf> {
     try {
-      return await this.#decide(request, (rules, now) => rules.submit(now), (rules, txn, now) => rules.explainSubmit(txn, now));
+      return await this.#decide(
+        request,
+        (rules, now) => rules.submit(now),
+        (rules, txn, now) => rules.explainSubmit(txn, now),
+      );
     } catch (error) {
       if (error instanceof TransactionRefusedError && error.code === 'DEADLINE_PASSED') {
         // The deadline won: carry out the abort the sweep would, then tell the caller.
@@ -130,7 +147,11 @@ export class TransactionService {
   }
 
   abort(request: DecisionRequest): Promise<StatusOf> {
-    return this.#decide(request, (rules, now) => rules.abort(now), (rules, txn, now) => rules.explainAbort(txn, now));
+    return this.#decide(
+      request,
+      (rules, now) => rules.abort(now),
+      (rules, txn, now) => rules.explainAbort(txn, now),
+    );
   }
 
   /**
@@ -339,7 +360,6 @@ export class TransactionService {
     return snapshot;
   }
 }
-
 
 /** Each branch's operations in the order the mode lists them (the first names the participant). */
 function inModeOrder(rules: ModeRules, branches: readonly BranchRegistration[]): BranchRegistration[] {

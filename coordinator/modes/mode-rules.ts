@@ -11,7 +11,16 @@ import type { ModeWords } from '../domain/mode-words.ts';
 import type { PhaseTwoPlan, RecoveryStep, RoundCall, RoundDecision } from '../domain/phase-two.ts';
 import type { RetryPolicy } from '../domain/backoff.ts';
 import type { TransitionGuard } from '../domain/transition-guard.ts';
-import type { Branch, BranchRegistration, GlobalStatus, GlobalTransaction, Mode, Operation, PhaseTwoStatus, TransactionSnapshot } from '../domain/transaction.ts';
+import type {
+  Branch,
+  BranchRegistration,
+  GlobalStatus,
+  GlobalTransaction,
+  Mode,
+  Operation,
+  PhaseTwoStatus,
+  TransactionSnapshot,
+} from '../domain/transaction.ts';
 
 /** A decision the log makes in one guarded write. */
 export interface Transition {

@@ -36,13 +36,19 @@ const DEFAULT_PORTS: Record<string, string> = { 'http:': '80', 'https:': '443' }
 /** DTX_PARTICIPANTS: comma-separated `prefix[=key]`; problems are reported without echoing keys. */
 export function parseAllowList(text: string, problems: string[]): AllowedPrefix[] {
   const entries: AllowedPrefix[] = [];
-  for (const [index, raw] of text.split(',').map((e) => e.trim()).filter(Boolean).entries()) {
+  for (const [index, raw] of text
+    .split(',')
+    .map((e) => e.trim())
+    .filter(Boolean)
+    .entries()) {
     const cut = raw.indexOf('=');
     const prefix = cut < 0 ? raw : raw.slice(0, cut);
     const key = cut < 0 ? null : raw.slice(cut + 1);
     const parsed = parsePrefix(prefix);
     if (!parsed) {
-      problems.push(`DTX_PARTICIPANTS entry #${index + 1} must be an http(s) URL prefix such as http://host:port/path/ (port may be *), without credentials, query or fragment`);
+      problems.push(
+        `DTX_PARTICIPANTS entry #${index + 1} must be an http(s) URL prefix such as http://host:port/path/ (port may be *), without credentials, query or fragment`,
+      );
       continue;
     }
     if (key !== null && key.length < 16) {

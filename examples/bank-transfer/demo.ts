@@ -52,7 +52,10 @@ function cleanup(): Promise<void> {
   })();
   return cleaning;
 }
-for (const [signal, code] of [['SIGINT', 130], ['SIGTERM', 143]] as const) {
+for (const [signal, code] of [
+  ['SIGINT', 130],
+  ['SIGTERM', 143],
+] as const) {
   process.on(signal, () => {
     say('\ninterrupted: stopping every process…');
     void cleanup().finally(() => process.exit(code));
@@ -119,11 +122,17 @@ try {
 
   say('');
   say('Summary');
-  say(`  transfers sent            ${transfers} in ${(load.elapsedMs / 1000).toFixed(1)} s (${((transfers / load.elapsedMs) * 1000).toFixed(0)}/s), drained in ${((Date.now() - drainStarted) / 1000).toFixed(1)} s`);
+  say(
+    `  transfers sent            ${transfers} in ${(load.elapsedMs / 1000).toFixed(1)} s (${((transfers / load.elapsedMs) * 1000).toFixed(0)}/s), drained in ${((Date.now() - drainStarted) / 1000).toFixed(1)} s`,
+  );
   say(`  answered confirmed        ${load.results.confirmed}${load.results.pending ? ` (+${load.results.pending} confirming, finished by recovery)` : ''}`);
   say(`  refused: insufficient     ${load.results['insufficient-funds']}`);
   say(`  failed (then cancelled)   ${load.results.failed + load.results.refused}`);
-  say(`  coordinator log           ${Object.entries(after.transactions).map(([s, n]) => `${s} ${n}`).join(', ')}`);
+  say(
+    `  coordinator log           ${Object.entries(after.transactions)
+      .map(([s, n]) => `${s} ${n}`)
+      .join(', ')}`,
+  );
   say(`  still open                ${after.openGids.length}`);
   say(`  money before              ${before.totalMoney}`);
   say(`  money after               ${after.totalMoney}  ${after.totalMoney === before.totalMoney ? '(conserved ✓)' : '(NOT CONSERVED ✗)'}`);

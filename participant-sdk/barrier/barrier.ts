@@ -65,11 +65,7 @@ export type { BarrierRefusal } from './decision.ts';
  *   nothing was written, and the caller must answer failure.
  */
 export type BarrierResult<T> =
-  | { kind: 'ran'; value: T }
-  | { kind: 'duplicate' }
-  | { kind: 'null-compensation' }
-  | { kind: 'suspended' }
-  | { kind: 'refused'; refusal: BarrierRefusal };
+  { kind: 'ran'; value: T } | { kind: 'duplicate' } | { kind: 'null-compensation' } | { kind: 'suspended' } | { kind: 'refused'; refusal: BarrierRefusal };
 
 /** Which branch op {@link runInBarrier} / {@link runInSqlBarrier} guard, and how they retry lock conflicts. */
 export interface BarrierOptions {
@@ -131,11 +127,7 @@ const SEQ = 1;
  * if (result.kind === 'suspended' || result.kind === 'refused') throw new Error(`not run: ${result.kind}`);
  * ```
  */
-export async function runInBarrier<T>(
-  knex: Knex,
-  options: BarrierOptions,
-  work: (trx: Knex.Transaction) => Promise<T>,
-): Promise<BarrierResult<T>> {
+export async function runInBarrier<T>(knex: Knex, options: BarrierOptions, work: (trx: Knex.Transaction) => Promise<T>): Promise<BarrierResult<T>> {
   const steps = barrierSteps(options);
   const attempt = async (): Promise<BarrierResult<T>> => {
     const call: { watch?: { readonly loss: Loss | undefined }; settled: Promise<unknown> } = { settled: Promise.resolve() };

@@ -31,11 +31,7 @@ export function assertBarrierKey(gid: unknown, branchId: unknown, op: unknown): 
     throw new BarrierInputError('gid', gid, `expected 1..${LIMITS.gidMaxLength} characters of [A-Za-z0-9_.-]`);
   }
   if (typeof branchId !== 'string' || !isValidBranchId(branchId)) {
-    throw new BarrierInputError(
-      'branchId',
-      branchId,
-      `expected 1..${LIMITS.branchIdMaxLength} characters of [A-Za-z0-9_.-]`,
-    );
+    throw new BarrierInputError('branchId', branchId, `expected 1..${LIMITS.branchIdMaxLength} characters of [A-Za-z0-9_.-]`);
   }
   if (typeof op !== 'string' || !isBranchOp(op)) {
     throw new BarrierInputError('op', op, 'expected one of try, confirm, cancel, action, compensate');

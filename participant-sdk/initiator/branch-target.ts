@@ -4,8 +4,7 @@
  * under it; other participants may name the three URLs themselves.
  */
 export type BranchTarget =
-  | { url: string; payload?: unknown; branchId?: string }
-  | { tryUrl: string; confirmUrl: string; cancelUrl: string; payload?: unknown; branchId?: string };
+  { url: string; payload?: unknown; branchId?: string } | { tryUrl: string; confirmUrl: string; cancelUrl: string; payload?: unknown; branchId?: string };
 
 /** A {@link BranchTarget} with its branch id and its three op URLs spelled out. */
 export interface ResolvedBranch {

@@ -81,7 +81,11 @@ export class CoordinatorClient {
 
   /** The transaction, its branches and its history. */
   query(gid: string) {
-    return this.send<{ transaction: { gid: string; status: TransactionStatus }; branches: unknown[]; events: unknown[] }>(gid, 'GET', `/v1/transactions/${gid}`);
+    return this.send<{ transaction: { gid: string; status: TransactionStatus }; branches: unknown[]; events: unknown[] }>(
+      gid,
+      'GET',
+      `/v1/transactions/${gid}`,
+    );
   }
 
   #headers(withBody: boolean): Record<string, string> {

@@ -38,10 +38,7 @@ export interface NodeHandlerOptions {
  * server.listen(4001);
  * ```
  */
-export function createNodeHandler(
-  participant: Participant,
-  options: NodeHandlerOptions = {},
-): (req: IncomingMessage, res: ServerResponse) => void {
+export function createNodeHandler(participant: Participant, options: NodeHandlerOptions = {}): (req: IncomingMessage, res: ServerResponse) => void {
   const prefix = (options.prefix ?? '').replace(/\/+$/, '');
   const maxBodyBytes = options.maxBodyBytes ?? 1024 * 1024;
 

@@ -26,7 +26,10 @@ interface Run {
 
 function runChaos(args: string[]): Promise<Run> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, ['--conditions=dtx-source', '--import', 'tsx', 'test/chaos/run.ts', ...args], { cwd: process.cwd(), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, ['--conditions=dtx-source', '--import', 'tsx', 'test/chaos/run.ts', ...args], {
+      cwd: process.cwd(),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let output = '';
     let summaryAt: number | null = null;
     let hung = false;

@@ -39,10 +39,7 @@ export async function killDbConnections(world: ChaosWorld, of: 'coordinators' | 
   const databases = of === 'coordinators' ? [world.coordinatorDatabase] : world.bankDatabases;
   const admin = await createConnection({ uri: world.adminUrl, connectTimeout: 5_000 });
   try {
-    const [rows] = await admin.query(
-      `SELECT id FROM information_schema.processlist WHERE user = 'dtx' AND db IN (?) AND id <> CONNECTION_ID()`,
-      [databases],
-    );
+    const [rows] = await admin.query(`SELECT id FROM information_schema.processlist WHERE user = 'dtx' AND db IN (?) AND id <> CONNECTION_ID()`, [databases]);
     let killed = 0;
     for (const row of rows as { id: number }[]) {
       // Gone meanwhile (closed by its pool): nothing to kill.
@@ -63,16 +60,40 @@ export async function perform(world: ChaosWorld, action: FaultAction): Promise<v
   switch (action.kind) {
     case 'kill-coordinator': {
       const coordinator = cluster.coordinators[action.index]!;
-      return crash(world, coordinator.name, () => coordinator.kill('SIGKILL'), action.downMs, () => world.ensureUp(coordinator));
+      return crash(
+        world,
+        coordinator.name,
+        () => coordinator.kill('SIGKILL'),
+        action.downMs,
+        () => world.ensureUp(coordinator),
+      );
     }
     case 'kill-bank': {
       const bank = cluster.banks[action.bank];
-      return crash(world, bank.name, () => bank.kill('SIGKILL'), action.downMs, () => world.ensureUp(bank));
+      return crash(
+        world,
+        bank.name,
+        () => bank.kill('SIGKILL'),
+        action.downMs,
+        () => world.ensureUp(bank),
+      );
     }
     case 'kill-redis':
-      return crash(world, 'redis', () => servers.redis.kill('SIGKILL'), action.downMs, () => servers.redis.start());
+      return crash(
+        world,
+        'redis',
+        () => servers.redis.kill('SIGKILL'),
+        action.downMs,
+        () => servers.redis.start(),
+      );
     case 'kill-mariadb':
-      return crash(world, 'mariadb', () => servers.mariadb.kill('SIGKILL'), action.downMs, () => servers.mariadb.start());
+      return crash(
+        world,
+        'mariadb',
+        () => servers.mariadb.kill('SIGKILL'),
+        action.downMs,
+        () => servers.mariadb.start(),
+      );
     case 'flush-redis':
       // After a restart in progress, not against a server that is down.
       return world.exclusive('redis', () => flushRedis(world));

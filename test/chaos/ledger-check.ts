@@ -26,13 +26,20 @@ export async function ledgerMismatches(coordinatorDb: Knex, bankDbs: Record<stri
   const branches = new Map<string, string[]>();
   const globals = (await coordinatorDb('dtx_global').where('gid', 'like', `${gidPrefix}%`).select('gid', 'status')) as { gid: string; status: string }[];
   for (const g of globals) statuses.set(g.gid, tccWord(g.status));
-  const registered = (await coordinatorDb('dtx_branch').where('gid', 'like', `${gidPrefix}%`).select('gid', 'branch_id')) as { gid: string; branch_id: string }[];
+  const registered = (await coordinatorDb('dtx_branch').where('gid', 'like', `${gidPrefix}%`).select('gid', 'branch_id')) as {
+    gid: string;
+    branch_id: string;
+  }[];
   for (const b of registered) branches.set(b.gid, [...(branches.get(b.gid) ?? []), b.branch_id]);
 
   // gid → branch → ops applied, over both banks (a branch lives in exactly one).
   const applied = new Map<string, Map<string, { bank: string; ops: string[] }>>();
   for (const [bank, db] of Object.entries(bankDbs)) {
-    const rows = (await db('ledger').where('gid', 'like', `${gidPrefix}%`).select('gid', 'branch_id', 'op').orderBy('id')) as { gid: string; branch_id: string; op: string }[];
+    const rows = (await db('ledger').where('gid', 'like', `${gidPrefix}%`).select('gid', 'branch_id', 'op').orderBy('id')) as {
+      gid: string;
+      branch_id: string;
+      op: string;
+    }[];
     for (const row of rows) {
       const perBranch = applied.get(row.gid) ?? new Map<string, { bank: string; ops: string[] }>();
       const entry = perBranch.get(row.branch_id) ?? { bank, ops: [] };

@@ -33,7 +33,14 @@ interface Reply {
 /** One signed call to a bank's participant endpoint, directly (no proxy). */
 async function callBranch(world: ChaosWorld, gid: string, branch: BranchSpec, op: BranchOp): Promise<Reply> {
   const url = `${world.cluster.bankUrls[branch.bank]}/dtx/${branch.resource}/${op}`;
-  const headers = callHeaders(clusterCredentials(world.secret).bankKey(branch.bank), { url, gid, branchId: branch.branchId, op, body: branch.body, timestamp: Date.now() });
+  const headers = callHeaders(clusterCredentials(world.secret).bankKey(branch.bank), {
+    url,
+    gid,
+    branchId: branch.branchId,
+    op,
+    body: branch.body,
+    timestamp: Date.now(),
+  });
   try {
     const response = await fetch(url, {
       method: 'POST',
@@ -49,7 +56,12 @@ async function callBranch(world: ChaosWorld, gid: string, branch: BranchSpec, op
 }
 
 /** A call to the coordinator API of any instance that answers; null if none does. */
-async function coordinatorCall(world: ChaosWorld, method: 'GET' | 'POST', path: string, body?: unknown): Promise<{ status: number; body: Record<string, unknown> } | null> {
+async function coordinatorCall(
+  world: ChaosWorld,
+  method: 'GET' | 'POST',
+  path: string,
+  body?: unknown,
+): Promise<{ status: number; body: Record<string, unknown> } | null> {
   const base = await world.coordinatorUrl();
   if (!base) return null;
   try {
@@ -87,7 +99,12 @@ async function begin(world: ChaosWorld, gid: string, branches: BranchSpec[], tim
     gid,
     mode: 'tcc',
     timeoutMs,
-    branches: branches.map((b) => ({ branchId: b.branchId, confirmUrl: url(b, 'confirm'), cancelUrl: url(b, 'cancel'), payload: JSON.parse(b.body) as unknown })),
+    branches: branches.map((b) => ({
+      branchId: b.branchId,
+      confirmUrl: url(b, 'confirm'),
+      cancelUrl: url(b, 'cancel'),
+      payload: JSON.parse(b.body) as unknown,
+    })),
   });
   if (reply?.status === 201 || reply?.status === 200) return true;
   world.note(`${gid}: could not begin (${reply ? `HTTP ${reply.status}` : 'no coordinator answered'})`);
@@ -125,7 +142,11 @@ export async function cancelBeforeTry(world: ChaosWorld): Promise<void> {
   if (cancel.status === 200) {
     checkLateTry(world, gid, debit, await callBranch(world, gid, debit, 'try'), 'its null compensation');
     if ((await ledgerRows(world, gid, debit.branchId)) !== 0) {
-      world.findings.push({ invariant: 'null compensation runs nothing', detail: `branch ${debit.branchId} has ledger rows after cancel-before-try`, gids: [gid] });
+      world.findings.push({
+        invariant: 'null compensation runs nothing',
+        detail: `branch ${debit.branchId} has ledger rows after cancel-before-try`,
+        gids: [gid],
+      });
     }
   } else {
     world.note(`${gid}: early cancel got ${cancel.status ?? 'no reply'}`);
@@ -183,11 +204,7 @@ async function branchesOf(world: ChaosWorld, gid: string): Promise<BranchSpec[]>
 }
 
 async function gidsIn(world: ChaosWorld, statuses: string[], count: number): Promise<string[]> {
-  const rows = await world.coordinatorDb('dtx_global')
-    .whereIn('status', statuses)
-    .orderBy('updated_at', 'desc')
-    .limit(200)
-    .pluck('gid');
+  const rows = await world.coordinatorDb('dtx_global').whereIn('status', statuses).orderBy('updated_at', 'desc').limit(200).pluck('gid');
   const random = world.random();
   const picked = new Set<string>();
   for (let i = 0; i < count && picked.size < rows.length; i++) picked.add(String(random.pick(rows)));
@@ -200,7 +217,8 @@ async function gidsIn(world: ChaosWorld, statuses: string[], count: number): Pro
  * lines stay as they were), and a repeated confirm/cancel answers success.
  */
 export async function replayFinished(world: ChaosWorld, count: number): Promise<void> {
-  const finished = await world.coordinatorDb('dtx_global')
+  const finished = await world
+    .coordinatorDb('dtx_global')
     .whereIn('gid', await gidsIn(world, LOGGED.terminal, count))
     .select('gid', 'status');
   const random = world.random();
@@ -218,21 +236,30 @@ export async function replayFinished(world: ChaosWorld, count: number): Promise<
       replies.push(...(await Promise.all(ops.slice(1).map((o) => callBranch(world, gid, branch, o)))));
       replies.forEach((reply, i) => {
         if (ops[i] !== 'try' && reply.status === 409) {
-          world.findings.push({ invariant: 'a repeated confirm/cancel answers success', detail: `${ops[i]} of branch ${branch.branchId} answered 409 ${reply.code ?? ''}`, gids: [gid] });
+          world.findings.push({
+            invariant: 'a repeated confirm/cancel answers success',
+            detail: `${ops[i]} of branch ${branch.branchId} answered 409 ${reply.code ?? ''}`,
+            gids: [gid],
+          });
         }
       });
     }
     const after = await ledgerRows(world, gid);
     world.count('replayed-calls', branches.length * ops.length);
     if (after !== before) {
-      world.findings.push({ invariant: 'a replayed delivery changes nothing', detail: `ledger lines of ${status} ${gid}: ${before} before, ${after} after replaying ${ops.join(', ')}`, gids: [gid] });
+      world.findings.push({
+        invariant: 'a replayed delivery changes nothing',
+        detail: `ledger lines of ${status} ${gid}: ${before} before, ${after} after replaying ${ops.join(', ')}`,
+        gids: [gid],
+      });
     }
   }
 }
 
 /** Transactions still in phase two get their decided op directly, racing the coordinator's own calls. */
 export async function replayInFlight(world: ChaosWorld, count: number): Promise<void> {
-  const open = await world.coordinatorDb('dtx_global')
+  const open = await world
+    .coordinatorDb('dtx_global')
     .whereIn('gid', await gidsIn(world, LOGGED.phaseTwo, count))
     .select('gid', 'status');
   for (const { gid, status } of open as { gid: string; status: string }[]) {

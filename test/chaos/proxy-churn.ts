@@ -40,7 +40,11 @@ const upstream = net.createServer((socket) => {
   if (random.int(0, 7) === 0) setTimeout(() => socket.end('bye'), random.int(0, 50));
 });
 await new Promise<void>((resolve) => upstream.listen(0, '127.0.0.1', resolve));
-const proxy = await FaultProxy.start({ name: 'churn', target: { host: '127.0.0.1', port: (upstream.address() as net.AddressInfo).port }, port: await pickFreePort() });
+const proxy = await FaultProxy.start({
+  name: 'churn',
+  target: { host: '127.0.0.1', port: (upstream.address() as net.AddressInfo).port },
+  port: await pickFreePort(),
+});
 
 let switching = false;
 const switcher = setInterval(() => {
@@ -65,12 +69,15 @@ function connect(): void {
     for (let i = random.int(0, 3); i > 0; i--) {
       setTimeout(() => client.destroyed || client.write('x'.repeat(random.int(1, 2_000))), random.int(0, 40));
     }
-    setTimeout(() => {
-      const choice = random.int(0, 2);
-      if (choice === 0) client.end();
-      else if (choice === 1) client.destroy();
-      else resetSocket(client);
-    }, random.int(0, 80));
+    setTimeout(
+      () => {
+        const choice = random.int(0, 2);
+        if (choice === 0) client.end();
+        else if (choice === 1) client.destroy();
+        else resetSocket(client);
+      },
+      random.int(0, 80),
+    );
   });
 }
 const spawner = setInterval(() => {

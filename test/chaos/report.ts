@@ -20,11 +20,21 @@ export function printScenario(report: ScenarioReport, say: Say): void {
   say('');
   say(`━━ ${report.scenario} · seed ${report.seed} ${rule}`);
   say(`  proves       ${report.proves}`);
-  say(`  transfers    ${report.transfers} sent in ${seconds(report.loadMs)}; answered: confirmed ${a.confirmed}, confirming ${a.pending}, insufficient funds ${a['insufficient-funds']}, refused ${a.refused}, failed ${a.failed}`);
-  say(`  outcome      ${Object.entries(report.final).map(([s, n]) => `${s} ${n}`).join(', ') || 'no transactions'}${report.needsAttention ? `; ${report.needsAttention} flagged needs-attention on the way` : ''}`);
+  say(
+    `  transfers    ${report.transfers} sent in ${seconds(report.loadMs)}; answered: confirmed ${a.confirmed}, confirming ${a.pending}, insufficient funds ${a['insufficient-funds']}, refused ${a.refused}, failed ${a.failed}`,
+  );
+  say(
+    `  outcome      ${
+      Object.entries(report.final)
+        .map(([s, n]) => `${s} ${n}`)
+        .join(', ') || 'no transactions'
+    }${report.needsAttention ? `; ${report.needsAttention} flagged needs-attention on the way` : ''}`,
+  );
   say(`  faults       ${faultCount(report)} in ${seconds(report.faultsMs)}: ${list(report.faults)}`);
   if (report.connectionsAffected.length > 0) say(`  connections  hit by proxy faults: ${list(report.connectionsAffected)}`);
-  say(`  converged    ${report.convergeMs === null ? 'NO — transactions still open after the bound' : `${seconds(report.convergeMs)} after the faults and the load ended`}`);
+  say(
+    `  converged    ${report.convergeMs === null ? 'NO — transactions still open after the bound' : `${seconds(report.convergeMs)} after the faults and the load ended`}`,
+  );
   say(`  money        ${report.money.before} before, ${report.money.after} after`);
   if (report.notes.length > 0) {
     say(`  not done     ${report.notes.length} fault action(s) could not be carried out (their target was down):`);
@@ -35,7 +45,8 @@ export function printScenario(report: ScenarioReport, say: Say): void {
     return;
   }
   say(`  violations   ${report.violations.length} ✗  — reproduce: npm run chaos -- --scenario ${report.scenario} --seed ${report.seed}`);
-  for (const v of report.violations.slice(0, 30)) say(`    ✗ ${v.invariant}: ${v.detail}${v.gids.length ? ` [${v.gids.slice(0, 5).join(', ')}${v.gids.length > 5 ? ', …' : ''}]` : ''}`);
+  for (const v of report.violations.slice(0, 30))
+    say(`    ✗ ${v.invariant}: ${v.detail}${v.gids.length ? ` [${v.gids.slice(0, 5).join(', ')}${v.gids.length > 5 ? ', …' : ''}]` : ''}`);
   if (report.violations.length > 30) say(`    … and ${report.violations.length - 30} more`);
   for (const history of report.histories) {
     say(`  history of ${history.gid} (${history.status ?? 'not in the log'}):`);

@@ -72,7 +72,9 @@ export async function runScenario(options: RunScenarioOptions): Promise<Scenario
   await mkdir(logDir, { recursive: true });
   const coordinators = options.coordinators ?? 3;
   const steps = scenario.plan(seededRandom(seed), size.budget, { coordinators });
-  log(`${steps.length} faults scheduled over ${(size.budget.horizonMs / 1000).toFixed(0)} s; ${size.transfers} transfers, ${size.concurrency} at a time; logs in ${logDir}`);
+  log(
+    `${steps.length} faults scheduled over ${(size.budget.horizonMs / 1000).toFixed(0)} s; ${size.transfers} transfers, ${size.concurrency} at a time; logs in ${logDir}`,
+  );
 
   const world = await ChaosWorld.create({
     scenario: scenario.name,
@@ -121,11 +123,10 @@ export async function runScenario(options: RunScenarioOptions): Promise<Scenario
     const converged = await waitFor(
       async (bail) => {
         if (world.aborted) bail(new Error('interrupted'));
-        const open = (await world.coordinatorDb('dtx_global')
-          .whereNotIn('status', LOGGED.terminal)
-          .select('status')
-          .count({ n: '*' })
-          .groupBy('status')) as { status: string; n: number }[];
+        const open = (await world.coordinatorDb('dtx_global').whereNotIn('status', LOGGED.terminal).select('status').count({ n: '*' }).groupBy('status')) as {
+          status: string;
+          n: number;
+        }[];
         if (open.length > 0 && Date.now() - lastReport >= 10_000) {
           lastReport = Date.now();
           log(`still open after ${((Date.now() - convergeFrom) / 1000).toFixed(0)} s: ${open.map((o) => `${tccWord(o.status)} ${o.n}`).join(', ')}`);
@@ -150,7 +151,11 @@ export async function runScenario(options: RunScenarioOptions): Promise<Scenario
     for (const record of loaded.records) {
       const status = finalOf.get(record.gid);
       if (contradicts(record.answer, status)) {
-        found.push({ invariant: "the caller's answer holds", detail: `answered ${record.answer} (HTTP ${record.httpStatus}), ended ${status ?? 'unknown'}`, gids: [record.gid] });
+        found.push({
+          invariant: "the caller's answer holds",
+          detail: `answered ${record.answer} (HTTP ${record.httpStatus}), ended ${status ?? 'unknown'}`,
+          gids: [record.gid],
+        });
       }
     }
 

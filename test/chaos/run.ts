@@ -116,7 +116,8 @@ try {
     const violated = reports.filter((r) => r.violations.length > 0);
     if (violated.length > 0 || errors.length > 0) {
       say('');
-      for (const r of violated) say(`✗ ${r.scenario}: ${r.violations.length} violation(s) — npm run chaos -- --scenario ${r.scenario} --seed ${r.seed}${args.soak ? ' --soak' : ''}`);
+      for (const r of violated)
+        say(`✗ ${r.scenario}: ${r.violations.length} violation(s) — npm run chaos -- --scenario ${r.scenario} --seed ${r.seed}${args.soak ? ' --soak' : ''}`);
       for (const e of errors) say(`✗ harness error in ${e.split('\n')[0]}`);
       process.exitCode = 1;
     } else {

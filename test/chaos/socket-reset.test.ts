@@ -62,11 +62,16 @@ describe('resetSocket', () => {
   });
 
   it('right after an end() (its FIN on the way) closes the socket instead, and the process still exits', { timeout: 30_000 }, async () => {
-    expect(await peerSees((socket) => {
-      socket.end();
-      resetSocket(socket);
-    })).toBe('FIN');
-    const run = await runNode(['--input-type=module', '-e', `
+    expect(
+      await peerSees((socket) => {
+        socket.end();
+        resetSocket(socket);
+      }),
+    ).toBe('FIN');
+    const run = await runNode([
+      '--input-type=module',
+      '-e',
+      `
       import net from 'node:net';
       import { resetSocket } from './test/chaos/socket-reset.ts';
       const server = net.createServer((peer) => peer.on('error', () => undefined));
@@ -79,7 +84,8 @@ describe('resetSocket', () => {
       server.close();
       server.unref();
       socket.once('close', () => console.log('closed'));
-    `]);
+    `,
+    ]);
     expect(run, run.output).toEqual({ exit: 0, output: 'closed\n' });
   });
 

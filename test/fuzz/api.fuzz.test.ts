@@ -61,7 +61,10 @@ describe('the write check', () => {
       target: 'coordinator' as const,
       method: 'POST',
       path: '/v1/transactions/{{GID}}/abort',
-      headers: [['authorization', 'Bearer {{API_TOKEN}}'], ['content-type', 'application/json']] as [string, string][],
+      headers: [
+        ['authorization', 'Bearer {{API_TOKEN}}'],
+        ['content-type', 'application/json'],
+      ] as [string, string][],
       body: { kind: 'json' as const, value: { waitMs: 5000 } },
     };
     expect(await session.runCase({ subject: 'tried', request: abort }, 'check')).toEqual([]);

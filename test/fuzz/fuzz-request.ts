@@ -189,7 +189,10 @@ export function render(request: FuzzRequest, ctx: RenderContext): RenderedReques
   const port = ctx.ports[request.target];
   const path = fill(request.path, ctx);
   const body = bodyBytes(request.body, ctx);
-  const headers: [string, string][] = request.headers.map(([name, value]) => [name, fill(value, ctx).replace(BODY_LENGTH_PLUS_50, String((body?.length ?? 0) + 50))]);
+  const headers: [string, string][] = request.headers.map(([name, value]) => [
+    name,
+    fill(value, ctx).replace(BODY_LENGTH_PLUS_50, String((body?.length ?? 0) + 50)),
+  ]);
   const omit = new Set(request.omit ?? []);
   const has = (name: string) => headers.some(([n]) => n.toLowerCase() === name);
 
@@ -212,7 +215,8 @@ export function render(request: FuzzRequest, ctx: RenderContext): RenderedReques
   let payload = body ?? Buffer.alloc(0);
   if (request.chunked && body) {
     if (!has('transfer-encoding')) headers.push(['transfer-encoding', 'chunked']);
-    payload = body.length === 0 ? Buffer.from('0\r\n\r\n') : Buffer.concat([Buffer.from(`${body.length.toString(16)}\r\n`), body, Buffer.from('\r\n0\r\n\r\n')]);
+    payload =
+      body.length === 0 ? Buffer.from('0\r\n\r\n') : Buffer.concat([Buffer.from(`${body.length.toString(16)}\r\n`), body, Buffer.from('\r\n0\r\n\r\n')]);
   } else if (body && !omit.has('content-length') && !has('content-length') && !has('transfer-encoding')) {
     headers.push(['content-length', String(body.length)]);
   }

@@ -180,7 +180,15 @@ export class FuzzSession {
         if (kind === 'cancelled') await this.#setup('abort', this.#api('POST', `/v1/transactions/${gid}/abort`, { waitMs: 5000 }), gid);
         break;
       case 'stuck':
-        await this.#setup('begin', this.#api('POST', '/v1/transactions', { gid, timeoutMs, branches: [{ branchId: 'b1', confirmUrl: '{{STUB}}/fail/b1/confirm', cancelUrl: '{{STUB}}/fail/b1/cancel' }] }), gid);
+        await this.#setup(
+          'begin',
+          this.#api('POST', '/v1/transactions', {
+            gid,
+            timeoutMs,
+            branches: [{ branchId: 'b1', confirmUrl: '{{STUB}}/fail/b1/confirm', cancelUrl: '{{STUB}}/fail/b1/cancel' }],
+          }),
+          gid,
+        );
         await this.#setup('submit', this.#api('POST', `/v1/transactions/${gid}/submit`, { waitMs: 0 }), gid);
         await this.#pause(gid);
         break;
@@ -266,7 +274,10 @@ export class FuzzSession {
     const findings: Finding[] = [];
     const late = await this.#lateWrites();
     if (late) findings.push(late);
-    const route = fuzzCase.request.label.split(' / ')[0]!.split(' + ')[0]!.replace(/ \(bad path (gid|id)\)$/, '');
+    const route = fuzzCase.request.label
+      .split(' / ')[0]!
+      .split(' + ')[0]!
+      .replace(/ \(bad path (gid|id)\)$/, '');
     let gid: string;
     try {
       gid = await this.#subject(fuzzCase.subject);
@@ -290,7 +301,9 @@ export class FuzzSession {
     perRoute[answerClass] = (perRoute[answerClass] ?? 0) + 1;
     if (process.env['DTX_FUZZ_TRACE']) {
       const text = outcome.kind === 'reply' ? outcome.reply.body.toString('utf8').slice(0, 160) : '';
-      process.stderr.write(`[fuzz] ${path} ${Math.round(performance.now() - started)}ms ${fuzzCase.subject} ${fuzzCase.request.label} → ${status ?? outcome.kind} ${text}\n`);
+      process.stderr.write(
+        `[fuzz] ${path} ${Math.round(performance.now() - started)}ms ${fuzzCase.subject} ${fuzzCase.request.label} → ${status ?? outcome.kind} ${text}\n`,
+      );
     }
     const refused = status === null ? outcome.kind === 'closed' || fuzzCase.request.mayGoUnanswered === true : status >= 400;
     const finding = (list: Problem[]): Finding => ({
@@ -300,7 +313,10 @@ export class FuzzSession {
       problems: list,
       request: rendered.summary,
       answer: describe(outcome),
-      logs: [...world.coordinatorLog.since(coordinatorMark).map((l) => `coordinator: ${l.trim()}`), ...world.participantLog.since(participantMark).map((l) => `participant: ${l.trim()}`)],
+      logs: [
+        ...world.coordinatorLog.since(coordinatorMark).map((l) => `coordinator: ${l.trim()}`),
+        ...world.participantLog.since(participantMark).map((l) => `participant: ${l.trim()}`),
+      ],
     });
     if (refused) {
       this.stats.refusalsChecked++;

@@ -16,11 +16,27 @@ const api: [string, string][] = [
 const branch = (confirmUrl: string, cancelUrl = '{{STUB}}/ok/cancel') => ({ branchId: 'b1', confirmUrl, cancelUrl });
 
 function begin(label: string, branches: unknown[], refused = true): FuzzRequest {
-  return { label: `v1 begin / known ${label}`, target: 'coordinator', method: 'POST', path: '/v1/transactions', headers: api, body: { kind: 'json', value: { gid: '{{NEWGID}}', branches } }, ...(refused ? { expect: 'refused' as const } : {}) };
+  return {
+    label: `v1 begin / known ${label}`,
+    target: 'coordinator',
+    method: 'POST',
+    path: '/v1/transactions',
+    headers: api,
+    body: { kind: 'json', value: { gid: '{{NEWGID}}', branches } },
+    ...(refused ? { expect: 'refused' as const } : {}),
+  };
 }
 
 function register(label: string, branches: unknown[]): FuzzRequest {
-  return { label: `v1 register / known ${label}`, target: 'coordinator', method: 'POST', path: '/v1/transactions/{{GID}}/branches', headers: api, body: { kind: 'json', value: { branches } }, expect: 'refused' };
+  return {
+    label: `v1 register / known ${label}`,
+    target: 'coordinator',
+    method: 'POST',
+    path: '/v1/transactions/{{GID}}/branches',
+    headers: api,
+    body: { kind: 'json', value: { branches } },
+    expect: 'refused',
+  };
 }
 
 const longHost = `http://${'a'.repeat(300)}/confirm`;
@@ -55,6 +71,14 @@ export const KNOWN_CASES: FuzzCase[] = [
   },
   {
     subject: 'none',
-    request: { label: 'v1 begin / known unauthenticated', target: 'coordinator', method: 'POST', path: '/v1/transactions', headers: [['content-type', 'application/json']], body: { kind: 'json', value: { gid: '{{NEWGID}}' } }, expect: 'api-unauthenticated' },
+    request: {
+      label: 'v1 begin / known unauthenticated',
+      target: 'coordinator',
+      method: 'POST',
+      path: '/v1/transactions',
+      headers: [['content-type', 'application/json']],
+      body: { kind: 'json', value: { gid: '{{NEWGID}}' } },
+      expect: 'api-unauthenticated',
+    },
   },
 ];

@@ -23,7 +23,13 @@ const cli = defineCli({
   options: {
     runs: { type: 'integer', default: 10_000, min: 1, description: 'generated cases' },
     seed: { type: 'integer', default: () => Date.now() % 2 ** 31, valueName: 'S', description: 'seed of the run (reproducible runs)' },
-    path: { type: 'string', valueName: 'P', pattern: /^\d+(:\d+)*$/, patternHint: 'a fast-check path such as 1234 or 1234:0:2', description: 'replay one finding (with its --seed) and shrink it' },
+    path: {
+      type: 'string',
+      valueName: 'P',
+      pattern: /^\d+(:\d+)*$/,
+      patternHint: 'a fast-check path such as 1234 or 1234:0:2',
+      description: 'replay one finding (with its --seed) and shrink it',
+    },
     show: { type: 'integer', default: 20, min: 0, description: 'findings printed in full, the first of each kind' },
   },
 });
@@ -47,12 +53,16 @@ process.on('SIGINT', () => {
 
 let exitCode = 0;
 try {
-  say(`dtx fuzz — seed ${seed}, ${args.path === undefined ? `${runs} generated cases (plus ${KNOWN_CASES.length} known ones)` : `replaying path ${args.path}`}`);
+  say(
+    `dtx fuzz — seed ${seed}, ${args.path === undefined ? `${runs} generated cases (plus ${KNOWN_CASES.length} known ones)` : `replaying path ${args.path}`}`,
+  );
   say('• provisioning MariaDB and Redis…');
   servers = await provisionServers();
   say('• starting a coordinator, a participant (Fastify and node:http) and a stub…');
   world = await startFuzzWorld({ mysqlUrl: servers.mysqlUrl, redisUrl: servers.redisUrl, label: `fuzz${seed}` });
-  say(`• /v1 authentication is ${world.apiAuthActive ? 'on: anonymous and wrong tokens must get 401' : 'off on this coordinator: requests without a token are not expected to be refused'}`);
+  say(
+    `• /v1 authentication is ${world.apiAuthActive ? 'on: anonymous and wrong tokens must get 401' : 'off on this coordinator: requests without a token are not expected to be refused'}`,
+  );
   const session = new FuzzSession(world);
   const started = Date.now();
   const step = Math.max(100, Math.floor(runs / 20));
@@ -62,7 +72,8 @@ try {
     ...(args.path === undefined ? {} : { path: args.path }),
     examples: KNOWN_CASES,
     onProgress: (done, findings, stats) => {
-      if (done % step === 0) say(`  ${done}/${runs + KNOWN_CASES.length} cases, ${stats.requests} requests, ${findings} findings, ${Math.round((Date.now() - started) / 1000)} s`);
+      if (done % step === 0)
+        say(`  ${done}/${runs + KNOWN_CASES.length} cases, ${stats.requests} requests, ${findings} findings, ${Math.round((Date.now() - started) / 1000)} s`);
     },
   });
   say('');

@@ -15,9 +15,7 @@ export function formatFinding(finding: Finding, seed: number): string {
 function indent(text: string, prefix: string): string {
   const lines = text.split('\n');
   const shown = lines.length > 24 ? [...lines.slice(0, 20), `… ${lines.length - 22} more lines …`, ...lines.slice(-2)] : lines;
-  return shown
-    .map((line) => `${prefix}${printable(line.length > 600 ? `${line.slice(0, 600)}…` : line)}`)
-    .join('\n');
+  return shown.map((line) => `${prefix}${printable(line.length > 600 ? `${line.slice(0, 600)}…` : line)}`).join('\n');
 }
 
 /** Control characters shown as escapes, so that a report cannot garble the terminal. */
@@ -32,7 +30,10 @@ function printable(text: string): string {
  * error on the same route for 5xx, the same detail on the same route otherwise.
  */
 function kindOf(finding: Finding): string {
-  const route = finding.label.split(' / ')[0]!.split(' + ')[0]!.replace(/ \(bad path (gid|id)\)$/, '');
+  const route = finding.label
+    .split(' / ')[0]!
+    .split(' + ')[0]!
+    .replace(/ \(bad path (gid|id)\)$/, '');
   return finding.problems
     .map((p) => {
       if (p.kind === 'error-shape') return `error-shape ${p.detail.slice(0, 110)}`;
@@ -64,7 +65,13 @@ export function formatStats(stats: FuzzStats): string {
   const total = (classes: Record<string, number>) => Object.values(classes).reduce((a, b) => a + b, 0);
   const routes = Object.entries(stats.byRoute)
     .sort(([a], [b]) => a.localeCompare(b))
-    .map(([route, classes]) => `  ${route.padEnd(34)} ${String(total(classes)).padStart(5)}  ${Object.entries(classes).sort().map(([c, n]) => `${c} ${n}`).join(', ')}`)
+    .map(
+      ([route, classes]) =>
+        `  ${route.padEnd(34)} ${String(total(classes)).padStart(5)}  ${Object.entries(classes)
+          .sort()
+          .map(([c, n]) => `${c} ${n}`)
+          .join(', ')}`,
+    )
     .join('\n');
   return [
     `cases ${stats.cases}, HTTP requests ${stats.requests} (the cases' and those preparing transactions under test), refused requests checked for writes ${stats.refusalsChecked}`,

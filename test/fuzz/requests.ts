@@ -35,9 +35,17 @@ const codePoints = (s: string) => [...s].length;
 
 // ---------------------------------------------------------------- shared parts
 
-const validGidValue = fc.oneof({ weight: 6, arbitrary: fc.constant('{{NEWGID}}') }, { weight: 2, arbitrary: fc.constant('{{GID}}') }, { weight: 1, arbitrary: validId(LIMITS.gidMaxLength) });
+const validGidValue = fc.oneof(
+  { weight: 6, arbitrary: fc.constant('{{NEWGID}}') },
+  { weight: 2, arbitrary: fc.constant('{{GID}}') },
+  { weight: 1, arbitrary: validId(LIMITS.gidMaxLength) },
+);
 // Mostly ids the transactions under test do not have yet (they hold b1 and b2), so that registering them succeeds.
-const validBranchId = fc.oneof({ weight: 4, arbitrary: fc.constantFrom('b3', 'b4', 'b5') }, { weight: 1, arbitrary: fc.constantFrom('b1', 'b2') }, { weight: 2, arbitrary: validId(LIMITS.branchIdMaxLength) });
+const validBranchId = fc.oneof(
+  { weight: 4, arbitrary: fc.constantFrom('b3', 'b4', 'b5') },
+  { weight: 1, arbitrary: fc.constantFrom('b1', 'b2') },
+  { weight: 2, arbitrary: validId(LIMITS.branchIdMaxLength) },
+);
 
 /** A gid as a path segment: mostly the transaction under test, sometimes one that breaks the id rules. */
 const pathGid: fc.Arbitrary<{ text: string; bad: boolean }> = fc.oneof(
@@ -45,10 +53,16 @@ const pathGid: fc.Arbitrary<{ text: string; bad: boolean }> = fc.oneof(
   { weight: 3, arbitrary: fc.constant({ text: '{{NEWGID}}', bad: false }) },
   { weight: 2, arbitrary: invalidId(LIMITS.gidMaxLength).map((s) => ({ text: percentEncode(s), bad: true })) },
   // Raw bytes and broken escapes on the request line.
-  { weight: 1, arbitrary: fc.constantFrom('%zz', '%', '%0', '%00', '%2F', 'a%2Fb', '%C3%28', '%FF', 'é', 'a'.repeat(400), '😀').map((text) => ({ text, bad: true })) },
+  {
+    weight: 1,
+    arbitrary: fc.constantFrom('%zz', '%', '%0', '%00', '%2F', 'a%2Fb', '%C3%28', '%FF', 'é', 'a'.repeat(400), '😀').map((text) => ({ text, bad: true })),
+  },
 );
 
-const validTimeout = fc.oneof({ weight: 10, arbitrary: fc.constantFrom(6 * 3_600_000, 24 * 3_600_000, 12 * 3_600_000 + 1) }, { weight: 1, arbitrary: fc.constantFrom(1, 20, 300) });
+const validTimeout = fc.oneof(
+  { weight: 10, arbitrary: fc.constantFrom(6 * 3_600_000, 24 * 3_600_000, 12 * 3_600_000 + 1) },
+  { weight: 1, arbitrary: fc.constantFrom(1, 20, 300) },
+);
 
 const validBranch = fc.record(
   { branchId: validBranchId, confirmUrl: okUrl, cancelUrl: okUrl, payload },
@@ -56,50 +70,69 @@ const validBranch = fc.record(
 );
 
 /** A branch with exactly one thing wrong. */
-const badBranch: fc.Arbitrary<Record<string, unknown>> = fc.tuple(validBranch, fc.nat({ max: 8 }), invalidId(LIMITS.branchIdMaxLength), fc.constantFrom(...INVALID_URLS), wrongTypeForString).map(([branch, which, badId, badUrl, wrong]) => {
-  const b: Record<string, unknown> = { ...branch };
-  switch (which) {
-    case 0:
-      b.branchId = badId;
-      break;
-    case 1:
-    case 2:
-      b.confirmUrl = badUrl;
-      break;
-    case 3:
-    case 4:
-      b.cancelUrl = badUrl;
-      break;
-    case 5:
-      b[['branchId', 'confirmUrl', 'cancelUrl'][badId.length % 3]!] = wrong;
-      break;
-    case 6:
-      delete b[['branchId', 'confirmUrl', 'cancelUrl'][badId.length % 3]!];
-      break;
-    case 7:
-      b.url = '{{STUB}}/ok/x';
-      break;
-    default:
-      b.tryUrl = badUrl;
-  }
-  return b;
-});
+const badBranch: fc.Arbitrary<Record<string, unknown>> = fc
+  .tuple(validBranch, fc.nat({ max: 8 }), invalidId(LIMITS.branchIdMaxLength), fc.constantFrom(...INVALID_URLS), wrongTypeForString)
+  .map(([branch, which, badId, badUrl, wrong]) => {
+    const b: Record<string, unknown> = { ...branch };
+    switch (which) {
+      case 0:
+        b.branchId = badId;
+        break;
+      case 1:
+      case 2:
+        b.confirmUrl = badUrl;
+        break;
+      case 3:
+      case 4:
+        b.cancelUrl = badUrl;
+        break;
+      case 5:
+        b[['branchId', 'confirmUrl', 'cancelUrl'][badId.length % 3]!] = wrong;
+        break;
+      case 6:
+        delete b[['branchId', 'confirmUrl', 'cancelUrl'][badId.length % 3]!];
+        break;
+      case 7:
+        b.url = '{{STUB}}/ok/x';
+        break;
+      default:
+        b.tryUrl = badUrl;
+    }
+    return b;
+  });
 
 const json = (value: unknown): BodySpec => ({ kind: 'json', value });
 
 /** Body variants that are not a valid JSON object at all. */
 const notAnObject: fc.Arbitrary<BodyVariant> = fc.oneof(
   fc.constantFrom<unknown>([], 'text', 42, null, true, [{}]).map((value) => ({ variant: 'not-an-object', body: json(value), refused: true })),
-  malformedJsonText('{"gid":"{{NEWGID}}","branches":[]}').map((text) => ({ variant: 'malformed-json', body: { kind: 'text', parts: [text] } as BodySpec, refused: true })),
-  fc.constantFrom('c3ff', 'fffe7b007d00', 'efbbbf7b7d', '7b22676964223a22ff227d', '00').map((hex) => ({ variant: 'bad-bytes', body: { kind: 'hex', hex } as BodySpec, refused: true })),
-  fc.integer({ min: 1024 * 1024 + 1, max: 3 * 1024 * 1024 }).map((n) => ({ variant: 'over-1MiB', body: { kind: 'text', parts: ['{"gid":"', new Repeat('a', n), '"}'] } as BodySpec, refused: true })),
-  fc.integer({ min: 10_000, max: 500_000 }).map((depth) => ({ variant: 'deep-body', body: { kind: 'text', parts: [new Repeat('{"a":', depth), '1', new Repeat('}', depth)] } as BodySpec, refused: true })),
+  malformedJsonText('{"gid":"{{NEWGID}}","branches":[]}').map((text) => ({
+    variant: 'malformed-json',
+    body: { kind: 'text', parts: [text] } as BodySpec,
+    refused: true,
+  })),
+  fc
+    .constantFrom('c3ff', 'fffe7b007d00', 'efbbbf7b7d', '7b22676964223a22ff227d', '00')
+    .map((hex) => ({ variant: 'bad-bytes', body: { kind: 'hex', hex } as BodySpec, refused: true })),
+  fc
+    .integer({ min: 1024 * 1024 + 1, max: 3 * 1024 * 1024 })
+    .map((n) => ({ variant: 'over-1MiB', body: { kind: 'text', parts: ['{"gid":"', new Repeat('a', n), '"}'] } as BodySpec, refused: true })),
+  fc.integer({ min: 10_000, max: 500_000 }).map((depth) => ({
+    variant: 'deep-body',
+    body: { kind: 'text', parts: [new Repeat('{"a":', depth), '1', new Repeat('}', depth)] } as BodySpec,
+    refused: true,
+  })),
 );
 
 /** Adds an unknown key (also prototype-polluting ones) to an object body. */
 const withExtraKey = (value: Record<string, unknown>) =>
   fc.constantFrom('extra', '__proto__', 'constructor', 'prototype', '', 'GID', 'gid ').map((key): BodyVariant => {
-    if (key === '__proto__') return { variant: 'extra-key', body: { kind: 'text', parts: [`${jsonText(value).slice(0, -1)}${Object.keys(value).length ? ',' : ''}"__proto__":{"x":1}}`] }, refused: true };
+    if (key === '__proto__')
+      return {
+        variant: 'extra-key',
+        body: { kind: 'text', parts: [`${jsonText(value).slice(0, -1)}${Object.keys(value).length ? ',' : ''}"__proto__":{"x":1}}`] },
+        refused: true,
+      };
     return { variant: 'extra-key', body: json({ ...value, [key]: 1 }), refused: true };
   });
 
@@ -130,62 +163,151 @@ const apiAuth: fc.Arbitrary<{ headers: [string, string][]; bad: boolean }> = fc.
   },
 );
 
-function v1Request(label: string, method: string, path: string, auth: { headers: [string, string][]; bad: boolean }, body: BodyVariant | undefined, contentType: [string, string] | null = JSON_TYPE): FuzzRequest {
+function v1Request(
+  label: string,
+  method: string,
+  path: string,
+  auth: { headers: [string, string][]; bad: boolean },
+  body: BodyVariant | undefined,
+  contentType: [string, string] | null = JSON_TYPE,
+): FuzzRequest {
   const headers: [string, string][] = [...auth.headers];
   if (body?.body && contentType) headers.push(contentType);
   const expect: Expectation | undefined = auth.bad ? 'api-unauthenticated' : body?.refused ? 'refused' : undefined;
-  return { label: `v1 ${label}${body ? ` / ${body.variant}` : ''}`, target: 'coordinator', method, path, headers, ...(body?.body ? { body: body.body } : {}), ...(expect ? { expect } : {}) };
+  return {
+    label: `v1 ${label}${body ? ` / ${body.variant}` : ''}`,
+    target: 'coordinator',
+    method,
+    path,
+    headers,
+    ...(body?.body ? { body: body.body } : {}),
+    ...(expect ? { expect } : {}),
+  };
 }
 
-const beginBody: fc.Arbitrary<BodyVariant> = fc.record(
-  { gid: validGidValue, mode: fc.constant('tcc'), timeoutMs: validTimeout, branches: fc.array(validBranch, { maxLength: 3 }) },
-  { requiredKeys: [] },
-).chain((valid) =>
-  fc.oneof(
-    { weight: 14, arbitrary: fc.constant<BodyVariant>({ variant: 'valid', body: json(valid), refused: false }) },
-    { weight: 1, arbitrary: fc.constant<BodyVariant>({ variant: 'no-body', body: undefined, refused: false }) },
-    { weight: 2, arbitrary: invalidId(LIMITS.gidMaxLength).map((gid) => ({ variant: 'bad-gid', body: json({ ...valid, gid }), refused: true })) },
-    { weight: 1, arbitrary: wrongTypeForString.map((gid) => ({ variant: 'gid-type', body: json({ ...valid, gid }), refused: true })) },
-    { weight: 1, arbitrary: fc.oneof(oddText, wrongTypeForString, fc.constantFrom('saga', 'TCC', 'xa')).filter((m) => m !== 'tcc').map((mode) => ({ variant: 'bad-mode', body: json({ ...valid, mode }), refused: true })) },
-    { weight: 2, arbitrary: badInteger(1, 24 * 3_600_000).map((timeoutMs) => ({ variant: 'bad-timeout', body: json({ ...valid, timeoutMs }), refused: true })) },
-    { weight: 4, arbitrary: fc.tuple(fc.array(validBranch, { maxLength: 2 }), badBranch).map(([good, bad]) => ({ variant: 'bad-branch', body: json({ ...valid, branches: [...good, bad] }), refused: true })) },
-    { weight: 1, arbitrary: fc.oneof(wrongTypeForString.filter((v) => !Array.isArray(v)), fc.constant(Array.from({ length: 101 }, (_, i) => ({ branchId: `b${i}`, confirmUrl: '{{STUB}}/ok/c', cancelUrl: '{{STUB}}/ok/x' })))).map((branches) => ({ variant: 'bad-branches', body: json({ ...valid, branches }), refused: true })) },
-    { weight: 1, arbitrary: oddLoopbackUrl.map((url) => ({ variant: 'odd-url', body: json({ ...valid, branches: [{ branchId: 'b1', confirmUrl: url, cancelUrl: url }] }), refused: false })) },
-    { weight: 1, arbitrary: withExtraKey(valid) },
-    { weight: 2, arbitrary: notAnObject },
-  ),
-);
+const beginBody: fc.Arbitrary<BodyVariant> = fc
+  .record({ gid: validGidValue, mode: fc.constant('tcc'), timeoutMs: validTimeout, branches: fc.array(validBranch, { maxLength: 3 }) }, { requiredKeys: [] })
+  .chain((valid) =>
+    fc.oneof(
+      { weight: 14, arbitrary: fc.constant<BodyVariant>({ variant: 'valid', body: json(valid), refused: false }) },
+      { weight: 1, arbitrary: fc.constant<BodyVariant>({ variant: 'no-body', body: undefined, refused: false }) },
+      { weight: 2, arbitrary: invalidId(LIMITS.gidMaxLength).map((gid) => ({ variant: 'bad-gid', body: json({ ...valid, gid }), refused: true })) },
+      { weight: 1, arbitrary: wrongTypeForString.map((gid) => ({ variant: 'gid-type', body: json({ ...valid, gid }), refused: true })) },
+      {
+        weight: 1,
+        arbitrary: fc
+          .oneof(oddText, wrongTypeForString, fc.constantFrom('saga', 'TCC', 'xa'))
+          .filter((m) => m !== 'tcc')
+          .map((mode) => ({ variant: 'bad-mode', body: json({ ...valid, mode }), refused: true })),
+      },
+      {
+        weight: 2,
+        arbitrary: badInteger(1, 24 * 3_600_000).map((timeoutMs) => ({ variant: 'bad-timeout', body: json({ ...valid, timeoutMs }), refused: true })),
+      },
+      {
+        weight: 4,
+        arbitrary: fc
+          .tuple(fc.array(validBranch, { maxLength: 2 }), badBranch)
+          .map(([good, bad]) => ({ variant: 'bad-branch', body: json({ ...valid, branches: [...good, bad] }), refused: true })),
+      },
+      {
+        weight: 1,
+        arbitrary: fc
+          .oneof(
+            wrongTypeForString.filter((v) => !Array.isArray(v)),
+            fc.constant(Array.from({ length: 101 }, (_, i) => ({ branchId: `b${i}`, confirmUrl: '{{STUB}}/ok/c', cancelUrl: '{{STUB}}/ok/x' }))),
+          )
+          .map((branches) => ({ variant: 'bad-branches', body: json({ ...valid, branches }), refused: true })),
+      },
+      {
+        weight: 1,
+        arbitrary: oddLoopbackUrl.map((url) => ({
+          variant: 'odd-url',
+          body: json({ ...valid, branches: [{ branchId: 'b1', confirmUrl: url, cancelUrl: url }] }),
+          refused: false,
+        })),
+      },
+      { weight: 1, arbitrary: withExtraKey(valid) },
+      { weight: 2, arbitrary: notAnObject },
+    ),
+  );
 
 const registerBody: fc.Arbitrary<BodyVariant> = fc.array(validBranch, { minLength: 1, maxLength: 3 }).chain((branches) =>
   fc.oneof(
     { weight: 10, arbitrary: fc.constant<BodyVariant>({ variant: 'valid', body: json({ branches }), refused: false }) },
     { weight: 4, arbitrary: badBranch.map((bad) => ({ variant: 'bad-branch', body: json({ branches: [...branches.slice(0, 1), bad] }), refused: true })) },
-    { weight: 1, arbitrary: fc.constantFrom<unknown>([], undefined, {}, 'b1', null).map((b) => ({ variant: 'bad-branches', body: json(b === undefined ? {} : { branches: b }), refused: true })) },
+    {
+      weight: 1,
+      arbitrary: fc
+        .constantFrom<unknown>([], undefined, {}, 'b1', null)
+        .map((b) => ({ variant: 'bad-branches', body: json(b === undefined ? {} : { branches: b }), refused: true })),
+    },
     { weight: 1, arbitrary: fc.constant<BodyVariant>({ variant: 'no-body', body: undefined, refused: true }) },
-    { weight: 1, arbitrary: oddLoopbackUrl.map((url) => ({ variant: 'odd-url', body: json({ branches: [{ branchId: 'b9', confirmUrl: url, cancelUrl: url }] }), refused: false })) },
+    {
+      weight: 1,
+      arbitrary: oddLoopbackUrl.map((url) => ({
+        variant: 'odd-url',
+        body: json({ branches: [{ branchId: 'b9', confirmUrl: url, cancelUrl: url }] }),
+        refused: false,
+      })),
+    },
     { weight: 1, arbitrary: withExtraKey({ branches }) },
     { weight: 2, arbitrary: notAnObject },
   ),
 );
 
-const decisionBody: fc.Arbitrary<BodyVariant> = fc.record({ reason: fc.string({ unit: 'binary', maxLength: 80 }), waitMs: fc.oneof(fc.constantFrom(0, 0, 10), fc.integer({ min: 0, max: 2000 })) }, { requiredKeys: [] }).chain((valid) =>
-  fc.oneof(
-    { weight: 6, arbitrary: fc.constant<BodyVariant>({ variant: 'valid', body: json(valid), refused: false }) },
-    { weight: 2, arbitrary: fc.constant<BodyVariant>({ variant: 'no-body', body: undefined, refused: false }) },
-    { weight: 1, arbitrary: fc.oneof(fc.integer({ min: 513, max: 3000 }).map((n) => '€'.repeat(n)), wrongTypeForString).map((reason) => ({ variant: 'bad-reason', body: json({ ...valid, reason }), refused: true })) },
-    { weight: 1, arbitrary: fc.string({ unit: 'binary', minLength: 400, maxLength: 512 }).filter((s) => codePoints(s) <= 512).map((reason) => ({ variant: 'long-reason', body: json({ ...valid, reason }), refused: false })) },
-    { weight: 2, arbitrary: badInteger(0, 60_000).map((waitMs) => ({ variant: 'bad-wait', body: json({ ...valid, waitMs }), refused: true })) },
-    { weight: 1, arbitrary: withExtraKey(valid) },
-    { weight: 2, arbitrary: notAnObject },
-  ),
-);
+const decisionBody: fc.Arbitrary<BodyVariant> = fc
+  .record(
+    { reason: fc.string({ unit: 'binary', maxLength: 80 }), waitMs: fc.oneof(fc.constantFrom(0, 0, 10), fc.integer({ min: 0, max: 2000 })) },
+    { requiredKeys: [] },
+  )
+  .chain((valid) =>
+    fc.oneof(
+      { weight: 6, arbitrary: fc.constant<BodyVariant>({ variant: 'valid', body: json(valid), refused: false }) },
+      { weight: 2, arbitrary: fc.constant<BodyVariant>({ variant: 'no-body', body: undefined, refused: false }) },
+      {
+        weight: 1,
+        arbitrary: fc
+          .oneof(
+            fc.integer({ min: 513, max: 3000 }).map((n) => '€'.repeat(n)),
+            wrongTypeForString,
+          )
+          .map((reason) => ({ variant: 'bad-reason', body: json({ ...valid, reason }), refused: true })),
+      },
+      {
+        weight: 1,
+        arbitrary: fc
+          .string({ unit: 'binary', minLength: 400, maxLength: 512 })
+          .filter((s) => codePoints(s) <= 512)
+          .map((reason) => ({ variant: 'long-reason', body: json({ ...valid, reason }), refused: false })),
+      },
+      { weight: 2, arbitrary: badInteger(0, 60_000).map((waitMs) => ({ variant: 'bad-wait', body: json({ ...valid, waitMs }), refused: true })) },
+      { weight: 1, arbitrary: withExtraKey(valid) },
+      { weight: 2, arbitrary: notAnObject },
+    ),
+  );
 
 /** Content types: JSON in its spellings, and others a body must be refused for. */
 const contentType: fc.Arbitrary<{ header: [string, string] | null; refused: boolean | null }> = fc.oneof(
   { weight: 30, arbitrary: fc.constant({ header: JSON_TYPE, refused: false }) },
-  { weight: 2, arbitrary: fc.constantFrom('application/json; charset=utf-8', 'Application/JSON', 'application/json;charset=UTF-8').map((v) => ({ header: ['content-type', v] as [string, string], refused: false })) },
-  { weight: 2, arbitrary: fc.constantFrom('text/plain', 'application/x-www-form-urlencoded', 'application/xml', 'multipart/form-data; boundary=x', 'application/octet-stream').map((v) => ({ header: ['content-type', v] as [string, string], refused: true })) },
-  { weight: 1, arbitrary: fc.constantFrom('', 'application/json; charset=utf-16', 'application/vnd.api+json', '*/*', 'application/jsonx', 'json', 'application/json, text/plain').map((v) => ({ header: ['content-type', v] as [string, string], refused: null })) },
+  {
+    weight: 2,
+    arbitrary: fc
+      .constantFrom('application/json; charset=utf-8', 'Application/JSON', 'application/json;charset=UTF-8')
+      .map((v) => ({ header: ['content-type', v] as [string, string], refused: false })),
+  },
+  {
+    weight: 2,
+    arbitrary: fc
+      .constantFrom('text/plain', 'application/x-www-form-urlencoded', 'application/xml', 'multipart/form-data; boundary=x', 'application/octet-stream')
+      .map((v) => ({ header: ['content-type', v] as [string, string], refused: true })),
+  },
+  {
+    weight: 1,
+    arbitrary: fc
+      .constantFrom('', 'application/json; charset=utf-16', 'application/vnd.api+json', '*/*', 'application/jsonx', 'json', 'application/json, text/plain')
+      .map((v) => ({ header: ['content-type', v] as [string, string], refused: null })),
+  },
   { weight: 1, arbitrary: fc.constant({ header: null, refused: true }) },
 );
 
@@ -200,11 +322,38 @@ const withContentType = (build: (ct: [string, string] | null) => FuzzRequest) =>
   });
 
 export const v1Requests: fc.Arbitrary<FuzzRequest> = fc.oneof(
-  { weight: 4, arbitrary: fc.tuple(apiAuth, beginBody).chain(([auth, body]) => withContentType((ct) => v1Request('begin', 'POST', '/v1/transactions', auth, body, ct))) },
-  { weight: 3, arbitrary: fc.tuple(apiAuth, pathGid, registerBody).chain(([auth, gid, body]) => withContentType((ct) => withBadPath(v1Request('register', 'POST', `/v1/transactions/${gid.text}/branches`, auth, body, ct), gid.bad))) },
-  { weight: 3, arbitrary: fc.tuple(apiAuth, pathGid, decisionBody).chain(([auth, gid, body]) => withContentType((ct) => withBadPath(v1Request('submit', 'POST', `/v1/transactions/${gid.text}/submit`, auth, body, ct), gid.bad))) },
-  { weight: 3, arbitrary: fc.tuple(apiAuth, pathGid, decisionBody).chain(([auth, gid, body]) => withContentType((ct) => withBadPath(v1Request('abort', 'POST', `/v1/transactions/${gid.text}/abort`, auth, body, ct), gid.bad))) },
-  { weight: 2, arbitrary: fc.tuple(apiAuth, pathGid).map(([auth, gid]) => withBadPath(v1Request('view', 'GET', `/v1/transactions/${gid.text}`, auth, undefined), gid.bad)) },
+  {
+    weight: 4,
+    arbitrary: fc.tuple(apiAuth, beginBody).chain(([auth, body]) => withContentType((ct) => v1Request('begin', 'POST', '/v1/transactions', auth, body, ct))),
+  },
+  {
+    weight: 3,
+    arbitrary: fc
+      .tuple(apiAuth, pathGid, registerBody)
+      .chain(([auth, gid, body]) =>
+        withContentType((ct) => withBadPath(v1Request('register', 'POST', `/v1/transactions/${gid.text}/branches`, auth, body, ct), gid.bad)),
+      ),
+  },
+  {
+    weight: 3,
+    arbitrary: fc
+      .tuple(apiAuth, pathGid, decisionBody)
+      .chain(([auth, gid, body]) =>
+        withContentType((ct) => withBadPath(v1Request('submit', 'POST', `/v1/transactions/${gid.text}/submit`, auth, body, ct), gid.bad)),
+      ),
+  },
+  {
+    weight: 3,
+    arbitrary: fc
+      .tuple(apiAuth, pathGid, decisionBody)
+      .chain(([auth, gid, body]) =>
+        withContentType((ct) => withBadPath(v1Request('abort', 'POST', `/v1/transactions/${gid.text}/abort`, auth, body, ct), gid.bad)),
+      ),
+  },
+  {
+    weight: 2,
+    arbitrary: fc.tuple(apiAuth, pathGid).map(([auth, gid]) => withBadPath(v1Request('view', 'GET', `/v1/transactions/${gid.text}`, auth, undefined), gid.bad)),
+  },
 );
 
 /**
@@ -243,26 +392,53 @@ const adminAuth: fc.Arbitrary<{ role: AdminRole; headers: [string, string][] }> 
 
 /** An admin reason: 3-1000 characters with three visible ones, or not. */
 const reason: fc.Arbitrary<{ value: unknown; bad: boolean }> = fc.oneof(
-  { weight: 6, arbitrary: fc.string({ unit: 'binary', minLength: 3, maxLength: 60 }).map((s) => `fuzz ${s}`).map((value) => ({ value, bad: codePoints(value) > 1000 })) },
+  {
+    weight: 6,
+    arbitrary: fc
+      .string({ unit: 'binary', minLength: 3, maxLength: 60 })
+      .map((s) => `fuzz ${s}`)
+      .map((value) => ({ value, bad: codePoints(value) > 1000 })),
+  },
   { weight: 2, arbitrary: fc.integer({ min: 900, max: 1000 }).map((n) => ({ value: `long reason ${'ü'.repeat(n - 12)}`, bad: false })) },
-  { weight: 2, arbitrary: fc.constantFrom<unknown>('', 'ab', '   ', '\t\n\t', ' a b ', 'x'.repeat(1001), null, 5, ['why']).map((value) => ({ value, bad: true })) },
+  {
+    weight: 2,
+    arbitrary: fc.constantFrom<unknown>('', 'ab', '   ', '\t\n\t', ' a b ', 'x'.repeat(1001), null, 5, ['why']).map((value) => ({ value, bad: true })),
+  },
   { weight: 1, arbitrary: oddText.map((value) => ({ value, bad: codePoints(value) < 3 || codePoints(value) > 1000 || !/\S(?:\s*\S){2}/u.test(value) })) },
 );
 
-function adminRequest(label: string, method: 'GET' | 'POST', path: string, auth: { role: AdminRole; headers: [string, string][] }, body: BodyVariant | undefined, known: boolean): FuzzRequest {
+function adminRequest(
+  label: string,
+  method: 'GET' | 'POST',
+  path: string,
+  auth: { role: AdminRole; headers: [string, string][] },
+  body: BodyVariant | undefined,
+  known: boolean,
+): FuzzRequest {
   const headers: [string, string][] = [...auth.headers];
   if (body?.body) headers.push(JSON_TYPE);
   let expect: Expectation | undefined;
   if (known && (auth.role === 'none' || auth.role === 'wrong')) expect = 'unauthenticated';
   else if (known && auth.role === 'viewer' && method === 'POST') expect = 'forbidden';
   else if (body?.refused) expect = 'refused';
-  return { label: `admin ${label}${body ? ` / ${body.variant}` : ''}`, target: 'coordinator', method, path, headers, ...(body?.body ? { body: body.body } : {}), ...(expect ? { expect } : {}) };
+  return {
+    label: `admin ${label}${body ? ` / ${body.variant}` : ''}`,
+    target: 'coordinator',
+    method,
+    path,
+    headers,
+    ...(body?.body ? { body: body.body } : {}),
+    ...(expect ? { expect } : {}),
+  };
 }
 
 const actionBody = (extra: Record<string, unknown> = {}): fc.Arbitrary<BodyVariant> =>
   reason.chain((r) =>
     fc.oneof(
-      { weight: 6, arbitrary: fc.constant<BodyVariant>({ variant: r.bad ? 'bad-reason' : 'valid', body: json({ reason: r.value, ...extra }), refused: r.bad }) },
+      {
+        weight: 6,
+        arbitrary: fc.constant<BodyVariant>({ variant: r.bad ? 'bad-reason' : 'valid', body: json({ reason: r.value, ...extra }), refused: r.bad }),
+      },
       { weight: 1, arbitrary: fc.constant<BodyVariant>({ variant: 'no-body', body: undefined, refused: true }) },
       { weight: 1, arbitrary: withExtraKey({ reason: 'fuzz reason', ...extra }) },
       { weight: 1, arbitrary: notAnObject },
@@ -271,12 +447,27 @@ const actionBody = (extra: Record<string, unknown> = {}): fc.Arbitrary<BodyVaria
 
 const closeBody: fc.Arbitrary<BodyVariant> = fc.oneof(
   { weight: 3, arbitrary: actionBody({ lastResort: true }) },
-  { weight: 1, arbitrary: fc.constantFrom<unknown>(false, 'true', 1, null, undefined).map((lastResort) => ({ variant: 'bad-last-resort', body: json({ reason: 'fuzz close', lastResort }), refused: true })) },
+  {
+    weight: 1,
+    arbitrary: fc
+      .constantFrom<unknown>(false, 'true', 1, null, undefined)
+      .map((lastResort) => ({ variant: 'bad-last-resort', body: json({ reason: 'fuzz close', lastResort }), refused: true })),
+  },
 );
 
 const isoTime = fc.oneof(
-  { weight: 3, arbitrary: fc.date({ min: new Date('1970-01-01T00:00:00Z'), max: new Date('2100-01-01T00:00:00Z'), noInvalidDate: true }).map((d) => ({ text: d.toISOString(), bad: false })) },
-  { weight: 1, arbitrary: fc.constantFrom('2024-13-45T99:99:99Z', '2024-02-30T00:00:00Z', '9999-99-99T99:99Z', '0000-00-00T00:00:00+99:99').map((text) => ({ text, bad: null as boolean | null })) },
+  {
+    weight: 3,
+    arbitrary: fc
+      .date({ min: new Date('1970-01-01T00:00:00Z'), max: new Date('2100-01-01T00:00:00Z'), noInvalidDate: true })
+      .map((d) => ({ text: d.toISOString(), bad: false })),
+  },
+  {
+    weight: 1,
+    arbitrary: fc
+      .constantFrom('2024-13-45T99:99:99Z', '2024-02-30T00:00:00Z', '9999-99-99T99:99Z', '0000-00-00T00:00:00+99:99')
+      .map((text) => ({ text, bad: null as boolean | null })),
+  },
   { weight: 1, arbitrary: oddText.map((text) => ({ text, bad: true })) },
 );
 
@@ -296,24 +487,55 @@ const validListQuery: fc.Arbitrary<string> = fc
     },
     { requiredKeys: [] },
   )
-  .map((fields) => Object.entries(fields).map(([k, v]) => `${k}=${percentEncode(v)}`).join('&'));
+  .map((fields) =>
+    Object.entries(fields)
+      .map(([k, v]) => `${k}=${percentEncode(v)}`)
+      .join('&'),
+  );
 
 /** A query string with every field valid or not, encoded or raw. */
 const oddListQuery: fc.Arbitrary<{ text: string; bad: boolean | null }> = fc
   .record(
     {
-      status: fc.oneof(fc.constantFrom('trying', 'confirming', 'cancelling', 'confirmed', 'cancelled').map((t) => ({ t, bad: false })), oddText.map((t) => ({ t, bad: true }))),
-      mode: fc.oneof(fc.constant({ t: 'tcc', bad: false }), fc.constantFrom('saga', '').map((t) => ({ t, bad: true }))),
-      gidPrefix: fc.oneof(validId(LIMITS.gidMaxLength).map((t) => ({ t, bad: false })), invalidId(LIMITS.gidMaxLength).map((t) => ({ t, bad: true }))),
-      participant: fc.oneof(fc.constant({ t: '{{STUB}}', bad: false }), fc.constantFrom(...INVALID_URLS).map((t) => ({ t, bad: null as boolean | null }))),
+      status: fc.oneof(
+        fc.constantFrom('trying', 'confirming', 'cancelling', 'confirmed', 'cancelled').map((t) => ({ t, bad: false })),
+        oddText.map((t) => ({ t, bad: true })),
+      ),
+      mode: fc.oneof(
+        fc.constant({ t: 'tcc', bad: false }),
+        fc.constantFrom('saga', '').map((t) => ({ t, bad: true })),
+      ),
+      gidPrefix: fc.oneof(
+        validId(LIMITS.gidMaxLength).map((t) => ({ t, bad: false })),
+        invalidId(LIMITS.gidMaxLength).map((t) => ({ t, bad: true })),
+      ),
+      participant: fc.oneof(
+        fc.constant({ t: '{{STUB}}', bad: false }),
+        fc.constantFrom(...INVALID_URLS).map((t) => ({ t, bad: null as boolean | null })),
+      ),
       createdAfter: isoTime.map(({ text, bad }) => ({ t: text, bad })),
       createdBefore: isoTime.map(({ text, bad }) => ({ t: text, bad })),
-      needsAttention: fc.oneof(fc.constantFrom('true', 'false').map((t) => ({ t, bad: false })), fc.constantFrom('1', 'yes', 'TRUE', '').map((t) => ({ t, bad: true }))),
+      needsAttention: fc.oneof(
+        fc.constantFrom('true', 'false').map((t) => ({ t, bad: false })),
+        fc.constantFrom('1', 'yes', 'TRUE', '').map((t) => ({ t, bad: true })),
+      ),
       paused: fc.constantFrom('true', 'false').map((t) => ({ t, bad: false })),
-      olderThanMs: fc.oneof(fc.constantFrom('0', '1000', '999999999999999').map((t) => ({ t, bad: false })), fc.constantFrom('-1', '1.5', '1e3', '9999999999999999', 'x').map((t) => ({ t, bad: true }))),
-      order: fc.oneof(fc.constantFrom('newest', 'oldest').map((t) => ({ t, bad: false })), oddText.map((t) => ({ t, bad: true }))),
-      limit: fc.oneof(fc.constantFrom('1', '50', '500').map((t) => ({ t, bad: false })), fc.constantFrom('0', '501', '-1', '999999999999999', 'ten').map((t) => ({ t, bad: true }))),
-      cursor: fc.oneof(fc.base64String({ maxLength: 40 }).map((t) => ({ t: t.replaceAll('+', '-').replaceAll('/', '_').replaceAll('=', ''), bad: null as boolean | null })), oddText.map((t) => ({ t, bad: null as boolean | null }))),
+      olderThanMs: fc.oneof(
+        fc.constantFrom('0', '1000', '999999999999999').map((t) => ({ t, bad: false })),
+        fc.constantFrom('-1', '1.5', '1e3', '9999999999999999', 'x').map((t) => ({ t, bad: true })),
+      ),
+      order: fc.oneof(
+        fc.constantFrom('newest', 'oldest').map((t) => ({ t, bad: false })),
+        oddText.map((t) => ({ t, bad: true })),
+      ),
+      limit: fc.oneof(
+        fc.constantFrom('1', '50', '500').map((t) => ({ t, bad: false })),
+        fc.constantFrom('0', '501', '-1', '999999999999999', 'ten').map((t) => ({ t, bad: true })),
+      ),
+      cursor: fc.oneof(
+        fc.base64String({ maxLength: 40 }).map((t) => ({ t: t.replaceAll('+', '-').replaceAll('/', '_').replaceAll('=', ''), bad: null as boolean | null })),
+        oddText.map((t) => ({ t, bad: null as boolean | null })),
+      ),
       unknown: fc.constant({ t: '1', bad: true }),
     },
     { requiredKeys: [] },
@@ -338,39 +560,90 @@ const listQuery: fc.Arbitrary<{ text: string; bad: boolean | null }> = fc.oneof(
 export const adminRequests: fc.Arbitrary<FuzzRequest> = fc.oneof(
   {
     weight: 3,
-    arbitrary: fc.tuple(adminAuth, listQuery, fc.oneof({ weight: 6, arbitrary: fc.constant('') }, { weight: 1, arbitrary: fc.constantFrom('&status=trying&status=confirmed', '&limit=5&limit=6') })).map(([auth, q, dup]) => {
-      const request = adminRequest('list', 'GET', `/admin/v1/transactions?${q.text}${dup}`, auth, undefined, true);
-      return q.bad === true && !dup && !request.expect ? { ...request, expect: 'refused' as const } : request;
-    }),
-  },
-  { weight: 2, arbitrary: fc.tuple(adminAuth, pathGid).map(([auth, gid]) => withBadAdminPath(adminRequest('view', 'GET', `/admin/v1/transactions/${gid.text}`, auth, undefined, true), gid.bad)) },
-  { weight: 1, arbitrary: adminAuth.map((auth) => adminRequest('stats', 'GET', '/admin/v1/stats', auth, undefined, true)) },
-  {
-    weight: 1,
-    arbitrary: fc.tuple(adminAuth, fc.oneof(fc.constant('gid={{GID}}'), fc.constant('limit=5&beforeId=999999'), oddText.map((t) => `gid=${percentEncode(t)}`), fc.constantFrom('limit=0', 'limit=501', 'beforeId=-1', 'beforeId=99999999999999999'))).map(([auth, q]) =>
-      adminRequest('audit', 'GET', `/admin/v1/audit?${q}`, auth, undefined, true),
-    ),
-  },
-  {
-    weight: 6,
-    arbitrary: fc.tuple(adminAuth, pathGid, fc.constantFrom('retry', 'pause', 'resume', 'force-abort'), actionBody()).map(([auth, gid, action, body]) =>
-      withBadAdminPath(adminRequest(action, 'POST', `/admin/v1/transactions/${gid.text}/${action}`, auth, body, true), gid.bad),
-    ),
+    arbitrary: fc
+      .tuple(
+        adminAuth,
+        listQuery,
+        fc.oneof({ weight: 6, arbitrary: fc.constant('') }, { weight: 1, arbitrary: fc.constantFrom('&status=trying&status=confirmed', '&limit=5&limit=6') }),
+      )
+      .map(([auth, q, dup]) => {
+        const request = adminRequest('list', 'GET', `/admin/v1/transactions?${q.text}${dup}`, auth, undefined, true);
+        return q.bad === true && !dup && !request.expect ? { ...request, expect: 'refused' as const } : request;
+      }),
   },
   {
     weight: 2,
-    arbitrary: fc.tuple(adminAuth, pathGid, fc.oneof({ weight: 4, arbitrary: fc.constantFrom('b1', 'b2', 'b3').map((t) => ({ t, bad: false })) }, { weight: 1, arbitrary: invalidId(LIMITS.branchIdMaxLength).map((t) => ({ t: percentEncode(t), bad: true })) }), actionBody()).map(([auth, gid, branch, body]) =>
-      withBadAdminPath(adminRequest('resolve', 'POST', `/admin/v1/transactions/${gid.text}/branches/${branch.t}/resolve`, auth, body, true), gid.bad || branch.bad),
-    ),
+    arbitrary: fc
+      .tuple(adminAuth, pathGid)
+      .map(([auth, gid]) => withBadAdminPath(adminRequest('view', 'GET', `/admin/v1/transactions/${gid.text}`, auth, undefined, true), gid.bad)),
   },
-  { weight: 2, arbitrary: fc.tuple(adminAuth, pathGid, closeBody).map(([auth, gid, body]) => withBadAdminPath(adminRequest('close', 'POST', `/admin/v1/transactions/${gid.text}/close`, auth, body, true), gid.bad)) },
+  { weight: 1, arbitrary: adminAuth.map((auth) => adminRequest('stats', 'GET', '/admin/v1/stats', auth, undefined, true)) },
+  {
+    weight: 1,
+    arbitrary: fc
+      .tuple(
+        adminAuth,
+        fc.oneof(
+          fc.constant('gid={{GID}}'),
+          fc.constant('limit=5&beforeId=999999'),
+          oddText.map((t) => `gid=${percentEncode(t)}`),
+          fc.constantFrom('limit=0', 'limit=501', 'beforeId=-1', 'beforeId=99999999999999999'),
+        ),
+      )
+      .map(([auth, q]) => adminRequest('audit', 'GET', `/admin/v1/audit?${q}`, auth, undefined, true)),
+  },
+  {
+    weight: 6,
+    arbitrary: fc
+      .tuple(adminAuth, pathGid, fc.constantFrom('retry', 'pause', 'resume', 'force-abort'), actionBody())
+      .map(([auth, gid, action, body]) =>
+        withBadAdminPath(adminRequest(action, 'POST', `/admin/v1/transactions/${gid.text}/${action}`, auth, body, true), gid.bad),
+      ),
+  },
   {
     weight: 2,
     arbitrary: fc
       .tuple(
         adminAuth,
-        fc.record({ status: fc.constantFrom('confirming', 'cancelling', 'trying'), needsAttention: fc.boolean(), olderThanMs: fc.nat(), gidPrefix: validId(20), participant: fc.constant('{{STUB}}') }, { requiredKeys: [] }),
-        fc.oneof(fc.integer({ min: 1, max: 100_000 }).map((v) => ({ v: v as unknown, bad: false })), badInteger(1, 100_000).map((v) => ({ v, bad: true }))),
+        pathGid,
+        fc.oneof(
+          { weight: 4, arbitrary: fc.constantFrom('b1', 'b2', 'b3').map((t) => ({ t, bad: false })) },
+          { weight: 1, arbitrary: invalidId(LIMITS.branchIdMaxLength).map((t) => ({ t: percentEncode(t), bad: true })) },
+        ),
+        actionBody(),
+      )
+      .map(([auth, gid, branch, body]) =>
+        withBadAdminPath(
+          adminRequest('resolve', 'POST', `/admin/v1/transactions/${gid.text}/branches/${branch.t}/resolve`, auth, body, true),
+          gid.bad || branch.bad,
+        ),
+      ),
+  },
+  {
+    weight: 2,
+    arbitrary: fc
+      .tuple(adminAuth, pathGid, closeBody)
+      .map(([auth, gid, body]) => withBadAdminPath(adminRequest('close', 'POST', `/admin/v1/transactions/${gid.text}/close`, auth, body, true), gid.bad)),
+  },
+  {
+    weight: 2,
+    arbitrary: fc
+      .tuple(
+        adminAuth,
+        fc.record(
+          {
+            status: fc.constantFrom('confirming', 'cancelling', 'trying'),
+            needsAttention: fc.boolean(),
+            olderThanMs: fc.nat(),
+            gidPrefix: validId(20),
+            participant: fc.constant('{{STUB}}'),
+          },
+          { requiredKeys: [] },
+        ),
+        fc.oneof(
+          fc.integer({ min: 1, max: 100_000 }).map((v) => ({ v: v as unknown, bad: false })),
+          badInteger(1, 100_000).map((v) => ({ v, bad: true })),
+        ),
         reason,
         fc.nat({ max: 5 }),
       )
@@ -384,15 +657,35 @@ export const adminRequests: fc.Arbitrary<FuzzRequest> = fc.oneof(
           delete value.filter;
           bad = true;
         }
-        return adminRequest('bulk-retry', 'POST', '/admin/v1/transactions/retry', auth, { variant: bad ? 'invalid' : 'valid', body: json(value), refused: bad }, true);
+        return adminRequest(
+          'bulk-retry',
+          'POST',
+          '/admin/v1/transactions/retry',
+          auth,
+          { variant: bad ? 'invalid' : 'valid', body: json(value), refused: bad },
+          true,
+        );
       }),
   },
   {
     weight: 1,
-    arbitrary: fc.tuple(adminAuth, fc.constantFrom('GET /admin/v1/nope', 'POST /admin/v1/stats', 'DELETE /admin/v1/transactions/{{GID}}', 'PUT /admin/v1/transactions/{{GID}}/pause', 'GET /admin/v1/transactions/{{GID}}/pause', 'GET /admin/v1', 'GET /admin/v1/')).map(([auth, line]) => {
-      const [method, path] = line.split(' ') as [string, string];
-      return adminRequest('other', method as 'GET', path, auth, undefined, false);
-    }),
+    arbitrary: fc
+      .tuple(
+        adminAuth,
+        fc.constantFrom(
+          'GET /admin/v1/nope',
+          'POST /admin/v1/stats',
+          'DELETE /admin/v1/transactions/{{GID}}',
+          'PUT /admin/v1/transactions/{{GID}}/pause',
+          'GET /admin/v1/transactions/{{GID}}/pause',
+          'GET /admin/v1',
+          'GET /admin/v1/',
+        ),
+      )
+      .map(([auth, line]) => {
+        const [method, path] = line.split(' ') as [string, string];
+        return adminRequest('other', method as 'GET', path, auth, undefined, false);
+      }),
   },
 );
 
@@ -409,9 +702,22 @@ const OPS = ['try', 'confirm', 'cancel'] as const;
 const participantPayload: fc.Arbitrary<{ body: BodySpec | undefined; bad: boolean; variant: string }> = fc.oneof(
   { weight: 8, arbitrary: payload.map((value) => ({ body: json(value), bad: false, variant: 'payload' })) },
   { weight: 1, arbitrary: fc.constant({ body: undefined, bad: false, variant: 'empty' }) },
-  { weight: 2, arbitrary: malformedJsonText('{"amount":1}').filter((t) => t.trim() !== '').map((text) => ({ body: { kind: 'text', parts: [text] } as BodySpec, bad: true, variant: 'malformed-json' })) },
-  { weight: 1, arbitrary: fc.integer({ min: 1024 * 1024 + 1, max: 2 * 1024 * 1024 }).map((n) => ({ body: { kind: 'text', parts: ['"', new Repeat('z', n), '"'] } as BodySpec, bad: true, variant: 'over-1MiB' })) },
-  { weight: 1, arbitrary: fc.constantFrom('c3ff', 'fffe7b007d00', '00').map((hex) => ({ body: { kind: 'hex', hex } as BodySpec, bad: true, variant: 'bad-bytes' })) },
+  {
+    weight: 2,
+    arbitrary: malformedJsonText('{"amount":1}')
+      .filter((t) => t.trim() !== '')
+      .map((text) => ({ body: { kind: 'text', parts: [text] } as BodySpec, bad: true, variant: 'malformed-json' })),
+  },
+  {
+    weight: 1,
+    arbitrary: fc
+      .integer({ min: 1024 * 1024 + 1, max: 2 * 1024 * 1024 })
+      .map((n) => ({ body: { kind: 'text', parts: ['"', new Repeat('z', n), '"'] } as BodySpec, bad: true, variant: 'over-1MiB' })),
+  },
+  {
+    weight: 1,
+    arbitrary: fc.constantFrom('c3ff', 'fffe7b007d00', '00').map((hex) => ({ body: { kind: 'hex', hex } as BodySpec, bad: true, variant: 'bad-bytes' })),
+  },
 );
 
 /** A header value: the expected one, a wrong one, absent, or sent twice. */
@@ -427,24 +733,70 @@ function headerChoice(good: fc.Arbitrary<string>, odd: fc.Arbitrary<string>): fc
 export const participantRequests: fc.Arbitrary<FuzzRequest> = fc
   .record({
     target: fc.constantFrom<Target>('participant-fastify', 'participant-node'),
-    method: fc.oneof({ weight: 20, arbitrary: fc.constant('POST') }, { weight: 1, arbitrary: fc.constantFrom('GET', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'HEAD') }),
-    mount: fc.oneof({ weight: 20, arbitrary: fc.constant({ t: '/dtx', bad: false }) }, { weight: 1, arbitrary: fc.constantFrom('', '/DTX', '/dtxx', '/dtx/account', '/dtx/%2e%2e').map((t) => ({ t, bad: true })) }, { weight: 1, arbitrary: fc.constant({ t: '/dtx/', bad: false }) }),
-    resource: fc.oneof({ weight: 20, arbitrary: fc.constant({ t: 'account', bad: false }) }, { weight: 1, arbitrary: oddText.map((t) => ({ t: percentEncode(t), bad: t !== 'account' })) }),
-    op: fc.oneof({ weight: 20, arbitrary: fc.constantFrom(...OPS).map((t) => ({ t, bad: false })) }, { weight: 2, arbitrary: fc.constantFrom('action', 'compensate', 'TRY', 'try/extra', '%74ry', 'try%00', 'constructor', '__proto__').map((t) => ({ t, bad: true })) }),
+    method: fc.oneof(
+      { weight: 20, arbitrary: fc.constant('POST') },
+      { weight: 1, arbitrary: fc.constantFrom('GET', 'PUT', 'DELETE', 'PATCH', 'OPTIONS', 'HEAD') },
+    ),
+    mount: fc.oneof(
+      { weight: 20, arbitrary: fc.constant({ t: '/dtx', bad: false }) },
+      { weight: 1, arbitrary: fc.constantFrom('', '/DTX', '/dtxx', '/dtx/account', '/dtx/%2e%2e').map((t) => ({ t, bad: true })) },
+      { weight: 1, arbitrary: fc.constant({ t: '/dtx/', bad: false }) },
+    ),
+    resource: fc.oneof(
+      { weight: 20, arbitrary: fc.constant({ t: 'account', bad: false }) },
+      { weight: 1, arbitrary: oddText.map((t) => ({ t: percentEncode(t), bad: t !== 'account' })) },
+    ),
+    op: fc.oneof(
+      { weight: 20, arbitrary: fc.constantFrom(...OPS).map((t) => ({ t, bad: false })) },
+      {
+        weight: 2,
+        arbitrary: fc.constantFrom('action', 'compensate', 'TRY', 'try/extra', '%74ry', 'try%00', 'constructor', '__proto__').map((t) => ({ t, bad: true })),
+      },
+    ),
     query: fc.oneof({ weight: 10, arbitrary: fc.constant('') }, { weight: 1, arbitrary: fc.constantFrom('?x=1', '?', '?dtx-gid=other') }),
-    gid: headerChoice(fc.constantFrom('{{GID}}', '{{GID}}', '{{NEWGID}}'), invalidId(LIMITS.gidMaxLength).filter((s) => !/[\r\n]/.test(s))),
-    branch: headerChoice(fc.constantFrom('b1', 'b2', 'b9'), invalidId(LIMITS.branchIdMaxLength).filter((s) => !/[\r\n]/.test(s))),
-    headerOp: fc.oneof({ weight: 12, arbitrary: fc.constant({ same: true, values: [] as string[] }) }, { weight: 1, arbitrary: fc.constantFrom<string[]>([], ['try', 'try'], ['cancel'], ['confirm'], ['TRY'], ['']).map((values) => ({ same: false, values })) }),
-    timestamp: fc.oneof({ weight: 12, arbitrary: fc.constant({ t: '{{NOW}}', bad: false }) }, { weight: 2, arbitrary: fc.constantFrom('{{STALE}}', '', 'abc', '1e3', '-1', '99999999999999999', '{{NOW}}.5', '0x10', '{{NOW}}0').map((t) => ({ t, bad: true })) }),
+    gid: headerChoice(
+      fc.constantFrom('{{GID}}', '{{GID}}', '{{NEWGID}}'),
+      invalidId(LIMITS.gidMaxLength).filter((s) => !/[\r\n]/.test(s)),
+    ),
+    branch: headerChoice(
+      fc.constantFrom('b1', 'b2', 'b9'),
+      invalidId(LIMITS.branchIdMaxLength).filter((s) => !/[\r\n]/.test(s)),
+    ),
+    headerOp: fc.oneof(
+      { weight: 12, arbitrary: fc.constant({ same: true, values: [] as string[] }) },
+      {
+        weight: 1,
+        arbitrary: fc.constantFrom<string[]>([], ['try', 'try'], ['cancel'], ['confirm'], ['TRY'], ['']).map((values) => ({ same: false, values })),
+      },
+    ),
+    timestamp: fc.oneof(
+      { weight: 12, arbitrary: fc.constant({ t: '{{NOW}}', bad: false }) },
+      {
+        weight: 2,
+        arbitrary: fc.constantFrom('{{STALE}}', '', 'abc', '1e3', '-1', '99999999999999999', '{{NOW}}.5', '0x10', '{{NOW}}0').map((t) => ({ t, bad: true })),
+      },
+    ),
     signature: fc.oneof(
       { weight: 12, arbitrary: fc.constant({ kind: 'good' as const }) },
       { weight: 1, arbitrary: fc.constant({ kind: 'other' as const }) },
-      { weight: 1, arbitrary: fc.constantFrom('', 'v2=', 'v1=00', `v2=${'0'.repeat(64)}`, `v2=${'g'.repeat(64)}`, 'x'.repeat(2000), 'V2=abc').map((value) => ({ kind: 'literal' as const, value })) },
+      {
+        weight: 1,
+        arbitrary: fc
+          .constantFrom('', 'v2=', 'v1=00', `v2=${'0'.repeat(64)}`, `v2=${'g'.repeat(64)}`, 'x'.repeat(2000), 'V2=abc')
+          .map((value) => ({ kind: 'literal' as const, value })),
+      },
       { weight: 1, arbitrary: fc.constant({ kind: 'none' as const }) },
     ),
-    coordinator: fc.oneof({ weight: 6, arbitrary: fc.constant<string | null>(null) }, { weight: 2, arbitrary: fc.constant<string | null>('http://127.0.0.1:1') }, { weight: 1, arbitrary: oddText.filter((s) => !/[\r\n]/.test(s)) }),
+    coordinator: fc.oneof(
+      { weight: 6, arbitrary: fc.constant<string | null>(null) },
+      { weight: 2, arbitrary: fc.constant<string | null>('http://127.0.0.1:1') },
+      { weight: 1, arbitrary: oddText.filter((s) => !/[\r\n]/.test(s)) },
+    ),
     body: participantPayload,
-    contentType: fc.oneof({ weight: 10, arbitrary: fc.constant('application/json') }, { weight: 1, arbitrary: fc.constantFrom('text/plain', '', 'application/xml', 'application/json; charset=latin1') }),
+    contentType: fc.oneof(
+      { weight: 10, arbitrary: fc.constant('application/json') },
+      { weight: 1, arbitrary: fc.constantFrom('text/plain', '', 'application/xml', 'application/json; charset=latin1') },
+    ),
   })
   .map((c) => {
     const op = c.op.t;
@@ -514,7 +866,13 @@ export const otherRequests: fc.Arbitrary<FuzzRequest> = fc
   )
   .map((line) => {
     const [method, path] = line.split(' ') as [string, string];
-    return { label: `other ${line.replace('{{GID}}', ':gid')}`, target: 'coordinator' as const, method, path, headers: [['authorization', 'Bearer {{API_TOKEN}}']] };
+    return {
+      label: `other ${line.replace('{{GID}}', ':gid')}`,
+      target: 'coordinator' as const,
+      method,
+      path,
+      headers: [['authorization', 'Bearer {{API_TOKEN}}']],
+    };
   });
 
 // ---------------------------------------------------------------- below the application
@@ -527,27 +885,79 @@ export function transportAbuse(base: FuzzRequest): fc.Arbitrary<FuzzRequest> {
   };
   return fc.oneof(
     // Without a body to read, a declared length leaves the server waiting: no answer is then all right.
-    fc.constantFrom('5', '6').map((second) => abused('duplicate content-length', { headers: [...base.headers, ['content-length', '5'], ['content-length', second]], omit: ['content-length'] }, { transport: true, mayGoUnanswered: !base.body })),
-    fc.constant(abused('content-length beyond the body', { headers: [...base.headers, ['content-length', BODY_LENGTH_PLUS_50]], omit: ['content-length'] }, { transport: true, mayGoUnanswered: true })),
-    fc.constantFrom('abc', '-1', '1.5', '0x10', '99999999999999999999', '1,2', '').map((v) => abused('bad content-length', { headers: [...base.headers, ['content-length', v]], omit: ['content-length'] }, { transport: true, mayGoUnanswered: !base.body })),
-    fc.constantFrom('gzip', 'chunked, gzip', 'identity', 'xchunked').map((v) => abused('odd transfer-encoding', { headers: [...base.headers, ['transfer-encoding', v]], omit: ['content-length'] }, { transport: true, mayGoUnanswered: true })),
+    fc
+      .constantFrom('5', '6')
+      .map((second) =>
+        abused(
+          'duplicate content-length',
+          { headers: [...base.headers, ['content-length', '5'], ['content-length', second]], omit: ['content-length'] },
+          { transport: true, mayGoUnanswered: !base.body },
+        ),
+      ),
+    fc.constant(
+      abused(
+        'content-length beyond the body',
+        { headers: [...base.headers, ['content-length', BODY_LENGTH_PLUS_50]], omit: ['content-length'] },
+        { transport: true, mayGoUnanswered: true },
+      ),
+    ),
+    fc
+      .constantFrom('abc', '-1', '1.5', '0x10', '99999999999999999999', '1,2', '')
+      .map((v) =>
+        abused(
+          'bad content-length',
+          { headers: [...base.headers, ['content-length', v]], omit: ['content-length'] },
+          { transport: true, mayGoUnanswered: !base.body },
+        ),
+      ),
+    fc
+      .constantFrom('gzip', 'chunked, gzip', 'identity', 'xchunked')
+      .map((v) =>
+        abused(
+          'odd transfer-encoding',
+          { headers: [...base.headers, ['transfer-encoding', v]], omit: ['content-length'] },
+          { transport: true, mayGoUnanswered: true },
+        ),
+      ),
     fc.constant(abused('chunked body', { chunked: true }, { transport: false, ...(base.expect ? { expect: base.expect } : {}) })),
-    fc.constant(abused('content-length and transfer-encoding', { chunked: true, headers: [...base.headers, ['content-length', '3']] }, { transport: true, mayGoUnanswered: !base.body })),
+    fc.constant(
+      abused(
+        'content-length and transfer-encoding',
+        { chunked: true, headers: [...base.headers, ['content-length', '3']] },
+        { transport: true, mayGoUnanswered: !base.body },
+      ),
+    ),
     fc.integer({ min: 9_000, max: 70_000 }).map((n) => abused('huge header', { headers: [...base.headers, ['x-fuzz', 'h'.repeat(n)]] })),
-    fc.integer({ min: 50, max: 3_000 }).map((n) => abused('many headers', { headers: [...base.headers, ...Array.from({ length: n }, (_, i): [string, string] => [`x-f${i}`, 'v'])] })),
-    fc.constantFrom('\u0000', '\u0001', '\u007f', '\u001b[0m', 'a\rb', 'a\nx-injected: 1').map((c) => abused('control character in a header', { headers: [...base.headers, ['x-fuzz', `v${c}v`]] })),
-    fc.constantFrom('é', '😀', '\u00ff\u00fe', '\u2028').map((c) => abused('non-ASCII header value', { headers: [...base.headers, ['x-fuzz', c]] }, { transport: true })),
+    fc
+      .integer({ min: 50, max: 3_000 })
+      .map((n) => abused('many headers', { headers: [...base.headers, ...Array.from({ length: n }, (_, i): [string, string] => [`x-f${i}`, 'v'])] })),
+    fc
+      .constantFrom('\u0000', '\u0001', '\u007f', '\u001b[0m', 'a\rb', 'a\nx-injected: 1')
+      .map((c) => abused('control character in a header', { headers: [...base.headers, ['x-fuzz', `v${c}v`]] })),
+    fc
+      .constantFrom('é', '😀', '\u00ff\u00fe', '\u2028')
+      .map((c) => abused('non-ASCII header value', { headers: [...base.headers, ['x-fuzz', c]] }, { transport: true })),
     fc.constantFrom('x y', 'x\u00e9', '(x)', '', 'x:y', 'x\u0000').map((name) => abused('bad header name', { headers: [...base.headers, [name, 'v']] })),
     fc.constant(abused('folded header', { headers: [...base.headers, ['x-fuzz', 'a\r\n b']] })),
     fc.constant(abused('no host', { omit: ['host'] })),
     fc.constant(abused('two hosts', { headers: [['host', '127.0.0.1'], ['host', 'example.invalid'], ...base.headers] })),
-    fc.constantFrom('[', 'a'.repeat(300), '127.0.0.1:99999', 'é', '', 'x y', '127.0.0.1:-1').map((host) => abused('odd host', { headers: [['host', host], ...base.headers] })),
-    fc.constantFrom('HTTP/1.0', 'HTTP/2.0', 'HTTP/1.2', 'HTTP/0.9', 'HTTX/1.1', 'HTTP/1', 'http/1.1').map((version) => abused(`version ${version}`, { version })),
+    fc
+      .constantFrom('[', 'a'.repeat(300), '127.0.0.1:99999', 'é', '', 'x y', '127.0.0.1:-1')
+      .map((host) => abused('odd host', { headers: [['host', host], ...base.headers] })),
+    fc
+      .constantFrom('HTTP/1.0', 'HTTP/2.0', 'HTTP/1.2', 'HTTP/0.9', 'HTTX/1.1', 'HTTP/1', 'http/1.1')
+      .map((version) => abused(`version ${version}`, { version })),
     fc.constantFrom('100-continue', '200-ok', 'x').map((v) => abused(`expect ${v}`, { headers: [...base.headers, ['expect', v]] })),
     fc.constant(abused('gzip content-encoding', { headers: [...base.headers, ['content-encoding', 'gzip']] })),
-    fc.constantFrom('post', 'P0ST', 'GETT', 'CONNECT', 'BREW').map((method) => abused(`method ${method}`, { method }, { transport: true, mayGoUnanswered: method === 'CONNECT' })),
-    fc.constantFrom('?', '??', '#frag', '/', '//', '/.', '/..', '%20', '%', '/%2e%2e').map((suffix) => abused(`path suffix ${suffix}`, { path: `${base.path}${suffix}` }, { transport: false })),
-    fc.integer({ min: 2_000, max: 100_000 }).map((n) => abused('long request target', { path: `${base.path}${base.path.includes('?') ? '&' : '?'}q=${'q'.repeat(n)}` })),
+    fc
+      .constantFrom('post', 'P0ST', 'GETT', 'CONNECT', 'BREW')
+      .map((method) => abused(`method ${method}`, { method }, { transport: true, mayGoUnanswered: method === 'CONNECT' })),
+    fc
+      .constantFrom('?', '??', '#frag', '/', '//', '/.', '/..', '%20', '%', '/%2e%2e')
+      .map((suffix) => abused(`path suffix ${suffix}`, { path: `${base.path}${suffix}` }, { transport: false })),
+    fc
+      .integer({ min: 2_000, max: 100_000 })
+      .map((n) => abused('long request target', { path: `${base.path}${base.path.includes('?') ? '&' : '?'}q=${'q'.repeat(n)}` })),
     fc.constantFrom('é', '😀', ' ', '\t', '\u0000', '\u007f').map((c) => abused('raw character in the request target', { path: `${base.path}${c}` })),
     fc.constant(abused('absolute-form target', { path: `http://127.0.0.1${base.path}` })),
   );
@@ -560,4 +970,3 @@ export const anyRequest: fc.Arbitrary<FuzzRequest> = fc.oneof(
   { weight: 12, arbitrary: fc.oneof(v1Requests, adminRequests, participantRequests).chain(transportAbuse) },
   { weight: 2, arbitrary: otherRequests },
 );
-

@@ -116,11 +116,13 @@ export const wrongTypeForString: fc.Arbitrary<unknown> = fc.oneof(
 
 /** Integers out of a range, fractions, strings, booleans, and numbers JSON.stringify cannot write. */
 export const badInteger = (min: number, max: number): fc.Arbitrary<unknown> =>
-  fc.oneof(
-    fc.constantFrom(min - 1, max + 1, -1, 1.5, Number.MAX_SAFE_INTEGER + 2, -Number.MAX_SAFE_INTEGER),
-    fc.constantFrom('1000', true, null, [], {}, '', '0x10'),
-    fc.constantFrom(new RawJson('1e400'), new RawJson('-1e400'), new RawJson('12345678901234567890123'), new RawJson('0.5e1000')),
-  ).filter((v) => !(typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max));
+  fc
+    .oneof(
+      fc.constantFrom(min - 1, max + 1, -1, 1.5, Number.MAX_SAFE_INTEGER + 2, -Number.MAX_SAFE_INTEGER),
+      fc.constantFrom('1000', true, null, [], {}, '', '0x10'),
+      fc.constantFrom(new RawJson('1e400'), new RawJson('-1e400'), new RawJson('12345678901234567890123'), new RawJson('0.5e1000')),
+    )
+    .filter((v) => !(typeof v === 'number' && Number.isInteger(v) && v >= min && v <= max));
 
 /**
  * URLs that match the schema's `^https?://[^\s]+$` (or come close) but must
@@ -189,7 +191,13 @@ checkInvalidUrls();
 
 /** A path under the stub: percent-encoded odd text, so the URL stays ASCII and valid. */
 const stubPath: fc.Arbitrary<string> = fc
-  .array(fc.oneof(fc.stringMatching(/^[A-Za-z0-9._~-]{0,12}$/), oddText.map((s) => percentEncode(s.slice(0, 40)))), { minLength: 1, maxLength: 4 })
+  .array(
+    fc.oneof(
+      fc.stringMatching(/^[A-Za-z0-9._~-]{0,12}$/),
+      oddText.map((s) => percentEncode(s.slice(0, 40))),
+    ),
+    { minLength: 1, maxLength: 4 },
+  )
   .map((segments) => segments.join('/'));
 
 /**
@@ -256,11 +264,27 @@ export const payload: fc.Arbitrary<unknown> = fc.oneof(
 export const malformedJsonText = (valid: string): fc.Arbitrary<string> =>
   fc
     .oneof(
-    fc.nat({ max: Math.max(0, valid.length - 1) }).map((cut) => valid.slice(0, cut)),
-    fc.constantFrom('}', ',', 'x', ']', '\u0000', ' garbage', '{}').map((tail) => `${valid}${tail}`),
-    fc.constant(`\ufeff${valid}`),
-    fc.constant(valid.replaceAll('"', "'")),
-    fc.constant(`/* comment */${valid}`),
-    fc.constantFrom('{', '[', '"', '{"gid":}', '{,}', 'NaN', 'undefined', '{"gid": undefined}', '{"a":1}{"b":2}', '{"a":"\\x41"}', '{"a":"\\u12"}', "{'gid':'x'}", '{"a" 1}', '\t\n{', 'true false'),
+      fc.nat({ max: Math.max(0, valid.length - 1) }).map((cut) => valid.slice(0, cut)),
+      fc.constantFrom('}', ',', 'x', ']', '\u0000', ' garbage', '{}').map((tail) => `${valid}${tail}`),
+      fc.constant(`\ufeff${valid}`),
+      fc.constant(valid.replaceAll('"', "'")),
+      fc.constant(`/* comment */${valid}`),
+      fc.constantFrom(
+        '{',
+        '[',
+        '"',
+        '{"gid":}',
+        '{,}',
+        'NaN',
+        'undefined',
+        '{"gid": undefined}',
+        '{"a":1}{"b":2}',
+        '{"a":"\\x41"}',
+        '{"a":"\\u12"}',
+        "{'gid':'x'}",
+        '{"a" 1}',
+        '\t\n{',
+        'true false',
+      ),
     )
     .filter((text) => text.trim() !== '');

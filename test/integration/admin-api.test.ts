@@ -249,7 +249,16 @@ describe('bad input', () => {
   it('every action refuses a missing, short, long or mistyped reason and unknown fields, and changes nothing', async () => {
     const before = await view(slow, gid);
     const paths = ['retry', 'pause', 'resume', 'force-abort', 'branches/01/resolve', 'close'].map((a) => `/transactions/${gid}/${a}`);
-    const bodies: unknown[] = [undefined, {}, { reason: 'ab' }, { reason: '   ' }, { reason: 'x'.repeat(1001) }, { reason: 42 }, { reason: REASON, extra: true }, [REASON]];
+    const bodies: unknown[] = [
+      undefined,
+      {},
+      { reason: 'ab' },
+      { reason: '   ' },
+      { reason: 'x'.repeat(1001) },
+      { reason: 42 },
+      { reason: REASON, extra: true },
+      [REASON],
+    ];
     for (const path of paths) {
       for (const body of bodies) {
         const lastResort = path.endsWith('/close') && body && typeof body === 'object' && !Array.isArray(body) ? { lastResort: true } : {};
@@ -415,9 +424,15 @@ describe('listing', () => {
     // Older than the young one's age plus half the gap: the three old ones, whatever the machine's load.
     const olderThanMs = Date.now() - Date.parse(youngAt) + 500;
     expect(gidsOf(await read(slow, `/transactions?gidPrefix=${tag}&olderThanMs=${olderThanMs}`))).toEqual(sorted([underscore, letter, elsewhere]));
-    expect(items(await read(slow, `/transactions?gidPrefix=${tag}&createdAfter=${encodeURIComponent(new Date(lastOld + 1).toISOString())}`))).toEqual([younger]);
-    expect(gidsOf(await read(slow, `/transactions?gidPrefix=${tag}&createdBefore=${encodeURIComponent(youngAt)}`))).toEqual(sorted([underscore, letter, elsewhere]));
-    expect(items(await read(slow, `/transactions?gidPrefix=${tag}&createdAfter=${encodeURIComponent(youngAt)}&createdBefore=${encodeURIComponent(youngAt)}`))).toEqual([]);
+    expect(items(await read(slow, `/transactions?gidPrefix=${tag}&createdAfter=${encodeURIComponent(new Date(lastOld + 1).toISOString())}`))).toEqual([
+      younger,
+    ]);
+    expect(gidsOf(await read(slow, `/transactions?gidPrefix=${tag}&createdBefore=${encodeURIComponent(youngAt)}`))).toEqual(
+      sorted([underscore, letter, elsewhere]),
+    );
+    expect(
+      items(await read(slow, `/transactions?gidPrefix=${tag}&createdAfter=${encodeURIComponent(youngAt)}&createdBefore=${encodeURIComponent(youngAt)}`)),
+    ).toEqual([]);
   });
 
   it('filters by status, needs attention, paused and mode', async () => {
@@ -504,7 +519,11 @@ describe('actions', () => {
     await waitForView(fast, gid, 'confirmed', (v) => v.transaction.status === 'confirmed');
     expectError(await act(fast, `/transactions/${gid}/pause`, { reason: REASON }), 409, 'ILLEGAL_STATE');
     expectError(await act(fast, `/transactions/${gid}/resume`, { reason: REASON }), 409, 'ILLEGAL_STATE');
-    expectError(await act(fast, `/transactions/${await trying(fastDtx, `pause-trying-${hex()}`, fastBank.resourceUrl)}/pause`, { reason: REASON }), 409, 'ILLEGAL_STATE');
+    expectError(
+      await act(fast, `/transactions/${await trying(fastDtx, `pause-trying-${hex()}`, fastBank.resourceUrl)}/pause`, { reason: REASON }),
+      409,
+      'ILLEGAL_STATE',
+    );
   });
 
   it('paused while its last round runs: it finishes unpaused, and resume is refused (nothing to schedule)', async () => {
@@ -574,7 +593,11 @@ describe('actions', () => {
     ]);
     expect(bank.received).toEqual(calls);
     expectError(await act(slow, `/transactions/${gid}/branches/02/resolve`, { reason: REASON }), 409, 'ILLEGAL_STATE');
-    expectError(await act(slow, `/transactions/${await trying(slowDtx, `resolve-trying-${hex()}`)}/branches/01/resolve`, { reason: REASON }), 409, 'ILLEGAL_STATE');
+    expectError(
+      await act(slow, `/transactions/${await trying(slowDtx, `resolve-trying-${hex()}`)}/branches/01/resolve`, { reason: REASON }),
+      409,
+      'ILLEGAL_STATE',
+    );
   });
 
   it('close (last resort) ends a transaction without calling any participant; a finished one is refused', async () => {
@@ -622,7 +645,11 @@ describe('actions', () => {
     expect(two.body).toEqual({ retried: 2, skipped: 0, gids: [gids[1], gids[2]] });
     for (const gid of [gids[1]!, gids[2]!]) await waitForView(slow, gid, 'retried', (v) => v.branches[0]!.attempts === 2 && v.transaction.leaseOwner === null);
 
-    const bounded = await act(slow, '/transactions/retry', { filter: { gidPrefix: tag, status: 'confirming', needsAttention: true }, limit: 100, reason: REASON });
+    const bounded = await act(slow, '/transactions/retry', {
+      filter: { gidPrefix: tag, status: 'confirming', needsAttention: true },
+      limit: 100,
+      reason: REASON,
+    });
     expect(bounded.body).toEqual({ retried: 3, skipped: 0, gids: [gids[1], gids[2], gids[3]] });
     await waitForView(slow, gids[3]!, 'retried', (v) => v.branches[0]!.attempts === 2);
     expect(await attempts(gids[0]!)).toBe(1); // paused

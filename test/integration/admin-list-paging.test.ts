@@ -53,7 +53,11 @@ describe('admin list paging', () => {
       const createdAt = T0 + Math.floor(i / 4) * 1000;
       const gid = `${i % 3 === 0 ? 'pa' : 'pb'}-${String(i).padStart(3, '0')}`;
       const participants = i % 2 === 0 ? [COMMON, COMMON] : i % 7 === 1 ? [RARE] : ['http://other:4003'];
-      const branches = participants.map((p, n) => ({ branchId: `0${n + 1}`, operations: { confirm: `${p}/dtx/a/confirm`, cancel: `${p}/dtx/a/cancel` }, payload: '{}' }));
+      const branches = participants.map((p, n) => ({
+        branchId: `0${n + 1}`,
+        operations: { confirm: `${p}/dtx/a/confirm`, cancel: `${p}/dtx/a/cancel` },
+        payload: '{}',
+      }));
       // Every third transaction registers its branch after it began (another instance, later clock).
       const late = i % 3 === 2;
       await log.begin({ gid, mode: 'tcc', now: createdAt, deadlineAt: createdAt + 60_000, caller: null, branches: late ? [] : branches });

@@ -73,7 +73,12 @@ const header = (r: Received, name: string) => r.headers[name] as string | undefi
 function verify(r: Received, secret = TEST_SECRET) {
   return verifyWebhook(
     secret,
-    { event: header(r, WEBHOOK_HEADERS.event) ?? '', delivery: header(r, WEBHOOK_HEADERS.delivery) ?? '', timestamp: Number(header(r, WEBHOOK_HEADERS.timestamp)), body: r.body },
+    {
+      event: header(r, WEBHOOK_HEADERS.event) ?? '',
+      delivery: header(r, WEBHOOK_HEADERS.delivery) ?? '',
+      timestamp: Number(header(r, WEBHOOK_HEADERS.timestamp)),
+      body: r.body,
+    },
     header(r, WEBHOOK_HEADERS.signature),
     Date.now(),
     60_000,
@@ -134,7 +139,12 @@ describe('alert hook', () => {
     expect(verify(alert!)).toEqual({ ok: true });
     // The exact signature scheme documented in docs/protocol.md.
     expect(header(alert!, WEBHOOK_HEADERS.signature)).toBe(
-      signWebhook(TEST_SECRET, { event: 'needs-attention', delivery: header(alert!, WEBHOOK_HEADERS.delivery)!, timestamp: Number(header(alert!, WEBHOOK_HEADERS.timestamp)), body: alert!.body }),
+      signWebhook(TEST_SECRET, {
+        event: 'needs-attention',
+        delivery: header(alert!, WEBHOOK_HEADERS.delivery)!,
+        timestamp: Number(header(alert!, WEBHOOK_HEADERS.timestamp)),
+        body: alert!.body,
+      }),
     );
     // Forged or altered: refused by the receiver's check.
     expect(verify(alert!, 'not-the-secret')).toEqual({ ok: false, reason: 'mismatch' });

@@ -158,10 +158,7 @@ describe('invalid gid', () => {
   });
 
   it('a very long gid in the path (1000 chars) → 4xx JSON error, no stack', async () => {
-    for (const reply of [
-      await call('GET', `/v1/transactions/${long(1000)}`),
-      await call('POST', `/v1/transactions/${long(1000)}/submit`, {}),
-    ]) {
+    for (const reply of [await call('GET', `/v1/transactions/${long(1000)}`), await call('POST', `/v1/transactions/${long(1000)}/submit`, {})]) {
       expect(reply.status).toBeGreaterThanOrEqual(400);
       expect(reply.status).toBeLessThan(500);
       const body = reply.json();

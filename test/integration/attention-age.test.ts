@@ -51,14 +51,19 @@ describe('a branch answering 425 forever', () => {
       caller: 'tests',
       mode: 'tcc',
       timeoutMs: 30_000,
-      branches: [{ branchId: '01', operations: { confirm: `${participant.resourceUrl}/confirm`, cancel: `${participant.resourceUrl}/cancel` }, payload: '{"amount":1}' }],
+      branches: [
+        { branchId: '01', operations: { confirm: `${participant.resourceUrl}/confirm`, cancel: `${participant.resourceUrl}/cancel` }, payload: '{"amount":1}' },
+      ],
     });
     expect(await service.submit({ gid, reason: null, waitMs: 0, actor: 'tests' })).toEqual({ status: 'committing', mode: 'tcc' });
 
-    const flagged = (await waitFor(async () => {
-      const snapshot = await load(gid);
-      return snapshot.transaction.needsAttention ? snapshot : null;
-    }, { what: `${gid} flagged needs attention`, timeoutMs: 15_000, intervalMs: 50 }))!;
+    const flagged = (await waitFor(
+      async () => {
+        const snapshot = await load(gid);
+        return snapshot.transaction.needsAttention ? snapshot : null;
+      },
+      { what: `${gid} flagged needs attention`, timeoutMs: 15_000, intervalMs: 50 },
+    ))!;
     const { transaction } = flagged;
     expect(transaction.status).toBe('committing');
     // Ongoing replies are not failed rounds: the budget of DTX_ATTENTION_AFTER_RETRIES was not what flagged it.
@@ -83,11 +88,14 @@ describe('a branch answering 425 forever', () => {
 
     // Still retried, at the base interval, and flagged only once.
     const seen = participant.calls.length;
-    const later = (await waitFor(async () => {
-      const snapshot = await load(gid);
-      const between = snapshot.transaction.leaseOwner === null && snapshot.transaction.nextRetryAt !== null;
-      return participant.calls.length >= seen + 3 && between ? snapshot : null;
-    }, { what: 'three more rounds after the flag', timeoutMs: 10_000, intervalMs: 20 }))!;
+    const later = (await waitFor(
+      async () => {
+        const snapshot = await load(gid);
+        const between = snapshot.transaction.leaseOwner === null && snapshot.transaction.nextRetryAt !== null;
+        return participant.calls.length >= seen + 3 && between ? snapshot : null;
+      },
+      { what: 'three more rounds after the flag', timeoutMs: 10_000, intervalMs: 20 },
+    ))!;
     expect(later.transaction.nextRetryAt! - later.transaction.updatedAt).toBe(instance.config.retryBaseMs);
     expect(later.transaction.needsAttention).toBe(true);
     expect((await store.events(gid)).filter((e) => e.kind === 'attention')).toHaveLength(1);
@@ -95,10 +103,13 @@ describe('a branch answering 425 forever', () => {
 
     // Once the branch completes, the transaction does, and the flag is cleared.
     participant.answer(() => 200);
-    const done = (await waitFor(async () => {
-      const snapshot = await load(gid);
-      return snapshot.transaction.status === 'committed' ? snapshot : null;
-    }, { what: `${gid} committed`, timeoutMs: 10_000 }))!;
+    const done = (await waitFor(
+      async () => {
+        const snapshot = await load(gid);
+        return snapshot.transaction.status === 'committed' ? snapshot : null;
+      },
+      { what: `${gid} committed`, timeoutMs: 10_000 },
+    ))!;
     expect(done.transaction.needsAttention).toBe(false);
     expect(done.branches.map((b) => b.status)).toEqual(['committed']);
   });

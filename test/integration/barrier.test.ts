@@ -104,495 +104,494 @@ async function barrierRows(gid = GID): Promise<Array<{ op: string; origin_op: st
 }
 
 describe.each(Object.keys(KINDS) as Kind[])('barrier on a %s', (kind) => {
-beforeEach(() => {
-  barrier = KINDS[kind];
-});
-
-describe('orderings', () => {
-  it('runs a try once and answers a repeated try as a duplicate', async () => {
-    expect(await call('try')).toEqual({ kind: 'ran', value: 'try done' });
-    expect(await call('try')).toEqual({ kind: 'duplicate' });
-    expect(await effects('try')).toBe(1);
+  beforeEach(() => {
+    barrier = KINDS[kind];
   });
 
-  it('runs the work in the barrier transaction at READ COMMITTED (no gap-lock deadlocks on the barrier insert)', async () => {
-    const result = await barrier({ table: TABLE, gid: GID, branchId: BRANCH, op: 'try', now: () => clock }, async (run) => {
-      const rows = (await run(
-        'select trx_isolation_level as level from information_schema.innodb_trx where trx_mysql_thread_id = connection_id()',
-      )) as Array<{ level: string }>;
-      // The barrier row is visible on the same transaction: the work is inside it.
-      const own = (await run(`select 1 from ${TABLE} where gid = ? and op = 'try'`, [GID])) as unknown[];
-      return { level: rows[0]?.level, sawBarrierRow: own.length === 1 };
+  describe('orderings', () => {
+    it('runs a try once and answers a repeated try as a duplicate', async () => {
+      expect(await call('try')).toEqual({ kind: 'ran', value: 'try done' });
+      expect(await call('try')).toEqual({ kind: 'duplicate' });
+      expect(await effects('try')).toBe(1);
     });
-    expect(result).toEqual({ kind: 'ran', value: { level: 'READ COMMITTED', sawBarrierRow: true } });
-  });
 
-  it('runs a confirm once and answers a repeated confirm as a duplicate', async () => {
-    await call('try');
-    expect((await call('confirm')).kind).toBe('ran');
-    expect(await call('confirm')).toEqual({ kind: 'duplicate' });
-    expect(await effects('confirm')).toBe(1);
-  });
+    it('runs the work in the barrier transaction at READ COMMITTED (no gap-lock deadlocks on the barrier insert)', async () => {
+      const result = await barrier({ table: TABLE, gid: GID, branchId: BRANCH, op: 'try', now: () => clock }, async (run) => {
+        const rows = (await run(
+          'select trx_isolation_level as level from information_schema.innodb_trx where trx_mysql_thread_id = connection_id()',
+        )) as Array<{ level: string }>;
+        // The barrier row is visible on the same transaction: the work is inside it.
+        const own = (await run(`select 1 from ${TABLE} where gid = ? and op = 'try'`, [GID])) as unknown[];
+        return { level: rows[0]?.level, sawBarrierRow: own.length === 1 };
+      });
+      expect(result).toEqual({ kind: 'ran', value: { level: 'READ COMMITTED', sawBarrierRow: true } });
+    });
 
-  it('runs a cancel after its try, once; a repeated cancel is a duplicate', async () => {
-    await call('try');
-    expect((await call('cancel')).kind).toBe('ran');
-    expect(await call('cancel')).toEqual({ kind: 'duplicate' });
-    expect(await effects('cancel')).toBe(1);
-  });
+    it('runs a confirm once and answers a repeated confirm as a duplicate', async () => {
+      await call('try');
+      expect((await call('confirm')).kind).toBe('ran');
+      expect(await call('confirm')).toEqual({ kind: 'duplicate' });
+      expect(await effects('confirm')).toBe(1);
+    });
 
-  it('answers a cancel before any try as a null compensation, then refuses the late try', async () => {
-    expect(await call('cancel')).toEqual({ kind: 'null-compensation' });
-    expect(await effects('cancel')).toBe(0);
-    expect(await barrierRows()).toEqual([
-      { op: 'try', origin_op: 'cancel' },
-      { op: 'cancel', origin_op: 'cancel' },
-    ]);
+    it('runs a cancel after its try, once; a repeated cancel is a duplicate', async () => {
+      await call('try');
+      expect((await call('cancel')).kind).toBe('ran');
+      expect(await call('cancel')).toEqual({ kind: 'duplicate' });
+      expect(await effects('cancel')).toBe(1);
+    });
 
-    expect(await call('try')).toEqual({ kind: 'suspended' });
-    expect(await effects('try')).toBe(0);
-    // A repeated null compensation stays a no-op.
-    expect(await call('cancel')).toEqual({ kind: 'duplicate' });
-    expect(await effects('cancel')).toBe(0);
-  });
+    it('answers a cancel before any try as a null compensation, then refuses the late try', async () => {
+      expect(await call('cancel')).toEqual({ kind: 'null-compensation' });
+      expect(await effects('cancel')).toBe(0);
+      expect(await barrierRows()).toEqual([
+        { op: 'try', origin_op: 'cancel' },
+        { op: 'cancel', origin_op: 'cancel' },
+      ]);
 
-  it('answers a try redelivered after try and cancel ran as a duplicate, without running it', async () => {
-    await call('try');
-    await call('cancel');
-    expect(await call('try')).toEqual({ kind: 'duplicate' });
-    expect(await effects('try')).toBe(1);
-    expect(await effects('cancel')).toBe(1);
-  });
+      expect(await call('try')).toEqual({ kind: 'suspended' });
+      expect(await effects('try')).toBe(0);
+      // A repeated null compensation stays a no-op.
+      expect(await call('cancel')).toEqual({ kind: 'duplicate' });
+      expect(await effects('cancel')).toBe(0);
+    });
 
-  it('keeps branches apart: other branch, other gid, and gids differing only in case', async () => {
-    await call('try', 'Tx-1', 'a');
-    expect((await call('try', 'Tx-1', 'b')).kind).toBe('ran');
-    expect((await call('try', 'tx-1', 'a')).kind).toBe('ran');
-    expect(await effects('try', 'Tx-1')).toBe(2);
-    expect(await effects('try', 'tx-1')).toBe(1);
-  });
+    it('answers a try redelivered after try and cancel ran as a duplicate, without running it', async () => {
+      await call('try');
+      await call('cancel');
+      expect(await call('try')).toEqual({ kind: 'duplicate' });
+      expect(await effects('try')).toBe(1);
+      expect(await effects('cancel')).toBe(1);
+    });
 
-  it('applies two concurrent confirms exactly once', async () => {
-    await call('try');
-    let entered = 0;
-    let release!: () => void;
-    const gate = new Promise<void>((resolve) => (release = resolve));
-    const confirm = () =>
-      barrier({ table: TABLE, gid: GID, branchId: BRANCH, op: 'confirm', now: () => clock }, async (run) => {
-        entered++;
-        await recordEffect(run, GID, BRANCH, 'confirm');
+    it('keeps branches apart: other branch, other gid, and gids differing only in case', async () => {
+      await call('try', 'Tx-1', 'a');
+      expect((await call('try', 'Tx-1', 'b')).kind).toBe('ran');
+      expect((await call('try', 'tx-1', 'a')).kind).toBe('ran');
+      expect(await effects('try', 'Tx-1')).toBe(2);
+      expect(await effects('try', 'tx-1')).toBe(1);
+    });
+
+    it('applies two concurrent confirms exactly once', async () => {
+      await call('try');
+      let entered = 0;
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      const confirm = () =>
+        barrier({ table: TABLE, gid: GID, branchId: BRANCH, op: 'confirm', now: () => clock }, async (run) => {
+          entered++;
+          await recordEffect(run, GID, BRANCH, 'confirm');
+          await gate;
+        });
+      const both = Promise.all([confirm(), confirm()]);
+
+      // Both calls are in flight once either both are inside the work (a broken
+      // barrier) or one is inside and the other waits on the barrier row's lock.
+      try {
+        await waitFor(async () => entered === 2 || (entered === 1 && (await barrierInsertsInFlight(db.name)) > 0), {
+          what: 'both confirms in flight',
+        });
+      } finally {
+        // Released even when the wait fails, so that a broken barrier fails the test instead of hanging it.
+        release();
+      }
+      const results = await both;
+
+      expect(results.map((r) => r.kind).sort()).toEqual(['duplicate', 'ran']);
+      expect(entered).toBe(1);
+      expect(await effects('confirm')).toBe(1);
+    });
+
+    it('waits for an in-flight try before deciding a concurrent cancel, then runs the cancel', async () => {
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      let tryEntered = false;
+      const tryCall = barrier({ table: TABLE, gid: GID, branchId: BRANCH, op: 'try', now: () => clock }, async (run) => {
+        await recordEffect(run, GID, BRANCH, 'try');
+        tryEntered = true;
         await gate;
       });
-    const both = Promise.all([confirm(), confirm()]);
+      let cancelCall: Promise<BarrierResult<string>> | undefined;
+      try {
+        await waitFor(() => tryEntered, { what: 'try inside its work' });
+        cancelCall = call('cancel');
+        await waitFor(async () => (await barrierInsertsInFlight(db.name)) > 0, { what: 'cancel blocked on the try row' });
+      } finally {
+        release();
+      }
 
-    // Both calls are in flight once either both are inside the work (a broken
-    // barrier) or one is inside and the other waits on the barrier row's lock.
-    try {
-      await waitFor(async () => entered === 2 || (entered === 1 && (await barrierInsertsInFlight(db.name)) > 0), {
-        what: 'both confirms in flight',
+      expect((await tryCall).kind).toBe('ran');
+      expect((await cancelCall)?.kind).toBe('ran');
+      expect(await effects('cancel')).toBe(1);
+    });
+  });
+
+  describe('phase-two refusals', () => {
+    /** The barrier's locking read of the rows a confirm or cancel depends on. */
+    const LOCKING_READ = 'select op, origin_op from';
+
+    it('refuses a confirm whose try never ran here, running and writing nothing', async () => {
+      expect(await call('confirm')).toEqual({ kind: 'refused', refusal: 'try-not-found' });
+      expect(await effects('confirm')).toBe(0);
+      expect(await barrierRows()).toEqual([]);
+      // Refused again on a repeat: the refusal left no row that would read as a duplicate.
+      expect(await call('confirm')).toEqual({ kind: 'refused', refusal: 'try-not-found' });
+      expect(await barrierRows()).toEqual([]);
+    });
+
+    it('refuses a confirm whose try failed and rolled back', async () => {
+      await barrier({ table: TABLE, gid: GID, branchId: BRANCH, op: 'try', now: () => clock }, async () => {
+        throw new Error('try failed');
+      }).catch(() => undefined);
+      expect(await call('confirm')).toEqual({ kind: 'refused', refusal: 'try-not-found' });
+      expect(await effects('confirm')).toBe(0);
+      expect(await barrierRows()).toEqual([]);
+    });
+
+    it('refuses a confirm of a null-compensated branch (its try row was written by the cancel)', async () => {
+      expect(await call('cancel')).toEqual({ kind: 'null-compensation' });
+      expect(await call('confirm')).toEqual({ kind: 'refused', refusal: 'already-cancelled' });
+      expect(await effects('confirm')).toBe(0);
+      expect(await barrierRows()).toEqual([
+        { op: 'try', origin_op: 'cancel' },
+        { op: 'cancel', origin_op: 'cancel' },
+      ]);
+    });
+
+    it('refuses a confirm after a cancel, and a cancel after a confirm; repeats stay duplicates', async () => {
+      await call('try', GID, 'cancelled');
+      expect((await call('cancel', GID, 'cancelled')).kind).toBe('ran');
+      expect(await call('confirm', GID, 'cancelled')).toEqual({ kind: 'refused', refusal: 'already-cancelled' });
+      expect(await call('cancel', GID, 'cancelled')).toEqual({ kind: 'duplicate' });
+
+      await call('try', GID, 'confirmed');
+      expect((await call('confirm', GID, 'confirmed')).kind).toBe('ran');
+      expect(await call('cancel', GID, 'confirmed')).toEqual({ kind: 'refused', refusal: 'already-confirmed' });
+      expect(await call('confirm', GID, 'confirmed')).toEqual({ kind: 'duplicate' });
+
+      expect(await effects('confirm')).toBe(1);
+      expect(await effects('cancel')).toBe(1);
+      const rows = await knex(TABLE).where({ gid: GID }).orderBy('id').select('branch_id', 'op');
+      expect(rows).toEqual([
+        { branch_id: 'cancelled', op: 'try' },
+        { branch_id: 'cancelled', op: 'cancel' },
+        { branch_id: 'confirmed', op: 'try' },
+        { branch_id: 'confirmed', op: 'confirm' },
+      ]);
+    });
+
+    /** A try held inside its work until `finish` is called; it then commits, or rolls back with `fail`. */
+    function heldTry(): { done: Promise<BarrierResult<string>>; inside: Promise<void>; finish(fail?: Error): void } {
+      let entered!: () => void;
+      const inside = new Promise<void>((resolve) => (entered = resolve));
+      let finish!: (fail?: Error) => void;
+      const gate = new Promise<Error | undefined>((resolve) => (finish = resolve));
+      const done = barrier({ table: TABLE, gid: GID, branchId: BRANCH, op: 'try', now: () => clock }, async (run) => {
+        const value = await recordEffect(run, GID, BRANCH, 'try');
+        entered();
+        const fail = await gate;
+        if (fail) throw fail;
+        return value;
       });
-    } finally {
-      // Released even when the wait fails, so that a broken barrier fails the test instead of hanging it.
-      release();
+      return { done, inside, finish };
     }
-    const results = await both;
 
-    expect(results.map((r) => r.kind).sort()).toEqual(['duplicate', 'ran']);
-    expect(entered).toBe(1);
-    expect(await effects('confirm')).toBe(1);
-  });
+    /** Start `op` and wait until it waits on a lock in one of `statements` (prefixes of its SQL); fails fast if it finishes instead. */
+    async function startBlocked(op: BranchOp, statements: readonly string[]): Promise<{ pending: Promise<BarrierResult<string>> }> {
+      let settled = false;
+      const pending = call(op);
+      void pending.then(
+        () => (settled = true),
+        () => (settled = true),
+      );
+      await waitFor(
+        async (bail) => {
+          if (settled) bail(new Error(`${op} finished without waiting: ${JSON.stringify(await pending.catch((e: unknown) => String(e)))}`));
+          for (const statement of statements) if ((await barrierStatementsInFlight(db.name, statement)) > 0) return true;
+          return false;
+        },
+        { what: `${op} waiting on a lock in ${statements.join(' or ')}` },
+      );
+      // Wrapped: returning the promise itself from an async function would wait for it.
+      return { pending };
+    }
 
-  it('waits for an in-flight try before deciding a concurrent cancel, then runs the cancel', async () => {
-    let release!: () => void;
-    const gate = new Promise<void>((resolve) => (release = resolve));
-    let tryEntered = false;
-    const tryCall = barrier({ table: TABLE, gid: GID, branchId: BRANCH, op: 'try', now: () => clock }, async (run) => {
-      await recordEffect(run, GID, BRANCH, 'try');
-      tryEntered = true;
-      await gate;
+    it('waits for a try in flight before deciding a confirm, and runs it once the try commits', async () => {
+      const tryCall = heldTry();
+      let confirm: Promise<BarrierResult<string>> | undefined;
+      try {
+        await tryCall.inside;
+        confirm = (await startBlocked('confirm', [LOCKING_READ])).pending;
+      } finally {
+        tryCall.finish();
+      }
+      expect((await tryCall.done).kind).toBe('ran');
+      expect((await confirm)?.kind).toBe('ran');
+      expect(await effects('confirm')).toBe(1);
     });
-    let cancelCall: Promise<BarrierResult<string>> | undefined;
-    try {
-      await waitFor(() => tryEntered, { what: 'try inside its work' });
-      cancelCall = call('cancel');
-      await waitFor(async () => (await barrierInsertsInFlight(db.name)) > 0, { what: 'cancel blocked on the try row' });
-    } finally {
-      release();
-    }
 
-    expect((await tryCall).kind).toBe('ran');
-    expect((await cancelCall)?.kind).toBe('ran');
-    expect(await effects('cancel')).toBe(1);
-  });
-});
-
-describe('phase-two refusals', () => {
-  /** The barrier's locking read of the rows a confirm or cancel depends on. */
-  const LOCKING_READ = 'select op, origin_op from';
-
-  it('refuses a confirm whose try never ran here, running and writing nothing', async () => {
-    expect(await call('confirm')).toEqual({ kind: 'refused', refusal: 'try-not-found' });
-    expect(await effects('confirm')).toBe(0);
-    expect(await barrierRows()).toEqual([]);
-    // Refused again on a repeat: the refusal left no row that would read as a duplicate.
-    expect(await call('confirm')).toEqual({ kind: 'refused', refusal: 'try-not-found' });
-    expect(await barrierRows()).toEqual([]);
-  });
-
-  it('refuses a confirm whose try failed and rolled back', async () => {
-    await barrier({ table: TABLE, gid: GID, branchId: BRANCH, op: 'try', now: () => clock }, async () => {
-      throw new Error('try failed');
-    }).catch(() => undefined);
-    expect(await call('confirm')).toEqual({ kind: 'refused', refusal: 'try-not-found' });
-    expect(await effects('confirm')).toBe(0);
-    expect(await barrierRows()).toEqual([]);
-  });
-
-  it('refuses a confirm of a null-compensated branch (its try row was written by the cancel)', async () => {
-    expect(await call('cancel')).toEqual({ kind: 'null-compensation' });
-    expect(await call('confirm')).toEqual({ kind: 'refused', refusal: 'already-cancelled' });
-    expect(await effects('confirm')).toBe(0);
-    expect(await barrierRows()).toEqual([
-      { op: 'try', origin_op: 'cancel' },
-      { op: 'cancel', origin_op: 'cancel' },
-    ]);
-  });
-
-  it('refuses a confirm after a cancel, and a cancel after a confirm; repeats stay duplicates', async () => {
-    await call('try', GID, 'cancelled');
-    expect((await call('cancel', GID, 'cancelled')).kind).toBe('ran');
-    expect(await call('confirm', GID, 'cancelled')).toEqual({ kind: 'refused', refusal: 'already-cancelled' });
-    expect(await call('cancel', GID, 'cancelled')).toEqual({ kind: 'duplicate' });
-
-    await call('try', GID, 'confirmed');
-    expect((await call('confirm', GID, 'confirmed')).kind).toBe('ran');
-    expect(await call('cancel', GID, 'confirmed')).toEqual({ kind: 'refused', refusal: 'already-confirmed' });
-    expect(await call('confirm', GID, 'confirmed')).toEqual({ kind: 'duplicate' });
-
-    expect(await effects('confirm')).toBe(1);
-    expect(await effects('cancel')).toBe(1);
-    const rows = await knex(TABLE).where({ gid: GID }).orderBy('id').select('branch_id', 'op');
-    expect(rows).toEqual([
-      { branch_id: 'cancelled', op: 'try' },
-      { branch_id: 'cancelled', op: 'cancel' },
-      { branch_id: 'confirmed', op: 'try' },
-      { branch_id: 'confirmed', op: 'confirm' },
-    ]);
-  });
-
-  /** A try held inside its work until `finish` is called; it then commits, or rolls back with `fail`. */
-  function heldTry(): { done: Promise<BarrierResult<string>>; inside: Promise<void>; finish(fail?: Error): void } {
-    let entered!: () => void;
-    const inside = new Promise<void>((resolve) => (entered = resolve));
-    let finish!: (fail?: Error) => void;
-    const gate = new Promise<Error | undefined>((resolve) => (finish = resolve));
-    const done = barrier({ table: TABLE, gid: GID, branchId: BRANCH, op: 'try', now: () => clock }, async (run) => {
-      const value = await recordEffect(run, GID, BRANCH, 'try');
-      entered();
-      const fail = await gate;
-      if (fail) throw fail;
-      return value;
+    it('waits for a try in flight before deciding a confirm, and refuses it once the try rolls back', async () => {
+      const tryCall = heldTry();
+      let confirm: Promise<BarrierResult<string>> | undefined;
+      const failure = new Error('try failed');
+      try {
+        await tryCall.inside;
+        confirm = (await startBlocked('confirm', [LOCKING_READ])).pending;
+      } finally {
+        tryCall.finish(failure);
+      }
+      await expect(tryCall.done).rejects.toBe(failure);
+      expect(await confirm).toEqual({ kind: 'refused', refusal: 'try-not-found' });
+      expect(await effects('confirm')).toBe(0);
+      expect(await barrierRows()).toEqual([]);
     });
-    return { done, inside, finish };
-  }
 
-  /** Start `op` and wait until it waits on a lock in one of `statements` (prefixes of its SQL); fails fast if it finishes instead. */
-  async function startBlocked(op: BranchOp, statements: readonly string[]): Promise<{ pending: Promise<BarrierResult<string>> }> {
-    let settled = false;
-    const pending = call(op);
-    void pending.then(
-      () => (settled = true),
-      () => (settled = true),
-    );
-    await waitFor(
-      async (bail) => {
-        if (settled) bail(new Error(`${op} finished without waiting: ${JSON.stringify(await pending.catch((e: unknown) => String(e)))}`));
-        for (const statement of statements) if ((await barrierStatementsInFlight(db.name, statement)) > 0) return true;
-        return false;
-      },
-      { what: `${op} waiting on a lock in ${statements.join(' or ')}` },
-    );
-    // Wrapped: returning the promise itself from an async function would wait for it.
-    return { pending };
-  }
-
-  it('waits for a try in flight before deciding a confirm, and runs it once the try commits', async () => {
-    const tryCall = heldTry();
-    let confirm: Promise<BarrierResult<string>> | undefined;
-    try {
-      await tryCall.inside;
-      confirm = (await startBlocked('confirm', [LOCKING_READ])).pending;
-    } finally {
-      tryCall.finish();
+    /** `first` held inside its work while `second` of the same branch arrives; `second` must wait for it, then be refused. */
+    async function race(first: 'confirm' | 'cancel', second: 'confirm' | 'cancel') {
+      await call('try');
+      let release!: () => void;
+      const gate = new Promise<void>((resolve) => (release = resolve));
+      let entered!: () => void;
+      const inside = new Promise<void>((resolve) => (entered = resolve));
+      const firstCall = barrier({ table: TABLE, gid: GID, branchId: BRANCH, op: first, now: () => clock }, async (run) => {
+        await recordEffect(run, GID, BRANCH, first);
+        entered();
+        await gate;
+      });
+      let secondCall: Promise<BarrierResult<string>> | undefined;
+      try {
+        await inside;
+        secondCall = (await startBlocked(second, [LOCKING_READ, 'insert ignore into'])).pending;
+      } finally {
+        release();
+      }
+      return { first: await firstCall, second: await secondCall };
     }
-    expect((await tryCall.done).kind).toBe('ran');
-    expect((await confirm)?.kind).toBe('ran');
-    expect(await effects('confirm')).toBe(1);
-  });
 
-  it('waits for a try in flight before deciding a confirm, and refuses it once the try rolls back', async () => {
-    const tryCall = heldTry();
-    let confirm: Promise<BarrierResult<string>> | undefined;
-    const failure = new Error('try failed');
-    try {
-      await tryCall.inside;
-      confirm = (await startBlocked('confirm', [LOCKING_READ])).pending;
-    } finally {
-      tryCall.finish(failure);
-    }
-    await expect(tryCall.done).rejects.toBe(failure);
-    expect(await confirm).toEqual({ kind: 'refused', refusal: 'try-not-found' });
-    expect(await effects('confirm')).toBe(0);
-    expect(await barrierRows()).toEqual([]);
-  });
-
-  /** `first` held inside its work while `second` of the same branch arrives; `second` must wait for it, then be refused. */
-  async function race(first: 'confirm' | 'cancel', second: 'confirm' | 'cancel') {
-    await call('try');
-    let release!: () => void;
-    const gate = new Promise<void>((resolve) => (release = resolve));
-    let entered!: () => void;
-    const inside = new Promise<void>((resolve) => (entered = resolve));
-    const firstCall = barrier({ table: TABLE, gid: GID, branchId: BRANCH, op: first, now: () => clock }, async (run) => {
-      await recordEffect(run, GID, BRANCH, first);
-      entered();
-      await gate;
+    it('never runs a confirm and a cancel of the same branch: a cancel arriving during its confirm is refused', async () => {
+      const { first, second } = await race('confirm', 'cancel');
+      expect(first.kind).toBe('ran');
+      expect(second).toEqual({ kind: 'refused', refusal: 'already-confirmed' });
+      expect(await effects('confirm')).toBe(1);
+      expect(await effects('cancel')).toBe(0);
+      expect((await barrierRows()).map((r) => r.op)).toEqual(['try', 'confirm']);
     });
-    let secondCall: Promise<BarrierResult<string>> | undefined;
-    try {
-      await inside;
-      secondCall = (await startBlocked(second, [LOCKING_READ, 'insert ignore into'])).pending;
-    } finally {
-      release();
-    }
-    return { first: await firstCall, second: await secondCall };
-  }
 
-  it('never runs a confirm and a cancel of the same branch: a cancel arriving during its confirm is refused', async () => {
-    const { first, second } = await race('confirm', 'cancel');
-    expect(first.kind).toBe('ran');
-    expect(second).toEqual({ kind: 'refused', refusal: 'already-confirmed' });
-    expect(await effects('confirm')).toBe(1);
-    expect(await effects('cancel')).toBe(0);
-    expect((await barrierRows()).map((r) => r.op)).toEqual(['try', 'confirm']);
+    it('never runs a confirm and a cancel of the same branch: a confirm arriving during its cancel is refused', async () => {
+      const { first, second } = await race('cancel', 'confirm');
+      expect(first.kind).toBe('ran');
+      expect(second).toEqual({ kind: 'refused', refusal: 'already-cancelled' });
+      expect(await effects('cancel')).toBe(1);
+      expect(await effects('confirm')).toBe(0);
+      expect((await barrierRows()).map((r) => r.op)).toEqual(['try', 'cancel']);
+    });
   });
 
-  it('never runs a confirm and a cancel of the same branch: a confirm arriving during its cancel is refused', async () => {
-    const { first, second } = await race('cancel', 'confirm');
-    expect(first.kind).toBe('ran');
-    expect(second).toEqual({ kind: 'refused', refusal: 'already-cancelled' });
-    expect(await effects('cancel')).toBe(1);
-    expect(await effects('confirm')).toBe(0);
-    expect((await barrierRows()).map((r) => r.op)).toEqual(['try', 'cancel']);
-  });
-});
+  describe('failures', () => {
+    it('rolls back the barrier row of a failing try, so that a later cancel is a null compensation', async () => {
+      const failure = new Error('try failed');
+      await expect(
+        barrier({ table: TABLE, gid: GID, branchId: BRANCH, op: 'try', now: () => clock }, async (run) => {
+          await recordEffect(run, GID, BRANCH, 'try');
+          throw failure;
+        }),
+      ).rejects.toBe(failure);
+      expect(await barrierRows()).toEqual([]);
 
-describe('failures', () => {
-  it('rolls back the barrier row of a failing try, so that a later cancel is a null compensation', async () => {
-    const failure = new Error('try failed');
-    await expect(
-      barrier({ table: TABLE, gid: GID, branchId: BRANCH, op: 'try', now: () => clock }, async (run) => {
-        await recordEffect(run, GID, BRANCH, 'try');
+      expect(await call('cancel')).toEqual({ kind: 'null-compensation' });
+      expect(await effects('cancel')).toBe(0);
+    });
+
+    it('rolls back business rows and barrier rows when the work fails, rethrowing the same error', async () => {
+      await call('try');
+      class LedgerError extends Error {
+        readonly account = 'acc-1';
+      }
+      const failure = new LedgerError('ledger unavailable');
+      const attempt = barrier({ table: TABLE, gid: GID, branchId: BRANCH, op: 'confirm', now: () => clock }, async (run) => {
+        await recordEffect(run, GID, BRANCH, 'confirm');
         throw failure;
-      }),
-    ).rejects.toBe(failure);
-    expect(await barrierRows()).toEqual([]);
-
-    expect(await call('cancel')).toEqual({ kind: 'null-compensation' });
-    expect(await effects('cancel')).toBe(0);
-  });
-
-  it('rolls back business rows and barrier rows when the work fails, rethrowing the same error', async () => {
-    await call('try');
-    class LedgerError extends Error {
-      readonly account = 'acc-1';
-    }
-    const failure = new LedgerError('ledger unavailable');
-    const attempt = barrier({ table: TABLE, gid: GID, branchId: BRANCH, op: 'confirm', now: () => clock }, async (run) => {
-      await recordEffect(run, GID, BRANCH, 'confirm');
-      throw failure;
-    });
-    await expect(attempt).rejects.toBe(failure);
-    expect(await effects('confirm')).toBe(0);
-    expect((await barrierRows()).map((r) => r.op)).toEqual(['try']);
-
-    // The confirm was not recorded: the retry runs it.
-    expect((await call('confirm')).kind).toBe('ran');
-    expect(await effects('confirm')).toBe(1);
-  });
-
-  it('refuses bad input before inserting anything', async () => {
-    const refused = async (gid: string, branchId: string, op: string) => {
-      let ran = false;
-      const error = await barrier({ table: TABLE, gid, branchId, op: op as BranchOp, now: () => clock }, async () => {
-        ran = true;
-      }).catch((e: unknown) => e);
-      expect(ran).toBe(false);
-      expect(error).toBeInstanceOf(BarrierInputError);
-      return (error as BarrierInputError).field;
-    };
-    expect(await refused('g'.repeat(200), BRANCH, 'try')).toBe('gid');
-    expect(await refused('g'.repeat(129), BRANCH, 'try')).toBe('gid');
-    expect(await refused('bad gid', BRANCH, 'try')).toBe('gid');
-    expect(await refused('gid;drop', BRANCH, 'try')).toBe('gid');
-    expect(await refused('gïd', BRANCH, 'try')).toBe('gid');
-    expect(await refused('', BRANCH, 'try')).toBe('gid');
-    expect(await refused(GID, 'b'.repeat(65), 'try')).toBe('branchId');
-    expect(await refused(GID, 'b/1', 'try')).toBe('branchId');
-    expect(await refused(GID, BRANCH, 'commit')).toBe('op');
-    const [row] = await knex(TABLE).count({ n: '*' });
-    expect(Number(row?.['n'])).toBe(0);
-
-    // The longest valid ids are stored whole, not truncated.
-    const longGid = 'g'.repeat(128);
-    const longBranch = 'b'.repeat(64);
-    expect((await call('try', longGid, longBranch)).kind).toBe('ran');
-    expect(await knex(TABLE).where({ gid: longGid, branch_id: longBranch }).first()).toBeDefined();
-  });
-
-  it('replays the whole transaction, work included, when it is chosen as a deadlock victim', async () => {
-    const bothHold = await deadlockingAccounts();
-    const retries: number[] = [];
-    // Each transfer locks its first account, waits until the other holds its
-    // own first account, then locks the other one: a guaranteed deadlock.
-    const transfer = (branchId: string, first: string, second: string) =>
-      barrier({ table: TABLE, gid: GID, branchId, op: 'try', now: () => clock, onRetry: (_e, n) => retries.push(n) }, async (run) => {
-        await run('update accounts set balance = balance + 1 where id = ?', [first]);
-        await bothHold();
-        await run('update accounts set balance = balance + 1 where id = ?', [second]);
-        await recordEffect(run, GID, branchId, 'try');
       });
-    const results = await Promise.all([transfer('x', 'a', 'b'), transfer('y', 'b', 'a')]);
+      await expect(attempt).rejects.toBe(failure);
+      expect(await effects('confirm')).toBe(0);
+      expect((await barrierRows()).map((r) => r.op)).toEqual(['try']);
 
-    expect(results.map((r) => r.kind)).toEqual(['ran', 'ran']);
-    expect(retries).toEqual([1]);
-    expect(await effects('try')).toBe(2);
-    const balances = await knex('accounts').orderBy('id').pluck('balance');
-    expect(balances).toEqual([2, 2]);
-  });
+      // The confirm was not recorded: the retry runs it.
+      expect((await call('confirm')).kind).toBe('ran');
+      expect(await effects('confirm')).toBe(1);
+    });
 
-  describe('a handler that swallows the error that lost its transaction', () => {
-    /**
-     * Two tries (branches x and y) that deadlock on two accounts, as above,
-     * with handlers that catch the error of their second update and go on
-     * to record their effect, as a careless handler would.
-     */
-    async function swallowingTransfers(maxAttempts: number) {
+    it('refuses bad input before inserting anything', async () => {
+      const refused = async (gid: string, branchId: string, op: string) => {
+        let ran = false;
+        const error = await barrier({ table: TABLE, gid, branchId, op: op as BranchOp, now: () => clock }, async () => {
+          ran = true;
+        }).catch((e: unknown) => e);
+        expect(ran).toBe(false);
+        expect(error).toBeInstanceOf(BarrierInputError);
+        return (error as BarrierInputError).field;
+      };
+      expect(await refused('g'.repeat(200), BRANCH, 'try')).toBe('gid');
+      expect(await refused('g'.repeat(129), BRANCH, 'try')).toBe('gid');
+      expect(await refused('bad gid', BRANCH, 'try')).toBe('gid');
+      expect(await refused('gid;drop', BRANCH, 'try')).toBe('gid');
+      expect(await refused('gïd', BRANCH, 'try')).toBe('gid');
+      expect(await refused('', BRANCH, 'try')).toBe('gid');
+      expect(await refused(GID, 'b'.repeat(65), 'try')).toBe('branchId');
+      expect(await refused(GID, 'b/1', 'try')).toBe('branchId');
+      expect(await refused(GID, BRANCH, 'commit')).toBe('op');
+      const [row] = await knex(TABLE).count({ n: '*' });
+      expect(Number(row?.['n'])).toBe(0);
+
+      // The longest valid ids are stored whole, not truncated.
+      const longGid = 'g'.repeat(128);
+      const longBranch = 'b'.repeat(64);
+      expect((await call('try', longGid, longBranch)).kind).toBe('ran');
+      expect(await knex(TABLE).where({ gid: longGid, branch_id: longBranch }).first()).toBeDefined();
+    });
+
+    it('replays the whole transaction, work included, when it is chosen as a deadlock victim', async () => {
       const bothHold = await deadlockingAccounts();
-      const swallowed: unknown[] = [];
-      const afterLoss: unknown[] = [];
       const retries: number[] = [];
+      // Each transfer locks its first account, waits until the other holds its
+      // own first account, then locks the other one: a guaranteed deadlock.
       const transfer = (branchId: string, first: string, second: string) =>
-        barrier({ table: TABLE, gid: GID, branchId, op: 'try', now: () => clock, maxAttempts, onRetry: (_e, n) => retries.push(n) }, async (run) => {
+        barrier({ table: TABLE, gid: GID, branchId, op: 'try', now: () => clock, onRetry: (_e, n) => retries.push(n) }, async (run) => {
           await run('update accounts set balance = balance + 1 where id = ?', [first]);
           await bothHold();
-          let lost = false;
-          try {
-            await run('update accounts set balance = balance + 1 where id = ?', [second]);
-          } catch (error) {
-            swallowed.push(error);
-            lost = true;
-          }
-          try {
-            await recordEffect(run, GID, branchId, 'try');
-          } catch (error) {
-            if (!lost) throw error;
-            afterLoss.push(error);
-          }
-          return 'returned normally';
+          await run('update accounts set balance = balance + 1 where id = ?', [second]);
+          await recordEffect(run, GID, branchId, 'try');
         });
-      const results = await Promise.allSettled([transfer('x', 'a', 'b'), transfer('y', 'b', 'a')]);
-      const effectsOf = async (branchId: string) => Number((await knex('effects').where({ gid: GID, branch_id: branchId }).count({ n: '*' }))[0]?.['n']);
-      return {
-        results,
-        swallowed,
-        afterLoss,
-        retries,
-        effects: { x: await effectsOf('x'), y: await effectsOf('y') },
-        balances: await knex('accounts').orderBy('id').pluck('balance'),
-      };
-    }
+      const results = await Promise.all([transfer('x', 'a', 'b'), transfer('y', 'b', 'a')]);
 
-    it('fails the call (never success), and refuses the statements it sends after the loss', async () => {
-      const outcome = await swallowingTransfers(1);
-      expect(outcome.swallowed).toHaveLength(1);
-      expect(outcome.swallowed[0]).toMatchObject({ errno: 1213 });
-      const ran = outcome.results.filter((r) => r.status === 'fulfilled');
-      const failed = outcome.results.filter((r) => r.status === 'rejected');
-      expect(ran.map((r) => r.value)).toEqual([{ kind: 'ran', value: 'returned normally' }]);
-      expect(failed.map((r) => r.reason)).toEqual([outcome.swallowed[0]]);
-      // The statement after the loss was refused, not run in autocommit.
-      expect(outcome.afterLoss).toHaveLength(1);
-      if (kind === 'plain SQL') expect(outcome.afterLoss[0]).toBeInstanceOf(TransactionLostError);
-      expect(outcome.effects.x + outcome.effects.y).toBe(1);
-      expect((await barrierRows()).map((r) => r.op)).toEqual(['try']);
-      expect(outcome.balances).toEqual([1, 1]);
+      expect(results.map((r) => r.kind)).toEqual(['ran', 'ran']);
+      expect(retries).toEqual([1]);
+      expect(await effects('try')).toBe(2);
+      const balances = await knex('accounts').orderBy('id').pluck('balance');
+      expect(balances).toEqual([2, 2]);
     });
 
-    it('replays the call; its work is applied exactly once', async () => {
-      const outcome = await swallowingTransfers(5);
-      expect(outcome.swallowed).toHaveLength(1);
-      expect(outcome.retries).toEqual([1]);
-      expect(outcome.results.map((r) => r.status === 'fulfilled' && r.value)).toEqual([
-        { kind: 'ran', value: 'returned normally' },
-        { kind: 'ran', value: 'returned normally' },
-      ]);
-      expect(outcome.effects).toEqual({ x: 1, y: 1 });
-      expect(outcome.balances).toEqual([2, 2]);
-      expect(await barrierRows()).toHaveLength(2);
-    });
-  });
-
-  it('fails a call whose connection was killed under it, even if the handler swallows the error', async () => {
-    const afterLoss: unknown[] = [];
-    let swallowed: unknown;
-    const outcome = await barrier({ table: TABLE, gid: GID, branchId: BRANCH, op: 'try', now: () => clock }, async (run) => {
-      const [own] = (await run('select connection_id() as id')) as Array<{ id: number }>;
-      await recordEffect(run, GID, BRANCH, 'try');
-      await knex.raw(`kill connection ${Number(own?.id)}`);
-      try {
-        await run('select 1');
-      } catch (error) {
-        swallowed = error;
+    describe('a handler that swallows the error that lost its transaction', () => {
+      /**
+       * Two tries (branches x and y) that deadlock on two accounts, as above,
+       * with handlers that catch the error of their second update and go on
+       * to record their effect, as a careless handler would.
+       */
+      async function swallowingTransfers(maxAttempts: number) {
+        const bothHold = await deadlockingAccounts();
+        const swallowed: unknown[] = [];
+        const afterLoss: unknown[] = [];
+        const retries: number[] = [];
+        const transfer = (branchId: string, first: string, second: string) =>
+          barrier({ table: TABLE, gid: GID, branchId, op: 'try', now: () => clock, maxAttempts, onRetry: (_e, n) => retries.push(n) }, async (run) => {
+            await run('update accounts set balance = balance + 1 where id = ?', [first]);
+            await bothHold();
+            let lost = false;
+            try {
+              await run('update accounts set balance = balance + 1 where id = ?', [second]);
+            } catch (error) {
+              swallowed.push(error);
+              lost = true;
+            }
+            try {
+              await recordEffect(run, GID, branchId, 'try');
+            } catch (error) {
+              if (!lost) throw error;
+              afterLoss.push(error);
+            }
+            return 'returned normally';
+          });
+        const results = await Promise.allSettled([transfer('x', 'a', 'b'), transfer('y', 'b', 'a')]);
+        const effectsOf = async (branchId: string) => Number((await knex('effects').where({ gid: GID, branch_id: branchId }).count({ n: '*' }))[0]?.['n']);
+        return {
+          results,
+          swallowed,
+          afterLoss,
+          retries,
+          effects: { x: await effectsOf('x'), y: await effectsOf('y') },
+          balances: await knex('accounts').orderBy('id').pluck('balance'),
+        };
       }
-      try {
+
+      it('fails the call (never success), and refuses the statements it sends after the loss', async () => {
+        const outcome = await swallowingTransfers(1);
+        expect(outcome.swallowed).toHaveLength(1);
+        expect(outcome.swallowed[0]).toMatchObject({ errno: 1213 });
+        const ran = outcome.results.filter((r) => r.status === 'fulfilled');
+        const failed = outcome.results.filter((r) => r.status === 'rejected');
+        expect(ran.map((r) => r.value)).toEqual([{ kind: 'ran', value: 'returned normally' }]);
+        expect(failed.map((r) => r.reason)).toEqual([outcome.swallowed[0]]);
+        // The statement after the loss was refused, not run in autocommit.
+        expect(outcome.afterLoss).toHaveLength(1);
+        if (kind === 'plain SQL') expect(outcome.afterLoss[0]).toBeInstanceOf(TransactionLostError);
+        expect(outcome.effects.x + outcome.effects.y).toBe(1);
+        expect((await barrierRows()).map((r) => r.op)).toEqual(['try']);
+        expect(outcome.balances).toEqual([1, 1]);
+      });
+
+      it('replays the call; its work is applied exactly once', async () => {
+        const outcome = await swallowingTransfers(5);
+        expect(outcome.swallowed).toHaveLength(1);
+        expect(outcome.retries).toEqual([1]);
+        expect(outcome.results.map((r) => r.status === 'fulfilled' && r.value)).toEqual([
+          { kind: 'ran', value: 'returned normally' },
+          { kind: 'ran', value: 'returned normally' },
+        ]);
+        expect(outcome.effects).toEqual({ x: 1, y: 1 });
+        expect(outcome.balances).toEqual([2, 2]);
+        expect(await barrierRows()).toHaveLength(2);
+      });
+    });
+
+    it('fails a call whose connection was killed under it, even if the handler swallows the error', async () => {
+      const afterLoss: unknown[] = [];
+      let swallowed: unknown;
+      const outcome = await barrier({ table: TABLE, gid: GID, branchId: BRANCH, op: 'try', now: () => clock }, async (run) => {
+        const [own] = (await run('select connection_id() as id')) as Array<{ id: number }>;
         await recordEffect(run, GID, BRANCH, 'try');
-      } catch (error) {
-        afterLoss.push(error);
-      }
-      return 'returned normally';
-    }).catch((error: unknown) => ({ failedWith: error }));
+        await knex.raw(`kill connection ${Number(own?.id)}`);
+        try {
+          await run('select 1');
+        } catch (error) {
+          swallowed = error;
+        }
+        try {
+          await recordEffect(run, GID, BRANCH, 'try');
+        } catch (error) {
+          afterLoss.push(error);
+        }
+        return 'returned normally';
+      }).catch((error: unknown) => ({ failedWith: error }));
 
-    expect(outcome).toEqual({ failedWith: swallowed });
-    expect(afterLoss).toHaveLength(1);
-    if (kind === 'plain SQL') expect(afterLoss[0]).toBeInstanceOf(TransactionLostError);
-    expect(await effects('try')).toBe(0);
-    expect(await barrierRows()).toEqual([]);
-    // The dead connection is not handed out again.
-    expect((await call('try')).kind).toBe('ran');
-  });
-
-  it('commits a handler that caught a duplicate-key error on purpose: an ordinary error does not lose the transaction', async () => {
-    await knex.schema.createTable('requests', (t) => t.string('id', 16).primary());
-    await knex('requests').insert({ id: 'seen' });
-    const result = await barrier({ table: TABLE, gid: GID, branchId: BRANCH, op: 'try', now: () => clock }, async (run) => {
-      let duplicate: unknown;
-      try {
-        await run('insert into requests (id) values (?)', ['seen']);
-      } catch (error) {
-        duplicate = error;
-      }
-      await run('insert into requests (id) values (?)', ['new']);
-      await recordEffect(run, GID, BRANCH, 'try');
-      return (duplicate as { errno?: number } | undefined)?.errno;
+      expect(outcome).toEqual({ failedWith: swallowed });
+      expect(afterLoss).toHaveLength(1);
+      if (kind === 'plain SQL') expect(afterLoss[0]).toBeInstanceOf(TransactionLostError);
+      expect(await effects('try')).toBe(0);
+      expect(await barrierRows()).toEqual([]);
+      // The dead connection is not handed out again.
+      expect((await call('try')).kind).toBe('ran');
     });
-    expect(result).toEqual({ kind: 'ran', value: 1062 });
-    expect(await effects('try')).toBe(1);
-    expect(await knex('requests').orderBy('id').pluck('id')).toEqual(['new', 'seen']);
-    expect((await barrierRows()).map((r) => r.op)).toEqual(['try']);
-  });
-});
 
+    it('commits a handler that caught a duplicate-key error on purpose: an ordinary error does not lose the transaction', async () => {
+      await knex.schema.createTable('requests', (t) => t.string('id', 16).primary());
+      await knex('requests').insert({ id: 'seen' });
+      const result = await barrier({ table: TABLE, gid: GID, branchId: BRANCH, op: 'try', now: () => clock }, async (run) => {
+        let duplicate: unknown;
+        try {
+          await run('insert into requests (id) values (?)', ['seen']);
+        } catch (error) {
+          duplicate = error;
+        }
+        await run('insert into requests (id) values (?)', ['new']);
+        await recordEffect(run, GID, BRANCH, 'try');
+        return (duplicate as { errno?: number } | undefined)?.errno;
+      });
+      expect(result).toEqual({ kind: 'ran', value: 1062 });
+      expect(await effects('try')).toBe(1);
+      expect(await knex('requests').orderBy('id').pluck('id')).toEqual(['new', 'seen']);
+      expect((await barrierRows()).map((r) => r.op)).toEqual(['try']);
+    });
+  });
 });
 
 describe('knex barrier', () => {

@@ -88,7 +88,14 @@ async function signIn(token: string): Promise<void> {
 async function stuckTransaction(label: string): Promise<string> {
   bank.behave('confirm', 'error');
   const gid = `${label}-${hex()}`;
-  const outcome = await dtx.tcc(async (tx) => void (await tx.tryAll([{ url: bank.resourceUrl, payload: { a: 1 } }, { url: bank.resourceUrl, payload: { a: 2 } }])), { gid });
+  const outcome = await dtx.tcc(
+    async (tx) =>
+      void (await tx.tryAll([
+        { url: bank.resourceUrl, payload: { a: 1 } },
+        { url: bank.resourceUrl, payload: { a: 2 } },
+      ])),
+    { gid },
+  );
   expect(outcome.status).toBe('confirming');
   bank.behave('confirm', 'ok');
   return gid;
@@ -182,9 +189,9 @@ describe('the console in chromium', () => {
     await page.click(`#transactions a.gid-link:text-is("${gid}")`);
     await page.locator('#branches tbody tr[data-branch="02"]').waitFor();
     expect(await text('#d-gid')).toBe(gid);
-    const rows = await page.locator('#branches tbody tr').evaluateAll((trs) =>
-      trs.map((tr) => [...tr.querySelectorAll('td')].slice(0, 5).map((td) => td.textContent?.trim() ?? '')),
-    );
+    const rows = await page
+      .locator('#branches tbody tr')
+      .evaluateAll((trs) => trs.map((tr) => [...tr.querySelectorAll('td')].slice(0, 5).map((td) => td.textContent?.trim() ?? '')));
     expect(rows.map((r) => [r[0], r[2], r[3]])).toEqual([
       ['01', 'prepared', '1'],
       ['02', 'prepared', '1'],

@@ -119,9 +119,12 @@ describe('coordinator SIGKILLed after logging the decision, before phase two com
     const receivedBefore = banks.map((bank) => bank.received.confirm);
 
     const submitted = client(first.url)
-      .tcc(async (tx) => {
-        await tx.tryAll(banks.map((bank) => ({ url: bank.resourceUrl, payload: { amount: 5 } })));
-      }, { gid })
+      .tcc(
+        async (tx) => {
+          await tx.tryAll(banks.map((bank) => ({ url: bank.resourceUrl, payload: { amount: 5 } })));
+        },
+        { gid },
+      )
       .then(
         (outcome) => outcome.status,
         (error: unknown) => error,
@@ -247,7 +250,13 @@ describe('Redis loses its keys, or dies (private Redis)', () => {
     coordinatorDb = await createTestDatabase(inject('mysqlUrl'), label);
     log = openCoordinatorLog(coordinatorDb.url);
     coordinator = await startInProcessCoordinator(testEnv(coordinatorDb.url, redisServer.url, uniqueRedisPrefix(label)));
-    dtx = new DtxClient({ coordinatorUrl: coordinator.url, secret: TEST_SECRET, apiToken: TEST_API_TOKEN, coordinatorTimeoutMs: 10_000, coordinatorRetries: 0 });
+    dtx = new DtxClient({
+      coordinatorUrl: coordinator.url,
+      secret: TEST_SECRET,
+      apiToken: TEST_API_TOKEN,
+      coordinatorTimeoutMs: 10_000,
+      coordinatorRetries: 0,
+    });
     return coordinator;
   }
 

@@ -37,14 +37,30 @@ afterAll(async () => {
 /** A transaction in `open` with the given branches. */
 async function begin(gid: string, branchIds: string[]): Promise<void> {
   const now = Date.now();
-  const outcome = await log.store.begin({ gid, mode: 'tcc', now, deadlineAt: now + 60_000, caller: 'tests', branches: branchIds.map((id) => registration(id)) });
+  const outcome = await log.store.begin({
+    gid,
+    mode: 'tcc',
+    now,
+    deadlineAt: now + 60_000,
+    caller: 'tests',
+    branches: branchIds.map((id) => registration(id)),
+  });
   expect(outcome).toBe('created');
 }
 
 /** Logs the confirm decision under `owner`; returns the snapshot the decision read. */
 async function decide(gid: string, owner: string, store = log.store): Promise<TransactionSnapshot> {
   const now = Date.now();
-  const snapshot = await store.decide({ gid, to: 'committing', guard: { from: 'open', deadlineAfter: now }, reason: null, now, owner, leaseUntil: now + LEASE_MS, actor: 'tests' });
+  const snapshot = await store.decide({
+    gid,
+    to: 'committing',
+    guard: { from: 'open', deadlineAfter: now },
+    reason: null,
+    now,
+    owner,
+    leaseUntil: now + LEASE_MS,
+    actor: 'tests',
+  });
   if (!snapshot) throw new Error(`decision of ${gid} refused`);
   return snapshot;
 }
@@ -52,7 +68,13 @@ async function decide(gid: string, owner: string, store = log.store): Promise<Tr
 /** Adds a branch to an open transaction, as a register request does. */
 async function register(gid: string, branchId: string): Promise<void> {
   const now = Date.now();
-  const result = await log.store.registerBranches({ gid, guard: { from: 'open', deadlineAfter: now, mode: 'tcc' }, now, branches: [registration(branchId)], actor: null });
+  const result = await log.store.registerBranches({
+    gid,
+    guard: { from: 'open', deadlineAfter: now, mode: 'tcc' },
+    now,
+    branches: [registration(branchId)],
+    actor: null,
+  });
   expect(result?.inserted.map((b) => b.branchId)).toEqual([branchId]);
 }
 

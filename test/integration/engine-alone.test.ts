@@ -88,7 +88,9 @@ describe('the engine without a server or a queue', () => {
     // The happy path is on the rows (who began, registered and decided it, the completing call); no event rows.
     const snapshot = await log.store.load(gid);
     expect(snapshot?.transaction).toMatchObject({ status: 'committed', caller: 'tests', decidedBy: 'tests' });
-    expect(snapshot?.branches.map((b) => [b.status, b.registeredBy, b.completion?.op, b.completion?.httpStatus])).toEqual([['committed', 'tests', 'confirm', 200]]);
+    expect(snapshot?.branches.map((b) => [b.status, b.registeredBy, b.completion?.op, b.completion?.httpStatus])).toEqual([
+      ['committed', 'tests', 'confirm', 200],
+    ]);
     expect(await log.store.events(gid)).toEqual([]);
   });
 

@@ -55,7 +55,13 @@ describe('ids compared exactly', () => {
     const gid = uniqueGid('case-branches');
     expect(await begin(gid, ['pay', 'PAY'])).toBe('created');
     const now = Date.now();
-    const registered = await log.store.registerBranches({ gid, guard: { from: 'open', deadlineAfter: now }, now, branches: [registration('Ship'), registration('ship')], actor: null });
+    const registered = await log.store.registerBranches({
+      gid,
+      guard: { from: 'open', deadlineAfter: now },
+      now,
+      branches: [registration('Ship'), registration('ship')],
+      actor: null,
+    });
     expect(registered?.inserted.map((b) => b.branchId)).toEqual(['Ship', 'ship']);
     const snapshot = await log.store.load(gid);
     expect(snapshot?.branches.map((b) => b.branchId).sort()).toEqual(['PAY', 'Ship', 'pay', 'ship']);
@@ -92,7 +98,16 @@ describe('ids compared exactly', () => {
     const open = await log.store.load(gid);
     expect(open?.transaction).toMatchObject({ caller: 'billing', decidedAt: null, decidedBy: null });
     const decidedAt = Date.now();
-    const decided = await log.store.decide({ gid, to: 'rolling-back', guard: { from: 'open' }, reason: 'timeout', now: decidedAt, owner: 'o', leaseUntil: decidedAt + 1_000, actor: 'timeout-sweeper' });
+    const decided = await log.store.decide({
+      gid,
+      to: 'rolling-back',
+      guard: { from: 'open' },
+      reason: 'timeout',
+      now: decidedAt,
+      owner: 'o',
+      leaseUntil: decidedAt + 1_000,
+      actor: 'timeout-sweeper',
+    });
     expect(decided?.transaction).toMatchObject({ status: 'rolling-back', caller: 'billing', decidedAt, decidedBy: 'timeout-sweeper' });
     expect(await log.store.decisionTime(gid)).toBe(decidedAt);
     // The history says the same, read from the row (the decision writes no event row).
@@ -122,11 +137,20 @@ describe('migration 0003 on an existing log', () => {
     const rows = (await knex('information_schema.COLUMNS')
       .select('TABLE_NAME as t', 'COLUMN_NAME as c', 'COLUMN_TYPE as type', 'IS_NULLABLE as nullable', 'COLLATION_NAME as collation')
       .where('TABLE_SCHEMA', db.name)
-      .whereIn('TABLE_NAME', ['dtx_global', 'dtx_branch', 'dtx_event', 'dtx_audit'])) as { t: string; c: string; type: string; nullable: string; collation: string | null }[];
+      .whereIn('TABLE_NAME', ['dtx_global', 'dtx_branch', 'dtx_event', 'dtx_audit'])) as {
+      t: string;
+      c: string;
+      type: string;
+      nullable: string;
+      collation: string | null;
+    }[];
     return Object.fromEntries(rows.map((r) => [`${r.t}.${r.c}`, { type: r.type, nullable: r.nullable, collation: r.collation }]));
   }
 
-  const dump = async (table: string) => knex(table).select('*').orderBy(table === 'dtx_branch' ? ['gid', 'branch_id'] : table === 'dtx_global' ? ['gid'] : ['id']);
+  const dump = async (table: string) =>
+    knex(table)
+      .select('*')
+      .orderBy(table === 'dtx_branch' ? ['gid', 'branch_id'] : table === 'dtx_global' ? ['gid'] : ['id']);
 
   it('keeps every row and column, makes the id columns binary, and adds decided_at and caller', async () => {
     // The log as 0002 left it.
@@ -183,7 +207,15 @@ describe('migration 0003 on an existing log', () => {
     expect(await dump('dtx_audit')).toEqual(before.audit);
 
     const after = await columns();
-    const idColumns = ['dtx_global.gid', 'dtx_branch.gid', 'dtx_branch.branch_id', 'dtx_event.gid', 'dtx_event.branch_id', 'dtx_audit.gid', 'dtx_audit.branch_id'];
+    const idColumns = [
+      'dtx_global.gid',
+      'dtx_branch.gid',
+      'dtx_branch.branch_id',
+      'dtx_event.gid',
+      'dtx_event.branch_id',
+      'dtx_audit.gid',
+      'dtx_audit.branch_id',
+    ];
     for (const name of idColumns) {
       expect(after[name], name).toEqual({ ...columnsBefore[name], collation: 'utf8mb4_bin' });
     }

@@ -91,10 +91,15 @@ describe('two coordinators with the same DTX_INSTANCE_ID', () => {
       payload: '{"amount":1}',
     };
     expect(await log.store.begin({ gid, mode: 'tcc', now, deadlineAt: now + 60_000, caller: 'tests', branches: [branch] })).toBe('created');
-    expect(await log.store.decide({ gid, to: 'committing', guard: { from: 'open' }, reason: null, now, owner: 'nobody', leaseUntil: now, actor: 'tests' })).not.toBeNull();
+    expect(
+      await log.store.decide({ gid, to: 'committing', guard: { from: 'open' }, reason: null, now, owner: 'nobody', leaseUntil: now, actor: 'tests' }),
+    ).not.toBeNull();
 
     // The first coordinator claims it, calls the confirm, and is paused there.
-    await waitFor(async () => participant.calls.length >= 1 && (await processState(pausedPid)) === 'T', { what: 'the first owner paused in its round', timeoutMs: 15_000 });
+    await waitFor(async () => participant.calls.length >= 1 && (await processState(pausedPid)) === 'T', {
+      what: 'the first owner paused in its round',
+      timeoutMs: 15_000,
+    });
     const first = (await log.store.load(gid))!.transaction;
     expect(first.leaseOwner).toMatch(new RegExp(`^${INSTANCE_ID}#`));
     const firstLeaseUntil = first.leaseUntil!;
@@ -114,7 +119,9 @@ describe('two coordinators with the same DTX_INSTANCE_ID', () => {
         const [snapshot, events] = await Promise.all([log.store.load(gid), log.store.events(gid)]);
         const calls = assembleHistory(snapshot!, events).filter((e) => e.kind === 'branch-call');
         if (calls.length > 0 || snapshot!.branches.some((b) => b.attempts > 0)) {
-          bail(new Error(`the paused owner's round was recorded while the successor holds the lease: ${JSON.stringify({ calls, branches: snapshot!.branches })}`));
+          bail(
+            new Error(`the paused owner's round was recorded while the successor holds the lease: ${JSON.stringify({ calls, branches: snapshot!.branches })}`),
+          );
         }
         const lines = await readCoordinatorLog(paused!.logFile);
         return lines.some((line) => line.gid === gid && line.msg === 'lease lost before the round was recorded; the new owner carries on');
@@ -128,10 +135,13 @@ describe('two coordinators with the same DTX_INSTANCE_ID', () => {
 
     // The successor's round carries on and finishes it; only its call is in the history.
     releaseSuccessor();
-    const done = (await waitFor(async () => {
-      const snapshot = await log.store.load(gid);
-      return snapshot?.transaction.status === 'committed' ? snapshot : null;
-    }, { what: `${gid} committed by the successor`, timeoutMs: 10_000 }))!;
+    const done = (await waitFor(
+      async () => {
+        const snapshot = await log.store.load(gid);
+        return snapshot?.transaction.status === 'committed' ? snapshot : null;
+      },
+      { what: `${gid} committed by the successor`, timeoutMs: 10_000 },
+    ))!;
     expect(done.branches.map((b) => [b.status, b.attempts])).toEqual([['committed', 1]]);
     const events = await log.store.events(gid);
     expect(events).toEqual([]);

@@ -72,17 +72,28 @@ describe('metrics', () => {
   it('a confirmed transaction counts begun and confirmed, two successful confirms and one phase-two duration', async () => {
     const before = await scrape(coordinator.url);
     const outcome = await dtx.tcc(async (tx) => {
-      await tx.tryAll([{ url: bank.resourceUrl, payload: { amount: 1 } }, { url: bank.resourceUrl, payload: { amount: 2 } }]);
+      await tx.tryAll([
+        { url: bank.resourceUrl, payload: { amount: 1 } },
+        { url: bank.resourceUrl, payload: { amount: 2 } },
+      ]);
     });
     expect(outcome.status).toBe('confirmed');
     const after = await scrape(coordinator.url);
     expect(v(after, 'dtx_transactions_total', { ...TCC, outcome: 'begun' }) - v(before, 'dtx_transactions_total', { ...TCC, outcome: 'begun' })).toBe(1);
-    expect(v(after, 'dtx_transactions_total', { ...TCC, outcome: 'confirmed' }) - v(before, 'dtx_transactions_total', { ...TCC, outcome: 'confirmed' })).toBe(1);
-    expect(v(after, 'dtx_branch_calls_total', { op: 'confirm', result: 'success' }) - v(before, 'dtx_branch_calls_total', { op: 'confirm', result: 'success' })).toBe(2);
-    expect(v(after, 'dtx_branch_call_duration_seconds_count', { op: 'confirm' }) - v(before, 'dtx_branch_call_duration_seconds_count', { op: 'confirm' })).toBe(2);
+    expect(v(after, 'dtx_transactions_total', { ...TCC, outcome: 'confirmed' }) - v(before, 'dtx_transactions_total', { ...TCC, outcome: 'confirmed' })).toBe(
+      1,
+    );
+    expect(
+      v(after, 'dtx_branch_calls_total', { op: 'confirm', result: 'success' }) - v(before, 'dtx_branch_calls_total', { op: 'confirm', result: 'success' }),
+    ).toBe(2);
+    expect(v(after, 'dtx_branch_call_duration_seconds_count', { op: 'confirm' }) - v(before, 'dtx_branch_call_duration_seconds_count', { op: 'confirm' })).toBe(
+      2,
+    );
     const durations = { ...TCC, outcome: 'confirmed' };
     expect(v(after, 'dtx_phase_two_duration_seconds_count', durations) - v(before, 'dtx_phase_two_duration_seconds_count', durations)).toBe(1);
-    expect(after.value('dtx_phase_two_duration_seconds_bucket', { ...durations, le: '+Inf' })).toBe(after.value('dtx_phase_two_duration_seconds_count', durations));
+    expect(after.value('dtx_phase_two_duration_seconds_bucket', { ...durations, le: '+Inf' })).toBe(
+      after.value('dtx_phase_two_duration_seconds_count', durations),
+    );
     expect(v(after, 'dtx_phase_two_retries_total', { op: 'confirm' })).toBe(v(before, 'dtx_phase_two_retries_total', { op: 'confirm' }));
   });
 
@@ -100,7 +111,9 @@ describe('metrics', () => {
       },
       { what: 'two retries counted', timeoutMs: 10_000 },
     ).then((s) => s!);
-    expect(v(during, 'dtx_branch_calls_total', { op: 'confirm', result: 'unknown' }) - v(before, 'dtx_branch_calls_total', { op: 'confirm', result: 'unknown' })).toBeGreaterThanOrEqual(2);
+    expect(
+      v(during, 'dtx_branch_calls_total', { op: 'confirm', result: 'unknown' }) - v(before, 'dtx_branch_calls_total', { op: 'confirm', result: 'unknown' }),
+    ).toBeGreaterThanOrEqual(2);
     expect(v(during, 'dtx_transactions_total', { ...TCC, outcome: 'confirmed' })).toBe(v(before, 'dtx_transactions_total', { ...TCC, outcome: 'confirmed' }));
 
     bank.behave('confirm', 'ok');
@@ -120,7 +133,9 @@ describe('metrics', () => {
     expect(expectedSeconds).toBeGreaterThan(0.1); // at least two backoff rounds
     const observed = v(after, 'dtx_phase_two_duration_seconds_sum', durations) - v(before, 'dtx_phase_two_duration_seconds_sum', durations);
     expect(observed).toBeCloseTo(expectedSeconds, 3);
-    expect(v(after, 'dtx_transactions_total', { ...TCC, outcome: 'confirmed' }) - v(before, 'dtx_transactions_total', { ...TCC, outcome: 'confirmed' })).toBe(1);
+    expect(v(after, 'dtx_transactions_total', { ...TCC, outcome: 'confirmed' }) - v(before, 'dtx_transactions_total', { ...TCC, outcome: 'confirmed' })).toBe(
+      1,
+    );
   });
 
   it('a confirm answering 409 counts a failure, raises the flag at once and the gauge shows it until repaired', async () => {
@@ -135,7 +150,9 @@ describe('metrics', () => {
     const flagged = await scrape(coordinator.url);
     expect(flagged.value('dtx_transactions_needing_attention')).toBe(1);
     expect(flagged.value('dtx_open_transactions', { status: 'confirming' })).toBe(1);
-    expect(v(flagged, 'dtx_branch_calls_total', { op: 'confirm', result: 'failure' }) - v(before, 'dtx_branch_calls_total', { op: 'confirm', result: 'failure' })).toBeGreaterThanOrEqual(1);
+    expect(
+      v(flagged, 'dtx_branch_calls_total', { op: 'confirm', result: 'failure' }) - v(before, 'dtx_branch_calls_total', { op: 'confirm', result: 'failure' }),
+    ).toBeGreaterThanOrEqual(1);
     // Raised once, however many rounds keep refusing.
     expect(v(flagged, 'dtx_attention_raised_total', TCC) - v(before, 'dtx_attention_raised_total', TCC)).toBe(1);
 

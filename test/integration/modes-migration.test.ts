@@ -23,7 +23,15 @@ const BANK = 'http://bank:4000/dtx/account';
 /** Transactions as 0003 logged them, by their TCC status then and the model's status now. */
 const LOGGED: { gid: string; status: string; model: GlobalStatus; branches: [string, string][] }[] = [
   { gid: 'T-trying', status: 'trying', model: 'open', branches: [['01', 'prepared']] },
-  { gid: 'T-confirming', status: 'confirming', model: 'committing', branches: [['01', 'confirmed'], ['02', 'prepared']] },
+  {
+    gid: 'T-confirming',
+    status: 'confirming',
+    model: 'committing',
+    branches: [
+      ['01', 'confirmed'],
+      ['02', 'prepared'],
+    ],
+  },
   { gid: 'T-confirmed', status: 'confirmed', model: 'committed', branches: [['01', 'confirmed']] },
   { gid: 'T-cancelling', status: 'cancelling', model: 'rolling-back', branches: [['01', 'prepared']] },
   { gid: 'T-cancelled', status: 'cancelled', model: 'rolled-back', branches: [['01', 'cancelled']] },
@@ -35,7 +43,14 @@ const BRANCH_MODEL: Record<string, string> = { prepared: 'pending', confirmed: '
 function eventsOf(gid: string, status: string, branches: [string, string][]): Record<string, unknown>[] {
   const rows: Record<string, unknown>[] = [
     { gid, at: T0, kind: 'begin', to_status: 'trying', message: `deadline ${new Date(T0 + 60_000).toISOString()}`, actor: 'billing' },
-    ...branches.map(([branchId]) => ({ gid, at: T0, kind: 'register', branch_id: branchId, message: `confirm ${BANK}/confirm cancel ${BANK}/cancel`, actor: 'billing' })),
+    ...branches.map(([branchId]) => ({
+      gid,
+      at: T0,
+      kind: 'register',
+      branch_id: branchId,
+      message: `confirm ${BANK}/confirm cancel ${BANK}/cancel`,
+      actor: 'billing',
+    })),
   ];
   if (status === 'trying') return rows;
   const direction = status.startsWith('confirm') ? 'confirming' : 'cancelling';
@@ -83,7 +98,10 @@ describe('migration 0004 on an existing log', () => {
     return rows.map((r) => `${r.t}.${r.i}.${r.n}:${r.c}:${r.u}`).sort();
   }
 
-  const dump = async (table: string) => knex(table).select('*').orderBy(table === 'dtx_branch' ? ['gid', 'branch_id'] : table === 'dtx_global' ? ['gid'] : ['id']);
+  const dump = async (table: string) =>
+    knex(table)
+      .select('*')
+      .orderBy(table === 'dtx_branch' ? ['gid', 'branch_id'] : table === 'dtx_global' ? ['gid'] : ['id']);
   const dumpAll = async () => ({ global: await dump('dtx_global'), branch: await dump('dtx_branch'), event: await dump('dtx_event') });
 
   it('reads back with the model names, operations in order and the same history; down restores 0003; a transaction spanning it has each line once', async () => {
@@ -141,7 +159,14 @@ describe('migration 0004 on an existing log', () => {
           snapshot.branches.map((b) => [b.branchId, b.status, b.operations, Object.keys(b.operations), b.registeredBy, b.completion]),
           gid,
         ).toEqual(
-          branches.map(([branchId, status]) => [branchId, BRANCH_MODEL[status], { confirm: `${BANK}/confirm`, cancel: `${BANK}/cancel` }, ['confirm', 'cancel'], null, null]),
+          branches.map(([branchId, status]) => [
+            branchId,
+            BRANCH_MODEL[status],
+            { confirm: `${BANK}/confirm`, cancel: `${BANK}/cancel` },
+            ['confirm', 'cancel'],
+            null,
+            null,
+          ]),
         );
         const events = await log.store.events(gid);
         const logged = before.event.filter((row) => row.gid === gid);
@@ -149,7 +174,18 @@ describe('migration 0004 on an existing log', () => {
         // The statuses of begin and status events take the model's names; nothing else changes.
         const rename = (s: string | null) => (s === null ? null : LOGGED.find((x) => x.status === s)!.model);
         expect(events.map((e) => [e.kind, e.fromStatus, e.toStatus, e.branchId, e.op, e.outcome, e.attempt, e.message, e.actor, e.at])).toEqual(
-          logged.map((row) => [row.kind, rename(row.from_status), rename(row.to_status), row.branch_id, row.op, row.outcome, row.attempt, row.message, row.actor, Number(row.at)]),
+          logged.map((row) => [
+            row.kind,
+            rename(row.from_status),
+            rename(row.to_status),
+            row.branch_id,
+            row.op,
+            row.outcome,
+            row.attempt,
+            row.message,
+            row.actor,
+            Number(row.at),
+          ]),
         );
         // The history is the rows, each line once: nothing assembled on top.
         expect(assembleHistory(snapshot, events), gid).toEqual(events);
@@ -173,10 +209,21 @@ describe('migration 0004 on an existing log', () => {
     try {
       const gid = 'T-trying';
       const oldEvents = await again.store.events(gid);
-      const decided = await again.store.decide({ gid, to: 'committing', guard: { from: 'open', deadlineAfter: T0 + 1_000 }, reason: 'all tried', now: T0 + 1_000, owner: 'o', leaseUntil: T0 + 2_000, actor: 'initiator' });
+      const decided = await again.store.decide({
+        gid,
+        to: 'committing',
+        guard: { from: 'open', deadlineAfter: T0 + 1_000 },
+        reason: 'all tried',
+        now: T0 + 1_000,
+        owner: 'o',
+        leaseUntil: T0 + 2_000,
+        actor: 'initiator',
+      });
       expect(decided?.transaction).toMatchObject({ status: 'committing', decidedAt: T0 + 1_000, decidedBy: 'initiator' });
       const results = [{ branchId: '01', op: 'confirm' as const, outcome: 'success' as const, httpStatus: 200, error: null, attempt: 1 }];
-      expect(await again.store.recordRound({ gid, owner: 'o', from: 'committing', results, decision: { kind: 'finish', status: 'committed' }, now: T0 + 1_500 })).toBe(true);
+      expect(
+        await again.store.recordRound({ gid, owner: 'o', from: 'committing', results, decision: { kind: 'finish', status: 'committed' }, now: T0 + 1_500 }),
+      ).toBe(true);
       const events = await again.store.events(gid);
       expect(events).toEqual(oldEvents);
       const history = assembleHistory((await again.store.load(gid))!, events);

@@ -19,13 +19,7 @@ import {
 } from '../support/coordinator-harness.ts';
 import { pickFreePort } from '../../tools/free-port.ts';
 import { createTestDatabase, uniqueRedisPrefix, type TestDatabase } from '../support/databases.ts';
-import {
-  effectCounts,
-  openCoordinatorLog,
-  readCoordinatorLog,
-  uniqueGid,
-  type CoordinatorLogReader,
-} from '../support/recovery-helpers.ts';
+import { effectCounts, openCoordinatorLog, readCoordinatorLog, uniqueGid, type CoordinatorLogReader } from '../support/recovery-helpers.ts';
 import { startTestParticipant, type Behaviour, type Gate, type TestParticipant } from '../support/test-participant.ts';
 import { waitFor } from '../../tools/wait.ts';
 
@@ -71,132 +65,143 @@ describe('two coordinator processes under load, one SIGKILLed mid-run', () => {
     await Promise.allSettled([coordinatorDb, ...bankDbs].map((db) => db?.drop()));
   });
 
-  it(`${TRANSACTIONS} two-branch transactions through both, confirms failing for a while: all terminal, every confirm applied exactly once`, async () => {
-    const started = Date.now();
-    const run = uniqueGid('mc');
-    const setConfirm = (behaviour: Behaviour) => banks.forEach((bank) => bank.behave('confirm', behaviour));
-    let secondDead = false;
-    let killing: Promise<void> = Promise.resolve();
-    /** What happens when transaction `i` is about to be issued. */
-    const schedule = new Map<number, () => void>([
-      [30, () => setConfirm('error')],
-      [90, () => setConfirm('ok')],
-      [110, () => setConfirm('error')],
-      [
-        130,
-        () => {
-          // From now on new transactions go to the survivor; the dead one's work is recovered by it.
-          secondDead = true;
-          killing = coordinators[1]!.kill();
+  it(
+    `${TRANSACTIONS} two-branch transactions through both, confirms failing for a while: all terminal, every confirm applied exactly once`,
+    async () => {
+      const started = Date.now();
+      const run = uniqueGid('mc');
+      const setConfirm = (behaviour: Behaviour) => banks.forEach((bank) => bank.behave('confirm', behaviour));
+      let secondDead = false;
+      let killing: Promise<void> = Promise.resolve();
+      /** What happens when transaction `i` is about to be issued. */
+      const schedule = new Map<number, () => void>([
+        [30, () => setConfirm('error')],
+        [90, () => setConfirm('ok')],
+        [110, () => setConfirm('error')],
+        [
+          130,
+          () => {
+            // From now on new transactions go to the survivor; the dead one's work is recovered by it.
+            secondDead = true;
+            killing = coordinators[1]!.kill();
+          },
+        ],
+        [160, () => setConfirm('ok')],
+      ]);
+
+      interface Issued {
+        gid: string;
+        via: 'mc-1' | 'mc-2';
+        /** The status submit answered, or the error the initiator got. */
+        answer: string | Error;
+      }
+      const issued: Issued[] = [];
+      let next = 0;
+      const worker = async () => {
+        for (;;) {
+          const i = next++;
+          if (i >= TRANSACTIONS) return;
+          schedule.get(i)?.();
+          const via = i % 2 === 1 && !secondDead ? 'mc-2' : 'mc-1';
+          const gid = `${run}-${i}`;
+          const entry: Issued = { gid, via, answer: 'pending' };
+          issued.push(entry);
+          try {
+            const outcome = await clients[via === 'mc-1' ? 0 : 1]!.tcc(
+              async (tx) => {
+                await tx.tryAll(banks.map((bank) => ({ url: bank.resourceUrl, payload: { amount: 1 } })));
+              },
+              { gid, timeoutMs: TX_TIMEOUT_MS },
+            );
+            entry.answer = outcome.status;
+          } catch (error) {
+            entry.answer = error instanceof Error ? error : new Error(String(error));
+          }
+        }
+      };
+      await Promise.all(Array.from({ length: CONCURRENCY }, worker));
+      await killing;
+      expect(issued).toHaveLength(TRANSACTIONS);
+      const loadMs = Date.now() - started;
+
+      // Everything that exists in the log ends terminal, within the bound.
+      const gids = issued.map((t) => t.gid);
+      // waitFor only returns a truthy value.
+      const statuses = (await waitFor(
+        async () => {
+          const all = await log.statuses();
+          const open = gids.filter((gid) => all.has(gid) && !['committed', 'rolled-back'].includes(all.get(gid)!));
+          // Reported as the cause if the bound passes.
+          if (open.length > 0)
+            throw new Error(
+              `${open.length} still open, e.g. ${open
+                .slice(0, 5)
+                .map((gid) => `${gid} ${all.get(gid)}`)
+                .join(', ')}`,
+            );
+          return all;
         },
-      ],
-      [160, () => setConfirm('ok')],
-    ]);
+        { what: 'every transaction terminal', timeoutMs: Math.max(1_000, RUN_BOUND_MS - (Date.now() - started)), intervalMs: 200 },
+      ))!;
 
-    interface Issued {
-      gid: string;
-      via: 'mc-1' | 'mc-2';
-      /** The status submit answered, or the error the initiator got. */
-      answer: string | Error;
-    }
-    const issued: Issued[] = [];
-    let next = 0;
-    const worker = async () => {
-      for (;;) {
-        const i = next++;
-        if (i >= TRANSACTIONS) return;
-        schedule.get(i)?.();
-        const via = i % 2 === 1 && !secondDead ? 'mc-2' : 'mc-1';
-        const gid = `${run}-${i}`;
-        const entry: Issued = { gid, via, answer: 'pending' };
-        issued.push(entry);
-        try {
-          const outcome = await clients[via === 'mc-1' ? 0 : 1]!.tcc(
-            async (tx) => {
-              await tx.tryAll(banks.map((bank) => ({ url: bank.resourceUrl, payload: { amount: 1 } })));
-            },
-            { gid, timeoutMs: TX_TIMEOUT_MS },
-          );
-          entry.answer = outcome.status;
-        } catch (error) {
-          entry.answer = error instanceof Error ? error : new Error(String(error));
+      // Per transaction and branch: confirmed ⇒ confirm exactly once and no cancel; cancelled ⇒ no confirm,
+      // and a cancel exactly when the try took effect (otherwise a null compensation).
+      const perBank = await Promise.all(banks.map((bank) => effectCounts(bank.knex, gids)));
+      const problems: string[] = [];
+      let confirmed = 0;
+      let cancelled = 0;
+      for (const { gid, via, answer } of issued) {
+        const status = statuses.get(gid);
+        const effects = perBank.map((counts) => counts.get(gid) ?? new Map<string, { try: number; confirm: number; cancel: number }>());
+        if (typeof answer === 'string' && answer !== 'confirmed' && answer !== 'confirming') {
+          problems.push(`${gid}: submit answered ${answer}`);
         }
-      }
-    };
-    await Promise.all(Array.from({ length: CONCURRENCY }, worker));
-    await killing;
-    expect(issued).toHaveLength(TRANSACTIONS);
-    const loadMs = Date.now() - started;
-
-    // Everything that exists in the log ends terminal, within the bound.
-    const gids = issued.map((t) => t.gid);
-    // waitFor only returns a truthy value.
-    const statuses = (await waitFor(
-      async () => {
-        const all = await log.statuses();
-        const open = gids.filter((gid) => all.has(gid) && !['committed', 'rolled-back'].includes(all.get(gid)!));
-        // Reported as the cause if the bound passes.
-        if (open.length > 0) throw new Error(`${open.length} still open, e.g. ${open.slice(0, 5).map((gid) => `${gid} ${all.get(gid)}`).join(', ')}`);
-        return all;
-      },
-      { what: 'every transaction terminal', timeoutMs: Math.max(1_000, RUN_BOUND_MS - (Date.now() - started)), intervalMs: 200 },
-    ))!;
-
-    // Per transaction and branch: confirmed ⇒ confirm exactly once and no cancel; cancelled ⇒ no confirm,
-    // and a cancel exactly when the try took effect (otherwise a null compensation).
-    const perBank = await Promise.all(banks.map((bank) => effectCounts(bank.knex, gids)));
-    const problems: string[] = [];
-    let confirmed = 0;
-    let cancelled = 0;
-    for (const { gid, via, answer } of issued) {
-      const status = statuses.get(gid);
-      const effects = perBank.map((counts) => counts.get(gid) ?? new Map<string, { try: number; confirm: number; cancel: number }>());
-      if (typeof answer === 'string' && answer !== 'confirmed' && answer !== 'confirming') {
-        problems.push(`${gid}: submit answered ${answer}`);
-      }
-      if (status === undefined) {
-        // Its begin never reached a coordinator (the dead one): nothing may have happened anywhere.
-        if (!(answer instanceof CoordinatorUnavailableError) || via !== 'mc-2') problems.push(`${gid}: missing from the log (answer ${String(answer)})`);
+        if (status === undefined) {
+          // Its begin never reached a coordinator (the dead one): nothing may have happened anywhere.
+          if (!(answer instanceof CoordinatorUnavailableError) || via !== 'mc-2') problems.push(`${gid}: missing from the log (answer ${String(answer)})`);
+          effects.forEach((branches, b) => {
+            for (const [branchId, ops] of branches)
+              if (ops.confirm || ops.cancel) problems.push(`${gid} bank ${b} ${branchId}: effects without a transaction ${JSON.stringify(ops)}`);
+          });
+          continue;
+        }
+        if (status === 'committed') confirmed++;
+        if (status === 'rolled-back') cancelled++;
+        if ((answer === 'confirmed' || answer === 'confirming') && status !== 'committed') problems.push(`${gid}: submit said ${answer}, ended ${status}`);
         effects.forEach((branches, b) => {
-          for (const [branchId, ops] of branches) if (ops.confirm || ops.cancel) problems.push(`${gid} bank ${b} ${branchId}: effects without a transaction ${JSON.stringify(ops)}`);
+          const expectedBranch = b === 0 ? '01' : '02';
+          for (const branchId of branches.keys()) if (branchId !== expectedBranch) problems.push(`${gid} bank ${b}: unexpected branch ${branchId}`);
+          const ops = branches.get(expectedBranch) ?? { try: 0, confirm: 0, cancel: 0 };
+          if (ops.try > 1) problems.push(`${gid} bank ${b}: try applied ${ops.try} times`);
+          if (status === 'committed' && !(ops.try === 1 && ops.confirm === 1 && ops.cancel === 0)) {
+            problems.push(`${gid} bank ${b} confirmed: ${JSON.stringify(ops)}`);
+          }
+          if (status === 'rolled-back' && !(ops.confirm === 0 && ops.cancel === ops.try)) {
+            problems.push(`${gid} bank ${b} cancelled: ${JSON.stringify(ops)}`);
+          }
         });
-        continue;
       }
-      if (status === 'committed') confirmed++;
-      if (status === 'rolled-back') cancelled++;
-      if ((answer === 'confirmed' || answer === 'confirming') && status !== 'committed') problems.push(`${gid}: submit said ${answer}, ended ${status}`);
-      effects.forEach((branches, b) => {
-        const expectedBranch = b === 0 ? '01' : '02';
-        for (const branchId of branches.keys()) if (branchId !== expectedBranch) problems.push(`${gid} bank ${b}: unexpected branch ${branchId}`);
-        const ops = branches.get(expectedBranch) ?? { try: 0, confirm: 0, cancel: 0 };
-        if (ops.try > 1) problems.push(`${gid} bank ${b}: try applied ${ops.try} times`);
-        if (status === 'committed' && !(ops.try === 1 && ops.confirm === 1 && ops.cancel === 0)) {
-          problems.push(`${gid} bank ${b} confirmed: ${JSON.stringify(ops)}`);
-        }
-        if (status === 'rolled-back' && !(ops.confirm === 0 && ops.cancel === ops.try)) {
-          problems.push(`${gid} bank ${b} cancelled: ${JSON.stringify(ops)}`);
-        }
-      });
-    }
-    expect(problems).toEqual([]);
-    expect(Date.now() - started, `load ${loadMs} ms, then all terminal`).toBeLessThan(RUN_BOUND_MS);
-    // The run means something: most transactions confirmed, some after failed confirms.
-    expect(confirmed).toBeGreaterThanOrEqual(TRANSACTIONS * 0.75);
-    expect(confirmed + cancelled).toBeGreaterThanOrEqual(TRANSACTIONS - CONCURRENCY);
-    const [retried] = await log.knex('dtx_global').whereIn('gid', gids).andWhere({ status: 'committed' }).andWhere('retry_count', '>', 0).count({ n: '*' });
-    expect(Number(retried?.n ?? 0)).toBeGreaterThanOrEqual(30);
+      expect(problems).toEqual([]);
+      expect(Date.now() - started, `load ${loadMs} ms, then all terminal`).toBeLessThan(RUN_BOUND_MS);
+      // The run means something: most transactions confirmed, some after failed confirms.
+      expect(confirmed).toBeGreaterThanOrEqual(TRANSACTIONS * 0.75);
+      expect(confirmed + cancelled).toBeGreaterThanOrEqual(TRANSACTIONS - CONCURRENCY);
+      const [retried] = await log.knex('dtx_global').whereIn('gid', gids).andWhere({ status: 'committed' }).andWhere('retry_count', '>', 0).count({ n: '*' });
+      expect(Number(retried?.n ?? 0)).toBeGreaterThanOrEqual(30);
 
-    // Recovery competed across instances: each ran rounds of transactions decided by the other,
-    // and the survivor finished transactions the dead instance had decided.
-    const roundsBy = async (c: CoordinatorProcess) =>
-      (await readCoordinatorLog(c.logFile)).filter(
-        (line) => line.gid?.startsWith(run) && (line.msg === 'transaction finished' || line.msg === 'phase two incomplete, retry scheduled'),
-      );
-    const decidedVia = new Map(issued.map((t) => [t.gid, t.via]));
-    const [first, second] = await Promise.all(coordinators.map(roundsBy));
-    expect(first!.filter((line) => line.msg === 'transaction finished' && decidedVia.get(line.gid!) === 'mc-2').length).toBeGreaterThan(0);
-    expect(second!.filter((line) => decidedVia.get(line.gid!) === 'mc-1').length).toBeGreaterThan(0);
-  }, TEST_TIMEOUT_MS);
+      // Recovery competed across instances: each ran rounds of transactions decided by the other,
+      // and the survivor finished transactions the dead instance had decided.
+      const roundsBy = async (c: CoordinatorProcess) =>
+        (await readCoordinatorLog(c.logFile)).filter(
+          (line) => line.gid?.startsWith(run) && (line.msg === 'transaction finished' || line.msg === 'phase two incomplete, retry scheduled'),
+        );
+      const decidedVia = new Map(issued.map((t) => [t.gid, t.via]));
+      const [first, second] = await Promise.all(coordinators.map(roundsBy));
+      expect(first!.filter((line) => line.msg === 'transaction finished' && decidedVia.get(line.gid!) === 'mc-2').length).toBeGreaterThan(0);
+      expect(second!.filter((line) => decidedVia.get(line.gid!) === 'mc-1').length).toBeGreaterThan(0);
+    },
+    TEST_TIMEOUT_MS,
+  );
 });
 
 describe('lease takeover between two in-process coordinators', () => {
@@ -209,10 +214,7 @@ describe('lease takeover between two in-process coordinators', () => {
   const gates: Gate[] = [];
 
   beforeAll(async () => {
-    [coordinatorDb, bankDb] = await Promise.all([
-      createTestDatabase(inject('mysqlUrl'), 'lease_coord'),
-      createTestDatabase(inject('mysqlUrl'), 'lease_bank'),
-    ]);
+    [coordinatorDb, bankDb] = await Promise.all([createTestDatabase(inject('mysqlUrl'), 'lease_coord'), createTestDatabase(inject('mysqlUrl'), 'lease_bank')]);
     bank = await startTestParticipant(bankDb.url, { secret: TEST_SECRET });
     const env = testEnv(coordinatorDb.url, inject('redisUrl'), uniqueRedisPrefix('lease'));
     // The holder answers submit at once, without waiting for phase two, and stops without grace.

@@ -136,7 +136,10 @@ describe('OpenAPI document and /docs', () => {
     for (const path of optional) {
       const operation = document.paths[path]?.post;
       expect(operation?.requestBody?.required, path).toBe(false);
-      expect(Object.keys(operation ?? {}).filter((key) => key.startsWith('x-')), path).toEqual([]);
+      expect(
+        Object.keys(operation ?? {}).filter((key) => key.startsWith('x-')),
+        path,
+      ).toEqual([]);
     }
     expect(document.paths['/v1/transactions/{gid}/branches']?.post?.requestBody?.required).toBe(true);
     expect(document.paths['/admin/v1/transactions/{gid}/close']?.post?.requestBody?.required).toBe(true);

@@ -67,7 +67,11 @@ describe('the transaction log going away and coming back', () => {
     expect(ready.body).toMatchObject({ code: 'NOT_READY', checks: { log: 'down', queue: 'up' } });
 
     await mariadb!.start();
-    await waitFor(async () => (await call('GET', '/health/ready')).status === 200, { what: 'readiness once MariaDB is back', timeoutMs: 30_000, intervalMs: 200 });
+    await waitFor(async () => (await call('GET', '/health/ready')).status === 200, {
+      what: 'readiness once MariaDB is back',
+      timeoutMs: 30_000,
+      intervalMs: 200,
+    });
 
     const begin = await call('POST', '/v1/transactions', { gid: later, timeoutMs: 60_000 });
     expect(begin.status, JSON.stringify(begin.body)).toBe(201);
@@ -83,7 +87,11 @@ describe('the transaction log going away and coming back', () => {
 describe('the queue going away and coming back', () => {
   it('takes readiness down, naming the queue, while transactions still begin and finish', { timeout: 120_000 }, async () => {
     await redis!.kill('SIGKILL');
-    await waitFor(async () => (await call('GET', '/health/ready')).status === 503, { what: 'readiness to notice Redis is gone', timeoutMs: 10_000, intervalMs: 100 });
+    await waitFor(async () => (await call('GET', '/health/ready')).status === 503, {
+      what: 'readiness to notice Redis is gone',
+      timeoutMs: 10_000,
+      intervalMs: 100,
+    });
     const ready = await call('GET', '/health/ready');
     expect(ready.body).toMatchObject({ code: 'NOT_READY', checks: { log: 'up', queue: 'down' } });
     expect((await call('GET', '/health')).status).toBe(200);
@@ -96,6 +104,10 @@ describe('the queue going away and coming back', () => {
     expect(submit.body['status']).toBe('confirmed');
 
     await redis!.start();
-    await waitFor(async () => (await call('GET', '/health/ready')).status === 200, { what: 'readiness once Redis is back', timeoutMs: 30_000, intervalMs: 200 });
+    await waitFor(async () => (await call('GET', '/health/ready')).status === 200, {
+      what: 'readiness once Redis is back',
+      timeoutMs: 30_000,
+      intervalMs: 200,
+    });
   });
 });

@@ -150,7 +150,10 @@ describe('participant faults', () => {
     it('answered 500 a few times, then ok: confirmed with one effect per branch, failures in the history', async () => {
       bank.behave('confirm', 'error');
       const outcome = await dtx.tcc(async (tx) => {
-        await tx.tryAll([{ url: bank.resourceUrl, payload: { amount: 1 } }, { url: bank.resourceUrl, payload: { amount: 2 } }]);
+        await tx.tryAll([
+          { url: bank.resourceUrl, payload: { amount: 1 } },
+          { url: bank.resourceUrl, payload: { amount: 2 } },
+        ]);
       });
       expect(['confirming', 'confirmed']).toContain(outcome.status);
       const { gid } = outcome;
@@ -280,7 +283,10 @@ describe('participant faults', () => {
       await expect(
         dtx.tcc(async (tx) => {
           gid = tx.gid;
-          await tx.tryAll([{ url: bank.resourceUrl, payload: { amount: 1 } }, { url: bank.resourceUrl, payload: { amount: 2 } }]);
+          await tx.tryAll([
+            { url: bank.resourceUrl, payload: { amount: 1 } },
+            { url: bank.resourceUrl, payload: { amount: 2 } },
+          ]);
           throw failure;
         }),
       ).rejects.toBe(failure);

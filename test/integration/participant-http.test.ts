@@ -197,14 +197,26 @@ function request(spec: CallSpec): { path: string; headers: Record<string, string
   };
   if (secret !== null) {
     const host = spec.signedHost ?? new URL(PUBLIC_URL).host;
-    headers[HEADERS.signature] = sign(secret, { method: 'POST', host, path, coordinator: '', gid, branchId, op: spec.op, timestamp, body: spec.signedBody ?? body });
+    headers[HEADERS.signature] = sign(secret, {
+      method: 'POST',
+      host,
+      path,
+      coordinator: '',
+      gid,
+      branchId,
+      op: spec.op,
+      timestamp,
+      body: spec.signedBody ?? body,
+    });
   }
   for (const name of spec.omit ?? []) delete headers[name];
   return { path, headers, body };
 }
 
 async function effects(op?: BranchOp): Promise<number> {
-  const [row] = await knex('effects').modify((q) => (op ? q.where({ op }) : q)).count({ n: '*' });
+  const [row] = await knex('effects')
+    .modify((q) => (op ? q.where({ op }) : q))
+    .count({ n: '*' });
   return Number(row?.['n']);
 }
 

@@ -11,15 +11,7 @@ import knexFactory from 'knex';
 import type { Knex } from 'knex';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
-import {
-  BranchOngoingError,
-  BranchRejectedError,
-  createParticipant,
-  defineSaga,
-  defineSqlSaga,
-  HEADERS,
-  sign,
-} from '../../participant-sdk/index.ts';
+import { BranchOngoingError, BranchRejectedError, createParticipant, defineSaga, defineSqlSaga, HEADERS, sign } from '../../participant-sdk/index.ts';
 import type { BranchOp, Participant, ParticipantReply, SagaResource } from '../../participant-sdk/index.ts';
 import { createTestDatabase } from '../support/databases.ts';
 import type { TestDatabase } from '../support/databases.ts';
@@ -94,12 +86,16 @@ function afterCompensateWrite(): void {
 const withdrawKnex = defineSaga<StepPayload>({
   name: 'withdraw',
   async action({ gid, op, payload, trx }) {
-    await trx('accounts').where('id', payload.account).update({ balance: trx.raw('balance - ?', [payload.amount]) });
+    await trx('accounts')
+      .where('id', payload.account)
+      .update({ balance: trx.raw('balance - ?', [payload.amount]) });
     await trx('runs').insert({ gid, op });
     await afterActionWrite();
   },
   async compensate({ gid, op, payload, trx }) {
-    await trx('accounts').where('id', payload.account).update({ balance: trx.raw('balance + ?', [payload.amount]) });
+    await trx('accounts')
+      .where('id', payload.account)
+      .update({ balance: trx.raw('balance + ?', [payload.amount]) });
     await trx('runs').insert({ gid, op });
     afterCompensateWrite();
   },
@@ -290,7 +286,10 @@ describe.each(Object.keys(KINDS))('saga step on a %s', (kind) => {
     it('is answered 500 (unknown, retried) on any other error and 425 when ongoing, never success', async () => {
       await send(participant, 'action');
       behaviour.compensate = 'crash';
-      expect(await send(participant, 'compensate')).toEqual({ statusCode: 500, body: { code: 'HANDLER_ERROR', message: expect.stringContaining('TypeError') } });
+      expect(await send(participant, 'compensate')).toEqual({
+        statusCode: 500,
+        body: { code: 'HANDLER_ERROR', message: expect.stringContaining('TypeError') },
+      });
       behaviour.compensate = 'ongoing';
       expect((await send(participant, 'compensate')).statusCode).toBe(425);
       expect(await runs('compensate')).toBe(0);

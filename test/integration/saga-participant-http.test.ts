@@ -182,7 +182,9 @@ function request(spec: CallSpec): { path: string; headers: Record<string, string
 }
 
 async function effects(op?: BranchOp): Promise<number> {
-  const [row] = await knex('effects').modify((q) => (op ? q.where({ op }) : q)).count({ n: '*' });
+  const [row] = await knex('effects')
+    .modify((q) => (op ? q.where({ op }) : q))
+    .count({ n: '*' });
   return Number(row?.['n']);
 }
 
@@ -278,7 +280,9 @@ describe('defining saga resources', () => {
     expect(() => defineSaga({ name: 'withdraw', action() {} } as never)).toThrow(ParticipantConfigError);
     expect(() => defineSqlSaga({ name: 'Bad Name', action() {}, compensate() {} })).toThrow(ParticipantConfigError);
     const saga = defineSaga({ name: 'reserve', action() {}, compensate() {} });
-    expect(() => createParticipant({ knex, resources: [saga, reserve], secret: SECRET, logger: pino({ level: 'silent' }) })).toThrow(/two resources are named reserve/);
+    expect(() => createParticipant({ knex, resources: [saga, reserve], secret: SECRET, logger: pino({ level: 'silent' }) })).toThrow(
+      /two resources are named reserve/,
+    );
   });
 
   it('refuses plain-SQL saga resources at start when the knex instance is not on the mysql2 client', () => {

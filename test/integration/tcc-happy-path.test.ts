@@ -35,7 +35,10 @@ describe('TCC happy path', () => {
   it('makes at most 3 coordinator commits for a 2-branch transaction registered up front', async () => {
     const before = coordinator.coordinator.store.commitCount;
     const outcome = await dtx.tcc(async (tx) => {
-      await tx.tryAll([{ url: bank.resourceUrl, payload: { amount: 1 } }, { url: bank.resourceUrl, payload: { amount: 2 } }]);
+      await tx.tryAll([
+        { url: bank.resourceUrl, payload: { amount: 1 } },
+        { url: bank.resourceUrl, payload: { amount: 2 } },
+      ]);
     });
     expect(outcome.status).toBe('confirmed');
     expect(coordinator.coordinator.store.commitCount - before).toBeLessThanOrEqual(3);

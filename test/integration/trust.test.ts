@@ -112,7 +112,9 @@ describe('trust', () => {
       const joined = gidOf('joined');
       expect((await v1('POST', '/transactions', { gid: joined })).status).toBe(201);
       expect((await v1('POST', `/transactions/${joined}/branches`, { branches: [branchAt(`${bank.resourceUrl}`)] })).status).toBe(200);
-      const registered = ((await v1('GET', `/transactions/${joined}`)).body['events'] as { kind: string; actor: string | null }[]).find((e) => e.kind === 'register');
+      const registered = ((await v1('GET', `/transactions/${joined}`)).body['events'] as { kind: string; actor: string | null }[]).find(
+        (e) => e.kind === 'register',
+      );
       expect(registered?.actor).toBe('tests');
       expect(events.find((e) => e.toStatus === 'confirming')?.actor).toBe('tests');
     });
@@ -186,9 +188,16 @@ describe('trust', () => {
       expect(verify(BANK_KEY, signed, String(call!.headers[HEADERS.signature]), Date.now(), 60_000)).toEqual({ ok: false, reason: 'mismatch' });
 
       // ... and replaying it to the bank, as sent or with its Host header set to the original, is refused.
-      const headers = Object.fromEntries(Object.entries(call!.headers).filter(([name]) => name.startsWith('dtx-') || name === 'content-type')) as Record<string, string>;
+      const headers = Object.fromEntries(Object.entries(call!.headers).filter(([name]) => name.startsWith('dtx-') || name === 'content-type')) as Record<
+        string,
+        string
+      >;
       for (const host of [undefined, String(call!.headers.host)]) {
-        const replay = await fetch(`${bank.resourceUrl}/confirm`, { method: 'POST', headers: { ...headers, ...(host ? { 'x-forwarded-host': host } : {}) }, body: call!.body });
+        const replay = await fetch(`${bank.resourceUrl}/confirm`, {
+          method: 'POST',
+          headers: { ...headers, ...(host ? { 'x-forwarded-host': host } : {}) },
+          body: call!.body,
+        });
         expect(replay.status).toBe(401);
       }
       expect(await bank.effects(captured, 'confirm')).toBe(0);
@@ -241,7 +250,11 @@ describe('trust', () => {
     });
 
     it('answers a body that is not JSON with 415', async () => {
-      const response = await fetch(`${coordinator.url}/v1/transactions`, { method: 'POST', headers: { ...TEST_API_HEADERS, 'content-type': 'text/plain' }, body: '{}' });
+      const response = await fetch(`${coordinator.url}/v1/transactions`, {
+        method: 'POST',
+        headers: { ...TEST_API_HEADERS, 'content-type': 'text/plain' },
+        body: '{}',
+      });
       expect(response.status).toBe(415);
       expect(await response.json()).toMatchObject({ code: 'UNSUPPORTED_MEDIA_TYPE' });
     });

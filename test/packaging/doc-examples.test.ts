@@ -70,8 +70,21 @@ describe("the packages' doc comment examples", () => {
 });
 
 describe('docCommentSnippets', () => {
-  it("finds the ts blocks of doc comments, at their file lines", () => {
-    const source = ['/**', ' * Says hi.', ' *', ' * @example', ' * ```ts', ' * hi();', ' * ```', ' */', 'export function hi() {}', '// ```ts', '/* ```ts', 'no */'].join('\n');
+  it('finds the ts blocks of doc comments, at their file lines', () => {
+    const source = [
+      '/**',
+      ' * Says hi.',
+      ' *',
+      ' * @example',
+      ' * ```ts',
+      ' * hi();',
+      ' * ```',
+      ' */',
+      'export function hi() {}',
+      '// ```ts',
+      '/* ```ts',
+      'no */',
+    ].join('\n');
     expect(docCommentSnippets(source)).toEqual([{ number: 1, firstLine: 6, code: 'hi();' }]);
   });
 });

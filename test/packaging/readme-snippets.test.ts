@@ -30,7 +30,7 @@ describe('typeCheckSnippets', () => {
   it('reports a wrong snippet at its line in the document', async () => {
     const snippets = [
       { number: 1, firstLine: 10, code: "import { defineTcc } from '@dtx/participant-sdk';\nconst ok: typeof defineTcc = defineTcc;\nconsole.log(ok);" },
-      { number: 2, firstLine: 20, code: "const n: number = 1;\nconst s: string = n;\nconsole.log(s);" },
+      { number: 2, firstLine: 20, code: 'const n: number = 1;\nconst s: string = n;\nconsole.log(s);' },
     ];
     const problems = await typeCheckSnippets(repoRoot, join(repoRoot, '.tmp', 'readme-snippets-self-test'), snippets);
     expect(problems).toEqual([{ snippet: 2, documentLine: 21, message: "Type 'number' is not assignable to type 'string'." }]);
@@ -39,7 +39,9 @@ describe('typeCheckSnippets', () => {
 
 describe('fencedSnippets', () => {
   it('finds the blocks of the languages asked for, with the line of their first code line', () => {
-    const markdown = ['# t', '```sh', 'npm ci', '```', '', '```ts', 'const a = 1;', '', 'const b = 2;', '```', '````typescript title', '```', '````'].join('\n');
+    const markdown = ['# t', '```sh', 'npm ci', '```', '', '```ts', 'const a = 1;', '', 'const b = 2;', '```', '````typescript title', '```', '````'].join(
+      '\n',
+    );
     expect(fencedSnippets(markdown, ['ts', 'typescript'])).toEqual([
       { number: 1, firstLine: 7, code: 'const a = 1;\n\nconst b = 2;' },
       { number: 2, firstLine: 12, code: '```' },

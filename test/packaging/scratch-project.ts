@@ -41,7 +41,13 @@ export async function packWorkspaces(repoRoot: string, destination: string, logF
  * (name@version specs) installed. `--prefer-offline` lets the npm cache that
  * `npm ci` filled serve the registry packages.
  */
-export async function installScratchProject(dir: string, tarballs: readonly string[], extra: readonly string[], logFile: string, timeoutMs: number): Promise<void> {
+export async function installScratchProject(
+  dir: string,
+  tarballs: readonly string[],
+  extra: readonly string[],
+  logFile: string,
+  timeoutMs: number,
+): Promise<void> {
   await mkdir(dir, { recursive: true });
   await writeFile(join(dir, 'package.json'), `${JSON.stringify({ name: 'dtx-tarball-check', version: '1.0.0', private: true, type: 'module' }, null, 2)}\n`);
   const args = ['install', '--prefer-offline', '--no-audit', '--no-fund', '--no-update-notifier', ...tarballs, ...extra];

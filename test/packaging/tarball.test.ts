@@ -98,7 +98,8 @@ describe('the packed packages, installed in a project of their own', () => {
       [coordinatorProject, 'coordinator'],
     ] as const;
     for (const [project, name] of builds) {
-      for (const file of ['index.js', 'index.d.ts']) expect(installed(project, `@dtx/${name}/dist/${file}`), `${project}: @dtx/${name}/dist/${file}`).toBe(true);
+      for (const file of ['index.js', 'index.d.ts'])
+        expect(installed(project, `@dtx/${name}/dist/${file}`), `${project}: @dtx/${name}/dist/${file}`).toBe(true);
     }
     expect(installed(coordinatorProject, '.bin/dtx'), 'the dtx bin').toBe(true);
     for (const project of [service, coordinatorProject]) {
@@ -112,7 +113,13 @@ describe('the packed packages, installed in a project of their own', () => {
     const coordinatorPort = await pickFreePort();
     const coordinatorUrl = `http://127.0.0.1:${coordinatorPort}`;
     const env = testEnv(logDb.url, inject('redisUrl'), uniqueRedisPrefix('tarball'), { DTX_PORT: String(coordinatorPort), DTX_LOG_LEVEL: 'info' });
-    coordinator = await startIn(coordinatorProject, join(coordinatorProject, 'node_modules', '.bin', 'dtx'), ['start'], userEnv(env), join(work.path, 'coordinator.log'));
+    coordinator = await startIn(
+      coordinatorProject,
+      join(coordinatorProject, 'node_modules', '.bin', 'dtx'),
+      ['start'],
+      userEnv(env),
+      join(work.path, 'coordinator.log'),
+    );
     await waitUntilAnswering(coordinator, `${coordinatorUrl}/health`, 'the coordinator to answer /health', (response) => response.ok);
 
     const bankPort = await pickFreePort();
@@ -127,7 +134,12 @@ describe('the packed packages, installed in a project of their own', () => {
     // Any answer will do: the participant answers anything but POST with 405.
     await waitUntilAnswering(participant, `${bankUrl}/dtx/debit/try`, 'the participant to listen', () => true);
 
-    const outcome = await runInitiator(service, { DTX_COORDINATOR_URL: coordinatorUrl, DTX_API_TOKEN: TEST_API_TOKEN, BANK_URL: bankUrl, BANK_KEY: TEST_SECRET });
+    const outcome = await runInitiator(service, {
+      DTX_COORDINATOR_URL: coordinatorUrl,
+      DTX_API_TOKEN: TEST_API_TOKEN,
+      BANK_URL: bankUrl,
+      BANK_KEY: TEST_SECRET,
+    });
     expect(outcome).toEqual({ gid: expect.any(String), status: 'confirmed' });
     const gid = outcome.gid as string;
 

@@ -67,7 +67,18 @@ export interface AdminTransaction {
     leaseOwner: string | null;
   };
   branches: { branchId: string; participant: string; status: string; attempts: number; lastError: string | null }[];
-  events: { id: number; kind: string; branchId: string | null; op: string | null; fromStatus: string | null; toStatus: string | null; outcome: string | null; message: string | null; actor: string | null; at: string }[];
+  events: {
+    id: number;
+    kind: string;
+    branchId: string | null;
+    op: string | null;
+    fromStatus: string | null;
+    toStatus: string | null;
+    outcome: string | null;
+    message: string | null;
+    actor: string | null;
+    at: string;
+  }[];
   audit?: AuditItem[];
 }
 

@@ -23,7 +23,11 @@ const MAX_IDENTIFIER = 64;
 export async function createTestDatabase(serverUrl: string, label: string): Promise<TestDatabase> {
   const suffix = randomBytes(6).toString('hex');
   const room = MAX_IDENTIFIER - 'dtx_'.length - 1 - suffix.length;
-  const name = `dtx_${sanitize(label, /[^a-z0-9_]+/g, '_').slice(0, room).replace(/_+$/, '') || 'db'}_${suffix}`;
+  const name = `dtx_${
+    sanitize(label, /[^a-z0-9_]+/g, '_')
+      .slice(0, room)
+      .replace(/_+$/, '') || 'db'
+  }_${suffix}`;
 
   const server = new URL(serverUrl);
   server.pathname = '';

@@ -24,9 +24,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
   await installPackages();
   const servers = await provisionServers();
   if (process.env['DTX_TEST_VERBOSE']) {
-    process.stderr.write(
-      `[dtx servers] mysql ${servers.mysqlUrl}, redis ${servers.redisUrl} (ready in ${Date.now() - started} ms)\n`,
-    );
+    process.stderr.write(`[dtx servers] mysql ${servers.mysqlUrl}, redis ${servers.redisUrl} (ready in ${Date.now() - started} ms)\n`);
   }
   project.provide('mysqlUrl', servers.mysqlUrl);
   project.provide('redisUrl', servers.redisUrl);

@@ -152,12 +152,18 @@ describe('loadConfig parses every variable', () => {
     expect(problems.some((p) => p.startsWith('DTX_PARTICIPANTS is empty'))).toBe(true);
     expect(problemsOf({ ...BASE, DTX_SECRET: undefined })).toEqual(['DTX_SECRET is not set, and some DTX_PARTICIPANTS entries have no key of their own']);
     expect(problemsOf({ ...BASE, DTX_SECRET: '' })).toEqual(['DTX_SECRET is not set, and some DTX_PARTICIPANTS entries have no key of their own']);
-    expect(problemsOf({ ...BASE, DTX_SECRET: DEVELOPMENT_SECRET })).toEqual(['DTX_SECRET is the public development key; set your own (or DTX_INSECURE=1 for development)']);
+    expect(problemsOf({ ...BASE, DTX_SECRET: DEVELOPMENT_SECRET })).toEqual([
+      'DTX_SECRET is the public development key; set your own (or DTX_INSECURE=1 for development)',
+    ]);
     expect(problemsOf({ ...BASE, DTX_SECRET: 'short' })).toEqual(['DTX_SECRET must be 16+ characters']);
   });
 
   it('needs no shared key when every participant has its own', () => {
-    const config = loadConfig({ ...BASE, DTX_SECRET: undefined, DTX_PARTICIPANTS: 'http://a.internal:4001/dtx/=key-of-bank-a-0123,https://b.internal/dtx=key-of-bank-b-0123' });
+    const config = loadConfig({
+      ...BASE,
+      DTX_SECRET: undefined,
+      DTX_PARTICIPANTS: 'http://a.internal:4001/dtx/=key-of-bank-a-0123,https://b.internal/dtx=key-of-bank-b-0123',
+    });
     expect(config.secret).toBeNull();
     expect(config.participants.map((p) => [p.protocol, p.hostname, p.port, p.path, p.key])).toEqual([
       ['http:', 'a.internal', '4001', '/dtx/', 'key-of-bank-a-0123'],

@@ -62,7 +62,9 @@ describe('CoordinatorClient retries', () => {
 
   it('never retries a 4xx refusal', async () => {
     replies = [{ status: 409, body: { code: 'CONFLICT', message: 'no', status: 'cancelled' } }, ok];
-    const error = await client(3).submit('g1').catch((caught: unknown) => caught);
+    const error = await client(3)
+      .submit('g1')
+      .catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(CoordinatorRefusedError);
     expect(error).toMatchObject({ httpStatus: 409, status: 'cancelled' });
     expect(arrivals).toHaveLength(1);
@@ -71,7 +73,9 @@ describe('CoordinatorClient retries', () => {
   it('gives up after retries + 1 attempts with CoordinatorUnavailableError carrying the 503 code', async () => {
     const unavailable = { status: 503, body: { code: 'QUEUE_UNAVAILABLE', message: 'down' } };
     replies = [unavailable, unavailable, unavailable, ok];
-    const error = await client(2).submit('g1').catch((caught: unknown) => caught);
+    const error = await client(2)
+      .submit('g1')
+      .catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(CoordinatorUnavailableError);
     expect(error).toMatchObject({ replyCode: 'QUEUE_UNAVAILABLE' });
     expect((error as Error).message).toContain('HTTP 503');
@@ -80,7 +84,9 @@ describe('CoordinatorClient retries', () => {
 
   it('makes one attempt with retries 0', async () => {
     replies = [{ status: 502, body: {} }, ok];
-    const error = await client(0).query('g1').catch((caught: unknown) => caught);
+    const error = await client(0)
+      .query('g1')
+      .catch((caught: unknown) => caught);
     expect(error).toBeInstanceOf(CoordinatorUnavailableError);
     expect(error).toMatchObject({ replyCode: null });
     expect(arrivals).toHaveLength(1);

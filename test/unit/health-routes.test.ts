@@ -74,7 +74,11 @@ describe('the health routes', () => {
     const server = await serve({ checkLog: refused, checkQueue: up });
     const response = await server.inject({ method: 'GET', url: '/health/ready' });
     expect(response.statusCode).toBe(503);
-    expect(response.json()).toEqual({ code: 'NOT_READY', message: 'not ready: the transaction log (unreachable) unavailable', checks: { log: 'down', queue: 'up' } });
+    expect(response.json()).toEqual({
+      code: 'NOT_READY',
+      message: 'not ready: the transaction log (unreachable) unavailable',
+      checks: { log: 'down', queue: 'up' },
+    });
     expect(response.body).not.toContain('10.0.0.7');
   });
 

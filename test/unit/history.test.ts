@@ -52,13 +52,16 @@ const snapshot = (transaction: GlobalTransaction, branches: Branch[]): Transacti
 describe('assembleHistory: a happy path with no event rows', () => {
   const DECIDED = T + 100;
   const FINISHED = T + 300;
-  const committed = snapshot(
-    txn({ status: 'committed', reason: 'checkout', decidedAt: DECIDED, decidedBy: 'shop', finishedAt: FINISHED, nextRetryAt: null }),
-    [
-      branch('a', { status: 'committed', attempts: 1, completion: { at: T + 200, op: 'confirm', attempt: 1, httpStatus: 200 } }),
-      branch('b', { status: 'committed', attempts: 1, createdAt: T + 50, registeredBy: 'bank', completion: { at: T + 210, op: 'confirm', attempt: 1, httpStatus: 201 } }),
-    ],
-  );
+  const committed = snapshot(txn({ status: 'committed', reason: 'checkout', decidedAt: DECIDED, decidedBy: 'shop', finishedAt: FINISHED, nextRetryAt: null }), [
+    branch('a', { status: 'committed', attempts: 1, completion: { at: T + 200, op: 'confirm', attempt: 1, httpStatus: 200 } }),
+    branch('b', {
+      status: 'committed',
+      attempts: 1,
+      createdAt: T + 50,
+      registeredBy: 'bank',
+      completion: { at: T + 210, op: 'confirm', attempt: 1, httpStatus: 201 },
+    }),
+  ]);
 
   it('yields the lines the log used to write: begin, a register per branch, the decision, a successful call per branch, the finish', () => {
     expect(assembleHistory(committed, [])).toEqual([
@@ -120,10 +123,13 @@ describe('assembleHistory: a happy path with no event rows', () => {
   it('a transaction rolled back by the deadline: the sweeper decided, the cancels succeeded', () => {
     const swept = DEADLINE + 7;
     const history = assembleHistory(
-      snapshot(txn({ status: 'rolled-back', reason: 'timeout', decidedAt: swept, decidedBy: 'timeout-sweeper', finishedAt: DEADLINE + 40, nextRetryAt: null }), [
-        branch('a', { status: 'rolled-back', completion: { at: DEADLINE + 30, op: 'cancel', attempt: 1, httpStatus: 200 } }),
-        branch('b', { status: 'rolled-back', completion: { at: DEADLINE + 30, op: 'cancel', attempt: 1, httpStatus: 200 } }),
-      ]),
+      snapshot(
+        txn({ status: 'rolled-back', reason: 'timeout', decidedAt: swept, decidedBy: 'timeout-sweeper', finishedAt: DEADLINE + 40, nextRetryAt: null }),
+        [
+          branch('a', { status: 'rolled-back', completion: { at: DEADLINE + 30, op: 'cancel', attempt: 1, httpStatus: 200 } }),
+          branch('b', { status: 'rolled-back', completion: { at: DEADLINE + 30, op: 'cancel', attempt: 1, httpStatus: 200 } }),
+        ],
+      ),
       [],
     );
     expect(history).toEqual([
@@ -279,7 +285,12 @@ describe('assembleHistory: no duplicates where rows hold the same lines', () => 
       branch('b', { status: 'committed', attempts: 9, completion: null }),
     ]);
     const rows = [
-      line(F, 'operator', { id: 40, branchId: 'b', message: 'resolve-branch: branch b marked confirmed by hand; transaction confirmed. Reason: fixed', actor: 'ops' }),
+      line(F, 'operator', {
+        id: 40,
+        branchId: 'b',
+        message: 'resolve-branch: branch b marked confirmed by hand; transaction confirmed. Reason: fixed',
+        actor: 'ops',
+      }),
       line(F, 'status', { id: 41, fromStatus: 'committing', toStatus: 'committed', message: 'fixed', actor: 'ops' }),
     ];
     const history = assembleHistory(resolved, rows);
@@ -297,7 +308,11 @@ describe('assembleHistory: no duplicates where rows hold the same lines', () => 
   it('an open transaction closed by an operator: its status row is both decision and finish', () => {
     const closed = snapshot(txn({ status: 'rolled-back', decidedAt: null, finishedAt: F, nextRetryAt: null }), [branch('a')]);
     const rows = [
-      line(F, 'operator', { id: 50, message: 'close: closed as cancelled by an operator without calling participants; branches never cancelled: a. Reason: gone', actor: 'ops' }),
+      line(F, 'operator', {
+        id: 50,
+        message: 'close: closed as cancelled by an operator without calling participants; branches never cancelled: a. Reason: gone',
+        actor: 'ops',
+      }),
       line(F, 'status', { id: 51, fromStatus: 'open', toStatus: 'rolled-back', message: 'gone', actor: 'ops' }),
     ];
     expect(assembleHistory(closed, rows)).toEqual([
@@ -341,7 +356,8 @@ describe('assembleHistory: no duplicates where rows hold the same lines', () => 
 describe('calls of one round keep the order the round made them in', () => {
   const decided = { status: 'committing' as const, decidedAt: T, decidedBy: 'shop' };
   const success = (at: number) => ({ at, op: 'confirm' as const, attempt: 1, httpStatus: 200 });
-  const failed = (id: number, branchId: string) => line(R1, 'branch-call', { id, branchId, op: 'confirm', outcome: 'unknown', attempt: 1, message: 'HTTP 503' });
+  const failed = (id: number, branchId: string) =>
+    line(R1, 'branch-call', { id, branchId, op: 'confirm', outcome: 'unknown', attempt: 1, message: 'HTTP 503' });
 
   it.each([
     ['the first branch failed, the second succeeded', ['a', 'b'], 'a'],

@@ -94,19 +94,41 @@ describe('resolve a branch', () => {
     expect(change.summary).not.toContain('committed');
   });
   it('resolving the last pending branch finishes the transaction (and clears flag, pause and lease)', () => {
-    const change = decideResolveBranch(snapshot(txn('rolling-back', { paused: true }), [branch('01', 'rolled-back'), branch('02', 'pending')]), '02', NOW, words);
+    const change = decideResolveBranch(
+      snapshot(txn('rolling-back', { paused: true }), [branch('01', 'rolled-back'), branch('02', 'pending')]),
+      '02',
+      NOW,
+      words,
+    );
     expect(change.branches).toEqual([{ branchId: '02', status: 'rolled-back' }]);
     expect(change.summary).toContain('cancelled');
     expect(change.summary).not.toContain('rolled-back');
-    expect(change.set).toEqual({ status: 'rolled-back', finishedAt: NOW, nextRetryAt: null, paused: false, needsAttention: false, leaseOwner: null, leaseUntil: null });
+    expect(change.set).toEqual({
+      status: 'rolled-back',
+      finishedAt: NOW,
+      nextRetryAt: null,
+      paused: false,
+      needsAttention: false,
+      leaseOwner: null,
+      leaseUntil: null,
+    });
   });
   it('is refused for a done branch, outside phase two, and for an unknown branch (NOT_FOUND)', () => {
     const branches = [branch('01', 'committed'), branch('02', 'pending')];
-    expect(refusal(() => decideResolveBranch(snapshot(txn('committing'), branches), '01', NOW, words))).toMatchObject({ code: 'ILLEGAL_STATE', status: 'confirming' });
+    expect(refusal(() => decideResolveBranch(snapshot(txn('committing'), branches), '01', NOW, words))).toMatchObject({
+      code: 'ILLEGAL_STATE',
+      status: 'confirming',
+    });
     for (const status of ['open', 'committed', 'rolled-back'] as const) {
-      expect(refusal(() => decideResolveBranch(snapshot(txn(status), branches), '02', NOW, words))).toMatchObject({ code: 'ILLEGAL_STATE', status: WORD[status] });
+      expect(refusal(() => decideResolveBranch(snapshot(txn(status), branches), '02', NOW, words))).toMatchObject({
+        code: 'ILLEGAL_STATE',
+        status: WORD[status],
+      });
     }
-    expect(refusal(() => decideResolveBranch(snapshot(txn('committing'), branches), '99', NOW, words))).toMatchObject({ code: 'NOT_FOUND', status: 'confirming' });
+    expect(refusal(() => decideResolveBranch(snapshot(txn('committing'), branches), '99', NOW, words))).toMatchObject({
+      code: 'NOT_FOUND',
+      status: 'confirming',
+    });
   });
 });
 

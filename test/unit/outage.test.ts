@@ -112,7 +112,10 @@ describe('classifyOutage: server errnos and driver codes', () => {
   });
 
   it('any other error mysql2 marks fatal (its connection is unusable) is a lost connection', () => {
-    expect(classifyOutage(Object.assign(new Error('x'), { code: 'PROTOCOL_PACKETS_OUT_OF_ORDER', fatal: true }))).toEqual({ dependency: 'log', kind: 'connection-lost' });
+    expect(classifyOutage(Object.assign(new Error('x'), { code: 'PROTOCOL_PACKETS_OUT_OF_ORDER', fatal: true }))).toEqual({
+      dependency: 'log',
+      kind: 'connection-lost',
+    });
   });
 
   it('follows causes and the errors of an AggregateError', () => {
@@ -151,7 +154,9 @@ describe('the error handler', () => {
   }
 
   it('answers a log outage 503 LOG_UNAVAILABLE with retry-after, as JSON {code, message}', async () => {
-    const response = await answer(Object.assign(new Error('Connection lost: The server closed the connection.'), { code: 'PROTOCOL_CONNECTION_LOST', fatal: true }));
+    const response = await answer(
+      Object.assign(new Error('Connection lost: The server closed the connection.'), { code: 'PROTOCOL_CONNECTION_LOST', fatal: true }),
+    );
     expect(response.statusCode).toBe(503);
     expect(response.headers['retry-after']).toBe('1');
     expect(response.headers['content-type']).toMatch(/^application\/json/);

@@ -94,7 +94,7 @@ function answeredCodes(): { answered: AnsweredCode[]; uncovered: string[]; compu
   const statusOf = (expression: string): number | null => {
     if (/^\d{3}$/.test(expression)) return Number(expression);
     const named = /^REPLY_STATUS\.(\w+)$/.exec(expression);
-    return named ? (REPLY_STATUS as Record<string, number>)[named[1]!] ?? null : null;
+    return named ? ((REPLY_STATUS as Record<string, number>)[named[1]!] ?? null) : null;
   };
   for (const { file, text } of sdkSources(SDK)) {
     for (const call of text.matchAll(/(?<!function )\b(errorReply|refuse)\(\s*([^,()]+?)\s*,\s*([^,]+?)\s*,/g)) {
@@ -171,7 +171,10 @@ describe('docs/participant-openapi.yaml', () => {
     expect(scheme).toMatchObject({ type: 'apiKey', in: 'header', name: HEADERS.signature });
     expect([...headers, scheme.name].sort()).toEqual(Object.values(HEADERS).sort());
     // What the SDK's decodeCall requires; dtx-coordinator is sent with try only.
-    const required = operation.parameters.filter((p) => p.in === 'header' && p.required).map((p) => p.name).sort();
+    const required = operation.parameters
+      .filter((p) => p.in === 'header' && p.required)
+      .map((p) => p.name)
+      .sort();
     expect(required).toEqual([HEADERS.gid, HEADERS.branchId, HEADERS.op, HEADERS.timestamp].sort());
   });
 
@@ -202,7 +205,9 @@ describe('docs/participant-openapi.yaml', () => {
     // Each computed site still exists (else the list is stale and may hide a change).
     expect([...new Set(computed)].sort()).toEqual(Object.keys(COMPUTED_REPLY_SITES).sort());
     // The source scan itself works: it finds the codes of the route, header, body and size checks.
-    expect(answered.map((a) => a.code)).toEqual(expect.arrayContaining(['METHOD_NOT_ALLOWED', 'UNKNOWN_OP', 'MISSING_HEADER', 'BAD_JSON', 'BODY_TOO_LARGE', 'SUSPENDED']));
+    expect(answered.map((a) => a.code)).toEqual(
+      expect.arrayContaining(['METHOD_NOT_ALLOWED', 'UNKNOWN_OP', 'MISSING_HEADER', 'BAD_JSON', 'BODY_TOO_LARGE', 'SUSPENDED']),
+    );
     expect(signatureReasons().length).toBeGreaterThanOrEqual(4);
     // Each code under its status in at least one operation (a code of TCC's barrier refusals has no
     // place under a saga op), and every error reply shaped {code, message}.
@@ -216,13 +221,16 @@ describe('docs/participant-openapi.yaml', () => {
 
   it.each([TCC_PATH, ...SAGA_PATHS])('%s describes each success body the SDK sends', (path) => {
     const alternatives = document.paths[path]!.post!.responses['200']!.content!['application/json']!.schema.oneOf!;
-    const bodies = [replyOfResult({ kind: 'ran', value: { id: 7 } }), replyOfResult({ kind: 'ran', value: undefined }), replyOfResult({ kind: 'duplicate' }), replyOfResult({ kind: 'null-compensation' })];
+    const bodies = [
+      replyOfResult({ kind: 'ran', value: { id: 7 } }),
+      replyOfResult({ kind: 'ran', value: undefined }),
+      replyOfResult({ kind: 'duplicate' }),
+      replyOfResult({ kind: 'null-compensation' }),
+    ];
     for (const reply of bodies) {
       expect(reply.statusCode).toBe(REPLY_STATUS.success);
       const body = reply.body as Record<string, unknown>;
-      const fits = alternatives.filter(
-        (schema) => schema.required!.every((key) => key in body) && Object.keys(body).every((key) => key in schema.properties!),
-      );
+      const fits = alternatives.filter((schema) => schema.required!.every((key) => key in body) && Object.keys(body).every((key) => key in schema.properties!));
       expect(fits, JSON.stringify(body)).toHaveLength(1);
     }
   });

@@ -4,7 +4,8 @@ import { rawBranchPayloads } from '../../coordinator/api/raw-payloads.ts';
 
 describe('rawBranchPayloads', () => {
   it('gives the exact text of each payload, numbers, spacing and escapes kept', () => {
-    const body = '{"gid":"x","branches":[{"branchId":"01","payload":{"n":12345678901234567890, "s":"a\\"]}"}},{"branchId":"02"},{"payload" : 1.10 ,"branchId":"03"}],"timeoutMs":5}';
+    const body =
+      '{"gid":"x","branches":[{"branchId":"01","payload":{"n":12345678901234567890, "s":"a\\"]}"}},{"branchId":"02"},{"payload" : 1.10 ,"branchId":"03"}],"timeoutMs":5}';
     expect(JSON.parse(body)).toBeTruthy();
     expect(rawBranchPayloads(body)).toEqual(['{"n":12345678901234567890, "s":"a\\"]}"}', undefined, '1.10']);
   });

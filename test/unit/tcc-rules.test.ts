@@ -10,15 +10,7 @@ import type { PhaseTwoPlan, RoundCall } from '../../coordinator/domain/phase-two
 import { TransactionRefusedError, type RefusalCode } from '../../coordinator/domain/refusal.ts';
 import { distinctRegistrations } from '../../coordinator/domain/registration.ts';
 import { guardHolds } from '../../coordinator/domain/transition-guard.ts';
-import type {
-  Branch,
-  BranchRegistration,
-  BranchStatus,
-  GlobalStatus,
-  GlobalTransaction,
-  Operation,
-  Operations,
-} from '../../coordinator/domain/transaction.ts';
+import type { Branch, BranchRegistration, BranchStatus, GlobalStatus, GlobalTransaction, Operation, Operations } from '../../coordinator/domain/transaction.ts';
 import type { DecisionStep } from '../../coordinator/modes/mode-rules.ts';
 import { tccRules } from '../../coordinator/modes/tcc/tcc-rules.ts';
 import { branchAt, refusalOf, TCC_WORD, transactionAt } from '../support/model-fixtures.ts';
@@ -250,12 +242,15 @@ describe('checkRegistration', () => {
     expect(tccRules.checkRegistration(txn(), [], [reg('a')], DEADLINE - 1)).toEqual([reg('a')]);
   });
 
-  it.each(['committing', 'rolling-back', 'committed', 'rolled-back'] as const)('refuses a new branch when %s → ILLEGAL_STATE carrying the status word', (status) => {
-    const error = expectRefused(() => tccRules.checkRegistration(txn({ status }), [branch('a')], [reg('b')], T0), 'ILLEGAL_STATE');
-    expect(error.status).toBe(WORD[status]);
-    // A mix of an equal re-send and a new branch is still refused as a whole.
-    expectRefused(() => tccRules.checkRegistration(txn({ status }), [branch('a')], [reg('a'), reg('b')], T0), 'ILLEGAL_STATE');
-  });
+  it.each(['committing', 'rolling-back', 'committed', 'rolled-back'] as const)(
+    'refuses a new branch when %s → ILLEGAL_STATE carrying the status word',
+    (status) => {
+      const error = expectRefused(() => tccRules.checkRegistration(txn({ status }), [branch('a')], [reg('b')], T0), 'ILLEGAL_STATE');
+      expect(error.status).toBe(WORD[status]);
+      // A mix of an equal re-send and a new branch is still refused as a whole.
+      expectRefused(() => tccRules.checkRegistration(txn({ status }), [branch('a')], [reg('a'), reg('b')], T0), 'ILLEGAL_STATE');
+    },
+  );
 
   it.each(STATUSES)('an equal re-send of a registered branch is idempotent when %s: nothing to insert', (status) => {
     expect(tccRules.checkRegistration(txn({ status }), [branch('a'), branch('b')], [reg('a')], T0)).toEqual([]);
@@ -415,7 +410,14 @@ describe('afterRound', () => {
   const cancelResult = resultOf('cancel');
 
   it('all success → finish committed when committing', () => {
-    const decision = afterRound(txn({ status: 'committing' }), confirmPlan(['a', 'b']), [result('a', 'success', 200), result('b', 'success', 201)], NOW, policy, top);
+    const decision = afterRound(
+      txn({ status: 'committing' }),
+      confirmPlan(['a', 'b']),
+      [result('a', 'success', 200), result('b', 'success', 201)],
+      NOW,
+      policy,
+      top,
+    );
     expect(decision).toEqual({ kind: 'finish', status: 'committed' });
   });
 
@@ -627,7 +629,14 @@ describe('afterRound', () => {
 
     it('many pending branches: the reason names a few and counts the rest', () => {
       const names = ['b1', 'b2', 'b3', 'b4', 'b5'];
-      const decision = afterRound(aged(policy.attentionAfterMs), confirmPlan(names), names.map((n) => result(n, 'ongoing', 425)), NOW, policy, top);
+      const decision = afterRound(
+        aged(policy.attentionAfterMs),
+        confirmPlan(names),
+        names.map((n) => result(n, 'ongoing', 425)),
+        NOW,
+        policy,
+        top,
+      );
       if (decision.kind !== 'retry') throw new Error('expected a retry');
       expect(decision.attentionReason).toContain('branch b3: ongoing');
       expect(decision.attentionReason).not.toContain('branch b4');
@@ -668,7 +677,14 @@ describe('afterRound', () => {
   });
 
   it('a finished round finishes even when attention was set', () => {
-    const decision = afterRound(txn({ status: 'committing', retryCount: 12, needsAttention: true }), confirmPlan(['a']), [result('a', 'success', 200)], NOW, policy, top);
+    const decision = afterRound(
+      txn({ status: 'committing', retryCount: 12, needsAttention: true }),
+      confirmPlan(['a']),
+      [result('a', 'success', 200)],
+      NOW,
+      policy,
+      top,
+    );
     expect(decision).toEqual({ kind: 'finish', status: 'committed' });
   });
 });

@@ -37,7 +37,17 @@ describe('webhook signatures', () => {
 
   it('can never be mistaken for a participant call signature over the same values', () => {
     // A captured alert must not be replayable as a confirm, whatever gid/branch/op an attacker picks.
-    const call = { method: 'POST', host: 'h', path: '/p', coordinator: '', gid: webhook.event, branchId: webhook.delivery, op: 'confirm' as const, timestamp: NOW, body: webhook.body };
+    const call = {
+      method: 'POST',
+      host: 'h',
+      path: '/p',
+      coordinator: '',
+      gid: webhook.event,
+      branchId: webhook.delivery,
+      op: 'confirm' as const,
+      timestamp: NOW,
+      body: webhook.body,
+    };
     expect(sign(SECRET, call)).not.toBe(signWebhook(SECRET, webhook));
   });
 });

@@ -1,13 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import {
-  BRANCH_OPS,
-  isBranchOp,
-  isValidBranchId,
-  isValidGid,
-  LIMITS,
-  outcomeOfStatus,
-  REPLY_STATUS,
-} from '../../protocol/wire.ts';
+import { BRANCH_OPS, isBranchOp, isValidBranchId, isValidGid, LIMITS, outcomeOfStatus, REPLY_STATUS } from '../../protocol/wire.ts';
 
 describe('outcomeOfStatus', () => {
   it.each([

@@ -58,7 +58,11 @@ export const tccRules: ModeRules = {
       case 'rolling-back':
       case 'rolled-back':
         if (abortedForDeadline(txn)) throw refuse('DEADLINE_PASSED', txn, `transaction ${txn.gid} passed its deadline before submit and was aborted`);
-        throw refuse('ILLEGAL_STATE', txn, `transaction ${txn.gid} is ${words.status[txn.status]}: it was aborted${txn.reason ? ` (${txn.reason})` : ''} and cannot be submitted`);
+        throw refuse(
+          'ILLEGAL_STATE',
+          txn,
+          `transaction ${txn.gid} is ${words.status[txn.status]}: it was aborted${txn.reason ? ` (${txn.reason})` : ''} and cannot be submitted`,
+        );
     }
   },
 
@@ -79,7 +83,8 @@ export const tccRules: ModeRules = {
    */
   checkForceAbort(txn) {
     const state = `transaction ${txn.gid} is ${words.status[txn.status]}${txn.paused ? ' (paused)' : ''}`;
-    if (txn.status === 'committing' || txn.status === 'committed') throw refuse('ILLEGAL_STATE', txn, `${state}: the confirm decision is logged and cannot be reversed`);
+    if (txn.status === 'committing' || txn.status === 'committed')
+      throw refuse('ILLEGAL_STATE', txn, `${state}: the confirm decision is logged and cannot be reversed`);
     if (txn.status !== 'open') throw refuse('ILLEGAL_STATE', txn, `${state}: the cancel decision is already logged; nothing to force`);
   },
 

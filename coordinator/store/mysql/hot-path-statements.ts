@@ -36,7 +36,18 @@ function eventValues(event: NewEvent): unknown[] {
 }
 
 function branchValues(gid: string, branch: BranchRegistration, now: number, registeredBy: string | null): unknown[] {
-  return [gid, branch.branchId, JSON.stringify(branch.operations), participantOfBranch(branch.operations), branch.payload, 'pending', 0, now, now, registeredBy];
+  return [
+    gid,
+    branch.branchId,
+    JSON.stringify(branch.operations),
+    participantOfBranch(branch.operations),
+    branch.payload,
+    'pending',
+    0,
+    now,
+    now,
+    registeredBy,
+  ];
 }
 
 /** A branch row to insert (the admin-free registration path uses knex). */
@@ -78,7 +89,13 @@ export function beginStatements(input: BeginInput): Statement[] {
     },
   ];
   if (input.branches.length > 0) {
-    statements.push(insertRows(TABLES.branch, BRANCH_COLUMNS, input.branches.map((b) => branchValues(gid, b, now, input.caller))));
+    statements.push(
+      insertRows(
+        TABLES.branch,
+        BRANCH_COLUMNS,
+        input.branches.map((b) => branchValues(gid, b, now, input.caller)),
+      ),
+    );
   }
   return statements;
 }

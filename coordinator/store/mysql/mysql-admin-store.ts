@@ -75,7 +75,8 @@ export class MysqlAdminStore implements AdminStore {
     if (participant && common) {
       query.whereRaw('(select 1 from ?? as b where b.gid = g.gid and b.participant = ? limit 1) is not null', [TABLES.branch, participant]);
       // A transaction begins no later than its branches are registered (give or take the instances' clocks).
-      if (direction === 'desc') query.whereRaw('g.created_at <= (select max(created_at) from ?? where participant = ?) + ?', [TABLES.branch, participant, CLOCK_SLACK_MS]);
+      if (direction === 'desc')
+        query.whereRaw('g.created_at <= (select max(created_at) from ?? where participant = ?) + ?', [TABLES.branch, participant, CLOCK_SLACK_MS]);
     } else if (participant) {
       this.filtered(query, { participant });
     }
@@ -84,7 +85,12 @@ export class MysqlAdminStore implements AdminStore {
       const past = direction === 'desc' ? '<' : '>';
       query.andWhere('g.created_at', `${past}=`, createdAt).andWhere((q) => q.where('g.created_at', past, createdAt).orWhere('g.gid', past, gid));
     }
-    const rows = await query.orderBy([{ column: 'g.created_at', order: direction }, { column: 'g.gid', order: direction }]).limit(request.limit + 1);
+    const rows = await query
+      .orderBy([
+        { column: 'g.created_at', order: direction },
+        { column: 'g.gid', order: direction },
+      ])
+      .limit(request.limit + 1);
     const items = rows.slice(0, request.limit).map(toTransaction);
     const last = items[items.length - 1];
     return { items, next: rows.length > request.limit && last ? { createdAt: last.createdAt, gid: last.gid } : null };
@@ -112,7 +118,12 @@ export class MysqlAdminStore implements AdminStore {
       count(k(TABLES.global).where({ needs_attention: true })),
       count(k(TABLES.global).where({ paused: true })),
       count(k(TABLES.global).where('next_retry_at', '<=', now)),
-      count(k(TABLES.event).where({ kind: 'attention' }).andWhere('at', '>=', now - HOUR), 'gid'),
+      count(
+        k(TABLES.event)
+          .where({ kind: 'attention' })
+          .andWhere('at', '>=', now - HOUR),
+        'gid',
+      ),
     ]);
     const oldest = await Promise.all(
       OPEN_STATUSES.map(async (status) => {
@@ -147,7 +158,10 @@ export class MysqlAdminStore implements AdminStore {
     return this.byModeAndStatus(OPEN_STATUSES, (q) => q);
   }
 
-  private async byModeAndStatus<S extends GlobalStatus>(statuses: readonly S[], narrow: (query: Knex.QueryBuilder) => Knex.QueryBuilder): Promise<StatusCount<S>[]> {
+  private async byModeAndStatus<S extends GlobalStatus>(
+    statuses: readonly S[],
+    narrow: (query: Knex.QueryBuilder) => Knex.QueryBuilder,
+  ): Promise<StatusCount<S>[]> {
     const query = this.knex(TABLES.global).select('mode', 'status').count({ n: '*' }).whereIn('status', statuses).groupBy('status', 'mode');
     const rows = (await narrow(query)) as { mode: string; status: string; n: number | string }[];
     return rows.map((row) => ({ mode: row.mode as Mode, status: row.status as S, count: Number(row.n) }));
@@ -178,7 +192,12 @@ export class MysqlAdminStore implements AdminStore {
           if (resolved === 0) throw new StaleChange();
         }
         const events: NewEvent[] = [
-          { ...blankEvent(gid, now, 'operator'), branchId: audit.branchId, message: `${audit.action}: ${change.summary}. Reason: ${audit.reason}`, actor: audit.actor },
+          {
+            ...blankEvent(gid, now, 'operator'),
+            branchId: audit.branchId,
+            message: `${audit.action}: ${change.summary}. Reason: ${audit.reason}`,
+            actor: audit.actor,
+          },
         ];
         if (change.set.status && change.set.status !== txn.status) {
           events.push({ ...blankEvent(gid, now, 'status'), fromStatus: txn.status, toStatus: change.set.status, actor: audit.actor, message: audit.reason });
@@ -203,7 +222,10 @@ export class MysqlAdminStore implements AdminStore {
     const query = this.filtered(this.knex(`${TABLES.global} as g`).select('g.gid'), filter)
       .whereIn('g.status', ['committing', 'rolling-back'] satisfies GlobalStatus[])
       .andWhere('g.paused', false)
-      .orderBy([{ column: 'g.created_at', order: 'asc' }, { column: 'g.gid', order: 'asc' }])
+      .orderBy([
+        { column: 'g.created_at', order: 'asc' },
+        { column: 'g.gid', order: 'asc' },
+      ])
       .limit(limit);
     return (await query).map((row: { gid: string }) => row.gid);
   }

@@ -11,14 +11,7 @@ import type { MysqlBatch } from './mysql-batch.ts';
 import { beginStatements, branchRow, claimStatements, decisionStatements, roundStatements } from './hot-path-statements.ts';
 import { toBranch, toEvent, toTransaction, type BranchRow, type EventRow, type GlobalRow } from './rows.ts';
 import { TABLES } from './tables.ts';
-import type {
-  BeginInput,
-  DecisionInput,
-  DueTransaction,
-  RegisterInput,
-  RoundRecord,
-  TransactionStore,
-} from '../ports/transaction-store.ts';
+import type { BeginInput, DecisionInput, DueTransaction, RegisterInput, RoundRecord, TransactionStore } from '../ports/transaction-store.ts';
 
 /** Attempts of a registration that raced another one for the same new branch. */
 const REGISTRATION_ATTEMPTS = 3;
@@ -144,11 +137,7 @@ export class MysqlTransactionStore implements TransactionStore {
     if (logged.decided_at !== null) return Number(logged.decided_at);
     // Decided before decided_at existed (or not decided): the history says.
     // idx_event_gid (gid, id): the range of this transaction's events, first match wins.
-    const row = await this.knex<EventRow>(TABLES.event)
-      .select('at')
-      .where({ gid, kind: 'status', from_status: 'open' })
-      .orderBy('id')
-      .first();
+    const row = await this.knex<EventRow>(TABLES.event).select('at').where({ gid, kind: 'status', from_status: 'open' }).orderBy('id').first();
     return row ? Number(row.at) : null;
   }
 

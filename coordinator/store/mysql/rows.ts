@@ -146,4 +146,3 @@ export function eventRow(event: NewEvent): Omit<EventRow, 'id'> {
     actor: clip(event.actor, 128),
   };
 }
-

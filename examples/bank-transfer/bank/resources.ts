@@ -24,12 +24,7 @@ export interface BankFaults {
 
 function leg(body: unknown): TransferLeg {
   const payload = body as Partial<TransferLeg> | null;
-  if (
-    !payload ||
-    typeof payload.account !== 'string' ||
-    !Number.isSafeInteger(payload.amount) ||
-    (payload.amount as number) <= 0
-  ) {
+  if (!payload || typeof payload.account !== 'string' || !Number.isSafeInteger(payload.amount) || (payload.amount as number) <= 0) {
     throw new BranchRejectedError('payload must be {account: string, amount: positive integer}', { code: 'INVALID_PAYLOAD' });
   }
   return payload as TransferLeg;

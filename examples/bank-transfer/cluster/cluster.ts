@@ -15,10 +15,7 @@ export type BankName = (typeof BANKS)[number];
 
 /** A network link between two parts; the chaos suite can interpose on each. */
 export type LinkName =
-  | `coordinator-${number}->bank-${BankName}`
-  | `coordinator-${number}->mysql`
-  | `coordinator-${number}->redis`
-  | `transfer-${number}->coordinator-${number}`;
+  `coordinator-${number}->bank-${BankName}` | `coordinator-${number}->mysql` | `coordinator-${number}->redis` | `transfer-${number}->coordinator-${number}`;
 
 export interface Endpoint {
   host: string;
@@ -165,7 +162,9 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
           DTX_PORT: String(port),
           // No shared key: every participant the coordinator may call has its own.
           // Each bank where this coordinator reaches it, and directly (tools register direct URLs).
-          DTX_PARTICIPANTS: BANKS.flatMap((bank) => [`http://${endpoints[bank].host}:${endpoints[bank].port}/dtx/`, `${bankUrls[bank]}/dtx/`].map((prefix) => `${prefix}=${credentials.bankKey(bank)}`)).join(','),
+          DTX_PARTICIPANTS: BANKS.flatMap((bank) =>
+            [`http://${endpoints[bank].host}:${endpoints[bank].port}/dtx/`, `${bankUrls[bank]}/dtx/`].map((prefix) => `${prefix}=${credentials.bankKey(bank)}`),
+          ).join(','),
           DTX_API_TOKENS: `transfer-${i}:${credentials.apiToken(i)},tools:${credentials.toolsToken}`,
           DTX_INSTANCE_ID: `coordinator-${i}`,
           DTX_LOG_LEVEL: 'info',

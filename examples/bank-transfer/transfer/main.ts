@@ -18,7 +18,10 @@ const logger = pino({ level: env.TRANSFER_LOG_LEVEL ?? 'info', base: { service: 
 
 function parseBanks(text: string | undefined): Record<string, string> {
   const banks: Record<string, string> = {};
-  for (const pair of (text ?? '').split(',').map((p) => p.trim()).filter(Boolean)) {
+  for (const pair of (text ?? '')
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean)) {
     const at = pair.indexOf('=');
     if (at <= 0) throw new Error(`bad bank "${pair}": expected name=url`);
     banks[pair.slice(0, at)] = pair.slice(at + 1).replace(/\/+$/, '');

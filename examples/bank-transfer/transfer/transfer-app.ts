@@ -68,10 +68,7 @@ const routes: FastifyPluginAsyncTypebox<TransferOptions> = async (app, options) 
       const outcome = await options.dtx.tcc(
         async (tx) => {
           gid = tx.gid;
-          await tx.tryAll([
-            target(debitBank, 'debit', { account: from.account, amount }),
-            target(creditBank, 'credit', { account: to.account, amount }),
-          ]);
+          await tx.tryAll([target(debitBank, 'debit', { account: from.account, amount }), target(creditBank, 'credit', { account: to.account, amount })]);
         },
         { timeoutMs: options.timeoutMs, ...(request.body.gid ? { gid: request.body.gid } : {}) },
       );

@@ -25,7 +25,9 @@ const debit = defineTcc({
     if (changed === 0) throw new BranchRejectedError('insufficient funds', { code: 'INSUFFICIENT_FUNDS' });
   },
   async confirm({ payload, trx }) {
-    await trx('accounts').where('id', payload.account).update({ frozen: trx.raw('frozen - ?', [payload.amount]) });
+    await trx('accounts')
+      .where('id', payload.account)
+      .update({ frozen: trx.raw('frozen - ?', [payload.amount]) });
   },
   async cancel({ payload, trx }) {
     await trx('accounts')

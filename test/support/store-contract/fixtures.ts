@@ -55,7 +55,6 @@ export function useStore(factory: StoreFactory, label: string): () => StoreUnder
   };
 }
 
-
 /**
  * An operator's change as the engine makes it: load, decide on what was
  * loaded, apply guarded by it. Expects the change to apply (not `stale`).
@@ -74,42 +73,65 @@ export async function operatorChange(
 
 /** Builders of the ports' inputs, on the store `store()` returns when called. */
 export function contractOps(store: () => TransactionStore) {
-    const begin = (gid: string, branchIds: string[], at = T0, caller: string | null = 'tests') =>
-      store().begin({ gid, mode: 'tcc', now: at, deadlineAt: at + MINUTE, caller, branches: branchIds.map((id) => registration(id)) });
+  const begin = (gid: string, branchIds: string[], at = T0, caller: string | null = 'tests') =>
+    store().begin({ gid, mode: 'tcc', now: at, deadlineAt: at + MINUTE, caller, branches: branchIds.map((id) => registration(id)) });
 
-    /** A decision guarded as a submit is (open, before the deadline at its `now`) unless `guard` is given. */
-    const decision = (gid: string, overrides: Partial<DecisionInput> = {}): DecisionInput => {
-      const now = overrides.now ?? T0 + 1_000;
-      return {
-        gid,
-        to: 'committing',
-        guard: { from: 'open', deadlineAfter: now },
-        reason: null,
-        now,
-        owner: 'owner-a',
-        leaseUntil: now + LEASE_MS,
-        actor: 'tests',
-        ...overrides,
-      };
-    };
-
-    /** Registered under the registration guard of a TCC transaction at `now`. */
-    const register = (gid: string, branches: BranchRegistration[], now = T0 + 500, actor: string | null = 'tests') =>
-      store().registerBranches({ gid, guard: { from: 'open', deadlineAfter: now, mode: 'tcc' }, now, branches, actor });
-
-    const success = (branchId: string, attempt = 1, op: RoundCall['op'] = 'confirm'): RoundCall => ({ branchId, op, outcome: 'success', httpStatus: 200, error: null, attempt });
-    const failure = (branchId: string, error: string, attempt = 1, op: RoundCall['op'] = 'confirm'): RoundCall => ({ branchId, op, outcome: 'failure', httpStatus: 500, error, attempt });
-
-    const round = (gid: string, results: RoundRecord['results'], decisionOf: RoundDecision, overrides: Partial<RoundRecord> = {}): RoundRecord => ({
+  /** A decision guarded as a submit is (open, before the deadline at its `now`) unless `guard` is given. */
+  const decision = (gid: string, overrides: Partial<DecisionInput> = {}): DecisionInput => {
+    const now = overrides.now ?? T0 + 1_000;
+    return {
       gid,
+      to: 'committing',
+      guard: { from: 'open', deadlineAfter: now },
+      reason: null,
+      now,
       owner: 'owner-a',
-      from: 'committing',
-      results,
-      decision: decisionOf,
-      now: T0 + 2_000,
+      leaseUntil: now + LEASE_MS,
+      actor: 'tests',
       ...overrides,
-    });
+    };
+  };
 
-    const audit = (gid: string, action: AuditEntry['action']): AuditEntry => ({ at: T0, actor: 'ops', role: 'operator', action, gid, branchId: null, reason: 'contract', detail: null });
+  /** Registered under the registration guard of a TCC transaction at `now`. */
+  const register = (gid: string, branches: BranchRegistration[], now = T0 + 500, actor: string | null = 'tests') =>
+    store().registerBranches({ gid, guard: { from: 'open', deadlineAfter: now, mode: 'tcc' }, now, branches, actor });
+
+  const success = (branchId: string, attempt = 1, op: RoundCall['op'] = 'confirm'): RoundCall => ({
+    branchId,
+    op,
+    outcome: 'success',
+    httpStatus: 200,
+    error: null,
+    attempt,
+  });
+  const failure = (branchId: string, error: string, attempt = 1, op: RoundCall['op'] = 'confirm'): RoundCall => ({
+    branchId,
+    op,
+    outcome: 'failure',
+    httpStatus: 500,
+    error,
+    attempt,
+  });
+
+  const round = (gid: string, results: RoundRecord['results'], decisionOf: RoundDecision, overrides: Partial<RoundRecord> = {}): RoundRecord => ({
+    gid,
+    owner: 'owner-a',
+    from: 'committing',
+    results,
+    decision: decisionOf,
+    now: T0 + 2_000,
+    ...overrides,
+  });
+
+  const audit = (gid: string, action: AuditEntry['action']): AuditEntry => ({
+    at: T0,
+    actor: 'ops',
+    role: 'operator',
+    action,
+    gid,
+    branchId: null,
+    reason: 'contract',
+    detail: null,
+  });
   return { begin, decision, register, success, failure, round, audit };
 }

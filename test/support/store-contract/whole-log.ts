@@ -35,7 +35,16 @@ export function wholeLogContract(factory: StoreFactory): void {
       // A finished transaction is no longer due; a claimed one is due at its lease end.
       await store.decide({ gid: g1, to: 'rolling-back', guard: { from: 'open' }, reason: null, now: at(2), owner: 'o', leaseUntil: at(2) + 1, actor: 'tests' });
       const cancelled = { branchId: '01', op: 'cancel' as const, outcome: 'success' as const, httpStatus: 200, error: null, attempt: 1 };
-      expect(await store.recordRound({ gid: g1, owner: 'o', from: 'rolling-back', results: [cancelled], decision: { kind: 'finish', status: 'rolled-back' }, now: at(2) })).toBe(true);
+      expect(
+        await store.recordRound({
+          gid: g1,
+          owner: 'o',
+          from: 'rolling-back',
+          results: [cancelled],
+          decision: { kind: 'finish', status: 'rolled-back' },
+          now: at(2),
+        }),
+      ).toBe(true);
       expect(await store.claim(g2, 'o', at(3), at(20))).not.toBeNull();
       expect(await store.findDue(at(10), 10)).toEqual([
         { gid: g3, nextRetryAt: at(4) },
@@ -72,7 +81,16 @@ export function wholeLogContract(factory: StoreFactory): void {
         if (i % 4 !== 0) {
           const to = i % 2 === 0 ? 'rolling-back' : 'committing';
           const now = createdAt + 1;
-          await store.decide({ gid, to, guard: { from: 'open', deadlineAfter: now }, reason: null, now, owner: 'o', leaseUntil: createdAt + 2, actor: 'tests' });
+          await store.decide({
+            gid,
+            to,
+            guard: { from: 'open', deadlineAfter: now },
+            reason: null,
+            now,
+            owner: 'o',
+            leaseUntil: createdAt + 2,
+            actor: 'tests',
+          });
           status = to;
           if (i % 4 === 3) {
             const op = TCC_WORDS.op[to];
@@ -81,7 +99,11 @@ export function wholeLogContract(factory: StoreFactory): void {
             expect(await store.recordRound({ gid, owner: 'o', from: to, results, decision: { kind: 'finish', status: done }, now: createdAt + 3 })).toBe(true);
             status = done;
           } else if (i % 4 === 2) {
-            await operatorChange({ store, adminStore }, { at: createdAt, actor: 'ops', role: 'operator', action: 'pause', gid, branchId: null, reason: 'contract', detail: null }, (s) => decidePause(s.transaction, TCC_WORDS));
+            await operatorChange(
+              { store, adminStore },
+              { at: createdAt, actor: 'ops', role: 'operator', action: 'pause', gid, branchId: null, reason: 'contract', detail: null },
+              (s) => decidePause(s.transaction, TCC_WORDS),
+            );
             paused = true;
           }
         }

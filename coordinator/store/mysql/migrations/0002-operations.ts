@@ -21,10 +21,7 @@ export async function up(knex: Knex): Promise<void> {
     t.string('participant', 255).notNullable().defaultTo('');
     t.index(['participant', 'created_at'], 'idx_branch_participant_age');
   });
-  await knex.raw(
-    "UPDATE ?? SET participant = SUBSTRING_INDEX(confirm_url, '/', 3) WHERE participant = ''",
-    [TABLES.branch],
-  );
+  await knex.raw("UPDATE ?? SET participant = SUBSTRING_INDEX(confirm_url, '/', 3) WHERE participant = ''", [TABLES.branch]);
   await knex.schema.alterTable(TABLES.event, (t) => {
     // "flagged in the last hour" and similar counts read events by kind and time.
     t.index(['kind', 'at'], 'idx_event_kind_at');

@@ -49,7 +49,11 @@ async function renameStatuses(knex: Knex, reverse: boolean): Promise<void> {
   await knex.raw(`UPDATE ?? SET status = ${branch.sql}`, [TABLES.branch, ...branch.values]);
   const from = renamed('from_status', GLOBAL, reverse);
   const to = renamed('to_status', GLOBAL, reverse);
-  await knex.raw(`UPDATE ?? SET from_status = ${from.sql}, to_status = ${to.sql} WHERE kind IN ('begin', 'status')`, [TABLES.event, ...from.values, ...to.values]);
+  await knex.raw(`UPDATE ?? SET from_status = ${from.sql}, to_status = ${to.sql} WHERE kind IN ('begin', 'status')`, [
+    TABLES.event,
+    ...from.values,
+    ...to.values,
+  ]);
 }
 
 export async function up(knex: Knex): Promise<void> {
@@ -71,7 +75,10 @@ export async function up(knex: Knex): Promise<void> {
 export async function down(knex: Knex): Promise<void> {
   await renameStatuses(knex, true);
   await knex.raw(`ALTER TABLE ?? ADD COLUMN confirm_url VARCHAR(2048) NULL, ADD COLUMN cancel_url VARCHAR(2048) NULL`, [TABLES.branch]);
-  await knex.raw(`UPDATE ?? SET confirm_url = JSON_UNQUOTE(JSON_EXTRACT(operations, '$.confirm')), cancel_url = JSON_UNQUOTE(JSON_EXTRACT(operations, '$.cancel'))`, [TABLES.branch]);
+  await knex.raw(
+    `UPDATE ?? SET confirm_url = JSON_UNQUOTE(JSON_EXTRACT(operations, '$.confirm')), cancel_url = JSON_UNQUOTE(JSON_EXTRACT(operations, '$.cancel'))`,
+    [TABLES.branch],
+  );
   await knex.raw(
     `ALTER TABLE ?? MODIFY confirm_url VARCHAR(2048) NOT NULL, MODIFY cancel_url VARCHAR(2048) NOT NULL,
        DROP COLUMN operations, DROP COLUMN registered_by, DROP COLUMN done_at, DROP COLUMN done_op, DROP COLUMN done_attempt, DROP COLUMN done_http`,
