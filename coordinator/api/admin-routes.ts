@@ -195,7 +195,7 @@ export const adminRoutes: FastifyPluginAsyncTypebox<AdminRoutesOptions> = async 
     {
       onRequest: operator,
       schema: {
-        ...doc('Force-abort a transaction still trying: cancel every branch (409 after the confirm decision)', 'operator'),
+        ...doc('Force-abort a transaction before its decision: roll back every branch (TCC: cancel; 409 after the confirm decision)', 'operator'),
         params: GidParams,
         body: ActionBody,
       },

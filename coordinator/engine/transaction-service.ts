@@ -156,7 +156,7 @@ export class TransactionService {
 
   /**
    * Recovery's entry point for a due transaction: take the lease, then abort
-   * it if its deadline passed while trying, or run a phase-two round.
+   * it if its deadline passed before a decision, or run a phase-two round.
    * Returns null if the transaction was not due or another instance holds it.
    */
   async recover(gid: string): Promise<GlobalStatus | null> {

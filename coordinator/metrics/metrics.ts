@@ -50,26 +50,26 @@ export class CoordinatorMetrics {
 
     const transactions = new Counter({
       name: 'dtx_transactions_total',
-      help: 'Global transactions begun on this instance, and those that reached confirmed or cancelled here',
+      help: 'Global transactions begun on this instance, and those that reached a terminal status here (outcome in the words of the mode: TCC confirmed, cancelled)',
       labelNames: ['mode', 'outcome'] as const,
       registers,
     });
     const phaseTwoDuration = new Histogram({
       name: 'dtx_phase_two_duration_seconds',
-      help: 'From the logged confirm/cancel decision to the terminal status, retries included',
+      help: 'From the logged decision (TCC: confirm or cancel) to the terminal status, retries included',
       labelNames: ['mode', 'outcome'] as const,
       buckets: [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600, 21600],
       registers,
     });
     const branchCalls = new Counter({
       name: 'dtx_branch_calls_total',
-      help: 'Confirm and cancel calls to participants, by how they ended (success 2xx, failure 409, ongoing 425, unknown anything else)',
+      help: 'Phase-two calls to participants (TCC: confirm, cancel), by how they ended (success 2xx, failure 409, ongoing 425, unknown anything else)',
       labelNames: ['op', 'result'] as const,
       registers,
     });
     const branchCallDuration = new Histogram({
       name: 'dtx_branch_call_duration_seconds',
-      help: 'Duration of one confirm or cancel call to a participant, timeouts included',
+      help: 'Duration of one phase-two call to a participant, timeouts included',
       labelNames: ['op'] as const,
       buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
       registers,
@@ -140,7 +140,7 @@ export class CoordinatorMetrics {
     });
     new Gauge({
       name: 'dtx_open_transactions',
-      help: 'Open transactions by status (whole log, all instances); read from MySQL at scrape',
+      help: 'Open transactions by status, in the words of their mode (whole log, all instances); read from MySQL at scrape',
       labelNames: ['status'] as const,
       registers,
       async collect() {
