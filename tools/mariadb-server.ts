@@ -45,12 +45,24 @@ export async function startMariadb(opts: ServerOptions = {}): Promise<MariadbSer
     const dataDir = path.join(baseDir, 'data');
     const socketPath = path.join(baseDir, 'mysqld.sock');
     const errorLog = path.join(baseDir, 'error.log');
+    // Temporary tables in the server's own folder: under the shared /tmp, two servers installed or
+    // running at once can pick the same temporary file name (install-db then fails with error 1051).
+    const tmpDir = path.join(baseDir, 'tmp');
     if (Buffer.byteLength(socketPath) > 107) {
       throw new Error(`Unix socket path too long (${socketPath}); use a shorter TMPDIR or baseDir`);
     }
+    await fsp.mkdir(tmpDir, { recursive: true });
     if (!fs.existsSync(path.join(dataDir, 'mysql'))) {
       await fsp.mkdir(dataDir, { recursive: true });
-      const args = ['--no-defaults', `--datadir=${dataDir}`, '--auth-root-authentication-method=normal', '--skip-test-db', ...(asRoot ? ['--user=root'] : [])];
+      const args = [
+        '--no-defaults',
+        `--datadir=${dataDir}`,
+        '--auth-root-authentication-method=normal',
+        '--skip-test-db',
+        ...(asRoot ? ['--user=root'] : []),
+        // Passed on to the mariadbd it bootstraps.
+        `--tmpdir=${tmpDir}`,
+      ];
       await runLogged(installDb, args, path.join(baseDir, 'install-db.log'), INSTALL_DB_TIMEOUT_MS);
     }
 
@@ -60,6 +72,7 @@ export async function startMariadb(opts: ServerOptions = {}): Promise<MariadbSer
       args: [
         '--no-defaults',
         `--datadir=${dataDir}`,
+        `--tmpdir=${tmpDir}`,
         `--socket=${socketPath}`,
         `--port=${port}`,
         '--bind-address=127.0.0.1',
