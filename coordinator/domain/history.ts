@@ -51,9 +51,9 @@ function happyPath(snapshot: TransactionSnapshot, logged: readonly TransactionEv
     return { event: placed, rank, order: orderOf(placed) };
   };
   const lines: Placed[] = [];
-  const has = (match: (e: TransactionEvent) => boolean) => logged.some(match);
+  const logs = loggedLines(logged);
 
-  if (!has((e) => e.kind === 'begin')) {
+  if (!logs.has('begin')) {
     lines.push(
       line(
         { ...blankEvent(t.gid, t.createdAt, 'begin'), toStatus: 'open', message: `deadline ${new Date(t.deadlineAt).toISOString()}`, actor: t.caller },
@@ -62,7 +62,7 @@ function happyPath(snapshot: TransactionSnapshot, logged: readonly TransactionEv
     );
   }
   for (const b of branches) {
-    if (has((e) => e.kind === 'register' && e.branchId === b.branchId)) continue;
+    if (logs.has(`register ${b.branchId}`)) continue;
     const message = Object.entries(b.operations)
       .map(([op, url]) => `${op} ${url}`)
       .join(' ');
@@ -70,13 +70,13 @@ function happyPath(snapshot: TransactionSnapshot, logged: readonly TransactionEv
       line({ ...blankEvent(t.gid, b.createdAt, 'register'), branchId: b.branchId, message: clip(message, 1024), actor: b.registeredBy }, RANK.register),
     );
   }
-  if (t.decidedAt !== null && t.status !== 'open' && !has((e) => e.kind === 'status' && e.fromStatus === 'open')) {
+  if (t.decidedAt !== null && t.status !== 'open' && !logs.has('decision')) {
     const to = isTerminal(t.status) ? PHASE_TWO_OF[t.status] : t.status;
     lines.push(line({ ...blankEvent(t.gid, t.decidedAt, 'status'), fromStatus: 'open', toStatus: to, message: t.reason, actor: t.decidedBy }, RANK.status));
   }
   for (const b of branches) {
     const done = b.completion;
-    if (!done || has((e) => e.kind === 'branch-call' && e.branchId === b.branchId && e.outcome === 'success' && e.op === done.op)) continue;
+    if (!done || logs.has(`success ${done.op} ${b.branchId}`)) continue;
     lines.push(
       line(
         {
@@ -91,8 +91,21 @@ function happyPath(snapshot: TransactionSnapshot, logged: readonly TransactionEv
       ),
     );
   }
-  if (isTerminal(t.status) && t.finishedAt !== null && !has((e) => e.kind === 'status' && e.toStatus === t.status)) {
+  if (isTerminal(t.status) && t.finishedAt !== null && !logs.has(`finish ${t.status}`)) {
     lines.push(line({ ...blankEvent(t.gid, t.finishedAt, 'status'), fromStatus: PHASE_TWO_OF[t.status], toStatus: t.status }, FINISH_RANK));
   }
   return lines;
+}
+
+/** The happy-path lines the rows already hold, as keys (one pass, whatever the history's length). */
+function loggedLines(logged: readonly TransactionEvent[]): Set<string> {
+  const keys = new Set<string>();
+  for (const e of logged) {
+    if (e.kind === 'begin') keys.add('begin');
+    else if (e.kind === 'register') keys.add(`register ${e.branchId}`);
+    else if (e.kind === 'status' && e.fromStatus === 'open') keys.add('decision');
+    else if (e.kind === 'branch-call' && e.outcome === 'success') keys.add(`success ${e.op} ${e.branchId}`);
+    if (e.kind === 'status' && e.toStatus !== null) keys.add(`finish ${e.toStatus}`);
+  }
+  return keys;
 }
