@@ -7,6 +7,7 @@ import { Queue, Worker, type Job } from 'bullmq';
 import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { RetryScheduler } from '../engine/ports.ts';
+import { dropErrorsAfterClose } from './late-connection-errors.ts';
 
 export const RECOVERY_QUEUE = 'dtx-recovery';
 
@@ -28,6 +29,7 @@ export class RecoveryQueue implements RetryScheduler {
     this.#queue = new Queue<RecoveryJob>(RECOVERY_QUEUE, { connection: options.connection, prefix: options.prefix });
     // Redis going away is expected; without a listener the event would crash the process.
     this.#queue.on('error', (error) => options.logger.debug({ err: error }, 'recovery queue error'));
+    dropErrorsAfterClose(this.#queue);
   }
 
   /**
@@ -82,5 +84,6 @@ export function startRecoveryWorker(options: RecoveryWorkerOptions): Worker<Reco
   worker.on('error', (error) => {
     options.logger.warn({ err: error }, 'recovery worker error');
   });
+  dropErrorsAfterClose(worker);
   return worker;
 }
