@@ -4,12 +4,8 @@
  * Every refusal is checked in the database too: a refused call must leave
  * neither a business effect nor a barrier row.
  */
-import { createServer } from 'node:http';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import Fastify from 'fastify';
-import type { FastifyInstance } from 'fastify';
 import knexFactory from 'knex';
 import type { Knex } from 'knex';
 import { pino } from 'pino';
@@ -17,7 +13,6 @@ import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
 import {
   BranchOngoingError,
   BranchRejectedError,
-  createNodeHandler,
   createParticipant,
   defineSqlTcc,
   defineTcc,
@@ -29,6 +24,11 @@ import {
 import type { BranchOp, Participant } from '../../participant-sdk/index.ts';
 import { createTestDatabase } from '../support/databases.ts';
 import type { TestDatabase } from '../support/databases.ts';
+import { fastifyTransport, nodeTransport, type Reply, type Transport } from '../support/participant-transports.ts';
+
+/** What the cases compare: the status and the JSON body (the content type is checked where it matters). */
+type StatusAndBody = Pick<Reply, 'status' | 'body'>;
+const statusAndBody = ({ status, body }: Reply): StatusAndBody => ({ status, body });
 
 const SECRET = 'test-secret-0123456789';
 const NOW = 1_700_000_000_000;
@@ -41,17 +41,6 @@ interface TransferPayload {
   amount: number;
   /** Makes the handler misbehave, to test error replies. */
   fail?: 'reject' | 'ongoing' | 'crash';
-}
-
-interface Reply {
-  status: number;
-  body: Record<string, unknown>;
-}
-
-/** One way to reach the participant: Fastify inject or a real node:http server. */
-interface Transport {
-  post(path: string, headers: Record<string, string>, body: string): Promise<Reply>;
-  close(): Promise<void>;
 }
 
 let db: TestDatabase;
@@ -135,33 +124,13 @@ async function makeParticipant(secret: string | null, extra: { publicUrl?: strin
   return participant;
 }
 
-async function fastifyTransport(participant: Participant): Promise<Transport> {
-  const app: FastifyInstance = Fastify();
-  await app.register(dtxParticipantPlugin, { participant, prefix: PREFIX });
-  // The host's own JSON routes keep their parser.
-  app.post('/echo', async (request) => ({ parsed: request.body }));
-  await app.ready();
-  return {
-    async post(path, headers, body) {
-      const res = await app.inject({ method: 'POST', url: path, headers, payload: body });
-      return { status: res.statusCode, body: res.json() };
-    },
-    close: () => app.close(),
-  };
-}
-
-async function nodeTransport(participant: Participant): Promise<Transport> {
-  const server: Server = createServer(createNodeHandler(participant, { prefix: PREFIX, maxBodyBytes: 4096 }));
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    async post(path, headers, body) {
-      const res = await fetch(`http://127.0.0.1:${port}${path}`, { method: 'POST', headers, body });
-      return { status: res.status, body: (await res.json()) as Record<string, unknown> };
-    },
-    close: () => new Promise<void>((resolve, reject) => server.close((e) => (e ? reject(e) : resolve()))),
-  };
-}
+const viaFastify = (participant: Participant) =>
+  fastifyTransport(participant, {
+    prefix: PREFIX,
+    // The host's own JSON routes keep their parser.
+    extend: (app) => app.post('/echo', async (request) => ({ parsed: request.body })),
+  });
+const viaNodeHandler = (participant: Participant) => nodeTransport(participant, { prefix: PREFIX, maxBodyBytes: 4096 });
 
 interface CallSpec {
   op: BranchOp;
@@ -226,10 +195,10 @@ async function barrierRows(): Promise<number> {
 }
 
 describe.each([
-  ['fastify plugin', 'knex handlers', fastifyTransport],
-  ['node handler', 'knex handlers', nodeTransport],
-  ['fastify plugin', 'plain-SQL handlers', fastifyTransport],
-  ['node handler', 'plain-SQL handlers', nodeTransport],
+  ['fastify plugin', 'knex handlers', viaFastify],
+  ['node handler', 'knex handlers', viaNodeHandler],
+  ['fastify plugin', 'plain-SQL handlers', viaFastify],
+  ['node handler', 'plain-SQL handlers', viaNodeHandler],
 ] as const)('participant over HTTP: %s, %s', (_name, kind, makeTransport) => {
   let transport: Transport | undefined;
 
@@ -247,9 +216,9 @@ describe.each([
     return transport;
   }
 
-  async function send(t: Transport, spec: CallSpec): Promise<Reply> {
+  async function send(t: Transport, spec: CallSpec): Promise<StatusAndBody> {
     const r = request(spec);
-    return t.post(r.path, r.headers, r.body);
+    return statusAndBody(await t.post(r.path, r.headers, r.body));
   }
 
   it('runs a signed try and returns its result', async () => {
@@ -449,10 +418,10 @@ describe('plain-SQL resources', () => {
 describe('fastify plugin', () => {
   it("leaves the host application's JSON parser untouched", async () => {
     const participant = await makeParticipant(SECRET);
-    const t = await fastifyTransport(participant);
+    const t = await viaFastify(participant);
     try {
       const echoed = await t.post('/echo', { 'content-type': 'application/json' }, '{"a":1}');
-      expect(echoed).toEqual({ status: 200, body: { parsed: { a: 1 } } });
+      expect(statusAndBody(echoed)).toEqual({ status: 200, body: { parsed: { a: 1 } } });
     } finally {
       await t.close();
     }
@@ -461,7 +430,7 @@ describe('fastify plugin', () => {
 
 describe('node handler', () => {
   it('answers 413 to a body over the limit and 404 outside its prefix', async () => {
-    const t = await nodeTransport(await makeParticipant(SECRET));
+    const t = await viaNodeHandler(await makeParticipant(SECRET));
     try {
       const big = await send413(t);
       expect(big.status).toBe(413);

@@ -5,29 +5,24 @@
  * routing of `<mount>/<name>/{action,compensate}`, the 404 of an op of the
  * other mode, signatures, and the barrier's replies as the coordinator sees them.
  */
-import { createServer } from 'node:http';
-import type { Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import Fastify from 'fastify';
 import knexFactory from 'knex';
 import type { Knex } from 'knex';
 import { pino } from 'pino';
 import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
 import {
   BranchRejectedError,
-  createNodeHandler,
   createParticipant,
   defineSaga,
   defineSqlSaga,
   defineTcc,
-  dtxParticipantPlugin,
   HEADERS,
   ParticipantConfigError,
-  sign,
+  callHeaders,
 } from '../../participant-sdk/index.ts';
 import type { BranchOp, Participant, SagaResource } from '../../participant-sdk/index.ts';
 import { createTestDatabase } from '../support/databases.ts';
 import type { TestDatabase } from '../support/databases.ts';
+import { fastifyTransport, nodeTransport, type Reply, type Transport } from '../support/participant-transports.ts';
 
 const SECRET = 'saga-http-secret-0123456789';
 const NOW = 1_700_000_000_000;
@@ -38,17 +33,6 @@ interface StepPayload {
   account: string;
   amount: number;
   reject?: boolean;
-}
-
-interface Reply {
-  status: number;
-  contentType: string;
-  body: Record<string, unknown>;
-}
-
-interface Transport {
-  post(path: string, headers: Record<string, string>, body: string): Promise<Reply>;
-  close(): Promise<void>;
 }
 
 let db: TestDatabase;
@@ -116,31 +100,8 @@ async function makeParticipant(kind: string): Promise<Participant> {
   return participant;
 }
 
-async function fastifyTransport(participant: Participant): Promise<Transport> {
-  const app = Fastify();
-  await app.register(dtxParticipantPlugin, { participant, prefix: PREFIX });
-  await app.ready();
-  return {
-    async post(path, headers, body) {
-      const res = await app.inject({ method: 'POST', url: path, headers, payload: body });
-      return { status: res.statusCode, contentType: String(res.headers['content-type']), body: res.json() };
-    },
-    close: () => app.close(),
-  };
-}
-
-async function nodeTransport(participant: Participant): Promise<Transport> {
-  const server: Server = createServer(createNodeHandler(participant, { prefix: PREFIX }));
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as AddressInfo;
-  return {
-    async post(path, headers, body) {
-      const res = await fetch(`http://127.0.0.1:${port}${path}`, { method: 'POST', headers, body });
-      return { status: res.status, contentType: String(res.headers.get('content-type')), body: (await res.json()) as Record<string, unknown> };
-    },
-    close: () => new Promise<void>((resolve, reject) => server.close((e) => (e ? reject(e) : resolve()))),
-  };
-}
+const viaFastify = (participant: Participant) => fastifyTransport(participant, { prefix: PREFIX });
+const viaNodeHandler = (participant: Participant) => nodeTransport(participant, { prefix: PREFIX });
 
 interface CallSpec {
   op: BranchOp;
@@ -152,33 +113,10 @@ interface CallSpec {
 }
 
 function request(spec: CallSpec): { path: string; headers: Record<string, string>; body: string } {
-  const gid = 'saga-http-1';
-  const branchId = '01';
   const body = JSON.stringify(spec.payload ?? { account: 'alice', amount: 30 });
   const path = `${PREFIX}/${spec.resource ?? 'withdraw'}/${spec.pathOp ?? spec.op}`;
-  const signature = sign(spec.secret ?? SECRET, {
-    method: 'POST',
-    host: new URL(PUBLIC_URL).host,
-    path,
-    coordinator: '',
-    gid,
-    branchId,
-    op: spec.op,
-    timestamp: NOW,
-    body,
-  });
-  return {
-    path,
-    body,
-    headers: {
-      'content-type': 'application/json',
-      [HEADERS.gid]: gid,
-      [HEADERS.branchId]: branchId,
-      [HEADERS.op]: spec.op,
-      [HEADERS.timestamp]: String(NOW),
-      [HEADERS.signature]: signature,
-    },
-  };
+  const url = new URL(path, PUBLIC_URL);
+  return { path, body, headers: callHeaders(spec.secret ?? SECRET, { url, gid: 'saga-http-1', branchId: '01', op: spec.op, body, timestamp: NOW }) };
 }
 
 async function effects(op?: BranchOp): Promise<number> {
@@ -194,10 +132,10 @@ async function barrierRows(): Promise<number> {
 }
 
 describe.each([
-  ['fastify plugin', 'knex handlers', fastifyTransport],
-  ['node handler', 'knex handlers', nodeTransport],
-  ['fastify plugin', 'plain-SQL handlers', fastifyTransport],
-  ['node handler', 'plain-SQL handlers', nodeTransport],
+  ['fastify plugin', 'knex handlers', viaFastify],
+  ['node handler', 'knex handlers', viaNodeHandler],
+  ['fastify plugin', 'plain-SQL handlers', viaFastify],
+  ['node handler', 'plain-SQL handlers', viaNodeHandler],
 ] as const)('saga resource over HTTP: %s, %s', (_name, kind, makeTransport) => {
   let transport: Transport | undefined;
 
