@@ -39,8 +39,9 @@ describe('recovery queue and worker closed while Redis is unreachable', () => {
     expect(client.status).not.toBe('ready');
     client.emit('error', Object.assign(new Error('connect ECONNREFUSED (late)'), { code: 'ECONNREFUSED' }));
     client.emit('end');
-    // Let the connection's promise handlers run, and Node report any rejection left unhandled.
-    await new Promise((resolve) => setTimeout(resolve, 50));
+    // The connection's promise handlers run as microtasks, and Node reports a rejection left unhandled once
+    // they are drained: both are done before the next turn of the event loop.
+    await new Promise((resolve) => setImmediate(resolve));
   }
 
   it('the worker: a late connect failure is no unhandled rejection', async () => {
