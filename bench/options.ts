@@ -23,7 +23,7 @@ import { HEADLINE_FRACTION, type SweepOptions } from './scenario.ts';
 export const SCENARIOS = ['a', 'b', 'c', 'c0'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
-export function isScenarioName(name: string): name is ScenarioName {
+function isScenarioName(name: string): name is ScenarioName {
   return (SCENARIOS as readonly string[]).includes(name);
 }
 

@@ -53,7 +53,7 @@ export interface ScenarioContext {
 }
 
 /** A level counts as still climbing when it beats the best level before it by this much. */
-export const CLIMB_MIN_GAIN = 0.03;
+const CLIMB_MIN_GAIN = 0.03;
 
 /** Whether the last closed-loop level beat every earlier one by CLIMB_MIN_GAIN: the peak may lie further up. */
 export function stillClimbing(steps: readonly StepResult[]): boolean {

@@ -78,7 +78,7 @@ export interface ApiToken {
 }
 
 /** `DTX_API_TOKENS`: comma-separated `name:token` entries, the name being the caller recorded on its transactions. */
-export function parseApiTokens(text: string, problems: string[]): ApiToken[] {
+function parseApiTokens(text: string, problems: string[]): ApiToken[] {
   const tokens: ApiToken[] = [];
   for (const [index, entry] of text
     .split(',')
@@ -116,7 +116,7 @@ export interface AdminToken {
  * `DTX_ADMIN_TOKENS`: comma-separated `name:role:token` entries, role being
  * `viewer` (read) or `operator` (read and act).
  */
-export function parseAdminTokens(text: string, problems: string[]): AdminToken[] {
+function parseAdminTokens(text: string, problems: string[]): AdminToken[] {
   const tokens: AdminToken[] = [];
   for (const entry of text
     .split(',')

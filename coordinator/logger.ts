@@ -6,7 +6,7 @@
 import { pino, type Logger, type DestinationStream } from 'pino';
 
 /** The log fields pino replaces with `[redacted]`: keys, tokens and signatures. */
-export const REDACT_PATHS = [
+const REDACT_PATHS = [
   'secret',
   '*.secret',
   'config.secret',

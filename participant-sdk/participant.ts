@@ -102,14 +102,13 @@ interface NormalisedOptions {
 
 /**
  * Check and default the options once, at start, so that a misconfigured
- * participant fails before it serves a call. createParticipant calls it;
- * exported for tools that need the same checks.
+ * participant fails before it serves a call (createParticipant calls it).
  *
  * @throws ParticipantConfigError on duplicate or badly named resources, a
  *   missing or empty secret (outside insecureDevMode), a bad publicUrl,
  *   maxSkewMs or barrierTable, or plain-SQL resources on a non-mysql2 knex
  */
-export function normaliseParticipantOptions(options: ParticipantOptions): NormalisedOptions {
+function normaliseParticipantOptions(options: ParticipantOptions): NormalisedOptions {
   const resources = new Map<string, Resource>();
   for (const resource of options.resources) {
     assertResourceName(resource.name);

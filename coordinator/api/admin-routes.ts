@@ -35,7 +35,7 @@ function parseTime(text: string | undefined, name: string): number | undefined {
   return ms;
 }
 
-export function encodeCursor(cursor: ListCursor): string {
+function encodeCursor(cursor: ListCursor): string {
   return Buffer.from(JSON.stringify([cursor.createdAt, cursor.gid])).toString('base64url');
 }
 

@@ -24,7 +24,7 @@ import type { StatusCount, Stats } from '../store/ports/admin-store.ts';
 const iso = (ms: number | null): string | null => (ms === null ? null : new Date(ms).toISOString());
 
 /** The wire form of a branch's operations: one `<operation>Url` field each (TCC: confirmUrl, cancelUrl). */
-export function operationsOfBody(body: Record<string, unknown>): Operations {
+function operationsOfBody(body: Record<string, unknown>): Operations {
   const operations: Operations = {};
   for (const op of BRANCH_OPS) {
     const url = body[`${op}Url`];
@@ -42,7 +42,7 @@ function urlFields(operations: Operations): Record<string, string> {
  * status line when the reader may not see participants' reply bodies. Errors
  * of the coordinator's own making (timeouts, refused connections) are kept.
  */
-export function replyForReader(text: string | null, replyBodies: boolean): string | null {
+function replyForReader(text: string | null, replyBodies: boolean): string | null {
   if (text === null || replyBodies) return text;
   const status = /^HTTP \d{3}(?=: )/.exec(text);
   return status ? status[0] : text;

@@ -42,7 +42,7 @@ export interface HttpBranchClientOptions {
  * API): enough for a participant's `{code, message}`, and read as a bounded
  * stream — a participant answering a huge body costs the coordinator no more.
  */
-export const REPLY_EXCERPT_BYTES = 512;
+const REPLY_EXCERPT_BYTES = 512;
 
 /** The {@link BranchClient} over HTTP: signed calls, keep-alive per participant, outcomes by status code only. */
 export class HttpBranchClient implements BranchClient {
@@ -100,7 +100,7 @@ export class HttpBranchClient implements BranchClient {
  * The first `limit` bytes of a body as text; the rest is not read (the
  * stream is destroyed, and its connection with it, rather than drained).
  */
-export async function readExcerpt(body: AsyncIterable<Buffer> & { destroy(): unknown }, limit: number): Promise<string> {
+async function readExcerpt(body: AsyncIterable<Buffer> & { destroy(): unknown }, limit: number): Promise<string> {
   const chunks: Buffer[] = [];
   let size = 0;
   for await (const chunk of body) {

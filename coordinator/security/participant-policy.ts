@@ -29,7 +29,7 @@ export interface AllowedPrefix {
 export type UrlRefusal = { code: 'INVALID_URL' | 'PARTICIPANT_NOT_ALLOWED'; message: string };
 
 /** The column that records a branch's participant (`scheme://host:port`) holds this much. */
-export const PARTICIPANT_MAX_LENGTH = 255;
+const PARTICIPANT_MAX_LENGTH = 255;
 
 const DEFAULT_PORTS: Record<string, string> = { 'http:': '80', 'https:': '443' };
 

@@ -16,7 +16,7 @@ export const UNDONE_OP = { cancel: 'try', compensate: 'action' } as const;
 export type UndoOp = keyof typeof UNDONE_OP;
 export type ForwardOp = Exclude<BranchOp, UndoOp>;
 
-export function isUndoOp(op: BranchOp): op is UndoOp {
+function isUndoOp(op: BranchOp): op is UndoOp {
   return op === 'cancel' || op === 'compensate';
 }
 

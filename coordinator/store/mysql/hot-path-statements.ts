@@ -57,7 +57,7 @@ export function branchRow(gid: string, branch: BranchRegistration, now: number, 
 }
 
 /** The SQL condition of a transition guard on the global row, with its bindings. */
-export function guardCondition(guard: TransitionGuard): { sql: string; values: unknown[] } {
+function guardCondition(guard: TransitionGuard): { sql: string; values: unknown[] } {
   const parts = ['status = ?'];
   const values: unknown[] = [guard.from];
   if (guard.deadlineAfter !== undefined) {

@@ -42,7 +42,7 @@ async function withDb<T>(url: string, work: (knex: Knex) => Promise<T>): Promise
   }
 }
 
-export async function auditBank(url: string, bank: string): Promise<Pick<Audit, 'duplicateEffects' | 'confirmedAndCancelled'> & { totals: BankTotals }> {
+async function auditBank(url: string, bank: string): Promise<Pick<Audit, 'duplicateEffects' | 'confirmedAndCancelled'> & { totals: BankTotals }> {
   return withDb(url, async (knex) => {
     const [sums] = await knex('accounts').sum({ balance: 'balance', frozen: 'frozen', incoming: 'incoming' });
     const negative = await knex('accounts').where('balance', '<', 0).orWhere('frozen', '<', 0).orWhere('incoming', '<', 0).pluck('id');
