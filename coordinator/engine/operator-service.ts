@@ -93,7 +93,7 @@ export class OperatorService {
    * event and audit entry follow the decision, so they record what happened.
    */
   async forceAbort(gid: string, who: Operator, reason: string, waitMs: number): Promise<GlobalStatus> {
-    const { transaction } = await this.options.transactions.view(gid);
+    const { transaction } = await this.#load(gid);
     rulesFor(transaction.mode).checkForceAbort(transaction);
     // A submit racing this one wins or loses on the engine's compare-and-set: the loser gets ILLEGAL_STATE.
     const { status } = await this.options.transactions.abort({ gid, reason: `force-abort by ${who.name}: ${reason}`, waitMs, actor: who.name });
@@ -142,8 +142,7 @@ export class OperatorService {
    */
   async #applyChange(gid: string, audit: AuditEntry, decide: (snapshot: TransactionSnapshot) => OperatorChange): Promise<TransactionSnapshot> {
     for (let attempt = 1; ; attempt++) {
-      const before = await this.options.load(gid);
-      if (!before) throw new TransactionRefusedError('NOT_FOUND', `no transaction with gid ${gid}`, gid);
+      const before = await this.#load(gid);
       const result = await this.options.store.applyOperatorChange({ before, change: decide(before), audit });
       if (result === null) throw new TransactionRefusedError('NOT_FOUND', `no transaction with gid ${gid}`, gid);
       if (result !== 'stale') return result;
@@ -151,6 +150,13 @@ export class OperatorService {
         throw new TransactionRefusedError('ILLEGAL_STATE', `transaction ${gid} kept changing while the action was applied; query it and try again`, gid);
       }
     }
+  }
+
+  /** The transaction and its branches (no history: the decisions need none). */
+  async #load(gid: string): Promise<TransactionSnapshot> {
+    const snapshot = await this.options.load(gid);
+    if (!snapshot) throw new TransactionRefusedError('NOT_FOUND', `no transaction with gid ${gid}`, gid);
+    return snapshot;
   }
 
   #audit(action: AuditEntry['action'], gid: string | null, branchId: string | null, who: Operator, reason: string, detail: string | null): AuditEntry {
