@@ -12,7 +12,7 @@ import { connectMysql } from '../../coordinator/store/mysql/connect.ts';
 import { migrateLatest } from '../../coordinator/store/mysql/migrator.ts';
 import { createTestDatabase, type TestDatabase } from '../support/databases.ts';
 import { openLogStore, registration, type LogStore } from '../support/log-store.ts';
-import { migrateThrough } from '../support/migrate-to.ts';
+import { dumpLogTable, logColumns, migrateThrough } from '../support/migrate-to.ts';
 import { uniqueGid } from '../support/recovery-helpers.ts';
 
 const T0 = 1_700_000_000_000;
@@ -132,25 +132,8 @@ describe('migration 0003 on an existing log', () => {
     await db?.drop();
   });
 
-  /** Every column of the log's tables: name, type, nullability and collation. */
-  async function columns(): Promise<Record<string, { type: string; nullable: string; collation: string | null }>> {
-    const rows = (await knex('information_schema.COLUMNS')
-      .select('TABLE_NAME as t', 'COLUMN_NAME as c', 'COLUMN_TYPE as type', 'IS_NULLABLE as nullable', 'COLLATION_NAME as collation')
-      .where('TABLE_SCHEMA', db.name)
-      .whereIn('TABLE_NAME', ['dtx_global', 'dtx_branch', 'dtx_event', 'dtx_audit'])) as {
-      t: string;
-      c: string;
-      type: string;
-      nullable: string;
-      collation: string | null;
-    }[];
-    return Object.fromEntries(rows.map((r) => [`${r.t}.${r.c}`, { type: r.type, nullable: r.nullable, collation: r.collation }]));
-  }
-
-  const dump = async (table: string) =>
-    knex(table)
-      .select('*')
-      .orderBy(table === 'dtx_branch' ? ['gid', 'branch_id'] : table === 'dtx_global' ? ['gid'] : ['id']);
+  const columns = () => logColumns(knex, db.name);
+  const dump = (table: string) => dumpLogTable(knex, table);
 
   it('keeps every row and column, makes the id columns binary, and adds decided_at and caller', async () => {
     // The log as 0002 left it.

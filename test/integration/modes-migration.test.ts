@@ -15,7 +15,7 @@ import { connectMysql } from '../../coordinator/store/mysql/connect.ts';
 import { migrateLatest } from '../../coordinator/store/mysql/migrator.ts';
 import { createTestDatabase, type TestDatabase } from '../support/databases.ts';
 import { openLogStore } from '../support/log-store.ts';
-import { migrateThrough, rollbackLast } from '../support/migrate-to.ts';
+import { dumpLogTable, logColumns, migrateThrough, rollbackLast } from '../support/migrate-to.ts';
 
 const T0 = 1_700_000_000_000;
 const BANK = 'http://bank:4000/dtx/account';
@@ -82,14 +82,7 @@ describe('migration 0004 on an existing log', () => {
     await db?.drop();
   });
 
-  /** Every column of the log's tables (name, type, nullability, default, collation), by table.column; positions aside. */
-  async function columns(): Promise<Record<string, unknown>> {
-    const rows = (await knex('information_schema.COLUMNS')
-      .select('TABLE_NAME as t', 'COLUMN_NAME as c', 'COLUMN_TYPE as type', 'IS_NULLABLE as nullable', 'COLUMN_DEFAULT as def', 'COLLATION_NAME as collation')
-      .where('TABLE_SCHEMA', db.name)
-      .whereIn('TABLE_NAME', ['dtx_global', 'dtx_branch', 'dtx_event', 'dtx_audit'])) as { t: string; c: string }[];
-    return Object.fromEntries(rows.map(({ t, c, ...rest }) => [`${t}.${c}`, rest]));
-  }
+  const columns = () => logColumns(knex, db.name);
 
   async function indexes(): Promise<string[]> {
     const rows = (await knex('information_schema.STATISTICS')
@@ -98,10 +91,7 @@ describe('migration 0004 on an existing log', () => {
     return rows.map((r) => `${r.t}.${r.i}.${r.n}:${r.c}:${r.u}`).sort();
   }
 
-  const dump = async (table: string) =>
-    knex(table)
-      .select('*')
-      .orderBy(table === 'dtx_branch' ? ['gid', 'branch_id'] : table === 'dtx_global' ? ['gid'] : ['id']);
+  const dump = (table: string) => dumpLogTable(knex, table);
   const dumpAll = async () => ({ global: await dump('dtx_global'), branch: await dump('dtx_branch'), event: await dump('dtx_event') });
 
   it('reads back with the model names, operations in order and the same history; down restores 0003; a transaction spanning it has each line once', async () => {
@@ -176,8 +166,8 @@ describe('migration 0004 on an existing log', () => {
         expect(events.map((e) => [e.kind, e.fromStatus, e.toStatus, e.branchId, e.op, e.outcome, e.attempt, e.message, e.actor, e.at])).toEqual(
           logged.map((row) => [
             row.kind,
-            rename(row.from_status),
-            rename(row.to_status),
+            rename(row.from_status as string | null),
+            rename(row.to_status as string | null),
             row.branch_id,
             row.op,
             row.outcome,

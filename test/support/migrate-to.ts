@@ -29,3 +29,29 @@ export async function rollbackLast(knex: Knex, last: string): Promise<string[]> 
   const [, undone] = (await knex.migrate.down({ migrationSource: sourceThrough(last), tableName: TABLES.migrations })) as [number, string[]];
   return undone;
 }
+
+/** The log's tables a migration test compares. */
+const LOG_TABLES = ['dtx_global', 'dtx_branch', 'dtx_event', 'dtx_audit'];
+
+export interface ColumnShape {
+  type: string;
+  nullable: string;
+  def: string | null;
+  collation: string | null;
+}
+
+/** Every column of the log's tables in database `schema` (type, nullability, default, collation), by `table.column`; positions aside. */
+export async function logColumns(knex: Knex, schema: string): Promise<Record<string, ColumnShape>> {
+  const rows = (await knex('information_schema.COLUMNS')
+    .select('TABLE_NAME as t', 'COLUMN_NAME as c', 'COLUMN_TYPE as type', 'IS_NULLABLE as nullable', 'COLUMN_DEFAULT as def', 'COLLATION_NAME as collation')
+    .where('TABLE_SCHEMA', schema)
+    .whereIn('TABLE_NAME', LOG_TABLES)) as ({ t: string; c: string } & ColumnShape)[];
+  return Object.fromEntries(rows.map(({ t, c, ...shape }) => [`${t}.${c}`, shape]));
+}
+
+/** Every row of one of the log's tables, in key order. */
+export function dumpLogTable(knex: Knex, table: string): Promise<Record<string, unknown>[]> {
+  return knex(table)
+    .select('*')
+    .orderBy(table === 'dtx_branch' ? ['gid', 'branch_id'] : table === 'dtx_global' ? ['gid'] : ['id']);
+}
