@@ -3,6 +3,7 @@
  * a pure function. Every variable, its default and meaning is listed here
  * and in the README's configuration table.
  */
+import { cutAt, listEntries } from './setting-lists.ts';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
 import { DEVELOPMENT_SECRET } from '@dtx/protocol';
@@ -80,15 +81,9 @@ export interface ApiToken {
 /** `DTX_API_TOKENS`: comma-separated `name:token` entries, the name being the caller recorded on its transactions. */
 function parseApiTokens(text: string, problems: string[]): ApiToken[] {
   const tokens: ApiToken[] = [];
-  for (const [index, entry] of text
-    .split(',')
-    .map((e) => e.trim())
-    .filter(Boolean)
-    .entries()) {
-    const cut = entry.indexOf(':');
-    const name = cut < 0 ? '' : entry.slice(0, cut);
-    const token = cut < 0 ? '' : entry.slice(cut + 1);
-    if (!/^[A-Za-z0-9_.@-]{1,64}$/.test(name) || token.length < 16) {
+  for (const [index, entry] of listEntries(text).entries()) {
+    const [name, token] = cutAt(entry, ':');
+    if (token === null || !/^[A-Za-z0-9_.@-]{1,64}$/.test(name) || token.length < 16) {
       // Never echo the entry: it holds a secret.
       problems.push(`DTX_API_TOKENS entry #${index + 1} must be name:token with a name of [A-Za-z0-9_.@-] and a token of 16+ characters`);
       continue;
@@ -118,15 +113,12 @@ export interface AdminToken {
  */
 function parseAdminTokens(text: string, problems: string[]): AdminToken[] {
   const tokens: AdminToken[] = [];
-  for (const entry of text
-    .split(',')
-    .map((e) => e.trim())
-    .filter(Boolean)) {
-    const [name, role, ...rest] = entry.split(':');
-    const token = rest.join(':');
-    if (!name || !/^[A-Za-z0-9_.@-]{1,64}$/.test(name) || (role !== 'viewer' && role !== 'operator') || token.length < 12) {
+  for (const [index, entry] of listEntries(text).entries()) {
+    const [name, roleAndToken] = cutAt(entry, ':');
+    const [role, token] = cutAt(roleAndToken ?? '', ':');
+    if (token === null || !/^[A-Za-z0-9_.@-]{1,64}$/.test(name) || (role !== 'viewer' && role !== 'operator') || token.length < 12) {
       // Never echo the entry: it holds a secret.
-      problems.push(`DTX_ADMIN_TOKENS entry #${tokens.length + 1} must be name:viewer|operator:token with a token of 12+ characters`);
+      problems.push(`DTX_ADMIN_TOKENS entry #${index + 1} must be name:viewer|operator:token with a token of 12+ characters`);
       continue;
     }
     if (tokens.some((t) => t.token === token || t.name === name)) {

@@ -12,6 +12,7 @@
  *
  * Pure: parsing and matching only; the service and the branch client use it.
  */
+import { cutAt, listEntries } from '../setting-lists.ts';
 
 export interface AllowedPrefix {
   /** The entry as configured, without its key (safe to log). */
@@ -36,14 +37,8 @@ const DEFAULT_PORTS: Record<string, string> = { 'http:': '80', 'https:': '443' }
 /** DTX_PARTICIPANTS: comma-separated `prefix[=key]`; problems are reported without echoing keys. */
 export function parseAllowList(text: string, problems: string[]): AllowedPrefix[] {
   const entries: AllowedPrefix[] = [];
-  for (const [index, raw] of text
-    .split(',')
-    .map((e) => e.trim())
-    .filter(Boolean)
-    .entries()) {
-    const cut = raw.indexOf('=');
-    const prefix = cut < 0 ? raw : raw.slice(0, cut);
-    const key = cut < 0 ? null : raw.slice(cut + 1);
+  for (const [index, raw] of listEntries(text).entries()) {
+    const [prefix, key] = cutAt(raw, '=');
     const parsed = parsePrefix(prefix);
     if (!parsed) {
       problems.push(

@@ -289,3 +289,27 @@ describe('loadConfig refuses invalid values', () => {
     }
   });
 });
+
+describe('list settings', () => {
+  it('names a bad entry by its place in the list, and never echoes a token', () => {
+    const problems = problemsOf({
+      ...BASE,
+      DTX_ADMIN_TOKENS: 'no-role-token-0123456789,bob:operator:bob-token-0123456,carol:admin:carol-token-0123456',
+      DTX_API_TOKENS: 'tests:unit-test-api-token-0123,just-a-token-0123456789',
+    });
+    expect(problems.filter((p) => p.startsWith('DTX_ADMIN_TOKENS'))).toEqual([
+      'DTX_ADMIN_TOKENS entry #1 must be name:viewer|operator:token with a token of 12+ characters',
+      'DTX_ADMIN_TOKENS entry #3 must be name:viewer|operator:token with a token of 12+ characters',
+    ]);
+    expect(problems.filter((p) => p.startsWith('DTX_API_TOKENS'))).toEqual([
+      'DTX_API_TOKENS entry #2 must be name:token with a name of [A-Za-z0-9_.@-] and a token of 16+ characters',
+    ]);
+    expect(problems.join('\n')).not.toMatch(/token-0123/);
+  });
+
+  it('takes tokens holding the separator whole', () => {
+    const config = loadConfig({ ...BASE, DTX_API_TOKENS: 'svc:a:b:c-0123456789abcdef', DTX_ADMIN_TOKENS: 'ops:viewer:x:y-0123456789' });
+    expect(config.apiTokens).toEqual([{ name: 'svc', token: 'a:b:c-0123456789abcdef' }]);
+    expect(config.adminTokens).toEqual([{ name: 'ops', role: 'viewer', token: 'x:y-0123456789' }]);
+  });
+});
