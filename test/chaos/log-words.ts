@@ -3,7 +3,7 @@
  * `rolling-back`, …); the chaos oracle reads it directly and reports in
  * TCC's words, as the API and the bank example do.
  */
-import { wordsFor, type GlobalStatus } from '@dtx/coordinator';
+import { OPEN_STATUSES, TERMINAL_STATUSES, wordsFor, type GlobalStatus } from '@dtx/coordinator';
 
 const TCC = wordsFor('tcc');
 
@@ -12,8 +12,8 @@ export function tccWord(status: string): string {
   return TCC.status[status as GlobalStatus] ?? status;
 }
 
-/** Statuses as the log stores them. */
-export const LOGGED: { terminal: GlobalStatus[]; phaseTwo: GlobalStatus[] } = {
-  terminal: ['committed', 'rolled-back'],
-  phaseTwo: ['committing', 'rolling-back'],
+/** Statuses as the log stores them: terminal, and those of phase two (open, past the decision). */
+export const LOGGED: { terminal: readonly GlobalStatus[]; phaseTwo: readonly GlobalStatus[] } = {
+  terminal: TERMINAL_STATUSES,
+  phaseTwo: OPEN_STATUSES.filter((status) => status !== 'open'),
 };

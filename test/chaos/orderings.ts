@@ -203,7 +203,7 @@ async function branchesOf(world: ChaosWorld, gid: string): Promise<BranchSpec[]>
   return specs;
 }
 
-async function gidsIn(world: ChaosWorld, statuses: string[], count: number): Promise<string[]> {
+async function gidsIn(world: ChaosWorld, statuses: readonly string[], count: number): Promise<string[]> {
   const rows = await world.coordinatorDb('dtx_global').whereIn('status', statuses).orderBy('updated_at', 'desc').limit(200).pluck('gid');
   const random = world.random();
   const picked = new Set<string>();
