@@ -158,6 +158,7 @@ export function createCoordinator(config: CoordinatorConfig, deps: CoordinatorDe
     defaultTimeoutMs: config.defaultTimeoutMs,
     maxTimeoutMs: config.maxTimeoutMs,
     submitWaitMs: config.submitWaitMs,
+    maxStepTimeoutMs: config.branchTimeoutMs,
     metrics,
     // Readiness: the producer's Redis connection fails fast while Redis is away (no offline queue).
     health: { checkLog: () => store.ping(), checkQueue: async () => void (await producerRedis.ping()) },

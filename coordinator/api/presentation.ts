@@ -89,6 +89,7 @@ export function presentTransaction(snapshot: TransactionSnapshot, events: Transa
       ...urlFields(b.operations),
       status: words.branchStatus[b.status],
       payload: JSON.parse(b.payload) as unknown,
+      opPayloads: b.opPayloads && Object.fromEntries(Object.entries(b.opPayloads).map(([op, text]) => [op, JSON.parse(text) as unknown])),
       lastError: replyForReader(b.lastError, options.replyBodies),
       createdAt: iso(b.createdAt),
       updatedAt: iso(b.updatedAt),

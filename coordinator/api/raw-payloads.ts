@@ -1,5 +1,6 @@
 /**
- * The exact text of each `branches[i].payload` in a request body.
+ * The exact text of each payload in a request body: `branches[i].payload`,
+ * a saga's `steps[i].action.payload` and `steps[i].compensate.payload`.
  *
  * A payload is "any JSON" and reaches the participant as the bytes the
  * caller registered: parsing it into JavaScript values and printing it again
@@ -12,26 +13,36 @@
 
 /** The raw payload text of each element of the top-level `branches` array (undefined where absent). */
 export function rawBranchPayloads(text: string): (string | undefined)[] {
+  return rawPayloadsOf(text, 'branches').map((payloads) => payloads.get('payload'));
+}
+
+/**
+ * The raw payload texts of each element of the top-level array `arrayKey`:
+ * an element's own `payload`, and the `payload` of each object member one
+ * level down (a saga step's `action.payload`), keyed by their path.
+ */
+export function rawPayloadsOf(text: string, arrayKey: string): Map<string, string>[] {
   const scanner = new Scanner(text);
-  const found: (string | undefined)[] = [];
+  const found: Map<string, string>[] = [];
   scanner.space();
   if (text[scanner.at] !== '{') return found;
+  /** At an object: records the `payload` members at `prefix`, and one level below when `depth` allows. */
+  const collect = (into: Map<string, string>, prefix: string, depth: number) =>
+    scanner.members((member) => {
+      const start = scanner.at;
+      if (member !== 'payload' && depth > 0 && text[scanner.at] === '{') collect(into, `${prefix}${member}.`, depth - 1);
+      else scanner.skipValue();
+      if (member === 'payload') into.set(`${prefix}payload`, text.slice(start, scanner.at));
+    });
   scanner.members((key) => {
-    if (key !== 'branches' || text[scanner.at] !== '[') return scanner.skipValue();
+    if (key !== arrayKey || text[scanner.at] !== '[') return scanner.skipValue();
     // A later duplicate key wins, as in JSON.parse.
     found.length = 0;
     scanner.elements(() => {
-      let payload: string | undefined;
-      if (text[scanner.at] !== '{') {
-        scanner.skipValue();
-      } else {
-        scanner.members((member) => {
-          const start = scanner.at;
-          scanner.skipValue();
-          if (member === 'payload') payload = text.slice(start, scanner.at);
-        });
-      }
-      found.push(payload);
+      const payloads = new Map<string, string>();
+      if (text[scanner.at] !== '{') scanner.skipValue();
+      else collect(payloads, '', 1);
+      found.push(payloads);
     });
   });
   return found;

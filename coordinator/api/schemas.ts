@@ -52,6 +52,47 @@ export const DecisionBody = Type.Object(
   { additionalProperties: false },
 );
 
+const SagaCall = (what: string) =>
+  Type.Object(
+    {
+      url: HttpUrl,
+      payload: Type.Optional(Type.Unknown({ description: `JSON body of the ${what}` })),
+    },
+    { additionalProperties: false },
+  );
+
+export const SagaStep = Type.Object(
+  {
+    id: BranchId,
+    action: SagaCall('action'),
+    compensate: SagaCall("compensation (default: the action's payload)"),
+    dependsOn: Type.Optional(
+      Type.Array(BranchId, {
+        maxItems: 100,
+        uniqueItems: true,
+        description: 'steps whose actions must succeed before this one runs; absent: the step before it ([] for none)',
+      }),
+    ),
+    retryLimit: Type.Optional(
+      Type.Integer({ minimum: 0, maximum: 1_000, description: 'retries of the action before the saga is compensated; absent: retried until the deadline' }),
+    ),
+    timeoutMs: Type.Optional(Type.Integer({ minimum: 1, description: "timeout of one call to this step (at most the coordinator's branch timeout)" })),
+  },
+  { additionalProperties: false },
+);
+export type SagaStepBody = Static<typeof SagaStep>;
+
+export const SagaBody = Type.Object(
+  {
+    gid: Type.Optional(Gid),
+    timeoutMs: Type.Optional(Type.Integer({ minimum: 1, description: 'deadline of the actions: past it, the saga is compensated' })),
+    reason: Type.Optional(Reason),
+    waitMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 60_000, description: 'how long to wait for the outcome before answering' })),
+    steps: Type.Array(SagaStep, { minItems: 1, maxItems: 100 }),
+  },
+  { additionalProperties: false },
+);
+
 export const BeginReply = Type.Object({ gid: Gid, status: Status, deadlineAt: Type.String(), created: Type.Boolean() });
 export const RegisterReply = Type.Object({ gid: Gid, status: Status, registered: Type.Array(Type.String()) });
 export const StatusReply = Type.Object({ gid: Gid, status: Status });

@@ -1,5 +1,6 @@
 /**
- * The public transaction API (v1): begin, register, submit, abort, query.
+ * The public transaction API (v1): begin, register, submit, abort, query;
+ * a saga submitted whole.
  * Handlers decode, call the service and encode; the rules live in the domain.
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
@@ -15,12 +16,14 @@ import {
   GidParams,
   RegisterBody,
   RegisterReply,
+  SagaBody,
   StatusReply,
   type BranchRegistrationBody,
 } from './schemas.ts';
 import { CALLER_SECURITY, DOC_TAGS, OPTIONAL_BODY } from './openapi.ts';
 import type { CallerAuth } from './caller-auth.ts';
 import { rawBranchPayloads } from './raw-payloads.ts';
+import { sagaRegistrations } from './saga-steps.ts';
 
 export interface TransactionRoutesOptions {
   service: TransactionService;
@@ -28,6 +31,8 @@ export interface TransactionRoutesOptions {
   defaultTimeoutMs: number;
   maxTimeoutMs: number;
   submitWaitMs: number;
+  /** The longest timeout a saga step may ask for (the coordinator's own branch timeout); no bound when absent. */
+  maxStepTimeoutMs?: number;
 }
 
 const errors = { 400: ErrorReply, 401: ErrorReply, 403: ErrorReply, 404: ErrorReply, 409: ErrorReply, 415: ErrorReply, 503: ErrorReply };
@@ -67,6 +72,41 @@ export const transactionRoutes: FastifyPluginAsyncTypebox<TransactionRoutesOptio
         mode: body.mode ?? 'tcc',
         timeoutMs,
         branches: registrations(body.branches ?? [], request.rawJson),
+      });
+      return reply
+        .status(result.created ? 201 : 200)
+        .send({ gid: result.gid, status: word(result), deadlineAt: new Date(result.deadlineAt).toISOString(), created: result.created });
+    },
+  );
+
+  app.post(
+    '/sagas',
+    {
+      schema: {
+        ...doc('Submit a saga: its steps run (in order, or by their dependencies) and are compensated if one fails'),
+        body: SagaBody,
+        response: { 200: BeginReply, 201: BeginReply, ...errors },
+      },
+    },
+    async (request, reply) => {
+      const body = request.body;
+      const timeoutMs = body.timeoutMs ?? options.defaultTimeoutMs;
+      if (timeoutMs > options.maxTimeoutMs) {
+        return reply.status(400).send({ code: 'INVALID_REQUEST', message: `timeoutMs may be at most ${options.maxTimeoutMs}` });
+      }
+      const slow = body.steps.find((step) => step.timeoutMs !== undefined && step.timeoutMs > (options.maxStepTimeoutMs ?? Infinity));
+      if (slow) {
+        return reply
+          .status(400)
+          .send({ code: 'INVALID_STEPS', message: `step ${slow.id}: timeoutMs may be at most ${options.maxStepTimeoutMs} (the coordinator's branch timeout)` });
+      }
+      const result = await service.begin({
+        gid: body.gid,
+        caller: request.caller ?? null,
+        mode: 'saga',
+        timeoutMs,
+        branches: sagaRegistrations(body.steps, request.rawJson),
+        submit: { reason: body.reason ?? null, waitMs: body.waitMs ?? options.submitWaitMs, actor: actorOf(request) },
       });
       return reply
         .status(result.created ? 201 : 200)

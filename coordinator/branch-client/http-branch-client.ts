@@ -15,6 +15,8 @@ export interface BranchCall {
   url: string;
   /** JSON text sent as the body. */
   payload: string;
+  /** This call's budget, if shorter than the client's (a saga step's own timeout). */
+  timeoutMs?: number;
 }
 
 /** The engine's port for calling participants. */
@@ -70,7 +72,7 @@ export class HttpBranchClient implements BranchClient {
         body: call.payload,
         timestamp: this.options.now(),
       });
-      const { statusCode, excerpt } = await withDeadline(this.options.timeoutMs, async (signal) => {
+      const { statusCode, excerpt } = await withDeadline(Math.min(call.timeoutMs ?? Infinity, this.options.timeoutMs), async (signal) => {
         const response = await request(url, { method: 'POST', headers, body: call.payload, dispatcher: this.#agent, signal });
         // A success needs no body: discard it (bounded too). Anything else keeps an excerpt for the operator.
         if (outcomeOfStatus(response.statusCode) === 'success') {

@@ -9,7 +9,7 @@
  * A line already present as a row (transactions logged before the columns
  * existed, a status an operator set) is not assembled again.
  */
-import { blankEvent, clip, isTerminal, PHASE_TWO_OF, type TransactionEvent, type TransactionSnapshot } from './transaction.ts';
+import { blankEvent, clip, isPhaseTwo, isTerminal, PHASE_TWO_OF, type TransactionEvent, type TransactionSnapshot } from './transaction.ts';
 
 /** Where an assembled line goes among rows of the same millisecond. */
 const RANK: Record<TransactionEvent['kind'], number> = { begin: 0, register: 1, status: 2, 'branch-call': 3, attention: 4, operator: 5 };
@@ -71,8 +71,13 @@ function happyPath(snapshot: TransactionSnapshot, logged: readonly TransactionEv
     );
   }
   if (t.decidedAt !== null && t.status !== 'open' && !logs.has('decision')) {
-    const to = isTerminal(t.status) ? PHASE_TWO_OF[t.status] : t.status;
-    lines.push(line({ ...blankEvent(t.gid, t.decidedAt, 'status'), fromStatus: 'open', toStatus: to, message: t.reason, actor: t.decidedBy }, RANK.status));
+    // The row keeps the first decision; a later one (a saga turning back) is a row of its own, leaving the status the first went to
+    // (the reason column then holds the later decision's reason, which its row shows).
+    const turn = logged.find((e) => e.kind === 'status' && e.fromStatus !== null && isPhaseTwo(e.fromStatus) && e.toStatus !== null && isPhaseTwo(e.toStatus));
+    const to = turn?.fromStatus ?? (isTerminal(t.status) ? PHASE_TWO_OF[t.status] : t.status);
+    lines.push(
+      line({ ...blankEvent(t.gid, t.decidedAt, 'status'), fromStatus: 'open', toStatus: to, message: turn ? null : t.reason, actor: t.decidedBy }, RANK.status),
+    );
   }
   for (const b of branches) {
     const done = b.completion;

@@ -8,7 +8,15 @@
  */
 import type { BranchOutcome } from '@dtx/protocol';
 import { retryDelayMs, type RetryPolicy } from './backoff.ts';
-import { isTerminal, type Branch, type GlobalTransaction, type Operation, type PhaseTwoStatus, type TerminalStatus } from './transaction.ts';
+import {
+  isTerminal,
+  type Branch,
+  type GlobalTransaction,
+  type Operation,
+  type PhaseTwoStatus,
+  type TerminalStatus,
+  type TransactionSnapshot,
+} from './transaction.ts';
 
 /** The reasons the coordinator logs when it aborts a transaction for its deadline (by the sweep, or at a late submit). */
 export const DEADLINE_REASONS = { sweep: 'timeout', lateSubmit: 'deadline passed before submit' } as const;
@@ -29,6 +37,14 @@ export interface PhaseTwoPlan {
   finalStatus: TerminalStatus;
   /** Branches to call now, each with its operation and URL. */
   calls: { branch: Branch; op: Operation; url: string }[];
+  /**
+   * Branches this round marks done without a call, because the mode knows
+   * the operation has nothing to do (a saga step whose action never ran has
+   * nothing to compensate). Empty in TCC.
+   */
+  skips: Branch[];
+  /** Branches not done that this round neither calls nor skips: a later round will (a saga's next steps). Empty in TCC. */
+  waiting: Branch[];
 }
 
 /** How one phase-two call ended, as the branch client saw it. */
@@ -40,11 +56,20 @@ export interface BranchCallResult {
   error: string | null;
 }
 
-/** A call of a round, with its operation and the branch's attempt number for it. */
-export type RoundCall = BranchCallResult & { op: Operation; attempt: number };
+/**
+ * A call of a round, with its operation and the branch's attempt number for
+ * it. `completedBefore`: the branch already has a completing call on its row
+ * (a saga step's action, before its compensation): a success is then kept
+ * as a history line of its own.
+ */
+export type RoundCall = BranchCallResult & { op: Operation; attempt: number; completedBefore?: boolean };
 
 export type RoundDecision =
   | { kind: 'finish'; status: TerminalStatus }
+  /** Progress, more to call in the same direction: record it and run the next round now, keeping the lease. */
+  | { kind: 'continue' }
+  /** Give up this direction (a saga whose action was refused): log `to` with `reason`, then run its first round now, keeping the lease. */
+  | { kind: 'turn'; to: PhaseTwoStatus; reason: string }
   | {
       kind: 'retry';
       retryCount: number;
@@ -117,4 +142,35 @@ function pendingSummary(pending: readonly BranchCallResult[]): string {
     .slice(0, 3)
     .map((result) => `branch ${result.branchId}: ${result.outcome}${result.httpStatus === null ? '' : ` (HTTP ${result.httpStatus})`}`);
   return pending.length > shown.length ? `${shown.join(', ')}, and ${pending.length - shown.length} more` : shown.join(', ');
+}
+
+/**
+ * The snapshot after a recorded round that keeps going (`continue`, `turn`):
+ * what the log now holds, without reading it back. The lease is still the
+ * round's owner's, so nothing else changed the branches meanwhile.
+ */
+export function afterRecordedRound(
+  snapshot: TransactionSnapshot,
+  plan: PhaseTwoPlan,
+  results: readonly RoundCall[],
+  decision: Extract<RoundDecision, { kind: 'continue' | 'turn' }>,
+  now: number,
+  leaseUntil: number,
+): TransactionSnapshot {
+  const done = plan.finalStatus;
+  const byId = new Map(results.map((result) => [result.branchId, result]));
+  const skipped = new Set(plan.skips.map((branch) => branch.branchId));
+  const branches = snapshot.branches.map((branch): Branch => {
+    if (skipped.has(branch.branchId)) return { ...branch, status: done, updatedAt: now };
+    const result = byId.get(branch.branchId);
+    if (!result) return branch;
+    if (result.outcome !== 'success') return { ...branch, attempts: branch.attempts + 1, lastError: result.error, updatedAt: now };
+    const completion = branch.completion ?? { at: now, op: result.op, attempt: result.attempt, httpStatus: result.httpStatus };
+    return { ...branch, status: done, attempts: branch.attempts + 1, lastError: null, updatedAt: now, completion };
+  });
+  const turned = decision.kind === 'turn' ? { status: decision.to, reason: decision.reason } : {};
+  return {
+    transaction: { ...snapshot.transaction, ...turned, retryCount: 0, updatedAt: now, leaseUntil, nextRetryAt: leaseUntil },
+    branches,
+  };
 }

@@ -11,6 +11,8 @@ export type RefusalCode =
   | 'UNSUPPORTED_MODE'
   /** A branch whose operations are not those of the transaction's mode. */
   | 'INVALID_OPERATIONS'
+  /** A saga's steps that cannot run: a step twice, a prerequisite that is not a step, a cycle, an option out of range. */
+  | 'INVALID_STEPS'
   /** A branch URL that does not parse as an absolute http(s) URL, carries credentials or has an over-long host. */
   | 'INVALID_URL'
   /** A branch URL outside every participant prefix the coordinator allows. */

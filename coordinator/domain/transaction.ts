@@ -7,9 +7,9 @@
  */
 import type { BranchOp } from '@dtx/protocol';
 
-/** A transaction's mode: which rules drive it (only TCC today). */
-export type Mode = 'tcc';
-export const MODES: readonly Mode[] = ['tcc'];
+/** A transaction's mode: which rules drive it. */
+export type Mode = 'tcc' | 'saga';
+export const MODES: readonly Mode[] = ['tcc', 'saga'];
 
 /**
  * `open`: branches are being registered (and, in TCC, tried); `committing` /
@@ -94,8 +94,16 @@ export interface Branch {
   operations: Operations;
   /** scheme://host:port of the first operation's URL, for finding a participant's transactions. */
   participant: string;
-  /** The business payload sent with every operation, as JSON text. */
+  /** The business payload sent with every operation (unless `opPayloads` names its own), as JSON text. */
   payload: string;
+  /** Operations whose payload differs from `payload` (a saga step's compensation), as JSON text each; null when none does. */
+  opPayloads: OpPayloads | null;
+  /** The branches whose first operation must be done before this one's is called (a saga's step graph); null outside a graph. */
+  dependsOn: string[] | null;
+  /** Calls of the first operation after which the mode gives up on it (a saga step's retry limit + 1); null: no limit. */
+  maxAttempts: number | null;
+  /** Timeout of one call to this branch, overriding the coordinator's; null: the coordinator's. */
+  callTimeoutMs: number | null;
   status: BranchStatus;
   /** Phase-two calls made so far. */
   attempts: number;
@@ -108,12 +116,25 @@ export interface Branch {
   completion: BranchCompletion | null;
 }
 
+/** A branch's payloads that differ from its `payload`, by operation (JSON text each). */
+export type OpPayloads = Partial<Record<Operation, string>>;
+
 /** What a caller supplies to register a branch. */
 export interface BranchRegistration {
   branchId: string;
   /** Operation → URL, in the mode's order (the mode's rules check which operations a branch must have). */
   operations: Operations;
   payload: string;
+  /** See {@link Branch}; absent means none, no graph, no limit, the coordinator's timeout. */
+  opPayloads?: OpPayloads | null;
+  dependsOn?: string[] | null;
+  maxAttempts?: number | null;
+  callTimeoutMs?: number | null;
+}
+
+/** The body of a call of `op` to `branch`. */
+export function payloadFor(branch: Pick<Branch, 'payload' | 'opPayloads'>, op: Operation): string {
+  return branch.opPayloads?.[op] ?? branch.payload;
 }
 
 export interface TransactionSnapshot {

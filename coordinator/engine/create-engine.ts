@@ -112,6 +112,7 @@ export function createEngine(options: EngineOptions): Engine {
     clock,
     random: options.random ?? Math.random,
     retryPolicy: options.retryPolicy,
+    leaseMs: options.leaseMs,
     logger,
     telemetry,
   });

@@ -1,15 +1,16 @@
 /**
  * Runs phase two for a transaction whose lease this instance holds: calls
  * the branches its mode plans for this round (TCC: every remaining confirm
- * or cancel, at once) concurrently, asks the mode what the replies mean,
- * records the round in one commit, and schedules the next round if one is
- * needed.
+ * or cancel, at once; a saga: the steps whose prerequisites are done)
+ * concurrently, asks the mode what the replies mean, records the round in
+ * one commit, and then runs the next round at once (a saga's next steps, or
+ * its compensations after it turned back) or schedules a retry.
  */
 import type { Logger } from 'pino';
 import type { BranchClient } from '../branch-client/http-branch-client.ts';
 import type { RetryPolicy } from '../domain/backoff.ts';
-import type { RoundCall } from '../domain/phase-two.ts';
-import type { GlobalStatus, TransactionSnapshot } from '../domain/transaction.ts';
+import { afterRecordedRound, type RoundCall } from '../domain/phase-two.ts';
+import { payloadFor, type GlobalStatus, type TransactionSnapshot } from '../domain/transaction.ts';
 import { rulesFor } from '../modes/registry.ts';
 import type { TransactionStore } from '../store/ports/transaction-store.ts';
 import type { Clock, RetryScheduler } from './ports.ts';
@@ -22,6 +23,8 @@ export interface PhaseTwoRunnerOptions {
   clock: Clock;
   random: () => number;
   retryPolicy: RetryPolicy;
+  /** How long a round that keeps going (a saga's next step) extends its lease. */
+  leaseMs: number;
   logger: Logger;
   /** Metrics and alerts; nothing by default. */
   telemetry?: Telemetry;
@@ -96,15 +99,24 @@ export class PhaseTwoRunner {
         .filter(({ branch }) => !doneIds.has(branch.branchId))
         .map(async ({ branch, op, url }): Promise<RoundCall> => {
           const started = clock.now();
-          const result = await client.call({ gid: txn.gid, branchId: branch.branchId, op, url, payload: branch.payload });
+          const result = await client.call({
+            gid: txn.gid,
+            branchId: branch.branchId,
+            op,
+            url,
+            payload: payloadFor(branch, op),
+            timeoutMs: branch.callTimeoutMs ?? undefined,
+          });
           telemetry.onBranchCall({ mode: txn.mode, op, outcome: result.outcome, durationMs: clock.now() - started });
-          return { ...result, op, attempt: branch.attempts + 1 };
+          return { ...result, op, attempt: branch.attempts + 1, completedBefore: branch.completion !== null };
         }),
     );
     const results = [...done, ...called];
     const now = clock.now();
     const decision = rules.afterRound(txn, plan, results, now, retryPolicy, this.options.random);
-    const recorded = await store.recordRound({ gid: txn.gid, owner: context.lease, from, results, decision, now });
+    const skipped = plan.skips.map((branch) => ({ branchId: branch.branchId, op: rules.words.op[from] }));
+    const leaseUntil = now + this.options.leaseMs;
+    const recorded = await store.recordRound({ gid: txn.gid, owner: context.lease, from, results, skipped, decision, now, leaseUntil });
 
     for (const result of called) {
       if (result.outcome !== 'success') {
@@ -133,6 +145,10 @@ export class PhaseTwoRunner {
       }
       log().info({ status: from }, 'lease lost before the round was recorded; the new owner carries on');
       return from;
+    }
+    if (decision.kind === 'continue' || decision.kind === 'turn') {
+      if (decision.kind === 'turn') log().warn({ from, to: decision.to, reason: decision.reason }, 'turned back');
+      return this.#round(afterRecordedRound(snapshot, plan, results, decision, now, leaseUntil), context);
     }
     if (decision.kind === 'finish') {
       // Debug: one line per transaction on the hot path costs measurable CPU (docs/performance.md).

@@ -14,6 +14,7 @@ import { distinctRegistrations } from '../domain/registration.ts';
 import {
   isTerminal,
   operationNames,
+  participantOfBranch,
   type BranchRegistration,
   type GlobalStatus,
   type GlobalTransaction,
@@ -23,7 +24,7 @@ import {
 } from '../domain/transaction.ts';
 import type { DecisionStep, ModeRules, Transition } from '../modes/mode-rules.ts';
 import { DEFAULT_MODE, modeOfOperations, rulesFor } from '../modes/registry.ts';
-import type { TransactionStore } from '../store/ports/transaction-store.ts';
+import type { BeginInput, TransactionStore } from '../store/ports/transaction-store.ts';
 import type { PhaseTwoRunner } from './phase-two-runner.ts';
 import type { Clock } from './ports.ts';
 import type { ParticipantPolicy } from '../security/participant-policy.ts';
@@ -52,6 +53,12 @@ export interface BeginRequest {
   mode: Mode;
   timeoutMs: number;
   branches: BranchRegistration[];
+  /**
+   * Submit in the same commit: required for a mode whose transactions are
+   * submitted whole (a saga), refused for the others. The caller then waits
+   * for phase two up to `waitMs`, as for a submit.
+   */
+  submit?: { reason: string | null; waitMs: number; actor: string };
 }
 
 /** A transaction's status, with the mode that names it for users. */
@@ -89,24 +96,51 @@ export class TransactionService {
     const { store, clock } = this.options;
     const gid = request.gid ?? uuidv7();
     const rules = rulesFor(request.mode);
+    if (rules.submittedAtBegin !== (request.submit !== undefined)) throw submittedWholeOrNot(gid, rules);
     this.#checkOperations(gid, request.branches, request.mode);
     this.#checkTargets(gid, request.branches);
+    rules.checkSteps(gid, request.branches);
     const branches = distinctRegistrations(gid, inModeOrder(rules, request.branches));
     const now = clock.now();
     const deadlineAt = now + request.timeoutMs;
-    const outcome = await store.begin({ gid, mode: request.mode, now, deadlineAt, branches, caller: request.caller });
+    const lease = this.#newLease();
+    const transition = request.submit ? rules.submit(now) : null;
+    const decision = request.submit && transition && { ...request.submit, to: transition.to, owner: lease, leaseUntil: now + this.options.leaseMs };
+    const outcome = await store.begin({ gid, mode: request.mode, now, deadlineAt, branches, caller: request.caller, decision: decision ?? undefined });
     if (outcome === 'created') {
       this.options.logger.debug({ gid, mode: request.mode, branches: branches.length }, 'transaction begun');
       (this.options.telemetry ?? noopTelemetry).onBegin({ mode: request.mode });
-      return { gid, mode: request.mode, status: 'open', deadlineAt, created: true };
+      if (!decision) return { gid, mode: request.mode, status: 'open', deadlineAt, created: true };
+      const snapshot = beganDecided({ gid, mode: request.mode, now, deadlineAt, branches, caller: request.caller, decision });
+      const round = this.options.runner.runRound(snapshot, { lease, decidedAt: now });
+      return { gid, mode: request.mode, status: await waitAtMost(round, decision.waitMs, decision.to), deadlineAt, created: true };
     }
+    if (request.submit) return this.#resubmitted(gid, request.mode, request.submit.waitMs, branches);
     // The gid exists: a re-sent begin is fine, as long as it asks for the same kind of transaction.
     const registered = await this.#register(gid, branches, request.caller, rules, (snapshot) => {
-      if (snapshot.transaction.mode !== request.mode) {
-        throw new TransactionRefusedError('GID_CONFLICT', `gid ${gid} is already used by a ${snapshot.transaction.mode} transaction`, gid);
-      }
+      if (snapshot.transaction.mode !== request.mode) throw gidTaken(gid, snapshot);
     });
     return { gid, mode: request.mode, status: registered.status, deadlineAt: registered.deadlineAt, created: false };
+  }
+
+  /**
+   * A transaction submitted whole, sent again with its gid (the caller lost
+   * the reply): the same steps are answered with where it stands, once its
+   * outcome is known or `waitMs` passed; the mode refuses one it cannot
+   * submit any more (a saga compensated). Other steps under the gid are a conflict.
+   */
+  async #resubmitted(gid: string, mode: Mode, waitMs: number, branches: readonly BranchRegistration[]): Promise<BeginResult> {
+    const snapshot = await this.#load(gid);
+    const { transaction } = snapshot;
+    if (transaction.mode !== mode) throw gidTaken(gid, snapshot);
+    const ids = (list: readonly { branchId: string }[]) => list.map((b) => b.branchId).join('\n');
+    if (ids(snapshot.branches) !== ids(branches)) {
+      throw new TransactionRefusedError('GID_CONFLICT', `gid ${gid} is already used by a ${transaction.mode} with other steps`, gid);
+    }
+    const rules = rulesFor(transaction.mode);
+    const step = rules.explainSubmit(transaction, this.options.clock.now());
+    const status = step.kind === 'already' && !isTerminal(step.status) ? await this.#awaitOutcome(gid, step.status, waitMs) : transaction.status;
+    return { gid, mode: transaction.mode, status, deadlineAt: transaction.deadlineAt, created: false };
   }
 
   /**
@@ -370,6 +404,62 @@ function wrongOperations(gid: string, index: number, branch: BranchRegistration 
   const named = branch ? operationNames(branch.operations).join(', ') || 'none' : 'none';
   const expected = rules ? `; a ${rules.mode} branch has ${rules.operations.join(' and ')}` : '';
   return new TransactionRefusedError('INVALID_OPERATIONS', `branches[${index}] names the operations ${named}${expected}`, gid);
+}
+
+function gidTaken(gid: string, snapshot: TransactionSnapshot): TransactionRefusedError {
+  return new TransactionRefusedError('GID_CONFLICT', `gid ${gid} is already used by a ${snapshot.transaction.mode} transaction`, gid);
+}
+
+function submittedWholeOrNot(gid: string, rules: ModeRules): TransactionRefusedError {
+  const message = rules.submittedAtBegin
+    ? `a ${rules.mode} is submitted whole, with all its steps, in one request`
+    : `a ${rules.mode} transaction is begun first and submitted once its branches are tried`;
+  return new TransactionRefusedError('UNSUPPORTED_MODE', message, gid);
+}
+
+/** The snapshot a begin that logged its decision wrote (no read needed: every value is the caller's). */
+function beganDecided(input: Required<Pick<BeginInput, 'decision'>> & Omit<BeginInput, 'decision'>): TransactionSnapshot {
+  const { gid, mode, now, decision } = input;
+  return {
+    transaction: {
+      gid,
+      mode,
+      status: decision.to,
+      reason: decision.reason,
+      caller: input.caller,
+      createdAt: now,
+      updatedAt: now,
+      deadlineAt: input.deadlineAt,
+      decidedAt: now,
+      decidedBy: decision.actor,
+      finishedAt: null,
+      retryCount: 0,
+      nextRetryAt: decision.leaseUntil,
+      needsAttention: false,
+      attentionReason: null,
+      paused: false,
+      leaseOwner: decision.owner,
+      leaseUntil: decision.leaseUntil,
+    },
+    branches: input.branches.map((b) => ({
+      gid,
+      branchId: b.branchId,
+      operations: b.operations,
+      participant: participantOfBranch(b.operations),
+      payload: b.payload,
+      opPayloads: b.opPayloads ?? null,
+      dependsOn: b.dependsOn ?? null,
+      maxAttempts: b.maxAttempts ?? null,
+      callTimeoutMs: b.callTimeoutMs ?? null,
+      status: 'pending',
+      attempts: 0,
+      lastError: null,
+      createdAt: now,
+      updatedAt: now,
+      registeredBy: input.caller,
+      completion: null,
+    })),
+  };
 }
 
 function notFound(gid: string): TransactionRefusedError {

@@ -43,6 +43,15 @@ export interface ModeRules {
   readonly words: ModeWords;
   /** The operations every branch registers, in order (TCC: confirm, cancel). */
   readonly operations: readonly Operation[];
+  /**
+   * Whether a transaction of this mode is begun and submitted in one call
+   * (a saga: its steps are known up front and nothing is tried first). Such
+   * a begin logs the submit decision in the same commit.
+   */
+  readonly submittedAtBegin: boolean;
+
+  /** Refuses (throws) branches that cannot make a transaction of this mode, checked before a begin writes anything (a saga: its step graph). */
+  checkSteps(gid: string, branches: readonly BranchRegistration[]): void;
 
   /** The guard under which branches may join (the store inserts them only while it holds). */
   registrationGuard(now: number): TransitionGuard;

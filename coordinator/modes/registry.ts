@@ -6,9 +6,10 @@
 import { statusNamed, type ModeWords } from '../domain/mode-words.ts';
 import type { GlobalStatus, Mode, Operation } from '../domain/transaction.ts';
 import type { ModeRules } from './mode-rules.ts';
+import { sagaRules } from './saga/saga-rules.ts';
 import { tccRules } from './tcc/tcc-rules.ts';
 
-const RULES: Record<Mode, ModeRules> = { tcc: tccRules };
+const RULES: Record<Mode, ModeRules> = { tcc: tccRules, saga: sagaRules };
 
 /** The mode a begin without one gets, and the one a decision's first write assumes. */
 export const DEFAULT_MODE: Mode = 'tcc';

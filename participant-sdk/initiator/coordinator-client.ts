@@ -6,6 +6,7 @@
 import { Agent, request, type Dispatcher } from 'undici';
 import { type ErrorReply, withDeadline, retry, type BackoffPolicy } from '@dtx/protocol';
 import { CoordinatorRefusedError, CoordinatorUnavailableError } from './errors.ts';
+import type { SagaStatus } from './saga.ts';
 
 /** Transport retries of a coordinator call: exponential from 200 ms with full jitter, at most 5 s (a `retry-after` included). */
 const COORDINATOR_CALL_RETRY: BackoffPolicy = { baseDelayMs: 200, maxDelayMs: 5_000, jitter: 'full' };
@@ -62,6 +63,11 @@ export class CoordinatorClient {
   /** Begin transaction `gid`, registering `branches` in the same call (idempotent on the gid). */
   begin(body: { gid: string; timeoutMs?: number; branches: BranchRegistration[] }) {
     return this.post<{ gid: string; status: TransactionStatus; deadlineAt: string; created: boolean }>(body.gid, '/v1/transactions', { ...body, mode: 'tcc' });
+  }
+
+  /** Submit a saga whole (idempotent on the gid with the same steps); waits for its outcome up to `waitMs`. */
+  submitSaga(body: { gid: string; timeoutMs?: number; reason?: string; waitMs?: number; steps: unknown[] }) {
+    return this.post<{ gid: string; status: SagaStatus; deadlineAt: string; created: boolean }>(body.gid, '/v1/sagas', body);
   }
 
   /** Register more branches of a begun transaction, before their tries are called. */

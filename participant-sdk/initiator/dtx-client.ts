@@ -17,6 +17,7 @@ import { DtxError } from '../errors.ts';
 import { CoordinatorClient, keepAliveAgent, type TransactionStatus } from './coordinator-client.ts';
 import { CoordinatorRefusedError } from './errors.ts';
 import { TccTransaction } from './tcc-transaction.ts';
+import { Saga, type SagaOptions } from './saga.ts';
 
 /** How a {@link DtxClient} reaches the coordinator and signs tries. */
 export interface DtxClientOptions {
@@ -187,6 +188,32 @@ export class DtxClient {
       now: this.options.now ?? Date.now,
       ...extra,
     });
+  }
+
+  /**
+   * Start putting a saga together: add its steps with `.step(...)`, then
+   * `.submit()`. The coordinator runs each step's action (in order, or as
+   * their `dependsOn` allow) and, if one is refused, runs out of retries or
+   * the deadline passes, compensates every step that ran, in reverse order.
+   *
+   * @param options - gid (default: a time-ordered UUID), the actions' deadline, the submit reason
+   * @returns the saga to add steps to
+   * @throws DtxError `INVALID_GID` on a malformed `options.gid`
+   *
+   * @example
+   * ```ts
+   * const outcome = await dtx
+   *   .saga({ timeoutMs: 30_000 })
+   *   .step('debit', { url: 'http://bank-a:4001/dtx/debit', payload: { account: 'alice', amount: 30 } })
+   *   .step('credit', { url: 'http://bank-b:4002/dtx/credit', payload: { account: 'bob', amount: 30 } })
+   *   .submit();
+   * console.log(outcome.gid, outcome.status);   // 'succeeded', or 'compensated' if a step was refused
+   * ```
+   */
+  saga(options: Partial<SagaOptions> = {}): Saga {
+    const gid = options.gid ?? uuidv7();
+    if (!isValidGid(gid)) throw new DtxError('INVALID_GID', `gid ${JSON.stringify(gid)} must be 1-128 characters of [A-Za-z0-9_.-]`);
+    return new Saga(this.#coordinator, { ...options, gid });
   }
 
   /**

@@ -196,7 +196,7 @@ describe('begin: POST /v1/transactions', () => {
     ['timeoutMs as a string', { timeoutMs: '1000' }],
     ['timeoutMs as a float', { timeoutMs: 1000.5 }],
     ['timeoutMs as a boolean', { timeoutMs: true }],
-    ['mode unknown', { mode: 'saga' }],
+    ['mode unknown', { mode: 'xa' }],
     ['mode as a number', { mode: 1 }],
     ['branches as an object', { branches: { b1: 'x' } }],
     ['branches holding a string', { branches: ['b1'] }],

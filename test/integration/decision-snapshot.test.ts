@@ -146,8 +146,10 @@ describe('the log refuses to end a transaction with a branch not done', () => {
         owner,
         from: 'committing',
         results: branchIds.map(success),
+        skipped: [],
         decision: { kind: 'finish', status: 'committed' },
         now: Date.now(),
+        leaseUntil: Date.now() + LEASE_MS,
       });
 
     expect(await round(['01'])).toBe(false);
@@ -178,8 +180,10 @@ describe('the log refuses to end a transaction with a branch not done', () => {
         owner,
         from: 'committing',
         results: [success('01'), { branchId: '02', op: 'confirm', outcome: 'unknown', httpStatus: 500, error: 'boom', attempt: 1 }],
+        skipped: [],
         decision: { kind: 'retry', retryCount: 1, nextRetryAt: Date.now(), needsAttention: false, attentionReason: null },
         now: Date.now(),
+        leaseUntil: Date.now() + LEASE_MS,
       }),
     ).toBe(true);
     const claimed = await log.store.claim(gid, 'owner-later-2', Date.now(), Date.now() + LEASE_MS);
@@ -191,8 +195,10 @@ describe('the log refuses to end a transaction with a branch not done', () => {
         owner: 'owner-later-2',
         from: 'committing',
         results: [{ ...success('02'), attempt: 2 }],
+        skipped: [],
         decision: { kind: 'finish', status: 'committed' },
         now: Date.now(),
+        leaseUntil: Date.now() + LEASE_MS,
       }),
     ).toBe(true);
     const finished = await log.store.load(gid);
@@ -228,6 +234,7 @@ describe('the runner, refused a finish while it holds the lease', () => {
       clock: systemClock,
       random: () => 1,
       retryPolicy: { baseDelayMs: 100, maxDelayMs: 400, attentionAfterRetries: 10, attentionAfterMs: 600_000 },
+      leaseMs: LEASE_MS,
       logger: pino({ level: 'silent' }),
     });
   });

@@ -15,7 +15,7 @@ import { connectMysql } from '../../coordinator/store/mysql/connect.ts';
 import { migrateLatest } from '../../coordinator/store/mysql/migrator.ts';
 import { createTestDatabase, type TestDatabase } from '../support/databases.ts';
 import { openLogStore } from '../support/log-store.ts';
-import { dumpLogTable, logColumns, migrateThrough, rollbackLast } from '../support/migrate-to.ts';
+import { dumpLogTable, logColumns, migrateThrough, migrationsAfter, rollbackAfter } from '../support/migrate-to.ts';
 
 const T0 = 1_700_000_000_000;
 const BANK = 'http://bank:4000/dtx/account';
@@ -138,7 +138,7 @@ describe('migration 0004 on an existing log', () => {
     const columnsBefore = await columns();
     const indexesBefore = await indexes();
 
-    expect(await migrateLatest(knex)).toEqual(['0004-modes']);
+    expect(await migrateLatest(knex)).toEqual(migrationsAfter('0003-exact-ids'));
 
     const log = await openLogStore(db.url, { migrate: false });
     try {
@@ -188,13 +188,13 @@ describe('migration 0004 on an existing log', () => {
     }
 
     // down: the 0003 log, row for row, column for column, index for index.
-    expect(await rollbackLast(knex, '0004-modes')).toEqual(['0004-modes']);
+    expect(await rollbackAfter(knex, '0003-exact-ids')).toEqual(migrationsAfter('0003-exact-ids').reverse());
     expect(await dumpAll()).toEqual(before);
     expect(await columns()).toEqual(columnsBefore);
     expect(await indexes()).toEqual(indexesBefore);
 
     // Up again, and the open transaction of 0003 carries on under 0004: decided and finished without event rows, each line of its history once.
-    expect(await migrateLatest(knex)).toEqual(['0004-modes']);
+    expect(await migrateLatest(knex)).toEqual(migrationsAfter('0003-exact-ids'));
     const again = await openLogStore(db.url, { migrate: false });
     try {
       const gid = 'T-trying';
@@ -212,7 +212,16 @@ describe('migration 0004 on an existing log', () => {
       expect(decided?.transaction).toMatchObject({ status: 'committing', decidedAt: T0 + 1_000, decidedBy: 'initiator' });
       const results = [{ branchId: '01', op: 'confirm' as const, outcome: 'success' as const, httpStatus: 200, error: null, attempt: 1 }];
       expect(
-        await again.store.recordRound({ gid, owner: 'o', from: 'committing', results, decision: { kind: 'finish', status: 'committed' }, now: T0 + 1_500 }),
+        await again.store.recordRound({
+          gid,
+          owner: 'o',
+          from: 'committing',
+          results,
+          skipped: [],
+          decision: { kind: 'finish', status: 'committed' },
+          now: T0 + 1_500,
+          leaseUntil: T0 + 16_500,
+        }),
       ).toBe(true);
       const events = await again.store.events(gid);
       expect(events).toEqual(oldEvents);

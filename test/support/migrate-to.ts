@@ -30,6 +30,20 @@ export async function rollbackLast(knex: Knex, last: string): Promise<string[]> 
   return undone;
 }
 
+/** The names of the migrations after `name`, in order: what migrateLatest applies to a log at `name`. */
+export function migrationsAfter(name: string): string[] {
+  const index = MIGRATIONS.findIndex((m) => m.name === name);
+  if (index < 0) throw new Error(`no migration ${name}`);
+  return MIGRATIONS.slice(index + 1).map((m) => m.name);
+}
+
+/** Undoes every migration after `name`, last first; returns the names undone. */
+export async function rollbackAfter(knex: Knex, name: string): Promise<string[]> {
+  const undone: string[] = [];
+  for (const later of migrationsAfter(name).reverse()) undone.push(...(await rollbackLast(knex, later)));
+  return undone;
+}
+
 /** The log's tables a migration test compares. */
 const LOG_TABLES = ['dtx_global', 'dtx_branch', 'dtx_event', 'dtx_audit'];
 

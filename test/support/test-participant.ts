@@ -1,8 +1,8 @@
 /**
- * A participant service for tests: one TCC resource (`account`) whose every
- * applied op is counted in its own database, with switchable misbehaviour
- * per op (reject, ongoing, error, hang) and gates that hold a call until
- * the test opens them.
+ * A participant service for tests: one TCC resource (`account`) and one saga
+ * resource (`step`) whose every applied op is counted in its own database,
+ * with switchable misbehaviour per op, or per op of one branch (reject,
+ * ongoing, error, hang), and gates that hold a call until the test opens them.
  */
 import Fastify, { type FastifyInstance } from 'fastify';
 import knexFactory, { type Knex } from 'knex';
@@ -11,13 +11,15 @@ import {
   BranchOngoingError,
   BranchRejectedError,
   createParticipant,
+  defineSaga,
   defineTcc,
   dtxParticipantPlugin,
   type BranchContext,
 } from '../../participant-sdk/index.ts';
 
 export type Behaviour = 'ok' | 'reject' | 'ongoing' | 'error' | 'hang';
-type Op = 'try' | 'confirm' | 'cancel';
+export type Op = 'try' | 'confirm' | 'cancel' | 'action' | 'compensate';
+const OPS: readonly Op[] = ['try', 'confirm', 'cancel', 'action', 'compensate'];
 
 export interface Gate {
   /** Resolves when a call reached the gate. */
@@ -29,11 +31,18 @@ export interface TestParticipant {
   url: string;
   /** Base URL of the `account` resource (for `tx.try({ url })`). */
   resourceUrl: string;
+  /** Base URL of the `step` saga resource (`<url>/action`, `<url>/compensate`). */
+  sagaUrl: string;
   knex: Knex;
   app: FastifyInstance;
-  behave(op: Op, behaviour: Behaviour): void;
+  /** How every call of `op` behaves (of branch `branchId` only, when given: that overrides the op's). */
+  behave(op: Op, behaviour: Behaviour, branchId?: string): void;
+  /** Every op and branch back to `ok`. */
+  behaveWell(): void;
   /** The next call of `op` waits at the gate until `open()`. */
   gate(op: Op): Gate;
+  /** The order applied effects were committed in, as `<op> <branchId>` (of one gid). */
+  appliedOrder(gid: string): Promise<string[]>;
   /** Calls received per op (including duplicates and refused ones). */
   received: Record<Op, number>;
   /** Applied effects (committed handler runs) of one branch op. */
@@ -50,9 +59,10 @@ export async function startTestParticipant(databaseUrl: string, options: { secre
     t.string('op', 16);
     t.index(['gid', 'op']);
   });
-  const behaviours: Record<Op, Behaviour> = { try: 'ok', confirm: 'ok', cancel: 'ok' };
+  const behaviours = Object.fromEntries(OPS.map((op) => [op, 'ok'])) as Record<Op, Behaviour>;
+  const branchBehaviours = new Map<string, Behaviour>();
   const gates: Partial<Record<Op, { arrive: () => void; opened: Promise<void> }>> = {};
-  const received: Record<Op, number> = { try: 0, confirm: 0, cancel: 0 };
+  const received = Object.fromEntries(OPS.map((op) => [op, 0])) as Record<Op, number>;
   const hanging: (() => void)[] = [];
 
   const apply = async (op: Op, ctx: BranchContext<unknown>) => {
@@ -63,7 +73,7 @@ export async function startTestParticipant(databaseUrl: string, options: { secre
       gate.arrive();
       await gate.opened;
     }
-    switch (behaviours[op]) {
+    switch (branchBehaviours.get(`${op} ${ctx.branchId}`) ?? behaviours[op]) {
       case 'reject':
         throw new BranchRejectedError(`test participant rejects ${op}`, { code: 'TEST_REJECT' });
       case 'ongoing':
@@ -89,7 +99,16 @@ export async function startTestParticipant(databaseUrl: string, options: { secre
       await apply('cancel', ctx);
     },
   });
-  const participant = createParticipant({ knex, resources: [account], secret: options.secret, logger: pino({ level: 'silent' }) });
+  const step = defineSaga<unknown>({
+    name: 'step',
+    action: async (ctx) => {
+      await apply('action', ctx);
+    },
+    compensate: async (ctx) => {
+      await apply('compensate', ctx);
+    },
+  });
+  const participant = createParticipant({ knex, resources: [account, step], secret: options.secret, logger: pino({ level: 'silent' }) });
   await participant.migrate();
   const app = Fastify({ logger: false });
   await app.register(dtxParticipantPlugin, { participant, prefix: '/dtx' });
@@ -98,11 +117,21 @@ export async function startTestParticipant(databaseUrl: string, options: { secre
   return {
     url,
     resourceUrl: `${url}/dtx/account`,
+    sagaUrl: `${url}/dtx/step`,
     knex,
     app,
     received,
-    behave: (op, behaviour) => {
-      behaviours[op] = behaviour;
+    behave: (op, behaviour, branchId) => {
+      if (branchId === undefined) behaviours[op] = behaviour;
+      else branchBehaviours.set(`${op} ${branchId}`, behaviour);
+    },
+    behaveWell: () => {
+      for (const op of OPS) behaviours[op] = 'ok';
+      branchBehaviours.clear();
+    },
+    appliedOrder: async (gid) => {
+      const rows = await knex('effects').select('op', 'branch_id').where({ gid }).orderBy('id');
+      return rows.map((row: { op: string; branch_id: string }) => `${row.op} ${row.branch_id}`);
     },
     gate: (op) => {
       let arrive!: () => void;

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { jsonDepth, MAX_JSON_DEPTH } from '../../coordinator/api/http-input.ts';
-import { rawBranchPayloads } from '../../coordinator/api/raw-payloads.ts';
+import { rawBranchPayloads, rawPayloadsOf } from '../../coordinator/api/raw-payloads.ts';
 
 describe('rawBranchPayloads', () => {
   it('gives the exact text of each payload, numbers, spacing and escapes kept', () => {
@@ -34,5 +34,21 @@ describe('jsonDepth', () => {
     const deep = '['.repeat(1_000_000) + ']'.repeat(1_000_000);
     expect(jsonDepth(deep)).toBe(1_000_000);
     expect(jsonDepth('['.repeat(MAX_JSON_DEPTH) + ']'.repeat(MAX_JSON_DEPTH))).toBe(MAX_JSON_DEPTH);
+  });
+});
+
+describe('rawPayloadsOf', () => {
+  it('finds the payloads one level down in each step, by path', () => {
+    const body =
+      '{"steps":[{"id":"a","action":{"url":"u","payload":{"n":12345678901234567890}},"compensate":{"payload":1.10,"url":"v"}},{"id":"b","action":{"url":"u"}}]}';
+    expect(rawPayloadsOf(body, 'steps').map((found) => Object.fromEntries(found))).toEqual([
+      { 'action.payload': '{"n":12345678901234567890}', 'compensate.payload': '1.10' },
+      {},
+    ]);
+  });
+
+  it('does not look deeper than one level, nor inside a payload', () => {
+    const body = '{"steps":[{"action":{"deeper":{"payload":1},"payload":{"payload":2}}}]}';
+    expect(rawPayloadsOf(body, 'steps').map((found) => Object.fromEntries(found))).toEqual([{ 'action.payload': '{"payload":2}' }]);
   });
 });

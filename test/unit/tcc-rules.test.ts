@@ -362,7 +362,7 @@ describe('planPhaseTwo', () => {
 
   it('every branch already done → a plan with no calls', () => {
     const plan = tccRules.planPhaseTwo({ transaction: txn({ status: 'committing' }), branches: [branch('a', { status: 'committed' })] });
-    expect(plan).toEqual({ direction: 'committing', finalStatus: 'committed', calls: [] });
+    expect(plan).toEqual({ direction: 'committing', finalStatus: 'committed', calls: [], skips: [], waiting: [] });
   });
 
   it('no branches at all → a plan with no calls', () => {
@@ -370,6 +370,8 @@ describe('planPhaseTwo', () => {
       direction: 'rolling-back',
       finalStatus: 'rolled-back',
       calls: [],
+      skips: [],
+      waiting: [],
     });
   });
 
@@ -389,11 +391,15 @@ describe('afterRound', () => {
     direction: 'committing',
     finalStatus: 'committed',
     calls: ids.map((id) => ({ branch: branch(id), op: 'confirm', url: `http://bank.test/${id}/confirm` })),
+    skips: [],
+    waiting: [],
   });
   const cancelPlan = (ids: string[]): PhaseTwoPlan => ({
     direction: 'rolling-back',
     finalStatus: 'rolled-back',
     calls: ids.map((id) => ({ branch: branch(id), op: 'cancel', url: `http://bank.test/${id}/cancel` })),
+    skips: [],
+    waiting: [],
   });
   /** A call's result, for the round's operation. */
   const resultOf =

@@ -31,6 +31,8 @@ export const tccRules: ModeRules = {
   mode: 'tcc',
   words,
   operations: ['confirm', 'cancel'],
+  submittedAtBegin: false,
+  checkSteps: () => undefined,
 
   registrationGuard: (now) => ({ from: 'open', deadlineAfter: now, mode: 'tcc' }),
   checkRegistration(txn, existing, incoming, now) {
@@ -101,6 +103,8 @@ export const tccRules: ModeRules = {
       direction,
       finalStatus,
       calls: branches.filter((branch) => branch.status !== finalStatus).map((branch) => ({ branch, op, url: branch.operations[op]! })),
+      skips: [],
+      waiting: [],
     };
   },
 

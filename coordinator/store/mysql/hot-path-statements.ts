@@ -7,15 +7,33 @@
  * lost race leaves the log untouched.
  */
 import type { TransitionGuard } from '../../domain/transition-guard.ts';
-import { OPEN_STATUSES, OUTCOME_OF, participantOfBranch, type BranchRegistration, type NewEvent } from '../../domain/transaction.ts';
+import { blankEvent, OPEN_STATUSES, OUTCOME_OF, participantOfBranch, type BranchRegistration, type NewEvent } from '../../domain/transaction.ts';
 import { REMEMBER_ROW_COUNT, type Statement } from './mysql-batch.ts';
 import { eventRow } from './rows.ts';
 import { TABLES } from './tables.ts';
 import type { BeginInput, DecisionInput, RoundRecord } from '../ports/transaction-store.ts';
 
 const EVENT_COLUMNS = ['gid', 'at', 'kind', 'branch_id', 'op', 'from_status', 'to_status', 'outcome', 'attempt', 'message', 'actor'] as const;
-const BRANCH_COLUMNS = ['gid', 'branch_id', 'operations', 'participant', 'payload', 'status', 'attempts', 'created_at', 'updated_at', 'registered_by'] as const;
+const BRANCH_COLUMNS = [
+  'gid',
+  'branch_id',
+  'operations',
+  'participant',
+  'payload',
+  'status',
+  'attempts',
+  'created_at',
+  'updated_at',
+  'registered_by',
+  'seq',
+  'depends_on',
+  'op_payloads',
+  'max_attempts',
+  'call_timeout_ms',
+] as const;
 const GUARD = '@dtx_ok > 0';
+/** The order a transaction's branches are read in: as registered. */
+export const BRANCH_ORDER = 'created_at, seq, branch_id';
 
 const placeholders = (n: number) => Array.from({ length: n }, () => '?').join(', ');
 
@@ -35,7 +53,10 @@ function eventValues(event: NewEvent): unknown[] {
   return EVENT_COLUMNS.map((column) => row[column]);
 }
 
-function branchValues(gid: string, branch: BranchRegistration, now: number, registeredBy: string | null): unknown[] {
+const jsonOrNull = (value: object | null | undefined): string | null => (value === null || value === undefined ? null : JSON.stringify(value));
+
+/** `seq`: the branch's place in the list it was registered with (branches of one commit share their creation time). */
+function branchValues(gid: string, branch: BranchRegistration, now: number, registeredBy: string | null, seq: number): unknown[] {
   return [
     gid,
     branch.branchId,
@@ -47,12 +68,23 @@ function branchValues(gid: string, branch: BranchRegistration, now: number, regi
     now,
     now,
     registeredBy,
+    seq,
+    jsonOrNull(branch.dependsOn),
+    jsonOrNull(branch.opPayloads),
+    branch.maxAttempts ?? null,
+    branch.callTimeoutMs ?? null,
   ];
 }
 
 /** A branch row to insert (the admin-free registration path uses knex). */
-export function branchRow(gid: string, branch: BranchRegistration, now: number, registeredBy: string | null): Record<(typeof BRANCH_COLUMNS)[number], unknown> {
-  const values = branchValues(gid, branch, now, registeredBy);
+export function branchRow(
+  gid: string,
+  branch: BranchRegistration,
+  now: number,
+  registeredBy: string | null,
+  seq: number,
+): Record<(typeof BRANCH_COLUMNS)[number], unknown> {
+  const values = branchValues(gid, branch, now, registeredBy, seq);
   return Object.fromEntries(BRANCH_COLUMNS.map((column, index) => [column, values[index]])) as Record<(typeof BRANCH_COLUMNS)[number], unknown>;
 }
 
@@ -75,42 +107,74 @@ function guardCondition(guard: TransitionGuard): { sql: string; values: unknown[
 function guardedSnapshot(gid: string): Statement[] {
   return [
     { sql: `SELECT * FROM ${TABLES.global} WHERE gid = ? AND ${GUARD}`, values: [gid] },
-    { sql: `SELECT * FROM ${TABLES.branch} WHERE gid = ? AND ${GUARD} ORDER BY created_at, branch_id`, values: [gid] },
+    { sql: `SELECT * FROM ${TABLES.branch} WHERE gid = ? AND ${GUARD} ORDER BY ${BRANCH_ORDER}`, values: [gid] },
   ];
 }
 
-export function beginStatements(input: BeginInput): Statement[] {
-  const { gid, now } = input;
+export function beginStatements(input: BeginInput, reason: string | null, actor: string | null): Statement[] {
+  const { gid, now, decision } = input;
   const statements: Statement[] = [
-    {
-      // Due at the deadline: that is when the timeout sweep must look at it.
-      sql: `INSERT INTO ${TABLES.global} (gid, mode, status, caller, created_at, updated_at, deadline_at, next_retry_at, retry_count) VALUES (?, ?, 'open', ?, ?, ?, ?, ?, 0)`,
-      values: [gid, input.mode, input.caller ?? null, now, now, input.deadlineAt, input.deadlineAt],
-    },
+    decision
+      ? {
+          // Decided at once (a saga): phase two is leased to the caller's instance, and due when that lease ends.
+          sql: `INSERT INTO ${TABLES.global} (gid, mode, status, caller, created_at, updated_at, deadline_at, decided_at, decided_by, reason, lease_owner, lease_until, next_retry_at, retry_count) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)`,
+          values: [
+            gid,
+            input.mode,
+            decision.to,
+            input.caller ?? null,
+            now,
+            now,
+            input.deadlineAt,
+            now,
+            actor,
+            reason,
+            decision.owner,
+            decision.leaseUntil,
+            decision.leaseUntil,
+          ],
+        }
+      : {
+          // Due at the deadline: that is when the timeout sweep must look at it.
+          sql: `INSERT INTO ${TABLES.global} (gid, mode, status, caller, created_at, updated_at, deadline_at, next_retry_at, retry_count) VALUES (?, ?, 'open', ?, ?, ?, ?, ?, 0)`,
+          values: [gid, input.mode, input.caller ?? null, now, now, input.deadlineAt, input.deadlineAt],
+        },
   ];
   if (input.branches.length > 0) {
     statements.push(
       insertRows(
         TABLES.branch,
         BRANCH_COLUMNS,
-        input.branches.map((b) => branchValues(gid, b, now, input.caller)),
+        input.branches.map((b, seq) => branchValues(gid, b, now, input.caller, seq)),
       ),
     );
   }
   return statements;
 }
 
-/** Result indexes: 0 the compare-and-set, 2 the transaction, 3 its branches. */
+/**
+ * Result indexes: 0 the compare-and-set, 2 the transaction, 3 its branches.
+ * The first decision (leaving `open`) is kept on the row; a later one (a
+ * saga turning back from its actions) is a status event, and the row keeps
+ * when and by whom the first was made.
+ */
 export function decisionStatements(input: DecisionInput, reason: string | null, actor: string | null): Statement[] {
   const guard = guardCondition(input.guard);
-  return [
+  const first = input.guard.from === 'open';
+  const statements: Statement[] = [
     {
-      sql: `UPDATE ${TABLES.global} SET status = ?, reason = ?, updated_at = ?, decided_at = ?, decided_by = ?, lease_owner = ?, lease_until = ?, next_retry_at = ? WHERE gid = ? AND ${guard.sql}`,
-      values: [input.to, reason, input.now, input.now, actor, input.owner, input.leaseUntil, input.leaseUntil, input.gid, ...guard.values],
+      sql: `UPDATE ${TABLES.global} SET status = ?, reason = ?, updated_at = ?, ${first ? 'decided_at = ?, decided_by = ?, ' : 'retry_count = 0, '}lease_owner = ?, lease_until = ?, next_retry_at = ? WHERE gid = ? AND ${guard.sql}`,
+      values: [input.to, reason, input.now, ...(first ? [input.now, actor] : []), input.owner, input.leaseUntil, input.leaseUntil, input.gid, ...guard.values],
     },
     REMEMBER_ROW_COUNT,
-    ...guardedSnapshot(input.gid),
   ];
+  const snapshot = guardedSnapshot(input.gid);
+  if (!first) {
+    const event = { ...blankEvent(input.gid, input.now, 'status'), fromStatus: input.guard.from, toStatus: input.to, message: reason, actor };
+    // After the reads, so the result indexes stay those of the first decision.
+    return [...statements, ...snapshot, guardedInsertRows(TABLES.event, EVENT_COLUMNS, [eventValues(event)])];
+  }
+  return [...statements, ...snapshot];
 }
 
 /** Result indexes: 0 the compare-and-set, 2 the transaction, 3 its branches. */
@@ -131,30 +195,54 @@ function noBranchPending(except: number): string {
   return `NOT EXISTS (SELECT 1 FROM ${TABLES.branch} WHERE gid = ? AND status <> ?${others})`;
 }
 
-/** Result index 0: the compare-and-set. */
-export function roundStatements(record: RoundRecord, events: NewEvent[], clipError: (text: string | null) => string | null): Statement[] {
+/** The global row's update of a round: the compare-and-set that every other statement of the round depends on. */
+function roundUpdate(record: RoundRecord, finishExcept: readonly string[], reason: string | null): Statement {
   const { gid, now, decision } = record;
   const guard = [gid, record.from, record.owner];
+  switch (decision.kind) {
+    case 'finish':
+      return {
+        // The flag and its reason stay in the event history; a pause set
+        // while this last round ran has nothing left to pause.
+        // The NOT EXISTS is the log's own guard: whatever snapshot the round
+        // was planned from, the transaction does not end while a branch other
+        // than those this round completes is still not done.
+        sql: `UPDATE ${TABLES.global} SET status = ?, updated_at = ?, finished_at = ?, next_retry_at = NULL, lease_owner = NULL, lease_until = NULL, needs_attention = 0, attention_reason = NULL, paused = 0 WHERE gid = ? AND status = ? AND lease_owner = ? AND ${noBranchPending(finishExcept.length)}`,
+        values: [decision.status, now, now, ...guard, gid, OUTCOME_OF[record.from], ...finishExcept],
+      };
+    case 'continue':
+      // Progress: the failed-rounds count starts again, and the lease is kept for the next round.
+      return {
+        sql: `UPDATE ${TABLES.global} SET retry_count = 0, updated_at = ?, lease_until = ?, next_retry_at = ? WHERE gid = ? AND status = ? AND lease_owner = ?`,
+        values: [now, record.leaseUntil, record.leaseUntil, ...guard],
+      };
+    case 'turn':
+      return {
+        sql: `UPDATE ${TABLES.global} SET status = ?, reason = ?, retry_count = 0, updated_at = ?, lease_until = ?, next_retry_at = ? WHERE gid = ? AND status = ? AND lease_owner = ?`,
+        values: [decision.to, reason, now, record.leaseUntil, record.leaseUntil, ...guard],
+      };
+    case 'retry':
+      return {
+        // An operator may have paused it while the round ran: it stays paused.
+        sql: `UPDATE ${TABLES.global} SET retry_count = ?, next_retry_at = CASE WHEN paused THEN NULL ELSE ? END, needs_attention = ?, attention_reason = COALESCE(?, attention_reason), updated_at = ?, lease_owner = NULL, lease_until = NULL WHERE gid = ? AND status = ? AND lease_owner = ?`,
+        values: [decision.retryCount, decision.nextRetryAt, decision.needsAttention, decision.attentionReason, now, ...guard],
+      };
+  }
+}
+
+/** Result index 0: the compare-and-set. `reason`: a turn's, clipped to its column. */
+export function roundStatements(
+  record: RoundRecord,
+  events: NewEvent[],
+  clipError: (text: string | null) => string | null,
+  reason: string | null = null,
+): Statement[] {
+  const { gid, now } = record;
   const doneStatus = OUTCOME_OF[record.from];
   const successes = record.results.filter((r) => r.outcome === 'success');
-  const succeeded = successes.map((r) => r.branchId);
-  const globalUpdate: Statement =
-    decision.kind === 'finish'
-      ? {
-          // The flag and its reason stay in the event history; a pause set
-          // while this last round ran has nothing left to pause.
-          // The NOT EXISTS is the log's own guard: whatever snapshot the round
-          // was planned from, the transaction does not end while a branch other
-          // than those this round completes is still not done.
-          sql: `UPDATE ${TABLES.global} SET status = ?, updated_at = ?, finished_at = ?, next_retry_at = NULL, lease_owner = NULL, lease_until = NULL, needs_attention = 0, attention_reason = NULL, paused = 0 WHERE gid = ? AND status = ? AND lease_owner = ? AND ${noBranchPending(succeeded.length)}`,
-          values: [decision.status, now, now, ...guard, gid, doneStatus, ...succeeded],
-        }
-      : {
-          // An operator may have paused it while the round ran: it stays paused.
-          sql: `UPDATE ${TABLES.global} SET retry_count = ?, next_retry_at = CASE WHEN paused THEN NULL ELSE ? END, needs_attention = ?, attention_reason = COALESCE(?, attention_reason), updated_at = ?, lease_owner = NULL, lease_until = NULL WHERE gid = ? AND status = ? AND lease_owner = ?`,
-          values: [decision.retryCount, decision.nextRetryAt, decision.needsAttention, decision.attentionReason, now, ...guard],
-        };
-  const statements: Statement[] = [globalUpdate, REMEMBER_ROW_COUNT];
+  const skipped = record.skipped.map((skip) => skip.branchId);
+  const done = [...successes.map((r) => r.branchId), ...skipped];
+  const statements: Statement[] = [roundUpdate(record, done, reason), REMEMBER_ROW_COUNT];
 
   // Each branch's completing call is kept on its row (the history reads it
   // there). A completion already recorded stays: the first one is the row's.
@@ -168,7 +256,13 @@ export function roundStatements(record: RoundRecord, events: NewEvent[], clipErr
     const http = each((r) => r.httpStatus);
     statements.push({
       sql: `UPDATE ${TABLES.branch} SET status = ?, attempts = attempts + 1, last_error = NULL, updated_at = ?, done_at = COALESCE(done_at, ?), done_op = COALESCE(done_op, ${op.sql}), done_attempt = COALESCE(done_attempt, ${attempt.sql}), done_http = COALESCE(done_http, ${http.sql}) WHERE gid = ? AND branch_id IN (${placeholders(successes.length)}) AND ${GUARD}`,
-      values: [doneStatus, now, now, ...op.values, ...attempt.values, ...http.values, gid, ...succeeded],
+      values: [doneStatus, now, now, ...op.values, ...attempt.values, ...http.values, gid, ...successes.map((r) => r.branchId)],
+    });
+  }
+  if (skipped.length > 0) {
+    statements.push({
+      sql: `UPDATE ${TABLES.branch} SET status = ?, updated_at = ? WHERE gid = ? AND branch_id IN (${placeholders(skipped.length)}) AND ${GUARD}`,
+      values: [doneStatus, now, gid, ...skipped],
     });
   }
   for (const result of record.results) {

@@ -8,7 +8,7 @@ import { blankEvent, clip, type BranchRegistration, type NewEvent, type Transact
 import { isDuplicateKey } from './mysql-errors.ts';
 import type { MysqlWriter } from './mysql-writer.ts';
 import type { MysqlBatch } from './mysql-batch.ts';
-import { beginStatements, branchRow, claimStatements, decisionStatements, roundStatements } from './hot-path-statements.ts';
+import { beginStatements, BRANCH_ORDER, branchRow, claimStatements, decisionStatements, roundStatements } from './hot-path-statements.ts';
 import { toBranch, toEvent, toTransaction, type BranchRow, type EventRow, type GlobalRow } from './rows.ts';
 import { TABLES } from './tables.ts';
 import type { BeginInput, DecisionInput, DueTransaction, RegisterInput, RoundRecord, TransactionStore } from '../ports/transaction-store.ts';
@@ -40,7 +40,7 @@ export class MysqlTransactionStore implements TransactionStore {
   async begin(input: BeginInput): Promise<'created' | 'exists'> {
     const { gid } = input;
     try {
-      await this.batch.transaction(beginStatements(input));
+      await this.batch.transaction(beginStatements(input, clip(input.decision?.reason ?? null, 512), clip(input.decision?.actor ?? null, 128)));
       return 'created';
     } catch (error) {
       // Which key was hit decides, not the error text: only the transaction's
@@ -64,10 +64,10 @@ export class MysqlTransactionStore implements TransactionStore {
           // against a concurrent submit/abort, which updates that row.
           const row = await trx<GlobalRow>(TABLES.global).where({ gid }).forShare().first();
           if (!row) return null;
-          const rows = await trx<BranchRow>(TABLES.branch).where({ gid }).orderBy(['created_at', 'branch_id']);
+          const rows = await trx<BranchRow>(TABLES.branch).where({ gid }).orderByRaw(BRANCH_ORDER);
           const before = { transaction: toTransaction(row), branches: rows.map(toBranch) };
           if (!mayRegister(before, input)) return { before, inserted: [] };
-          await trx(TABLES.branch).insert(branches.map((b) => branchRow(gid, b, now, actor)));
+          await trx(TABLES.branch).insert(branches.map((b, seq) => branchRow(gid, b, now, actor, seq)));
           return { before, inserted: branches };
         });
       } catch (error) {
@@ -90,23 +90,11 @@ export class MysqlTransactionStore implements TransactionStore {
   }
 
   async recordRound(record: RoundRecord): Promise<boolean> {
-    const { gid, now, decision } = record;
-    // Successful calls and the finish are on the rows; the rest is history.
-    const events: NewEvent[] = record.results
-      .filter((result) => result.outcome !== 'success')
-      .map((result) => ({
-        ...blankEvent(gid, now, 'branch-call'),
-        branchId: result.branchId,
-        op: result.op,
-        outcome: result.outcome,
-        attempt: result.attempt,
-        message: result.error ?? (result.httpStatus === null ? null : `HTTP ${result.httpStatus}`),
-      }));
-    if (decision.kind === 'retry' && decision.attentionReason) {
-      events.push({ ...blankEvent(gid, now, 'attention'), message: decision.attentionReason });
-    }
+    const { decision } = record;
+    const events = roundEvents(record);
     const retry = decision.kind === 'retry' ? { ...decision, attentionReason: clip(decision.attentionReason, 512) } : decision;
-    const results = await this.batch.transaction(roundStatements({ ...record, decision: retry }, events, (text) => clip(text, 1024)));
+    const reason = decision.kind === 'turn' ? clip(decision.reason, 512) : null;
+    const results = await this.batch.transaction(roundStatements({ ...record, decision: retry }, events, (text) => clip(text, 1024), reason));
     return changedRows(results[0]) > 0;
   }
 
@@ -122,7 +110,7 @@ export class MysqlTransactionStore implements TransactionStore {
   async load(gid: string): Promise<TransactionSnapshot | null> {
     const row = await this.knex<GlobalRow>(TABLES.global).where({ gid }).first();
     if (!row) return null;
-    const branches = await this.knex<BranchRow>(TABLES.branch).where({ gid }).orderBy(['created_at', 'branch_id']);
+    const branches = await this.knex<BranchRow>(TABLES.branch).where({ gid }).orderByRaw(BRANCH_ORDER);
     return { transaction: toTransaction(row), branches: branches.map(toBranch) };
   }
 
@@ -154,6 +142,36 @@ export class MysqlTransactionStore implements TransactionStore {
   private write<T>(work: (trx: Knex.Transaction) => Promise<T>): Promise<T> {
     return this.writer.write(work);
   }
+}
+
+/**
+ * The history rows of a round: what its rows cannot show. A branch's first
+ * success is on its row; every other call, a later success (a saga step's
+ * compensation after its action), a skipped branch, a turn and a raised
+ * flag are events.
+ */
+function roundEvents(record: RoundRecord): NewEvent[] {
+  const { gid, now, decision } = record;
+  const events: NewEvent[] = record.results
+    .filter((result) => result.outcome !== 'success' || result.completedBefore)
+    .map((result) => ({
+      ...blankEvent(gid, now, 'branch-call'),
+      branchId: result.branchId,
+      op: result.op,
+      outcome: result.outcome,
+      attempt: result.attempt,
+      message: result.error ?? (result.httpStatus === null ? null : `HTTP ${result.httpStatus}`),
+    }));
+  for (const { branchId, op } of record.skipped) {
+    events.push({ ...blankEvent(gid, now, 'branch-call'), branchId, op, outcome: 'skipped', message: 'nothing to do: the branch never ran' });
+  }
+  if (decision.kind === 'turn') {
+    events.push({ ...blankEvent(gid, now, 'status'), fromStatus: record.from, toStatus: decision.to, message: decision.reason, actor: 'coordinator' });
+  }
+  if (decision.kind === 'retry' && decision.attentionReason) {
+    events.push({ ...blankEvent(gid, now, 'attention'), message: decision.attentionReason });
+  }
+  return events;
 }
 
 /** The precondition of registerBranches (see the port): the mode's guard holds, and every branch is new. */

@@ -10,6 +10,7 @@ import {
   type NewEvent,
   type Operation,
   type Operations,
+  type OpPayloads,
   type TransactionEvent,
 } from '../../domain/transaction.ts';
 
@@ -51,6 +52,11 @@ export interface BranchRow {
   done_op: Operation | null;
   done_attempt: number | null;
   done_http: number | null;
+  seq: number;
+  depends_on: string | null;
+  op_payloads: string | null;
+  max_attempts: number | null;
+  call_timeout_ms: number | null;
 }
 
 export interface EventRow {
@@ -101,6 +107,10 @@ export function toBranch(row: BranchRow): Branch {
     operations: JSON.parse(row.operations) as Operations,
     participant: row.participant,
     payload: row.payload,
+    opPayloads: row.op_payloads === null ? null : (JSON.parse(row.op_payloads) as OpPayloads),
+    dependsOn: row.depends_on === null ? null : (JSON.parse(row.depends_on) as string[]),
+    maxAttempts: row.max_attempts,
+    callTimeoutMs: row.call_timeout_ms,
     status: row.status as BranchStatus,
     attempts: row.attempts,
     lastError: row.last_error,

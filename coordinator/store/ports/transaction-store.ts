@@ -9,7 +9,7 @@
  */
 import type { RoundCall, RoundDecision } from '../../domain/phase-two.ts';
 import type { TransitionGuard } from '../../domain/transition-guard.ts';
-import type { BranchRegistration, GlobalStatus, Mode, PhaseTwoStatus, TransactionEvent, TransactionSnapshot } from '../../domain/transaction.ts';
+import type { BranchRegistration, GlobalStatus, Mode, Operation, PhaseTwoStatus, TransactionEvent, TransactionSnapshot } from '../../domain/transaction.ts';
 
 export interface BeginInput {
   gid: string;
@@ -20,6 +20,12 @@ export interface BeginInput {
   caller: string | null;
   /** Branches registered in the same commit as the begin. */
   branches: BranchRegistration[];
+  /**
+   * Decided in the same commit (a saga is submitted whole): the transaction
+   * starts in `to`, with the decision's reason, time and actor, leased to
+   * `owner` until `leaseUntil` and due then, as after {@link TransactionStore.decide}.
+   */
+  decision?: { to: PhaseTwoStatus; reason: string | null; actor: string; owner: string; leaseUntil: number };
 }
 
 export interface RegisterInput {
@@ -54,8 +60,12 @@ export interface RoundRecord {
   from: PhaseTwoStatus;
   /** One per branch called, with its operation and the branch's attempt number for this call. */
   results: RoundCall[];
+  /** Branches the round marks done without calling them (the plan's skips), with the operation that had nothing to do. */
+  skipped: { branchId: string; op: Operation }[];
   decision: RoundDecision;
   now: number;
+  /** For a decision that keeps going (`continue`, `turn`): the owner keeps the lease, and the transaction is due, until then. */
+  leaseUntil: number;
 }
 
 export interface DueTransaction {
@@ -71,9 +81,11 @@ export interface DueTransaction {
 export interface TransactionStore {
   /**
    * Precondition: none. Effect: inserts the transaction (status `open`,
-   * due for recovery at its deadline) and its branches in one commit (the
-   * history shows both from their rows; no event row is written). Returns `exists` without writing if a transaction with exactly
-   * this gid exists (ids compare byte for byte); any other conflict throws.
+   * due for recovery at its deadline; or as `decision` says) and its
+   * branches, in the order given, in one commit (the history shows both
+   * from their rows; no event row is written). Returns `exists` without
+   * writing if a transaction with exactly this gid exists (ids compare byte
+   * for byte); any other conflict throws.
    */
   begin(input: BeginInput): Promise<'created' | 'exists'>;
 
@@ -92,7 +104,9 @@ export interface TransactionStore {
 
   /**
    * Precondition: `guard` holds. Effect: logs the decision (its status,
-   * reason, time and actor), takes the lease for `owner` and makes the
+   * reason, time and actor: on the row for the first decision, leaving
+   * `open`; as a status event for a later one, which also restarts the
+   * failed-rounds count), takes the lease for `owner` and makes the
    * transaction due at `leaseUntil`, so that recovery takes over if the
    * owner dies. Returns the snapshot after the decision, or null, writing
    * nothing, if the precondition failed.
@@ -112,9 +126,11 @@ export interface TransactionStore {
    * finish, also every branch not completed by this round already done (a
    * transaction never ends with a branch pending, whatever snapshot the
    * round was planned from). Effect, in one commit: branch outcomes and
-   * attempts (a branch's completing call on its row, an event for every
-   * other call), and either the terminal status or the retry schedule (and
-   * an `attention` event when the round raised the flag); releases the lease. Returns false, writing nothing, if
+   * attempts (a branch's first completing call on its row, an event for
+   * every other call), the skipped branches done (an event each), and the
+   * decision: the terminal status; the retry schedule (and an `attention`
+   * event when the round raised the flag), releasing the lease; `continue`,
+   * keeping it; or `turn`, logging the new status (a status event). Returns false, writing nothing, if
    * the precondition failed.
    */
   recordRound(record: RoundRecord): Promise<boolean>;

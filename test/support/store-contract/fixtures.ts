@@ -118,8 +118,10 @@ export function contractOps(store: () => TransactionStore) {
     owner: 'owner-a',
     from: 'committing',
     results,
+    skipped: [],
     decision: decisionOf,
     now: T0 + 2_000,
+    leaseUntil: T0 + 17_000,
     ...overrides,
   });
 

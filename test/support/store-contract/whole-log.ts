@@ -41,8 +41,10 @@ export function wholeLogContract(factory: StoreFactory): void {
           owner: 'o',
           from: 'rolling-back',
           results: [cancelled],
+          skipped: [],
           decision: { kind: 'finish', status: 'rolled-back' },
           now: at(2),
+          leaseUntil: at(2) + 1,
         }),
       ).toBe(true);
       expect(await store.claim(g2, 'o', at(3), at(20))).not.toBeNull();
@@ -96,7 +98,18 @@ export function wholeLogContract(factory: StoreFactory): void {
             const op = TCC_WORDS.op[to];
             const done = to === 'committing' ? 'committed' : 'rolled-back';
             const results = branches.map((b) => ({ branchId: b.branchId, op, outcome: 'success' as const, httpStatus: 200, error: null, attempt: 1 }));
-            expect(await store.recordRound({ gid, owner: 'o', from: to, results, decision: { kind: 'finish', status: done }, now: createdAt + 3 })).toBe(true);
+            expect(
+              await store.recordRound({
+                gid,
+                owner: 'o',
+                from: to,
+                results,
+                skipped: [],
+                decision: { kind: 'finish', status: done },
+                now: createdAt + 3,
+                leaseUntil: createdAt + 3,
+              }),
+            ).toBe(true);
             status = done;
           } else if (i % 4 === 2) {
             await operatorChange(
