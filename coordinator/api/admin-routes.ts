@@ -8,6 +8,7 @@ import type { OperatorService } from '../engine/operator-service.ts';
 import type { TransactionService } from '../engine/transaction-service.ts';
 import type { AdminStore, ListCursor, ListFilter } from '../store/ports/admin-store.ts';
 import type { AdminAuth } from './admin-auth.ts';
+import { operatorAvailability } from './operator-availability.ts';
 import { ActionBody, AuditQuery, BranchParams, BulkRetryBody, CloseBody, GidParams, ListQuery, type ListQueryType } from './admin-schemas.ts';
 import { presentStats, presentSummary, presentTransaction, statusFilter } from './presentation.ts';
 import { ADMIN_SECURITY, DOC_TAGS } from './openapi.ts';
@@ -109,11 +110,21 @@ export const adminRoutes: FastifyPluginAsyncTypebox<AdminRoutesOptions> = async 
 
   app.get(
     '/transactions/:gid',
-    { onRequest: viewer, schema: { ...doc('One transaction: branches (attempts, last error), events, audit entries', 'viewer'), params: GidParams } },
+    {
+      onRequest: viewer,
+      schema: {
+        ...doc('One transaction: branches (attempts, last error), events, audit entries, the operator actions that apply', 'viewer'),
+        params: GidParams,
+      },
+    },
     async (request) => {
       const view = await options.transactions.view(request.params.gid);
       const audit = await store.auditLog({ gid: request.params.gid, limit: 100 });
-      return { ...presentTransaction(view, view.events, { replyBodies: mayReadReplies(request) }), audit: audit.map((a) => ({ ...a, at: iso(a.at) })) };
+      return {
+        ...presentTransaction(view, view.events, { replyBodies: mayReadReplies(request) }),
+        audit: audit.map((a) => ({ ...a, at: iso(a.at) })),
+        operator: operatorAvailability(view, now()),
+      };
     },
   );
 

@@ -63,7 +63,7 @@ const ACTIONS = {
   resume: { title: 'Resume retries', text: 'Recovery takes this transaction up again, starting now.', button: 'Resume', done: 'Retries resumed' },
   'force-abort': {
     title: 'Force-abort',
-    text: 'Logs the cancel decision while the transaction is still trying, and cancels every registered branch.',
+    text: 'A TCC transaction still trying: logs the cancel decision and cancels every registered branch. A running saga: turns it back and compensates every step that ran.',
     button: 'Force-abort',
     done: 'Abort logged',
   },
@@ -107,13 +107,13 @@ export function openAction(action) {
   );
 }
 
-/** @param {string} gid @param {string} branchId @param {'confirmed' | 'cancelled'} done */
+/** @param {string} gid @param {string} branchId @param {string} done the status it gets, in its mode's words */
 export function openResolve(gid, branchId, done) {
   openDialog(
     { kind: 'resolve', gid, branchId },
     {
       title: `Resolve branch ${branchId}`,
-      text: `Marks branch ${branchId} ${done} by hand, without calling its participant — for when you made the ${done === 'confirmed' ? 'confirm' : 'cancel'} take effect some other way. If it is the last pending branch, the transaction becomes ${done}.`,
+      text: `Marks branch ${branchId} ${done} by hand, without calling its participant — for when you made it take effect some other way. If it was the last branch left, the transaction finishes.`,
       button: `Mark ${done}`,
     },
   );

@@ -4,7 +4,7 @@
 // typedefs below are the parts of the admin API's replies the console reads.
 
 /**
- * @typedef {'trying' | 'confirming' | 'cancelling' | 'confirmed' | 'cancelled'} TransactionStatus
+ * @typedef {string} TransactionStatus In the words of the transaction's mode (TCC: trying, confirming, …; saga: running, compensating, …).
  *
  * @typedef {object} Transaction A transaction as the admin API lists and shows it.
  * @property {string} gid
@@ -26,8 +26,11 @@
  * @typedef {object} Branch
  * @property {string} branchId
  * @property {string} participant
- * @property {string} confirmUrl
- * @property {string} cancelUrl
+ * @property {string} [confirmUrl]
+ * @property {string} [cancelUrl]
+ * @property {string} [actionUrl]
+ * @property {string} [compensateUrl]
+ * @property {string[] | null} [dependsOn] A saga step's prerequisites.
  * @property {string} status
  * @property {number} attempts
  * @property {string | null} lastError
@@ -57,6 +60,11 @@
  * @property {Branch[]} branches
  * @property {TransactionEvent[]} events
  * @property {AuditEntry[]} [audit]
+ * @property {OperatorAvailability} operator
+ *
+ * @typedef {object} OperatorAvailability Which operator actions apply (null) or why not (the server's refusal).
+ * @property {{ retry: string | null, pause: string | null, resume: string | null, 'force-abort': string | null, close: string | null }} actions
+ * @property {{ as: string, branches: string[] } | null} resolve Branches that may be marked done by hand, and as what.
  *
  * @typedef {object} TransactionPage GET /admin/v1/transactions
  * @property {Transaction[]} items

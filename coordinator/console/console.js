@@ -4,7 +4,7 @@
 // only ever inserted as text nodes (see dom.js).
 import { initActions, openAction, openBulkRetry, openResolve } from './actions.js';
 import { api, ApiError, describeError, token } from './api.js';
-import { renderDetail, resetDetail, TERMINAL } from './detail.js';
+import { renderDetail, resetDetail } from './detail.js';
 import { $, absolute, badge, fill, h, relative, show, timeEl } from './dom.js';
 
 /**
@@ -311,7 +311,7 @@ function listRow(t) {
 function startDetailRefresh(gid) {
   stopDetailRefresh();
   state.detailTimer = setInterval(() => {
-    if (document.hidden || !state.detail || TERMINAL.has(state.detail.transaction.status)) return;
+    if (document.hidden || !state.detail || state.detail.transaction.finishedAt !== null) return;
     void loadDetail(gid, { quiet: true });
   }, DETAIL_REFRESH_MS);
 }

@@ -9,13 +9,10 @@ import { $, absolute, badge, fill, h, relative, show, timeEl } from './dom.js';
  * @typedef {import('./api.js').Branch} Branch
  * @typedef {import('./api.js').TransactionEvent} TransactionEvent
  * @typedef {import('./api.js').AuditEntry} AuditEntry
- * @typedef {(gid: string, branchId: string, done: 'confirmed' | 'cancelled') => void} OnResolve
+ * @typedef {import('./api.js').OperatorAvailability} OperatorAvailability
+ * @typedef {(gid: string, branchId: string, done: string) => void} OnResolve
  */
 
-/** @type {ReadonlySet<string>} */
-export const PHASE_TWO = new Set(['confirming', 'cancelling']);
-/** @type {ReadonlySet<string>} */
-export const TERMINAL = new Set(['confirmed', 'cancelled']);
 /** Events shown before "Show all" (a transaction stuck for days has thousands). */
 const TIMELINE_PAGE = 200;
 
@@ -49,63 +46,80 @@ export function renderDetail(view, { onResolve }) {
     row('retries', String(t.retryCount)),
     row('next retry', t.paused ? 'paused' : at(t.nextRetryAt)),
     row('created', at(t.createdAt)),
-    row('deadline', t.status === 'trying' ? at(t.deadlineAt) : h('span', { class: 'muted' }, `${absolute(t.deadlineAt)} (applies only while trying)`)),
+    row('deadline', deadlineApplies(t) ? at(t.deadlineAt) : h('span', { class: 'muted' }, `${absolute(t.deadlineAt)} (${deadlineNote(t)})`)),
     row('updated', at(t.updatedAt)),
     row('finished', at(t.finishedAt)),
     row('lease', t.leaseOwner ? h('span', {}, t.leaseOwner, h('span', { class: 'muted' }, ' until '), timeEl(t.leaseUntil)) : 'none'),
   );
 
-  renderActions(t);
-  renderBranches(t, view.branches, onResolve);
+  renderActions(view.operator);
+  renderBranches(t, view.branches, view.operator.resolve, onResolve);
   renderTimeline(view.events);
   renderAudit(view.audit ?? []);
 }
 
-/** @param {Transaction} t */
-function renderActions(t) {
-  const open = !TERMINAL.has(t.status);
-  const phaseTwo = PHASE_TWO.has(t.status);
-  /** @type {Record<string, [allowed: boolean, why: string]>} */
-  const rules = {
-    retry: [phaseTwo && !t.paused, t.paused ? 'retries are paused: resume first' : 'only a confirming or cancelling transaction is retried'],
-    pause: [phaseTwo && !t.paused, t.paused ? 'already paused' : 'only phase two (confirming / cancelling) can be paused'],
-    resume: [open && t.paused, 'retries are not paused'],
-    'force-abort': [t.status === 'trying', 'only possible in the try phase, before a decision is logged'],
-    close: [open, 'the transaction is already finished'],
-  };
+/** Whether the deadline still decides anything: a TCC transaction's try phase, a saga's actions. */
+function deadlineApplies(/** @type {Transaction} */ t) {
+  return (t.mode === 'tcc' && t.status === 'trying') || (t.mode === 'saga' && t.status === 'running');
+}
+
+function deadlineNote(/** @type {Transaction} */ t) {
+  return t.mode === 'saga' ? 'applies only while running' : 'applies only while trying';
+}
+
+/**
+ * Enables the actions the server says apply (the same decisions it runs);
+ * a disabled button says why not.
+ * @param {OperatorAvailability} operator
+ */
+function renderActions(operator) {
   for (const button of /** @type {NodeListOf<HTMLButtonElement>} */ ($('#actions').querySelectorAll('button[data-action]'))) {
-    const [allowed, why] = rules[/** @type {string} */ (button.dataset.action)];
-    button.disabled = !allowed;
-    button.title = allowed ? '' : why;
+    const why = operator.actions[/** @type {keyof OperatorAvailability['actions']} */ (button.dataset.action)];
+    button.disabled = why !== null;
+    button.title = why ?? '';
   }
 }
 
-/** @param {Transaction} t @param {Branch[]} branches @param {OnResolve} onResolve */
-function renderBranches(t, branches, onResolve) {
-  const done = t.status === 'confirming' || t.status === 'confirmed' ? 'confirmed' : 'cancelled';
+/** Each operation's URL, one per line: `confirm http://…` (TCC), `action http://…` (saga). */
+function operationUrls(/** @type {Branch} */ b) {
+  return Object.entries(b)
+    .filter(([key, value]) => key.endsWith('Url') && typeof value === 'string')
+    .map(([key, value]) => `${key.slice(0, -3)} ${value}`)
+    .join('\n');
+}
+
+/**
+ * @param {Transaction} t @param {Branch[]} branches
+ * @param {OperatorAvailability['resolve']} resolve
+ * @param {OnResolve} onResolve
+ */
+function renderBranches(t, branches, resolve, onResolve) {
+  const resolvable = new Set(resolve?.branches ?? []);
+  const graph = branches.some((b) => b.dependsOn);
+  $('#branches').classList.toggle('with-graph', graph);
   const body = $('#branches tbody');
   body.replaceChildren(
     ...branches.map((b) => {
-      const resolvable = PHASE_TWO.has(t.status) && b.status !== done;
       return h(
         'tr',
-        { dataset: { branch: b.branchId }, class: b.lastError && b.status === 'prepared' ? 'failing' : undefined },
+        { dataset: { branch: b.branchId }, class: b.lastError ? 'failing' : undefined },
         h('td', { class: 'mono' }, b.branchId),
-        h('td', { class: 'mono small', title: `confirm ${b.confirmUrl}\ncancel ${b.cancelUrl}` }, b.participant),
+        h('td', { class: 'mono small', title: operationUrls(b) }, b.participant),
         h('td', {}, badge(b.status)),
         h('td', { class: 'num' }, b.attempts),
         h('td', { class: 'last-error' }, b.lastError ?? h('span', { class: 'muted' }, '—')),
+        h('td', { class: 'mono small depends-on' }, b.dependsOn?.length ? b.dependsOn.join(', ') : h('span', { class: 'muted' }, graph ? 'none' : '')),
         h(
           'td',
           { class: 'row-action' },
-          resolvable
+          resolve && resolvable.has(b.branchId)
             ? h(
                 'button',
                 {
                   type: 'button',
                   class: 'small-button',
-                  title: `Mark branch ${b.branchId} ${done} by hand (after you made it take effect some other way)`,
-                  onclick: () => onResolve(t.gid, b.branchId, done),
+                  title: `Mark branch ${b.branchId} ${resolve.as} by hand (after you made it take effect some other way)`,
+                  onclick: () => onResolve(t.gid, b.branchId, resolve.as),
                 },
                 'Resolve…',
               )
@@ -114,7 +128,7 @@ function renderBranches(t, branches, onResolve) {
       );
     }),
   );
-  if (branches.length === 0) body.appendChild(h('tr', {}, h('td', { colspan: 6, class: 'muted' }, 'No branch registered.')));
+  if (branches.length === 0) body.appendChild(h('tr', {}, h('td', { colspan: 7, class: 'muted' }, 'No branch registered.')));
 }
 
 /** @param {TransactionEvent} e @returns {[title: string, detail: string | null | undefined]} */

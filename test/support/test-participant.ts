@@ -110,7 +110,8 @@ export async function startTestParticipant(databaseUrl: string, options: { secre
   });
   const participant = createParticipant({ knex, resources: [account, step], secret: options.secret, logger: pino({ level: 'silent' }) });
   await participant.migrate();
-  const app = Fastify({ logger: false });
+  // Stopping must not wait for keep-alive connections of callers that gave up on a call (a timed-out coordinator call).
+  const app = Fastify({ logger: false, forceCloseConnections: true });
   await app.register(dtxParticipantPlugin, { participant, prefix: '/dtx' });
   const url = await app.listen({ host: '127.0.0.1', port: 0 });
 

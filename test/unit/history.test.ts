@@ -369,3 +369,74 @@ describe('calls of one round keep the order the round made them in', () => {
     expect(calls).toEqual(order.map((id) => `${id} ${id === failing ? 'unknown' : 'success'}`));
   });
 });
+
+describe('a saga that turned back: the first decision from the row, the turn from its own row', () => {
+  const REFUSED = 'step b: action refused (HTTP 409)';
+  const R3 = T + 7_000;
+  const R4 = T + 9_000;
+  const saga = (overrides: Partial<GlobalTransaction>) =>
+    txn({ mode: 'saga', reason: REFUSED, decidedAt: T, decidedBy: 'shop', nextRetryAt: null, ...overrides });
+  const step = (branchId: string, overrides: Partial<Branch> = {}) =>
+    branch(branchId, {
+      operations: { action: `http://bank.test/saga/${branchId}/action`, compensate: `http://bank.test/saga/${branchId}/compensate` },
+      ...overrides,
+    });
+  const stepRegistered = (branchId: string) => `action http://bank.test/saga/${branchId}/action compensate http://bank.test/saga/${branchId}/compensate`;
+  /** a ← b ← c: a succeeded, b refused (compensated all the same), c never ran (skipped), then a compensated. */
+  const steps = [
+    step('a', { status: 'rolled-back', attempts: 2, completion: { at: R1, op: 'action', attempt: 1, httpStatus: 200 } }),
+    step('b', { status: 'rolled-back', attempts: 2, completion: { at: R3, op: 'compensate', attempt: 2, httpStatus: 200 } }),
+    step('c', { status: 'rolled-back' }),
+  ];
+  const turn = line(R2, 'status', { id: 2, fromStatus: 'committing', toStatus: 'rolling-back', message: REFUSED, actor: 'coordinator' });
+  const rows = [
+    line(R2, 'branch-call', { id: 1, branchId: 'b', op: 'action', outcome: 'failure', attempt: 1, message: 'HTTP 409' }),
+    turn,
+    line(R3, 'branch-call', { id: 3, branchId: 'c', op: 'compensate', outcome: 'skipped', message: 'nothing to do: the branch never ran' }),
+    line(R4, 'branch-call', { id: 4, branchId: 'a', op: 'compensate', outcome: 'success', attempt: 2, message: 'HTTP 200' }),
+  ];
+
+  it('decided open → running (not compensating) with no message, then the turn with its reason, then the compensations and the finish', () => {
+    const history = assembleHistory(snapshot(saga({ status: 'rolled-back', finishedAt: R4 }), steps), rows);
+    expect(history).toEqual([
+      line(T, 'begin', { toStatus: 'open', message: DEADLINE_LINE, actor: 'shop' }),
+      line(T, 'register', { branchId: 'a', message: stepRegistered('a'), actor: 'shop' }),
+      line(T, 'register', { branchId: 'b', message: stepRegistered('b'), actor: 'shop' }),
+      line(T, 'register', { branchId: 'c', message: stepRegistered('c'), actor: 'shop' }),
+      line(T, 'status', { fromStatus: 'open', toStatus: 'committing', message: null, actor: 'shop' }),
+      line(R1, 'branch-call', { branchId: 'a', op: 'action', outcome: 'success', attempt: 1, message: 'HTTP 200' }),
+      rows[0],
+      turn,
+      line(R3, 'branch-call', { branchId: 'b', op: 'compensate', outcome: 'success', attempt: 2, message: 'HTTP 200' }),
+      rows[2],
+      rows[3],
+      line(R4, 'status', { fromStatus: 'rolling-back', toStatus: 'rolled-back' }),
+    ]);
+  });
+
+  it('still compensating: the decision line still goes to running, and there is no finish', () => {
+    const compensating = snapshot(saga({ status: 'rolling-back' }), [steps[0]!, step('b', { attempts: 1 }), step('c')]);
+    const history = assembleHistory(compensating, rows.slice(0, 2));
+    const statuses = history.filter((e) => e.kind === 'status').map((e) => [e.id, e.fromStatus, e.toStatus, e.message, e.actor]);
+    expect(statuses).toEqual([
+      [0, 'open', 'committing', null, 'shop'],
+      [2, 'committing', 'rolling-back', REFUSED, 'coordinator'],
+    ]);
+  });
+
+  it('turned back by an abort (a decision row by the caller): the same decision line, the abort as its row', () => {
+    const abort = line(R2, 'status', { id: 5, fromStatus: 'committing', toStatus: 'rolling-back', message: 'customer cancelled', actor: 'shop' });
+    const history = assembleHistory(snapshot(saga({ status: 'rolling-back', reason: 'customer cancelled' }), [steps[0]!, step('b'), step('c')]), [abort]);
+    expect(history.filter((e) => e.kind === 'status')).toEqual([
+      line(T, 'status', { fromStatus: 'open', toStatus: 'committing', message: null, actor: 'shop' }),
+      abort,
+    ]);
+  });
+
+  it('without a turn, the decision line carries the reason on the row (the submit’s)', () => {
+    const running = snapshot(saga({ status: 'committing', reason: 'checkout' }), [steps[0]!, step('b'), step('c')]);
+    expect(assembleHistory(running, []).filter((e) => e.kind === 'status')).toEqual([
+      line(T, 'status', { fromStatus: 'open', toStatus: 'committing', message: 'checkout', actor: 'shop' }),
+    ]);
+  });
+});

@@ -63,7 +63,9 @@ function reasonToTurn(txn: GlobalTransaction, plan: PhaseTwoPlan, results: reado
     return result.outcome !== 'success' && limit !== null && limit !== undefined && result.attempt >= limit;
   });
   if (exhausted) return `step ${exhausted.branchId}: action failed ${exhausted.attempt} times, its retry limit is ${limits.get(exhausted.branchId)! - 1}`;
-  if (now >= txn.deadlineAt) return DEADLINE_REASONS.sweep;
+  // The round that completes the last step succeeded, however late it ended.
+  const finished = plan.waiting.length === 0 && results.every((result) => result.outcome === 'success');
+  if (now >= txn.deadlineAt && !finished) return DEADLINE_REASONS.sweep;
   return null;
 }
 
@@ -102,7 +104,8 @@ export const sagaRules: ModeRules = {
     const transition = this.abort(now);
     if (guardHolds(transition.guard, txn)) return { kind: 'decide', transition };
     if (txn.status === 'rolling-back' || txn.status === 'rolled-back') return { kind: 'already', status: txn.status };
-    throw refuse(txn, `saga ${txn.gid} is ${words.status[txn.status]}: every step succeeded, there is nothing to abort`);
+    if (txn.status === 'committed') throw refuse(txn, `saga ${txn.gid} is ${words.status[txn.status]}: every step succeeded, there is nothing to abort`);
+    throw refuse(txn, `saga ${txn.gid} is ${words.status[txn.status]}: it was never submitted, there is nothing to abort`);
   },
 
   /** An operator may turn a running saga back (its steps are compensated); not one that succeeded or is compensating already. */

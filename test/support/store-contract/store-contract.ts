@@ -13,6 +13,7 @@ import { concurrencyContract } from './concurrency.ts';
 import { useStore, type StoreFactory } from './fixtures.ts';
 import { registrationContract } from './registration.ts';
 import { roundsContract } from './rounds.ts';
+import { sagaRoundsContract } from './saga-rounds.ts';
 import { wholeLogContract } from './whole-log.ts';
 
 export type { StoreContext, StoreFactory, StoreUnderTest } from './fixtures.ts';
@@ -24,6 +25,7 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
       const open = useStore(factory, 'contract');
       registrationContract(open);
       roundsContract(open);
+      sagaRoundsContract(open);
       concurrencyContract(open);
     });
     wholeLogContract(factory);
