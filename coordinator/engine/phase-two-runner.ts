@@ -143,6 +143,16 @@ export class PhaseTwoRunner {
           return this.#round(fresh, context, results, replans + 1);
         }
       }
+      if (decision.kind === 'continue') {
+        const fresh = await store.load(txn.gid);
+        if (fresh?.transaction.paused && fresh.transaction.status === from && fresh.transaction.leaseOwner === context.lease) {
+          // Paused while this round ran: record it as a stop; resuming makes it due again.
+          const stop = { kind: 'retry', retryCount: txn.retryCount, nextRetryAt: now, needsAttention: txn.needsAttention, attentionReason: null } as const;
+          await store.recordRound({ gid: txn.gid, owner: context.lease, from, results, skipped, decision: stop, now, leaseUntil });
+          log().info({ status: from }, 'paused by an operator: stopped after this round');
+          return from;
+        }
+      }
       log().info({ status: from }, 'lease lost before the round was recorded; the new owner carries on');
       return from;
     }

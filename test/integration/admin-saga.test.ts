@@ -73,6 +73,42 @@ describe('a saga in the admin API', () => {
     expect(done.operator.actions['force-abort']).toMatch(/nothing to force/);
   });
 
+  it('a pause while a step runs stops the saga after that step; resume runs the rest', async () => {
+    const { dtx, bank } = env;
+    const gate = bank.gate('action');
+    const saga = dtx.saga().step('a', { url: bank.sagaUrl }).step('b', { url: bank.sagaUrl });
+    await saga.submit({ wait: false });
+    await gate.reached;
+    const act = (action: string) =>
+      adminCall(env.coordinator.url, 'POST', `/transactions/${saga.gid}/${action}`, { token: OPERATOR.token, body: { reason: 'checking the ledger' } });
+    expect((await act('pause')).status).toBe(200);
+    gate.open();
+    const paused = await waitFor(
+      async () => {
+        const current = await view(saga.gid);
+        return current.branches[0]?.status === 'succeeded' && current.transaction.status === 'running' ? current : undefined;
+      },
+      { timeoutMs: 10_000, what: 'step a recorded while paused' },
+    );
+    expect(paused?.operator.actions.resume).toBeNull();
+    expect(
+      (
+        await adminCall<{ transaction: { paused: boolean; nextRetryAt: string | null } }>(env.coordinator.url, 'GET', `/transactions/${saga.gid}`, {
+          token: OPERATOR.token,
+        })
+      ).body.transaction,
+    ).toMatchObject({
+      paused: true,
+      nextRetryAt: null,
+    });
+    expect(await bank.effects(saga.gid, 'action', 'b')).toBe(0);
+    expect(bank.received.action).toBeGreaterThanOrEqual(1);
+
+    expect((await act('resume')).status).toBe(200);
+    await waitFor(async () => (await view(saga.gid)).transaction.status === 'succeeded', { timeoutMs: 10_000, what: 'the saga succeeded after resume' });
+    expect(await bank.appliedOrder(saga.gid)).toEqual(['action a', 'action b']);
+  });
+
   it('refuses force-abort of a saga that succeeded, and says so in its view', async () => {
     const { dtx, bank } = env;
     const outcome = await dtx.saga().step('a', { url: bank.sagaUrl }).submit();

@@ -211,9 +211,10 @@ function roundUpdate(record: RoundRecord, finishExcept: readonly string[], reaso
         values: [decision.status, now, now, ...guard, gid, OUTCOME_OF[record.from], ...finishExcept],
       };
     case 'continue':
-      // Progress: the failed-rounds count starts again, and the lease is kept for the next round.
+      // Progress: the failed-rounds count starts again, and the lease is kept
+      // for the next round — unless an operator paused it meanwhile (refused).
       return {
-        sql: `UPDATE ${TABLES.global} SET retry_count = 0, updated_at = ?, lease_until = ?, next_retry_at = ? WHERE gid = ? AND status = ? AND lease_owner = ?`,
+        sql: `UPDATE ${TABLES.global} SET retry_count = 0, updated_at = ?, lease_until = ?, next_retry_at = ? WHERE gid = ? AND status = ? AND lease_owner = ? AND paused = 0`,
         values: [now, record.leaseUntil, record.leaseUntil, ...guard],
       };
     case 'turn':

@@ -130,7 +130,8 @@ export interface TransactionStore {
    * every other call), the skipped branches done (an event each), and the
    * decision: the terminal status; the retry schedule (and an `attention`
    * event when the round raised the flag), releasing the lease; `continue`,
-   * keeping it; or `turn`, logging the new status (a status event). Returns false, writing nothing, if
+   * keeping it (refused while paused: an operator's pause stops a run at the
+   * next round); or `turn`, logging the new status (a status event). Returns false, writing nothing, if
    * the precondition failed.
    */
   recordRound(record: RoundRecord): Promise<boolean>;
