@@ -6,11 +6,22 @@
  * Outcomes are decided by status code only, never by reading the body.
  */
 
-/** What is asked of a branch. */
-export type BranchOp = 'try' | 'confirm' | 'cancel' | 'action' | 'compensate';
+/**
+ * What is asked of a branch: TCC's try, confirm and cancel; a saga step's
+ * action and compensate; a transactional message's deliver (to a receiver)
+ * and check (the coordinator asking the sender whether it committed).
+ */
+export type BranchOp = 'try' | 'confirm' | 'cancel' | 'action' | 'compensate' | 'deliver' | 'check';
 
 /** Every {@link BranchOp}, for validation and iteration. */
-export const BRANCH_OPS: readonly BranchOp[] = ['try', 'confirm', 'cancel', 'action', 'compensate'];
+export const BRANCH_OPS: readonly BranchOp[] = ['try', 'confirm', 'cancel', 'action', 'compensate', 'deliver', 'check'];
+
+/**
+ * The branch id of a transactional message's check call (`op: check`): the
+ * sender's part of the message, whose barrier row says whether its local
+ * transaction committed.
+ */
+export const MESSAGE_SENDER_BRANCH = 'sender';
 
 /** Whether `value` names a branch op (e.g. a path segment or a header read from the network). */
 export function isBranchOp(value: string): value is BranchOp {

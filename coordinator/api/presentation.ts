@@ -83,6 +83,7 @@ export function presentTransaction(snapshot: TransactionSnapshot, events: Transa
       finishedAt: iso(t.finishedAt),
       nextRetryAt: iso(t.nextRetryAt),
       leaseUntil: iso(t.leaseUntil),
+      notBefore: iso(t.notBefore),
     },
     branches: snapshot.branches.map(({ completion, ...b }) => ({
       ...b,

@@ -93,6 +93,29 @@ export const SagaBody = Type.Object(
   { additionalProperties: false },
 );
 
+export const MessageReceiver = Type.Object(
+  {
+    id: BranchId,
+    url: HttpUrl,
+    payload: Type.Optional(Type.Unknown({ description: 'JSON body of the delivery' })),
+  },
+  { additionalProperties: false },
+);
+
+export const MessageBody = Type.Object(
+  {
+    gid: Type.Optional(Gid),
+    checkUrl: HttpUrl,
+    timeoutMs: Type.Optional(
+      Type.Integer({ minimum: 1, description: 'how long after the prepare the coordinator waits for the submit before asking checkUrl' }),
+    ),
+    deliverAt: Type.Optional(Type.String({ format: 'date-time', description: 'deliver no earlier than this time' })),
+    reason: Type.Optional(Reason),
+    branches: Type.Array(MessageReceiver, { minItems: 1, maxItems: 100 }),
+  },
+  { additionalProperties: false },
+);
+
 export const BeginReply = Type.Object({ gid: Gid, status: Status, deadlineAt: Type.String(), created: Type.Boolean() });
 export const RegisterReply = Type.Object({ gid: Gid, status: Status, registered: Type.Array(Type.String()) });
 export const StatusReply = Type.Object({ gid: Gid, status: Status });

@@ -1,6 +1,6 @@
 /**
  * The public transaction API (v1): begin, register, submit, abort, query;
- * a saga submitted whole.
+ * a saga submitted whole; a transactional message prepared.
  * Handlers decode, call the service and encode; the rules live in the domain.
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
@@ -15,6 +15,7 @@ import {
   ErrorReply,
   GidParams,
   RegisterBody,
+  MessageBody,
   RegisterReply,
   SagaBody,
   StatusReply,
@@ -107,6 +108,41 @@ export const transactionRoutes: FastifyPluginAsyncTypebox<TransactionRoutesOptio
         timeoutMs,
         branches: sagaRegistrations(body.steps, request.rawJson),
         submit: { reason: body.reason ?? null, waitMs: body.waitMs ?? options.submitWaitMs, actor: actorOf(request) },
+      });
+      return reply
+        .status(result.created ? 201 : 200)
+        .send({ gid: result.gid, status: word(result), deadlineAt: new Date(result.deadlineAt).toISOString(), created: result.created });
+    },
+  );
+
+  app.post(
+    '/messages',
+    {
+      schema: {
+        ...doc('Prepare a transactional message: its receivers are delivered to once it is submitted (or the sender says it committed)'),
+        body: MessageBody,
+        response: { 200: BeginReply, 201: BeginReply, ...errors },
+      },
+    },
+    async (request, reply) => {
+      const body = request.body;
+      const timeoutMs = body.timeoutMs ?? options.defaultTimeoutMs;
+      if (timeoutMs > options.maxTimeoutMs) {
+        return reply.status(400).send({ code: 'INVALID_REQUEST', message: `timeoutMs may be at most ${options.maxTimeoutMs}` });
+      }
+      const raw = request.rawJson === undefined ? [] : rawBranchPayloads(request.rawJson);
+      const result = await service.begin({
+        gid: body.gid,
+        caller: request.caller ?? null,
+        mode: 'msg',
+        timeoutMs,
+        checkUrl: body.checkUrl,
+        notBefore: body.deliverAt === undefined ? undefined : Date.parse(body.deliverAt),
+        branches: body.branches.map((branch, index) => ({
+          branchId: branch.id,
+          operations: { deliver: branch.url },
+          payload: raw[index] ?? JSON.stringify(branch.payload ?? null),
+        })),
       });
       return reply
         .status(result.created ? 201 : 200)

@@ -21,8 +21,13 @@ import {
 /** The reasons the coordinator logs when it aborts a transaction for its deadline (by the sweep, or at a late submit). */
 export const DEADLINE_REASONS = { sweep: 'timeout', lateSubmit: 'deadline passed before submit' } as const;
 
-/** What recovery should do with a transaction found due. */
-export type RecoveryStep = 'abort-timeout' | 'run-phase-two' | 'nothing';
+/**
+ * What recovery should do with a transaction found due: abort it (its
+ * deadline passed before a decision), run a phase-two round, ask its
+ * initiator's check-back URL whether it committed (a message whose sender
+ * never decided), or nothing.
+ */
+export type RecoveryStep = 'abort-timeout' | 'run-phase-two' | 'check-back' | 'nothing';
 
 export function decideRecovery(txn: GlobalTransaction, now: number): RecoveryStep {
   if (isTerminal(txn.status)) return 'nothing';

@@ -7,9 +7,9 @@
  */
 import type { BranchOp } from '@dtx/protocol';
 
-/** A transaction's mode: which rules drive it. */
-export type Mode = 'tcc' | 'saga';
-export const MODES: readonly Mode[] = ['tcc', 'saga'];
+/** A transaction's mode: which rules drive it (`msg`: a transactional message). */
+export type Mode = 'tcc' | 'saga' | 'msg';
+export const MODES: readonly Mode[] = ['tcc', 'saga', 'msg'];
 
 /**
  * `open`: branches are being registered (and, in TCC, tried); `committing` /
@@ -75,6 +75,10 @@ export interface GlobalTransaction {
   paused: boolean;
   leaseOwner: string | null;
   leaseUntil: number | null;
+  /** Where to ask the initiator whether it committed, if it never decides (a message's check-back); null for other modes. */
+  checkUrl: string | null;
+  /** Phase two does not start before this instant (a message's delivery time); null: at once. */
+  notBefore: number | null;
 }
 
 /** The call that completed a branch. */

@@ -119,6 +119,7 @@ export function createEngine(options: EngineOptions): Engine {
   const service = new TransactionService({
     store,
     runner,
+    client: options.branchClient,
     clock,
     instanceId: options.instanceId,
     leaseMs: options.leaseMs,

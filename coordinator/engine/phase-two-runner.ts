@@ -10,7 +10,7 @@ import type { Logger } from 'pino';
 import type { BranchClient } from '../branch-client/http-branch-client.ts';
 import type { RetryPolicy } from '../domain/backoff.ts';
 import { afterRecordedRound, type RoundCall } from '../domain/phase-two.ts';
-import { payloadFor, type GlobalStatus, type TransactionSnapshot } from '../domain/transaction.ts';
+import { payloadFor, type GlobalStatus, type PhaseTwoStatus, type TransactionSnapshot } from '../domain/transaction.ts';
 import { rulesFor } from '../modes/registry.ts';
 import type { TransactionStore } from '../store/ports/transaction-store.ts';
 import type { Clock, RetryScheduler } from './ports.ts';
@@ -90,6 +90,7 @@ export class PhaseTwoRunner {
     const plan = rules.planPhaseTwo(snapshot);
     if (!plan) return txn.status;
     const from = plan.direction;
+    if (from === 'committing' && txn.notBefore !== null && clock.now() < txn.notBefore) return this.#waitUntil(txn, from, txn.notBefore, context);
     const pendingIds = new Set(plan.calls.map((call) => call.branch.branchId));
     const done = carried.filter((result) => pendingIds.has(result.branchId));
     const doneIds = new Set(done.map((result) => result.branchId));
@@ -176,6 +177,31 @@ export class PhaseTwoRunner {
     await this.options.scheduler.schedule(txn.gid, decision.nextRetryAt).catch((error: unknown) => {
       log().warn({ err: error }, 'could not enqueue the retry; the reconciler will find it in MySQL');
     });
+    return from;
+  }
+
+  /**
+   * Phase two may not start yet (a message delivered at a given time): the
+   * round is recorded with no call, due again at `notBefore`.
+   */
+  async #waitUntil(txn: TransactionSnapshot['transaction'], from: PhaseTwoStatus, notBefore: number, context: RoundContext): Promise<GlobalStatus> {
+    const now = this.options.clock.now();
+    const decision = { kind: 'retry', retryCount: txn.retryCount, nextRetryAt: notBefore, needsAttention: txn.needsAttention, attentionReason: null } as const;
+    const recorded = await this.options.store.recordRound({
+      gid: txn.gid,
+      owner: context.lease,
+      from,
+      results: [],
+      skipped: [],
+      decision,
+      now,
+      leaseUntil: now,
+    });
+    if (recorded) {
+      await this.options.scheduler.schedule(txn.gid, notBefore).catch(() => {
+        // The reconciler finds it in the log at notBefore.
+      });
+    }
     return from;
   }
 

@@ -26,6 +26,8 @@ import type { DecisionStep, ModeRules, Transition } from '../modes/mode-rules.ts
 import { DEFAULT_MODE, modeOfOperations, rulesFor } from '../modes/registry.ts';
 import type { BeginInput, TransactionStore } from '../store/ports/transaction-store.ts';
 import type { PhaseTwoRunner } from './phase-two-runner.ts';
+import type { BranchClient } from '../branch-client/http-branch-client.ts';
+import { MESSAGE_SENDER_BRANCH } from '@dtx/protocol';
 import type { Clock } from './ports.ts';
 import type { ParticipantPolicy } from '../security/participant-policy.ts';
 import { noopTelemetry, type Telemetry } from './telemetry.ts';
@@ -36,6 +38,8 @@ const REGISTRATION_ROUNDS = 3;
 export interface TransactionServiceOptions {
   store: TransactionStore;
   runner: PhaseTwoRunner;
+  /** Calls initiators' check-back URLs (a message whose sender never decided). */
+  client: BranchClient;
   clock: Clock;
   instanceId: string;
   leaseMs: number;
@@ -59,6 +63,10 @@ export interface BeginRequest {
    * for phase two up to `waitMs`, as for a submit.
    */
   submit?: { reason: string | null; waitMs: number; actor: string };
+  /** Where to ask the initiator whether it committed, if it never decides (a message's sender); checked like branch URLs. */
+  checkUrl?: string;
+  /** Phase two does not start before this instant (a message's delivery time). */
+  notBefore?: number;
 }
 
 /** A transaction's status, with the mode that names it for users. */
@@ -99,6 +107,7 @@ export class TransactionService {
     if (rules.submittedAtBegin !== (request.submit !== undefined)) throw submittedWholeOrNot(gid, rules);
     this.#checkOperations(gid, request.branches, request.mode);
     this.#checkTargets(gid, request.branches);
+    if (request.checkUrl !== undefined) this.#checkUrl(gid, 'checkUrl', request.checkUrl);
     rules.checkSteps(gid, request.branches);
     const branches = distinctRegistrations(gid, inModeOrder(rules, request.branches));
     const now = clock.now();
@@ -106,16 +115,36 @@ export class TransactionService {
     const lease = this.#newLease();
     const transition = request.submit ? rules.submit(now) : null;
     const decision = request.submit && transition && { ...request.submit, to: transition.to, owner: lease, leaseUntil: now + this.options.leaseMs };
-    const outcome = await store.begin({ gid, mode: request.mode, now, deadlineAt, branches, caller: request.caller, decision: decision ?? undefined });
+    const outcome = await store.begin({
+      gid,
+      mode: request.mode,
+      now,
+      deadlineAt,
+      branches,
+      caller: request.caller,
+      decision: decision ?? undefined,
+      checkUrl: request.checkUrl,
+      notBefore: request.notBefore,
+    });
     if (outcome === 'created') {
       this.options.logger.debug({ gid, mode: request.mode, branches: branches.length }, 'transaction begun');
       (this.options.telemetry ?? noopTelemetry).onBegin({ mode: request.mode });
       if (!decision) return { gid, mode: request.mode, status: 'open', deadlineAt, created: true };
-      const snapshot = beganDecided({ gid, mode: request.mode, now, deadlineAt, branches, caller: request.caller, decision });
+      const snapshot = beganDecided({
+        gid,
+        mode: request.mode,
+        now,
+        deadlineAt,
+        branches,
+        caller: request.caller,
+        decision,
+        checkUrl: request.checkUrl,
+        notBefore: request.notBefore,
+      });
       const round = this.options.runner.runRound(snapshot, { lease, decidedAt: now });
       return { gid, mode: request.mode, status: await waitAtMost(round, decision.waitMs, decision.to), deadlineAt, created: true };
     }
-    if (request.submit) return this.#resubmitted(gid, request.mode, request.submit.waitMs, branches);
+    if (!rules.registersLater) return this.#resent(gid, request.mode, request.submit?.waitMs ?? null, branches);
     // The gid exists: a re-sent begin is fine, as long as it asks for the same kind of transaction.
     const registered = await this.#register(gid, branches, request.caller, rules, (snapshot) => {
       if (snapshot.transaction.mode !== request.mode) throw gidTaken(gid, snapshot);
@@ -124,23 +153,24 @@ export class TransactionService {
   }
 
   /**
-   * A transaction submitted whole, sent again with its gid (the caller lost
-   * the reply): the same steps are answered with where it stands, once its
-   * outcome is known or `waitMs` passed; the mode refuses one it cannot
-   * submit any more (a saga compensated). Other steps under the gid are a conflict.
+   * A begin whose branches are all given at once (a saga, a message), sent
+   * again with its gid (the caller lost the reply): the same branches are
+   * answered with where it stands. Submitted with it (a saga): once its
+   * outcome is known or `waitMs` passed, and the mode refuses one it cannot
+   * submit any more (a saga compensated). Other branches under the gid are a conflict.
    */
-  async #resubmitted(gid: string, mode: Mode, waitMs: number, branches: readonly BranchRegistration[]): Promise<BeginResult> {
+  async #resent(gid: string, mode: Mode, waitMs: number | null, branches: readonly BranchRegistration[]): Promise<BeginResult> {
     const snapshot = await this.#load(gid);
     const { transaction } = snapshot;
     if (transaction.mode !== mode) throw gidTaken(gid, snapshot);
     const ids = (list: readonly { branchId: string }[]) => list.map((b) => b.branchId).join('\n');
     if (ids(snapshot.branches) !== ids(branches)) {
-      throw new TransactionRefusedError('GID_CONFLICT', `gid ${gid} is already used by a ${transaction.mode} with other steps`, gid);
+      throw new TransactionRefusedError('GID_CONFLICT', `gid ${gid} is already used by a ${transaction.mode} transaction with other branches`, gid);
     }
-    const rules = rulesFor(transaction.mode);
-    const step = rules.explainSubmit(transaction, this.options.clock.now());
+    if (waitMs === null) return { gid, mode, status: transaction.status, deadlineAt: transaction.deadlineAt, created: false };
+    const step = rulesFor(mode).explainSubmit(transaction, this.options.clock.now());
     const status = step.kind === 'already' && !isTerminal(step.status) ? await this.#awaitOutcome(gid, step.status, waitMs) : transaction.status;
-    return { gid, mode: transaction.mode, status, deadlineAt: transaction.deadlineAt, created: false };
+    return { gid, mode, status, deadlineAt: transaction.deadlineAt, created: false };
   }
 
   /**
@@ -205,6 +235,8 @@ export class TransactionService {
         return snapshot.transaction.status;
       case 'run-phase-two':
         return runner.runRound(snapshot, { lease });
+      case 'check-back':
+        return this.#checkBack(snapshot.transaction, rules, lease);
       case 'abort-timeout': {
         this.options.logger.warn({ gid, deadlineAt: new Date(snapshot.transaction.deadlineAt).toISOString() }, 'deadline passed before a decision: aborting');
         const decided = await store.decide({
@@ -220,6 +252,41 @@ export class TransactionService {
         return runner.runRound(decided, { lease, decidedAt: now });
       }
     }
+  }
+
+  /**
+   * Asks the initiator's check-back URL whether it committed, and logs the
+   * answer as its decision: committed → submit, never committed → abort.
+   * Any other answer leaves it as it is: recovery asks again once the lease
+   * taken for this ends.
+   */
+  async #checkBack(txn: GlobalTransaction, rules: ModeRules, lease: string): Promise<GlobalStatus | null> {
+    const { store, clock, leaseMs, runner, logger } = this.options;
+    const log = logger.child({ gid: txn.gid });
+    if (txn.checkUrl === null) {
+      log.error('no check-back URL to ask: the transaction stays open for an operator');
+      return txn.status;
+    }
+    const answer = await this.options.client.call({ gid: txn.gid, branchId: MESSAGE_SENDER_BRANCH, op: 'check', url: txn.checkUrl, payload: '{}' });
+    if (answer.outcome !== 'success' && answer.outcome !== 'failure') {
+      log.warn({ outcome: answer.outcome, httpStatus: answer.httpStatus, error: answer.error }, 'check-back did not answer; asking again later');
+      return txn.status;
+    }
+    const now = clock.now();
+    const committed = answer.outcome === 'success';
+    const transition = committed ? rules.submit(now) : rules.abort(now);
+    const decided = await store.decide({
+      gid: txn.gid,
+      ...transition,
+      reason: committed ? 'check-back: the initiator committed' : 'check-back: the initiator never committed',
+      now,
+      owner: lease,
+      leaseUntil: now + leaseMs,
+      actor: 'check-back',
+    });
+    if (!decided) return null;
+    log.info({ status: transition.to }, 'decided by check-back');
+    return runner.runRound(decided, { lease, decidedAt: now });
   }
 
   /** The transaction, its branches and its whole history (the event rows and the happy path read from the rows). */
@@ -365,11 +432,13 @@ export class TransactionService {
   /** Every URL a caller registers must be one the coordinator may call (before anything is written). */
   #checkTargets(gid: string, branches: readonly BranchRegistration[]): void {
     for (const [index, branch] of branches.entries()) {
-      for (const [op, url] of Object.entries(branch.operations)) {
-        const refusal = this.options.participants.check(`branches[${index}].${op}Url`, url);
-        if (refusal) throw new TransactionRefusedError(refusal.code, refusal.message, gid);
-      }
+      for (const [op, url] of Object.entries(branch.operations)) this.#checkUrl(gid, `branches[${index}].${op}Url`, url);
     }
+  }
+
+  #checkUrl(gid: string, field: string, url: string): void {
+    const refusal = this.options.participants.check(field, url);
+    if (refusal) throw new TransactionRefusedError(refusal.code, refusal.message, gid);
   }
 
   /** Each branch must name exactly the operations of `mode`. */
@@ -440,6 +509,8 @@ function beganDecided(input: Required<Pick<BeginInput, 'decision'>> & Omit<Begin
       paused: false,
       leaseOwner: decision.owner,
       leaseUntil: decision.leaseUntil,
+      checkUrl: input.checkUrl ?? null,
+      notBefore: input.notBefore ?? null,
     },
     branches: input.branches.map((b) => ({
       gid,

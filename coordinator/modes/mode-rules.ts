@@ -49,6 +49,8 @@ export interface ModeRules {
    * a begin logs the submit decision in the same commit.
    */
   readonly submittedAtBegin: boolean;
+  /** Whether branches may join after the begin (TCC: one per try); otherwise a begin sent again must name the same branches. */
+  readonly registersLater: boolean;
 
   /** Refuses (throws) branches that cannot make a transaction of this mode, checked before a begin writes anything (a saga: its step graph). */
   checkSteps(gid: string, branches: readonly BranchRegistration[]): void;

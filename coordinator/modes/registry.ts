@@ -6,10 +6,11 @@
 import { statusNamed, type ModeWords } from '../domain/mode-words.ts';
 import type { GlobalStatus, Mode, Operation } from '../domain/transaction.ts';
 import type { ModeRules } from './mode-rules.ts';
+import { msgRules } from './msg/msg-rules.ts';
 import { sagaRules } from './saga/saga-rules.ts';
 import { tccRules } from './tcc/tcc-rules.ts';
 
-const RULES: Record<Mode, ModeRules> = { tcc: tccRules, saga: sagaRules };
+const RULES: Record<Mode, ModeRules> = { tcc: tccRules, saga: sagaRules, msg: msgRules };
 
 /** The mode a begin without one gets, and the one a decision's first write assumes. */
 export const DEFAULT_MODE: Mode = 'tcc';

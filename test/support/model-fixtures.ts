@@ -38,6 +38,8 @@ export function transactionAt(at: number, overrides: Partial<GlobalTransaction> 
     paused: false,
     leaseOwner: null,
     leaseUntil: null,
+    checkUrl: null,
+    notBefore: null,
     ...overrides,
   };
 }

@@ -74,6 +74,7 @@ export const sagaRules: ModeRules = {
   words,
   operations: ['action', 'compensate'],
   submittedAtBegin: true,
+  registersLater: false,
 
   checkSteps(gid, branches) {
     if (branches.length === 0) throw new TransactionRefusedError('INVALID_STEPS', 'a saga has at least one step', gid);

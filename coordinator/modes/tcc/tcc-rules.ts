@@ -32,6 +32,7 @@ export const tccRules: ModeRules = {
   words,
   operations: ['confirm', 'cancel'],
   submittedAtBegin: false,
+  registersLater: true,
   checkSteps: () => undefined,
 
   registrationGuard: (now) => ({ from: 'open', deadlineAfter: now, mode: 'tcc' }),

@@ -113,33 +113,31 @@ function guardedSnapshot(gid: string): Statement[] {
 
 export function beginStatements(input: BeginInput, reason: string | null, actor: string | null): Statement[] {
   const { gid, now, decision } = input;
-  const statements: Statement[] = [
-    decision
+  const columns: Record<string, unknown> = {
+    gid,
+    mode: input.mode,
+    caller: input.caller ?? null,
+    created_at: now,
+    updated_at: now,
+    deadline_at: input.deadlineAt,
+    check_url: input.checkUrl ?? null,
+    not_before: input.notBefore ?? null,
+    retry_count: 0,
+    // Decided at once (a saga): phase two is leased to the caller's instance, and due when that lease ends.
+    // Open: due at the deadline, when the timeout sweep (or a message's check-back) must look at it.
+    ...(decision
       ? {
-          // Decided at once (a saga): phase two is leased to the caller's instance, and due when that lease ends.
-          sql: `INSERT INTO ${TABLES.global} (gid, mode, status, caller, created_at, updated_at, deadline_at, decided_at, decided_by, reason, lease_owner, lease_until, next_retry_at, retry_count) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 0)`,
-          values: [
-            gid,
-            input.mode,
-            decision.to,
-            input.caller ?? null,
-            now,
-            now,
-            input.deadlineAt,
-            now,
-            actor,
-            reason,
-            decision.owner,
-            decision.leaseUntil,
-            decision.leaseUntil,
-          ],
+          status: decision.to,
+          decided_at: now,
+          decided_by: actor,
+          reason,
+          lease_owner: decision.owner,
+          lease_until: decision.leaseUntil,
+          next_retry_at: decision.leaseUntil,
         }
-      : {
-          // Due at the deadline: that is when the timeout sweep must look at it.
-          sql: `INSERT INTO ${TABLES.global} (gid, mode, status, caller, created_at, updated_at, deadline_at, next_retry_at, retry_count) VALUES (?, ?, 'open', ?, ?, ?, ?, ?, 0)`,
-          values: [gid, input.mode, input.caller ?? null, now, now, input.deadlineAt, input.deadlineAt],
-        },
-  ];
+      : { status: 'open', next_retry_at: input.deadlineAt }),
+  };
+  const statements: Statement[] = [insertRows(TABLES.global, Object.keys(columns), [Object.values(columns)])];
   if (input.branches.length > 0) {
     statements.push(
       insertRows(

@@ -7,7 +7,7 @@ import * as transactionLog from './migrations/0001-transaction-log.ts';
 import * as operations from './migrations/0002-operations.ts';
 import * as exactIds from './migrations/0003-exact-ids.ts';
 import * as modes from './migrations/0004-modes.ts';
-import * as stepGraphs from './migrations/0005-step-graphs.ts';
+import * as sagasAndMessages from './migrations/0005-sagas-and-messages.ts';
 import { TABLES } from './tables.ts';
 
 export interface Migration {
@@ -17,7 +17,7 @@ export interface Migration {
 }
 
 /** Every migration, in the order they apply. */
-export const MIGRATIONS: readonly Migration[] = [transactionLog, operations, exactIds, modes, stepGraphs];
+export const MIGRATIONS: readonly Migration[] = [transactionLog, operations, exactIds, modes, sagasAndMessages];
 
 const source: Knex.MigrationSource<Migration> = {
   getMigrations: async () => [...MIGRATIONS],

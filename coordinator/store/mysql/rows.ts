@@ -33,6 +33,8 @@ export interface GlobalRow {
   paused: number | boolean;
   lease_owner: string | null;
   lease_until: number | string | null;
+  check_url: string | null;
+  not_before: number | string | null;
 }
 
 export interface BranchRow {
@@ -97,6 +99,8 @@ export function toTransaction(row: GlobalRow): GlobalTransaction {
     paused: Boolean(row.paused),
     leaseOwner: row.lease_owner,
     leaseUntil: numOrNull(row.lease_until),
+    checkUrl: row.check_url,
+    notBefore: numOrNull(row.not_before),
   };
 }
 

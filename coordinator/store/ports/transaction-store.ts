@@ -20,6 +20,9 @@ export interface BeginInput {
   caller: string | null;
   /** Branches registered in the same commit as the begin. */
   branches: BranchRegistration[];
+  /** See GlobalTransaction (a message's check-back URL and delivery time); null or absent for other modes. */
+  checkUrl?: string | null;
+  notBefore?: number | null;
   /**
    * Decided in the same commit (a saga is submitted whole): the transaction
    * starts in `to`, with the decision's reason, time and actor, leased to

@@ -42,6 +42,8 @@ export function registrationContract(open: () => StoreUnderTest): void {
         paused: false,
         leaseOwner: null,
         leaseUntil: null,
+        checkUrl: null,
+        notBefore: null,
       });
       expect(snapshot?.branches).toEqual(
         ['01', '02'].map((branchId) => ({

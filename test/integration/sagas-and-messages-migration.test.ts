@@ -16,7 +16,15 @@ import { dumpLogTable, logColumns, migrateThrough, migrationsAfter, rollbackAfte
 const T0 = 1_700_000_000_000;
 const BANK = 'http://bank:4000/dtx/account';
 const OPERATIONS = { confirm: `${BANK}/confirm`, cancel: `${BANK}/cancel` };
-const NEW_COLUMNS = ['dtx_branch.call_timeout_ms', 'dtx_branch.depends_on', 'dtx_branch.max_attempts', 'dtx_branch.op_payloads', 'dtx_branch.seq'];
+const NEW_COLUMNS = [
+  'dtx_branch.call_timeout_ms',
+  'dtx_branch.depends_on',
+  'dtx_branch.max_attempts',
+  'dtx_branch.op_payloads',
+  'dtx_branch.seq',
+  'dtx_global.check_url',
+  'dtx_global.not_before',
+];
 
 describe('migration 0005 on an existing log', () => {
   let db: TestDatabase;
@@ -38,7 +46,7 @@ describe('migration 0005 on an existing log', () => {
     event: await dumpLogTable(knex, 'dtx_event'),
   });
 
-  it('TCC rows read back unchanged at place 0 with the new fields null; down removes exactly the new columns, row for row', async () => {
+  it('TCC rows read back unchanged: branches at place 0, every new field null; down removes exactly the new columns, row for row', async () => {
     const through = await migrateThrough(knex, '0004-modes');
     expect(through.at(-1)).toBe('0004-modes');
 
@@ -125,7 +133,7 @@ describe('migration 0005 on an existing log', () => {
 
     // Row for row: the old columns as they were, the new ones at their defaults.
     const after = await dumpAll();
-    expect(after.global).toEqual(before.global);
+    expect(after.global).toEqual(before.global.map((row) => ({ ...row, check_url: null, not_before: null })));
     expect(after.event).toEqual(before.event);
     expect(after.branch).toEqual(
       before.branch.map((row) => ({ ...row, seq: 0, depends_on: null, op_payloads: null, max_attempts: null, call_timeout_ms: null })),

@@ -1,0 +1,96 @@
+/**
+ * Transactional message (two-phase message): the sender prepares the
+ * message with its receivers (`prepared`), commits its own local
+ * transaction, then submits (`submitted`); phase two delivers to every
+ * receiver at once, until each accepted it (`delivered`). The sender aborts
+ * if its local transaction failed (`aborted`: nothing is delivered).
+ *
+ * A sender that dies between its commit and the submit never decides: past
+ * the deadline the coordinator asks its check-back URL (recovery's
+ * `check-back` step). The sender's barrier row answers: committed → the
+ * message is submitted; never committed → aborted, and the row now refuses
+ * a late commit of that gid.
+ *
+ * Unlike TCC, the submit has no deadline: a sender that committed may
+ * submit late, and the answer is the same as the check-back's would be.
+ */
+import { decideAfterRound, type PhaseTwoPlan, type RoundDecision } from '../../domain/phase-two.ts';
+import { TransactionRefusedError } from '../../domain/refusal.ts';
+import { guardHolds } from '../../domain/transition-guard.ts';
+import { isPhaseTwo, isTerminal, OUTCOME_OF, type GlobalTransaction, type TransactionSnapshot } from '../../domain/transaction.ts';
+import type { DecisionStep, ModeRules, Transition } from '../mode-rules.ts';
+import { MSG_WORDS } from './msg-words.ts';
+
+const words = MSG_WORDS;
+
+const refuse = (txn: GlobalTransaction, message: string) => new TransactionRefusedError('ILLEGAL_STATE', message, txn.gid, words.status[txn.status]);
+
+export const msgRules: ModeRules = {
+  mode: 'msg',
+  words,
+  operations: ['deliver'],
+  submittedAtBegin: false,
+  registersLater: false,
+
+  checkSteps(gid, branches) {
+    if (branches.length === 0) throw new TransactionRefusedError('INVALID_STEPS', 'a message has at least one receiver', gid);
+  },
+
+  // Its receivers are all given when it is prepared: none may join later.
+  registrationGuard: (now) => ({ from: 'open', deadlineAfter: now, mode: 'msg' }),
+  checkRegistration(txn) {
+    throw refuse(txn, `transaction ${txn.gid} is a message: its receivers are all given when it is prepared`);
+  },
+
+  submit: (): Transition => ({ to: 'committing', guard: { from: 'open' } }),
+
+  explainSubmit(txn, now): DecisionStep {
+    const transition = this.submit(now);
+    if (guardHolds(transition.guard, txn)) return { kind: 'decide', transition };
+    if (txn.status === 'committing' || txn.status === 'committed') return { kind: 'already', status: txn.status };
+    throw refuse(txn, `message ${txn.gid} is ${words.status[txn.status]}${txn.reason ? ` (${txn.reason})` : ''}: it cannot be submitted`);
+  },
+
+  abort: (): Transition => ({ to: 'rolling-back', guard: { from: 'open' } }),
+
+  explainAbort(txn, now): DecisionStep {
+    const transition = this.abort(now);
+    if (guardHolds(transition.guard, txn)) return { kind: 'decide', transition };
+    if (txn.status === 'rolling-back' || txn.status === 'rolled-back') return { kind: 'already', status: txn.status };
+    throw refuse(txn, `message ${txn.gid} is ${words.status[txn.status]}: it was submitted and will be delivered`);
+  },
+
+  /** Only a prepared message can be aborted by hand (its sender then must not commit: the check-back would say so). */
+  checkForceAbort(txn) {
+    const state = `message ${txn.gid} is ${words.status[txn.status]}${txn.paused ? ' (paused)' : ''}`;
+    if (txn.status === 'committing' || txn.status === 'committed') throw refuse(txn, `${state}: it was submitted and will be delivered`);
+    if (txn.status !== 'open') throw refuse(txn, `${state}: nothing to force`);
+  },
+
+  /** Prepared past its deadline: ask the sender. Submitted or aborting: deliver or drop. */
+  recoveryStep(txn, now) {
+    if (isTerminal(txn.status)) return 'nothing';
+    if (txn.status === 'open') return now >= txn.deadlineAt ? 'check-back' : 'nothing';
+    return 'run-phase-two';
+  },
+
+  /** Submitted: every receiver not yet delivered to, at once. Aborting: every receiver dropped without a call. */
+  planPhaseTwo(snapshot: TransactionSnapshot): PhaseTwoPlan | null {
+    const { transaction, branches } = snapshot;
+    if (!isPhaseTwo(transaction.status)) return null;
+    const direction = transaction.status;
+    const finalStatus = OUTCOME_OF[direction];
+    const pending = branches.filter((branch) => branch.status !== finalStatus);
+    if (direction === 'rolling-back') return { direction, finalStatus, calls: [], skips: pending, waiting: [] };
+    return { direction, finalStatus, calls: pending.map((branch) => ({ branch, op: 'deliver', url: branch.operations.deliver! })), skips: [], waiting: [] };
+  },
+
+  /**
+   * As TCC's phase two: finish, or retry (a refusal flagged at once). A
+   * delivery delayed on purpose is not late: its age counts from its delivery time.
+   */
+  afterRound(txn, plan, results, now, policy, random): RoundDecision {
+    const decided = txn.notBefore === null ? txn : { ...txn, decidedAt: Math.max(txn.decidedAt ?? txn.createdAt, txn.notBefore) };
+    return decideAfterRound(decided, plan, results, now, policy, random);
+  },
+};
