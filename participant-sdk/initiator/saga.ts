@@ -37,7 +37,10 @@ export type SagaStepTarget = ({ url: string; payload?: unknown } | { action: Sag
 export interface SagaStepOptions {
   /** The steps whose actions must succeed before this one runs. Default: the step added before it; `[]` to run it at once. */
   dependsOn?: string[];
-  /** Retries of the action (unknown replies, timeouts) before the saga gives up and compensates. Default: retried until the saga's deadline. */
+  /**
+   * Calls of the action after the first that may not succeed (unknown replies, timeouts, and `425` still-working
+   * answers alike) before the saga gives up and compensates. Default: retried until the saga's deadline.
+   */
   retryLimit?: number;
   /** Timeout of one call to this step, at most the coordinator's branch timeout. */
   timeoutMs?: number;

@@ -7,6 +7,7 @@ import type { DtxClient } from '../../participant-sdk/index.ts';
 import type { EventKind } from '../../coordinator/domain/transaction.ts';
 import { waitFor } from '../../tools/wait.ts';
 import { TEST_API_HEADERS } from './coordinator-harness.ts';
+import type { TestParticipant } from './test-participant.ts';
 
 export type SagaStatus = 'created' | 'running' | 'compensating' | 'succeeded' | 'compensated';
 export type StepStatus = 'pending' | 'succeeded' | 'compensated';
@@ -75,6 +76,12 @@ export function historyLines(view: SagaView): string[] {
     if (e.kind === 'status') return `status ${e.fromStatus}→${e.toStatus}`;
     return e.kind;
   });
+}
+
+/** Each step's applied [action, compensation] counts in a test participant's database. */
+export async function stepEffects(bank: TestParticipant, gid: string, ids: readonly string[]): Promise<Record<string, readonly [number, number]>> {
+  const entries = await Promise.all(ids.map(async (id) => [id, [await bank.effects(gid, 'action', id), await bank.effects(gid, 'compensate', id)]] as const));
+  return Object.fromEntries(entries);
 }
 
 /** Polls the saga's record until `predicate` holds; returns that view. */
