@@ -58,13 +58,20 @@ export function renderDetail(view, { onResolve }) {
   renderAudit(view.audit ?? []);
 }
 
-/** Whether the deadline still decides anything: a TCC transaction's try phase, a saga's actions. */
+/** What the deadline decides while it still applies, by mode; a deadline past that stage is shown muted. */
+const DEADLINE_STAGE = /** @type {Record<string, { status: string, note: string }>} */ ({
+  tcc: { status: 'trying', note: 'applies only while trying' },
+  saga: { status: 'running', note: 'applies only while running' },
+  msg: { status: 'prepared', note: 'the sender is asked then, if it never submitted' },
+});
+
+/** Whether the deadline still decides anything: a TCC transaction's try phase, a saga's actions, a message's check-back. */
 function deadlineApplies(/** @type {Transaction} */ t) {
-  return (t.mode === 'tcc' && t.status === 'trying') || (t.mode === 'saga' && t.status === 'running');
+  return DEADLINE_STAGE[t.mode]?.status === t.status;
 }
 
 function deadlineNote(/** @type {Transaction} */ t) {
-  return t.mode === 'saga' ? 'applies only while running' : 'applies only while trying';
+  return DEADLINE_STAGE[t.mode]?.note ?? 'no longer applies';
 }
 
 /**
