@@ -113,35 +113,23 @@ export class TransactionService {
     const now = clock.now();
     const deadlineAt = now + request.timeoutMs;
     const lease = this.#newLease();
-    const transition = request.submit ? rules.submit(now) : null;
-    const decision = request.submit && transition && { ...request.submit, to: transition.to, owner: lease, leaseUntil: now + this.options.leaseMs };
-    const outcome = await store.begin({
+    const decision = request.submit && { ...request.submit, to: rules.submit(now).to, owner: lease, leaseUntil: now + this.options.leaseMs };
+    const input: BeginInput = {
       gid,
       mode: request.mode,
       now,
       deadlineAt,
       branches,
       caller: request.caller,
-      decision: decision ?? undefined,
+      decision,
       checkUrl: request.checkUrl,
       notBefore: request.notBefore,
-    });
-    if (outcome === 'created') {
+    };
+    if ((await store.begin(input)) === 'created') {
       this.options.logger.debug({ gid, mode: request.mode, branches: branches.length }, 'transaction begun');
       (this.options.telemetry ?? noopTelemetry).onBegin({ mode: request.mode });
       if (!decision) return { gid, mode: request.mode, status: 'open', deadlineAt, created: true };
-      const snapshot = beganDecided({
-        gid,
-        mode: request.mode,
-        now,
-        deadlineAt,
-        branches,
-        caller: request.caller,
-        decision,
-        checkUrl: request.checkUrl,
-        notBefore: request.notBefore,
-      });
-      const round = this.options.runner.runRound(snapshot, { lease, decidedAt: now });
+      const round = this.options.runner.runRound(beganDecided({ ...input, decision }), { lease, decidedAt: now });
       return { gid, mode: request.mode, status: await waitAtMost(round, decision.waitMs, decision.to), deadlineAt, created: true };
     }
     if (!rules.registersLater) return this.#resent(gid, request.mode, request.submit?.waitMs ?? null, branches);
@@ -487,7 +475,7 @@ function submittedWholeOrNot(gid: string, rules: ModeRules): TransactionRefusedE
 }
 
 /** The snapshot a begin that logged its decision wrote (no read needed: every value is the caller's). */
-function beganDecided(input: Required<Pick<BeginInput, 'decision'>> & Omit<BeginInput, 'decision'>): TransactionSnapshot {
+function beganDecided(input: BeginInput & Required<Pick<BeginInput, 'decision'>>): TransactionSnapshot {
   const { gid, mode, now, decision } = input;
   return {
     transaction: {
