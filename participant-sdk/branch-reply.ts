@@ -11,8 +11,8 @@ import type { ParticipantReply } from './incoming-call.ts';
 import { errorReply } from './incoming-call.ts';
 import { REPLY_STATUS } from '@dtx/protocol';
 
-/** Body of a 200 reply. */
-export type SuccessBody = { ok: true; result: unknown } | { ok: true; duplicate: true } | { ok: true; nullCompensation: true };
+/** Body of a 200 reply (`committed`: a message sender's check-back, whose local transaction committed). */
+export type SuccessBody = { ok: true; result: unknown } | { ok: true; duplicate: true } | { ok: true; nullCompensation: true } | { ok: true; committed: true };
 
 export function replyOfResult(result: BarrierResult<unknown>): ParticipantReply {
   switch (result.kind) {
@@ -29,6 +29,20 @@ export function replyOfResult(result: BarrierResult<unknown>): ParticipantReply 
     case 'refused':
       return errorReply(REPLY_STATUS.failure, REFUSAL_REPLIES[result.refusal].code, REFUSAL_REPLIES[result.refusal].message);
   }
+}
+
+/**
+ * A message sender's answer to the check-back: 200, deliver the message; 409
+ * `NOT_COMMITTED`, drop it. The 409 is final: the row written with it refuses
+ * a late commit of the message.
+ */
+export function replyOfCheckBack(answer: 'committed' | 'not-committed'): ParticipantReply {
+  if (answer === 'committed') return success({ ok: true, committed: true });
+  return errorReply(
+    REPLY_STATUS.failure,
+    'NOT_COMMITTED',
+    "the sender's local transaction of this message never committed here; the message is dropped and a late commit is refused",
+  );
 }
 
 /**

@@ -6,7 +6,7 @@
  * `{code, message}`, 4xx, no stack trace).
  */
 import { HEADERS, isBranchOp, type BranchOp, type ErrorReply } from '@dtx/protocol';
-import type { Resource } from './resource.ts';
+import { RESOURCE_OPS, type Resource } from './resource.ts';
 
 /**
  * One HTTP call as {@link Participant.handle} takes it: what an adapter for a
@@ -95,7 +95,7 @@ export function decodeCall(request: ParticipantRequest, resources: ReadonlyMap<s
   const [resourceName, pathOp] = segments as [string, string];
   const resource = resources.get(resourceName);
   if (!resource) return refuse(404, 'UNKNOWN_RESOURCE', `no resource named ${JSON.stringify(resourceName.slice(0, 64))}`);
-  if (!isBranchOp(pathOp) || !resource.handlers[pathOp]) {
+  if (!isBranchOp(pathOp) || !RESOURCE_OPS[resource.mode].includes(pathOp)) {
     return refuse(404, 'UNKNOWN_OP', `resource ${resource.name} has no op ${JSON.stringify(pathOp.slice(0, 16))}`);
   }
 

@@ -1,8 +1,9 @@
 /**
  * Public API of the dtx participant SDK (`@dtx/participant-sdk`): the
- * participant side (defineTcc / defineSqlTcc and defineSaga / defineSqlSaga resources, createParticipant,
- * the barrier, the Fastify plugin and the node:http handler) and the
- * initiator side (DtxClient), plus the wire protocol re-exported whole.
+ * participant side (defineTcc / defineSqlTcc, defineSaga / defineSqlSaga,
+ * defineMessageReceiver / defineSqlMessageReceiver and defineMessageSender
+ * resources, createParticipant, the barrier, the Fastify plugin and the node:http handler) and the
+ * initiator side (DtxClient: tcc, saga, message), plus the wire protocol re-exported whole.
  */
 export * from '@dtx/protocol';
 export * from './errors.ts';
@@ -16,6 +17,8 @@ export { createNodeHandler } from './server/node-handler.ts';
 export type { NodeHandlerOptions } from './server/node-handler.ts';
 export { runInBarrier, runInSqlBarrier } from './barrier/barrier.ts';
 export type { BarrierOptions, BarrierResult, BranchSql, SqlResult } from './barrier/barrier.ts';
+export { answerCheckBack } from './barrier/sender-row.ts';
+export type { CheckBackOptions } from './barrier/sender-row.ts';
 export { createBarrierTable } from './barrier/migration.ts';
 export { DEFAULT_BARRIER_TABLE } from './barrier/input.ts';
 export { cleanupBarrier, startBarrierCleanup } from './barrier/cleanup.ts';

@@ -13,11 +13,12 @@ import { cleanupBarrier, startBarrierCleanup } from './barrier/cleanup.ts';
 import type { BarrierCleanupHandle } from './barrier/cleanup.ts';
 import { assertTableName, DEFAULT_BARRIER_TABLE } from './barrier/input.ts';
 import { createBarrierTable } from './barrier/migration.ts';
-import { replyOfError, replyOfResult } from './branch-reply.ts';
+import { replyOfCheckBack, replyOfError, replyOfResult } from './branch-reply.ts';
+import { answerCheckBack } from './barrier/sender-row.ts';
 import { BarrierInputError, BranchOngoingError, BranchRejectedError, ParticipantConfigError, SignatureError } from './errors.ts';
 import { decodeCall, errorReply, parseJsonBody } from './incoming-call.ts';
 import type { ParticipantReply, ParticipantRequest } from './incoming-call.ts';
-import { verify } from '@dtx/protocol';
+import { MESSAGE_SENDER_BRANCH, verify } from '@dtx/protocol';
 import { assertResourceName } from './resource.ts';
 import type { Resource } from './resource.ts';
 
@@ -25,7 +26,11 @@ import type { Resource } from './resource.ts';
 export interface ParticipantOptions {
   /** The participant's own database: business tables and the barrier table. */
   knex: Knex;
-  /** What it serves: resources made by defineTcc / defineSqlTcc (TCC) and defineSaga / defineSqlSaga (saga steps), with distinct names. */
+  /**
+   * What it serves, with distinct names: resources made by defineTcc / defineSqlTcc (TCC),
+   * defineSaga / defineSqlSaga (saga steps), defineMessageReceiver / defineSqlMessageReceiver
+   * (message receivers) and defineMessageSender (the check-back of the messages this service sends).
+   */
   resources: readonly Resource[];
   /**
    * This participant's HMAC key: the coordinator signs its calls here with it
@@ -225,6 +230,9 @@ export function createParticipant(options: ParticipantOptions): Participant {
       return errorReply(400, 'BAD_JSON', 'the body is not valid JSON');
     }
 
+    // A message sender has no handler: its check-back is answered from its barrier row.
+    if (call.resource.mode === 'msg-sender') return answerCheck(call.gid, call.branchId, log);
+
     // Resolved by decodeCall: the resource answers this op.
     const handler = call.resource.handlers[call.op]!;
     const barrier: BarrierOptions = {
@@ -252,6 +260,29 @@ export function createParticipant(options: ParticipantOptions): Participant {
     else if (result.kind === 'refused') log.warn({ barrier: result.kind, refusal: result.refusal }, `call refused by the barrier: ${result.refusal}`);
     else log.info({ barrier: result.kind }, `branch handler skipped: ${result.kind}`);
     return replyOfResult(result);
+  }
+
+  /**
+   * The check-back of a message this process sent: 200 when its local
+   * transaction committed, 409 when it never did (and now never will).
+   */
+  async function answerCheck(gid: string, branchId: string, log: Logger): Promise<ParticipantReply> {
+    try {
+      // The coordinator asks about the sender's part of the message only; any other branch id is a
+      // misrouted call, and answering it "never committed" would drop a message that committed.
+      if (branchId !== MESSAGE_SENDER_BRANCH) throw new BarrierInputError('branchId', branchId, `a check-back is about branch ${MESSAGE_SENDER_BRANCH}`);
+      const answer = await answerCheckBack(o.knex, {
+        table: o.table,
+        gid,
+        now: o.now,
+        onRetry: (error, attempt) => log.warn({ err: error, attempt }, 'check-back retried after a lock conflict'),
+      });
+      log.info({ answer }, `check-back answered: ${answer}`);
+      return replyOfCheckBack(answer);
+    } catch (error) {
+      logFailure(log, error);
+      return replyOfError(error);
+    }
   }
 
   return {

@@ -3,9 +3,10 @@
  *
  * A resource definition is typed by its payload P (and, for try, its result
  * R); the participant only sees the erased, mode-independent shape
- * `Resource`: a TCC resource (try/confirm/cancel) or a saga resource
- * (action/compensate), each a member of the union, routed and run behind the
- * barrier the same way.
+ * `Resource`: a TCC resource (try/confirm/cancel), a saga resource
+ * (action/compensate) or a message receiver (deliver), each a member of the
+ * union, routed and run behind the barrier the same way; and a message
+ * sender, whose one op (check) is answered by the SDK itself.
  */
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
@@ -19,7 +20,7 @@ interface CallContext<P> {
   gid: string;
   /** This branch's id within the transaction. */
   branchId: string;
-  /** The op being run: `try`, `confirm` or `cancel` for a TCC resource; `action` or `compensate` for a saga resource. */
+  /** The op being run: `try`, `confirm` or `cancel` for a TCC resource; `action` or `compensate` for a saga resource; `deliver` for a message receiver. */
   op: BranchOp;
   /** The parsed JSON body; `null` when the call had no body. Not validated: check it in the handler. */
   payload: P;
@@ -39,7 +40,7 @@ interface CallContext<P> {
 }
 
 /**
- * What a handler of a {@link defineTcc} or {@link defineSaga} resource gets for one call: the
+ * What a handler of a {@link defineTcc}, {@link defineSaga} or {@link defineMessageReceiver} resource gets for one call: the
  * call's identity and payload, `sql`, and the same local transaction as a
  * knex transaction. Everything done through `trx` (or `sql`) commits or rolls
  * back together with the barrier rows, which is what makes the handler
@@ -53,7 +54,7 @@ export interface BranchContext<P> extends CallContext<P> {
 }
 
 /**
- * What a handler of a {@link defineSqlTcc} or {@link defineSqlSaga} resource gets: `sql` only, run on the
+ * What a handler of a {@link defineSqlTcc}, {@link defineSqlSaga} or {@link defineSqlMessageReceiver} resource gets: `sql` only, run on the
  * local transaction's mysql2 connection. Cheaper than a knex transaction per
  * call; see runInSqlBarrier.
  *
@@ -143,17 +144,62 @@ export interface SqlSagaResourceDefinition<P> {
   compensate(ctx: SqlBranchContext<P>): Promise<void> | void;
 }
 
-/** The transaction mode a resource takes part in: `tcc` (try/confirm/cancel) or `saga` (action/compensate). */
-export type ResourceMode = 'tcc' | 'saga';
+/**
+ * The receiving end of a transactional message whose handler uses knex, as
+ * given to {@link defineMessageReceiver}. The handler runs inside the
+ * barrier, in one local transaction with the barrier row.
+ *
+ * @typeParam P - the payload's type, as the sender registered it
+ */
+export interface MessageReceiverDefinition<P> {
+  /** Path segment of the resource: [a-z0-9-], e.g. `send-receipt`. */
+  name: string;
+  /**
+   * Apply the message; it commits with the barrier row, so a re-delivery never applies it twice.
+   * Must eventually succeed: the coordinator retries the delivery until it answers 2xx. A
+   * BranchRejectedError is answered 409, which the coordinator retries all the same and flags
+   * for an operator; BranchOngoingError is 425 (asked again later).
+   */
+  deliver(ctx: BranchContext<P>): Promise<void> | void;
+}
+
+/**
+ * The receiving end of a transactional message, as given to
+ * {@link defineSqlMessageReceiver}: the same op as
+ * {@link MessageReceiverDefinition}, with its handler on {@link SqlBranchContext}.
+ *
+ * @typeParam P - the payload's type
+ */
+export interface SqlMessageReceiverDefinition<P> {
+  /** Path segment of the resource: [a-z0-9-], e.g. `send-receipt`. */
+  name: string;
+  /** Apply the message; see {@link MessageReceiverDefinition.deliver}. Must eventually succeed. */
+  deliver(ctx: SqlBranchContext<P>): Promise<void> | void;
+}
+
+/** The sender's end of its transactional messages, as given to {@link defineMessageSender}: a name, nothing else. */
+export interface MessageSenderDefinition {
+  /** Path segment of the resource: [a-z0-9-], e.g. `orders-outbox`. */
+  name: string;
+}
+
+/**
+ * The transaction mode a resource takes part in: `tcc` (try/confirm/cancel),
+ * `saga` (action/compensate), `msg` (a message receiver: deliver) or
+ * `msg-sender` (a message sender's check-back: check).
+ */
+export type ResourceMode = 'tcc' | 'saga' | 'msg' | 'msg-sender';
 
 /**
  * The ops a resource of each mode answers, in protocol order. A call for any
- * other op (a saga op on a TCC resource, a TCC op on a saga resource) is
+ * other op (a saga op on a TCC resource, a TCC op on a saga resource...) is
  * answered 404 `UNKNOWN_OP`.
  */
 export const RESOURCE_OPS: Readonly<Record<ResourceMode, readonly BranchOp[]>> = Object.freeze({
   tcc: Object.freeze(['try', 'confirm', 'cancel'] as const),
   saga: Object.freeze(['action', 'compensate'] as const),
+  msg: Object.freeze(['deliver'] as const),
+  'msg-sender': Object.freeze(['check'] as const),
 });
 
 /** How handlers reach the local transaction: a knex transaction (`ctx.trx`) or plain SQL (`ctx.sql`). */
@@ -163,7 +209,7 @@ interface ResourceBase<P, R> {
   readonly name: string;
   readonly mode: ResourceMode;
   readonly transaction: LocalTransactionKind;
-  /** The ops this resource answers; any other op on it is answered 404. */
+  /** The handlers of the resource's ops (RESOURCE_OPS of its mode); a message sender has none, its check-back is built in. */
   readonly handlers: Readonly<Partial<Record<BranchOp, BranchHandler>>>;
   /** Type-level only (never set): lets callers infer the payload and result types. */
   readonly __types?: { payload: P; result: R };
@@ -194,8 +240,30 @@ export interface SagaResource<P = unknown> extends ResourceBase<P, null> {
   readonly mode: 'saga';
 }
 
+/**
+ * A message receiver, ready to be served by {@link createParticipant}: what
+ * {@link defineMessageReceiver} and {@link defineSqlMessageReceiver} return.
+ * Opaque to users: pass it in `resources`, do not build it by hand.
+ *
+ * @typeParam P - the payload's type
+ */
+export interface MessageReceiverResource<P = unknown> extends ResourceBase<P, null> {
+  /** Always `msg`: served at `/<name>/deliver`. */
+  readonly mode: 'msg';
+}
+
+/**
+ * A message sender's check-back, ready to be served by
+ * {@link createParticipant}: what {@link defineMessageSender} returns. Opaque
+ * to users: pass it in `resources`, do not build it by hand.
+ */
+export interface MessageSenderResource extends ResourceBase<null, null> {
+  /** Always `msg-sender`: served at `/<name>/check`. */
+  readonly mode: 'msg-sender';
+}
+
 /** Any resource a participant can serve. */
-export type Resource = TccResource<unknown, unknown> | SagaResource<unknown>;
+export type Resource = TccResource<unknown, unknown> | SagaResource<unknown> | MessageReceiverResource<unknown> | MessageSenderResource;
 
 const RESOURCE_NAME = /^[a-z0-9-]{1,64}$/;
 
@@ -359,6 +427,106 @@ export function defineSqlSaga<P>(def: SqlSagaResourceDefinition<P>): SagaResourc
   return sagaResource(def, 'sql');
 }
 
+/**
+ * Define the receiving end of a transactional message, with a handler on a
+ * knex transaction (`ctx.trx`). The participant serves it at
+ * `POST <prefix>/<name>/deliver` behind the barrier: a delivery claims its
+ * branch's `deliver` row with the handler's work, so a re-delivery (or two
+ * deliveries at once) applies the message at most once and answers success
+ * without running the handler again.
+ *
+ * A delivery must eventually succeed: the coordinator retries it until it
+ * answers 2xx. Refusing (BranchRejectedError, answered 409) cannot undo the
+ * sender's committed transaction; the coordinator keeps retrying and flags the
+ * message for an operator.
+ *
+ * @typeParam P - the payload's type, as the sender registered it (not validated: check it)
+ * @param def - the resource's name and its deliver handler
+ * @returns the resource, to pass in {@link ParticipantOptions.resources}
+ * @throws ParticipantConfigError on a bad name or a missing handler
+ *
+ * @example
+ * ```ts
+ * import { defineMessageReceiver } from '@dtx/participant-sdk';
+ *
+ * const points = defineMessageReceiver<{ account: string; points: number }>({
+ *   name: 'award-points',
+ *   async deliver({ payload, trx }) {
+ *     await trx('loyalty').where('account', payload.account).increment('points', payload.points);
+ *   },
+ * });
+ * ```
+ */
+export function defineMessageReceiver<P>(def: MessageReceiverDefinition<P>): MessageReceiverResource<P> {
+  return messageReceiver(def, 'knex');
+}
+
+/**
+ * Define the receiving end of a transactional message whose handler runs
+ * plain SQL on the local transaction (`ctx.sql`): the same barrier rules as
+ * {@link defineMessageReceiver}, without a knex transaction object per call
+ * (see {@link defineSqlTcc} for why). Needs the participant's knex on the
+ * mysql2 client.
+ *
+ * @typeParam P - the payload's type, as the sender registered it (not validated: check it)
+ * @param def - the resource's name and its deliver handler
+ * @returns the resource, to pass in {@link ParticipantOptions.resources}
+ * @throws ParticipantConfigError on a bad name or a missing handler (and, from
+ *   createParticipant, when its knex is not on the mysql2 client)
+ *
+ * @example
+ * ```ts
+ * import { defineSqlMessageReceiver } from '@dtx/participant-sdk';
+ *
+ * const receipts = defineSqlMessageReceiver<{ order: string; email: string }>({
+ *   name: 'send-receipt',
+ *   async deliver({ gid, payload, sql }) {
+ *     await sql('insert into outgoing_mail (message_id, order_id, email) values (?, ?, ?)', [gid, payload.order, payload.email]);
+ *   },
+ * });
+ * ```
+ */
+export function defineSqlMessageReceiver<P>(def: SqlMessageReceiverDefinition<P>): MessageReceiverResource<P> {
+  return messageReceiver(def, 'sql');
+}
+
+/**
+ * Define the sender's end of transactional messages: the check-back the
+ * coordinator calls at `POST <prefix>/<name>/check` when a message stayed
+ * prepared past its timeout (its sender may have died between its local
+ * commit and the submit). It has no handler: the answer is read from the
+ * barrier row that `dtx.message(...).commitWith(...)` writes in the sender's
+ * local transaction, so the participant must use the same database and
+ * barrier table as commitWith.
+ *
+ * - that row committed: 200, the coordinator delivers the message;
+ * - no row: the check-back writes it itself, in its own transaction, and
+ *   answers 409 `NOT_COMMITTED`: the message is dropped, and the row now
+ *   refuses a late commit of that message (commitWith throws
+ *   MessageAbortedError and rolls back);
+ * - a local transaction still in flight holds the row: the check waits for
+ *   it and answers by its outcome (200 after its commit, 409 after its rollback).
+ *
+ * @param def - the resource's name
+ * @returns the resource, to pass in {@link ParticipantOptions.resources}
+ * @throws ParticipantConfigError on a bad name
+ *
+ * @example
+ * ```ts
+ * import knex from 'knex';
+ * import { createParticipant, defineMessageSender } from '@dtx/participant-sdk';
+ *
+ * const db = knex({ client: 'mysql2', connection: process.env.ORDERS_DB_URL });
+ * const outbox = defineMessageSender({ name: 'orders-outbox' });   // POST /dtx/orders-outbox/check
+ * const participant = createParticipant({ knex: db, resources: [outbox], secret: process.env.ORDERS_KEY });
+ * await participant.migrate();
+ * ```
+ */
+export function defineMessageSender(def: MessageSenderDefinition): MessageSenderResource {
+  assertResourceName(def.name);
+  return Object.freeze({ name: def.name, mode: 'msg-sender' as const, transaction: 'knex' as const, handlers: Object.freeze({}) });
+}
+
 /** What tccResource needs of either definition; the contexts are the participant's to match. */
 type AnyTccDefinition<R> = {
   name: string;
@@ -380,6 +548,16 @@ function tccResource<P, R>(def: AnyTccDefinition<R>, transaction: LocalTransacti
 
 function sagaResource<P>(def: AnySagaDefinition, transaction: LocalTransactionKind): SagaResource<P> {
   return Object.freeze({ name: def.name, mode: 'saga' as const, transaction, handlers: handlersOf(def, 'saga') });
+}
+
+/** What messageReceiver needs of either definition. */
+type AnyMessageReceiverDefinition = {
+  name: string;
+  deliver(ctx: never): Promise<void> | void;
+};
+
+function messageReceiver<P>(def: AnyMessageReceiverDefinition, transaction: LocalTransactionKind): MessageReceiverResource<P> {
+  return Object.freeze({ name: def.name, mode: 'msg' as const, transaction, handlers: handlersOf(def, 'msg') });
 }
 
 /** Check the definition's name and handlers for the mode's ops, and erase their types. */

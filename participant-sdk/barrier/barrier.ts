@@ -42,9 +42,9 @@
  * depend on the cancel handler running, or perform them only in confirm.
  */
 import type { Knex } from 'knex';
-import { DtxError, ParticipantConfigError } from '../errors.ts';
+import { BarrierInputError, DtxError, ParticipantConfigError } from '../errors.ts';
 import type { BranchOp } from '@dtx/protocol';
-import { forwardRowExisted, planBarrier, refusalOf } from './decision.ts';
+import { forwardRowExisted, isBarrierOp, planBarrier, refusalOf } from './decision.ts';
 import type { BarrierPlan, BarrierRefusal, FoundRow } from './decision.ts';
 import { assertBarrierKey, assertTableName, DEFAULT_BARRIER_TABLE } from './input.ts';
 import { withLockRetry } from './lock-retry.ts';
@@ -305,6 +305,8 @@ function barrierSteps(options: BarrierOptions) {
   const { gid, branchId, op } = options;
   assertTableName(table);
   assertBarrierKey(gid, branchId, op);
+  if (!isBarrierOp(op))
+    throw new BarrierInputError('op', op, "a message sender's check is answered from its row (answerCheckBack), not run behind the barrier");
   const key: BarrierKey = { table, gid, branchId };
   const plan = planBarrier(op);
 

@@ -2,21 +2,30 @@
  * Deleting barrier rows that can no longer matter.
  *
  * A branch is finished for this participant once its phase-two row exists
- * (confirm, cancel or compensate). Its rows are kept for a retention period
- * because they still answer late duplicates and block late tries; after it,
- * they are deleted. Branches with only a try/action row are never deleted:
+ * (confirm, cancel, compensate, a message's deliver, a message sender's
+ * check). Its rows are kept for a retention period because they still answer
+ * late duplicates and block late tries; after it, they are deleted. Branches with only a try/action row are never deleted:
  * their phase two may still come and must find the row.
  *
  * Choose the retention longer than any delivery can be late: the
  * coordinator's retry horizon plus in-flight network time. A confirm
  * delivered after its rows were deleted finds no try and is refused
- * (TRY_NOT_FOUND); a cancel is answered as a null compensation.
+ * (TRY_NOT_FOUND); a cancel is answered as a null compensation; a message
+ * delivered again runs its receiver again. For a message sender, also longer
+ * than a message can stay prepared (its check-back may come that late): a
+ * check-back that finds no row answers "never committed", and the message of
+ * a committed transaction would be dropped.
  */
 import type { Knex } from 'knex';
 import type { BranchOp } from '@dtx/protocol';
 import { assertTableName, DEFAULT_BARRIER_TABLE } from './input.ts';
 
-const PHASE_TWO_OPS: readonly BranchOp[] = ['confirm', 'cancel', 'compensate'];
+/**
+ * The rows that finish a branch here. A message's deliver row is its
+ * receiver branch's only row, finished once written; a sender's check row
+ * (written by its commit or by the check-back) has decided the message.
+ */
+const PHASE_TWO_OPS: readonly BranchOp[] = ['confirm', 'cancel', 'compensate', 'deliver', 'check'];
 
 /** What {@link cleanupBarrier} deletes. */
 export interface CleanupOptions {

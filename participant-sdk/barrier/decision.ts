@@ -9,6 +9,7 @@
  * before its handler may run.
  */
 import type { BranchOp } from '@dtx/protocol';
+import { DtxError } from '../errors.ts';
 
 /** The op a compensating op undoes; its row is claimed first to detect null compensation. */
 export const UNDONE_OP = { cancel: 'try', compensate: 'action' } as const;
@@ -21,7 +22,7 @@ function isUndoOp(op: BranchOp): op is UndoOp {
 }
 
 /**
- * - `forward` (try, confirm, action): claim the op's own row, then run.
+ * - `forward` (try, confirm, action, deliver): claim the op's own row, then run.
  * - `undo` (cancel, compensate): claim the row of the undone op first, marked
  *   as ours; success means the undone op never ran here (null compensation),
  *   and the row now blocks it from running later (anti-suspension).
@@ -37,7 +38,8 @@ export type BarrierPlan =
  * Rows a phase-two op must look at before it runs. A confirm needs the
  * branch's try and must not meet its cancel; a cancel must not meet its
  * confirm. Saga ops have no confirm: an action or a compensate checks nothing
- * beyond its claims.
+ * beyond its claims. A message's deliver has nothing to meet either: nothing
+ * undoes a delivery, so its own row is all it claims.
  */
 const CHECKED_ROWS: Partial<Record<BranchOp, readonly BranchOp[]>> = {
   confirm: ['try', 'cancel'],
@@ -89,7 +91,8 @@ export function refusalOf(op: BranchOp, found: readonly FoundRow[]): BarrierRefu
  * A forward op found its row already present. `originOp` is the op that
  * inserted that row.
  * - confirm: a previous confirm committed; answer success again.
- * - try/action inserted by itself: a previous attempt succeeded; answer success again.
+ * - try/action/deliver inserted by itself: a previous attempt succeeded; answer success again
+ *   (a deliver row is only ever inserted by a deliver).
  * - try/action inserted by cancel/compensate: the branch was already undone
  *   (or null-compensated); running now would leave a reservation nobody
  *   releases (suspension), so refuse.
@@ -97,4 +100,53 @@ export function refusalOf(op: BranchOp, found: readonly FoundRow[]): BarrierRefu
 export function forwardRowExisted(op: ForwardOp, originOp: string): 'duplicate' | 'suspended' {
   if (op === 'confirm') return 'duplicate';
   return originOp === 'cancel' || originOp === 'compensate' ? 'suspended' : 'duplicate';
+}
+
+/**
+ * Who wrote a message sender's row (gid, MESSAGE_SENDER_BRANCH, op `check`):
+ * - `commit`: the sender's local transaction (commitWith), which committed
+ *   with its work;
+ * - `check`: the coordinator's check-back, which found no committed
+ *   transaction; the row now blocks a late commit.
+ * Both claim the same unique key, so whichever inserts first decides, and the
+ * other waits on it while it is in flight.
+ */
+export type SenderRowOrigin = 'commit' | 'check';
+
+/** The ops never run behind the barrier: a message sender's check is answered from its row (sender-row.ts). */
+export function isBarrierOp(op: BranchOp): boolean {
+  return op !== 'check';
+}
+
+/**
+ * The check-back's answer, from the origin of the sender's row once the
+ * check-back claimed it (its own origin, `check`, if its insert won).
+ * - `committed`: the sender's transaction committed the row: deliver.
+ * - `not-committed`: the check-back wrote it, now or on an earlier check: drop the message.
+ * Any other origin is no row this SDK writes: never guess, fail (answered as unknown).
+ */
+export function checkBackAnswer(origin: string): 'committed' | 'not-committed' {
+  if (origin === 'commit') return 'committed';
+  if (origin === 'check') return 'not-committed';
+  throw unknownOrigin(origin);
+}
+
+/**
+ * What the sender's commit does, from the origin of its row once it claimed
+ * it (its own origin, `commit`, if its insert won; `inserted` says which).
+ * - `go`: the row is this transaction's: run the work and commit.
+ * - `aborted`: a check-back got there first and answered that the sender
+ *   never committed; the message is dropped, so the work must not commit.
+ * - `already-committed`: an earlier transaction of this message committed;
+ *   running the work again would apply it twice.
+ */
+export function senderCommitDecision(inserted: boolean, origin: string): 'go' | 'aborted' | 'already-committed' {
+  if (inserted) return 'go';
+  if (origin === 'check') return 'aborted';
+  if (origin === 'commit') return 'already-committed';
+  throw unknownOrigin(origin);
+}
+
+function unknownOrigin(origin: string): DtxError {
+  return new DtxError('BARRIER_ROW_ORIGIN', `the message sender's barrier row has an unknown origin ${JSON.stringify(origin.slice(0, 16))}`);
 }

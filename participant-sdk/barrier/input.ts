@@ -7,7 +7,7 @@
  * so a branch would be skipped while the SDK answers success.
  */
 import { BarrierInputError } from '../errors.ts';
-import { isBranchOp, isValidBranchId, isValidGid, LIMITS, type BranchOp } from '@dtx/protocol';
+import { BRANCH_OPS, isBranchOp, isValidBranchId, isValidGid, LIMITS, type BranchOp } from '@dtx/protocol';
 
 /** The barrier table's name when none is given (createParticipant's `barrierTable`, createBarrierTable). */
 export const DEFAULT_BARRIER_TABLE = 'dtx_barrier';
@@ -34,6 +34,6 @@ export function assertBarrierKey(gid: unknown, branchId: unknown, op: unknown): 
     throw new BarrierInputError('branchId', branchId, `expected 1..${LIMITS.branchIdMaxLength} characters of [A-Za-z0-9_.-]`);
   }
   if (typeof op !== 'string' || !isBranchOp(op)) {
-    throw new BarrierInputError('op', op, 'expected one of try, confirm, cancel, action, compensate');
+    throw new BarrierInputError('op', op, `expected one of ${BRANCH_OPS.join(', ')}`);
   }
 }

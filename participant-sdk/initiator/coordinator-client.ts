@@ -7,6 +7,7 @@ import { Agent, request, type Dispatcher } from 'undici';
 import { type ErrorReply, withDeadline, retry, type BackoffPolicy } from '@dtx/protocol';
 import { CoordinatorRefusedError, CoordinatorUnavailableError } from './errors.ts';
 import type { SagaStatus } from './saga.ts';
+import type { MessagePreparation, MessageStatus } from './message.ts';
 
 /** Transport retries of a coordinator call: exponential from 200 ms with full jitter, at most 5 s (a `retry-after` included). */
 const COORDINATOR_CALL_RETRY: BackoffPolicy = { baseDelayMs: 200, maxDelayMs: 5_000, jitter: 'full' };
@@ -70,19 +71,36 @@ export class CoordinatorClient {
     return this.post<{ gid: string; status: SagaStatus; deadlineAt: string; created: boolean }>(body.gid, '/v1/sagas', body);
   }
 
+  /**
+   * Prepare a transactional message with its receivers (idempotent on the gid: a re-send answers
+   * `created: false` and the message's status). Nothing is delivered before its submit, or before
+   * the sender's check-back said its local transaction committed.
+   */
+  prepareMessage(body: MessagePreparation) {
+    return this.post<{ gid: string; status: MessageStatus; deadlineAt: string; created: boolean }>(body.gid, '/v1/messages', body);
+  }
+
   /** Register more branches of a begun transaction, before their tries are called. */
   register(gid: string, branches: BranchRegistration[]) {
     return this.post<{ gid: string; status: TransactionStatus; registered: string[] }>(gid, `/v1/transactions/${gid}/branches`, { branches });
   }
 
-  /** Decide confirm; waits for phase two up to `waitMs` (the coordinator's default when absent) and answers the status then. */
-  submit(gid: string, body: { reason?: string; waitMs?: number } = {}) {
-    return this.post<{ gid: string; status: TransactionStatus }>(gid, `/v1/transactions/${gid}/submit`, body);
+  /**
+   * Decide confirm (a message: deliver); waits for phase two up to `waitMs` (the coordinator's default when absent) and answers the status then.
+   *
+   * @typeParam S - the status words of the transaction's mode (TCC's by default; {@link MessageStatus} for a message)
+   */
+  submit<S extends string = TransactionStatus>(gid: string, body: { reason?: string; waitMs?: number } = {}) {
+    return this.post<{ gid: string; status: S }>(gid, `/v1/transactions/${gid}/submit`, body);
   }
 
-  /** Decide cancel; waits for phase two up to `waitMs` and answers the status then. */
-  abort(gid: string, body: { reason?: string; waitMs?: number } = {}) {
-    return this.post<{ gid: string; status: TransactionStatus }>(gid, `/v1/transactions/${gid}/abort`, body);
+  /**
+   * Decide cancel (a message: drop it); waits for phase two up to `waitMs` and answers the status then.
+   *
+   * @typeParam S - the status words of the transaction's mode (TCC's by default; {@link MessageStatus} for a message)
+   */
+  abort<S extends string = TransactionStatus>(gid: string, body: { reason?: string; waitMs?: number } = {}) {
+    return this.post<{ gid: string; status: S }>(gid, `/v1/transactions/${gid}/abort`, body);
   }
 
   /** The transaction, its branches and its history. */

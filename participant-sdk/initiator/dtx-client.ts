@@ -18,6 +18,7 @@ import { CoordinatorClient, keepAliveAgent, type TransactionStatus } from './coo
 import { CoordinatorRefusedError } from './errors.ts';
 import { TccTransaction } from './tcc-transaction.ts';
 import { Saga, type SagaOptions } from './saga.ts';
+import { Message, type MessageOptions } from './message.ts';
 
 /** How a {@link DtxClient} reaches the coordinator and signs tries. */
 export interface DtxClientOptions {
@@ -214,6 +215,36 @@ export class DtxClient {
     const gid = options.gid ?? uuidv7();
     if (!isValidGid(gid)) throw new DtxError('INVALID_GID', `gid ${JSON.stringify(gid)} must be 1-128 characters of [A-Za-z0-9_.-]`);
     return new Saga(this.#coordinator, { ...options, gid });
+  }
+
+  /**
+   * Start putting a transactional message together: add its receivers with
+   * `.deliver(...)`, then `.commitWith(knex, work)`, which prepares it on the
+   * coordinator, runs `work` in a local transaction with the message's sender
+   * row, and submits it. The receivers get it exactly when that transaction
+   * committed: a sender that dies before the submit is asked by the
+   * coordinator at `checkUrl` (its defineMessageSender resource) after
+   * `timeoutMs`.
+   *
+   * @param options - the check-back URL (required), gid (default: a time-ordered UUID),
+   *   how long the coordinator waits for the submit, the earliest delivery time, a reason
+   * @returns the message to add receivers to
+   * @throws DtxError `INVALID_GID` on a malformed `options.gid`
+   *
+   * @example
+   * ```ts
+   * const outcome = await dtx
+   *   .message({ checkUrl: 'http://orders:4003/dtx/orders-outbox/check', timeoutMs: 10_000 })
+   *   .deliver('points', { url: 'http://loyalty:4004/dtx/award-points', payload: { account: 'alice', points: 30 } })
+   *   .deliver('receipt', { deliverUrl: 'http://mailer:4005/hooks/receipt', payload: { account: 'alice' } })
+   *   .commitWith(db, async (trx) => trx('orders').insert({ account: 'alice', total: 30 }));
+   * console.log(outcome.gid, outcome.status);   // 'submitted', or 'prepared' if the submit did not get through
+   * ```
+   */
+  message(options: Omit<MessageOptions, 'gid'> & { gid?: string }): Message {
+    const gid = options.gid ?? uuidv7();
+    if (!isValidGid(gid)) throw new DtxError('INVALID_GID', `gid ${JSON.stringify(gid)} must be 1-128 characters of [A-Za-z0-9_.-]`);
+    return new Message(this.#coordinator, { ...options, gid }, this.options.now ?? Date.now);
   }
 
   /**

@@ -89,3 +89,42 @@ export class CoordinatorUnavailableError extends DtxError {
     this.replyCode = options?.replyCode ?? null;
   }
 }
+
+/**
+ * A transactional message's local transaction was refused: the message was
+ * dropped before it could commit (the coordinator's check-back found no
+ * committed transaction and said so, or the message was already aborted).
+ * Nothing of the work committed; nothing is delivered. Send a new message
+ * (another gid) to try again.
+ */
+export class MessageAbortedError extends DtxError {
+  /**
+   * @param gid - the dropped message
+   * @param message - what happened
+   */
+  constructor(
+    readonly gid: string,
+    message: string,
+  ) {
+    super('MESSAGE_ABORTED', message);
+  }
+}
+
+/**
+ * A transactional message whose local transaction already committed, sent
+ * again with the same gid: the work was not run again (it would apply
+ * twice). The message itself is delivered once the coordinator has it
+ * submitted (it was submitted again on the way; else the check-back does it).
+ */
+export class MessageAlreadyCommittedError extends DtxError {
+  /**
+   * @param gid - the message
+   * @param message - what happened
+   */
+  constructor(
+    readonly gid: string,
+    message: string,
+  ) {
+    super('MESSAGE_ALREADY_COMMITTED', message);
+  }
+}

@@ -7,3 +7,5 @@ export type { BranchRegistration, TransactionStatus } from './coordinator-client
 export * from './errors.ts';
 export { Saga } from './saga.ts';
 export type { SagaCall, SagaOptions, SagaOutcome, SagaStatus, SagaStepOptions, SagaStepTarget } from './saga.ts';
+export { Message } from './message.ts';
+export type { CommitWithOptions, MessageOptions, MessageOutcome, MessagePreparation, MessageReceiverTarget, MessageStatus } from './message.ts';

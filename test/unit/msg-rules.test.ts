@@ -81,8 +81,8 @@ describe('msgRules', () => {
       expect(answer(() => msgRules.explainAbort(txn, T0))).toBe(abort);
     });
 
-    it('force-abort only while prepared', () => {
-      expect(refusalIfAny(() => msgRules.checkForceAbort(message()))).toBeUndefined();
+    it('never force-aborted: a prepared one is for its sender or the check-back to decide', () => {
+      expect(refusalOf(() => msgRules.checkForceAbort(message()))).toMatchObject({ code: 'ILLEGAL_STATE', message: expect.stringContaining('check-back') });
       for (const status of ['committing', 'committed', 'rolling-back', 'rolled-back'] as const) {
         expect(
           refusalOf(() => msgRules.checkForceAbort(message({ status }))),

@@ -3,15 +3,23 @@
  * classification and request decoding.
  */
 import { describe, expect, it } from 'vitest';
-import { forwardRowExisted, planBarrier, refusalOf } from '../../participant-sdk/barrier/decision.ts';
+import { checkBackAnswer, forwardRowExisted, isBarrierOp, planBarrier, refusalOf, senderCommitDecision } from '../../participant-sdk/barrier/decision.ts';
 import type { FoundRow } from '../../participant-sdk/barrier/decision.ts';
 import { isRetryableLockError, lockRetryDelay, withLockRetry } from '../../participant-sdk/barrier/lock-retry.ts';
 import { GuardedStatements, isTransactionLostError } from '../../participant-sdk/barrier/lost-transaction.ts';
-import { replyOfResult } from '../../participant-sdk/branch-reply.ts';
+import { replyOfCheckBack, replyOfResult } from '../../participant-sdk/branch-reply.ts';
 import { TransactionLostError } from '../../participant-sdk/errors.ts';
 import { decodeCall, parseJsonBody } from '../../participant-sdk/incoming-call.ts';
 import { BRANCH_OPS, HEADERS } from '../../protocol/wire.ts';
-import { defineSaga, defineSqlSaga, defineTcc, RESOURCE_OPS } from '../../participant-sdk/resource.ts';
+import {
+  defineMessageReceiver,
+  defineMessageSender,
+  defineSaga,
+  defineSqlMessageReceiver,
+  defineSqlSaga,
+  defineTcc,
+  RESOURCE_OPS,
+} from '../../participant-sdk/resource.ts';
 import type { Resource } from '../../participant-sdk/resource.ts';
 
 describe('barrier decisions', () => {
@@ -54,6 +62,34 @@ describe('barrier decisions', () => {
     expect(forwardRowExisted('action', 'compensate')).toBe('suspended');
     expect(forwardRowExisted('action', 'action')).toBe('duplicate');
     expect(forwardRowExisted('confirm', 'confirm')).toBe('duplicate');
+    expect(forwardRowExisted('deliver', 'deliver')).toBe('duplicate');
+  });
+
+  it('runs a delivery as a forward op that checks nothing, and never runs a check behind the barrier', () => {
+    expect(planBarrier('deliver')).toEqual({ kind: 'forward', op: 'deliver', checks: [] });
+    expect(BRANCH_OPS.filter((op) => !isBarrierOp(op))).toEqual(['check']);
+  });
+});
+
+describe('message sender row', () => {
+  it('answers the check-back by who wrote the row: the commit (deliver) or a check-back (drop)', () => {
+    expect(checkBackAnswer('commit')).toBe('committed');
+    expect(checkBackAnswer('check')).toBe('not-committed');
+    // A row this SDK never writes: fail (answered as unknown), never guess.
+    expect(() => checkBackAnswer('try')).toThrow(expect.objectContaining({ code: 'BARRIER_ROW_ORIGIN' }));
+  });
+
+  it("lets the sender's commit go on only with a row of its own", () => {
+    expect(senderCommitDecision(true, 'commit')).toBe('go');
+    expect(senderCommitDecision(false, 'check')).toBe('aborted');
+    expect(senderCommitDecision(false, 'commit')).toBe('already-committed');
+    expect(() => senderCommitDecision(false, 'deliver')).toThrow(expect.objectContaining({ code: 'BARRIER_ROW_ORIGIN' }));
+  });
+
+  it('replies 200 to a committed sender and 409 NOT_COMMITTED otherwise', () => {
+    expect(replyOfCheckBack('committed')).toEqual({ statusCode: 200, body: { ok: true, committed: true } });
+    const refused = replyOfCheckBack('not-committed');
+    expect([refused.statusCode, (refused.body as { code: string }).code]).toEqual([409, 'NOT_COMMITTED']);
   });
 });
 
@@ -169,7 +205,7 @@ describe('saga resources', () => {
     expect(Object.keys(saga.handlers)).toEqual([...RESOURCE_OPS.saga]);
     expect(Object.keys(defineSqlSaga({ name: 'deposit', action: () => {}, compensate: () => {} }).handlers)).toEqual(['action', 'compensate']);
     expect(Object.keys(tcc.handlers)).toEqual([...RESOURCE_OPS.tcc]);
-    expect([...RESOURCE_OPS.tcc, ...RESOURCE_OPS.saga]).toEqual([...BRANCH_OPS]);
+    expect(Object.values(RESOURCE_OPS).flat()).toEqual([...BRANCH_OPS]);
   });
 
   it('route action and compensate, and refuse an op of the other mode with 404 UNKNOWN_OP', () => {
@@ -198,5 +234,45 @@ describe('saga resources', () => {
     };
     await defineSaga(definition).handlers.action!({} as never);
     expect(seen).toEqual(['mine']);
+  });
+});
+
+describe('message resources', () => {
+  const receiver = defineMessageReceiver({ name: 'notes', deliver: () => {} });
+  const sender = defineMessageSender({ name: 'outbox' });
+  const saga = defineSaga({ name: 'withdraw', action: () => {}, compensate: () => {} });
+  const resources = new Map<string, Resource>([
+    [receiver.name, receiver],
+    [sender.name, sender],
+    [saga.name, saga],
+  ]);
+  const decode = (path: string, op: string) =>
+    decodeCall({ method: 'POST', path, headers: { [HEADERS.gid]: 'g1', [HEADERS.branchId]: '01', [HEADERS.op]: op }, rawBody: '{}' }, resources);
+
+  it('answer deliver (a receiver) and check (a sender, with no handler of its own)', () => {
+    expect([receiver.mode, Object.keys(receiver.handlers)]).toEqual(['msg', [...RESOURCE_OPS.msg]]);
+    expect(Object.keys(defineSqlMessageReceiver({ name: 'notes', deliver: () => {} }).handlers)).toEqual(['deliver']);
+    expect([sender.mode, Object.keys(sender.handlers)]).toEqual(['msg-sender', []]);
+    expect(RESOURCE_OPS['msg-sender']).toEqual(['check']);
+  });
+
+  it('route deliver and check, and refuse every other op with 404 UNKNOWN_OP', () => {
+    const deliver = decode('/notes/deliver', 'deliver');
+    expect(deliver.ok && deliver.call.resource).toBe(receiver);
+    const check = decode('/outbox/check', 'check');
+    expect(check.ok && check.call.resource).toBe(sender);
+    for (const [name, own] of [
+      ['notes', 'deliver'],
+      ['outbox', 'check'],
+      ['withdraw', 'action'],
+    ] as const) {
+      for (const op of BRANCH_OPS.filter((other) => other !== own && !(name === 'withdraw' && other === 'compensate'))) {
+        const result = decode(`/${name}/${op}`, op);
+        expect(!result.ok && result.reply, `${name} ${op}`).toEqual({
+          statusCode: 404,
+          body: { code: 'UNKNOWN_OP', message: `resource ${name} has no op "${op}"` },
+        });
+      }
+    }
   });
 });

@@ -15,7 +15,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { REFUSAL_REPLIES, replyOfError, replyOfResult } from '../../participant-sdk/branch-reply.ts';
+import { REFUSAL_REPLIES, replyOfCheckBack, replyOfError, replyOfResult } from '../../participant-sdk/branch-reply.ts';
 import type { BarrierRefusal } from '../../participant-sdk/barrier/barrier.ts';
 import { BarrierInputError, BranchOngoingError, BranchRejectedError, SignatureError, type SignatureFailure } from '../../participant-sdk/errors.ts';
 import { RESOURCE_OPS } from '../../participant-sdk/resource.ts';
@@ -128,9 +128,22 @@ function signatureReasons(): SignatureFailure[] {
   return [...new Set([...text.matchAll(/reason: '(\w+)'/g)].map((m) => m[1] as SignatureFailure))];
 }
 
-/** The TCC ops share one templated path; each saga op has its own. */
+/** The TCC ops share one templated path; each saga op and each message op has its own. */
 const TCC_PATH = '/{resource}/{op}';
 const SAGA_PATHS = RESOURCE_OPS.saga.map((op) => `/{resource}/${op}`);
+const MSG_OPS = [...RESOURCE_OPS.msg, ...RESOURCE_OPS['msg-sender']];
+const MSG_PATHS = MSG_OPS.map((op) => `/{resource}/${op}`);
+/** Every path but the TCC one: one op each. */
+const SINGLE_OP_PATHS = [...SAGA_PATHS, ...MSG_PATHS];
+const ALL_PATHS = [TCC_PATH, ...SINGLE_OP_PATHS];
+
+/** The success bodies the SDK sends on each path. */
+function successBodies(path: string) {
+  const ran = [replyOfResult({ kind: 'ran', value: undefined }), replyOfResult({ kind: 'duplicate' })];
+  if (path === '/{resource}/deliver') return ran;
+  if (path === '/{resource}/check') return [replyOfCheckBack('committed')];
+  return [replyOfResult({ kind: 'ran', value: { id: 7 } }), ...ran, replyOfResult({ kind: 'null-compensation' })];
+}
 
 describe('docs/participant-openapi.yaml', () => {
   let document: Document;
@@ -146,7 +159,7 @@ describe('docs/participant-openapi.yaml', () => {
     // Throws with the list of problems if the document breaks the OpenAPI 3 schema.
     await expect(SwaggerParser.validate(DOCUMENT)).resolves.toBeTruthy();
     expect(document.openapi).toMatch(/^3\./);
-    expect(Object.keys(document.paths)).toEqual([TCC_PATH, ...SAGA_PATHS]);
+    expect(Object.keys(document.paths)).toEqual(ALL_PATHS);
     expect(operations.every(([, operation]) => operation !== undefined)).toBe(true);
   });
 
@@ -154,15 +167,15 @@ describe('docs/participant-openapi.yaml', () => {
     const tcc = document.paths[TCC_PATH]!.post!;
     expect(tcc.parameters.find((p) => p.in === 'path' && p.name === 'op')?.schema.enum).toEqual([...RESOURCE_OPS.tcc]);
     expect(tcc.parameters.find((p) => p.name === HEADERS.op)?.schema.enum).toEqual([...RESOURCE_OPS.tcc]);
-    for (const op of RESOURCE_OPS.saga) {
-      const saga = document.paths[`/{resource}/${op}`]!.post!;
-      expect(saga.parameters.filter((p) => p.in === 'path').map((p) => p.name)).toEqual(['resource']);
-      expect(saga.parameters.find((p) => p.name === HEADERS.op)?.schema.enum).toEqual([op]);
+    for (const op of [...RESOURCE_OPS.saga, ...MSG_OPS]) {
+      const single = document.paths[`/{resource}/${op}`]!.post!;
+      expect(single.parameters.filter((p) => p.in === 'path').map((p) => p.name)).toEqual(['resource']);
+      expect(single.parameters.find((p) => p.name === HEADERS.op)?.schema.enum).toEqual([op]);
     }
-    expect([...RESOURCE_OPS.tcc, ...RESOURCE_OPS.saga].sort()).toEqual([...BRANCH_OPS].sort());
+    expect(Object.values(RESOURCE_OPS).flat().sort()).toEqual([...BRANCH_OPS].sort());
   });
 
-  it.each([TCC_PATH, ...SAGA_PATHS])('%s has exactly the dtx headers, the signature as the security scheme', (path) => {
+  it.each(ALL_PATHS)('%s has exactly the dtx headers, the signature as the security scheme', (path) => {
     const operation = document.paths[path]!.post!;
     const headers = operation.parameters.filter((p) => p.in === 'header').map((p) => p.name);
     const schemes = (operation.security ?? document.security ?? []).flatMap((requirement) => Object.keys(requirement));
@@ -178,20 +191,20 @@ describe('docs/participant-openapi.yaml', () => {
     expect(required).toEqual([HEADERS.gid, HEADERS.branchId, HEADERS.op, HEADERS.timestamp].sort());
   });
 
-  it.each([TCC_PATH, ...SAGA_PATHS])('%s bounds the ids as the SDK does', (path) => {
+  it.each(ALL_PATHS)('%s bounds the ids as the SDK does', (path) => {
     const operation = document.paths[path]!.post!;
     const header = (name: string) => operation.parameters.find((p) => p.name === name)!.schema;
     expect(header(HEADERS.gid)).toMatchObject({ pattern: ID_PATTERN, maxLength: LIMITS.gidMaxLength });
     expect(header(HEADERS.branchId)).toMatchObject({ pattern: ID_PATTERN, maxLength: LIMITS.branchIdMaxLength });
   });
 
-  it.each([TCC_PATH, ...SAGA_PATHS])('%s takes the raw JSON body', (path) => {
+  it.each(ALL_PATHS)('%s takes the raw JSON body', (path) => {
     const operation = document.paths[path]!.post!;
     expect(operation.requestBody.required).toBe(true);
     expect(Object.keys(operation.requestBody.content)).toEqual(['application/json']);
   });
 
-  it.each([TCC_PATH, ...SAGA_PATHS])('%s covers every reply status of the protocol and of the SDK', (path) => {
+  it.each(ALL_PATHS)('%s covers every reply status of the protocol and of the SDK', (path) => {
     const statuses = Object.keys(document.paths[path]!.post!.responses);
     const expected = [...Object.values(REPLY_STATUS), 400, 401, 404, 405, 413, 500, ...answeredCodes().answered.map((a) => a.status)];
     for (const status of new Set(expected)) expect(statuses, `status ${status}`).toContain(String(status));
@@ -219,15 +232,9 @@ describe('docs/participant-openapi.yaml', () => {
     }
   });
 
-  it.each([TCC_PATH, ...SAGA_PATHS])('%s describes each success body the SDK sends', (path) => {
+  it.each(ALL_PATHS)('%s describes each success body the SDK sends', (path) => {
     const alternatives = document.paths[path]!.post!.responses['200']!.content!['application/json']!.schema.oneOf!;
-    const bodies = [
-      replyOfResult({ kind: 'ran', value: { id: 7 } }),
-      replyOfResult({ kind: 'ran', value: undefined }),
-      replyOfResult({ kind: 'duplicate' }),
-      replyOfResult({ kind: 'null-compensation' }),
-    ];
-    for (const reply of bodies) {
+    for (const reply of successBodies(path)) {
       expect(reply.statusCode).toBe(REPLY_STATUS.success);
       const body = reply.body as Record<string, unknown>;
       const fits = alternatives.filter((schema) => schema.required!.every((key) => key in body) && Object.keys(body).every((key) => key in schema.properties!));

@@ -60,11 +60,23 @@ export const msgRules: ModeRules = {
     throw refuse(txn, `message ${txn.gid} is ${words.status[txn.status]}: it was submitted and will be delivered`);
   },
 
-  /** Only a prepared message can be aborted by hand (its sender then must not commit: the check-back would say so). */
+  /**
+   * Never by hand: whether a prepared message goes out depends on its
+   * sender's local transaction, which only the sender (or its check-back)
+   * can tell. An abort logged here could drop a message whose sender then
+   * commits; the check-back claims the sender's row first, so a late
+   * commit is refused.
+   */
   checkForceAbort(txn) {
     const state = `message ${txn.gid} is ${words.status[txn.status]}${txn.paused ? ' (paused)' : ''}`;
+    if (txn.status === 'open') {
+      throw refuse(
+        txn,
+        `${state}: its sender decides it, or the check-back asks the sender at the deadline; aborting it here could drop a message whose sender commits`,
+      );
+    }
     if (txn.status === 'committing' || txn.status === 'committed') throw refuse(txn, `${state}: it was submitted and will be delivered`);
-    if (txn.status !== 'open') throw refuse(txn, `${state}: nothing to force`);
+    throw refuse(txn, `${state}: nothing to force`);
   },
 
   /** Prepared past its deadline: ask the sender. Submitted or aborting: deliver or drop. */
