@@ -3,9 +3,11 @@
  * MariaDB and Redis (like the tests), starts coordinator(s), two banks and
  * the transfer service(s) as processes, runs random transfers with a
  * progress bar, waits until every transaction is finished, and prints a
- * summary with the money before and after.
+ * summary with the money before and after. Each transfer is one TCC
+ * transaction, or with `--mode saga` a saga of two steps (debit, credit).
  *
  *   npm run demo -- --transfers 500 --concurrency 16 --error-rate 0.05 --coordinators 2
+ *   npm run demo -- --mode saga
  */
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -17,11 +19,17 @@ import { waitFor } from '../../tools/wait.ts';
 import { audit, auditCoordinator, violations } from './cluster/audit.ts';
 import { startCluster, type Cluster } from './cluster/cluster.ts';
 import { seededRandom } from './cluster/random.ts';
-import { runTransfers, type TransferResult } from './cluster/transfer-load.ts';
+import { noResults, runTransfers, type TransferMode, type TransferResult } from './cluster/transfer-load.ts';
 
 const cli = defineCli({
   command: 'npm run demo --',
   options: {
+    mode: {
+      type: 'string',
+      default: 'tcc',
+      choices: ['tcc', 'saga'],
+      description: 'how each transfer runs: one TCC transaction, or a saga (debit, then credit)',
+    },
     transfers: { type: 'integer', default: 200, min: 1, max: 1_000_000, description: 'random transfers to run' },
     concurrency: { type: 'integer', default: 8, min: 1, max: 512, description: 'transfers in flight at once' },
     coordinators: { type: 'integer', default: 1, min: 1, max: 8, description: 'coordinator processes' },
@@ -33,6 +41,8 @@ const cli = defineCli({
   },
 });
 const args = parseCliOrExit(cli);
+// One of the option's choices: parseCliOrExit refused anything else.
+const mode = args.mode as TransferMode;
 const transfers = args.transfers;
 const concurrency = args.concurrency;
 const coordinatorCount = args.coordinators;
@@ -62,17 +72,40 @@ for (const [signal, code] of [
   });
 }
 
+/**
+ * The answers as the progress bar counts them, in the mode's words. A saga's
+ * answer does not say why it was compensated (a debit refused for
+ * insufficient funds, or the deadline), so a saga has no insufficient count.
+ */
+function counted(results: Record<TransferResult, number>): [string, number][] {
+  if (mode === 'tcc') {
+    return [
+      ['confirmed', results.confirmed + results.pending],
+      ['insufficient', results['insufficient-funds']],
+      ['failed', results.failed + results.refused],
+    ];
+  }
+  const counts: [string, number][] = [
+    ['succeeded', results.confirmed],
+    ['compensated', results.refused + results['insufficient-funds']],
+    ['failed', results.failed],
+  ];
+  return results.undecided > 0 ? [...counts, ['running', results.undecided]] : counts;
+}
+
 function progress(done: number, total: number, results: Record<TransferResult, number>): void {
   const width = 30;
   const filled = Math.round((done / total) * width);
   const bar = `${'█'.repeat(filled)}${'░'.repeat(width - filled)}`;
-  const line = `  [${bar}] ${done}/${total}  confirmed ${results.confirmed + results.pending}  insufficient ${results['insufficient-funds']}  failed ${results.failed + results.refused}`;
+  const line = `  [${bar}] ${done}/${total}  ${counted(results)
+    .map(([label, n]) => `${label} ${n}`)
+    .join('  ')}`;
   if (out.isTTY) out.write(`\r${line}`);
   else if (done === total || done % Math.max(1, Math.floor(total / 10)) === 0) say(line);
 }
 
 try {
-  say(`dtx bank-transfer demo — seed ${seed}`);
+  say(`dtx bank-transfer demo (${mode === 'saga' ? 'sagas' : 'TCC'}) — seed ${seed}`);
   say('• provisioning private MariaDB and Redis…');
   servers = await provisionServers();
   const logDir = await mkdtemp(join(tmpdir(), 'dtx-demo-'));
@@ -92,14 +125,17 @@ try {
     coordinatorEnv: { DTX_RETRY_BASE_MS: '200', DTX_RETRY_MAX_MS: '2000', DTX_LOG_LEVEL: 'warn' },
   });
   const before = await audit(cluster.coordinatorDbUrl, cluster.bankDbUrls);
-  say(`• running ${transfers} random transfers, ${concurrency} at a time${errorRate > 0 ? `, ${errorRate * 100}% injected bank errors` : ''}:`);
-  const running: Record<TransferResult, number> = { confirmed: 0, pending: 0, 'insufficient-funds': 0, refused: 0, failed: 0 };
+  say(
+    `• running ${transfers} random ${mode === 'saga' ? 'saga ' : ''}transfers, ${concurrency} at a time${errorRate > 0 ? `, ${errorRate * 100}% injected bank errors` : ''}:`,
+  );
+  const running = noResults();
   const load = await runTransfers({
     transferUrls: cluster.transferUrls,
     accountIds: cluster.accountIds,
     count: transfers,
     concurrency,
     maxAmount: args['max-amount'],
+    mode,
     random: seededRandom(seed),
     gidPrefix: `demo-${seed}-${Date.now().toString(36)}`,
     timeoutMs: 30_000,
@@ -113,21 +149,28 @@ try {
   const drainStarted = Date.now();
   const coordinatorDb = cluster.coordinatorDbUrl;
   await waitFor(async () => (await auditCoordinator(coordinatorDb)).openGids.length === 0, {
-    what: 'every transaction to reach confirmed or cancelled',
+    what: 'every transaction to be finished',
     timeoutMs: 120_000,
     intervalMs: 250,
   }).catch(() => undefined);
   const after = await audit(cluster.coordinatorDbUrl, cluster.bankDbUrls);
-  const found = violations(after, before.totalMoney);
+  const found = violations(after, before.totalMoney, mode);
 
   say('');
   say('Summary');
   say(
     `  transfers sent            ${transfers} in ${(load.elapsedMs / 1000).toFixed(1)} s (${((transfers / load.elapsedMs) * 1000).toFixed(0)}/s), drained in ${((Date.now() - drainStarted) / 1000).toFixed(1)} s`,
   );
-  say(`  answered confirmed        ${load.results.confirmed}${load.results.pending ? ` (+${load.results.pending} confirming, finished by recovery)` : ''}`);
-  say(`  refused: insufficient     ${load.results['insufficient-funds']}`);
-  say(`  failed (then cancelled)   ${load.results.failed + load.results.refused}`);
+  if (mode === 'tcc') {
+    say(`  answered confirmed        ${load.results.confirmed}${load.results.pending ? ` (+${load.results.pending} confirming, finished by recovery)` : ''}`);
+    say(`  refused: insufficient     ${load.results['insufficient-funds']}`);
+    say(`  failed (then cancelled)   ${load.results.failed + load.results.refused}`);
+  } else {
+    say(`  answered succeeded        ${load.results.confirmed}`);
+    say(`  answered compensated      ${load.results.refused + load.results['insufficient-funds']} (a debit refused for insufficient funds, or the deadline)`);
+    if (load.results.undecided > 0) say(`  answered running          ${load.results.undecided} (finished by the coordinator after the answer)`);
+    say(`  failed (no answer)        ${load.results.failed}`);
+  }
   say(
     `  coordinator log           ${Object.entries(after.transactions)
       .map(([s, n]) => `${s} ${n}`)

@@ -5,7 +5,7 @@
  */
 import { clusterCredentials } from '../../examples/bank-transfer/cluster/cluster.ts';
 import type { ChaosWorld } from './world.ts';
-import { tccWord } from './log-words.ts';
+import { logWord } from './log-words.ts';
 
 export interface GidHistory {
   gid: string;
@@ -56,20 +56,22 @@ async function fromApi(world: ChaosWorld, gid: string): Promise<{ status: string
 
 /** When the coordinator is down: the event rows alone (the happy path's lines live on the rows and are left out). */
 async function fromDb(world: ChaosWorld, gid: string): Promise<{ status: string | null; events: EventView[] }> {
-  const global = (await world.coordinatorDb('dtx_global').where({ gid }).first('status')) as { status: string } | undefined;
+  const global = (await world.coordinatorDb('dtx_global').where({ gid }).first('mode', 'status')) as { mode: string; status: string } | undefined;
+  // In the words of the transaction's mode, as the API would name them.
+  const word = (status: string) => logWord(global?.mode ?? 'tcc', status);
   const rows = (await world.coordinatorDb('dtx_event').where({ gid }).orderBy('id')) as Record<string, unknown>[];
   const events = rows.map((r) => ({
     at: Number(r['at']),
     kind: String(r['kind']),
     branchId: (r['branch_id'] as string | null) ?? null,
     op: (r['op'] as string | null) ?? null,
-    fromStatus: r['from_status'] ? tccWord(r['from_status'] as string) : null,
-    toStatus: r['to_status'] ? tccWord(r['to_status'] as string) : null,
+    fromStatus: r['from_status'] ? word(r['from_status'] as string) : null,
+    toStatus: r['to_status'] ? word(r['to_status'] as string) : null,
     outcome: (r['outcome'] as string | null) ?? null,
     attempt: (r['attempt'] as number | null) ?? null,
     message: (r['message'] as string | null) ?? null,
   }));
-  return { status: global ? tccWord(global.status) : null, events };
+  return { status: global ? word(global.status) : null, events };
 }
 
 export async function gidHistory(world: ChaosWorld, gid: string): Promise<GidHistory> {

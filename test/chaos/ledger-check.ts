@@ -2,16 +2,26 @@
  * The banks' ledgers against the coordinator's log, transaction by
  * transaction: what the coordinator says happened must be what the banks
  * applied. This names the gids behind a money or reservation violation,
- * which the totals alone cannot.
+ * which the totals alone cannot. Each transaction is judged by its mode:
  *
- * - confirmed: every branch applied try then confirm, nothing else;
- * - cancelled: every branch applied nothing (its try never ran or failed:
+ * - TCC confirmed: every branch applied try then confirm, nothing else;
+ * - TCC cancelled: every branch applied nothing (its try never ran or failed:
  *   null compensation), or try then cancel;
+ * - saga succeeded: every step applied its action, and no compensation;
+ * - saga compensated: every step applied nothing (its action never ran, was
+ *   refused or failed: null compensation), or its action then its
+ *   compensation — never a compensation without its action;
  * - open: not judged (the audit reports open transactions).
  */
 import type { Knex } from 'knex';
 import type { Violation } from '../../examples/bank-transfer/cluster/audit.ts';
-import { tccWord } from './log-words.ts';
+import { LOGGED, logWord } from './log-words.ts';
+
+/** Per mode, the ledgers (ops in commit order, comma-joined) a branch may show once its transaction ended committed or rolled back. */
+const EXPECTED: Record<string, { committed: readonly string[]; 'rolled-back': readonly string[] }> = {
+  tcc: { committed: ['try,confirm'], 'rolled-back': ['', 'try,cancel'] },
+  saga: { committed: ['action'], 'rolled-back': ['', 'action,compensate'] },
+};
 
 export interface LedgerMismatch {
   gid: string;
@@ -22,10 +32,14 @@ export interface LedgerMismatch {
 }
 
 export async function ledgerMismatches(coordinatorDb: Knex, bankDbs: Record<string, Knex>, gidPrefix: string): Promise<LedgerMismatch[]> {
-  const statuses = new Map<string, string>();
+  const logged = new Map<string, { mode: string; status: string }>();
   const branches = new Map<string, string[]>();
-  const globals = (await coordinatorDb('dtx_global').where('gid', 'like', `${gidPrefix}%`).select('gid', 'status')) as { gid: string; status: string }[];
-  for (const g of globals) statuses.set(g.gid, tccWord(g.status));
+  const globals = (await coordinatorDb('dtx_global').where('gid', 'like', `${gidPrefix}%`).select('gid', 'mode', 'status')) as {
+    gid: string;
+    mode: string;
+    status: string;
+  }[];
+  for (const g of globals) logged.set(g.gid, { mode: g.mode, status: g.status });
   const registered = (await coordinatorDb('dtx_branch').where('gid', 'like', `${gidPrefix}%`).select('gid', 'branch_id')) as {
     gid: string;
     branch_id: string;
@@ -50,17 +64,19 @@ export async function ledgerMismatches(coordinatorDb: Knex, bankDbs: Record<stri
   }
 
   const mismatches: LedgerMismatch[] = [];
-  const gids = new Set([...statuses.keys(), ...applied.keys()]);
+  const gids = new Set([...logged.keys(), ...applied.keys()]);
   for (const gid of gids) {
-    const status = statuses.get(gid) ?? 'unknown to the coordinator';
-    if (status === 'trying' || status === 'confirming' || status === 'cancelling') continue;
+    const log = logged.get(gid);
+    if (log && !LOGGED.terminal.includes(log.status as (typeof LOGGED.terminal)[number])) continue;
+    const status = log ? logWord(log.mode, log.status) : 'unknown to the coordinator';
+    // Unknown to the coordinator (or a status no mode here ends in): no branch may have applied anything.
+    const allowed = (log && EXPECTED[log.mode]?.[log.status as 'committed' | 'rolled-back']) ?? [''];
     const perBranch = applied.get(gid) ?? new Map<string, { bank: string; ops: string[] }>();
     const branchIds = new Set([...(branches.get(gid) ?? []), ...perBranch.keys()]);
     for (const branchId of branchIds) {
       const entry = perBranch.get(branchId);
       const ops = entry?.ops.join(',') ?? '';
-      const ok = status === 'confirmed' ? ops === 'try,confirm' : status === 'cancelled' ? ops === '' || ops === 'try,cancel' : ops === '';
-      if (!ok) mismatches.push({ gid, status, branchId, bank: entry?.bank ?? '-', applied: ops || 'nothing' });
+      if (!allowed.includes(ops)) mismatches.push({ gid, status, branchId, bank: entry?.bank ?? '-', applied: ops || 'nothing' });
     }
   }
   return mismatches;

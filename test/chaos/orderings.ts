@@ -2,7 +2,8 @@
  * Forced orderings: the harness plays initiator or coordinator
  * and delivers branch calls in the orders networks and retries can produce —
  * a cancel before its try, a try after the transaction timed out, a try
- * racing its cancel, duplicated and shuffled confirm/cancel deliveries —
+ * racing its cancel, duplicated and shuffled confirm/cancel deliveries, and
+ * for sagas duplicated actions and compensations —
  * signed with the cluster's secret like the real callers' (participant-sdk
  * protocol module). What each must (not) do is checked where it is
  * visible at once; the audit checks the rest at the end.
@@ -14,7 +15,18 @@ import { waitFor } from '../../tools/wait.ts';
 import { LOGGED } from './log-words.ts';
 import type { ChaosWorld } from './world.ts';
 
-type Resource = 'debit' | 'credit';
+/** The bank's TCC resources, and its saga resources (the load's saga transfers; replays reach them too). */
+type Resource = 'debit' | 'credit' | 'saga-debit' | 'saga-credit';
+
+/**
+ * Per mode, what a replay delivers to a branch of a finished transaction: the
+ * op its outcome called (`committed`, `rolled-back`), and the op that came
+ * first (a TCC try, a saga's action) arriving late.
+ */
+const REPLAYED: Record<string, { committed: BranchOp; 'rolled-back': BranchOp; late: BranchOp }> = {
+  tcc: { committed: 'confirm', 'rolled-back': 'cancel', late: 'try' },
+  saga: { committed: 'action', 'rolled-back': 'compensate', late: 'action' },
+};
 
 interface BranchSpec {
   branchId: string;
@@ -195,9 +207,12 @@ async function branchesOf(world: ChaosWorld, gid: string): Promise<BranchSpec[]>
   const rows = (await world.coordinatorDb('dtx_branch').where({ gid }).select('branch_id', 'operations', 'payload', 'status')) as StoredBranch[];
   const specs: BranchSpec[] = [];
   for (const row of rows) {
-    const confirmUrl = (JSON.parse(row.operations) as { confirm: string }).confirm;
-    const bank = world.bankOfUrl(confirmUrl);
-    const resource = /\/dtx\/(debit|credit)\//.exec(confirmUrl)?.[1] as Resource | undefined;
+    // A TCC branch's first phase-two URL is its confirm, a saga step's its action; both name the resource.
+    const operations = JSON.parse(row.operations) as Record<string, string>;
+    const url = operations['confirm'] ?? operations['action'];
+    if (url === undefined) continue;
+    const bank = world.bankOfUrl(url);
+    const resource = /\/dtx\/(debit|credit|saga-debit|saga-credit)\//.exec(url)?.[1] as Resource | undefined;
     if (bank && resource) specs.push({ branchId: row.branch_id, bank, resource, body: row.payload });
   }
   return specs;
@@ -212,21 +227,24 @@ async function gidsIn(world: ChaosWorld, statuses: readonly string[], count: num
 }
 
 /**
- * Finished transactions get their phase-two op twice and a late try, in a
- * shuffled order, the last two at once: nothing may change (their ledger
- * lines stay as they were), and a repeated confirm/cancel answers success.
+ * Finished transactions get their phase-two op twice and a late try (a saga:
+ * its deciding op twice and a late action), in a shuffled order, the last two
+ * at once: nothing may change (their ledger lines stay as they were), and a
+ * repeated confirm/cancel (action/compensate) answers success.
  */
 export async function replayFinished(world: ChaosWorld, count: number): Promise<void> {
   const finished = await world
     .coordinatorDb('dtx_global')
     .whereIn('gid', await gidsIn(world, LOGGED.terminal, count))
-    .select('gid', 'status');
+    .select('gid', 'mode', 'status');
   const random = world.random();
-  for (const { gid, status } of finished as { gid: string; status: string }[]) {
+  for (const { gid, mode, status } of finished as { gid: string; mode: string; status: string }[]) {
+    const replayed = REPLAYED[mode];
+    if (!replayed) continue;
     const branches = await branchesOf(world, gid);
     const before = await ledgerRows(world, gid);
-    const op: BranchOp = status === 'committed' ? 'confirm' : 'cancel';
-    const ops: BranchOp[] = [op, op, 'try'];
+    const op = status === 'committed' ? replayed.committed : replayed['rolled-back'];
+    const ops: BranchOp[] = [op, op, replayed.late];
     for (let i = ops.length - 1; i > 0; i--) {
       const j = random.int(0, i);
       [ops[i], ops[j]] = [ops[j]!, ops[i]!];
@@ -235,9 +253,9 @@ export async function replayFinished(world: ChaosWorld, count: number): Promise<
       const replies = [await callBranch(world, gid, branch, ops[0]!)];
       replies.push(...(await Promise.all(ops.slice(1).map((o) => callBranch(world, gid, branch, o)))));
       replies.forEach((reply, i) => {
-        if (ops[i] !== 'try' && reply.status === 409) {
+        if (ops[i] === op && reply.status === 409) {
           world.findings.push({
-            invariant: 'a repeated confirm/cancel answers success',
+            invariant: 'a repeated confirm/cancel (action/compensate) answers success',
             detail: `${ops[i]} of branch ${branch.branchId} answered 409 ${reply.code ?? ''}`,
             gids: [gid],
           });
@@ -256,17 +274,24 @@ export async function replayFinished(world: ChaosWorld, count: number): Promise<
   }
 }
 
-/** Transactions still in phase two get their decided op directly, racing the coordinator's own calls. */
+/**
+ * Transactions still in phase two get their decided op directly, racing the
+ * coordinator's own calls. A running saga is left alone: its coordinator
+ * sends a step's action only once the steps before it succeeded, an order a
+ * replay cannot know; a compensating saga gets its compensations.
+ */
 export async function replayInFlight(world: ChaosWorld, count: number): Promise<void> {
   const open = await world
     .coordinatorDb('dtx_global')
     .whereIn('gid', await gidsIn(world, LOGGED.phaseTwo, count))
-    .select('gid', 'status');
-  for (const { gid, status } of open as { gid: string; status: string }[]) {
+    .select('gid', 'mode', 'status');
+  for (const { gid, mode, status } of open as { gid: string; mode: string; status: string }[]) {
     // Read again just now: a transaction that finished meanwhile is left alone (a cancel after
     // its confirm is not a delivery a correct coordinator can make; see docs/chaos.md, Limits).
     if (!LOGGED.phaseTwo.includes(status as never)) continue;
-    const op: BranchOp = status === 'committing' ? 'confirm' : 'cancel';
+    const replayed = REPLAYED[mode];
+    if (!replayed || (mode === 'saga' && status === 'committing')) continue;
+    const op = status === 'committing' ? replayed.committed : replayed['rolled-back'];
     const branches = await branchesOf(world, gid);
     await Promise.all(branches.map((branch) => callBranch(world, gid, branch, op)));
     world.count('replayed-calls', branches.length);

@@ -9,6 +9,10 @@ function list(entries: [string, number][]): string {
   return entries.length === 0 ? 'none' : entries.map(([kind, n]) => `${kind} ×${n}`).join(', ');
 }
 
+/** Transactions that ended committed / rolled back, in any mode (TCC's confirmed and cancelled, a saga's succeeded and compensated). */
+const committed = (r: ScenarioReport) => (r.final['confirmed'] ?? 0) + (r.final['succeeded'] ?? 0);
+const rolledBack = (r: ScenarioReport) => (r.final['cancelled'] ?? 0) + (r.final['compensated'] ?? 0);
+
 /** Faults actually injected (actions, not the totals counted alongside them). */
 export function faultCount(report: ScenarioReport): number {
   return report.faults.filter(([kind]) => kind !== 'db-connections-killed' && kind !== 'replayed-calls').reduce((sum, [, n]) => sum + n, 0);
@@ -21,7 +25,7 @@ export function printScenario(report: ScenarioReport, say: Say): void {
   say(`━━ ${report.scenario} · seed ${report.seed} ${rule}`);
   say(`  proves       ${report.proves}`);
   say(
-    `  transfers    ${report.transfers} sent in ${seconds(report.loadMs)}; answered: confirmed ${a.confirmed}, confirming ${a.pending}, insufficient funds ${a['insufficient-funds']}, refused ${a.refused}, failed ${a.failed}`,
+    `  transfers    ${report.transfers} sent in ${seconds(report.loadMs)}; answered: confirmed ${a.confirmed}, confirming ${a.pending}${a.undecided ? `, still running ${a.undecided}` : ''}, insufficient funds ${a['insufficient-funds']}, refused ${a.refused}, failed ${a.failed}`,
   );
   say(
     `  outcome      ${
@@ -62,8 +66,8 @@ export function printSummary(reports: ScenarioReport[], totalMs: number, say: Sa
     String(r.seed),
     String(r.transfers),
     String(faultCount(r)),
-    String(r.final['confirmed'] ?? 0),
-    String(r.final['cancelled'] ?? 0),
+    String(committed(r)),
+    String(rolledBack(r)),
     String(r.answers['insufficient-funds']),
     String(r.answers.failed),
     seconds(r.convergeMs),
@@ -74,8 +78,8 @@ export function printSummary(reports: ScenarioReport[], totalMs: number, say: Sa
     '',
     String(reports.reduce((s, r) => s + r.transfers, 0)),
     String(reports.reduce((s, r) => s + faultCount(r), 0)),
-    String(reports.reduce((s, r) => s + (r.final['confirmed'] ?? 0), 0)),
-    String(reports.reduce((s, r) => s + (r.final['cancelled'] ?? 0), 0)),
+    String(reports.reduce((s, r) => s + committed(r), 0)),
+    String(reports.reduce((s, r) => s + rolledBack(r), 0)),
     String(reports.reduce((s, r) => s + r.answers['insufficient-funds'], 0)),
     String(reports.reduce((s, r) => s + r.answers.failed, 0)),
     '',
@@ -89,5 +93,7 @@ export function printSummary(reports: ScenarioReport[], totalMs: number, say: Sa
   for (const row of rows) say(line(row));
   say(widths.map((w) => '─'.repeat(w)).join('  '));
   say(line(total));
-  say(`(confirmed/cancelled: final statuses in the coordinator's log; insufficient/failed: what the callers were told; ${seconds(totalMs)} in all)`);
+  say(
+    `(confirmed/cancelled: final statuses in the coordinator's log, a saga's succeeded/compensated counted with them; insufficient/failed: what the callers were told; ${seconds(totalMs)} in all)`,
+  );
 }

@@ -14,7 +14,7 @@ import { PROXY_MODES } from './fault-proxy.ts';
 import { runSchedule } from './faults.ts';
 import { gidHistory, type GidHistory } from './history.ts';
 import { ledgerMismatches, mismatchViolations } from './ledger-check.ts';
-import { LOGGED, tccWord } from './log-words.ts';
+import { LOGGED, logWord } from './log-words.ts';
 import { contradicts, runChaosLoad } from './load.ts';
 import type { Scenario, ScenarioSize } from './scenario.ts';
 import { faultKind, type FaultStep } from './schedule.ts';
@@ -71,9 +71,10 @@ export async function runScenario(options: RunScenarioOptions): Promise<Scenario
   const logDir = join(options.logDir, `${scenario.name}-${seed}`);
   await mkdir(logDir, { recursive: true });
   const coordinators = options.coordinators ?? 3;
+  const mode = scenario.mode ?? 'tcc';
   const steps = scenario.plan(seededRandom(seed), size.budget, { coordinators });
   log(
-    `${steps.length} faults scheduled over ${(size.budget.horizonMs / 1000).toFixed(0)} s; ${size.transfers} transfers, ${size.concurrency} at a time; logs in ${logDir}`,
+    `${steps.length} faults scheduled over ${(size.budget.horizonMs / 1000).toFixed(0)} s; ${size.transfers} ${mode === 'saga' ? 'saga ' : ''}transfers, ${size.concurrency} at a time; logs in ${logDir}`,
   );
 
   const world = await ChaosWorld.create({
@@ -99,6 +100,7 @@ export async function runScenario(options: RunScenarioOptions): Promise<Scenario
       count: size.transfers,
       concurrency: size.concurrency,
       maxAmount: MAX_AMOUNT,
+      mode,
       random: loadRandom,
       gidPrefix,
       timeoutMs: 30_000,
@@ -123,13 +125,19 @@ export async function runScenario(options: RunScenarioOptions): Promise<Scenario
     const converged = await waitFor(
       async (bail) => {
         if (world.aborted) bail(new Error('interrupted'));
-        const open = (await world.coordinatorDb('dtx_global').whereNotIn('status', LOGGED.terminal).select('status').count({ n: '*' }).groupBy('status')) as {
+        const open = (await world
+          .coordinatorDb('dtx_global')
+          .whereNotIn('status', LOGGED.terminal)
+          .select('mode', 'status')
+          .count({ n: '*' })
+          .groupBy('mode', 'status')) as {
+          mode: string;
           status: string;
           n: number;
         }[];
         if (open.length > 0 && Date.now() - lastReport >= 10_000) {
           lastReport = Date.now();
-          log(`still open after ${((Date.now() - convergeFrom) / 1000).toFixed(0)} s: ${open.map((o) => `${tccWord(o.status)} ${o.n}`).join(', ')}`);
+          log(`still open after ${((Date.now() - convergeFrom) / 1000).toFixed(0)} s: ${open.map((o) => `${logWord(o.mode, o.status)} ${o.n}`).join(', ')}`);
         }
         return open.length === 0;
       },
@@ -142,18 +150,22 @@ export async function runScenario(options: RunScenarioOptions): Promise<Scenario
     const convergeMs = converged ? Date.now() - convergeFrom : null;
 
     const after = await audit(world.cluster.coordinatorDbUrl, world.cluster.bankDbUrls);
-    const found = [...violations(after, before.totalMoney), ...world.findings];
+    const found = [...violations(after, before.totalMoney, mode), ...world.findings];
     found.push(...mismatchViolations(await ledgerMismatches(world.coordinatorDb, world.bankDbs, gidPrefix)));
 
-    const finalOf = new Map<string, string>();
-    const rows = (await world.coordinatorDb('dtx_global').where('gid', 'like', `${gidPrefix}-t%`).select('gid', 'status')) as { gid: string; status: string }[];
-    for (const row of rows) finalOf.set(row.gid, tccWord(row.status));
+    const finalOf = new Map<string, { mode: string; status: string }>();
+    const rows = (await world.coordinatorDb('dtx_global').where('gid', 'like', `${gidPrefix}-t%`).select('gid', 'mode', 'status')) as {
+      gid: string;
+      mode: string;
+      status: string;
+    }[];
+    for (const row of rows) finalOf.set(row.gid, row);
     for (const record of loaded.records) {
-      const status = finalOf.get(record.gid);
-      if (contradicts(record.answer, status)) {
+      const final = finalOf.get(record.gid);
+      if (contradicts(record.answer, final?.status)) {
         found.push({
           invariant: "the caller's answer holds",
-          detail: `answered ${record.answer} (HTTP ${record.httpStatus}), ended ${status ?? 'unknown'}`,
+          detail: `answered ${record.answer} (HTTP ${record.httpStatus}), ended ${final ? logWord(final.mode, final.status) : 'unknown'}`,
           gids: [record.gid],
         });
       }

@@ -4,6 +4,7 @@
  */
 import type { LinkName } from '../../examples/bank-transfer/cluster/cluster.ts';
 import type { Random } from '../../examples/bank-transfer/cluster/random.ts';
+import type { TransferMode } from '../../examples/bank-transfer/cluster/transfer-load.ts';
 import type { FaultStep } from './schedule.ts';
 
 export interface Budget {
@@ -23,6 +24,8 @@ export interface Scenario {
   proves: string;
   /** Probability of an injected handler error on any bank call (a participant fault). Default 0. */
   bankErrorRate?: number;
+  /** How the load's transfers run: TCC transactions (default) or sagas. The harness's own forced orderings are TCC either way. */
+  mode?: TransferMode;
   plan(random: Random, budget: Budget, shape: ScenarioShape): FaultStep[];
 }
 

@@ -1,12 +1,14 @@
 /**
- * One bank as an HTTP service: its TCC resources under /dtx (for the
- * coordinator and the transfer service) and a read-only view of its accounts.
+ * One bank as an HTTP service: its TCC and saga resources under /dtx (for
+ * the coordinator and the transfer service) and a read-only view of its
+ * accounts.
  */
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import { createParticipant, dtxParticipantPlugin } from '@dtx/participant-sdk';
 import { bankResources, type BankFaults, type BankHandlers } from './resources.ts';
+import { bankSagaResources } from './saga-resources.ts';
 import { listAccounts, migrateBank, openAccounts } from './schema.ts';
 
 export interface BankOptions {
@@ -25,7 +27,7 @@ export interface BankOptions {
 export async function createBankApp(options: BankOptions): Promise<FastifyInstance> {
   const participant = createParticipant({
     knex: options.knex,
-    resources: bankResources(options.faults, options.handlers),
+    resources: [...bankResources(options.faults, options.handlers), ...bankSagaResources(options.faults, options.handlers)],
     secret: options.secret,
     insecureDevMode: options.secret === null,
     logger: options.logger,

@@ -22,7 +22,7 @@ export interface BankFaults {
   random: () => number;
 }
 
-function leg(body: unknown): TransferLeg {
+export function leg(body: unknown): TransferLeg {
   const payload = body as Partial<TransferLeg> | null;
   if (!payload || typeof payload.account !== 'string' || !Number.isSafeInteger(payload.amount) || (payload.amount as number) <= 0) {
     throw new BranchRejectedError('payload must be {account: string, amount: positive integer}', { code: 'INVALID_PAYLOAD' });
@@ -36,7 +36,7 @@ function leg(body: unknown): TransferLeg {
  * transaction's connection (defineSqlTcc, cheaper per call). So they are
  * written once and served either way (bankResources).
  */
-type Ctx = SqlBranchContext<unknown>;
+export type Ctx = SqlBranchContext<unknown>;
 
 async function record(ctx: Ctx, transfer: TransferLeg): Promise<void> {
   await ctx.sql('insert into ledger (gid, branch_id, op, account, amount, at) values (?, ?, ?, ?, ?, ?)', [
@@ -49,13 +49,13 @@ async function record(ctx: Ctx, transfer: TransferLeg): Promise<void> {
   ]);
 }
 
-async function requireAccount(ctx: Ctx, account: string): Promise<void> {
+export async function requireAccount(ctx: Ctx, account: string): Promise<void> {
   const { rows } = await ctx.sql('select id from accounts where id = ?', [account]);
   if (rows.length === 0) throw new BranchRejectedError(`no account ${account}`, { code: 'UNKNOWN_ACCOUNT' });
 }
 
 type Column = 'balance' | 'frozen' | 'incoming';
-type Moves = Partial<Record<Column, 1 | -1>>;
+export type Moves = Partial<Record<Column, 1 | -1>>;
 
 /** The table in this file's header, as data: which columns each op moves the amount into (+1) or out of (−1). */
 const MOVES: Record<'debit' | 'credit', Record<'try' | 'confirm' | 'cancel', Moves>> = {
@@ -68,7 +68,7 @@ const MOVES: Record<'debit' | 'credit', Record<'try' | 'confirm' | 'cancel', Mov
  * amount, if `covered`), and writes the ledger line when a row changed.
  * Returns the number of account rows changed.
  */
-async function move(ctx: Ctx, t: TransferLeg, moves: Moves, covered = false): Promise<number> {
+export async function move(ctx: Ctx, t: TransferLeg, moves: Moves, covered = false): Promise<number> {
   // Column names come from MOVES (constants), never from the request; amounts are bound.
   const entries = Object.entries(moves) as [Column, 1 | -1][];
   const sets = entries.map(([column, sign]) => `${column} = ${column} ${sign > 0 ? '+' : '-'} ?`).join(', ');
@@ -84,10 +84,15 @@ async function move(ctx: Ctx, t: TransferLeg, moves: Moves, covered = false): Pr
 /** How the bank's handlers reach their local transaction (BANK_HANDLERS). */
 export type BankHandlers = 'knex' | 'sql';
 
-export function bankResources(faults: BankFaults, kind: BankHandlers = 'knex'): TccResource<unknown, null>[] {
-  const maybeFail = (ctx: Ctx) => {
+/** Throws an injected error on a share of the calls (BankFaults.errorRate), before the handler does anything. */
+export function faultInjector(faults: BankFaults): (ctx: Ctx) => void {
+  return (ctx) => {
     if (faults.errorRate > 0 && faults.random() < faults.errorRate) throw new Error(`injected fault on ${ctx.op}`);
   };
+}
+
+export function bankResources(faults: BankFaults, kind: BankHandlers = 'knex'): TccResource<unknown, null>[] {
+  const maybeFail = faultInjector(faults);
   /** Confirm and cancel must find what try reserved; anything else is a bug worth retrying and alerting on. */
   const phaseTwo = (resource: 'debit' | 'credit', op: 'confirm' | 'cancel') => async (ctx: Ctx) => {
     maybeFail(ctx);

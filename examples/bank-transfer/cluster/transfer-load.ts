@@ -9,7 +9,20 @@
 import { BANKS } from './cluster.ts';
 import type { Random } from './random.ts';
 
-export type TransferResult = 'confirmed' | 'pending' | 'insufficient-funds' | 'refused' | 'failed';
+/** How a transfer is run: one TCC transaction, or a saga of two steps. */
+export type TransferMode = 'tcc' | 'saga';
+
+/**
+ * What the caller was told: `confirmed` (a TCC transfer confirmed, a saga
+ * succeeded); `pending` (TCC confirming: decided, finished by recovery);
+ * `undecided` (a saga still running when the answer was sent: it may end
+ * either way); `insufficient-funds`; `refused` (cancelled or compensated for
+ * another reason, or refused by the coordinator); `failed` (no answer, or an
+ * error: promises nothing).
+ */
+export type TransferResult = 'confirmed' | 'pending' | 'undecided' | 'insufficient-funds' | 'refused' | 'failed';
+
+export const noResults = (): Record<TransferResult, number> => ({ confirmed: 0, pending: 0, undecided: 0, 'insufficient-funds': 0, refused: 0, failed: 0 });
 
 export interface LoadOptions {
   transferUrls: string[];
@@ -17,6 +30,8 @@ export interface LoadOptions {
   count: number;
   concurrency: number;
   maxAmount: number;
+  /** Default tcc. */
+  mode?: TransferMode;
   random: Random;
   /** Gid of transfer n: `${gidPrefix}-t${n}`. */
   gidPrefix: string;
@@ -48,7 +63,8 @@ export interface LoadSummary {
 }
 
 export async function runTransfers(options: LoadOptions): Promise<LoadSummary> {
-  const results: Record<TransferResult, number> = { confirmed: 0, pending: 0, 'insufficient-funds': 0, refused: 0, failed: 0 };
+  const results = noResults();
+  const mode = options.mode ?? 'tcc';
   const records: TransferRecord[] = [];
   const started = Date.now();
   const spreadOverMs = options.spreadOverMs ?? 0;
@@ -58,7 +74,7 @@ export async function runTransfers(options: LoadOptions): Promise<LoadSummary> {
     let to = { bank: options.random.pick(BANKS), account: options.random.pick(options.accountIds) };
     while (to.bank === from.bank && to.account === from.account) to = { bank: options.random.pick(BANKS), account: options.random.pick(options.accountIds) };
     const gid = `${options.gidPrefix}-t${i + 1}`;
-    return { url: options.transferUrls[i % options.transferUrls.length]!, body: { from, to, amount: options.random.int(1, options.maxAmount), gid } };
+    return { url: options.transferUrls[i % options.transferUrls.length]!, body: { from, to, amount: options.random.int(1, options.maxAmount), gid, mode } };
   });
   let next = 0;
   const worker = async () => {
@@ -88,7 +104,8 @@ async function send(url: string, body: { gid: string }, timeoutMs: number): Prom
       signal: AbortSignal.timeout(timeoutMs),
     });
     const reply = (await response.json().catch(() => ({}))) as { status?: string; code?: string };
-    if (response.status === 200) return record(reply.status === 'confirmed' ? 'confirmed' : 'pending', 200);
+    if (response.status === 200) return record(reply.status === 'confirmed' || reply.status === 'succeeded' ? 'confirmed' : 'pending', 200);
+    if (response.status === 202) return record('undecided', 202);
     if (response.status === 409 && reply.code === 'INSUFFICIENT_FUNDS') return record('insufficient-funds', 409);
     if (response.status === 409) return record('refused', 409);
     return record('failed', response.status);

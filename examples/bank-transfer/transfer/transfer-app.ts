@@ -2,7 +2,8 @@
  * The transfer service: the initiator. POST /transfers moves an amount from
  * an account in one bank to an account in another (or the same) bank as one
  * TCC transaction: debit and credit are registered together, tried
- * concurrently, then confirmed — or all cancelled.
+ * concurrently, then confirmed — or all cancelled. With `mode: 'saga'` the
+ * same transfer runs as a saga instead (saga-transfer.ts).
  */
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
@@ -16,6 +17,7 @@ import {
   type BranchTarget,
   type DtxClient,
 } from '@dtx/participant-sdk';
+import { runSagaTransfer } from './saga-transfer.ts';
 
 export interface BankLink {
   /** Base URL the transfer service uses for tries. */
@@ -42,6 +44,7 @@ const TransferBody = Type.Object(
     to: Party,
     amount: Type.Integer({ minimum: 1, maximum: 1_000_000_000 }),
     gid: Type.Optional(Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9_.-]+$' })),
+    mode: Type.Optional(Type.Union([Type.Literal('tcc'), Type.Literal('saga')], { default: 'tcc' })),
   },
   { additionalProperties: false },
 );
@@ -65,6 +68,10 @@ const routes: FastifyPluginAsyncTypebox<TransferOptions> = async (app, options) 
     }
     let gid = request.body.gid ?? null;
     try {
+      if (request.body.mode === 'saga') {
+        const answer = await runSagaTransfer(options.dtx, { debitBank, creditBank, from, to, amount, timeoutMs: options.timeoutMs, ...(gid ? { gid } : {}) });
+        return reply.status(answer.httpStatus).send(answer.body);
+      }
       const outcome = await options.dtx.tcc(
         async (tx) => {
           gid = tx.gid;

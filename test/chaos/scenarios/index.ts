@@ -8,6 +8,7 @@ import { forcedOrderings } from './forced-orderings.ts';
 import { initiatorNetwork } from './initiator-network.ts';
 import { participantNetwork } from './participant-network.ts';
 import { redisLoss } from './redis-loss.ts';
+import { sagaEverything } from './saga-everything.ts';
 
 export const SCENARIOS: readonly Scenario[] = [
   coordinatorCrash,
@@ -18,6 +19,7 @@ export const SCENARIOS: readonly Scenario[] = [
   initiatorNetwork,
   forcedOrderings,
   everything,
+  sagaEverything,
 ];
 
 export function scenarioNamed(name: string): Scenario | undefined {
