@@ -141,6 +141,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   const transferUrls: string[] = [];
   /** Per coordinator: where it reaches each bank (directly, or through the link's proxy). */
   const bankEndpoints: Record<BankName, Endpoint>[] = [];
+  const links: { port: number; mysql: Endpoint; redis: Endpoint }[] = [];
   for (let i = 0; i < options.coordinators; i++) {
     const port = await options.freePort();
     const mysql = await route(`coordinator-${i}->mysql`, hostPort(options.mysqlUrl));
@@ -148,6 +149,17 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     const endpoints = {} as Record<BankName, Endpoint>;
     for (const bank of BANKS) endpoints[bank] = await route(`coordinator-${i}->bank-${bank}`, hostPort(bankUrls[bank]));
     bankEndpoints.push(endpoints);
+    links.push({ port, mysql, redis });
+  }
+  // No shared key: every participant a coordinator may call has its own. Each bank directly (tools
+  // register direct URLs) and through every coordinator's link to it: a coordinator finishing
+  // another's transaction calls the URLs that one registered.
+  const participants = BANKS.flatMap((bank) =>
+    [`${bankUrls[bank]}/dtx/`, ...bankEndpoints.map((endpoints) => `http://${endpoints[bank].host}:${endpoints[bank].port}/dtx/`)].map(
+      (prefix) => `${prefix}=${credentials.bankKey(bank)}`,
+    ),
+  ).join(',');
+  for (const [i, { port, mysql, redis }] of links.entries()) {
     coordinators.push(
       new ManagedProcess({
         name: `coordinator-${i}`,
@@ -160,11 +172,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
           DTX_REDIS_URL: withEndpoint(options.redisUrl, redis),
           DTX_REDIS_PREFIX: options.redisPrefix,
           DTX_PORT: String(port),
-          // No shared key: every participant the coordinator may call has its own.
-          // Each bank where this coordinator reaches it, and directly (tools register direct URLs).
-          DTX_PARTICIPANTS: BANKS.flatMap((bank) =>
-            [`http://${endpoints[bank].host}:${endpoints[bank].port}/dtx/`, `${bankUrls[bank]}/dtx/`].map((prefix) => `${prefix}=${credentials.bankKey(bank)}`),
-          ).join(','),
+          DTX_PARTICIPANTS: participants,
           DTX_API_TOKENS: `transfer-${i}:${credentials.apiToken(i)},tools:${credentials.toolsToken}`,
           DTX_INSTANCE_ID: `coordinator-${i}`,
           DTX_LOG_LEVEL: 'info',
