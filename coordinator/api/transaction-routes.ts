@@ -67,6 +67,11 @@ export const transactionRoutes: FastifyPluginAsyncTypebox<TransactionRoutesOptio
       if (timeoutMs > options.maxTimeoutMs) {
         return reply.status(400).send({ code: 'INVALID_REQUEST', message: `timeoutMs may be at most ${options.maxTimeoutMs}` });
       }
+      if (body.mode === 'msg') {
+        return reply
+          .status(400)
+          .send({ code: 'UNSUPPORTED_MODE', message: 'a message is prepared with POST /v1/messages, with its receivers and check-back URL' });
+      }
       const result = await service.begin({
         gid: body.gid,
         caller: request.caller ?? null,

@@ -46,7 +46,7 @@ function refuse(txn: GlobalTransaction, words: ModeWords, why: string): never {
 /** The phase two the transaction is in; refuses when it is not in one. */
 function requirePhaseTwo(txn: GlobalTransaction, words: ModeWords, action: string): PhaseTwoStatus {
   if (isTerminal(txn.status)) refuse(txn, words, `it is finished; nothing to ${action}`);
-  if (!isPhaseTwo(txn.status)) refuse(txn, words, `no decision is logged yet; only force-abort or close apply while ${words.status.open}`);
+  if (!isPhaseTwo(txn.status)) refuse(txn, words, `no decision is logged yet: there is no phase two to ${action} while ${words.status.open}`);
   return txn.status;
 }
 

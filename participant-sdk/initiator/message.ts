@@ -48,7 +48,7 @@ export interface MessageOptions {
   timeoutMs?: number;
   /** Nothing is delivered before this time (the submit is still needed, or the check-back's yes). */
   deliverAt?: Date;
-  /** Reason recorded with the message. */
+  /** Reason recorded with the submit (the message's decision). */
   reason?: string;
 }
 
@@ -221,7 +221,7 @@ export class Message {
     }
 
     try {
-      const submitted = await this.coordinator.submit<MessageStatus>(gid, { waitMs: options.waitMs ?? 0 });
+      const submitted = await this.coordinator.submit<MessageStatus>(gid, { reason: this.options.reason, waitMs: options.waitMs ?? 0 });
       return { gid, status: submitted.status, result };
     } catch (error) {
       // The work is committed: never throw it away. The check-back will answer "committed".
@@ -244,7 +244,7 @@ export class Message {
   /** Left to the check-back if it fails (it finds the committed row and delivers the message). */
   async #submitQuietly(): Promise<void> {
     try {
-      await this.coordinator.submit<MessageStatus>(this.gid, { waitMs: 0 });
+      await this.coordinator.submit<MessageStatus>(this.gid, { reason: this.options.reason, waitMs: 0 });
     } catch (error) {
       if (error instanceof CoordinatorRefusedError || error instanceof CoordinatorUnavailableError) return;
       throw error;

@@ -415,7 +415,7 @@ describe('commitWith against a stub coordinator', () => {
           ],
         },
       },
-      { path: '/v1/transactions/msg-a/submit', body: { waitMs: 0 } },
+      { path: '/v1/transactions/msg-a/submit', body: { reason: 'order 7', waitMs: 0 } },
     ]);
     expect(await effects('msg-a')).toBe(1);
     expect(await barrierRows()).toEqual([{ gid: 'msg-a', branch_id: MESSAGE_SENDER_BRANCH, op: 'check', origin_op: 'commit' }]);

@@ -14,6 +14,7 @@
  * Unlike TCC, the submit has no deadline: a sender that committed may
  * submit late, and the answer is the same as the check-back's would be.
  */
+import { MESSAGE_SENDER_BRANCH } from '@dtx/protocol';
 import { decideAfterRound, type PhaseTwoPlan, type RoundDecision } from '../../domain/phase-two.ts';
 import { TransactionRefusedError } from '../../domain/refusal.ts';
 import { guardHolds } from '../../domain/transition-guard.ts';
@@ -34,6 +35,10 @@ export const msgRules: ModeRules = {
 
   checkSteps(gid, branches) {
     if (branches.length === 0) throw new TransactionRefusedError('INVALID_STEPS', 'a message has at least one receiver', gid);
+    // The sender's own part of the message (its check-back) goes by that id.
+    if (branches.some((b) => b.branchId === MESSAGE_SENDER_BRANCH)) {
+      throw new TransactionRefusedError('INVALID_STEPS', `a receiver may not be named ${MESSAGE_SENDER_BRANCH}: the sender's check-back goes by that id`, gid);
+    }
   },
 
   // Its receivers are all given when it is prepared: none may join later.
