@@ -152,11 +152,18 @@ describe('transactional messages on the coordinator', () => {
     ['no checkUrl', { checkUrl: undefined }],
     ['a checkUrl that is not http', { checkUrl: 'ftp://x.test/check' }],
     ['deliverAt not a time', { deliverAt: 'tomorrow' }],
+    ['a receiver named sender (the check-back goes by that id)', { branches: [{ id: 'sender', url: 'http://127.0.0.1:9/dtx/r/deliver' }] }],
   ])('bad input: %s → 400, nothing prepared', async (_what, fields) => {
     const gid = newGid();
     const reply = await prepare(gid, fields);
     expect(reply.status).toBe(400);
     expect(reply.body).toMatchObject({ code: expect.any(String), message: expect.any(String) });
+    expect((await call('GET', `/v1/transactions/${gid}`)).status).toBe(404);
+  });
+
+  it('a message begun at POST /v1/transactions is refused: it is prepared at /v1/messages', async () => {
+    const gid = newGid();
+    expect(await call('POST', '/v1/transactions', { gid, mode: 'msg' })).toMatchObject({ status: 400, body: { code: 'UNSUPPORTED_MODE' } });
     expect((await call('GET', `/v1/transactions/${gid}`)).status).toBe(404);
   });
 });
