@@ -123,6 +123,7 @@ export function createEngine(options: EngineOptions): Engine {
     clock,
     instanceId: options.instanceId,
     leaseMs: options.leaseMs,
+    attentionAfterMs: options.retryPolicy.attentionAfterMs,
     logger,
     telemetry,
     participants: options.participants,

@@ -8,7 +8,7 @@
  */
 import type { Logger } from 'pino';
 import type { BranchOutcome } from '@dtx/protocol';
-import type { Mode, Operation, PhaseTwoStatus, TerminalStatus } from '../domain/transaction.ts';
+import type { GlobalStatus, Mode, Operation, PhaseTwoStatus, TerminalStatus } from '../domain/transaction.ts';
 
 /** A transaction was created (a re-sent begin of an existing gid is not one). */
 export interface BeginEvent {
@@ -46,11 +46,11 @@ export interface RetryEvent {
   nextRetryAt: number;
 }
 
-/** A recorded round raised the needs-attention flag (or changed its reason). */
+/** A recorded round (or an unanswered check-back) raised the needs-attention flag (or changed its reason). */
 export interface AttentionEvent {
   gid: string;
   mode: Mode;
-  status: PhaseTwoStatus;
+  status: GlobalStatus;
   reason: string;
   retryCount: number;
   at: number;

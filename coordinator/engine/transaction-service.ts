@@ -43,6 +43,8 @@ export interface TransactionServiceOptions {
   clock: Clock;
   instanceId: string;
   leaseMs: number;
+  /** How long past its deadline a check-back may go unanswered before the transaction is flagged needs-attention. */
+  attentionAfterMs: number;
   logger: Logger;
   /** Metrics; nothing by default. */
   telemetry?: Telemetry;
@@ -258,6 +260,7 @@ export class TransactionService {
     const answer = await this.options.client.call({ gid: txn.gid, branchId: MESSAGE_SENDER_BRANCH, op: 'check', url: txn.checkUrl, payload: '{}' });
     if (answer.outcome !== 'success' && answer.outcome !== 'failure') {
       log.warn({ outcome: answer.outcome, httpStatus: answer.httpStatus, error: answer.error }, 'check-back did not answer; asking again later');
+      await this.#flagUnansweredCheckBack(txn, lease, answer.httpStatus, answer.error);
       return txn.status;
     }
     const now = clock.now();
@@ -275,6 +278,18 @@ export class TransactionService {
     if (!decided) return null;
     log.info({ status: transition.to }, 'decided by check-back');
     return runner.runRound(decided, { lease, decidedAt: now });
+  }
+
+  /** A check-back unanswered long past the deadline is raised to an operator (once): nothing else would show it. */
+  async #flagUnansweredCheckBack(txn: GlobalTransaction, lease: string, httpStatus: number | null, error: string | null): Promise<void> {
+    const now = this.options.clock.now();
+    const late = now - txn.deadlineAt;
+    if (txn.needsAttention || late < this.options.attentionAfterMs) return;
+    const answer = httpStatus === null ? (error ?? 'no reply') : `HTTP ${httpStatus}`;
+    const reason = `check-back unanswered ${Math.floor(late / 1000)} s past the deadline (last: ${answer})`;
+    if (!(await this.options.store.flagAttention({ gid: txn.gid, owner: lease, reason, now }))) return;
+    this.options.logger.error({ gid: txn.gid, reason }, 'transaction needs attention');
+    (this.options.telemetry ?? noopTelemetry).onAttention({ gid: txn.gid, mode: txn.mode, status: txn.status, reason, retryCount: txn.retryCount, at: now });
   }
 
   /** The transaction, its branches and its whole history (the event rows and the happy path read from the rows). */

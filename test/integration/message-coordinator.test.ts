@@ -58,7 +58,7 @@ describe('transactional messages on the coordinator', () => {
 
   beforeAll(async () => {
     db = await createTestDatabase(inject('mysqlUrl'), 'msgcoord');
-    coordinator = await startInProcessCoordinator(testEnv(db.url, inject('redisUrl'), uniqueRedisPrefix('msgcoord')));
+    coordinator = await startInProcessCoordinator(testEnv(db.url, inject('redisUrl'), uniqueRedisPrefix('msgcoord'), { DTX_ATTENTION_AFTER_MS: '1000' }));
     receivers = await startStubParticipant();
     sender = await startStubParticipant();
   });
@@ -165,5 +165,24 @@ describe('transactional messages on the coordinator', () => {
     const gid = newGid();
     expect(await call('POST', '/v1/transactions', { gid, mode: 'msg' })).toMatchObject({ status: 400, body: { code: 'UNSUPPORTED_MODE' } });
     expect((await call('GET', `/v1/transactions/${gid}`)).status).toBe(404);
+  });
+
+  it('a check-back that never answers is asked again, and raised to an operator once the attention age has passed', async () => {
+    const gid = newGid();
+    sender.answer(() => 503);
+    await prepare(gid, { timeoutMs: 100 });
+    const flagged = await waitFor(
+      async () => {
+        const current = await view(gid);
+        return current.transaction.needsAttention ? current : undefined;
+      },
+      { what: 'the unanswered check-back flagged', timeoutMs: 15_000 },
+    );
+    expect(flagged?.transaction.status).toBe('prepared');
+    expect(flagged?.events.filter((e) => e.kind === 'attention')).toHaveLength(1);
+    expect(sender.calls.filter((c) => c.headers['dtx-gid'] === gid).length).toBeGreaterThanOrEqual(2);
+    // Answered at last: decided as usual.
+    sender.answer(() => 409);
+    await until(gid, 'aborted');
   });
 });

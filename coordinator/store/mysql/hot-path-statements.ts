@@ -175,6 +175,19 @@ export function decisionStatements(input: DecisionInput, reason: string | null, 
   return [...statements, ...snapshot];
 }
 
+/** Result index 0: the compare-and-set (the lease still held). */
+export function attentionStatements(gid: string, owner: string, reason: string, now: number): Statement[] {
+  const event = { ...blankEvent(gid, now, 'attention'), message: reason };
+  return [
+    {
+      sql: `UPDATE ${TABLES.global} SET needs_attention = 1, attention_reason = ?, updated_at = ? WHERE gid = ? AND lease_owner = ?`,
+      values: [reason, now, gid, owner],
+    },
+    REMEMBER_ROW_COUNT,
+    guardedInsertRows(TABLES.event, EVENT_COLUMNS, [eventValues(event)]),
+  ];
+}
+
 /** Result indexes: 0 the compare-and-set, 2 the transaction, 3 its branches. */
 export function claimStatements(gid: string, owner: string, now: number, leaseUntil: number): Statement[] {
   return [

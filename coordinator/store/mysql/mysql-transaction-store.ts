@@ -8,7 +8,7 @@ import { blankEvent, clip, type BranchRegistration, type NewEvent, type Transact
 import { isDuplicateKey } from './mysql-errors.ts';
 import type { MysqlWriter } from './mysql-writer.ts';
 import type { MysqlBatch } from './mysql-batch.ts';
-import { beginStatements, BRANCH_ORDER, branchRow, claimStatements, decisionStatements, roundStatements } from './hot-path-statements.ts';
+import { attentionStatements, beginStatements, BRANCH_ORDER, branchRow, claimStatements, decisionStatements, roundStatements } from './hot-path-statements.ts';
 import { toBranch, toEvent, toTransaction, type BranchRow, type EventRow, type GlobalRow } from './rows.ts';
 import { TABLES } from './tables.ts';
 import type { BeginInput, DecisionInput, DueTransaction, RegisterInput, RoundRecord, TransactionStore } from '../ports/transaction-store.ts';
@@ -95,6 +95,11 @@ export class MysqlTransactionStore implements TransactionStore {
     const retry = decision.kind === 'retry' ? { ...decision, attentionReason: clip(decision.attentionReason, 512) } : decision;
     const reason = decision.kind === 'turn' ? clip(decision.reason, 512) : null;
     const results = await this.batch.transaction(roundStatements({ ...record, decision: retry }, events, (text) => clip(text, 1024), reason));
+    return changedRows(results[0]) > 0;
+  }
+
+  async flagAttention(input: { gid: string; owner: string; reason: string; now: number }): Promise<boolean> {
+    const results = await this.batch.transaction(attentionStatements(input.gid, input.owner, clip(input.reason, 512)!, input.now));
     return changedRows(results[0]) > 0;
   }
 

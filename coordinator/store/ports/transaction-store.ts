@@ -139,6 +139,14 @@ export interface TransactionStore {
    */
   recordRound(record: RoundRecord): Promise<boolean>;
 
+  /**
+   * Precondition: the lease held by `owner`. Effect: raises the
+   * needs-attention flag with `reason` and writes an `attention` event, in
+   * one commit (a message whose sender's check-back never answers). Returns
+   * false, writing nothing, if the precondition failed.
+   */
+  flagAttention(input: { gid: string; owner: string; reason: string; now: number }): Promise<boolean>;
+
   /** Open transactions due at or before `until`, soonest first. Reads only unfinished rows (index on next_retry_at). */
   findDue(until: number, limit: number): Promise<DueTransaction[]>;
 

@@ -11,6 +11,7 @@
 import { describe } from 'vitest';
 import { concurrencyContract } from './concurrency.ts';
 import { useStore, type StoreFactory } from './fixtures.ts';
+import { messagesContract } from './messages.ts';
 import { registrationContract } from './registration.ts';
 import { roundsContract } from './rounds.ts';
 import { sagaRoundsContract } from './saga-rounds.ts';
@@ -26,6 +27,7 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
       registrationContract(open);
       roundsContract(open);
       sagaRoundsContract(open);
+      messagesContract(open);
       concurrencyContract(open);
     });
     wholeLogContract(factory);
