@@ -55,6 +55,8 @@ describe('msgRules', () => {
 
   it('has at least one receiver; none joins after the prepare', () => {
     expect(refusalOf(() => msgRules.checkSteps('g', []))).toMatchObject({ code: 'INVALID_STEPS' });
+    const mail = { branchId: 'mail', operations: { deliver: 'http://x.test/d' }, payload: '{}' };
+    expect(refusalOf(() => msgRules.checkSteps('g', [mail, mail]))).toMatchObject({ code: 'INVALID_STEPS', message: 'receiver mail is given twice' });
     expect(() => msgRules.checkSteps('g', [{ branchId: 'a', operations: { deliver: 'http://x.test/d' }, payload: '{}' }])).not.toThrow();
     expect(refusalOf(() => msgRules.checkRegistration(message(), [], [], T0))).toMatchObject({ code: 'ILLEGAL_STATE', status: 'prepared' });
   });

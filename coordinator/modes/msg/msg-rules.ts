@@ -35,6 +35,8 @@ export const msgRules: ModeRules = {
 
   checkSteps(gid, branches) {
     if (branches.length === 0) throw new TransactionRefusedError('INVALID_STEPS', 'a message has at least one receiver', gid);
+    const twice = branches.find((b, index) => branches.findIndex((other) => other.branchId === b.branchId) !== index);
+    if (twice) throw new TransactionRefusedError('INVALID_STEPS', `receiver ${twice.branchId} is given twice`, gid);
     // The sender's own part of the message (its check-back) goes by that id.
     if (branches.some((b) => b.branchId === MESSAGE_SENDER_BRANCH)) {
       throw new TransactionRefusedError('INVALID_STEPS', `a receiver may not be named ${MESSAGE_SENDER_BRANCH}: the sender's check-back goes by that id`, gid);
