@@ -5,7 +5,8 @@
  */
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
 import type { BranchRegistration } from '../domain/transaction.ts';
-import type { StatusOf, TransactionService } from '../engine/transaction-service.ts';
+import type { FastifyReply } from 'fastify';
+import type { BeginRequest, StatusOf, TransactionService } from '../engine/transaction-service.ts';
 import { wordsFor } from '../modes/registry.ts';
 import { presentTransaction, registrationOf } from './presentation.ts';
 import {
@@ -51,6 +52,18 @@ export const transactionRoutes: FastifyPluginAsyncTypebox<TransactionRoutesOptio
   app.addHook('onRequest', options.auth.hook);
   const actorOf = (request: { caller?: string | null }) => request.caller ?? 'anonymous';
 
+  /** Begin (a saga: submit, a message: prepare) with the deadline checked, and answer 201 created or 200 re-sent. */
+  async function begin(reply: FastifyReply, requestedTimeoutMs: number | undefined, requestOf: (timeoutMs: number) => BeginRequest) {
+    const timeoutMs = requestedTimeoutMs ?? options.defaultTimeoutMs;
+    if (timeoutMs > options.maxTimeoutMs) {
+      return reply.status(400).send({ code: 'INVALID_REQUEST', message: `timeoutMs may be at most ${options.maxTimeoutMs}` });
+    }
+    const result = await service.begin(requestOf(timeoutMs));
+    return reply
+      .status(result.created ? 201 : 200)
+      .send({ gid: result.gid, status: word(result), deadlineAt: new Date(result.deadlineAt).toISOString(), created: result.created });
+  }
+
   app.post(
     '/transactions',
     {
@@ -63,25 +76,18 @@ export const transactionRoutes: FastifyPluginAsyncTypebox<TransactionRoutesOptio
     },
     async (request, reply) => {
       const body = request.body;
-      const timeoutMs = body.timeoutMs ?? options.defaultTimeoutMs;
-      if (timeoutMs > options.maxTimeoutMs) {
-        return reply.status(400).send({ code: 'INVALID_REQUEST', message: `timeoutMs may be at most ${options.maxTimeoutMs}` });
-      }
       if (body.mode === 'msg') {
         return reply
           .status(400)
           .send({ code: 'UNSUPPORTED_MODE', message: 'a message is prepared with POST /v1/messages, with its receivers and check-back URL' });
       }
-      const result = await service.begin({
+      return begin(reply, body.timeoutMs, (timeoutMs) => ({
         gid: body.gid,
         caller: request.caller ?? null,
         mode: body.mode ?? 'tcc',
         timeoutMs,
         branches: registrations(body.branches ?? [], request.rawJson),
-      });
-      return reply
-        .status(result.created ? 201 : 200)
-        .send({ gid: result.gid, status: word(result), deadlineAt: new Date(result.deadlineAt).toISOString(), created: result.created });
+      }));
     },
   );
 
@@ -96,27 +102,20 @@ export const transactionRoutes: FastifyPluginAsyncTypebox<TransactionRoutesOptio
     },
     async (request, reply) => {
       const body = request.body;
-      const timeoutMs = body.timeoutMs ?? options.defaultTimeoutMs;
-      if (timeoutMs > options.maxTimeoutMs) {
-        return reply.status(400).send({ code: 'INVALID_REQUEST', message: `timeoutMs may be at most ${options.maxTimeoutMs}` });
-      }
       const slow = body.steps.find((step) => step.timeoutMs !== undefined && step.timeoutMs > (options.maxStepTimeoutMs ?? Infinity));
       if (slow) {
         return reply
           .status(400)
           .send({ code: 'INVALID_STEPS', message: `step ${slow.id}: timeoutMs may be at most ${options.maxStepTimeoutMs} (the coordinator's branch timeout)` });
       }
-      const result = await service.begin({
+      return begin(reply, body.timeoutMs, (timeoutMs) => ({
         gid: body.gid,
         caller: request.caller ?? null,
         mode: 'saga',
         timeoutMs,
         branches: sagaRegistrations(body.steps, request.rawJson),
         submit: { reason: body.reason ?? null, waitMs: body.waitMs ?? options.submitWaitMs, actor: actorOf(request) },
-      });
-      return reply
-        .status(result.created ? 201 : 200)
-        .send({ gid: result.gid, status: word(result), deadlineAt: new Date(result.deadlineAt).toISOString(), created: result.created });
+      }));
     },
   );
 
@@ -131,12 +130,8 @@ export const transactionRoutes: FastifyPluginAsyncTypebox<TransactionRoutesOptio
     },
     async (request, reply) => {
       const body = request.body;
-      const timeoutMs = body.timeoutMs ?? options.defaultTimeoutMs;
-      if (timeoutMs > options.maxTimeoutMs) {
-        return reply.status(400).send({ code: 'INVALID_REQUEST', message: `timeoutMs may be at most ${options.maxTimeoutMs}` });
-      }
       const raw = request.rawJson === undefined ? [] : rawBranchPayloads(request.rawJson);
-      const result = await service.begin({
+      return begin(reply, body.timeoutMs, (timeoutMs) => ({
         gid: body.gid,
         caller: request.caller ?? null,
         mode: 'msg',
@@ -148,10 +143,7 @@ export const transactionRoutes: FastifyPluginAsyncTypebox<TransactionRoutesOptio
           operations: { deliver: branch.url },
           payload: raw[index] ?? JSON.stringify(branch.payload ?? null),
         })),
-      });
-      return reply
-        .status(result.created ? 201 : 200)
-        .send({ gid: result.gid, status: word(result), deadlineAt: new Date(result.deadlineAt).toISOString(), created: result.created });
+      }));
     },
   );
 
