@@ -63,6 +63,15 @@ describe('transactional messages end to end', () => {
       .message({ gid, checkUrl: `${sender.url}/dtx/outbox/check`, timeoutMs })
       .deliver('credit', { url: `${receiver.url}/dtx/credit`, payload: { gid, amount: 5 } });
 
+  /** The prepare alone, as commitWith sends it first; what follows is up to the test. */
+  const prepareOnly = (gid: string) =>
+    dtx.coordinator.prepareMessage({
+      gid,
+      checkUrl: `${sender.url}/dtx/outbox/check`,
+      timeoutMs: 300,
+      branches: [{ id: 'credit', url: `${receiver.url}/dtx/credit/deliver`, payload: { gid, amount: 5 } }],
+    });
+
   beforeAll(async () => {
     for (const label of ['m2e_coord', 'm2e_sender', 'm2e_receiver']) dbs.push(await createTestDatabase(inject('mysqlUrl'), label));
     coordinator = await startInProcessCoordinator(testEnv(dbs[0]!.url, inject('redisUrl'), uniqueRedisPrefix('m2e')));
@@ -120,12 +129,7 @@ describe('transactional messages end to end', () => {
 
   it('the sender dies between its commit and its submit: the check-back finds the commit, and the message is delivered', async () => {
     const gid = newGid();
-    await dtx.coordinator.prepareMessage({
-      gid,
-      checkUrl: `${sender.url}/dtx/outbox/check`,
-      timeoutMs: 300,
-      branches: [{ id: 'credit', url: `${receiver.url}/dtx/credit/deliver`, payload: { gid, amount: 5 } }],
-    });
+    await prepareOnly(gid);
     // What commitWith does before its submit, and then nothing more.
     await sender.knex.transaction(async (trx) => {
       await claimSenderRow(trx, 'dtx_barrier', gid, 'commit', Date.now());
@@ -137,12 +141,7 @@ describe('transactional messages end to end', () => {
 
   it('prepared but never committed: the check-back drops it, and a late commit of that gid is refused', async () => {
     const gid = newGid();
-    await dtx.coordinator.prepareMessage({
-      gid,
-      checkUrl: `${sender.url}/dtx/outbox/check`,
-      timeoutMs: 300,
-      branches: [{ id: 'credit', url: `${receiver.url}/dtx/credit/deliver`, payload: { gid, amount: 5 } }],
-    });
+    await prepareOnly(gid);
     expect(await until(gid, 'aborted')).toMatchObject({ decidedBy: 'check-back' });
     await expect(
       message(gid).commitWith(sender.knex, async (trx) => {
