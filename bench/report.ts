@@ -9,6 +9,18 @@ import { coresBusy, fractionName, type ScenarioMeasurements, type StepResult } f
 
 export const TARGETS = { ratio: 0.6, emptyTps: 1000, p99Ms: 25, coordinatorRssMb: 200 } as const;
 
+/**
+ * The saga ratio to beat: DTM's published saga figures, its two-step saga
+ * through its coordinator against the same calls without it (575 against
+ * 1232 tx/s), and the ratio when its barrier is on in both.
+ */
+export const SAGA_REFERENCE = { name: 'DTM', floorTps: 1232, systemTps: 575, ratio: 0.47, ratioWithBarrier: 0.43 } as const;
+
+/** Whether a saga ratio (sa/sb) beats the reference: above the stricter of its two ratios; null without one. */
+export function beatsSagaReference(ratio: number | null): boolean | null {
+  return ratio === null ? null : ratio > Math.max(SAGA_REFERENCE.ratio, SAGA_REFERENCE.ratioWithBarrier);
+}
+
 export interface ScenarioReport {
   peakTps: number;
   peakConcurrency: number | null;
@@ -116,6 +128,14 @@ export interface BenchResults {
   empty_floor_tps: number | null;
   /** c/c0. */
   empty_ratio: number | null;
+  /** sa's peak: the transfer as a two-step saga through dtx. */
+  saga_tps: number | null;
+  /** sb's peak: sa's two actions made directly on the banks, no coordinator. */
+  saga_floor_tps: number | null;
+  /** sa/sb, to compare with SAGA_REFERENCE. */
+  saga_ratio: number | null;
+  /** sc's peak: a two-step saga on the empty participant. */
+  saga_empty_tps: number | null;
   p50_ms: number | null;
   p99_ms: number | null;
   coordinator_commits_per_tx: number | null;
@@ -142,7 +162,7 @@ export function buildResults(
   options: BenchOptions,
   extra: Record<string, unknown>,
 ): BenchResults {
-  const { a, b, c, c0 } = reports;
+  const { a, b, c, c0, sa, sb, sc } = reports;
   // (c) is the isolated measure: only the coordinator talks to MySQL there.
   // In (a) the banks commit too; their share is known from (b).
   const bankCommitsPerTx = b ? b.commitsPerTx : null;
@@ -155,6 +175,10 @@ export function buildResults(
     empty_tps: round(c?.peakTps, 1),
     empty_floor_tps: round(c0?.peakTps, 1),
     empty_ratio: peakRatio(c, c0),
+    saga_tps: round(sa?.peakTps, 1),
+    saga_floor_tps: round(sb?.peakTps, 1),
+    saga_ratio: peakRatio(sa, sb),
+    saga_empty_tps: round(sc?.peakTps, 1),
     p50_ms: round(a?.p50Ms),
     p99_ms: round(a?.p99Ms),
     coordinator_commits_per_tx: round(c ? c.commitsPerTx : coordinatorCommitsInA),
@@ -181,7 +205,21 @@ export function buildResults(
     cpu_bound_ratio: a && b ? round(a.cpuBoundTps / b.cpuBoundTps, 3) : null,
     empty_cpu_bound_tps: round(c?.cpuBoundTps, 0),
     empty_cpu_bound_ratio: c && c0 ? round(c.cpuBoundTps / c0.cpuBoundTps, 3) : null,
-    machine_foreign_cores_max: round(Math.max(0, ...[a, b, c, c0].flatMap((r) => (r ? [r.foreignCoresAtPeak, r.foreignCoresAtFixed] : []))), 2),
+    saga_p50_ms: round(sa?.p50Ms),
+    saga_p99_ms: round(sa?.p99Ms),
+    saga_floor_p50_ms: round(sb?.p50Ms),
+    saga_floor_p99_ms: round(sb?.p99Ms),
+    saga_empty_p50_ms: round(sc?.p50Ms),
+    saga_empty_p99_ms: round(sc?.p99Ms),
+    saga_cpu_ms_per_tx: round(sa?.totalCpuMsPerTx, 3),
+    saga_floor_cpu_ms_per_tx: round(sb?.totalCpuMsPerTx, 3),
+    saga_empty_cpu_ms_per_tx: round(sc?.totalCpuMsPerTx, 3),
+    saga_cpu_bound_ratio: sa && sb ? round(sa.cpuBoundTps / sb.cpuBoundTps, 3) : null,
+    // As for TCC: sc isolates the coordinator's commits; in sa the banks' share is known from sb.
+    saga_coordinator_commits_per_tx: round(sc?.commitsPerTx),
+    saga_coordinator_commits_per_tx_in_sa: round(sa && sb ? sa.commitsPerTx - sb.commitsPerTx : null),
+    saga_reference: { ...SAGA_REFERENCE, beaten: beatsSagaReference(peakRatio(sa, sb)) },
+    machine_foreign_cores_max: round(Math.max(0, ...[a, b, c, c0, sa, sb, sc].flatMap((r) => (r ? [r.foreignCoresAtPeak, r.foreignCoresAtFixed] : []))), 2),
     measured_at: new Date().toISOString(),
     machine,
     options: {
@@ -218,6 +256,9 @@ const TITLES: Record<ScenarioName, string> = {
   b: 'b  direct (floor)',
   c: 'c  coordinator only',
   c0: 'c0 direct, empty (floor of c)',
+  sa: 'sa dtx saga transfer',
+  sb: 'sb saga direct (floor of sa)',
+  sc: 'sc saga, coordinator only',
 };
 
 function table(header: string[], rows: string[][]): string {
@@ -320,10 +361,11 @@ export function formatTables(results: BenchResults, reports: Partial<Record<Scen
     `a/b by CPU cost    ${fmt(results['cpu_bound_ratio'] as number | null, 3)}   (ratio of CPU-bound tx/s, independent of other load)`,
     `c/c0 by CPU cost   ${fmt(results['empty_cpu_bound_ratio'] as number | null, 3)}`,
     `coordinator commits/tx ${fmt(results.coordinator_commits_per_tx, 2)} (c, isolated); in a: ${fmt(results['coordinator_commits_per_tx_in_a'] as number | null, 2)} (a minus b's bank commits)`,
+    ...sagaSummary(results),
   ];
   return [
     main,
-    '* server-wide, at the peak step: in (c) only the coordinator uses MySQL; in (a) banks + coordinator; in (b) banks only; in (c0) nothing.',
+    '* server-wide, at the peak step: in (c, sc) only the coordinator uses MySQL; in (a, sa) banks + coordinator; in (b, sb) banks only; in (c0) nothing.',
     'CPU ms/tx: all processes (servers and load generator included) at the peak step; CPU-bound tx/s = cores × 1000 / CPU ms/tx.',
     'other load: cores used by processes outside the benchmark; tx/s and latency are only those of this machine when it is ~0.',
     '',
@@ -336,4 +378,18 @@ export function formatTables(results: BenchResults, reports: Partial<Record<Scen
     '',
     ...summary,
   ].join('\n');
+}
+
+/** The saga lines of the summary: sa/sb next to the reference ratio it has to beat. */
+function sagaSummary(results: BenchResults): string[] {
+  const r = SAGA_REFERENCE;
+  const beaten = beatsSagaReference(results.saga_ratio);
+  const verdict = beaten === null ? 'n/a' : beaten ? 'beaten' : 'not beaten';
+  const figure = (key: string, digits: number) => fmt(results[key] as number | null, digits);
+  return [
+    `sa/sb saga ratio   ${fmt(results.saga_ratio, 3)}   (to beat: ${r.name}'s published saga figures, ${r.systemTps} vs ${r.floorTps} tx/s without it = ${r.ratio}; ${r.ratioWithBarrier} with its barrier: ${verdict})`,
+    `sa/sb by CPU cost  ${figure('saga_cpu_bound_ratio', 3)}`,
+    `sa tx/s ${fmt(results.saga_tps, 0)}, sb ${fmt(results.saga_floor_tps, 0)}, sc ${fmt(results.saga_empty_tps, 0)} (saga, coordinator only; c: ${fmt(results.empty_tps, 0)})`,
+    `saga coordinator commits/tx ${figure('saga_coordinator_commits_per_tx', 2)} (sc, isolated); in sa: ${figure('saga_coordinator_commits_per_tx_in_sa', 2)} (sa minus sb's bank commits)`,
+  ];
 }

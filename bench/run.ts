@@ -24,7 +24,18 @@ import { buildResults, formatTables, scenarioReport, type ScenarioReport } from 
 import { runScale } from './scale.ts';
 import { runInterleaved, type ScenarioContext } from './scenario.ts';
 import { benchApiToken, startSystem, type BenchSystem } from './system.ts';
-import { DirectCaller, directEmpty, directTransfer, dtxTransfer, emptyTcc } from './workloads.ts';
+import {
+  DirectCaller,
+  directEmpty,
+  directSagaTransfer,
+  directTransfer,
+  dtxSagaTransfer,
+  dtxTransfer,
+  emptySaga,
+  emptyTcc,
+  type TransferTarget,
+} from './workloads.ts';
+import type { Work } from './load.ts';
 
 const argv = process.argv.slice(2);
 if (argv.includes('--help') || argv.includes('-h')) {
@@ -105,7 +116,15 @@ function watched(system: BenchSystem): () => WatchedProcess[] {
   return () => [...system.processes.map((p) => ({ name: p.name, pid: p.pid })), ...infrastructure];
 }
 
-const TITLES: Record<ScenarioName, string> = { a: '[a dtx]', b: '[b floor]', c: '[c coordinator only]', c0: '[c0 empty floor]' };
+const TITLES: Record<ScenarioName, string> = {
+  a: '[a dtx]',
+  b: '[b floor]',
+  c: '[c coordinator only]',
+  c0: '[c0 empty floor]',
+  sa: '[sa saga dtx]',
+  sb: '[sb saga floor]',
+  sc: '[sc saga coordinator only]',
+};
 
 interface Running {
   system: BenchSystem;
@@ -117,16 +136,18 @@ interface Running {
 async function startScenario(scenario: ScenarioName): Promise<Running> {
   const system = await launch(scenario);
   const client = system.coordinator ? new DtxClient({ apiToken: benchApiToken(SECRET), coordinatorUrl: system.coordinator.url, secret: SECRET }) : null;
-  const direct = scenario === 'b' || scenario === 'c0' ? new DirectCaller(SECRET) : null;
-  const random = Math.random;
-  const work =
-    scenario === 'a'
-      ? dtxTransfer(client!, { bankA: system.banks!.a, bankB: system.banks!.b, accounts, random })
-      : scenario === 'b'
-        ? directTransfer(direct!, { bankA: system.banks!.a, bankB: system.banks!.b, accounts, random })
-        : scenario === 'c'
-          ? emptyTcc(client!, system.emptyParticipantUrl!)
-          : directEmpty(direct!, system.emptyParticipantUrl!);
+  const direct = !system.coordinator ? new DirectCaller(SECRET) : null;
+  const bankTarget = (): TransferTarget => ({ bankA: system.banks!.a, bankB: system.banks!.b, accounts, random: Math.random });
+  const workOf: Record<ScenarioName, () => Work> = {
+    a: () => dtxTransfer(client!, bankTarget()),
+    b: () => directTransfer(direct!, bankTarget()),
+    c: () => emptyTcc(client!, system.emptyParticipantUrl!),
+    c0: () => directEmpty(direct!, system.emptyParticipantUrl!),
+    sa: () => dtxSagaTransfer(client!, bankTarget()),
+    sb: () => directSagaTransfer(direct!, bankTarget()),
+    sc: () => emptySaga(client!, system.emptyParticipantUrl!),
+  };
+  const work = workOf[scenario]();
   return {
     system,
     client,

@@ -4,6 +4,7 @@
  *   b: bank A + bank B
  *   c: coordinator + empty participant
  *   c0: empty participant (c's floor: the load generator calls it directly)
+ *   sa, sb, sc: as a, b, c (the banks and the empty participant serve sagas too)
  */
 import { COORDINATOR_NODE_ARGS } from '@dtx/coordinator/runtime';
 import { pickFreePort } from '../tools/free-port.ts';
@@ -20,9 +21,9 @@ export interface SystemParts {
 
 export function systemParts(scenario: ScenarioName): SystemParts {
   return {
-    coordinator: scenario === 'a' || scenario === 'c',
-    banks: scenario === 'a' || scenario === 'b',
-    emptyParticipant: scenario === 'c' || scenario === 'c0',
+    coordinator: scenario === 'a' || scenario === 'c' || scenario === 'sa' || scenario === 'sc',
+    banks: scenario === 'a' || scenario === 'b' || scenario === 'sa' || scenario === 'sb',
+    emptyParticipant: scenario === 'c' || scenario === 'c0' || scenario === 'sc',
   };
 }
 
@@ -58,7 +59,7 @@ export interface SystemOptions {
 export interface BenchSystem {
   coordinator: { url: string; database: string; process: BenchProcess } | null;
   banks: { a: string; b: string; databases: string[] } | null;
-  /** Base URL of the empty participant's resources (c, c0). */
+  /** Base URL of the empty participant's resources (c, c0, sc). */
   emptyParticipantUrl: string | null;
   processes: BenchProcess[];
   databases: string[];

@@ -1,5 +1,5 @@
 /**
- * The four workloads of the benchmark (docs/performance.md), each one transaction per call:
+ * The workloads of the benchmark (docs/performance.md), each one transaction per call:
  *   a. a bank transfer through dtx: the bench is the initiator (DtxClient,
  *      begin + both registrations in one call, tries in parallel, submit,
  *      the coordinator confirms both);
@@ -7,7 +7,13 @@
  *      directly on the banks (signed like the coordinator's calls), no coordinator;
  *   c. a two-branch TCC transaction on a participant that does no work;
  *   c0. c's floor: the same two tries, then the same two confirms, called
- *      directly on that participant, no coordinator.
+ *      directly on that participant, no coordinator;
+ *   sa. the same transfer as a two-step saga through dtx: the bench submits
+ *      it whole (one call), the coordinator runs the debit's action, then the
+ *      credit's;
+ *   sb. sa's floor: the same two actions, debit then credit, called directly
+ *      on the banks (signed, through the banks' barrier), no coordinator;
+ *   sc. a two-step saga on the participant that does no work.
  */
 import { Agent, request } from 'undici';
 import { v7 as uuidv7 } from 'uuid';
@@ -103,4 +109,47 @@ export function directEmpty(caller: DirectCaller, participantUrl: string): Work 
     await Promise.all(branches.map((b) => caller.call(b.url, 'try', gid, b.branchId, b.payload)));
     await Promise.all(branches.map((b) => caller.call(b.url, 'confirm', gid, b.branchId, b.payload)));
   };
+}
+
+/** The banks' saga resources (examples/bank-transfer/bank/saga-resources.ts) of one transfer, in the order the saga runs them. */
+function sagaSteps(target: TransferTarget): { id: string; url: string; payload: { account: string; amount: number } }[] {
+  const { from, to } = pickLegs(target);
+  return [
+    { id: 'debit', url: `${target.bankA}/saga-debit`, payload: { account: from, amount: 1 } },
+    { id: 'credit', url: `${target.bankB}/saga-credit`, payload: { account: to, amount: 1 } },
+  ];
+}
+
+/** Submits a two-step saga and waits for its outcome; succeeds when it answers `succeeded`. */
+async function submitSaga(client: DtxClient, steps: readonly { id: string; url: string; payload: unknown }[]): Promise<void> {
+  const saga = client.saga();
+  for (const { id, url, payload } of steps) saga.step(id, { url, payload });
+  const outcome = await saga.submit();
+  if (outcome.status !== 'succeeded') throw new Error(`saga ${outcome.gid} answered ${outcome.status}`);
+}
+
+/** (sa) Debit in bank A, then credit in bank B, as a saga through the coordinator. */
+export function dtxSagaTransfer(client: DtxClient, target: TransferTarget): Work {
+  return () => submitSaga(client, sagaSteps(target));
+}
+
+/**
+ * (sb) The two actions one after the other, as the coordinator runs them (the
+ * credit depends on the debit); branch ids are the step ids, as the
+ * coordinator sends them. No coordinator.
+ */
+export function directSagaTransfer(caller: DirectCaller, target: TransferTarget): Work {
+  return async () => {
+    const gid = uuidv7();
+    for (const step of sagaSteps(target)) await caller.call(step.url, 'action', gid, step.id, step.payload);
+  };
+}
+
+/** (sc) A two-step saga on the empty participant, through the coordinator. */
+export function emptySaga(client: DtxClient, participantUrl: string): Work {
+  return () =>
+    submitSaga(
+      client,
+      emptyBranches(participantUrl).map(({ url, branchId, payload }) => ({ id: `step-${branchId}`, url, payload })),
+    );
 }

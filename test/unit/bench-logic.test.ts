@@ -8,7 +8,16 @@ import { summariseLatency, type LatencySummary } from '../../bench/load.ts';
 import type { MachineInfo } from '../../bench/machine.ts';
 import { STATUS_COUNTERS, type ServerStatus } from '../../bench/mysql-probe.ts';
 import { BenchUsageError, parseBenchOptions, type ScenarioName } from '../../bench/options.ts';
-import { buildResults, formatTables, peakRatio, scenarioReport, type BenchResults, type ScenarioReport } from '../../bench/report.ts';
+import {
+  beatsSagaReference,
+  buildResults,
+  formatTables,
+  peakRatio,
+  SAGA_REFERENCE,
+  scenarioReport,
+  type BenchResults,
+  type ScenarioReport,
+} from '../../bench/report.ts';
 import { coresBusy, fractionName, stillClimbing, type ScenarioMeasurements, type StepResult } from '../../bench/scenario.ts';
 import { systemParts } from '../../bench/system.ts';
 
@@ -122,6 +131,15 @@ function goodReports(): Partial<Record<ScenarioName, ScenarioReport>> {
   };
 }
 
+/** The saga scenarios: sa at 0.6 of its floor sb, and sc. */
+function sagaReports(): Partial<Record<ScenarioName, ScenarioReport>> {
+  return {
+    sa: report({ peakTps: 600, commitsPerTx: 5, halfP99: 10, coordinatorRssMb: 110 }),
+    sb: report({ peakTps: 1_000, commitsPerTx: 2, halfP99: 4 }),
+    sc: report({ peakTps: 1_400, commitsPerTx: 3, halfP99: 5, coordinatorRssMb: 100 }),
+  };
+}
+
 function results(reports: Partial<Record<ScenarioName, ScenarioReport>>): BenchResults {
   return buildResults(reports, MACHINE, parseBenchOptions([]), { duration_s: 42 });
 }
@@ -141,7 +159,7 @@ describe('parseBenchOptions', () => {
       mode: 'standard',
       quick: false,
       profile: false,
-      scenarios: ['a', 'b', 'c', 'c0'],
+      scenarios: ['a', 'b', 'c', 'c0', 'sa', 'sb', 'sc'],
       runtime: 'compiled',
       concurrencies: [1, 4, 16, 32, 64],
       stepMs: 10_000,
@@ -190,6 +208,16 @@ describe('parseBenchOptions', () => {
     expect(parseBenchOptions(['--only= c0 , a']).scenarios).toEqual(['c0', 'a']);
   });
 
+  it('runs the saga scenarios after the TCC ones, with --quick too', () => {
+    expect(parseBenchOptions(['--quick']).scenarios).toEqual(['a', 'b', 'c', 'c0', 'sa', 'sb', 'sc']);
+  });
+
+  it('--only takes the saga scenarios, alone or with the TCC ones', () => {
+    expect(parseBenchOptions(['--only=sa,sb']).scenarios).toEqual(['sa', 'sb']);
+    expect(parseBenchOptions(['--only=sc,c']).scenarios).toEqual(['sc', 'c']);
+    expect(parseBenchOptions(['--quick', '--only=sa,sb,sc']).scenarios).toEqual(['sa', 'sb', 'sc']);
+  });
+
   it('--concurrency replaces the sweep levels, even with --quick', () => {
     expect(parseBenchOptions(['--concurrency=2,8']).concurrencies).toEqual([2, 8]);
     expect(parseBenchOptions(['--quick', '--concurrency=2,8']).concurrencies).toEqual([2, 8]);
@@ -233,6 +261,8 @@ describe('parseBenchOptions', () => {
       ['a bad --only value', ['--only=a,d']],
       ['a floor of a scenario that has none', ['--only=b0']],
       ['c0 in upper case', ['--only=C0']],
+      ['a saga scenario that does not exist', ['--only=sd']],
+      ['a saga floor of the empty participant', ['--only=sc0']],
       ['an empty --only', ['--only=']],
       ['a bad --runtime', ['--runtime=bun']],
       ['a bad log level', ['--coordinator-log-level=verbose']],
@@ -255,7 +285,7 @@ describe('parseBenchOptions', () => {
     it('names the culprit', () => {
       expect(() => parseBenchOptions(['--fast'])).toThrow('--fast');
       expect(() => parseBenchOptions(['--only=a,d'])).toThrow(/got d/);
-      expect(() => parseBenchOptions(['--only=a,d'])).toThrow('a, b, c, c0');
+      expect(() => parseBenchOptions(['--only=a,d'])).toThrow('a, b, c, c0, sa, sb, sc');
       expect(() => parseBenchOptions(['stray'])).toThrow('"stray"');
     });
 
@@ -282,6 +312,9 @@ describe('systemParts', () => {
     ['b', { coordinator: false, banks: true, emptyParticipant: false }],
     ['c', { coordinator: true, banks: false, emptyParticipant: true }],
     ['c0', { coordinator: false, banks: false, emptyParticipant: true }],
+    ['sa', { coordinator: true, banks: true, emptyParticipant: false }],
+    ['sb', { coordinator: false, banks: true, emptyParticipant: false }],
+    ['sc', { coordinator: true, banks: false, emptyParticipant: true }],
   ] as const)('%s runs %o', (scenario, parts) => {
     expect(systemParts(scenario)).toEqual(parts);
   });
@@ -289,6 +322,13 @@ describe('systemParts', () => {
   it('gives each floor its system without the coordinator', () => {
     expect(systemParts('b')).toEqual({ ...systemParts('a'), coordinator: false });
     expect(systemParts('c0')).toEqual({ ...systemParts('c'), coordinator: false });
+    expect(systemParts('sb')).toEqual({ ...systemParts('sa'), coordinator: false });
+  });
+
+  it('runs each saga scenario on the processes of its TCC counterpart', () => {
+    expect(systemParts('sa')).toEqual(systemParts('a'));
+    expect(systemParts('sb')).toEqual(systemParts('b'));
+    expect(systemParts('sc')).toEqual(systemParts('c'));
   });
 });
 
@@ -613,7 +653,83 @@ describe('buildResults', () => {
   });
 });
 
+describe('beatsSagaReference', () => {
+  it('needs a ratio above the stricter of the reference ratios', () => {
+    const bar = Math.max(SAGA_REFERENCE.ratio, SAGA_REFERENCE.ratioWithBarrier);
+    expect(bar).toBe(0.47);
+    expect(beatsSagaReference(0.48)).toBe(true);
+    expect(beatsSagaReference(0.47)).toBe(false);
+    expect(beatsSagaReference(0.45)).toBe(false);
+    expect(beatsSagaReference(null)).toBeNull();
+  });
+
+  it("holds the reference's own figures: its ratio is its tx/s over its floor's", () => {
+    expect(SAGA_REFERENCE.systemTps / SAGA_REFERENCE.floorTps).toBeCloseTo(SAGA_REFERENCE.ratio, 2);
+  });
+});
+
+describe('buildResults for sagas', () => {
+  it('gives sa, sb and sc peaks, sa/sb and whether it beats the reference', () => {
+    const r = results({ ...goodReports(), ...sagaReports() });
+    expect(r.saga_tps).toBe(600);
+    expect(r.saga_floor_tps).toBe(1_000);
+    expect(r.saga_ratio).toBe(0.6);
+    expect(r.saga_empty_tps).toBe(1_400);
+    expect(r['saga_reference']).toEqual({ ...SAGA_REFERENCE, beaten: true });
+    expect(r['saga_p99_ms']).toBe(10);
+    expect(r['saga_floor_p99_ms']).toBe(4);
+    expect(r['saga_empty_p99_ms']).toBe(5);
+  });
+
+  it("takes the saga coordinator's commits from sc, and in sa as sa minus sb", () => {
+    const r = results(sagaReports());
+    expect(r['saga_coordinator_commits_per_tx']).toBe(3);
+    expect(r['saga_coordinator_commits_per_tx_in_sa']).toBe(3);
+  });
+
+  it('leaves the TCC figures alone and the saga figures null without saga scenarios', () => {
+    const tccOnly = results(goodReports());
+    expect(results({ ...goodReports(), ...sagaReports() })).toMatchObject({ ratio: tccOnly.ratio, empty_ratio: tccOnly.empty_ratio, dtx_tps: tccOnly.dtx_tps });
+    expect(tccOnly).toMatchObject({ saga_tps: null, saga_floor_tps: null, saga_ratio: null, saga_empty_tps: null });
+    expect(tccOnly['saga_reference']).toMatchObject({ beaten: null });
+  });
+
+  it('says not beaten for a ratio at or under the reference', () => {
+    const reports = { ...sagaReports(), sa: report({ peakTps: 470 }) };
+    const r = results(reports);
+    expect(r.saga_ratio).toBe(0.47);
+    expect(r['saga_reference']).toMatchObject({ beaten: false });
+  });
+
+  it("counts the saga scenarios' other load in machine_foreign_cores_max", () => {
+    const reports = sagaReports();
+    reports.sb = { ...reports.sb!, foreignCoresAtPeak: 0.7 };
+    expect(results(reports)['machine_foreign_cores_max']).toBe(0.7);
+  });
+});
+
 describe('formatTables', () => {
+  it('prints the saga scenarios and sa/sb next to the reference ratio', () => {
+    const reports = { ...goodReports(), ...sagaReports() };
+    const text = formatTables(results(reports), reports);
+    expect(text).toMatch(/^sa dtx saga transfer\s+600\s/m);
+    expect(text).toMatch(/^sb saga direct \(floor of sa\)\s+1000\s/m);
+    expect(text).toMatch(/^sc saga, coordinator only\s+1400\s/m);
+    expect(text).toMatch(/^sa half of peak\s+300\/s\s/m);
+    expect(text).toMatch(/^CPU ms per tx at peak\s+a\s+b\s+c\s+c0\s+sa\s+sb\s+sc$/m);
+    expect(text).toMatch(
+      /sa\/sb saga ratio\s+0\.600\s+\(to beat: DTM's published saga figures, 575 vs 1232 tx\/s without it = 0\.47; 0\.43 with its barrier: beaten\)/,
+    );
+    expect(text).toMatch(/sa tx\/s 600, sb 1000, sc 1400 \(saga, coordinator only; c: 1500\)/);
+  });
+
+  it('says - and n/a for the saga ratio without saga scenarios', () => {
+    const reports = goodReports();
+    const text = formatTables(results(reports), reports);
+    expect(text).toMatch(/sa\/sb saga ratio\s+-\s+\(to beat: .*: n\/a\)/);
+    expect(text).not.toMatch(/^s[abc] (dtx|saga|half of peak)/m);
+  });
+
   it('prints c0 like a, b and c, and c/c0 next to a/b', () => {
     const reports = goodReports();
     const text = formatTables(results(reports), reports);
