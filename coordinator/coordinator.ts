@@ -6,7 +6,6 @@
  * `stop` are the only lifecycle calls.
  */
 import type { FastifyInstance } from 'fastify';
-import type { Worker } from 'bullmq';
 import type { Logger } from 'pino';
 import { createServer } from './api/server.ts';
 import { HttpBranchClient } from './branch-client/http-branch-client.ts';
@@ -15,7 +14,7 @@ import { createEngine } from './engine/create-engine.ts';
 import { systemClock, type Clock } from './engine/ports.ts';
 import type { TransactionService } from './engine/transaction-service.ts';
 import { Reconciler } from './recovery/reconciler.ts';
-import { RecoveryQueue, startRecoveryWorker } from './recovery/recovery-queue.ts';
+import { RecoveryQueue, startRecoveryWorker, type RecoveryWorker } from './recovery/recovery-queue.ts';
 import { producerConnection, workerConnection } from './recovery/redis-connections.ts';
 import { connectMysql, ensureDatabase, redactUrl } from './store/mysql/connect.ts';
 import { migrateLatest } from './store/mysql/migrator.ts';
@@ -167,7 +166,7 @@ export function createCoordinator(config: CoordinatorConfig, deps: CoordinatorDe
   });
 
   let workerRedis: ReturnType<typeof workerConnection> | null = null;
-  let worker: Worker | null = null;
+  let worker: RecoveryWorker | null = null;
 
   return {
     config,
@@ -207,7 +206,9 @@ export function createCoordinator(config: CoordinatorConfig, deps: CoordinatorDe
       logger.info('coordinator stopping');
       await app.close();
       await reconciler.stop();
-      await worker?.close();
+      if (worker && !(await worker.close(config.shutdownGraceMs))) {
+        logger.warn('recovery jobs still running at shutdown; recovery takes them over after the lease');
+      }
       if (!(await engine.drain(config.shutdownGraceMs))) {
         logger.warn({ inFlight: engine.inFlight }, 'phase two still running at shutdown; recovery takes it over after the lease');
       }

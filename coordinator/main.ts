@@ -20,11 +20,20 @@ try {
 const logger = createLogger(config.logLevel);
 const coordinator = createCoordinator(config, { logger });
 
+/** The stop waits up to the grace period twice (recovery jobs, then phase-two rounds), then closes connections. */
+const lastResortMs = 2 * config.shutdownGraceMs + 15_000;
+
 let stopping = false;
 async function shutdown(signal: string): Promise<void> {
   if (stopping) return;
   stopping = true;
   logger.info({ signal }, 'shutdown requested');
+  // The stop waits on sockets and servers; should one of them never answer,
+  // the process still ends (the transaction log holds everything in flight).
+  setTimeout(() => {
+    logger.error({ waitedMs: lastResortMs }, 'shutdown did not finish; exiting anyway');
+    process.exit(1);
+  }, lastResortMs).unref();
   try {
     await coordinator.stop();
     process.exit(0);

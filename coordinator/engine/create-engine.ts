@@ -17,6 +17,7 @@ import { PhaseTwoRunner } from './phase-two-runner.ts';
 import type { Clock, RetryScheduler } from './ports.ts';
 import { noopTelemetry, type Telemetry } from './telemetry.ts';
 import { TransactionService } from './transaction-service.ts';
+import { settlesWithin } from './settles-within.ts';
 
 /** What {@link createEngine} runs on: its ports (store, scheduler, branch client, clock) and its policies. */
 export interface EngineOptions {
@@ -144,6 +145,6 @@ export function createEngine(options: EngineOptions): Engine {
     get inFlight() {
       return runner.inFlightCount;
     },
-    drain: (graceMs) => Promise.race([runner.drain().then(() => true), new Promise<boolean>((resolve) => setTimeout(() => resolve(false), graceMs).unref())]),
+    drain: (graceMs) => settlesWithin(runner.drain(), graceMs),
   };
 }

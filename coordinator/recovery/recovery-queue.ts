@@ -8,6 +8,7 @@ import type { Redis } from 'ioredis';
 import type { Logger } from 'pino';
 import type { RetryScheduler } from '../engine/ports.ts';
 import { dropErrorsAfterClose } from './late-connection-errors.ts';
+import { settlesWithin } from '../engine/settles-within.ts';
 
 export const RECOVERY_QUEUE = 'dtx-recovery';
 
@@ -69,12 +70,29 @@ export interface RecoveryWorkerOptions {
   recover: (gid: string) => Promise<unknown>;
 }
 
+/** The running worker, as the coordinator stops it. */
+export interface RecoveryWorker {
+  /**
+   * Stops taking jobs at once, then waits up to `graceMs` for the jobs
+   * running here; false when some were still running. A job cut short is
+   * safe: its transaction's lease runs out and recovery picks it up again.
+   */
+  close(graceMs: number): Promise<boolean>;
+}
+
 /** Runs recovery jobs; a failed job is dropped, the transaction stays due in MySQL and is found again. */
-export function startRecoveryWorker(options: RecoveryWorkerOptions): Worker<RecoveryJob> {
+export function startRecoveryWorker(options: RecoveryWorkerOptions): RecoveryWorker {
+  const running = new Set<Promise<unknown>>();
   const worker = new Worker<RecoveryJob>(
     RECOVERY_QUEUE,
     async (job: Job<RecoveryJob>) => {
-      await options.recover(job.data.gid);
+      const recovering = options.recover(job.data.gid);
+      running.add(recovering);
+      try {
+        await recovering;
+      } finally {
+        running.delete(recovering);
+      }
     },
     { connection: options.connection, prefix: options.prefix, concurrency: options.concurrency },
   );
@@ -85,5 +103,14 @@ export function startRecoveryWorker(options: RecoveryWorkerOptions): Worker<Reco
     options.logger.warn({ err: error }, 'recovery worker error');
   });
   dropErrorsAfterClose(worker);
-  return worker;
+  return {
+    async close(graceMs) {
+      // Forced: BullMQ's graceful close waits for its blocking connection to
+      // end, and a connection between two reconnect attempts (Redis down, or
+      // just restarted) never does, so the stop would never return. The jobs
+      // still running are ours, and waited for here instead.
+      await worker.close(true);
+      return settlesWithin(Promise.allSettled([...running]), graceMs);
+    },
+  };
 }

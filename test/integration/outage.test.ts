@@ -110,4 +110,20 @@ describe('the queue going away and coming back', () => {
       intervalMs: 200,
     });
   });
+
+  it('lets the coordinator stop while Redis is down (its recovery worker between reconnect attempts)', { timeout: 60_000 }, async () => {
+    const stopping = await startInProcessCoordinator(testEnv(`${mariadb!.url}/dtx_outage`, redis!.url, uniqueRedisPrefix('outage-stop')));
+    const ready = async () => (await fetch(`${stopping.url}/health/ready`, { signal: AbortSignal.timeout(5_000) })).status;
+    await waitFor(async () => (await ready()) === 200, { what: 'the second coordinator ready', timeoutMs: 10_000, intervalMs: 100 });
+    await redis!.kill('SIGKILL');
+    await waitFor(async () => (await ready()) === 503, { what: 'the second coordinator to notice Redis is gone', timeoutMs: 10_000, intervalMs: 100 });
+
+    // A stop that waits for the worker's Redis connection to end never returns: it only ends once reconnected.
+    const stopped = await Promise.race([
+      stopping.stop().then(() => 'stopped'),
+      new Promise<string>((resolve) => setTimeout(() => resolve('still stopping after 20 s'), 20_000).unref()),
+    ]);
+    expect(stopped).toBe('stopped');
+    await redis!.start();
+  });
 });

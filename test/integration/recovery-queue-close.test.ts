@@ -49,7 +49,7 @@ describe('recovery queue and worker closed while Redis is unreachable', () => {
     client.on('error', () => undefined);
     clients.push(client);
     const worker = startRecoveryWorker({ connection: client, prefix: 'dtx-test', concurrency: 1, logger, recover: async () => undefined });
-    await worker.close();
+    await worker.close(1_000);
     await failLate(client);
     expect(unhandled).toEqual([]);
   });
