@@ -15,7 +15,7 @@ export { dtxParticipantPlugin } from './server/fastify-plugin.ts';
 export type { DtxParticipantPluginOptions } from './server/fastify-plugin.ts';
 export { createNodeHandler } from './server/node-handler.ts';
 export type { NodeHandlerOptions } from './server/node-handler.ts';
-export { runInBarrier, runInSqlBarrier } from './barrier/barrier.ts';
+export { runInBarrier, runInSqlBarrier, sqlOnKnex } from './barrier/barrier.ts';
 export type { BarrierOptions, BarrierResult, BranchSql, SqlResult } from './barrier/barrier.ts';
 export { answerCheckBack } from './barrier/sender-row.ts';
 export type { CheckBackOptions } from './barrier/sender-row.ts';

@@ -4,10 +4,13 @@
  * the transfer service(s) as processes, runs random transfers with a
  * progress bar, waits until every transaction is finished, and prints a
  * summary with the money before and after. Each transfer is one TCC
- * transaction, or with `--mode saga` a saga of two steps (debit, credit).
+ * transaction; with `--mode saga` a saga of two steps (debit, credit); with
+ * `--mode msg` a debit committed by the payer's bank with a transactional
+ * message that credits the payee's bank.
  *
  *   npm run demo -- --transfers 500 --concurrency 16 --error-rate 0.05 --coordinators 2
  *   npm run demo -- --mode saga
+ *   npm run demo -- --mode msg
  */
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -27,8 +30,8 @@ const cli = defineCli({
     mode: {
       type: 'string',
       default: 'tcc',
-      choices: ['tcc', 'saga'],
-      description: 'how each transfer runs: one TCC transaction, or a saga (debit, then credit)',
+      choices: ['tcc', 'saga', 'msg'],
+      description: 'how each transfer runs: one TCC transaction, a saga (debit, then credit), or a message (the payer bank debits, a message credits)',
     },
     transfers: { type: 'integer', default: 200, min: 1, max: 1_000_000, description: 'random transfers to run' },
     concurrency: { type: 'integer', default: 8, min: 1, max: 512, description: 'transfers in flight at once' },
@@ -72,12 +75,28 @@ for (const [signal, code] of [
   });
 }
 
+/** What each mode's transfers are called in the demo's lines. */
+const MODE_NAMES: Record<TransferMode, { title: string; transfers: string }> = {
+  tcc: { title: 'TCC', transfers: 'transfers' },
+  saga: { title: 'sagas', transfers: 'saga transfers' },
+  msg: { title: 'transactional messages', transfers: 'message transfers' },
+};
+
 /**
  * The answers as the progress bar counts them, in the mode's words. A saga's
  * answer does not say why it was compensated (a debit refused for
  * insufficient funds, or the deadline), so a saga has no insufficient count.
+ * A message transfer is sent once its debit committed; its credit follows.
  */
 function counted(results: Record<TransferResult, number>): [string, number][] {
+  if (mode === 'msg') {
+    return [
+      ['delivered', results.confirmed],
+      ['sent', results.pending],
+      ['insufficient', results['insufficient-funds']],
+      ['failed', results.failed + results.refused],
+    ];
+  }
   if (mode === 'tcc') {
     return [
       ['confirmed', results.confirmed + results.pending],
@@ -105,7 +124,7 @@ function progress(done: number, total: number, results: Record<TransferResult, n
 }
 
 try {
-  say(`dtx bank-transfer demo (${mode === 'saga' ? 'sagas' : 'TCC'}) — seed ${seed}`);
+  say(`dtx bank-transfer demo (${MODE_NAMES[mode].title}) — seed ${seed}`);
   say('• provisioning private MariaDB and Redis…');
   servers = await provisionServers();
   const logDir = await mkdtemp(join(tmpdir(), 'dtx-demo-'));
@@ -126,7 +145,7 @@ try {
   });
   const before = await audit(cluster.coordinatorDbUrl, cluster.bankDbUrls);
   say(
-    `• running ${transfers} random ${mode === 'saga' ? 'saga ' : ''}transfers, ${concurrency} at a time${errorRate > 0 ? `, ${errorRate * 100}% injected bank errors` : ''}:`,
+    `• running ${transfers} random ${MODE_NAMES[mode].transfers}, ${concurrency} at a time${errorRate > 0 ? `, ${errorRate * 100}% injected bank errors` : ''}:`,
   );
   const running = noResults();
   const load = await runTransfers({
@@ -165,6 +184,11 @@ try {
     say(`  answered confirmed        ${load.results.confirmed}${load.results.pending ? ` (+${load.results.pending} confirming, finished by recovery)` : ''}`);
     say(`  refused: insufficient     ${load.results['insufficient-funds']}`);
     say(`  failed (then cancelled)   ${load.results.failed + load.results.refused}`);
+  } else if (mode === 'msg') {
+    say(`  answered delivered        ${load.results.confirmed}`);
+    say(`  answered sent             ${load.results.pending} (debit committed, the credit delivered after the answer)`);
+    say(`  refused: insufficient     ${load.results['insufficient-funds']}`);
+    say(`  failed (nothing sent)     ${load.results.failed + load.results.refused}`);
   } else {
     say(`  answered succeeded        ${load.results.confirmed}`);
     say(`  answered compensated      ${load.results.refused + load.results['insufficient-funds']} (a debit refused for insufficient funds, or the deadline)`);

@@ -11,17 +11,32 @@
  * - saga compensated: every step applied nothing (its action never ran, was
  *   refused or failed: null compensation), or its action then its
  *   compensation — never a compensation without its action;
+ * - message delivered: the sender committed its debit once (its `sender`
+ *   line, op `commit`), and every receiver applied the delivery once;
+ * - message aborted: nothing anywhere — neither the sender's debit nor any
+ *   delivery;
  * - open: not judged (the audit reports open transactions).
  */
 import type { Knex } from 'knex';
+import { MESSAGE_SENDER_BRANCH } from '@dtx/participant-sdk';
 import type { Violation } from '../../examples/bank-transfer/cluster/audit.ts';
 import { LOGGED, logWord } from './log-words.ts';
 
+type Expected = { committed: readonly string[]; 'rolled-back': readonly string[] };
+
 /** Per mode, the ledgers (ops in commit order, comma-joined) a branch may show once its transaction ended committed or rolled back. */
-const EXPECTED: Record<string, { committed: readonly string[]; 'rolled-back': readonly string[] }> = {
+const EXPECTED: Record<string, Expected> = {
   tcc: { committed: ['try,confirm'], 'rolled-back': ['', 'try,cancel'] },
   saga: { committed: ['action'], 'rolled-back': ['', 'action,compensate'] },
+  msg: { committed: ['deliver'], 'rolled-back': [''] },
 };
+
+/** A message's sender is no registered branch: its line is the debit committed with the message's sender row. */
+const MESSAGE_SENDER: Expected = { committed: ['commit'], 'rolled-back': [''] };
+
+function expectedOf(mode: string, branchId: string): Expected | undefined {
+  return mode === 'msg' && branchId === MESSAGE_SENDER_BRANCH ? MESSAGE_SENDER : EXPECTED[mode];
+}
 
 export interface LedgerMismatch {
   gid: string;
@@ -69,11 +84,13 @@ export async function ledgerMismatches(coordinatorDb: Knex, bankDbs: Record<stri
     const log = logged.get(gid);
     if (log && !LOGGED.terminal.includes(log.status as (typeof LOGGED.terminal)[number])) continue;
     const status = log ? logWord(log.mode, log.status) : 'unknown to the coordinator';
-    // Unknown to the coordinator (or a status no mode here ends in): no branch may have applied anything.
-    const allowed = (log && EXPECTED[log.mode]?.[log.status as 'committed' | 'rolled-back']) ?? [''];
     const perBranch = applied.get(gid) ?? new Map<string, { bank: string; ops: string[] }>();
-    const branchIds = new Set([...(branches.get(gid) ?? []), ...perBranch.keys()]);
+    // A message's sender is judged too: a delivered message whose debit is missing is money created.
+    const sender = log?.mode === 'msg' ? [MESSAGE_SENDER_BRANCH] : [];
+    const branchIds = new Set([...(branches.get(gid) ?? []), ...sender, ...perBranch.keys()]);
     for (const branchId of branchIds) {
+      // Unknown to the coordinator (or a status no mode here ends in): no branch may have applied anything.
+      const allowed = (log && expectedOf(log.mode, branchId)?.[log.status as 'committed' | 'rolled-back']) ?? [''];
       const entry = perBranch.get(branchId);
       const ops = entry?.ops.join(',') ?? '';
       if (!allowed.includes(ops)) mismatches.push({ gid, status, branchId, bank: entry?.bank ?? '-', applied: ops || 'nothing' });

@@ -11,7 +11,8 @@ export type { LoadSummary as ChaosLoadSummary, TransferRecord } from '../../exam
 
 /**
  * What the caller was told must hold at the end: a transfer answered as
- * confirmed or succeeded (or TCC confirming) ends committed; one refused
+ * confirmed, succeeded or delivered (or TCC confirming, or a message whose
+ * debit committed) ends committed; one refused
  * (insufficient funds, cancelled, compensated, or the coordinator refusing
  * it) never ends committed. A failed request, or a saga still running when
  * answered, promises nothing. `finalStatus` is the log's (the model's) name.

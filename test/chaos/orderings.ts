@@ -2,21 +2,22 @@
  * Forced orderings: the harness plays initiator or coordinator
  * and delivers branch calls in the orders networks and retries can produce —
  * a cancel before its try, a try after the transaction timed out, a try
- * racing its cancel, duplicated and shuffled confirm/cancel deliveries, and
- * for sagas duplicated actions and compensations —
+ * racing its cancel, duplicated and shuffled confirm/cancel deliveries, for
+ * sagas duplicated actions and compensations, and for messages duplicated
+ * deliveries and late check-backs —
  * signed with the cluster's secret like the real callers' (participant-sdk
  * protocol module). What each must (not) do is checked where it is
  * visible at once; the audit checks the rest at the end.
  */
 import { clusterCredentials, type BankName } from '../../examples/bank-transfer/cluster/cluster.ts';
 import type { Random } from '../../examples/bank-transfer/cluster/random.ts';
-import { callHeaders, type BranchOp } from '@dtx/participant-sdk';
+import { callHeaders, MESSAGE_SENDER_BRANCH, type BranchOp } from '@dtx/participant-sdk';
 import { waitFor } from '../../tools/wait.ts';
 import { LOGGED } from './log-words.ts';
 import type { ChaosWorld } from './world.ts';
 
-/** The bank's TCC resources, and its saga resources (the load's saga transfers; replays reach them too). */
-type Resource = 'debit' | 'credit' | 'saga-debit' | 'saga-credit';
+/** The bank's TCC, saga and message resources (the load's transfers in each mode; replays reach them too). */
+type Resource = 'debit' | 'credit' | 'saga-debit' | 'saga-credit' | 'msg-credit' | 'transfers-out';
 
 /**
  * Per mode, what a replay delivers to a branch of a finished transaction: the
@@ -27,6 +28,20 @@ const REPLAYED: Record<string, { committed: BranchOp; 'rolled-back': BranchOp; l
   tcc: { committed: 'confirm', 'rolled-back': 'cancel', late: 'try' },
   saga: { committed: 'action', 'rolled-back': 'compensate', late: 'action' },
 };
+
+/**
+ * What a replay sends a transaction still in phase two (`committing` or
+ * `rolling-back`), if anything: its decided op. Not to a running saga (its
+ * coordinator calls a step only once the steps before it succeeded, an order
+ * a replay cannot know), nor to an aborting message (its receivers are
+ * dropped uncalled).
+ */
+function inFlightOp(mode: string, status: string): BranchOp | undefined {
+  const committing = status === 'committing';
+  if (mode === 'msg') return committing ? 'deliver' : undefined;
+  if (mode === 'saga' && committing) return undefined;
+  return REPLAYED[mode]?.[committing ? 'committed' : 'rolled-back'];
+}
 
 interface BranchSpec {
   branchId: string;
@@ -207,12 +222,12 @@ async function branchesOf(world: ChaosWorld, gid: string): Promise<BranchSpec[]>
   const rows = (await world.coordinatorDb('dtx_branch').where({ gid }).select('branch_id', 'operations', 'payload', 'status')) as StoredBranch[];
   const specs: BranchSpec[] = [];
   for (const row of rows) {
-    // A TCC branch's first phase-two URL is its confirm, a saga step's its action; both name the resource.
+    // A TCC branch's first phase-two URL is its confirm, a saga step's its action, a message receiver's its deliver; each names the resource.
     const operations = JSON.parse(row.operations) as Record<string, string>;
-    const url = operations['confirm'] ?? operations['action'];
+    const url = operations['confirm'] ?? operations['action'] ?? operations['deliver'];
     if (url === undefined) continue;
     const bank = world.bankOfUrl(url);
-    const resource = /\/dtx\/(debit|credit|saga-debit|saga-credit)\//.exec(url)?.[1] as Resource | undefined;
+    const resource = /\/dtx\/(debit|credit|saga-debit|saga-credit|msg-credit)\//.exec(url)?.[1] as Resource | undefined;
     if (bank && resource) specs.push({ branchId: row.branch_id, bank, resource, body: row.payload });
   }
   return specs;
@@ -239,6 +254,10 @@ export async function replayFinished(world: ChaosWorld, count: number): Promise<
     .select('gid', 'mode', 'status');
   const random = world.random();
   for (const { gid, mode, status } of finished as { gid: string; mode: string; status: string }[]) {
+    if (mode === 'msg') {
+      await replayFinishedMessage(world, gid, status);
+      continue;
+    }
     const replayed = REPLAYED[mode];
     if (!replayed) continue;
     const branches = await branchesOf(world, gid);
@@ -275,11 +294,49 @@ export async function replayFinished(world: ChaosWorld, count: number): Promise<
 }
 
 /**
- * Transactions still in phase two get their decided op directly, racing the
- * coordinator's own calls. A running saga is left alone: its coordinator
- * sends a step's action only once the steps before it succeeded, an order a
- * replay cannot know; a compensating saga gets its compensations.
+ * A finished message: a delivered one gets every delivery twice at once
+ * (each answers success) and a late check-back (answers "committed"); an
+ * aborted one gets two check-backs (each answers "never committed", 409).
+ * Either way its ledger lines stay as they were: a delivery applies once,
+ * and a check-back never commits the sender's work.
  */
+async function replayFinishedMessage(world: ChaosWorld, gid: string, status: string): Promise<void> {
+  const [row] = (await world.coordinatorDb('dtx_global').where({ gid }).select('check_url')) as { check_url: string | null }[];
+  const senderBank = row?.check_url ? world.bankOfUrl(row.check_url) : null;
+  if (!senderBank) return;
+  const sender: BranchSpec = { branchId: MESSAGE_SENDER_BRANCH, bank: senderBank, resource: 'transfers-out', body: '{}' };
+  const delivered = status === 'committed';
+  const before = await ledgerRows(world, gid);
+  const calls: { branch: BranchSpec; op: BranchOp; expected: number }[] = delivered
+    ? [
+        ...(await branchesOf(world, gid)).flatMap((branch) => [0, 1].map(() => ({ branch, op: 'deliver' as const, expected: 200 }))),
+        { branch: sender, op: 'check', expected: 200 },
+      ]
+    : [0, 1].map(() => ({ branch: sender, op: 'check' as const, expected: 409 }));
+  const replies = await Promise.all(calls.map((call) => callBranch(world, gid, call.branch, call.op)));
+  replies.forEach((reply, i) => {
+    const call = calls[i]!;
+    if (reply.status === null || reply.status >= 500 || reply.status === call.expected) return; // no verdict, or as it must be
+    world.findings.push({
+      invariant: delivered
+        ? 'a repeated delivery or check-back of a delivered message answers success'
+        : 'a check-back of an aborted message answers "never committed"',
+      detail: `${call.op} of ${call.branch.branchId} answered ${reply.status} ${reply.code ?? ''}, expected ${call.expected}`.trim(),
+      gids: [gid],
+    });
+  });
+  world.count('replayed-calls', calls.length);
+  const after = await ledgerRows(world, gid);
+  if (after !== before) {
+    world.findings.push({
+      invariant: 'a replayed delivery changes nothing',
+      detail: `ledger lines of ${delivered ? 'delivered' : 'aborted'} message ${gid}: ${before} before, ${after} after replaying ${calls.map((c) => c.op).join(', ')}`,
+      gids: [gid],
+    });
+  }
+}
+
+/** Transactions still in phase two get their decided op directly (inFlightOp), racing the coordinator's own calls. */
 export async function replayInFlight(world: ChaosWorld, count: number): Promise<void> {
   const open = await world
     .coordinatorDb('dtx_global')
@@ -289,9 +346,8 @@ export async function replayInFlight(world: ChaosWorld, count: number): Promise<
     // Read again just now: a transaction that finished meanwhile is left alone (a cancel after
     // its confirm is not a delivery a correct coordinator can make; see docs/chaos.md, Limits).
     if (!LOGGED.phaseTwo.includes(status as never)) continue;
-    const replayed = REPLAYED[mode];
-    if (!replayed || (mode === 'saga' && status === 'committing')) continue;
-    const op = status === 'committing' ? replayed.committed : replayed['rolled-back'];
+    const op = inFlightOp(mode, status);
+    if (!op) continue;
     const branches = await branchesOf(world, gid);
     await Promise.all(branches.map((branch) => callBranch(world, gid, branch, op)));
     world.count('replayed-calls', branches.length);

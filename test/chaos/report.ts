@@ -9,9 +9,9 @@ function list(entries: [string, number][]): string {
   return entries.length === 0 ? 'none' : entries.map(([kind, n]) => `${kind} ×${n}`).join(', ');
 }
 
-/** Transactions that ended committed / rolled back, in any mode (TCC's confirmed and cancelled, a saga's succeeded and compensated). */
-const committed = (r: ScenarioReport) => (r.final['confirmed'] ?? 0) + (r.final['succeeded'] ?? 0);
-const rolledBack = (r: ScenarioReport) => (r.final['cancelled'] ?? 0) + (r.final['compensated'] ?? 0);
+/** Transactions that ended committed / rolled back, in any mode (TCC's confirmed and cancelled, a saga's succeeded and compensated, a message's delivered and aborted). */
+export const committed = (r: ScenarioReport) => (r.final['confirmed'] ?? 0) + (r.final['succeeded'] ?? 0) + (r.final['delivered'] ?? 0);
+const rolledBack = (r: ScenarioReport) => (r.final['cancelled'] ?? 0) + (r.final['compensated'] ?? 0) + (r.final['aborted'] ?? 0);
 
 /** Faults actually injected (actions, not the totals counted alongside them). */
 export function faultCount(report: ScenarioReport): number {
@@ -94,6 +94,6 @@ export function printSummary(reports: ScenarioReport[], totalMs: number, say: Sa
   say(widths.map((w) => '─'.repeat(w)).join('  '));
   say(line(total));
   say(
-    `(confirmed/cancelled: final statuses in the coordinator's log, a saga's succeeded/compensated counted with them; insufficient/failed: what the callers were told; ${seconds(totalMs)} in all)`,
+    `(confirmed/cancelled: final statuses in the coordinator's log, a saga's succeeded/compensated and a message's delivered/aborted counted with them; insufficient/failed: what the callers were told; ${seconds(totalMs)} in all)`,
   );
 }

@@ -74,7 +74,7 @@ export async function runScenario(options: RunScenarioOptions): Promise<Scenario
   const mode = scenario.mode ?? 'tcc';
   const steps = scenario.plan(seededRandom(seed), size.budget, { coordinators });
   log(
-    `${steps.length} faults scheduled over ${(size.budget.horizonMs / 1000).toFixed(0)} s; ${size.transfers} ${mode === 'saga' ? 'saga ' : ''}transfers, ${size.concurrency} at a time; logs in ${logDir}`,
+    `${steps.length} faults scheduled over ${(size.budget.horizonMs / 1000).toFixed(0)} s; ${size.transfers} ${mode === 'tcc' ? '' : `${mode} `}transfers, ${size.concurrency} at a time; logs in ${logDir}`,
   );
 
   const world = await ChaosWorld.create({

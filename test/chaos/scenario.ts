@@ -24,7 +24,7 @@ export interface Scenario {
   proves: string;
   /** Probability of an injected handler error on any bank call (a participant fault). Default 0. */
   bankErrorRate?: number;
-  /** How the load's transfers run: TCC transactions (default) or sagas. The harness's own forced orderings are TCC either way. */
+  /** How the load's transfers run: TCC transactions (default), sagas or messages. The harness's own forced orderings are TCC either way. */
   mode?: TransferMode;
   plan(random: Random, budget: Budget, shape: ScenarioShape): FaultStep[];
 }

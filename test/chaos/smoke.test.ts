@@ -1,6 +1,8 @@
 /**
  * A quick smoke of the chaos suite inside `npm test`: the `everything`
  * scenario (every kind of fault, overlapping) with few transfers and faults,
+ * with TCC transfers and with transactional messages (the banks' own
+ * senders and receivers),
  * on private MariaDB and Redis (the suite kills servers, so it never uses the
  * ones other test files share). The full suite is `npm run chaos`
  * (docs/chaos.md).
@@ -10,10 +12,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMariadb, startRedis, type MariadbServer, type RedisServer } from '../../tools/servers.ts';
-import { printScenario } from './report.ts';
+import { committed, printScenario } from './report.ts';
 import { runScenario } from './run-scenario.ts';
 import { SMOKE, type Scenario } from './scenario.ts';
 import { everything } from './scenarios/everything.ts';
+import { msgEverything } from './scenarios/msg-everything.ts';
 
 let mariadb: MariadbServer;
 let redis: RedisServer;
@@ -43,11 +46,15 @@ async function smoke(scenario: Scenario, seed: number): Promise<void> {
   // The whole block on failure: the seed, the violations and the gids' histories.
   expect(report.violations, lines.join('\n')).toEqual([]);
   expect(report.convergeMs, lines.join('\n')).not.toBeNull();
-  expect(report.final['confirmed'] ?? 0).toBeGreaterThan(0);
+  expect(committed(report), lines.join('\n')).toBeGreaterThan(0);
 }
 
 describe('chaos smoke', () => {
   it('every kind of fault, overlapping, during transfers breaks no invariant', { timeout: 110_000 }, async () => {
     await smoke(everything, 202);
+  });
+
+  it('the same faults during message transfers break no invariant', { timeout: 110_000 }, async () => {
+    await smoke(msgEverything, 203);
   });
 });

@@ -1,15 +1,19 @@
 /**
- * One bank as an HTTP service: its TCC and saga resources under /dtx (for
- * the coordinator and the transfer service) and a read-only view of its
- * accounts.
+ * One bank as an HTTP service: its TCC, saga and message resources under
+ * /dtx (for the coordinator and the transfer service), its outgoing
+ * transfers as transactional messages (POST /transfers-out, when it knows a
+ * coordinator) and a read-only view of its accounts.
  */
 import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
-import { createParticipant, dtxParticipantPlugin } from '@dtx/participant-sdk';
+import { createParticipant, dtxParticipantPlugin, type DtxClient } from '@dtx/participant-sdk';
+import { bankMessageResources } from './message-resources.ts';
 import { bankResources, type BankFaults, type BankHandlers } from './resources.ts';
 import { bankSagaResources } from './saga-resources.ts';
+import { transfersOutRoute } from './transfers-out.ts';
 import { listAccounts, migrateBank, openAccounts } from './schema.ts';
+import { answerErrorsAsJson } from '../shared/json-errors.ts';
 
 export interface BankOptions {
   knex: Knex;
@@ -22,12 +26,18 @@ export interface BankOptions {
   handlers?: BankHandlers;
   /** Barrier rows of finished branches are deleted after this long. */
   barrierRetentionMs: number;
+  /** Clients of the coordinators this bank sends messages through, by name; none: no POST /transfers-out. */
+  coordinators?: Record<string, DtxClient>;
 }
 
 export async function createBankApp(options: BankOptions): Promise<FastifyInstance> {
   const participant = createParticipant({
     knex: options.knex,
-    resources: [...bankResources(options.faults, options.handlers), ...bankSagaResources(options.faults, options.handlers)],
+    resources: [
+      ...bankResources(options.faults, options.handlers),
+      ...bankSagaResources(options.faults, options.handlers),
+      ...bankMessageResources(options.faults, options.handlers),
+    ],
     secret: options.secret,
     insecureDevMode: options.secret === null,
     logger: options.logger,
@@ -38,7 +48,17 @@ export async function createBankApp(options: BankOptions): Promise<FastifyInstan
   const cleanup = participant.startCleanup({ olderThanMs: options.barrierRetentionMs, intervalMs: 60_000 });
 
   const app = Fastify({ loggerInstance: options.logger as FastifyBaseLogger });
+  answerErrorsAsJson(app);
   await app.register(dtxParticipantPlugin, { participant, prefix: '/dtx' });
+  if (options.coordinators && Object.keys(options.coordinators).length > 0) {
+    await app.register(transfersOutRoute, {
+      knex: options.knex,
+      coordinators: options.coordinators,
+      faults: options.faults,
+      deliveryWaitMs: 5_000,
+      checkAfterMs: 5_000,
+    });
+  }
   app.get('/health', async () => ({ status: 'ok' }));
   app.get('/accounts', async () => ({ accounts: await listAccounts(options.knex) }));
   app.addHook('onClose', async () => {

@@ -9,9 +9,15 @@
  *                   connection: the same statements, less garbage per call)
  *   DTX_SECRET      this bank's signing key: the coordinator's key for it (its DTX_PARTICIPANTS entry,
  *                   or its DTX_SECRET). Required, unless DTX_INSECURE=1 (development: unsigned calls accepted)
+ *   BANK_COORDINATORS  optional: name=url pairs of the coordinators this bank sends its outgoing
+ *                   transfers through as transactional messages (POST /transfers-out),
+ *                   "main=http://127.0.0.1:36789"
+ *   DTX_API_TOKEN   this bank's token for those coordinators' /v1 (one of their DTX_API_TOKENS)
  */
 import knexFactory from 'knex';
 import { pino } from 'pino';
+import { DtxClient } from '@dtx/participant-sdk';
+import { parseNamedUrls } from '../shared/named-urls.ts';
 import { ensureDatabase } from './create-database.ts';
 import { createBankApp } from './bank-app.ts';
 import { parseAccounts } from './schema.ts';
@@ -36,6 +42,12 @@ if (secret === null && !insecure) {
   process.exit(2);
 }
 
+const coordinators: Record<string, DtxClient> = {};
+for (const [coordinator, url] of Object.entries(parseNamedUrls(env.BANK_COORDINATORS))) {
+  // commitWith calls only the coordinator, never a participant: there is nothing for this client to sign.
+  coordinators[coordinator] = new DtxClient({ coordinatorUrl: url, apiToken: env.DTX_API_TOKEN || null, secret: null });
+}
+
 await ensureDatabase(dbUrl);
 const knex = knexFactory({ client: 'mysql2', connection: dbUrl, pool: { min: 0, max: Number(env.BANK_POOL_MAX ?? 20) } });
 const app = await createBankApp({
@@ -46,11 +58,13 @@ const app = await createBankApp({
   faults: { errorRate: Number(env.BANK_ERROR_RATE ?? 0), random: Math.random },
   handlers,
   barrierRetentionMs: 7 * 24 * 3_600_000,
+  coordinators,
 });
 await app.listen({ host: env.BANK_HOST ?? '127.0.0.1', port: Number(env.BANK_PORT ?? 4001) });
 
 const stop = async () => {
   await app.close();
+  await Promise.all(Object.values(coordinators).map((client) => client.close()));
   await knex.destroy();
   process.exit(0);
 };

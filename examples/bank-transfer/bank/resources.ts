@@ -38,7 +38,10 @@ export function leg(body: unknown): TransferLeg {
  */
 export type Ctx = SqlBranchContext<unknown>;
 
-async function record(ctx: Ctx, transfer: TransferLeg): Promise<void> {
+/** What moving money needs of a call: its SQL, and what its ledger line names (a message's sender writes one outside any call). */
+export type LedgerCtx = Pick<Ctx, 'gid' | 'branchId' | 'sql'> & { op: string };
+
+async function record(ctx: LedgerCtx, transfer: TransferLeg): Promise<void> {
   await ctx.sql('insert into ledger (gid, branch_id, op, account, amount, at) values (?, ?, ?, ?, ?, ?)', [
     ctx.gid,
     ctx.branchId,
@@ -49,7 +52,7 @@ async function record(ctx: Ctx, transfer: TransferLeg): Promise<void> {
   ]);
 }
 
-export async function requireAccount(ctx: Ctx, account: string): Promise<void> {
+export async function requireAccount(ctx: Pick<Ctx, 'sql'>, account: string): Promise<void> {
   const { rows } = await ctx.sql('select id from accounts where id = ?', [account]);
   if (rows.length === 0) throw new BranchRejectedError(`no account ${account}`, { code: 'UNKNOWN_ACCOUNT' });
 }
@@ -68,7 +71,7 @@ const MOVES: Record<'debit' | 'credit', Record<'try' | 'confirm' | 'cancel', Mov
  * amount, if `covered`), and writes the ledger line when a row changed.
  * Returns the number of account rows changed.
  */
-export async function move(ctx: Ctx, t: TransferLeg, moves: Moves, covered = false): Promise<number> {
+export async function move(ctx: LedgerCtx, t: TransferLeg, moves: Moves, covered = false): Promise<number> {
   // Column names come from MOVES (constants), never from the request; amounts are bound.
   const entries = Object.entries(moves) as [Column, 1 | -1][];
   const sets = entries.map(([column, sign]) => `${column} = ${column} ${sign > 0 ? '+' : '-'} ?`).join(', ');
@@ -85,7 +88,7 @@ export async function move(ctx: Ctx, t: TransferLeg, moves: Moves, covered = fal
 export type BankHandlers = 'knex' | 'sql';
 
 /** Throws an injected error on a share of the calls (BankFaults.errorRate), before the handler does anything. */
-export function faultInjector(faults: BankFaults): (ctx: Ctx) => void {
+export function faultInjector(faults: BankFaults): (ctx: { op: string }) => void {
   return (ctx) => {
     if (faults.errorRate > 0 && faults.random() < faults.errorRate) throw new Error(`injected fault on ${ctx.op}`);
   };

@@ -13,7 +13,11 @@ import { ManagedProcess } from './managed-process.ts';
 export const BANKS = ['a', 'b'] as const;
 export type BankName = (typeof BANKS)[number];
 
-/** A network link between two parts; the chaos suite can interpose on each. */
+/**
+ * A network link between two parts; the chaos suite can interpose on each.
+ * `transfer-i->coordinator-i` is the initiators' way to coordinator i: the
+ * transfer service's, and the banks' when they send transfers as messages.
+ */
 export type LinkName =
   `coordinator-${number}->bank-${BankName}` | `coordinator-${number}->mysql` | `coordinator-${number}->redis` | `transfer-${number}->coordinator-${number}`;
 
@@ -64,6 +68,8 @@ export function clusterCredentials(secret: string) {
   return {
     bankKey: (bank: BankName) => `${secret}.bank-${bank}`,
     apiToken: (transfer: number) => `${secret}.transfer-${transfer}`,
+    /** A bank's token on every coordinator: it prepares and submits its outgoing transfers' messages. */
+    bankApiToken: (bank: BankName) => `${secret}.bank-${bank}-sender`,
     /** The `tools` caller's token, valid on every coordinator: audits and the chaos suite's own calls. */
     toolsToken: `${secret}.tools`,
   };
@@ -111,11 +117,28 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   };
 
   const accountIds = Array.from({ length: options.accountsPerBank }, (_, i) => `acct-${i + 1}`);
-  const banks = {} as Record<BankName, ManagedProcess>;
   const bankUrls = {} as Record<BankName, string>;
-  for (const bank of BANKS) {
+  for (const bank of BANKS) bankUrls[bank] = `http://127.0.0.1:${await options.freePort()}`;
+
+  // Every link first: the banks need the coordinators' URLs, and the coordinators the banks'.
+  /** Per coordinator: where it reaches each bank (directly, or through the link's proxy). */
+  const bankEndpoints: Record<BankName, Endpoint>[] = [];
+  /** Per coordinator: its port, where it reaches MySQL and Redis, and where the initiators reach it. */
+  const links: { port: number; mysql: Endpoint; redis: Endpoint; initiators: Endpoint }[] = [];
+  for (let i = 0; i < options.coordinators; i++) {
     const port = await options.freePort();
-    bankUrls[bank] = `http://127.0.0.1:${port}`;
+    const mysql = await route(`coordinator-${i}->mysql`, hostPort(options.mysqlUrl));
+    const redis = await route(`coordinator-${i}->redis`, hostPort(options.redisUrl));
+    const endpoints = {} as Record<BankName, Endpoint>;
+    for (const bank of BANKS) endpoints[bank] = await route(`coordinator-${i}->bank-${bank}`, hostPort(bankUrls[bank]));
+    bankEndpoints.push(endpoints);
+    const initiators = await route(`transfer-${i}->coordinator-${i}`, { host: '127.0.0.1', port });
+    links.push({ port, mysql, redis, initiators });
+  }
+  const initiatorUrl = (i: number) => `http://${links[i]!.initiators.host}:${links[i]!.initiators.port}`;
+
+  const banks = {} as Record<BankName, ManagedProcess>;
+  for (const bank of BANKS) {
     banks[bank] = new ManagedProcess({
       name: `bank-${bank}`,
       entry: 'examples/bank-transfer/bank/main.ts',
@@ -124,12 +147,14 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       env: {
         BANK_NAME: `bank-${bank}`,
         BANK_DB_URL: bankDbUrls[bank],
-        BANK_PORT: String(port),
+        BANK_PORT: new URL(bankUrls[bank]).port,
         BANK_ACCOUNTS: accountIds.map((id) => `${id}:${options.initialBalance}`).join(','),
         BANK_ERROR_RATE: String(options.bankErrorRate),
         BANK_LOG_LEVEL: 'warn',
         // One bank of each handler kind, so that the demo and every chaos scenario exercise both.
         BANK_HANDLERS: bank === BANKS[0] ? 'knex' : 'sql',
+        BANK_COORDINATORS: links.map((_, i) => `coordinator-${i}=${initiatorUrl(i)}`).join(','),
+        DTX_API_TOKEN: credentials.bankApiToken(bank),
         DTX_SECRET: credentials.bankKey(bank),
       },
     });
@@ -139,18 +164,6 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   const coordinators: ManagedProcess[] = [];
   const transfers: ManagedProcess[] = [];
   const transferUrls: string[] = [];
-  /** Per coordinator: where it reaches each bank (directly, or through the link's proxy). */
-  const bankEndpoints: Record<BankName, Endpoint>[] = [];
-  const links: { port: number; mysql: Endpoint; redis: Endpoint }[] = [];
-  for (let i = 0; i < options.coordinators; i++) {
-    const port = await options.freePort();
-    const mysql = await route(`coordinator-${i}->mysql`, hostPort(options.mysqlUrl));
-    const redis = await route(`coordinator-${i}->redis`, hostPort(options.redisUrl));
-    const endpoints = {} as Record<BankName, Endpoint>;
-    for (const bank of BANKS) endpoints[bank] = await route(`coordinator-${i}->bank-${bank}`, hostPort(bankUrls[bank]));
-    bankEndpoints.push(endpoints);
-    links.push({ port, mysql, redis });
-  }
   // No shared key: every participant a coordinator may call has its own. Each bank directly (tools
   // register direct URLs) and through every coordinator's link to it: a coordinator finishing
   // another's transaction calls the URLs that one registered.
@@ -173,7 +186,11 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
           DTX_REDIS_PREFIX: options.redisPrefix,
           DTX_PORT: String(port),
           DTX_PARTICIPANTS: participants,
-          DTX_API_TOKENS: `transfer-${i}:${credentials.apiToken(i)},tools:${credentials.toolsToken}`,
+          DTX_API_TOKENS: [
+            `transfer-${i}:${credentials.apiToken(i)}`,
+            ...BANKS.map((bank) => `bank-${bank}:${credentials.bankApiToken(bank)}`),
+            `tools:${credentials.toolsToken}`,
+          ].join(','),
           DTX_INSTANCE_ID: `coordinator-${i}`,
           DTX_LOG_LEVEL: 'info',
           ...options.coordinatorEnv,
@@ -187,7 +204,6 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
 
   for (let i = 0; i < options.coordinators; i++) {
     const port = await options.freePort();
-    const coordinator = await route(`transfer-${i}->coordinator-${i}`, { host: '127.0.0.1', port: Number(new URL(coordinators[i]!.options.healthUrl).port) });
     const forCoordinator = BANKS.map((bank) => `${bank}=http://${bankEndpoints[i]![bank].host}:${bankEndpoints[i]![bank].port}`);
     transferUrls.push(`http://127.0.0.1:${port}`);
     transfers.push(
@@ -197,7 +213,8 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
         healthUrl: `http://127.0.0.1:${port}/health`,
         logFile: join(options.logDir, `transfer-${i}.log`),
         env: {
-          DTX_COORDINATOR_URL: `http://${coordinator.host}:${coordinator.port}`,
+          DTX_COORDINATOR_URL: initiatorUrl(i),
+          TRANSFER_COORDINATOR_NAME: `coordinator-${i}`,
           TRANSFER_BANKS: BANKS.map((bank) => `${bank}=${bankUrls[bank]}`).join(','),
           TRANSFER_BANKS_FOR_COORDINATOR: forCoordinator.join(','),
           TRANSFER_PORT: String(port),

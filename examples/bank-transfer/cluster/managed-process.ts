@@ -61,7 +61,15 @@ export class ManagedProcess {
     });
     this.#child = child;
     liveChildren.add(child);
-    child.once('exit', () => liveChildren.delete(child));
+    // In the process's own log, so that a crash's stack reads next to when and how it ended.
+    const log = this.#log;
+    const note = (msg: string, fields: Record<string, unknown>) =>
+      log.writable && log.write(`${JSON.stringify({ time: Date.now(), supervisor: this.name, msg, ...fields })}\n`);
+    note('started', { pid: child.pid });
+    child.once('exit', (code, signal) => {
+      liveChildren.delete(child);
+      note('exited', { pid: child.pid, code, signal });
+    });
     this.starts++;
     this.#exited = once(child, 'exit').then(() => undefined);
     await waitFor(

@@ -9,12 +9,14 @@
 import { BANKS } from './cluster.ts';
 import type { Random } from './random.ts';
 
-/** How a transfer is run: one TCC transaction, or a saga of two steps. */
-export type TransferMode = 'tcc' | 'saga';
+/** How a transfer is run: one TCC transaction, a saga of two steps, or a transactional message sent by the payer's bank. */
+export type TransferMode = 'tcc' | 'saga' | 'msg';
 
 /**
  * What the caller was told: `confirmed` (a TCC transfer confirmed, a saga
- * succeeded); `pending` (TCC confirming: decided, finished by recovery);
+ * succeeded, a message delivered); `pending` (TCC confirming: decided,
+ * finished by recovery; a message committed at the payer, its credit on its
+ * way);
  * `undecided` (a saga still running when the answer was sent: it may end
  * either way); `insufficient-funds`; `refused` (cancelled or compensated for
  * another reason, or refused by the coordinator); `failed` (no answer, or an
@@ -94,6 +96,9 @@ export async function runTransfers(options: LoadOptions): Promise<LoadSummary> {
   return { results, records, elapsedMs: Date.now() - started };
 }
 
+/** The statuses of a transfer finished when the answer came, in each mode's words. */
+const FINISHED = new Set(['confirmed', 'succeeded', 'delivered']);
+
 async function send(url: string, body: { gid: string }, timeoutMs: number): Promise<TransferRecord> {
   const record = (answer: TransferResult, httpStatus: number | null): TransferRecord => ({ gid: body.gid, answer, httpStatus });
   try {
@@ -104,7 +109,7 @@ async function send(url: string, body: { gid: string }, timeoutMs: number): Prom
       signal: AbortSignal.timeout(timeoutMs),
     });
     const reply = (await response.json().catch(() => ({}))) as { status?: string; code?: string };
-    if (response.status === 200) return record(reply.status === 'confirmed' || reply.status === 'succeeded' ? 'confirmed' : 'pending', 200);
+    if (response.status === 200) return record(FINISHED.has(reply.status ?? '') ? 'confirmed' : 'pending', 200);
     if (response.status === 202) return record('undecided', 202);
     if (response.status === 409 && reply.code === 'INSUFFICIENT_FUNDS') return record('insufficient-funds', 409);
     if (response.status === 409) return record('refused', 409);

@@ -6,35 +6,24 @@
  *   TRANSFER_PORT        HTTP port (default 4000), TRANSFER_HOST (default 127.0.0.1)
  *   TRANSFER_TIMEOUT_MS  try-phase deadline per transfer (default 10000)
  *   DTX_API_TOKEN        this service's token for the coordinator's /v1 (one of its DTX_API_TOKENS)
+ *   TRANSFER_COORDINATOR_NAME  the name the banks know that coordinator by, for message transfers (default main)
  *   TRANSFER_BANK_KEYS   name=key pairs: the key each bank checks tries with, "a=...,b=..."
  *   DTX_SECRET           the key for banks not in TRANSFER_BANK_KEYS
  */
 import { pino } from 'pino';
 import { DtxClient } from '@dtx/participant-sdk';
+import { parseNamedUrls } from '../shared/named-urls.ts';
 import { createTransferApp, type BankLink } from './transfer-app.ts';
 
 const env = process.env;
 const logger = pino({ level: env.TRANSFER_LOG_LEVEL ?? 'info', base: { service: 'transfer' } });
 
-function parseBanks(text: string | undefined): Record<string, string> {
-  const banks: Record<string, string> = {};
-  for (const pair of (text ?? '')
-    .split(',')
-    .map((p) => p.trim())
-    .filter(Boolean)) {
-    const at = pair.indexOf('=');
-    if (at <= 0) throw new Error(`bad bank "${pair}": expected name=url`);
-    banks[pair.slice(0, at)] = pair.slice(at + 1).replace(/\/+$/, '');
-  }
-  return banks;
-}
-
-const tryUrls = parseBanks(env.TRANSFER_BANKS ?? 'a=http://127.0.0.1:4001,b=http://127.0.0.1:4002');
-const coordinatorUrls = parseBanks(env.TRANSFER_BANKS_FOR_COORDINATOR);
+const tryUrls = parseNamedUrls(env.TRANSFER_BANKS ?? 'a=http://127.0.0.1:4001,b=http://127.0.0.1:4002');
+const coordinatorUrls = parseNamedUrls(env.TRANSFER_BANKS_FOR_COORDINATOR);
 const banks: Record<string, BankLink> = {};
 for (const [name, url] of Object.entries(tryUrls)) banks[name] = { tryBase: url, coordinatorBase: coordinatorUrls[name] ?? url };
 
-const bankKeys = parseBanks(env.TRANSFER_BANK_KEYS);
+const bankKeys = parseNamedUrls(env.TRANSFER_BANK_KEYS);
 const sharedKey = env.DTX_SECRET || null;
 /** Each try is signed with the key of the bank it goes to. */
 const keyFor = (tryUrl: string): string | null => {
@@ -48,7 +37,13 @@ const dtx = new DtxClient({
   tryTimeoutMs: Number(env.TRANSFER_TRY_TIMEOUT_MS ?? 5_000),
   coordinatorTimeoutMs: Number(env.TRANSFER_COORDINATOR_TIMEOUT_MS ?? 15_000),
 });
-const app = await createTransferApp({ dtx, banks, logger, timeoutMs: Number(env.TRANSFER_TIMEOUT_MS ?? 10_000) });
+const app = await createTransferApp({
+  dtx,
+  coordinatorName: env.TRANSFER_COORDINATOR_NAME ?? 'main',
+  banks,
+  logger,
+  timeoutMs: Number(env.TRANSFER_TIMEOUT_MS ?? 10_000),
+});
 await app.listen({ host: env.TRANSFER_HOST ?? '127.0.0.1', port: Number(env.TRANSFER_PORT ?? 4000) });
 
 const stop = async () => {

@@ -10,7 +10,7 @@
  * still running (202: it may still end either way; query the gid later).
  */
 import type { DtxClient } from '@dtx/participant-sdk';
-import type { BankLink } from './transfer-app.ts';
+import type { BankLink, TransferReply } from './transfer-app.ts';
 
 export interface SagaTransfer {
   debitBank: BankLink;
@@ -21,11 +21,6 @@ export interface SagaTransfer {
   gid?: string;
   /** The actions' deadline: a saga still running after it is compensated. */
   timeoutMs: number;
-}
-
-export interface TransferReply {
-  httpStatus: number;
-  body: Record<string, unknown>;
 }
 
 export async function runSagaTransfer(dtx: DtxClient, transfer: SagaTransfer): Promise<TransferReply> {

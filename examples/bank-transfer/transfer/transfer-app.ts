@@ -3,7 +3,9 @@
  * an account in one bank to an account in another (or the same) bank as one
  * TCC transaction: debit and credit are registered together, tried
  * concurrently, then confirmed — or all cancelled. With `mode: 'saga'` the
- * same transfer runs as a saga instead (saga-transfer.ts).
+ * same transfer runs as a saga instead (saga-transfer.ts); with `mode:
+ * 'msg'`, as a transactional message sent by the payer's bank
+ * (message-transfer.ts).
  */
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
@@ -17,7 +19,9 @@ import {
   type BranchTarget,
   type DtxClient,
 } from '@dtx/participant-sdk';
+import { runMessageTransfer } from './message-transfer.ts';
 import { runSagaTransfer } from './saga-transfer.ts';
+import { answerErrorsAsJson } from '../shared/json-errors.ts';
 
 export interface BankLink {
   /** Base URL the transfer service uses for tries. */
@@ -26,8 +30,16 @@ export interface BankLink {
   coordinatorBase: string;
 }
 
+/** An answer decided by a transfer's mode: the HTTP status and body to send. */
+export interface TransferReply {
+  httpStatus: number;
+  body: Record<string, unknown>;
+}
+
 export interface TransferOptions {
   dtx: DtxClient;
+  /** The name the banks know this service's coordinator by (their BANK_COORDINATORS), for message transfers. */
+  coordinatorName: string;
   banks: Record<string, BankLink>;
   logger: Logger;
   /** Try-phase deadline of each transfer. */
@@ -44,7 +56,7 @@ const TransferBody = Type.Object(
     to: Party,
     amount: Type.Integer({ minimum: 1, maximum: 1_000_000_000 }),
     gid: Type.Optional(Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9_.-]+$' })),
-    mode: Type.Optional(Type.Union([Type.Literal('tcc'), Type.Literal('saga')], { default: 'tcc' })),
+    mode: Type.Optional(Type.Union([Type.Literal('tcc'), Type.Literal('saga'), Type.Literal('msg')], { default: 'tcc' })),
   },
   { additionalProperties: false },
 );
@@ -70,6 +82,19 @@ const routes: FastifyPluginAsyncTypebox<TransferOptions> = async (app, options) 
     try {
       if (request.body.mode === 'saga') {
         const answer = await runSagaTransfer(options.dtx, { debitBank, creditBank, from, to, amount, timeoutMs: options.timeoutMs, ...(gid ? { gid } : {}) });
+        return reply.status(answer.httpStatus).send(answer.body);
+      }
+      if (request.body.mode === 'msg') {
+        const answer = await runMessageTransfer({
+          debitBank,
+          creditBank,
+          from,
+          to,
+          amount,
+          coordinator: options.coordinatorName,
+          timeoutMs: options.timeoutMs + 10_000,
+          ...(gid ? { gid } : {}),
+        });
         return reply.status(answer.httpStatus).send(answer.body);
       }
       const outcome = await options.dtx.tcc(
@@ -100,12 +125,7 @@ const routes: FastifyPluginAsyncTypebox<TransferOptions> = async (app, options) 
 
 export async function createTransferApp(options: TransferOptions): Promise<FastifyInstance> {
   const app = Fastify({ loggerInstance: options.logger as FastifyBaseLogger, keepAliveTimeout: 65_000 });
-  app.setErrorHandler((error: { validation?: unknown; message: string; statusCode?: number }, request, reply) => {
-    if (error.validation) return reply.status(400).send({ code: 'INVALID_REQUEST', message: error.message });
-    if (error.statusCode && error.statusCode < 500) return reply.status(error.statusCode).send({ code: 'BAD_REQUEST', message: error.message });
-    request.log.error({ err: error }, 'transfer failed');
-    return reply.status(500).send({ code: 'INTERNAL', message: 'internal error' });
-  });
+  answerErrorsAsJson(app);
   app.get('/health', async () => ({ status: 'ok' }));
   await app.register(routes, options);
   return app;

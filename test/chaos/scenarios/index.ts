@@ -6,6 +6,7 @@ import { databaseFaults } from './database-faults.ts';
 import { everything } from './everything.ts';
 import { forcedOrderings } from './forced-orderings.ts';
 import { initiatorNetwork } from './initiator-network.ts';
+import { msgEverything } from './msg-everything.ts';
 import { participantNetwork } from './participant-network.ts';
 import { redisLoss } from './redis-loss.ts';
 import { sagaEverything } from './saga-everything.ts';
@@ -20,6 +21,7 @@ export const SCENARIOS: readonly Scenario[] = [
   forcedOrderings,
   everything,
   sagaEverything,
+  msgEverything,
 ];
 
 export function scenarioNamed(name: string): Scenario | undefined {
