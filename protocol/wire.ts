@@ -9,12 +9,13 @@
 /**
  * What is asked of a branch: TCC's try, confirm and cancel; a saga step's
  * action and compensate; a transactional message's deliver (to a receiver)
- * and check (the coordinator asking the sender whether it committed).
+ * and check (the coordinator asking the sender whether it committed); an
+ * XA branch's prepare (its work, then XA PREPARE), commit and rollback.
  */
-export type BranchOp = 'try' | 'confirm' | 'cancel' | 'action' | 'compensate' | 'deliver' | 'check';
+export type BranchOp = 'try' | 'confirm' | 'cancel' | 'action' | 'compensate' | 'deliver' | 'check' | 'prepare' | 'commit' | 'rollback';
 
 /** Every {@link BranchOp}, for validation and iteration. */
-export const BRANCH_OPS: readonly BranchOp[] = ['try', 'confirm', 'cancel', 'action', 'compensate', 'deliver', 'check'];
+export const BRANCH_OPS: readonly BranchOp[] = ['try', 'confirm', 'cancel', 'action', 'compensate', 'deliver', 'check', 'prepare', 'commit', 'rollback'];
 
 /**
  * The branch id of a transactional message's check call (`op: check`): the

@@ -9,7 +9,9 @@ import { STATUS_WORDS } from '../modes/registry.ts';
 
 const Gid = Type.String({ minLength: 1, maxLength: LIMITS.gidMaxLength, pattern: ID_PATTERN, description: 'global transaction id' });
 const BranchId = Type.String({ minLength: 1, maxLength: LIMITS.branchIdMaxLength, pattern: ID_PATTERN });
-const HttpUrl = Type.String({ minLength: 8, maxLength: 2048, pattern: '^https?://[^\\s]+$' });
+const HTTP_URL = { minLength: 8, maxLength: 2048, pattern: '^https?://[^\\s]+$' } as const;
+const HttpUrl = Type.String(HTTP_URL);
+const OperationUrl = (description: string) => Type.Optional(Type.String({ ...HTTP_URL, description }));
 const Reason = Type.String({ maxLength: 512 });
 /** A status in its mode's words (TCC: trying, confirming, cancelling, confirmed, cancelled). */
 const Status = Type.Union(STATUS_WORDS.map((s) => Type.Literal(s)));
@@ -20,11 +22,14 @@ export const ErrorReply = Type.Object({ code: Type.String(), message: Type.Strin
 export const BranchRegistration = Type.Object(
   {
     branchId: BranchId,
-    confirmUrl: HttpUrl,
-    cancelUrl: HttpUrl,
-    payload: Type.Optional(Type.Unknown({ description: 'JSON sent as the body of confirm and cancel' })),
     // Every `<operation>Url` field is one of the branch's operations; the
-    // transaction's mode says which it must have (TCC: confirm and cancel).
+    // transaction's mode says which it must have, and a branch naming others
+    // is refused with INVALID_OPERATIONS.
+    confirmUrl: OperationUrl('TCC: where the confirm goes (with cancelUrl)'),
+    cancelUrl: OperationUrl('TCC: where the cancel goes'),
+    commitUrl: OperationUrl('XA: where the commit goes (with rollbackUrl)'),
+    rollbackUrl: OperationUrl('XA: where the rollback goes'),
+    payload: Type.Optional(Type.Unknown({ description: 'JSON sent as the body of both phase-two calls' })),
   },
   { additionalProperties: false },
 );

@@ -63,9 +63,10 @@ const DEADLINE_STAGE = /** @type {Record<string, { status: string, note: string 
   tcc: { status: 'trying', note: 'applies only while trying' },
   saga: { status: 'running', note: 'applies only while running' },
   msg: { status: 'prepared', note: 'the sender is asked then, if it never submitted' },
+  xa: { status: 'preparing', note: 'applies only while preparing' },
 });
 
-/** Whether the deadline still decides anything: a TCC transaction's try phase, a saga's actions, a message's check-back. */
+/** Whether the deadline still decides anything: a TCC transaction's try phase, a saga's actions, a message's check-back, an XA transaction's prepares. */
 function deadlineApplies(/** @type {Transaction} */ t) {
   return DEADLINE_STAGE[t.mode]?.status === t.status;
 }

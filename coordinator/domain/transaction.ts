@@ -7,9 +7,9 @@
  */
 import type { BranchOp } from '@dtx/protocol';
 
-/** A transaction's mode: which rules drive it (`msg`: a transactional message). */
-export type Mode = 'tcc' | 'saga' | 'msg';
-export const MODES: readonly Mode[] = ['tcc', 'saga', 'msg'];
+/** A transaction's mode: which rules drive it (`msg`: a transactional message; `xa`: XA two-phase commit of the participants' databases). */
+export type Mode = 'tcc' | 'saga' | 'msg' | 'xa';
+export const MODES: readonly Mode[] = ['tcc', 'saga', 'msg', 'xa'];
 
 /**
  * `open`: branches are being registered (and, in TCC, tried); `committing` /

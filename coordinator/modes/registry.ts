@@ -9,8 +9,9 @@ import type { ModeRules } from './mode-rules.ts';
 import { msgRules } from './msg/msg-rules.ts';
 import { sagaRules } from './saga/saga-rules.ts';
 import { tccRules } from './tcc/tcc-rules.ts';
+import { xaRules } from './xa/xa-rules.ts';
 
-const RULES: Record<Mode, ModeRules> = { tcc: tccRules, saga: sagaRules, msg: msgRules };
+const RULES: Record<Mode, ModeRules> = { tcc: tccRules, saga: sagaRules, msg: msgRules, xa: xaRules };
 
 /** The mode a begin without one gets, and the one a decision's first write assumes. */
 export const DEFAULT_MODE: Mode = 'tcc';

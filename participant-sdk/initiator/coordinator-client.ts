@@ -12,15 +12,23 @@ import type { MessagePreparation, MessageStatus } from './message.ts';
 /** Transport retries of a coordinator call: exponential from 200 ms with full jitter, at most 5 s (a `retry-after` included). */
 const COORDINATOR_CALL_RETRY: BackoffPolicy = { baseDelayMs: 200, maxDelayMs: 5_000, jitter: 'full' };
 
-/** One branch as the coordinator records it: what it calls in phase two, and with which payload. */
+/**
+ * One branch as the coordinator records it: what it calls in phase two, and
+ * with which payload. A TCC branch names `confirmUrl` and `cancelUrl`, an
+ * XA branch `commitUrl` and `rollbackUrl`.
+ */
 export interface BranchRegistration {
   /** The branch's id within the transaction ([A-Za-z0-9_.-], 1..64). */
   branchId: string;
-  /** Where the coordinator POSTs the confirm. */
-  confirmUrl: string;
-  /** Where the coordinator POSTs the cancel. */
-  cancelUrl: string;
-  /** The body of both phase-two calls (the try's payload), as JSON. */
+  /** TCC: where the coordinator POSTs the confirm. */
+  confirmUrl?: string;
+  /** TCC: where the coordinator POSTs the cancel. */
+  cancelUrl?: string;
+  /** XA: where the coordinator POSTs the commit. */
+  commitUrl?: string;
+  /** XA: where the coordinator POSTs the rollback. */
+  rollbackUrl?: string;
+  /** The body of both phase-two calls (the first phase's payload), as JSON. */
   payload: unknown;
 }
 
@@ -61,9 +69,12 @@ export class CoordinatorClient {
     this.base = options.url.replace(/\/+$/, '');
   }
 
-  /** Begin transaction `gid`, registering `branches` in the same call (idempotent on the gid). */
-  begin(body: { gid: string; timeoutMs?: number; branches: BranchRegistration[] }) {
-    return this.post<{ gid: string; status: TransactionStatus; deadlineAt: string; created: boolean }>(body.gid, '/v1/transactions', { ...body, mode: 'tcc' });
+  /** Begin transaction `gid` (TCC unless `mode` says XA), registering `branches` in the same call (idempotent on the gid). */
+  begin(body: { gid: string; mode?: 'tcc' | 'xa'; timeoutMs?: number; branches: BranchRegistration[] }) {
+    return this.post<{ gid: string; status: string; deadlineAt: string; created: boolean }>(body.gid, '/v1/transactions', {
+      ...body,
+      mode: body.mode ?? 'tcc',
+    });
   }
 
   /** Submit a saga whole (idempotent on the gid with the same steps); waits for its outcome up to `waitMs`. */

@@ -1,5 +1,5 @@
 /**
- * The initiator API: run a function inside a global TCC transaction.
+ * The initiator API: run a function inside a global TCC (or XA) transaction.
  *
  *   const outcome = await dtx.tcc(async (tx) => {
  *     await tx.try({ url: 'http://bank-a/dtx/debit', payload: { account, amount } });
@@ -9,6 +9,8 @@
  * On return the transaction is submitted; on throw it is aborted and the
  * error rethrown. The outcome says whether phase two finished
  * (`confirmed`) or is still being retried by the coordinator (`confirming`).
+ * `dtx.xa(...)` is the same with `tx.prepare`; sagas and messages have
+ * their own builders (`dtx.saga()`, `dtx.message()`).
  */
 import { v7 as uuidv7 } from 'uuid';
 import type { Agent } from 'undici';
@@ -16,7 +18,10 @@ import { isValidGid } from '@dtx/protocol';
 import { DtxError } from '../errors.ts';
 import { CoordinatorClient, keepAliveAgent, type TransactionStatus } from './coordinator-client.ts';
 import { CoordinatorRefusedError } from './errors.ts';
+import { TCC_OPS, XA_OPS, type TwoPhaseOps } from './branch-target.ts';
 import { TccTransaction } from './tcc-transaction.ts';
+import type { TwoPhaseTransaction, TwoPhaseTransactionOptions } from './two-phase-transaction.ts';
+import { XaTransaction } from './xa-transaction.ts';
 import { Saga, type SagaOptions } from './saga.ts';
 import { Message, type MessageOptions } from './message.ts';
 
@@ -66,6 +71,27 @@ export interface TccOutcome<T> {
   gid: string;
   /** `confirmed`, or `confirming` if phase two is still being retried by the coordinator. */
   status: TransactionStatus;
+  /** What the function returned. */
+  result: T;
+}
+
+/**
+ * An XA transaction's status on the coordinator: `preparing` until submit or
+ * abort; `committing` / `rolling-back` while phase two runs (and is
+ * retried); `committed` / `rolled-back` when done.
+ */
+export type XaStatus = 'preparing' | 'committing' | 'rolling-back' | 'committed' | 'rolled-back';
+
+/**
+ * How a {@link DtxClient.xa} transaction ended, once submitted.
+ *
+ * @typeParam T - what the transaction's function returned
+ */
+export interface XaOutcome<T> {
+  /** The transaction's id: query it on the coordinator, or hand it to an operator. */
+  gid: string;
+  /** `committed`, or `committing` if phase two is still being retried by the coordinator. */
+  status: XaStatus;
   /** What the function returned. */
   result: T;
 }
@@ -145,9 +171,52 @@ export class DtxClient {
    * ```
    */
   async tcc<T>(work: (tx: TccTransaction) => Promise<T>, options: TccOptions = {}): Promise<TccOutcome<T>> {
+    return this.#runTwoPhase(TCC_OPS, (transaction) => new TccTransaction(transaction), work, options);
+  }
+
+  /**
+   * Run `work` inside a global XA transaction: each `tx.prepare` /
+   * `tx.prepareAll` in it registers its branches with the coordinator (the
+   * first also begins the transaction), then calls their prepare, where each
+   * participant's XA resource (defineXa) runs its SQL and XA PREPAREs it. If
+   * `work` returns, the transaction is submitted and every branch XA
+   * COMMITted; if it throws, every branch is rolled back and the error rethrown.
+   *
+   * @typeParam T - what `work` returns
+   * @param work - the business flow; gets the transaction to add branches on
+   * @param options - gid, prepare-phase deadline (a branch prepared holds its locks until then at most), submit reason
+   * @returns the gid, the status after submit (`committed`, or `committing`
+   *   while the coordinator still retries phase two) and `work`'s result
+   * @throws TryRejectedError (`op: 'prepare'`) when a participant refused (409), after
+   *   the abort; TryFailedError when a prepare ended without a clear answer, after the
+   *   abort; whatever `work` throws, after the abort; CoordinatorRefusedError /
+   *   CoordinatorUnavailableError as for {@link DtxClient.tcc}; DtxError `INVALID_GID`
+   *
+   * @example
+   * ```ts
+   * const outcome = await dtx.xa(async (tx) => {
+   *   await tx.prepareAll([
+   *     { url: 'http://bank-a:4001/dtx/xa-debit', payload: { account: 'alice', amount: 30 } },
+   *     { url: 'http://bank-b:4002/dtx/xa-credit', payload: { account: 'bob', amount: 30 } },
+   *   ]);
+   * }, { timeoutMs: 10_000 });
+   * console.log(outcome.gid, outcome.status);   // 'committed' (or 'committing' while phase two is retried)
+   * ```
+   */
+  async xa<T>(work: (tx: XaTransaction) => Promise<T>, options: TccOptions = {}): Promise<XaOutcome<T>> {
+    return this.#runTwoPhase(XA_OPS, (transaction) => new XaTransaction(transaction), work, options);
+  }
+
+  /** `tcc()` and `xa()`: begin with the first registration, run `work`, submit on return, abort on throw. */
+  async #runTwoPhase<X extends TwoPhaseTransaction, T, S extends string>(
+    ops: TwoPhaseOps,
+    create: (options: TwoPhaseTransactionOptions) => X,
+    work: (tx: X) => Promise<T>,
+    options: TccOptions,
+  ): Promise<{ gid: string; status: S; result: T }> {
     const gid = options.gid ?? uuidv7();
     if (!isValidGid(gid)) throw new DtxError('INVALID_GID', `gid ${JSON.stringify(gid)} must be 1-128 characters of [A-Za-z0-9_.-]`);
-    const tx = this.#transaction(gid, { begun: false, branchPrefix: '', timeoutMs: options.timeoutMs });
+    const tx = create(this.#transactionOptions(gid, ops, { begun: false, branchPrefix: '', timeoutMs: options.timeoutMs }));
     let result: T;
     try {
       result = await work(tx);
@@ -156,7 +225,7 @@ export class DtxClient {
       throw error;
     }
     await tx.ensureBegun();
-    const submitted = await this.#coordinator.submit(gid, options.reason ? { reason: options.reason } : {});
+    const submitted = await this.#coordinator.submit<S>(gid, options.reason ? { reason: options.reason } : {});
     return { gid, status: submitted.status, result };
   }
 
@@ -170,7 +239,7 @@ export class DtxClient {
    * @returns the transaction, to call `try` / `tryAll` on; it is neither submitted nor aborted from here
    */
   join(gid: string, parentBranchId: string): TccTransaction {
-    return this.#transaction(gid, { begun: true, branchPrefix: parentBranchId, timeoutMs: undefined });
+    return new TccTransaction(this.#transactionOptions(gid, TCC_OPS, { begun: true, branchPrefix: parentBranchId, timeoutMs: undefined }));
   }
 
   /** Close the client's keep-alive connections; call it once, on shutdown. */
@@ -178,9 +247,14 @@ export class DtxClient {
     await this.#agent.close();
   }
 
-  #transaction(gid: string, extra: { begun: boolean; branchPrefix: string; timeoutMs: number | undefined }): TccTransaction {
-    return new TccTransaction({
+  #transactionOptions(
+    gid: string,
+    ops: TwoPhaseOps,
+    extra: { begun: boolean; branchPrefix: string; timeoutMs: number | undefined },
+  ): TwoPhaseTransactionOptions {
+    return {
       gid,
+      ops,
       coordinator: this.#coordinator,
       coordinatorUrl: this.options.coordinatorUrl,
       dispatcher: this.#agent,
@@ -188,7 +262,7 @@ export class DtxClient {
       tryTimeoutMs: this.options.tryTimeoutMs ?? 10_000,
       now: this.options.now ?? Date.now,
       ...extra,
-    });
+    };
   }
 
   /**
@@ -253,7 +327,7 @@ export class DtxClient {
    * by itself at the deadline, so the original error is still what the
    * caller gets.
    */
-  async #abortAfter(tx: TccTransaction, cause: unknown): Promise<void> {
+  async #abortAfter(tx: TwoPhaseTransaction, cause: unknown): Promise<void> {
     if (!tx.begun) return;
     const reason = (cause instanceof Error ? cause.message : String(cause)).slice(0, 500);
     try {

@@ -5,8 +5,9 @@
 import { DtxError } from '../errors.ts';
 
 /**
- * A participant refused a try (HTTP 409): the transaction was aborted. `code`
- * is the participant's (BranchRejectedError's `code`, e.g. `INSUFFICIENT_FUNDS`).
+ * A participant refused a try (an XA branch: its prepare) with HTTP 409: the
+ * transaction was aborted. `code` is the participant's (BranchRejectedError's
+ * `code`, e.g. `INSUFFICIENT_FUNDS`).
  */
 export class TryRejectedError extends DtxError {
   /**
@@ -14,34 +15,36 @@ export class TryRejectedError extends DtxError {
    * @param branchId - the refused branch
    * @param code - the participant's reply code
    * @param message - the participant's reply message
+   * @param op - the refused call: `try` (TCC) or `prepare` (XA)
    */
   constructor(
     readonly gid: string,
     readonly branchId: string,
     code: string,
     message: string,
+    readonly op: 'try' | 'prepare' = 'try',
   ) {
-    super(code, `try of branch ${branchId} in ${gid} was rejected: ${message}`);
+    super(code, `${op} of branch ${branchId} in ${gid} was rejected: ${message}`);
   }
 }
 
-/** A try ended without a clear answer (error status, timeout, connection error): the transaction was aborted. */
+/** A try (an XA branch: its prepare) ended without a clear answer (error status, timeout, connection error): the transaction was aborted. */
 export class TryFailedError extends DtxError {
   /**
    * @param gid - the aborted transaction
    * @param branchId - the branch whose try failed
    * @param httpStatus - the reply's status, or null when there was no reply
    * @param message - what happened
-   * @param options - `cause`: the transport error
+   * @param options - `cause`: the transport error; `op`: the failed call, `try` (default) or `prepare`
    */
   constructor(
     readonly gid: string,
     readonly branchId: string,
     readonly httpStatus: number | null,
     message: string,
-    options?: { cause?: unknown },
+    options?: { cause?: unknown; op?: 'try' | 'prepare' },
   ) {
-    super('TRY_FAILED', `try of branch ${branchId} in ${gid} failed: ${message}`, options);
+    super('TRY_FAILED', `${options?.op ?? 'try'} of branch ${branchId} in ${gid} failed: ${message}`, options);
   }
 }
 

@@ -1,7 +1,8 @@
 export { DtxClient } from './dtx-client.ts';
-export type { DtxClientOptions, TccOptions, TccOutcome } from './dtx-client.ts';
+export type { DtxClientOptions, TccOptions, TccOutcome, XaOutcome, XaStatus } from './dtx-client.ts';
 export { TccTransaction } from './tcc-transaction.ts';
-export type { BranchTarget } from './branch-target.ts';
+export { XaTransaction } from './xa-transaction.ts';
+export type { BranchTarget, XaBranchTarget } from './branch-target.ts';
 export { CoordinatorClient } from './coordinator-client.ts';
 export type { BranchRegistration, TransactionStatus } from './coordinator-client.ts';
 export * from './errors.ts';

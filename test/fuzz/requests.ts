@@ -196,7 +196,7 @@ const beginBody: fc.Arbitrary<BodyVariant> = fc
       {
         weight: 1,
         arbitrary: fc
-          .oneof(oddText, wrongTypeForString, fc.constantFrom('saga', 'TCC', 'xa'))
+          .oneof(oddText, wrongTypeForString, fc.constantFrom('saga', 'msg', 'TCC', 'XA'))
           .filter((m) => m !== 'tcc')
           .map((mode) => ({ variant: 'bad-mode', body: json({ ...valid, mode }), refused: true })),
       },

@@ -196,15 +196,30 @@ describe('begin: POST /v1/transactions', () => {
     ['timeoutMs as a string', { timeoutMs: '1000' }],
     ['timeoutMs as a float', { timeoutMs: 1000.5 }],
     ['timeoutMs as a boolean', { timeoutMs: true }],
-    ['mode unknown', { mode: 'xa' }],
+    ['mode unknown', { mode: 'xb' }],
     ['mode as a number', { mode: 1 }],
     ['branches as an object', { branches: { b1: 'x' } }],
     ['branches holding a string', { branches: ['b1'] }],
-    ['branch without cancelUrl', { branches: [{ branchId: 'b1', confirmUrl: 'http://x.test/c' }] }],
     ['branchId as a number', { branches: [{ branchId: 1, confirmUrl: 'http://x.test/c', cancelUrl: 'http://x.test/c' }] }],
   ])('wrong type: %s → 400, nothing created', async (_what, fields) => {
     const gid = typeof fields.gid === 'number' ? String(fields.gid) : newGid('wt');
     expectError(await call('POST', '/v1/transactions', { gid, ...fields }), 400, 'INVALID_REQUEST');
+    await expectNoTransaction(gid);
+  });
+
+  it.each<[string, Record<string, unknown>]>([
+    ['a TCC branch without cancelUrl', { branches: [{ branchId: 'b1', confirmUrl: 'http://x.test/c' }] }],
+    ['an XA branch without rollbackUrl', { mode: 'xa', branches: [{ branchId: 'b1', commitUrl: 'http://x.test/c' }] }],
+    [
+      'a branch naming TCC and XA operations',
+      { branches: [{ branchId: 'b1', confirmUrl: 'http://x.test/c', cancelUrl: 'http://x.test/c', commitUrl: 'http://x.test/c' }] },
+    ],
+    ['XA operations in a TCC transaction', { mode: 'tcc', branches: [{ branchId: 'b1', commitUrl: 'http://x.test/c', rollbackUrl: 'http://x.test/r' }] }],
+    ['TCC operations in an XA transaction', { mode: 'xa', branches: [{ branchId: 'b1', confirmUrl: 'http://x.test/c', cancelUrl: 'http://x.test/r' }] }],
+  ])('operations the mode does not have: %s → 400 INVALID_OPERATIONS, nothing created', async (_what, fields) => {
+    const gid = newGid('ops');
+    const body = expectError(await call('POST', '/v1/transactions', { gid, ...fields }), 400, 'INVALID_OPERATIONS');
+    expect(body.message).toMatch(/branches\[0\] names the operations/);
     await expectNoTransaction(gid);
   });
 
@@ -398,7 +413,6 @@ describe('register: POST /v1/transactions/:gid/branches', () => {
     ['empty branches', { branches: [] }],
     ['unknown field', { branches: [branch('b9')], extra: 1 }],
     ['branches as a string', { branches: 'b9' }],
-    ['a branch without confirmUrl', { branches: [{ branchId: 'b9', cancelUrl: 'http://x.test/c' }] }],
     ['a 65-char branchId', { branches: [{ ...branch('b9'), branchId: long(65) }] }],
     ['a bad URL', { branches: [{ ...branch('b9'), confirmUrl: 'mailto:x@y.test' }] }],
     ['a too long URL', { branches: [{ ...branch('b9'), cancelUrl: `http://x.test/${long(2040)}` }] }],
@@ -408,6 +422,23 @@ describe('register: POST /v1/transactions/:gid/branches', () => {
     const gid = await begin({ branches: [branch('b1')] });
     await expectNothingWritten(gid, async () => {
       expectError(await call('POST', `/v1/transactions/${gid}/branches`, body), 400, 'INVALID_REQUEST');
+    });
+  });
+
+  it('a branch without confirmUrl → 400 INVALID_OPERATIONS, nothing written', async () => {
+    const gid = await begin({ branches: [branch('b1')] });
+    await expectNothingWritten(gid, async () => {
+      const body = { branches: [{ branchId: 'b9', cancelUrl: `${participantUrl}/b9/cancel` }] };
+      expectError(await call('POST', `/v1/transactions/${gid}/branches`, body), 400, 'INVALID_OPERATIONS');
+    });
+  });
+
+  it('an XA branch joining a TCC transaction → 409 ILLEGAL_STATE, nothing written', async () => {
+    const gid = await begin({ branches: [branch('b1')] });
+    await expectNothingWritten(gid, async () => {
+      const body = { branches: [{ branchId: 'b9', commitUrl: `${participantUrl}/b9/commit`, rollbackUrl: `${participantUrl}/b9/rollback` }] };
+      const refusal = expectError(await call('POST', `/v1/transactions/${gid}/branches`, body), 409, 'ILLEGAL_STATE');
+      expect(refusal.message).toMatch(/is a tcc transaction: xa branches cannot join it/);
     });
   });
 

@@ -36,7 +36,7 @@ describe('outcomeOfStatus', () => {
 describe('isBranchOp', () => {
   it('accepts every op and nothing else', () => {
     for (const op of BRANCH_OPS) expect(isBranchOp(op)).toBe(true);
-    for (const op of ['', 'Confirm', 'prepare', 'commit', 'rollback', 'Deliver', 'confirm ']) expect(isBranchOp(op)).toBe(false);
+    for (const op of ['', 'Confirm', 'Prepare', 'commit ', 'rollback/', 'Deliver', 'confirm ']) expect(isBranchOp(op)).toBe(false);
   });
 });
 
