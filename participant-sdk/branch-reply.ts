@@ -6,6 +6,7 @@
  * into a success reply.
  */
 import type { BarrierRefusal, BarrierResult } from './barrier/barrier.ts';
+import type { XaOutcome } from './xa/xa-branch.ts';
 import { BarrierInputError, BranchOngoingError, BranchRejectedError, SignatureError } from './errors.ts';
 import type { ParticipantReply } from './incoming-call.ts';
 import { errorReply } from './incoming-call.ts';
@@ -28,6 +29,27 @@ export function replyOfResult(result: BarrierResult<unknown>): ParticipantReply 
       return errorReply(REPLY_STATUS.failure, 'SUSPENDED', 'this branch was already cancelled (or null-compensated); a late try/action is refused');
     case 'refused':
       return errorReply(REPLY_STATUS.failure, REFUSAL_REPLIES[result.refusal].code, REFUSAL_REPLIES[result.refusal].message);
+  }
+}
+
+/** An XA branch call's reply (xa/xa-branch.ts): success but for a late prepare and the calls the protocol never makes. */
+export function replyOfXa(outcome: XaOutcome): ParticipantReply {
+  switch (outcome.kind) {
+    case 'prepared':
+      return success({ ok: true, result: outcome.value === undefined ? null : outcome.value });
+    case 'duplicate':
+      return success({ ok: true, duplicate: true });
+    case 'committed':
+    case 'rolled-back':
+      return success({ ok: true, result: null });
+    case 'null-rollback':
+      return success({ ok: true, nullCompensation: true });
+    case 'suspended':
+      return errorReply(REPLY_STATUS.failure, 'SUSPENDED', 'this branch was already rolled back here; a late prepare is refused');
+    case 'refused':
+      return outcome.refusal === 'prepare-not-found'
+        ? errorReply(REPLY_STATUS.failure, 'PREPARE_NOT_FOUND', 'this branch was never prepared here (or was rolled back); a commit is refused')
+        : errorReply(REPLY_STATUS.failure, 'ALREADY_COMMITTED', 'this branch was already committed here; a rollback is refused');
   }
 }
 

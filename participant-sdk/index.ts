@@ -1,9 +1,10 @@
 /**
  * Public API of the dtx participant SDK (`@dtx/participant-sdk`): the
  * participant side (defineTcc / defineSqlTcc, defineSaga / defineSqlSaga,
- * defineMessageReceiver / defineSqlMessageReceiver and defineMessageSender
- * resources, createParticipant, the barrier, the Fastify plugin and the node:http handler) and the
- * initiator side (DtxClient: tcc, saga, message), plus the wire protocol re-exported whole.
+ * defineMessageReceiver / defineSqlMessageReceiver, defineMessageSender and
+ * defineXa resources, createParticipant, the barrier, XA recovery, the Fastify
+ * plugin and the node:http handler) and the initiator side (DtxClient: tcc,
+ * xa, saga, message), plus the wire protocol re-exported whole.
  */
 export * from '@dtx/protocol';
 export * from './errors.ts';
@@ -23,4 +24,8 @@ export { createBarrierTable } from './barrier/migration.ts';
 export { DEFAULT_BARRIER_TABLE } from './barrier/input.ts';
 export { cleanupBarrier, startBarrierCleanup } from './barrier/cleanup.ts';
 export type { BarrierCleanupHandle, BarrierCleanupSchedule, CleanupOptions } from './barrier/cleanup.ts';
+export { DTX_XA_FORMAT_ID, describeXid, xidOf } from './xa/xid.ts';
+export type { Xid } from './xa/xid.ts';
+export { createXaGidTable, DEFAULT_XA_GID_TABLE } from './xa/xa-tables.ts';
+export type { XaGlobalStatus, XaOutcomeSource, XaRecoveryHandle, XaRecoveryOptions, XaRecoveryPass } from './xa/xa-recovery.ts';
 export * from './initiator/index.ts';

@@ -13,14 +13,17 @@ import { cleanupBarrier, startBarrierCleanup } from './barrier/cleanup.ts';
 import type { BarrierCleanupHandle } from './barrier/cleanup.ts';
 import { assertTableName, DEFAULT_BARRIER_TABLE } from './barrier/input.ts';
 import { createBarrierTable } from './barrier/migration.ts';
-import { replyOfCheckBack, replyOfError, replyOfResult } from './branch-reply.ts';
+import { replyOfCheckBack, replyOfError, replyOfResult, replyOfXa } from './branch-reply.ts';
 import { answerCheckBack } from './barrier/sender-row.ts';
 import { BarrierInputError, BranchOngoingError, BranchRejectedError, ParticipantConfigError, SignatureError } from './errors.ts';
 import { decodeCall, errorReply, parseJsonBody } from './incoming-call.ts';
 import type { ParticipantReply, ParticipantRequest } from './incoming-call.ts';
 import { MESSAGE_SENDER_BRANCH, verify } from '@dtx/protocol';
-import { assertResourceName } from './resource.ts';
+import { assertResourceName, type BranchHandler, type SqlBranchContext } from './resource.ts';
 import type { Resource } from './resource.ts';
+import { commitXa, prepareXa, rollbackXa, type XaBranchOptions } from './xa/xa-branch.ts';
+import { recoverXa, startXaRecovery, type XaRecoveryHandle, type XaRecoveryOptions, type XaRecoveryPass, type XaRecoverySetting } from './xa/xa-recovery.ts';
+import { createXaGidTable, DEFAULT_XA_GID_TABLE } from './xa/xa-tables.ts';
 
 /** How {@link createParticipant} sets up one participant: its database, its resources and its key. */
 export interface ParticipantOptions {
@@ -59,6 +62,14 @@ export interface ParticipantOptions {
   maxSkewMs?: number;
   /** Name of the barrier table in `knex`'s database (optionally `schema.table`). Default `dtx_barrier`. */
   barrierTable?: string;
+  /** XA resources: where the gids of xids too long to carry them are kept (created by `migrate()`). Default `dtx_xa_gid`. */
+  xaGidTable?: string;
+  /**
+   * XA resources: InnoDB's lock wait bound, in seconds, for a branch's
+   * statements (a prepare queued behind rows that another prepared branch
+   * holds gives up after it). Default 5.
+   */
+  xaLockWaitSeconds?: number;
   /** Where refused calls, handler failures and barrier retries are logged. Default: a pino logger on stdout. */
   logger?: Logger;
   /** Clock in epoch milliseconds, for signature freshness and barrier timestamps. Default `Date.now`. */
@@ -90,6 +101,15 @@ export interface Participant {
   cleanup(options: ParticipantCleanupOptions): Promise<number>;
   /** Run cleanup every `intervalMs` in the background (unref'd timer). */
   startCleanup(options: ParticipantCleanupOptions & { intervalMs: number }): BarrierCleanupHandle;
+  /**
+   * One pass over the XA branches left prepared in this participant's
+   * database (`XA RECOVER`, dtx's xids only): each gets its transaction's
+   * outcome applied, or is left prepared while undecided (and reported
+   * once it has been in doubt longer than `inDoubtAfterMs`).
+   */
+  recoverXa(options: XaRecoveryOptions): Promise<XaRecoveryPass>;
+  /** recoverXa now, then every `intervalMs` in the background (unref'd timer). */
+  startXaRecovery(options: XaRecoveryOptions & { intervalMs: number }): XaRecoveryHandle;
 }
 
 interface NormalisedOptions {
@@ -101,6 +121,8 @@ interface NormalisedOptions {
   publicTarget: { host: string; basePath: string } | null;
   maxSkewMs: number;
   table: string;
+  xaGidTable: string;
+  xaLockWaitSeconds: number;
   logger: Logger;
   now: () => number;
 }
@@ -156,6 +178,15 @@ function normaliseParticipantOptions(options: ParticipantOptions): NormalisedOpt
   } catch (error) {
     throw new ParticipantConfigError('barrierTable', error instanceof Error ? error.message : String(error));
   }
+  const xaGidTable = options.xaGidTable ?? DEFAULT_XA_GID_TABLE;
+  try {
+    assertTableName(xaGidTable);
+  } catch (error) {
+    throw new ParticipantConfigError('xaGidTable', error instanceof Error ? error.message : String(error));
+  }
+  const xaLockWaitSeconds = options.xaLockWaitSeconds ?? 5;
+  if (!Number.isInteger(xaLockWaitSeconds) || xaLockWaitSeconds < 1)
+    throw new ParticipantConfigError('xaLockWaitSeconds', 'xaLockWaitSeconds must be a whole number of seconds, at least 1');
   return {
     knex: options.knex,
     resources,
@@ -163,6 +194,8 @@ function normaliseParticipantOptions(options: ParticipantOptions): NormalisedOpt
     publicTarget,
     maxSkewMs,
     table,
+    xaGidTable,
+    xaLockWaitSeconds,
     logger: (options.logger ?? pino({ name: 'dtx-participant' })).child({ component: 'dtx-participant' }),
     now: options.now ?? Date.now,
   };
@@ -199,6 +232,9 @@ export function createParticipant(options: ParticipantOptions): Participant {
   if (o.secret === null)
     o.logger.warn('INSECURE DEVELOPMENT MODE: no secret, unsigned calls are accepted; never run this way where others can reach the participant');
 
+  /** When each prepared XA branch was first found in doubt by the recovery, kept across its passes. */
+  const xaInDoubtSince = new Map<string, number>();
+
   async function handle(request: ParticipantRequest): Promise<ParticipantReply> {
     const decoded = decodeCall(request, o.resources);
     if (!decoded.ok) {
@@ -233,6 +269,10 @@ export function createParticipant(options: ParticipantOptions): Participant {
     // A message sender has no handler: its check-back is answered from its barrier row.
     if (call.resource.mode === 'msg-sender') return answerCheck(call.gid, call.branchId, log);
 
+    const rawPayload = typeof call.rawBody === 'string' ? call.rawBody : call.rawBody.toString('utf8');
+    const context = { gid: call.gid, branchId: call.branchId, op: call.op, payload: payload.value, rawPayload, log };
+    if (call.resource.mode === 'xa') return handleXa(call.resource.handlers.prepare!, context, log);
+
     // Resolved by decodeCall: the resource answers this op.
     const handler = call.resource.handlers[call.op]!;
     const barrier: BarrierOptions = {
@@ -243,8 +283,6 @@ export function createParticipant(options: ParticipantOptions): Participant {
       now: o.now,
       onRetry: (error, attempt) => log.warn({ err: error, attempt }, 'barrier transaction retried after a lock conflict'),
     };
-    const rawPayload = typeof call.rawBody === 'string' ? call.rawBody : call.rawBody.toString('utf8');
-    const context = { gid: call.gid, branchId: call.branchId, op: call.op, payload: payload.value, rawPayload, log };
     let result: BarrierResult<unknown>;
     try {
       result =
@@ -260,6 +298,33 @@ export function createParticipant(options: ParticipantOptions): Participant {
     else if (result.kind === 'refused') log.warn({ barrier: result.kind, refusal: result.refusal }, `call refused by the barrier: ${result.refusal}`);
     else log.info({ barrier: result.kind }, `branch handler skipped: ${result.kind}`);
     return replyOfResult(result);
+  }
+
+  /** An XA resource's call: its prepare runs the handler in an XA branch; commit and rollback are the SDK's (xa/xa-branch.ts). */
+  async function handleXa(prepare: BranchHandler, context: Omit<SqlBranchContext<unknown>, 'sql'>, log: Logger): Promise<ParticipantReply> {
+    const branch: XaBranchOptions = {
+      gid: context.gid,
+      branchId: context.branchId,
+      table: o.table,
+      gidTable: o.xaGidTable,
+      now: o.now,
+      lockWaitSeconds: o.xaLockWaitSeconds,
+      onRetry: (error, attempt) => log.warn({ err: error, attempt }, 'XA branch retried after a lock conflict'),
+    };
+    try {
+      const outcome =
+        context.op === 'prepare'
+          ? await prepareXa(o.knex, branch, (sql) => prepare({ ...context, sql }))
+          : context.op === 'commit'
+            ? await commitXa(o.knex, branch)
+            : await rollbackXa(o.knex, branch);
+      if (outcome.kind === 'refused' || outcome.kind === 'suspended') log.warn({ xa: outcome }, `XA call refused: ${outcome.kind}`);
+      else log.debug({ xa: outcome.kind }, 'XA call answered');
+      return replyOfXa(outcome);
+    } catch (error) {
+      logFailure(log, error);
+      return replyOfError(error);
+    }
   }
 
   /**
@@ -286,7 +351,10 @@ export function createParticipant(options: ParticipantOptions): Participant {
   }
 
   return {
-    migrate: () => createBarrierTable(o.knex, o.table),
+    migrate: async () => {
+      await createBarrierTable(o.knex, o.table);
+      if ([...o.resources.values()].some((resource) => resource.mode === 'xa')) await createXaGidTable(o.knex, o.xaGidTable);
+    },
     handle: async (request) => {
       try {
         return await handle(request);
@@ -305,7 +373,13 @@ export function createParticipant(options: ParticipantOptions): Participant {
         onRun: (deleted) => o.logger.debug({ deleted }, 'barrier cleanup ran'),
         onError: (error) => o.logger.error({ err: error }, 'barrier cleanup failed'),
       }),
+    recoverXa: (r) => recoverXa(o.knex, { ...xaRecoverySetting(), ...r }),
+    startXaRecovery: (r) => startXaRecovery(o.knex, { ...xaRecoverySetting(), ...r }),
   };
+
+  function xaRecoverySetting(): XaRecoverySetting {
+    return { table: o.table, gidTable: o.xaGidTable, lockWaitSeconds: o.xaLockWaitSeconds, now: o.now, logger: o.logger, inDoubtSince: xaInDoubtSince };
+  }
 }
 
 function logFailure(log: Logger, error: unknown): void {

@@ -185,10 +185,11 @@ export interface MessageSenderDefinition {
 
 /**
  * The transaction mode a resource takes part in: `tcc` (try/confirm/cancel),
- * `saga` (action/compensate), `msg` (a message receiver: deliver) or
- * `msg-sender` (a message sender's check-back: check).
+ * `saga` (action/compensate), `msg` (a message receiver: deliver),
+ * `msg-sender` (a message sender's check-back: check) or `xa` (an XA branch:
+ * prepare/commit/rollback).
  */
-export type ResourceMode = 'tcc' | 'saga' | 'msg' | 'msg-sender';
+export type ResourceMode = 'tcc' | 'saga' | 'msg' | 'msg-sender' | 'xa';
 
 /**
  * The ops a resource of each mode answers, in protocol order. A call for any
@@ -200,6 +201,7 @@ export const RESOURCE_OPS: Readonly<Record<ResourceMode, readonly BranchOp[]>> =
   saga: Object.freeze(['action', 'compensate'] as const),
   msg: Object.freeze(['deliver'] as const),
   'msg-sender': Object.freeze(['check'] as const),
+  xa: Object.freeze(['prepare', 'commit', 'rollback'] as const),
 });
 
 /** How handlers reach the local transaction: a knex transaction (`ctx.trx`) or plain SQL (`ctx.sql`). */
@@ -262,8 +264,22 @@ export interface MessageSenderResource extends ResourceBase<null, null> {
   readonly mode: 'msg-sender';
 }
 
+/**
+ * An XA resource, ready to be served by {@link createParticipant}: what
+ * {@link defineXa} returns. Opaque to users: pass it in `resources`, do not
+ * build it by hand.
+ *
+ * @typeParam P - the payload's type
+ * @typeParam R - what prepare returns
+ */
+export interface XaResource<P = unknown, R = unknown> extends ResourceBase<P, R> {
+  /** Always `xa`: served at `/<name>/{prepare,commit,rollback}`; only prepare has a handler. */
+  readonly mode: 'xa';
+}
+
 /** Any resource a participant can serve. */
-export type Resource = TccResource<unknown, unknown> | SagaResource<unknown> | MessageReceiverResource<unknown> | MessageSenderResource;
+export type Resource =
+  TccResource<unknown, unknown> | SagaResource<unknown> | MessageReceiverResource<unknown> | MessageSenderResource | XaResource<unknown, unknown>;
 
 const RESOURCE_NAME = /^[a-z0-9-]{1,64}$/;
 
@@ -491,6 +507,20 @@ export function defineSqlMessageReceiver<P>(def: SqlMessageReceiverDefinition<P>
 }
 
 /**
+ * The handler of an XA resource, as given to {@link defineXa}: its work, as
+ * plain SQL on the branch's connection, between XA START and XA PREPARE.
+ *
+ * @typeParam P - the payload's type
+ * @typeParam R - what prepare returns to the initiator
+ */
+export interface XaResourceDefinition<P, R> {
+  /** Path segment of the resource: [a-z0-9-], e.g. `xa-debit`. */
+  name: string;
+  /** The branch's work; it is prepared when this returns, rolled back when it throws. */
+  prepare(ctx: SqlBranchContext<P>): Promise<R> | R;
+}
+
+/**
  * Define the sender's end of transactional messages: the check-back the
  * coordinator calls at `POST <prefix>/<name>/check` when a message stayed
  * prepared past its timeout (its sender may have died between its local
@@ -525,6 +555,51 @@ export function defineSqlMessageReceiver<P>(def: SqlMessageReceiverDefinition<P>
 export function defineMessageSender(def: MessageSenderDefinition): MessageSenderResource {
   assertResourceName(def.name);
   return Object.freeze({ name: def.name, mode: 'msg-sender' as const, transaction: 'knex' as const, handlers: Object.freeze({}) });
+}
+
+/**
+ * Define an XA resource: a branch of work in the participant's MySQL or
+ * MariaDB database that the coordinator commits or rolls back with the
+ * others, without compensation. The participant serves it at
+ * `POST <prefix>/<name>/{prepare,commit,rollback}`:
+ * - prepare (called by the initiator, `dtx.xa(tx => tx.prepare(...))`): on a
+ *   connection of its own, `XA START`, the barrier row, your handler's SQL
+ *   (`ctx.sql`), `XA END`, `XA PREPARE`; the changes are then held, invisible
+ *   and locked, until the decision. A handler that throws rolls them back
+ *   (BranchRejectedError: 409, the initiator rolls the transaction back);
+ * - commit and rollback (called by the coordinator) have no handler: the SDK
+ *   runs `XA COMMIT` / `XA ROLLBACK`, each safe to repeat. A rollback of a
+ *   branch never prepared here is a null rollback that refuses a late prepare.
+ *
+ * Branches left prepared by a crash (of the participant, or of the database)
+ * are finished by the coordinator's retries, and by the participant's own
+ * {@link Participant.startXaRecovery}.
+ *
+ * @typeParam P - the payload's type, as the initiator sends it (not validated: check it)
+ * @typeParam R - what prepare returns to the initiator
+ * @param def - the resource's name and its prepare handler
+ * @returns the resource, to pass in {@link ParticipantOptions.resources}
+ * @throws ParticipantConfigError on a bad name or a missing handler
+ *
+ * @example
+ * ```ts
+ * import { BranchRejectedError, defineXa } from '@dtx/participant-sdk';
+ *
+ * const debit = defineXa<{ account: string; amount: number }>({
+ *   name: 'xa-debit',
+ *   async prepare({ payload, sql }) {
+ *     const { affectedRows } = await sql('update accounts set balance = balance - ? where id = ? and balance >= ?', [payload.amount, payload.account, payload.amount]);
+ *     if (affectedRows === 0) throw new BranchRejectedError('insufficient funds', { code: 'INSUFFICIENT_FUNDS' });
+ *   },
+ * });
+ * ```
+ */
+export function defineXa<P, R = unknown>(def: XaResourceDefinition<P, R>): XaResource<P, R> {
+  assertResourceName(def.name);
+  if (typeof (def as { prepare?: unknown }).prepare !== 'function')
+    throw new ParticipantConfigError('resources', `resource ${def.name}: prepare must be a function`);
+  const prepare: BranchHandler = async (ctx) => (def.prepare as (ctx: unknown) => unknown).call(def, ctx);
+  return Object.freeze({ name: def.name, mode: 'xa' as const, transaction: 'sql' as const, handlers: Object.freeze({ prepare }) });
 }
 
 /** What tccResource needs of either definition; the contexts are the participant's to match. */

@@ -6,11 +6,13 @@
  * summary with the money before and after. Each transfer is one TCC
  * transaction; with `--mode saga` a saga of two steps (debit, credit); with
  * `--mode msg` a debit committed by the payer's bank with a transactional
- * message that credits the payee's bank.
+ * message that credits the payee's bank; with `--mode xa` one XA
+ * transaction of both banks' databases.
  *
  *   npm run demo -- --transfers 500 --concurrency 16 --error-rate 0.05 --coordinators 2
  *   npm run demo -- --mode saga
  *   npm run demo -- --mode msg
+ *   npm run demo -- --mode xa
  */
 import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -30,8 +32,9 @@ const cli = defineCli({
     mode: {
       type: 'string',
       default: 'tcc',
-      choices: ['tcc', 'saga', 'msg'],
-      description: 'how each transfer runs: one TCC transaction, a saga (debit, then credit), or a message (the payer bank debits, a message credits)',
+      choices: ['tcc', 'saga', 'msg', 'xa'],
+      description:
+        'how each transfer runs: one TCC transaction, a saga (debit, then credit), a message (the payer bank debits, a message credits), or one XA transaction of both banks',
     },
     transfers: { type: 'integer', default: 200, min: 1, max: 1_000_000, description: 'random transfers to run' },
     concurrency: { type: 'integer', default: 8, min: 1, max: 512, description: 'transfers in flight at once' },
@@ -80,6 +83,7 @@ const MODE_NAMES: Record<TransferMode, { title: string; transfers: string }> = {
   tcc: { title: 'TCC', transfers: 'transfers' },
   saga: { title: 'sagas', transfers: 'saga transfers' },
   msg: { title: 'transactional messages', transfers: 'message transfers' },
+  xa: { title: 'XA', transfers: 'XA transfers' },
 };
 
 /**
@@ -97,9 +101,9 @@ function counted(results: Record<TransferResult, number>): [string, number][] {
       ['failed', results.failed + results.refused],
     ];
   }
-  if (mode === 'tcc') {
+  if (mode === 'tcc' || mode === 'xa') {
     return [
-      ['confirmed', results.confirmed + results.pending],
+      [mode === 'xa' ? 'committed' : 'confirmed', results.confirmed + results.pending],
       ['insufficient', results['insufficient-funds']],
       ['failed', results.failed + results.refused],
     ];
@@ -180,10 +184,13 @@ try {
   say(
     `  transfers sent            ${transfers} in ${(load.elapsedMs / 1000).toFixed(1)} s (${((transfers / load.elapsedMs) * 1000).toFixed(0)}/s), drained in ${((Date.now() - drainStarted) / 1000).toFixed(1)} s`,
   );
-  if (mode === 'tcc') {
-    say(`  answered confirmed        ${load.results.confirmed}${load.results.pending ? ` (+${load.results.pending} confirming, finished by recovery)` : ''}`);
+  if (mode === 'tcc' || mode === 'xa') {
+    const [done, doing, undone] = mode === 'xa' ? ['committed', 'committing', 'rolled back'] : ['confirmed', 'confirming', 'cancelled'];
+    say(
+      `  ${`answered ${done}`.padEnd(26)}${load.results.confirmed}${load.results.pending ? ` (+${load.results.pending} ${doing}, finished by recovery)` : ''}`,
+    );
     say(`  refused: insufficient     ${load.results['insufficient-funds']}`);
-    say(`  failed (then cancelled)   ${load.results.failed + load.results.refused}`);
+    say(`  ${`failed (then ${undone})`.padEnd(26)}${load.results.failed + load.results.refused}`);
   } else if (mode === 'msg') {
     say(`  answered delivered        ${load.results.confirmed}`);
     say(`  answered sent             ${load.results.pending} (debit committed, the credit delivered after the answer)`);

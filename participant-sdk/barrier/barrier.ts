@@ -243,12 +243,12 @@ export interface SqlResult<Row> {
 }
 
 /** The subset of a mysql2 (callback) connection used here. */
-interface RawConnection {
+export interface RawConnection {
   query(sql: string, values: readonly unknown[], callback: (error: unknown, result: unknown) => void): void;
   destroy(): void;
 }
 
-function rawQuery(connection: RawConnection, sql: string, values: readonly unknown[]): Promise<unknown> {
+export function rawQuery(connection: RawConnection, sql: string, values: readonly unknown[]): Promise<unknown> {
   return new Promise((resolve, reject) => connection.query(sql, values, (error, result) => (error ? reject(error) : resolve(result))));
 }
 
@@ -265,7 +265,7 @@ export function sqlOnKnex(trx: Knex.Transaction): BranchSql {
   return branchSql(knexQuery(trx));
 }
 
-function branchSql(query: BarrierQuery): BranchSql {
+export function branchSql(query: BarrierQuery): BranchSql {
   return async <Row>(sql: string, values: readonly unknown[] = []): Promise<SqlResult<Row>> => {
     const result = await query(sql, values);
     if (Array.isArray(result)) return { rows: result as Row[], affectedRows: 0, insertId: 0 };
@@ -294,7 +294,7 @@ function retryOptions(options: BarrierOptions) {
 }
 
 /** One statement on the barrier's transaction; resolves to mysql2's result (a header, or rows). */
-type BarrierQuery = (sql: string, values: readonly unknown[]) => Promise<unknown>;
+export type BarrierQuery = (sql: string, values: readonly unknown[]) => Promise<unknown>;
 
 /**
  * The barrier's statements for one call, on whatever runs the
@@ -306,7 +306,7 @@ function barrierSteps(options: BarrierOptions) {
   assertTableName(table);
   assertBarrierKey(gid, branchId, op);
   if (!isBarrierOp(op))
-    throw new BarrierInputError('op', op, "a message sender's check is answered from its row (answerCheckBack), not run behind the barrier");
+    throw new BarrierInputError('op', op, "a message sender's check (answerCheckBack) and XA's ops (defineXa) are not run behind this barrier");
   const key: BarrierKey = { table, gid, branchId };
   const plan = planBarrier(op);
 
@@ -374,7 +374,7 @@ async function refuseUnlessAllowed(query: BarrierQuery, key: BarrierKey, plan: B
   if (refusal) throw new BarrierRefused(refusal);
 }
 
-interface BarrierKey {
+export interface BarrierKey {
   table: string;
   gid: string;
   branchId: string;
@@ -387,7 +387,7 @@ interface BarrierKey {
  * it to commit (→ false) or roll back (→ true): that wait is what makes two
  * concurrent confirms run the work exactly once.
  */
-async function claim(query: BarrierQuery, key: BarrierKey, op: BranchOp, originOp: BranchOp, now: number) {
+export async function claim(query: BarrierQuery, key: BarrierKey, op: BranchOp, originOp: BranchOp, now: number): Promise<boolean> {
   const result = await query('insert ignore into ?? (gid, branch_id, op, seq, origin_op, created_at) values (?, ?, ?, ?, ?, ?)', [
     key.table,
     key.gid,
@@ -414,7 +414,7 @@ async function claim(query: BarrierQuery, key: BarrierKey, op: BranchOp, originO
  * as a truncated key matching someone else's row, and answering "duplicate"
  * would skip a branch, so fail instead.
  */
-async function originOf(query: BarrierQuery, key: BarrierKey, op: BranchOp): Promise<string> {
+export async function originOf(query: BarrierQuery, key: BarrierKey, op: BranchOp): Promise<string> {
   const rows = await query('select origin_op from ?? where gid = ? and branch_id = ? and op = ? and seq = ?', [key.table, key.gid, key.branchId, op, SEQ]);
   const row = Array.isArray(rows) ? (rows[0] as { origin_op?: unknown } | undefined) : undefined;
   if (typeof row?.origin_op !== 'string') {

@@ -113,10 +113,16 @@ export function forwardRowExisted(op: ForwardOp, originOp: string): 'duplicate' 
  */
 export type SenderRowOrigin = 'commit' | 'check';
 
-/** The ops never run behind the barrier: a message sender's check is answered from its row (sender-row.ts). */
+/**
+ * The ops never run behind this barrier: a message sender's check is
+ * answered from its row (sender-row.ts); an XA branch's prepare, commit and
+ * rollback keep their row inside and around the XA branch (xa/xa-branch.ts).
+ */
 export function isBarrierOp(op: BranchOp): boolean {
-  return op !== 'check';
+  return !(NOT_BARRIER_OPS as readonly string[]).includes(op);
 }
+
+const NOT_BARRIER_OPS = ['check', 'prepare', 'commit', 'rollback'] as const;
 
 /**
  * The check-back's answer, from the origin of the sender's row once the

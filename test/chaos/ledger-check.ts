@@ -15,6 +15,8 @@
  *   line, op `commit`), and every receiver applied the delivery once;
  * - message aborted: nothing anywhere — neither the sender's debit nor any
  *   delivery;
+ * - XA committed: every branch's prepared work committed once; rolled back:
+ *   nothing of any branch;
  * - open: not judged (the audit reports open transactions).
  */
 import type { Knex } from 'knex';
@@ -29,6 +31,8 @@ const EXPECTED: Record<string, Expected> = {
   tcc: { committed: ['try,confirm'], 'rolled-back': ['', 'try,cancel'] },
   saga: { committed: ['action'], 'rolled-back': ['', 'action,compensate'] },
   msg: { committed: ['deliver'], 'rolled-back': [''] },
+  // An XA branch writes its line in its prepared work: there once it committed, never after a rollback.
+  xa: { committed: ['prepare'], 'rolled-back': [''] },
 };
 
 /** A message's sender is no registered branch: its line is the debit committed with the message's sender row. */

@@ -16,8 +16,8 @@ import { waitFor } from '../../tools/wait.ts';
 import { LOGGED } from './log-words.ts';
 import type { ChaosWorld } from './world.ts';
 
-/** The bank's TCC, saga and message resources (the load's transfers in each mode; replays reach them too). */
-type Resource = 'debit' | 'credit' | 'saga-debit' | 'saga-credit' | 'msg-credit' | 'transfers-out';
+/** The bank's TCC, saga, message and XA resources (the load's transfers in each mode; replays reach them too). */
+type Resource = 'debit' | 'credit' | 'saga-debit' | 'saga-credit' | 'msg-credit' | 'transfers-out' | 'xa-debit' | 'xa-credit';
 
 /**
  * Per mode, what a replay delivers to a branch of a finished transaction: the
@@ -27,6 +27,7 @@ type Resource = 'debit' | 'credit' | 'saga-debit' | 'saga-credit' | 'msg-credit'
 const REPLAYED: Record<string, { committed: BranchOp; 'rolled-back': BranchOp; late: BranchOp }> = {
   tcc: { committed: 'confirm', 'rolled-back': 'cancel', late: 'try' },
   saga: { committed: 'action', 'rolled-back': 'compensate', late: 'action' },
+  xa: { committed: 'commit', 'rolled-back': 'rollback', late: 'prepare' },
 };
 
 /**
@@ -222,12 +223,12 @@ async function branchesOf(world: ChaosWorld, gid: string): Promise<BranchSpec[]>
   const rows = (await world.coordinatorDb('dtx_branch').where({ gid }).select('branch_id', 'operations', 'payload', 'status')) as StoredBranch[];
   const specs: BranchSpec[] = [];
   for (const row of rows) {
-    // A TCC branch's first phase-two URL is its confirm, a saga step's its action, a message receiver's its deliver; each names the resource.
+    // A branch's first phase-two URL (TCC's confirm, a saga step's action, a message receiver's deliver, XA's commit) names the resource.
     const operations = JSON.parse(row.operations) as Record<string, string>;
-    const url = operations['confirm'] ?? operations['action'] ?? operations['deliver'];
+    const url = operations['confirm'] ?? operations['action'] ?? operations['deliver'] ?? operations['commit'];
     if (url === undefined) continue;
     const bank = world.bankOfUrl(url);
-    const resource = /\/dtx\/(debit|credit|saga-debit|saga-credit|msg-credit)\//.exec(url)?.[1] as Resource | undefined;
+    const resource = /\/dtx\/(debit|credit|saga-debit|saga-credit|msg-credit|xa-debit|xa-credit)\//.exec(url)?.[1] as Resource | undefined;
     if (bank && resource) specs.push({ branchId: row.branch_id, bank, resource, body: row.payload });
   }
   return specs;
@@ -243,7 +244,8 @@ async function gidsIn(world: ChaosWorld, statuses: readonly string[], count: num
 
 /**
  * Finished transactions get their phase-two op twice and a late try (a saga:
- * its deciding op twice and a late action), in a shuffled order, the last two
+ * its deciding op twice and a late action; XA: commit or rollback twice and a
+ * late prepare), in a shuffled order, the last two
  * at once: nothing may change (their ledger lines stay as they were), and a
  * repeated confirm/cancel (action/compensate) answers success.
  */

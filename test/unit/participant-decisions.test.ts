@@ -65,9 +65,9 @@ describe('barrier decisions', () => {
     expect(forwardRowExisted('deliver', 'deliver')).toBe('duplicate');
   });
 
-  it('runs a delivery as a forward op that checks nothing, and never runs a check behind the barrier', () => {
+  it('runs a delivery as a forward op that checks nothing, and never runs a check or an XA op behind the barrier', () => {
     expect(planBarrier('deliver')).toEqual({ kind: 'forward', op: 'deliver', checks: [] });
-    expect(BRANCH_OPS.filter((op) => !isBarrierOp(op))).toEqual(['check']);
+    expect(BRANCH_OPS.filter((op) => !isBarrierOp(op))).toEqual(['check', 'prepare', 'commit', 'rollback']);
   });
 });
 

@@ -15,7 +15,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { REFUSAL_REPLIES, replyOfCheckBack, replyOfError, replyOfResult } from '../../participant-sdk/branch-reply.ts';
+import { REFUSAL_REPLIES, replyOfCheckBack, replyOfError, replyOfResult, replyOfXa } from '../../participant-sdk/branch-reply.ts';
 import type { BarrierRefusal } from '../../participant-sdk/barrier/barrier.ts';
 import { BarrierInputError, BranchOngoingError, BranchRejectedError, SignatureError, type SignatureFailure } from '../../participant-sdk/errors.ts';
 import { RESOURCE_OPS } from '../../participant-sdk/resource.ts';
@@ -128,13 +128,14 @@ function signatureReasons(): SignatureFailure[] {
   return [...new Set([...text.matchAll(/reason: '(\w+)'/g)].map((m) => m[1] as SignatureFailure))];
 }
 
-/** The TCC ops share one templated path; each saga op and each message op has its own. */
+/** The TCC ops share one templated path; each saga, message and XA op has its own. */
 const TCC_PATH = '/{resource}/{op}';
 const SAGA_PATHS = RESOURCE_OPS.saga.map((op) => `/{resource}/${op}`);
 const MSG_OPS = [...RESOURCE_OPS.msg, ...RESOURCE_OPS['msg-sender']];
 const MSG_PATHS = MSG_OPS.map((op) => `/{resource}/${op}`);
+const XA_PATHS = RESOURCE_OPS.xa.map((op) => `/{resource}/${op}`);
 /** Every path but the TCC one: one op each. */
-const SINGLE_OP_PATHS = [...SAGA_PATHS, ...MSG_PATHS];
+const SINGLE_OP_PATHS = [...SAGA_PATHS, ...MSG_PATHS, ...XA_PATHS];
 const ALL_PATHS = [TCC_PATH, ...SINGLE_OP_PATHS];
 
 /** The success bodies the SDK sends on each path. */
@@ -142,6 +143,9 @@ function successBodies(path: string) {
   const ran = [replyOfResult({ kind: 'ran', value: undefined }), replyOfResult({ kind: 'duplicate' })];
   if (path === '/{resource}/deliver') return ran;
   if (path === '/{resource}/check') return [replyOfCheckBack('committed')];
+  if (path === '/{resource}/prepare') return [replyOfXa({ kind: 'prepared', value: { id: 7 } }), replyOfXa({ kind: 'duplicate' })];
+  if (path === '/{resource}/commit') return [replyOfXa({ kind: 'committed' }), replyOfXa({ kind: 'duplicate' })];
+  if (path === '/{resource}/rollback') return [replyOfXa({ kind: 'rolled-back' }), replyOfXa({ kind: 'duplicate' }), replyOfXa({ kind: 'null-rollback' })];
   return [replyOfResult({ kind: 'ran', value: { id: 7 } }), ...ran, replyOfResult({ kind: 'null-compensation' })];
 }
 
@@ -167,7 +171,7 @@ describe('docs/participant-openapi.yaml', () => {
     const tcc = document.paths[TCC_PATH]!.post!;
     expect(tcc.parameters.find((p) => p.in === 'path' && p.name === 'op')?.schema.enum).toEqual([...RESOURCE_OPS.tcc]);
     expect(tcc.parameters.find((p) => p.name === HEADERS.op)?.schema.enum).toEqual([...RESOURCE_OPS.tcc]);
-    for (const op of [...RESOURCE_OPS.saga, ...MSG_OPS]) {
+    for (const op of [...RESOURCE_OPS.saga, ...MSG_OPS, ...RESOURCE_OPS.xa]) {
       const single = document.paths[`/{resource}/${op}`]!.post!;
       expect(single.parameters.filter((p) => p.in === 'path').map((p) => p.name)).toEqual(['resource']);
       expect(single.parameters.find((p) => p.name === HEADERS.op)?.schema.enum).toEqual([op]);

@@ -1,5 +1,5 @@
 /**
- * One bank as an HTTP service: its TCC, saga and message resources under
+ * One bank as an HTTP service: its TCC, saga, message and XA resources under
  * /dtx (for the coordinator and the transfer service), its outgoing
  * transfers as transactional messages (POST /transfers-out, when it knows a
  * coordinator) and a read-only view of its accounts.
@@ -11,6 +11,7 @@ import { createParticipant, dtxParticipantPlugin, type DtxClient } from '@dtx/pa
 import { bankMessageResources } from './message-resources.ts';
 import { bankResources, type BankFaults, type BankHandlers } from './resources.ts';
 import { bankSagaResources } from './saga-resources.ts';
+import { bankXaResources } from './xa-resources.ts';
 import { transfersOutRoute } from './transfers-out.ts';
 import { listAccounts, migrateBank, openAccounts } from './schema.ts';
 import { answerErrorsAsJson } from '../shared/json-errors.ts';
@@ -37,6 +38,7 @@ export async function createBankApp(options: BankOptions): Promise<FastifyInstan
       ...bankResources(options.faults, options.handlers),
       ...bankSagaResources(options.faults, options.handlers),
       ...bankMessageResources(options.faults, options.handlers),
+      ...bankXaResources(options.faults),
     ],
     secret: options.secret,
     insecureDevMode: options.secret === null,

@@ -9,12 +9,12 @@
 import { BANKS } from './cluster.ts';
 import type { Random } from './random.ts';
 
-/** How a transfer is run: one TCC transaction, a saga of two steps, or a transactional message sent by the payer's bank. */
-export type TransferMode = 'tcc' | 'saga' | 'msg';
+/** How a transfer is run: one TCC transaction, a saga of two steps, a transactional message sent by the payer's bank, or one XA transaction. */
+export type TransferMode = 'tcc' | 'saga' | 'msg' | 'xa';
 
 /**
  * What the caller was told: `confirmed` (a TCC transfer confirmed, a saga
- * succeeded, a message delivered); `pending` (TCC confirming: decided,
+ * succeeded, a message delivered, an XA transfer committed); `pending` (TCC confirming: decided,
  * finished by recovery; a message committed at the payer, its credit on its
  * way);
  * `undecided` (a saga still running when the answer was sent: it may end
@@ -97,7 +97,7 @@ export async function runTransfers(options: LoadOptions): Promise<LoadSummary> {
 }
 
 /** The statuses of a transfer finished when the answer came, in each mode's words. */
-const FINISHED = new Set(['confirmed', 'succeeded', 'delivered']);
+const FINISHED = new Set(['confirmed', 'succeeded', 'delivered', 'committed']);
 
 async function send(url: string, body: { gid: string }, timeoutMs: number): Promise<TransferRecord> {
   const record = (answer: TransferResult, httpStatus: number | null): TransferRecord => ({ gid: body.gid, answer, httpStatus });

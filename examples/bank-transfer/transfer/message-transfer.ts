@@ -9,15 +9,9 @@
  * `submitted` / `prepared` while the credit is on its way: it will arrive),
  * 409 when the debit was refused, 5xx when nothing is known.
  */
-import type { BankLink, TransferReply } from './transfer-app.ts';
+import type { Transfer, TransferReply } from './transfer-app.ts';
 
-export interface MessageTransfer {
-  debitBank: BankLink;
-  creditBank: BankLink;
-  from: { account: string };
-  to: { account: string };
-  amount: number;
-  gid?: string;
+export interface MessageTransfer extends Transfer {
   /** The coordinator the payer's bank sends the message through (one of its BANK_COORDINATORS). */
   coordinator: string;
   /** How long this service waits for the bank's answer. */

@@ -10,15 +10,9 @@
  * still running (202: it may still end either way; query the gid later).
  */
 import type { DtxClient } from '@dtx/participant-sdk';
-import type { BankLink, TransferReply } from './transfer-app.ts';
+import type { Transfer, TransferReply } from './transfer-app.ts';
 
-export interface SagaTransfer {
-  debitBank: BankLink;
-  creditBank: BankLink;
-  from: { account: string };
-  to: { account: string };
-  amount: number;
-  gid?: string;
+export interface SagaTransfer extends Transfer {
   /** The actions' deadline: a saga still running after it is compensated. */
   timeoutMs: number;
 }

@@ -5,7 +5,8 @@
  * concurrently, then confirmed — or all cancelled. With `mode: 'saga'` the
  * same transfer runs as a saga instead (saga-transfer.ts); with `mode:
  * 'msg'`, as a transactional message sent by the payer's bank
- * (message-transfer.ts).
+ * (message-transfer.ts); with `mode: 'xa'`, as an XA transaction of the two
+ * banks' databases (xa-transfer.ts).
  */
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
@@ -21,6 +22,7 @@ import {
 } from '@dtx/participant-sdk';
 import { runMessageTransfer } from './message-transfer.ts';
 import { runSagaTransfer } from './saga-transfer.ts';
+import { runXaTransfer } from './xa-transfer.ts';
 import { answerErrorsAsJson } from '../shared/json-errors.ts';
 
 export interface BankLink {
@@ -28,6 +30,16 @@ export interface BankLink {
   tryBase: string;
   /** Base URL the coordinator uses for confirm and cancel (may differ, e.g. through a proxy). */
   coordinatorBase: string;
+}
+
+/** One transfer, as every mode's runner gets it: the two banks, the two accounts, the amount, the caller's gid if any. */
+export interface Transfer {
+  debitBank: BankLink;
+  creditBank: BankLink;
+  from: { account: string };
+  to: { account: string };
+  amount: number;
+  gid?: string;
 }
 
 /** An answer decided by a transfer's mode: the HTTP status and body to send. */
@@ -56,7 +68,7 @@ const TransferBody = Type.Object(
     to: Party,
     amount: Type.Integer({ minimum: 1, maximum: 1_000_000_000 }),
     gid: Type.Optional(Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9_.-]+$' })),
-    mode: Type.Optional(Type.Union([Type.Literal('tcc'), Type.Literal('saga'), Type.Literal('msg')], { default: 'tcc' })),
+    mode: Type.Optional(Type.Union([Type.Literal('tcc'), Type.Literal('saga'), Type.Literal('msg'), Type.Literal('xa')], { default: 'tcc' })),
   },
   { additionalProperties: false },
 );
@@ -97,6 +109,10 @@ const routes: FastifyPluginAsyncTypebox<TransferOptions> = async (app, options) 
         });
         return reply.status(answer.httpStatus).send(answer.body);
       }
+      if (request.body.mode === 'xa') {
+        const banks = { debitBankName: from.bank, creditBankName: to.bank };
+        return await runXaTransfer(options.dtx, { debitBank, creditBank, ...banks, from, to, amount, timeoutMs: options.timeoutMs, ...(gid ? { gid } : {}) });
+      }
       const outcome = await options.dtx.tcc(
         async (tx) => {
           gid = tx.gid;
@@ -107,7 +123,9 @@ const routes: FastifyPluginAsyncTypebox<TransferOptions> = async (app, options) 
       return { gid: outcome.gid, status: outcome.status };
     } catch (error) {
       if (error instanceof TryRejectedError) {
-        return reply.status(409).send({ code: error.code, message: error.message, gid: error.gid, status: 'cancelled' });
+        return reply
+          .status(409)
+          .send({ code: error.code, message: error.message, gid: error.gid, status: request.body.mode === 'xa' ? 'rolled-back' : 'cancelled' });
       }
       if (error instanceof TryFailedError) {
         return reply.status(502).send({ code: error.code, message: error.message, gid: error.gid });

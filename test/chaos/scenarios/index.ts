@@ -10,6 +10,7 @@ import { msgEverything } from './msg-everything.ts';
 import { participantNetwork } from './participant-network.ts';
 import { redisLoss } from './redis-loss.ts';
 import { sagaEverything } from './saga-everything.ts';
+import { xaEverything } from './xa-everything.ts';
 
 export const SCENARIOS: readonly Scenario[] = [
   coordinatorCrash,
@@ -22,6 +23,7 @@ export const SCENARIOS: readonly Scenario[] = [
   everything,
   sagaEverything,
   msgEverything,
+  xaEverything,
 ];
 
 export function scenarioNamed(name: string): Scenario | undefined {

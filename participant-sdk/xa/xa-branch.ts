@@ -1,0 +1,242 @@
+/**
+ * One XA branch in the participant's MySQL/MariaDB database: its prepare
+ * (the handler's SQL between XA START and XA PREPARE), its commit and its
+ * rollback, each safe to repeat, with the barrier's guarantees.
+ *
+ * The barrier row (gid, branch, op `prepare`) is what makes repeats and
+ * late calls safe:
+ * - the prepare inserts it inside its XA branch (origin `prepare`), so it
+ *   exists, committed, exactly when the branch committed;
+ * - a rollback inserts it outside any XA branch (origin `rollback`) after
+ *   XA ROLLBACK: when the prepare never ran here that is a null rollback, and
+ *   the row refuses a late prepare for good (anti-suspension).
+ *
+ * What MariaDB 10.5+ (and MySQL 8) do, and what the code relies on:
+ * - After XA PREPARE the session can only read; the xid stays attached to it,
+ *   and no other session can commit or roll it back (XAER_NOTA) until it is
+ *   detached. So the prepare closes its connection: the xid survives,
+ *   prepared, listed by XA RECOVER, and any session can finish it.
+ * - A session that disconnects before XA PREPARE loses the branch (rolled back).
+ * - XA START of an xid that exists (prepared, or active in another session)
+ *   fails with XAER_DUPID; XA COMMIT / XA ROLLBACK of an xid that is not
+ *   prepared and detached fails with XAER_NOTA. XA RECOVER lists prepared
+ *   xids, attached or not, but not active ones.
+ */
+import type { Knex } from 'knex';
+import { assertMysql2Client, branchSql, claim, originOf, rawQuery, type BarrierKey, type BranchSql, type RawConnection } from '../barrier/barrier.ts';
+import { DEFAULT_BARRIER_TABLE } from '../barrier/input.ts';
+import { withLockRetry } from '../barrier/lock-retry.ts';
+import { GuardedStatements } from '../barrier/lost-transaction.ts';
+import { BranchOngoingError } from '../errors.ts';
+import { recordHashedGid } from './xa-tables.ts';
+import { isHashedGtrid, parseRecoveredXid, xidOf, xidSql, type RecoveredXidRow, type Xid } from './xid.ts';
+
+/** Which branch, and where its rows go. */
+export interface XaBranchOptions {
+  gid: string;
+  branchId: string;
+  /** The barrier table (default `dtx_barrier`). */
+  table?: string;
+  /** Where the gids of hashed gtrids are kept (xa-tables.ts). */
+  gidTable: string;
+  now: () => number;
+  /**
+   * InnoDB's lock wait bound, in seconds, for the branch's statements: a
+   * prepare waiting behind locks another prepared branch holds gives up after
+   * it (answered as unknown: the initiator rolls the transaction back).
+   */
+  lockWaitSeconds: number;
+  /** Told about each attempt replayed after a deadlock or a lock wait timeout. */
+  onRetry?: (error: unknown, attempt: number) => void;
+}
+
+/**
+ * What happened to a branch call:
+ * - `prepared`: the handler ran and its work is prepared (value: what it returned);
+ * - `duplicate`: the same call already took effect (a prepare already prepared
+ *   or committed, a commit already committed, a rollback already done);
+ * - `committed`, `rolled-back`: this call did it;
+ * - `null-rollback`: nothing was prepared here; a late prepare is now refused;
+ * - `suspended`: a prepare after its branch's rollback, refused;
+ * - `refused`: a call the protocol never makes (a commit of a branch never
+ *   prepared here, a rollback of a branch committed here); nothing changed.
+ */
+export type XaOutcome =
+  | { kind: 'prepared'; value: unknown }
+  | { kind: 'duplicate' }
+  | { kind: 'committed' }
+  | { kind: 'rolled-back' }
+  | { kind: 'null-rollback' }
+  | { kind: 'suspended' }
+  | { kind: 'refused'; refusal: 'prepare-not-found' | 'already-committed' };
+
+const ER_XAER_NOTA = 1397;
+const ER_XAER_DUPID = 1440;
+
+function hasErrno(error: unknown, errno: number): boolean {
+  return typeof error === 'object' && error !== null && (error as { errno?: unknown }).errno === errno;
+}
+
+/** Thrown inside a prepare to leave without preparing; turned into its outcome outside. */
+class PrepareSkipped extends Error {
+  constructor(readonly outcome: XaOutcome) {
+    super(`prepare skipped: ${outcome.kind}`);
+  }
+}
+
+/**
+ * Prepare the branch: XA START, claim its barrier row, run `work`, XA END,
+ * XA PREPARE, then close the connection so that the prepared xid can be
+ * finished from anywhere. Work that throws is rolled back (the error is
+ * rethrown); a deadlock or lock wait timeout replays the whole attempt.
+ */
+export async function prepareXa(knex: Knex, options: XaBranchOptions, work: (sql: BranchSql) => Promise<unknown>): Promise<XaOutcome> {
+  assertMysql2Client(knex);
+  const xid = xidOf(options.gid, options.branchId);
+  const key = barrierKey(options);
+  if (isHashedGtrid(xid.gtrid)) await recordHashedGid(knex, options.gidTable, xid.gtrid, options.gid, options.now());
+  const attempt = async (): Promise<XaOutcome> => {
+    const connection = (await knex.client.acquireConnection()) as RawConnection;
+    const query = (sql: string, values: readonly unknown[] = []) => rawQuery(connection, sql, values);
+    let detach = false;
+    try {
+      await query('SET SESSION innodb_lock_wait_timeout = ?', [options.lockWaitSeconds]);
+      try {
+        await query(`XA START ${xidSql(xid)}`);
+      } catch (error) {
+        if (hasErrno(error, ER_XAER_DUPID)) return await existingBranch(query, xid);
+        throw error;
+      }
+      const handler = new GuardedStatements(query);
+      try {
+        if (!(await claim(query, key, 'prepare', 'prepare', options.now()))) {
+          // Committed by an earlier prepare of this branch, or written by its rollback.
+          const origin = await originOf(query, key, 'prepare');
+          throw new PrepareSkipped(origin === 'rollback' ? { kind: 'suspended' } : { kind: 'duplicate' });
+        }
+        const value = await work(branchSql(handler.query));
+        await handler.settled();
+        handler.finish();
+        if (handler.loss) throw handler.loss.error;
+        await query(`XA END ${xidSql(xid)}`);
+        await query(`XA PREPARE ${xidSql(xid)}`);
+        detach = true;
+        return { kind: 'prepared', value };
+      } catch (error) {
+        await handler.settled();
+        handler.finish();
+        // XA END may fail once the branch is rollback-only (a deadlock); XA ROLLBACK still ends it.
+        await query(`XA END ${xidSql(xid)}`).catch(() => undefined);
+        // If even that fails, closing the connection rolls the unprepared branch back.
+        detach = await query(`XA ROLLBACK ${xidSql(xid)}`).then(
+          () => false,
+          () => true,
+        );
+        if (error instanceof PrepareSkipped) return error.outcome;
+        throw handler.loss ? handler.loss.error : error;
+      }
+    } finally {
+      if (detach) connection.destroy();
+      else await query('SET SESSION innodb_lock_wait_timeout = DEFAULT').catch(() => connection.destroy());
+      // knex's pool validates a connection before handing it out again and drops a destroyed one.
+      await knex.client.releaseConnection(connection);
+    }
+  };
+  return withLockRetry(attempt, { maxAttempts: 5, baseDelayMs: 20, ...(options.onRetry ? { onRetry: options.onRetry } : {}) });
+}
+
+/**
+ * XA START said the xid exists. Prepared (listed by XA RECOVER): an earlier
+ * prepare of this branch did it, a duplicate. Otherwise it is active in
+ * another session: a prepare of this branch still in flight, asked again later.
+ */
+async function existingBranch(query: (sql: string) => Promise<unknown>, xid: Xid): Promise<XaOutcome> {
+  if (await isPrepared(query, xid)) return { kind: 'duplicate' };
+  throw new BranchOngoingError('a prepare of this branch is still running');
+}
+
+/** Whether XA RECOVER lists the xid (prepared, attached to a session or not). */
+async function isPrepared(query: (sql: string) => Promise<unknown>, xid: Xid): Promise<boolean> {
+  const rows = (await query('XA RECOVER')) as RecoveredXidRow[];
+  return rows.some((row) => {
+    const found = parseRecoveredXid(row);
+    return found !== null && found.gtrid === xid.gtrid && found.bqual === xid.bqual;
+  });
+}
+
+/**
+ * Commit the prepared branch. An xid no longer there was committed by an
+ * earlier commit (its barrier row is committed): a duplicate. One prepared
+ * but still attached to the session that prepared it is asked again later.
+ */
+export async function commitXa(knex: Knex, options: XaBranchOptions): Promise<XaOutcome> {
+  assertMysql2Client(knex);
+  const xid = xidOf(options.gid, options.branchId);
+  return onConnection(knex, async (query) => {
+    try {
+      await query(`XA COMMIT ${xidSql(xid)}`);
+      return { kind: 'committed' };
+    } catch (error) {
+      if (!hasErrno(error, ER_XAER_NOTA)) throw error;
+    }
+    if (await isPrepared(query, xid)) throw new BranchOngoingError('the branch is prepared but its prepare has not finished');
+    const origin = await committedOrigin(query, barrierKey(options));
+    return origin === 'prepare' ? { kind: 'duplicate' } : { kind: 'refused', refusal: 'prepare-not-found' };
+  });
+}
+
+/**
+ * Roll the branch back, then write its barrier row as the rollback's, so
+ * that a prepare arriving later is refused. With nothing prepared here that
+ * is a null rollback. A branch whose prepare is still running holds that row
+ * locked: the insert waits for it at most `lockWaitSeconds` and the call
+ * fails (asked again later), or the prepare loses and is refused.
+ */
+export async function rollbackXa(knex: Knex, options: XaBranchOptions): Promise<XaOutcome> {
+  assertMysql2Client(knex);
+  const xid = xidOf(options.gid, options.branchId);
+  const key = barrierKey(options);
+  return onConnection(knex, async (query) => {
+    let rolledBack = false;
+    try {
+      await query(`XA ROLLBACK ${xidSql(xid)}`);
+      rolledBack = true;
+    } catch (error) {
+      if (!hasErrno(error, ER_XAER_NOTA)) throw error;
+      if (await isPrepared(query, xid)) throw new BranchOngoingError('the branch is prepared but its prepare has not finished');
+    }
+    await query('SET SESSION innodb_lock_wait_timeout = ?', [options.lockWaitSeconds]);
+    if (await claim(query, key, 'prepare', 'rollback', options.now())) return rolledBack ? { kind: 'rolled-back' } : { kind: 'null-rollback' };
+    const origin = await originOf(query, key, 'prepare');
+    return origin === 'rollback' ? { kind: 'duplicate' } : { kind: 'refused', refusal: 'already-committed' };
+  });
+}
+
+/** A pooled connection in autocommit for `use`; reset and released after, or closed if that fails. */
+async function onConnection<T>(knex: Knex, use: (query: (sql: string, values?: readonly unknown[]) => Promise<unknown>) => Promise<T>): Promise<T> {
+  const connection = (await knex.client.acquireConnection()) as RawConnection;
+  const query = (sql: string, values: readonly unknown[] = []) => rawQuery(connection, sql, values);
+  try {
+    return await use(query);
+  } finally {
+    await query('SET SESSION innodb_lock_wait_timeout = DEFAULT').catch(() => connection.destroy());
+    await knex.client.releaseConnection(connection);
+  }
+}
+
+/** The origin of the branch's committed barrier row, or null when there is none. */
+async function committedOrigin(query: (sql: string, values?: readonly unknown[]) => Promise<unknown>, key: BarrierKey): Promise<string | null> {
+  const rows = (await query('select origin_op from ?? where gid = ? and branch_id = ? and op = ? and seq = 1', [
+    key.table,
+    key.gid,
+    key.branchId,
+    'prepare',
+  ])) as {
+    origin_op?: unknown;
+  }[];
+  return typeof rows[0]?.origin_op === 'string' ? rows[0].origin_op : null;
+}
+
+function barrierKey(options: XaBranchOptions): BarrierKey {
+  return { table: options.table ?? DEFAULT_BARRIER_TABLE, gid: options.gid, branchId: options.branchId };
+}
