@@ -88,7 +88,7 @@ describe('XA transactions on the coordinator', () => {
   it('left preparing past its deadline: rolled back by recovery', async () => {
     const gid = newGid();
     await call('POST', '/v1/transactions', { gid, mode: 'xa', timeoutMs: 300, branches: [branch('b1')] });
-    const done = await until(gid, 'rolled-back');
+    const done = (await until(gid, 'rolled-back'))!;
     expect(done.transaction.reason).toMatch(/deadline|timeout/);
     expect(callsOf(gid)).toEqual(['rollback b1']);
   });
@@ -103,7 +103,7 @@ describe('XA transactions on the coordinator', () => {
     const aborted = await call('POST', `/v1/transactions/${gid}/abort`, {});
     expect(aborted).toMatchObject({ status: 409, body: { code: 'ILLEGAL_STATE' } });
     expect(String(aborted.body['message'])).toMatch(/the commit decision is logged and cannot be reversed/);
-    const done = await until(gid, 'committed');
+    const done = (await until(gid, 'committed'))!;
     expect(done.branches[0]).toMatchObject({ status: 'committed' });
     expect(callsOf(gid)).toEqual(['commit b1', 'commit b1', 'commit b1']);
   });
