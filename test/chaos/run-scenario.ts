@@ -14,6 +14,7 @@ import { PROXY_MODES } from './fault-proxy.ts';
 import { runSchedule } from './faults.ts';
 import { gidHistory, type GidHistory } from './history.ts';
 import { ledgerMismatches, mismatchViolations } from './ledger-check.ts';
+import { preparedBranchViolations } from './prepared-branches.ts';
 import { LOGGED, logWord } from './log-words.ts';
 import { contradicts, runChaosLoad } from './load.ts';
 import type { Scenario, ScenarioSize } from './scenario.ts';
@@ -152,6 +153,7 @@ export async function runScenario(options: RunScenarioOptions): Promise<Scenario
     const after = await audit(world.cluster.coordinatorDbUrl, world.cluster.bankDbUrls);
     const found = [...violations(after, before.totalMoney, mode), ...world.findings];
     found.push(...mismatchViolations(await ledgerMismatches(world.coordinatorDb, world.bankDbs, gidPrefix)));
+    found.push(...(await preparedBranchViolations(world.bankDbs)));
 
     const finalOf = new Map<string, { mode: string; status: string }>();
     const rows = (await world.coordinatorDb('dtx_global').where('gid', 'like', `${gidPrefix}-t%`).select('gid', 'mode', 'status')) as {

@@ -48,6 +48,12 @@ export async function createBankApp(options: BankOptions): Promise<FastifyInstan
   await migrateBank(options.knex);
   await openAccounts(options.knex, options.accounts);
   const cleanup = participant.startCleanup({ olderThanMs: options.barrierRetentionMs, intervalMs: 60_000 });
+  // XA branches this bank left prepared (it crashed, or its database did) are finished from here too,
+  // should the bank come back before the coordinator's retries reach it.
+  const [coordinator] = Object.values(options.coordinators ?? {});
+  const xaRecovery = coordinator
+    ? participant.startXaRecovery({ coordinator, intervalMs: 5_000, inDoubtAfterMs: 30_000, unknownRollbackAfterMs: 120_000 })
+    : null;
 
   const app = Fastify({ loggerInstance: options.logger as FastifyBaseLogger });
   answerErrorsAsJson(app);
@@ -65,6 +71,7 @@ export async function createBankApp(options: BankOptions): Promise<FastifyInstan
   app.get('/accounts', async () => ({ accounts: await listAccounts(options.knex) }));
   app.addHook('onClose', async () => {
     cleanup.stop();
+    xaRecovery?.stop();
   });
   return app;
 }

@@ -38,11 +38,28 @@ export async function migrateBank(knex: Knex): Promise<void> {
   }
 }
 
-/** Opens the given accounts unless they exist (a restarted bank keeps its balances). */
+/**
+ * Opens the given accounts unless they exist (a restarted bank keeps its
+ * balances). The existing ones are found with a plain read, which takes no
+ * lock: after a crash, XA branches left prepared keep their account rows
+ * locked until the coordinator's commit or rollback reaches this bank, and
+ * an INSERT IGNORE touching those rows would wait for that — while the bank,
+ * not yet started, cannot take the call.
+ */
 export async function openAccounts(knex: Knex, accounts: { id: string; balance: number }[]): Promise<void> {
   if (accounts.length === 0) return;
+  const existing = new Set(
+    await knex('accounts')
+      .whereIn(
+        'id',
+        accounts.map((a) => a.id),
+      )
+      .pluck('id'),
+  );
+  const missing = accounts.filter((a) => !existing.has(a.id));
+  if (missing.length === 0) return;
   await knex('accounts')
-    .insert(accounts.map((a) => ({ id: a.id, balance: a.balance, frozen: 0, incoming: 0 })))
+    .insert(missing.map((a) => ({ id: a.id, balance: a.balance, frozen: 0, incoming: 0 })))
     .onConflict('id')
     .ignore();
 }
