@@ -1,4 +1,5 @@
 /** Printing scenario results: a block per scenario, and a summary table of the whole run. */
+import { ALL_RULES } from '@dtx/coordinator';
 import type { ScenarioReport } from './run-scenario.ts';
 
 type Say = (line: string) => void;
@@ -9,9 +10,14 @@ function list(entries: [string, number][]): string {
   return entries.length === 0 ? 'none' : entries.map(([kind, n]) => `${kind} ×${n}`).join(', ');
 }
 
-/** Transactions that ended committed / rolled back, in any mode (TCC's confirmed and cancelled, a saga's succeeded and compensated, a message's delivered and aborted). */
-export const committed = (r: ScenarioReport) => (r.final['confirmed'] ?? 0) + (r.final['succeeded'] ?? 0) + (r.final['delivered'] ?? 0);
-const rolledBack = (r: ScenarioReport) => (r.final['cancelled'] ?? 0) + (r.final['compensated'] ?? 0) + (r.final['aborted'] ?? 0);
+/** The final statuses, in each mode's words, that mean committed / rolled back (read from the modes' own words). */
+const COMMITTED_WORDS = [...new Set(ALL_RULES.map((rules) => rules.words.status.committed))];
+const ROLLED_BACK_WORDS = [...new Set(ALL_RULES.map((rules) => rules.words.status['rolled-back']))];
+const sumOf = (r: ScenarioReport, words: readonly string[]) => words.reduce((sum, word) => sum + (r.final[word] ?? 0), 0);
+
+/** Transactions that ended committed / rolled back, in any mode (TCC's confirmed and cancelled, a saga's succeeded and compensated, …). */
+export const committed = (r: ScenarioReport) => sumOf(r, COMMITTED_WORDS);
+const rolledBack = (r: ScenarioReport) => sumOf(r, ROLLED_BACK_WORDS);
 
 /** Faults actually injected (actions, not the totals counted alongside them). */
 export function faultCount(report: ScenarioReport): number {
@@ -94,6 +100,6 @@ export function printSummary(reports: ScenarioReport[], totalMs: number, say: Sa
   say(widths.map((w) => '─'.repeat(w)).join('  '));
   say(line(total));
   say(
-    `(confirmed/cancelled: final statuses in the coordinator's log, a saga's succeeded/compensated and a message's delivered/aborted counted with them; insufficient/failed: what the callers were told; ${seconds(totalMs)} in all)`,
+    `(confirmed/cancelled: final statuses in the coordinator's log, every mode's committed and rolled-back statuses counted with them; insufficient/failed: what the callers were told; ${seconds(totalMs)} in all)`,
   );
 }

@@ -1,8 +1,8 @@
 /**
  * A quick smoke of the chaos suite inside `npm test`: the `everything`
  * scenario (every kind of fault, overlapping) with few transfers and faults,
- * with TCC transfers and with transactional messages (the banks' own
- * senders and receivers),
+ * with TCC transfers, with transactional messages (the banks' own senders
+ * and receivers) and with XA transactions of the banks' databases,
  * on private MariaDB and Redis (the suite kills servers, so it never uses the
  * ones other test files share). The full suite is `npm run chaos`
  * (docs/chaos.md).
@@ -17,6 +17,7 @@ import { runScenario } from './run-scenario.ts';
 import { SMOKE, type Scenario } from './scenario.ts';
 import { everything } from './scenarios/everything.ts';
 import { msgEverything } from './scenarios/msg-everything.ts';
+import { xaEverything } from './scenarios/xa-everything.ts';
 
 let mariadb: MariadbServer;
 let redis: RedisServer;
@@ -56,5 +57,9 @@ describe('chaos smoke', () => {
 
   it('the same faults during message transfers break no invariant', { timeout: 110_000 }, async () => {
     await smoke(msgEverything, 203);
+  });
+
+  it('the same faults during XA transfers break no invariant', { timeout: 110_000 }, async () => {
+    await smoke(xaEverything, 205);
   });
 });
