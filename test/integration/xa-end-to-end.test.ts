@@ -24,7 +24,14 @@ import {
   TryRejectedError,
   type Participant,
 } from '../../participant-sdk/index.ts';
-import { startInProcessCoordinator, testEnv, TEST_API_TOKEN, TEST_SECRET, type InProcessCoordinator } from '../support/coordinator-harness.ts';
+import {
+  startCoordinatorProcess,
+  startInProcessCoordinator,
+  testEnv,
+  TEST_API_TOKEN,
+  TEST_SECRET,
+  type InProcessCoordinator,
+} from '../support/coordinator-harness.ts';
 import { createTestDatabase, uniqueRedisPrefix, type TestDatabase } from '../support/databases.ts';
 import { pickFreePort } from '../../tools/free-port.ts';
 import { startMariadb, type MariadbServer } from '../../tools/servers.ts';
@@ -186,6 +193,35 @@ describe('XA end to end', () => {
     await waitFor(async () => (await statusOf(gid)) === 'committed', { what: `${gid} committed after the restart`, timeoutMs: 20_000 });
     expect(await balance(bankB, 'bob')).toBe(bob + 5);
     expect(await preparedXids(bankB)).toEqual([]);
+  });
+
+  it('a coordinator SIGKILLed between the commit decision and phase two: another one commits every branch', async () => {
+    const env = testEnv(dbs[0]!.url, inject('redisUrl'), uniqueRedisPrefix('xa2e-kill'));
+    const first = await startCoordinatorProcess({ ...env, DTX_INSTANCE_ID: 'xa-first' }, await pickFreePort());
+    const client = new DtxClient({ coordinatorUrl: first.url, apiToken: TEST_API_TOKEN, secret: TEST_SECRET, tryTimeoutMs: 5_000 });
+    try {
+      const [alice, bob] = [await balance(bankA, 'alice'), await balance(bankB, 'bob')];
+      const gid = newGid();
+      await client.xa(
+        async (tx) => {
+          await tx.prepareAll(transfer(gid, 4));
+          // Bank B down: the decision's first round cannot finish, and the coordinator is killed with it pending.
+          await stopBank(bankB);
+        },
+        { gid, timeoutMs: 20_000 },
+      );
+      expect(await statusOf(gid)).toBe('committing');
+      await first.kill();
+      bankB = await startBank(bankBDbUrl(), bankBPort);
+      expect(await preparedXids(bankB)).toEqual([gid]);
+      // The in-process coordinator of this file, on the same log, takes the transaction over once the lease ends.
+      await waitFor(async () => (await statusOf(gid)) === 'committed', { what: `${gid} committed by the other coordinator`, timeoutMs: 20_000 });
+      expect([await balance(bankA, 'alice'), await balance(bankB, 'bob')]).toEqual([alice - 4, bob + 4]);
+      expect(await preparedXids(bankB)).toEqual([]);
+    } finally {
+      await client.close();
+      await first.kill();
+    }
   });
 
   it("the participant's recovery applies a decision the coordinator could not deliver", async () => {
