@@ -24,8 +24,6 @@ export { createBarrierTable } from './barrier/migration.ts';
 export { DEFAULT_BARRIER_TABLE } from './barrier/input.ts';
 export { cleanupBarrier, startBarrierCleanup } from './barrier/cleanup.ts';
 export type { BarrierCleanupHandle, BarrierCleanupSchedule, CleanupOptions } from './barrier/cleanup.ts';
-export { DTX_XA_FORMAT_ID, describeXid, xidOf } from './xa/xid.ts';
-export type { Xid } from './xa/xid.ts';
 export { createXaGidTable, DEFAULT_XA_GID_TABLE } from './xa/xa-tables.ts';
 export type { XaGlobalStatus, XaOutcomeSource, XaRecoveryHandle, XaRecoveryOptions, XaRecoveryPass } from './xa/xa-recovery.ts';
 export * from './initiator/index.ts';

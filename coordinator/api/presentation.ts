@@ -6,7 +6,7 @@
  * with the model's mode-neutral names; this is the one place that turns
  * them into what users read, and back (filters).
  */
-import { BRANCH_OPS } from '@dtx/protocol';
+import { BRANCH_OPS, describeXid, xidOf } from '@dtx/protocol';
 import {
   OPEN_STATUSES,
   TERMINAL_STATUSES,
@@ -88,6 +88,8 @@ export function presentTransaction(snapshot: TransactionSnapshot, events: Transa
     branches: snapshot.branches.map(({ completion, ...b }) => ({
       ...b,
       ...urlFields(b.operations),
+      // What an operator finishes a branch left prepared with, in its participant's database.
+      ...(snapshot.transaction.mode === 'xa' ? { xid: describeXid(xidOf(snapshot.transaction.gid, b.branchId)) } : {}),
       status: words.branchStatus[b.status],
       payload: JSON.parse(b.payload) as unknown,
       opPayloads: b.opPayloads && Object.fromEntries(Object.entries(b.opPayloads).map(([op, text]) => [op, JSON.parse(text) as unknown])),

@@ -12,10 +12,17 @@
  *   the row refuses a late prepare for good (anti-suspension).
  *
  * What MariaDB 10.5+ (and MySQL 8) do, and what the code relies on:
- * - After XA PREPARE the session can only read; the xid stays attached to it,
- *   and no other session can commit or roll it back (XAER_NOTA) until it is
+ * - After XA PREPARE the session can only read (any write, BEGIN, ROLLBACK or
+ *   XA START fails with XAER_RMFAIL); the xid stays attached to it, and no
+ *   other session can commit or roll it back (XAER_NOTA) until it is
  *   detached. So the prepare closes its connection: the xid survives,
  *   prepared, listed by XA RECOVER, and any session can finish it.
+ * - The server detaches the xid while it ends the session. After a dropped
+ *   socket that happens a few milliseconds later, and a commit sent at once
+ *   mostly meets XAER_NOTA; after a quit (COM_QUIT) it has happened by the
+ *   time the server closes the socket. So the prepare quits, then checks the
+ *   session has left the process list, and only then answers: a coordinator
+ *   committing right after the prepare's answer finds the xid.
  * - A session that disconnects before XA PREPARE loses the branch (rolled back).
  * - XA START of an xid that exists (prepared, or active in another session)
  *   fails with XAER_DUPID; XA COMMIT / XA ROLLBACK of an xid that is not
@@ -98,7 +105,9 @@ export async function prepareXa(knex: Knex, options: XaBranchOptions, work: (sql
   const attempt = async (): Promise<XaOutcome> => {
     const connection = (await knex.client.acquireConnection()) as RawConnection;
     const query = (sql: string, values: readonly unknown[] = []) => rawQuery(connection, sql, values);
+    const sessionId = (connection as { threadId?: unknown }).threadId;
     let detach = false;
+    let prepared = false;
     try {
       await query('SET SESSION innodb_lock_wait_timeout = ?', [options.lockWaitSeconds]);
       try {
@@ -121,6 +130,7 @@ export async function prepareXa(knex: Knex, options: XaBranchOptions, work: (sql
         await query(`XA END ${xidSql(xid)}`);
         await query(`XA PREPARE ${xidSql(xid)}`);
         detach = true;
+        prepared = true;
         return { kind: 'prepared', value };
       } catch (error) {
         await handler.settled();
@@ -136,13 +146,56 @@ export async function prepareXa(knex: Knex, options: XaBranchOptions, work: (sql
         throw handler.loss ? handler.loss.error : error;
       }
     } finally {
-      if (detach) connection.destroy();
+      if (prepared) await quit(connection);
+      else if (detach) connection.destroy();
       else await query('SET SESSION innodb_lock_wait_timeout = DEFAULT').catch(() => connection.destroy());
       // knex's pool validates a connection before handing it out again and drops a destroyed one.
       await knex.client.releaseConnection(connection);
+      if (prepared && typeof sessionId === 'number') await sessionEnded(knex, sessionId);
     }
   };
   return withLockRetry(attempt, { maxAttempts: 5, baseDelayMs: 20, ...(options.onRetry ? { onRetry: options.onRetry } : {}) });
+}
+
+/** How long a prepare waits for the server to acknowledge its quit, then for its session to be gone, before answering anyway. */
+const QUIT_WAIT_MS = 1_000;
+
+/** End the session with a quit the server acknowledges (it drops the socket instead if no acknowledgement comes). */
+async function quit(connection: RawConnection): Promise<void> {
+  const ending = connection as RawConnection & { end?: (callback: (error?: unknown) => void) => void };
+  if (typeof ending.end !== 'function') return connection.destroy();
+  await new Promise<void>((resolve) => {
+    const timer = setTimeout(() => {
+      connection.destroy();
+      resolve();
+    }, QUIT_WAIT_MS);
+    ending.end!((error) => {
+      clearTimeout(timer);
+      if (error) connection.destroy();
+      resolve();
+    });
+  });
+}
+
+const SESSION_END_WAIT_MS = 2_000;
+
+/**
+ * Wait (bounded) until the server has ended session `sessionId`, which
+ * detaches its prepared xid. Past the bound, or if the server cannot be
+ * asked, the prepare answers anyway: a commit meeting the xid still attached
+ * is answered "ongoing" and retried.
+ */
+async function sessionEnded(knex: Knex, sessionId: number): Promise<void> {
+  const deadline = Date.now() + SESSION_END_WAIT_MS;
+  try {
+    while (Date.now() < deadline) {
+      const [rows] = (await knex.raw('select count(*) as n from information_schema.processlist where id = ?', [sessionId])) as unknown as [{ n: unknown }[]];
+      if (Number(rows[0]?.n) === 0) return;
+      await new Promise((resolve) => setTimeout(resolve, 2));
+    }
+  } catch {
+    // Asked only to spare the coordinator a retry: nothing depends on the answer.
+  }
 }
 
 /**

@@ -13,7 +13,7 @@ import { waitFor } from '../../tools/wait.ts';
 
 interface XaView {
   transaction: { mode: string; status: string; reason: string | null };
-  branches: { branchId: string; status: string; commitUrl?: string; rollbackUrl?: string; attempts: number }[];
+  branches: { branchId: string; status: string; commitUrl?: string; rollbackUrl?: string; attempts: number; xid?: string }[];
 }
 
 describe('XA transactions on the coordinator', () => {
@@ -68,6 +68,9 @@ describe('XA transactions on the coordinator', () => {
       ['b1', 'committed', `${participant.resourceUrl}/commit`, `${participant.resourceUrl}/rollback`],
       ['b2', 'committed', `${participant.resourceUrl}/commit`, `${participant.resourceUrl}/rollback`],
     ]);
+    // Each branch's xid, as its participant's database names it (hex of the gid and the branch id, dtx's format id).
+    const hex = (text: string) => Buffer.from(text, 'ascii').toString('hex');
+    expect(done.branches.map((b) => b.xid)).toEqual([`X'${hex(gid)}',X'${hex('b1')}',6583416`, `X'${hex(gid)}',X'${hex('b2')}',6583416`]);
     expect(await call('POST', `/v1/transactions/${gid}/submit`, {})).toMatchObject({ status: 200, body: { status: 'committed' } });
     expect(callsOf(gid)).toHaveLength(2);
   });
