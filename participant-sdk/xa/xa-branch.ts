@@ -19,10 +19,14 @@
  *   prepared, listed by XA RECOVER, and any session can finish it.
  * - The server detaches the xid while it ends the session. After a dropped
  *   socket that happens a few milliseconds later, and a commit sent at once
- *   mostly meets XAER_NOTA; after a quit (COM_QUIT) it has happened by the
- *   time the server closes the socket. So the prepare quits, then checks the
- *   session has left the process list, and only then answers: a coordinator
- *   committing right after the prepare's answer finds the xid.
+ *   mostly meets XAER_NOTA; after a quit (COM_QUIT) it has nearly always
+ *   happened by the time the server closes the socket, and it always has
+ *   once the session is gone from the process list. So the prepare quits,
+ *   waits for its session to leave the process list, and only then answers:
+ *   a coordinator committing right after the prepare's answer finds the xid.
+ * - Two sessions committing the same xid at once: one commits, the other
+ *   meets XAER_NOTA, and then either XA RECOVER still lists the xid (the
+ *   commit is finishing: asked again later) or the committed rows are seen.
  * - A session that disconnects before XA PREPARE loses the branch (rolled back).
  * - XA START of an xid that exists (prepared, or active in another session)
  *   fails with XAER_DUPID; XA COMMIT / XA ROLLBACK of an xid that is not
@@ -53,7 +57,7 @@ export interface XaBranchOptions {
    * it (answered as unknown: the initiator rolls the transaction back).
    */
   lockWaitSeconds: number;
-  /** Told about each attempt replayed after a deadlock or a lock wait timeout. */
+  /** Told about each prepare attempt replayed after a deadlock. */
   onRetry?: (error: unknown, attempt: number) => void;
 }
 
@@ -79,6 +83,7 @@ export type XaOutcome =
 
 const ER_XAER_NOTA = 1397;
 const ER_XAER_DUPID = 1440;
+const ER_LOCK_WAIT_TIMEOUT = 1205;
 
 function hasErrno(error: unknown, errno: number): boolean {
   return typeof error === 'object' && error !== null && (error as { errno?: unknown }).errno === errno;
@@ -154,10 +159,29 @@ export async function prepareXa(knex: Knex, options: XaBranchOptions, work: (sql
       if (prepared && typeof sessionId === 'number') await sessionEnded(knex, sessionId);
     }
   };
-  return withLockRetry(attempt, { maxAttempts: 5, baseDelayMs: 20, ...(options.onRetry ? { onRetry: options.onRetry } : {}) });
+  // A deadlock is replayed; a lock wait timeout is not: the locks waited for
+  // are most often another prepared branch's, held until its transaction's
+  // decision, and waiting again would only hold the initiator longer.
+  const attemptOnce = async (): Promise<XaOutcome> => {
+    try {
+      return await attempt();
+    } catch (error) {
+      if (hasErrno(error, ER_LOCK_WAIT_TIMEOUT)) throw new XaLockWaitTimeoutError(error);
+      throw error;
+    }
+  };
+  return withLockRetry(attemptOnce, { maxAttempts: 5, baseDelayMs: 20, ...(options.onRetry ? { onRetry: options.onRetry } : {}) });
 }
 
-/** How long a prepare waits for the server to acknowledge its quit, then for its session to be gone, before answering anyway. */
+/** A prepare gave up waiting for a lock (answered as unknown: nothing is prepared, the initiator rolls back). */
+export class XaLockWaitTimeoutError extends Error {
+  override name = 'XaLockWaitTimeoutError';
+  constructor(cause: unknown) {
+    super('the prepare waited for a lock longer than the lock wait bound (held by another prepared branch?); nothing was prepared', { cause });
+  }
+}
+
+/** How long a prepare waits for the server to acknowledge its quit before dropping the socket. */
 const QUIT_WAIT_MS = 1_000;
 
 /** End the session with a quit the server acknowledges (it drops the socket instead if no acknowledgement comes). */
@@ -177,6 +201,7 @@ async function quit(connection: RawConnection): Promise<void> {
   });
 }
 
+/** How long a prepare waits for its ended session to leave the process list before answering anyway. */
 const SESSION_END_WAIT_MS = 2_000;
 
 /**

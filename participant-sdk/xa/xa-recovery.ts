@@ -19,6 +19,13 @@
  *   before its prepare, so it cannot commit what it does not know.
  * A branch in doubt longer than `inDoubtAfterMs` is logged at warn level
  * with its xid on every pass, for an operator: its locks are still held.
+ *
+ * XA RECOVER lists the prepared xids of the whole server, every database's.
+ * A pass keeps only the branches prepared through this participant's
+ * database: those whose barrier row, written inside the XA branch by its
+ * prepare, is there uncommitted (seen by a dirty read only). Another
+ * participant's branch on the same server, whose transaction this
+ * participant's coordinator may not even know, is left alone.
  */
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
@@ -46,12 +53,12 @@ export interface XaRecoveryOptions {
   unknownRollbackAfterMs?: number;
 }
 
-/** What one pass did, by xid (`describeXid`). */
+/** What one pass did with this participant's prepared branches, by xid (`describeXid`). */
 export interface XaRecoveryPass {
   committed: string[];
   rolledBack: string[];
   /** Left prepared: undecided, unknown for less than the bound, or still being prepared. */
-  inDoubt: { xid: string; gid: string | null; branchId: string; inDoubtForMs: number }[];
+  inDoubt: { xid: string; gid: string; branchId: string; inDoubtForMs: number }[];
   /** Branches whose outcome could not be learned or applied this time (logged); the next pass tries again. */
   failed: number;
 }
@@ -86,25 +93,30 @@ export async function recoverXa(knex: Knex, options: XaRecoverySetting & XaRecov
     const name = describeXid(xid);
     const log = options.logger.child({ xid: name, branchId: xid.bqual });
     try {
+      // A hashed gtrid missing from this participant's table is another participant's.
       const gid = isHashedGtrid(xid.gtrid) ? await gidOfHashedGtrid(knex, options.gidTable, xid.gtrid) : xid.gtrid;
-      const status = gid === null ? null : await outcomeOf(gid);
+      if (gid === null || !(await preparedHere(knex, options.table, gid, xid.bqual))) {
+        options.inDoubtSince.delete(name);
+        continue;
+      }
+      const status = await outcomeOf(gid);
       const now = options.now();
       const since = options.inDoubtSince.get(name) ?? now;
       options.inDoubtSince.set(name, since);
       const branch: XaBranchOptions = {
-        gid: gid ?? '',
+        gid,
         branchId: xid.bqual,
         table: options.table,
         gidTable: options.gidTable,
         now: options.now,
         lockWaitSeconds: options.lockWaitSeconds,
       };
-      const decision = decide(status, gid !== null && now - since >= unknownRollbackAfterMs);
-      if (decision === 'commit' && gid !== null) {
+      const decision = decide(status, now - since >= unknownRollbackAfterMs);
+      if (decision === 'commit') {
         await commitXa(knex, branch);
         pass.committed.push(name);
         log.info({ gid }, 'XA branch left prepared: committed by recovery');
-      } else if (decision === 'rollback' && gid !== null) {
+      } else if (decision === 'rollback') {
         await rollbackXa(knex, branch);
         pass.rolledBack.push(name);
         log.info({ gid, status }, 'XA branch left prepared: rolled back by recovery');
@@ -162,6 +174,29 @@ export function decide(status: XaGlobalStatus | null, unknownLongEnough: boolean
       return 'wait';
     case null:
       return unknownLongEnough ? 'rollback' : 'wait';
+  }
+}
+
+/**
+ * Whether this participant prepared the branch: its barrier row (op
+ * `prepare`), written inside the XA branch, is in this participant's table,
+ * uncommitted. Only a dirty read sees it; SET TRANSACTION makes the next
+ * statement, and only it, read uncommitted.
+ */
+async function preparedHere(knex: Knex, table: string, gid: string, branchId: string): Promise<boolean> {
+  const connection = (await knex.client.acquireConnection()) as RawConnection;
+  try {
+    await rawQuery(connection, 'SET TRANSACTION ISOLATION LEVEL READ UNCOMMITTED', []);
+    const rows = (await rawQuery(connection, 'select origin_op from ?? where gid = ? and branch_id = ? and op = ?', [table, gid, branchId, 'prepare'])) as {
+      origin_op?: unknown;
+    }[];
+    return rows.some((row) => row.origin_op === 'prepare');
+  } catch (error) {
+    // The isolation level set for the next statement must not reach the next user of the connection.
+    connection.destroy();
+    throw error;
+  } finally {
+    await knex.client.releaseConnection(connection);
   }
 }
 
