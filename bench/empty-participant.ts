@@ -1,6 +1,6 @@
 /**
- * The participant of scenarios (c) and (sc): answers every try, confirm and
- * cancel, and every saga action and compensate, with 200 at once, with no database and no barrier, so that only the
+ * The participant of scenarios (c), (sc) and (xc): answers every try, confirm and
+ * cancel, every saga action and compensate, and every XA prepare, commit and rollback, with 200 at once, with no database and no barrier, so that only the
  * coordinator's own cost is measured. Plain node:http, keep-alive.
  *
  *   EMPTY_PORT   port on 127.0.0.1 (required)
@@ -15,7 +15,7 @@ if (!Number.isInteger(port) || port <= 0) {
 
 const OK = JSON.stringify({ ok: true, result: null });
 const OK_LENGTH = String(Buffer.byteLength(OK));
-const ROUTE = /^\/dtx\/[A-Za-z0-9_-]+\/(try|confirm|cancel|action|compensate)$/;
+const ROUTE = /^\/dtx\/[A-Za-z0-9_-]+\/(try|confirm|cancel|action|compensate|prepare|commit|rollback)$/;
 let calls = 0;
 
 const server = http.createServer((req, res) => {

@@ -5,7 +5,7 @@
  *   npm run bench -- --quick        short run (a minute or two)
  *   npm run bench -- --scale        1,000,000 finished transactions in the log: throughput and query plans
  *   npm run bench -- --profile      CPU profile of the coordinator under load (results not written to bench-results.json)
- *   npm run bench -- --only=a,c     only some scenarios (a, b, c, c0, sa, sb, sc)
+ *   npm run bench -- --only=a,c     only some scenarios (a, b, c, c0, sa, sb, sc, xa, xb, xc)
  *   npm run bench                   builds, then runs every process on plain node from the built JavaScript
  *   npm run bench -- --runtime=tsx  the same processes on tsx, from source
  *   npm run bench -- --bank-handlers=sql  the banks' handlers as plain SQL instead of on knex transactions
@@ -19,10 +19,11 @@ import { HEADLINE_FRACTION, type SweepOptions } from './scenario.ts';
 /**
  * The scenarios, in the order a full run measures them: a (dtx) and its floor
  * b, c (coordinator only) and its floor c0, all TCC; then the same transfer as
- * a two-step saga: sa (dtx), its floor sb, and sc (coordinator only). See
- * docs/performance.md and workloads.ts.
+ * a two-step saga: sa (dtx), its floor sb, and sc (coordinator only); then
+ * as a two-branch XA transaction: xa (dtx), its floor xb, and xc
+ * (coordinator only). See docs/performance.md and workloads.ts.
  */
-export const SCENARIOS = ['a', 'b', 'c', 'c0', 'sa', 'sb', 'sc'] as const;
+export const SCENARIOS = ['a', 'b', 'c', 'c0', 'sa', 'sb', 'sc', 'xa', 'xb', 'xc'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 function isScenarioName(name: string): name is ScenarioName {

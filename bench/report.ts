@@ -136,6 +136,14 @@ export interface BenchResults {
   saga_ratio: number | null;
   /** sc's peak: a two-step saga on the empty participant. */
   saga_empty_tps: number | null;
+  /** xa's peak: the transfer as a two-branch XA transaction through dtx. */
+  xa_tps: number | null;
+  /** xb's peak: xa's two prepares and two commits made directly on the banks, no coordinator. */
+  xa_floor_tps: number | null;
+  /** xa/xb. */
+  xa_ratio: number | null;
+  /** xc's peak: a two-branch XA transaction on the empty participant. */
+  xa_empty_tps: number | null;
   p50_ms: number | null;
   p99_ms: number | null;
   coordinator_commits_per_tx: number | null;
@@ -162,7 +170,7 @@ export function buildResults(
   options: BenchOptions,
   extra: Record<string, unknown>,
 ): BenchResults {
-  const { a, b, c, c0, sa, sb, sc } = reports;
+  const { a, b, c, c0, sa, sb, sc, xa, xb, xc } = reports;
   // (c) is the isolated measure: only the coordinator talks to MySQL there.
   // In (a) the banks commit too; their share is known from (b).
   const bankCommitsPerTx = b ? b.commitsPerTx : null;
@@ -179,6 +187,10 @@ export function buildResults(
     saga_floor_tps: round(sb?.peakTps, 1),
     saga_ratio: peakRatio(sa, sb),
     saga_empty_tps: round(sc?.peakTps, 1),
+    xa_tps: round(xa?.peakTps, 1),
+    xa_floor_tps: round(xb?.peakTps, 1),
+    xa_ratio: peakRatio(xa, xb),
+    xa_empty_tps: round(xc?.peakTps, 1),
     p50_ms: round(a?.p50Ms),
     p99_ms: round(a?.p99Ms),
     coordinator_commits_per_tx: round(c ? c.commitsPerTx : coordinatorCommitsInA),
@@ -219,7 +231,23 @@ export function buildResults(
     saga_coordinator_commits_per_tx: round(sc?.commitsPerTx),
     saga_coordinator_commits_per_tx_in_sa: round(sa && sb ? sa.commitsPerTx - sb.commitsPerTx : null),
     saga_reference: { ...SAGA_REFERENCE, beaten: beatsSagaReference(peakRatio(sa, sb)) },
-    machine_foreign_cores_max: round(Math.max(0, ...[a, b, c, c0, sa, sb, sc].flatMap((r) => (r ? [r.foreignCoresAtPeak, r.foreignCoresAtFixed] : []))), 2),
+    xa_p50_ms: round(xa?.p50Ms),
+    xa_p99_ms: round(xa?.p99Ms),
+    xa_floor_p50_ms: round(xb?.p50Ms),
+    xa_floor_p99_ms: round(xb?.p99Ms),
+    xa_empty_p50_ms: round(xc?.p50Ms),
+    xa_empty_p99_ms: round(xc?.p99Ms),
+    xa_cpu_ms_per_tx: round(xa?.totalCpuMsPerTx, 3),
+    xa_floor_cpu_ms_per_tx: round(xb?.totalCpuMsPerTx, 3),
+    xa_empty_cpu_ms_per_tx: round(xc?.totalCpuMsPerTx, 3),
+    xa_cpu_bound_ratio: xa && xb ? round(xa.cpuBoundTps / xb.cpuBoundTps, 3) : null,
+    // As for TCC: xc isolates the coordinator's commits; in xa the banks' share is known from xb.
+    xa_coordinator_commits_per_tx: round(xc?.commitsPerTx),
+    xa_coordinator_commits_per_tx_in_xa: round(xa && xb ? xa.commitsPerTx - xb.commitsPerTx : null),
+    machine_foreign_cores_max: round(
+      Math.max(0, ...[a, b, c, c0, sa, sb, sc, xa, xb, xc].flatMap((r) => (r ? [r.foreignCoresAtPeak, r.foreignCoresAtFixed] : []))),
+      2,
+    ),
     measured_at: new Date().toISOString(),
     machine,
     options: {
@@ -259,6 +287,9 @@ const TITLES: Record<ScenarioName, string> = {
   sa: 'sa dtx saga transfer',
   sb: 'sb saga direct (floor of sa)',
   sc: 'sc saga, coordinator only',
+  xa: 'xa dtx XA transfer',
+  xb: 'xb XA direct (floor of xa)',
+  xc: 'xc XA, coordinator only',
 };
 
 function table(header: string[], rows: string[][]): string {
@@ -362,10 +393,11 @@ export function formatTables(results: BenchResults, reports: Partial<Record<Scen
     `c/c0 by CPU cost   ${fmt(results['empty_cpu_bound_ratio'] as number | null, 3)}`,
     `coordinator commits/tx ${fmt(results.coordinator_commits_per_tx, 2)} (c, isolated); in a: ${fmt(results['coordinator_commits_per_tx_in_a'] as number | null, 2)} (a minus b's bank commits)`,
     ...sagaSummary(results),
+    ...xaSummary(results),
   ];
   return [
     main,
-    '* server-wide, at the peak step: in (c, sc) only the coordinator uses MySQL; in (a, sa) banks + coordinator; in (b, sb) banks only; in (c0) nothing.',
+    '* server-wide, at the peak step: in (c, sc, xc) only the coordinator uses MySQL; in (a, sa, xa) banks + coordinator; in (b, sb, xb) banks only; in (c0) nothing.',
     'CPU ms/tx: all processes (servers and load generator included) at the peak step; CPU-bound tx/s = cores × 1000 / CPU ms/tx.',
     'other load: cores used by processes outside the benchmark; tx/s and latency are only those of this machine when it is ~0.',
     '',
@@ -391,5 +423,16 @@ function sagaSummary(results: BenchResults): string[] {
     `sa/sb by CPU cost  ${figure('saga_cpu_bound_ratio', 3)}`,
     `sa tx/s ${fmt(results.saga_tps, 0)}, sb ${fmt(results.saga_floor_tps, 0)}, sc ${fmt(results.saga_empty_tps, 0)} (saga, coordinator only; c: ${fmt(results.empty_tps, 0)})`,
     `saga coordinator commits/tx ${figure('saga_coordinator_commits_per_tx', 2)} (sc, isolated); in sa: ${figure('saga_coordinator_commits_per_tx_in_sa', 2)} (sa minus sb's bank commits)`,
+  ];
+}
+
+/** The XA lines of the summary: xa/xb, with no published figure to set it against. */
+function xaSummary(results: BenchResults): string[] {
+  const figure = (key: string, digits: number) => fmt(results[key] as number | null, digits);
+  return [
+    `xa/xb XA ratio     ${fmt(results.xa_ratio, 3)}   (xa's peak over xb's: the same prepares and commits made directly, no coordinator)`,
+    `xa/xb by CPU cost  ${figure('xa_cpu_bound_ratio', 3)}`,
+    `xa tx/s ${fmt(results.xa_tps, 0)}, xb ${fmt(results.xa_floor_tps, 0)}, xc ${fmt(results.xa_empty_tps, 0)} (XA, coordinator only; c: ${fmt(results.empty_tps, 0)})`,
+    `XA coordinator commits/tx ${figure('xa_coordinator_commits_per_tx', 2)} (xc, isolated); in xa: ${figure('xa_coordinator_commits_per_tx_in_xa', 2)} (xa minus xb's bank commits)`,
   ];
 }

@@ -29,10 +29,13 @@ import {
   directEmpty,
   directSagaTransfer,
   directTransfer,
+  directXaTransfer,
   dtxSagaTransfer,
   dtxTransfer,
+  dtxXaTransfer,
   emptySaga,
   emptyTcc,
+  emptyXa,
   type TransferTarget,
 } from './workloads.ts';
 import type { Work } from './load.ts';
@@ -124,6 +127,9 @@ const TITLES: Record<ScenarioName, string> = {
   sa: '[sa saga dtx]',
   sb: '[sb saga floor]',
   sc: '[sc saga coordinator only]',
+  xa: '[xa XA dtx]',
+  xb: '[xb XA floor]',
+  xc: '[xc XA coordinator only]',
 };
 
 interface Running {
@@ -146,6 +152,9 @@ async function startScenario(scenario: ScenarioName): Promise<Running> {
     sa: () => dtxSagaTransfer(client!, bankTarget()),
     sb: () => directSagaTransfer(direct!, bankTarget()),
     sc: () => emptySaga(client!, system.emptyParticipantUrl!),
+    xa: () => dtxXaTransfer(client!, bankTarget()),
+    xb: () => directXaTransfer(direct!, bankTarget()),
+    xc: () => emptyXa(client!, system.emptyParticipantUrl!),
   };
   const work = workOf[scenario]();
   return {

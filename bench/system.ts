@@ -5,6 +5,7 @@
  *   c: coordinator + empty participant
  *   c0: empty participant (c's floor: the load generator calls it directly)
  *   sa, sb, sc: as a, b, c (the banks and the empty participant serve sagas too)
+ *   xa, xb, xc: as a, b, c (and XA too)
  */
 import { COORDINATOR_NODE_ARGS } from '@dtx/coordinator/runtime';
 import { pickFreePort } from '../tools/free-port.ts';
@@ -21,9 +22,9 @@ export interface SystemParts {
 
 export function systemParts(scenario: ScenarioName): SystemParts {
   return {
-    coordinator: scenario === 'a' || scenario === 'c' || scenario === 'sa' || scenario === 'sc',
-    banks: scenario === 'a' || scenario === 'b' || scenario === 'sa' || scenario === 'sb',
-    emptyParticipant: scenario === 'c' || scenario === 'c0' || scenario === 'sc',
+    coordinator: scenario === 'a' || scenario === 'c' || scenario === 'sa' || scenario === 'sc' || scenario === 'xa' || scenario === 'xc',
+    banks: scenario === 'a' || scenario === 'b' || scenario === 'sa' || scenario === 'sb' || scenario === 'xa' || scenario === 'xb',
+    emptyParticipant: scenario === 'c' || scenario === 'c0' || scenario === 'sc' || scenario === 'xc',
   };
 }
 
@@ -59,7 +60,7 @@ export interface SystemOptions {
 export interface BenchSystem {
   coordinator: { url: string; database: string; process: BenchProcess } | null;
   banks: { a: string; b: string; databases: string[] } | null;
-  /** Base URL of the empty participant's resources (c, c0, sc). */
+  /** Base URL of the empty participant's resources (c, c0, sc, xc). */
   emptyParticipantUrl: string | null;
   processes: BenchProcess[];
   databases: string[];

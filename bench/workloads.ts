@@ -13,7 +13,13 @@
  *      credit's;
  *   sb. sa's floor: the same two actions, debit then credit, called directly
  *      on the banks (signed, through the banks' barrier), no coordinator;
- *   sc. a two-step saga on the participant that does no work.
+ *   sc. a two-step saga on the participant that does no work;
+ *   xa. the same transfer as a two-branch XA transaction through dtx: the
+ *      bench prepares the debit in bank A, then the credit in bank B, and
+ *      submits; the coordinator commits both;
+ *   xb. xa's floor: the same two prepares, then the same two commits, one
+ *      after the other, called directly on the banks (signed), no coordinator;
+ *   xc. a two-branch XA transaction on the participant that does no work.
  */
 import { Agent, request } from 'undici';
 import { v7 as uuidv7 } from 'uuid';
@@ -47,7 +53,7 @@ export function dtxTransfer(client: DtxClient, target: TransferTarget): Work {
   };
 }
 
-/** Signed participant calls without a coordinator, for the floors (b, c0). */
+/** Signed participant calls without a coordinator, for the floors (b, c0, sb, xb). */
 export class DirectCaller {
   readonly #agent = new Agent({ keepAliveTimeout: 30_000, connections: 128 });
 
@@ -152,4 +158,51 @@ export function emptySaga(client: DtxClient, participantUrl: string): Work {
       client,
       emptyBranches(participantUrl).map(({ url, branchId, payload }) => ({ id: `step-${branchId}`, url, payload })),
     );
+}
+
+/**
+ * The banks' XA resources (examples/bank-transfer/bank/xa-resources.ts) of
+ * one transfer, bank A first: each prepare holds its rows locked until the
+ * commit, and taking the banks in one order keeps two transfers from
+ * waiting on each other across databases. Branch ids as the initiator
+ * numbers them.
+ */
+function xaBranches(target: TransferTarget): { url: string; branchId: string; payload: { account: string; amount: number } }[] {
+  const { from, to } = pickLegs(target);
+  return [
+    { url: `${target.bankA}/xa-debit`, branchId: '01', payload: { account: from, amount: 1 } },
+    { url: `${target.bankB}/xa-credit`, branchId: '02', payload: { account: to, amount: 1 } },
+  ];
+}
+
+/** Prepares the branches one after the other, in their order, then submits; succeeds when the outcome is `committed`. */
+async function runXa(client: DtxClient, branches: readonly { url: string; payload: unknown }[]): Promise<void> {
+  const outcome = await client.xa(async (tx) => {
+    for (const { url, payload } of branches) await tx.prepare({ url, payload });
+  });
+  if (outcome.status !== 'committed') throw new Error(`XA transaction ${outcome.gid} answered ${outcome.status}`);
+}
+
+/** (xa) Debit in bank A, then credit in bank B, as one XA transaction through the coordinator. */
+export function dtxXaTransfer(client: DtxClient, target: TransferTarget): Work {
+  return () => runXa(client, xaBranches(target));
+}
+
+/**
+ * (xb) xa's four participant calls made directly, one after the other:
+ * prepare A, prepare B, commit A, commit B. The same XA statements on the
+ * banks; no coordinator.
+ */
+export function directXaTransfer(caller: DirectCaller, target: TransferTarget): Work {
+  return async () => {
+    const gid = uuidv7();
+    const branches = xaBranches(target);
+    for (const b of branches) await caller.call(b.url, 'prepare', gid, b.branchId, b.payload);
+    for (const b of branches) await caller.call(b.url, 'commit', gid, b.branchId, b.payload);
+  };
+}
+
+/** (xc) A two-branch XA transaction on the empty participant, prepared one after the other, through the coordinator. */
+export function emptyXa(client: DtxClient, participantUrl: string): Work {
+  return () => runXa(client, emptyBranches(participantUrl));
 }

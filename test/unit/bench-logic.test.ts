@@ -159,7 +159,7 @@ describe('parseBenchOptions', () => {
       mode: 'standard',
       quick: false,
       profile: false,
-      scenarios: ['a', 'b', 'c', 'c0', 'sa', 'sb', 'sc'],
+      scenarios: ['a', 'b', 'c', 'c0', 'sa', 'sb', 'sc', 'xa', 'xb', 'xc'],
       runtime: 'compiled',
       concurrencies: [1, 4, 16, 32, 64],
       stepMs: 10_000,
@@ -208,8 +208,9 @@ describe('parseBenchOptions', () => {
     expect(parseBenchOptions(['--only= c0 , a']).scenarios).toEqual(['c0', 'a']);
   });
 
-  it('runs the saga scenarios after the TCC ones, with --quick too', () => {
-    expect(parseBenchOptions(['--quick']).scenarios).toEqual(['a', 'b', 'c', 'c0', 'sa', 'sb', 'sc']);
+  it('runs the saga scenarios after the TCC ones, then the XA ones, with --quick too', () => {
+    expect(parseBenchOptions(['--quick']).scenarios).toEqual(['a', 'b', 'c', 'c0', 'sa', 'sb', 'sc', 'xa', 'xb', 'xc']);
+    expect(parseBenchOptions(['--only=xa,xb']).scenarios).toEqual(['xa', 'xb']);
   });
 
   it('--only takes the saga scenarios, alone or with the TCC ones', () => {
