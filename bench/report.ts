@@ -164,6 +164,37 @@ export function peakRatio(system: ScenarioReport | undefined, floor: ScenarioRep
   return system && floor && floor.peakTps > 0 ? round(system.peakTps / floor.peakTps, 3) : null;
 }
 
+/**
+ * A mode's secondary figures (a saga's sa/sb/sc, XA's xa/xb/xc): latency
+ * and CPU cost of the system, its floor and its coordinator-only run, and
+ * the coordinator's commits. As for TCC: the coordinator-only run isolates
+ * the coordinator's commits; in the system run the banks' share is known
+ * from the floor. Keys: `<mode>_p50_ms`, `<mode>_floor_…`, `<mode>_empty_…`,
+ * `<mode>_coordinator_commits_per_tx_in_<system>`.
+ */
+function modeFigures(
+  mode: string,
+  systemName: string,
+  system: ScenarioReport | undefined,
+  floor: ScenarioReport | undefined,
+  empty: ScenarioReport | undefined,
+): Record<string, number | null> {
+  const figures: Record<string, number | null> = {};
+  for (const [suffix, run] of [
+    ['', system],
+    ['_floor', floor],
+    ['_empty', empty],
+  ] as const) {
+    figures[`${mode}${suffix}_p50_ms`] = round(run?.p50Ms);
+    figures[`${mode}${suffix}_p99_ms`] = round(run?.p99Ms);
+    figures[`${mode}${suffix}_cpu_ms_per_tx`] = round(run?.totalCpuMsPerTx, 3);
+  }
+  figures[`${mode}_cpu_bound_ratio`] = system && floor ? round(system.cpuBoundTps / floor.cpuBoundTps, 3) : null;
+  figures[`${mode}_coordinator_commits_per_tx`] = round(empty?.commitsPerTx);
+  figures[`${mode}_coordinator_commits_per_tx_in_${systemName}`] = round(system && floor ? system.commitsPerTx - floor.commitsPerTx : null);
+  return figures;
+}
+
 export function buildResults(
   reports: Partial<Record<ScenarioName, ScenarioReport>>,
   machine: MachineInfo,
@@ -217,33 +248,9 @@ export function buildResults(
     cpu_bound_ratio: a && b ? round(a.cpuBoundTps / b.cpuBoundTps, 3) : null,
     empty_cpu_bound_tps: round(c?.cpuBoundTps, 0),
     empty_cpu_bound_ratio: c && c0 ? round(c.cpuBoundTps / c0.cpuBoundTps, 3) : null,
-    saga_p50_ms: round(sa?.p50Ms),
-    saga_p99_ms: round(sa?.p99Ms),
-    saga_floor_p50_ms: round(sb?.p50Ms),
-    saga_floor_p99_ms: round(sb?.p99Ms),
-    saga_empty_p50_ms: round(sc?.p50Ms),
-    saga_empty_p99_ms: round(sc?.p99Ms),
-    saga_cpu_ms_per_tx: round(sa?.totalCpuMsPerTx, 3),
-    saga_floor_cpu_ms_per_tx: round(sb?.totalCpuMsPerTx, 3),
-    saga_empty_cpu_ms_per_tx: round(sc?.totalCpuMsPerTx, 3),
-    saga_cpu_bound_ratio: sa && sb ? round(sa.cpuBoundTps / sb.cpuBoundTps, 3) : null,
-    // As for TCC: sc isolates the coordinator's commits; in sa the banks' share is known from sb.
-    saga_coordinator_commits_per_tx: round(sc?.commitsPerTx),
-    saga_coordinator_commits_per_tx_in_sa: round(sa && sb ? sa.commitsPerTx - sb.commitsPerTx : null),
+    ...modeFigures('saga', 'sa', sa, sb, sc),
     saga_reference: { ...SAGA_REFERENCE, beaten: beatsSagaReference(peakRatio(sa, sb)) },
-    xa_p50_ms: round(xa?.p50Ms),
-    xa_p99_ms: round(xa?.p99Ms),
-    xa_floor_p50_ms: round(xb?.p50Ms),
-    xa_floor_p99_ms: round(xb?.p99Ms),
-    xa_empty_p50_ms: round(xc?.p50Ms),
-    xa_empty_p99_ms: round(xc?.p99Ms),
-    xa_cpu_ms_per_tx: round(xa?.totalCpuMsPerTx, 3),
-    xa_floor_cpu_ms_per_tx: round(xb?.totalCpuMsPerTx, 3),
-    xa_empty_cpu_ms_per_tx: round(xc?.totalCpuMsPerTx, 3),
-    xa_cpu_bound_ratio: xa && xb ? round(xa.cpuBoundTps / xb.cpuBoundTps, 3) : null,
-    // As for TCC: xc isolates the coordinator's commits; in xa the banks' share is known from xb.
-    xa_coordinator_commits_per_tx: round(xc?.commitsPerTx),
-    xa_coordinator_commits_per_tx_in_xa: round(xa && xb ? xa.commitsPerTx - xb.commitsPerTx : null),
+    ...modeFigures('xa', 'xa', xa, xb, xc),
     machine_foreign_cores_max: round(
       Math.max(0, ...[a, b, c, c0, sa, sb, sc, xa, xb, xc].flatMap((r) => (r ? [r.foreignCoresAtPeak, r.foreignCoresAtFixed] : []))),
       2,

@@ -669,6 +669,27 @@ describe('beatsSagaReference', () => {
   });
 });
 
+describe('buildResults for XA', () => {
+  const xaReports = (): Partial<Record<ScenarioName, ScenarioReport>> => ({
+    xa: report({ peakTps: 500, commitsPerTx: 3, halfP99: 20 }),
+    xb: report({ peakTps: 800, commitsPerTx: 0, halfP99: 9 }),
+    xc: report({ peakTps: 1_200, commitsPerTx: 2, halfP99: 7 }),
+  });
+
+  it('gives xa, xb and xc peaks, xa/xb, latencies and the coordinator commits, as for sagas', () => {
+    const r = results({ ...goodReports(), ...xaReports() });
+    expect(r).toMatchObject({ xa_tps: 500, xa_floor_tps: 800, xa_ratio: 0.625, xa_empty_tps: 1_200 });
+    expect([r['xa_p99_ms'], r['xa_floor_p99_ms'], r['xa_empty_p99_ms']]).toEqual([20, 9, 7]);
+    expect(r['xa_coordinator_commits_per_tx']).toBe(2);
+    expect(r['xa_coordinator_commits_per_tx_in_xa']).toBe(3);
+  });
+
+  it('leaves the XA figures null without XA scenarios', () => {
+    const r = results(goodReports());
+    expect(r).toMatchObject({ xa_tps: null, xa_ratio: null, xa_p99_ms: null, xa_coordinator_commits_per_tx_in_xa: null });
+  });
+});
+
 describe('buildResults for sagas', () => {
   it('gives sa, sb and sc peaks, sa/sb and whether it beats the reference', () => {
     const r = results({ ...goodReports(), ...sagaReports() });
