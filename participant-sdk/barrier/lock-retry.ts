@@ -8,13 +8,22 @@
  * driver code only, never by their message.
  */
 
-const RETRYABLE_ERRNOS = new Set([1213 /* ER_LOCK_DEADLOCK */, 1205 /* ER_LOCK_WAIT_TIMEOUT */]);
-const RETRYABLE_CODES = new Set(['ER_LOCK_DEADLOCK', 'ER_LOCK_WAIT_TIMEOUT']);
+const DEADLOCK = { errno: 1213, code: 'ER_LOCK_DEADLOCK' } as const;
+const LOCK_WAIT_TIMEOUT = { errno: 1205, code: 'ER_LOCK_WAIT_TIMEOUT' } as const;
 
-export function isRetryableLockError(error: unknown): boolean {
+function isMysqlError(error: unknown, which: { errno: number; code: string }): boolean {
   if (typeof error !== 'object' || error === null) return false;
   const { errno, code } = error as { errno?: unknown; code?: unknown };
-  return (typeof errno === 'number' && RETRYABLE_ERRNOS.has(errno)) || (typeof code === 'string' && RETRYABLE_CODES.has(code));
+  return errno === which.errno || code === which.code;
+}
+
+/** A deadlock: InnoDB rolled the victim's whole transaction back. */
+export function isDeadlock(error: unknown): boolean {
+  return isMysqlError(error, DEADLOCK);
+}
+
+export function isRetryableLockError(error: unknown): boolean {
+  return isDeadlock(error) || isMysqlError(error, LOCK_WAIT_TIMEOUT);
 }
 
 export interface LockRetryOptions {
@@ -24,6 +33,8 @@ export interface LockRetryOptions {
   baseDelayMs: number;
   /** Injected for tests; defaults to Math.random. */
   random?: () => number;
+  /** Which errors are replayed; default both lock conflicts (isRetryableLockError). */
+  retryable?: (error: unknown) => boolean;
   onRetry?: (error: unknown, attempt: number) => void;
 }
 
@@ -38,7 +49,7 @@ export async function withLockRetry<T>(run: () => Promise<T>, options: LockRetry
     try {
       return await run();
     } catch (error) {
-      if (attempt >= options.maxAttempts || !isRetryableLockError(error)) throw error;
+      if (attempt >= options.maxAttempts || !(options.retryable ?? isRetryableLockError)(error)) throw error;
       options.onRetry?.(error, attempt);
       await new Promise((resolve) => setTimeout(resolve, lockRetryDelay(attempt, options.baseDelayMs, random)));
     }

@@ -36,7 +36,7 @@
 import type { Knex } from 'knex';
 import { assertMysql2Client, branchSql, claim, originOf, rawQuery, type BarrierKey, type BranchSql, type RawConnection } from '../barrier/barrier.ts';
 import { DEFAULT_BARRIER_TABLE } from '../barrier/input.ts';
-import { withLockRetry } from '../barrier/lock-retry.ts';
+import { isDeadlock, withLockRetry } from '../barrier/lock-retry.ts';
 import { GuardedStatements } from '../barrier/lost-transaction.ts';
 import { BranchOngoingError } from '../errors.ts';
 import { recordHashedGid } from './xa-tables.ts';
@@ -83,7 +83,6 @@ export type XaOutcome =
 
 const ER_XAER_NOTA = 1397;
 const ER_XAER_DUPID = 1440;
-const ER_LOCK_WAIT_TIMEOUT = 1205;
 
 function hasErrno(error: unknown, errno: number): boolean {
   return typeof error === 'object' && error !== null && (error as { errno?: unknown }).errno === errno;
@@ -134,7 +133,6 @@ export async function prepareXa(knex: Knex, options: XaBranchOptions, work: (sql
         if (handler.loss) throw handler.loss.error;
         await query(`XA END ${xidSql(xid)}`);
         await query(`XA PREPARE ${xidSql(xid)}`);
-        detach = true;
         prepared = true;
         return { kind: 'prepared', value };
       } catch (error) {
@@ -162,23 +160,7 @@ export async function prepareXa(knex: Knex, options: XaBranchOptions, work: (sql
   // A deadlock is replayed; a lock wait timeout is not: the locks waited for
   // are most often another prepared branch's, held until its transaction's
   // decision, and waiting again would only hold the initiator longer.
-  const attemptOnce = async (): Promise<XaOutcome> => {
-    try {
-      return await attempt();
-    } catch (error) {
-      if (hasErrno(error, ER_LOCK_WAIT_TIMEOUT)) throw new XaLockWaitTimeoutError(error);
-      throw error;
-    }
-  };
-  return withLockRetry(attemptOnce, { maxAttempts: 5, baseDelayMs: 20, ...(options.onRetry ? { onRetry: options.onRetry } : {}) });
-}
-
-/** A prepare gave up waiting for a lock (answered as unknown: nothing is prepared, the initiator rolls back). */
-export class XaLockWaitTimeoutError extends Error {
-  override name = 'XaLockWaitTimeoutError';
-  constructor(cause: unknown) {
-    super('the prepare waited for a lock longer than the lock wait bound (held by another prepared branch?); nothing was prepared', { cause });
-  }
+  return withLockRetry(attempt, { maxAttempts: 5, baseDelayMs: 20, retryable: isDeadlock, ...(options.onRetry ? { onRetry: options.onRetry } : {}) });
 }
 
 /** How long a prepare waits for the server to acknowledge its quit before dropping the socket. */
