@@ -88,6 +88,8 @@ async function stopBank(bank: Bank): Promise<void> {
   await bank.knex.destroy();
 }
 
+const GID_PREFIX = 'xa2e-';
+
 describe('XA end to end', () => {
   const dbs: TestDatabase[] = [];
   let privateDb: MariadbServer;
@@ -97,15 +99,17 @@ describe('XA end to end', () => {
   let bankBPort: number;
   let dtx: DtxClient;
   let n = 0;
-  const newGid = () => `xa2e-${Date.now()}-${++n}`;
+  const newGid = () => `${GID_PREFIX}${Date.now()}-${++n}`;
   const bankBDbUrl = () => `${privateDb.url}/xa_bank_b`;
 
   const balance = async (bank: Bank, account: string) => Number((await bank.knex('accounts').where({ id: account }).first('balance'))?.balance);
+  /** This file's prepared branches: XA RECOVER lists the whole server's, other test files' included. */
   const preparedXids = async (bank: Bank) => {
     const [rows] = (await bank.knex.raw('XA RECOVER')) as unknown as [{ formatID: number; gtrid_length: number; data: Buffer }[]];
     return rows
       .filter((row) => Number(row.formatID) === DTX_XA_FORMAT_ID)
-      .map((row) => Buffer.from(row.data).subarray(0, Number(row.gtrid_length)).toString('ascii'));
+      .map((row) => Buffer.from(row.data).subarray(0, Number(row.gtrid_length)).toString('ascii'))
+      .filter((gid) => gid.startsWith(GID_PREFIX));
   };
   const statusOf = async (gid: string) => (await dtx.coordinator.query(gid)).transaction.status as string;
   const transfer = (gid: string, amount: number) => [
