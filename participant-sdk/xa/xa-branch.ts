@@ -256,30 +256,42 @@ export async function rollbackXa(knex: Knex, options: XaBranchOptions): Promise<
   assertMysql2Client(knex);
   const xid = xidOf(options.gid, options.branchId);
   const key = barrierKey(options);
-  return onConnection(knex, async (query) => {
-    let rolledBack = false;
-    try {
-      await query(`XA ROLLBACK ${xidSql(xid)}`);
-      rolledBack = true;
-    } catch (error) {
-      if (!hasErrno(error, ER_XAER_NOTA)) throw error;
-      if (await isPrepared(query, xid)) throw new BranchOngoingError('the branch is prepared but its prepare has not finished');
-    }
-    await query('SET SESSION innodb_lock_wait_timeout = ?', [options.lockWaitSeconds]);
-    if (await claim(query, key, 'prepare', 'rollback', options.now())) return rolledBack ? { kind: 'rolled-back' } : { kind: 'null-rollback' };
-    const origin = await originOf(query, key, 'prepare');
-    return origin === 'rollback' ? { kind: 'duplicate' } : { kind: 'refused', refusal: 'already-committed' };
-  });
+  return onConnection(
+    knex,
+    async (query) => {
+      let rolledBack = false;
+      try {
+        await query(`XA ROLLBACK ${xidSql(xid)}`);
+        rolledBack = true;
+      } catch (error) {
+        if (!hasErrno(error, ER_XAER_NOTA)) throw error;
+        if (await isPrepared(query, xid)) throw new BranchOngoingError('the branch is prepared but its prepare has not finished');
+      }
+      if (await claim(query, key, 'prepare', 'rollback', options.now())) return rolledBack ? { kind: 'rolled-back' } : { kind: 'null-rollback' };
+      const origin = await originOf(query, key, 'prepare');
+      return origin === 'rollback' ? { kind: 'duplicate' } : { kind: 'refused', refusal: 'already-committed' };
+    },
+    options.lockWaitSeconds,
+  );
 }
 
-/** A pooled connection in autocommit for `use`; reset and released after, or closed if that fails. */
-async function onConnection<T>(knex: Knex, use: (query: (sql: string, values?: readonly unknown[]) => Promise<unknown>) => Promise<T>): Promise<T> {
+/**
+ * A pooled connection in autocommit for `use`, with its lock wait bounded to
+ * `lockWaitSeconds` when given (and reset after, or the connection closed if
+ * that fails); released after.
+ */
+async function onConnection<T>(
+  knex: Knex,
+  use: (query: (sql: string, values?: readonly unknown[]) => Promise<unknown>) => Promise<T>,
+  lockWaitSeconds?: number,
+): Promise<T> {
   const connection = (await knex.client.acquireConnection()) as RawConnection;
   const query = (sql: string, values: readonly unknown[] = []) => rawQuery(connection, sql, values);
   try {
+    if (lockWaitSeconds !== undefined) await query('SET SESSION innodb_lock_wait_timeout = ?', [lockWaitSeconds]);
     return await use(query);
   } finally {
-    await query('SET SESSION innodb_lock_wait_timeout = DEFAULT').catch(() => connection.destroy());
+    if (lockWaitSeconds !== undefined) await query('SET SESSION innodb_lock_wait_timeout = DEFAULT').catch(() => connection.destroy());
     await knex.client.releaseConnection(connection);
   }
 }
