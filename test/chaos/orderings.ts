@@ -234,6 +234,19 @@ async function branchesOf(world: ChaosWorld, gid: string): Promise<BranchSpec[]>
   return specs;
 }
 
+/**
+ * The branches a replay may reach: all but a saga's skipped steps. A step
+ * whose prerequisites never all succeeded is marked compensated without a
+ * call: the coordinator never sent its action and never will, so its
+ * participant holds no row that could refuse one (a replayed action would
+ * apply — a delivery no correct coordinator makes, like a cancel after a
+ * confirm).
+ */
+async function replayableBranches(world: ChaosWorld, gid: string): Promise<BranchSpec[]> {
+  const skipped = new Set((await world.coordinatorDb('dtx_event').where({ gid, outcome: 'skipped' }).pluck('branch_id')).map(String));
+  return (await branchesOf(world, gid)).filter((branch) => !skipped.has(branch.branchId));
+}
+
 async function gidsIn(world: ChaosWorld, statuses: readonly string[], count: number): Promise<string[]> {
   const rows = await world.coordinatorDb('dtx_global').whereIn('status', statuses).orderBy('updated_at', 'desc').limit(200).pluck('gid');
   const random = world.random();
@@ -262,7 +275,7 @@ export async function replayFinished(world: ChaosWorld, count: number): Promise<
     }
     const replayed = REPLAYED[mode];
     if (!replayed) continue;
-    const branches = await branchesOf(world, gid);
+    const branches = await replayableBranches(world, gid);
     const before = await ledgerRows(world, gid);
     const op = status === 'committed' ? replayed.committed : replayed['rolled-back'];
     const ops: BranchOp[] = [op, op, replayed.late];

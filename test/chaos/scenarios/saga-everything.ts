@@ -5,7 +5,7 @@ import { everything } from './everything.ts';
 export const sagaEverything: Scenario = {
   name: 'saga-everything',
   proves:
-    'Saga transfers under every fault at once end succeeded with each action applied once and nothing compensated, or compensated with every action that applied undone once (a step that never ran gets a null compensation, and its late action is refused); replayed actions and compensations change nothing.',
+    'Saga transfers under every fault at once end succeeded with each action applied once and nothing compensated, or compensated with every action that applied undone once (a step that may have run gets its compensation — a null one if its action never ran, which then refuses that action late; a step whose prerequisites never succeeded is skipped); replayed actions and compensations change nothing.',
   mode: 'saga',
   bankErrorRate: everything.bankErrorRate,
   plan: (random, budget, shape) => everything.plan(random, budget, shape),
