@@ -23,7 +23,7 @@ import { formatProfileSummary, readProfile, summariseProfile } from './profile-s
 import { buildResults, formatTables, scenarioReport, type ScenarioReport } from './report.ts';
 import { runScale } from './scale.ts';
 import { runInterleaved, type ScenarioContext } from './scenario.ts';
-import { benchApiToken, startSystem, type BenchSystem } from './system.ts';
+import { benchApiToken, benchKeys, startSystem, type BenchSystem } from './system.ts';
 import {
   DirectCaller,
   directEmpty,
@@ -141,8 +141,10 @@ interface Running {
 
 async function startScenario(scenario: ScenarioName): Promise<Running> {
   const system = await launch(scenario);
-  const client = system.coordinator ? new DtxClient({ apiToken: benchApiToken(SECRET), coordinatorUrl: system.coordinator.url, secret: SECRET }) : null;
-  const direct = !system.coordinator ? new DirectCaller(SECRET) : null;
+  const client = system.coordinator
+    ? new DtxClient({ apiToken: benchApiToken(SECRET), coordinatorUrl: system.coordinator.url, initiatorKey: benchKeys(SECRET).initiatorKey })
+    : null;
+  const direct = !system.coordinator ? new DirectCaller(benchKeys(SECRET)) : null;
   const bankTarget = (): TransferTarget => ({ bankA: system.banks!.a, bankB: system.banks!.b, accounts, random: Math.random });
   const workOf: Record<ScenarioName, () => Work> = {
     a: () => dtxTransfer(client!, bankTarget()),

@@ -17,7 +17,7 @@ import { rowReads, type MysqlProbe } from './mysql-probe.ts';
 import type { BenchOptions, ScenarioName } from './options.ts';
 import type { WatchedProcess } from './proc-stats.ts';
 import { measureStep, type ScenarioContext, type StepResult } from './scenario.ts';
-import { benchApiToken, type BenchSystem } from './system.ts';
+import { benchApiToken, benchKeys, type BenchSystem } from './system.ts';
 import { dtxTransfer } from './workloads.ts';
 
 export interface ScaleContext {
@@ -170,7 +170,7 @@ export async function runScale(ctx: ScaleContext): Promise<void> {
     const side = async (label: string) => {
       const system = await ctx.launch('a', env, label);
       systems.push(system);
-      const client = new DtxClient({ apiToken: benchApiToken(SECRET), coordinatorUrl: system.coordinator!.url, secret: SECRET });
+      const client = new DtxClient({ apiToken: benchApiToken(SECRET), coordinatorUrl: system.coordinator!.url, initiatorKey: benchKeys(SECRET).initiatorKey });
       clients.push(client);
       const work = dtxTransfer(client, { bankA: system.banks!.a, bankB: system.banks!.b, accounts: ctx.accounts, random: Math.random });
       const sctx: ScenarioContext = { work, probe, redis: ctx.redis, coordinatorDatabase: system.coordinator!.database, processes: ctx.watched(system), log };

@@ -28,9 +28,21 @@ export function systemParts(scenario: ScenarioName): SystemParts {
   };
 }
 
+/** The bench's caller name on the coordinator (its API token's name), as the banks know it. */
+export const BENCH_CALLER = 'bench';
+
 /** The bench client's /v1 token, derived from the run's secret. */
 export function benchApiToken(secret: string): string {
   return `${secret}.api`;
+}
+
+/**
+ * The keys of a run, derived from its secret: the coordinator's (its DTX_SECRET, the banks'
+ * DTX_COORDINATOR_KEY) and the bench's own initiator key at the banks (their DTX_INITIATOR_KEYS),
+ * which signs its tries and prepares. A floor's direct calls play both roles, each with its key.
+ */
+export function benchKeys(secret: string): { caller: string; coordinatorKey: string; initiatorKey: string } {
+  return { caller: BENCH_CALLER, coordinatorKey: secret, initiatorKey: `${secret}.initiator` };
 }
 
 export interface SystemOptions {
@@ -119,7 +131,8 @@ export async function startSystem(o: SystemOptions): Promise<BenchSystem> {
               BANK_ERROR_RATE: '0',
               BANK_LOG_LEVEL: 'warn',
               BANK_HANDLERS: o.bankHandlers ?? 'knex',
-              DTX_SECRET: o.secret,
+              DTX_COORDINATOR_KEY: benchKeys(o.secret).coordinatorKey,
+              DTX_INITIATOR_KEYS: `${BENCH_CALLER}=${benchKeys(o.secret).initiatorKey}`,
             },
           }),
         );
@@ -162,8 +175,10 @@ export async function startSystem(o: SystemOptions): Promise<BenchSystem> {
           DTX_REDIS_URL: o.redisUrl,
           DTX_REDIS_PREFIX: `dtxbench-${label}-${process.pid}`,
           DTX_PORT: String(port),
-          DTX_SECRET: o.secret,
-          DTX_API_TOKENS: `bench:${benchApiToken(o.secret)}`,
+          DTX_SECRET: benchKeys(o.secret).coordinatorKey,
+          DTX_API_TOKENS: `${BENCH_CALLER}:${benchApiToken(o.secret)}`,
+          // The bench runs TCC, sagas and XA (no messages) at the banks and the empty participant.
+          DTX_API_SCOPES: `${BENCH_CALLER}=tcc,saga,xa@http://127.0.0.1:*/dtx/`,
           DTX_PARTICIPANTS: 'http://127.0.0.1:*/dtx/',
           DTX_INSTANCE_ID: `bench-${label}`,
           DTX_LOG_LEVEL: o.coordinatorLogLevel,

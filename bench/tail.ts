@@ -18,7 +18,7 @@ import { provisionServers } from '../tools/environment.ts';
 import { closedLoop, fixedRate, paced, summariseLatency, type LoadResult, type Work } from './load.ts';
 import { MysqlProbe } from './mysql-probe.ts';
 import { BenchUsageError } from './options.ts';
-import { benchApiToken, startSystem } from './system.ts';
+import { benchApiToken, benchKeys, startSystem } from './system.ts';
 import { DirectCaller, directTransfer, dtxTransfer, emptyTcc } from './workloads.ts';
 
 interface TailArgs {
@@ -88,8 +88,10 @@ const system = await startSystem({
   participantNodeArgs: args.nodeArgs,
   bankHandlers: args.bankHandlers,
 });
-const client = system.coordinator ? new DtxClient({ coordinatorUrl: system.coordinator.url, secret, apiToken: benchApiToken(secret) }) : null;
-const direct = new DirectCaller(secret);
+const client = system.coordinator
+  ? new DtxClient({ coordinatorUrl: system.coordinator.url, initiatorKey: benchKeys(secret).initiatorKey, apiToken: benchApiToken(secret) })
+  : null;
+const direct = new DirectCaller(benchKeys(secret));
 const target = system.banks ? { bankA: system.banks.a, bankB: system.banks.b, accounts, random: Math.random } : null;
 const work: Work =
   args.scenario === 'a'

@@ -4,7 +4,9 @@
  *      begin + both registrations in one call, tries in parallel, submit,
  *      the coordinator confirms both);
  *   b. the floor: the same two tries, then the same two confirms, called
- *      directly on the banks (signed like the coordinator's calls), no coordinator;
+ *      directly on the banks (each signed as its sender signs it: the tries
+ *      with the initiator's key and the registration proof the coordinator
+ *      would hand out, the confirms with the coordinator's key), no coordinator;
  *   c. a two-branch TCC transaction on a participant that does no work;
  *   c0. c's floor: the same two tries, then the same two confirms, called
  *      directly on that participant, no coordinator;
@@ -23,7 +25,7 @@
  */
 import { Agent, request } from 'undici';
 import { v7 as uuidv7 } from 'uuid';
-import { type DtxClient, callHeaders, outcomeOfStatus, type BranchOp } from '@dtx/participant-sdk';
+import { type DtxClient, callHeaders, isInitiatorOp, outcomeOfStatus, registrationProof, type BranchOp } from '@dtx/participant-sdk';
 import type { Work } from './load.ts';
 
 export interface TransferTarget {
@@ -53,16 +55,35 @@ export function dtxTransfer(client: DtxClient, target: TransferTarget): Work {
   };
 }
 
-/** Signed participant calls without a coordinator, for the floors (b, c0, sb, xb). */
+/** Who the floors' direct calls act for, and the key of each role they play. */
+export interface DirectKeys {
+  /** The initiator's caller name, as the participants know it. */
+  caller: string;
+  /** Signs the coordinator's ops (confirm, action, commit...). */
+  coordinatorKey: string | null;
+  /** Signs the initiator's ops (try, prepare). */
+  initiatorKey: string | null;
+}
+
+/**
+ * Signed participant calls without a coordinator, for the floors (b, c0, sb, xb): each op signed as
+ * its sender signs it. A try or a prepare also carries its branch's registration proof, which a
+ * participant with a coordinator key demands: with no coordinator to register the branch and hand
+ * it out, it is made here as the coordinator makes it (its key at the participant, the branch, the
+ * caller), so that the floor's calls are the calls dtx's initiator sends.
+ */
 export class DirectCaller {
   readonly #agent = new Agent({ keepAliveTimeout: 30_000, connections: 128 });
 
-  constructor(private readonly secret: string | null) {}
+  constructor(private readonly keys: DirectKeys) {}
 
   async call(resourceUrl: string, op: BranchOp, gid: string, branchId: string, payload: unknown): Promise<void> {
     const body = JSON.stringify(payload);
     const url = `${resourceUrl}/${op}`;
-    const headers = callHeaders(this.secret, { url, gid, branchId, op, body, timestamp: Date.now() });
+    const { caller, coordinatorKey, initiatorKey } = this.keys;
+    const byInitiator = isInitiatorOp(op);
+    const registration = byInitiator && coordinatorKey !== null ? registrationProof(coordinatorKey, { gid, branchId, caller }) : undefined;
+    const headers = callHeaders(byInitiator ? initiatorKey : coordinatorKey, { url, gid, branchId, op, body, timestamp: Date.now(), caller, registration });
     const response = await request(url, { method: 'POST', headers, body, dispatcher: this.#agent });
     const text = await response.body.text();
     if (outcomeOfStatus(response.statusCode) !== 'success') {

@@ -6,8 +6,9 @@
 import { cutAt, listEntries } from './setting-lists.ts';
 import { hostname } from 'node:os';
 import { randomBytes } from 'node:crypto';
-import { DEVELOPMENT_SECRET } from '@dtx/protocol';
+import { DEVELOPMENT_SECRET, isValidCallerName } from '@dtx/protocol';
 import { parseAllowList, type AllowedPrefix } from './security/participant-policy.ts';
+import { parseCallerScopes, type CallerScope } from './security/caller-scopes.ts';
 
 /**
  * The coordinator's whole configuration, checked and defaulted: what
@@ -19,6 +20,12 @@ export interface CoordinatorConfig {
   mysqlUrl: string;
   /** DTX_MYSQL_POOL_MAX: size of each of the two MySQL pools. */
   mysqlPoolMax: number;
+  /**
+   * DTX_MYSQL_QUERY_TIMEOUT_MS: bound on each statement to the log database,
+   * on connecting to it and on waiting for a pooled connection; past it the
+   * connection is closed and the request answers 503 LOG_UNAVAILABLE.
+   */
+  mysqlQueryTimeoutMs: number;
   /** DTX_REDIS_URL: Redis for the recovery queue. */
   redisUrl: string;
   /** DTX_REDIS_PREFIX: key prefix of the queue. */
@@ -40,6 +47,11 @@ export interface CoordinatorConfig {
   insecure: boolean;
   /** Callers of /v1, each with a name recorded on its transactions. */
   apiTokens: ApiToken[];
+  /**
+   * DTX_API_SCOPES: what each caller may reach (modes, participant prefixes), by caller name.
+   * Every caller has one outside development mode.
+   */
+  apiScopes: ReadonlyMap<string, CallerScope>;
   /** Participant URL prefixes the coordinator may call (empty in insecure mode: any). */
   participants: AllowedPrefix[];
   /** Bearer token guarding /metrics and /docs; null leaves them open. */
@@ -83,7 +95,7 @@ function parseApiTokens(text: string, problems: string[]): ApiToken[] {
   const tokens: ApiToken[] = [];
   for (const [index, entry] of listEntries(text).entries()) {
     const [name, token] = cutAt(entry, ':');
-    if (token === null || !/^[A-Za-z0-9_.@-]{1,64}$/.test(name) || token.length < 16) {
+    if (token === null || !isValidCallerName(name) || token.length < 16) {
       // Never echo the entry: it holds a secret.
       problems.push(`DTX_API_TOKENS entry #${index + 1} must be name:token with a name of [A-Za-z0-9_.@-] and a token of 16+ characters`);
       continue;
@@ -229,6 +241,12 @@ export function loadConfig(env: Env): CoordinatorConfig {
   const secret = parseSecret(env.DTX_SECRET, insecure, problems);
   const participants = parseAllowList(env.DTX_PARTICIPANTS ?? '', problems);
   const apiTokens = parseApiTokens(env.DTX_API_TOKENS ?? '', problems);
+  const apiScopes = parseCallerScopes(
+    env.DTX_API_SCOPES ?? '',
+    apiTokens.map((t) => t.name),
+    !insecure,
+    problems,
+  );
   const opsToken = env.DTX_OPS_TOKEN ? env.DTX_OPS_TOKEN : null;
   if (opsToken !== null && opsToken.length < 16) problems.push('DTX_OPS_TOKEN must be 16+ characters (or empty to leave /metrics and /docs open)');
   if (!insecure) {
@@ -245,6 +263,7 @@ export function loadConfig(env: Env): CoordinatorConfig {
   const config: CoordinatorConfig = {
     mysqlUrl: str('DTX_MYSQL_URL', 'mysql://root@127.0.0.1:3306/dtx'),
     mysqlPoolMax: int('DTX_MYSQL_POOL_MAX', 20, 1, 1000),
+    mysqlQueryTimeoutMs: int('DTX_MYSQL_QUERY_TIMEOUT_MS', 10_000, 100, 3_600_000),
     redisUrl: str('DTX_REDIS_URL', 'redis://127.0.0.1:6379'),
     redisPrefix: str('DTX_REDIS_PREFIX', 'dtx'),
     host: str('DTX_HOST', '127.0.0.1'),
@@ -252,6 +271,7 @@ export function loadConfig(env: Env): CoordinatorConfig {
     secret,
     insecure,
     apiTokens,
+    apiScopes,
     participants,
     opsToken,
     instanceId: str('DTX_INSTANCE_ID', `${hostname()}-${process.pid}-${randomBytes(3).toString('hex')}`),

@@ -16,8 +16,8 @@ import type { TransactionService } from './engine/transaction-service.ts';
 import { Reconciler } from './recovery/reconciler.ts';
 import { RecoveryQueue, startRecoveryWorker, type RecoveryWorker } from './recovery/recovery-queue.ts';
 import { producerConnection, workerConnection } from './recovery/redis-connections.ts';
-import { connectMysql, ensureDatabase, redactUrl } from './store/mysql/connect.ts';
-import { migrateLatest } from './store/mysql/migrator.ts';
+import { connectMysql, redactUrl } from './store/mysql/connect.ts';
+import { prepareLogDatabase } from './store/mysql/prepare-log-database.ts';
 import { MysqlTransactionStore } from './store/mysql/mysql-transaction-store.ts';
 import { MysqlWriter } from './store/mysql/mysql-writer.ts';
 import { connectBatchPool, MysqlBatch } from './store/mysql/mysql-batch.ts';
@@ -89,9 +89,10 @@ export interface Coordinator {
 export function createCoordinator(config: CoordinatorConfig, deps: CoordinatorDeps): Coordinator {
   const logger = deps.logger.child({ instance: config.instanceId });
   const clock = deps.clock ?? systemClock;
-  const knex = connectMysql({ url: config.mysqlUrl, poolMax: config.mysqlPoolMax });
+  const knex = connectMysql({ url: config.mysqlUrl, poolMax: config.mysqlPoolMax, queryTimeoutMs: config.mysqlQueryTimeoutMs });
   const writer = new MysqlWriter(knex);
-  const store = new MysqlTransactionStore(writer, new MysqlBatch(connectBatchPool(config.mysqlUrl, config.mysqlPoolMax), writer));
+  const batchPool = connectBatchPool(config.mysqlUrl, config.mysqlPoolMax, config.mysqlQueryTimeoutMs);
+  const store = new MysqlTransactionStore(writer, new MysqlBatch(batchPool, writer, { maxWaitMs: config.mysqlQueryTimeoutMs }));
   const participants = new ParticipantPolicy(config.participants, config.secret, config.insecure && config.participants.length === 0);
   const client = new HttpBranchClient({
     keyFor: (url) => participants.keyFor(url),
@@ -129,6 +130,7 @@ export function createCoordinator(config: CoordinatorConfig, deps: CoordinatorDe
     clock,
     ...(deps.random ? { random: deps.random } : {}),
     participants,
+    scopes: config.apiScopes,
     instanceId: config.instanceId,
     leaseMs: config.leaseMs,
     retryPolicy: {
@@ -178,8 +180,7 @@ export function createCoordinator(config: CoordinatorConfig, deps: CoordinatorDe
     metrics,
     alerts,
     async start() {
-      await ensureDatabase(config.mysqlUrl);
-      const applied = await migrateLatest(knex);
+      const applied = await prepareLogDatabase(config.mysqlUrl, config.mysqlQueryTimeoutMs);
       if (applied.length > 0) logger.info({ applied }, 'migrations applied');
       if (config.adminTokens.length === 0) logger.warn('DTX_ADMIN_TOKENS is empty: the admin API refuses every request');
       if (config.insecure) {

@@ -29,6 +29,8 @@ export type { AdminStore } from './store/ports/admin-store.ts';
 export { connectMysql, ensureDatabase, redactUrl } from './store/mysql/connect.ts';
 export type { MysqlOptions } from './store/mysql/connect.ts';
 export { migrateLatest } from './store/mysql/migrator.ts';
+export { prepareLogDatabase } from './store/mysql/prepare-log-database.ts';
+export { StatementTimeoutError } from './store/mysql/statement-timeout.ts';
 export { MysqlTransactionStore } from './store/mysql/mysql-transaction-store.ts';
 export { MysqlAdminStore } from './store/mysql/mysql-admin-store.ts';
 export { MysqlWriter } from './store/mysql/mysql-writer.ts';

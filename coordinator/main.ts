@@ -1,10 +1,12 @@
 /**
  * `npm start`: runs one coordinator from environment variables until SIGINT
- * or SIGTERM, then stops gracefully.
+ * or SIGTERM, then stops gracefully. An error nothing caught ends it with
+ * status 1 after a fatal log line (stray-errors.ts).
  */
 import { ConfigError, loadConfig } from './config.ts';
 import { createCoordinator } from './coordinator.ts';
 import { createLogger } from './logger.ts';
+import { exitOnStrayErrors } from './stray-errors.ts';
 
 let config;
 try {
@@ -18,6 +20,8 @@ try {
 }
 
 const logger = createLogger(config.logLevel);
+// Without these, Node would end the process with its own stack trace on stderr and no line in the log.
+exitOnStrayErrors(logger);
 const coordinator = createCoordinator(config, { logger });
 
 /** The stop waits up to the grace period twice (recovery jobs, then phase-two rounds), then closes connections. */

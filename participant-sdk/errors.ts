@@ -84,10 +84,14 @@ export class BranchOngoingError extends DtxError {
   }
 }
 
-/** Why a signature was refused: `missing`, `malformed`, `stale` (outside the allowed clock skew) or `mismatch`. */
-export type SignatureFailure = Extract<SignatureCheck, { ok: false }>['reason'];
+/**
+ * Why a signature was refused: `missing`, `malformed`, `stale` (outside the allowed clock skew),
+ * `mismatch`, or `unknown-caller` (no key here may sign this op for the call's `dtx-caller`: a try
+ * from an initiator without a key in `initiatorKeys`).
+ */
+export type SignatureFailure = Extract<SignatureCheck, { ok: false }>['reason'] | 'unknown-caller';
 
-/** A call whose signature is missing, malformed, too old or wrong. Replied 401. */
+/** A call whose signature is missing, malformed, too old, wrong, or by a signer with no key for its op. Replied 401. */
 export class SignatureError extends DtxError {
   /** Which check failed; the code is `SIGNATURE_<REASON>`. */
   readonly reason: SignatureFailure;
@@ -97,7 +101,7 @@ export class SignatureError extends DtxError {
    * @param message - for logs and the 401 body
    */
   constructor(reason: SignatureFailure, message = `signature ${reason}`) {
-    super(`SIGNATURE_${reason.toUpperCase()}`, message);
+    super(`SIGNATURE_${reason.toUpperCase().replace('-', '_')}`, message);
     this.reason = reason;
   }
 }
@@ -117,12 +121,13 @@ export class TransactionLostError extends DtxError {
 }
 
 /** Which barrier input was refused. */
-export type BarrierInputField = 'gid' | 'branchId' | 'op' | 'table';
+export type BarrierInputField = 'gid' | 'branchId' | 'op' | 'table' | 'coordinator';
 
 /**
- * A gid, branch id, op or table name the barrier refuses. Raised before any
- * INSERT: MySQL's INSERT IGNORE would otherwise truncate an over-long id into
- * another branch's key and report it as a duplicate. Replied 400.
+ * A gid, branch id, op, table name or XA prepare's coordinator URL the
+ * barrier refuses. Raised before any INSERT: MySQL's INSERT IGNORE would
+ * otherwise truncate an over-long id into another branch's key and report it
+ * as a duplicate. Replied 400.
  */
 export class BarrierInputError extends DtxError {
   /** The refused input. */
@@ -143,9 +148,9 @@ export class BarrierInputError extends DtxError {
   }
 }
 
-/** The participant was set up wrongly (bad resource name, empty secret...). Thrown at start, never per call. */
+/** The participant was set up wrongly (bad resource name, missing or empty key...). Thrown at start, never per call. */
 export class ParticipantConfigError extends DtxError {
-  /** The option at fault, e.g. `secret`, `resources`, `knex`. */
+  /** The option at fault, e.g. `coordinatorKey`, `initiatorKeys`, `resources`, `knex`. */
   readonly option: string;
 
   /**

@@ -47,7 +47,7 @@ export interface DecodedCall {
   /** As sent; the barrier validates them before any insert. */
   gid: string;
   branchId: string;
-  /** NaN when absent or not an integer; only checked when a secret is configured. */
+  /** NaN when absent or not an integer; only checked when a key is configured. */
   timestamp: number;
   signature: string | undefined;
   /** `/<resource>/<op>`, the path after the mount prefix. */
@@ -58,6 +58,10 @@ export interface DecodedCall {
   fullPath: string;
   /** The dtx-coordinator header, or '' when absent; the signature covers it. */
   coordinator: string;
+  /** The dtx-caller header, or '' when absent; the signature covers it. */
+  caller: string;
+  /** A try's or a prepare's dtx-registration header (the coordinator's registration proof), if any. */
+  registration: string | undefined;
   rawBody: string | Buffer;
 }
 
@@ -125,6 +129,8 @@ export function decodeCall(request: ParticipantRequest, resources: ReadonlyMap<s
       host: header('host') ?? '',
       fullPath: (request.fullPath ?? request.path).split('?')[0] ?? '',
       coordinator: header(HEADERS.coordinator) ?? '',
+      caller: header(HEADERS.caller) ?? '',
+      registration: header(HEADERS.registration),
       rawBody: request.rawBody,
     },
   };

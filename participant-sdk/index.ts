@@ -25,5 +25,15 @@ export { DEFAULT_BARRIER_TABLE } from './barrier/input.ts';
 export { cleanupBarrier, startBarrierCleanup } from './barrier/cleanup.ts';
 export type { BarrierCleanupHandle, BarrierCleanupSchedule, CleanupOptions } from './barrier/cleanup.ts';
 export { createXaGidTable, DEFAULT_XA_GID_TABLE } from './xa/xa-tables.ts';
-export type { XaGlobalStatus, XaOutcomeSource, XaRecoveryHandle, XaRecoveryOptions, XaRecoveryPass } from './xa/xa-recovery.ts';
+export type {
+  XaCoordinator,
+  XaCoordinatorSource,
+  XaGlobalStatus,
+  XaInDoubtBranch,
+  XaInDoubtReason,
+  XaRecoveryHandle,
+  XaRecoveryOptions,
+  XaRecoveryPass,
+} from './xa/xa-recovery.ts';
+export type { XaFinishOptions, XaFinishResult } from './xa/xa-finish.ts';
 export * from './initiator/index.ts';

@@ -4,86 +4,47 @@
  * `handle` is the framework-free core: request in, reply out, never throws.
  * The Fastify plugin and the node:http handler (server/) only move bytes.
  */
-import type { Knex } from 'knex';
-import { pino } from 'pino';
 import type { Logger } from 'pino';
-import { assertMysql2Client, runInBarrier, runInSqlBarrier, sqlOnKnex } from './barrier/barrier.ts';
+import { runInBarrier, runInSqlBarrier, sqlOnKnex } from './barrier/barrier.ts';
 import type { BarrierOptions, BarrierResult } from './barrier/barrier.ts';
 import { cleanupBarrier, startBarrierCleanup } from './barrier/cleanup.ts';
 import type { BarrierCleanupHandle } from './barrier/cleanup.ts';
-import { assertTableName, DEFAULT_BARRIER_TABLE } from './barrier/input.ts';
 import { createBarrierTable } from './barrier/migration.ts';
 import { replyOfCheckBack, replyOfError, replyOfResult, replyOfXa } from './branch-reply.ts';
 import { answerCheckBack } from './barrier/sender-row.ts';
-import { BarrierInputError, BranchOngoingError, BranchRejectedError, ParticipantConfigError, SignatureError } from './errors.ts';
+import { BarrierInputError, BranchOngoingError, BranchRejectedError, SignatureError } from './errors.ts';
 import { decodeCall, errorReply, parseJsonBody } from './incoming-call.ts';
-import type { ParticipantReply, ParticipantRequest } from './incoming-call.ts';
+import type { DecodedCall, ParticipantReply, ParticipantRequest } from './incoming-call.ts';
 import { MESSAGE_SENDER_BRANCH, verify } from '@dtx/protocol';
-import { assertResourceName, type BranchHandler, type SqlBranchContext } from './resource.ts';
-import type { Resource } from './resource.ts';
+import { callerAllowed, type BranchHandler, type SqlBranchContext } from './resource.ts';
+import { keyForCall, unregistered } from './call-keys.ts';
 import { commitXa, prepareXa, rollbackXa, type XaBranchOptions } from './xa/xa-branch.ts';
+import { finishXaBranch, type XaFinishOptions, type XaFinishResult } from './xa/xa-finish.ts';
 import { recoverXa, startXaRecovery, type XaRecoveryHandle, type XaRecoveryOptions, type XaRecoveryPass, type XaRecoverySetting } from './xa/xa-recovery.ts';
-import { createXaGidTable, DEFAULT_XA_GID_TABLE } from './xa/xa-tables.ts';
+import { createXaGidTable } from './xa/xa-tables.ts';
+import { normaliseParticipantOptions, type ParticipantOptions } from './participant-options.ts';
 
-/** How {@link createParticipant} sets up one participant: its database, its resources and its key. */
-export interface ParticipantOptions {
-  /** The participant's own database: business tables and the barrier table. */
-  knex: Knex;
-  /**
-   * What it serves, with distinct names: resources made by defineTcc / defineSqlTcc (TCC),
-   * defineSaga / defineSqlSaga (saga steps), defineMessageReceiver / defineSqlMessageReceiver
-   * (message receivers) and defineMessageSender (the check-back of the messages this service sends).
-   */
-  resources: readonly Resource[];
-  /**
-   * This participant's HMAC key: the coordinator signs its calls here with it
-   * (its per-participant key, or the shared DTX_SECRET), and so do initiators
-   * for tries. Required: without a key the participant refuses to start,
-   * unless `insecureDevMode` is set. An empty string is refused too: it is
-   * almost always an unset environment variable.
-   */
-  secret?: string | null;
-  /**
-   * Development only: with no `secret`, accept unsigned calls (a warning is
-   * logged at start). Never set it where the participant is reachable by
-   * anyone but you.
-   */
-  insecureDevMode?: boolean;
-  /**
-   * The URL the coordinator and initiators address this participant's mount
-   * point by, e.g. `https://bank-a.internal/dtx`. Signatures cover the host
-   * and path of a call; by default the participant checks them against the
-   * Host header and the path it received, which is right unless a proxy in
-   * between rewrites either. Setting it also pins the host: a call captured
-   * on its way to another participant that shares the key is refused here.
-   */
-  publicUrl?: string;
-  /** Accepted distance between the call's timestamp and now. Default 5 minutes. */
-  maxSkewMs?: number;
-  /** Name of the barrier table in `knex`'s database (optionally `schema.table`). Default `dtx_barrier`. */
-  barrierTable?: string;
-  /** XA resources: where the gids of xids too long to carry them are kept (created by `migrate()`). Default `dtx_xa_gid`. */
-  xaGidTable?: string;
-  /**
-   * XA resources: InnoDB's lock wait bound, in seconds, for a branch's
-   * statements (a prepare queued behind rows that another prepared branch
-   * holds gives up after it). Default 5.
-   */
-  xaLockWaitSeconds?: number;
-  /** Where refused calls, handler failures and barrier retries are logged. Default: a pino logger on stdout. */
-  logger?: Logger;
-  /** Clock in epoch milliseconds, for signature freshness and barrier timestamps. Default `Date.now`. */
-  now?: () => number;
-}
+export type { ParticipantOptions } from './participant-options.ts';
 
-/** How much of the barrier table {@link Participant.cleanup} deletes. */
+/** How much of the barrier table (and of the XA gid table) {@link Participant.cleanup} deletes. */
 export interface ParticipantCleanupOptions {
   /**
-   * Retention: rows of branches whose phase two finished longer ago than this are deleted.
-   * Choose it longer than any delivery can be late (the coordinator's retry horizon).
+   * Retention: rows of branches finished longer ago than this are deleted (an XA branch
+   * committed here: between one and two retentions after its prepare). Choose it longer than
+   * any delivery can be late (the coordinator's retry horizon).
    */
   olderThanMs: number;
-  /** Branches per DELETE statement; bounds each statement's locks. Default 1000. */
+  /**
+   * Off unless set: the rows of branches this participant cannot know are over (a try with no
+   * confirm or cancel, a saga step's action with no compensate, as every step of a saga that
+   * succeeded) are deleted once older than this; unset, they are kept for ever. At least
+   * `olderThanMs`; choose it longer than any transaction can stay open plus the coordinator's
+   * retry horizon. A cancel or compensate arriving later is answered as a null compensation
+   * without running its handler: what the try or action did is never undone. A confirm arriving
+   * later is refused `TRY_NOT_FOUND`; a try or action sent again runs again.
+   */
+  unfinishedOlderThanMs?: number;
+  /** Branches per statement; bounds each statement's locks. Default 1000. */
   batchSize?: number;
 }
 
@@ -93,112 +54,48 @@ export interface ParticipantCleanupOptions {
  * node:http handler put on the network.
  */
 export interface Participant {
-  /** Create the barrier table if it does not exist. */
+  /** Create the barrier table if it does not exist, or add the columns it lacks (and the XA gid table, for XA resources). */
   migrate(): Promise<void>;
   /** Answer one call. Never throws; every failure is a non-2xx reply. */
   handle(request: ParticipantRequest): Promise<ParticipantReply>;
-  /** Delete barrier rows of branches finished longer ago than `olderThanMs`; returns rows deleted. */
+  /**
+   * Delete the rows no call can still need: barrier rows of branches finished longer ago than
+   * `olderThanMs`, the XA gid rows that go with them, and (only with `unfinishedOlderThanMs`) rows
+   * of branches with no phase two here. A prepared XA branch keeps its rows. Returns the rows
+   * deleted, both tables together.
+   */
   cleanup(options: ParticipantCleanupOptions): Promise<number>;
   /** Run cleanup every `intervalMs` in the background (unref'd timer). */
   startCleanup(options: ParticipantCleanupOptions & { intervalMs: number }): BarrierCleanupHandle;
   /**
    * One pass over the XA branches left prepared in this participant's
-   * database (`XA RECOVER`, dtx's xids only): each gets its transaction's
-   * outcome applied, or is left prepared while undecided (and reported
-   * once it has been in doubt longer than `inDoubtAfterMs`).
+   * database (`XA RECOVER`, dtx's xids only): each gets the outcome the
+   * coordinator it was prepared through gives, or is left prepared while
+   * that coordinator has none to give, or none the recovery may trust (and
+   * reported once it has been in doubt longer than `inDoubtAfterMs`).
    */
   recoverXa(options: XaRecoveryOptions): Promise<XaRecoveryPass>;
   /** recoverXa now, then every `intervalMs` in the background (unref'd timer). */
   startXaRecovery(options: XaRecoveryOptions & { intervalMs: number }): XaRecoveryHandle;
-}
-
-interface NormalisedOptions {
-  knex: Knex;
-  resources: ReadonlyMap<string, Resource>;
-  /** Null only in insecure development mode. */
-  secret: string | null;
-  /** Host and mount path of `publicUrl`, when given. */
-  publicTarget: { host: string; basePath: string } | null;
-  maxSkewMs: number;
-  table: string;
-  xaGidTable: string;
-  xaLockWaitSeconds: number;
-  logger: Logger;
-  now: () => number;
-}
-
-/**
- * Check and default the options once, at start, so that a misconfigured
- * participant fails before it serves a call (createParticipant calls it).
- *
- * @throws ParticipantConfigError on duplicate or badly named resources, a
- *   missing or empty secret (outside insecureDevMode), a bad publicUrl,
- *   maxSkewMs or barrierTable, or plain-SQL resources on a non-mysql2 knex
- */
-function normaliseParticipantOptions(options: ParticipantOptions): NormalisedOptions {
-  const resources = new Map<string, Resource>();
-  for (const resource of options.resources) {
-    assertResourceName(resource.name);
-    if (resources.has(resource.name)) {
-      throw new ParticipantConfigError('resources', `two resources are named ${resource.name}`);
-    }
-    resources.set(resource.name, resource);
-  }
-  // Plain-SQL handlers need the mysql2 driver's connection: refuse at start, not on the first call.
-  if ([...resources.values()].some((resource) => resource.transaction === 'sql')) assertMysql2Client(options.knex);
-  const secret = options.secret ?? null;
-  if (secret !== null && secret.length === 0) {
-    throw new ParticipantConfigError('secret', 'secret is an empty string (an unset environment variable?)');
-  }
-  // Fail closed: a missing key never means "accept anything".
-  if (secret === null && options.insecureDevMode !== true) {
-    throw new ParticipantConfigError(
-      'secret',
-      'no secret: a participant refuses to start without its key (set insecureDevMode: true to accept unsigned calls in development)',
-    );
-  }
-  let publicTarget: NormalisedOptions['publicTarget'] = null;
-  if (options.publicUrl !== undefined) {
-    let parsed: URL | null = null;
-    try {
-      parsed = new URL(options.publicUrl);
-    } catch {
-      // reported below
-    }
-    if (!parsed || (parsed.protocol !== 'http:' && parsed.protocol !== 'https:') || parsed.search || parsed.hash) {
-      throw new ParticipantConfigError('publicUrl', 'publicUrl must be an absolute http(s) URL without query or fragment');
-    }
-    publicTarget = { host: parsed.host, basePath: parsed.pathname.replace(/\/+$/, '') };
-  }
-  const maxSkewMs = options.maxSkewMs ?? 5 * 60_000;
-  if (!(maxSkewMs > 0)) throw new ParticipantConfigError('maxSkewMs', 'maxSkewMs must be > 0');
-  const table = options.barrierTable ?? DEFAULT_BARRIER_TABLE;
-  try {
-    assertTableName(table);
-  } catch (error) {
-    throw new ParticipantConfigError('barrierTable', error instanceof Error ? error.message : String(error));
-  }
-  const xaGidTable = options.xaGidTable ?? DEFAULT_XA_GID_TABLE;
-  try {
-    assertTableName(xaGidTable);
-  } catch (error) {
-    throw new ParticipantConfigError('xaGidTable', error instanceof Error ? error.message : String(error));
-  }
-  const xaLockWaitSeconds = options.xaLockWaitSeconds ?? 5;
-  if (!Number.isInteger(xaLockWaitSeconds) || xaLockWaitSeconds < 1)
-    throw new ParticipantConfigError('xaLockWaitSeconds', 'xaLockWaitSeconds must be a whole number of seconds, at least 1');
-  return {
-    knex: options.knex,
-    resources,
-    secret,
-    publicTarget,
-    maxSkewMs,
-    table,
-    xaGidTable,
-    xaLockWaitSeconds,
-    logger: (options.logger ?? pino({ name: 'dtx-participant' })).child({ component: 'dtx-participant' }),
-    now: options.now ?? Date.now,
-  };
+  /**
+   * Finish one XA branch by hand, for a branch the recovery leaves prepared
+   * because no coordinator it asks can tell its outcome. Runs the same
+   * commit or rollback the coordinator sends, so a late prepare, commit or
+   * rollback of the branch is answered as after the coordinator's. Commit
+   * only a branch whose transaction committed, roll back only one whose
+   * transaction did not: its other branches follow the coordinator's
+   * decision.
+   *
+   * @throws RangeError on another outcome; BarrierInputError on an id that
+   *   cannot be an xid; BranchOngoingError while its prepare is still running
+   *
+   * @example
+   * ```ts
+   * const result = await participant.finishXa({ gid: 'xfer-42', branchId: 'debit', outcome: 'rollback' });
+   * console.log(result.kind); // 'rolled-back', or 'duplicate' if it was already
+   * ```
+   */
+  finishXa(options: XaFinishOptions): Promise<XaFinishResult>;
 }
 
 /**
@@ -208,10 +105,11 @@ function normaliseParticipantOptions(options: ParticipantOptions): NormalisedOpt
  * {@link dtxParticipantPlugin} (Fastify) or {@link createNodeHandler}
  * (node:http), and call `migrate()` once at start.
  *
- * @param options - database, resources and key; see {@link ParticipantOptions}
+ * @param options - database, resources and keys; see {@link ParticipantOptions}
  * @returns the participant, not yet migrated nor mounted
- * @throws ParticipantConfigError when the options are wrong (no `secret` and no
- *   `insecureDevMode`, duplicate resource names...): at start, never per call
+ * @throws ParticipantConfigError when the options are wrong (no `coordinatorKey` and no
+ *   `insecureDevMode`, TCC resources without `initiatorKeys`, duplicate resource names...): at
+ *   start, never per call
  *
  * @example
  * ```ts
@@ -220,7 +118,12 @@ function normaliseParticipantOptions(options: ParticipantOptions): NormalisedOpt
  * import { createParticipant, dtxParticipantPlugin } from '@dtx/participant-sdk';
  *
  * const db = knex({ client: 'mysql2', connection: process.env.BANK_DB_URL });
- * const participant = createParticipant({ knex: db, resources: [debit], secret: process.env.BANK_A_KEY });
+ * const participant = createParticipant({
+ *   knex: db,
+ *   resources: [debit],
+ *   coordinatorKey: process.env.BANK_A_COORDINATOR_KEY,                 // its DTX_PARTICIPANTS key on the coordinator
+ *   initiatorKeys: { orders: process.env.BANK_A_ORDERS_KEY ?? '' },     // the initiators that may call debit/try
+ * });
  * await participant.migrate();                                                  // the barrier table
  * const app = Fastify();
  * await app.register(dtxParticipantPlugin, { participant, prefix: '/dtx' });   // POST /dtx/debit/{try,confirm,cancel}
@@ -229,8 +132,10 @@ function normaliseParticipantOptions(options: ParticipantOptions): NormalisedOpt
  */
 export function createParticipant(options: ParticipantOptions): Participant {
   const o = normaliseParticipantOptions(options);
-  if (o.secret === null)
-    o.logger.warn('INSECURE DEVELOPMENT MODE: no secret, unsigned calls are accepted; never run this way where others can reach the participant');
+  if (o.keys.insecure)
+    o.logger.warn(
+      'INSECURE DEVELOPMENT MODE: calls with no key configured for their op are accepted unsigned; never run this way where others can reach the participant',
+    );
 
   /** When each prepared XA branch was first found in doubt by the recovery, kept across its passes. */
   const xaInDoubtSince = new Map<string, number>();
@@ -242,22 +147,24 @@ export function createParticipant(options: ParticipantOptions): Participant {
       return decoded.reply;
     }
     const { call } = decoded;
-    const log = o.logger.child({ gid: call.gid, branchId: call.branchId, op: call.op, resource: call.resource.name });
-
-    if (o.secret !== null) {
-      const { gid, branchId, op, timestamp, coordinator, rawBody: body } = call;
-      const target = o.publicTarget ? { host: o.publicTarget.host, path: `${o.publicTarget.basePath}${call.path}` } : { host: call.host, path: call.fullPath };
-      const check = verify(
-        o.secret,
-        { method: request.method, ...target, gid, branchId, op, timestamp, coordinator, body },
-        call.signature,
-        o.now(),
-        o.maxSkewMs,
+    const authenticated = authenticate(request.method, call);
+    const log = o.logger.child({ gid: call.gid, branchId: call.branchId, op: call.op, resource: call.resource.name, caller: call.caller.slice(0, 64) });
+    if (!authenticated.ok) {
+      log.warn({ code: authenticated.error.code }, 'call refused: not authenticated for this op');
+      return replyOfError(authenticated.error);
+    }
+    const { caller } = authenticated;
+    if (!callerAllowed(call.resource, call.op, caller)) {
+      log.warn('call refused: caller not allowed for this resource');
+      return errorReply(409, 'CALLER_NOT_ALLOWED', `${caller ?? 'an anonymous caller'} may not call ${call.op} on ${call.resource.name}`);
+    }
+    if (unregistered(o.keys, call)) {
+      log.warn('call refused: no registration proof of this branch for this caller');
+      return errorReply(
+        409,
+        'NOT_REGISTERED',
+        `the coordinator has no registration of branch ${call.branchId} for ${caller ?? 'an anonymous caller'} (dtx-registration missing or wrong)`,
       );
-      if (!check.ok) {
-        log.warn({ reason: check.reason }, 'call refused: bad signature');
-        return replyOfError(new SignatureError(check.reason));
-      }
     }
 
     const payload = parseJsonBody(call.rawBody);
@@ -270,8 +177,8 @@ export function createParticipant(options: ParticipantOptions): Participant {
     if (call.resource.mode === 'msg-sender') return answerCheck(call.gid, call.branchId, log);
 
     const rawPayload = typeof call.rawBody === 'string' ? call.rawBody : call.rawBody.toString('utf8');
-    const context = { gid: call.gid, branchId: call.branchId, op: call.op, payload: payload.value, rawPayload, log };
-    if (call.resource.mode === 'xa') return handleXa(call.resource.handlers.prepare!, context, log);
+    const context = { gid: call.gid, branchId: call.branchId, op: call.op, caller, payload: payload.value, rawPayload, log };
+    if (call.resource.mode === 'xa') return handleXa(call.resource.handlers.prepare!, context, call.coordinator, log);
 
     // Resolved by decodeCall: the resource answers this op.
     const handler = call.resource.handlers[call.op]!;
@@ -300,11 +207,40 @@ export function createParticipant(options: ParticipantOptions): Participant {
     return replyOfResult(result);
   }
 
-  /** An XA resource's call: its prepare runs the handler in an XA branch; commit and rollback are the SDK's (xa/xa-branch.ts). */
-  async function handleXa(prepare: BranchHandler, context: Omit<SqlBranchContext<unknown>, 'sql'>, log: Logger): Promise<ParticipantReply> {
+  /**
+   * Checks the call's signature with the one key that may sign its op for its caller
+   * (call-keys.ts): the coordinator's for phase-two and check-back ops, the initiator's own for
+   * try and prepare. Then `dtx-caller` is authenticated: the caller it names is handed to handlers.
+   */
+  function authenticate(method: string, call: DecodedCall): { ok: true; caller: string | null } | { ok: false; error: SignatureError } {
+    const signer = keyForCall(o.keys, call.op, call.caller);
+    if (signer.kind === 'refuse') {
+      return { ok: false, error: new SignatureError(signer.reason, `no key here lets ${JSON.stringify(call.caller.slice(0, 64))} sign a ${call.op}`) };
+    }
+    if (signer.kind === 'verify') {
+      const { gid, branchId, op, timestamp, coordinator, caller, rawBody: body } = call;
+      const target = o.publicTarget ? { host: o.publicTarget.host, path: `${o.publicTarget.basePath}${call.path}` } : { host: call.host, path: call.fullPath };
+      const check = verify(signer.key, { method, ...target, gid, branchId, op, timestamp, coordinator, caller, body }, call.signature, o.now(), o.maxSkewMs);
+      if (!check.ok) return { ok: false, error: new SignatureError(check.reason) };
+    }
+    return { ok: true, caller: call.caller === '' ? null : call.caller };
+  }
+
+  /**
+   * An XA resource's call: its prepare runs the handler in an XA branch; commit and rollback are
+   * the SDK's (xa/xa-branch.ts). `coordinator` is the call's `dtx-coordinator` header ('' when
+   * absent): a prepare records it with the branch, for the recovery to ask that coordinator.
+   */
+  async function handleXa(
+    prepare: BranchHandler,
+    context: Omit<SqlBranchContext<unknown>, 'sql'>,
+    coordinator: string,
+    log: Logger,
+  ): Promise<ParticipantReply> {
     const branch: XaBranchOptions = {
       gid: context.gid,
       branchId: context.branchId,
+      coordinator: coordinator === '' ? null : coordinator,
       table: o.table,
       gidTable: o.xaGidTable,
       now: o.now,
@@ -350,10 +286,12 @@ export function createParticipant(options: ParticipantOptions): Participant {
     }
   }
 
+  const servesXa = [...o.resources.values()].some((resource) => resource.mode === 'xa');
+
   return {
     migrate: async () => {
       await createBarrierTable(o.knex, o.table);
-      if ([...o.resources.values()].some((resource) => resource.mode === 'xa')) await createXaGidTable(o.knex, o.xaGidTable);
+      if (servesXa) await createXaGidTable(o.knex, o.xaGidTable);
     },
     handle: async (request) => {
       try {
@@ -364,10 +302,10 @@ export function createParticipant(options: ParticipantOptions): Participant {
         return replyOfError(error);
       }
     },
-    cleanup: (c) => cleanupBarrier(o.knex, { table: o.table, now: o.now, ...c }),
+    cleanup: (c) => cleanupBarrier(o.knex, { ...cleanupTables(), now: o.now, ...c }),
     startCleanup: (c) =>
       startBarrierCleanup(o.knex, {
-        table: o.table,
+        ...cleanupTables(),
         now: o.now,
         ...c,
         onRun: (deleted) => o.logger.debug({ deleted }, 'barrier cleanup ran'),
@@ -375,10 +313,30 @@ export function createParticipant(options: ParticipantOptions): Participant {
       }),
     recoverXa: (r) => recoverXa(o.knex, { ...xaRecoverySetting(), ...r }),
     startXaRecovery: (r) => startXaRecovery(o.knex, { ...xaRecoverySetting(), ...r }),
+    finishXa: async (f) => {
+      const log = o.logger.child({ gid: f.gid, branchId: f.branchId });
+      const branch: XaBranchOptions = {
+        gid: f.gid,
+        branchId: f.branchId,
+        table: o.table,
+        gidTable: o.xaGidTable,
+        now: o.now,
+        lockWaitSeconds: o.xaLockWaitSeconds,
+      };
+      const result = await finishXaBranch(o.knex, branch, f.outcome);
+      if (result.kind === 'refused') log.warn({ outcome: f.outcome, refusal: result.refusal }, `XA branch not finished by hand: ${result.refusal}`);
+      else log.info({ outcome: f.outcome, xa: result.kind }, 'XA branch finished by hand');
+      return result;
+    },
   };
 
   function xaRecoverySetting(): XaRecoverySetting {
     return { table: o.table, gidTable: o.xaGidTable, lockWaitSeconds: o.xaLockWaitSeconds, now: o.now, logger: o.logger, inDoubtSince: xaInDoubtSince };
+  }
+
+  /** The tables the cleanup deletes from: the barrier table, and the XA gid table migrate() creates for XA resources. */
+  function cleanupTables(): { table: string; xaGidTable?: string } {
+    return servesXa ? { table: o.table, xaGidTable: o.xaGidTable } : { table: o.table };
   }
 }
 

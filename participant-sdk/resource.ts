@@ -12,7 +12,7 @@ import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import type { BranchSql } from './barrier/barrier.ts';
 import { ParticipantConfigError } from './errors.ts';
-import type { BranchOp } from '@dtx/protocol';
+import { isValidCallerName, type BranchOp } from '@dtx/protocol';
 
 /** What every handler gets for one call. */
 interface CallContext<P> {
@@ -22,6 +22,14 @@ interface CallContext<P> {
   branchId: string;
   /** The op being run: `try`, `confirm` or `cancel` for a TCC resource; `action` or `compensate` for a saga resource; `deliver` for a message receiver. */
   op: BranchOp;
+  /**
+   * The service this call acts for, authenticated: on a try or a prepare, the initiator whose key
+   * signed it (its name in `initiatorKeys`); on a call from the coordinator, the caller that
+   * registered the branch (a message: its sender), as the coordinator authenticated it by its API
+   * token. Null when the call carries none (a coordinator in development mode without tokens). In
+   * insecure development mode it is whatever the header says, unverified.
+   */
+  caller: string | null;
   /** The parsed JSON body; `null` when the call had no body. Not validated: check it in the handler. */
   payload: P;
   /**
@@ -63,6 +71,21 @@ export interface BranchContext<P> extends CallContext<P> {
 export type SqlBranchContext<P> = CallContext<P>;
 
 /**
+ * Who may run a resource's first op. Optional on every definition that has one.
+ */
+export interface CallerAllowList {
+  /**
+   * Only these callers (their names on the coordinator, as `ctx.caller` shows them) may run the
+   * resource's first op: try, action, deliver or prepare. A call for anyone else is refused with
+   * 409 `CALLER_NOT_ALLOWED` before the barrier: the initiator's try fails and it aborts, a saga
+   * turns back, a delivery is retried and flagged for an operator. The ops that undo or finish a
+   * branch are never refused for their caller: they only act on what the first op did here (or
+   * answer a null compensation). Default: any authenticated caller.
+   */
+  callers?: readonly string[];
+}
+
+/**
  * The three handlers of a TCC resource whose handlers use knex, as given to
  * {@link defineTcc}. Each runs inside the barrier, in one local transaction
  * with the barrier rows.
@@ -70,7 +93,7 @@ export type SqlBranchContext<P> = CallContext<P>;
  * @typeParam P - the payload's type
  * @typeParam R - what try returns to the initiator
  */
-export interface TccResourceDefinition<P, R = unknown> {
+export interface TccResourceDefinition<P, R = unknown> extends CallerAllowList {
   /** Path segment of the resource: [a-z0-9-], e.g. `transfer-out`. */
   name: string;
   /** Reserve. Its return value is sent back to the caller (must be JSON-serialisable). Throw BranchRejectedError to refuse. */
@@ -89,7 +112,7 @@ export interface TccResourceDefinition<P, R = unknown> {
  * @typeParam P - the payload's type
  * @typeParam R - what try returns to the initiator
  */
-export interface SqlTccResourceDefinition<P, R = unknown> {
+export interface SqlTccResourceDefinition<P, R = unknown> extends CallerAllowList {
   /** Path segment of the resource: [a-z0-9-], e.g. `transfer-out`. */
   name: string;
   /** Reserve. Its return value is sent back to the caller (must be JSON-serialisable). Throw BranchRejectedError to refuse. */
@@ -111,7 +134,7 @@ export type BranchHandler = (ctx: BranchContext<unknown> | SqlBranchContext<unkn
  * @typeParam P - the payload's type (the action and the compensation each get
  *   the payload registered for them)
  */
-export interface SagaResourceDefinition<P> {
+export interface SagaResourceDefinition<P> extends CallerAllowList {
   /** Path segment of the resource: [a-z0-9-], e.g. `transfer-out`. */
   name: string;
   /**
@@ -135,7 +158,7 @@ export interface SagaResourceDefinition<P> {
  *
  * @typeParam P - the payload's type
  */
-export interface SqlSagaResourceDefinition<P> {
+export interface SqlSagaResourceDefinition<P> extends CallerAllowList {
   /** Path segment of the resource: [a-z0-9-], e.g. `transfer-out`. */
   name: string;
   /** Do the step's work; see {@link SagaResourceDefinition.action}. Throw BranchRejectedError to refuse (the saga rolls back). */
@@ -151,7 +174,7 @@ export interface SqlSagaResourceDefinition<P> {
  *
  * @typeParam P - the payload's type, as the sender registered it
  */
-export interface MessageReceiverDefinition<P> {
+export interface MessageReceiverDefinition<P> extends CallerAllowList {
   /** Path segment of the resource: [a-z0-9-], e.g. `send-receipt`. */
   name: string;
   /**
@@ -170,7 +193,7 @@ export interface MessageReceiverDefinition<P> {
  *
  * @typeParam P - the payload's type
  */
-export interface SqlMessageReceiverDefinition<P> {
+export interface SqlMessageReceiverDefinition<P> extends CallerAllowList {
   /** Path segment of the resource: [a-z0-9-], e.g. `send-receipt`. */
   name: string;
   /** Apply the message; see {@link MessageReceiverDefinition.deliver}. Must eventually succeed. */
@@ -213,6 +236,8 @@ interface ResourceBase<P, R> {
   readonly transaction: LocalTransactionKind;
   /** The handlers of the resource's ops (RESOURCE_OPS of its mode); a message sender has none, its check-back is built in. */
   readonly handlers: Readonly<Partial<Record<BranchOp, BranchHandler>>>;
+  /** Who may run its first op (CallerAllowList); null: any authenticated caller. */
+  readonly callers: readonly string[] | null;
   /** Type-level only (never set): lets callers infer the payload and result types. */
   readonly __types?: { payload: P; result: R };
 }
@@ -513,7 +538,7 @@ export function defineSqlMessageReceiver<P>(def: SqlMessageReceiverDefinition<P>
  * @typeParam P - the payload's type
  * @typeParam R - what prepare returns to the initiator
  */
-export interface XaResourceDefinition<P, R> {
+export interface XaResourceDefinition<P, R> extends CallerAllowList {
   /** Path segment of the resource: [a-z0-9-], e.g. `xa-debit`. */
   name: string;
   /** The branch's work; it is prepared when this returns, rolled back when it throws. */
@@ -548,13 +573,13 @@ export interface XaResourceDefinition<P, R> {
  *
  * const db = knex({ client: 'mysql2', connection: process.env.ORDERS_DB_URL });
  * const outbox = defineMessageSender({ name: 'orders-outbox' });   // POST /dtx/orders-outbox/check
- * const participant = createParticipant({ knex: db, resources: [outbox], secret: process.env.ORDERS_KEY });
+ * const participant = createParticipant({ knex: db, resources: [outbox], coordinatorKey: process.env.ORDERS_KEY });
  * await participant.migrate();
  * ```
  */
 export function defineMessageSender(def: MessageSenderDefinition): MessageSenderResource {
   assertResourceName(def.name);
-  return Object.freeze({ name: def.name, mode: 'msg-sender' as const, transaction: 'knex' as const, handlers: Object.freeze({}) });
+  return Object.freeze({ name: def.name, mode: 'msg-sender' as const, transaction: 'knex' as const, handlers: Object.freeze({}), callers: null });
 }
 
 /**
@@ -599,11 +624,11 @@ export function defineXa<P, R = unknown>(def: XaResourceDefinition<P, R>): XaRes
   if (typeof (def as { prepare?: unknown }).prepare !== 'function')
     throw new ParticipantConfigError('resources', `resource ${def.name}: prepare must be a function`);
   const prepare: BranchHandler = async (ctx) => (def.prepare as (ctx: unknown) => unknown).call(def, ctx);
-  return Object.freeze({ name: def.name, mode: 'xa' as const, transaction: 'sql' as const, handlers: Object.freeze({ prepare }) });
+  return Object.freeze({ name: def.name, mode: 'xa' as const, transaction: 'sql' as const, handlers: Object.freeze({ prepare }), callers: callersOf(def) });
 }
 
 /** What tccResource needs of either definition; the contexts are the participant's to match. */
-type AnyTccDefinition<R> = {
+type AnyTccDefinition<R> = CallerAllowList & {
   name: string;
   try(ctx: never): Promise<R> | R;
   confirm(ctx: never): Promise<void> | void;
@@ -611,28 +636,28 @@ type AnyTccDefinition<R> = {
 };
 
 /** What sagaResource needs of either definition. */
-type AnySagaDefinition = {
+type AnySagaDefinition = CallerAllowList & {
   name: string;
   action(ctx: never): Promise<void> | void;
   compensate(ctx: never): Promise<void> | void;
 };
 
 function tccResource<P, R>(def: AnyTccDefinition<R>, transaction: LocalTransactionKind): TccResource<P, R> {
-  return Object.freeze({ name: def.name, mode: 'tcc' as const, transaction, handlers: handlersOf(def, 'tcc') });
+  return Object.freeze({ name: def.name, mode: 'tcc' as const, transaction, handlers: handlersOf(def, 'tcc'), callers: callersOf(def) });
 }
 
 function sagaResource<P>(def: AnySagaDefinition, transaction: LocalTransactionKind): SagaResource<P> {
-  return Object.freeze({ name: def.name, mode: 'saga' as const, transaction, handlers: handlersOf(def, 'saga') });
+  return Object.freeze({ name: def.name, mode: 'saga' as const, transaction, handlers: handlersOf(def, 'saga'), callers: callersOf(def) });
 }
 
 /** What messageReceiver needs of either definition. */
-type AnyMessageReceiverDefinition = {
+type AnyMessageReceiverDefinition = CallerAllowList & {
   name: string;
   deliver(ctx: never): Promise<void> | void;
 };
 
 function messageReceiver<P>(def: AnyMessageReceiverDefinition, transaction: LocalTransactionKind): MessageReceiverResource<P> {
-  return Object.freeze({ name: def.name, mode: 'msg' as const, transaction, handlers: handlersOf(def, 'msg') });
+  return Object.freeze({ name: def.name, mode: 'msg' as const, transaction, handlers: handlersOf(def, 'msg'), callers: callersOf(def) });
 }
 
 /** Check the definition's name and handlers for the mode's ops, and erase their types. */
@@ -651,4 +676,25 @@ function handlersOf(def: { name: string }, mode: ResourceMode): Readonly<Partial
     handlers[op] = async (ctx) => (methods[op] as (ctx: unknown) => unknown).call(def, ctx);
   }
   return Object.freeze(handlers);
+}
+
+/** The definition's allow-list, checked and frozen; null when it has none. */
+function callersOf(def: CallerAllowList & { name: string }): readonly string[] | null {
+  if (def.callers === undefined) return null;
+  if (!Array.isArray(def.callers) || def.callers.length === 0 || !def.callers.every((caller) => typeof caller === 'string' && isValidCallerName(caller))) {
+    throw new ParticipantConfigError(
+      'resources',
+      `resource ${def.name}: callers must be a non-empty list of caller names (1-64 characters of [A-Za-z0-9_.@-]); leave it out to allow any caller`,
+    );
+  }
+  return Object.freeze([...def.callers]);
+}
+
+/**
+ * Whether `caller` may run `op` on `resource`: only a resource's first op (try, action, deliver,
+ * prepare) is restricted, by its CallerAllowList.
+ */
+export function callerAllowed(resource: Resource, op: BranchOp, caller: string | null): boolean {
+  if (resource.callers === null || op !== RESOURCE_OPS[resource.mode][0]) return true;
+  return caller !== null && resource.callers.includes(caller);
 }

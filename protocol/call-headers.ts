@@ -22,6 +22,10 @@ export interface OutgoingCall {
   timestamp: number;
   /** Base URL of the coordinator, for participants that join the transaction; omitted when absent. */
   coordinator?: string;
+  /** The service the call acts for (`dtx-caller`); omitted when absent (an anonymous caller, development only). */
+  caller?: string;
+  /** A try's or a prepare's registration proof (`dtx-registration`), from the coordinator's reply to its registration. */
+  registration?: string;
 }
 
 /**
@@ -29,7 +33,7 @@ export interface OutgoingCall {
  * signature. The one place that builds them, so that every caller of a
  * participant (coordinator, initiator, tools) signs the same way.
  *
- * @param key - the participant's key; null sends the call unsigned
+ * @param key - the key the participant accepts from this signer for this op (see docs/security.md); null sends the call unsigned
  * @param call - the call to describe
  * @returns header names (lower case) and values
  *
@@ -37,9 +41,13 @@ export interface OutgoingCall {
  * ```ts
  * import { callHeaders } from '@dtx/protocol';
  *
+ * declare const proofs: Record<string, string>;   // the `proofs` of the begin's (or registration's) reply
  * const body = JSON.stringify({ account: 'alice', amount: 30 });
  * const url = 'http://bank-a:4001/dtx/debit/try';
- * const headers = callHeaders(process.env.BANK_A_KEY ?? null, { url, gid: 'order-42', branchId: '01', op: 'try', body, timestamp: Date.now() });
+ * // A try, as the initiator `orders` sends it: signed with its own key at bank-a, with the
+ * // registration proof the coordinator answered its registration of branch 01 with.
+ * const registration = proofs['01'];
+ * const headers = callHeaders(process.env.ORDERS_KEY_AT_BANK_A ?? null, { url, gid: 'order-42', branchId: '01', op: 'try', body, timestamp: Date.now(), caller: 'orders', registration });
  * const reply = await fetch(url, { method: 'POST', headers, body });
  * ```
  */
@@ -52,6 +60,8 @@ export function callHeaders(key: string | null, call: OutgoingCall): Record<stri
     [HEADERS.timestamp]: String(call.timestamp),
   };
   if (call.coordinator !== undefined) headers[HEADERS.coordinator] = call.coordinator;
+  if (call.caller !== undefined) headers[HEADERS.caller] = call.caller;
+  if (call.registration !== undefined) headers[HEADERS.registration] = call.registration;
   if (key !== null) {
     headers[HEADERS.signature] = sign(key, {
       method: 'POST',
@@ -61,6 +71,7 @@ export function callHeaders(key: string | null, call: OutgoingCall): Record<stri
       op: call.op,
       timestamp: call.timestamp,
       coordinator: call.coordinator ?? '',
+      caller: call.caller ?? '',
       body: call.body,
     });
   }

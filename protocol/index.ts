@@ -6,6 +6,7 @@
  */
 export * from './wire.ts';
 export * from './signature.ts';
+export * from './registration-proof.ts';
 export * from './call-headers.ts';
 export * from './webhook.ts';
 export * from './retry.ts';

@@ -2,17 +2,18 @@
  * HMAC signatures on dtx calls to participants (try from the initiator;
  * confirm, cancel and the other phase-two ops from the coordinator).
  *
- * The signed string binds the key to everything that says where a call goes
- * and what it asks: method, host, path (resource and op), gid, branch, op,
- * the coordinator header, a timestamp and a digest of the exact body bytes.
+ * The signed string binds the key to everything that says where a call goes,
+ * what it asks and for whom: method, host, path (resource and op), gid,
+ * branch, op, the coordinator header, the caller header (the service the
+ * call acts for), a timestamp and a digest of the exact body bytes.
  * A captured call therefore cannot be replayed against another resource,
  * another op or (with per-participant keys, or a participant that pins its
  * public URL) another participant, nor with another payload, nor after
  * `maxSkewMs`.
  *
  * ```
- * signed    = "v2" LF timestamp LF METHOD LF host LF path LF gid LF branch-id LF op LF coordinator LF hex(sha256(body))
- * signature = "v2=" + hex(hmac_sha256(utf8(key), utf8(signed)))        (lower-case hex)
+ * signed    = "v3" LF timestamp LF METHOD LF host LF path LF gid LF branch-id LF op LF coordinator LF caller LF hex(sha256(body))
+ * signature = "v3=" + hex(hmac_sha256(utf8(key), utf8(signed)))        (lower-case hex)
  * ```
  * docs/protocol.md works one example through; a unit test checks it.
  */
@@ -37,12 +38,14 @@ export interface SignedCall {
   timestamp: number;
   /** The `dtx-coordinator` header, or an empty string when the call carries none. */
   coordinator: string;
+  /** The `dtx-caller` header (the service the call acts for), or an empty string when the call carries none. */
+  caller: string;
   /** The exact request body bytes (an empty string for no body). */
   body: string | Buffer;
 }
 
-/** Version prefix of participant call signatures (`v2=<hex>`); a new canonical string gets a new version. */
-export const SIGNATURE_VERSION = 'v2';
+/** Version prefix of participant call signatures (`v3=<hex>`); a new canonical string gets a new version. */
+export const SIGNATURE_VERSION = 'v3';
 
 /** The exact string that is signed (exported for the protocol's worked example and its test). */
 export function canonicalCall(call: SignedCall): string {
@@ -57,6 +60,7 @@ export function canonicalCall(call: SignedCall): string {
     call.branchId,
     call.op,
     call.coordinator,
+    call.caller,
     bodyDigest,
   ].join('\n');
 }
@@ -68,7 +72,7 @@ export function canonicalCall(call: SignedCall): string {
  *
  * @param secret - the participant's key
  * @param call - what the call carries
- * @returns `v2=` followed by the lower-case hex HMAC-SHA256
+ * @returns `v3=` followed by the lower-case hex HMAC-SHA256
  */
 export function sign(secret: string, call: SignedCall): string {
   const mac = createHmac('sha256', secret).update(canonicalCall(call)).digest('hex');

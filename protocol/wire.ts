@@ -18,6 +18,30 @@ export type BranchOp = 'try' | 'confirm' | 'cancel' | 'action' | 'compensate' | 
 export const BRANCH_OPS: readonly BranchOp[] = ['try', 'confirm', 'cancel', 'action', 'compensate', 'deliver', 'check', 'prepare', 'commit', 'rollback'];
 
 /**
+ * The ops an initiator calls itself (TCC's try, XA's prepare), signed with
+ * its own key at the participant. Every other op is the coordinator's, signed
+ * with a key no initiator holds.
+ */
+export const INITIATOR_OPS: readonly BranchOp[] = ['try', 'prepare'];
+
+/** Whether the initiator, rather than the coordinator, sends `op` (see {@link INITIATOR_OPS}). */
+export function isInitiatorOp(op: BranchOp): boolean {
+  return INITIATOR_OPS.includes(op);
+}
+
+/**
+ * A caller's name: an API token's name on the coordinator, the `dtx-caller`
+ * header, a key's owner in a participant's `initiatorKeys`.
+ */
+export const CALLER_NAME_PATTERN = '^[A-Za-z0-9_.@-]{1,64}$';
+const CALLER_NAME_REGEX = new RegExp(CALLER_NAME_PATTERN);
+
+/** Whether `name` is a valid caller name: 1..64 characters of [A-Za-z0-9_.@-]. */
+export function isValidCallerName(name: string): boolean {
+  return CALLER_NAME_REGEX.test(name);
+}
+
+/**
  * The branch id of a transactional message's check call (`op: check`): the
  * sender's part of the message, whose barrier row says whether its local
  * transaction committed.
@@ -68,6 +92,19 @@ export const HEADERS = {
   signature: 'dtx-signature',
   /** Coordinator base URL, so that nested calls can join the same transaction. */
   coordinator: 'dtx-coordinator',
+  /**
+   * The service the call acts for, as the coordinator authenticated it (its
+   * API token's name): on a try or a prepare, the initiator itself, whose
+   * key signs it; on a call from the coordinator, the caller that
+   * registered the branch (or began the message). Signed with the rest.
+   */
+  caller: 'dtx-caller',
+  /**
+   * On a try or a prepare: the coordinator's proof that this branch is
+   * registered by this caller (registration-proof.ts), from the
+   * registration's reply. Not part of the signed string: it is a MAC itself.
+   */
+  registration: 'dtx-registration',
 } as const;
 
 /** Limits shared by both sides; the barrier table's columns are sized from them. */

@@ -32,6 +32,16 @@ export interface ManagedServer {
   readonly running: boolean;
   /** Sends `signal` (default SIGKILL) and waits until the process has exited. No-op if not running. */
   kill(signal?: NodeJS.Signals): Promise<void>;
+  /**
+   * SIGSTOP, resolving once every thread of the process has stopped: the
+   * server runs no more, but its kernel keeps every TCP connection
+   * established and still accepts new ones, so clients see a server that
+   * takes their statements and never answers. Thaw it in a `finally`;
+   * kill() and stop() thaw it first.
+   */
+  freeze(): Promise<void>;
+  /** SIGCONT after freeze(): the server runs again and handles what it received meanwhile. No-op unless frozen. */
+  thaw(): void;
   /** (Re)starts the server on the same files and port, resolving once it answers. No-op if running. */
   start(): Promise<void>;
   /** Graceful SIGTERM, waits for exit, then removes the temp dir (unless baseDir was given). Idempotent. */
@@ -77,6 +87,8 @@ export async function startManagedServer<T extends object>(
         return proc.running;
       },
       kill: (signal) => proc.kill(signal),
+      freeze: () => proc.freeze(),
+      thaw: () => proc.thaw(),
       start: () => proc.start(),
       stop: async () => {
         await proc.stop();
@@ -108,6 +120,7 @@ export class ServerProcess {
   #pid = 0;
   #current: Spawned | undefined;
   #stopped = false;
+  #frozen = false;
   #starting: Promise<void> | undefined;
 
   constructor(
@@ -187,10 +200,28 @@ export class ServerProcess {
     }
   }
 
+  async freeze(): Promise<void> {
+    const child = this.#current;
+    if (!child || child.exited || child.pid === undefined) throw new Error(`${this.name} is not running: nothing to freeze`);
+    child.signal('SIGSTOP');
+    this.#frozen = true;
+    // kill() returns before the stop takes effect: each thread stops when it next runs, and a server
+    // thread woken by a request meanwhile may still answer it (seen under load, tens of ms later).
+    await waitFor(() => allThreadsStopped(child.pid!), { what: `every thread of ${this.name} (pid ${child.pid}) to stop`, timeoutMs: 10_000, intervalMs: 2 });
+  }
+
+  thaw(): void {
+    if (!this.#frozen) return;
+    this.#frozen = false;
+    this.#current?.signal('SIGCONT');
+  }
+
   async kill(signal: NodeJS.Signals = 'SIGKILL'): Promise<void> {
     await this.#starting?.catch(() => undefined);
     const child = this.#current;
     if (!child || child.exited) return;
+    // A stopped process acts on no signal but SIGKILL until it runs again.
+    this.thaw();
     child.signal(signal);
     if (!(await child.waitExit(EXIT_TIMEOUT_MS))) {
       throw new Error(`${this.name} (pid ${child.pid}) did not exit within ${EXIT_TIMEOUT_MS} ms of ${signal}`);
@@ -202,6 +233,7 @@ export class ServerProcess {
     await this.#starting?.catch(() => undefined);
     const child = this.#current;
     if (!child || child.exited) return;
+    this.thaw();
     child.signal('SIGTERM');
     if (!(await child.waitExit(EXIT_TIMEOUT_MS))) {
       child.signal('SIGKILL');
@@ -211,6 +243,21 @@ export class ServerProcess {
 }
 
 class PortInUseError extends Error {}
+
+/** Whether every thread of `pid` is stopped (state T in /proc/<pid>/task/<tid>/stat); Linux only. */
+function allThreadsStopped(pid: number): boolean {
+  const taskDir = `/proc/${pid}/task`;
+  try {
+    return fs.readdirSync(taskDir).every((tid) => {
+      // `pid (comm) state …`: comm may hold anything, the state follows its last parenthesis.
+      const stat = fs.readFileSync(`${taskDir}/${tid}/stat`, 'utf8');
+      return /^[tT]$/.test(stat.charAt(stat.lastIndexOf(')') + 2));
+    });
+  } catch {
+    // A thread ended between the listing and its read: look again.
+    return false;
+  }
+}
 
 function fileSize(file: string): number {
   try {

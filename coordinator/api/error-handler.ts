@@ -20,6 +20,8 @@ const REFUSAL_STATUS: Record<RefusalCode, number> = {
   INVALID_STEPS: 400,
   INVALID_URL: 400,
   PARTICIPANT_NOT_ALLOWED: 403,
+  OUT_OF_SCOPE: 403,
+  NOT_OWNER: 403,
 };
 
 /** Fastify's own client-error codes, renamed into the API's vocabulary. */

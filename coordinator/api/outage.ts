@@ -7,7 +7,7 @@
  * Decided from error classes, driver codes and server errnos only, never
  * from message text. Pure: no I/O, so it is unit-tested on its own.
  */
-import { isPoolAcquireTimeout } from '../store/mysql/driver-errors.ts';
+import { isPoolAcquireTimeout, isStatementTimeout } from '../store/mysql/driver-errors.ts';
 
 export type Dependency = 'log' | 'queue';
 
@@ -105,6 +105,8 @@ export function classifyOutage(error: unknown, depth = 0): Outage | null {
   if (error instanceof DependencyUnavailableError) return { dependency: error.dependency, kind: error.kind };
   // knex: no pooled connection within acquireConnectionTimeout.
   if (isPoolAcquireTimeout(error)) return { dependency: 'log', kind: 'timeout' };
+  // The store's own bound on a statement (or on waiting for a connection): no answer in time.
+  if (isStatementTimeout(error)) return { dependency: 'log', kind: 'timeout' };
   const fields = error as { errno?: unknown; code?: unknown; fatal?: unknown; cause?: unknown; errors?: unknown };
   const byErrno = typeof fields.errno === 'number' ? LOG_ERRNOS.get(fields.errno) : undefined;
   if (byErrno) return { dependency: 'log', kind: byErrno };

@@ -3,7 +3,7 @@
  * every body and parameter against them before a handler runs.
  */
 import { Type, type Static } from '@sinclair/typebox';
-import { ID_PATTERN, LIMITS } from '@dtx/protocol';
+import { CALLER_NAME_PATTERN, ID_PATTERN, LIMITS } from '@dtx/protocol';
 import { MODES } from '../domain/transaction.ts';
 import { STATUS_WORDS } from '../modes/registry.ts';
 
@@ -13,6 +13,8 @@ const HTTP_URL = { minLength: 8, maxLength: 2048, pattern: '^https?://[^\\s]+$' 
 const HttpUrl = Type.String(HTTP_URL);
 const OperationUrl = (description: string) => Type.Optional(Type.String({ ...HTTP_URL, description }));
 const Reason = Type.String({ maxLength: 512 });
+/** A caller's name (a DTX_API_TOKENS name). */
+const CallerName = Type.String({ pattern: CALLER_NAME_PATTERN, description: 'a calling service, by its API token name' });
 /** A status in its mode's words (TCC: trying, confirming, cancelling, confirmed, cancelled). */
 const Status = Type.Union(STATUS_WORDS.map((s) => Type.Literal(s)));
 
@@ -43,6 +45,13 @@ export const BeginBody = Type.Object(
     mode: Type.Optional(Type.Union(MODES.map((m) => Type.Literal(m)))),
     timeoutMs: Type.Optional(Type.Integer({ minimum: 1 })),
     branches: Type.Optional(Type.Array(BranchRegistration, { maxItems: 100 })),
+    joinableBy: Type.Optional(
+      Type.Array(CallerName, {
+        maxItems: 16,
+        uniqueItems: true,
+        description: 'other callers that may register branches into it (a participant whose try joins it); only the caller that begins it submits or aborts it',
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -121,6 +130,22 @@ export const MessageBody = Type.Object(
   { additionalProperties: false },
 );
 
-export const BeginReply = Type.Object({ gid: Gid, status: Status, deadlineAt: Type.String(), created: Type.Boolean() });
-export const RegisterReply = Type.Object({ gid: Gid, status: Status, registered: Type.Array(Type.String()) });
+/** `caller`: who this request authenticated as (its token's name), the name participants are told; null when anonymous (development mode). */
+const RequestCaller = Type.Union([CallerName, Type.Null()]);
+/**
+ * `proofs`: branch id → the registration proof the initiator sends with that branch's try or
+ * prepare (`dtx-registration`), for every branch of the request this caller registered (TCC, XA).
+ */
+const Proofs = Type.Record(Type.String(), Type.String(), {
+  description: "branch id → registration proof: send it as the dtx-registration header of the branch's try (prepare)",
+});
+export const BeginReply = Type.Object({
+  gid: Gid,
+  status: Status,
+  deadlineAt: Type.String(),
+  created: Type.Boolean(),
+  caller: RequestCaller,
+  proofs: Type.Optional(Proofs),
+});
+export const RegisterReply = Type.Object({ gid: Gid, status: Status, registered: Type.Array(Type.String()), caller: RequestCaller, proofs: Proofs });
 export const StatusReply = Type.Object({ gid: Gid, status: Status });

@@ -58,10 +58,16 @@ export const transactionRoutes: FastifyPluginAsyncTypebox<TransactionRoutesOptio
     if (timeoutMs > options.maxTimeoutMs) {
       return reply.status(400).send({ code: 'INVALID_REQUEST', message: `timeoutMs may be at most ${options.maxTimeoutMs}` });
     }
-    const result = await service.begin(requestOf(timeoutMs));
-    return reply
-      .status(result.created ? 201 : 200)
-      .send({ gid: result.gid, status: word(result), deadlineAt: new Date(result.deadlineAt).toISOString(), created: result.created });
+    const request = requestOf(timeoutMs);
+    const result = await service.begin(request);
+    return reply.status(result.created ? 201 : 200).send({
+      gid: result.gid,
+      status: word(result),
+      deadlineAt: new Date(result.deadlineAt).toISOString(),
+      created: result.created,
+      caller: request.caller,
+      ...(result.proofs ? { proofs: result.proofs } : {}),
+    });
   }
 
   app.post(
@@ -87,6 +93,7 @@ export const transactionRoutes: FastifyPluginAsyncTypebox<TransactionRoutesOptio
         mode: body.mode ?? 'tcc',
         timeoutMs,
         branches: registrations(body.branches ?? [], request.rawJson),
+        joinableBy: body.joinableBy,
       }));
     },
   );
@@ -153,7 +160,7 @@ export const transactionRoutes: FastifyPluginAsyncTypebox<TransactionRoutesOptio
     async (request) => {
       const { gid } = request.params;
       const result = await service.register(gid, registrations(request.body.branches, request.rawJson), request.caller ?? null);
-      return { gid, status: word(result), registered: result.inserted };
+      return { gid, status: word(result), registered: result.inserted, caller: request.caller ?? null, proofs: result.proofs };
     },
   );
 
@@ -172,6 +179,7 @@ export const transactionRoutes: FastifyPluginAsyncTypebox<TransactionRoutesOptio
       const { gid } = request.params;
       const result = await service.submit({
         gid,
+        caller: request.caller ?? null,
         reason: request.body.reason ?? null,
         waitMs: request.body.waitMs ?? options.submitWaitMs,
         actor: actorOf(request),
@@ -195,6 +203,7 @@ export const transactionRoutes: FastifyPluginAsyncTypebox<TransactionRoutesOptio
       const { gid } = request.params;
       const result = await service.abort({
         gid,
+        caller: request.caller ?? null,
         reason: request.body.reason ?? null,
         waitMs: request.body.waitMs ?? options.submitWaitMs,
         actor: actorOf(request),

@@ -17,6 +17,11 @@ export interface BranchCall {
   payload: string;
   /** This call's budget, if shorter than the client's (a saga step's own timeout). */
   timeoutMs?: number;
+  /**
+   * The service the call acts for (`dtx-caller`, signed): the caller that registered the branch,
+   * or began the message; null when anonymous (development mode), then no header is sent.
+   */
+  caller: string | null;
 }
 
 /** The engine's port for calling participants. */
@@ -71,6 +76,7 @@ export class HttpBranchClient implements BranchClient {
         op: call.op,
         body: call.payload,
         timestamp: this.options.now(),
+        ...(call.caller === null ? {} : { caller: call.caller }),
       });
       const { statusCode, excerpt } = await withDeadline(Math.min(call.timeoutMs ?? Infinity, this.options.timeoutMs), async (signal) => {
         const response = await request(url, { method: 'POST', headers, body: call.payload, dispatcher: this.#agent, signal });

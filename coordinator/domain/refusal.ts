@@ -16,7 +16,11 @@ export type RefusalCode =
   /** A branch URL that does not parse as an absolute http(s) URL, carries credentials or has an over-long host. */
   | 'INVALID_URL'
   /** A branch URL outside every participant prefix the coordinator allows. */
-  | 'PARTICIPANT_NOT_ALLOWED';
+  | 'PARTICIPANT_NOT_ALLOWED'
+  /** A mode or a branch URL outside what the caller's token may reach (DTX_API_SCOPES). */
+  | 'OUT_OF_SCOPE'
+  /** A transaction begun by another caller: only its own caller decides it, or registers in it unless named to join. */
+  | 'NOT_OWNER';
 
 export class TransactionRefusedError extends Error {
   override readonly name = 'TransactionRefusedError';

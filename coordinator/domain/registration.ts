@@ -7,7 +7,15 @@
 import type { ModeWords } from './mode-words.ts';
 import { TransactionRefusedError } from './refusal.ts';
 import { guardHolds, type TransitionGuard } from './transition-guard.ts';
-import { operationNames, type Branch, type BranchRegistration, type GlobalTransaction } from './transaction.ts';
+import {
+  operationNames,
+  type Branch,
+  type BranchRegistration,
+  type GlobalTransaction,
+  type Mode,
+  type OpPayloads,
+  type TransactionSnapshot,
+} from './transaction.ts';
 
 /**
  * The distinct registrations of one request: the same branch twice with equal
@@ -46,9 +54,30 @@ export function newRegistrations(
   return fresh;
 }
 
-function sameRegistration(a: Pick<BranchRegistration, 'operations' | 'payload'>, b: BranchRegistration): boolean {
+/**
+ * Whether two registrations of one branch ask for the same thing: the same
+ * operations at the same URLs, the same payload bytes, and the same saga
+ * options (each operation's own payload, prerequisites, retry limit, call
+ * timeout). A re-send must repeat all of them: anything else is another branch.
+ */
+export function sameRegistration(a: BranchRegistration, b: BranchRegistration): boolean {
   const ops = operationNames(a.operations);
-  return a.payload === b.payload && ops.length === operationNames(b.operations).length && ops.every((op) => a.operations[op] === b.operations[op]);
+  return (
+    a.branchId === b.branchId &&
+    a.payload === b.payload &&
+    ops.length === operationNames(b.operations).length &&
+    ops.every((op) => a.operations[op] === b.operations[op]) &&
+    canonical(a.opPayloads) === canonical(b.opPayloads) &&
+    JSON.stringify(a.dependsOn ?? null) === JSON.stringify(b.dependsOn ?? null) &&
+    (a.maxAttempts ?? null) === (b.maxAttempts ?? null) &&
+    (a.callTimeoutMs ?? null) === (b.callTimeoutMs ?? null)
+  );
+}
+
+/** An operation → payload map as text with its keys in order (the order they were given in does not matter). */
+function canonical(payloads: OpPayloads | null | undefined): string {
+  if (!payloads) return 'null';
+  return JSON.stringify(Object.entries(payloads).sort(([x], [y]) => (x < y ? -1 : x > y ? 1 : 0)));
 }
 
 function conflict(gid: string, branchId: string): TransactionRefusedError {
@@ -72,4 +101,38 @@ export function registrationClosed(txn: GlobalTransaction, words: ModeWords, now
     txn.gid,
     words.status[txn.status],
   );
+}
+
+/**
+ * The URLs a registration makes the coordinator call, each named by its field
+ * in the request (for refusals): a saga's steps and a message's receivers
+ * have shapes of their own.
+ */
+export function registeredTargets(mode: Mode, branches: readonly BranchRegistration[]): { field: string; url: string }[] {
+  return branches.flatMap((branch, index) => Object.entries(branch.operations).map(([op, url]) => ({ field: requestField(mode, index, op), url: url! })));
+}
+
+function requestField(mode: Mode, index: number, op: string): string {
+  if (mode === 'saga') return `steps[${index}].${op}.url`;
+  if (mode === 'msg') return `branches[${index}].url`;
+  return `branches[${index}].${op}Url`;
+}
+
+/**
+ * What a begin sent again for a transaction given whole (a saga, a message)
+ * asks differently from the first, or null when nothing: its branches (ids,
+ * order, URLs, payloads, options), its check-back or its delivery time. A
+ * re-send must ask for exactly the same: anything else is refused, never merged.
+ */
+export function resentDifference(
+  snapshot: TransactionSnapshot,
+  again: { branches: readonly BranchRegistration[]; checkUrl?: string | null; notBefore?: number | null },
+): string | null {
+  const { transaction, branches } = snapshot;
+  if (branches.length !== again.branches.length || branches.some((branch, index) => !sameRegistration(branch, again.branches[index]!))) {
+    return 'other branches (ids, URLs or payloads)';
+  }
+  if (transaction.checkUrl !== (again.checkUrl ?? null)) return 'another checkUrl';
+  if (transaction.notBefore !== (again.notBefore ?? null)) return 'another deliverAt';
+  return null;
 }

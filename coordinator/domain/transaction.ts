@@ -79,6 +79,12 @@ export interface GlobalTransaction {
   checkUrl: string | null;
   /** Phase two does not start before this instant (a message's delivery time); null: at once. */
   notBefore: number | null;
+  /**
+   * Callers other than `caller` that may register branches into it (a participant's try that
+   * joins the transaction to add branches of its own), as its begin named them. Only `caller`
+   * submits or aborts it.
+   */
+  joinableBy: string[];
 }
 
 /** The call that completed a branch. */

@@ -9,6 +9,7 @@
 import type { Logger } from 'pino';
 import type { BranchClient } from '../branch-client/http-branch-client.ts';
 import type { RetryPolicy } from '../domain/backoff.ts';
+import type { CallerScope } from '../security/caller-scopes.ts';
 import type { ParticipantPolicy } from '../security/participant-policy.ts';
 import type { AdminStore } from '../store/ports/admin-store.ts';
 import type { TransactionStore } from '../store/ports/transaction-store.ts';
@@ -35,6 +36,8 @@ export interface EngineOptions {
   random?: () => number;
   /** Which participant URLs may be registered. */
   participants: ParticipantPolicy;
+  /** What each caller may reach (DTX_API_SCOPES), by caller name; default: no caller is limited (development, tests of the engine alone). */
+  scopes?: ReadonlyMap<string, CallerScope>;
   /** Names the leases this engine takes (a nonce per process start is added). */
   instanceId: string;
   /** How long this engine owns a transaction it drives; a crashed owner's work is taken over after it. */
@@ -78,17 +81,21 @@ export interface Engine {
  * ```ts
  * import { pino } from 'pino';
  * import {
- *   connectBatchPool, connectMysql, createEngine, HttpBranchClient, loadConfig, migrateLatest,
+ *   connectBatchPool, connectMysql, createEngine, HttpBranchClient, loadConfig, prepareLogDatabase,
  *   MysqlAdminStore, MysqlBatch, MysqlTransactionStore, MysqlWriter, ParticipantPolicy, systemClock,
  * } from '@dtx/coordinator';
  *
  * const config = loadConfig(process.env);
- * const knex = connectMysql({ url: config.mysqlUrl, poolMax: config.mysqlPoolMax });
- * await migrateLatest(knex);
+ * // Creates the database if missing and migrates it, on a pool of its own (a migration's statements are not bounded).
+ * await prepareLogDatabase(config.mysqlUrl, config.mysqlQueryTimeoutMs);
+ * // Every other statement gives up after DTX_MYSQL_QUERY_TIMEOUT_MS: a frozen database gets a timeout, not a hang.
+ * const timeoutMs = config.mysqlQueryTimeoutMs;
+ * const knex = connectMysql({ url: config.mysqlUrl, poolMax: config.mysqlPoolMax, queryTimeoutMs: timeoutMs });
  * const writer = new MysqlWriter(knex);
+ * const batchPool = connectBatchPool(config.mysqlUrl, config.mysqlPoolMax, timeoutMs);
  * const participants = new ParticipantPolicy(config.participants, config.secret, false);
  * const engine = createEngine({
- *   store: new MysqlTransactionStore(writer, new MysqlBatch(connectBatchPool(config.mysqlUrl, config.mysqlPoolMax), writer)),
+ *   store: new MysqlTransactionStore(writer, new MysqlBatch(batchPool, writer, { maxWaitMs: timeoutMs })),
  *   adminStore: new MysqlAdminStore(writer),
  *   // Due work is found again by polling the store; a queue would call engine.service.recover(gid) at `at`.
  *   scheduler: { schedule: async () => undefined },
@@ -128,6 +135,7 @@ export function createEngine(options: EngineOptions): Engine {
     logger,
     telemetry,
     participants: options.participants,
+    scopes: options.scopes ?? new Map(),
   });
   const operators = new OperatorService({
     store: adminStore,

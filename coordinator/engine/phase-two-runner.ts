@@ -107,6 +107,8 @@ export class PhaseTwoRunner {
             url,
             payload: payloadFor(branch, op),
             timeoutMs: branch.callTimeoutMs ?? undefined,
+            // The participant may refuse by caller: the one that registered this branch.
+            caller: branch.registeredBy,
           });
           telemetry.onBranchCall({ mode: txn.mode, op, outcome: result.outcome, durationMs: clock.now() - started });
           return { ...result, op, attempt: branch.attempts + 1, completedBefore: branch.completion !== null };

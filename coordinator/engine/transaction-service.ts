@@ -10,11 +10,12 @@ import { v7 as uuidv7 } from 'uuid';
 import { assembleHistory } from '../domain/history.ts';
 import { DEADLINE_REASONS } from '../domain/phase-two.ts';
 import { TransactionRefusedError } from '../domain/refusal.ts';
-import { distinctRegistrations } from '../domain/registration.ts';
+import { distinctRegistrations, registeredTargets, resentDifference } from '../domain/registration.ts';
+import { mayJoin, notOwner, sameCallers } from '../domain/ownership.ts';
+import { scopeRefusal, type CallerScope } from '../security/caller-scopes.ts';
 import {
   isTerminal,
   operationNames,
-  participantOfBranch,
   type BranchRegistration,
   type GlobalStatus,
   type GlobalTransaction,
@@ -26,8 +27,10 @@ import type { DecisionStep, ModeRules, Transition } from '../modes/mode-rules.ts
 import { DEFAULT_MODE, modeOfOperations, rulesFor } from '../modes/registry.ts';
 import type { BeginInput, TransactionStore } from '../store/ports/transaction-store.ts';
 import type { PhaseTwoRunner } from './phase-two-runner.ts';
+import { CheckBack } from './check-back.ts';
+import { beganDecided } from './began-decided.ts';
+import { registrationProof } from '@dtx/protocol';
 import type { BranchClient } from '../branch-client/http-branch-client.ts';
-import { MESSAGE_SENDER_BRANCH } from '@dtx/protocol';
 import type { Clock } from './ports.ts';
 import type { ParticipantPolicy } from '../security/participant-policy.ts';
 import { noopTelemetry, type Telemetry } from './telemetry.ts';
@@ -50,6 +53,8 @@ export interface TransactionServiceOptions {
   telemetry?: Telemetry;
   /** Which branch URLs may be registered. */
   participants: ParticipantPolicy;
+  /** What each caller may reach (DTX_API_SCOPES), by caller name; a caller without an entry is not limited (development mode). */
+  scopes: ReadonlyMap<string, CallerScope>;
 }
 
 export interface BeginRequest {
@@ -59,6 +64,8 @@ export interface BeginRequest {
   mode: Mode;
   timeoutMs: number;
   branches: BranchRegistration[];
+  /** Other callers that may register branches into it (a joining participant); only `caller` decides it. */
+  joinableBy?: string[];
   /**
    * Submit in the same commit: required for a mode whose transactions are
    * submitted whole (a saga), refused for the others. The caller then waits
@@ -82,10 +89,17 @@ export interface BeginResult extends StatusOf {
   deadlineAt: number;
   /** False when the gid already existed (an idempotent re-send). */
   created: boolean;
+  /** Per branch of the request registered by this caller, its registration proof (modes whose initiator calls the first op). */
+  proofs?: Record<string, string>;
 }
 
 export interface DecisionRequest {
   gid: string;
+  /**
+   * The authenticated service asking (null: anonymous, development mode): only the caller that
+   * began the transaction decides it. Left out only by an operator's audited action (force-abort).
+   */
+  caller?: string | null;
   reason: string | null;
   /** How long the caller waits for phase two before getting the current status. */
   waitMs: number;
@@ -100,7 +114,11 @@ export class TransactionService {
   #leases = 0;
   /** Drawn once per service (per process start): see #newLease. */
   readonly #leaseNonce = randomBytes(6).toString('hex');
-  constructor(private readonly options: TransactionServiceOptions) {}
+  readonly #checkBack: CheckBack;
+
+  constructor(private readonly options: TransactionServiceOptions) {
+    this.#checkBack = new CheckBack(options);
+  }
 
   async begin(request: BeginRequest): Promise<BeginResult> {
     const { store, clock } = this.options;
@@ -108,8 +126,11 @@ export class TransactionService {
     const rules = rulesFor(request.mode);
     if (rules.submittedAtBegin !== (request.submit !== undefined)) throw submittedWholeOrNot(gid, rules);
     this.#checkOperations(gid, request.branches, request.mode);
-    this.#checkTargets(gid, request.branches);
-    if (request.checkUrl !== undefined) this.#checkUrl(gid, 'checkUrl', request.checkUrl);
+    const targets = [
+      ...registeredTargets(request.mode, request.branches),
+      ...(request.checkUrl === undefined ? [] : [{ field: 'checkUrl', url: request.checkUrl }]),
+    ];
+    this.#checkTargets(gid, request.caller, request.mode, targets);
     rules.checkSteps(gid, request.branches);
     const branches = distinctRegistrations(gid, inModeOrder(rules, request.branches));
     const now = clock.now();
@@ -123,6 +144,7 @@ export class TransactionService {
       deadlineAt,
       branches,
       caller: request.caller,
+      joinableBy: request.joinableBy,
       decision,
       checkUrl: request.checkUrl,
       notBefore: request.notBefore,
@@ -130,32 +152,46 @@ export class TransactionService {
     if ((await store.begin(input)) === 'created') {
       this.options.logger.debug({ gid, mode: request.mode, branches: branches.length }, 'transaction begun');
       (this.options.telemetry ?? noopTelemetry).onBegin({ mode: request.mode });
-      if (!decision) return { gid, mode: request.mode, status: 'open', deadlineAt, created: true };
+      if (!decision) return { gid, mode: request.mode, status: 'open', deadlineAt, created: true, proofs: this.#proofs(gid, request.caller, rules, branches) };
       const round = this.options.runner.runRound(beganDecided({ ...input, decision }), { lease, decidedAt: now });
       return { gid, mode: request.mode, status: await waitAtMost(round, decision.waitMs, decision.to), deadlineAt, created: true };
     }
-    if (!rules.registersLater) return this.#resent(gid, request.mode, request.submit?.waitMs ?? null, branches);
-    // The gid exists: a re-sent begin is fine, as long as it asks for the same kind of transaction.
+    if (!rules.registersLater) return this.#resent({ ...input, branches }, request.submit?.waitMs ?? null);
+    // The gid exists: a re-sent begin is fine, as long as the same caller asks for the same kind of transaction.
     const registered = await this.#register(gid, branches, request.caller, rules, (snapshot) => {
       if (snapshot.transaction.mode !== request.mode) throw gidTaken(gid, snapshot);
+      if (snapshot.transaction.caller !== request.caller) throw notOwner(snapshot.transaction, request.caller, 'begin');
+      if (!sameCallers(snapshot.transaction.joinableBy, request.joinableBy ?? [])) {
+        throw new TransactionRefusedError('GID_CONFLICT', `gid ${gid} was begun with other joinableBy callers`, gid);
+      }
     });
-    return { gid, mode: request.mode, status: registered.status, deadlineAt: registered.deadlineAt, created: false };
+    return {
+      gid,
+      mode: request.mode,
+      status: registered.status,
+      deadlineAt: registered.deadlineAt,
+      created: false,
+      proofs: this.#proofs(gid, request.caller, rules, registered.mine),
+    };
   }
 
   /**
    * A begin whose branches are all given at once (a saga, a message), sent
-   * again with its gid (the caller lost the reply): the same branches are
-   * answered with where it stands. Submitted with it (a saga): once its
-   * outcome is known or `waitMs` passed, and the mode refuses one it cannot
-   * submit any more (a saga compensated). Other branches under the gid are a conflict.
+   * again with its gid (the caller lost the reply): the same caller, the same
+   * branches with the same URLs and payloads, the same check-back and
+   * delivery time, or it is refused — never merged. A re-sent saga waits for
+   * its outcome like the first submit did, unless it cannot submit any more
+   * (a saga compensated).
    */
-  async #resent(gid: string, mode: Mode, waitMs: number | null, branches: readonly BranchRegistration[]): Promise<BeginResult> {
+  async #resent(input: BeginInput, waitMs: number | null): Promise<BeginResult> {
+    const { gid, mode } = input;
     const snapshot = await this.#load(gid);
     const { transaction } = snapshot;
     if (transaction.mode !== mode) throw gidTaken(gid, snapshot);
-    const ids = (list: readonly { branchId: string }[]) => list.map((b) => b.branchId).join('\n');
-    if (ids(snapshot.branches) !== ids(branches)) {
-      throw new TransactionRefusedError('GID_CONFLICT', `gid ${gid} is already used by a ${transaction.mode} transaction with other branches`, gid);
+    if (transaction.caller !== input.caller) throw notOwner(transaction, input.caller, 'begin');
+    const difference = resentDifference(snapshot, input);
+    if (difference) {
+      throw new TransactionRefusedError('GID_CONFLICT', `gid ${gid} is already used by a ${transaction.mode} transaction with ${difference}`, gid);
     }
     if (waitMs === null) return { gid, mode, status: transaction.status, deadlineAt: transaction.deadlineAt, created: false };
     const step = rulesFor(mode).explainSubmit(transaction, this.options.clock.now());
@@ -168,11 +204,16 @@ export class TransactionService {
    * must be of that mode. `caller`: the authenticated service registering
    * them (null: anonymous, development mode).
    */
-  async register(gid: string, branches: BranchRegistration[], caller: string | null): Promise<StatusOf & { inserted: string[] }> {
+  async register(
+    gid: string,
+    branches: BranchRegistration[],
+    caller: string | null,
+  ): Promise<StatusOf & { inserted: string[]; proofs: Record<string, string> }> {
     const mode = this.#modeOfBranches(gid, branches);
-    this.#checkTargets(gid, branches);
+    this.#checkTargets(gid, caller, mode, registeredTargets(mode, branches));
     const rules = rulesFor(mode);
     const result = await this.#register(gid, inModeOrder(rules, branches), caller, rules, (snapshot) => {
+      if (!mayJoin(snapshot.transaction, caller)) throw notOwner(snapshot.transaction, caller, 'register branches in');
       if (snapshot.transaction.mode !== mode) {
         throw new TransactionRefusedError(
           'ILLEGAL_STATE',
@@ -181,13 +222,14 @@ export class TransactionService {
         );
       }
     });
-    return { status: result.status, mode, inserted: result.inserted };
+    return { status: result.status, mode, inserted: result.inserted, proofs: this.#proofs(gid, caller, rules, result.mine) ?? {} };
   }
 
   async submit(request: DecisionRequest): Promise<StatusOf> {
     try {
       return await this.#decide(
         request,
+        'submit',
         (rules, now) => rules.submit(now),
         (rules, txn, now) => rules.explainSubmit(txn, now),
       );
@@ -203,6 +245,7 @@ export class TransactionService {
   abort(request: DecisionRequest): Promise<StatusOf> {
     return this.#decide(
       request,
+      'abort',
       (rules, now) => rules.abort(now),
       (rules, txn, now) => rules.explainAbort(txn, now),
     );
@@ -226,7 +269,7 @@ export class TransactionService {
       case 'run-phase-two':
         return runner.runRound(snapshot, { lease });
       case 'check-back':
-        return this.#checkBack(snapshot.transaction, rules, lease);
+        return this.#checkBack.ask(snapshot.transaction, rules, lease);
       case 'abort-timeout': {
         this.options.logger.warn({ gid, deadlineAt: new Date(snapshot.transaction.deadlineAt).toISOString() }, 'deadline passed before a decision: aborting');
         const decided = await store.decide({
@@ -245,51 +288,28 @@ export class TransactionService {
   }
 
   /**
-   * Asks the initiator's check-back URL whether it committed, and logs the
-   * answer as its decision: committed → submit, never committed → abort.
-   * Any other answer leaves it as it is: recovery asks again once the lease
-   * taken for this ends.
+   * A caller's abort of a transaction its initiator's own record must decide
+   * (a prepared message): the sender may have committed already, or be
+   * committing (a re-sent request, a twin of this gid). The check-back is
+   * asked now, as recovery would at the deadline: "never committed" writes
+   * the sender's row that refuses a late commit, then the message is
+   * aborted; "committed" delivers it instead, and the abort is refused.
+   * Unanswered, the message stays prepared (the answer says so) and the
+   * check-back at its deadline decides.
    */
-  async #checkBack(txn: GlobalTransaction, rules: ModeRules, lease: string): Promise<GlobalStatus | null> {
-    const { store, clock, leaseMs, runner, logger } = this.options;
-    const log = logger.child({ gid: txn.gid });
-    if (txn.checkUrl === null) {
-      log.error('no check-back URL to ask: the transaction stays open for an operator');
-      return txn.status;
+  async #abortByCheckBack(txn: GlobalTransaction, rules: ModeRules, request: DecisionRequest): Promise<StatusOf> {
+    const decided = await this.#checkBack.ask(txn, rules, this.#newLease(), { abortAskedBy: request.actor });
+    const settled = decided === null ? (await this.#load(txn.gid)).transaction.status : decided;
+    const status = settled === 'open' ? settled : await this.#awaitOutcome(txn.gid, settled, request.waitMs);
+    if (status === 'committing' || status === 'committed') {
+      throw new TransactionRefusedError(
+        'ILLEGAL_STATE',
+        `transaction ${txn.gid}: its initiator's check-back says it committed; it is ${rules.words.status[status]}, not aborted`,
+        txn.gid,
+        rules.words.status[status],
+      );
     }
-    const answer = await this.options.client.call({ gid: txn.gid, branchId: MESSAGE_SENDER_BRANCH, op: 'check', url: txn.checkUrl, payload: '{}' });
-    if (answer.outcome !== 'success' && answer.outcome !== 'failure') {
-      log.warn({ outcome: answer.outcome, httpStatus: answer.httpStatus, error: answer.error }, 'check-back did not answer; asking again later');
-      await this.#flagUnansweredCheckBack(txn, lease, answer.httpStatus, answer.error);
-      return txn.status;
-    }
-    const now = clock.now();
-    const committed = answer.outcome === 'success';
-    const transition = committed ? rules.submit(now) : rules.abort(now);
-    const decided = await store.decide({
-      gid: txn.gid,
-      ...transition,
-      reason: committed ? 'check-back: the initiator committed' : 'check-back: the initiator never committed',
-      now,
-      owner: lease,
-      leaseUntil: now + leaseMs,
-      actor: 'check-back',
-    });
-    if (!decided) return null;
-    log.info({ status: transition.to }, 'decided by check-back');
-    return runner.runRound(decided, { lease, decidedAt: now });
-  }
-
-  /** A check-back unanswered long past the deadline is raised to an operator (once): nothing else would show it. */
-  async #flagUnansweredCheckBack(txn: GlobalTransaction, lease: string, httpStatus: number | null, error: string | null): Promise<void> {
-    const now = this.options.clock.now();
-    const late = now - txn.deadlineAt;
-    if (txn.needsAttention || late < this.options.attentionAfterMs) return;
-    const answer = httpStatus === null ? (error ?? 'no reply') : `HTTP ${httpStatus}`;
-    const reason = `check-back unanswered ${Math.floor(late / 1000)} s past the deadline (last: ${answer})`;
-    if (!(await this.options.store.flagAttention({ gid: txn.gid, owner: lease, reason, now }))) return;
-    this.options.logger.error({ gid: txn.gid, reason }, 'transaction needs attention');
-    (this.options.telemetry ?? noopTelemetry).onAttention({ gid: txn.gid, mode: txn.mode, status: txn.status, reason, retryCount: txn.retryCount, at: now });
+    return { status, mode: rules.mode };
   }
 
   /** The transaction, its branches and its whole history (the event rows and the happy path read from the rows). */
@@ -304,7 +324,7 @@ export class TransactionService {
     caller: string | null,
     rules: ModeRules,
     precheck: (snapshot: TransactionSnapshot) => void,
-  ): Promise<{ status: GlobalStatus; deadlineAt: number; inserted: string[] }> {
+  ): Promise<{ status: GlobalStatus; deadlineAt: number; inserted: string[]; mine: BranchRegistration[] }> {
     const { store, clock, logger } = this.options;
     const now = clock.now();
     // The domain's answer on a snapshot of the transaction: a refusal (it
@@ -326,19 +346,26 @@ export class TransactionService {
     for (let attempt = 1; ; attempt++) {
       // One guarded operation: inserts all of them only while the mode's
       // registration guard holds and none is known yet.
-      const result = await store.registerBranches({ gid, guard: rules.registrationGuard(now), now, branches: candidates, actor: caller });
+      // Only the caller that began it, or one it named, registers: the store checks it with the mode's guard.
+      const guard = { ...rules.registrationGuard(now), joiner: caller };
+      const result = await store.registerBranches({ gid, guard, now, branches: candidates, actor: caller });
       if (!result) throw notFound(gid);
       const { before, inserted } = result;
+      // The branches of this request that are this caller's: the ones just inserted, and those it registered before (a re-send).
+      const mine = () => {
+        const own = new Set([...inserted.map((b) => b.branchId), ...before.branches.filter((b) => b.registeredBy === caller).map((b) => b.branchId)]);
+        return branches.filter((b) => own.has(b.branchId));
+      };
       if (inserted.length > 0) {
         logger.debug({ gid, branches: inserted.map((b) => b.branchId) }, 'branches registered');
-        return { status: before.transaction.status, deadlineAt: before.transaction.deadlineAt, inserted: inserted.map((b) => b.branchId) };
+        return { status: before.transaction.status, deadlineAt: before.transaction.deadlineAt, inserted: inserted.map((b) => b.branchId), mine: mine() };
       }
       // Nothing inserted (the guard refused, or nothing was asked): the
       // domain says why on the snapshot the operation read. Fewer new
       // branches than asked means another registration of the same branch
       // won a race: the rest are inserted in the next round.
       const fresh = check(before);
-      if (fresh.length === 0) return { status: before.transaction.status, deadlineAt: before.transaction.deadlineAt, inserted: [] };
+      if (fresh.length === 0) return { status: before.transaction.status, deadlineAt: before.transaction.deadlineAt, inserted: [], mine: mine() };
       if (attempt >= REGISTRATION_ROUNDS) throw new Error(`registration of branches of ${gid} kept losing races; try again`);
       candidates = fresh;
     }
@@ -353,6 +380,7 @@ export class TransactionService {
    */
   async #decide(
     request: DecisionRequest,
+    what: 'submit' | 'abort',
     transitionOf: (rules: ModeRules, now: number) => Transition,
     explain: (rules: ModeRules, txn: GlobalTransaction, now: number) => DecisionStep,
   ): Promise<StatusOf> {
@@ -369,7 +397,8 @@ export class TransactionService {
       const decided = await store.decide({
         gid: request.gid,
         ...transition,
-        guard: { ...transition.guard, mode: rules.mode },
+        // Only the caller that began it decides it (operators have their own, audited path).
+        guard: { ...transition.guard, mode: rules.mode, caller: request.caller },
         reason: request.reason,
         now,
         owner: lease,
@@ -384,10 +413,12 @@ export class TransactionService {
         return { status: await waitAtMost(round, request.waitMs, transition.to), mode: rules.mode };
       }
       const txn = (await this.#load(request.gid)).transaction;
+      if (request.caller !== undefined && txn.caller !== request.caller) throw notOwner(txn, request.caller, what);
       const guessedWrong = !rulesKnown && txn.mode !== rules.mode;
       rules = rulesFor(txn.mode);
       rulesKnown = true;
       const next = explain(rules, txn, clock.now());
+      if (next.kind === 'check-back') return this.#abortByCheckBack(txn, rules, request);
       // A re-sent or concurrent decision waits for phase two like the first one did.
       if (next.kind === 'already') {
         const status = isTerminal(next.status) ? next.status : await this.#awaitOutcome(request.gid, next.status, request.waitMs);
@@ -432,16 +463,17 @@ export class TransactionService {
     return current;
   }
 
-  /** Every URL a caller registers must be one the coordinator may call (before anything is written). */
-  #checkTargets(gid: string, branches: readonly BranchRegistration[]): void {
-    for (const [index, branch] of branches.entries()) {
-      for (const [op, url] of Object.entries(branch.operations)) this.#checkUrl(gid, `branches[${index}].${op}Url`, url);
+  /**
+   * Every URL a caller registers must be one the coordinator may call, and
+   * one this caller may make it call in this mode (before anything is written).
+   */
+  #checkTargets(gid: string, caller: string | null, mode: Mode, targets: readonly { field: string; url: string }[]): void {
+    for (const { field, url } of targets) {
+      const refusal = this.options.participants.check(field, url);
+      if (refusal) throw new TransactionRefusedError(refusal.code, refusal.message, gid);
     }
-  }
-
-  #checkUrl(gid: string, field: string, url: string): void {
-    const refusal = this.options.participants.check(field, url);
-    if (refusal) throw new TransactionRefusedError(refusal.code, refusal.message, gid);
+    const outOfScope = scopeRefusal(caller === null ? undefined : this.options.scopes.get(caller), caller, mode, targets);
+    if (outOfScope) throw new TransactionRefusedError(outOfScope.code, outOfScope.message, gid);
   }
 
   /** Each branch must name exactly the operations of `mode`. */
@@ -458,6 +490,22 @@ export class TransactionService {
     if (!mode) throw wrongOperations(gid, 0, first, undefined);
     this.#checkOperations(gid, branches, mode);
     return mode;
+  }
+
+  /**
+   * The registration proof of each of `branches` (registered by `caller`), for a mode whose
+   * initiator calls the first op: keyed with the coordinator's key for the branch's participant,
+   * which only the coordinator and that participant hold. None when calls go unsigned (development).
+   */
+  #proofs(gid: string, caller: string | null, rules: ModeRules, branches: readonly BranchRegistration[]): Record<string, string> | undefined {
+    if (!rules.firstOpByInitiator) return undefined;
+    const proofs: Record<string, string> = {};
+    for (const branch of branches) {
+      const [url] = Object.values(branch.operations);
+      const key = url === undefined ? null : this.options.participants.keyFor(url);
+      if (key !== null) proofs[branch.branchId] = registrationProof(key, { gid, branchId: branch.branchId, caller: caller ?? '' });
+    }
+    return proofs;
   }
 
   async #load(gid: string): Promise<TransactionSnapshot> {
@@ -487,53 +535,6 @@ function submittedWholeOrNot(gid: string, rules: ModeRules): TransactionRefusedE
     ? `a ${rules.mode} is submitted whole, with all its steps, in one request`
     : `a ${rules.mode} transaction is begun first and submitted once its branches are tried`;
   return new TransactionRefusedError('UNSUPPORTED_MODE', message, gid);
-}
-
-/** The snapshot a begin that logged its decision wrote (no read needed: every value is the caller's). */
-function beganDecided(input: BeginInput & Required<Pick<BeginInput, 'decision'>>): TransactionSnapshot {
-  const { gid, mode, now, decision } = input;
-  return {
-    transaction: {
-      gid,
-      mode,
-      status: decision.to,
-      reason: decision.reason,
-      caller: input.caller,
-      createdAt: now,
-      updatedAt: now,
-      deadlineAt: input.deadlineAt,
-      decidedAt: now,
-      decidedBy: decision.actor,
-      finishedAt: null,
-      retryCount: 0,
-      nextRetryAt: decision.leaseUntil,
-      needsAttention: false,
-      attentionReason: null,
-      paused: false,
-      leaseOwner: decision.owner,
-      leaseUntil: decision.leaseUntil,
-      checkUrl: input.checkUrl ?? null,
-      notBefore: input.notBefore ?? null,
-    },
-    branches: input.branches.map((b) => ({
-      gid,
-      branchId: b.branchId,
-      operations: b.operations,
-      participant: participantOfBranch(b.operations),
-      payload: b.payload,
-      opPayloads: b.opPayloads ?? null,
-      dependsOn: b.dependsOn ?? null,
-      maxAttempts: b.maxAttempts ?? null,
-      callTimeoutMs: b.callTimeoutMs ?? null,
-      status: 'pending',
-      attempts: 0,
-      lastError: null,
-      createdAt: now,
-      updatedAt: now,
-      registeredBy: input.caller,
-      completion: null,
-    })),
-  };
 }
 
 function notFound(gid: string): TransactionRefusedError {

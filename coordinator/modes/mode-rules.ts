@@ -33,7 +33,13 @@ export type DecisionStep =
   /** The guard holds (the earlier write lost a race that has since resolved): write again. */
   | { kind: 'decide'; transition: Transition }
   /** The same decision is already logged: answer with the current status. */
-  | { kind: 'already'; status: GlobalStatus };
+  | { kind: 'already'; status: GlobalStatus }
+  /**
+   * Not the caller's to decide by itself: ask the initiator's check-back and
+   * log what it answers (a message's abort: only the sender's record may
+   * drop a message, since its local transaction may have committed).
+   */
+  | { kind: 'check-back' };
 
 /** One mode's rules (see the module comment); found with rulesFor. */
 export interface ModeRules {
@@ -51,6 +57,11 @@ export interface ModeRules {
   readonly submittedAtBegin: boolean;
   /** Whether branches may join after the begin (TCC: one per try); otherwise a begin sent again must name the same branches. */
   readonly registersLater: boolean;
+  /**
+   * Whether the initiator calls each branch's first op itself (TCC's try, XA's prepare): its
+   * registrations are then answered with a proof per branch, which the participant asks of that call.
+   */
+  readonly firstOpByInitiator: boolean;
 
   /** Refuses (throws) branches that cannot make a transaction of this mode, checked before a begin writes anything (a saga: its step graph). */
   checkSteps(gid: string, branches: readonly BranchRegistration[]): void;

@@ -38,6 +38,7 @@ export function twoPhaseRules(mode: Mode, words: ModeWords): ModeRules {
     operations: [words.op.committing, words.op['rolling-back']],
     submittedAtBegin: false,
     registersLater: true,
+    firstOpByInitiator: true,
     checkSteps: () => undefined,
 
     registrationGuard: (now) => ({ from: 'open', deadlineAfter: now, mode }),

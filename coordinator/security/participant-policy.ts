@@ -14,15 +14,20 @@
  */
 import { cutAt, listEntries } from '../setting-lists.ts';
 
-export interface AllowedPrefix {
-  /** The entry as configured, without its key (safe to log). */
-  text: string;
+/** A URL prefix: scheme, host, port (or any) and path. */
+export interface UrlPrefix {
   protocol: 'http:' | 'https:';
   hostname: string;
   /** The port to match, or '*' for any. */
   port: string;
   /** Path prefix, ending with '/'. */
   path: string;
+}
+
+/** One DTX_PARTICIPANTS entry: a prefix and its key. */
+export interface AllowedPrefix extends UrlPrefix {
+  /** The entry as configured, without its key (safe to log). */
+  text: string;
   /** Key for calls under this prefix; null means the shared DTX_SECRET. */
   key: string | null;
 }
@@ -33,6 +38,13 @@ export type UrlRefusal = { code: 'INVALID_URL' | 'PARTICIPANT_NOT_ALLOWED'; mess
 const PARTICIPANT_MAX_LENGTH = 255;
 
 const DEFAULT_PORTS: Record<string, string> = { 'http:': '80', 'https:': '443' };
+
+/**
+ * A percent-encoded `/`, `\` or `.` in a path. URL normalisation leaves them
+ * encoded, so `/dtx/..%2fadmin` lies under `/dtx/`; a participant's server
+ * or a proxy before it may decode them and climb out of that prefix.
+ */
+const ENCODED_SEPARATOR = /%(?:2f|5c|2e)/i;
 
 /** DTX_PARTICIPANTS: comma-separated `prefix[=key]`; problems are reported without echoing keys. */
 export function parseAllowList(text: string, problems: string[]): AllowedPrefix[] {
@@ -55,7 +67,8 @@ export function parseAllowList(text: string, problems: string[]): AllowedPrefix[
   return entries;
 }
 
-function parsePrefix(prefix: string): Omit<AllowedPrefix, 'text' | 'key'> | null {
+/** A prefix as DTX_PARTICIPANTS (or DTX_API_SCOPES) writes it, parsed; null when it is not one. */
+export function parsePrefix(prefix: string): UrlPrefix | null {
   // `*` is not a valid port for URL: swap it for a placeholder to parse the rest.
   const match = /^(https?):\/\/([^/:?#@]+)(?::(\d{1,5}|\*))?(\/[^?#]*)?$/i.exec(prefix);
   if (!match) return null;
@@ -99,6 +112,9 @@ export class ParticipantPolicy {
     if (`${url.protocol}//${url.host}`.length > PARTICIPANT_MAX_LENGTH) {
       return { code: 'INVALID_URL', message: `${field} is too long in its scheme, host and port (at most ${PARTICIPANT_MAX_LENGTH} characters)` };
     }
+    if (ENCODED_SEPARATOR.test(url.pathname)) {
+      return { code: 'INVALID_URL', message: `${field} must not hold an encoded "/", "\\" or "." (%2F, %5C, %2E) in its path` };
+    }
     if (this.allowAny || this.#entryFor(url)) return null;
     return { code: 'PARTICIPANT_NOT_ALLOWED', message: `${field} is not under any participant prefix the coordinator allows (DTX_PARTICIPANTS)` };
   }
@@ -113,7 +129,7 @@ export class ParticipantPolicy {
   #entryFor(url: URL): AllowedPrefix | undefined {
     let best: AllowedPrefix | undefined;
     for (const entry of this.entries) {
-      if (!matches(entry, url)) continue;
+      if (!matchesPrefix(entry, url)) continue;
       if (!best || entry.path.length > best.path.length) best = entry;
     }
     return best;
@@ -129,7 +145,8 @@ function parseTarget(text: string): URL | null {
   }
 }
 
-function matches(entry: AllowedPrefix, url: URL): boolean {
+/** Whether `url` lies under `entry`: same scheme, host and port (or any port), path under its path. */
+export function matchesPrefix(entry: UrlPrefix, url: URL): boolean {
   if (url.protocol !== entry.protocol || url.hostname !== entry.hostname) return false;
   if (entry.port !== '*' && (url.port || DEFAULT_PORTS[url.protocol]) !== entry.port) return false;
   return url.pathname.startsWith(entry.path) || `${url.pathname}/` === entry.path;

@@ -386,17 +386,27 @@ export interface BarrierKey {
  * If another open transaction holds the same key, InnoDB makes this wait for
  * it to commit (→ false) or roll back (→ true): that wait is what makes two
  * concurrent confirms run the work exactly once.
+ *
+ * `coordinator` (an XA prepare's row only; validated by the caller) goes to
+ * the row's `coordinator` column. Without one the column is not named, so
+ * every other op works on a table not yet given that column.
  */
-export async function claim(query: BarrierQuery, key: BarrierKey, op: BranchOp, originOp: BranchOp, now: number): Promise<boolean> {
-  const result = await query('insert ignore into ?? (gid, branch_id, op, seq, origin_op, created_at) values (?, ?, ?, ?, ?, ?)', [
-    key.table,
-    key.gid,
-    key.branchId,
-    op,
-    SEQ,
-    originOp,
-    now,
-  ]);
+export async function claim(
+  query: BarrierQuery,
+  key: BarrierKey,
+  op: BranchOp,
+  originOp: BranchOp,
+  now: number,
+  coordinator: string | null = null,
+): Promise<boolean> {
+  const values = [key.table, key.gid, key.branchId, op, SEQ, originOp, now];
+  const result =
+    coordinator === null
+      ? await query('insert ignore into ?? (gid, branch_id, op, seq, origin_op, created_at) values (?, ?, ?, ?, ?, ?)', values)
+      : await query('insert ignore into ?? (gid, branch_id, op, seq, origin_op, created_at, coordinator) values (?, ?, ?, ?, ?, ?, ?)', [
+          ...values,
+          coordinator,
+        ]);
   const header = resultHeader(result);
   if (header.affectedRows === 1 && header.warningStatus > 0) {
     // IGNORE turned an error into a warning on a row it did insert: the

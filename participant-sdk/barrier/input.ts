@@ -25,6 +25,33 @@ export function assertTableName(table: string): void {
   }
 }
 
+/**
+ * Longest `dtx-coordinator` header an XA prepare stores with its barrier row
+ * (the width of the `coordinator` column): a coordinator's base URL, with
+ * room to spare.
+ */
+export const COORDINATOR_URL_MAX_LENGTH = 512;
+
+// Printable ASCII without spaces: what a URL in a header is, and what the ascii column holds as it is.
+const COORDINATOR_URL_REGEX = /^[\x21-\x7e]+$/;
+
+/**
+ * Throws BarrierInputError unless the coordinator URL an XA prepare records
+ * is storable as it is (null: the call named no coordinator). Checked before
+ * any SQL: truncated, it would tie the branch to a coordinator that is not
+ * the one that prepared it.
+ */
+export function assertCoordinatorUrl(coordinator: string | null): void {
+  if (coordinator === null) return;
+  if (coordinator.length > COORDINATOR_URL_MAX_LENGTH || !COORDINATOR_URL_REGEX.test(coordinator)) {
+    throw new BarrierInputError(
+      'coordinator',
+      coordinator,
+      `expected 1..${COORDINATOR_URL_MAX_LENGTH} printable ASCII characters (the coordinator's base URL)`,
+    );
+  }
+}
+
 /** Throws BarrierInputError unless gid, branch id and op are all writable as they are. */
 export function assertBarrierKey(gid: unknown, branchId: unknown, op: unknown): asserts op is BranchOp {
   if (typeof gid !== 'string' || !isValidGid(gid)) {

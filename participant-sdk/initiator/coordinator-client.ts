@@ -69,12 +69,21 @@ export class CoordinatorClient {
     this.base = options.url.replace(/\/+$/, '');
   }
 
-  /** Begin transaction `gid` (TCC unless `mode` says XA), registering `branches` in the same call (idempotent on the gid). */
-  begin(body: { gid: string; mode?: 'tcc' | 'xa'; timeoutMs?: number; branches: BranchRegistration[] }) {
-    return this.post<{ gid: string; status: string; deadlineAt: string; created: boolean }>(body.gid, '/v1/transactions', {
-      ...body,
-      mode: body.mode ?? 'tcc',
-    });
+  /**
+   * Begin transaction `gid` (TCC unless `mode` says XA), registering `branches` in the same call (idempotent on the gid).
+   * `joinableBy`: other callers that may register branches into it. The reply's `caller` is this
+   * service's name as the coordinator authenticated it (null for an anonymous caller); its `proofs`
+   * the registration proof of each branch, for the `dtx-registration` header of its try (prepare).
+   */
+  begin(body: { gid: string; mode?: 'tcc' | 'xa'; timeoutMs?: number; joinableBy?: string[]; branches: BranchRegistration[] }) {
+    return this.post<{ gid: string; status: string; deadlineAt: string; created: boolean; caller: string | null; proofs?: Record<string, string> }>(
+      body.gid,
+      '/v1/transactions',
+      {
+        ...body,
+        mode: body.mode ?? 'tcc',
+      },
+    );
   }
 
   /** Submit a saga whole (idempotent on the gid with the same steps); waits for its outcome up to `waitMs`. */
@@ -91,9 +100,16 @@ export class CoordinatorClient {
     return this.post<{ gid: string; status: MessageStatus; deadlineAt: string; created: boolean }>(body.gid, '/v1/messages', body);
   }
 
-  /** Register more branches of a begun transaction, before their tries are called. */
+  /**
+   * Register more branches of a begun transaction, before their tries are called (the reply's `caller` as for {@link begin}).
+   * The reply's `proofs`: each branch's registration proof, for the `dtx-registration` header of its try (prepare).
+   */
   register(gid: string, branches: BranchRegistration[]) {
-    return this.post<{ gid: string; status: TransactionStatus; registered: string[] }>(gid, `/v1/transactions/${gid}/branches`, { branches });
+    return this.post<{ gid: string; status: TransactionStatus; registered: string[]; caller: string | null; proofs: Record<string, string> }>(
+      gid,
+      `/v1/transactions/${gid}/branches`,
+      { branches },
+    );
   }
 
   /**

@@ -25,7 +25,7 @@ import { XaTransaction } from './xa-transaction.ts';
 import { Saga, type SagaOptions } from './saga.ts';
 import { Message, type MessageOptions } from './message.ts';
 
-/** How a {@link DtxClient} reaches the coordinator and signs tries. */
+/** How a {@link DtxClient} reaches the coordinator and signs its tries. */
 export interface DtxClientOptions {
   /** Base URL of the coordinator. */
   coordinatorUrl: string;
@@ -36,11 +36,14 @@ export interface DtxClientOptions {
    */
   apiToken: string | null;
   /**
-   * The key tries are signed with, as the coordinator signs its calls: one
-   * shared key, or a function giving each participant URL its own key (null:
-   * unsigned, which participants refuse unless in development mode).
+   * This initiator's own key at the participants it tries (or prepares): one key for all, or a
+   * function giving each try URL its key (null: unsigned, which participants refuse unless in
+   * development mode). Each participant lists it in its `initiatorKeys` under this service's
+   * caller name (its API token's name, which the coordinator tells the client at the begin). It
+   * signs tries and prepares only: a participant accepts the coordinator's ops (confirm, cancel...)
+   * only with the coordinator's key, which no initiator holds.
    */
-  secret: string | null | ((tryUrl: string) => string | null);
+  initiatorKey: string | null | ((tryUrl: string) => string | null);
   /** Timeout of one try call (default 10 s). */
   tryTimeoutMs?: number;
   /** Timeout of one coordinator call (default 15 s; submit waits for phase two). */
@@ -59,6 +62,12 @@ export interface TccOptions {
   timeoutMs?: number;
   /** Reason recorded with the submit. */
   reason?: string;
+  /**
+   * Other services (their caller names on the coordinator) that may register branches into this
+   * transaction: a participant whose try joins it with `dtx.join(gid, branchId)` to add branches of
+   * its own. Only this service may submit or abort it.
+   */
+  joinableBy?: string[];
 }
 
 /**
@@ -108,8 +117,8 @@ export interface XaOutcome<T> {
  *
  * const dtx = new DtxClient({
  *   coordinatorUrl: 'http://127.0.0.1:36789',
- *   apiToken: process.env.DTX_API_TOKEN ?? null,   // this service's entry in the coordinator's DTX_API_TOKENS
- *   secret: process.env.DTX_SECRET ?? null,        // the participants' key (or a function: try URL → its key)
+ *   apiToken: process.env.DTX_API_TOKEN ?? null,            // this service's entry in the coordinator's DTX_API_TOKENS
+ *   initiatorKey: process.env.ORDERS_INITIATOR_KEY ?? null,  // its own key at the participants it tries (or a function: try URL → key)
  * });
  * ```
  */
@@ -117,7 +126,7 @@ export class DtxClient {
   readonly #agent: Agent = keepAliveAgent();
   readonly #coordinator: CoordinatorClient;
 
-  /** @param options - coordinator URL, this service's token and the key tries are signed with */
+  /** @param options - coordinator URL, this service's token and its key at the participants it tries */
   constructor(private readonly options: DtxClientOptions) {
     this.#coordinator = new CoordinatorClient({
       url: options.coordinatorUrl,
@@ -131,6 +140,11 @@ export class DtxClient {
   /** The coordinator API, for queries and for initiators that drive the protocol by hand. */
   get coordinator(): CoordinatorClient {
     return this.#coordinator;
+  }
+
+  /** The coordinator's base URL as given (`coordinatorUrl`): what this client's tries and prepares send as `dtx-coordinator`. */
+  get coordinatorUrl(): string {
+    return this.options.coordinatorUrl;
   }
 
   /**
@@ -216,7 +230,7 @@ export class DtxClient {
   ): Promise<{ gid: string; status: S; result: T }> {
     const gid = options.gid ?? uuidv7();
     if (!isValidGid(gid)) throw new DtxError('INVALID_GID', `gid ${JSON.stringify(gid)} must be 1-128 characters of [A-Za-z0-9_.-]`);
-    const tx = create(this.#transactionOptions(gid, ops, { begun: false, branchPrefix: '', timeoutMs: options.timeoutMs }));
+    const tx = create(this.#transactionOptions(gid, ops, { begun: false, branchPrefix: '', timeoutMs: options.timeoutMs, joinableBy: options.joinableBy }));
     let result: T;
     try {
       result = await work(tx);
@@ -232,14 +246,18 @@ export class DtxClient {
   /**
    * Join a transaction begun elsewhere (a participant's try that needs
    * branches of its own): branches registered through it belong to `gid`.
-   * Their ids are prefixed by `parentBranchId` so they never collide.
+   * Their ids are prefixed by `parentBranchId` so they never collide. The
+   * transaction's initiator must have named this service in `joinableBy`
+   * (else the coordinator refuses the registration: `403 NOT_OWNER`).
    *
    * @param gid - the transaction to join (a handler's `ctx.gid`)
    * @param parentBranchId - the joining branch's id (a handler's `ctx.branchId`)
    * @returns the transaction, to call `try` / `tryAll` on; it is neither submitted nor aborted from here
    */
   join(gid: string, parentBranchId: string): TccTransaction {
-    return new TccTransaction(this.#transactionOptions(gid, TCC_OPS, { begun: true, branchPrefix: parentBranchId, timeoutMs: undefined }));
+    return new TccTransaction(
+      this.#transactionOptions(gid, TCC_OPS, { begun: true, branchPrefix: parentBranchId, timeoutMs: undefined, joinableBy: undefined }),
+    );
   }
 
   /** Close the client's keep-alive connections; call it once, on shutdown. */
@@ -250,7 +268,7 @@ export class DtxClient {
   #transactionOptions(
     gid: string,
     ops: TwoPhaseOps,
-    extra: { begun: boolean; branchPrefix: string; timeoutMs: number | undefined },
+    extra: { begun: boolean; branchPrefix: string; timeoutMs: number | undefined; joinableBy: readonly string[] | undefined },
   ): TwoPhaseTransactionOptions {
     return {
       gid,
@@ -258,7 +276,7 @@ export class DtxClient {
       coordinator: this.#coordinator,
       coordinatorUrl: this.options.coordinatorUrl,
       dispatcher: this.#agent,
-      keyFor: typeof this.options.secret === 'function' ? this.options.secret : constantKey(this.options.secret),
+      keyFor: typeof this.options.initiatorKey === 'function' ? this.options.initiatorKey : constantKey(this.options.initiatorKey),
       tryTimeoutMs: this.options.tryTimeoutMs ?? 10_000,
       now: this.options.now ?? Date.now,
       ...extra,

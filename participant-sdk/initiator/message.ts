@@ -20,7 +20,7 @@ import type { Knex } from 'knex';
 import { isValidBranchId, MESSAGE_SENDER_BRANCH } from '@dtx/protocol';
 import { senderCommitDecision } from '../barrier/decision.ts';
 import { DEFAULT_BARRIER_TABLE } from '../barrier/input.ts';
-import { assertSenderRowKey, claimSenderRow } from '../barrier/sender-row.ts';
+import { answerCheckBack, assertSenderRowKey, claimSenderRow } from '../barrier/sender-row.ts';
 import { DtxError } from '../errors.ts';
 import type { CoordinatorClient } from './coordinator-client.ts';
 import { CoordinatorRefusedError, CoordinatorUnavailableError, MessageAbortedError, MessageAlreadyCommittedError } from './errors.ts';
@@ -136,9 +136,11 @@ export class Message {
    *    the work, or neither does;
    * 3. submit it: the coordinator delivers it to every receiver.
    *
-   * If step 2 fails, the message is aborted (best effort: a message left
-   * prepared is dropped by the check-back, which finds no committed row) and
-   * the error rethrown. If only the COMMIT failed, the transaction may have
+   * If step 2 fails, the message is dropped by the sender's own record: the
+   * sender row is claimed as "never committed" (so a twin of this gid sent
+   * again cannot commit later), then the message is aborted and the error
+   * rethrown — unless a twin had committed it, then it is submitted. Both
+   * are best effort: a message left prepared is decided by the check-back. If only the COMMIT failed, the transaction may have
    * committed: the message is left prepared, for the check-back to decide by
    * what the database holds. If step 3 cannot reach the coordinator, the
    * commit stands and the outcome says `prepared`: the check-back delivers
@@ -214,7 +216,7 @@ export class Message {
         await this.#submitQuietly();
       } else if (!(error instanceof MessageAbortedError) && !workReturned) {
         // Rolled back for sure (a failed transaction is never committed): nothing must be delivered.
-        await this.#abortQuietly(error);
+        await this.#dropQuietly(knex, table, error);
       }
       // Otherwise the COMMIT itself failed and may have happened: the check-back reads the row and decides.
       throw error;
@@ -230,8 +232,22 @@ export class Message {
     }
   }
 
-  /** Left to the check-back if it fails (it finds no committed row and drops the message). */
-  async #abortQuietly(cause: unknown): Promise<void> {
+  /**
+   * This transaction rolled back, but a twin (the same gid sent again by a re-sent request) may
+   * have committed, or may be committing right now: the message is dropped only by the sender's
+   * own record. Claiming the sender row as the check-back would (waiting for a twin in flight)
+   * either makes "never committed" final here, so a late twin is refused, or finds the twin's
+   * commit, and the message is submitted instead. The coordinator's abort asks the check-back
+   * again anyway; if this fails, that answer decides.
+   */
+  async #dropQuietly(knex: Knex, table: string, cause: unknown): Promise<void> {
+    let answer: 'committed' | 'not-committed' | 'unknown' = 'unknown';
+    try {
+      answer = await answerCheckBack(knex, { table, gid: this.gid, now: this.now });
+    } catch {
+      // The database may be what failed the work: the coordinator's check-back decides.
+    }
+    if (answer === 'committed') return this.#submitQuietly();
     const reason = (cause instanceof Error ? cause.message : String(cause)).slice(0, 500);
     try {
       await this.coordinator.abort<MessageStatus>(this.gid, { reason, waitMs: 0 });

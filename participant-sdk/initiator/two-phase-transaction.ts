@@ -25,6 +25,8 @@ export interface TwoPhaseTransactionOptions {
   keyFor: (url: string) => string | null;
   tryTimeoutMs: number;
   timeoutMs: number | undefined;
+  /** Other callers that may register branches into it (a participant's try that joins it); sent with the begin. */
+  joinableBy: readonly string[] | undefined;
   /** Prefix of generated branch ids (a joined transaction uses the parent branch id). */
   branchPrefix: string;
   /** True when the transaction already exists on the coordinator (joined, not begun here). */
@@ -32,13 +34,32 @@ export interface TwoPhaseTransactionOptions {
   now: () => number;
 }
 
+/** What the coordinator answers a registration (or a begin carrying one) with. */
+interface Registered {
+  caller: string | null;
+  proofs?: Record<string, string>;
+}
+
 /** The calls both modes share; see the module comment. */
 export abstract class TwoPhaseTransaction {
   /** The transaction's id. */
   readonly gid: string;
   #begun: boolean;
+  /**
+   * This service's caller name as the coordinator authenticated it (its answer to the begin or a
+   * registration), sent as `dtx-caller` with every first-phase call: the participant picks the key
+   * that verifies it by that name. Null until the coordinator answered, or when it knows no name
+   * (a coordinator in development mode without tokens).
+   */
+  #caller: string | null = null;
+  /**
+   * The coordinator's registration proof of each branch registered here, by branch id: sent with
+   * the branch's first-phase call, so that the participant runs it only for a branch the
+   * coordinator knows (and will confirm or cancel), and only for this caller.
+   */
+  readonly #proofs = new Map<string, string>();
   #nextBranch = 1;
-  #beginning: Promise<unknown> | null = null;
+  #beginning: Promise<Registered> | null = null;
 
   /** @param options - built by DtxClient; not meant to be called directly */
   constructor(private readonly options: TwoPhaseTransactionOptions) {
@@ -91,12 +112,23 @@ export abstract class TwoPhaseTransaction {
     // Concurrent first calls must not both begin: the second waits for the first.
     if (this.#beginning) await this.#beginning.catch(() => undefined);
     if (!this.#begun) {
-      this.#beginning = this.options.coordinator.begin({ gid: this.gid, mode: ops.mode, timeoutMs: this.options.timeoutMs, branches: registrations });
-      await this.#beginning;
+      this.#beginning = this.options.coordinator.begin({
+        gid: this.gid,
+        mode: ops.mode,
+        timeoutMs: this.options.timeoutMs,
+        branches: registrations,
+        ...(this.options.joinableBy ? { joinableBy: [...this.options.joinableBy] } : {}),
+      });
+      this.#remember(await this.#beginning);
       this.#begun = true;
       return;
     }
-    if (registrations.length > 0) await this.options.coordinator.register(this.gid, registrations);
+    if (registrations.length > 0) this.#remember(await this.options.coordinator.register(this.gid, registrations));
+  }
+
+  #remember(reply: Registered): void {
+    this.#caller = reply.caller;
+    for (const [branchId, proof] of Object.entries(reply.proofs ?? {})) this.#proofs.set(branchId, proof);
   }
 
   async #callFirst(branch: ResolvedBranch): Promise<unknown> {
@@ -110,6 +142,8 @@ export abstract class TwoPhaseTransaction {
       body,
       timestamp: this.options.now(),
       coordinator: this.options.coordinatorUrl,
+      ...(this.#caller === null ? {} : { caller: this.#caller }),
+      ...(this.#proofs.has(branch.branchId) ? { registration: this.#proofs.get(branch.branchId) } : {}),
     });
     let statusCode: number;
     let text: string;

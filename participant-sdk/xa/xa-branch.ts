@@ -6,7 +6,9 @@
  * The barrier row (gid, branch, op `prepare`) is what makes repeats and
  * late calls safe:
  * - the prepare inserts it inside its XA branch (origin `prepare`), so it
- *   exists, committed, exactly when the branch committed;
+ *   exists, committed, exactly when the branch committed; it records the
+ *   coordinator the branch was prepared through (the prepare's
+ *   `dtx-coordinator` header), which the recovery asks for the outcome;
  * - a rollback inserts it outside any XA branch (origin `rollback`) after
  *   XA ROLLBACK: when the prepare never ran here that is a null rollback, and
  *   the row refuses a late prepare for good (anti-suspension).
@@ -35,7 +37,7 @@
  */
 import type { Knex } from 'knex';
 import { assertMysql2Client, branchSql, claim, originOf, rawQuery, type BarrierKey, type BranchSql, type RawConnection } from '../barrier/barrier.ts';
-import { DEFAULT_BARRIER_TABLE } from '../barrier/input.ts';
+import { assertCoordinatorUrl, DEFAULT_BARRIER_TABLE } from '../barrier/input.ts';
 import { isDeadlock, withLockRetry } from '../barrier/lock-retry.ts';
 import { GuardedStatements } from '../barrier/lost-transaction.ts';
 import { BranchOngoingError } from '../errors.ts';
@@ -50,6 +52,13 @@ export interface XaBranchOptions {
   table?: string;
   /** Where the gids of hashed gtrids are kept (xa-tables.ts). */
   gidTable: string;
+  /**
+   * Prepare only: the base URL of the coordinator the branch is prepared
+   * through (the call's `dtx-coordinator` header), stored with its barrier
+   * row; null or absent when the call named none. At most
+   * COORDINATOR_URL_MAX_LENGTH printable ASCII characters.
+   */
+  coordinator?: string | null;
   now: () => number;
   /**
    * InnoDB's lock wait bound, in seconds, for the branch's statements: a
@@ -81,6 +90,9 @@ export type XaOutcome =
   | { kind: 'suspended' }
   | { kind: 'refused'; refusal: 'prepare-not-found' | 'already-committed' };
 
+/** What a commit or a rollback can end in: never `prepared` nor `suspended`, which only a prepare gets. */
+export type XaFinishOutcome = Exclude<XaOutcome, { kind: 'prepared' } | { kind: 'suspended' }>;
+
 const ER_XAER_NOTA = 1397;
 const ER_XAER_DUPID = 1440;
 
@@ -100,10 +112,15 @@ class PrepareSkipped extends Error {
  * XA PREPARE, then close the connection so that the prepared xid can be
  * finished from anywhere. Work that throws is rolled back (the error is
  * rethrown); a deadlock or lock wait timeout replays the whole attempt.
+ *
+ * @throws BarrierInputError, before any statement, on an id that cannot be
+ *   an xid or a coordinator URL the barrier row cannot hold
  */
 export async function prepareXa(knex: Knex, options: XaBranchOptions, work: (sql: BranchSql) => Promise<unknown>): Promise<XaOutcome> {
   assertMysql2Client(knex);
   const xid = xidOf(options.gid, options.branchId);
+  const coordinator = options.coordinator ?? null;
+  assertCoordinatorUrl(coordinator);
   const key = barrierKey(options);
   if (isHashedGtrid(xid.gtrid)) await recordHashedGid(knex, options.gidTable, xid.gtrid, options.gid, options.now());
   const attempt = async (): Promise<XaOutcome> => {
@@ -122,7 +139,7 @@ export async function prepareXa(knex: Knex, options: XaBranchOptions, work: (sql
       }
       const handler = new GuardedStatements(query);
       try {
-        if (!(await claim(query, key, 'prepare', 'prepare', options.now()))) {
+        if (!(await claim(query, key, 'prepare', 'prepare', options.now(), coordinator))) {
           // Committed by an earlier prepare of this branch, or written by its rollback.
           const origin = await originOf(query, key, 'prepare');
           throw new PrepareSkipped(origin === 'rollback' ? { kind: 'suspended' } : { kind: 'duplicate' });
@@ -229,7 +246,7 @@ async function isPrepared(query: (sql: string) => Promise<unknown>, xid: Xid): P
  * earlier commit (its barrier row is committed): a duplicate. One prepared
  * but still attached to the session that prepared it is asked again later.
  */
-export async function commitXa(knex: Knex, options: XaBranchOptions): Promise<XaOutcome> {
+export async function commitXa(knex: Knex, options: XaBranchOptions): Promise<XaFinishOutcome> {
   assertMysql2Client(knex);
   const xid = xidOf(options.gid, options.branchId);
   return onConnection(knex, async (query) => {
@@ -252,7 +269,7 @@ export async function commitXa(knex: Knex, options: XaBranchOptions): Promise<Xa
  * locked: the insert waits for it at most `lockWaitSeconds` and the call
  * fails (asked again later), or the prepare loses and is refused.
  */
-export async function rollbackXa(knex: Knex, options: XaBranchOptions): Promise<XaOutcome> {
+export async function rollbackXa(knex: Knex, options: XaBranchOptions): Promise<XaFinishOutcome> {
   assertMysql2Client(knex);
   const xid = xidOf(options.gid, options.branchId);
   const key = barrierKey(options);

@@ -5,19 +5,21 @@
  * racing its cancel, duplicated and shuffled confirm/cancel deliveries, for
  * sagas duplicated actions and compensations, and for messages duplicated
  * deliveries and late check-backs —
- * signed with the cluster's secret like the real callers' (participant-sdk
- * protocol module). What each must (not) do is checked where it is
- * visible at once; the audit checks the rest at the end.
+ * each signed as its real sender signs it (participant-sdk protocol module):
+ * a try or a prepare with the initiator's own key at the bank and the
+ * coordinator's registration proof of its branch, every other op with the
+ * coordinators' key. What each must (not) do is checked where it is visible
+ * at once; the audit checks the rest at the end.
  */
-import { clusterCredentials, type BankName } from '../../examples/bank-transfer/cluster/cluster.ts';
+import { clusterCredentials, TOOLS_CALLER, type BankName } from '../../examples/bank-transfer/cluster/cluster.ts';
 import type { Random } from '../../examples/bank-transfer/cluster/random.ts';
-import { callHeaders, MESSAGE_SENDER_BRANCH, type BranchOp } from '@dtx/participant-sdk';
+import { callHeaders, isInitiatorOp, MESSAGE_SENDER_BRANCH, registrationProof, type BranchOp } from '@dtx/participant-sdk';
 import { waitFor } from '../../tools/wait.ts';
 import { LOGGED } from './log-words.ts';
 import type { ChaosWorld } from './world.ts';
 
 /** The bank's TCC, saga, message and XA resources (the load's transfers in each mode; replays reach them too). */
-type Resource = 'debit' | 'credit' | 'saga-debit' | 'saga-credit' | 'msg-credit' | 'transfers-out' | 'xa-debit' | 'xa-credit';
+export type Resource = 'debit' | 'credit' | 'saga-debit' | 'saga-credit' | 'msg-credit' | 'transfers-out' | 'xa-debit' | 'xa-credit';
 
 /**
  * Per mode, what a replay delivers to a branch of a finished transaction: the
@@ -44,12 +46,24 @@ function inFlightOp(mode: string, status: string): BranchOp | undefined {
   return REPLAYED[mode]?.[committing ? 'committed' : 'rolled-back'];
 }
 
-interface BranchSpec {
+export interface BranchSpec {
   branchId: string;
   bank: BankName;
   resource: Resource;
   /** The JSON body, exactly as registered (the coordinator sends it verbatim). */
   body: string;
+  /**
+   * The caller the branch's calls act for: the initiator that registered it (the harness's own
+   * transactions: `tools`). A replayed try is signed with that initiator's key, as it sent it.
+   */
+  caller: string;
+  /**
+   * The coordinator's registration proof of the branch for `caller`, which its try (prepare) carries:
+   * from the begin's reply for the harness's own transactions, else made as the coordinator made it
+   * for the initiator that registered it. Absent: none was handed out (a saga step, a receiver, a
+   * branch made up).
+   */
+  registration?: string;
 }
 
 interface Reply {
@@ -58,16 +72,20 @@ interface Reply {
   code: string | null;
 }
 
-/** One signed call to a bank's participant endpoint, directly (no proxy). */
+/** One signed call to a bank's participant endpoint, directly (no proxy), as its sender signs it. */
 async function callBranch(world: ChaosWorld, gid: string, branch: BranchSpec, op: BranchOp): Promise<Reply> {
   const url = `${world.cluster.bankUrls[branch.bank]}/dtx/${branch.resource}/${op}`;
-  const headers = callHeaders(clusterCredentials(world.secret).bankKey(branch.bank), {
+  const credentials = clusterCredentials(world.secret);
+  const key = isInitiatorOp(op) ? credentials.initiatorKey(branch.caller, branch.bank) : credentials.bankKey(branch.bank);
+  const headers = callHeaders(key, {
     url,
     gid,
     branchId: branch.branchId,
     op,
     body: branch.body,
     timestamp: Date.now(),
+    caller: branch.caller,
+    ...(isInitiatorOp(op) && branch.registration !== undefined ? { registration: branch.registration } : {}),
   });
   try {
     const response = await fetch(url, {
@@ -77,6 +95,22 @@ async function callBranch(world: ChaosWorld, gid: string, branch: BranchSpec, op
       signal: AbortSignal.timeout(5_000),
     });
     const reply = (await response.json().catch(() => ({}))) as { code?: string };
+    if (response.status === 401) {
+      // Signed with the key its real sender holds: a replay refused for its signature would prove nothing.
+      world.findings.push({
+        invariant: "a call signed as its sender signs it (an initiator's try or prepare, the coordinators' other ops) is never refused for its signature",
+        detail: `${op} of branch ${branch.branchId} for ${branch.caller} at bank ${branch.bank} answered 401 ${reply.code ?? ''}`.trim(),
+        gids: [gid],
+      });
+    }
+    if (response.status === 409 && reply.code === 'NOT_REGISTERED' && branch.registration !== undefined) {
+      // The proof the coordinator handed its initiator: a replay refused for it would prove nothing either.
+      world.findings.push({
+        invariant: 'a try or prepare carrying the registration proof the coordinator handed its initiator is never refused NOT_REGISTERED',
+        detail: `${op} of branch ${branch.branchId} for ${branch.caller} at bank ${branch.bank} answered 409 NOT_REGISTERED`,
+        gids: [gid],
+      });
+    }
     return { status: response.status, code: reply.code ?? null };
   } catch {
     return { status: null, code: null };
@@ -117,10 +151,16 @@ function transferBranches(world: ChaosWorld, random: Random): [BranchSpec, Branc
     bank: random.pick(['a', 'b'] as const),
     resource,
     body: JSON.stringify({ account: account(), amount }),
+    // The harness begins these transactions itself, with the tools token.
+    caller: TOOLS_CALLER,
   });
   return [leg('01', 'debit'), leg('02', 'credit')];
 }
 
+/**
+ * Begins `gid` with `branches` as the `tools` initiator; on success each branch takes the
+ * registration proof the coordinator's reply handed out for it, for its tries.
+ */
 async function begin(world: ChaosWorld, gid: string, branches: BranchSpec[], timeoutMs: number): Promise<boolean> {
   const url = (b: BranchSpec, op: 'confirm' | 'cancel') => `${world.cluster.bankUrls[b.bank]}/dtx/${b.resource}/${op}`;
   const reply = await coordinatorCall(world, 'POST', '/v1/transactions', {
@@ -134,7 +174,20 @@ async function begin(world: ChaosWorld, gid: string, branches: BranchSpec[], tim
       payload: JSON.parse(b.body) as unknown,
     })),
   });
-  if (reply?.status === 201 || reply?.status === 200) return true;
+  if (reply?.status === 201 || reply?.status === 200) {
+    const proofs = (reply.body.proofs ?? {}) as Record<string, string | undefined>;
+    for (const branch of branches) branch.registration = proofs[branch.branchId];
+    const missing = branches.filter((branch) => branch.registration === undefined).map((branch) => branch.branchId);
+    if (missing.length > 0) {
+      // Every bank has a key on the coordinators: without its proof, a branch's try could never run.
+      world.findings.push({
+        invariant: 'a begin answers the registration proof of every branch it registered for its caller',
+        detail: `the begin's reply (HTTP ${reply.status}) has no proof for branch(es) ${missing.join(', ')}`,
+        gids: [gid],
+      });
+    }
+    return true;
+  }
   world.note(`${gid}: could not begin (${reply ? `HTTP ${reply.status}` : 'no coordinator answered'})`);
   return false;
 }
@@ -217,11 +270,18 @@ interface StoredBranch {
   operations: string;
   payload: string;
   status: string;
+  /** The caller that registered it: a transfer service, a bank (a message) or tools. */
+  registered_by: string | null;
 }
 
-async function branchesOf(world: ChaosWorld, gid: string): Promise<BranchSpec[]> {
-  const rows = (await world.coordinatorDb('dtx_branch').where({ gid }).select('branch_id', 'operations', 'payload', 'status')) as StoredBranch[];
+/** A transaction's branches as registered (the adversary aims its forged calls at them too). */
+export async function branchesOf(world: ChaosWorld, gid: string): Promise<BranchSpec[]> {
+  const rows = (await world
+    .coordinatorDb('dtx_branch')
+    .where({ gid })
+    .select('branch_id', 'operations', 'payload', 'status', 'registered_by')) as StoredBranch[];
   const specs: BranchSpec[] = [];
+  const credentials = clusterCredentials(world.secret);
   for (const row of rows) {
     // A branch's first phase-two URL (TCC's confirm, a saga step's action, a message receiver's deliver, XA's commit) names the resource.
     const operations = JSON.parse(row.operations) as Record<string, string>;
@@ -229,7 +289,12 @@ async function branchesOf(world: ChaosWorld, gid: string): Promise<BranchSpec[]>
     if (url === undefined) continue;
     const bank = world.bankOfUrl(url);
     const resource = /\/dtx\/(debit|credit|saga-debit|saga-credit|msg-credit|xa-debit|xa-credit)\//.exec(url)?.[1] as Resource | undefined;
-    if (bank && resource) specs.push({ branchId: row.branch_id, bank, resource, body: row.payload });
+    if (!bank || !resource) continue;
+    const caller = row.registered_by ?? TOOLS_CALLER;
+    // The proof its initiator was handed (only a try or a prepare carries one), made as the coordinator
+    // makes it: with its key for the bank, for the caller that registered the branch.
+    const registration = registrationProof(credentials.bankKey(bank), { gid, branchId: row.branch_id, caller });
+    specs.push({ branchId: row.branch_id, bank, resource, body: row.payload, caller, registration });
   }
   return specs;
 }
@@ -316,10 +381,10 @@ export async function replayFinished(world: ChaosWorld, count: number): Promise<
  * and a check-back never commits the sender's work.
  */
 async function replayFinishedMessage(world: ChaosWorld, gid: string, status: string): Promise<void> {
-  const [row] = (await world.coordinatorDb('dtx_global').where({ gid }).select('check_url')) as { check_url: string | null }[];
+  const [row] = (await world.coordinatorDb('dtx_global').where({ gid }).select('check_url', 'caller')) as { check_url: string | null; caller: string | null }[];
   const senderBank = row?.check_url ? world.bankOfUrl(row.check_url) : null;
   if (!senderBank) return;
-  const sender: BranchSpec = { branchId: MESSAGE_SENDER_BRANCH, bank: senderBank, resource: 'transfers-out', body: '{}' };
+  const sender: BranchSpec = { branchId: MESSAGE_SENDER_BRANCH, bank: senderBank, resource: 'transfers-out', body: '{}', caller: row?.caller ?? TOOLS_CALLER };
   const delivered = status === 'committed';
   const before = await ledgerRows(world, gid);
   const calls: { branch: BranchSpec; op: BranchOp; expected: number }[] = delivered

@@ -1,5 +1,6 @@
 /** Printing scenario results: a block per scenario, and a summary table of the whole run. */
 import { ALL_RULES } from '@dtx/coordinator';
+import type { AdversaryReport, KindTally } from './adversary.ts';
 import type { ScenarioReport } from './run-scenario.ts';
 
 type Say = (line: string) => void;
@@ -46,6 +47,7 @@ export function printScenario(report: ScenarioReport, say: Say): void {
     `  converged    ${report.convergeMs === null ? 'NO — transactions still open after the bound' : `${seconds(report.convergeMs)} after the faults and the load ended`}`,
   );
   say(`  money        ${report.money.before} before, ${report.money.after} after`);
+  printAdversary(report.adversary, say);
   if (report.notes.length > 0) {
     say(`  not done     ${report.notes.length} fault action(s) could not be carried out (their target was down):`);
     for (const note of report.notes.slice(0, 5)) say(`                 ${note}`);
@@ -65,13 +67,44 @@ export function printScenario(report: ScenarioReport, say: Say): void {
   say(`  logs         ${report.logDir}`);
 }
 
+const total = (map: Map<string, number>) => [...map.values()].reduce((sum, n) => sum + n, 0);
+const tally = (map: Map<string, number>) => [...map.entries()].map(([key, n]) => `${key} ×${n}`).join(', ');
+/** Attempts answered neither with their refusal nor with silence: each one is a violation. */
+const letThrough = (k: KindTally) => k.attempts - total(k.refused) - total(k.unanswered);
+
+/** Attempts the adversary sent in all. */
+export const adversaryAttempts = (report: ScenarioReport) => report.adversary.kinds.reduce((sum, k) => sum + k.attempts, 0);
+
+/** One line per kind of attempt: how many, refused with which code, unanswered why, and how many found their target open. */
+function printAdversary(adversary: AdversaryReport, say: Say): void {
+  const kinds = adversary.kinds;
+  const sum = (of: (k: KindTally) => number) => kinds.reduce((n, k) => n + of(k), 0);
+  const through = sum(letThrough);
+  say(
+    `  adversary    ${sum((k) => k.attempts)} attempts as ${adversary.caller} (${adversary.scope}): ${sum((k) => total(k.refused))} refused as documented, ${sum((k) => total(k.unanswered))} unanswered, ${through === 0 ? 'none let through ✓' : `${through} answered otherwise ✗`}`,
+  );
+  const width = Math.max(...kinds.map((k) => k.kind.length));
+  for (const k of kinds) {
+    const parts = [
+      k.refused.size > 0 ? tally(k.refused) : 'none refused',
+      ...(k.unanswered.size > 0 ? [`unanswered: ${tally(k.unanswered)}`] : []),
+      ...(letThrough(k) > 0 ? [`✗ ${letThrough(k)} answered otherwise`] : []),
+      ...(k.onOpen > 0 ? [`on an open transaction ${k.onOpen}, refused ${k.refusedOnOpen}`] : []),
+      ...(k.noTarget > 0 ? [`${k.noTarget} not sent (no target yet)`] : []),
+    ];
+    say(`               ${k.kind.padEnd(width)} ${String(k.attempts).padStart(3)}  ${parts.join(' · ')}`);
+  }
+  for (const note of adversary.notes.slice(0, 5)) say(`               not done: ${note}`);
+}
+
 export function printSummary(reports: ScenarioReport[], totalMs: number, say: Say): void {
-  const header = ['scenario', 'seed', 'transfers', 'faults', 'confirmed', 'cancelled', 'insufficient', 'failed', 'converge', 'violations'];
+  const header = ['scenario', 'seed', 'transfers', 'faults', 'attacks', 'confirmed', 'cancelled', 'insufficient', 'failed', 'converge', 'violations'];
   const rows = reports.map((r) => [
     r.scenario,
     String(r.seed),
     String(r.transfers),
     String(faultCount(r)),
+    String(adversaryAttempts(r)),
     String(committed(r)),
     String(rolledBack(r)),
     String(r.answers['insufficient-funds']),
@@ -84,6 +117,7 @@ export function printSummary(reports: ScenarioReport[], totalMs: number, say: Sa
     '',
     String(reports.reduce((s, r) => s + r.transfers, 0)),
     String(reports.reduce((s, r) => s + faultCount(r), 0)),
+    String(reports.reduce((s, r) => s + adversaryAttempts(r), 0)),
     String(reports.reduce((s, r) => s + committed(r), 0)),
     String(reports.reduce((s, r) => s + rolledBack(r), 0)),
     String(reports.reduce((s, r) => s + r.answers['insufficient-funds'], 0)),
@@ -100,6 +134,6 @@ export function printSummary(reports: ScenarioReport[], totalMs: number, say: Sa
   say(widths.map((w) => '─'.repeat(w)).join('  '));
   say(line(total));
   say(
-    `(confirmed/cancelled: final statuses in the coordinator's log, every mode's committed and rolled-back statuses counted with them; insufficient/failed: what the callers were told; ${seconds(totalMs)} in all)`,
+    `(attacks: the adversary's attempts, each refused as documented or unanswered, or a violation; confirmed/cancelled: final statuses in the coordinator's log, every mode's committed and rolled-back statuses counted with them; insufficient/failed: what the callers were told; ${seconds(totalMs)} in all)`,
   );
 }

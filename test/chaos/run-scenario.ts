@@ -10,6 +10,8 @@ import { audit, violations, type Violation } from '../../examples/bank-transfer/
 import { seededRandom } from '../../examples/bank-transfer/cluster/random.ts';
 import type { TransferResult } from '../../examples/bank-transfer/cluster/transfer-load.ts';
 import { waitFor } from '../../tools/wait.ts';
+import { Adversary, planAdversary, type AdversaryReport } from './adversary.ts';
+import { AdversaryLog } from './adversary-log.ts';
 import { PROXY_MODES } from './fault-proxy.ts';
 import { runSchedule } from './faults.ts';
 import { gidHistory, type GidHistory } from './history.ts';
@@ -59,6 +61,8 @@ export interface ScenarioReport {
   violations: Violation[];
   histories: GidHistory[];
   notes: string[];
+  /** What the adversary tried during the run, and how each kind was answered (its violations are in `violations`). */
+  adversary: AdversaryReport;
   logDir: string;
 }
 
@@ -74,8 +78,9 @@ export async function runScenario(options: RunScenarioOptions): Promise<Scenario
   const coordinators = options.coordinators ?? 3;
   const mode = scenario.mode ?? 'tcc';
   const steps = scenario.plan(seededRandom(seed), size.budget, { coordinators });
+  const attacks = planAdversary(seededRandom(seed ^ 0x2545f491), size.budget);
   log(
-    `${steps.length} faults scheduled over ${(size.budget.horizonMs / 1000).toFixed(0)} s; ${size.transfers} ${mode === 'tcc' ? '' : `${mode} `}transfers, ${size.concurrency} at a time; logs in ${logDir}`,
+    `${steps.length} faults scheduled over ${(size.budget.horizonMs / 1000).toFixed(0)} s; ${size.transfers} ${mode === 'tcc' ? '' : `${mode} `}transfers, ${size.concurrency} at a time; ${attacks.length} adversary attempts; logs in ${logDir}`,
   );
 
   const world = await ChaosWorld.create({
@@ -109,9 +114,23 @@ export async function runScenario(options: RunScenarioOptions): Promise<Scenario
       stopped: () => world.aborted,
     }).finally(() => (loadEnded = Date.now()));
 
+    // The adversary works through the same window as the faults, against the load's transactions.
+    const adversaryLog = new AdversaryLog(world, gidPrefix);
+    const adversary = new Adversary({
+      identity: world.adversaryIdentity(),
+      coordinatorUrls: world.coordinatorUrls(),
+      targets: adversaryLog,
+      seed,
+      gidPrefix,
+      sleep: (ms) => world.sleep(ms),
+      stopped: () => world.aborted,
+    });
+    const attacked = adversary.run(attacks);
+
     const faultsStarted = Date.now();
     await runSchedule(world, steps, (line) => log(`  fault ${line.trim()}`));
     const faultsMs = Date.now() - faultsStarted;
+    await attacked;
     world.throwIfAborted();
     log(`faults over after ${(faultsMs / 1000).toFixed(1)} s; healing every link, server and process`);
     await world.heal();
@@ -151,7 +170,8 @@ export async function runScenario(options: RunScenarioOptions): Promise<Scenario
     const convergeMs = converged ? Date.now() - convergeFrom : null;
 
     const after = await audit(world.cluster.coordinatorDbUrl, world.cluster.bankDbUrls);
-    const found = [...violations(after, before.totalMoney, mode), ...world.findings];
+    const found = [...violations(after, before.totalMoney, mode), ...world.findings, ...adversary.violations];
+    found.push(...(await adversaryLog.traces(world.adversaryIdentity().caller)));
     found.push(...mismatchViolations(await ledgerMismatches(world.coordinatorDb, world.bankDbs, gidPrefix)));
     found.push(...(await preparedBranchViolations(world.bankDbs)));
 
@@ -198,6 +218,7 @@ export async function runScenario(options: RunScenarioOptions): Promise<Scenario
       violations: found,
       histories,
       notes: world.notes,
+      adversary: adversary.report(),
       logDir,
     };
   } finally {

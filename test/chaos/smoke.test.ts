@@ -1,6 +1,7 @@
 /**
  * A quick smoke of the chaos suite inside `npm test`: the `everything`
  * scenario (every kind of fault, overlapping) with few transfers and faults,
+ * the adversary trying every cross-caller action meanwhile,
  * with TCC transfers, with transactional messages (the banks' own senders
  * and receivers) and with XA transactions of the banks' databases,
  * on private MariaDB and Redis (the suite kills servers, so it never uses the
@@ -12,7 +13,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startMariadb, startRedis, type MariadbServer, type RedisServer } from '../../tools/servers.ts';
-import { committed, printScenario } from './report.ts';
+import { refusedOnOpen } from './adversary.ts';
+import { adversaryAttempts, committed, printScenario } from './report.ts';
 import { runScenario } from './run-scenario.ts';
 import { SMOKE, type Scenario } from './scenario.ts';
 import { everything } from './scenarios/everything.ts';
@@ -48,6 +50,10 @@ async function smoke(scenario: Scenario, seed: number): Promise<void> {
   expect(report.violations, lines.join('\n')).toEqual([]);
   expect(report.convergeMs, lines.join('\n')).not.toBeNull();
   expect(committed(report), lines.join('\n')).toBeGreaterThan(0);
+  // The adversary ran, and was refused deciding others' transactions while they were still open:
+  // refusals on finished transactions only would prove nothing about the ownership guard.
+  expect(adversaryAttempts(report), lines.join('\n')).toBeGreaterThan(0);
+  expect(refusedOnOpen(report.adversary, ['submit-others', 'abort-others']), lines.join('\n')).toBeGreaterThan(0);
 }
 
 describe('chaos smoke', () => {

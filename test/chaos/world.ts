@@ -8,12 +8,24 @@ import { randomBytes } from 'node:crypto';
 import knexFactory, { type Knex } from 'knex';
 import { createConnection } from 'mysql2/promise';
 import type { Violation } from '../../examples/bank-transfer/cluster/audit.ts';
-import { BANKS, startCluster, type BankName, type Cluster, type Endpoint, type LinkName } from '../../examples/bank-transfer/cluster/cluster.ts';
+import {
+  ADVERSARY_CALLER,
+  BANKS,
+  clusterCredentials,
+  startCluster,
+  transferCaller,
+  type BankName,
+  type Cluster,
+  type Endpoint,
+  type LinkName,
+} from '../../examples/bank-transfer/cluster/cluster.ts';
 import type { ManagedProcess } from '../../examples/bank-transfer/cluster/managed-process.ts';
 import { seededRandom, type Random } from '../../examples/bank-transfer/cluster/random.ts';
 import { pickFreePort } from '../../tools/free-port.ts';
 import type { MariadbServer, RedisServer } from '../../tools/servers.ts';
 import { waitFor } from '../../tools/wait.ts';
+import type { AdversaryIdentity } from './adversary-attempts.ts';
+import { ADVERSARY_SCOPE } from './adversary.ts';
 import { FaultProxy } from './fault-proxy.ts';
 import { killClusterChildren } from './own-children.ts';
 
@@ -136,6 +148,7 @@ export class ChaosWorld {
         logDir: options.logDir,
         coordinatorEnv: CHAOS_COORDINATOR_ENV,
         freePort: pickFreePort,
+        adversary: ADVERSARY_SCOPE,
         route: async (link: LinkName, target: Endpoint) => {
           const proxy = await FaultProxy.start({ name: link, target, port: await pickFreePort() });
           proxies.set(link, proxy);
@@ -232,6 +245,32 @@ export class ChaosWorld {
       if (await healthy(coordinator.options.healthUrl)) return new URL(coordinator.options.healthUrl).origin;
     }
     return null;
+  }
+
+  /** Each coordinator's own address, not through a proxy. */
+  coordinatorUrls(): string[] {
+    return this.cluster.coordinators.map((coordinator) => new URL(coordinator.options.healthUrl).origin);
+  }
+
+  /**
+   * What the adversary holds: its API token and its own initiator key at each bank, derived here
+   * so that it never sees the cluster's root secret (nor any other key or token); and what any
+   * service would know — the banks' addresses, the other initiators' names, the accounts.
+   */
+  adversaryIdentity(): AdversaryIdentity {
+    const credentials = clusterCredentials(this.secret);
+    const [ownBank, otherBank] = ADVERSARY_SCOPE.bank === 'a' ? (['a', 'b'] as const) : (['b', 'a'] as const);
+    return {
+      caller: ADVERSARY_CALLER,
+      token: credentials.adversaryToken,
+      keys: { a: credentials.initiatorKey(ADVERSARY_CALLER, 'a'), b: credentials.initiatorKey(ADVERSARY_CALLER, 'b') },
+      modes: ADVERSARY_SCOPE.modes,
+      ownBank,
+      otherBank,
+      bankUrls: this.cluster.bankUrls,
+      otherInitiators: this.cluster.transfers.map((_, i) => transferCaller(i)),
+      accountIds: this.cluster.accountIds,
+    };
   }
 
   /** Which bank a registered confirm/cancel URL points at (directly or through a proxy). */

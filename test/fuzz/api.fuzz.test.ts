@@ -1,8 +1,12 @@
 /**
  * A short property-based fuzz of every /v1 and /admin/v1 route and of the
  * participant endpoint (Fastify plugin and node:http handler), on the real
- * servers: no answer >= 500, every error a JSON {code, message}, and no
- * change to the transaction log or the barrier for any refused request.
+ * servers: no answer >= 500, every error a JSON {code, message}, no
+ * change to the transaction log or the barrier for any refused request,
+ * exactly the documented refusal for a second caller acting on the first
+ * one's transactions (and 401 for a call signed with the other role's key,
+ * 409 NOT_REGISTERED for a try or a prepare without its registration proof),
+ * and no request far costlier than others of its kind (timing.ts).
  * `npm run fuzz` is the long run of the same cases.
  *
  * DTX_FUZZ_SEED / DTX_FUZZ_RUNS replay or lengthen it.
@@ -11,9 +15,11 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startFuzzWorld, type FuzzWorld } from './fuzz-world.ts';
 import { FuzzSession, runFuzz } from './fuzz-runner.ts';
 import { KNOWN_CASES } from './known-cases.ts';
+import { NOT_REGISTERED, unregisteredFirstOp } from './requests.ts';
 import { formatFinding, groupFindings } from './report.ts';
 import { errorShapeProblem, judge } from './oracle.ts';
 import { diffMarks, takeMarks } from './state-marks.ts';
+import { CostBook, costKinds, TIMING } from './timing.ts';
 
 let world: FuzzWorld;
 
@@ -48,6 +54,55 @@ describe('the oracle', () => {
     expect(judge({ ...request, expect: 'refused' }, reply(201, '{}'), { apiAuthActive: true }).map((p) => p.kind)).toEqual(['expectation']);
     expect(judge({ ...request, expect: 'api-unauthenticated' }, reply(201, '{}'), { apiAuthActive: true }).map((p) => p.kind)).toEqual(['expectation']);
     expect(judge({ ...request, expect: 'api-unauthenticated' }, reply(201, '{}'), { apiAuthActive: false })).toEqual([]);
+  });
+
+  it("demands exactly the documented refusal of another caller's request: a success or another code is a finding", () => {
+    const notOwner = { ...request, expect: { status: 403, code: 'NOT_OWNER' } };
+    expect(judge(notOwner, reply(403, '{"code":"NOT_OWNER","message":"m"}'), { apiAuthActive: true })).toEqual([]);
+    expect(judge(notOwner, reply(200, '{"gid":"g","status":"confirmed"}'), { apiAuthActive: true }).map((p) => p.kind)).toEqual(['expectation']);
+    expect(judge(notOwner, reply(403, '{"code":"OUT_OF_SCOPE","message":"m"}'), { apiAuthActive: true }).map((p) => p.kind)).toEqual(['expectation']);
+    expect(judge(notOwner, reply(409, '{"code":"NOT_OWNER","message":"m"}'), { apiAuthActive: true }).map((p) => p.kind)).toEqual(['expectation']);
+  });
+
+  it('demands 409 NOT_REGISTERED of a try without its registration proof: the try run (2xx) or another refusal is a finding', () => {
+    const unregistered = unregisteredFirstOp('participant-node', 'try', '{{GID}}', 'b1', 'none');
+    expect(unregistered.expect).toEqual(NOT_REGISTERED);
+    expect(judge(unregistered, reply(409, '{"code":"NOT_REGISTERED","message":"m"}'), { apiAuthActive: true })).toEqual([]);
+    expect(judge(unregistered, reply(200, '{"ok":true,"result":{}}'), { apiAuthActive: true }).map((p) => p.kind)).toEqual(['expectation']);
+    expect(judge(unregistered, reply(409, '{"code":"SUSPENDED","message":"m"}'), { apiAuthActive: true }).map((p) => p.kind)).toEqual(['expectation']);
+  });
+});
+
+describe('the timing check', () => {
+  const kinds = costKinds('coordinator', 'v1 view', '401');
+  /** A book of `n` costs of `kinds`, spread evenly around `centerMs` by `spreadMs`. */
+  function book(n: number, centerMs: number, spreadMs: number): CostBook {
+    const costs = new CostBook();
+    for (let i = 0; i < n; i++) costs.add(kinds, centerMs + (i % 2 === 0 ? spreadMs : -spreadMs));
+    return costs;
+  }
+
+  it('bounds a kind at its median, plus the larger of the slack and six MADs, plus the size allowance', () => {
+    expect(book(20, 2, 0.25).bound(kinds, 0)).toMatchObject({ kind: 'v1 view → 401', medianMs: 2, madMs: 0.25, boundMs: 2 + TIMING.slackMs });
+    expect(book(20, 10, 2).bound(kinds, 0)?.boundMs).toBe(10 + 6 * 2);
+    expect(book(20, 2, 0.25).bound(kinds, 16 * 1024)?.boundMs).toBe(2 + TIMING.slackMs + 16 * TIMING.msPerKiB);
+  });
+
+  it('is not moved by a few outliers, the slow request among them', () => {
+    const costs = book(20, 2, 0.25);
+    for (const outlier of [250, 400, 900]) costs.add(kinds, outlier);
+    expect(costs.bound(kinds, 0)?.boundMs).toBeLessThan(2 + TIMING.slackMs + 1);
+  });
+
+  it('takes the narrowest kind with enough samples, never another class of answer', () => {
+    const costs = new CostBook();
+    for (let i = 0; i < TIMING.minSamples; i++) costs.add(costKinds('coordinator', 'admin list', '401'), 3);
+    expect(costs.bound(kinds, 0)).toMatchObject({ kind: 'coordinator → 401', medianMs: 3 });
+    expect(costs.bound(costKinds('coordinator', 'admin list', '403'), 0)).toMatchObject({ kind: 'coordinator → 4xx', medianMs: 3 });
+    expect(costs.bound(costKinds('coordinator', 'admin list', '200'), 0)).toBeNull();
+    expect(costs.bound(costKinds('coordinator', 'admin list', 'timeout'), 0)).toBeNull();
+    for (let i = 0; i < TIMING.minSamples; i++) costs.add(kinds, 1);
+    expect(costs.bound(kinds, 0)).toMatchObject({ kind: 'v1 view → 401', medianMs: 1 });
   });
 });
 
@@ -92,5 +147,7 @@ describe('fuzz', () => {
     // The run must have reached the state-changing paths and checked refusals.
     expect(session.stats.refusalsChecked).toBeGreaterThan(runs / 4);
     expect(Object.keys(session.stats.byStatus).filter((s) => s.startsWith('2')).length).toBeGreaterThan(0);
+    // The timing check compared most requests with their kind (the known runs of spaces among them).
+    expect(session.stats.timing.judged).toBeGreaterThan(runs / 2);
   }, 180_000);
 });

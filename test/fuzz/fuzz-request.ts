@@ -5,19 +5,28 @@
  * such as `{{GID}}`, filled in by render().
  */
 import { toStringMethod } from 'fast-check';
+import { registrationProof } from '../../protocol/registration-proof.ts';
 import { sign } from '../../protocol/signature.ts';
-import { HEADERS, isValidGid, type BranchOp } from '../../protocol/wire.ts';
+import { BRANCH_OPS, HEADERS, isInitiatorOp, isValidGid, type BranchOp } from '../../protocol/wire.ts';
 
 export type Target = 'coordinator' | 'participant-fastify' | 'participant-node';
+
+/** One documented refusal, code included. */
+export interface Refusal {
+  status: number;
+  code: string;
+}
 
 /**
  * What the answer must be beyond the general rules (below 500, errors as
  * JSON {code, message}, nothing written by a refusal):
  * - refused: a 4xx (the input breaks the documented contract);
  * - unauthenticated / forbidden: 401 / 403;
- * - api-unauthenticated: 401 when /v1 authentication is on.
+ * - api-unauthenticated: 401 when /v1 authentication is on;
+ * - a Refusal: exactly that status and code (a request of one caller against another's
+ *   transaction, or outside its scope: NOT_OWNER, OUT_OF_SCOPE, GID_CONFLICT, NOT_FOUND).
  */
-export type Expectation = 'refused' | 'unauthenticated' | 'forbidden' | 'api-unauthenticated';
+export type Expectation = 'refused' | 'unauthenticated' | 'forbidden' | 'api-unauthenticated' | Refusal;
 
 /** Raw JSON text inside a generated value (numbers JSON.stringify cannot write, duplicate keys…). */
 export class RawJson {
@@ -53,9 +62,30 @@ export type BodySpec =
   | { kind: 'hex'; hex: string };
 
 export interface SignSpec {
-  /** `good`: the participant's key; `other`: a wrong one. */
-  key: 'good' | 'other';
+  /**
+   * `good`: the key the participant verifies the call's op with (an initiator's for a try, the
+   * coordinator's for the others); `other`: a key it does not know; `wrong-role`: the other role's
+   * key (the coordinator's on a try, the initiator's on a confirm or cancel).
+   */
+  key: 'good' | 'other' | 'wrong-role';
 }
+
+/**
+ * A `dtx-registration` header made at render time from the call's own headers (gid, branch id,
+ * caller), as a try or a prepare carries it:
+ * - `good`: the coordinator's proof for exactly that branch and caller (its reply to the registration
+ *   hands out this one);
+ * - `other-branch`, `other-gid`, `other-caller`: the coordinator's proof, but of another branch of
+ *   the gid, of the branch id in another transaction, or of the branch for another caller (`rival`);
+ * - `own-key`: the right fields, keyed with the initiator's own key (what an initiator could make itself).
+ * No RegistrationSpec: no header made (one may still be among `headers`, as it is).
+ */
+export interface RegistrationSpec {
+  proof: 'good' | 'other-branch' | 'other-gid' | 'other-caller' | 'own-key';
+}
+
+/** The caller another caller's proof names (`other-caller`): the fuzz's second /v1 caller. */
+const OTHER_CALLER = 'rival';
 
 export interface FuzzRequest {
   /** Route and variant, for the summary (e.g. `v1 begin / bad-url`). */
@@ -75,6 +105,8 @@ export interface FuzzRequest {
   omit?: ('host' | 'content-length')[];
   /** Add a dtx-signature computed over what is sent. */
   sign?: SignSpec;
+  /** Add a dtx-registration made from the call's headers (before the signature, which does not cover it). */
+  registration?: RegistrationSpec;
   expect?: Expectation;
   /**
    * Abuse below the application (framing, header syntax): a participant's
@@ -94,9 +126,15 @@ export interface RenderContext {
   participantFastify: string;
   participantNode: string;
   apiToken: string;
+  /** The second /v1 caller's token: its requests aim at the first one's transactions. */
+  rivalToken: string;
   operatorToken: string;
   viewerToken: string;
-  participantKey: string;
+  /** The key the coordinator signs its calls to the participant with. */
+  coordinatorKey: string;
+  /** The initiator the participant takes tries from (`{{CALLER}}`), and its own key there. */
+  initiator: string;
+  initiatorKey: string;
   now: number;
   ports: Record<Target, number>;
 }
@@ -145,10 +183,14 @@ export function fill(text: string, ctx: RenderContext): string {
         return ctx.participantNode;
       case 'API_TOKEN':
         return ctx.apiToken;
+      case 'RIVAL_TOKEN':
+        return ctx.rivalToken;
       case 'OPERATOR_TOKEN':
         return ctx.operatorToken;
       case 'VIEWER_TOKEN':
         return ctx.viewerToken;
+      case 'CALLER':
+        return ctx.initiator;
       case 'NOW':
         return String(ctx.now);
       case 'STALE':
@@ -169,6 +211,22 @@ export function jsonText(value: unknown): string {
     return `{${entries.map(([k, v]) => `${JSON.stringify(k)}:${jsonText(v)}`).join(',')}}`;
   }
   return JSON.stringify(value) ?? 'null';
+}
+
+/** About how many characters a body is (placeholders unfilled), without building repeated parts: enough to tell it from a body limit. */
+export function bodyLength(body: BodySpec | undefined): number {
+  const partsLength = (parts: readonly (string | Repeat)[]) => parts.reduce((n, p) => n + (typeof p === 'string' ? p.length : p.text.length * p.count), 0);
+  const valueLength = (value: unknown): number => {
+    if (value instanceof RawJson) return partsLength(value.parts);
+    if (value instanceof Repeat) return value.text.length * value.count;
+    if (Array.isArray(value)) return 2 + value.reduce((n: number, v) => n + 1 + valueLength(v), 0);
+    if (value !== null && typeof value === 'object') return 2 + Object.entries(value).reduce((n, [k, v]) => n + k.length + 4 + valueLength(v), 0);
+    return (JSON.stringify(value) ?? 'null').length;
+  };
+  if (!body) return 0;
+  if (body.kind === 'json') return valueLength(body.value);
+  if (body.kind === 'text') return partsLength(body.parts);
+  return body.hex.length / 2;
 }
 
 function bodyBytes(body: BodySpec | undefined, ctx: RenderContext): Buffer | null {
@@ -197,17 +255,23 @@ export function render(request: FuzzRequest, ctx: RenderContext): RenderedReques
   const has = (name: string) => headers.some(([n]) => n.toLowerCase() === name);
 
   if (!omit.has('host') && !has('host')) headers.unshift(['host', `127.0.0.1:${port}`]);
+  if (request.registration) headers.push([HEADERS.registration, registrationOf(request.registration, headers, ctx)]);
   if (request.sign) {
-    const key = request.sign.key === 'good' ? ctx.participantKey : 'not-the-participant-key-000';
+    const op = (findHeader(headers, HEADERS.op) ?? '') as BranchOp;
+    // Whose op it is decides whose key signs it (an odd op is the coordinator's: the participant refuses it anyway).
+    const initiators = BRANCH_OPS.includes(op) && isInitiatorOp(op);
+    const [ownKey, otherRoleKey] = initiators ? [ctx.initiatorKey, ctx.coordinatorKey] : [ctx.coordinatorKey, ctx.initiatorKey];
+    const key = { good: ownKey, 'wrong-role': otherRoleKey, other: 'not-the-participant-key-000' }[request.sign.key];
     const signature = sign(key, {
       method: request.method,
       host: findHeader(headers, 'host') ?? '',
       path: path.split('?')[0] ?? '',
       gid: findHeader(headers, HEADERS.gid) ?? '',
       branchId: findHeader(headers, HEADERS.branchId) ?? '',
-      op: (findHeader(headers, HEADERS.op) ?? '') as BranchOp,
+      op,
       timestamp: Number(findHeader(headers, HEADERS.timestamp)),
       coordinator: findHeader(headers, HEADERS.coordinator) ?? '',
+      caller: findHeader(headers, HEADERS.caller) ?? '',
       body: body ?? '',
     });
     headers.push([HEADERS.signature, signature]);
@@ -233,6 +297,25 @@ export function render(request: FuzzRequest, ctx: RenderContext): RenderedReques
     gids: namedGids(path, headers, body, ctx),
     httpInvalid: breaksHttpSyntax(request.method, path, request.version ?? 'HTTP/1.1', headers),
   };
+}
+
+/** The `dtx-registration` value `spec` stands for, for the call `headers` describe. */
+function registrationOf(spec: RegistrationSpec, headers: [string, string][], ctx: RenderContext): string {
+  const gid = findHeader(headers, HEADERS.gid) ?? '';
+  const branchId = findHeader(headers, HEADERS.branchId) ?? '';
+  const caller = findHeader(headers, HEADERS.caller) ?? '';
+  switch (spec.proof) {
+    case 'good':
+      return registrationProof(ctx.coordinatorKey, { gid, branchId, caller });
+    case 'other-branch':
+      return registrationProof(ctx.coordinatorKey, { gid, branchId: branchId === 'b1' ? 'b2' : 'b1', caller });
+    case 'other-gid':
+      return registrationProof(ctx.coordinatorKey, { gid: gid === ctx.gid ? ctx.newGid : ctx.gid, branchId, caller });
+    case 'other-caller':
+      return registrationProof(ctx.coordinatorKey, { gid, branchId, caller: caller === OTHER_CALLER ? ctx.initiator : OTHER_CALLER });
+    case 'own-key':
+      return registrationProof(ctx.initiatorKey, { gid, branchId, caller });
+  }
 }
 
 /** The gids a request could touch: the ones under test, and any id-like text in its path. */

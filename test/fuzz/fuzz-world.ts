@@ -1,6 +1,7 @@
 /**
  * What the fuzz runs against, all real and on loopback: a coordinator on
- * MariaDB + Redis, a participant (one `account` resource behind the barrier)
+ * MariaDB + Redis, a participant (one `account` resource behind the barrier,
+ * and an XA resource `xa-account` for prepares that must be refused)
  * served both by the Fastify plugin and by the node:http handler, and a
  * catch-all stub that answers every phase-two call the coordinator makes to
  * a fuzz-registered URL (200, or 503 under /fail/).
@@ -13,9 +14,17 @@ import knexFactory, { type Knex } from 'knex';
 import { pino, type Logger } from 'pino';
 import { loadConfig, type CoordinatorConfig } from '../../coordinator/config.ts';
 import { createCoordinator, type Coordinator } from '../../coordinator/coordinator.ts';
-import { createNodeHandler, createParticipant, defineTcc, dtxParticipantPlugin, type BranchContext } from '../../participant-sdk/index.ts';
+import {
+  BranchRejectedError,
+  createNodeHandler,
+  createParticipant,
+  defineTcc,
+  defineXa,
+  dtxParticipantPlugin,
+  type BranchContext,
+} from '../../participant-sdk/index.ts';
 import { ADMIN_TOKENS, OPERATOR, VIEWER } from '../support/admin-api.ts';
-import { TEST_API_TOKEN, TEST_SECRET, testEnv } from '../support/coordinator-harness.ts';
+import { TEST_API_TOKEN, TEST_INITIATOR_KEY, TEST_SECRET, testEnv } from '../support/coordinator-harness.ts';
 import { createTestDatabase, uniqueRedisPrefix, type TestDatabase } from '../support/databases.ts';
 
 /** Log lines kept in memory, so that a finding can show what the server logged while answering it. */
@@ -42,15 +51,29 @@ export class LogTail {
   }
 }
 
+/** The caller the fuzz's tries act for: the coordinator's `tests` token, as the DtxClient would name it. */
+const FUZZ_INITIATOR = 'tests';
+
+/**
+ * A second /v1 caller, whose requests aim at the transactions `tests` began (rival-requests.ts).
+ * Its scope leaves out XA and every participant but the stub: its registrations there are out of
+ * scope.
+ */
+export const RIVAL = { name: 'rival', token: 'rival-api-token-0123456789', modes: ['tcc', 'saga', 'msg'] } as const;
+
 export interface FuzzWorld {
   coordinator: Coordinator;
   config: CoordinatorConfig;
   ports: { coordinator: number; participantFastify: number; participantNode: number; stub: number };
   /** Base URLs used in registrations. */
   urls: { stub: string; participantFastify: string; participantNode: string };
-  tokens: { api: string; operator: string; viewer: string };
-  /** The key the coordinator signs participant calls with (and the participant checks). */
-  participantKey: string;
+  /** `rival`: the second /v1 caller's token. */
+  tokens: { api: string; rival: string; operator: string; viewer: string };
+  /**
+   * The participant's keys: the coordinator's (it signs confirm and cancel), and the one initiator's
+   * it takes tries from, by its caller name (the API token's name).
+   */
+  participantKeys: { coordinator: string; initiator: string; initiatorKey: string };
   /** Read access to the coordinator's log database. */
   logDb: Knex;
   /** The participant's own database (barrier table and `effects`). */
@@ -83,6 +106,26 @@ function accountResource() {
     },
     cancel: async (ctx) => {
       await apply('cancel', ctx);
+    },
+  });
+}
+
+/** The XA resource's name: the fuzz sends it prepares only without a valid registration proof. */
+export const FUZZ_XA_RESOURCE = 'xa-account';
+/** What the XA resource answers if a prepare ever reaches its handler. */
+export const XA_HANDLER_REACHED = 'FUZZ_XA_HANDLER_REACHED';
+
+/**
+ * Every prepare the fuzz sends must be refused before its handler (no registration proof of its
+ * branch). The handler refuses too, so that one let through leaves no XA branch prepared (its locks
+ * would outlive the run and keep the database from being dropped): the oracle then sees its code
+ * where it demands NOT_REGISTERED.
+ */
+function xaResource() {
+  return defineXa<unknown>({
+    name: FUZZ_XA_RESOURCE,
+    prepare: () => {
+      throw new BranchRejectedError('a fuzz prepare reached its handler', { code: XA_HANDLER_REACHED });
     },
   });
 }
@@ -137,8 +180,9 @@ export async function startFuzzWorld(options: FuzzWorldOptions): Promise<FuzzWor
     const participantLog = new LogTail();
     const participant = createParticipant({
       knex: participantDb,
-      resources: [accountResource()],
-      secret: TEST_SECRET,
+      resources: [accountResource(), xaResource()],
+      coordinatorKey: TEST_SECRET,
+      initiatorKeys: { [FUZZ_INITIATOR]: TEST_INITIATOR_KEY },
       logger: pino({ level: 'error' }, participantLog.stream),
     });
     await participant.migrate();
@@ -154,6 +198,9 @@ export async function startFuzzWorld(options: FuzzWorldOptions): Promise<FuzzWor
     // The coordinator, in process so that its log lines can be kept with each finding.
     const config = loadConfig(
       testEnv(logDatabase.url, options.redisUrl, uniqueRedisPrefix(options.label), {
+        // `tests` reaches everything (as in every test); `rival` its modes at the stub only.
+        DTX_API_TOKENS: `${FUZZ_INITIATOR}:${TEST_API_TOKEN},${RIVAL.name}:${RIVAL.token}`,
+        DTX_API_SCOPES: `${FUZZ_INITIATOR}=*@*;${RIVAL.name}=${RIVAL.modes.join(',')}@http://127.0.0.1:${stubPort}/`,
         DTX_ADMIN_TOKENS: ADMIN_TOKENS,
         // Transactions the fuzz begins without a timeout must not expire during the run.
         DTX_DEFAULT_TIMEOUT_MS: String(6 * 3_600_000),
@@ -183,8 +230,8 @@ export async function startFuzzWorld(options: FuzzWorldOptions): Promise<FuzzWor
         participantFastify: `http://127.0.0.1:${participantFastifyPort}/dtx/account`,
         participantNode: `http://127.0.0.1:${participantNodePort}/dtx/account`,
       },
-      tokens: { api: TEST_API_TOKEN, operator: OPERATOR.token, viewer: VIEWER.token },
-      participantKey: TEST_SECRET,
+      tokens: { api: TEST_API_TOKEN, rival: RIVAL.token, operator: OPERATOR.token, viewer: VIEWER.token },
+      participantKeys: { coordinator: TEST_SECRET, initiator: FUZZ_INITIATOR, initiatorKey: TEST_INITIATOR_KEY },
       logDb,
       participantDb,
       coordinatorLog,

@@ -1,6 +1,7 @@
 /**
  * `npm run fuzz`: the long property-based fuzz of the coordinator's /v1 and
- * /admin/v1 APIs and of the participant endpoint, on private MariaDB and
+ * /admin/v1 APIs and of the participant endpoint, with the timing check of
+ * every request (timing.ts), on private MariaDB and
  * Redis (or the servers named by DTX_TEST_MYSQL_URL / DTX_TEST_REDIS_URL).
  * Prints a summary; exits 1 on any finding (each with the seed and path
  * that replay it), 0 when there is none.
@@ -85,7 +86,9 @@ try {
   if (result.findings.length > 0 && args.path !== undefined) {
     exitCode = 1;
   } else if (result.findings.length === 0) {
-    say('\nNo findings: no answer >= 500, every error a JSON {code, message}, no refused request wrote anything.');
+    say(
+      "\nNo findings: no answer >= 500, every error a JSON {code, message}, every request of a caller on another's transaction (or outside its scope) refused as documented, every try or prepare without its registration proof refused 409 NOT_REGISTERED, no refused request wrote anything, no request far costlier than others of its kind.",
+    );
   } else {
     exitCode = 1;
     const groups = groupFindings(result.findings);

@@ -2,12 +2,14 @@
  * The rules every answer must follow, as a pure function of the request
  * and what came back (no I/O): no 5xx, every error a JSON {code, message}
  * without a stack trace, the answers the generator knows (401, 403, a
- * refusal), and an answer at all.
+ * refusal, or one refusal exactly: another caller's request), and an answer
+ * at all.
  */
 import type { FuzzRequest } from './fuzz-request.ts';
 import type { RawOutcome } from './raw-http.ts';
 
-export type ProblemKind = 'server-error' | 'error-shape' | 'expectation' | 'no-answer' | 'state-changed' | 'crash';
+/** `state-changed` and `slow` are the runner's own findings (state-marks.ts, timing.ts), not this oracle's. */
+export type ProblemKind = 'server-error' | 'error-shape' | 'expectation' | 'no-answer' | 'state-changed' | 'slow' | 'crash';
 
 export interface Problem {
   kind: ProblemKind;
@@ -64,6 +66,13 @@ export function judge(request: FuzzRequest, outcome: RawOutcome, ctx: JudgeConte
       break;
     case undefined:
       break;
+    default:
+      if (status !== expectation.status || code !== expectation.code) {
+        problems.push({
+          kind: 'expectation',
+          detail: `expected ${expectation.status} ${expectation.code}, got HTTP ${status} ${code ?? ''}`.trim(),
+        });
+      }
   }
   return problems;
 }

@@ -37,6 +37,8 @@ function kindOf(finding: Finding): string {
   return finding.problems
     .map((p) => {
       if (p.kind === 'error-shape') return `error-shape ${p.detail.slice(0, 110)}`;
+      // Costs differ from one slow request to the next; the route is the kind.
+      if (p.kind === 'slow') return `slow on ${route}`;
       if (p.kind === 'server-error') {
         const logged = finding.logs.map((l) => /"type":"(\w+)","message":"([^"]{0,100})/.exec(l)).find(Boolean);
         return `server-error on ${route}: ${p.detail}${logged ? ` ${logged[1]}: ${logged[2]}` : ''}`;
@@ -73,9 +75,11 @@ export function formatStats(stats: FuzzStats): string {
           .join(', ')}`,
     )
     .join('\n');
+  const t = stats.timing;
   return [
     `cases ${stats.cases}, HTTP requests ${stats.requests} (the cases' and those preparing transactions under test), refused requests checked for writes ${stats.refusalsChecked}`,
     `answers: ${statuses}`,
+    `timing: ${t.judged} requests compared with their kind, ${t.suspects} above its bound: ${t.slow} still above it when measured again (findings), ${t.unconfirmed} not measurable again for the same work`,
     `cases by route (answer classes):\n${routes}`,
   ].join('\n');
 }

@@ -6,8 +6,21 @@
  * transportAbuse() then breaks any of them below the application.
  */
 import fc from 'fast-check';
+import { SIGNATURE_VERSION } from '../../protocol/signature.ts';
 import { LIMITS } from '../../protocol/wire.ts';
-import { BODY_LENGTH_PLUS_50, Repeat, jsonText, type BodySpec, type Expectation, type FuzzRequest, type Target } from './fuzz-request.ts';
+import {
+  BODY_LENGTH_PLUS_50,
+  Repeat,
+  bodyLength,
+  jsonText,
+  type BodySpec,
+  type Expectation,
+  type FuzzRequest,
+  type Refusal,
+  type RegistrationSpec,
+  type Target,
+} from './fuzz-request.ts';
+import { FUZZ_XA_RESOURCE } from './fuzz-world.ts';
 import {
   INVALID_URLS,
   badInteger,
@@ -797,6 +810,14 @@ function withBadAdminPath(request: FuzzRequest, bad: boolean): FuzzRequest {
 
 const OPS = ['try', 'confirm', 'cancel'] as const;
 
+/** A try (prepare) without the coordinator's registration proof of its branch for its caller. */
+export const NOT_REGISTERED: Refusal = { status: 409, code: 'NOT_REGISTERED' };
+
+/** Every way a registration proof can fail to be the one of the call's branch for its caller (a RegistrationSpec's, or none). */
+const WRONG_PROOFS = ['none', 'other-branch', 'other-gid', 'other-caller', 'own-key'] as const;
+type WrongProof = (typeof WRONG_PROOFS)[number];
+const wrongProof = (proof: WrongProof): { registration?: RegistrationSpec } => (proof === 'none' ? {} : { registration: { proof } });
+
 const participantPayload: fc.Arbitrary<{ body: BodySpec | undefined; bad: boolean; variant: string }> = fc.oneof(
   { weight: 8, arbitrary: payload.map((value) => ({ body: json(value), bad: false, variant: 'payload' })) },
   { weight: 1, arbitrary: fc.constant({ body: undefined, bad: false, variant: 'empty' }) },
@@ -877,18 +898,44 @@ export const participantRequests: fc.Arbitrary<FuzzRequest> = fc
     signature: fc.oneof(
       { weight: 12, arbitrary: fc.constant({ kind: 'good' as const }) },
       { weight: 1, arbitrary: fc.constant({ kind: 'other' as const }) },
+      // The other role's key: a try signed with the coordinator's key, a confirm with the initiator's.
+      { weight: 1, arbitrary: fc.constant({ kind: 'wrong-role' as const }) },
       {
         weight: 1,
         arbitrary: fc
-          .constantFrom('', 'v2=', 'v1=00', `v2=${'0'.repeat(64)}`, `v2=${'g'.repeat(64)}`, 'x'.repeat(2000), 'V2=abc')
+          .constantFrom('', 'v3=', 'v1=00', `v2=${'0'.repeat(64)}`, `v3=${'0'.repeat(64)}`, `v3=${'g'.repeat(64)}`, 'x'.repeat(2000), 'V3=abc')
           .map((value) => ({ kind: 'literal' as const, value })),
       },
       { weight: 1, arbitrary: fc.constant({ kind: 'none' as const }) },
+    ),
+    // dtx-caller: who the call acts for. A try must name an initiator with a key at the participant;
+    // on the coordinator's ops it is only signed, whatever it says.
+    caller: fc.oneof(
+      { weight: 12, arbitrary: fc.constant({ values: ['{{CALLER}}'], known: true }) },
+      { weight: 1, arbitrary: fc.constant({ values: [] as string[], known: false }) },
+      { weight: 1, arbitrary: fc.constantFrom('stranger', 'TESTS', 'tests.', '').map((v) => ({ values: [v], known: false })) },
+      // HTTP trims a header value's outer whitespace: one that trims to the initiator's name would be known after all.
+      { weight: 1, arbitrary: oddText.filter((s) => !/[\r\n]/.test(s) && s.trim() !== 'tests').map((v) => ({ values: [v], known: false })) },
     ),
     coordinator: fc.oneof(
       { weight: 6, arbitrary: fc.constant<string | null>(null) },
       { weight: 2, arbitrary: fc.constant<string | null>('http://127.0.0.1:1') },
       { weight: 1, arbitrary: oddText.filter((s) => !/[\r\n]/.test(s)) },
+    ),
+    // dtx-registration: the coordinator's proof of the call's branch for its caller (a try runs only
+    // with it), none, a wrong one, or junk. The coordinator's ops are not asked for one.
+    registration: fc.oneof(
+      { weight: 12, arbitrary: fc.constant({ spec: { proof: 'good' } as RegistrationSpec | null, values: [] as string[], good: true }) },
+      {
+        weight: 2,
+        arbitrary: fc.constantFrom(...WRONG_PROOFS).map((proof) => ({ spec: wrongProof(proof).registration ?? null, values: [] as string[], good: false })),
+      },
+      {
+        weight: 1,
+        arbitrary: fc
+          .constantFrom('', 'v1=', `v1=${'0'.repeat(64)}`, `v2=${'0'.repeat(64)}`, `V1=${'a'.repeat(64)}`, 'x'.repeat(2000))
+          .map((value) => ({ spec: null as RegistrationSpec | null, values: [value], good: false })),
+      },
     ),
     body: participantPayload,
     contentType: fc.oneof(
@@ -906,6 +953,8 @@ export const participantRequests: fc.Arbitrary<FuzzRequest> = fc
     for (const v of opValues) headers.push(['dtx-op', v]);
     headers.push(['dtx-timestamp', c.timestamp.t]);
     if (c.coordinator !== null) headers.push(['dtx-coordinator', c.coordinator]);
+    for (const v of c.caller.values) headers.push(['dtx-caller', v]);
+    for (const v of c.registration.values) headers.push(['dtx-registration', v]);
     if (c.signature.kind === 'literal') headers.push(['dtx-signature', c.signature.value]);
     if (c.contentType !== '' || c.body.body) headers.push(['content-type', c.contentType]);
     const bad =
@@ -919,7 +968,43 @@ export const participantRequests: fc.Arbitrary<FuzzRequest> = fc
       (!c.headerOp.same && !(c.headerOp.values.length === 1 && c.headerOp.values[0] === op)) ||
       c.timestamp.bad ||
       c.signature.kind !== 'good' ||
+      // A try from no initiator the participant has a key for.
+      (op === 'try' && !c.caller.known) ||
+      // A try without the registration proof of its branch for its caller.
+      (op === 'try' && !c.registration.good) ||
       c.body.bad;
+    // Routed to the participant with its dtx headers readable (each sent once, the op agreeing with
+    // the path), a call's signature is checked next: before the ids' rules, the body, the barrier.
+    const reachesSignature =
+      c.method === 'POST' &&
+      // The Fastify router does not take `/dtx//account/…`; the node:http handler does.
+      (c.mount.t === '/dtx' || (c.mount.t === '/dtx/' && c.target === 'participant-node')) &&
+      !c.resource.bad &&
+      !c.op.bad &&
+      c.gid.values.length === 1 &&
+      c.branch.values.length === 1 &&
+      (c.headerOp.same || (c.headerOp.values.length === 1 && c.headerOp.values[0] === op)) &&
+      // Under the body limit (1 MiB), which both hosts apply before the SDK: a deep payload can be over it too.
+      bodyLength(c.body.body) < 1_000_000 &&
+      // Fastify refuses a body under an empty content type before any parser (400): the SDK never sees it.
+      !(c.target === 'participant-fastify' && c.contentType === '' && c.body.body !== undefined);
+    // No key of the participant verifies it: the other role's key (a try signed with the coordinator's,
+    // a confirm with the initiator's), an unknown key, none, a malformed or stale one, or a try naming
+    // a caller with no key there. Such a call must be 401, nothing else.
+    const unverifiable = c.signature.kind !== 'good' || c.timestamp.bad || (op === 'try' && !c.caller.known);
+    // A try whose signature verifies for certain (ids and headers sent as signed: nothing a server
+    // trims or re-encodes; a path the signature names) without its proof: the proof is checked next,
+    // before the ids' rules and the body, so the answer is exactly 409 NOT_REGISTERED.
+    const unregistered =
+      reachesSignature &&
+      !unverifiable &&
+      op === 'try' &&
+      !c.registration.good &&
+      c.mount.t === '/dtx' &&
+      !c.gid.bad &&
+      !c.branch.bad &&
+      (c.coordinator === null || c.coordinator === 'http://127.0.0.1:1');
+    const expect: Expectation | undefined = reachesSignature && unverifiable ? 'unauthenticated' : unregistered ? NOT_REGISTERED : bad ? 'refused' : undefined;
     const request: FuzzRequest = {
       label: `participant ${c.target === 'participant-node' ? 'node' : 'fastify'} ${OPS.includes(op as (typeof OPS)[number]) ? op : 'odd-op'}${bad ? ' / invalid' : ' / signed'}${c.body.variant === 'payload' ? '' : ` (${c.body.variant})`}`,
       target: c.target,
@@ -927,11 +1012,58 @@ export const participantRequests: fc.Arbitrary<FuzzRequest> = fc
       path,
       headers,
       ...(c.body.body ? { body: c.body.body } : {}),
-      ...(c.signature.kind === 'good' || c.signature.kind === 'other' ? { sign: { key: c.signature.kind } } : {}),
-      ...(bad ? { expect: 'refused' as const } : {}),
+      ...(c.signature.kind === 'good' || c.signature.kind === 'other' || c.signature.kind === 'wrong-role' ? { sign: { key: c.signature.kind } } : {}),
+      ...(c.registration.spec ? { registration: c.registration.spec } : {}),
+      ...(expect ? { expect } : {}),
     };
     return request;
   });
+
+/**
+ * An initiator's first op — a try of `account`, a prepare of the XA resource — signed as it must be,
+ * on clean headers, for a branch of the transaction under test or of none, whose registration proof
+ * is missing or not the coordinator's for that branch and caller: exactly 409 NOT_REGISTERED, with
+ * nothing run or written (a 2xx, or any other answer, is a finding).
+ */
+export function unregisteredFirstOp(
+  target: 'participant-fastify' | 'participant-node',
+  op: 'try' | 'prepare',
+  gid: string,
+  branchId: string,
+  proof: WrongProof,
+  coordinator: string | null = null,
+): FuzzRequest {
+  return {
+    label: `participant ${target === 'participant-node' ? 'node' : 'fastify'} ${op} / unregistered (${proof === 'none' ? 'no proof' : proof})`,
+    target,
+    method: 'POST',
+    path: `/dtx/${op === 'try' ? 'account' : FUZZ_XA_RESOURCE}/${op}`,
+    headers: [
+      ['dtx-gid', gid],
+      ['dtx-branch-id', branchId],
+      ['dtx-op', op],
+      ['dtx-timestamp', '{{NOW}}'],
+      ['dtx-caller', '{{CALLER}}'],
+      ...(coordinator === null ? [] : [['dtx-coordinator', coordinator] as [string, string]]),
+      ['content-type', 'application/json'],
+    ],
+    body: json({ amount: 1 }),
+    sign: { key: 'good' },
+    ...wrongProof(proof),
+    expect: NOT_REGISTERED,
+  };
+}
+
+export const unregisteredFirstOps: fc.Arbitrary<FuzzRequest> = fc
+  .tuple(
+    fc.constantFrom<'participant-fastify' | 'participant-node'>('participant-fastify', 'participant-node'),
+    fc.constantFrom<'try' | 'prepare'>('try', 'prepare'),
+    fc.constantFrom('{{GID}}', '{{NEWGID}}'),
+    fc.constantFrom('b1', 'b2', 'b9'),
+    fc.constantFrom(...WRONG_PROOFS),
+    fc.constantFrom<string | null>(null, 'http://127.0.0.1:1'),
+  )
+  .map(([target, op, gid, branchId, proof, coordinator]) => unregisteredFirstOp(target, op, gid, branchId, proof, coordinator));
 
 // ---------------------------------------------------------------- the rest of the coordinator
 
@@ -973,6 +1105,149 @@ export const otherRequests: fc.Arbitrary<FuzzRequest> = fc
       headers: [['authorization', 'Bearer {{API_TOKEN}}']],
     };
   });
+
+// ---------------------------------------------------------------- whitespace in parsed headers
+
+/**
+ * A long run of spaces, tabs or both, as long as fits in Node's 16 KiB of
+ * headers: the input on which a backtracking parser of a header value takes
+ * time quadratic (or worse) in the run's length. The timing check
+ * (timing.ts) sees such a request cost far more than others of its kind.
+ */
+export const whitespaceRun: fc.Arbitrary<string> = fc
+  .tuple(fc.constantFrom(' ', '\t', ' \t'), fc.integer({ min: 2_000, max: 15_000 }))
+  .map(([unit, length]) => unit.repeat(Math.ceil(length / unit.length)).slice(0, length));
+
+/** `authorization` values around a run; `identified` when the token is still the one named (Node trims the value's ends). */
+function authorizationAround(run: string, token: string): { value: string; identified: boolean }[] {
+  return [
+    { value: `Bearer x${run}y`, identified: false },
+    { value: `Bearer${run}`, identified: false },
+    { value: `Bearer ${run}${token}`, identified: run.trim() === '' && !run.includes('\t') },
+    { value: `Bearer ${token}${run}x`, identified: false },
+    { value: `${run}Bearer ${token}${run}`, identified: true },
+    { value: `Basic${run}x`, identified: false },
+  ];
+}
+
+const authorizationWhitespace: fc.Arbitrary<FuzzRequest> = fc
+  .tuple(whitespaceRun, fc.nat({ max: 5 }), fc.constantFrom('v1 view', 'v1 begin', 'admin view', 'admin list'))
+  .map(([run, shape, route]) => {
+    const v1 = route.startsWith('v1');
+    const { value, identified } = authorizationAround(run, v1 ? '{{API_TOKEN}}' : '{{OPERATOR_TOKEN}}')[shape]!;
+    // A write only where the token cannot pass: an accepted one would be a begin like any other.
+    const begin = route === 'v1 begin' && !identified;
+    const path = begin
+      ? '/v1/transactions'
+      : v1
+        ? '/v1/transactions/{{GID}}'
+        : route === 'admin view'
+          ? '/admin/v1/transactions/{{GID}}'
+          : '/admin/v1/transactions?limit=5';
+    return {
+      label: `${begin || route !== 'v1 begin' ? route : 'v1 view'} / whitespace in authorization`,
+      target: 'coordinator' as const,
+      method: begin ? 'POST' : 'GET',
+      path,
+      headers: [['authorization', value] as [string, string], ...(begin ? [JSON_TYPE] : [])],
+      ...(begin ? { body: json({ gid: '{{NEWGID}}' }) } : {}),
+      ...(identified ? {} : { expect: v1 ? ('api-unauthenticated' as const) : ('unauthenticated' as const) }),
+    };
+  });
+
+/** A begin refused whatever its content type says (an unknown key, or a type other than JSON): only the header's parsing runs. */
+const contentTypeWhitespace: fc.Arbitrary<FuzzRequest> = fc
+  .tuple(
+    whitespaceRun,
+    fc.constantFrom(
+      (r: string) => `application/json;${r}charset=utf-8`,
+      (r: string) => `application/json${r};charset=utf-8`,
+      (r: string) => `application/${r}json`,
+      (r: string) => `application/json;${r}`,
+      (r: string) => `application/json; charset="${r}x"`,
+      (r: string) => `application/json;${r}x=y;${r.slice(0, 100)}z`,
+      (r: string) => `text/plain;${r}charset=utf-8`,
+    ),
+  )
+  .map(([run, shape]) => ({
+    label: 'v1 begin / whitespace in content-type',
+    target: 'coordinator' as const,
+    method: 'POST',
+    path: '/v1/transactions',
+    headers: [['authorization', 'Bearer {{API_TOKEN}}'] as [string, string], ['content-type', shape(run)] as [string, string]],
+    body: json({ gid: '{{NEWGID}}', fuzz: 1 }),
+    expect: 'refused' as const,
+  }));
+
+/** Other headers something parses: the console's validators, Node's expectations and connection options. */
+const otherHeaderWhitespace: fc.Arbitrary<FuzzRequest> = fc
+  .tuple(
+    whitespaceRun,
+    fc.constantFrom(
+      ['if-none-match', (r: string) => `W/"x"${r},${r.slice(0, 100)}"y"`],
+      ['if-none-match', (r: string) => `"x"${r}*`],
+      ['expect', (r: string) => `100-continue${r}x`],
+      ['connection', (r: string) => `close,${r}keep-alive`],
+    ) as fc.Arbitrary<[string, (r: string) => string]>,
+  )
+  .map(([run, [name, shape]]): FuzzRequest => {
+    const console = name === 'if-none-match';
+    return {
+      label: `${console ? 'other GET /console/console.js' : 'v1 begin'} / whitespace in ${name}`,
+      target: 'coordinator',
+      method: console ? 'GET' : 'POST',
+      path: console ? '/console/console.js' : '/v1/transactions',
+      headers: [[name, shape(run)], ...(console ? [] : [['authorization', 'Bearer {{API_TOKEN}}'] as [string, string], JSON_TYPE])],
+      ...(console ? {} : { body: json({ gid: '{{NEWGID}}', fuzz: 1 }), expect: 'refused' as const }),
+    };
+  });
+
+/** A participant's try, its dtx headers well-formed but one, which carries a run. */
+const participantHeaderWhitespace: fc.Arbitrary<FuzzRequest> = fc
+  .tuple(
+    whitespaceRun,
+    fc.constantFrom<Target>('participant-fastify', 'participant-node'),
+    fc.constantFrom(
+      ['dtx-gid', (r: string) => `{{GID}}${r}x`],
+      ['dtx-branch-id', (r: string) => `b9${r}x`],
+      ['dtx-op', (r: string) => `try${r}x`],
+      ['dtx-timestamp', (r: string) => `{{NOW}}${r}1`],
+      ['dtx-caller', (r: string) => `{{CALLER}}${r}x`],
+      ['dtx-signature', (r: string) => `${SIGNATURE_VERSION}=${r}${'0'.repeat(64)}`],
+      ['dtx-registration', (r: string) => `v1=${r}${'0'.repeat(64)}`],
+    ) as fc.Arbitrary<[string, (r: string) => string]>,
+  )
+  .map(([run, target, [name, shape]]): FuzzRequest => {
+    const headers: [string, string][] = [
+      ['dtx-gid', '{{GID}}'],
+      ['dtx-branch-id', 'b9'],
+      ['dtx-op', 'try'],
+      ['dtx-timestamp', '{{NOW}}'],
+      ['dtx-caller', '{{CALLER}}'],
+      ['content-type', 'application/json'],
+    ].map(([n, v]) => [n!, n === name ? shape(run) : v!]);
+    if (!headers.some(([n]) => n === name)) headers.push([name, shape(run)]);
+    return {
+      label: `participant ${target === 'participant-node' ? 'node' : 'fastify'} try / whitespace in ${name}`,
+      target,
+      method: 'POST',
+      path: '/dtx/account/try',
+      headers,
+      body: json({ amount: 1 }),
+      ...(name === 'dtx-signature' ? {} : { sign: { key: 'good' as const } }),
+      // The proof of whatever the headers say, so that the call gets as far as its run allows.
+      ...(name === 'dtx-registration' ? {} : { registration: { proof: 'good' as const } }),
+      expect: 'refused',
+    };
+  });
+
+/** Long runs of spaces and tabs in every header the coordinator or a participant parses. */
+export const headerWhitespace: fc.Arbitrary<FuzzRequest> = fc.oneof(
+  { weight: 3, arbitrary: authorizationWhitespace },
+  { weight: 2, arbitrary: contentTypeWhitespace },
+  { weight: 1, arbitrary: otherHeaderWhitespace },
+  { weight: 2, arbitrary: participantHeaderWhitespace },
+);
 
 // ---------------------------------------------------------------- below the application
 
@@ -1066,6 +1341,8 @@ export const anyRequest: fc.Arbitrary<FuzzRequest> = fc.oneof(
   { weight: 30, arbitrary: v1Requests },
   { weight: 20, arbitrary: adminRequests },
   { weight: 22, arbitrary: participantRequests },
+  { weight: 3, arbitrary: unregisteredFirstOps },
   { weight: 12, arbitrary: fc.oneof(v1Requests, adminRequests, participantRequests).chain(transportAbuse) },
   { weight: 2, arbitrary: otherRequests },
+  { weight: 4, arbitrary: headerWhitespace },
 );

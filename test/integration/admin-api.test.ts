@@ -13,7 +13,14 @@ import { randomBytes } from 'node:crypto';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { DtxClient } from '../../participant-sdk/index.ts';
 import { ADMIN_TOKENS, adminCall, OPERATOR, VIEWER, type AdminReply, type AdminTransaction, type AuditItem, type ListItem } from '../support/admin-api.ts';
-import { startInProcessCoordinator, testEnv, TEST_SECRET, TEST_API_TOKEN, type InProcessCoordinator } from '../support/coordinator-harness.ts';
+import {
+  startInProcessCoordinator,
+  testEnv,
+  TEST_SECRET,
+  TEST_INITIATOR_KEY,
+  TEST_API_TOKEN,
+  type InProcessCoordinator,
+} from '../support/coordinator-harness.ts';
 import { createTestDatabase, uniqueRedisPrefix, type TestDatabase } from '../support/databases.ts';
 import { startTestParticipant, type TestParticipant } from '../support/test-participant.ts';
 import { waitFor } from '../../tools/wait.ts';
@@ -49,10 +56,10 @@ beforeAll(async () => {
     }),
   );
   fast = await startInProcessCoordinator(testEnv(fastDb!.url, inject('redisUrl'), uniqueRedisPrefix('admin-fast'), { DTX_ADMIN_TOKENS: ADMIN_TOKENS }));
-  bank = await startTestParticipant(bankDb!.url, { secret: TEST_SECRET });
-  fastBank = await startTestParticipant(fastBankDb!.url, { secret: TEST_SECRET });
-  slowDtx = new DtxClient({ coordinatorUrl: slow.url, secret: TEST_SECRET, apiToken: TEST_API_TOKEN });
-  fastDtx = new DtxClient({ coordinatorUrl: fast.url, secret: TEST_SECRET, apiToken: TEST_API_TOKEN });
+  bank = await startTestParticipant(bankDb!.url, { coordinatorKey: TEST_SECRET });
+  fastBank = await startTestParticipant(fastBankDb!.url, { coordinatorKey: TEST_SECRET });
+  slowDtx = new DtxClient({ coordinatorUrl: slow.url, initiatorKey: TEST_INITIATOR_KEY, apiToken: TEST_API_TOKEN });
+  fastDtx = new DtxClient({ coordinatorUrl: fast.url, initiatorKey: TEST_INITIATOR_KEY, apiToken: TEST_API_TOKEN });
 });
 
 afterEach(() => {

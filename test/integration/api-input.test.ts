@@ -8,7 +8,8 @@ import { once } from 'node:events';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { startInProcessCoordinator, testEnv, TEST_API_HEADERS, type InProcessCoordinator } from '../support/coordinator-harness.ts';
+import { registrationProof } from '../../protocol/index.ts';
+import { startInProcessCoordinator, testEnv, TEST_API_HEADERS, TEST_SECRET, type InProcessCoordinator } from '../support/coordinator-harness.ts';
 import { createTestDatabase, uniqueRedisPrefix, type TestDatabase } from '../support/databases.ts';
 import { waitFor } from '../../tools/wait.ts';
 
@@ -64,6 +65,12 @@ const branch = (branchId: string, payload: unknown = { amount: 1 }) => ({
   cancelUrl: `${participantUrl}/${branchId}/cancel`,
   payload,
 });
+
+/**
+ * The registration proof the coordinator hands the `tests` caller for its branch `branchId` of
+ * `gid`: keyed with its key for the stub participant (the shared DTX_SECRET here).
+ */
+const proofOf = (gid: string, branchId: string) => registrationProof(TEST_SECRET, { gid, branchId, caller: 'tests' });
 
 async function call(method: Method, url: string, body?: unknown, headers: Record<string, string> = {}): Promise<Reply> {
   const response = await coordinator.coordinator.app.inject({
@@ -327,6 +334,14 @@ describe('begin: POST /v1/transactions', () => {
     expect((await view(gid)).branches[0]?.confirmUrl).toBe(url);
   });
 
+  it('a URL with an encoded "/" in its path → 400 INVALID_URL naming the field, nothing created', async () => {
+    const gid = newGid('encsep');
+    const confirmUrl = `${participantUrl}/dtx/..%2Fadmin`;
+    const body = expectError(await call('POST', '/v1/transactions', { gid, branches: [{ ...branch('b1'), confirmUrl }] }), 400, 'INVALID_URL');
+    expect(body.message).toContain('branches[0].confirmUrl');
+    await expectNoTransaction(gid);
+  });
+
   it.each([
     ['65 chars', long(65)],
     ['empty', ''],
@@ -371,7 +386,17 @@ describe('begin: POST /v1/transactions', () => {
 
     const second = await call('POST', '/v1/transactions', { gid, branches: [branch('b1')] });
     expect(second.status, second.text).toBe(200);
-    expect(second.json()).toEqual({ gid, status: 'trying', deadlineAt: first.json().deadlineAt, created: false });
+    // `caller`: who the coordinator authenticated (the token's name), the name a DtxClient sends its tries as;
+    // `proofs`: the branch's registration proof again, for an initiator whose first reply was lost.
+    expect(second.json()).toEqual({
+      gid,
+      status: 'trying',
+      deadlineAt: first.json().deadlineAt,
+      created: false,
+      caller: 'tests',
+      proofs: { b1: proofOf(gid, 'b1') },
+    });
+    expect(second.json().proofs).toEqual(first.json().proofs);
     const bare = await call('POST', '/v1/transactions', { gid });
     expect(bare.status, bare.text).toBe(200);
     expect(bare.json()).toMatchObject({ gid, status: 'trying', created: false });
@@ -456,11 +481,12 @@ describe('register: POST /v1/transactions/:gid/branches', () => {
     const gid = await begin();
     const first = await call('POST', `/v1/transactions/${gid}/branches`, { branches: [branch('b1')] });
     expect(first.status, first.text).toBe(200);
-    expect(first.json()).toEqual({ gid, status: 'trying', registered: ['b1'] });
+    expect(first.json()).toEqual({ gid, status: 'trying', registered: ['b1'], caller: 'tests', proofs: { b1: proofOf(gid, 'b1') } });
     await expectNothingWritten(gid, async () => {
       const second = await call('POST', `/v1/transactions/${gid}/branches`, { branches: [branch('b1')] });
       expect(second.status, second.text).toBe(200);
-      expect(second.json()).toEqual({ gid, status: 'trying', registered: [] });
+      // A re-send by the caller that registered it: the same proof again (its first reply may have been lost).
+      expect(second.json()).toEqual({ gid, status: 'trying', registered: [], caller: 'tests', proofs: { b1: proofOf(gid, 'b1') } });
     });
   });
 
@@ -493,7 +519,7 @@ describe('register: POST /v1/transactions/:gid/branches', () => {
       expectError(await call('POST', `/v1/transactions/${gid}/branches`, { branches: [branch('b1'), branch('b2')] }), 409, 'ILLEGAL_STATE');
       const again = await call('POST', `/v1/transactions/${gid}/branches`, { branches: [branch('b1')] });
       expect(again.status, again.text).toBe(200);
-      expect(again.json()).toEqual({ gid, status: 'confirmed', registered: [] });
+      expect(again.json()).toEqual({ gid, status: 'confirmed', registered: [], caller: 'tests', proofs: { b1: proofOf(gid, 'b1') } });
     });
   });
 

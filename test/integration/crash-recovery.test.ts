@@ -14,6 +14,7 @@ import {
   testEnv,
   TEST_API_TOKEN,
   TEST_SECRET,
+  TEST_INITIATOR_KEY,
   type CoordinatorProcess,
   type InProcessCoordinator,
 } from '../support/coordinator-harness.ts';
@@ -27,7 +28,7 @@ import { waitFor } from '../../tools/wait.ts';
 /** Two participants, each with its own database: one branch of every transaction on each. */
 async function startBanks(label: string): Promise<{ banks: TestParticipant[]; dbs: TestDatabase[] }> {
   const dbs = await Promise.all([createTestDatabase(inject('mysqlUrl'), `${label}_a`), createTestDatabase(inject('mysqlUrl'), `${label}_b`)]);
-  const banks = await Promise.all(dbs.map((db) => startTestParticipant(db.url, { secret: TEST_SECRET })));
+  const banks = await Promise.all(dbs.map((db) => startTestParticipant(db.url, { coordinatorKey: TEST_SECRET })));
   return { banks, dbs };
 }
 
@@ -106,7 +107,13 @@ describe('coordinator SIGKILLed after logging the decision, before phase two com
 
   function client(url: string): DtxClient {
     // No transport retries: the submit must fail when its coordinator dies, not go elsewhere.
-    const dtx = new DtxClient({ coordinatorUrl: url, secret: TEST_SECRET, apiToken: TEST_API_TOKEN, coordinatorTimeoutMs: 10_000, coordinatorRetries: 0 });
+    const dtx = new DtxClient({
+      coordinatorUrl: url,
+      initiatorKey: TEST_INITIATOR_KEY,
+      apiToken: TEST_API_TOKEN,
+      coordinatorTimeoutMs: 10_000,
+      coordinatorRetries: 0,
+    });
     clients.push(dtx);
     return dtx;
   }
@@ -252,7 +259,7 @@ describe('Redis loses its keys, or dies (private Redis)', () => {
     coordinator = await startInProcessCoordinator(testEnv(coordinatorDb.url, redisServer.url, uniqueRedisPrefix(label)));
     dtx = new DtxClient({
       coordinatorUrl: coordinator.url,
-      secret: TEST_SECRET,
+      initiatorKey: TEST_INITIATOR_KEY,
       apiToken: TEST_API_TOKEN,
       coordinatorTimeoutMs: 10_000,
       coordinatorRetries: 0,

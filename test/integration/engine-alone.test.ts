@@ -34,7 +34,7 @@ describe('the engine without a server or a queue', () => {
     logDb = await createTestDatabase(inject('mysqlUrl'), 'engine_alone_log');
     bankDb = await createTestDatabase(inject('mysqlUrl'), 'engine_alone_bank');
     log = await openLogStore(logDb.url);
-    bank = await startTestParticipant(bankDb.url, { secret: TEST_SECRET });
+    bank = await startTestParticipant(bankDb.url, { coordinatorKey: TEST_SECRET });
     client = new HttpBranchClient({ keyFor: () => TEST_SECRET, timeoutMs: 2_000, connectionsPerOrigin: 4, now: Date.now });
     const scheduler: RetryScheduler = {
       schedule: async (gid, at) => {
@@ -69,14 +69,17 @@ describe('the engine without a server or a queue', () => {
   async function tried(label: string): Promise<string> {
     const gid = `${label}-${randomBytes(5).toString('hex')}`;
     const payload = JSON.stringify({ amount: 1 });
-    await engine.service.begin({
+    const begun = await engine.service.begin({
       gid,
       caller: 'tests',
       mode: 'tcc',
       timeoutMs: 60_000,
       branches: [{ branchId: '01', operations: { confirm: `${bank.resourceUrl}/confirm`, cancel: `${bank.resourceUrl}/cancel` }, payload }],
     });
-    expect((await callBranch(`${bank.resourceUrl}/try`, { gid, branchId: '01', op: 'try', payload: { amount: 1 } })).statusCode).toBe(200);
+    // The try carries the registration proof the begin answered, as an initiator's does.
+    const registration = begun.proofs?.['01'];
+    expect(registration).toMatch(/^v1=[0-9a-f]{64}$/);
+    expect((await callBranch(`${bank.resourceUrl}/try`, { gid, branchId: '01', op: 'try', payload: { amount: 1 }, registration })).statusCode).toBe(200);
     return gid;
   }
 

@@ -110,13 +110,40 @@ describe('transactional messages on the coordinator', () => {
     expect(done?.events.some((e) => e.kind === 'attention')).toBe(true);
   });
 
-  it('aborted by its sender: nothing is delivered, and a late submit is refused', async () => {
+  it('aborted by its sender, whose check-back says it never committed: nothing is delivered, and a late submit is refused', async () => {
     const gid = newGid();
+    sender.answer((c) => (c.headers['dtx-gid'] === gid ? 409 : 200));
     await prepare(gid);
     expect((await call('POST', `/v1/transactions/${gid}/abort`, { reason: 'local transaction failed' })).body).toMatchObject({ status: 'aborted' });
+    // The abort was decided by the sender's own record, asked first.
+    expect(sender.calls.filter((c) => c.headers['dtx-gid'] === gid).map((c) => c.headers['dtx-op'])).toEqual(['check']);
+    expect((await view(gid)).transaction.reason).toContain('check-back: the initiator never committed');
     expect((await call('POST', `/v1/transactions/${gid}/submit`, {})).body).toMatchObject({ code: 'ILLEGAL_STATE', status: 'aborted' });
     expect(receivers.calls.filter((c) => c.headers['dtx-gid'] === gid)).toEqual([]);
     expect((await view(gid)).branches.map((b) => b.status)).toEqual(['dropped', 'dropped']);
+  });
+
+  it('an abort of a message whose check-back says it committed is refused 409 ILLEGAL_STATE, and the message is delivered', async () => {
+    const gid = newGid();
+    await prepare(gid);
+    expect(await call('POST', `/v1/transactions/${gid}/abort`, { reason: 'changed my mind', waitMs: 5_000 })).toMatchObject({
+      status: 409,
+      body: { code: 'ILLEGAL_STATE' },
+    });
+    expect((await until(gid, 'delivered'))?.transaction.reason).toContain('check-back: the initiator committed');
+    expect(receivers.calls.filter((c) => c.headers['dtx-gid'] === gid)).toHaveLength(2);
+  });
+
+  it('an abort of a message whose check-back does not answer leaves it prepared (200, status prepared), for the check-back at its deadline', async () => {
+    const gid = newGid();
+    sender.answer((c) => (c.headers['dtx-gid'] === gid ? 500 : 200));
+    await prepare(gid);
+    expect(await call('POST', `/v1/transactions/${gid}/abort`, { reason: 'local transaction failed' })).toMatchObject({
+      status: 200,
+      body: { gid, status: 'prepared' },
+    });
+    expect((await view(gid)).transaction).toMatchObject({ status: 'prepared', needsAttention: false });
+    expect(receivers.calls.filter((c) => c.headers['dtx-gid'] === gid)).toEqual([]);
   });
 
   it.each([

@@ -69,7 +69,8 @@ async function startService(db: TestDatabase, resources: Parameters<typeof creat
     t.string('gid', 128);
     t.string('note', 64);
   });
-  const participant = createParticipant({ knex, resources, secret: TEST_SECRET, logger: pino({ level: 'silent' }) });
+  // Senders and receivers take no tries: the coordinator's key is the only one they verify with.
+  const participant = createParticipant({ knex, resources, coordinatorKey: TEST_SECRET, logger: pino({ level: 'silent' }) });
   await participant.migrate();
   const app = Fastify({ logger: false, forceCloseConnections: true });
   await app.register(dtxParticipantPlugin, { participant, prefix: '/dtx' });
@@ -102,11 +103,11 @@ describe('transactional messages end to end', () => {
       .deliver('credit', { url: `${receiver.url}/dtx/credit`, payload: { gid, amount: 5 } });
 
   /** The prepare alone, as commitWith sends it first; what follows is up to the test. */
-  const prepareOnly = (gid: string) =>
+  const prepareOnly = (gid: string, options: { timeoutMs?: number; checkUrl?: string } = {}) =>
     dtx.coordinator.prepareMessage({
       gid,
-      checkUrl: `${sender.url}/dtx/outbox/check`,
-      timeoutMs: 300,
+      checkUrl: options.checkUrl ?? `${sender.url}/dtx/outbox/check`,
+      timeoutMs: options.timeoutMs ?? 300,
       branches: [{ id: 'credit', url: `${receiver.url}/dtx/credit/deliver`, payload: { gid, amount: 5 } }],
     });
 
@@ -152,7 +153,8 @@ describe('transactional messages end to end', () => {
       ],
       'credits',
     );
-    dtx = new DtxClient({ coordinatorUrl: coordinator.url, apiToken: TEST_API_TOKEN, secret: TEST_SECRET });
+    // A message's sender tries nothing: it holds no key at the participants.
+    dtx = new DtxClient({ coordinatorUrl: coordinator.url, apiToken: TEST_API_TOKEN, initiatorKey: null });
   });
 
   afterAll(async () => {
@@ -205,8 +207,30 @@ describe('transactional messages end to end', () => {
         throw failure;
       }),
     ).rejects.toBe(failure);
-    await until(gid, 'aborted');
+    // The abort is decided by the sender's own record: its check-back says "never committed".
+    expect(await until(gid, 'aborted')).toMatchObject({ reason: expect.stringContaining('check-back: the initiator never committed') });
     expect(await rows(sender, 'orders', gid)).toBe(0);
+    expect(await rows(receiver, 'credits', gid)).toBe(0);
+  });
+
+  it("an abort of a prepared message whose sender committed is refused 409, and the message is delivered: the sender's record decides", async () => {
+    const gid = newGid();
+    await prepareOnly(gid, { timeoutMs: 60_000 });
+    await sender.knex.transaction(async (trx) => {
+      await claimSenderRow(trx, 'dtx_barrier', gid, 'commit', Date.now());
+      await trx('orders').insert({ gid, note: 'order' });
+    });
+    await expect(dtx.coordinator.abort(gid, { reason: 'changed my mind', waitMs: 5_000 })).rejects.toMatchObject({ httpStatus: 409, code: 'ILLEGAL_STATE' });
+    expect(await until(gid, 'delivered')).toMatchObject({ reason: expect.stringContaining('check-back: the initiator committed') });
+    expect(await rows(receiver, 'credits', gid)).toBe(1);
+  });
+
+  it('an abort of a prepared message whose check-back does not answer leaves it prepared, and says so', async () => {
+    const gid = newGid();
+    // A loopback port nothing listens on: the check-back is refused a connection.
+    await prepareOnly(gid, { timeoutMs: 60_000, checkUrl: `http://127.0.0.1:${await pickFreePort()}/dtx/outbox/check` });
+    expect(await dtx.coordinator.abort(gid, { reason: 'changed my mind', waitMs: 1_000 })).toMatchObject({ gid, status: 'prepared' });
+    expect(await status(gid)).toMatchObject({ status: 'prepared' });
     expect(await rows(receiver, 'credits', gid)).toBe(0);
   });
 
@@ -341,7 +365,7 @@ describe('transactional messages end to end', () => {
       const client = new DtxClient({
         coordinatorUrl: started.url,
         apiToken: TEST_API_TOKEN,
-        secret: TEST_SECRET,
+        initiatorKey: null,
         coordinatorTimeoutMs: 10_000,
         coordinatorRetries: 0,
       });

@@ -32,7 +32,8 @@ import { createTestDatabase } from '../support/databases.ts';
 import type { TestDatabase } from '../support/databases.ts';
 import { fastifyTransport, nodeTransport, type Reply, type Transport } from '../support/participant-transports.ts';
 
-const SECRET = 'message-http-secret-0123456789';
+/** The coordinator's key: deliveries and check-backs are the coordinator's calls, verified with it only. */
+const COORDINATOR_KEY = 'message-http-secret-0123456789';
 const NOW = 1_700_000_000_000;
 const PREFIX = '/dtx';
 const PUBLIC_URL = `http://participant.test${PREFIX}`;
@@ -105,7 +106,8 @@ async function makeParticipant(kind: string): Promise<Participant> {
   const participant = createParticipant({
     knex,
     resources: [RECEIVERS[kind]!, outbox],
-    secret: SECRET,
+    // Receivers and senders take no tries: no initiator keys.
+    coordinatorKey: COORDINATOR_KEY,
     publicUrl: PUBLIC_URL,
     now: () => NOW,
     logger: pino({ level: 'silent' }),
@@ -120,7 +122,7 @@ interface CallSpec {
   branchId?: string;
   resource?: string;
   payload?: unknown;
-  secret?: string;
+  key?: string;
 }
 
 function request(spec: CallSpec): { path: string; headers: Record<string, string>; body: string } {
@@ -128,7 +130,7 @@ function request(spec: CallSpec): { path: string; headers: Record<string, string
   const path = `${PREFIX}/${spec.resource ?? (spec.op === 'check' ? 'outbox' : 'notes')}/${spec.op}`;
   const branchId = spec.branchId ?? (spec.op === 'check' ? MESSAGE_SENDER_BRANCH : 'notify');
   const url = new URL(path, PUBLIC_URL);
-  return { path, body, headers: callHeaders(spec.secret ?? SECRET, { url, gid: spec.gid ?? 'msg-1', branchId, op: spec.op, body, timestamp: NOW }) };
+  return { path, body, headers: callHeaders(spec.key ?? COORDINATOR_KEY, { url, gid: spec.gid ?? 'msg-1', branchId, op: spec.op, body, timestamp: NOW }) };
 }
 
 async function send(t: Transport, spec: CallSpec): Promise<Reply> {
@@ -260,8 +262,8 @@ describe.each([
 
   it('refuses a forged delivery and a forged check-back 401, writing nothing', async () => {
     const t = await connect();
-    expect(await send(t, { op: 'deliver', secret: 'not-the-secret-at-all' })).toMatchObject({ status: 401, body: { code: 'SIGNATURE_MISMATCH' } });
-    expect(await send(t, { op: 'check', secret: 'not-the-secret-at-all' })).toMatchObject({ status: 401, body: { code: 'SIGNATURE_MISMATCH' } });
+    expect(await send(t, { op: 'deliver', key: 'not-the-secret-at-all' })).toMatchObject({ status: 401, body: { code: 'SIGNATURE_MISMATCH' } });
+    expect(await send(t, { op: 'check', key: 'not-the-secret-at-all' })).toMatchObject({ status: 401, body: { code: 'SIGNATURE_MISMATCH' } });
     expect(await barrierRows()).toEqual([]);
   });
 });
@@ -276,7 +278,7 @@ describe.each([
 
   beforeEach(async () => {
     coordinator = await startStubCoordinator();
-    dtx = new DtxClient({ coordinatorUrl: coordinator.url, apiToken: null, secret: null, coordinatorRetries: 0, now: () => NOW });
+    dtx = new DtxClient({ coordinatorUrl: coordinator.url, apiToken: null, initiatorKey: null, coordinatorRetries: 0, now: () => NOW });
     transport = await makeTransport(await makeParticipant('knex handler'));
   });
 
@@ -378,7 +380,7 @@ describe('commitWith against a stub coordinator', () => {
 
   beforeEach(async () => {
     coordinator = await startStubCoordinator();
-    dtx = new DtxClient({ coordinatorUrl: coordinator.url, apiToken: null, secret: null, coordinatorRetries: 0, now: () => NOW });
+    dtx = new DtxClient({ coordinatorUrl: coordinator.url, apiToken: null, initiatorKey: null, coordinatorRetries: 0, now: () => NOW });
     await (await makeParticipant('knex handler')).migrate();
   });
 
@@ -432,8 +434,14 @@ describe('commitWith against a stub coordinator', () => {
       });
     await expect(sending).rejects.toBe(failure);
     expect(await effects()).toBe(0);
-    expect(await barrierRows()).toEqual([]);
+    // The sender row is claimed as "never committed" before the abort: a twin of this gid sent again cannot commit later.
+    expect(await barrierRows()).toEqual([{ gid: 'msg-b', branch_id: MESSAGE_SENDER_BRANCH, op: 'check', origin_op: 'check' }]);
     expect(coordinator.calls.map((c) => c.path)).toEqual(['/v1/messages', '/v1/transactions/msg-b/abort']);
+    const late = dtx
+      .message({ gid: 'msg-b', checkUrl: 'http://orders.test/dtx/outbox/check' })
+      .deliver('points', { url: 'http://loyalty.test/dtx/award-points' });
+    await expect(late.commitWith(knex, insertOrder('msg-b'))).rejects.toBeInstanceOf(MessageAbortedError);
+    expect(await effects()).toBe(0);
   });
 
   it('keeps the commit when the submit cannot get through: the outcome says prepared, for the check-back to deliver', async () => {

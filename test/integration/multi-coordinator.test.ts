@@ -14,6 +14,7 @@ import {
   TEST_API_HEADERS,
   TEST_API_TOKEN,
   TEST_SECRET,
+  TEST_INITIATOR_KEY,
   type CoordinatorProcess,
   type InProcessCoordinator,
 } from '../support/coordinator-harness.ts';
@@ -46,14 +47,21 @@ describe('two coordinator processes under load, one SIGKILLed mid-run', () => {
       createTestDatabase(inject('mysqlUrl'), 'multi_bank_b'),
     ]);
     log = openCoordinatorLog(coordinatorDb.url);
-    banks = await Promise.all(bankDbs.map((db) => startTestParticipant(db.url, { secret: TEST_SECRET })));
+    banks = await Promise.all(bankDbs.map((db) => startTestParticipant(db.url, { coordinatorKey: TEST_SECRET })));
     const env = testEnv(coordinatorDb.url, inject('redisUrl'), uniqueRedisPrefix('multi'));
     // One after the other: the first applies the migrations.
     for (const id of ['mc-1', 'mc-2']) {
       coordinators.push(await startCoordinatorProcess({ ...env, DTX_INSTANCE_ID: id }, await pickFreePort()));
     }
     clients = coordinators.map(
-      (c) => new DtxClient({ coordinatorUrl: c.url, secret: TEST_SECRET, apiToken: TEST_API_TOKEN, coordinatorTimeoutMs: 10_000, coordinatorRetries: 0 }),
+      (c) =>
+        new DtxClient({
+          coordinatorUrl: c.url,
+          initiatorKey: TEST_INITIATOR_KEY,
+          apiToken: TEST_API_TOKEN,
+          coordinatorTimeoutMs: 10_000,
+          coordinatorRetries: 0,
+        }),
     );
   });
 
@@ -215,12 +223,12 @@ describe('lease takeover between two in-process coordinators', () => {
 
   beforeAll(async () => {
     [coordinatorDb, bankDb] = await Promise.all([createTestDatabase(inject('mysqlUrl'), 'lease_coord'), createTestDatabase(inject('mysqlUrl'), 'lease_bank')]);
-    bank = await startTestParticipant(bankDb.url, { secret: TEST_SECRET });
+    bank = await startTestParticipant(bankDb.url, { coordinatorKey: TEST_SECRET });
     const env = testEnv(coordinatorDb.url, inject('redisUrl'), uniqueRedisPrefix('lease'));
     // The holder answers submit at once, without waiting for phase two, and stops without grace.
     holder = await startInProcessCoordinator({ ...env, DTX_INSTANCE_ID: 'lease-a', DTX_SUBMIT_WAIT_MS: '0', DTX_SHUTDOWN_GRACE_MS: '0' });
     successor = await startInProcessCoordinator({ ...env, DTX_INSTANCE_ID: 'lease-b' });
-    dtx = new DtxClient({ coordinatorUrl: holder.url, secret: TEST_SECRET, apiToken: TEST_API_TOKEN, coordinatorRetries: 0 });
+    dtx = new DtxClient({ coordinatorUrl: holder.url, initiatorKey: TEST_INITIATOR_KEY, apiToken: TEST_API_TOKEN, coordinatorRetries: 0 });
   });
 
   afterAll(async () => {

@@ -5,7 +5,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { DtxClient, TryFailedError, TryRejectedError } from '../../participant-sdk/index.ts';
-import { TEST_SECRET, TEST_API_TOKEN, type InProcessCoordinator } from '../support/coordinator-harness.ts';
+import { TEST_INITIATOR_KEY, TEST_API_TOKEN, type InProcessCoordinator } from '../support/coordinator-harness.ts';
 import { startCoordinatorWithBank, type CoordinatorWithBank } from '../support/coordinator-with-bank.ts';
 import { startHoldingProxy } from '../support/holding-proxy.ts';
 import type { TestParticipant } from '../support/test-participant.ts';
@@ -22,7 +22,7 @@ describe('participant faults', () => {
   beforeAll(async () => {
     env = await startCoordinatorWithBank(inject('mysqlUrl'), inject('redisUrl'), 'faults');
     ({ coordinator, bank, dtx } = env);
-    impatient = new DtxClient({ coordinatorUrl: coordinator.url, secret: TEST_SECRET, apiToken: TEST_API_TOKEN, tryTimeoutMs: 300 });
+    impatient = new DtxClient({ coordinatorUrl: coordinator.url, initiatorKey: TEST_INITIATOR_KEY, apiToken: TEST_API_TOKEN, tryTimeoutMs: 300 });
   });
 
   afterEach(() => {

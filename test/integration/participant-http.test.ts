@@ -19,6 +19,7 @@ import {
   dtxParticipantPlugin,
   HEADERS,
   ParticipantConfigError,
+  registrationProof,
   sign,
 } from '../../participant-sdk/index.ts';
 import type { BranchOp, Participant } from '../../participant-sdk/index.ts';
@@ -30,7 +31,16 @@ import { fastifyTransport, nodeTransport, type Reply, type Transport } from '../
 type StatusAndBody = Pick<Reply, 'status' | 'body'>;
 const statusAndBody = ({ status, body }: Reply): StatusAndBody => ({ status, body });
 
-const SECRET = 'test-secret-0123456789';
+/** The key the coordinator signs with: it verifies the coordinator's ops (confirm, cancel) only. */
+const COORDINATOR_KEY = 'test-secret-0123456789';
+/** The initiator that may try here, and its own key: it verifies tries only. */
+const INITIATOR = 'orders';
+const INITIATOR_KEY = 'orders-initiator-key-0123456789';
+/** Another initiator with a key here, to tell initiators apart. */
+const OTHER_INITIATOR = 'billing';
+const OTHER_INITIATOR_KEY = 'billing-initiator-key-0123456789';
+/** A participant's keys: signed calls only, or (null) insecure development mode. */
+type Keys = 'signed' | null;
 const NOW = 1_700_000_000_000;
 const PREFIX = '/dtx';
 /** The participant's pinned public URL: signatures are checked against its host and path, whatever the transport's Host. */
@@ -104,7 +114,7 @@ const RESOURCES = { 'knex handlers': transferOut, 'plain-SQL handlers': transfer
 type ResourceKind = keyof typeof RESOURCES;
 let resourceKind: ResourceKind = 'knex handlers';
 
-async function makeParticipant(secret: string | null, extra: { publicUrl?: string } = { publicUrl: PUBLIC_URL }): Promise<Participant> {
+async function makeParticipant(keys: Keys, extra: { publicUrl?: string } = { publicUrl: PUBLIC_URL }): Promise<Participant> {
   const sink = new Writable({
     write(chunk: Buffer, _encoding, done) {
       for (const line of chunk.toString('utf8').split('\n')) if (line) logLines.push(JSON.parse(line) as Record<string, unknown>);
@@ -114,8 +124,9 @@ async function makeParticipant(secret: string | null, extra: { publicUrl?: strin
   const participant = createParticipant({
     knex,
     resources: [RESOURCES[resourceKind]],
-    secret,
-    insecureDevMode: secret === null,
+    ...(keys === null
+      ? { insecureDevMode: true }
+      : { coordinatorKey: COORDINATOR_KEY, initiatorKeys: { [INITIATOR]: INITIATOR_KEY, [OTHER_INITIATOR]: OTHER_INITIATOR_KEY } }),
     ...extra,
     now: () => NOW,
     logger: pino({ level: 'debug' }, sink),
@@ -141,7 +152,19 @@ interface CallSpec {
   body?: string;
   /** Body the signature is computed over, to tamper with the body after signing. */
   signedBody?: string;
-  secret?: string | null;
+  /**
+   * The key the call is signed with (null: unsigned). Default: the key the participant verifies the
+   * op with — the initiator's for a try, the coordinator's for the others.
+   */
+  key?: string | null;
+  /** The `dtx-caller` header ('' sends none). Default: the initiator, as it tries and as the coordinator asserts it. */
+  caller?: string;
+  /**
+   * A try's `dtx-registration` header (null sends none). Default: the coordinator's registration
+   * proof for the call's gid, branch and caller, as the coordinator's reply to the registration
+   * hands it to the initiator; none for the coordinator's ops.
+   */
+  registration?: string | null;
   timestamp?: number;
   /** The host the call is signed for (default: the pinned public URL's). */
   signedHost?: string;
@@ -155,7 +178,8 @@ function request(spec: CallSpec): { path: string; headers: Record<string, string
   const branchId = spec.branchId ?? '01';
   const body = spec.body ?? JSON.stringify(spec.payload ?? { account: 'alice', amount: 30 });
   const timestamp = spec.timestamp ?? NOW;
-  const secret = spec.secret === undefined ? SECRET : spec.secret;
+  const key = spec.key === undefined ? (spec.op === 'try' ? INITIATOR_KEY : COORDINATOR_KEY) : spec.key;
+  const caller = spec.caller ?? INITIATOR;
   const path = `${PREFIX}/${spec.resource ?? 'transfer-out'}/${spec.pathOp ?? spec.op}`;
   const headers: Record<string, string> = {
     'content-type': 'application/json',
@@ -164,13 +188,17 @@ function request(spec: CallSpec): { path: string; headers: Record<string, string
     [HEADERS.op]: spec.op,
     [HEADERS.timestamp]: String(timestamp),
   };
-  if (secret !== null) {
+  if (caller !== '') headers[HEADERS.caller] = caller;
+  const registration = spec.registration === undefined && spec.op === 'try' ? registrationProof(COORDINATOR_KEY, { gid, branchId, caller }) : spec.registration;
+  if (typeof registration === 'string') headers[HEADERS.registration] = registration;
+  if (key !== null) {
     const host = spec.signedHost ?? new URL(PUBLIC_URL).host;
-    headers[HEADERS.signature] = sign(secret, {
+    headers[HEADERS.signature] = sign(key, {
       method: 'POST',
       host,
       path,
       coordinator: '',
+      caller,
       gid,
       branchId,
       op: spec.op,
@@ -211,8 +239,8 @@ describe.each([
     transport = undefined;
   });
 
-  async function connect(secret: string | null = SECRET): Promise<Transport> {
-    transport = await makeTransport(await makeParticipant(secret));
+  async function connect(keys: Keys = 'signed'): Promise<Transport> {
+    transport = await makeTransport(await makeParticipant(keys));
     return transport;
   }
 
@@ -229,10 +257,10 @@ describe.each([
   });
 
   it.each([
-    ['unsigned', { op: 'try', secret: null }, 'SIGNATURE_MISSING'],
+    ['unsigned', { op: 'try', key: null }, 'SIGNATURE_MISSING'],
     ['stale', { op: 'try', timestamp: NOW - 5 * 60_000 - 1 }, 'SIGNATURE_STALE'],
     ['from the future', { op: 'try', timestamp: NOW + 5 * 60_000 + 1 }, 'SIGNATURE_STALE'],
-    ['forged', { op: 'try', secret: 'not-the-secret' }, 'SIGNATURE_MISMATCH'],
+    ['forged', { op: 'try', key: 'not-the-secret' }, 'SIGNATURE_MISMATCH'],
     [
       'with a tampered body',
       { op: 'try', signedBody: JSON.stringify({ account: 'alice', amount: 30 }), payload: { account: 'alice', amount: 3000 } },
@@ -245,6 +273,87 @@ describe.each([
     expect(reply.status).toBe(401);
     expect(reply.body['code']).toBe(code);
     expect(await effects()).toBe(0);
+    expect(await barrierRows()).toBe(0);
+  });
+
+  // Keys by role: an initiator's key signs its own tries only, the coordinator's key its ops only.
+  it.each<[string, CallSpec & { relabel?: string }, string]>([
+    // What a try was before: signed with the one shared key, no caller. Now nobody's key verifies it.
+    ['signed with the coordinator key, naming no caller', { op: 'try', key: COORDINATOR_KEY, caller: '' }, 'SIGNATURE_UNKNOWN_CALLER'],
+    ['signed with the coordinator key for the initiator', { op: 'try', key: COORDINATOR_KEY }, 'SIGNATURE_MISMATCH'],
+    ['from a caller with no key here', { op: 'try', key: INITIATOR_KEY, caller: 'stranger' }, 'SIGNATURE_UNKNOWN_CALLER'],
+    ['signed by one initiator in the name of another', { op: 'try', key: INITIATOR_KEY, caller: OTHER_INITIATOR }, 'SIGNATURE_MISMATCH'],
+    [
+      'signed with the coordinator key whose caller is relabelled',
+      { op: 'confirm', key: COORDINATOR_KEY, caller: INITIATOR, relabel: OTHER_INITIATOR },
+      'SIGNATURE_MISMATCH',
+    ],
+  ])('refuses a call %s with 401', async (_case, { relabel, ...spec }, code) => {
+    const t = await connect();
+    if (spec.op === 'confirm') expect((await send(t, { op: 'try' })).status).toBe(200);
+    const r = request(spec);
+    const reply = statusAndBody(await t.post(r.path, relabel === undefined ? r.headers : { ...r.headers, [HEADERS.caller]: relabel }, r.body));
+    expect(reply.status).toBe(401);
+    expect(reply.body['code']).toBe(code);
+    expect(await effects(spec.op)).toBe(0);
+  });
+
+  it("refuses a coordinator op signed with an initiator's key: an initiator cannot confirm or cancel by itself", async () => {
+    const t = await connect();
+    expect((await send(t, { op: 'try' })).status).toBe(200);
+    for (const op of ['confirm', 'cancel'] as const) {
+      for (const key of [INITIATOR_KEY, OTHER_INITIATOR_KEY]) {
+        const reply = await send(t, { op, key });
+        expect([reply.status, reply.body['code']], `${op} signed with an initiator key`).toEqual([401, 'SIGNATURE_MISMATCH']);
+      }
+    }
+    expect(await effects('confirm')).toBe(0);
+    expect(await effects('cancel')).toBe(0);
+    // The coordinator's key does it.
+    expect((await send(t, { op: 'confirm' })).status).toBe(200);
+  });
+
+  it('takes a try from each initiator with a key here, each signed with its own key', async () => {
+    const t = await connect();
+    expect((await send(t, { op: 'try', branchId: '01' })).status).toBe(200);
+    expect((await send(t, { op: 'try', branchId: '02', key: OTHER_INITIATOR_KEY, caller: OTHER_INITIATOR })).status).toBe(200);
+    expect(await effects('try')).toBe(2);
+  });
+
+  // The registration proof: the coordinator's word (keyed with its key here) that this branch is registered for this caller.
+  it.each<[string, CallSpec]>([
+    ['without a registration proof', { op: 'try', registration: null }],
+    [
+      'with the proof of another branch',
+      { op: 'try', registration: registrationProof(COORDINATOR_KEY, { gid: 'gid-http-1', branchId: '02', caller: INITIATOR }) },
+    ],
+    [
+      'with the proof of another transaction',
+      { op: 'try', registration: registrationProof(COORDINATOR_KEY, { gid: 'gid-http-2', branchId: '01', caller: INITIATOR }) },
+    ],
+    [
+      'with the proof of another caller’s branch',
+      { op: 'try', registration: registrationProof(COORDINATOR_KEY, { gid: 'gid-http-1', branchId: '01', caller: OTHER_INITIATOR }) },
+    ],
+    [
+      'with a proof the initiator made with its own key',
+      { op: 'try', registration: registrationProof(INITIATOR_KEY, { gid: 'gid-http-1', branchId: '01', caller: INITIATOR }) },
+    ],
+    ['with a malformed proof', { op: 'try', registration: 'v1=not-hex' }],
+  ])('refuses a signed try %s with 409 NOT_REGISTERED, running and writing nothing', async (_case, spec) => {
+    const t = await connect();
+    const reply = await send(t, spec);
+    expect([reply.status, reply.body['code']]).toEqual([409, 'NOT_REGISTERED']);
+    expect(await effects()).toBe(0);
+    expect(await barrierRows()).toBe(0);
+    // Nothing was left behind: the same try with its proof runs afresh (not a duplicate, not suspended).
+    expect(await send(t, { op: 'try' })).toEqual({ status: 200, body: { ok: true, result: { reserved: 30 } } });
+  });
+
+  it('checks the signature before the registration proof: a forged try without a proof is a 401', async () => {
+    const t = await connect();
+    const reply = await send(t, { op: 'try', key: OTHER_INITIATOR_KEY, registration: null });
+    expect([reply.status, reply.body['code']]).toEqual([401, 'SIGNATURE_MISMATCH']);
     expect(await barrierRows()).toBe(0);
   });
 
@@ -269,7 +378,8 @@ describe.each([
 
   it('accepts unsigned calls only in insecure development mode', async () => {
     const t = await connect(null);
-    const reply = await send(t, { op: 'try', secret: null });
+    // Without a coordinator key there is nothing to check a registration proof with either.
+    const reply = await send(t, { op: 'try', key: null, registration: null });
     expect(reply.status).toBe(200);
     expect(await effects('try')).toBe(1);
   });
@@ -378,17 +488,40 @@ describe.each([
 });
 
 describe('keys and targets', () => {
-  it('refuse to start without a secret unless insecureDevMode is set', () => {
-    expect(() => createParticipant({ knex, resources: [transferOut] })).toThrow(ParticipantConfigError);
-    expect(() => createParticipant({ knex, resources: [transferOut], secret: null })).toThrow(ParticipantConfigError);
-    expect(() => createParticipant({ knex, resources: [transferOut], secret: '' })).toThrow(ParticipantConfigError);
-    expect(() => createParticipant({ knex, resources: [transferOut], secret: null, insecureDevMode: true, logger: pino({ level: 'silent' }) })).not.toThrow();
-    expect(() => createParticipant({ knex, resources: [transferOut], secret: SECRET, publicUrl: 'ftp://x/dtx' })).toThrow(ParticipantConfigError);
+  const initiatorKeys = { [INITIATOR]: INITIATOR_KEY };
+  /** The option a createParticipant call is refused for, or null when it starts. */
+  const refusedOption = (options: Omit<Parameters<typeof createParticipant>[0], 'knex' | 'logger'>): string | null => {
+    try {
+      createParticipant({ knex, logger: pino({ level: 'silent' }), ...options });
+      return null;
+    } catch (error) {
+      expect(error).toBeInstanceOf(ParticipantConfigError);
+      return (error as ParticipantConfigError).option;
+    }
+  };
+
+  it('refuse to start without the coordinator key unless insecureDevMode is set', () => {
+    expect(refusedOption({ resources: [transferOut], initiatorKeys })).toBe('coordinatorKey');
+    expect(refusedOption({ resources: [transferOut], coordinatorKey: null, initiatorKeys })).toBe('coordinatorKey');
+    expect(refusedOption({ resources: [transferOut], coordinatorKey: '', initiatorKeys })).toBe('coordinatorKey');
+    expect(refusedOption({ resources: [transferOut], coordinatorKey: null, insecureDevMode: true })).toBeNull();
+    expect(refusedOption({ resources: [transferOut], coordinatorKey: COORDINATOR_KEY, initiatorKeys, publicUrl: 'ftp://x/dtx' })).toBe('publicUrl');
+    expect(refusedOption({ resources: [transferOut], coordinatorKey: COORDINATOR_KEY, initiatorKeys })).toBeNull();
+  });
+
+  it('refuse to start a TCC resource without initiator keys, or with one that is empty, badly named or the coordinator key', () => {
+    const withKeys = (keys?: Record<string, string>) => refusedOption({ resources: [transferOut], coordinatorKey: COORDINATOR_KEY, initiatorKeys: keys });
+    expect(withKeys()).toBe('initiatorKeys');
+    expect(withKeys({})).toBe('initiatorKeys');
+    expect(withKeys({ [INITIATOR]: '' })).toBe('initiatorKeys');
+    expect(withKeys({ 'orders service': INITIATOR_KEY })).toBe('initiatorKeys');
+    // One key in both roles would let the initiator forge the coordinator's confirm.
+    expect(withKeys({ [INITIATOR]: COORDINATOR_KEY })).toBe('initiatorKeys');
   });
 
   it('without a public URL, check the signature against the Host header and the path received', async () => {
     resourceKind = 'knex handlers';
-    const participant = await makeParticipant(SECRET, {});
+    const participant = await makeParticipant('signed', {});
     const app = Fastify();
     await app.register(dtxParticipantPlugin, { participant, prefix: PREFIX });
     try {
@@ -409,15 +542,16 @@ describe('keys and targets', () => {
 describe('plain-SQL resources', () => {
   it('are refused at start when the knex instance is not on the mysql2 client', () => {
     const other = { client: { config: { client: 'pg' } } } as unknown as Knex;
-    expect(() => createParticipant({ knex: other, resources: [transferOutSql], secret: SECRET })).toThrow(ParticipantConfigError);
+    const keys = { coordinatorKey: COORDINATOR_KEY, initiatorKeys: { [INITIATOR]: INITIATOR_KEY } };
+    expect(() => createParticipant({ knex: other, resources: [transferOutSql], ...keys })).toThrow(ParticipantConfigError);
     // knex handlers work on any client knex speaks.
-    expect(() => createParticipant({ knex: other, resources: [transferOut], secret: SECRET })).not.toThrow();
+    expect(() => createParticipant({ knex: other, resources: [transferOut], ...keys })).not.toThrow();
   });
 });
 
 describe('fastify plugin', () => {
   it("leaves the host application's JSON parser untouched", async () => {
-    const participant = await makeParticipant(SECRET);
+    const participant = await makeParticipant('signed');
     const t = await viaFastify(participant);
     try {
       const echoed = await t.post('/echo', { 'content-type': 'application/json' }, '{"a":1}');
@@ -430,7 +564,7 @@ describe('fastify plugin', () => {
 
 describe('node handler', () => {
   it('answers 413 to a body over the limit and 404 outside its prefix', async () => {
-    const t = await viaNodeHandler(await makeParticipant(SECRET));
+    const t = await viaNodeHandler(await makeParticipant('signed'));
     try {
       const big = await send413(t);
       expect(big.status).toBe(413);

@@ -6,7 +6,14 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import { CoordinatorRefusedError, DtxClient } from '../../participant-sdk/index.ts';
-import { startInProcessCoordinator, testEnv, TEST_SECRET, TEST_API_TOKEN, type InProcessCoordinator } from '../support/coordinator-harness.ts';
+import {
+  startInProcessCoordinator,
+  testEnv,
+  TEST_SECRET,
+  TEST_INITIATOR_KEY,
+  TEST_API_TOKEN,
+  type InProcessCoordinator,
+} from '../support/coordinator-harness.ts';
 import { createTestDatabase, uniqueRedisPrefix, type TestDatabase } from '../support/databases.ts';
 import { startTestParticipant, type TestParticipant } from '../support/test-participant.ts';
 import { branchOf, callBranch, viewOf, waitForStatus, waitForView } from '../support/transaction-view.ts';
@@ -22,7 +29,7 @@ interface Instance {
 async function startInstance(label: string, overrides: Record<string, string> = {}): Promise<Instance> {
   const db = await createTestDatabase(inject('mysqlUrl'), `recovery_${label}`);
   const coordinator = await startInProcessCoordinator(testEnv(db.url, inject('redisUrl'), uniqueRedisPrefix(label), overrides));
-  const dtx = new DtxClient({ coordinatorUrl: coordinator.url, secret: TEST_SECRET, apiToken: TEST_API_TOKEN });
+  const dtx = new DtxClient({ coordinatorUrl: coordinator.url, initiatorKey: TEST_INITIATOR_KEY, apiToken: TEST_API_TOKEN });
   return {
     coordinator,
     dtx,
@@ -49,7 +56,7 @@ const branch = (branchId: string, payload: unknown = { amount: 1 }) => ({
 
 beforeAll(async () => {
   bankDb = await createTestDatabase(inject('mysqlUrl'), 'recovery_bank');
-  bank = await startTestParticipant(bankDb.url, { secret: TEST_SECRET });
+  bank = await startTestParticipant(bankDb.url, { coordinatorKey: TEST_SECRET });
 });
 
 afterEach(() => {
@@ -122,7 +129,8 @@ describe('deadline, with the timeout sweeper running', () => {
     const gid = newGid('abandoned');
     const begun = await dtx.coordinator.begin({ gid, timeoutMs: 800, branches: [branch('01')] });
     expect(begun).toMatchObject({ gid, status: 'trying', created: true });
-    const tried = await callBranch(`${bank.resourceUrl}/try`, { gid, branchId: '01', op: 'try', payload: { amount: 1 } });
+    // With the registration proof the begin answered, as a DtxClient's try carries it.
+    const tried = await callBranch(`${bank.resourceUrl}/try`, { gid, branchId: '01', op: 'try', payload: { amount: 1 }, registration: begun.proofs?.['01'] });
     expect(tried.statusCode).toBe(200);
     // ...and the initiator is never heard of again.
 
@@ -229,11 +237,13 @@ describe('re-sent requests', () => {
 
     const first = await dtx.coordinator.begin({ gid, timeoutMs: 30_000, branches });
     const second = await dtx.coordinator.begin({ gid, timeoutMs: 30_000, branches });
-    expect(first).toMatchObject({ gid, status: 'trying', created: true });
+    expect(first).toMatchObject({ gid, status: 'trying', created: true, caller: 'tests' });
     expect(second).toEqual({ ...first, created: false });
 
+    // Each try carries the registration proof the begin answered for its branch (a re-sent begin answers the same).
+    expect(Object.keys(first.proofs ?? {}).sort()).toEqual(['01', '02']);
     for (const branchId of ['01', '02']) {
-      const call = { gid, branchId, op: 'try' as const, payload: { amount: 1 } };
+      const call = { gid, branchId, op: 'try' as const, payload: { amount: 1 }, registration: first.proofs?.[branchId] };
       expect((await callBranch(`${bank.resourceUrl}/try`, call)).statusCode).toBe(200);
       // A try re-sent by the network is a duplicate.
       expect(await callBranch(`${bank.resourceUrl}/try`, call)).toMatchObject({ statusCode: 200, body: { duplicate: true } });
@@ -247,7 +257,9 @@ describe('re-sent requests', () => {
     expect(deadlineOf(first)).toEqual(expect.any(String));
     expect(late).toMatchObject({ gid, status: 'confirmed', created: false });
     expect(deadlineOf(late)).toBe(deadlineOf(first));
-    expect(await dtx.coordinator.register(gid, branches)).toEqual({ gid, status: 'confirmed', registered: [] });
+    // The reply names the caller the coordinator authenticated: the name a DtxClient sends its tries as.
+    // (Its proofs: the same as the begin's, those of the branches this caller registered.)
+    expect(await dtx.coordinator.register(gid, branches)).toEqual({ gid, status: 'confirmed', registered: [], caller: 'tests', proofs: first.proofs });
     // A re-sent confirm (as after a lost reply) is a duplicate too.
     expect(await callBranch(`${bank.resourceUrl}/confirm`, { gid, branchId: '01', op: 'confirm', payload: { amount: 1 } })).toMatchObject({
       statusCode: 200,

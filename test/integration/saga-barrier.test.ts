@@ -118,7 +118,7 @@ const withdrawSql = defineSqlSaga<StepPayload>({
 const KINDS: Record<string, SagaResource<StepPayload>> = { 'knex transaction': withdrawKnex, 'plain SQL': withdrawSql };
 
 async function makeParticipant(resource: SagaResource<StepPayload>): Promise<Participant> {
-  const participant = createParticipant({ knex, resources: [resource], secret: SECRET, now: () => NOW, logger: pino({ level: 'silent' }) });
+  const participant = createParticipant({ knex, resources: [resource], coordinatorKey: SECRET, now: () => NOW, logger: pino({ level: 'silent' }) });
   await participant.migrate();
   return participant;
 }
@@ -127,7 +127,7 @@ async function makeParticipant(resource: SagaResource<StepPayload>): Promise<Par
 function send(participant: Participant, op: BranchOp, gid = GID): Promise<ParticipantReply> {
   const path = `/withdraw/${op}`;
   const body = JSON.stringify({ account: 'alice', amount: 30 } satisfies StepPayload);
-  const signature = sign(SECRET, { method: 'POST', host: HOST, path, coordinator: '', gid, branchId: BRANCH, op, timestamp: NOW, body });
+  const signature = sign(SECRET, { method: 'POST', host: HOST, path, coordinator: '', caller: '', gid, branchId: BRANCH, op, timestamp: NOW, body });
   return participant.handle({
     method: 'POST',
     path,

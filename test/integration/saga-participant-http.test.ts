@@ -18,13 +18,18 @@ import {
   HEADERS,
   ParticipantConfigError,
   callHeaders,
+  registrationProof,
 } from '../../participant-sdk/index.ts';
 import type { BranchOp, Participant, SagaResource } from '../../participant-sdk/index.ts';
 import { createTestDatabase } from '../support/databases.ts';
 import type { TestDatabase } from '../support/databases.ts';
 import { fastifyTransport, nodeTransport, type Reply, type Transport } from '../support/participant-transports.ts';
 
-const SECRET = 'saga-http-secret-0123456789';
+/** The coordinator's key: the only one a saga's action or compensate verifies with. */
+const COORDINATOR_KEY = 'saga-http-secret-0123456789';
+/** The initiator that may try the TCC resource beside the saga, and its own key. */
+const INITIATOR = 'orders';
+const INITIATOR_KEY = 'orders-initiator-key-0123456789';
 const NOW = 1_700_000_000_000;
 const PREFIX = '/dtx';
 const PUBLIC_URL = `http://participant.test${PREFIX}`;
@@ -91,7 +96,8 @@ async function makeParticipant(kind: string): Promise<Participant> {
   const participant = createParticipant({
     knex,
     resources: [SAGAS[kind]!, reserve],
-    secret: SECRET,
+    coordinatorKey: COORDINATOR_KEY,
+    initiatorKeys: { [INITIATOR]: INITIATOR_KEY },
     publicUrl: PUBLIC_URL,
     now: () => NOW,
     logger: pino({ level: 'silent' }),
@@ -109,14 +115,21 @@ interface CallSpec {
   /** The op in the path, when it differs from the signed dtx-op. */
   pathOp?: string;
   payload?: StepPayload;
-  secret?: string;
+  /** Default: the key the op is verified with (the initiator's for a try, else the coordinator's). */
+  key?: string;
 }
 
 function request(spec: CallSpec): { path: string; headers: Record<string, string>; body: string } {
   const body = JSON.stringify(spec.payload ?? { account: 'alice', amount: 30 });
   const path = `${PREFIX}/${spec.resource ?? 'withdraw'}/${spec.pathOp ?? spec.op}`;
   const url = new URL(path, PUBLIC_URL);
-  return { path, body, headers: callHeaders(spec.secret ?? SECRET, { url, gid: 'saga-http-1', branchId: '01', op: spec.op, body, timestamp: NOW }) };
+  const key = spec.key ?? (spec.op === 'try' ? INITIATOR_KEY : COORDINATOR_KEY);
+  const branch = { gid: 'saga-http-1', branchId: '01', caller: INITIATOR };
+  // A try carries the coordinator's registration proof, as the initiator's does: without it the
+  // TCC resource beside the saga would refuse it (409 NOT_REGISTERED) before its handler runs.
+  const registration = spec.op === 'try' ? registrationProof(COORDINATOR_KEY, branch) : undefined;
+  // The caller: the initiator, trying, or the one that registered the saga, as the coordinator asserts it.
+  return { path, body, headers: callHeaders(key, { url, ...branch, op: spec.op, body, timestamp: NOW, registration }) };
 }
 
 async function effects(op?: BranchOp): Promise<number> {
@@ -201,14 +214,17 @@ describe.each([
     expect(await barrierRows()).toBe(1);
   });
 
-  it('refuses a signed compensate replayed against the action endpoint, and a forged call', async () => {
+  it('refuses a signed compensate replayed against the action endpoint, a forged call, and an action signed with an initiator key', async () => {
     const t = await connect();
     const compensate = request({ op: 'compensate' });
     const replay = await t.post(`${PREFIX}/withdraw/action`, compensate.headers, compensate.body);
     expect(replay).toMatchObject({ status: 400, body: { code: 'OP_MISMATCH' } });
     const relabelled = await t.post(`${PREFIX}/withdraw/action`, { ...compensate.headers, [HEADERS.op]: 'action' }, compensate.body);
     expect(relabelled).toMatchObject({ status: 401, body: { code: 'SIGNATURE_MISMATCH' } });
-    expect(await send(t, { op: 'action', secret: 'not-the-secret-at-all' })).toMatchObject({ status: 401, body: { code: 'SIGNATURE_MISMATCH' } });
+    expect(await send(t, { op: 'action', key: 'not-the-secret-at-all' })).toMatchObject({ status: 401, body: { code: 'SIGNATURE_MISMATCH' } });
+    // A saga's steps are the coordinator's to run: the initiator's own key does not make them.
+    expect(await send(t, { op: 'action', key: INITIATOR_KEY })).toMatchObject({ status: 401, body: { code: 'SIGNATURE_MISMATCH' } });
+    expect(await send(t, { op: 'compensate', key: INITIATOR_KEY })).toMatchObject({ status: 401, body: { code: 'SIGNATURE_MISMATCH' } });
     expect(await barrierRows()).toBe(0);
   });
 });
@@ -218,14 +234,16 @@ describe('defining saga resources', () => {
     expect(() => defineSaga({ name: 'withdraw', action() {} } as never)).toThrow(ParticipantConfigError);
     expect(() => defineSqlSaga({ name: 'Bad Name', action() {}, compensate() {} })).toThrow(ParticipantConfigError);
     const saga = defineSaga({ name: 'reserve', action() {}, compensate() {} });
-    expect(() => createParticipant({ knex, resources: [saga, reserve], secret: SECRET, logger: pino({ level: 'silent' }) })).toThrow(
+    const keys = { coordinatorKey: COORDINATOR_KEY, initiatorKeys: { [INITIATOR]: INITIATOR_KEY } };
+    expect(() => createParticipant({ knex, resources: [saga, reserve], ...keys, logger: pino({ level: 'silent' }) })).toThrow(
       /two resources are named reserve/,
     );
   });
 
   it('refuses plain-SQL saga resources at start when the knex instance is not on the mysql2 client', () => {
     const other = { client: { config: { client: 'pg' } } } as unknown as Knex;
-    const quiet = { secret: SECRET, logger: pino({ level: 'silent' }) };
+    // Saga resources alone take no tries: the coordinator's key is enough.
+    const quiet = { coordinatorKey: COORDINATOR_KEY, logger: pino({ level: 'silent' }) };
     expect(() => createParticipant({ knex: other, resources: [SAGAS['plain-SQL handlers']!], ...quiet })).toThrow(ParticipantConfigError);
     // knex handlers work on any client knex speaks.
     expect(() => createParticipant({ knex: other, resources: [SAGAS['knex handlers']!], ...quiet })).not.toThrow();

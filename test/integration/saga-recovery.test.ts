@@ -14,6 +14,7 @@ import {
   testEnv,
   TEST_API_TOKEN,
   TEST_SECRET,
+  TEST_INITIATOR_KEY,
   type CoordinatorProcess,
   type InProcessCoordinator,
 } from '../support/coordinator-harness.ts';
@@ -34,7 +35,7 @@ describe('saga recovery', () => {
 
   beforeAll(async () => {
     bankDb = await createTestDatabase(inject('mysqlUrl'), 'saga_recovery_bank');
-    bank = await startTestParticipant(bankDb.url, { secret: TEST_SECRET });
+    bank = await startTestParticipant(bankDb.url, { coordinatorKey: TEST_SECRET });
   });
   afterEach(async () => {
     for (const gate of gates.splice(0)) gate.open();
@@ -64,7 +65,13 @@ describe('saga recovery', () => {
   }
 
   function client(url: string): DtxClient {
-    const dtx = new DtxClient({ coordinatorUrl: url, secret: TEST_SECRET, apiToken: TEST_API_TOKEN, coordinatorTimeoutMs: 10_000, coordinatorRetries: 0 });
+    const dtx = new DtxClient({
+      coordinatorUrl: url,
+      initiatorKey: TEST_INITIATOR_KEY,
+      apiToken: TEST_API_TOKEN,
+      coordinatorTimeoutMs: 10_000,
+      coordinatorRetries: 0,
+    });
     clients.push(dtx);
     return dtx;
   }
@@ -130,7 +137,7 @@ describe('saga recovery', () => {
     const env = await freshCoordinatorEnv('saga_initiator_gone');
     inProcess = await startInProcessCoordinator(env);
     const held = hold('action');
-    const initiator = new DtxClient({ coordinatorUrl: inProcess.url, secret: TEST_SECRET, apiToken: TEST_API_TOKEN });
+    const initiator = new DtxClient({ coordinatorUrl: inProcess.url, initiatorKey: TEST_INITIATOR_KEY, apiToken: TEST_API_TOKEN });
     const saga = initiator.saga().step('a', { url: bank.sagaUrl }).step('b', { url: bank.sagaUrl });
     expect((await saga.submit({ wait: false })).status).toBe('running');
     await initiator.close();

@@ -41,7 +41,7 @@ async function startRecorder(db: TestDatabase): Promise<Recorder> {
       await trx('calls').insert({ gid, step: branchId, op, payload: JSON.stringify(payload) });
     },
   });
-  const participant = createParticipant({ knex, resources: [record], secret: TEST_SECRET, logger: pino({ level: 'silent' }) });
+  const participant = createParticipant({ knex, resources: [record], coordinatorKey: TEST_SECRET, logger: pino({ level: 'silent' }) });
   await participant.migrate();
   const app: FastifyInstance = Fastify({ logger: false });
   await app.register(dtxParticipantPlugin, { participant, prefix: '/dtx' });

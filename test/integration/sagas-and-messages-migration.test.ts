@@ -11,7 +11,7 @@ import { connectMysql } from '../../coordinator/store/mysql/connect.ts';
 import { migrateLatest } from '../../coordinator/store/mysql/migrator.ts';
 import { createTestDatabase, type TestDatabase } from '../support/databases.ts';
 import { openLogStore } from '../support/log-store.ts';
-import { dumpLogTable, logColumns, migrateThrough, migrationsAfter, rollbackAfter } from '../support/migrate-to.ts';
+import { dumpLogTable, logColumns, migrateThrough, migrationsAfter, rollbackAfter, rollbackLast } from '../support/migrate-to.ts';
 
 const T0 = 1_700_000_000_000;
 const BANK = 'http://bank:4000/dtx/account';
@@ -121,7 +121,8 @@ describe('migration 0005 on an existing log', () => {
 
     const before = await dumpAll();
     const columnsBefore = await logColumns(knex, db.name);
-    expect(await migrateLatest(knex)).toEqual(migrationsAfter('0004-modes'));
+    // 0005 alone first: its columns, and nothing else.
+    expect(await migrateThrough(knex, '0005-sagas-and-messages')).toEqual(['0005-sagas-and-messages']);
     const columnsAfter = await logColumns(knex, db.name);
     expect(
       Object.keys(columnsAfter)
@@ -138,11 +139,23 @@ describe('migration 0005 on an existing log', () => {
     expect(after.branch).toEqual(
       before.branch.map((row) => ({ ...row, seq: 0, depends_on: null, op_payloads: null, max_attempts: null, call_timeout_ms: null })),
     );
+    // 0005 undone alone leaves 0004's columns; then up again, with the later migrations the store reads.
+    expect(await rollbackLast(knex, '0005-sagas-and-messages')).toEqual(['0005-sagas-and-messages']);
+    expect(await logColumns(knex, db.name)).toEqual(columnsBefore);
+    expect(await migrateLatest(knex)).toEqual(migrationsAfter('0004-modes'));
 
     const log = await openLogStore(db.url, { migrate: false });
     try {
       const snapshot = (await log.store.load('T-committing'))!;
-      expect(snapshot.transaction).toMatchObject({ status: 'committing', decidedAt: T0 + 5, decidedBy: 'billing', retryCount: 1 });
+      // Logged before anyone could be named to join it (0006): its caller alone registers in it.
+      expect(snapshot.transaction).toMatchObject({
+        status: 'committing',
+        decidedAt: T0 + 5,
+        decidedBy: 'billing',
+        retryCount: 1,
+        caller: 'billing',
+        joinableBy: [],
+      });
       // Same created_at and seq 0: by id, as before 0005.
       expect(snapshot.branches.map((b) => [b.branchId, b.status, b.operations, b.payload, b.dependsOn, b.opPayloads, b.maxAttempts, b.callTimeoutMs])).toEqual([
         ['01', 'pending', OPERATIONS, '{"branch":"01"}', null, null, null, null],

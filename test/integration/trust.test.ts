@@ -9,12 +9,19 @@ import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { DtxClient, HEADERS, verify } from '../../participant-sdk/index.ts';
 import { ADMIN_TOKENS, adminCall, OPERATOR, VIEWER } from '../support/admin-api.ts';
 import { startCaptureServer, type CaptureServer } from '../support/capture-server.ts';
-import { startInProcessCoordinator, testEnv, TEST_API_HEADERS, TEST_API_TOKEN, type InProcessCoordinator } from '../support/coordinator-harness.ts';
+import {
+  startInProcessCoordinator,
+  testEnv,
+  TEST_API_HEADERS,
+  TEST_API_TOKEN,
+  TEST_INITIATOR_KEY,
+  type InProcessCoordinator,
+} from '../support/coordinator-harness.ts';
 import { createTestDatabase, uniqueRedisPrefix, type TestDatabase } from '../support/databases.ts';
 import { startTestParticipant, type TestParticipant } from '../support/test-participant.ts';
 import { waitFor } from '../../tools/wait.ts';
 
-/** The bank's own key and the key of a second participant (one an attacker may control): never the same. */
+/** The coordinator's key for the bank and for a second participant (one an attacker may control): never the same. */
 const BANK_KEY = 'bank-key-0123456789abcdef';
 const OTHER_KEY = 'other-participant-key-0123';
 const OPS_TOKEN = 'ops-token-0123456789abcdef';
@@ -37,7 +44,7 @@ describe('trust', () => {
   beforeAll(async () => {
     coordinatorDb = await createTestDatabase(inject('mysqlUrl'), 'trust_coord');
     bankDb = await createTestDatabase(inject('mysqlUrl'), 'trust_bank');
-    bank = await startTestParticipant(bankDb.url, { secret: BANK_KEY });
+    bank = await startTestParticipant(bankDb.url, { coordinatorKey: BANK_KEY });
     other = await startCaptureServer();
     coordinator = await startInProcessCoordinator(
       testEnv(coordinatorDb.url, inject('redisUrl'), uniqueRedisPrefix('trust'), {
@@ -49,7 +56,8 @@ describe('trust', () => {
         DTX_ATTENTION_AFTER_RETRIES: '100',
       }),
     );
-    dtx = new DtxClient({ coordinatorUrl: coordinator.url, apiToken: TEST_API_TOKEN, secret: BANK_KEY });
+    // The initiator tries with its own key at the bank, never the coordinator's.
+    dtx = new DtxClient({ coordinatorUrl: coordinator.url, apiToken: TEST_API_TOKEN, initiatorKey: TEST_INITIATOR_KEY });
   });
 
   afterAll(async () => {
@@ -172,6 +180,8 @@ describe('trust', () => {
       expect((await v1('POST', `/transactions/${captured}/submit`, {})).body['status']).toBe('confirmed');
       const call = other.requests.find((r) => r.headers[HEADERS.gid] === captured);
       expect(call).toBeDefined();
+      // It names the caller that registered the branch, as the coordinator authenticated it.
+      expect(call!.headers[HEADERS.caller]).toBe('tests');
       const signed = {
         method: 'POST',
         host: String(call!.headers.host),
@@ -181,6 +191,7 @@ describe('trust', () => {
         op: 'confirm' as const,
         timestamp: Number(call!.headers[HEADERS.timestamp]),
         coordinator: '',
+        caller: 'tests',
         body: call!.body,
       };
       // ... signed with its own key over its own host and path ...

@@ -30,6 +30,8 @@ import {
   testEnv,
   TEST_API_TOKEN,
   TEST_SECRET,
+  TEST_INITIATOR_KEY,
+  TEST_INITIATOR_KEYS,
   type InProcessCoordinator,
 } from '../support/coordinator-harness.ts';
 import { createTestDatabase, uniqueRedisPrefix, type TestDatabase } from '../support/databases.ts';
@@ -72,7 +74,9 @@ async function startBank(dbUrl: string, port = 0): Promise<Bank> {
   const participant = createParticipant({
     knex,
     resources: [move('xa-debit', -1), move('xa-credit', 1)],
-    secret: TEST_SECRET,
+    // The coordinator commits and rolls back with its key; the tests caller prepares with its own.
+    coordinatorKey: TEST_SECRET,
+    initiatorKeys: TEST_INITIATOR_KEYS,
     logger: pino({ level: 'silent' }),
     xaLockWaitSeconds: 2,
   });
@@ -127,7 +131,7 @@ describe('XA end to end', () => {
     bankA = await startBank(dbs[1]!.url);
     bankBPort = await pickFreePort();
     bankB = await startBank(bankBDbUrl(), bankBPort);
-    dtx = new DtxClient({ coordinatorUrl: coordinator.url, apiToken: TEST_API_TOKEN, secret: TEST_SECRET, tryTimeoutMs: 5_000 });
+    dtx = new DtxClient({ coordinatorUrl: coordinator.url, apiToken: TEST_API_TOKEN, initiatorKey: TEST_INITIATOR_KEY, tryTimeoutMs: 5_000 });
   }, 120_000);
 
   afterAll(async () => {
@@ -202,7 +206,7 @@ describe('XA end to end', () => {
   it('a coordinator SIGKILLed between the commit decision and phase two: another one commits every branch', async () => {
     const env = testEnv(dbs[0]!.url, inject('redisUrl'), uniqueRedisPrefix('xa2e-kill'));
     const first = await startCoordinatorProcess({ ...env, DTX_INSTANCE_ID: 'xa-first' }, await pickFreePort());
-    const client = new DtxClient({ coordinatorUrl: first.url, apiToken: TEST_API_TOKEN, secret: TEST_SECRET, tryTimeoutMs: 5_000 });
+    const client = new DtxClient({ coordinatorUrl: first.url, apiToken: TEST_API_TOKEN, initiatorKey: TEST_INITIATOR_KEY, tryTimeoutMs: 5_000 });
     try {
       const [alice, bob] = [await balance(bankA, 'alice'), await balance(bankB, 'bob')];
       const gid = newGid();
@@ -247,7 +251,8 @@ describe('XA end to end', () => {
       { gid, timeoutMs: 20_000 },
     );
     expect(await preparedXids(bankB)).toEqual([gid]);
-    const pass = await bankB.participant.recoverXa({ coordinator: dtx });
+    // The branch recorded the coordinator it was prepared through (dtx's): that one is asked.
+    const pass = await bankB.participant.recoverXa({ coordinators: [dtx] });
     expect(pass.committed).toHaveLength(1);
     expect(await balance(bankB, 'bob')).toBe(bob + 3);
     expect(await preparedXids(bankB)).toEqual([]);

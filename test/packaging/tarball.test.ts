@@ -24,7 +24,7 @@ import { prepareBaseDir, type BaseDir } from '../../tools/exit-cleanup.ts';
 import { pickFreePort } from '../../tools/free-port.ts';
 import { tail } from '../../tools/logged-process.ts';
 import { waitFor } from '../../tools/wait.ts';
-import { TEST_API_HEADERS, TEST_API_TOKEN, TEST_SECRET, testEnv } from '../support/coordinator-harness.ts';
+import { TEST_API_HEADERS, TEST_API_TOKEN, TEST_INITIATOR_KEY, TEST_SECRET, testEnv } from '../support/coordinator-harness.ts';
 import { createTestDatabase, uniqueRedisPrefix, type TestDatabase } from '../support/databases.ts';
 import { copyScratchScripts, installScratchProject, lockedSpec, packWorkspaces, startIn, userEnv, type ScratchProcess } from './scratch-project.ts';
 
@@ -128,7 +128,7 @@ describe('the packed packages, installed in a project of their own', () => {
       service,
       process.execPath,
       ['participant.mjs'],
-      userEnv({ BANK_DB_URL: bankDb.url, BANK_KEY: TEST_SECRET, PORT: String(bankPort) }),
+      userEnv({ BANK_DB_URL: bankDb.url, BANK_KEY: TEST_SECRET, INITIATOR_NAME: 'tests', INITIATOR_KEY: TEST_INITIATOR_KEY, PORT: String(bankPort) }),
       join(work.path, 'participant.log'),
     );
     // Any answer will do: the participant answers anything but POST with 405.
@@ -138,7 +138,7 @@ describe('the packed packages, installed in a project of their own', () => {
       DTX_COORDINATOR_URL: coordinatorUrl,
       DTX_API_TOKEN: TEST_API_TOKEN,
       BANK_URL: bankUrl,
-      BANK_KEY: TEST_SECRET,
+      INITIATOR_KEY: TEST_INITIATOR_KEY,
     });
     expect(outcome).toEqual({ gid: expect.any(String), status: 'confirmed' });
     const gid = outcome.gid as string;

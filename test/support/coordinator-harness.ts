@@ -13,9 +13,14 @@ import { loadConfig, type CoordinatorConfig } from '../../coordinator/config.ts'
 import { createCoordinator, type Coordinator } from '../../coordinator/coordinator.ts';
 import { waitFor } from '../../tools/wait.ts';
 
+/** The coordinator's key (DTX_SECRET): it signs the coordinator's calls, and participants verify them with it (`coordinatorKey`). */
 export const TEST_SECRET = 'test-secret-0123456789';
 /** Bearer token of the `tests` caller on /v1 (DTX_API_TOKENS). */
 export const TEST_API_TOKEN = 'tests-api-token-0123456789';
+/** The `tests` caller's own key at the participants it tries (DtxClient `initiatorKey`). */
+export const TEST_INITIATOR_KEY = 'tests-initiator-key-0123456789';
+/** A participant's `initiatorKeys` that let the `tests` caller try. */
+export const TEST_INITIATOR_KEYS: Readonly<Record<string, string>> = { tests: TEST_INITIATOR_KEY };
 /** The `authorization` header that /v1 requests of tests carry. */
 export const TEST_API_HEADERS = { authorization: `Bearer ${TEST_API_TOKEN}` } as const;
 
@@ -28,6 +33,8 @@ export function testEnv(mysqlUrl: string, redisUrl: string, redisPrefix: string,
     DTX_PORT: '0',
     DTX_SECRET: TEST_SECRET,
     DTX_API_TOKENS: `tests:${TEST_API_TOKEN}`,
+    // The tests reach every mode at every participant the allow-list lets through.
+    DTX_API_SCOPES: 'tests=*@*',
     // Every participant of the tests listens on loopback, on a port chosen at run time.
     DTX_PARTICIPANTS: 'http://127.0.0.1:*/',
     DTX_LEASE_MS: '2000',
@@ -79,13 +86,16 @@ export interface CoordinatorProcess {
   kill(): Promise<void>;
 }
 
-/** Starts `coordinator/main.ts` as a child process on a free port and waits for /health. */
-export async function startCoordinatorProcess(env: Record<string, string>, port: number): Promise<CoordinatorProcess> {
+/**
+ * Starts `coordinator/main.ts` as a child process on a free port and waits for /health.
+ * `nodeArgs` come before the entry point (e.g. `['--import', './test/support/stray-error.ts']`).
+ */
+export async function startCoordinatorProcess(env: Record<string, string>, port: number, nodeArgs: readonly string[] = []): Promise<CoordinatorProcess> {
   const dir = await mkdtemp(join(tmpdir(), 'dtx-coordinator-'));
   const logFile = join(dir, 'coordinator.log');
   const log = createWriteStream(logFile);
   await once(log, 'open');
-  const child = spawn(process.execPath, ['--conditions=dtx-source', '--import', 'tsx', 'coordinator/main.ts'], {
+  const child = spawn(process.execPath, ['--conditions=dtx-source', '--import', 'tsx', ...nodeArgs, 'coordinator/main.ts'], {
     cwd: process.cwd(),
     env: { ...process.env, ...env, DTX_PORT: String(port), DTX_LOG_LEVEL: env.DTX_LOG_LEVEL === 'silent' ? 'debug' : env.DTX_LOG_LEVEL },
     stdio: ['ignore', log, log],

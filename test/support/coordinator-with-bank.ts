@@ -8,7 +8,7 @@
  *   await env.stop();
  */
 import { DtxClient } from '../../participant-sdk/index.ts';
-import { startInProcessCoordinator, testEnv, TEST_SECRET, TEST_API_TOKEN, type InProcessCoordinator } from './coordinator-harness.ts';
+import { startInProcessCoordinator, testEnv, TEST_SECRET, TEST_API_TOKEN, TEST_INITIATOR_KEY, type InProcessCoordinator } from './coordinator-harness.ts';
 import { createTestDatabase, uniqueRedisPrefix, type TestDatabase } from './databases.ts';
 import { startTestParticipant, type TestParticipant } from './test-participant.ts';
 
@@ -44,9 +44,9 @@ export async function startCoordinatorWithBank(
     undo.push(() => bankDb.drop());
     const coordinator = await startInProcessCoordinator(testEnv(coordinatorDb.url, redisUrl, uniqueRedisPrefix(label), coordinatorEnv));
     undo.push(() => coordinator.stop());
-    const bank = await startTestParticipant(bankDb.url, { secret: TEST_SECRET });
+    const bank = await startTestParticipant(bankDb.url, { coordinatorKey: TEST_SECRET });
     undo.push(() => bank.stop());
-    const dtx = new DtxClient({ coordinatorUrl: coordinator.url, secret: TEST_SECRET, apiToken: TEST_API_TOKEN });
+    const dtx = new DtxClient({ coordinatorUrl: coordinator.url, initiatorKey: TEST_INITIATOR_KEY, apiToken: TEST_API_TOKEN });
     undo.push(() => dtx.close());
     return { coordinatorDb, bankDb, coordinator, bank, dtx, stop };
   } catch (error) {

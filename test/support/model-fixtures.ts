@@ -40,6 +40,7 @@ export function transactionAt(at: number, overrides: Partial<GlobalTransaction> 
     leaseUntil: null,
     checkUrl: null,
     notBefore: null,
+    joinableBy: [],
     ...overrides,
   };
 }

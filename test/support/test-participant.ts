@@ -16,6 +16,7 @@ import {
   dtxParticipantPlugin,
   type BranchContext,
 } from '../../participant-sdk/index.ts';
+import { TEST_INITIATOR_KEYS } from './coordinator-harness.ts';
 
 export type Behaviour = 'ok' | 'reject' | 'ongoing' | 'error' | 'hang';
 export type Op = 'try' | 'confirm' | 'cancel' | 'action' | 'compensate';
@@ -50,7 +51,14 @@ export interface TestParticipant {
   stop(): Promise<void>;
 }
 
-export async function startTestParticipant(databaseUrl: string, options: { secret: string | null }): Promise<TestParticipant> {
+/**
+ * @param options - `coordinatorKey`: the key the coordinator signs with (null: insecure development
+ *   mode, unsigned calls accepted); `initiatorKeys`: who may try, by caller name (default: the `tests` caller)
+ */
+export async function startTestParticipant(
+  databaseUrl: string,
+  options: { coordinatorKey: string | null; initiatorKeys?: Readonly<Record<string, string>> },
+): Promise<TestParticipant> {
   const knex = knexFactory({ client: 'mysql2', connection: databaseUrl, pool: { min: 0, max: 20 } });
   await knex.schema.createTable('effects', (t) => {
     t.bigIncrements('id');
@@ -108,7 +116,13 @@ export async function startTestParticipant(databaseUrl: string, options: { secre
       await apply('compensate', ctx);
     },
   });
-  const participant = createParticipant({ knex, resources: [account, step], secret: options.secret, logger: pino({ level: 'silent' }) });
+  const participant = createParticipant({
+    knex,
+    resources: [account, step],
+    coordinatorKey: options.coordinatorKey,
+    ...(options.coordinatorKey === null ? { insecureDevMode: true } : { initiatorKeys: options.initiatorKeys ?? TEST_INITIATOR_KEYS }),
+    logger: pino({ level: 'silent' }),
+  });
   await participant.migrate();
   // Stopping must not wait for keep-alive connections of callers that gave up on a call (a timed-out coordinator call).
   const app = Fastify({ logger: false, forceCloseConnections: true });

@@ -4,8 +4,8 @@
  * participant's branch endpoints, for tests that drive the protocol by hand.
  */
 import type { DtxClient } from '../../participant-sdk/index.ts';
-import { callHeaders, type BranchOp } from '../../protocol/index.ts';
-import { TEST_SECRET } from './coordinator-harness.ts';
+import { callHeaders, isInitiatorOp, type BranchOp } from '../../protocol/index.ts';
+import { TEST_INITIATOR_KEY, TEST_SECRET } from './coordinator-harness.ts';
 import { waitFor } from '../../tools/wait.ts';
 import type { EventKind } from '../../coordinator/domain/transaction.ts';
 
@@ -97,16 +97,31 @@ export function waitForStatus(dtx: DtxClient, gid: string, status: GlobalStatus,
   return waitForView(dtx, gid, `status ${status}`, (view) => view.transaction.status === status, timeoutMs);
 }
 
-/** Calls one branch op the way the coordinator (or the initiator, for try) does: signed, with the dtx headers. */
+/**
+ * Calls one branch op the way its sender does: signed, with the dtx headers, for the `tests` caller —
+ * a try or a prepare as the initiator sends it (its own key, with `registration`: the proof the
+ * coordinator's reply to the branch's registration carried, without which a participant refuses it
+ * 409 NOT_REGISTERED), any other op as the coordinator does (the coordinator's key, naming the
+ * caller that registered the branch).
+ */
 export async function callBranch(
   url: string,
-  call: { gid: string; branchId: string; op: BranchOp; payload?: unknown },
-  secret: string = TEST_SECRET,
+  call: { gid: string; branchId: string; op: BranchOp; payload?: unknown; registration?: string },
+  key: string = isInitiatorOp(call.op) ? TEST_INITIATOR_KEY : TEST_SECRET,
 ): Promise<{ statusCode: number; body: unknown }> {
   const body = JSON.stringify(call.payload ?? null);
   const response = await fetch(url, {
     method: 'POST',
-    headers: callHeaders(secret, { url, gid: call.gid, branchId: call.branchId, op: call.op, body, timestamp: Date.now() }),
+    headers: callHeaders(key, {
+      url,
+      gid: call.gid,
+      branchId: call.branchId,
+      op: call.op,
+      body,
+      timestamp: Date.now(),
+      caller: 'tests',
+      registration: call.registration,
+    }),
     body,
   });
   const text = await response.text();

@@ -6,6 +6,8 @@ import { DEVELOPMENT_SECRET } from '../../protocol/wire.ts';
 const BASE = {
   DTX_SECRET: 'unit-test-secret-0123456789',
   DTX_API_TOKENS: 'tests:unit-test-api-token-0123',
+  // Outside development mode every token needs a scope.
+  DTX_API_SCOPES: 'tests=*@*',
   DTX_PARTICIPANTS: 'http://127.0.0.1:*/',
 } as const;
 
@@ -26,6 +28,7 @@ describe('loadConfig defaults', () => {
     expect(config).toMatchObject({
       mysqlUrl: 'mysql://root@127.0.0.1:3306/dtx',
       mysqlPoolMax: 20,
+      mysqlQueryTimeoutMs: 10_000,
       redisUrl: 'redis://127.0.0.1:6379',
       redisPrefix: 'dtx',
       host: '127.0.0.1',
@@ -75,6 +78,7 @@ describe('loadConfig parses every variable', () => {
       DTX_OPS_TOKEN: 'ops-token-0123456789',
       DTX_MYSQL_URL: 'mysql://u:p@db:3307/x',
       DTX_MYSQL_POOL_MAX: '7',
+      DTX_MYSQL_QUERY_TIMEOUT_MS: '2500',
       DTX_REDIS_URL: 'redis://r:6380',
       DTX_REDIS_PREFIX: 'my_app.dtx:v1-a',
       DTX_HOST: '0.0.0.0',
@@ -99,10 +103,12 @@ describe('loadConfig parses every variable', () => {
       DTX_ADMIN_MAX_BULK: '50',
       DTX_ALERT_URL: 'https://alerts.example.test/hook',
       DTX_ALERT_ATTEMPTS: '4',
+      DTX_API_SCOPES: 'tests=tcc,saga@http://127.0.0.1:*/dtx/',
     });
     expect(config).toEqual({
       mysqlUrl: 'mysql://u:p@db:3307/x',
       mysqlPoolMax: 7,
+      mysqlQueryTimeoutMs: 2_500,
       redisUrl: 'redis://r:6380',
       redisPrefix: 'my_app.dtx:v1-a',
       host: '0.0.0.0',
@@ -110,6 +116,16 @@ describe('loadConfig parses every variable', () => {
       secret: 's3cret-0123456789ab',
       opsToken: 'ops-token-0123456789',
       apiTokens: [{ name: 'tests', token: 'unit-test-api-token-0123' }],
+      apiScopes: new Map([
+        [
+          'tests',
+          {
+            modes: new Set(['tcc', 'saga']),
+            prefixes: [{ protocol: 'http:', hostname: '127.0.0.1', port: '*', path: '/dtx/' }],
+            text: 'tests=tcc,saga@http://127.0.0.1:*/dtx/',
+          },
+        ],
+      ]),
       insecure: false,
       participants: [{ text: 'http://127.0.0.1:*/', protocol: 'http:', hostname: '127.0.0.1', port: '*', path: '/', key: null }],
       instanceId: 'node-a',
@@ -139,6 +155,8 @@ describe('loadConfig parses every variable', () => {
     expect(loadConfig({ ...BASE, DTX_PORT: '65535' }).port).toBe(65535);
     expect(loadConfig({ ...BASE, DTX_MYSQL_POOL_MAX: '1' }).mysqlPoolMax).toBe(1);
     expect(loadConfig({ ...BASE, DTX_MYSQL_POOL_MAX: '1000' }).mysqlPoolMax).toBe(1000);
+    expect(loadConfig({ ...BASE, DTX_MYSQL_QUERY_TIMEOUT_MS: '100' }).mysqlQueryTimeoutMs).toBe(100);
+    expect(loadConfig({ ...BASE, DTX_MYSQL_QUERY_TIMEOUT_MS: '3600000' }).mysqlQueryTimeoutMs).toBe(3_600_000);
     expect(loadConfig({ ...BASE, DTX_RETRY_BASE_MS: '60000' }).retryBaseMs).toBe(60_000);
   });
 
@@ -172,7 +190,12 @@ describe('loadConfig parses every variable', () => {
   });
 
   it('refuses malformed API tokens and participant entries without echoing them', () => {
-    const problems = problemsOf({ ...BASE, DTX_API_TOKENS: 'svc:short-token-x,noname', DTX_PARTICIPANTS: 'ftp://x/,http://h/=tiny-key-value' });
+    const problems = problemsOf({
+      ...BASE,
+      DTX_API_TOKENS: 'svc:short-token-x,noname',
+      DTX_API_SCOPES: '',
+      DTX_PARTICIPANTS: 'ftp://x/,http://h/=tiny-key-value',
+    });
     // Four bad entries, and so neither list has a valid entry left.
     expect(problems).toHaveLength(6);
     expect(problems.join(' ')).not.toMatch(/short-token-x|tiny-key-value/);
@@ -199,6 +222,7 @@ describe('loadConfig refuses invalid values', () => {
     ['DTX_PORT', '1e3x'],
     ['DTX_LEASE_MS', '15s'],
     ['DTX_MYSQL_POOL_MAX', '2.0001'],
+    ['DTX_MYSQL_QUERY_TIMEOUT_MS', '10s'],
     ['DTX_WORKER_CONCURRENCY', 'NaN'],
     ['DTX_SUBMIT_WAIT_MS', 'Infinity'],
   ])('%s=%s (not an integer) is a problem naming the variable', (name, value) => {
@@ -212,6 +236,8 @@ describe('loadConfig refuses invalid values', () => {
     ['DTX_PORT', '-1'],
     ['DTX_MYSQL_POOL_MAX', '0'],
     ['DTX_MYSQL_POOL_MAX', '1001'],
+    ['DTX_MYSQL_QUERY_TIMEOUT_MS', '99'],
+    ['DTX_MYSQL_QUERY_TIMEOUT_MS', '3600001'],
     ['DTX_LEASE_MS', '99'],
     ['DTX_BRANCH_TIMEOUT_MS', '9'],
     ['DTX_RETRY_BASE_MS', '0'],
@@ -308,8 +334,69 @@ describe('list settings', () => {
   });
 
   it('takes tokens holding the separator whole', () => {
-    const config = loadConfig({ ...BASE, DTX_API_TOKENS: 'svc:a:b:c-0123456789abcdef', DTX_ADMIN_TOKENS: 'ops:viewer:x:y-0123456789' });
+    const config = loadConfig({
+      ...BASE,
+      DTX_API_TOKENS: 'svc:a:b:c-0123456789abcdef',
+      DTX_API_SCOPES: 'svc=*@*',
+      DTX_ADMIN_TOKENS: 'ops:viewer:x:y-0123456789',
+    });
     expect(config.apiTokens).toEqual([{ name: 'svc', token: 'a:b:c-0123456789abcdef' }]);
     expect(config.adminTokens).toEqual([{ name: 'ops', role: 'viewer', token: 'x:y-0123456789' }]);
+  });
+});
+
+describe('DTX_API_SCOPES', () => {
+  const TOKENS = 'orders:orders-api-token-0123,billing:billing-api-token-0123';
+
+  it('gives each caller its modes and participant prefixes, * for all', () => {
+    const config = loadConfig({
+      ...BASE,
+      DTX_API_TOKENS: TOKENS,
+      DTX_API_SCOPES: 'orders=tcc,xa@http://bank-a.internal:4001/dtx/,https://bank-b.internal/dtx; billing=*@*',
+    });
+    const orders = config.apiScopes.get('orders')!;
+    expect([...orders.modes]).toEqual(['tcc', 'xa']);
+    expect(orders.prefixes).toEqual([
+      { protocol: 'http:', hostname: 'bank-a.internal', port: '4001', path: '/dtx/' },
+      { protocol: 'https:', hostname: 'bank-b.internal', port: '443', path: '/dtx/' },
+    ]);
+    const billing = config.apiScopes.get('billing')!;
+    expect([...billing.modes].sort()).toEqual(['msg', 'saga', 'tcc', 'xa']);
+    expect(billing.prefixes).toBeNull();
+  });
+
+  it('fails closed: a token without an entry is a problem naming it (and only its name, never the token)', () => {
+    const problems = problemsOf({ ...BASE, DTX_API_TOKENS: TOKENS, DTX_API_SCOPES: 'orders=tcc@*' });
+    expect(problems).toEqual([expect.stringContaining('DTX_API_SCOPES has no entry for billing')]);
+    expect(problems.join('\n')).not.toContain('billing-api-token');
+    expect(problemsOf({ ...BASE, DTX_API_TOKENS: TOKENS, DTX_API_SCOPES: undefined })).toEqual([
+      expect.stringContaining('DTX_API_SCOPES has no entry for orders, billing'),
+    ]);
+  });
+
+  // A refused entry gives its caller no scope: outside development mode that is a second problem, naming it.
+  it.each([
+    ['an unknown caller', 'tests=*@*;nobody=*@*', 'names "nobody", which is no DTX_API_TOKENS name', false],
+    ['a bad mode', 'tests=tcc,batch@*', 'modes must be * or a comma-separated list of', true],
+    ['no mode', 'tests=@*', 'modes must be * or a comma-separated list of', true],
+    ['a bad prefix', 'tests=tcc@ftp://bank-a.internal/dtx/', 'is not an http(s) URL prefix', true],
+    ['no prefix', 'tests=tcc@', 'name at least one participant prefix, or *', true],
+    ['no @', 'tests=tcc', 'must be name=modes@prefixes', true],
+    ['two entries for one caller', 'tests=*@*;tests=tcc@*', 'two entries for tests', false],
+  ])('refuses %s, naming the entry', (_what, scopes, problem, leavesTestsUnscoped) => {
+    const problems = problemsOf({ ...BASE, DTX_API_SCOPES: scopes });
+    expect(problems).toEqual([
+      expect.stringContaining(problem),
+      ...(leavesTestsUnscoped ? [expect.stringContaining('DTX_API_SCOPES has no entry for tests')] : []),
+    ]);
+    expect(problems[0]).toMatch(/^DTX_API_SCOPES/);
+  });
+
+  it('DTX_INSECURE=1 needs no scopes, even with tokens: a caller without an entry is not limited', () => {
+    expect(loadConfig({ DTX_INSECURE: '1' }).apiScopes.size).toBe(0);
+    const config = loadConfig({ DTX_INSECURE: '1', DTX_API_TOKENS: TOKENS, DTX_API_SCOPES: 'orders=msg@*' });
+    expect([...config.apiScopes.keys()]).toEqual(['orders']);
+    // A scope given is still checked.
+    expect(problemsOf({ DTX_INSECURE: '1', DTX_API_TOKENS: TOKENS, DTX_API_SCOPES: 'orders=batch@*' })).toEqual([expect.stringContaining('modes must be')]);
   });
 });

@@ -62,8 +62,9 @@ describe('msgRules', () => {
   });
 
   describe('decisions in every status', () => {
+    // A caller's abort of a prepared message is never logged on its word: the sender's check-back decides it.
     it.each<[GlobalStatus, string, string]>([
-      ['open', 'decide', 'decide'],
+      ['open', 'decide', 'check-back'],
       ['committing', 'already', 'ILLEGAL_STATE'],
       ['committed', 'already', 'ILLEGAL_STATE'],
       ['rolling-back', 'ILLEGAL_STATE', 'already'],

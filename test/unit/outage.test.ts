@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { installErrorHandling } from '../../coordinator/api/error-handler.ts';
 import { classifyOutage, DependencyUnavailableError, type Outage } from '../../coordinator/api/outage.ts';
 import { TransactionRefusedError } from '../../coordinator/domain/refusal.ts';
+import { StatementTimeoutError } from '../../coordinator/store/mysql/statement-timeout.ts';
 import { pickFreePort } from '../../tools/free-port.ts';
 
 /** What a driver call rejected with. */
@@ -116,6 +117,15 @@ describe('classifyOutage: server errnos and driver codes', () => {
       dependency: 'log',
       kind: 'connection-lost',
     });
+  });
+
+  it("the store's statement bound (sent or not, alone or as a cause) is a log timeout, whatever knex wrote into its message", () => {
+    const sent = new StatementTimeoutError(10_000, true);
+    const refused = new StatementTimeoutError(10_000, false, { cause: sent });
+    refused.message = `ROLLBACK - ${refused.message}`;
+    for (const error of [sent, refused, new Error('wrapped', { cause: sent })]) {
+      expect(classifyOutage(error)).toEqual<Outage>({ dependency: 'log', kind: 'timeout' });
+    }
   });
 
   it('follows causes and the errors of an AggregateError', () => {

@@ -20,6 +20,7 @@ import type { BarrierRefusal } from '../../participant-sdk/barrier/barrier.ts';
 import { BarrierInputError, BranchOngoingError, BranchRejectedError, SignatureError, type SignatureFailure } from '../../participant-sdk/errors.ts';
 import { RESOURCE_OPS } from '../../participant-sdk/resource.ts';
 import { BRANCH_OPS, HEADERS, ID_PATTERN, LIMITS, REPLY_STATUS } from '../../protocol/wire.ts';
+import { sectionOf } from '../support/doc-tables.ts';
 
 const DOCUMENT = fileURLToPath(new URL('../../docs/participant-openapi.yaml', import.meta.url));
 const PROTOCOL_DOC = fileURLToPath(new URL('../../docs/protocol.md', import.meta.url));
@@ -54,7 +55,7 @@ interface Document {
   openapi: string;
   security?: Record<string, string[]>[];
   paths: Record<string, { post?: Operation }>;
-  components: { securitySchemes: Record<string, { type: string; in?: string; name?: string }> };
+  components: { securitySchemes: Record<string, { type: string; in?: string; name?: string }>; schemas: Record<string, Schema> };
 }
 
 /** A reply the SDK can send: status and code. */
@@ -122,10 +123,10 @@ function answeredCodes(): { answered: AnsweredCode[]; uncovered: string[]; compu
   return { answered, uncovered, computed };
 }
 
-/** The reasons verify() can give, read from signature.ts. */
+/** The reasons a signature is refused for: those verify() gives (signature.ts), and the SDK's choice of key (call-keys.ts). */
 function signatureReasons(): SignatureFailure[] {
-  const text = readFileSync(join(PROTOCOL, 'signature.ts'), 'utf8');
-  return [...new Set([...text.matchAll(/reason: '(\w+)'/g)].map((m) => m[1] as SignatureFailure))];
+  const text = readFileSync(join(PROTOCOL, 'signature.ts'), 'utf8') + readFileSync(join(SDK, 'call-keys.ts'), 'utf8');
+  return [...new Set([...text.matchAll(/reason: '([\w-]+)'/g)].map((m) => m[1] as SignatureFailure))];
 }
 
 /** The TCC ops share one templated path; each saga, message and XA op has its own. */
@@ -177,6 +178,10 @@ describe('docs/participant-openapi.yaml', () => {
       expect(single.parameters.find((p) => p.name === HEADERS.op)?.schema.enum).toEqual([op]);
     }
     expect(Object.values(RESOURCE_OPS).flat().sort()).toEqual([...BRANCH_OPS].sort());
+  });
+
+  it('lists every op of the protocol, in its order, as BranchOp', () => {
+    expect(document.components.schemas['BranchOp']?.enum).toEqual([...BRANCH_OPS]);
   });
 
   it.each(ALL_PATHS)('%s has exactly the dtx headers, the signature as the security scheme', (path) => {
@@ -251,5 +256,11 @@ describe('docs/protocol.md', () => {
   it('names every code the SDK can answer', () => {
     const doc = readFileSync(PROTOCOL_DOC, 'utf8');
     for (const { code, where } of answeredCodes().answered) expect(doc, `${code} (${where})`).toContain(`\`${code}\``);
+  });
+
+  it('names every op of the protocol, and no other, in the dtx-op row of the request headers', () => {
+    const row = sectionOf(PROTOCOL_DOC, 'The request').find((line) => line.startsWith(`| \`${HEADERS.op}\` |`));
+    const value = row?.split('|')[2] ?? '';
+    expect([...value.matchAll(/`([^`]+)`/g)].map((m) => m[1])).toEqual([...BRANCH_OPS]);
   });
 });

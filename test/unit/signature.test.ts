@@ -11,6 +11,7 @@ const call: SignedCall = {
   host: 'bank-a.internal:4001',
   path: '/dtx/debit/confirm',
   coordinator: '',
+  caller: 'orders',
   gid: 'gid-1',
   branchId: 'b1',
   op: 'confirm',
@@ -29,19 +30,21 @@ describe('the worked example of docs/protocol.md', () => {
     op: 'confirm',
     timestamp: 1767225600000,
     coordinator: '',
+    // A confirm carries the caller that registered the branch, as the coordinator authenticated it.
+    caller: 'orders',
     body: '{"account":"alice","amount":30}',
   };
 
   it('signs the documented string to the documented header', () => {
     expect(canonicalCall(example)).toBe(
-      'v2\n1767225600000\nPOST\nbank-a.internal:4001\n/dtx/debit/confirm\norder-1001\n01\nconfirm\n\n749caff66effec4a3e4516264f8ca6ca2e36933678585fea51a485f60856336c',
+      'v3\n1767225600000\nPOST\nbank-a.internal:4001\n/dtx/debit/confirm\norder-1001\n01\nconfirm\n\norders\n749caff66effec4a3e4516264f8ca6ca2e36933678585fea51a485f60856336c',
     );
-    expect(sign('example-key-0123456789', example)).toBe('v2=3355c990630809cebf42b2108ccc8ee7fb3069c4b6f450e95b02b0911ac028b4');
+    expect(sign('example-key-0123456789', example)).toBe('v3=17a53f13dbdde60d5d1f37739323a046b0cb88ec68c8be32ac1fd63cb7c6f8d0');
   });
 
   it('is the example docs/protocol.md shows', () => {
     const doc = readFileSync(new URL('../../docs/protocol.md', import.meta.url), 'utf8');
-    expect(doc).toContain('v2=3355c990630809cebf42b2108ccc8ee7fb3069c4b6f450e95b02b0911ac028b4');
+    expect(doc).toContain('v3=17a53f13dbdde60d5d1f37739323a046b0cb88ec68c8be32ac1fd63cb7c6f8d0');
     expect(doc).toContain('749caff66effec4a3e4516264f8ca6ca2e36933678585fea51a485f60856336c');
   });
 
@@ -91,6 +94,8 @@ describe('verify', () => {
     ['path (another resource)', { path: '/dtx/credit/confirm' }],
     ['path (another mount)', { path: '/other/debit/confirm' }],
     ['coordinator header', { coordinator: 'http://evil.example' }],
+    ['caller header (another initiator)', { caller: 'billing' }],
+    ['caller header (dropped)', { caller: '' }],
     ['gid', { gid: 'gid-2' }],
     ['branch', { branchId: 'b2' }],
     ['op', { op: 'cancel' }],
@@ -135,7 +140,8 @@ describe('verify', () => {
   it('malformed signature or timestamp → malformed', () => {
     const signature = sign(SECRET, call);
     expect(verify(SECRET, call, 'garbage', NOW, SKEW)).toEqual({ ok: false, reason: 'malformed' });
-    expect(verify(SECRET, call, `v1=${signature.slice(3)}`, NOW, SKEW)).toEqual({ ok: false, reason: 'malformed' });
+    // The previous version's prefix: a v2 signer (which signed no caller) is refused as malformed, never checked.
+    expect(verify(SECRET, call, `v2=${signature.slice(3)}`, NOW, SKEW)).toEqual({ ok: false, reason: 'malformed' });
     expect(verify(SECRET, call, signature.slice(3), NOW, SKEW)).toEqual({ ok: false, reason: 'malformed' });
     expect(verify(SECRET, { ...call, timestamp: Number.NaN }, signature, NOW, SKEW)).toEqual({ ok: false, reason: 'malformed' });
     expect(verify(SECRET, { ...call, timestamp: Number.POSITIVE_INFINITY }, signature, NOW, SKEW)).toEqual({ ok: false, reason: 'malformed' });

@@ -42,6 +42,7 @@ describe('webhook signatures', () => {
       host: 'h',
       path: '/p',
       coordinator: '',
+      caller: '',
       gid: webhook.event,
       branchId: webhook.delivery,
       op: 'confirm' as const,

@@ -3,7 +3,9 @@
  * message with its receivers (`prepared`), commits its own local
  * transaction, then submits (`submitted`); phase two delivers to every
  * receiver at once, until each accepted it (`delivered`). The sender aborts
- * if its local transaction failed (`aborted`: nothing is delivered).
+ * if its local transaction failed (`aborted`: nothing is delivered) — but
+ * an abort is never logged on the caller's word alone: the sender's record
+ * decides it, as the check-back does (see explainAbort).
  *
  * A sender that dies between its commit and the submit never decides: past
  * the deadline the coordinator asks its check-back URL (recovery's
@@ -32,6 +34,7 @@ export const msgRules: ModeRules = {
   operations: ['deliver'],
   submittedAtBegin: false,
   registersLater: false,
+  firstOpByInitiator: false,
 
   checkSteps(gid, branches) {
     if (branches.length === 0) throw new TransactionRefusedError('INVALID_STEPS', 'a message has at least one receiver', gid);
@@ -58,11 +61,18 @@ export const msgRules: ModeRules = {
     throw refuse(txn, `message ${txn.gid} is ${words.status[txn.status]}${txn.reason ? ` (${txn.reason})` : ''}: it cannot be submitted`);
   },
 
+  /** The check-back's "never committed" (and the abort it asks): the only way a prepared message is dropped. */
   abort: (): Transition => ({ to: 'rolling-back', guard: { from: 'open' } }),
 
-  explainAbort(txn, now): DecisionStep {
-    const transition = this.abort(now);
-    if (guardHolds(transition.guard, txn)) return { kind: 'decide', transition };
+  /**
+   * A caller's abort of a prepared message is asked of the sender's
+   * check-back first: its local transaction may have committed already (a
+   * re-sent request whose twin committed) or be committing, and only its
+   * record can tell. "Never committed" then writes the row that refuses a
+   * late commit, and the message is aborted; "committed" delivers it.
+   */
+  explainAbort(txn): DecisionStep {
+    if (txn.status === 'open') return { kind: 'check-back' };
     if (txn.status === 'rolling-back' || txn.status === 'rolled-back') return { kind: 'already', status: txn.status };
     throw refuse(txn, `message ${txn.gid} is ${words.status[txn.status]}: it was submitted and will be delivered`);
   },

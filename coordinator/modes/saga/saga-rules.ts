@@ -75,6 +75,7 @@ export const sagaRules: ModeRules = {
   operations: ['action', 'compensate'],
   submittedAtBegin: true,
   registersLater: false,
+  firstOpByInitiator: false,
 
   checkSteps(gid, branches) {
     if (branches.length === 0) throw new TransactionRefusedError('INVALID_STEPS', 'a saga has at least one step', gid);

@@ -100,6 +100,13 @@ function guardCondition(guard: TransitionGuard): { sql: string; values: unknown[
     parts.push('mode = ?');
     values.push(guard.mode);
   }
+  if (guard.caller !== undefined) {
+    // NULL-safe: an anonymous caller (development mode) decides only what it began.
+    parts.push('caller <=> ?');
+    values.push(guard.caller);
+  }
+  // Checked in code on the row read under lock (registerBranches), never in a statement.
+  if (guard.joiner !== undefined) throw new Error('a joiner guard is not a statement guard');
   return { sql: parts.join(' AND '), values };
 }
 
@@ -121,6 +128,7 @@ export function beginStatements(input: BeginInput, reason: string | null, actor:
     updated_at: now,
     deadline_at: input.deadlineAt,
     check_url: input.checkUrl ?? null,
+    joinable_by: input.joinableBy && input.joinableBy.length > 0 ? JSON.stringify(input.joinableBy) : null,
     not_before: input.notBefore ?? null,
     retry_count: 0,
     // Decided at once (a saga): phase two is leased to the caller's instance, and due when that lease ends.

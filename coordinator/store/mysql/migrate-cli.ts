@@ -4,19 +4,15 @@
  */
 import { loadConfig } from '../../config.ts';
 import { createLogger } from '../../logger.ts';
-import { connectMysql, ensureDatabase, redactUrl } from './connect.ts';
-import { migrateLatest } from './migrator.ts';
+import { redactUrl } from './connect.ts';
+import { prepareLogDatabase } from './prepare-log-database.ts';
 
 const config = loadConfig(process.env);
 const logger = createLogger(config.logLevel);
-const knex = connectMysql({ url: config.mysqlUrl, poolMax: 2 });
 try {
-  await ensureDatabase(config.mysqlUrl);
-  const applied = await migrateLatest(knex);
+  const applied = await prepareLogDatabase(config.mysqlUrl, config.mysqlQueryTimeoutMs);
   logger.info({ database: redactUrl(config.mysqlUrl), applied }, applied.length ? 'migrations applied' : 'schema up to date');
 } catch (error) {
   logger.error({ err: error, database: redactUrl(config.mysqlUrl) }, 'migration failed');
   process.exitCode = 1;
-} finally {
-  await knex.destroy();
 }

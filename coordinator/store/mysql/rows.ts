@@ -35,6 +35,8 @@ export interface GlobalRow {
   lease_until: number | string | null;
   check_url: string | null;
   not_before: number | string | null;
+  /** JSON array of caller names; null: none. */
+  joinable_by: string | null;
 }
 
 export interface BranchRow {
@@ -101,6 +103,7 @@ export function toTransaction(row: GlobalRow): GlobalTransaction {
     leaseUntil: numOrNull(row.lease_until),
     checkUrl: row.check_url,
     notBefore: numOrNull(row.not_before),
+    joinableBy: row.joinable_by === null ? [] : (JSON.parse(row.joinable_by) as string[]),
   };
 }
 

@@ -18,6 +18,8 @@ export interface BeginInput {
   deadlineAt: number;
   /** The authenticated service beginning it (null: anonymous, development mode). */
   caller: string | null;
+  /** Other callers that may register branches into it (see GlobalTransaction); absent or empty: none. */
+  joinableBy?: readonly string[];
   /** Branches registered in the same commit as the begin. */
   branches: BranchRegistration[];
   /** See GlobalTransaction (a message's check-back URL and delivery time); null or absent for other modes. */

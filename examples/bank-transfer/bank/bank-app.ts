@@ -18,8 +18,16 @@ import { answerErrorsAsJson } from '../shared/json-errors.ts';
 
 export interface BankOptions {
   knex: Knex;
-  /** This bank's signing key; null only in insecure development mode. */
-  secret: string | null;
+  /**
+   * The key the coordinators sign their calls here with (confirm, cancel, saga steps, deliveries,
+   * check-backs, XA commits and rollbacks); null only in insecure development mode.
+   */
+  coordinatorKey: string | null;
+  /**
+   * Who may try (and prepare) here: each initiator by its caller name on the coordinators (a
+   * transfer service), with its own key. None of them is the coordinators' key.
+   */
+  initiatorKeys: Record<string, string>;
   logger: Logger;
   accounts: { id: string; balance: number }[];
   faults: BankFaults;
@@ -40,8 +48,9 @@ export async function createBankApp(options: BankOptions): Promise<FastifyInstan
       ...bankMessageResources(options.faults, options.handlers),
       ...bankXaResources(options.faults),
     ],
-    secret: options.secret,
-    insecureDevMode: options.secret === null,
+    coordinatorKey: options.coordinatorKey,
+    initiatorKeys: options.initiatorKeys,
+    insecureDevMode: options.coordinatorKey === null,
     logger: options.logger,
   });
   await participant.migrate();
@@ -49,11 +58,9 @@ export async function createBankApp(options: BankOptions): Promise<FastifyInstan
   await openAccounts(options.knex, options.accounts);
   const cleanup = participant.startCleanup({ olderThanMs: options.barrierRetentionMs, intervalMs: 60_000 });
   // XA branches this bank left prepared (it crashed, or its database did) are finished from here too,
-  // should the bank come back before the coordinator's retries reach it.
-  const [coordinator] = Object.values(options.coordinators ?? {});
-  const xaRecovery = coordinator
-    ? participant.startXaRecovery({ coordinator, intervalMs: 5_000, inDoubtAfterMs: 30_000, unknownRollbackAfterMs: 120_000 })
-    : null;
+  // should the bank come back before the coordinator's retries reach it: each asked of the coordinator it was prepared through.
+  const coordinators = Object.values(options.coordinators ?? {});
+  const xaRecovery = coordinators.length > 0 ? participant.startXaRecovery({ coordinators, intervalMs: 5_000, inDoubtAfterMs: 30_000 }) : null;
 
   const app = Fastify({ loggerInstance: options.logger as FastifyBaseLogger });
   answerErrorsAsJson(app);

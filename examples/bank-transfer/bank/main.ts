@@ -7,8 +7,13 @@
  *   BANK_ERROR_RATE probability of an injected 500 on any call (default 0)
  *   BANK_HANDLERS   "knex" (handlers on a knex transaction, the default) or "sql" (plain SQL on its
  *                   connection: the same statements, less garbage per call)
- *   DTX_SECRET      this bank's signing key: the coordinator's key for it (its DTX_PARTICIPANTS entry,
- *                   or its DTX_SECRET). Required, unless DTX_INSECURE=1 (development: unsigned calls accepted)
+ *   DTX_COORDINATOR_KEY  the key the coordinators sign their calls to this bank with (their DTX_PARTICIPANTS
+ *                   entry for it, or their DTX_SECRET): it verifies their ops only (confirm, cancel, steps,
+ *                   deliveries, check-backs, XA commits and rollbacks). Required, unless DTX_INSECURE=1
+ *                   (development: unsigned calls accepted)
+ *   DTX_INITIATOR_KEYS  caller=key pairs: each initiator allowed to try and prepare here (a transfer
+ *                   service, by its API token's name on the coordinators), with its own key,
+ *                   "transfer-0=…,transfer-1=…". Required with DTX_COORDINATOR_KEY
  *   BANK_COORDINATORS  optional: name=url pairs of the coordinators this bank sends its outgoing
  *                   transfers through as transactional messages (POST /transfers-out),
  *                   "main=http://127.0.0.1:36789"
@@ -17,7 +22,7 @@
 import knexFactory from 'knex';
 import { pino } from 'pino';
 import { DtxClient } from '@dtx/participant-sdk';
-import { parseNamedUrls } from '../shared/named-urls.ts';
+import { parseNamedKeys, parseNamedUrls } from '../shared/named-urls.ts';
 import { ensureDatabase } from './create-database.ts';
 import { createBankApp } from './bank-app.ts';
 import { parseAccounts } from './schema.ts';
@@ -36,23 +41,25 @@ if (handlers !== 'knex' && handlers !== 'sql') {
   process.exit(2);
 }
 const insecure = env.DTX_INSECURE === '1';
-const secret = env.DTX_SECRET || null;
-if (secret === null && !insecure) {
-  logger.fatal('DTX_SECRET is required (or DTX_INSECURE=1 for development)');
+const coordinatorKey = env.DTX_COORDINATOR_KEY || null;
+const initiatorKeys = parseNamedKeys(env.DTX_INITIATOR_KEYS);
+if ((coordinatorKey === null || Object.keys(initiatorKeys).length === 0) && !insecure) {
+  logger.fatal('DTX_COORDINATOR_KEY and DTX_INITIATOR_KEYS are required (or DTX_INSECURE=1 for development)');
   process.exit(2);
 }
 
 const coordinators: Record<string, DtxClient> = {};
 for (const [coordinator, url] of Object.entries(parseNamedUrls(env.BANK_COORDINATORS))) {
-  // commitWith calls only the coordinator, never a participant: there is nothing for this client to sign.
-  coordinators[coordinator] = new DtxClient({ coordinatorUrl: url, apiToken: env.DTX_API_TOKEN || null, secret: null });
+  // The bank initiates messages only: commitWith calls the coordinator, never a participant, so it holds no initiator key.
+  coordinators[coordinator] = new DtxClient({ coordinatorUrl: url, apiToken: env.DTX_API_TOKEN || null, initiatorKey: null });
 }
 
 await ensureDatabase(dbUrl);
 const knex = knexFactory({ client: 'mysql2', connection: dbUrl, pool: { min: 0, max: Number(env.BANK_POOL_MAX ?? 20) } });
 const app = await createBankApp({
   knex,
-  secret,
+  coordinatorKey,
+  initiatorKeys,
   logger,
   accounts: parseAccounts(env.BANK_ACCOUNTS ?? ''),
   faults: { errorRate: Number(env.BANK_ERROR_RATE ?? 0), random: Math.random },

@@ -32,7 +32,7 @@ export interface ClusterOptions {
   redisUrl: string;
   redisPrefix: string;
   databasePrefix: string;
-  /** Root of the cluster's credentials: each bank's key and each transfer service's API token derive from it. */
+  /** Root of the cluster's credentials: every key at the banks and every API token derive from it (clusterCredentials). */
   secret: string;
   coordinators: number;
   accountsPerBank: number;
@@ -44,6 +44,12 @@ export interface ClusterOptions {
   /** Where a part should connect to reach `target` over `link`; default: directly. */
   route?: (link: LinkName, target: Endpoint) => Promise<Endpoint>;
   freePort: () => Promise<number>;
+  /**
+   * One more initiator, for the chaos suite's adversary: an API token on every coordinator, scoped
+   * to `modes` at `bank` only (every URL the coordinators reach it by), and its own initiator key at
+   * every bank — what a legitimate but malicious service holds. Default: none.
+   */
+  adversary?: { modes: readonly string[]; bank: BankName };
 }
 
 export interface Cluster {
@@ -59,19 +65,34 @@ export interface Cluster {
   stop(): Promise<void>;
 }
 
+/** Transfer service `i`'s caller name on its coordinator (its API token's name), as the banks know it. */
+export const transferCaller = (i: number) => `transfer-${i}`;
+
+/** The caller of the harness's own calls: audits, and the chaos suite playing initiator. */
+export const TOOLS_CALLER = 'tools';
+
+/** The chaos suite's adversary, when the cluster has one (ClusterOptions.adversary). */
+export const ADVERSARY_CALLER = 'adversary';
+
 /**
- * The cluster's credentials, derived from one root secret: a key per bank
- * (so that neither bank can forge calls to the other) and an API token per
- * transfer service.
+ * The cluster's credentials, derived from one root secret: the coordinators'
+ * key per bank (so that neither bank can forge calls to the other), each
+ * initiator's own key per bank (so that no initiator holds a key that could
+ * forge a coordinator's call), and an API token per caller.
  */
 export function clusterCredentials(secret: string) {
   return {
+    /** The coordinators' key at a bank (their DTX_PARTICIPANTS entry for it): it verifies their ops only. */
     bankKey: (bank: BankName) => `${secret}.bank-${bank}`,
+    /** An initiator's own key at a bank, by its caller name: it verifies that initiator's tries and prepares only. */
+    initiatorKey: (caller: string, bank: BankName) => `${secret}.${caller}-at-bank-${bank}`,
     apiToken: (transfer: number) => `${secret}.transfer-${transfer}`,
     /** A bank's token on every coordinator: it prepares and submits its outgoing transfers' messages. */
     bankApiToken: (bank: BankName) => `${secret}.bank-${bank}-sender`,
     /** The `tools` caller's token, valid on every coordinator: audits and the chaos suite's own calls. */
     toolsToken: `${secret}.tools`,
+    /** The adversary's token, valid on every coordinator of a cluster started with one. */
+    adversaryToken: `${secret}.${ADVERSARY_CALLER}`,
   };
 }
 
@@ -136,6 +157,8 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     links.push({ port, mysql, redis, initiators });
   }
   const initiatorUrl = (i: number) => `http://${links[i]!.initiators.host}:${links[i]!.initiators.port}`;
+  /** Who may try and prepare at the banks: every transfer service, the harness playing initiator, and the adversary if any. */
+  const initiators = [...links.map((_, i) => transferCaller(i)), TOOLS_CALLER, ...(options.adversary ? [ADVERSARY_CALLER] : [])];
 
   const banks = {} as Record<BankName, ManagedProcess>;
   for (const bank of BANKS) {
@@ -155,7 +178,8 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
         BANK_HANDLERS: bank === BANKS[0] ? 'knex' : 'sql',
         BANK_COORDINATORS: links.map((_, i) => `coordinator-${i}=${initiatorUrl(i)}`).join(','),
         DTX_API_TOKEN: credentials.bankApiToken(bank),
-        DTX_SECRET: credentials.bankKey(bank),
+        DTX_COORDINATOR_KEY: credentials.bankKey(bank),
+        DTX_INITIATOR_KEYS: initiators.map((caller) => `${caller}=${credentials.initiatorKey(caller, bank)}`).join(','),
       },
     });
   }
@@ -167,11 +191,25 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   // No shared key: every participant a coordinator may call has its own. Each bank directly (tools
   // register direct URLs) and through every coordinator's link to it: a coordinator finishing
   // another's transaction calls the URLs that one registered.
-  const participants = BANKS.flatMap((bank) =>
-    [`${bankUrls[bank]}/dtx/`, ...bankEndpoints.map((endpoints) => `http://${endpoints[bank].host}:${endpoints[bank].port}/dtx/`)].map(
-      (prefix) => `${prefix}=${credentials.bankKey(bank)}`,
-    ),
-  ).join(',');
+  const bankPrefix = (endpoint: Endpoint) => `http://${endpoint.host}:${endpoint.port}/dtx/`;
+  const prefixesOf = (bank: BankName) => [...new Set([`${bankUrls[bank]}/dtx/`, ...bankEndpoints.map((endpoints) => bankPrefix(endpoints[bank]))])];
+  const participants = BANKS.flatMap((bank) => prefixesOf(bank).map((prefix) => `${prefix}=${credentials.bankKey(bank)}`)).join(',');
+  /**
+   * What each caller of coordinator `i` may reach: its transfer service TCC, sagas and XA at the banks
+   * as that coordinator reaches them; each bank its messages (its check-back, the payee's credit) there
+   * too; the harness every mode at every bank URL (it registers the direct ones); the adversary, if
+   * any, its modes at its one bank, however that bank is reached.
+   */
+  const { adversary } = options;
+  const scopes = (i: number) => {
+    const reached = BANKS.map((bank) => bankPrefix(bankEndpoints[i]![bank])).join(',');
+    return [
+      `${transferCaller(i)}=tcc,saga,xa@${reached}`,
+      ...BANKS.map((bank) => `bank-${bank}=msg@${reached}`),
+      `${TOOLS_CALLER}=*@${BANKS.flatMap(prefixesOf).join(',')}`,
+      ...(adversary ? [`${ADVERSARY_CALLER}=${adversary.modes.join(',')}@${prefixesOf(adversary.bank).join(',')}`] : []),
+    ].join(';');
+  };
   for (const [i, { port, mysql, redis }] of links.entries()) {
     coordinators.push(
       new ManagedProcess({
@@ -187,10 +225,12 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
           DTX_PORT: String(port),
           DTX_PARTICIPANTS: participants,
           DTX_API_TOKENS: [
-            `transfer-${i}:${credentials.apiToken(i)}`,
+            `${transferCaller(i)}:${credentials.apiToken(i)}`,
             ...BANKS.map((bank) => `bank-${bank}:${credentials.bankApiToken(bank)}`),
-            `tools:${credentials.toolsToken}`,
+            `${TOOLS_CALLER}:${credentials.toolsToken}`,
+            ...(adversary ? [`${ADVERSARY_CALLER}:${credentials.adversaryToken}`] : []),
           ].join(','),
+          DTX_API_SCOPES: scopes(i),
           DTX_INSTANCE_ID: `coordinator-${i}`,
           DTX_LOG_LEVEL: 'info',
           ...options.coordinatorEnv,
@@ -219,7 +259,8 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
           TRANSFER_BANKS_FOR_COORDINATOR: forCoordinator.join(','),
           TRANSFER_PORT: String(port),
           TRANSFER_LOG_LEVEL: 'warn',
-          TRANSFER_BANK_KEYS: BANKS.map((bank) => `${bank}=${credentials.bankKey(bank)}`).join(','),
+          // Its own key at each bank, never the coordinators'.
+          TRANSFER_BANK_KEYS: BANKS.map((bank) => `${bank}=${credentials.initiatorKey(transferCaller(i), bank)}`).join(','),
           DTX_API_TOKEN: credentials.apiToken(i),
         },
       }),

@@ -7,12 +7,13 @@
  *   TRANSFER_TIMEOUT_MS  try-phase deadline per transfer (default 10000)
  *   DTX_API_TOKEN        this service's token for the coordinator's /v1 (one of its DTX_API_TOKENS)
  *   TRANSFER_COORDINATOR_NAME  the name the banks know that coordinator by, for message transfers (default main)
- *   TRANSFER_BANK_KEYS   name=key pairs: the key each bank checks tries with, "a=...,b=..."
- *   DTX_SECRET           the key for banks not in TRANSFER_BANK_KEYS
+ *   TRANSFER_BANK_KEYS   name=key pairs: this service's own key at each bank, which signs its tries and
+ *                        prepares there, "a=...,b=..." (each bank lists it in its DTX_INITIATOR_KEYS under
+ *                        this service's caller name, its API token's name). Never the coordinators' key.
  */
 import { pino } from 'pino';
 import { DtxClient } from '@dtx/participant-sdk';
-import { parseNamedUrls } from '../shared/named-urls.ts';
+import { parseNamedKeys, parseNamedUrls } from '../shared/named-urls.ts';
 import { createTransferApp, type BankLink } from './transfer-app.ts';
 
 const env = process.env;
@@ -23,17 +24,16 @@ const coordinatorUrls = parseNamedUrls(env.TRANSFER_BANKS_FOR_COORDINATOR);
 const banks: Record<string, BankLink> = {};
 for (const [name, url] of Object.entries(tryUrls)) banks[name] = { tryBase: url, coordinatorBase: coordinatorUrls[name] ?? url };
 
-const bankKeys = parseNamedUrls(env.TRANSFER_BANK_KEYS);
-const sharedKey = env.DTX_SECRET || null;
-/** Each try is signed with the key of the bank it goes to. */
+const bankKeys = parseNamedKeys(env.TRANSFER_BANK_KEYS);
+/** Each try is signed with this service's key at the bank it goes to (unsigned without one: development only). */
 const keyFor = (tryUrl: string): string | null => {
   const bank = Object.keys(tryUrls).find((name) => tryUrl.startsWith(`${tryUrls[name]}/`));
-  return (bank !== undefined ? bankKeys[bank] : undefined) ?? sharedKey;
+  return (bank !== undefined ? bankKeys[bank] : undefined) ?? null;
 };
 const dtx = new DtxClient({
   coordinatorUrl: env.DTX_COORDINATOR_URL ?? 'http://127.0.0.1:36789',
   apiToken: env.DTX_API_TOKEN || null,
-  secret: keyFor,
+  initiatorKey: keyFor,
   tryTimeoutMs: Number(env.TRANSFER_TRY_TIMEOUT_MS ?? 5_000),
   coordinatorTimeoutMs: Number(env.TRANSFER_COORDINATOR_TIMEOUT_MS ?? 15_000),
 });

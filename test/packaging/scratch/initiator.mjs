@@ -5,14 +5,15 @@
  * one TCC transaction (debit and credit at the bank) and prints its outcome
  * as one JSON line: `{ gid, status }`, or `{ error, code }` when it failed.
  *
- * Environment: DTX_COORDINATOR_URL, DTX_API_TOKEN, BANK_URL, BANK_KEY.
+ * Environment: DTX_COORDINATOR_URL, DTX_API_TOKEN, BANK_URL, INITIATOR_KEY (this
+ * service's own key at the bank).
  */
 import { DtxClient } from '@dtx/participant-sdk';
 
 const dtx = new DtxClient({
   coordinatorUrl: process.env.DTX_COORDINATOR_URL,
   apiToken: process.env.DTX_API_TOKEN,
-  secret: process.env.BANK_KEY,
+  initiatorKey: process.env.INITIATOR_KEY,
 });
 const bank = process.env.BANK_URL;
 

@@ -7,7 +7,8 @@
  * node:http handler under /dtx.
  *
  * Environment: BANK_DB_URL (its database, with an `accounts` table), BANK_KEY
- * (the key the coordinator and the initiator sign with), PORT.
+ * (the key the coordinator signs with), INITIATOR_NAME and INITIATOR_KEY (the
+ * one initiator that may try here, by its caller name, and its own key), PORT.
  */
 import { createServer } from 'node:http';
 import knex from 'knex';
@@ -49,7 +50,12 @@ const credit = defineSqlTcc({
   },
 });
 
-const participant = createParticipant({ knex: db, resources: [debit, credit], secret: process.env.BANK_KEY });
+const participant = createParticipant({
+  knex: db,
+  resources: [debit, credit],
+  coordinatorKey: process.env.BANK_KEY,
+  initiatorKeys: { [process.env.INITIATOR_NAME]: process.env.INITIATOR_KEY },
+});
 await participant.migrate();
 const server = createServer(createNodeHandler(participant, { prefix: '/dtx' }));
 server.listen(Number(process.env.PORT), '127.0.0.1', () => console.log(`bank listening on port ${process.env.PORT}`));

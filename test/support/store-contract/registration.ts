@@ -44,6 +44,8 @@ export function registrationContract(open: () => StoreUnderTest): void {
         leaseUntil: null,
         checkUrl: null,
         notBefore: null,
+        // Nobody else was named to join it.
+        joinableBy: [],
       });
       expect(snapshot?.branches).toEqual(
         ['01', '02'].map((branchId) => ({
@@ -89,6 +91,43 @@ export function registrationContract(open: () => StoreUnderTest): void {
       expect(ids(snapshot)).toEqual(['01']);
       expect(snapshot?.transaction).toMatchObject({ createdAt: T0, caller: 'tests' });
       expect(await store.events(gid)).toEqual(events);
+    });
+
+    it('keeps who its begin named to join it; only its caller passes a decision guarded by caller, only they a registration guarded by joiner', async () => {
+      const gid = gidOf('joinable');
+      expect(
+        await store.begin({ gid, mode: 'tcc', now: T0, deadlineAt: T0 + MINUTE, caller: 'orders', joinableBy: ['bank-a'], branches: [registration('01')] }),
+      ).toBe('created');
+      expect((await store.load(gid))?.transaction).toMatchObject({ caller: 'orders', joinableBy: ['bank-a'] });
+      const guard = (extra: object) => ({ from: 'open' as const, deadlineAfter: T0 + 500, mode: 'tcc' as const, ...extra });
+      // Registrations: by a caller named to join, or the one that began it; callers compare byte for byte.
+      for (const stranger of ['stranger', 'Orders', 'BANK-A', null]) {
+        const refused = await store.registerBranches({
+          gid,
+          guard: guard({ joiner: stranger }),
+          now: T0 + 500,
+          branches: [registration('02')],
+          actor: stranger,
+        });
+        expect(refused?.inserted, String(stranger)).toEqual([]);
+      }
+      expect(
+        (await store.registerBranches({ gid, guard: guard({ joiner: 'bank-a' }), now: T0 + 500, branches: [registration('02')], actor: 'bank-a' }))?.inserted,
+      ).toHaveLength(1);
+      expect(
+        (await store.registerBranches({ gid, guard: guard({ joiner: 'orders' }), now: T0 + 500, branches: [registration('03')], actor: 'orders' }))?.inserted,
+      ).toHaveLength(1);
+      // Decisions: its own caller only, not one merely named to join.
+      for (const other of ['bank-a', 'Orders', null]) {
+        expect(
+          await store.decide(decision(gid, { guard: { from: 'open', deadlineAfter: T0 + 1_000, caller: other }, actor: other ?? 'anonymous' })),
+          String(other),
+        ).toBeNull();
+      }
+      expect((await store.load(gid))?.transaction.status).toBe('open');
+      expect(await store.decide(decision(gid, { guard: { from: 'open', deadlineAfter: T0 + 1_000, caller: 'orders' }, actor: 'orders' }))).toMatchObject({
+        transaction: { status: 'committing', decidedBy: 'orders' },
+      });
     });
 
     it('compares gids and branch ids exactly: ids differing in case are different', async () => {
