@@ -9,6 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { DEVELOPMENT_SECRET, isValidCallerName } from '@dtx/protocol';
 import { parseAllowList, type AllowedPrefix } from './security/participant-policy.ts';
 import { parseCallerScopes, type CallerScope } from './security/caller-scopes.ts';
+import { parseLogSetting, type LogSetting } from './log-setting.ts';
 
 /**
  * The coordinator's whole configuration, checked and defaulted: what
@@ -16,16 +17,16 @@ import { parseCallerScopes, type CallerScope } from './security/caller-scopes.ts
  * from one `DTX_*` variable (the README's configuration table).
  */
 export interface CoordinatorConfig {
-  /** DTX_MYSQL_URL: the transaction log's database (created if missing). */
-  mysqlUrl: string;
-  /** DTX_MYSQL_POOL_MAX: size of each of the two MySQL pools. */
-  mysqlPoolMax: number;
+  /** DTX_LOG_URL (or its older name DTX_MYSQL_URL): the transaction log, its store by the URL's scheme (created if missing). */
+  log: LogSetting;
+  /** DTX_LOG_POOL_MAX (or DTX_MYSQL_POOL_MAX): size of each of the log's connection pools. */
+  logPoolMax: number;
   /**
-   * DTX_MYSQL_QUERY_TIMEOUT_MS: bound on each statement to the log database,
-   * on connecting to it and on waiting for a pooled connection; past it the
-   * connection is closed and the request answers 503 LOG_UNAVAILABLE.
+   * DTX_LOG_QUERY_TIMEOUT_MS (or DTX_MYSQL_QUERY_TIMEOUT_MS): bound on each statement to the log
+   * database, on connecting to it and on waiting for a pooled connection; past it the connection is
+   * closed and the request answers 503 LOG_UNAVAILABLE.
    */
-  mysqlQueryTimeoutMs: number;
+  logQueryTimeoutMs: number;
   /** DTX_REDIS_URL: Redis for the recovery queue. */
   redisUrl: string;
   /** DTX_REDIS_PREFIX: key prefix of the queue. */
@@ -232,6 +233,8 @@ export function loadConfig(env: Env): CoordinatorConfig {
     }
     return value;
   };
+  /** The variable's name, or its older name when only that one is set. */
+  const either = (name: string, olderName: string): string => (env[name] === undefined || env[name] === '' ? olderName : name);
   const str = (name: string, fallback: string): string => {
     const raw = env[name];
     return raw === undefined || raw === '' ? fallback : raw;
@@ -261,9 +264,9 @@ export function loadConfig(env: Env): CoordinatorConfig {
   }
 
   const config: CoordinatorConfig = {
-    mysqlUrl: str('DTX_MYSQL_URL', 'mysql://root@127.0.0.1:3306/dtx'),
-    mysqlPoolMax: int('DTX_MYSQL_POOL_MAX', 20, 1, 1000),
-    mysqlQueryTimeoutMs: int('DTX_MYSQL_QUERY_TIMEOUT_MS', 10_000, 100, 3_600_000),
+    log: parseLogSetting(env, problems),
+    logPoolMax: int(either('DTX_LOG_POOL_MAX', 'DTX_MYSQL_POOL_MAX'), 20, 1, 1000),
+    logQueryTimeoutMs: int(either('DTX_LOG_QUERY_TIMEOUT_MS', 'DTX_MYSQL_QUERY_TIMEOUT_MS'), 10_000, 100, 3_600_000),
     redisUrl: str('DTX_REDIS_URL', 'redis://127.0.0.1:6379'),
     redisPrefix: str('DTX_REDIS_PREFIX', 'dtx'),
     host: str('DTX_HOST', '127.0.0.1'),

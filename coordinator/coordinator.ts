@@ -1,5 +1,5 @@
 /**
- * Wires one coordinator instance from its configuration: the MySQL store,
+ * Wires one coordinator instance from its configuration: the transaction log (store/open-log.ts),
  * the branch client and the BullMQ recovery queue under the engine
  * (engine/create-engine.ts, which knows only their ports), then the
  * recovery worker, the reconciler and the HTTP API around it. `start` and
@@ -16,12 +16,10 @@ import type { TransactionService } from './engine/transaction-service.ts';
 import { Reconciler } from './recovery/reconciler.ts';
 import { RecoveryQueue, startRecoveryWorker, type RecoveryWorker } from './recovery/recovery-queue.ts';
 import { producerConnection, workerConnection } from './recovery/redis-connections.ts';
-import { connectMysql, redactUrl } from './store/mysql/connect.ts';
-import { prepareLogDatabase } from './store/mysql/prepare-log-database.ts';
-import { MysqlTransactionStore } from './store/mysql/mysql-transaction-store.ts';
-import { MysqlWriter } from './store/mysql/mysql-writer.ts';
-import { connectBatchPool, MysqlBatch } from './store/mysql/mysql-batch.ts';
-import { MysqlAdminStore } from './store/mysql/mysql-admin-store.ts';
+import { openLog } from './store/open-log.ts';
+import type { TransactionLog } from './store/ports/transaction-log.ts';
+import type { TransactionStore } from './store/ports/transaction-store.ts';
+import { redactUrl } from './redact-url.ts';
 import { AdminAuth } from './api/admin-auth.ts';
 import { CallerAuth } from './api/caller-auth.ts';
 import { AlertHook } from './alerts/alert-hook.ts';
@@ -48,8 +46,10 @@ export interface Coordinator {
   readonly config: CoordinatorConfig;
   /** The engine's transaction service: begin, register, submit, abort, query, recover. */
   readonly service: TransactionService;
-  /** The transaction log on MySQL. */
-  readonly store: MysqlTransactionStore;
+  /** The transaction log (its store, admin store and lifecycle), on whichever store DTX_LOG_URL names. */
+  readonly log: TransactionLog;
+  /** The engine's port on the log (`log.store`). */
+  readonly store: TransactionStore;
   /** The BullMQ queue of recovery looks (the engine's scheduler). */
   readonly queue: RecoveryQueue;
   /** Polls the log for due work the queue lost. */
@@ -67,8 +67,8 @@ export interface Coordinator {
 }
 
 /**
- * Create the whole coordinator service, as `dtx start` runs it: the MySQL
- * store, the BullMQ recovery queue and worker, the reconciler, the branch
+ * Create the whole coordinator service, as `dtx start` runs it: the
+ * transaction log, the BullMQ recovery queue and worker, the reconciler, the branch
  * client, metrics and alerts around an engine, and the HTTP API. Nothing
  * connects or listens before `start()`.
  *
@@ -89,10 +89,8 @@ export interface Coordinator {
 export function createCoordinator(config: CoordinatorConfig, deps: CoordinatorDeps): Coordinator {
   const logger = deps.logger.child({ instance: config.instanceId });
   const clock = deps.clock ?? systemClock;
-  const knex = connectMysql({ url: config.mysqlUrl, poolMax: config.mysqlPoolMax, queryTimeoutMs: config.mysqlQueryTimeoutMs });
-  const writer = new MysqlWriter(knex);
-  const batchPool = connectBatchPool(config.mysqlUrl, config.mysqlPoolMax, config.mysqlQueryTimeoutMs);
-  const store = new MysqlTransactionStore(writer, new MysqlBatch(batchPool, writer, { maxWaitMs: config.mysqlQueryTimeoutMs }));
+  const log = openLog(config.log, { poolMax: config.logPoolMax, queryTimeoutMs: config.logQueryTimeoutMs });
+  const { store, adminStore } = log;
   const participants = new ParticipantPolicy(config.participants, config.secret, config.insecure && config.participants.length === 0);
   const client = new HttpBranchClient({
     keyFor: (url) => participants.keyFor(url),
@@ -103,7 +101,6 @@ export function createCoordinator(config: CoordinatorConfig, deps: CoordinatorDe
   const producerRedis = producerConnection(config.redisUrl);
   producerRedis.on('error', (error) => logger.debug({ err: error }, 'redis (producer) connection error'));
   const queue = new RecoveryQueue({ connection: producerRedis, prefix: config.redisPrefix, now: clock.now, logger });
-  const adminStore = new MysqlAdminStore(writer);
   const metrics = new CoordinatorMetrics({
     sources: { openCounts: () => adminStore.openCounts(), queueDepth: () => queue.depth() },
     logger,
@@ -173,6 +170,7 @@ export function createCoordinator(config: CoordinatorConfig, deps: CoordinatorDe
   return {
     config,
     service,
+    log,
     store,
     queue,
     reconciler,
@@ -180,7 +178,7 @@ export function createCoordinator(config: CoordinatorConfig, deps: CoordinatorDe
     metrics,
     alerts,
     async start() {
-      const applied = await prepareLogDatabase(config.mysqlUrl, config.mysqlQueryTimeoutMs);
+      const applied = await log.prepare();
       if (applied.length > 0) logger.info({ applied }, 'migrations applied');
       if (config.adminTokens.length === 0) logger.warn('DTX_ADMIN_TOKENS is empty: the admin API refuses every request');
       if (config.insecure) {
@@ -200,7 +198,7 @@ export function createCoordinator(config: CoordinatorConfig, deps: CoordinatorDe
       });
       reconciler.start();
       const url = await app.listen({ host: config.host, port: config.port });
-      logger.info({ url, mysql: redactUrl(config.mysqlUrl), redis: redactUrl(config.redisUrl) }, 'coordinator listening');
+      logger.info({ url, log: log.description, redis: redactUrl(config.redisUrl) }, 'coordinator listening');
       return url;
     },
     async stop() {
@@ -218,7 +216,7 @@ export function createCoordinator(config: CoordinatorConfig, deps: CoordinatorDe
       producerRedis.disconnect();
       workerRedis?.disconnect();
       await client.close();
-      await store.close();
+      await log.close();
       logger.info('coordinator stopped');
     },
   };

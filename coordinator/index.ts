@@ -2,8 +2,9 @@
  * Public API of the dtx coordinator, for an application that embeds it
  * instead of running `dtx start`: the whole service (createCoordinator), or
  * its parts — the engine on its ports (createEngine), the HTTP API around
- * an engine (createServer), the configuration loader, the MySQL store and
- * its migrations.
+ * an engine (createServer), the configuration loader, and the transaction
+ * log (openLog: the store a log URL names, with its migrations). A store of
+ * your own is checked with `@dtx/coordinator/testing`.
  */
 export { createCoordinator } from './coordinator.ts';
 export type { Coordinator, CoordinatorDeps } from './coordinator.ts';
@@ -26,15 +27,13 @@ export { ParticipantPolicy } from './security/participant-policy.ts';
 
 export type { TransactionStore } from './store/ports/transaction-store.ts';
 export type { AdminStore } from './store/ports/admin-store.ts';
-export { connectMysql, ensureDatabase, redactUrl } from './store/mysql/connect.ts';
-export type { MysqlOptions } from './store/mysql/connect.ts';
-export { migrateLatest } from './store/mysql/migrator.ts';
-export { prepareLogDatabase } from './store/mysql/prepare-log-database.ts';
-export { StatementTimeoutError } from './store/mysql/statement-timeout.ts';
-export { MysqlTransactionStore } from './store/mysql/mysql-transaction-store.ts';
-export { MysqlAdminStore } from './store/mysql/mysql-admin-store.ts';
-export { MysqlWriter } from './store/mysql/mysql-writer.ts';
-export { connectBatchPool, MysqlBatch } from './store/mysql/mysql-batch.ts';
+export type { LogKind, TransactionLog } from './store/ports/transaction-log.ts';
+export { StoreUnavailableError } from './store/ports/store-errors.ts';
+export type { StoreOutageKind } from './store/ports/store-errors.ts';
+export { openLog } from './store/open-log.ts';
+export type { LogLimits } from './store/open-log.ts';
+export type { LogSetting } from './log-setting.ts';
+export { redactUrl } from './redact-url.ts';
 
 export { ALL_RULES, rulesFor, wordsFor } from './modes/registry.ts';
 export type { ModeRules } from './modes/mode-rules.ts';

@@ -1,10 +1,11 @@
 /**
- * Starts a private MariaDB and Redis for local development (the demo,
- * benchmarks, manual runs) and keeps them until Ctrl-C / SIGTERM:
+ * Starts a private MariaDB, PostgreSQL and Redis for local development (the
+ * demo, benchmarks, manual runs, `npm test` in another shell) and keeps them
+ * until Ctrl-C / SIGTERM:
  *
  *   npm run servers
  *   # in another shell, paste the printed lines:
- *   export DTX_MYSQL_URL=mysql://dtx:dtx@127.0.0.1:12345
+ *   export DTX_LOG_URL=mysql://dtx:dtx@127.0.0.1:12345/dtx
  *   export DTX_REDIS_URL=redis://127.0.0.1:23456
  *
  * On exit both servers are stopped and their temp dirs removed.
@@ -12,17 +13,19 @@
 import { provisionServers } from '../tools/environment.ts';
 
 const started = Date.now();
-const servers = await provisionServers();
+const servers = await provisionServers({ postgres: true });
 const seconds = ((Date.now() - started) / 1000).toFixed(1);
 
 process.stdout.write(
   [
     `# dtx dev servers ready in ${seconds} s (Ctrl-C to stop). Export these:`,
-    `DTX_MYSQL_URL=${servers.mysqlUrl}`,
+    `DTX_LOG_URL=${servers.mysqlUrl}/dtx`,
     `DTX_REDIS_URL=${servers.redisUrl}`,
+    `# or, for a log on PostgreSQL: DTX_LOG_URL=${servers.postgresUrl}`,
     // Lets `npm test` in another shell reuse these servers instead of starting its own.
     `DTX_TEST_MYSQL_URL=${servers.mysqlUrl}`,
     `DTX_TEST_REDIS_URL=${servers.redisUrl}`,
+    `DTX_TEST_POSTGRES_URL=${servers.postgresUrl}`,
     '',
   ].join('\n'),
 );

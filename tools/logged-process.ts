@@ -15,6 +15,12 @@ export interface ExitInfo {
   error?: Error;
 }
 
+/** Another user to run a program as (a server that refuses to run as root); needs root. */
+export interface RunAs {
+  uid: number;
+  gid: number;
+}
+
 export interface Spawned {
   readonly pid: number | undefined;
   /** Set once the process has exited (or failed to spawn). */
@@ -28,11 +34,11 @@ export interface Spawned {
  * Spawns `command` with stdout/stderr appended to `logFile` (no pipes, so
  * nothing keeps the event loop alive), unref'd, and killed at exit.
  */
-export function spawnLogged(command: string, args: string[], logFile: string, env?: NodeJS.ProcessEnv): Spawned {
+export function spawnLogged(command: string, args: string[], logFile: string, env?: NodeJS.ProcessEnv, user?: RunAs): Spawned {
   const fd = fs.openSync(logFile, 'a');
   let child: ChildProcess;
   try {
-    child = spawn(command, args, { stdio: ['ignore', fd, fd], env: env ?? process.env });
+    child = spawn(command, args, { stdio: ['ignore', fd, fd], env: env ?? process.env, ...(user ? { uid: user.uid, gid: user.gid } : {}) });
   } finally {
     fs.closeSync(fd);
   }
@@ -73,9 +79,9 @@ export function spawnLogged(command: string, args: string[], logFile: string, en
  * Runs a command to completion (SIGKILLed after `timeoutMs`), output appended
  * to `logFile`; throws with the log's tail when it fails or times out.
  */
-export async function runLogged(command: string, args: string[], logFile: string, timeoutMs: number, env?: NodeJS.ProcessEnv): Promise<void> {
+export async function runLogged(command: string, args: string[], logFile: string, timeoutMs: number, env?: NodeJS.ProcessEnv, user?: RunAs): Promise<void> {
   fs.appendFileSync(logFile, `\n$ ${command} ${args.join(' ')}\n`);
-  const child = spawnLogged(command, args, logFile, env);
+  const child = spawnLogged(command, args, logFile, env, user);
   const result = await child.waitExit(timeoutMs);
   if (!result) child.signal('SIGKILL');
   if (!result || result.code !== 0) {

@@ -1,13 +1,13 @@
 /**
  * One server process that can be killed and started again on the same files
  * and port (a crash and a restart), and the ManagedServer API built on it,
- * shared by mariadb-server.ts and redis-server.ts.
+ * shared by mariadb-server.ts, postgres-server.ts and redis-server.ts.
  */
 import fs from 'node:fs';
 import { prepareBaseDir } from './exit-cleanup.ts';
 import { pickFreePort } from './free-port.ts';
 import { describeExit, spawnLogged, tail } from './logged-process.ts';
-import type { Spawned } from './logged-process.ts';
+import type { RunAs, Spawned } from './logged-process.ts';
 import { waitFor, WaitTimeoutError } from './wait.ts';
 
 export interface ServerOptions {
@@ -113,6 +113,8 @@ export interface LaunchSpec {
   probe: (pid: number) => Promise<boolean>;
   /** Log text meaning "the port was taken": the first start then retries on another port. */
   portInUse: RegExp;
+  /** Run as this user instead (a server that refuses to run as root). */
+  user?: RunAs;
 }
 
 export class ServerProcess {
@@ -168,7 +170,7 @@ export class ServerProcess {
     const spec = this.spec(this.#port);
     const logOffset = fileSize(this.diagnosticLog);
     const stdoutOffset = fileSize(spec.stdoutLog);
-    const child = spawnLogged(spec.command, spec.args, spec.stdoutLog);
+    const child = spawnLogged(spec.command, spec.args, spec.stdoutLog, undefined, spec.user);
     this.#current = child;
     this.#pid = child.pid ?? 0;
 

@@ -2,7 +2,7 @@
 /**
  * `dtx start | migrate`: the coordinator's command line (the package's
  * `bin`). `start` runs coordinator/main.ts, `migrate` runs
- * store/mysql/migrate-cli.ts, each configured from the environment.
+ * migrate-cli.ts, each configured from the environment.
  */
 import { spawn } from 'node:child_process';
 import { ConfigError } from '../config.ts';
@@ -23,7 +23,7 @@ switch (command.kind) {
     break;
   case 'migrate':
     try {
-      await import('../store/mysql/migrate-cli.ts');
+      await import('../migrate-cli.ts');
     } catch (error) {
       // The same answer as `dtx start` gives a bad configuration (main.ts): the problems, exit 2.
       if (!(error instanceof ConfigError)) throw error;

@@ -80,23 +80,16 @@ export interface Engine {
  * @example
  * ```ts
  * import { pino } from 'pino';
- * import {
- *   connectBatchPool, connectMysql, createEngine, HttpBranchClient, loadConfig, prepareLogDatabase,
- *   MysqlAdminStore, MysqlBatch, MysqlTransactionStore, MysqlWriter, ParticipantPolicy, systemClock,
- * } from '@dtx/coordinator';
+ * import { createEngine, HttpBranchClient, loadConfig, openLog, ParticipantPolicy, systemClock } from '@dtx/coordinator';
  *
  * const config = loadConfig(process.env);
- * // Creates the database if missing and migrates it, on a pool of its own (a migration's statements are not bounded).
- * await prepareLogDatabase(config.mysqlUrl, config.mysqlQueryTimeoutMs);
- * // Every other statement gives up after DTX_MYSQL_QUERY_TIMEOUT_MS: a frozen database gets a timeout, not a hang.
- * const timeoutMs = config.mysqlQueryTimeoutMs;
- * const knex = connectMysql({ url: config.mysqlUrl, poolMax: config.mysqlPoolMax, queryTimeoutMs: timeoutMs });
- * const writer = new MysqlWriter(knex);
- * const batchPool = connectBatchPool(config.mysqlUrl, config.mysqlPoolMax, timeoutMs);
+ * // The store DTX_LOG_URL names; every statement gives up after DTX_LOG_QUERY_TIMEOUT_MS (a frozen database gets a timeout, not a hang).
+ * const log = openLog(config.log, { poolMax: config.logPoolMax, queryTimeoutMs: config.logQueryTimeoutMs });
+ * await log.prepare();   // creates the database if missing and migrates it
  * const participants = new ParticipantPolicy(config.participants, config.secret, false);
  * const engine = createEngine({
- *   store: new MysqlTransactionStore(writer, new MysqlBatch(batchPool, writer, { maxWaitMs: timeoutMs })),
- *   adminStore: new MysqlAdminStore(writer),
+ *   store: log.store,
+ *   adminStore: log.adminStore,
  *   // Due work is found again by polling the store; a queue would call engine.service.recover(gid) at `at`.
  *   scheduler: { schedule: async () => undefined },
  *   branchClient: new HttpBranchClient({ keyFor: (url) => participants.keyFor(url), timeoutMs: 5_000, connectionsPerOrigin: 16, now: Date.now }),

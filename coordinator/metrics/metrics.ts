@@ -97,7 +97,7 @@ export class CoordinatorMetrics {
       retries.inc({ op }, 0);
     }
 
-    const read = async <T>(source: 'mysql' | 'redis', work: () => Promise<T>): Promise<T | null> => {
+    const read = async <T>(source: 'log' | 'queue', work: () => Promise<T>): Promise<T | null> => {
       try {
         return await withTimeout(work(), timeoutMs, `${source} did not answer within ${timeoutMs} ms`);
       } catch (error) {
@@ -110,7 +110,7 @@ export class CoordinatorMetrics {
     // reads and the others join them.
     let pending: Promise<{ counts: OpenCounts | null; depth: number | null }> | null = null;
     const sources = () => {
-      pending ??= Promise.all([read('mysql', () => options.sources.openCounts()), read('redis', () => options.sources.queueDepth())])
+      pending ??= Promise.all([read('log', () => options.sources.openCounts()), read('queue', () => options.sources.queueDepth())])
         .then(([counts, depth]) => ({ counts, depth }))
         .finally(() => {
           pending = null;
@@ -120,13 +120,13 @@ export class CoordinatorMetrics {
 
     new Gauge({
       name: 'dtx_metrics_source_up',
-      help: 'Whether this scrape could read the source (mysql: log counts, redis: queue depth); 0 leaves its gauges NaN',
+      help: 'Whether this scrape could read the source (log: the transaction log counts, queue: the recovery queue depth); 0 leaves its gauges NaN',
       labelNames: ['source'] as const,
       registers,
       async collect() {
         const { counts, depth } = await sources();
-        this.set({ source: 'mysql' }, counts ? 1 : 0);
-        this.set({ source: 'redis' }, depth === null ? 0 : 1);
+        this.set({ source: 'log' }, counts ? 1 : 0);
+        this.set({ source: 'queue' }, depth === null ? 0 : 1);
       },
     });
     new Gauge({

@@ -61,8 +61,8 @@ describe('metrics', () => {
       for (const result of ['success', 'failure', 'ongoing', 'unknown']) expect(s.value('dtx_branch_calls_total', { op, result })).toBe(0);
       expect(s.value('dtx_phase_two_retries_total', { op })).toBe(0);
     }
-    expect(s.value('dtx_metrics_source_up', { source: 'mysql' })).toBe(1);
-    expect(s.value('dtx_metrics_source_up', { source: 'redis' })).toBe(1);
+    expect(s.value('dtx_metrics_source_up', { source: 'log' })).toBe(1);
+    expect(s.value('dtx_metrics_source_up', { source: 'queue' })).toBe(1);
     expect(s.value('dtx_transactions_needing_attention')).toBe(0);
     expect(s.value('dtx_open_transactions', { status: 'confirming' })).toBe(0);
     expect(Number.isFinite(s.value('dtx_recovery_queue_depth'))).toBe(true);
@@ -198,8 +198,8 @@ describe('metrics without Redis', () => {
     const s = await scrape(coordinator.url);
     expect(Date.now() - started).toBeLessThan(5_000);
     expect(s.value('dtx_recovery_queue_depth')).toBeNaN();
-    expect(s.value('dtx_metrics_source_up', { source: 'redis' })).toBe(0);
-    expect(s.value('dtx_metrics_source_up', { source: 'mysql' })).toBe(1);
+    expect(s.value('dtx_metrics_source_up', { source: 'queue' })).toBe(0);
+    expect(s.value('dtx_metrics_source_up', { source: 'log' })).toBe(1);
     expect(s.value('dtx_transactions_needing_attention')).toBe(0);
   });
 });

@@ -33,7 +33,7 @@ describe('TCC happy path', () => {
   });
 
   it('makes at most 3 coordinator commits for a 2-branch transaction registered up front', async () => {
-    const before = coordinator.coordinator.store.commitCount;
+    const before = coordinator.coordinator.log.commitCount();
     const outcome = await dtx.tcc(async (tx) => {
       await tx.tryAll([
         { url: bank.resourceUrl, payload: { amount: 1 } },
@@ -41,7 +41,7 @@ describe('TCC happy path', () => {
       ]);
     });
     expect(outcome.status).toBe('confirmed');
-    expect(coordinator.coordinator.store.commitCount - before).toBeLessThanOrEqual(3);
+    expect(coordinator.coordinator.log.commitCount() - before).toBeLessThanOrEqual(3);
     expect(await bank.effects(outcome.gid, 'confirm')).toBe(2);
   });
 

@@ -1,5 +1,5 @@
 /**
- * The store contract (test/support/store-contract/) on the MySQL store:
+ * The store contract (coordinator/testing/store-contract/) on the MySQL store:
  * each store the suite opens gets its own database on the test server,
  * migrated to the latest schema, with the group-commit batch and the knex
  * writer wired as coordinator.ts wires them.
@@ -12,7 +12,7 @@ import { MysqlAdminStore } from '../../coordinator/store/mysql/mysql-admin-store
 import { MysqlTransactionStore } from '../../coordinator/store/mysql/mysql-transaction-store.ts';
 import { MysqlWriter } from '../../coordinator/store/mysql/mysql-writer.ts';
 import { createTestDatabase } from '../support/databases.ts';
-import { describeStoreContract } from '../support/store-contract/store-contract.ts';
+import { describeStoreContract } from '../../coordinator/testing/store-contract/store-contract.ts';
 
 describeStoreContract('mysql', async ({ label }) => {
   const db = await createTestDatabase(inject('mysqlUrl'), label);

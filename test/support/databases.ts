@@ -4,6 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { createConnection } from 'mysql2/promise';
+import pg from 'pg';
 
 export interface TestDatabase {
   /** The server URL with `/<name>` as its path. */
@@ -51,6 +52,39 @@ export async function createTestDatabase(serverUrl: string, label: string): Prom
         await c.end();
       }
     },
+  };
+}
+
+/**
+ * Creates a database `dtx_<label>_<random hex>` on the PostgreSQL server at
+ * `serverUrl` (`postgres://user:pass@host:port/<any database>`), as
+ * createTestDatabase does on MySQL; its URL names it.
+ */
+export async function createTestPostgresDatabase(serverUrl: string, label: string): Promise<TestDatabase> {
+  const suffix = randomBytes(6).toString('hex');
+  const room = MAX_IDENTIFIER - 'dtx_'.length - 1 - suffix.length;
+  const name = `dtx_${
+    sanitize(label, /[^a-z0-9_]+/g, '_')
+      .slice(0, room)
+      .replace(/_+$/, '') || 'db'
+  }_${suffix}`;
+  const admin = async (sql: string) => {
+    const client = new pg.Client({ connectionString: serverUrl, connectionTimeoutMillis: 10_000 });
+    await client.connect();
+    try {
+      await client.query(sql);
+    } finally {
+      await client.end();
+    }
+  };
+  await admin(`CREATE DATABASE "${name}" ENCODING 'UTF8' TEMPLATE template0`);
+  const url = new URL(serverUrl);
+  url.pathname = `/${name}`;
+  return {
+    url: url.toString(),
+    name,
+    // WITH (FORCE) ends the sessions a test left open, as DROP DATABASE on MySQL does not need.
+    drop: () => admin(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`),
   };
 }
 

@@ -1,14 +1,15 @@
 /**
  * vitest globalSetup: installs the Debian packages the run needs, then
- * provisions MariaDB + Redis once per run (private servers unless
- * DTX_TEST_MYSQL_URL / DTX_TEST_REDIS_URL are set) and hands their URLs to
- * the tests: `inject('mysqlUrl')`, `inject('redisUrl')`.
+ * provisions MariaDB, PostgreSQL and Redis once per run (private servers
+ * unless DTX_TEST_MYSQL_URL / DTX_TEST_POSTGRES_URL / DTX_TEST_REDIS_URL are
+ * set) and hands their URLs to the tests: `inject('mysqlUrl')`,
+ * `inject('postgresUrl')`, `inject('redisUrl')`.
  */
 import type { TestProject } from 'vitest/node';
 import { CHROMIUM_PACKAGES } from './chromium.ts';
 import { ensureDebianPackages, findBinary } from '../../tools/debian-packages.ts';
 import { externalServerUrls, provisionServers } from '../../tools/environment.ts';
-import { SERVER_PACKAGES } from '../../tools/servers.ts';
+import { POSTGRES_SERVER_PACKAGES, SERVER_PACKAGES } from '../../tools/servers.ts';
 
 declare module 'vitest' {
   export interface ProvidedContext {
@@ -16,18 +17,21 @@ declare module 'vitest' {
     mysqlUrl: string;
     /** `redis://127.0.0.1:<port>`: use uniqueRedisPrefix() for keys / BullMQ prefixes. */
     redisUrl: string;
+    /** `postgres://dtx:dtx@127.0.0.1:<port>/postgres`: use createTestPostgresDatabase(). */
+    postgresUrl: string;
   }
 }
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
   const started = Date.now();
   await installPackages();
-  const servers = await provisionServers();
+  const servers = await provisionServers({ postgres: true });
   if (process.env['DTX_TEST_VERBOSE']) {
     process.stderr.write(`[dtx servers] mysql ${servers.mysqlUrl}, redis ${servers.redisUrl} (ready in ${Date.now() - started} ms)\n`);
   }
   project.provide('mysqlUrl', servers.mysqlUrl);
   project.provide('redisUrl', servers.redisUrl);
+  project.provide('postgresUrl', servers.postgresUrl!);
   return async () => {
     await servers.stop();
   };
@@ -39,7 +43,7 @@ export default async function setup(project: TestProject): Promise<() => Promise
  * hook, would be a second `apt-get update` and could outlast the hook timeout.
  */
 async function installPackages(): Promise<void> {
-  const servers = externalServerUrls() ? [] : SERVER_PACKAGES;
+  const servers = externalServerUrls({ postgres: true }) ? [] : [...SERVER_PACKAGES, ...POSTGRES_SERVER_PACKAGES];
   try {
     await ensureDebianPackages([...servers, ...CHROMIUM_PACKAGES]);
   } catch (error) {

@@ -26,9 +26,9 @@ describe('loadConfig defaults', () => {
   it('gives documented defaults for an empty environment', () => {
     const config = loadConfig({ ...BASE });
     expect(config).toMatchObject({
-      mysqlUrl: 'mysql://root@127.0.0.1:3306/dtx',
-      mysqlPoolMax: 20,
-      mysqlQueryTimeoutMs: 10_000,
+      log: { kind: 'mysql', url: 'mysql://root@127.0.0.1:3306/dtx' },
+      logPoolMax: 20,
+      logQueryTimeoutMs: 10_000,
       redisUrl: 'redis://127.0.0.1:6379',
       redisPrefix: 'dtx',
       host: '127.0.0.1',
@@ -67,7 +67,38 @@ describe('loadConfig defaults', () => {
     expect(config.port).toBe(36789);
     expect(config.redisPrefix).toBe('dtx');
     expect(config.logLevel).toBe('info');
-    expect(config.mysqlUrl).toBe('mysql://root@127.0.0.1:3306/dtx');
+    expect(config.log).toEqual({ kind: 'mysql', url: 'mysql://root@127.0.0.1:3306/dtx' });
+  });
+});
+
+describe('DTX_LOG_URL: which log, by its scheme', () => {
+  it.each([
+    ['mysql://u:p@db:3306/dtx', 'mysql'],
+    ['postgres://u:p@db:5432/dtx', 'postgres'],
+    ['postgresql://u:p@db/dtx', 'postgres'],
+    ['embedded:./dtx-data', 'embedded'],
+    ['embedded:memory', 'embedded'],
+  ])('%s is a %s log', (url, kind) => {
+    expect(loadConfig({ ...BASE, DTX_LOG_URL: url }).log).toEqual({ kind, url });
+  });
+
+  it('takes DTX_MYSQL_URL as its older name, and refuses two different logs', () => {
+    expect(loadConfig({ ...BASE, DTX_MYSQL_URL: 'mysql://u:p@db/x' }).log).toEqual({ kind: 'mysql', url: 'mysql://u:p@db/x' });
+    expect(loadConfig({ ...BASE, DTX_MYSQL_URL: 'mysql://u:p@db/x', DTX_LOG_URL: 'mysql://u:p@db/x' }).log.url).toBe('mysql://u:p@db/x');
+    expect(() => loadConfig({ ...BASE, DTX_MYSQL_URL: 'mysql://u:p@db/x', DTX_LOG_URL: 'postgres://u:p@db/x' })).toThrow(/two different logs/);
+    expect(loadConfig({ ...BASE, DTX_MYSQL_POOL_MAX: '3' }).logPoolMax).toBe(3);
+    expect(loadConfig({ ...BASE, DTX_MYSQL_QUERY_TIMEOUT_MS: '250' }).logQueryTimeoutMs).toBe(250);
+  });
+
+  it.each([['redis://u:s3cret@db:6379'], ['u:s3cret@db:3306/dtx'], ['embedded:']])('refuses %s, without echoing it', (url) => {
+    let message = '';
+    try {
+      loadConfig({ ...BASE, DTX_LOG_URL: url });
+    } catch (error) {
+      message = (error as Error).message;
+    }
+    expect(message).toMatch(/DTX_LOG_URL/);
+    expect(message).not.toContain('s3cret');
   });
 });
 
@@ -106,9 +137,9 @@ describe('loadConfig parses every variable', () => {
       DTX_API_SCOPES: 'tests=tcc,saga@http://127.0.0.1:*/dtx/',
     });
     expect(config).toEqual({
-      mysqlUrl: 'mysql://u:p@db:3307/x',
-      mysqlPoolMax: 7,
-      mysqlQueryTimeoutMs: 2_500,
+      log: { kind: 'mysql', url: 'mysql://u:p@db:3307/x' },
+      logPoolMax: 7,
+      logQueryTimeoutMs: 2_500,
       redisUrl: 'redis://r:6380',
       redisPrefix: 'my_app.dtx:v1-a',
       host: '0.0.0.0',
@@ -153,10 +184,10 @@ describe('loadConfig parses every variable', () => {
   it('accepts the range bounds', () => {
     expect(loadConfig({ ...BASE, DTX_PORT: '0' }).port).toBe(0);
     expect(loadConfig({ ...BASE, DTX_PORT: '65535' }).port).toBe(65535);
-    expect(loadConfig({ ...BASE, DTX_MYSQL_POOL_MAX: '1' }).mysqlPoolMax).toBe(1);
-    expect(loadConfig({ ...BASE, DTX_MYSQL_POOL_MAX: '1000' }).mysqlPoolMax).toBe(1000);
-    expect(loadConfig({ ...BASE, DTX_MYSQL_QUERY_TIMEOUT_MS: '100' }).mysqlQueryTimeoutMs).toBe(100);
-    expect(loadConfig({ ...BASE, DTX_MYSQL_QUERY_TIMEOUT_MS: '3600000' }).mysqlQueryTimeoutMs).toBe(3_600_000);
+    expect(loadConfig({ ...BASE, DTX_LOG_POOL_MAX: '1' }).logPoolMax).toBe(1);
+    expect(loadConfig({ ...BASE, DTX_LOG_POOL_MAX: '1000' }).logPoolMax).toBe(1000);
+    expect(loadConfig({ ...BASE, DTX_LOG_QUERY_TIMEOUT_MS: '100' }).logQueryTimeoutMs).toBe(100);
+    expect(loadConfig({ ...BASE, DTX_LOG_QUERY_TIMEOUT_MS: '3600000' }).logQueryTimeoutMs).toBe(3_600_000);
     expect(loadConfig({ ...BASE, DTX_RETRY_BASE_MS: '60000' }).retryBaseMs).toBe(60_000);
   });
 

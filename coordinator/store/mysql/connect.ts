@@ -2,6 +2,7 @@
  * Opening the coordinator's MySQL pool. The URL may carry credentials; it is
  * never logged as is (see `redactUrl`).
  */
+import { redactUrl } from '../../redact-url.ts';
 import knexFactory, { type Knex } from 'knex';
 import type { Connection } from 'mysql2';
 import { boundStatements } from './statement-timeout.ts';
@@ -105,7 +106,7 @@ export function connectMysql(options: MysqlOptions): Knex {
  */
 export async function ensureDatabase(url: string, queryTimeoutMs = DEFAULT_QUERY_TIMEOUT_MS): Promise<void> {
   const database = databaseName(url);
-  if (!database) throw new Error(`DTX_MYSQL_URL names no database: ${redactUrl(url)}`);
+  if (!database) throw new Error(`the MySQL log URL names no database: ${redactUrl(url)}`);
   if (!/^[A-Za-z0-9_$]{1,64}$/.test(database)) throw new Error(`database name ${JSON.stringify(database)} must be 1-64 of [A-Za-z0-9_$]`);
   const parsed = new URL(url);
   parsed.pathname = '/';
@@ -120,15 +121,4 @@ export async function ensureDatabase(url: string, queryTimeoutMs = DEFAULT_QUERY
 /** The database named in a `mysql://…/database` URL ('' if none). */
 function databaseName(url: string): string {
   return decodeURIComponent(new URL(url).pathname.replace(/^\//, ''));
-}
-
-/** The URL with its password replaced, for logs and errors. */
-export function redactUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    if (parsed.password) parsed.password = '***';
-    return parsed.toString();
-  } catch {
-    return '<unparseable url>';
-  }
 }

@@ -1,7 +1,7 @@
 /**
  * The transaction log, as the engine and the API see it (a port: each
  * implementation lives in its own folder, store/<name>/, and passes the
- * store contract suite in test/support/store-contract/). Only those
+ * store contract suite in coordinator/testing/store-contract/). Only those
  * implementations know SQL or a driver; everything above talks to this interface.
  *
  * Every write is one atomic commit guarded by the state it expects
@@ -81,7 +81,9 @@ export interface DueTransaction {
 /**
  * The transaction log's port: every state transition as one guarded atomic
  * operation. A new store is done when it passes the store contract suite
- * (test/support/store-contract); MysqlTransactionStore is the one today.
+ * (coordinator/testing/store-contract, shipped as @dtx/coordinator/testing).
+ * Every operation rejects with StoreUnavailableError (store-errors.ts) when
+ * the database is not there for it, never with its driver's error.
  */
 export interface TransactionStore {
   /**
@@ -119,7 +121,7 @@ export interface TransactionStore {
   decide(input: DecisionInput): Promise<TransactionSnapshot | null>;
 
   /**
-   * Precondition: open, due (`next_retry_at <= now`) and the lease free or
+   * Precondition: open, due (`nextRetryAt <= now`) and the lease free or
    * expired. Effect: takes the lease for `owner` until `leaseUntil` and
    * pushes the due time to `leaseUntil`. Returns the snapshot, or null if
    * the precondition failed.
@@ -149,7 +151,11 @@ export interface TransactionStore {
    */
   flagAttention(input: { gid: string; owner: string; reason: string; now: number }): Promise<boolean>;
 
-  /** Open transactions due at or before `until`, soonest first. Reads only unfinished rows (index on next_retry_at). */
+  /**
+   * Open transactions due at or before `until` (`nextRetryAt`), soonest first. Called every
+   * reconcile interval: it must read only unfinished transactions (an index on the due time), never
+   * the whole log.
+   */
   findDue(until: number, limit: number): Promise<DueTransaction[]>;
 
   load(gid: string): Promise<TransactionSnapshot | null>;
@@ -158,13 +164,13 @@ export interface TransactionStore {
   events(gid: string): Promise<TransactionEvent[]>;
 
   /**
-   * When the decision of `gid` was logged (`decided_at`, or for a decision
-   * logged before that column existed its status event leaving `open`), or
+   * When the decision of `gid` was logged (`decidedAt`, or for a decision
+   * logged before the log kept that its status event leaving `open`), or
    * null if none is.
    */
   decisionTime(gid: string): Promise<number | null>;
 
-  /** Resolves once the database answered a trivial query (readiness); rejects with the driver's error. */
+  /** Resolves once the database answered a trivial query (readiness); an outage rejects with StoreUnavailableError. */
   ping(): Promise<void>;
 
   close(): Promise<void>;

@@ -6,10 +6,10 @@
  * and a later decision (an abort of a running saga) logged as a status event.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { assembleHistory } from '../../../coordinator/domain/history.ts';
-import type { RoundCall, RoundDecision } from '../../../coordinator/domain/phase-two.ts';
-import type { BranchRegistration, TransactionSnapshot } from '../../../coordinator/domain/transaction.ts';
-import type { BeginInput, DecisionInput, TransactionStore } from '../../../coordinator/store/ports/transaction-store.ts';
+import { assembleHistory } from '../../domain/history.ts';
+import type { RoundCall, RoundDecision } from '../../domain/phase-two.ts';
+import type { BranchRegistration, TransactionSnapshot } from '../../domain/transaction.ts';
+import type { BeginInput, DecisionInput, TransactionStore } from '../../store/ports/transaction-store.ts';
 import { contractOps, gidOf, LEASE_MS, MINUTE, T0, type StoreUnderTest } from './fixtures.ts';
 
 const SAGA_BASE = 'http://127.0.0.1:9/dtx/saga';

@@ -5,7 +5,7 @@
  * a check-back that never answers.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { TransactionStore } from '../../../coordinator/store/ports/transaction-store.ts';
+import type { TransactionStore } from '../../store/ports/transaction-store.ts';
 import { gidOf, LEASE_MS, MINUTE, T0, type StoreUnderTest } from './fixtures.ts';
 
 const CHECK_URL = 'http://127.0.0.1:9/dtx/outbox/check';

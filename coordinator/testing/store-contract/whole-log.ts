@@ -3,10 +3,10 @@
  * gets a store of its own, so that other tests' rows do not count.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { ListRequest } from '../../../coordinator/store/ports/admin-store.ts';
-import { decidePause } from '../../../coordinator/domain/operator-decisions.ts';
-import { type GlobalStatus } from '../../../coordinator/domain/transaction.ts';
-import { TCC_WORDS } from '../../../coordinator/modes/tcc/tcc-words.ts';
+import type { ListRequest } from '../../store/ports/admin-store.ts';
+import { decidePause } from '../../domain/operator-decisions.ts';
+import { type GlobalStatus } from '../../domain/transaction.ts';
+import { TCC_WORDS } from '../../modes/tcc/tcc-words.ts';
 import { gidOf, operatorChange, MINUTE, registration, T0, useStore, type StoreFactory } from './fixtures.ts';
 
 export function wholeLogContract(factory: StoreFactory): void {

@@ -4,11 +4,11 @@
  */
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll } from 'vitest';
-import type { AdminStore, AuditEntry } from '../../../coordinator/store/ports/admin-store.ts';
-import type { OperatorChange } from '../../../coordinator/domain/operator-decisions.ts';
-import type { RoundCall, RoundDecision } from '../../../coordinator/domain/phase-two.ts';
-import { type BranchRegistration, type TransactionSnapshot } from '../../../coordinator/domain/transaction.ts';
-import type { DecisionInput, RoundRecord, TransactionStore } from '../../../coordinator/store/ports/transaction-store.ts';
+import type { AdminStore, AuditEntry } from '../../store/ports/admin-store.ts';
+import type { OperatorChange } from '../../domain/operator-decisions.ts';
+import type { RoundCall, RoundDecision } from '../../domain/phase-two.ts';
+import { type BranchRegistration, type TransactionSnapshot } from '../../domain/transaction.ts';
+import type { DecisionInput, RoundRecord, TransactionStore } from '../../store/ports/transaction-store.ts';
 
 export interface StoreUnderTest {
   store: TransactionStore;

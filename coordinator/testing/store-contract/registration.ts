@@ -3,10 +3,10 @@
  */
 import { randomBytes } from 'node:crypto';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { assembleHistory } from '../../../coordinator/domain/history.ts';
-import { participantOf, type BranchRegistration, type GlobalTransaction } from '../../../coordinator/domain/transaction.ts';
-import { tccRules } from '../../../coordinator/modes/tcc/tcc-rules.ts';
-import type { TransactionStore } from '../../../coordinator/store/ports/transaction-store.ts';
+import { assembleHistory } from '../../domain/history.ts';
+import { participantOf, type BranchRegistration, type GlobalTransaction } from '../../domain/transaction.ts';
+import { tccRules } from '../../modes/tcc/tcc-rules.ts';
+import type { TransactionStore } from '../../store/ports/transaction-store.ts';
 import { BASE, contractOps, gidOf, ids, LEASE_MS, MINUTE, registration, T0, type StoreUnderTest } from './fixtures.ts';
 
 export function registrationContract(open: () => StoreUnderTest): void {

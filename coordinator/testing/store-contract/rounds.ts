@@ -2,13 +2,13 @@
  * The contract of claim, recordRound, load, events and decisionTime.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import type { AdminStore } from '../../../coordinator/store/ports/admin-store.ts';
-import { assembleHistory } from '../../../coordinator/domain/history.ts';
-import { decidePause as pause, decideResume as resume, decideRetryNow as retryNow } from '../../../coordinator/domain/operator-decisions.ts';
-import type { RoundDecision } from '../../../coordinator/domain/phase-two.ts';
-import type { GlobalTransaction } from '../../../coordinator/domain/transaction.ts';
-import { TCC_WORDS } from '../../../coordinator/modes/tcc/tcc-words.ts';
-import type { TransactionStore } from '../../../coordinator/store/ports/transaction-store.ts';
+import type { AdminStore } from '../../store/ports/admin-store.ts';
+import { assembleHistory } from '../../domain/history.ts';
+import { decidePause as pause, decideResume as resume, decideRetryNow as retryNow } from '../../domain/operator-decisions.ts';
+import type { RoundDecision } from '../../domain/phase-two.ts';
+import type { GlobalTransaction } from '../../domain/transaction.ts';
+import { TCC_WORDS } from '../../modes/tcc/tcc-words.ts';
+import type { TransactionStore } from '../../store/ports/transaction-store.ts';
 import { BASE, contractOps, operatorChange, gidOf, ids, LEASE_MS, MINUTE, registration, T0, type StoreUnderTest } from './fixtures.ts';
 
 const decidePause = (txn: GlobalTransaction) => pause(txn, TCC_WORDS);

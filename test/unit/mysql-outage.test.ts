@@ -1,8 +1,9 @@
 /**
- * Outage classification (coordinator/api/outage.ts) and the error handler's
- * 503 for it: errors as the drivers really raise them (mysql2 against a
- * closed port or a server that hangs up, knex's pool acquire timeout) and the
- * server errnos of an overloaded, stopping, contended or read-only database.
+ * The MySQL store's outage classification (coordinator/store/mysql/mysql-outage.ts):
+ * errors as the drivers really raise them (mysql2 against a closed port or a
+ * server that hangs up, knex's pool acquire timeout) and the server errnos of
+ * an overloaded, stopping, contended or read-only database, each the engine's
+ * StoreUnavailableError with its kind; anything else left as it is.
  */
 import net from 'node:net';
 import Fastify from 'fastify';
@@ -12,6 +13,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { installErrorHandling } from '../../coordinator/api/error-handler.ts';
 import { classifyOutage, DependencyUnavailableError, type Outage } from '../../coordinator/api/outage.ts';
 import { TransactionRefusedError } from '../../coordinator/domain/refusal.ts';
+import { mysqlOutageKind, translateMysqlError } from '../../coordinator/store/mysql/mysql-outage.ts';
+import { StoreUnavailableError } from '../../coordinator/store/ports/store-errors.ts';
 import { StatementTimeoutError } from '../../coordinator/store/mysql/statement-timeout.ts';
 import { pickFreePort } from '../../tools/free-port.ts';
 
@@ -49,7 +52,7 @@ function serverError(errno: number, code: string): Error {
   return Object.assign(new Error(`${code} from the server`), { errno, code, sqlState: 'HY000', fatal: false });
 }
 
-describe('classifyOutage: errors the log database drivers really raise', () => {
+describe('mysqlOutageKind: errors the log database drivers really raise', () => {
   let hangUp: Awaited<ReturnType<typeof tcpServer>>;
   let silent: Awaited<ReturnType<typeof tcpServer>>;
 
@@ -63,12 +66,12 @@ describe('classifyOutage: errors the log database drivers really raise', () => {
   it('mysql2 connecting to a port nobody listens on: log unreachable', async () => {
     const port = await pickFreePort();
     const error = await rejection(() => createConnection({ host: '127.0.0.1', port, user: 'x', connectTimeout: 2_000 }));
-    expect(classifyOutage(error)).toEqual<Outage>({ dependency: 'log', kind: 'unreachable' });
+    expect(mysqlOutageKind(error)).toBe('unreachable');
   });
 
   it('mysql2 whose server hangs up during the handshake: log connection lost', async () => {
     const error = await rejection(() => createConnection({ host: '127.0.0.1', port: hangUp.port, user: 'x', connectTimeout: 2_000 }));
-    expect(classifyOutage(error)).toEqual<Outage>({ dependency: 'log', kind: 'connection-lost' });
+    expect(mysqlOutageKind(error)).toBe('connection-lost');
   });
 
   it("knex's pool acquire timeout (the server accepts but never answers): log timeout", async () => {
@@ -82,14 +85,14 @@ describe('classifyOutage: errors the log database drivers really raise', () => {
     try {
       const error = await rejection(() => knex.raw('SELECT 1'));
       expect((error as Error).name).toBe('KnexTimeoutError');
-      expect(classifyOutage(error)).toEqual<Outage>({ dependency: 'log', kind: 'timeout' });
+      expect(mysqlOutageKind(error)).toBe('timeout');
     } finally {
       await knex.destroy();
     }
   });
 });
 
-describe('classifyOutage: server errnos and driver codes', () => {
+describe('mysqlOutageKind: server errnos and driver codes', () => {
   it.each([
     [1040, 'ER_CON_COUNT_ERROR', 'overloaded'],
     [1053, 'ER_SERVER_SHUTDOWN', 'shutting-down'],
@@ -100,7 +103,7 @@ describe('classifyOutage: server errnos and driver codes', () => {
     [1927, 'ER_CONNECTION_KILLED', 'connection-lost'],
     [2013, 'CR_SERVER_LOST', 'connection-lost'],
   ] as const)('errno %i (%s) is a log outage: %s', (errno, code, kind) => {
-    expect(classifyOutage(serverError(errno, code))).toEqual({ dependency: 'log', kind });
+    expect(mysqlOutageKind(serverError(errno, code))).toBe(kind);
   });
 
   it.each([
@@ -109,14 +112,11 @@ describe('classifyOutage: server errnos and driver codes', () => {
     ['PROTOCOL_CONNECTION_LOST', 'connection-lost'],
     ['ETIMEDOUT', 'timeout'],
   ] as const)('code %s is a log outage: %s', (code, kind) => {
-    expect(classifyOutage(Object.assign(new Error('x'), { code, fatal: true }))).toEqual({ dependency: 'log', kind });
+    expect(mysqlOutageKind(Object.assign(new Error('x'), { code, fatal: true }))).toBe(kind);
   });
 
   it('any other error mysql2 marks fatal (its connection is unusable) is a lost connection', () => {
-    expect(classifyOutage(Object.assign(new Error('x'), { code: 'PROTOCOL_PACKETS_OUT_OF_ORDER', fatal: true }))).toEqual({
-      dependency: 'log',
-      kind: 'connection-lost',
-    });
+    expect(mysqlOutageKind(Object.assign(new Error('x'), { code: 'PROTOCOL_PACKETS_OUT_OF_ORDER', fatal: true }))).toBe('connection-lost');
   });
 
   it("the store's statement bound (sent or not, alone or as a cause) is a log timeout, whatever knex wrote into its message", () => {
@@ -124,28 +124,51 @@ describe('classifyOutage: server errnos and driver codes', () => {
     const refused = new StatementTimeoutError(10_000, false, { cause: sent });
     refused.message = `ROLLBACK - ${refused.message}`;
     for (const error of [sent, refused, new Error('wrapped', { cause: sent })]) {
-      expect(classifyOutage(error)).toEqual<Outage>({ dependency: 'log', kind: 'timeout' });
+      expect(mysqlOutageKind(error)).toBe('timeout');
     }
   });
 
   it('follows causes and the errors of an AggregateError', () => {
     const refused = Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
-    expect(classifyOutage(new Error('wrapped', { cause: refused }))).toEqual({ dependency: 'log', kind: 'unreachable' });
-    expect(classifyOutage(new AggregateError([new Error('other'), refused]))).toEqual({ dependency: 'log', kind: 'unreachable' });
+    expect(mysqlOutageKind(new Error('wrapped', { cause: refused }))).toBe('unreachable');
+    expect(mysqlOutageKind(new AggregateError([new Error('other'), refused]))).toBe('unreachable');
+  });
+
+  it('turns an outage into the engine’s StoreUnavailableError, keeping the driver’s error as its cause, and leaves any other error as it is', () => {
+    const lost = Object.assign(new Error('x'), { code: 'PROTOCOL_CONNECTION_LOST', fatal: true });
+    const translated = translateMysqlError(lost);
+    expect(translated).toBeInstanceOf(StoreUnavailableError);
+    expect(translated).toMatchObject({ kind: 'connection-lost', cause: lost });
+    const duplicate = serverError(1062, 'ER_DUP_ENTRY');
+    expect(translateMysqlError(duplicate)).toBe(duplicate);
+  });
+
+  it('is not fooled by message text, and leaves bugs and request errors alone', () => {
+    expect(mysqlOutageKind(new Error('connect ECONNREFUSED 127.0.0.1:3306 — Connection lost: too many connections'))).toBeNull();
+    expect(mysqlOutageKind(serverError(1062, 'ER_DUP_ENTRY'))).toBeNull();
+    expect(mysqlOutageKind(serverError(1064, 'ER_PARSE_ERROR'))).toBeNull();
+    expect(mysqlOutageKind(serverError(1406, 'ER_DATA_TOO_LONG'))).toBeNull();
+    expect(mysqlOutageKind(new TypeError("Cannot read properties of undefined (reading 'x')"))).toBeNull();
+    expect(mysqlOutageKind('ECONNREFUSED')).toBeNull();
+    expect(mysqlOutageKind(null)).toBeNull();
+  });
+});
+
+describe('classifyOutage: the engine’s errors, whatever the store', () => {
+  it('takes a StoreUnavailableError as a log outage of its kind, alone or as a cause', () => {
+    const down = new StoreUnavailableError('read-only', 'read-only');
+    expect(classifyOutage(down)).toEqual<Outage>({ dependency: 'log', kind: 'read-only' });
+    expect(classifyOutage(new Error('wrapped', { cause: down }))).toEqual<Outage>({ dependency: 'log', kind: 'read-only' });
+    expect(classifyOutage(new AggregateError([new Error('other'), down]))).toEqual<Outage>({ dependency: 'log', kind: 'read-only' });
   });
 
   it('takes the dependency a DependencyUnavailableError names (the queue)', () => {
     expect(classifyOutage(new DependencyUnavailableError('queue', 'unreachable', 'redis down'))).toEqual({ dependency: 'queue', kind: 'unreachable' });
   });
 
-  it('is not fooled by message text, and leaves bugs and request errors alone', () => {
-    expect(classifyOutage(new Error('connect ECONNREFUSED 127.0.0.1:3306 — Connection lost: too many connections'))).toBeNull();
-    expect(classifyOutage(serverError(1062, 'ER_DUP_ENTRY'))).toBeNull();
-    expect(classifyOutage(serverError(1064, 'ER_PARSE_ERROR'))).toBeNull();
-    expect(classifyOutage(serverError(1406, 'ER_DATA_TOO_LONG'))).toBeNull();
-    expect(classifyOutage(new TypeError("Cannot read properties of undefined (reading 'x')"))).toBeNull();
-    expect(classifyOutage('ECONNREFUSED')).toBeNull();
-    expect(classifyOutage(null)).toBeNull();
+  it('reads no driver error: a raw socket or server error is no outage above the store', () => {
+    expect(classifyOutage(Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }))).toBeNull();
+    expect(classifyOutage(serverError(1040, 'ER_CON_COUNT_ERROR'))).toBeNull();
   });
 });
 
@@ -164,9 +187,7 @@ describe('the error handler', () => {
   }
 
   it('answers a log outage 503 LOG_UNAVAILABLE with retry-after, as JSON {code, message}', async () => {
-    const response = await answer(
-      Object.assign(new Error('Connection lost: The server closed the connection.'), { code: 'PROTOCOL_CONNECTION_LOST', fatal: true }),
-    );
+    const response = await answer(new StoreUnavailableError('connection-lost', 'the log is unavailable'));
     expect(response.statusCode).toBe(503);
     expect(response.headers['retry-after']).toBe('1');
     expect(response.headers['content-type']).toMatch(/^application\/json/);

@@ -2,8 +2,8 @@
  * The contract under concurrency: racing decisions, claims and registrations.
  */
 import { beforeAll, describe, expect, it } from 'vitest';
-import { assembleHistory } from '../../../coordinator/domain/history.ts';
-import type { TransactionStore } from '../../../coordinator/store/ports/transaction-store.ts';
+import { assembleHistory } from '../../domain/history.ts';
+import type { TransactionStore } from '../../store/ports/transaction-store.ts';
 import { contractOps, gidOf, ids, LEASE_MS, MINUTE, registration, T0, type StoreUnderTest } from './fixtures.ts';
 
 export function concurrencyContract(open: () => StoreUnderTest): void {

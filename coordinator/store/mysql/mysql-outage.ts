@@ -1,0 +1,83 @@
+/**
+ * Which errors of MySQL / MariaDB and their drivers (mysql2, under knex or
+ * the batch pool) mean that the log database is unavailable, and how: the
+ * MySQL store throws them as the engine's StoreUnavailableError
+ * (ports/store-errors.ts), so nothing above the store reads a driver's error.
+ *
+ * Decided from error classes, driver codes and server errnos only, never
+ * from message text. Pure: unit-tested on its own.
+ */
+import knex from 'knex';
+import { StoreUnavailableError, type StoreOutageKind } from '../ports/store-errors.ts';
+import { StatementTimeoutError } from './statement-timeout.ts';
+
+/** Server and client errnos that mean "not now", not "wrong request". */
+const ERRNOS: ReadonlyMap<number, StoreOutageKind> = new Map<number, StoreOutageKind>([
+  [1040, 'overloaded'], // ER_CON_COUNT_ERROR: too many connections
+  [1203, 'overloaded'], // ER_TOO_MANY_USER_CONNECTIONS
+  [1053, 'shutting-down'], // ER_SERVER_SHUTDOWN
+  [1205, 'conflict'], // ER_LOCK_WAIT_TIMEOUT
+  [1213, 'conflict'], // ER_LOCK_DEADLOCK
+  [1290, 'read-only'], // ER_OPTION_PREVENTS_STATEMENT (--read-only)
+  [1792, 'read-only'], // ER_CANT_EXECUTE_IN_READ_ONLY_TRANSACTION
+  [1836, 'read-only'], // ER_READ_ONLY_MODE
+  [1317, 'connection-lost'], // ER_QUERY_INTERRUPTED (KILL QUERY, shutdown)
+  [1927, 'connection-lost'], // ER_CONNECTION_KILLED (MariaDB: KILL CONNECTION)
+  [1969, 'timeout'], // ER_STATEMENT_TIMEOUT (MariaDB max_statement_time)
+  [3024, 'timeout'], // ER_QUERY_TIMEOUT (MySQL max_execution_time)
+  [4031, 'connection-lost'], // ER_CLIENT_INTERACTION_TIMEOUT (MySQL 8 closed an idle connection)
+  [2002, 'unreachable'], // CR_CONNECTION_ERROR
+  [2003, 'unreachable'], // CR_CONN_HOST_ERROR
+  [2006, 'connection-lost'], // CR_SERVER_GONE_ERROR
+  [2013, 'connection-lost'], // CR_SERVER_LOST
+]);
+
+/** Driver and socket codes. */
+const CODES: ReadonlyMap<string, StoreOutageKind> = new Map<string, StoreOutageKind>([
+  ['ECONNREFUSED', 'unreachable'],
+  ['EHOSTUNREACH', 'unreachable'],
+  ['ENETUNREACH', 'unreachable'],
+  ['EAI_AGAIN', 'unreachable'],
+  ['ENOTFOUND', 'unreachable'],
+  ['ECONNRESET', 'connection-lost'],
+  ['ECONNABORTED', 'connection-lost'],
+  ['EPIPE', 'connection-lost'],
+  ['PROTOCOL_CONNECTION_LOST', 'connection-lost'],
+  ['PROTOCOL_ENQUEUE_AFTER_FATAL_ERROR', 'connection-lost'],
+  ['ETIMEDOUT', 'timeout'],
+  ['PROTOCOL_SEQUENCE_TIMEOUT', 'timeout'],
+]);
+
+/** How deep `cause` chains (and the errors of an AggregateError) are followed. */
+const MAX_DEPTH = 4;
+
+/** The outage `error` reports, or null if it is not one (a bug, a refused statement: not for a retry). */
+export function mysqlOutageKind(error: unknown, depth = 0): StoreOutageKind | null {
+  if (typeof error !== 'object' || error === null || depth > MAX_DEPTH) return null;
+  if (error instanceof StoreUnavailableError) return error.kind;
+  // knex: no pooled connection within acquireConnectionTimeout.
+  if (error instanceof knex.KnexTimeoutError) return 'timeout';
+  // The store's own bound on a statement (or on waiting for a connection): no answer in time.
+  if (error instanceof StatementTimeoutError) return 'timeout';
+  const fields = error as { errno?: unknown; code?: unknown; fatal?: unknown; cause?: unknown; errors?: unknown };
+  const byErrno = typeof fields.errno === 'number' ? ERRNOS.get(fields.errno) : undefined;
+  if (byErrno) return byErrno;
+  const byCode = typeof fields.code === 'string' ? CODES.get(fields.code) : undefined;
+  if (byCode) return byCode;
+  // mysql2 marks every error that leaves its connection unusable (network
+  // errors, handshake failures, protocol errors) as fatal.
+  if (fields.fatal === true) return 'connection-lost';
+  for (const inner of [fields.cause, ...(Array.isArray(fields.errors) ? fields.errors : [])]) {
+    const kind = mysqlOutageKind(inner, depth + 1);
+    if (kind) return kind;
+  }
+  return null;
+}
+
+/** What the MySQL store throws for `error`: the engine's StoreUnavailableError for an outage, the error itself otherwise. */
+export function translateMysqlError(error: unknown): unknown {
+  if (error instanceof StoreUnavailableError) return error;
+  const kind = mysqlOutageKind(error);
+  if (kind === null) return error;
+  return new StoreUnavailableError(kind, `the MySQL log is unavailable (${kind})`, { cause: error });
+}

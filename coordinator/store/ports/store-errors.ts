@@ -1,0 +1,69 @@
+/**
+ * The errors every store throws when its database is not there for a
+ * request, whatever the database: the engine and the API know these, never a
+ * driver's. Each store classifies its own driver's errors (store/<name>/),
+ * so an outage of any log is a 503 with the same codes.
+ */
+
+/** How the log database is unavailable. */
+export type StoreOutageKind =
+  /** No connection could be made (refused, host unreachable, handshake failed). */
+  | 'unreachable'
+  /** An open connection died under a request (reset, killed, server gone). */
+  | 'connection-lost'
+  /** No connection or no answer within the bound (pool acquire, connect, statement). */
+  | 'timeout'
+  /** The server refuses more connections. */
+  | 'overloaded'
+  /** The server is shutting down. */
+  | 'shutting-down'
+  /** A deadlock, lock-wait timeout or serialization failure that outlasted the store's own re-runs. */
+  | 'conflict'
+  /** The server is read-only, as a primary is during a failover. */
+  | 'read-only';
+
+/**
+ * The log database did not serve an operation: not now, rather than not
+ * this request. The operation may have happened (a commit sent before the
+ * connection was lost): callers re-send, which every operation allows.
+ */
+export class StoreUnavailableError extends Error {
+  override readonly name = 'StoreUnavailableError';
+  constructor(
+    readonly kind: StoreOutageKind,
+    message: string,
+    options?: { cause?: unknown },
+  ) {
+    super(message, options);
+  }
+}
+
+/**
+ * `target` with each of its methods (own and inherited, up to Object) made
+ * to throw `translate(error)` instead of what it threw: how a store turns
+ * its driver's errors into the engine's at its boundary, once, whatever the
+ * method. Precondition: the methods return promises (a port's operations do).
+ *
+ * @param target - a store implementation
+ * @param translate - the store's classification: a StoreUnavailableError for an outage, else the error itself
+ * @returns an object with the same methods, to be used through the port's type
+ */
+export function translatingErrors<T extends object>(target: T, translate: (error: unknown) => unknown): T {
+  const wrapped: Record<string, unknown> = {};
+  for (let proto: object | null = target; proto && proto !== Object.prototype; proto = Object.getPrototypeOf(proto) as object | null) {
+    for (const name of Object.getOwnPropertyNames(proto)) {
+      if (name === 'constructor' || name in wrapped) continue;
+      const descriptor = Object.getOwnPropertyDescriptor(proto, name);
+      if (typeof descriptor?.value !== 'function') continue;
+      const method = descriptor.value as (...args: unknown[]) => Promise<unknown>;
+      wrapped[name] = async (...args: unknown[]) => {
+        try {
+          return await method.apply(target, args);
+        } catch (error) {
+          throw translate(error);
+        }
+      };
+    }
+  }
+  return wrapped as T;
+}
