@@ -10,6 +10,7 @@ import { DEVELOPMENT_SECRET, isValidCallerName } from '@dtx/protocol';
 import { parseAllowList, type AllowedPrefix } from './security/participant-policy.ts';
 import { parseCallerScopes, type CallerScope } from './security/caller-scopes.ts';
 import { parseLogSetting, type LogSetting } from './log-setting.ts';
+import type { RecoveryKind } from './recovery/recovery-backend.ts';
 
 /**
  * The coordinator's whole configuration, checked and defaulted: what
@@ -27,7 +28,12 @@ export interface CoordinatorConfig {
    * closed and the request answers 503 LOG_UNAVAILABLE.
    */
   logQueryTimeoutMs: number;
-  /** DTX_REDIS_URL: Redis for the recovery queue. */
+  /**
+   * DTX_SCHEDULER: where recovery looks are scheduled and run — `bullmq` (Redis at DTX_REDIS_URL,
+   * shared by every instance: production) or `in-process` (timers in this process, no Redis).
+   */
+  scheduler: RecoveryKind;
+  /** DTX_REDIS_URL: Redis for the recovery queue (DTX_SCHEDULER=bullmq). */
   redisUrl: string;
   /** DTX_REDIS_PREFIX: key prefix of the queue. */
   redisPrefix: string;
@@ -174,6 +180,14 @@ export class ConfigError extends Error {
 
 type Env = Record<string, string | undefined>;
 
+/** DTX_SCHEDULER: `bullmq` (default) or `in-process`. */
+function parseScheduler(raw: string | undefined, problems: string[]): RecoveryKind {
+  if (raw === undefined || raw === '' || raw === 'bullmq') return 'bullmq';
+  if (raw === 'in-process') return 'in-process';
+  problems.push(`DTX_SCHEDULER must be bullmq or in-process, got "${raw.slice(0, 32)}"`);
+  return 'bullmq';
+}
+
 /** An on/off variable: 1/true/yes or 0/false/no (or unset). */
 function parseSwitch(raw: string | undefined, name: string, problems: string[]): boolean {
   if (raw === undefined || raw === '') return false;
@@ -267,6 +281,7 @@ export function loadConfig(env: Env): CoordinatorConfig {
     log: parseLogSetting(env, problems),
     logPoolMax: int(either('DTX_LOG_POOL_MAX', 'DTX_MYSQL_POOL_MAX'), 20, 1, 1000),
     logQueryTimeoutMs: int(either('DTX_LOG_QUERY_TIMEOUT_MS', 'DTX_MYSQL_QUERY_TIMEOUT_MS'), 10_000, 100, 3_600_000),
+    scheduler: parseScheduler(env.DTX_SCHEDULER, problems),
     redisUrl: str('DTX_REDIS_URL', 'redis://127.0.0.1:6379'),
     redisPrefix: str('DTX_REDIS_PREFIX', 'dtx'),
     host: str('DTX_HOST', '127.0.0.1'),

@@ -14,12 +14,11 @@ import { createEngine } from './engine/create-engine.ts';
 import { systemClock, type Clock } from './engine/ports.ts';
 import type { TransactionService } from './engine/transaction-service.ts';
 import { Reconciler } from './recovery/reconciler.ts';
-import { RecoveryQueue, startRecoveryWorker, type RecoveryWorker } from './recovery/recovery-queue.ts';
-import { producerConnection, workerConnection } from './recovery/redis-connections.ts';
+import { openRecovery } from './recovery/open-recovery.ts';
+import type { RecoveryBackend } from './recovery/recovery-backend.ts';
 import { openLog } from './store/open-log.ts';
 import type { TransactionLog } from './store/ports/transaction-log.ts';
 import type { TransactionStore } from './store/ports/transaction-store.ts';
-import { redactUrl } from './redact-url.ts';
 import { AdminAuth } from './api/admin-auth.ts';
 import { CallerAuth } from './api/caller-auth.ts';
 import { AlertHook } from './alerts/alert-hook.ts';
@@ -50,8 +49,8 @@ export interface Coordinator {
   readonly log: TransactionLog;
   /** The engine's port on the log (`log.store`). */
   readonly store: TransactionStore;
-  /** The BullMQ queue of recovery looks (the engine's scheduler). */
-  readonly queue: RecoveryQueue;
+  /** Where recovery looks are scheduled and run (BullMQ, or in-process timers: DTX_SCHEDULER). */
+  readonly queue: RecoveryBackend;
   /** Polls the log for due work the queue lost. */
   readonly reconciler: Reconciler;
   /** The HTTP API (createServer), listening once started. */
@@ -98,9 +97,7 @@ export function createCoordinator(config: CoordinatorConfig, deps: CoordinatorDe
     connectionsPerOrigin: 64,
     now: clock.now,
   });
-  const producerRedis = producerConnection(config.redisUrl);
-  producerRedis.on('error', (error) => logger.debug({ err: error }, 'redis (producer) connection error'));
-  const queue = new RecoveryQueue({ connection: producerRedis, prefix: config.redisPrefix, now: clock.now, logger });
+  const queue = openRecovery(config, { now: clock.now, logger });
   const metrics = new CoordinatorMetrics({
     sources: { openCounts: () => adminStore.openCounts(), queueDepth: () => queue.depth() },
     logger,
@@ -122,7 +119,7 @@ export function createCoordinator(config: CoordinatorConfig, deps: CoordinatorDe
   const engine = createEngine({
     store,
     adminStore,
-    scheduler: queue,
+    scheduler: queue.scheduler,
     branchClient: client,
     clock,
     ...(deps.random ? { random: deps.random } : {}),
@@ -143,7 +140,7 @@ export function createCoordinator(config: CoordinatorConfig, deps: CoordinatorDe
   const { service } = engine;
   const reconciler = new Reconciler({
     store,
-    scheduler: queue,
+    scheduler: queue.scheduler,
     clock,
     intervalMs: config.reconcileIntervalMs,
     batchSize: config.reconcileBatch,
@@ -158,14 +155,10 @@ export function createCoordinator(config: CoordinatorConfig, deps: CoordinatorDe
     submitWaitMs: config.submitWaitMs,
     maxStepTimeoutMs: config.branchTimeoutMs,
     metrics,
-    // Readiness: the producer's Redis connection fails fast while Redis is away (no offline queue).
-    health: { checkLog: () => store.ping(), checkQueue: async () => void (await producerRedis.ping()) },
+    health: { checkLog: () => store.ping(), ...(queue.check ? { checkQueue: queue.check } : {}) },
     auth: new CallerAuth(config.apiTokens, config.insecure),
     opsToken: config.opsToken,
   });
-
-  let workerRedis: ReturnType<typeof workerConnection> | null = null;
-  let worker: RecoveryWorker | null = null;
 
   return {
     config,
@@ -187,34 +180,23 @@ export function createCoordinator(config: CoordinatorConfig, deps: CoordinatorDe
           'INSECURE DEVELOPMENT MODE (DTX_INSECURE): anonymous /v1 calls and any participant URL are accepted, and the public development key signs calls unless DTX_SECRET is set. Never run this way where others can reach the coordinator.',
         );
       }
-      workerRedis = workerConnection(config.redisUrl);
-      workerRedis.on('error', (error) => logger.debug({ err: error }, 'redis (worker) connection error'));
-      worker = startRecoveryWorker({
-        connection: workerRedis,
-        prefix: config.redisPrefix,
-        concurrency: config.workerConcurrency,
-        logger,
-        recover: (gid) => service.recover(gid),
-      });
+      queue.start((gid) => service.recover(gid));
       reconciler.start();
       const url = await app.listen({ host: config.host, port: config.port });
-      logger.info({ url, log: log.description, redis: redactUrl(config.redisUrl) }, 'coordinator listening');
+      logger.info({ url, log: log.description, recovery: queue.description }, 'coordinator listening');
       return url;
     },
     async stop() {
       logger.info('coordinator stopping');
       await app.close();
       await reconciler.stop();
-      if (worker && !(await worker.close(config.shutdownGraceMs))) {
-        logger.warn('recovery jobs still running at shutdown; recovery takes them over after the lease');
+      if (!(await queue.close(config.shutdownGraceMs))) {
+        logger.warn('recovery looks still running at shutdown; recovery takes them over after the lease');
       }
       if (!(await engine.drain(config.shutdownGraceMs))) {
         logger.warn({ inFlight: engine.inFlight }, 'phase two still running at shutdown; recovery takes it over after the lease');
       }
       await alerts?.close();
-      await queue.close().catch(() => undefined);
-      producerRedis.disconnect();
-      workerRedis?.disconnect();
       await client.close();
       await log.close();
       logger.info('coordinator stopped');

@@ -1,12 +1,9 @@
 /**
- * `npm start`: runs one coordinator from environment variables until SIGINT
- * or SIGTERM, then stops gracefully. An error nothing caught ends it with
- * status 1 after a fatal log line (stray-errors.ts).
+ * `dtx start` (`npm start`): runs one coordinator from environment variables
+ * until SIGINT or SIGTERM, then stops gracefully (serve.ts).
  */
 import { ConfigError, loadConfig } from './config.ts';
-import { createCoordinator } from './coordinator.ts';
-import { createLogger } from './logger.ts';
-import { exitOnStrayErrors } from './stray-errors.ts';
+import { serve } from './serve.ts';
 
 let config;
 try {
@@ -19,40 +16,4 @@ try {
   throw error;
 }
 
-const logger = createLogger(config.logLevel);
-// Without these, Node would end the process with its own stack trace on stderr and no line in the log.
-exitOnStrayErrors(logger);
-const coordinator = createCoordinator(config, { logger });
-
-/** The stop waits up to the grace period twice (recovery jobs, then phase-two rounds), then closes connections. */
-const lastResortMs = 2 * config.shutdownGraceMs + 15_000;
-
-let stopping = false;
-async function shutdown(signal: string): Promise<void> {
-  if (stopping) return;
-  stopping = true;
-  logger.info({ signal }, 'shutdown requested');
-  // The stop waits on sockets and servers; should one of them never answer,
-  // the process still ends (the transaction log holds everything in flight).
-  setTimeout(() => {
-    logger.error({ waitedMs: lastResortMs }, 'shutdown did not finish; exiting anyway');
-    process.exit(1);
-  }, lastResortMs).unref();
-  try {
-    await coordinator.stop();
-    process.exit(0);
-  } catch (error) {
-    logger.error({ err: error }, 'shutdown failed');
-    process.exit(1);
-  }
-}
-process.on('SIGINT', () => void shutdown('SIGINT'));
-process.on('SIGTERM', () => void shutdown('SIGTERM'));
-
-try {
-  await coordinator.start();
-} catch (error) {
-  logger.fatal({ err: error }, 'coordinator failed to start');
-  await coordinator.stop().catch(() => undefined);
-  process.exit(1);
-}
+await serve(config);

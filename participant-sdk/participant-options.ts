@@ -5,7 +5,8 @@
 import type { Knex } from 'knex';
 import { pino } from 'pino';
 import type { Logger } from 'pino';
-import { assertMysql2Client } from './barrier/barrier.ts';
+import type { BarrierDialect } from './barrier/dialect.ts';
+import { barrierDialectOf } from './barrier/dialect-of.ts';
 import { assertTableName, DEFAULT_BARRIER_TABLE } from './barrier/input.ts';
 import { normaliseCallKeys, type CallKeys } from './call-keys.ts';
 import { ParticipantConfigError } from './errors.ts';
@@ -14,7 +15,10 @@ import { DEFAULT_XA_GID_TABLE } from './xa/xa-tables.ts';
 
 /** How {@link createParticipant} sets up one participant: its database, its resources and its key. */
 export interface ParticipantOptions {
-  /** The participant's own database: business tables and the barrier table. */
+  /**
+   * The participant's own database: business tables and the barrier table. On knex's `mysql2`
+   * client (MySQL, MariaDB) or `pg` client (PostgreSQL); XA resources need MySQL or MariaDB.
+   */
   knex: Knex;
   /**
    * What it serves, with distinct names: resources made by defineTcc / defineSqlTcc (TCC),
@@ -74,6 +78,8 @@ export interface ParticipantOptions {
 /** The options as createParticipant runs on them. */
 export interface NormalisedOptions {
   knex: Knex;
+  /** The barrier's statements for `knex`'s database, chosen once from its client. */
+  dialect: BarrierDialect;
   resources: ReadonlyMap<string, Resource>;
   keys: CallKeys;
   /** Host and mount path of `publicUrl`, when given. */
@@ -93,7 +99,8 @@ export interface NormalisedOptions {
  * @throws ParticipantConfigError on duplicate or badly named resources, a
  *   missing or empty key (outside insecureDevMode), an initiator key equal to the
  *   coordinator's, a bad publicUrl,
- *   maxSkewMs or barrierTable, or plain-SQL resources on a non-mysql2 knex
+ *   maxSkewMs or barrierTable, a knex on another client than mysql2 or pg, or
+ *   XA resources on a pg knex
  */
 export function normaliseParticipantOptions(options: ParticipantOptions): NormalisedOptions {
   const resources = new Map<string, Resource>();
@@ -104,8 +111,15 @@ export function normaliseParticipantOptions(options: ParticipantOptions): Normal
     }
     resources.set(resource.name, resource);
   }
-  // Plain-SQL handlers need the mysql2 driver's connection: refuse at start, not on the first call.
-  if ([...resources.values()].some((resource) => resource.transaction === 'sql')) assertMysql2Client(options.knex);
+  // The barrier's statements exist for MySQL/MariaDB and PostgreSQL only: refuse at start, not on the first call.
+  const dialect = barrierDialectOf(options.knex);
+  const xa = [...resources.values()].find((resource) => resource.mode === 'xa');
+  if (xa && !dialect.supportsXa) {
+    throw new ParticipantConfigError(
+      'resources',
+      `resource ${xa.name}: XA resources (defineXa) need MySQL or MariaDB (knex's mysql2 client); this participant's database is PostgreSQL: use TCC, a saga or messages there`,
+    );
+  }
   const keys = normaliseCallKeys({
     coordinatorKey: options.coordinatorKey,
     initiatorKeys: options.initiatorKeys,
@@ -144,6 +158,7 @@ export function normaliseParticipantOptions(options: ParticipantOptions): Normal
     throw new ParticipantConfigError('xaLockWaitSeconds', 'xaLockWaitSeconds must be a whole number of seconds, at least 1');
   return {
     knex: options.knex,
+    dialect,
     resources,
     keys,
     publicTarget,

@@ -5,13 +5,12 @@
  * The Fastify plugin and the node:http handler (server/) only move bytes.
  */
 import type { Logger } from 'pino';
-import { runInBarrier, runInSqlBarrier, sqlOnKnex } from './barrier/barrier.ts';
+import { knexBranchSql, runInKnexBarrier, runInPlainBarrier } from './barrier/barrier.ts';
 import type { BarrierOptions, BarrierResult } from './barrier/barrier.ts';
 import { cleanupBarrier, startBarrierCleanup } from './barrier/cleanup.ts';
 import type { BarrierCleanupHandle } from './barrier/cleanup.ts';
-import { createBarrierTable } from './barrier/migration.ts';
 import { replyOfCheckBack, replyOfError, replyOfResult, replyOfXa } from './branch-reply.ts';
-import { answerCheckBack } from './barrier/sender-row.ts';
+import { answerCheckBackOn } from './barrier/sender-row.ts';
 import { BarrierInputError, BranchOngoingError, BranchRejectedError, SignatureError } from './errors.ts';
 import { decodeCall, errorReply, parseJsonBody } from './incoming-call.ts';
 import type { DecodedCall, ParticipantReply, ParticipantRequest } from './incoming-call.ts';
@@ -194,8 +193,8 @@ export function createParticipant(options: ParticipantOptions): Participant {
     try {
       result =
         call.resource.transaction === 'sql'
-          ? await runInSqlBarrier(o.knex, barrier, (sql) => handler({ ...context, sql }))
-          : await runInBarrier(o.knex, barrier, (trx) => handler({ ...context, trx, sql: sqlOnKnex(trx) }));
+          ? await runInPlainBarrier(o.dialect, o.knex, barrier, (sql) => handler({ ...context, sql }))
+          : await runInKnexBarrier(o.dialect, o.knex, barrier, (trx) => handler({ ...context, trx, sql: knexBranchSql(o.dialect, trx) }));
     } catch (error) {
       logFailure(log, error);
       return replyOfError(error);
@@ -272,7 +271,7 @@ export function createParticipant(options: ParticipantOptions): Participant {
       // The coordinator asks about the sender's part of the message only; any other branch id is a
       // misrouted call, and answering it "never committed" would drop a message that committed.
       if (branchId !== MESSAGE_SENDER_BRANCH) throw new BarrierInputError('branchId', branchId, `a check-back is about branch ${MESSAGE_SENDER_BRANCH}`);
-      const answer = await answerCheckBack(o.knex, {
+      const answer = await answerCheckBackOn(o.dialect, o.knex, {
         table: o.table,
         gid,
         now: o.now,
@@ -290,7 +289,7 @@ export function createParticipant(options: ParticipantOptions): Participant {
 
   return {
     migrate: async () => {
-      await createBarrierTable(o.knex, o.table);
+      await o.dialect.createTable(o.knex, o.table);
       if (servesXa) await createXaGidTable(o.knex, o.xaGidTable);
     },
     handle: async (request) => {

@@ -2,7 +2,8 @@
  * A private PostgreSQL server for tests, the demo and benchmarks: its own
  * data directory and TCP port, never the machine's system cluster. Same API
  * as mariadb-server.ts: kill() is a crash, start() a restart on the same
- * files and port, freeze()/thaw() a server that stops answering.
+ * files and port, freeze()/thaw() a server that stops answering (every
+ * process of it, the sessions' too).
  *
  *   const pg = await startPostgres();   // pg.url = postgres://dtx:dtx@127.0.0.1:<port>/postgres
  *
@@ -18,6 +19,7 @@ import { findBinary } from './debian-packages.ts';
 import { runLogged, type RunAs } from './logged-process.ts';
 import { ServerProcess, startManagedServer } from './server-process.ts';
 import type { ManagedServer, ServerOptions } from './server-process.ts';
+import { waitFor } from './wait.ts';
 
 export interface PostgresServer extends ManagedServer {
   /** `postgres://dtx:dtx@127.0.0.1:<port>/postgres`: the maintenance database; create your own. */
@@ -41,7 +43,7 @@ export async function startPostgres(opts: ServerOptions = {}): Promise<PostgresS
   const { initdb, postgres } = postgresBinaries();
   const user = process.getuid?.() === 0 ? systemUser('postgres') : undefined;
 
-  return startManagedServer('dtx-postgres-', opts, async (baseDir) => {
+  const server = await startManagedServer('dtx-postgres-', opts, async (baseDir) => {
     const dataDir = path.join(baseDir, 'data');
     const logFile = path.join(baseDir, 'postgres.log');
     if (Buffer.byteLength(path.join(baseDir, '.s.PGSQL.65535')) > 107) {
@@ -100,6 +102,75 @@ export async function startPostgres(opts: ServerOptions = {}): Promise<PostgresS
       afterStart: async (port) => ({ url: `postgres://dtx:dtx@127.0.0.1:${port}/postgres`, dataDir, logFile }),
     };
   });
+  return freezingEveryProcess(server);
+}
+
+/**
+ * PostgreSQL runs a process per session: SIGSTOP of the postmaster alone
+ * leaves every open session answering. So freeze() stops the postmaster
+ * first (no session starts), then every process it started, and resolves
+ * once each has stopped; thaw(), kill() and stop() let them all run first.
+ */
+function freezingEveryProcess(server: PostgresServer): PostgresServer {
+  const { freeze, thaw, kill, stop } = server;
+  let frozen: number[] = [];
+  const thawSessions = () => {
+    for (const pid of frozen.splice(0)) signalIfAlive(pid, 'SIGCONT');
+  };
+  server.freeze = async () => {
+    await freeze();
+    frozen = childrenOf(server.pid);
+    for (const pid of frozen) signalIfAlive(pid, 'SIGSTOP');
+    await waitFor(() => frozen.every(stoppedOrGone), { what: `every process of PostgreSQL (pid ${server.pid}) to stop`, timeoutMs: 10_000, intervalMs: 2 });
+  };
+  server.thaw = () => {
+    thawSessions();
+    thaw();
+  };
+  server.kill = async (signal) => {
+    thawSessions();
+    await kill(signal);
+  };
+  server.stop = async () => {
+    thawSessions();
+    await stop();
+  };
+  return server;
+}
+
+/** The pids whose parent is `parent` (from /proc/<pid>/stat); Linux only. */
+function childrenOf(parent: number): number[] {
+  const children: number[] = [];
+  for (const entry of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const stat = readStat(Number(entry));
+    if (stat?.ppid === parent) children.push(Number(entry));
+  }
+  return children;
+}
+
+/** State and parent of `pid` (`pid (comm) state ppid …`: comm may hold anything, the fields follow its last parenthesis), or null once gone. */
+function readStat(pid: number): { state: string; ppid: number } | null {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return { state: state ?? '', ppid: Number(ppid) };
+  } catch {
+    return null;
+  }
+}
+
+function stoppedOrGone(pid: number): boolean {
+  const stat = readStat(pid);
+  return stat === null || /^[tT]$/.test(stat.state);
+}
+
+function signalIfAlive(pid: number, signal: NodeJS.Signals): void {
+  try {
+    process.kill(pid, signal);
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'ESRCH') throw error;
+  }
 }
 
 /** The server's programs: the newest version's under /usr/lib/postgresql, else whatever PATH has. */

@@ -1,8 +1,9 @@
 #!/usr/bin/env node
 /**
- * `dtx start | migrate`: the coordinator's command line (the package's
- * `bin`). `start` runs coordinator/main.ts, `migrate` runs
- * migrate-cli.ts, each configured from the environment.
+ * `dtx start | migrate | dev`: the coordinator's command line (the package's
+ * `bin`). `start` runs coordinator/main.ts, `migrate` runs migrate-cli.ts,
+ * each configured from the environment; `dev` runs the development
+ * coordinator (dev/dev-main.ts).
  */
 import { spawn } from 'node:child_process';
 import { ConfigError } from '../config.ts';
@@ -31,6 +32,11 @@ switch (command.kind) {
       process.exitCode = 2;
     }
     break;
+  case 'dev': {
+    const { runDevCoordinator } = await import('../dev/dev-main.ts');
+    await runDevCoordinator(command.options);
+    break;
+  }
   case 'start':
     if (needsRelaunch(process.execArgv, process.env.NODE_OPTIONS, COORDINATOR_NODE_ARGS)) {
       relaunch();

@@ -4,28 +4,27 @@
  * TransactionLog port after that.
  */
 import type { LogSetting } from '../log-setting.ts';
+import { openEmbeddedLog } from './embedded/open-embedded-log.ts';
 import { openMysqlLog } from './mysql/open-mysql-log.ts';
 import type { TransactionLog } from './ports/transaction-log.ts';
+import { openPostgresLog } from './postgres/open-postgres-log.ts';
 
 /** How the log's connections are bounded, whatever the store. */
 export interface LogLimits {
   /** Most connections of each pool. */
   poolMax: number;
-  /** Bound on each statement, on connecting and on waiting for a pooled connection. */
+  /** Bound on each statement, on connecting and on waiting for a pooled connection (the embedded log: on waiting for its database). */
   queryTimeoutMs: number;
 }
 
-/**
- * Opens the log `setting` names. Nothing connects before the first statement (or `prepare()`).
- *
- * @throws Error for a store this build cannot open
- */
+/** Opens the log `setting` names. Nothing connects before the first statement (or `prepare()`). */
 export function openLog(setting: LogSetting, limits: LogLimits): TransactionLog {
   switch (setting.kind) {
     case 'mysql':
       return openMysqlLog({ url: setting.url, ...limits });
     case 'postgres':
+      return openPostgresLog({ url: setting.url, ...limits });
     case 'embedded':
-      throw new Error(`the ${setting.kind} log is not available yet`);
+      return openEmbeddedLog({ location: setting.url.slice('embedded:'.length).trim(), queryTimeoutMs: limits.queryTimeoutMs });
   }
 }

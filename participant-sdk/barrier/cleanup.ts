@@ -43,7 +43,10 @@
  */
 import type { Knex } from 'knex';
 import type { BranchOp } from '@dtx/protocol';
+import { ParticipantConfigError } from '../errors.ts';
 import { cleanupXaGids } from '../xa/xa-tables.ts';
+import type { BarrierDialect } from './dialect.ts';
+import { barrierDialectOf, rawSql } from './dialect-of.ts';
 import { assertTableName, DEFAULT_BARRIER_TABLE } from './input.ts';
 
 /**
@@ -105,9 +108,15 @@ export interface CleanupOptions {
  * @param options - table, retentions and batch size
  * @returns the number of rows deleted, both tables together
  * @throws RangeError on a non-positive batchSize, a negative olderThanMs or an
- *   unfinishedOlderThanMs below it; BarrierInputError on an invalid table name
+ *   unfinishedOlderThanMs below it; BarrierInputError on an invalid table name;
+ *   ParticipantConfigError when `knex` is on another client than mysql2 or pg,
+ *   or when `xaGidTable` is given on PostgreSQL (XA runs on MySQL/MariaDB only)
  */
 export async function cleanupBarrier(knex: Knex, options: CleanupOptions): Promise<number> {
+  const dialect = barrierDialectOf(knex);
+  if (options.xaGidTable !== undefined && !dialect.supportsXa) {
+    throw new ParticipantConfigError('xaGidTable', 'XA resources, and their gid table, run on MySQL or MariaDB only');
+  }
   const table = options.table ?? DEFAULT_BARRIER_TABLE;
   assertTableName(table);
   if (options.xaGidTable !== undefined) assertTableName(options.xaGidTable);
@@ -119,9 +128,10 @@ export async function cleanupBarrier(knex: Knex, options: CleanupOptions): Promi
   const now = options.now();
   const cutoff = now - options.olderThanMs;
 
-  await stampCommittedXa(knex, table, cutoff, now, batchSize);
+  // XA branches (MySQL/MariaDB only) are the only ones whose finish writes no row.
+  if (dialect.supportsXa) await stampCommittedXa(dialect, knex, table, cutoff, now, batchSize);
   let deleted = await deleteFinished(knex, table, cutoff, batchSize);
-  if (unfinished !== undefined) deleted += await deleteUnfinished(knex, table, now - unfinished, batchSize);
+  if (unfinished !== undefined) deleted += await deleteUnfinished(dialect, knex, table, now - unfinished, batchSize);
   if (options.xaGidTable !== undefined) deleted += await cleanupXaGids(knex, { gidTable: options.xaGidTable, barrierTable: table, cutoff, batchSize });
   return deleted;
 }
@@ -132,22 +142,26 @@ export async function cleanupBarrier(knex: Knex, options: CleanupOptions): Promi
  * `cutoff` and which has none. A consistent read finds them: a branch still
  * prepared is not seen, and not waited for.
  */
-async function stampCommittedXa(knex: Knex, table: string, cutoff: number, now: number, batchSize: number): Promise<void> {
+async function stampCommittedXa(dialect: BarrierDialect, knex: Knex, table: string, cutoff: number, now: number, batchSize: number): Promise<void> {
   for (;;) {
-    const [branches] = (await knex.raw(
+    const { rows: branches } = await rawSql<{ gid: string; branch_id: string }>(
+      dialect,
+      knex,
       `select p.gid, p.branch_id from ?? p
         where p.op = 'prepare' and p.origin_op = 'prepare' and p.created_at < ?
           and not exists (select 1 from ?? c where c.gid = p.gid and c.branch_id = p.branch_id and c.op = 'commit')
         limit ?`,
       [table, cutoff, table, batchSize],
-    )) as unknown as [Array<{ gid: string; branch_id: string }>];
+    );
     if (branches.length === 0) return;
-    const [header] = (await knex.raw(
+    const { affectedRows } = await rawSql(
+      dialect,
+      knex,
       `insert ignore into ?? (gid, branch_id, op, seq, origin_op, created_at) values ${branches.map(() => "(?, ?, 'commit', 1, 'commit', ?)").join(', ')}`,
       [table, ...branches.flatMap((b) => [b.gid, b.branch_id, now])],
-    )) as unknown as [{ affectedRows: number }];
+    );
     // Nothing written (another cleanup wrote them all meanwhile): the next read would find the same ones again.
-    if (branches.length < batchSize || header.affectedRows === 0) return;
+    if (branches.length < batchSize || affectedRows === 0) return;
   }
 }
 
@@ -179,16 +193,18 @@ async function deleteFinished(knex: Knex, table: string, cutoff: number, batchSi
  * phase-two row written since the branch was read stays (a finished
  * branch's, deleted after the retention).
  */
-async function deleteUnfinished(knex: Knex, table: string, cutoff: number, batchSize: number): Promise<number> {
+async function deleteUnfinished(dialect: BarrierDialect, knex: Knex, table: string, cutoff: number, batchSize: number): Promise<number> {
   let deleted = 0;
   for (;;) {
-    const [rows] = (await knex.raw(
+    const { rows } = await rawSql<{ gid: string; branch_id: string; op: string }>(
+      dialect,
+      knex,
       `select t.gid, t.branch_id, t.op from ?? t
         where t.op in (?, ?) and t.created_at < ?
           and not exists (select 1 from ?? f where f.gid = t.gid and f.branch_id = t.branch_id and f.op not in (?, ?))
         limit ?`,
       [table, ...FORWARD_OPS, cutoff, table, ...FORWARD_OPS, batchSize],
-    )) as unknown as [Array<{ gid: string; branch_id: string; op: string }>];
+    );
     if (rows.length === 0) break;
     const count = await knex(table)
       .where('created_at', '<', cutoff)

@@ -46,6 +46,22 @@ const CHECKED_ROWS: Partial<Record<BranchOp, readonly BranchOp[]>> = {
   cancel: ['confirm'],
 };
 
+/** Every op whose rows some op's locked read looks at. */
+const CHECKED_OPS: ReadonlySet<BranchOp> = new Set(Object.values(CHECKED_ROWS).flat());
+
+/**
+ * Whether a call of `op` must first be serialised with the other calls of
+ * its branch (BarrierDialect.lockBranch) for the locked reads to see every
+ * row they look at: it makes such a read, or it claims a row one looks at
+ * (try, confirm, cancel: a cancel claims the try row). Saga ops and a
+ * delivery need nothing more than their own claims.
+ */
+export function locksBranch(op: BranchOp): boolean {
+  const plan = planBarrier(op);
+  const claimed: readonly BranchOp[] = plan.kind === 'undo' ? [plan.undoes, plan.op] : [plan.op];
+  return plan.checks.length > 0 || claimed.some((claimedOp) => CHECKED_OPS.has(claimedOp));
+}
+
 export function planBarrier(op: BranchOp): BarrierPlan {
   const checks = CHECKED_ROWS[op] ?? [];
   return isUndoOp(op) ? { kind: 'undo', op, undoes: UNDONE_OP[op], checks } : { kind: 'forward', op, checks };
@@ -65,6 +81,11 @@ export type BarrierRefusal = 'try-not-found' | 'already-cancelled' | 'already-co
 export interface FoundRow {
   op: string;
   originOp: string;
+}
+
+/** The rows a barrier read returned (`op`, `origin_op` columns), as refusalOf reads them. */
+export function foundRows(rows: readonly unknown[]): FoundRow[] {
+  return (rows as Array<{ op?: unknown; origin_op?: unknown }>).map((row) => ({ op: String(row.op), originOp: String(row.origin_op) }));
 }
 
 /**

@@ -12,6 +12,12 @@ import { BRANCH_OPS, isBranchOp, isValidBranchId, isValidGid, LIMITS, type Branc
 /** The barrier table's name when none is given (createParticipant's `barrierTable`, createBarrierTable). */
 export const DEFAULT_BARRIER_TABLE = 'dtx_barrier';
 
+/**
+ * The `seq` of every barrier row: one row per (gid, branch, op) today; the
+ * column leaves room for several actions in one branch later.
+ */
+export const SEQ = 1;
+
 /** Width of the `op` and `origin_op` columns; every BranchOp fits. */
 export const OP_MAX_LENGTH = 16;
 

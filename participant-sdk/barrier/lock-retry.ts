@@ -1,29 +1,26 @@
 /**
  * Bounded retry of a whole local transaction on lock conflicts.
  *
- * InnoDB resolves a deadlock by rolling back one transaction, and concurrent
- * INSERT IGNOREs on neighbouring keys can deadlock even at READ COMMITTED
- * (they take shared locks on duplicates). The victim is harmless to replay
- * because nothing of it was committed. Errors are recognised by errno or
- * driver code only, never by their message.
+ * The database resolves a deadlock by rolling back one transaction, and
+ * concurrent claims of neighbouring keys can deadlock even at READ
+ * COMMITTED (InnoDB's INSERT IGNORE takes shared locks on duplicates). A
+ * lock wait timeout (InnoDB), a lock_timeout or a serialization failure
+ * (PostgreSQL) end the transaction's work as well. The victim is harmless to
+ * replay because nothing of it was committed. Errors are recognised by the
+ * dialect (error number, SQLSTATE, driver code), never by their message.
  */
+import type { BarrierDialect } from './dialect.ts';
+import { mysqlDialect } from './mysql-dialect.ts';
 
-const DEADLOCK = { errno: 1213, code: 'ER_LOCK_DEADLOCK' } as const;
-const LOCK_WAIT_TIMEOUT = { errno: 1205, code: 'ER_LOCK_WAIT_TIMEOUT' } as const;
-
-function isMysqlError(error: unknown, which: { errno: number; code: string }): boolean {
-  if (typeof error !== 'object' || error === null) return false;
-  const { errno, code } = error as { errno?: unknown; code?: unknown };
-  return errno === which.errno || code === which.code;
-}
-
-/** A deadlock: InnoDB rolled the victim's whole transaction back. */
+/** A deadlock on MySQL/MariaDB: InnoDB rolled the victim's whole transaction back (XA replays only these). */
 export function isDeadlock(error: unknown): boolean {
-  return isMysqlError(error, DEADLOCK);
+  return mysqlDialect.classifyError(error) === 'deadlock';
 }
 
-export function isRetryableLockError(error: unknown): boolean {
-  return isDeadlock(error) || isMysqlError(error, LOCK_WAIT_TIMEOUT);
+/** A deadlock, a lock wait timeout or a serialization failure on `dialect`'s database (default MySQL). */
+export function isRetryableLockError(error: unknown, dialect: BarrierDialect = mysqlDialect): boolean {
+  const kind = dialect.classifyError(error);
+  return kind === 'deadlock' || kind === 'lock-conflict';
 }
 
 export interface LockRetryOptions {
@@ -33,7 +30,7 @@ export interface LockRetryOptions {
   baseDelayMs: number;
   /** Injected for tests; defaults to Math.random. */
   random?: () => number;
-  /** Which errors are replayed; default both lock conflicts (isRetryableLockError). */
+  /** Which errors are replayed; default both lock conflicts on MySQL (isRetryableLockError). */
   retryable?: (error: unknown) => boolean;
   onRetry?: (error: unknown, attempt: number) => void;
 }

@@ -1,40 +1,42 @@
 /**
  * A handler must not go on once its local transaction is lost.
  *
- * InnoDB answers a deadlock by rolling back the victim's whole transaction:
- * barrier rows and business rows alike. The session is then back in
- * autocommit, so a handler that catches the error and carries on would run
- * its later statements as separate statements, each committed at once, and
- * the call would be answered success for work that is partly gone; a
- * redelivery would run it again. So, from the first statement error that
- * loses the transaction, every later statement of the call is refused
+ * The database answers a deadlock by rolling back the victim's whole
+ * transaction: barrier rows and business rows alike. On MySQL the session is
+ * then back in autocommit, so a handler that catches the error and carries
+ * on would run its later statements as separate statements, each committed
+ * at once; on PostgreSQL the aborted transaction refuses them, and its
+ * COMMIT silently rolls back. Either way the call would be answered success
+ * for work that is partly or wholly gone. So, from the first statement error
+ * that loses the transaction, every later statement of the call is refused
  * without being sent, and the call fails with that error whatever the
- * handler then returns or throws: a deadlock or a lock wait timeout is
- * replayed by the lock retry (lock-retry.ts), anything else is answered as
- * unknown and the coordinator asks again.
+ * handler then returns or throws: a deadlock or a lock conflict is replayed
+ * by the lock retry (lock-retry.ts), anything else is answered as unknown
+ * and the coordinator asks again.
  *
- * Lost means: a deadlock (1213); a lock wait timeout (1205: InnoDB rolls
- * back only the statement unless innodb_rollback_on_timeout is on, which the
- * SDK cannot see, so it is counted as lost and the call replayed); a killed
- * connection (1927) or any error mysql2 marks `fatal` (connection lost or
- * reset). Any other statement error leaves the transaction as it was: a
- * handler may catch a duplicate key (1062) on purpose and go on.
+ * Lost means, on MySQL/MariaDB: a deadlock (1213); a lock wait timeout
+ * (1205: InnoDB rolls back only the statement unless
+ * innodb_rollback_on_timeout is on, which the SDK cannot see, so it is
+ * counted as lost and the call replayed); a killed connection (1927) or any
+ * error mysql2 marks `fatal` (connection lost or reset). Any other statement
+ * error leaves the transaction as it was: a handler may catch a duplicate
+ * key (1062) on purpose and go on. On PostgreSQL: every statement error,
+ * since the database aborts the transaction on any (a duplicate key
+ * included; write `insert … on conflict do nothing` rather than catching it).
  *
- * Errors are recognised by errno, driver code or the driver's `fatal` flag,
- * never by their message.
+ * Errors are recognised by the dialect (errno, SQLSTATE, driver code, the
+ * driver's `fatal` flag), never by their message.
  */
 import type { Knex } from 'knex';
 import { DtxError, TransactionLostError } from '../errors.ts';
-import { isRetryableLockError } from './lock-retry.ts';
+import type { BarrierDialect } from './dialect.ts';
+import { mysqlDialect } from './mysql-dialect.ts';
 
-const LOST_ERRNOS = new Set([1927 /* ER_CONNECTION_KILLED */]);
-const LOST_CODES = new Set(['ER_CONNECTION_KILLED']);
-
-export function isTransactionLostError(error: unknown): boolean {
-  if (isRetryableLockError(error)) return true;
-  if (typeof error !== 'object' || error === null) return false;
-  const { errno, code, fatal } = error as { errno?: unknown; code?: unknown; fatal?: unknown };
-  return fatal === true || (typeof errno === 'number' && LOST_ERRNOS.has(errno)) || (typeof code === 'string' && LOST_CODES.has(code));
+/** Whether a statement's error lost its transaction on `dialect`'s database (default MySQL). */
+export function isTransactionLostError(error: unknown, dialect: BarrierDialect = mysqlDialect): boolean {
+  if (dialect.everyErrorLosesTransaction) return true;
+  const kind = dialect.classifyError(error);
+  return kind === 'deadlock' || kind === 'lock-conflict' || kind === 'connection-lost';
 }
 
 /** One statement on a local transaction; resolves to the driver's result. */
@@ -47,7 +49,7 @@ export interface Loss {
 
 /**
  * The statements one handler sends on a transaction the barrier drives
- * itself (a plain mysql2 connection).
+ * itself (a plain connection, or an XA branch's).
  *
  * They are sent one at a time, each after the previous one settled: a
  * statement already queued in the driver when an earlier one lost the
@@ -57,12 +59,18 @@ export interface Loss {
  */
 export class GuardedStatements {
   readonly #send: Statement;
+  readonly #dialect: BarrierDialect;
   #loss: Loss | undefined;
   #finished = false;
   #tail: Promise<unknown> = Promise.resolve();
 
-  constructor(send: Statement) {
+  /**
+   * @param send - sends one statement on the transaction
+   * @param dialect - whose errors lose the transaction (default MySQL)
+   */
+  constructor(send: Statement, dialect: BarrierDialect = mysqlDialect) {
     this.#send = send;
+    this.#dialect = dialect;
   }
 
   /** The error that lost the transaction, if one did. */
@@ -77,7 +85,7 @@ export class GuardedStatements {
       if (this.#finished) throw new DtxError('TRANSACTION_FINISHED', 'this branch call has ended; its sql can no longer be used');
       if (this.#loss) throw new TransactionLostError(this.#loss.error);
       return this.#send(sql, values).catch((error: unknown) => {
-        if (!this.#loss && isTransactionLostError(error)) this.#loss = { error };
+        if (!this.#loss && isTransactionLostError(error, this.#dialect)) this.#loss = { error };
         throw error;
       });
     });
@@ -113,10 +121,10 @@ export class GuardedStatements {
  * the driver's queue when the first of them fails, and run. Send statements
  * one after another (await each), as on any single connection.
  */
-export function watchKnexTransaction(trx: Knex.Transaction): { readonly loss: Loss | undefined } {
+export function watchKnexTransaction(trx: Knex.Transaction, dialect: BarrierDialect = mysqlDialect): { readonly loss: Loss | undefined } {
   const watch: { loss: Loss | undefined } = { loss: undefined };
   trx.on('query-error', (error: unknown) => {
-    if (watch.loss || !isTransactionLostError(error)) return;
+    if (watch.loss || !isTransactionLostError(error, dialect)) return;
     watch.loss = { error };
     // Resolves whatever happens (knex reports a failed ROLLBACK through the transaction's promise).
     void trx.rollback(error).catch(() => undefined);

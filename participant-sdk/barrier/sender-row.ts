@@ -16,12 +16,13 @@ import type { Knex } from 'knex';
 import { MESSAGE_SENDER_BRANCH } from '@dtx/protocol';
 import { DtxError } from '../errors.ts';
 import { checkBackAnswer, type SenderRowOrigin } from './decision.ts';
+import type { BarrierDialect, BarrierKey } from './dialect.ts';
+import { barrierDialectOf } from './dialect-of.ts';
 import { assertBarrierKey, assertTableName, DEFAULT_BARRIER_TABLE } from './input.ts';
-import { withLockRetry } from './lock-retry.ts';
+import { isRetryableLockError, withLockRetry } from './lock-retry.ts';
 
-/** The check op's row is the only one a sender has; seq as every barrier row today. */
+/** The check op's row is the only one a sender has. */
 const SENDER_OP = 'check';
-const SEQ = 1;
 
 /** Throws BarrierInputError unless the table and gid are writable as they are (before any SQL, as the barrier does). */
 export function assertSenderRowKey(table: string, gid: string): void {
@@ -30,14 +31,15 @@ export function assertSenderRowKey(table: string, gid: string): void {
 }
 
 /**
- * INSERT IGNORE the sender's row of `gid` with `origin`, then say who holds
- * it. If another open transaction holds the key, InnoDB makes the insert
- * wait for it to commit (→ not inserted, its origin read back) or roll back
- * (→ inserted).
+ * Claim the sender's row of `gid` with `origin` (the dialect's claim, as
+ * every barrier row), then say who holds it. If another open transaction
+ * holds the key, the claim waits for it to commit (→ not inserted, its
+ * origin read back) or roll back (→ inserted).
  *
- * Precondition: assertSenderRowKey passed. Effect: on `inserted`, the row is
- * written in `trx` (committed or rolled back with it); otherwise a shared
- * lock on the existing row until `trx` ends.
+ * Precondition: assertSenderRowKey passed; `trx` is on the mysql2 or pg
+ * client. Effect: on `inserted`, the row is written in `trx` (committed or
+ * rolled back with it); otherwise a shared lock on the existing row until
+ * `trx` ends.
  */
 export async function claimSenderRow(
   trx: Knex.Transaction,
@@ -45,37 +47,18 @@ export async function claimSenderRow(
   gid: string,
   origin: SenderRowOrigin,
   now: number,
+  dialect: BarrierDialect = barrierDialectOf(trx),
 ): Promise<{ inserted: boolean; origin: string }> {
-  const inserted = await trx.raw('insert ignore into ?? (gid, branch_id, op, seq, origin_op, created_at) values (?, ?, ?, ?, ?, ?)', [
-    table,
-    gid,
-    MESSAGE_SENDER_BRANCH,
-    SENDER_OP,
-    SEQ,
-    origin,
-    now,
-  ]);
-  const header = insertHeader(inserted);
-  if (header.affectedRows === 1 && header.warningStatus > 0) {
-    // IGNORE turned an error into a warning on a row it did insert: the table does not match.
-    throw new DtxError('BARRIER_INSERT_WARNING', `barrier insert into ${table} produced warnings; check its definition`);
-  }
-  if (header.affectedRows === 1) return { inserted: true, origin };
-  // A locking read: the latest committed row, whatever the transaction's isolation level.
-  const selected: unknown = await trx.raw('select origin_op from ?? where gid = ? and branch_id = ? and op = ? and seq = ? lock in share mode', [
-    table,
-    gid,
-    MESSAGE_SENDER_BRANCH,
-    SENDER_OP,
-    SEQ,
-  ]);
-  const rows = Array.isArray(selected) ? (selected[0] as unknown) : undefined;
-  const row = Array.isArray(rows) ? (rows[0] as { origin_op?: unknown } | undefined) : undefined;
-  if (typeof row?.origin_op !== 'string') {
+  const query = async (sql: string, values: readonly unknown[]) => dialect.fromKnexRaw(await trx.raw(sql, values as Knex.RawBinding[]));
+  const key: BarrierKey = { table, gid, branchId: MESSAGE_SENDER_BRANCH };
+  if (await dialect.claim(query, { ...key, op: SENDER_OP, originOp: origin, createdAt: now })) return { inserted: true, origin };
+  // A locked read: the latest committed row, whatever the transaction's isolation level.
+  const [row] = await dialect.lockedRows(query, key, [SENDER_OP]);
+  if (!row) {
     // Ignored for another reason than this key (a truncated key matching another row): never guess.
     throw new DtxError('BARRIER_ROW_MISSING', `barrier insert was ignored but no sender row exists for message ${gid}`);
   }
-  return { inserted: false, origin: row.origin_op };
+  return { inserted: false, origin: row.originOp };
 }
 
 /** What {@link answerCheckBack} needs. */
@@ -115,21 +98,23 @@ export interface CheckBackOptions {
  * ```
  */
 export async function answerCheckBack(knex: Knex, options: CheckBackOptions): Promise<'committed' | 'not-committed'> {
+  return answerCheckBackOn(barrierDialectOf(knex), knex, options);
+}
+
+/** answerCheckBack with the dialect chosen beforehand (createParticipant chooses it once). */
+export async function answerCheckBackOn(dialect: BarrierDialect, knex: Knex, options: CheckBackOptions): Promise<'committed' | 'not-committed'> {
   const table = options.table ?? DEFAULT_BARRIER_TABLE;
   assertSenderRowKey(table, options.gid);
   const attempt = async () => {
-    const row = await knex.transaction((trx) => claimSenderRow(trx, table, options.gid, 'check', options.now()), { isolationLevel: 'read committed' });
+    const row = await knex.transaction((trx) => claimSenderRow(trx, table, options.gid, 'check', options.now(), dialect), {
+      isolationLevel: 'read committed',
+    });
     return checkBackAnswer(row.origin);
   };
-  return withLockRetry(attempt, { maxAttempts: options.maxAttempts ?? 2, baseDelayMs: 20, ...(options.onRetry ? { onRetry: options.onRetry } : {}) });
-}
-
-/** The mysql2 ResultSetHeader of an insert, as knex's raw hands it over ([header, fields]). */
-function insertHeader(result: unknown): { affectedRows: number; warningStatus: number } {
-  const header = (Array.isArray(result) ? result[0] : undefined) as { affectedRows?: unknown; warningStatus?: unknown } | undefined;
-  if (typeof header?.affectedRows !== 'number') {
-    // Never guess: the answer decides whether a message is delivered or dropped.
-    throw new DtxError('BARRIER_DRIVER', 'unexpected result from the MySQL driver (mysql2 expected)');
-  }
-  return { affectedRows: header.affectedRows, warningStatus: typeof header.warningStatus === 'number' ? header.warningStatus : 0 };
+  return withLockRetry(attempt, {
+    maxAttempts: options.maxAttempts ?? 2,
+    baseDelayMs: 20,
+    retryable: (error) => isRetryableLockError(error, dialect),
+    ...(options.onRetry ? { onRetry: options.onRetry } : {}),
+  });
 }

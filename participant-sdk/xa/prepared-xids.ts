@@ -7,7 +7,7 @@
  * XA_RECOVER_ADMIN privilege.
  */
 import type { Knex } from 'knex';
-import { rawQuery, type RawConnection } from '../barrier/barrier.ts';
+import { rawQuery, type RawConnection } from '../barrier/mysql-dialect.ts';
 import { parseRecoveredXid, type RecoveredXidRow, type Xid } from './xid.ts';
 
 /**

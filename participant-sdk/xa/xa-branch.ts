@@ -36,7 +36,9 @@
  *   xids, attached or not, but not active ones.
  */
 import type { Knex } from 'knex';
-import { assertMysql2Client, branchSql, claim, originOf, rawQuery, type BarrierKey, type BranchSql, type RawConnection } from '../barrier/barrier.ts';
+import { branchSql, originOf, type BarrierKey, type BranchSql } from '../barrier/barrier.ts';
+import { assertMysql2Client } from '../barrier/dialect-of.ts';
+import { mysqlDialect, rawQuery, type RawConnection } from '../barrier/mysql-dialect.ts';
 import { assertCoordinatorUrl, DEFAULT_BARRIER_TABLE } from '../barrier/input.ts';
 import { isDeadlock, withLockRetry } from '../barrier/lock-retry.ts';
 import { GuardedStatements } from '../barrier/lost-transaction.ts';
@@ -139,12 +141,12 @@ export async function prepareXa(knex: Knex, options: XaBranchOptions, work: (sql
       }
       const handler = new GuardedStatements(query);
       try {
-        if (!(await claim(query, key, 'prepare', 'prepare', options.now(), coordinator))) {
+        if (!(await mysqlDialect.claim(query, { ...key, op: 'prepare', originOp: 'prepare', createdAt: options.now(), coordinator }))) {
           // Committed by an earlier prepare of this branch, or written by its rollback.
-          const origin = await originOf(query, key, 'prepare');
+          const origin = await originOf(mysqlDialect, query, key, 'prepare');
           throw new PrepareSkipped(origin === 'rollback' ? { kind: 'suspended' } : { kind: 'duplicate' });
         }
-        const value = await work(branchSql(handler.query));
+        const value = await work(branchSql(mysqlDialect, handler.query));
         await handler.settled();
         handler.finish();
         if (handler.loss) throw handler.loss.error;
@@ -284,8 +286,9 @@ export async function rollbackXa(knex: Knex, options: XaBranchOptions): Promise<
         if (!hasErrno(error, ER_XAER_NOTA)) throw error;
         if (await isPrepared(query, xid)) throw new BranchOngoingError('the branch is prepared but its prepare has not finished');
       }
-      if (await claim(query, key, 'prepare', 'rollback', options.now())) return rolledBack ? { kind: 'rolled-back' } : { kind: 'null-rollback' };
-      const origin = await originOf(query, key, 'prepare');
+      if (await mysqlDialect.claim(query, { ...key, op: 'prepare', originOp: 'rollback', createdAt: options.now() }))
+        return rolledBack ? { kind: 'rolled-back' } : { kind: 'null-rollback' };
+      const origin = await originOf(mysqlDialect, query, key, 'prepare');
       return origin === 'rollback' ? { kind: 'duplicate' } : { kind: 'refused', refusal: 'already-committed' };
     },
     options.lockWaitSeconds,

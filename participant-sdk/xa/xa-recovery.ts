@@ -31,7 +31,7 @@
  */
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
-import { rawQuery, type RawConnection } from '../barrier/barrier.ts';
+import { rawQuery, type RawConnection } from '../barrier/mysql-dialect.ts';
 import { BranchOngoingError } from '../errors.ts';
 import { CoordinatorRefusedError } from '../initiator/errors.ts';
 import type { DtxClient } from '../initiator/dtx-client.ts';

@@ -1,6 +1,7 @@
 /**
  * The cleanup of every kind of barrier row, and of the XA gid table, against
- * real MariaDB: a row goes only once no call the protocol can still send
+ * real MariaDB (and PostgreSQL, for the kinds of rows it has: no XA there): a
+ * row goes only once no call the protocol can still send
  * needs it, the retention counting from the branch's finish; an XA branch
  * still prepared never loses its rows; the rows of branches that may still
  * be undone go only with the explicit, longer `unfinishedOlderThanMs`.
@@ -9,19 +10,19 @@
  * branches a test leaves prepared are rolled back after it.
  */
 import { randomBytes } from 'node:crypto';
-import knexFactory from 'knex';
 import type { Knex } from 'knex';
 import { pino } from 'pino';
-import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { runInBarrier } from '../../participant-sdk/barrier/barrier.ts';
 import { cleanupBarrier, type CleanupOptions } from '../../participant-sdk/barrier/cleanup.ts';
 import { createBarrierTable } from '../../participant-sdk/barrier/migration.ts';
-import { createParticipant, defineXa, describeXid } from '../../participant-sdk/index.ts';
+import { createParticipant, defineXa, describeXid, ParticipantConfigError } from '../../participant-sdk/index.ts';
 import type { BranchOp } from '../../protocol/wire.ts';
 import { commitXa, prepareXa, rollbackXa, type XaBranchOptions } from '../../participant-sdk/xa/xa-branch.ts';
 import { createXaGidTable, gidOfHashedGtrid } from '../../participant-sdk/xa/xa-tables.ts';
 import { parseRecoveredXid, xidOf, type RecoveredXidRow } from '../../participant-sdk/xa/xid.ts';
-import { createTestDatabase, type TestDatabase } from '../support/databases.ts';
+import type { TestDatabase } from '../support/databases.ts';
+import { BARRIER_DATABASES, type BarrierDatabase } from '../support/barrier-databases.ts';
 
 const TABLE = 'dtx_barrier';
 const GID_TABLE = 'dtx_xa_gid';
@@ -29,6 +30,8 @@ const GID_TABLE = 'dtx_xa_gid';
 const R = 10_000;
 const T = 1_700_000_000_000;
 
+/** The database of the suite running: MariaDB for XA, each of BARRIER_DATABASES for the rest. */
+let database: BarrierDatabase;
 let db: TestDatabase;
 let knex: Knex;
 let clock = T;
@@ -36,30 +39,41 @@ let run = '';
 /** The xids this test may leave prepared (describeXid), rolled back after it. */
 let ours = new Set<string>();
 
-beforeEach(async (context) => {
-  db = await createTestDatabase(inject('mysqlUrl'), `barrier cleanup ${context.task.name}`);
-  knex = knexFactory({ client: 'mysql2', connection: db.url, pool: { min: 0, max: 8 } });
-  await createBarrierTable(knex, TABLE);
-  await createXaGidTable(knex, GID_TABLE);
-  await knex.raw('create table effects (id int auto_increment primary key, gid varchar(128) not null)');
-  clock = T;
-  run = `bc${randomBytes(4).toString('hex')}`;
-  ours = new Set();
-});
+/** Runs every test of the enclosing suite on `on`'s database. */
+function onDatabase(on: BarrierDatabase): void {
+  beforeEach(async (context) => {
+    database = on;
+    db = await database.create(`barrier cleanup ${context.task.name}`);
+    knex = database.connect(db);
+    await createBarrierTable(knex, TABLE);
+    if (database.dialect === 'mysql') await createXaGidTable(knex, GID_TABLE);
+    await knex.schema.createTable('effects', (t) => {
+      t.increments('id');
+      t.string('gid', 128).notNullable();
+    });
+    clock = T;
+    run = `bc${randomBytes(4).toString('hex')}`;
+    ours = new Set();
+  });
 
-afterEach(async () => {
-  // A prepared branch holds its locks: left behind it would block dropping the database.
-  for (const xid of await ourPreparedXids()) await knex.raw(`XA ROLLBACK ${xid}`);
-  await knex?.destroy();
-  await db?.drop();
-});
+  afterEach(async () => {
+    // A prepared branch holds its locks: left behind it would block dropping the database.
+    if (database.dialect === 'mysql') for (const xid of await ourPreparedXids()) await knex.raw(`XA ROLLBACK ${xid}`);
+    await knex?.destroy();
+    await db?.drop();
+  });
+}
+
+const MYSQL = BARRIER_DATABASES.find((candidate) => candidate.dialect === 'mysql')!;
 
 const gidOf = (name: string) => `${run}-${name}`;
 /** A gid of 128 characters: its xid carries a hash, and the gid is recorded in the gid table. */
 const longGidOf = (name: string) => `${run}-${name}-`.padEnd(128, 'L');
 
+/** The cleanup, with the XA gid table where there is one (MySQL). */
 function cleanup(now: number, options: Partial<CleanupOptions> = {}): Promise<number> {
-  return cleanupBarrier(knex, { table: TABLE, xaGidTable: GID_TABLE, olderThanMs: R, now: () => now, ...options });
+  const xa = database.dialect === 'mysql' ? { xaGidTable: GID_TABLE } : {};
+  return cleanupBarrier(knex, { table: TABLE, ...xa, olderThanMs: R, now: () => now, ...options });
 }
 
 /** A TCC or saga op behind the barrier, at the current clock. */
@@ -108,6 +122,8 @@ async function ourPreparedXids(): Promise<string[]> {
 const track = (gid: string, branchId = 'b1') => ours.add(describeXid(xidOf(gid, branchId)));
 
 describe('cleanup of XA branches', () => {
+  onDatabase(MYSQL);
+
   it('deletes a committed branch’s rows one retention after it first finds the branch committed with its prepare older than the retention; until then a late commit is a duplicate', async () => {
     const gid = gidOf('committed');
     track(gid);
@@ -203,7 +219,9 @@ describe('cleanup of XA branches', () => {
   });
 });
 
-describe('cleanup of branches this participant cannot know are over', () => {
+describe.each(BARRIER_DATABASES)('cleanup of branches this participant cannot know are over, on $name', (on) => {
+  onDatabase(on);
+
   it('keeps a saga step’s lone action row and a lone try row by default; deletes them only past unfinishedOlderThanMs, never a branch with a phase-two row', async () => {
     const [succeeded, open, late, compensated] = ['succeeded', 'open', 'late', 'compensated'].map(gidOf) as [string, string, string, string];
     expect(await barrierCall('action', succeeded)).toBe('ran');
@@ -234,6 +252,8 @@ describe('cleanup of branches this participant cannot know are over', () => {
 });
 
 describe('Participant.cleanup', () => {
+  onDatabase(MYSQL);
+
   it('cleans the XA gid table of a participant serving XA resources, counting the rows of both tables', async () => {
     const participant = createParticipant({
       knex,
@@ -251,5 +271,17 @@ describe('Participant.cleanup', () => {
     expect(await participant.cleanup({ olderThanMs: R })).toBe(2);
     expect(await rowsOf(gid)).toEqual([]);
     expect(await recordedGids()).toEqual([]);
+  });
+});
+
+describe('cleanup on PostgreSQL', () => {
+  onDatabase(BARRIER_DATABASES.find((candidate) => candidate.dialect === 'postgres')!);
+
+  it('refuses an XA gid table, which only MySQL and MariaDB have, before deleting anything', async () => {
+    expect(await barrierCall('try', gidOf('kept'))).toBe('ran');
+    expect(await barrierCall('confirm', gidOf('kept'))).toBe('ran');
+    await expect(cleanup(T + 2 * R, { xaGidTable: GID_TABLE })).rejects.toBeInstanceOf(ParticipantConfigError);
+    expect(await rowsOf(gidOf('kept'))).toHaveLength(2);
+    expect(await cleanup(T + 2 * R)).toBe(2);
   });
 });

@@ -58,7 +58,8 @@ async function expectTakeoverCalls(dtx: DtxClient, gid: string, op: 'confirm' | 
   for (const call of calls) expect(Date.parse(call.at)).toBeGreaterThanOrEqual(leaseUntil);
 }
 
-describe('coordinator SIGKILLed after logging the decision, before phase two completed', () => {
+// The store is the truth whatever schedules the recovery looks: on BullMQ, and on in-process timers (no Redis).
+describe.each(['bullmq', 'in-process'] as const)('coordinator SIGKILLed after logging the decision, before phase two completed (%s recovery)', (scheduler) => {
   let banks: TestParticipant[];
   let bankDbs: TestDatabase[];
   let coordinatorDb: TestDatabase | undefined;
@@ -85,11 +86,11 @@ describe('coordinator SIGKILLed after logging the decision, before phase two com
     await stopBanks(banks, bankDbs);
   });
 
-  /** A fresh coordinator database and Redis prefix; the env both coordinator processes share. */
+  /** A fresh coordinator database (and Redis prefix); the env both coordinator processes share. */
   async function freshCoordinatorEnv(label: string): Promise<Record<string, string>> {
     coordinatorDb = await createTestDatabase(inject('mysqlUrl'), label);
     log = openCoordinatorLog(coordinatorDb.url);
-    return testEnv(coordinatorDb.url, inject('redisUrl'), uniqueRedisPrefix(label));
+    return testEnv(coordinatorDb.url, inject('redisUrl'), uniqueRedisPrefix(label), { DTX_SCHEDULER: scheduler });
   }
 
   async function spawnCoordinator(env: Record<string, string>, instanceId: string): Promise<CoordinatorProcess> {

@@ -1,6 +1,6 @@
 /**
  * Transactional messages on the participant side, against real MariaDB and
- * without a coordinator: message receivers (`<mount>/<name>/deliver`) and the
+ * PostgreSQL (every suite runs on each) and without a coordinator: message receivers (`<mount>/<name>/deliver`) and the
  * sender's check-back (`<mount>/<name>/check`) over both adapters (Fastify
  * plugin, node:http handler) with signed calls, and the sender's
  * `commitWith` local transaction against a stub coordinator that answers the
@@ -8,10 +8,9 @@
  */
 import type { AddressInfo } from 'node:net';
 import Fastify, { type FastifyInstance } from 'fastify';
-import knexFactory from 'knex';
 import type { Knex } from 'knex';
 import { pino } from 'pino';
-import { afterEach, beforeEach, describe, expect, inject, it } from 'vitest';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import {
   BranchRejectedError,
   callHeaders,
@@ -28,8 +27,8 @@ import {
 } from '../../participant-sdk/index.ts';
 import type { BranchOp, MessageReceiverResource, Participant } from '../../participant-sdk/index.ts';
 import { waitFor } from '../../tools/wait.ts';
-import { createTestDatabase } from '../support/databases.ts';
 import type { TestDatabase } from '../support/databases.ts';
+import { BARRIER_DATABASES, type BarrierDatabase } from '../support/barrier-databases.ts';
 import { fastifyTransport, nodeTransport, type Reply, type Transport } from '../support/participant-transports.ts';
 
 /** The coordinator's key: deliveries and check-backs are the coordinator's calls, verified with it only. */
@@ -45,6 +44,8 @@ interface Note {
   hold?: boolean;
 }
 
+/** The database of the suite running (BARRIER_DATABASES). */
+let database: BarrierDatabase;
 let db: TestDatabase;
 let knex: Knex;
 /** Released by the test: a held handler waits on it. */
@@ -63,9 +64,9 @@ async function hold(): Promise<void> {
   await held;
 }
 
-beforeEach(async (context) => {
-  db = await createTestDatabase(inject('mysqlUrl'), `msg participant ${context.task.name}`);
-  knex = knexFactory({ client: 'mysql2', connection: db.url, pool: { min: 0, max: 12 } });
+async function setUp(label: string): Promise<void> {
+  db = await database.create(`msg participant ${label}`);
+  knex = database.connect(db, 12);
   await knex.schema.createTable('effects', (t) => {
     t.increments('id');
     t.string('gid', 128).notNullable();
@@ -73,13 +74,13 @@ beforeEach(async (context) => {
     t.string('text', 64).notNullable();
   });
   holdHandlers();
-});
+}
 
-afterEach(async () => {
+async function tearDown(): Promise<void> {
   release();
   await knex?.destroy();
   await db?.drop();
-});
+}
 
 const RECEIVERS: Record<string, MessageReceiverResource<Note>> = {
   'knex handler': defineMessageReceiver<Note>({
@@ -149,13 +150,9 @@ async function barrierRows(): Promise<Array<{ gid: string; branch_id: string; op
   return knex('dtx_barrier').select('gid', 'branch_id', 'op', 'origin_op').orderBy('id');
 }
 
-/** Statements of this test's database starting with `prefix` still executing: waiting on a row lock while another transaction holds it. */
+/** Sessions of this test's database waiting on a lock another transaction holds (on MySQL: its statements starting with `prefix` still executing). */
 async function statementsInFlight(prefix: string): Promise<number> {
-  const [rows] = (await knex.raw(`select count(*) as n from information_schema.processlist where db = ? and command = 'Query' and info like concat(?, '%')`, [
-    db.name,
-    prefix,
-  ])) as [Array<{ n: number }>];
-  return Number(rows[0]?.n ?? 0);
+  return database.lockWaits(knex, db, [prefix]);
 }
 
 const viaFastify = (participant: Participant) => fastifyTransport(participant, { prefix: PREFIX });
@@ -190,308 +187,319 @@ async function startStubCoordinator(): Promise<StubCoordinator> {
   return stub;
 }
 
-describe.each([
-  ['fastify plugin', 'knex handler', viaFastify],
-  ['node handler', 'knex handler', viaNodeHandler],
-  ['fastify plugin', 'plain-SQL handler', viaFastify],
-  ['node handler', 'plain-SQL handler', viaNodeHandler],
-] as const)('message receiver over HTTP: %s, %s', (_name, kind, makeTransport) => {
-  let transport: Transport | undefined;
-
-  afterEach(async () => {
-    await transport?.close();
-    transport = undefined;
+describe.each(BARRIER_DATABASES)('on $name', (suiteDatabase) => {
+  beforeEach(async (context) => {
+    database = suiteDatabase;
+    await setUp(context.task.name);
   });
 
-  async function connect(): Promise<Transport> {
-    transport = await makeTransport(await makeParticipant(kind));
-    return transport;
-  }
+  afterEach(tearDown);
 
-  it('applies a delivery once at <mount>/<name>/deliver, claiming its deliver row; a re-delivery is a duplicate', async () => {
-    const t = await connect();
-    expect(await send(t, { op: 'deliver' })).toEqual({ status: 200, contentType: 'application/json; charset=utf-8', body: { ok: true, result: null } });
-    expect(await barrierRows()).toEqual([{ gid: 'msg-1', branch_id: 'notify', op: 'deliver', origin_op: 'deliver' }]);
-    expect(await send(t, { op: 'deliver' })).toMatchObject({ status: 200, body: { ok: true, duplicate: true } });
-    expect(await effects()).toBe(1);
-    // Another receiver branch of the same message is its own delivery.
-    expect(await send(t, { op: 'deliver', branchId: 'audit' })).toMatchObject({ status: 200, body: { ok: true, result: null } });
-    expect(await effects()).toBe(2);
-  });
+  describe.each([
+    ['fastify plugin', 'knex handler', viaFastify],
+    ['node handler', 'knex handler', viaNodeHandler],
+    ['fastify plugin', 'plain-SQL handler', viaFastify],
+    ['node handler', 'plain-SQL handler', viaNodeHandler],
+  ] as const)('message receiver over HTTP: %s, %s', (_name, kind, makeTransport) => {
+    let transport: Transport | undefined;
 
-  it('applies concurrent duplicate deliveries once: the others wait on the first one and answer duplicate', async () => {
-    const t = await connect();
-    const first = send(t, { op: 'deliver', payload: { text: 'once', hold: true } });
-    // The first delivery holds its row, uncommitted, until released.
-    await waitFor(() => holding === 1 || undefined, { what: 'the first delivery holding its row' });
-    const twins = Array.from({ length: 4 }, () => send(t, { op: 'deliver', payload: { text: 'once', hold: true } }));
-    await waitFor(async () => (await statementsInFlight('insert ignore into')) === 4 || undefined, { what: 'the twins waiting on the first delivery' });
-    release();
-    const replies = await Promise.all([first, ...twins]);
-    expect(replies.map((r) => r.status)).toEqual([200, 200, 200, 200, 200]);
-    expect(replies.filter((r) => r.body['duplicate'] === true)).toHaveLength(4);
-    expect(await effects()).toBe(1);
-  });
+    afterEach(async () => {
+      await transport?.close();
+      transport = undefined;
+    });
 
-  it('answers a refused delivery 409 with its code and keeps nothing of it; the next delivery applies it', async () => {
-    const t = await connect();
-    const refused = await send(t, { op: 'deliver', payload: { text: 'x', reject: true } });
-    expect(refused).toMatchObject({ status: 409, body: { code: 'NO_ROOM', message: 'no room for notes' } });
-    expect(await barrierRows()).toEqual([]);
-    expect(await effects()).toBe(0);
-    expect(await send(t, { op: 'deliver' })).toMatchObject({ status: 200, body: { ok: true, result: null } });
-    expect(await effects()).toBe(1);
-  });
-
-  it('answers ops of other modes 404 UNKNOWN_OP on a receiver and on a sender', async () => {
-    const t = await connect();
-    for (const op of ['try', 'action', 'check'] as const) {
-      expect(await send(t, { op, resource: 'notes' }), op).toMatchObject({
-        status: 404,
-        body: { code: 'UNKNOWN_OP', message: `resource notes has no op "${op}"` },
-      });
+    async function connect(): Promise<Transport> {
+      transport = await makeTransport(await makeParticipant(kind));
+      return transport;
     }
-    for (const op of ['deliver', 'confirm'] as const) {
-      expect(await send(t, { op, resource: 'outbox' }), op).toMatchObject({
-        status: 404,
-        body: { code: 'UNKNOWN_OP', message: `resource outbox has no op "${op}"` },
-      });
-    }
-    expect(await barrierRows()).toEqual([]);
-  });
 
-  it('refuses a forged delivery and a forged check-back 401, writing nothing', async () => {
-    const t = await connect();
-    expect(await send(t, { op: 'deliver', key: 'not-the-secret-at-all' })).toMatchObject({ status: 401, body: { code: 'SIGNATURE_MISMATCH' } });
-    expect(await send(t, { op: 'check', key: 'not-the-secret-at-all' })).toMatchObject({ status: 401, body: { code: 'SIGNATURE_MISMATCH' } });
-    expect(await barrierRows()).toEqual([]);
-  });
-});
-
-describe.each([
-  ['fastify plugin', viaFastify],
-  ['node handler', viaNodeHandler],
-] as const)('message sender check-back over HTTP: %s', (_name, makeTransport) => {
-  let transport: Transport | undefined;
-  let coordinator: StubCoordinator;
-  let dtx: DtxClient;
-
-  beforeEach(async () => {
-    coordinator = await startStubCoordinator();
-    dtx = new DtxClient({ coordinatorUrl: coordinator.url, apiToken: null, initiatorKey: null, coordinatorRetries: 0, now: () => NOW });
-    transport = await makeTransport(await makeParticipant('knex handler'));
-  });
-
-  afterEach(async () => {
-    await transport?.close();
-    transport = undefined;
-    await dtx.close();
-    await coordinator.close();
-  });
-
-  const message = (gid: string) =>
-    dtx.message({ gid, checkUrl: `${PUBLIC_URL}/outbox/check` }).deliver('notify', { url: `${PUBLIC_URL}/notes`, payload: { text: 'hello' } });
-  const ownWork =
-    (gid: string, text = 'order') =>
-    async (trx: Knex.Transaction) => {
-      await trx('effects').insert({ gid, branch_id: 'order', text });
-      return text;
-    };
-  const paths = () => coordinator.calls.map((c) => c.path);
-
-  it('answers 200 once the sender committed, and the same on every later check', async () => {
-    const outcome = await message('msg-ok').commitWith(knex, ownWork('msg-ok'));
-    expect(outcome).toEqual({ gid: 'msg-ok', status: 'submitted', result: 'order' });
-    expect(await barrierRows()).toEqual([{ gid: 'msg-ok', branch_id: MESSAGE_SENDER_BRANCH, op: 'check', origin_op: 'commit' }]);
-    for (let i = 0; i < 2; i++)
-      expect(await send(transport!, { op: 'check', gid: 'msg-ok' })).toMatchObject({ status: 200, body: { ok: true, committed: true } });
-    expect(await barrierRows()).toHaveLength(1);
-  });
-
-  it('answers 409 NOT_COMMITTED when the sender never committed, again on a repeat, and then refuses a late commit, rolling it back', async () => {
-    const never = await send(transport!, { op: 'check', gid: 'msg-late' });
-    expect(never).toMatchObject({ status: 409, body: { code: 'NOT_COMMITTED' } });
-    expect(await send(transport!, { op: 'check', gid: 'msg-late' })).toMatchObject({ status: 409, body: { code: 'NOT_COMMITTED' } });
-    expect(await barrierRows()).toEqual([{ gid: 'msg-late', branch_id: MESSAGE_SENDER_BRANCH, op: 'check', origin_op: 'check' }]);
-
-    let ran = false;
-    const late = message('msg-late').commitWith(knex, async (trx) => {
-      ran = true;
-      return ownWork('msg-late')(trx);
+    it('applies a delivery once at <mount>/<name>/deliver, claiming its deliver row; a re-delivery is a duplicate', async () => {
+      const t = await connect();
+      expect(await send(t, { op: 'deliver' })).toEqual({ status: 200, contentType: 'application/json; charset=utf-8', body: { ok: true, result: null } });
+      expect(await barrierRows()).toEqual([{ gid: 'msg-1', branch_id: 'notify', op: 'deliver', origin_op: 'deliver' }]);
+      expect(await send(t, { op: 'deliver' })).toMatchObject({ status: 200, body: { ok: true, duplicate: true } });
+      expect(await effects()).toBe(1);
+      // Another receiver branch of the same message is its own delivery.
+      expect(await send(t, { op: 'deliver', branchId: 'audit' })).toMatchObject({ status: 200, body: { ok: true, result: null } });
+      expect(await effects()).toBe(2);
     });
-    await expect(late).rejects.toBeInstanceOf(MessageAbortedError);
-    await expect(late).rejects.toMatchObject({ gid: 'msg-late', code: 'MESSAGE_ABORTED' });
-    expect(ran).toBe(false);
-    expect(await effects()).toBe(0);
-    // Prepared (a re-send, as the coordinator sees it), never submitted.
-    expect(paths()).toEqual(['/v1/messages']);
-  });
 
-  it('makes a check arriving while the sender transaction is in flight wait for it, and answer 200 after its commit', async () => {
-    const committing = message('msg-wait').commitWith(knex, async (trx) => {
-      await hold();
-      return ownWork('msg-wait')(trx);
+    it('applies concurrent duplicate deliveries once: the others wait on the first one and answer duplicate', async () => {
+      const t = await connect();
+      const first = send(t, { op: 'deliver', payload: { text: 'once', hold: true } });
+      // The first delivery holds its row, uncommitted, until released.
+      await waitFor(() => holding === 1 || undefined, { what: 'the first delivery holding its row' });
+      const twins = Array.from({ length: 4 }, () => send(t, { op: 'deliver', payload: { text: 'once', hold: true } }));
+      await waitFor(async () => (await statementsInFlight('insert ignore into')) === 4 || undefined, { what: 'the twins waiting on the first delivery' });
+      release();
+      const replies = await Promise.all([first, ...twins]);
+      expect(replies.map((r) => r.status)).toEqual([200, 200, 200, 200, 200]);
+      expect(replies.filter((r) => r.body['duplicate'] === true)).toHaveLength(4);
+      expect(await effects()).toBe(1);
     });
-    await waitFor(() => holding === 1 || undefined, { what: 'the sender holding its row' });
-    const check = send(transport!, { op: 'check', gid: 'msg-wait' });
-    await waitFor(async () => (await statementsInFlight('insert ignore into')) === 1 || undefined, { what: 'the check waiting on the sender row' });
-    release();
-    expect(await check).toMatchObject({ status: 200, body: { ok: true, committed: true } });
-    expect(await committing).toMatchObject({ gid: 'msg-wait', status: 'submitted', result: 'order' });
-    expect(await effects('msg-wait')).toBe(1);
-  });
 
-  it('makes a check arriving while the sender transaction is in flight answer 409 after its rollback; the message is aborted', async () => {
-    const failing = message('msg-fail').commitWith(knex, async (trx) => {
-      await ownWork('msg-fail')(trx);
-      await hold();
-      throw new Error('out of stock');
+    it('answers a refused delivery 409 with its code and keeps nothing of it; the next delivery applies it', async () => {
+      const t = await connect();
+      const refused = await send(t, { op: 'deliver', payload: { text: 'x', reject: true } });
+      expect(refused).toMatchObject({ status: 409, body: { code: 'NO_ROOM', message: 'no room for notes' } });
+      expect(await barrierRows()).toEqual([]);
+      expect(await effects()).toBe(0);
+      expect(await send(t, { op: 'deliver' })).toMatchObject({ status: 200, body: { ok: true, result: null } });
+      expect(await effects()).toBe(1);
     });
-    await waitFor(() => holding === 1 || undefined, { what: 'the sender holding its row' });
-    const check = send(transport!, { op: 'check', gid: 'msg-fail' });
-    await waitFor(async () => (await statementsInFlight('insert ignore into')) === 1 || undefined, { what: 'the check waiting on the sender row' });
-    release();
-    await expect(failing).rejects.toThrow('out of stock');
-    expect(await check).toMatchObject({ status: 409, body: { code: 'NOT_COMMITTED' } });
-    expect(await effects()).toBe(0);
-    expect(await barrierRows()).toEqual([{ gid: 'msg-fail', branch_id: MESSAGE_SENDER_BRANCH, op: 'check', origin_op: 'check' }]);
-    expect(paths()).toEqual(['/v1/messages', '/v1/transactions/msg-fail/abort']);
-    expect(coordinator.calls[1]!.body).toMatchObject({ reason: 'out of stock', waitMs: 0 });
+
+    it('answers ops of other modes 404 UNKNOWN_OP on a receiver and on a sender', async () => {
+      const t = await connect();
+      for (const op of ['try', 'action', 'check'] as const) {
+        expect(await send(t, { op, resource: 'notes' }), op).toMatchObject({
+          status: 404,
+          body: { code: 'UNKNOWN_OP', message: `resource notes has no op "${op}"` },
+        });
+      }
+      for (const op of ['deliver', 'confirm'] as const) {
+        expect(await send(t, { op, resource: 'outbox' }), op).toMatchObject({
+          status: 404,
+          body: { code: 'UNKNOWN_OP', message: `resource outbox has no op "${op}"` },
+        });
+      }
+      expect(await barrierRows()).toEqual([]);
+    });
+
+    it('refuses a forged delivery and a forged check-back 401, writing nothing', async () => {
+      const t = await connect();
+      expect(await send(t, { op: 'deliver', key: 'not-the-secret-at-all' })).toMatchObject({ status: 401, body: { code: 'SIGNATURE_MISMATCH' } });
+      expect(await send(t, { op: 'check', key: 'not-the-secret-at-all' })).toMatchObject({ status: 401, body: { code: 'SIGNATURE_MISMATCH' } });
+      expect(await barrierRows()).toEqual([]);
+    });
   });
 
-  it("counts a receiver's deliver row and a sender's row as finished branches, deleted after the retention", async () => {
-    await send(transport!, { op: 'deliver', gid: 'msg-old' });
-    await message('msg-old').commitWith(knex, ownWork('msg-old'));
-    await send(transport!, { op: 'check', gid: 'msg-never' });
-    expect(await barrierRows()).toHaveLength(3);
-    expect(await cleanupBarrier(knex, { olderThanMs: 1_000, now: () => NOW + 999 })).toBe(0);
-    expect(await cleanupBarrier(knex, { olderThanMs: 1_000, now: () => NOW + 1_001 })).toBe(3);
-  });
+  describe.each([
+    ['fastify plugin', viaFastify],
+    ['node handler', viaNodeHandler],
+  ] as const)('message sender check-back over HTTP: %s', (_name, makeTransport) => {
+    let transport: Transport | undefined;
+    let coordinator: StubCoordinator;
+    let dtx: DtxClient;
 
-  it('refuses a check-back for any branch but the sender 400, writing nothing', async () => {
-    expect(await send(transport!, { op: 'check', gid: 'msg-x', branchId: 'notify' })).toMatchObject({ status: 400, body: { code: 'BAD_BARRIER_INPUT' } });
-    expect(await barrierRows()).toEqual([]);
-  });
-});
+    beforeEach(async () => {
+      coordinator = await startStubCoordinator();
+      dtx = new DtxClient({ coordinatorUrl: coordinator.url, apiToken: null, initiatorKey: null, coordinatorRetries: 0, now: () => NOW });
+      transport = await makeTransport(await makeParticipant('knex handler'));
+    });
 
-describe('commitWith against a stub coordinator', () => {
-  let coordinator: StubCoordinator;
-  let dtx: DtxClient;
+    afterEach(async () => {
+      await transport?.close();
+      transport = undefined;
+      await dtx.close();
+      await coordinator.close();
+    });
 
-  beforeEach(async () => {
-    coordinator = await startStubCoordinator();
-    dtx = new DtxClient({ coordinatorUrl: coordinator.url, apiToken: null, initiatorKey: null, coordinatorRetries: 0, now: () => NOW });
-    await (await makeParticipant('knex handler')).migrate();
-  });
+    const message = (gid: string) =>
+      dtx.message({ gid, checkUrl: `${PUBLIC_URL}/outbox/check` }).deliver('notify', { url: `${PUBLIC_URL}/notes`, payload: { text: 'hello' } });
+    const ownWork =
+      (gid: string, text = 'order') =>
+      async (trx: Knex.Transaction) => {
+        await trx('effects').insert({ gid, branch_id: 'order', text });
+        return text;
+      };
+    const paths = () => coordinator.calls.map((c) => c.path);
 
-  afterEach(async () => {
-    await dtx.close();
-    await coordinator.close();
-  });
+    it('answers 200 once the sender committed, and the same on every later check', async () => {
+      const outcome = await message('msg-ok').commitWith(knex, ownWork('msg-ok'));
+      expect(outcome).toEqual({ gid: 'msg-ok', status: 'submitted', result: 'order' });
+      expect(await barrierRows()).toEqual([{ gid: 'msg-ok', branch_id: MESSAGE_SENDER_BRANCH, op: 'check', origin_op: 'commit' }]);
+      for (let i = 0; i < 2; i++)
+        expect(await send(transport!, { op: 'check', gid: 'msg-ok' })).toMatchObject({ status: 200, body: { ok: true, committed: true } });
+      expect(await barrierRows()).toHaveLength(1);
+    });
 
-  const insertOrder = (gid: string) => async (trx: Knex.Transaction) => {
-    await trx('effects').insert({ gid, branch_id: 'order', text: 'order' });
-    return 7;
-  };
+    it('answers 409 NOT_COMMITTED when the sender never committed, again on a repeat, and then refuses a late commit, rolling it back', async () => {
+      const never = await send(transport!, { op: 'check', gid: 'msg-late' });
+      expect(never).toMatchObject({ status: 409, body: { code: 'NOT_COMMITTED' } });
+      expect(await send(transport!, { op: 'check', gid: 'msg-late' })).toMatchObject({ status: 409, body: { code: 'NOT_COMMITTED' } });
+      expect(await barrierRows()).toEqual([{ gid: 'msg-late', branch_id: MESSAGE_SENDER_BRANCH, op: 'check', origin_op: 'check' }]);
 
-  it('prepares with the receivers, commits the work with the sender row, then submits without waiting', async () => {
-    const deliverAt = new Date(NOW + 60_000);
-    const outcome = await dtx
-      .message({ gid: 'msg-a', checkUrl: 'http://orders.test/dtx/outbox/check', timeoutMs: 5_000, deliverAt, reason: 'order 7' })
-      .deliver('points', { url: 'http://loyalty.test/dtx/award-points/', payload: { points: 3 } })
-      .deliver('mail', { deliverUrl: 'http://mailer.test/hooks/receipt' })
-      .commitWith(knex, insertOrder('msg-a'));
-    expect(outcome).toEqual({ gid: 'msg-a', status: 'submitted', result: 7 });
-    expect(coordinator.calls).toEqual([
-      {
-        path: '/v1/messages',
-        body: {
-          gid: 'msg-a',
-          checkUrl: 'http://orders.test/dtx/outbox/check',
-          timeoutMs: 5_000,
-          deliverAt: deliverAt.toISOString(),
-          reason: 'order 7',
-          branches: [
-            { id: 'points', url: 'http://loyalty.test/dtx/award-points/deliver', payload: { points: 3 } },
-            { id: 'mail', url: 'http://mailer.test/hooks/receipt', payload: null },
-          ],
-        },
-      },
-      { path: '/v1/transactions/msg-a/submit', body: { reason: 'order 7', waitMs: 0 } },
-    ]);
-    expect(await effects('msg-a')).toBe(1);
-    expect(await barrierRows()).toEqual([{ gid: 'msg-a', branch_id: MESSAGE_SENDER_BRANCH, op: 'check', origin_op: 'commit' }]);
-  });
-
-  it('rolls back and aborts when the work throws, and rethrows its error', async () => {
-    const failure = new Error('card declined');
-    const sending = dtx
-      .message({ gid: 'msg-b', checkUrl: 'http://orders.test/dtx/outbox/check' })
-      .deliver('points', { url: 'http://loyalty.test/dtx/award-points' })
-      .commitWith(knex, async (trx) => {
-        await insertOrder('msg-b')(trx);
-        throw failure;
-      });
-    await expect(sending).rejects.toBe(failure);
-    expect(await effects()).toBe(0);
-    // The sender row is claimed as "never committed" before the abort: a twin of this gid sent again cannot commit later.
-    expect(await barrierRows()).toEqual([{ gid: 'msg-b', branch_id: MESSAGE_SENDER_BRANCH, op: 'check', origin_op: 'check' }]);
-    expect(coordinator.calls.map((c) => c.path)).toEqual(['/v1/messages', '/v1/transactions/msg-b/abort']);
-    const late = dtx
-      .message({ gid: 'msg-b', checkUrl: 'http://orders.test/dtx/outbox/check' })
-      .deliver('points', { url: 'http://loyalty.test/dtx/award-points' });
-    await expect(late.commitWith(knex, insertOrder('msg-b'))).rejects.toBeInstanceOf(MessageAbortedError);
-    expect(await effects()).toBe(0);
-  });
-
-  it('keeps the commit when the submit cannot get through: the outcome says prepared, for the check-back to deliver', async () => {
-    coordinator.submitDown = true;
-    const outcome = await dtx
-      .message({ gid: 'msg-c', checkUrl: 'http://orders.test/dtx/outbox/check' })
-      .deliver('points', { url: 'http://loyalty.test/dtx/award-points' })
-      .commitWith(knex, insertOrder('msg-c'), { waitMs: 2_000 });
-    expect(outcome).toEqual({ gid: 'msg-c', status: 'prepared', result: 7 });
-    expect(coordinator.calls[1]).toEqual({ path: '/v1/transactions/msg-c/submit', body: { waitMs: 2_000 } });
-    expect(await effects('msg-c')).toBe(1);
-  });
-
-  it('never runs the work twice for one gid, and never for a message the coordinator already dropped', async () => {
-    const message = () =>
-      dtx.message({ gid: 'msg-d', checkUrl: 'http://orders.test/dtx/outbox/check' }).deliver('points', { url: 'http://loyalty.test/dtx/p' });
-    await message().commitWith(knex, insertOrder('msg-d'));
-    const again = message().commitWith(knex, insertOrder('msg-d'));
-    await expect(again).rejects.toBeInstanceOf(MessageAlreadyCommittedError);
-    expect(await effects('msg-d')).toBe(1);
-    // Submitted again on the way: a committed message is delivered even if the first submit was lost.
-    expect(coordinator.calls.map((c) => c.path)).toEqual(['/v1/messages', '/v1/transactions/msg-d/submit', '/v1/messages', '/v1/transactions/msg-d/submit']);
-
-    coordinator.preparedStatus = 'aborted';
-    let ran = false;
-    const dropped = dtx
-      .message({ gid: 'msg-e', checkUrl: 'http://orders.test/dtx/outbox/check' })
-      .deliver('points', { url: 'http://loyalty.test/dtx/p' })
-      .commitWith(knex, async () => {
+      let ran = false;
+      const late = message('msg-late').commitWith(knex, async (trx) => {
         ran = true;
+        return ownWork('msg-late')(trx);
       });
-    await expect(dropped).rejects.toBeInstanceOf(MessageAbortedError);
-    expect(ran).toBe(false);
-    expect(await barrierRows()).toHaveLength(1);
-  });
-
-  it('refuses a message without receivers, a reserved or repeated receiver id, and a sender definition with a bad name', () => {
-    const message = dtx.message({ gid: 'msg-f', checkUrl: 'http://orders.test/dtx/outbox/check' });
-    expect(() => message.deliver(MESSAGE_SENDER_BRANCH, { url: 'http://loyalty.test/dtx/p' })).toThrow(/sender's own/);
-    message.deliver('points', { url: 'http://loyalty.test/dtx/p' });
-    expect(() => message.deliver('points', { url: 'http://loyalty.test/dtx/p' })).toThrow(/added twice/);
-    expect(() => message.deliver('bad id', { url: 'http://loyalty.test/dtx/p' })).toThrow(/1-64 characters/);
-    expect(() => defineMessageSender({ name: 'Outbox' })).toThrow(ParticipantConfigError);
-    expect(() => defineMessageReceiver({ name: 'notes' } as never)).toThrow(ParticipantConfigError);
-  });
-
-  it('refuses to send a message without receivers before calling the coordinator', async () => {
-    await expect(dtx.message({ gid: 'msg-g', checkUrl: 'http://orders.test/dtx/outbox/check' }).commitWith(knex, insertOrder('msg-g'))).rejects.toMatchObject({
-      code: 'INVALID_RECEIVER',
+      await expect(late).rejects.toBeInstanceOf(MessageAbortedError);
+      await expect(late).rejects.toMatchObject({ gid: 'msg-late', code: 'MESSAGE_ABORTED' });
+      expect(ran).toBe(false);
+      expect(await effects()).toBe(0);
+      // Prepared (a re-send, as the coordinator sees it), never submitted.
+      expect(paths()).toEqual(['/v1/messages']);
     });
-    expect(coordinator.calls).toEqual([]);
+
+    it('makes a check arriving while the sender transaction is in flight wait for it, and answer 200 after its commit', async () => {
+      const committing = message('msg-wait').commitWith(knex, async (trx) => {
+        await hold();
+        return ownWork('msg-wait')(trx);
+      });
+      await waitFor(() => holding === 1 || undefined, { what: 'the sender holding its row' });
+      const check = send(transport!, { op: 'check', gid: 'msg-wait' });
+      await waitFor(async () => (await statementsInFlight('insert ignore into')) === 1 || undefined, { what: 'the check waiting on the sender row' });
+      release();
+      expect(await check).toMatchObject({ status: 200, body: { ok: true, committed: true } });
+      expect(await committing).toMatchObject({ gid: 'msg-wait', status: 'submitted', result: 'order' });
+      expect(await effects('msg-wait')).toBe(1);
+    });
+
+    it('makes a check arriving while the sender transaction is in flight answer 409 after its rollback; the message is aborted', async () => {
+      const failing = message('msg-fail').commitWith(knex, async (trx) => {
+        await ownWork('msg-fail')(trx);
+        await hold();
+        throw new Error('out of stock');
+      });
+      await waitFor(() => holding === 1 || undefined, { what: 'the sender holding its row' });
+      const check = send(transport!, { op: 'check', gid: 'msg-fail' });
+      await waitFor(async () => (await statementsInFlight('insert ignore into')) === 1 || undefined, { what: 'the check waiting on the sender row' });
+      release();
+      await expect(failing).rejects.toThrow('out of stock');
+      expect(await check).toMatchObject({ status: 409, body: { code: 'NOT_COMMITTED' } });
+      expect(await effects()).toBe(0);
+      expect(await barrierRows()).toEqual([{ gid: 'msg-fail', branch_id: MESSAGE_SENDER_BRANCH, op: 'check', origin_op: 'check' }]);
+      expect(paths()).toEqual(['/v1/messages', '/v1/transactions/msg-fail/abort']);
+      expect(coordinator.calls[1]!.body).toMatchObject({ reason: 'out of stock', waitMs: 0 });
+    });
+
+    it("counts a receiver's deliver row and a sender's row as finished branches, deleted after the retention", async () => {
+      await send(transport!, { op: 'deliver', gid: 'msg-old' });
+      await message('msg-old').commitWith(knex, ownWork('msg-old'));
+      await send(transport!, { op: 'check', gid: 'msg-never' });
+      expect(await barrierRows()).toHaveLength(3);
+      expect(await cleanupBarrier(knex, { olderThanMs: 1_000, now: () => NOW + 999 })).toBe(0);
+      expect(await cleanupBarrier(knex, { olderThanMs: 1_000, now: () => NOW + 1_001 })).toBe(3);
+    });
+
+    it('refuses a check-back for any branch but the sender 400, writing nothing', async () => {
+      expect(await send(transport!, { op: 'check', gid: 'msg-x', branchId: 'notify' })).toMatchObject({ status: 400, body: { code: 'BAD_BARRIER_INPUT' } });
+      expect(await barrierRows()).toEqual([]);
+    });
+  });
+
+  describe('commitWith against a stub coordinator', () => {
+    let coordinator: StubCoordinator;
+    let dtx: DtxClient;
+
+    beforeEach(async () => {
+      coordinator = await startStubCoordinator();
+      dtx = new DtxClient({ coordinatorUrl: coordinator.url, apiToken: null, initiatorKey: null, coordinatorRetries: 0, now: () => NOW });
+      await (await makeParticipant('knex handler')).migrate();
+    });
+
+    afterEach(async () => {
+      await dtx.close();
+      await coordinator.close();
+    });
+
+    const insertOrder = (gid: string) => async (trx: Knex.Transaction) => {
+      await trx('effects').insert({ gid, branch_id: 'order', text: 'order' });
+      return 7;
+    };
+
+    it('prepares with the receivers, commits the work with the sender row, then submits without waiting', async () => {
+      const deliverAt = new Date(NOW + 60_000);
+      const outcome = await dtx
+        .message({ gid: 'msg-a', checkUrl: 'http://orders.test/dtx/outbox/check', timeoutMs: 5_000, deliverAt, reason: 'order 7' })
+        .deliver('points', { url: 'http://loyalty.test/dtx/award-points/', payload: { points: 3 } })
+        .deliver('mail', { deliverUrl: 'http://mailer.test/hooks/receipt' })
+        .commitWith(knex, insertOrder('msg-a'));
+      expect(outcome).toEqual({ gid: 'msg-a', status: 'submitted', result: 7 });
+      expect(coordinator.calls).toEqual([
+        {
+          path: '/v1/messages',
+          body: {
+            gid: 'msg-a',
+            checkUrl: 'http://orders.test/dtx/outbox/check',
+            timeoutMs: 5_000,
+            deliverAt: deliverAt.toISOString(),
+            reason: 'order 7',
+            branches: [
+              { id: 'points', url: 'http://loyalty.test/dtx/award-points/deliver', payload: { points: 3 } },
+              { id: 'mail', url: 'http://mailer.test/hooks/receipt', payload: null },
+            ],
+          },
+        },
+        { path: '/v1/transactions/msg-a/submit', body: { reason: 'order 7', waitMs: 0 } },
+      ]);
+      expect(await effects('msg-a')).toBe(1);
+      expect(await barrierRows()).toEqual([{ gid: 'msg-a', branch_id: MESSAGE_SENDER_BRANCH, op: 'check', origin_op: 'commit' }]);
+    });
+
+    it('rolls back and aborts when the work throws, and rethrows its error', async () => {
+      const failure = new Error('card declined');
+      const sending = dtx
+        .message({ gid: 'msg-b', checkUrl: 'http://orders.test/dtx/outbox/check' })
+        .deliver('points', { url: 'http://loyalty.test/dtx/award-points' })
+        .commitWith(knex, async (trx) => {
+          await insertOrder('msg-b')(trx);
+          throw failure;
+        });
+      await expect(sending).rejects.toBe(failure);
+      expect(await effects()).toBe(0);
+      // The sender row is claimed as "never committed" before the abort: a twin of this gid sent again cannot commit later.
+      expect(await barrierRows()).toEqual([{ gid: 'msg-b', branch_id: MESSAGE_SENDER_BRANCH, op: 'check', origin_op: 'check' }]);
+      expect(coordinator.calls.map((c) => c.path)).toEqual(['/v1/messages', '/v1/transactions/msg-b/abort']);
+      const late = dtx
+        .message({ gid: 'msg-b', checkUrl: 'http://orders.test/dtx/outbox/check' })
+        .deliver('points', { url: 'http://loyalty.test/dtx/award-points' });
+      await expect(late.commitWith(knex, insertOrder('msg-b'))).rejects.toBeInstanceOf(MessageAbortedError);
+      expect(await effects()).toBe(0);
+    });
+
+    it('keeps the commit when the submit cannot get through: the outcome says prepared, for the check-back to deliver', async () => {
+      coordinator.submitDown = true;
+      const outcome = await dtx
+        .message({ gid: 'msg-c', checkUrl: 'http://orders.test/dtx/outbox/check' })
+        .deliver('points', { url: 'http://loyalty.test/dtx/award-points' })
+        .commitWith(knex, insertOrder('msg-c'), { waitMs: 2_000 });
+      expect(outcome).toEqual({ gid: 'msg-c', status: 'prepared', result: 7 });
+      expect(coordinator.calls[1]).toEqual({ path: '/v1/transactions/msg-c/submit', body: { waitMs: 2_000 } });
+      expect(await effects('msg-c')).toBe(1);
+    });
+
+    it('never runs the work twice for one gid, and never for a message the coordinator already dropped', async () => {
+      const message = () =>
+        dtx.message({ gid: 'msg-d', checkUrl: 'http://orders.test/dtx/outbox/check' }).deliver('points', { url: 'http://loyalty.test/dtx/p' });
+      await message().commitWith(knex, insertOrder('msg-d'));
+      const again = message().commitWith(knex, insertOrder('msg-d'));
+      await expect(again).rejects.toBeInstanceOf(MessageAlreadyCommittedError);
+      expect(await effects('msg-d')).toBe(1);
+      // Submitted again on the way: a committed message is delivered even if the first submit was lost.
+      expect(coordinator.calls.map((c) => c.path)).toEqual(['/v1/messages', '/v1/transactions/msg-d/submit', '/v1/messages', '/v1/transactions/msg-d/submit']);
+
+      coordinator.preparedStatus = 'aborted';
+      let ran = false;
+      const dropped = dtx
+        .message({ gid: 'msg-e', checkUrl: 'http://orders.test/dtx/outbox/check' })
+        .deliver('points', { url: 'http://loyalty.test/dtx/p' })
+        .commitWith(knex, async () => {
+          ran = true;
+        });
+      await expect(dropped).rejects.toBeInstanceOf(MessageAbortedError);
+      expect(ran).toBe(false);
+      expect(await barrierRows()).toHaveLength(1);
+    });
+
+    it('refuses a message without receivers, a reserved or repeated receiver id, and a sender definition with a bad name', () => {
+      const message = dtx.message({ gid: 'msg-f', checkUrl: 'http://orders.test/dtx/outbox/check' });
+      expect(() => message.deliver(MESSAGE_SENDER_BRANCH, { url: 'http://loyalty.test/dtx/p' })).toThrow(/sender's own/);
+      message.deliver('points', { url: 'http://loyalty.test/dtx/p' });
+      expect(() => message.deliver('points', { url: 'http://loyalty.test/dtx/p' })).toThrow(/added twice/);
+      expect(() => message.deliver('bad id', { url: 'http://loyalty.test/dtx/p' })).toThrow(/1-64 characters/);
+      expect(() => defineMessageSender({ name: 'Outbox' })).toThrow(ParticipantConfigError);
+      expect(() => defineMessageReceiver({ name: 'notes' } as never)).toThrow(ParticipantConfigError);
+    });
+
+    it('refuses to send a message without receivers before calling the coordinator', async () => {
+      await expect(dtx.message({ gid: 'msg-g', checkUrl: 'http://orders.test/dtx/outbox/check' }).commitWith(knex, insertOrder('msg-g'))).rejects.toMatchObject(
+        {
+          code: 'INVALID_RECEIVER',
+        },
+      );
+      expect(coordinator.calls).toEqual([]);
+    });
   });
 });

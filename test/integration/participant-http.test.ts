@@ -16,6 +16,7 @@ import {
   createParticipant,
   defineSqlTcc,
   defineTcc,
+  defineXa,
   dtxParticipantPlugin,
   HEADERS,
   ParticipantConfigError,
@@ -539,13 +540,35 @@ describe('keys and targets', () => {
   });
 });
 
-describe('plain-SQL resources', () => {
-  it('are refused at start when the knex instance is not on the mysql2 client', () => {
-    const other = { client: { config: { client: 'pg' } } } as unknown as Knex;
-    const keys = { coordinatorKey: COORDINATOR_KEY, initiatorKeys: { [INITIATOR]: INITIATOR_KEY } };
-    expect(() => createParticipant({ knex: other, resources: [transferOutSql], ...keys })).toThrow(ParticipantConfigError);
-    // knex handlers work on any client knex speaks.
-    expect(() => createParticipant({ knex: other, resources: [transferOut], ...keys })).not.toThrow();
+describe("the participant's database", () => {
+  // Only the client's name is read at start: a knex on a client whose driver is not installed will do.
+  const on = (client: string) => ({ client: { config: { client } } }) as unknown as Knex;
+  const keys = { coordinatorKey: COORDINATOR_KEY, initiatorKeys: { [INITIATOR]: INITIATOR_KEY }, logger: pino({ level: 'silent' }) };
+
+  it('is MySQL (mysql2) or PostgreSQL (pg) for knex and plain-SQL resources; any other client is refused at start', () => {
+    for (const client of ['mysql2', 'pg', 'postgres', 'postgresql']) {
+      expect(() => createParticipant({ knex: on(client), resources: [transferOutSql], ...keys }), client).not.toThrow();
+      expect(() => createParticipant({ knex: on(client), resources: [transferOut], ...keys }), client).not.toThrow();
+    }
+    for (const client of ['sqlite3', 'mysql', 'mssql', 'toString']) {
+      expect(() => createParticipant({ knex: on(client), resources: [transferOutSql], ...keys }), client).toThrow(ParticipantConfigError);
+      expect(() => createParticipant({ knex: on(client), resources: [transferOut], ...keys }), client).toThrow(ParticipantConfigError);
+    }
+  });
+
+  it('is MySQL or MariaDB for XA resources: refused at start on PostgreSQL, whatever else the participant serves', () => {
+    const xa = defineXa({ name: 'xa-debit', prepare: async () => null });
+    expect(() => createParticipant({ knex: on('mysql2'), resources: [transferOut, xa], ...keys })).not.toThrow();
+    const refused = (() => {
+      try {
+        createParticipant({ knex: on('pg'), resources: [transferOut, xa], ...keys });
+      } catch (error) {
+        return error;
+      }
+      return null;
+    })();
+    expect(refused).toBeInstanceOf(ParticipantConfigError);
+    expect(refused).toMatchObject({ option: 'resources', message: expect.stringMatching(/xa-debit.*MySQL or MariaDB/) });
   });
 });
 

@@ -68,10 +68,11 @@ afterAll(async () => {
   await bankDb?.drop();
 });
 
-describe('retry budget (DTX_ATTENTION_AFTER_RETRIES=2)', () => {
+// Retries and deadlines are driven by recovery looks: on BullMQ, and on in-process timers (no Redis).
+describe.each(['bullmq', 'in-process'] as const)('retry budget (DTX_ATTENTION_AFTER_RETRIES=2), %s recovery', (scheduler) => {
   let instance: Instance;
   beforeAll(async () => {
-    instance = await startInstance('budget', { DTX_ATTENTION_AFTER_RETRIES: '2' });
+    instance = await startInstance(`budget_${scheduler}`, { DTX_ATTENTION_AFTER_RETRIES: '2', DTX_SCHEDULER: scheduler });
   });
   afterAll(async () => {
     await instance?.stop();
@@ -115,10 +116,10 @@ describe('retry budget (DTX_ATTENTION_AFTER_RETRIES=2)', () => {
   });
 });
 
-describe('deadline, with the timeout sweeper running', () => {
+describe.each(['bullmq', 'in-process'] as const)('deadline, with the timeout sweeper running, %s recovery', (scheduler) => {
   let instance: Instance;
   beforeAll(async () => {
-    instance = await startInstance('sweeper');
+    instance = await startInstance(`sweeper_${scheduler}`, { DTX_SCHEDULER: scheduler });
   });
   afterAll(async () => {
     await instance?.stop();

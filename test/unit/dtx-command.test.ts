@@ -22,6 +22,21 @@ describe('parseCommand', () => {
   });
 });
 
+describe('parseCommand: dev', () => {
+  it('keeps its data in .dtx-dev on port 36789 unless told otherwise', () => {
+    expect(parseCommand(['dev'])).toEqual({ kind: 'dev', options: { dataDir: '.dtx-dev', port: 36789 } });
+    expect(parseCommand(['dev', '--memory', '--port', '0'])).toEqual({ kind: 'dev', options: { dataDir: null, port: 0 } });
+    expect(parseCommand(['dev', '--data', '/tmp/x', '--port', '4000'])).toEqual({ kind: 'dev', options: { dataDir: '/tmp/x', port: 4000 } });
+  });
+
+  it.each([[['dev', '--memory', '--data', 'x']], [['dev', '--port', 'many']], [['dev', '--port', '70000']], [['dev', '--data']], [['dev', '--tls']]])(
+    'refuses %j',
+    (args) => {
+      expect(parseCommand(args)).toMatchObject({ kind: 'unknown' });
+    },
+  );
+});
+
 describe('needsRelaunch', () => {
   const flags = ['--max-old-space-size=128'];
 

@@ -1,5 +1,5 @@
 /**
- * One bank as an HTTP service: its TCC, saga, message and XA resources under
+ * One bank as an HTTP service: its TCC, saga, message and (on MySQL/MariaDB) XA resources under
  * /dtx (for the coordinator and the transfer service), its outgoing
  * transfers as transactional messages (POST /transfers-out, when it knows a
  * coordinator) and a read-only view of its accounts.
@@ -37,16 +37,19 @@ export interface BankOptions {
   barrierRetentionMs: number;
   /** Clients of the coordinators this bank sends messages through, by name; none: no POST /transfers-out. */
   coordinators?: Record<string, DtxClient>;
+  /** Serve the XA resources (and recover their branches): MySQL/MariaDB only. Default true. */
+  xa?: boolean;
 }
 
 export async function createBankApp(options: BankOptions): Promise<FastifyInstance> {
+  const xa = options.xa ?? true;
   const participant = createParticipant({
     knex: options.knex,
     resources: [
       ...bankResources(options.faults, options.handlers),
       ...bankSagaResources(options.faults, options.handlers),
       ...bankMessageResources(options.faults, options.handlers),
-      ...bankXaResources(options.faults),
+      ...(xa ? bankXaResources(options.faults) : []),
     ],
     coordinatorKey: options.coordinatorKey,
     initiatorKeys: options.initiatorKeys,
@@ -60,7 +63,7 @@ export async function createBankApp(options: BankOptions): Promise<FastifyInstan
   // XA branches this bank left prepared (it crashed, or its database did) are finished from here too,
   // should the bank come back before the coordinator's retries reach it: each asked of the coordinator it was prepared through.
   const coordinators = Object.values(options.coordinators ?? {});
-  const xaRecovery = coordinators.length > 0 ? participant.startXaRecovery({ coordinators, intervalMs: 5_000, inDoubtAfterMs: 30_000 }) : null;
+  const xaRecovery = xa && coordinators.length > 0 ? participant.startXaRecovery({ coordinators, intervalMs: 5_000, inDoubtAfterMs: 30_000 }) : null;
 
   const app = Fastify({ loggerInstance: options.logger as FastifyBaseLogger });
   answerErrorsAsJson(app);

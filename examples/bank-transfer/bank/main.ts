@@ -1,7 +1,8 @@
 /**
  * A bank process. Environment:
  *   BANK_NAME       name in logs (default "bank")
- *   BANK_DB_URL     the bank's own MySQL database (created if missing)
+ *   BANK_DB_URL     the bank's own database (created if missing): mysql://… (MySQL, MariaDB) or
+ *                   postgres://… (PostgreSQL: every resource but the XA ones, which need MySQL/MariaDB)
  *   BANK_PORT       HTTP port (default 4001), BANK_HOST (default 127.0.0.1)
  *   BANK_ACCOUNTS   accounts opened at start if absent, "alice:1000,bob:500"
  *   BANK_ERROR_RATE probability of an injected 500 on any call (default 0)
@@ -23,7 +24,7 @@ import knexFactory from 'knex';
 import { pino } from 'pino';
 import { DtxClient } from '@dtx/participant-sdk';
 import { parseNamedKeys, parseNamedUrls } from '../shared/named-urls.ts';
-import { ensureDatabase } from './create-database.ts';
+import { bankDatabaseClient, ensureDatabase } from './create-database.ts';
 import { createBankApp } from './bank-app.ts';
 import { parseAccounts } from './schema.ts';
 
@@ -54,8 +55,9 @@ for (const [coordinator, url] of Object.entries(parseNamedUrls(env.BANK_COORDINA
   coordinators[coordinator] = new DtxClient({ coordinatorUrl: url, apiToken: env.DTX_API_TOKEN || null, initiatorKey: null });
 }
 
+const client = bankDatabaseClient(dbUrl);
 await ensureDatabase(dbUrl);
-const knex = knexFactory({ client: 'mysql2', connection: dbUrl, pool: { min: 0, max: Number(env.BANK_POOL_MAX ?? 20) } });
+const knex = knexFactory({ client, connection: dbUrl, pool: { min: 0, max: Number(env.BANK_POOL_MAX ?? 20) } });
 const app = await createBankApp({
   knex,
   coordinatorKey,
@@ -65,6 +67,7 @@ const app = await createBankApp({
   faults: { errorRate: Number(env.BANK_ERROR_RATE ?? 0), random: Math.random },
   handlers,
   barrierRetentionMs: 7 * 24 * 3_600_000,
+  xa: client === 'mysql2',
   coordinators,
 });
 await app.listen({ host: env.BANK_HOST ?? '127.0.0.1', port: Number(env.BANK_PORT ?? 4001) });
