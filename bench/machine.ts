@@ -10,6 +10,8 @@ export interface MachineInfo {
   node: string;
   mysql: string;
   redis: string;
+  /** PostgreSQL's version, when a run keeps a log on it. */
+  postgres?: string;
 }
 
 function cpuModel(): string {
@@ -22,7 +24,7 @@ function cpuModel(): string {
   return os.cpus()[0]?.model ?? 'unknown';
 }
 
-export function machineInfo(versions: { mysql: string; redis: string }): MachineInfo {
+export function machineInfo(versions: { mysql: string; redis: string; postgres?: string }): MachineInfo {
   return {
     cpus: os.availableParallelism(),
     cpuModel: cpuModel(),

@@ -6,11 +6,34 @@
  *   npm run bench -- --scale        1,000,000 finished transactions in the log: throughput and query plans
  *   npm run bench -- --profile      CPU profile of the coordinator under load (results not written to bench-results.json)
  *   npm run bench -- --only=a,c     only some scenarios (a, b, c, c0, sa, sb, sc, xa, xb, xc)
+ *   npm run bench -- --store=postgres   the coordinator's log on PostgreSQL (mysql, the default; postgres; embedded)
+ *   npm run bench -- --only=c,c0 --store=all   c on every store, next to one c0, in one run
  *   npm run bench                   builds, then runs every process on plain node from the built JavaScript
  *   npm run bench -- --runtime=tsx  the same processes on tsx, from source
  *   npm run bench -- --bank-handlers=sql  the banks' handlers as plain SQL instead of on knex transactions
  *   npm run bench -- --coordinator-log-level=warn
  *   npm run bench -- --coordinator-env=DTX_MYSQL_POOL_MAX=8 --coordinator-node-args="--max-semi-space-size=8"
+ *
+ * `--store` picks the log of every scenario with a coordinator (a, c, sa, sc, xa, xc); the
+ * floors have none, and the banks stay on MariaDB whatever the store. `mysql`: a database on the
+ * private MariaDB, BullMQ on Redis (as before the option existed). `postgres`: a database on a
+ * private PostgreSQL provisioned for the run, BullMQ on Redis. `embedded`: PGlite in the
+ * coordinator's process, in a fresh folder under a temp dir, with DTX_SCHEDULER=in-process (no
+ * Redis), as a single-instance deployment runs it. Several stores (`--store=mysql,postgres` or
+ * `--store=all`) run each such scenario once per store, side by side with one set of floors, so
+ * that c/c0 (and a/b) compare between stores within one run: the first store's runs keep the
+ * scenario's name (`c`), the others are `<scenario>@<store>` (`c@postgres`).
+ *
+ * What the bench reads from the log per scenario, by store:
+ *   - the drain and the terminal count of every step: on every store (MySQL and PostgreSQL: the
+ *     log's rows; embedded: the coordinator's GET /metrics, since PGlite is one connection and it
+ *     is the coordinator's);
+ *   - commits per transaction: MySQL from MariaDB's COMMIT count, PostgreSQL from the write
+ *     transactions (transaction ids) of its server; embedded: not measured (its commits happen
+ *     inside the coordinator's process), shown as `-` and null in bench-results.json;
+ *   - SQL statements and row reads per transaction: MariaDB's counters, so for a log on MySQL
+ *     only; `-` and null for a log elsewhere;
+ *   - `--scale` (log-fill.ts, the due query's plan on MySQL): refused with another store.
  */
 
 import { CliUsageError, defineCli, parseCli, type CliValues } from '../scripts/cli-options.ts';
@@ -30,6 +53,45 @@ function isScenarioName(name: string): name is ScenarioName {
   return (SCENARIOS as readonly string[]).includes(name);
 }
 
+/** Where a coordinator can keep its log (`--store`), in the order `--store=all` measures them. */
+export const LOG_STORES = ['mysql', 'postgres', 'embedded'] as const;
+export type LogStore = (typeof LOG_STORES)[number];
+
+/** The scenarios that run a coordinator, and so a log: the others are floors. */
+const COORDINATOR_SCENARIOS: readonly ScenarioName[] = ['a', 'c', 'sa', 'sc', 'xa', 'xc'];
+
+export function hasCoordinator(scenario: ScenarioName): boolean {
+  return COORDINATOR_SCENARIOS.includes(scenario);
+}
+
+/** One system a run measures: a scenario, and the store of its coordinator's log (null for a floor). */
+export interface BenchRun {
+  /** Its name in the tables and in bench-results.json: the scenario's, or `<scenario>@<store>` for a store after the first. */
+  id: string;
+  scenario: ScenarioName;
+  store: LogStore | null;
+}
+
+/** The scenario of a run id (`c@postgres` → `c`). */
+export function scenarioOfRun(id: string): ScenarioName {
+  const scenario = id.split('@')[0]!;
+  if (!isScenarioName(scenario)) throw new Error(`not a run id: ${id}`);
+  return scenario;
+}
+
+/**
+ * The runs of `scenarios` on `stores`, in measuring order: each scenario with a
+ * coordinator once per store (the first store's run named like the scenario),
+ * each floor once.
+ */
+export function benchRuns(scenarios: readonly ScenarioName[], stores: readonly LogStore[]): BenchRun[] {
+  return scenarios.flatMap((scenario): BenchRun[] =>
+    hasCoordinator(scenario)
+      ? stores.map((store, i) => ({ id: i === 0 ? scenario : `${scenario}@${store}`, scenario, store }))
+      : [{ id: scenario, scenario, store: null }],
+  );
+}
+
 export type Runtime = 'tsx' | 'compiled';
 
 /** The sweep's own options (levels, step lengths, fixed-rate shares) are SweepOptions, documented there. */
@@ -38,6 +100,10 @@ export interface BenchOptions extends SweepOptions {
   quick: boolean;
   profile: boolean;
   scenarios: ScenarioName[];
+  /** The stores of the coordinators' log (`--store`), the first one that of the headline figures. */
+  stores: LogStore[];
+  /** The systems measured: `scenarios` on `stores` (see benchRuns). */
+  runs: BenchRun[];
   runtime: Runtime;
   /** Accounts per bank; transfers pick two at random, so contention stays low. */
   accountsPerBank: number;
@@ -68,6 +134,12 @@ export const BENCH_CLI = defineCli({
     scale: { type: 'boolean', description: 'fill the log with finished transactions: throughput and query plans' },
     profile: { type: 'boolean', description: 'CPU profile of the coordinator under load (results not written to bench-results.json)' },
     only: { type: 'string', valueName: 'LIST', description: `only these scenarios, comma-separated (${SCENARIOS.join(', ')})` },
+    store: {
+      type: 'string',
+      valueName: 'STORES',
+      default: 'mysql',
+      description: `the coordinator's log: ${LOG_STORES.join(', ')}, several comma-separated, or all (each coordinator scenario once per store, next to the same floors)`,
+    },
     runtime: {
       type: 'string',
       choices: ['tsx', 'compiled'],
@@ -109,6 +181,16 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
         ? [4, 16, 64]
         : [1, 4, 16, 32, 64];
 
+  const stores = parseStores(values.store);
+  const mode = values.scale ? 'scale' : 'standard';
+  if (mode === 'scale' && (stores.length !== 1 || stores[0] !== 'mysql')) {
+    throw new BenchUsageError('--scale fills a MySQL log and reads its query plans from MariaDB: it takes --store=mysql only');
+  }
+  const chosen = [...new Set(scenarios.filter(isScenarioName))];
+  if (mode === 'standard' && stores.join(',') !== 'mysql' && !chosen.some(hasCoordinator)) {
+    throw new BenchUsageError(`--store chooses the coordinator's log, and --only=${chosen.join(',')} runs no coordinator (a, c, sa, sc, xa or xc do)`);
+  }
+
   const coordinatorEnv: Record<string, string> = {};
   for (const pair of (values['coordinator-env'] ?? '').split(',').filter(Boolean)) {
     const match = /^(DTX_[A-Z0-9_]+)=(.*)$/.exec(pair);
@@ -120,10 +202,12 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
     if (!arg.startsWith('--')) throw new BenchUsageError(`--coordinator-node-args takes node flags, got ${JSON.stringify(arg)}`);
 
   return {
-    mode: values.scale ? 'scale' : 'standard',
+    mode,
     quick,
     profile,
-    scenarios: [...new Set(scenarios.filter(isScenarioName))],
+    scenarios: chosen,
+    stores,
+    runs: benchRuns(chosen, stores),
     runtime: values.runtime as Runtime,
     concurrencies,
     // Levels named by hand are the whole sweep; the default sweep climbs on while throughput still grows.
@@ -142,4 +226,13 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
     // A profiled run is slowed down by the profiler: keep its figures out of the results file.
     resultsFile: profile ? '.tmp/bench/results-profile.json' : 'bench-results.json',
   };
+}
+
+/** `--store`: one store, several comma-separated (each once, in the order given), or `all`. */
+function parseStores(value: string): LogStore[] {
+  const usage = `--store takes ${LOG_STORES.join(', ')}, several of them comma-separated, or all`;
+  if (value.trim() === 'all') return [...LOG_STORES];
+  const names = value.split(',').map((s) => s.trim());
+  for (const name of names) if (!(LOG_STORES as readonly string[]).includes(name)) throw new BenchUsageError(`${usage}; got ${JSON.stringify(name)}`);
+  return [...new Set(names as LogStore[])];
 }

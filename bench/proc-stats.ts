@@ -1,9 +1,10 @@
 /**
  * CPU time and memory of a process from /proc (Linux): utime + stime of all
- * its threads, current RSS and its peak (VmHWM).
+ * its threads, current RSS and its peak (VmHWM) — or of a server that runs a
+ * process per session (PostgreSQL), with its children.
  */
 import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 export interface ProcSample {
   pid: number;
@@ -27,37 +28,73 @@ function clockTicks(): number {
   return ticksPerSecond;
 }
 
-/** A sample of `pid`, or null if the process is gone. */
-export function sampleProcess(pid: number): ProcSample | null {
-  let stat: string;
-  let status: string;
+interface ProcRead {
+  /** Fields after the command name: [0] is field 3 (state), [1] the parent's pid, [11] and [12] utime and stime, [13] and [14] cutime and cstime. */
+  fields: string[];
+  status: string;
+}
+
+function readProc(pid: number): ProcRead | null {
   try {
-    stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const status = readFileSync(`/proc/${pid}/status`, 'utf8');
+    // The command name (field 2) may hold spaces and parentheses: fields are counted after the last ')'.
+    return { fields: stat.slice(stat.lastIndexOf(')') + 2).split(' '), status };
   } catch {
     return null;
   }
-  // The command name (field 2) may hold spaces and parentheses: fields are counted after the last ')'.
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  // fields[0] is field 3 (state); utime and stime are fields 14 and 15.
-  const utime = Number(fields[11]);
-  const stime = Number(fields[12]);
-  const kb = (name: string): number => {
-    const match = new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status);
-    return match ? Number(match[1]) : 0;
-  };
+}
+
+function statusKb(status: string, name: string): number {
+  const match = new RegExp(`^${name}:\\s+(\\d+) kB`, 'm').exec(status);
+  return match ? Number(match[1]) : 0;
+}
+
+/** A sample of `pid`, or null if the process is gone. */
+export function sampleProcess(pid: number): ProcSample | null {
+  const read = readProc(pid);
+  if (!read) return null;
+  const utime = Number(read.fields[11]);
+  const stime = Number(read.fields[12]);
   return {
     pid,
     cpuSeconds: (utime + stime) / clockTicks(),
-    rssMb: kb('VmRSS') / 1024,
-    peakRssMb: kb('VmHWM') / 1024,
+    rssMb: statusKb(read.status, 'VmRSS') / 1024,
+    peakRssMb: statusKb(read.status, 'VmHWM') / 1024,
   };
+}
+
+/**
+ * A sample of `pid` and its children together, or null if it is gone. CPU
+ * counts the children that ended too (a reaped child's time is added to its
+ * parent's cutime and cstime), so a session that ended between two samples
+ * is not lost. Memory is what the processes hold at the sample, each page
+ * once as far as /proc tells: every process's own anonymous memory, plus the
+ * largest share of shared memory (a server's shared buffers) and of mapped
+ * files (its program) any one of them has resident. No peak is kept across
+ * processes that come and go, so `peakRssMb` is that same figure.
+ */
+export function sampleProcessTree(pid: number): ProcSample | null {
+  const root = readProc(pid);
+  if (!root) return null;
+  const reads = [root];
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    const child = readProc(Number(entry));
+    if (child && Number(child.fields[1]) === pid) reads.push(child);
+  }
+  const ticks = reads.reduce((sum, r) => sum + Number(r.fields[11]) + Number(r.fields[12]) + Number(r.fields[13]) + Number(r.fields[14]), 0);
+  const largest = (name: string) => Math.max(...reads.map((r) => statusKb(r.status, name)));
+  const residentMb = (reads.reduce((sum, r) => sum + statusKb(r.status, 'RssAnon'), 0) + largest('RssShmem') + largest('RssFile')) / 1024;
+  return { pid, cpuSeconds: ticks / clockTicks(), rssMb: residentMb, peakRssMb: residentMb };
 }
 
 /** A process the benchmark watches, by name. */
 export interface WatchedProcess {
   name: string;
   pid: number;
+  /** Count its children with it (a server with a process per session: PostgreSQL). */
+  withChildren?: boolean;
 }
 
 export type ProcSnapshot = Map<string, ProcSample>;
@@ -65,7 +102,7 @@ export type ProcSnapshot = Map<string, ProcSample>;
 export function snapshot(processes: readonly WatchedProcess[]): ProcSnapshot {
   const out: ProcSnapshot = new Map();
   for (const p of processes) {
-    const sample = sampleProcess(p.pid);
+    const sample = p.withChildren ? sampleProcessTree(p.pid) : sampleProcess(p.pid);
     if (sample) out.set(p.name, sample);
   }
   return out;

@@ -4,7 +4,7 @@
  */
 import type { MachineInfo } from './machine.ts';
 import { rowReads } from './mysql-probe.ts';
-import { SCENARIOS, type BenchOptions, type ScenarioName } from './options.ts';
+import { scenarioOfRun, type BenchOptions, type LogStore, type ScenarioName } from './options.ts';
 import { coresBusy, fractionName, type ScenarioMeasurements, type StepResult } from './scenario.ts';
 
 export const TARGETS = { ratio: 0.6, emptyTps: 1000, p99Ms: 25, coordinatorRssMb: 200 } as const;
@@ -22,19 +22,28 @@ export function beatsSagaReference(ratio: number | null): boolean | null {
 }
 
 export interface ScenarioReport {
+  /** The store of the coordinator's log; null for a floor (no coordinator). */
+  store: LogStore | null;
   peakTps: number;
   peakConcurrency: number | null;
   fixedRate: number | null;
   fixedTps: number;
   p50Ms: number;
   p99Ms: number;
-  /** Server-wide COMMIT statements per terminal transaction at the peak step. */
+  /**
+   * Commits per terminal transaction at the peak step, on the servers the
+   * bench reads: MariaDB's COMMIT statements (server-wide), plus a PostgreSQL
+   * log's write transactions. NaN with an embedded log (its commits are
+   * inside the coordinator's process).
+   */
   commitsPerTx: number;
-  /** Server-wide statements (Questions) per terminal transaction at the peak step. */
+  /** MariaDB's statements (Questions) per terminal transaction at the peak step, server-wide; NaN when the log is not on MariaDB. */
   statementsPerTx: number;
   redisCommandsPerTx: number;
-  /** Handler row reads (index lookups + rows read) per terminal transaction at the peak step (server-wide). */
+  /** MariaDB's handler row reads (index lookups + rows read) per terminal transaction at the peak step; NaN when the log is not on MariaDB. */
   rowsReadPerTx: number;
+  /** WAL bytes per terminal transaction at the peak step, with a log on PostgreSQL (server-wide); null otherwise. */
+  walBytesPerTx: number | null;
   /** CPU milliseconds per transaction at the peak step, per process. */
   cpuMsPerTx: Record<string, number>;
   /** CPU seconds during the peak step, per process, and its length. */
@@ -89,11 +98,17 @@ function fixedRateLatency(step: StepResult): FixedRateLatency {
   };
 }
 
-export function scenarioReport(m: ScenarioMeasurements, cores: number): ScenarioReport {
+/**
+ * The figures of one run from its measurements. `store` is its coordinator's
+ * log (null for a floor): it says which servers' counters hold the log's work.
+ */
+export function scenarioReport(m: ScenarioMeasurements, cores: number, store: LogStore | null = null): ScenarioReport {
   const per = (n: number, step: StepResult) => (step.terminal > 0 ? n / step.terminal : Number.NaN);
   const peak = m.peak;
   const totalCpuMsPerTx = per(Object.values(peak.cpuSeconds).reduce((sum, v) => sum + v, 0) * 1000, peak);
+  const logOnMariadb = store === null || store === 'mysql';
   return {
+    store,
     totalCpuMsPerTx,
     cpuBoundTps: (cores * 1000) / totalCpuMsPerTx,
     foreignCoresAtPeak: peak.foreignCores,
@@ -104,10 +119,11 @@ export function scenarioReport(m: ScenarioMeasurements, cores: number): Scenario
     fixedTps: m.fixed.tps,
     p50Ms: m.fixed.latencyMs.p50,
     p99Ms: m.fixed.latencyMs.p99,
-    commitsPerTx: per(peak.mysql.Com_commit, peak),
-    statementsPerTx: per(peak.mysql.Questions, peak),
+    commitsPerTx: store === 'embedded' ? Number.NaN : per(peak.mysql.Com_commit + (peak.logWrites?.writeTransactions ?? 0), peak),
+    statementsPerTx: logOnMariadb ? per(peak.mysql.Questions, peak) : Number.NaN,
     redisCommandsPerTx: per(peak.redisCommands, peak),
-    rowsReadPerTx: per(rowReads(peak.mysql), peak),
+    rowsReadPerTx: logOnMariadb ? per(rowReads(peak.mysql), peak) : Number.NaN,
+    walBytesPerTx: peak.logWrites ? per(peak.logWrites.walBytes, peak) : null,
     cpuMsPerTx: Object.fromEntries(Object.entries(peak.cpuSeconds).map(([name, s]) => [name, per(s * 1000, peak)])),
     cpuSecondsAtPeak: peak.cpuSeconds,
     peakStepSeconds: peak.wallMs / 1000,
@@ -119,7 +135,8 @@ export function scenarioReport(m: ScenarioMeasurements, cores: number): Scenario
   };
 }
 
-export interface BenchResults {
+/** The figures of one set of runs (a system and its floor each at most once): the headline, or one store's (`by_store`). */
+export interface HeadlineFigures {
   dtx_tps: number | null;
   baseline_tps: number | null;
   ratio: number | null;
@@ -148,8 +165,17 @@ export interface BenchResults {
   p99_ms: number | null;
   coordinator_commits_per_tx: number | null;
   coordinator_rss_mb: number | null;
-  machine: MachineInfo;
   [key: string]: unknown;
+}
+
+export interface BenchResults extends HeadlineFigures {
+  /** The store of the coordinators' log behind the headline figures (the first of --store). */
+  log_store: LogStore;
+  /** The figures of the runs on each store, every one against the same floors of this run. */
+  by_store: Partial<Record<LogStore, Record<string, number | null>>>;
+  machine: MachineInfo;
+  /** Every run, by id (`c`, `c@postgres`, …; see options.ts), each with the store of its log. */
+  scenarios: Readonly<Record<string, ScenarioReport>>;
 }
 
 const round = (n: number | null | undefined, digits = 2): number | null =>
@@ -195,19 +221,15 @@ function modeFigures(
   return figures;
 }
 
-export function buildResults(
-  reports: Partial<Record<ScenarioName, ScenarioReport>>,
-  machine: MachineInfo,
-  options: BenchOptions,
-  extra: Record<string, unknown>,
-): BenchResults {
+/** The figures of one set of runs, keyed by scenario: those of the first store (the headline), or of one store (by_store). */
+export function headlineFigures(reports: Partial<Record<ScenarioName, ScenarioReport>>): HeadlineFigures {
   const { a, b, c, c0, sa, sb, sc, xa, xb, xc } = reports;
   // (c) is the isolated measure: only the coordinator talks to MySQL there.
   // In (a) the banks commit too; their share is known from (b).
   const bankCommitsPerTx = b ? b.commitsPerTx : null;
   const coordinatorCommitsInA = a && bankCommitsPerTx !== null ? a.commitsPerTx - bankCommitsPerTx : null;
   const coordinatorRss = Math.max(...[a, c].flatMap((r) => (r?.peakRssMb['coordinator'] !== undefined ? [r.peakRssMb['coordinator']] : [])));
-  const results: BenchResults = {
+  return {
     dtx_tps: round(a?.peakTps, 1),
     baseline_tps: round(b?.peakTps, 1),
     ratio: peakRatio(a, b),
@@ -251,10 +273,67 @@ export function buildResults(
     ...modeFigures('saga', 'sa', sa, sb, sc),
     saga_reference: { ...SAGA_REFERENCE, beaten: beatsSagaReference(peakRatio(sa, sb)) },
     ...modeFigures('xa', 'xa', xa, xb, xc),
-    machine_foreign_cores_max: round(
-      Math.max(0, ...[a, b, c, c0, sa, sb, sc, xa, xb, xc].flatMap((r) => (r ? [r.foreignCoresAtPeak, r.foreignCoresAtFixed] : []))),
-      2,
-    ),
+    // Where the log is on PostgreSQL: how much it wrote per transaction (server-wide WAL), c alone on that server.
+    coordinator_log_wal_bytes_per_tx: round(c?.walBytesPerTx, 0),
+  };
+}
+
+/** What by_store keeps of each store's figures: those that depend on the coordinator. */
+const STORE_FIGURES = [
+  'dtx_tps',
+  'ratio',
+  'cpu_bound_ratio',
+  'p50_ms',
+  'p99_ms',
+  'coordinator_commits_per_tx_in_a',
+  'coordinator_cpu_ms_per_tx_a',
+  'empty_tps',
+  'empty_ratio',
+  'empty_cpu_bound_ratio',
+  'empty_p50_ms',
+  'empty_p99_ms',
+  'coordinator_commits_per_tx',
+  'coordinator_cpu_ms_per_tx_c',
+  'coordinator_log_wal_bytes_per_tx',
+  'coordinator_rss_mb',
+  'saga_tps',
+  'saga_ratio',
+  'saga_empty_tps',
+  'xa_tps',
+  'xa_ratio',
+  'xa_empty_tps',
+] as const;
+
+/**
+ * The runs to read as one set, keyed by scenario: with `store`, its runs on
+ * that store and the floors; without, the first store's (ids without `@`).
+ */
+export function runsOn(reports: Readonly<Record<string, ScenarioReport>>, store?: LogStore): Partial<Record<ScenarioName, ScenarioReport>> {
+  const out: Partial<Record<ScenarioName, ScenarioReport>> = {};
+  for (const [id, report] of Object.entries(reports)) {
+    const taken = store === undefined ? !id.includes('@') : report.store === store || report.store === null;
+    if (taken) out[scenarioOfRun(id)] = report;
+  }
+  return out;
+}
+
+export function buildResults(
+  reports: Readonly<Record<string, ScenarioReport>>,
+  machine: MachineInfo,
+  options: BenchOptions,
+  extra: Record<string, unknown>,
+): BenchResults {
+  const byStore: BenchResults['by_store'] = {};
+  for (const store of options.stores) {
+    const figures = headlineFigures(runsOn(reports, store));
+    byStore[store] = Object.fromEntries(STORE_FIGURES.map((key) => [key, figures[key] as number | null]));
+  }
+  const all = Object.values(reports);
+  const results: BenchResults = {
+    ...headlineFigures(runsOn(reports)),
+    log_store: options.stores[0]!,
+    by_store: byStore,
+    machine_foreign_cores_max: round(Math.max(0, ...all.flatMap((r) => [r.foreignCoresAtPeak, r.foreignCoresAtFixed])), 2),
     measured_at: new Date().toISOString(),
     machine,
     options: {
@@ -269,6 +348,7 @@ export function buildResults(
       bankHandlers: options.bankHandlers,
       coordinatorNodeArgs: options.coordinatorNodeArgs,
       coordinatorEnv: options.coordinatorEnv,
+      stores: options.stores,
       profiled: options.profile,
     },
     ...extra,
@@ -286,18 +366,23 @@ export function buildResults(
   return results;
 }
 
-const TITLES: Record<ScenarioName, string> = {
-  a: 'a  dtx bank transfer',
-  b: 'b  direct (floor)',
-  c: 'c  coordinator only',
-  c0: 'c0 direct, empty (floor of c)',
-  sa: 'sa dtx saga transfer',
-  sb: 'sb saga direct (floor of sa)',
-  sc: 'sc saga, coordinator only',
-  xa: 'xa dtx XA transfer',
-  xb: 'xb XA direct (floor of xa)',
-  xc: 'xc XA, coordinator only',
+const DESCRIPTIONS: Record<ScenarioName, string> = {
+  a: 'dtx bank transfer',
+  b: 'direct (floor)',
+  c: 'coordinator only',
+  c0: 'direct, empty (floor of c)',
+  sa: 'dtx saga transfer',
+  sb: 'saga direct (floor of sa)',
+  sc: 'saga, coordinator only',
+  xa: 'dtx XA transfer',
+  xb: 'XA direct (floor of xa)',
+  xc: 'XA, coordinator only',
 };
+
+/** A run's row title: its id, then what its scenario is (`c@postgres coordinator only`). */
+function title(id: string): string {
+  return `${id.padEnd(2)} ${DESCRIPTIONS[scenarioOfRun(id)]}`;
+}
 
 function table(header: string[], rows: string[][]): string {
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
@@ -307,11 +392,14 @@ function table(header: string[], rows: string[][]): string {
 
 const fmt = (n: number | null | undefined, digits = 1): string => (n === null || n === undefined || !Number.isFinite(n) ? '-' : n.toFixed(digits));
 
-export function formatTables(results: BenchResults, reports: Partial<Record<ScenarioName, ScenarioReport>>): string {
-  const names = SCENARIOS.filter((n) => reports[n]);
+/** The tables and the summary of a run; `reports` by run id, in the order measured. */
+export function formatTables(results: BenchResults, reports: Readonly<Record<string, ScenarioReport>>): string {
+  const names = Object.keys(reports);
+  const logOf = (n: string) => reports[n]!.store ?? '-';
   const main = table(
     [
       'scenario',
+      'log',
       'peak tx/s',
       'at conc.',
       'fixed rate',
@@ -328,7 +416,8 @@ export function formatTables(results: BenchResults, reports: Partial<Record<Scen
     names.map((n) => {
       const r = reports[n]!;
       return [
-        TITLES[n],
+        title(n),
+        logOf(n),
         fmt(r.peakTps, 0),
         fmt(r.peakConcurrency, 0),
         `${fmt(r.fixedRate, 0)}/s`,
@@ -346,10 +435,11 @@ export function formatTables(results: BenchResults, reports: Partial<Record<Scen
   );
 
   const latency = table(
-    ['latency at a fixed rate', 'rate', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'cores busy', 'CPU ms/tx', 'at peak'],
+    ['latency at a fixed rate', 'log', 'rate', 'p50 ms', 'p90 ms', 'p99 ms', 'max ms', 'cores busy', 'CPU ms/tx', 'at peak'],
     names.flatMap((n) =>
       reports[n]!.latency.map((l) => [
         `${n.padEnd(2)} ${fractionName(l.fractionOfPeak)}`,
+        logOf(n),
         `${fmt(l.rate, 0)}/s`,
         fmt(l.p50Ms, 1),
         fmt(l.p90Ms, 1),
@@ -404,7 +494,10 @@ export function formatTables(results: BenchResults, reports: Partial<Record<Scen
   ];
   return [
     main,
-    '* server-wide, at the peak step: in (c, sc, xc) only the coordinator uses MySQL; in (a, sa, xa) banks + coordinator; in (b, sb, xb) banks only; in (c0) nothing.',
+    "* at the peak step, on the servers the bench reads: MariaDB server-wide (COMMIT statements; SQL statements), plus a PostgreSQL log's write transactions.",
+    '  In (c, sc, xc) only the coordinator writes; in (a, sa, xa) banks + coordinator; in (b, sb, xb) banks only; in (c0) nothing. "-": not readable —',
+    "  an embedded log commits inside the coordinator's process, and MariaDB's statement count holds no work of a log elsewhere.",
+    'log: the store of the coordinator\'s log (mysql: MariaDB; postgres: PostgreSQL; embedded: PGlite in the coordinator); "-": no coordinator.',
     'CPU ms/tx: all processes (servers and load generator included) at the peak step; CPU-bound tx/s = cores × 1000 / CPU ms/tx.',
     'other load: cores used by processes outside the benchmark; tx/s and latency are only those of this machine when it is ~0.',
     '',
@@ -415,8 +508,34 @@ export function formatTables(results: BenchResults, reports: Partial<Record<Scen
     '',
     rss,
     '',
+    storeTable(results),
+    '',
     ...summary,
   ].join('\n');
+}
+
+/**
+ * One row per store of the coordinators' log: c and a on it, each against the
+ * same floors of this run. The coordinator's commits are c's, or a's minus b's
+ * without c (as in the summary below).
+ */
+function storeTable(results: BenchResults): string {
+  const figure = (figures: Record<string, number | null> | undefined, key: (typeof STORE_FIGURES)[number], digits: number) => fmt(figures?.[key], digits);
+  return table(
+    ['by log store', 'c tx/s', 'c/c0', 'c/c0 by CPU', 'coord. commits/tx', 'c coord. CPU ms/tx', 'a tx/s', 'a/b', 'a/b by CPU', 'a coord. commits/tx'],
+    Object.entries(results.by_store).map(([store, f]) => [
+      `${store}${store === results.log_store ? ' (headline)' : ''}`,
+      figure(f, 'empty_tps', 0),
+      figure(f, 'empty_ratio', 3),
+      figure(f, 'empty_cpu_bound_ratio', 3),
+      figure(f, 'coordinator_commits_per_tx', 2),
+      figure(f, 'coordinator_cpu_ms_per_tx_c', 3),
+      figure(f, 'dtx_tps', 0),
+      figure(f, 'ratio', 3),
+      figure(f, 'cpu_bound_ratio', 3),
+      figure(f, 'coordinator_commits_per_tx_in_a', 2),
+    ]),
+  );
 }
 
 /** The saga lines of the summary: sa/sb next to the reference ratio it has to beat. */

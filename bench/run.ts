@@ -1,14 +1,16 @@
 /**
  * `npm run bench`: the benchmark of docs/performance.md on this machine, in one run.
  *
- * Provisions private MariaDB and Redis (as the tests do), starts the
- * processes of every scenario on fresh databases, and measures the
- * scenarios in turns: a closed-loop sweep over concurrency to find each
- * peak, then a fixed-rate run at half of it for latency. Prints tables and
- * writes bench-results.json. Options: see options.ts (--quick, --scale,
- * --profile, --only, --runtime). Method and figures: docs/performance.md.
+ * Provisions private MariaDB and Redis (as the tests do; PostgreSQL too for
+ * --store=postgres), starts the processes of every scenario on fresh
+ * databases, and measures the scenarios in turns: a closed-loop sweep over
+ * concurrency to find each peak, then a fixed-rate run at half of it for
+ * latency. Prints tables and writes bench-results.json. Options: see
+ * options.ts (--quick, --scale, --profile, --only, --store, --runtime).
+ * Method and figures: docs/performance.md.
  */
-import { mkdir, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Redis } from 'ioredis';
 import { DtxClient } from '@dtx/participant-sdk';
@@ -17,7 +19,8 @@ import { formatHopCost, measureHopCost } from './hop-cost.ts';
 import { machineInfo } from './machine.ts';
 import { MysqlProbe } from './mysql-probe.ts';
 import { exitWithUsageError, formatUsage } from '../scripts/cli-options.ts';
-import { BENCH_CLI, BenchUsageError, parseBenchOptions, type BenchOptions, type ScenarioName } from './options.ts';
+import { BENCH_CLI, BenchUsageError, parseBenchOptions, type BenchOptions, type BenchRun, type LogStore, type ScenarioName } from './options.ts';
+import { PostgresProbe } from './postgres-probe.ts';
 import type { WatchedProcess } from './proc-stats.ts';
 import { formatProfileSummary, readProfile, summariseProfile } from './profile-summary.ts';
 import { buildResults, formatTables, scenarioReport, type ScenarioReport } from './report.ts';
@@ -72,30 +75,51 @@ if (options.profile) {
 
 const started = Date.now();
 log(
-  `dtx bench: ${options.mode}${options.quick ? ' (quick)' : ''}, runtime ${options.runtime}, bank handlers ${options.bankHandlers}, coordinator log level ${options.coordinatorLogLevel}` +
+  `dtx bench: ${options.mode}${options.quick ? ' (quick)' : ''}, runtime ${options.runtime}, log store ${options.stores.join(', ')}, bank handlers ${options.bankHandlers}, coordinator log level ${options.coordinatorLogLevel}` +
     `${options.coordinatorNodeArgs.length ? `, coordinator node flags ${options.coordinatorNodeArgs.join(' ')}` : ''}` +
     `${Object.keys(options.coordinatorEnv).length ? `, coordinator env ${JSON.stringify(options.coordinatorEnv)}` : ''}${options.profile ? ', PROFILED' : ''}`,
 );
-const servers = await provisionServers();
+const servers = await provisionServers({ postgres: options.stores.includes('postgres') });
 const probe = await MysqlProbe.open(servers.mysqlUrl);
+const postgres = servers.postgresUrl ? await PostgresProbe.open(servers.postgresUrl) : null;
+const postgresPid = postgres ? await postgres.serverPid() : null;
+// Embedded logs live in folders of their own under one temp dir, on disk as a single-instance deployment keeps one.
+const embeddedRoot = options.stores.includes('embedded') ? await mkdtemp(join(tmpdir(), 'dtx-bench-embedded-')) : null;
 const redis = new Redis(servers.redisUrl, { maxRetriesPerRequest: 3 });
 const redisInfo = await redis.info('server');
 const redisPid = Number(/process_id:(\d+)/.exec(redisInfo)?.[1] ?? 0);
 const mysqlPid = await probe.serverPid();
-const machine = machineInfo({ mysql: await probe.version(), redis: /redis_version:(\S+)/.exec(redisInfo)?.[1] ?? '?' });
-log(`machine: ${machine.cpus} CPUs (${machine.cpuModel}), ${machine.memoryGb} GB, node ${machine.node}, MariaDB ${machine.mysql}, Redis ${machine.redis}`);
+const machine = machineInfo({
+  mysql: await probe.version(),
+  redis: /redis_version:(\S+)/.exec(redisInfo)?.[1] ?? '?',
+  ...(postgres ? { postgres: await postgres.version() } : {}),
+});
+log(
+  `machine: ${machine.cpus} CPUs (${machine.cpuModel}), ${machine.memoryGb} GB, node ${machine.node}, MariaDB ${machine.mysql}, Redis ${machine.redis}` +
+    `${machine.postgres ? `, PostgreSQL ${machine.postgres}` : ''}`,
+);
 
 const infrastructure: WatchedProcess[] = [
   ...(mysqlPid ? [{ name: 'mariadbd', pid: mysqlPid }] : []),
   ...(redisPid ? [{ name: 'redis-server', pid: redisPid }] : []),
+  // A process per session: the server's CPU is the postmaster's and its children's.
+  ...(postgresPid ? [{ name: 'postgres', pid: postgresPid, withChildren: true }] : []),
   { name: 'bench (load generator)', pid: process.pid },
 ];
 const accounts = Array.from({ length: options.accountsPerBank }, (_, i) => `acct-${i + 1}`);
 
-async function launch(scenario: ScenarioName, extraCoordinatorEnv: Record<string, string> = {}, label: string = scenario): Promise<BenchSystem> {
+async function launch(
+  scenario: ScenarioName,
+  extraCoordinatorEnv: Record<string, string> = {},
+  label: string = scenario,
+  logStore: LogStore = 'mysql',
+): Promise<BenchSystem> {
   return startSystem({
     scenario,
     label,
+    logStore,
+    postgres,
+    embeddedRoot,
     mysqlUrl: servers.mysqlUrl,
     redisUrl: servers.redisUrl,
     probe,
@@ -132,6 +156,11 @@ const TITLES: Record<ScenarioName, string> = {
   xc: '[xc XA coordinator only]',
 };
 
+/** A run's title in the progress lines: the scenario's, and the store of its log. */
+function runTitle(run: BenchRun): string {
+  return run.store === null ? TITLES[run.scenario] : `${TITLES[run.scenario].slice(0, -1)}, ${run.store} log]`;
+}
+
 interface Running {
   system: BenchSystem;
   client: DtxClient | null;
@@ -139,8 +168,10 @@ interface Running {
   ctx: ScenarioContext;
 }
 
-async function startScenario(scenario: ScenarioName): Promise<Running> {
-  const system = await launch(scenario);
+async function startScenario(run: BenchRun): Promise<Running> {
+  const { scenario } = run;
+  // A name for its databases, folders and queue prefix: the run's id, `@` spelled `_`.
+  const system = await launch(scenario, {}, run.id.replace('@', '_'), run.store ?? undefined);
   const client = system.coordinator
     ? new DtxClient({ apiToken: benchApiToken(SECRET), coordinatorUrl: system.coordinator.url, initiatorKey: benchKeys(SECRET).initiatorKey })
     : null;
@@ -163,7 +194,7 @@ async function startScenario(scenario: ScenarioName): Promise<Running> {
     system,
     client,
     direct,
-    ctx: { work, probe, redis, coordinatorDatabase: system.coordinator?.database ?? null, processes: watched(system), log },
+    ctx: { work, probe, redis, coordinatorLog: system.coordinator?.log ?? null, processes: watched(system), log },
   };
 }
 
@@ -172,34 +203,38 @@ async function stopScenario(running: Running): Promise<void> {
   await running.direct?.close();
   await running.system.stop();
   await probe.dropDatabases(running.system.databases);
+  await running.system.removeLog();
 }
 
-/** All scenarios up at once, measured in turns (see runInterleaved); returns the reports and any correctness problem found. */
-async function runScenarios(): Promise<{ reports: Partial<Record<ScenarioName, ScenarioReport>>; problems: string[] }> {
-  const running: Partial<Record<ScenarioName, Running>> = {};
+/** All runs up at once, measured in turns (see runInterleaved); returns the reports by run id and any correctness problem found. */
+async function runScenarios(): Promise<{ reports: Record<string, ScenarioReport>; problems: string[] }> {
+  const running = new Map<string, Running>();
   try {
-    for (const scenario of options.scenarios) running[scenario] = await startScenario(scenario);
-    log(
-      `\nprocesses up (${options.scenarios.map((s) => `${s}: ${running[s]!.system.processes.map((p) => p.name).join(', ')}`).join('; ')}); measuring in turns`,
-    );
-    const contexts = Object.fromEntries(options.scenarios.map((s) => [s, running[s]!.ctx])) as Record<ScenarioName, ScenarioContext>;
-    const measured = await runInterleaved(contexts, TITLES, options);
-    const reports: Partial<Record<ScenarioName, ScenarioReport>> = {};
+    for (const run of options.runs) running.set(run.id, await startScenario(run));
+    const processesOf = (run: BenchRun) => {
+      const names = running.get(run.id)!.system.processes.map((p) => p.name);
+      return `${run.id}: ${names.join(', ')}`;
+    };
+    log(`\nprocesses up (${options.runs.map(processesOf).join('; ')}); measuring in turns`);
+    const contexts = Object.fromEntries(options.runs.map((run) => [run.id, running.get(run.id)!.ctx]));
+    const titles = Object.fromEntries(options.runs.map((run) => [run.id, runTitle(run)]));
+    const measured = await runInterleaved(contexts, titles, options);
+    const reports: Record<string, ScenarioReport> = {};
     const problems: string[] = [];
-    for (const scenario of options.scenarios) {
-      reports[scenario] = scenarioReport(measured[scenario], machine.cpus);
-      const banks = running[scenario]!.system.banks;
+    for (const run of options.runs) {
+      reports[run.id] = scenarioReport(measured[run.id]!, machine.cpus, run.store);
+      const banks = running.get(run.id)!.system.banks;
       if (banks) {
         const totals = await probe.bankTotals(banks.databases);
         const expected = 2 * accounts.length * INITIAL_BALANCE;
         if (totals.balance !== expected || totals.frozen !== 0 || totals.incoming !== 0) {
-          problems.push(`${scenario}: bank totals ${JSON.stringify(totals)}, expected balance ${expected} and nothing frozen or incoming`);
+          problems.push(`${run.id}: bank totals ${JSON.stringify(totals)}, expected balance ${expected} and nothing frozen or incoming`);
         }
       }
     }
     return { reports, problems };
   } finally {
-    for (const r of Object.values(running)) await stopScenario(r);
+    for (const r of running.values()) await stopScenario(r);
   }
 }
 
@@ -247,6 +282,8 @@ try {
 } finally {
   redis.disconnect();
   await probe.close().catch(() => undefined);
+  await postgres?.close().catch(() => undefined);
+  if (embeddedRoot) await rm(embeddedRoot, { recursive: true, force: true }).catch(() => undefined);
   await servers.stop().catch(() => undefined);
 }
 log(`\nbench finished in ${((Date.now() - started) / 1000).toFixed(0)} s`);

@@ -173,7 +173,7 @@ export async function runScale(ctx: ScaleContext): Promise<void> {
       const client = new DtxClient({ apiToken: benchApiToken(SECRET), coordinatorUrl: system.coordinator!.url, initiatorKey: benchKeys(SECRET).initiatorKey });
       clients.push(client);
       const work = dtxTransfer(client, { bankA: system.banks!.a, bankB: system.banks!.b, accounts: ctx.accounts, random: Math.random });
-      const sctx: ScenarioContext = { work, probe, redis: ctx.redis, coordinatorDatabase: system.coordinator!.database, processes: ctx.watched(system), log };
+      const sctx: ScenarioContext = { work, probe, redis: ctx.redis, coordinatorLog: system.coordinator!.log, processes: ctx.watched(system), log };
       return { label, system, work, sctx, db: system.coordinator!.database, url: system.coordinator!.url };
     };
     const empty = await side('a_empty');

@@ -7,8 +7,10 @@
 import { performance } from 'node:perf_hooks';
 import type { Redis } from 'ioredis';
 import { waitFor } from '../tools/wait.ts';
+import type { CoordinatorLogReader } from './coordinator-log.ts';
 import { closedLoop, fixedRate, summariseLatency, type LatencySummary, type LoadResult, type Work } from './load.ts';
 import { statusDelta, type MysqlProbe, type ServerStatus } from './mysql-probe.ts';
+import type { PostgresWriteCounters } from './postgres-probe.ts';
 import { sampleMachine, snapshot, usageBetween, type WatchedProcess } from './proc-stats.ts';
 
 export interface StepResult {
@@ -30,6 +32,8 @@ export interface StepResult {
   tps: number;
   latencyMs: LatencySummary;
   mysql: ServerStatus;
+  /** What the coordinator's log server wrote during the step, when the bench can read it (a log on PostgreSQL); else null. */
+  logWrites: PostgresWriteCounters | null;
   redisCommands: number;
   /** CPU seconds used during the step, per process. */
   cpuSeconds: Record<string, number>;
@@ -46,8 +50,8 @@ export interface ScenarioContext {
   work: Work;
   probe: MysqlProbe;
   redis: Redis;
-  /** The coordinator's database, for the drain and the terminal count; null in (b). */
-  coordinatorDatabase: string | null;
+  /** The coordinator's log, for the drain, the terminal count and its server's writes; null without a coordinator (b, c0, …). */
+  coordinatorLog: CoordinatorLogReader | null;
   processes: () => WatchedProcess[];
   log: (line: string) => void;
 }
@@ -113,31 +117,32 @@ export async function measureStep(
   load: () => Promise<LoadResult>,
   setting: { concurrency: number | null; rate: number | null; fractionOfPeak?: number },
 ): Promise<StepResult> {
-  const sinceEpoch = Date.now();
+  const log = ctx.coordinatorLog;
+  const countTerminal = log ? await log.startCount() : null;
   const procBefore = snapshot(ctx.processes());
   const machineBefore = sampleMachine();
   const statusBefore = await ctx.probe.status();
+  const writesBefore = log?.writeCounters ? await log.writeCounters() : null;
   const redisBefore = await redisCommands(ctx.redis);
 
   const result = await load();
 
   const drainStart = performance.now();
   let terminal = result.succeeded;
-  if (ctx.coordinatorDatabase !== null) {
-    const db = ctx.coordinatorDatabase;
-    await waitFor(async () => (await ctx.probe.openTransactions(db)) === 0, {
+  if (log && countTerminal) {
+    await waitFor(async () => (await log.openTransactions()) === 0, {
       what: 'the coordinator to finish every open transaction',
       timeoutMs: DRAIN_TIMEOUT_MS,
       intervalMs: 20,
     });
-    const done = await ctx.probe.terminalSince(db, sinceEpoch);
-    terminal = done.confirmed + done.cancelled;
+    terminal = await countTerminal();
   }
   const end = Math.max(performance.now(), result.endedAt);
-  const drainMs = ctx.coordinatorDatabase !== null ? end - drainStart : 0;
-  const wallMs = (ctx.coordinatorDatabase !== null ? end : result.endedAt) - result.startedAt;
+  const drainMs = log ? end - drainStart : 0;
+  const wallMs = (log ? end : result.endedAt) - result.startedAt;
 
   const statusAfter = await ctx.probe.status();
+  const writesAfter = log?.writeCounters ? await log.writeCounters() : null;
   const redisAfter = await redisCommands(ctx.redis);
   const usage = usageBetween(procBefore, snapshot(ctx.processes()));
   const machineAfter = sampleMachine();
@@ -159,6 +164,10 @@ export async function measureStep(
     tps: wallMs > 0 ? (terminal * 1000) / wallMs : 0,
     latencyMs: summariseLatency(result.latenciesMs),
     mysql: statusDelta(statusBefore, statusAfter),
+    logWrites:
+      writesBefore && writesAfter
+        ? { writeTransactions: writesAfter.writeTransactions - writesBefore.writeTransactions, walBytes: writesAfter.walBytes - writesBefore.walBytes }
+        : null,
     redisCommands: redisAfter - redisBefore,
     cpuSeconds: Object.fromEntries(Object.entries(usage).map(([name, u]) => [name, u.cpuSeconds])),
     foreignCores: Math.max(0, machineAfter.busySeconds - machineBefore.busySeconds - ownSeconds) / wallSeconds,

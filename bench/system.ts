@@ -6,12 +6,17 @@
  *   c0: empty participant (c's floor: the load generator calls it directly)
  *   sa, sb, sc: as a, b, c (the banks and the empty participant serve sagas too)
  *   xa, xb, xc: as a, b, c (and XA too)
+ * The coordinator's log is on the store the system is given (options.ts, --store).
  */
+import { mkdir, rm } from 'node:fs/promises';
+import { join } from 'node:path';
 import { COORDINATOR_NODE_ARGS } from '@dtx/coordinator/runtime';
 import { pickFreePort } from '../tools/free-port.ts';
 import { BenchProcess, logPath } from './bench-process.ts';
+import { metricsLogReader, mysqlLogReader, postgresLogReader, type CoordinatorLogReader } from './coordinator-log.ts';
 import type { MysqlProbe } from './mysql-probe.ts';
-import type { Runtime, ScenarioName } from './options.ts';
+import { hasCoordinator, type LogStore, type Runtime, type ScenarioName } from './options.ts';
+import type { PostgresProbe } from './postgres-probe.ts';
 
 /** Which processes a scenario's system runs. */
 export interface SystemParts {
@@ -22,7 +27,7 @@ export interface SystemParts {
 
 export function systemParts(scenario: ScenarioName): SystemParts {
   return {
-    coordinator: scenario === 'a' || scenario === 'c' || scenario === 'sa' || scenario === 'sc' || scenario === 'xa' || scenario === 'xc',
+    coordinator: hasCoordinator(scenario),
     banks: scenario === 'a' || scenario === 'b' || scenario === 'sa' || scenario === 'sb' || scenario === 'xa' || scenario === 'xb',
     emptyParticipant: scenario === 'c' || scenario === 'c0' || scenario === 'sc' || scenario === 'xc',
   };
@@ -67,16 +72,33 @@ export interface SystemOptions {
   participantNodeArgs?: string[];
   /** The banks' handler kind (BANK_HANDLERS): knex transactions or plain SQL. Default knex. */
   bankHandlers?: 'knex' | 'sql';
+  /** Where the coordinator keeps its log (default mysql, on the server of `mysqlUrl`); the banks stay on MySQL. */
+  logStore?: LogStore;
+  /** The PostgreSQL server of a `postgres` log. */
+  postgres?: PostgresProbe | null;
+  /** The folder under which an `embedded` log gets a fresh data folder of its own. */
+  embeddedRoot?: string | null;
 }
 
 export interface BenchSystem {
-  coordinator: { url: string; database: string; process: BenchProcess } | null;
+  coordinator: {
+    url: string;
+    store: LogStore;
+    /** The log's database (MySQL or PostgreSQL), or its data folder (embedded). */
+    database: string;
+    /** How the bench reads the log around each step. */
+    log: CoordinatorLogReader;
+    process: BenchProcess;
+  } | null;
   banks: { a: string; b: string; databases: string[] } | null;
   /** Base URL of the empty participant's resources (c, c0, sc, xc). */
   emptyParticipantUrl: string | null;
   processes: BenchProcess[];
+  /** The MySQL databases of the system (banks, and a log on MySQL): the caller drops them after stop(). */
   databases: string[];
   stop(): Promise<void>;
+  /** After stop(): removes a log kept elsewhere than on MySQL (its PostgreSQL database, its embedded folder). */
+  removeLog(): Promise<void>;
 }
 
 function databaseUrl(serverUrl: string, database: string): string {
@@ -97,6 +119,7 @@ export async function startSystem(o: SystemOptions): Promise<BenchSystem> {
     emptyParticipantUrl: null,
     processes,
     databases,
+    removeLog: async () => {},
     stop: async () => {
       // Participants last: the coordinator may still be finishing a round.
       const coordinators = processes.filter((p) => p.name === 'coordinator');
@@ -157,11 +180,11 @@ export async function startSystem(o: SystemOptions): Promise<BenchSystem> {
     }
 
     if (parts.coordinator) {
-      const database = `${prefix}_coordinator`;
-      await o.probe.freshDatabases([database]);
-      databases.push(database);
       const port = await pickFreePort();
       const url = `http://127.0.0.1:${port}`;
+      const place = await placeLog(o, `${prefix}_coordinator`, url);
+      if (place.store === 'mysql') databases.push(place.database);
+      system.removeLog = place.remove;
       const coordinator = new BenchProcess({
         name: 'coordinator',
         entry: 'coordinator/main.ts',
@@ -171,7 +194,7 @@ export async function startSystem(o: SystemOptions): Promise<BenchSystem> {
         // Started like `npm start`; extra flags from --coordinator-node-args come after, so they win.
         nodeArgs: [...COORDINATOR_NODE_ARGS, ...o.coordinatorNodeArgs],
         env: {
-          DTX_MYSQL_URL: databaseUrl(o.mysqlUrl, database),
+          ...place.env,
           DTX_REDIS_URL: o.redisUrl,
           DTX_REDIS_PREFIX: `dtxbench-${label}-${process.pid}`,
           DTX_PORT: String(port),
@@ -186,13 +209,59 @@ export async function startSystem(o: SystemOptions): Promise<BenchSystem> {
         },
       });
       processes.push(coordinator);
-      system.coordinator = { url, database, process: coordinator };
+      system.coordinator = { url, store: place.store, database: place.database, log: place.log, process: coordinator };
     }
 
     await Promise.all(processes.map((p) => p.start()));
     return system;
   } catch (error) {
     await system.stop().catch(() => undefined);
+    await system.removeLog().catch(() => undefined);
     throw error;
+  }
+}
+
+/** A coordinator's log, made fresh: the environment that points the coordinator at it, how to read it, how to remove it. */
+interface LogPlace {
+  store: LogStore;
+  database: string;
+  env: Record<string, string>;
+  log: CoordinatorLogReader;
+  remove(): Promise<void>;
+}
+
+async function placeLog(o: SystemOptions, database: string, coordinatorUrl: string): Promise<LogPlace> {
+  const store = o.logStore ?? 'mysql';
+  switch (store) {
+    case 'mysql':
+      await o.probe.freshDatabases([database]);
+      // Dropped with the banks' databases (BenchSystem.databases).
+      return { store, database, env: { DTX_MYSQL_URL: databaseUrl(o.mysqlUrl, database) }, log: mysqlLogReader(o.probe, database), remove: async () => {} };
+    case 'postgres': {
+      const postgres = o.postgres;
+      if (!postgres) throw new Error('a log on PostgreSQL needs the PostgreSQL server (SystemOptions.postgres)');
+      await postgres.freshDatabase(database);
+      return {
+        store,
+        database,
+        env: { DTX_LOG_URL: postgres.databaseUrl(database) },
+        log: postgresLogReader(postgres, database),
+        remove: () => postgres.dropDatabase(database),
+      };
+    }
+    case 'embedded': {
+      if (!o.embeddedRoot) throw new Error('an embedded log needs a folder to live under (SystemOptions.embeddedRoot)');
+      const folder = join(o.embeddedRoot, database);
+      await rm(folder, { recursive: true, force: true });
+      await mkdir(folder, { recursive: true });
+      return {
+        store,
+        database: folder,
+        // PGlite on disk in the coordinator's process, recovery on in-process timers: nothing but the coordinator.
+        env: { DTX_LOG_URL: `embedded:${folder}`, DTX_SCHEDULER: 'in-process' },
+        log: metricsLogReader(coordinatorUrl),
+        remove: () => rm(folder, { recursive: true, force: true }),
+      };
+    }
   }
 }

@@ -34,6 +34,12 @@ export interface CoordinatorDeps {
   clock?: Clock;
   /** Jitter of the backoffs; Math.random unless injected (tests). */
   random?: () => number;
+  /**
+   * The transaction log, for a store of your own (one that passes the store contract suite of
+   * `@dtx/coordinator/testing`); default: the one `config.log` (DTX_LOG_URL) names. The coordinator
+   * prepares it at start and closes it at stop either way.
+   */
+  log?: TransactionLog;
 }
 
 /**
@@ -88,7 +94,7 @@ export interface Coordinator {
 export function createCoordinator(config: CoordinatorConfig, deps: CoordinatorDeps): Coordinator {
   const logger = deps.logger.child({ instance: config.instanceId });
   const clock = deps.clock ?? systemClock;
-  const log = openLog(config.log, { poolMax: config.logPoolMax, queryTimeoutMs: config.logQueryTimeoutMs });
+  const log = deps.log ?? openLog(config.log, { poolMax: config.logPoolMax, queryTimeoutMs: config.logQueryTimeoutMs });
   const { store, adminStore } = log;
   const participants = new ParticipantPolicy(config.participants, config.secret, config.insecure && config.participants.length === 0);
   const client = new HttpBranchClient({

@@ -136,9 +136,9 @@ export class ChaosWorld {
     let cluster: Cluster;
     try {
       cluster = await startCluster({
-        mysqlUrl: mariadb.url,
-        redisUrl: redis.url,
-        redisPrefix: `chaos:${options.scenario}:${options.seed}:${randomBytes(3).toString('hex')}`,
+        log: { kind: 'mysql', serverUrl: mariadb.url },
+        banks: { kind: 'mysql', serverUrl: mariadb.url },
+        scheduler: { kind: 'bullmq', redisUrl: redis.url, redisPrefix: `chaos:${options.scenario}:${options.seed}:${randomBytes(3).toString('hex')}` },
         databasePrefix,
         secret,
         coordinators: options.coordinators,

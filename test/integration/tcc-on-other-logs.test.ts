@@ -4,10 +4,17 @@
  * at start) and inside the process (DTX_LOG_URL=embedded:memory). The bank
  * (a test participant) keeps its own database on MySQL. The commits a
  * transaction costs the log are checked as on MySQL (tcc-happy-path.test.ts).
+ * And a log given to createCoordinator, as a store written outside this
+ * package would be.
  */
 import pg from 'pg';
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import { pino } from 'pino';
+import { loadConfig } from '../../coordinator/config.ts';
+import { createCoordinator } from '../../coordinator/coordinator.ts';
+import { openLog } from '../../coordinator/store/open-log.ts';
+import type { TransactionLog } from '../../coordinator/store/ports/transaction-log.ts';
 import { DtxClient } from '../../participant-sdk/index.ts';
 import { waitFor } from '../../tools/wait.ts';
 import {
@@ -118,5 +125,48 @@ describe.each(LOGS)('TCC on the $name log', ({ name, open }) => {
     await waitFor(async () => (await dtx!.coordinator.query(gid)).transaction.status === 'cancelled', { what: 'cancelled' });
     expect(await bank!.effects(gid, 'cancel')).toBe(1);
     expect(await bank!.effects(gid, 'confirm')).toBe(0);
+  });
+});
+
+describe('a log of its own, given to createCoordinator', () => {
+  it('runs on the log it is given instead of the one DTX_LOG_URL names, prepares it at start and closes it at stop', async () => {
+    const inner = openLog({ kind: 'embedded', url: 'embedded:memory' }, { poolMax: 1, queryTimeoutMs: 10_000 });
+    const calls = { prepare: 0, begin: 0, close: 0 };
+    // What a store written outside this package looks like to the coordinator: the TransactionLog port.
+    const own: TransactionLog = {
+      ...inner,
+      kind: inner.kind,
+      description: 'a log of its own',
+      store: new Proxy(inner.store, {
+        get(target, property, receiver) {
+          if (property === 'begin') calls.begin++;
+          return Reflect.get(target, property, receiver) as unknown;
+        },
+      }),
+      prepare: async () => (calls.prepare++, inner.prepare()),
+      close: async () => (calls.close++, inner.close()),
+    };
+    // DTX_LOG_URL names a server that is not there: nothing may reach it.
+    const config = loadConfig(testEnv('mysql://nobody@127.0.0.1:1/none', inject('redisUrl'), uniqueRedisPrefix('own-log'), { DTX_SCHEDULER: 'in-process' }));
+    const coordinator = createCoordinator(config, { logger: pino({ level: 'silent' }), log: own });
+    const bankDb = await createTestDatabase(inject('mysqlUrl'), 'own_log_bank');
+    const bank = await startTestParticipant(bankDb.url, { coordinatorKey: TEST_SECRET });
+    const url = await coordinator.start();
+    const dtx = new DtxClient({ coordinatorUrl: url, initiatorKey: TEST_INITIATOR_KEY, apiToken: TEST_API_TOKEN });
+    try {
+      expect(calls.prepare).toBe(1);
+      const outcome = await dtx.tcc(async (tx) => {
+        await tx.try({ url: bank.resourceUrl, payload: { amount: 1 } });
+      });
+      expect(outcome.status).toBe('confirmed');
+      expect(calls.begin).toBeGreaterThan(0);
+      expect(coordinator.log).toBe(own);
+    } finally {
+      await dtx.close();
+      await coordinator.stop();
+      await bank.stop();
+      await bankDb.drop();
+    }
+    expect(calls.close).toBe(1);
   });
 });

@@ -169,6 +169,26 @@ describe('the packed packages, installed in a project of their own', () => {
     const exit = await Promise.race([running.exited, new Promise<'still running'>((resolve) => setTimeout(() => resolve('still running'), 20_000).unref())]);
     expect(exit, `coordinator log:\n${await tail(running.logFile)}`).toEqual({ code: 0, signal: null });
   });
+
+  it('runs `dtx dev` from the bin with nothing configured: the embedded log loads from the package, ready, and ends on SIGTERM', async () => {
+    const port = await pickFreePort();
+    const url = `http://127.0.0.1:${port}`;
+    const dev = await startIn(
+      coordinatorProject,
+      join(coordinatorProject, 'node_modules', '.bin', 'dtx'),
+      ['dev', '--memory', '--port', String(port)],
+      userEnv(),
+      join(work.path, 'dev.log'),
+    );
+    try {
+      await waitUntilAnswering(dev, `${url}/health/ready`, 'the development coordinator to be ready', (response) => response.ok);
+      expect(await tail(dev.logFile)).toContain('no MySQL, no Redis');
+    } finally {
+      dev.signal('SIGTERM');
+    }
+    const exit = await Promise.race([dev.exited, new Promise<'still running'>((resolve) => setTimeout(() => resolve('still running'), 20_000).unref())]);
+    expect(exit, `dev log:\n${await tail(dev.logFile)}`).toEqual({ code: 0, signal: null });
+  });
 });
 
 /** Polls `url` until `accept(response)`; gives up at once, with the log's tail, if the process exits. */

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest';
 import { summariseLatency, type LatencySummary } from '../../bench/load.ts';
 import type { MachineInfo } from '../../bench/machine.ts';
 import { STATUS_COUNTERS, type ServerStatus } from '../../bench/mysql-probe.ts';
-import { BenchUsageError, parseBenchOptions, type ScenarioName } from '../../bench/options.ts';
+import { BenchUsageError, benchRuns, parseBenchOptions, scenarioOfRun, type LogStore, type ScenarioName } from '../../bench/options.ts';
 import {
   beatsSagaReference,
   buildResults,
@@ -19,6 +19,7 @@ import {
   type ScenarioReport,
 } from '../../bench/report.ts';
 import { coresBusy, fractionName, stillClimbing, type ScenarioMeasurements, type StepResult } from '../../bench/scenario.ts';
+import { parseLogMetrics } from '../../bench/coordinator-log.ts';
 import { systemParts } from '../../bench/system.ts';
 
 // ---------------------------------------------------------------------------
@@ -51,6 +52,7 @@ function step(overrides: Partial<StepResult> = {}): StepResult {
     tps: 500,
     latencyMs: latencySummary(),
     mysql: serverStatus(),
+    logWrites: null,
     redisCommands: 0,
     cpuSeconds: {},
     foreignCores: 0,
@@ -87,6 +89,8 @@ const MACHINE: MachineInfo = {
 
 interface ScenarioFigures {
   peakTps: number;
+  /** The store of its coordinator's log; null (the default) for a floor. */
+  store?: LogStore | null;
   /** COMMIT statements per terminal transaction at the peak. */
   commitsPerTx?: number;
   halfP99?: number;
@@ -118,15 +122,15 @@ function report(f: ScenarioFigures): ScenarioReport {
   });
   const peakRssMb: Record<string, number> = { mysql: 400 };
   if (f.coordinatorRssMb !== undefined) peakRssMb['coordinator'] = f.coordinatorRssMb;
-  return scenarioReport(measurements(peak, [half, quarter], { peakRssMb }), MACHINE.cpus);
+  return scenarioReport(measurements(peak, [half, quarter], { peakRssMb }), MACHINE.cpus, f.store ?? null);
 }
 
 /** Figures that meet every target. */
 function goodReports(): Partial<Record<ScenarioName, ScenarioReport>> {
   return {
-    a: report({ peakTps: 800, commitsPerTx: 5, halfP99: 12, quarterP99: 8, coordinatorRssMb: 120 }),
+    a: report({ peakTps: 800, commitsPerTx: 5, halfP99: 12, quarterP99: 8, coordinatorRssMb: 120, store: 'mysql' }),
     b: report({ peakTps: 1_000, commitsPerTx: 2, halfP99: 4 }),
-    c: report({ peakTps: 1_500, commitsPerTx: 2.5, halfP99: 6, coordinatorRssMb: 150 }),
+    c: report({ peakTps: 1_500, commitsPerTx: 2.5, halfP99: 6, coordinatorRssMb: 150, store: 'mysql' }),
     c0: report({ peakTps: 2_000, halfP99: 2 }),
   };
 }
@@ -134,9 +138,9 @@ function goodReports(): Partial<Record<ScenarioName, ScenarioReport>> {
 /** The saga scenarios: sa at 0.6 of its floor sb, and sc. */
 function sagaReports(): Partial<Record<ScenarioName, ScenarioReport>> {
   return {
-    sa: report({ peakTps: 600, commitsPerTx: 5, halfP99: 10, coordinatorRssMb: 110 }),
+    sa: report({ peakTps: 600, commitsPerTx: 5, halfP99: 10, coordinatorRssMb: 110, store: 'mysql' }),
     sb: report({ peakTps: 1_000, commitsPerTx: 2, halfP99: 4 }),
-    sc: report({ peakTps: 1_400, commitsPerTx: 3, halfP99: 5, coordinatorRssMb: 100 }),
+    sc: report({ peakTps: 1_400, commitsPerTx: 3, halfP99: 5, coordinatorRssMb: 100, store: 'mysql' }),
   };
 }
 
@@ -254,6 +258,70 @@ describe('parseBenchOptions', () => {
   it('--coordinator-node-args splits node flags on white space', () => {
     expect(parseBenchOptions(['--coordinator-node-args=--foo --bar']).coordinatorNodeArgs).toEqual(['--foo', '--bar']);
     expect(parseBenchOptions(['--coordinator-node-args=  --max-semi-space-size=8  ']).coordinatorNodeArgs).toEqual(['--max-semi-space-size=8']);
+  });
+
+  describe('--store', () => {
+    it('keeps the log on MySQL by default: every run named by its scenario, floors without a store', () => {
+      const o = parseBenchOptions(['--only=a,b,c,c0']);
+      expect(o.stores).toEqual(['mysql']);
+      expect(o.runs).toEqual([
+        { id: 'a', scenario: 'a', store: 'mysql' },
+        { id: 'b', scenario: 'b', store: null },
+        { id: 'c', scenario: 'c', store: 'mysql' },
+        { id: 'c0', scenario: 'c0', store: null },
+      ]);
+    });
+
+    it('gives every coordinator scenario of the default run the store, and the same ids as before the option', () => {
+      const o = parseBenchOptions([]);
+      expect(o.runs.map((r) => r.id)).toEqual(o.scenarios);
+      expect(o.runs.filter((r) => r.store !== null).map((r) => r.id)).toEqual(['a', 'c', 'sa', 'sc', 'xa', 'xc']);
+    });
+
+    it('takes one store, in both option forms', () => {
+      expect(parseBenchOptions(['--store=postgres']).stores).toEqual(['postgres']);
+      expect(parseBenchOptions(['--store', 'embedded']).stores).toEqual(['embedded']);
+      expect(parseBenchOptions(['--only=c,c0', '--store=postgres']).runs).toEqual([
+        { id: 'c', scenario: 'c', store: 'postgres' },
+        { id: 'c0', scenario: 'c0', store: null },
+      ]);
+    });
+
+    it('all runs each coordinator scenario on every store, next to one floor', () => {
+      const o = parseBenchOptions(['--quick', '--only=c,c0', '--store=all']);
+      expect(o.stores).toEqual(['mysql', 'postgres', 'embedded']);
+      expect(o.runs.map((r) => r.id)).toEqual(['c', 'c@postgres', 'c@embedded', 'c0']);
+      expect(o.runs.map((r) => r.store)).toEqual(['mysql', 'postgres', 'embedded', null]);
+    });
+
+    it('takes a comma list, each store once, the first one named like the scenario', () => {
+      const o = parseBenchOptions(['--only=a,b', '--store=embedded, mysql,embedded']);
+      expect(o.stores).toEqual(['embedded', 'mysql']);
+      expect(o.runs).toEqual([
+        { id: 'a', scenario: 'a', store: 'embedded' },
+        { id: 'a@mysql', scenario: 'a', store: 'mysql' },
+        { id: 'b', scenario: 'b', store: null },
+      ]);
+    });
+
+    it('lets --scale run on MySQL, and the floors alone on the default store', () => {
+      expect(parseBenchOptions(['--scale', '--store=mysql']).mode).toBe('scale');
+      expect(parseBenchOptions(['--only=b,c0']).runs.map((r) => r.store)).toEqual([null, null]);
+    });
+
+    it.each([
+      ['an unknown store', ['--store=sqlite'], /--store takes mysql, postgres, embedded.*"sqlite"/],
+      ['an empty store', ['--store='], /--store takes/],
+      ['all among others', ['--store=all,mysql'], /"all"/],
+      ['a store in upper case', ['--store=MySQL'], /"MySQL"/],
+      ['--scale on PostgreSQL', ['--scale', '--store=postgres'], /--scale .* --store=mysql only/],
+      ['--scale on every store', ['--scale', '--store=all'], /--scale .* --store=mysql only/],
+      ['a store for floors alone', ['--only=b', '--store=postgres'], /--only=b runs no coordinator/],
+      ['every store for c0 alone', ['--only=c0', '--store=all'], /--only=c0 runs no coordinator/],
+    ])('refuses %s, saying why', (_what, argv, message) => {
+      expect(() => parseBenchOptions(argv)).toThrow(BenchUsageError);
+      expect(() => parseBenchOptions(argv)).toThrow(message);
+    });
   });
 
   describe('rejects bad usage with a BenchUsageError', () => {
@@ -734,10 +802,10 @@ describe('formatTables', () => {
   it('prints the saga scenarios and sa/sb next to the reference ratio', () => {
     const reports = { ...goodReports(), ...sagaReports() };
     const text = formatTables(results(reports), reports);
-    expect(text).toMatch(/^sa dtx saga transfer\s+600\s/m);
-    expect(text).toMatch(/^sb saga direct \(floor of sa\)\s+1000\s/m);
-    expect(text).toMatch(/^sc saga, coordinator only\s+1400\s/m);
-    expect(text).toMatch(/^sa half of peak\s+300\/s\s/m);
+    expect(text).toMatch(/^sa dtx saga transfer\s+mysql\s+600\s/m);
+    expect(text).toMatch(/^sb saga direct \(floor of sa\)\s+-\s+1000\s/m);
+    expect(text).toMatch(/^sc saga, coordinator only\s+mysql\s+1400\s/m);
+    expect(text).toMatch(/^sa half of peak\s+mysql\s+300\/s\s/m);
     expect(text).toMatch(/^CPU ms per tx at peak\s+a\s+b\s+c\s+c0\s+sa\s+sb\s+sc$/m);
     expect(text).toMatch(
       /sa\/sb saga ratio\s+0\.600\s+\(to beat: DTM's published saga figures, 575 vs 1232 tx\/s without it = 0\.47; 0\.43 with its barrier: beaten\)/,
@@ -755,14 +823,14 @@ describe('formatTables', () => {
   it('prints c0 like a, b and c, and c/c0 next to a/b', () => {
     const reports = goodReports();
     const text = formatTables(results(reports), reports);
-    expect(text).toMatch(/^c0 direct, empty \(floor of c\)\s+2000\s/m);
-    expect(text).toMatch(/^c0 half of peak\s+1000\/s\s/m);
+    expect(text).toMatch(/^c0 direct, empty \(floor of c\)\s+-\s+2000\s/m);
+    expect(text).toMatch(/^c0 half of peak\s+-\s+1000\/s\s/m);
     expect(text).toMatch(/^CPU ms per tx at peak\s+a\s+b\s+c\s+c0$/m);
     expect(text).toMatch(/a\/b ratio\s+0\.800\s.*\nc\/c0 ratio\s+0\.750\s/);
   });
 
   it('says - for c/c0 without c0', () => {
-    const { a, b, c } = goodReports();
+    const { a, b, c } = goodReports() as Record<'a' | 'b' | 'c', ScenarioReport>;
     const text = formatTables(results({ a, b, c }), { a, b, c });
     expect(text).toMatch(/c\/c0 ratio\s+-\s/);
     expect(text).not.toMatch(/^c0 /m);
@@ -797,5 +865,137 @@ describe('formatTables', () => {
     const text = formatTables(results(reports), reports);
     expect(text).toMatch(/a\/b ratio\s+-\s+\(target >= 0\.6: n\/a\)/);
     expect(text).not.toMatch(/^a {2}half of peak/m);
+  });
+});
+
+describe('benchRuns and scenarioOfRun', () => {
+  it("puts a scenario's runs on every store together, in the order of the stores", () => {
+    expect(benchRuns(['c', 'c0', 'sc'], ['postgres', 'mysql']).map((r) => r.id)).toEqual(['c', 'c@mysql', 'c0', 'sc', 'sc@mysql']);
+  });
+
+  it('reads the scenario back from a run id', () => {
+    expect(scenarioOfRun('c')).toBe('c');
+    expect(scenarioOfRun('c0')).toBe('c0');
+    expect(scenarioOfRun('xa@embedded')).toBe('xa');
+    expect(() => scenarioOfRun('d@mysql')).toThrow();
+  });
+});
+
+// ---------------------------------------------------------------------------
+// Stores of the coordinator's log
+// ---------------------------------------------------------------------------
+
+describe('scenarioReport by store', () => {
+  const peak = step({
+    terminal: 1_000,
+    mysql: serverStatus({ Com_commit: 20, Questions: 300, Handler_read_key: 50 }),
+    logWrites: { writeTransactions: 3_000, walBytes: 1_500_000 },
+  });
+  const m = measurements(peak, [fixedStep(0.5)]);
+
+  it("counts a PostgreSQL log's write transactions with MariaDB's commits, and its WAL", () => {
+    const r = scenarioReport(m, 4, 'postgres');
+    expect(r.store).toBe('postgres');
+    expect(r.commitsPerTx).toBe(3.02);
+    expect(r.walBytesPerTx).toBe(1_500);
+  });
+
+  it('gives no statement or row-read count where MariaDB does not hold the log', () => {
+    for (const store of ['postgres', 'embedded'] as const) {
+      const r = scenarioReport(m, 4, store);
+      expect(r.statementsPerTx).toBeNaN();
+      expect(r.rowsReadPerTx).toBeNaN();
+    }
+  });
+
+  it('gives no commit count for an embedded log: its commits are inside the coordinator', () => {
+    expect(scenarioReport(m, 4, 'embedded').commitsPerTx).toBeNaN();
+  });
+
+  it('reads MariaDB alone for a log on MySQL and for a floor', () => {
+    const onMysql = scenarioReport(
+      measurements(step({ terminal: 1_000, mysql: serverStatus({ Com_commit: 500, Questions: 9_000 }) }), [fixedStep(0.5)]),
+      4,
+      'mysql',
+    );
+    expect(onMysql).toMatchObject({ store: 'mysql', commitsPerTx: 0.5, statementsPerTx: 9, walBytesPerTx: null });
+    expect(scenarioReport(m, 4).store).toBeNull();
+  });
+});
+
+describe('buildResults and formatTables with several stores', () => {
+  const reports = (): Record<string, ScenarioReport> => ({
+    c: report({ peakTps: 500, commitsPerTx: 0.5, store: 'mysql' }),
+    'c@postgres': report({ peakTps: 400, commitsPerTx: 3, store: 'postgres' }),
+    'c@embedded': report({ peakTps: 300, store: 'embedded' }),
+    c0: report({ peakTps: 2_000 }),
+  });
+  const options = parseBenchOptions(['--quick', '--only=c,c0', '--store=all']);
+  const built = () => buildResults(reports(), MACHINE, options, {});
+
+  it('takes the headline figures from the first store, and says which it is', () => {
+    const r = built();
+    expect(r.log_store).toBe('mysql');
+    expect(r.empty_tps).toBe(500);
+    expect(r.empty_ratio).toBe(0.25);
+    expect(r.coordinator_commits_per_tx).toBe(0.5);
+    expect(r['options']).toMatchObject({ stores: ['mysql', 'postgres', 'embedded'] });
+  });
+
+  it('gives each store its c against the same c0', () => {
+    const { by_store } = built();
+    expect(Object.keys(by_store)).toEqual(['mysql', 'postgres', 'embedded']);
+    expect(by_store.mysql).toMatchObject({ empty_tps: 500, empty_ratio: 0.25, coordinator_commits_per_tx: 0.5 });
+    expect(by_store.postgres).toMatchObject({ empty_tps: 400, empty_ratio: 0.2, coordinator_commits_per_tx: 3 });
+    expect(by_store.embedded).toMatchObject({ empty_tps: 300, empty_ratio: 0.15, coordinator_commits_per_tx: null, dtx_tps: null });
+  });
+
+  it('keeps every run, each with its store, in scenarios', () => {
+    const scenarios = built().scenarios;
+    expect(Object.keys(scenarios)).toEqual(['c', 'c@postgres', 'c@embedded', 'c0']);
+    expect(Object.values(scenarios).map((s) => s.store)).toEqual(['mysql', 'postgres', 'embedded', null]);
+  });
+
+  it('prints every run with its log, and a row per store', () => {
+    const text = formatTables(built(), reports());
+    expect(text).toMatch(/^c {2}coordinator only\s+mysql\s+500\s/m);
+    expect(text).toMatch(/^c@postgres coordinator only\s+postgres\s+400\s/m);
+    expect(text).toMatch(/^c@embedded coordinator only\s+embedded\s+300\s+\S+\s+\S+\s+\S+\s+\S+\s+-\s+-\s/m);
+    expect(text).toMatch(/^c@postgres half of peak\s+postgres\s/m);
+    expect(text).toMatch(/^CPU ms per tx at peak\s+c\s+c@postgres\s+c@embedded\s+c0$/m);
+    expect(text).toMatch(/^mysql \(headline\)\s+500\s+0\.250\s/m);
+    expect(text).toMatch(/^postgres\s+400\s+0\.200\s+\S+\s+3\.00\s/m);
+    expect(text).toMatch(/^embedded\s+300\s+0\.150\s+\S+\s+-\s/m);
+  });
+
+  it('says the store of the default run too', () => {
+    const text = formatTables(results(goodReports()), goodReports());
+    expect(text).toMatch(/^a {2}dtx bank transfer\s+mysql\s/m);
+    expect(text).toMatch(/^mysql \(headline\)\s+1500\s+0\.750\s/m);
+  });
+});
+
+describe('parseLogMetrics', () => {
+  const exposition = [
+    '# HELP dtx_open_transactions Open transactions by status',
+    '# TYPE dtx_open_transactions gauge',
+    'dtx_open_transactions{status="trying"} 2',
+    'dtx_open_transactions{status="confirming"} 1',
+    'dtx_open_transactions{status="running"} 0',
+    'dtx_transactions_total{mode="tcc",outcome="begun"} 120',
+    'dtx_transactions_total{mode="tcc",outcome="confirmed"} 100',
+    'dtx_transactions_total{mode="tcc",outcome="cancelled"} 5',
+    'dtx_transactions_total{mode="saga",outcome="succeeded"} 7',
+    'dtx_transactions_total_created{mode="tcc",outcome="confirmed"} 1700000000',
+    'dtx_phase_two_duration_seconds_count{mode="tcc",outcome="confirmed"} 100',
+  ].join('\n');
+
+  it('sums the open transactions and the finished ones of every mode and outcome but begun', () => {
+    expect(parseLogMetrics(exposition)).toEqual({ open: 3, finished: 112 });
+  });
+
+  it('gives NaN open transactions when the log did not answer the scrape, or the series is missing', () => {
+    expect(parseLogMetrics('dtx_open_transactions{status="trying"} NaN\ndtx_open_transactions{status="confirming"} 0').open).toBeNaN();
+    expect(parseLogMetrics('dtx_transactions_total{mode="tcc",outcome="confirmed"} 4')).toEqual({ open: Number.NaN, finished: 4 });
   });
 });

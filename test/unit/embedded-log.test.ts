@@ -5,11 +5,13 @@
  * unsent (503 LOG_UNAVAILABLE); a data folder is created if missing and
  * keeps the log across a restart.
  */
-import { mkdtemp, rm } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { openEmbeddedLog } from '../../coordinator/store/embedded/open-embedded-log.ts';
+import { EmbeddedLogInUseError, LOCK_FILE } from '../../coordinator/store/embedded/folder-lock.ts';
 import { openPglite } from '../../coordinator/store/embedded/pglite-database.ts';
 import { StoreUnavailableError } from '../../coordinator/store/ports/store-errors.ts';
 import { PostgresTimeoutError } from '../../coordinator/store/postgres/client-errors.ts';
@@ -100,6 +102,60 @@ describe('the embedded log on a data folder', () => {
       }
     } finally {
       await rm(base, { recursive: true, force: true });
+    }
+  });
+
+  it("is one process's: a second open of the folder is refused while the first holds it, and allowed once it is closed", { timeout: 60_000 }, async () => {
+    const location = await mkdtemp(path.join(tmpdir(), 'dtx-embedded-lock-'));
+    try {
+      const first = openEmbeddedLog({ location });
+      await first.prepare();
+      const second = openEmbeddedLog({ location });
+      const refused = await second.prepare().catch((error: unknown) => error);
+      expect(refused).toBeInstanceOf(EmbeddedLogInUseError);
+      expect((refused as EmbeddedLogInUseError).pid).toBe(process.pid);
+      await second.close();
+      // The refused open left the holder's lock and data alone.
+      expect(await readFile(path.join(location, LOCK_FILE), 'utf8')).toBe(`${process.pid}\n`);
+      await first.close();
+      await expect(readFile(path.join(location, LOCK_FILE), 'utf8')).rejects.toMatchObject({ code: 'ENOENT' });
+
+      const third = openEmbeddedLog({ location });
+      try {
+        expect(await third.prepare()).toEqual([]);
+      } finally {
+        await third.close();
+      }
+    } finally {
+      await rm(location, { recursive: true, force: true });
+    }
+  });
+
+  it('takes over the lock and the leases of a process that died holding them: its transactions are due at once', { timeout: 60_000 }, async () => {
+    const location = await mkdtemp(path.join(tmpdir(), 'dtx-embedded-dead-'));
+    try {
+      const first = openEmbeddedLog({ location });
+      await first.prepare();
+      const now = Date.now();
+      const decision = { to: 'committing' as const, reason: null, actor: 'tests', owner: 'gone#1', leaseUntil: now + 600_000 };
+      await first.store.begin({ gid: 'leased-1', mode: 'tcc', now, deadlineAt: now + 60_000, caller: 'tests', branches: [registration('01')], decision });
+      // While it lives, its lease keeps others off the transaction.
+      expect(await first.store.claim('leased-1', 'other#1', Date.now(), Date.now() + 15_000)).toBeNull();
+      await first.close();
+      // As a SIGKILL leaves it: the lock of a process that no longer exists.
+      const dead = spawnSync(process.execPath, ['-e', '']).pid!;
+      await writeFile(path.join(location, LOCK_FILE), `${dead}\n`);
+
+      const second = openEmbeddedLog({ location });
+      try {
+        await second.prepare();
+        expect(await readFile(path.join(location, LOCK_FILE), 'utf8')).toBe(`${process.pid}\n`);
+        expect(await second.store.claim('leased-1', 'next#1', Date.now(), Date.now() + 15_000)).toMatchObject({ transaction: { gid: 'leased-1' } });
+      } finally {
+        await second.close();
+      }
+    } finally {
+      await rm(location, { recursive: true, force: true });
     }
   });
 });

@@ -8,6 +8,8 @@ import path from 'node:path';
 import type { TransactionLog } from '../ports/transaction-log.ts';
 import { migrateLatest } from '../postgres/migrator.ts';
 import { logOn } from '../postgres/open-postgres-log.ts';
+import type { SqlDatabase } from '../postgres/sql-database.ts';
+import { TABLES } from '../postgres/tables.ts';
 import { openPglite } from './pglite-database.ts';
 
 /** What `embedded:memory` names: a log kept in memory only, gone when the process ends. */
@@ -23,6 +25,19 @@ export interface EmbeddedLogOptions {
   queryTimeoutMs?: number;
 }
 
+/**
+ * The folder's lock (folder-lock.ts) makes this process the log's only user, so a lease found
+ * live in it was left by a process that is gone: it ends now, and that process's work is due at
+ * once instead of when the lease would have run out.
+ */
+async function releaseDeadLeases(db: SqlDatabase, now: number): Promise<void> {
+  await db.query(
+    `UPDATE ${TABLES.global} SET lease_until = $1, next_retry_at = CASE WHEN next_retry_at IS NULL THEN NULL ELSE LEAST(next_retry_at, $1) END
+      WHERE lease_until > $1`,
+    [now],
+  );
+}
+
 /** Opens the embedded log (lazily: PGlite starts on the first statement, or on `prepare()`). */
 export function openEmbeddedLog(options: EmbeddedLogOptions): TransactionLog {
   const inMemory = options.location === IN_MEMORY;
@@ -36,6 +51,7 @@ export function openEmbeddedLog(options: EmbeddedLogOptions): TransactionLog {
     prepare: async () => {
       const applied = await migrateLatest(db);
       await db.query('VACUUM');
+      await releaseDeadLeases(db, Date.now());
       return applied;
     },
   });

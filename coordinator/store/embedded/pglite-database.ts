@@ -17,6 +17,7 @@
 import { mkdir } from 'node:fs/promises';
 import type { PGlite, Transaction } from '@electric-sql/pglite';
 import { DatabaseClosedError, PostgresTimeoutError } from '../postgres/client-errors.ts';
+import { lockFolder, type FolderLock } from './folder-lock.ts';
 import type { SqlDatabase, SqlResult, SqlSession } from '../postgres/sql-database.ts';
 
 export interface PgliteOptions {
@@ -35,6 +36,8 @@ export function openPglite(options: PgliteOptions): SqlDatabase {
 
 class PgliteDatabase implements SqlDatabase {
   #started: Promise<PGlite> | null = null;
+  /** Releases the data folder's lock (folder-lock.ts), once taken. */
+  #unlock: FolderLock | null = null;
   /** The end of the lane: the unit queued last settles it. */
   #tail: Promise<void> = Promise.resolve();
   #closed = false;
@@ -58,6 +61,7 @@ class PgliteDatabase implements SqlDatabase {
     const started = this.#started;
     await this.#tail;
     if (started) await (await started.catch(() => null))?.close();
+    await this.#unlock?.();
   }
 
   /** Runs `unit` when its turn in the lane comes, or fails it unsent if that takes longer than the bound. */
@@ -83,18 +87,25 @@ class PgliteDatabase implements SqlDatabase {
   }
 
   #database(): Promise<PGlite> {
-    this.#started ??= start(this.options.dataDir);
+    this.#started ??= this.#start();
     return this.#started;
   }
-}
 
-/** PGlite in memory, or on `dataDir`, created if missing (PGlite runs initdb in an empty folder). */
-async function start(dataDir: string | null): Promise<PGlite> {
-  // Loaded only by a coordinator whose log is embedded.
-  const { PGlite } = await import('@electric-sql/pglite');
-  if (dataDir === null) return PGlite.create();
-  await mkdir(dataDir, { recursive: true });
-  return PGlite.create({ dataDir });
+  /** PGlite in memory, or on the data folder, created if missing (PGlite runs initdb in an empty folder) and locked first. */
+  async #start(): Promise<PGlite> {
+    // Loaded only by a coordinator whose log is embedded.
+    const { PGlite } = await import('@electric-sql/pglite');
+    const { dataDir } = this.options;
+    if (dataDir === null) return PGlite.create();
+    await mkdir(dataDir, { recursive: true });
+    this.#unlock = await lockFolder(dataDir);
+    try {
+      return await PGlite.create({ dataDir });
+    } catch (error) {
+      await this.#unlock();
+      throw error;
+    }
+  }
 }
 
 async function run<R>(db: Queryable, sql: string, values: readonly unknown[]): Promise<SqlResult<R>> {

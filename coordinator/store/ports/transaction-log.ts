@@ -8,12 +8,12 @@
 import type { AdminStore } from './admin-store.ts';
 import type { TransactionStore } from './transaction-store.ts';
 
-/** The stores a coordinator can keep its log in. */
+/** The stores this package provides (DTX_LOG_URL's schemes). */
 export type LogKind = 'mysql' | 'postgres' | 'embedded';
 
 export interface TransactionLog {
-  /** Which store it is (metrics label, logs). */
-  readonly kind: LogKind;
+  /** Which store it is, for logs: a LogKind, or the name a store of one's own gives itself. */
+  readonly kind: LogKind | (string & {});
   /** The engine's operations; their outages throw StoreUnavailableError. */
   readonly store: TransactionStore;
   /** The operators' queries and actions; their outages throw StoreUnavailableError. */

@@ -1,8 +1,11 @@
 /**
  * A bank process. Environment:
  *   BANK_NAME       name in logs (default "bank")
- *   BANK_DB_URL     the bank's own database (created if missing): mysql://… (MySQL, MariaDB) or
- *                   postgres://… (PostgreSQL: every resource but the XA ones, which need MySQL/MariaDB)
+ *   BANK_DB_URL     the bank's own database (created if missing): mysql://… (MySQL, MariaDB),
+ *                   postgres://… (PostgreSQL) or embedded:<folder> (PostgreSQL inside this process, PGlite, in
+ *                   that folder: one process per folder, one session for every call in turn). XA resources
+ *                   need MySQL/MariaDB; on PostgreSQL the bank serves every other resource
+ *   BANK_POOL_MAX   connections to a database server at most (default 20)
  *   BANK_PORT       HTTP port (default 4001), BANK_HOST (default 127.0.0.1)
  *   BANK_ACCOUNTS   accounts opened at start if absent, "alice:1000,bob:500"
  *   BANK_ERROR_RATE probability of an injected 500 on any call (default 0)
@@ -20,11 +23,11 @@
  *                   "main=http://127.0.0.1:36789"
  *   DTX_API_TOKEN   this bank's token for those coordinators' /v1 (one of their DTX_API_TOKENS)
  */
-import knexFactory from 'knex';
 import { pino } from 'pino';
 import { DtxClient } from '@dtx/participant-sdk';
 import { parseNamedKeys, parseNamedUrls } from '../shared/named-urls.ts';
-import { bankDatabaseClient, ensureDatabase } from './create-database.ts';
+import { openDatabase } from '../shared/database-url.ts';
+import { ensureDatabase } from './create-database.ts';
 import { createBankApp } from './bank-app.ts';
 import { parseAccounts } from './schema.ts';
 
@@ -55,11 +58,10 @@ for (const [coordinator, url] of Object.entries(parseNamedUrls(env.BANK_COORDINA
   coordinators[coordinator] = new DtxClient({ coordinatorUrl: url, apiToken: env.DTX_API_TOKEN || null, initiatorKey: null });
 }
 
-const client = bankDatabaseClient(dbUrl);
 await ensureDatabase(dbUrl);
-const knex = knexFactory({ client, connection: dbUrl, pool: { min: 0, max: Number(env.BANK_POOL_MAX ?? 20) } });
+const database = await openDatabase(dbUrl, { poolMax: Number(env.BANK_POOL_MAX ?? 20) });
 const app = await createBankApp({
-  knex,
+  knex: database.knex,
   coordinatorKey,
   initiatorKeys,
   logger,
@@ -67,7 +69,7 @@ const app = await createBankApp({
   faults: { errorRate: Number(env.BANK_ERROR_RATE ?? 0), random: Math.random },
   handlers,
   barrierRetentionMs: 7 * 24 * 3_600_000,
-  xa: client === 'mysql2',
+  xa: database.kind === 'mysql',
   coordinators,
 });
 await app.listen({ host: env.BANK_HOST ?? '127.0.0.1', port: Number(env.BANK_PORT ?? 4001) });
@@ -75,7 +77,7 @@ await app.listen({ host: env.BANK_HOST ?? '127.0.0.1', port: Number(env.BANK_POR
 const stop = async () => {
   await app.close();
   await Promise.all(Object.values(coordinators).map((client) => client.close()));
-  await knex.destroy();
+  await database.close();
   process.exit(0);
 };
 process.on('SIGINT', () => void stop());

@@ -3,9 +3,14 @@
  * invariants of a finished run: money conserved, no negative
  * account (TCC), nothing left reserved, every transaction terminal, no branch both
  * confirmed and cancelled, every op applied at most once.
+ *
+ * Each database is named by its URL (database-url.ts): on a MySQL/MariaDB or
+ * PostgreSQL server, read at any time; or embedded (`embedded:<folder>`),
+ * opened here, so only once the process that owns that folder has exited.
  */
-import knexFactory, { type Knex } from 'knex';
+import type { Knex } from 'knex';
 import { ALL_RULES, TERMINAL_STATUSES, type GlobalStatus } from '@dtx/coordinator';
+import { openDatabase } from '../shared/database-url.ts';
 import type { BankName } from './cluster.ts';
 import type { TransferMode } from './transfer-load.ts';
 
@@ -35,11 +40,11 @@ export interface Violation {
 }
 
 async function withDb<T>(url: string, work: (knex: Knex) => Promise<T>): Promise<T> {
-  const knex = knexFactory({ client: 'mysql2', connection: url, pool: { min: 0, max: 2 } });
+  const database = await openDatabase(url, { poolMax: 2 });
   try {
-    return await work(knex);
+    return await work(database.knex);
   } finally {
-    await knex.destroy();
+    await database.close();
   }
 }
 
@@ -88,17 +93,25 @@ export async function auditCoordinator(url: string): Promise<Pick<Audit, 'transa
   });
 }
 
+/**
+ * The whole audit: every bank's database and the log.
+ *
+ * Precondition: the process owning an embedded database (`embedded:<folder>`) has exited.
+ */
 export async function audit(coordinatorDbUrl: string, bankDbUrls: Record<BankName, string>): Promise<Audit> {
   const banks: Record<string, BankTotals> = {};
   const duplicateEffects: Audit['duplicateEffects'] = [];
   const confirmedAndCancelled: Audit['confirmedAndCancelled'] = [];
-  for (const [bank, url] of Object.entries(bankDbUrls)) {
-    const result = await auditBank(url, bank);
-    banks[bank] = result.totals;
+  // Side by side: opening an embedded database takes a second or two of CPU.
+  const [coordinator, ...bankResults] = await Promise.all([
+    auditCoordinator(coordinatorDbUrl),
+    ...Object.entries(bankDbUrls).map(async ([bank, url]) => ({ bank, ...(await auditBank(url, bank)) })),
+  ]);
+  for (const result of bankResults) {
+    banks[result.bank] = result.totals;
     duplicateEffects.push(...result.duplicateEffects);
     confirmedAndCancelled.push(...result.confirmedAndCancelled);
   }
-  const coordinator = await auditCoordinator(coordinatorDbUrl);
   const totalMoney = Object.values(banks).reduce((sum, b) => sum + b.balance + b.frozen, 0);
   return { banks, totalMoney, duplicateEffects, confirmedAndCancelled, ...coordinator };
 }

@@ -1,14 +1,21 @@
 /**
  * The bank-transfer system as separate processes: N coordinators, two banks
  * (each with its own database), and one transfer service per coordinator.
- * The demo runs it as is; the chaos suite passes `route` to put a fault
- * proxy on every link.
+ * The coordinators' log and the banks' databases are each on a MySQL/MariaDB
+ * or PostgreSQL server, or embedded in their process (database-homes.ts);
+ * phase two is retried through BullMQ on Redis or in each coordinator's
+ * process. The demo runs it as is; the chaos suite passes `route` to put a
+ * fault proxy on every link.
  */
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createConnection } from 'mysql2/promise';
 import { COORDINATOR_NODE_ARGS } from '@dtx/coordinator/runtime';
+import { freshDatabase, reachedBy, type DatabaseHome, type PartDatabase } from './database-homes.ts';
+import { hostPort, withEndpoint, type Endpoint } from './endpoints.ts';
 import { ManagedProcess } from './managed-process.ts';
+
+export type { DatabaseHome } from './database-homes.ts';
+export type { Endpoint } from './endpoints.ts';
 
 export const BANKS = ['a', 'b'] as const;
 export type BankName = (typeof BANKS)[number];
@@ -17,20 +24,30 @@ export type BankName = (typeof BANKS)[number];
  * A network link between two parts; the chaos suite can interpose on each.
  * `transfer-i->coordinator-i` is the initiators' way to coordinator i: the
  * transfer service's, and the banks' when they send transfers as messages.
+ * A coordinator's link to its log is named by the log's server (none when the
+ * log is embedded); its link to Redis exists with the BullMQ scheduler only.
  */
 export type LinkName =
-  `coordinator-${number}->bank-${BankName}` | `coordinator-${number}->mysql` | `coordinator-${number}->redis` | `transfer-${number}->coordinator-${number}`;
+  | `coordinator-${number}->bank-${BankName}`
+  | `coordinator-${number}->mysql`
+  | `coordinator-${number}->postgres`
+  | `coordinator-${number}->redis`
+  | `transfer-${number}->coordinator-${number}`;
 
-export interface Endpoint {
-  host: string;
-  port: number;
-}
+/**
+ * Where phase two's retries and recovery are scheduled: a BullMQ queue on
+ * Redis, shared by every coordinator, or timers in each coordinator's process
+ * driven by the log's due work (no Redis).
+ */
+export type SchedulerSetting = { kind: 'bullmq'; redisUrl: string; redisPrefix: string } | { kind: 'in-process' };
 
 export interface ClusterOptions {
-  /** Server URL, no database part; each part gets its own database under `databasePrefix`. */
-  mysqlUrl: string;
-  redisUrl: string;
-  redisPrefix: string;
+  /** Where the coordinators' log is. Embedded: one coordinator only (its process is the log's only user). */
+  log: DatabaseHome;
+  /** Where the banks' databases are (XA transfers need them on MySQL/MariaDB). */
+  banks: DatabaseHome;
+  scheduler: SchedulerSetting;
+  /** Each part's database is named under it: `<prefix>_coordinator`, `<prefix>_bank_a`… (a folder of that name when embedded). */
   databasePrefix: string;
   /** Root of the cluster's credentials: every key at the banks and every API token derive from it (clusterCredentials). */
   secret: string;
@@ -56,8 +73,12 @@ export interface Cluster {
   coordinators: ManagedProcess[];
   banks: Record<BankName, ManagedProcess>;
   transfers: ManagedProcess[];
+  /** The log's URL, as the audit reads it (audit.ts): on its server directly, never through a link. */
   coordinatorDbUrl: string;
+  /** Each bank's database URL, likewise. */
   bankDbUrls: Record<BankName, string>;
+  /** Each coordinator's own address (not through a link): its admin API (the `tools` viewer token, clusterCredentials). */
+  coordinatorUrls: string[];
   transferUrls: string[];
   bankUrls: Record<BankName, string>;
   accountIds: string[];
@@ -91,51 +112,31 @@ export function clusterCredentials(secret: string) {
     bankApiToken: (bank: BankName) => `${secret}.bank-${bank}-sender`,
     /** The `tools` caller's token, valid on every coordinator: audits and the chaos suite's own calls. */
     toolsToken: `${secret}.tools`,
+    /** The `tools` viewer token of every coordinator's admin API: how far the transactions are, without reading the log. */
+    toolsAdminToken: `${secret}.tools-viewer`,
     /** The adversary's token, valid on every coordinator of a cluster started with one. */
     adversaryToken: `${secret}.${ADVERSARY_CALLER}`,
   };
 }
 
-const hostPort = (url: string): Endpoint => {
-  const parsed = new URL(url);
-  return { host: parsed.hostname, port: Number(parsed.port) };
-};
-
-function withEndpoint(url: string, endpoint: Endpoint, path?: string): string {
-  const parsed = new URL(url);
-  parsed.hostname = endpoint.host;
-  parsed.port = String(endpoint.port);
-  if (path !== undefined) parsed.pathname = path;
-  return parsed.toString().replace(/\/$/, '');
-}
-
-/** Fresh databases for every part (dropped first if a previous run left them). */
-async function freshDatabases(serverUrl: string, names: string[]): Promise<void> {
-  const server = new URL(serverUrl);
-  server.pathname = '/';
-  const connection = await createConnection({ uri: server.toString() });
-  try {
-    for (const name of names) {
-      await connection.query(`DROP DATABASE IF EXISTS \`${name}\``);
-      await connection.query(`CREATE DATABASE \`${name}\` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci`);
-    }
-  } finally {
-    await connection.end();
-  }
+/** Starts the parts side by side, and throws the first failure only once none of them is still starting. */
+async function allStarted(parts: readonly ManagedProcess[]): Promise<void> {
+  const results = await Promise.allSettled(parts.map((part) => part.start()));
+  const failed = results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+  if (failed) throw failed.reason;
 }
 
 export async function startCluster(options: ClusterOptions): Promise<Cluster> {
+  if (options.log.kind === 'embedded' && options.coordinators > 1) {
+    throw new Error(`an embedded log has one user, its coordinator's process: ${options.coordinators} coordinators need a log on a server`);
+  }
   const route = options.route ?? (async (_link: LinkName, target: Endpoint) => target);
   const credentials = clusterCredentials(options.secret);
   await mkdir(options.logDir, { recursive: true });
-  const coordinatorDb = `${options.databasePrefix}_coordinator`;
-  const bankDbs: Record<BankName, string> = { a: `${options.databasePrefix}_bank_a`, b: `${options.databasePrefix}_bank_b` };
-  await freshDatabases(options.mysqlUrl, [coordinatorDb, bankDbs.a, bankDbs.b]);
-  const coordinatorDbUrl = withEndpoint(options.mysqlUrl, hostPort(options.mysqlUrl), `/${coordinatorDb}`);
-  const bankDbUrls = {
-    a: withEndpoint(options.mysqlUrl, hostPort(options.mysqlUrl), `/${bankDbs.a}`),
-    b: withEndpoint(options.mysqlUrl, hostPort(options.mysqlUrl), `/${bankDbs.b}`),
-  };
+  const log = await freshDatabase(options.log, `${options.databasePrefix}_coordinator`);
+  const bankDbs = {} as Record<BankName, PartDatabase>;
+  for (const bank of BANKS) bankDbs[bank] = await freshDatabase(options.banks, `${options.databasePrefix}_bank_${bank}`);
+  const { scheduler } = options;
 
   const accountIds = Array.from({ length: options.accountsPerBank }, (_, i) => `acct-${i + 1}`);
   const bankUrls = {} as Record<BankName, string>;
@@ -144,17 +145,24 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   // Every link first: the banks need the coordinators' URLs, and the coordinators the banks'.
   /** Per coordinator: where it reaches each bank (directly, or through the link's proxy). */
   const bankEndpoints: Record<BankName, Endpoint>[] = [];
-  /** Per coordinator: its port, where it reaches MySQL and Redis, and where the initiators reach it. */
-  const links: { port: number; mysql: Endpoint; redis: Endpoint; initiators: Endpoint }[] = [];
+  /** Per coordinator: its port, where it reaches its log and its scheduler (through their links), and where the initiators reach it. */
+  const links: { port: number; logUrl: string; schedulerEnv: Record<string, string>; initiators: Endpoint }[] = [];
   for (let i = 0; i < options.coordinators; i++) {
     const port = await options.freePort();
-    const mysql = await route(`coordinator-${i}->mysql`, hostPort(options.mysqlUrl));
-    const redis = await route(`coordinator-${i}->redis`, hostPort(options.redisUrl));
+    const logUrl = log.server ? reachedBy(log, await route(`coordinator-${i}->${log.server.kind}`, log.server.endpoint)) : log.url;
+    const schedulerEnv: Record<string, string> =
+      scheduler.kind === 'bullmq'
+        ? {
+            DTX_SCHEDULER: 'bullmq',
+            DTX_REDIS_URL: withEndpoint(scheduler.redisUrl, await route(`coordinator-${i}->redis`, hostPort(scheduler.redisUrl))),
+            DTX_REDIS_PREFIX: scheduler.redisPrefix,
+          }
+        : { DTX_SCHEDULER: 'in-process' };
     const endpoints = {} as Record<BankName, Endpoint>;
     for (const bank of BANKS) endpoints[bank] = await route(`coordinator-${i}->bank-${bank}`, hostPort(bankUrls[bank]));
     bankEndpoints.push(endpoints);
     const initiators = await route(`transfer-${i}->coordinator-${i}`, { host: '127.0.0.1', port });
-    links.push({ port, mysql, redis, initiators });
+    links.push({ port, logUrl, schedulerEnv, initiators });
   }
   const initiatorUrl = (i: number) => `http://${links[i]!.initiators.host}:${links[i]!.initiators.port}`;
   /** Who may try and prepare at the banks: every transfer service, the harness playing initiator, and the adversary if any. */
@@ -169,7 +177,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       logFile: join(options.logDir, `bank-${bank}.log`),
       env: {
         BANK_NAME: `bank-${bank}`,
-        BANK_DB_URL: bankDbUrls[bank],
+        BANK_DB_URL: bankDbs[bank].url,
         BANK_PORT: new URL(bankUrls[bank]).port,
         BANK_ACCOUNTS: accountIds.map((id) => `${id}:${options.initialBalance}`).join(','),
         BANK_ERROR_RATE: String(options.bankErrorRate),
@@ -183,7 +191,6 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       },
     });
   }
-  await Promise.all(BANKS.map((bank) => banks[bank].start()));
 
   const coordinators: ManagedProcess[] = [];
   const transfers: ManagedProcess[] = [];
@@ -210,7 +217,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       ...(adversary ? [`${ADVERSARY_CALLER}=${adversary.modes.join(',')}@${prefixesOf(adversary.bank).join(',')}`] : []),
     ].join(';');
   };
-  for (const [i, { port, mysql, redis }] of links.entries()) {
+  for (const [i, { port, logUrl, schedulerEnv }] of links.entries()) {
     coordinators.push(
       new ManagedProcess({
         name: `coordinator-${i}`,
@@ -219,9 +226,10 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
         healthUrl: `http://127.0.0.1:${port}/health`,
         logFile: join(options.logDir, `coordinator-${i}.log`),
         env: {
-          DTX_MYSQL_URL: withEndpoint(coordinatorDbUrl, mysql),
-          DTX_REDIS_URL: withEndpoint(options.redisUrl, redis),
-          DTX_REDIS_PREFIX: options.redisPrefix,
+          DTX_LOG_URL: logUrl,
+          // The log's older name, emptied: one inherited from the environment must not name another log.
+          DTX_MYSQL_URL: '',
+          ...schedulerEnv,
           DTX_PORT: String(port),
           DTX_PARTICIPANTS: participants,
           DTX_API_TOKENS: [
@@ -231,6 +239,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
             ...(adversary ? [`${ADVERSARY_CALLER}:${credentials.adversaryToken}`] : []),
           ].join(','),
           DTX_API_SCOPES: scopes(i),
+          DTX_ADMIN_TOKENS: `${TOOLS_CALLER}:viewer:${credentials.toolsAdminToken}`,
           DTX_INSTANCE_ID: `coordinator-${i}`,
           DTX_LOG_LEVEL: 'info',
           ...options.coordinatorEnv,
@@ -238,9 +247,11 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
       }),
     );
   }
-  // The first start applies the migrations; the others then find them applied.
-  await coordinators[0]?.start();
-  await Promise.all(coordinators.slice(1).map((c) => c.start()));
+  // The banks and the first coordinator start side by side: none calls another while it starts (and an
+  // embedded database's set-up is seconds of CPU each). The first coordinator applies the log's migrations;
+  // the others then find them applied.
+  await allStarted([...BANKS.map((bank) => banks[bank]), ...coordinators.slice(0, 1)]);
+  await allStarted(coordinators.slice(1));
 
   for (let i = 0; i < options.coordinators; i++) {
     const port = await options.freePort();
@@ -273,8 +284,9 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
     coordinators,
     banks,
     transfers,
-    coordinatorDbUrl,
-    bankDbUrls,
+    coordinatorDbUrl: log.url,
+    bankDbUrls: { a: bankDbs.a.url, b: bankDbs.b.url },
+    coordinatorUrls: links.map(({ port }) => `http://127.0.0.1:${port}`),
     transferUrls,
     bankUrls,
     accountIds,
