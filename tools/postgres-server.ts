@@ -1,7 +1,8 @@
 /**
  * A private PostgreSQL server for tests, the demo and benchmarks: its own
  * data directory and TCP port, never the machine's system cluster. Same API
- * as mariadb-server.ts: kill() is a crash, start() a restart on the same
+ * as mariadb-server.ts: kill() is a crash (SIGKILL: of every session's
+ * process too), start() a restart on the same
  * files and port, freeze()/thaw() a server that stops answering (every
  * process of it, the sessions' too).
  *
@@ -127,9 +128,18 @@ function freezingEveryProcess(server: PostgresServer): PostgresServer {
     thawSessions();
     thaw();
   };
-  server.kill = async (signal) => {
+  server.kill = async (signal = 'SIGKILL') => {
     thawSessions();
+    // A crash of the server: its sessions' processes die with it. Left running, an orphaned session
+    // could still finish a statement after "the crash" and keep the restart waiting on its shared memory.
+    const sessions = signal === 'SIGKILL' ? childrenOf(server.pid) : [];
     await kill(signal);
+    for (const pid of sessions) signalIfAlive(pid, 'SIGKILL');
+    await waitFor(() => sessions.every((pid) => readStat(pid) === null || readStat(pid)?.state === 'Z'), {
+      what: `every session of PostgreSQL (pid ${server.pid}) to exit`,
+      timeoutMs: 10_000,
+      intervalMs: 5,
+    });
   };
   server.stop = async () => {
     thawSessions();

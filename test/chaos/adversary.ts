@@ -32,10 +32,17 @@ export interface AdversaryStep {
   kind: AttemptKind;
 }
 
-/** Every kind `PER_KIND` times its weight (scaled by the run's intensity, at least twice), at random times inside the horizon. */
-export function planAdversary(random: Random, budget: Budget): AdversaryStep[] {
+/** Forged calls of XA's phase two: they need banks that take XA branches (on MySQL/MariaDB), else there is no such op to forge. */
+const XA_FORGES: readonly AttemptKind[] = ['forge-commit', 'forge-rollback'];
+
+/**
+ * Every kind `PER_KIND` times its weight (scaled by the run's intensity, at least twice), at random
+ * times inside the horizon; the XA forges only if the banks take XA branches.
+ */
+export function planAdversary(random: Random, budget: Budget, banks: { xa: boolean } = { xa: true }): AdversaryStep[] {
   const steps: AdversaryStep[] = [];
   for (const kind of ATTEMPT_KIND_NAMES) {
+    if (!banks.xa && XA_FORGES.includes(kind)) continue;
     const count = Math.max(2, scaled(PER_KIND * weightOf(kind), budget));
     for (let i = 0; i < count; i++) steps.push({ atMs: random.int(0, budget.horizonMs), kind });
   }
@@ -86,6 +93,8 @@ export class Adversary {
   readonly #options: AdversaryOptions;
   readonly #tally = new Map<AttemptKind, KindTally>();
   readonly #notes: string[] = [];
+  /** The kinds its plan holds (a run on banks without XA plans no XA forges): the report lists these. */
+  readonly #planned = new Set<AttemptKind>();
   #gids = 0;
 
   constructor(options: AdversaryOptions) {
@@ -97,6 +106,7 @@ export class Adversary {
   /** Carries out every step at its time; resolves once every attempt is answered (or gave up). */
   async run(steps: readonly AdversaryStep[]): Promise<void> {
     const started = Date.now();
+    for (const step of steps) this.#planned.add(step.kind);
     await Promise.all(
       steps.map(async (step, index) => {
         await this.#options.sleep(started + step.atMs - Date.now());
@@ -114,7 +124,7 @@ export class Adversary {
     return {
       caller: identity.caller,
       scope: `${identity.modes.join(', ')} at bank ${identity.ownBank}`,
-      kinds: [...this.#tally.values()],
+      kinds: [...this.#tally.values()].filter((tally) => this.#planned.has(tally.kind)),
       notes: this.#notes,
     };
   }

@@ -4,12 +4,11 @@
  * gives it back at the end of its window; heal() is the backstop.
  */
 import { Redis } from 'ioredis';
-import { createConnection } from 'mysql2/promise';
 import { cancelBeforeTry, replayFinished, replayInFlight, tryAfterTimeout, tryCancelRace } from './orderings.ts';
 import { describeStep, faultKind, type FaultAction, type FaultStep } from './schedule.ts';
 import type { ChaosWorld } from './world.ts';
 
-/** SIGKILL, wait, start again (until healthy: a start can fail while MySQL is down). */
+/** SIGKILL, wait, start again (until healthy: a start can fail while the database is down). */
 async function crash(world: ChaosWorld, target: string, kill: () => Promise<void>, downMs: number, restart: () => Promise<void>): Promise<void> {
   await world.exclusive(target, async () => {
     await kill();
@@ -31,28 +30,17 @@ export async function flushRedis(world: ChaosWorld): Promise<void> {
 }
 
 /**
- * KILL CONNECTION on every connection the system (user `dtx`) has open on
- * the coordinators' (or the banks') databases, from a separate admin
- * connection. Returns how many were killed.
+ * Ends every session the system has open on the coordinators' (or the
+ * banks') databases, from a session of the harness's own: KILL CONNECTION on
+ * MySQL, pg_terminate_backend on PostgreSQL (database-servers.ts). Returns
+ * how many were ended.
  */
-export async function killDbConnections(world: ChaosWorld, of: 'coordinators' | 'banks'): Promise<number> {
-  const databases = of === 'coordinators' ? [world.coordinatorDatabase] : world.bankDatabases;
-  const admin = await createConnection({ uri: world.adminUrl, connectTimeout: 5_000 });
-  try {
-    const [rows] = await admin.query(`SELECT id FROM information_schema.processlist WHERE user = 'dtx' AND db IN (?) AND id <> CONNECTION_ID()`, [databases]);
-    let killed = 0;
-    for (const row of rows as { id: number }[]) {
-      // Gone meanwhile (closed by its pool): nothing to kill.
-      await admin.query('KILL CONNECTION ?', [row.id]).then(
-        () => killed++,
-        () => undefined,
-      );
-    }
-    return killed;
-  } finally {
-    await admin.end();
-  }
+export function killDbConnections(world: ChaosWorld, of: 'coordinators' | 'banks'): Promise<number> {
+  return world.database.killSystemSessions(of === 'coordinators' ? [world.coordinatorDatabase] : world.bankDatabases);
 }
+
+/** The database server each server-kill action takes down. */
+const KILLED_SERVER = { 'kill-mariadb': 'mysql', 'kill-postgres': 'postgres' } as const;
 
 export async function perform(world: ChaosWorld, action: FaultAction): Promise<void> {
   const { cluster, servers } = world;
@@ -87,13 +75,17 @@ export async function perform(world: ChaosWorld, action: FaultAction): Promise<v
         () => servers.redis.start(),
       );
     case 'kill-mariadb':
+    case 'kill-postgres': {
+      const { database } = world;
+      if (database.kind !== KILLED_SERVER[action.kind]) throw new Error(`${action.kind}: this system runs on ${database.name}`);
       return crash(
         world,
-        'mariadb',
-        () => servers.mariadb.kill('SIGKILL'),
+        database.name,
+        () => database.server.kill('SIGKILL'),
         action.downMs,
-        () => servers.mariadb.start(),
+        () => database.server.start(),
       );
+    }
     case 'flush-redis':
       // After a restart in progress, not against a server that is down.
       return world.exclusive('redis', () => flushRedis(world));

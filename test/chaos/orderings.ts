@@ -266,8 +266,8 @@ export async function tryCancelRace(world: ChaosWorld): Promise<void> {
 
 interface StoredBranch {
   branch_id: string;
-  /** JSON text: operation → URL. */
-  operations: string;
+  /** Operation → URL: JSON text from MySQL, already parsed from PostgreSQL (a json column). */
+  operations: string | Record<string, string>;
   payload: string;
   status: string;
   /** The caller that registered it: a transfer service, a bank (a message) or tools. */
@@ -284,7 +284,7 @@ export async function branchesOf(world: ChaosWorld, gid: string): Promise<Branch
   const credentials = clusterCredentials(world.secret);
   for (const row of rows) {
     // A branch's first phase-two URL (TCC's confirm, a saga step's action, a message receiver's deliver, XA's commit) names the resource.
-    const operations = JSON.parse(row.operations) as Record<string, string>;
+    const operations = typeof row.operations === 'string' ? (JSON.parse(row.operations) as Record<string, string>) : row.operations;
     const url = operations['confirm'] ?? operations['action'] ?? operations['deliver'] ?? operations['commit'];
     if (url === undefined) continue;
     const bank = world.bankOfUrl(url);

@@ -22,6 +22,7 @@ import { contradicts, runChaosLoad } from './load.ts';
 import type { Scenario, ScenarioSize } from './scenario.ts';
 import { faultKind, type FaultStep } from './schedule.ts';
 import { ChaosWorld, type ChaosServers } from './world.ts';
+import { banksTakeXa } from './database-servers.ts';
 
 export interface RunScenarioOptions {
   scenario: Scenario;
@@ -78,7 +79,7 @@ export async function runScenario(options: RunScenarioOptions): Promise<Scenario
   const coordinators = options.coordinators ?? 3;
   const mode = scenario.mode ?? 'tcc';
   const steps = scenario.plan(seededRandom(seed), size.budget, { coordinators });
-  const attacks = planAdversary(seededRandom(seed ^ 0x2545f491), size.budget);
+  const attacks = planAdversary(seededRandom(seed ^ 0x2545f491), size.budget, { xa: banksTakeXa(scenario.database ?? 'mysql') });
   log(
     `${steps.length} faults scheduled over ${(size.budget.horizonMs / 1000).toFixed(0)} s; ${size.transfers} ${mode === 'tcc' ? '' : `${mode} `}transfers, ${size.concurrency} at a time; ${attacks.length} adversary attempts; logs in ${logDir}`,
   );
@@ -87,6 +88,7 @@ export async function runScenario(options: RunScenarioOptions): Promise<Scenario
     scenario: scenario.name,
     seed,
     servers: options.servers,
+    ...(scenario.database ? { database: scenario.database } : {}),
     coordinators,
     bankErrorRate: scenario.bankErrorRate ?? 0,
     accountsPerBank: ACCOUNTS_PER_BANK,
@@ -173,7 +175,7 @@ export async function runScenario(options: RunScenarioOptions): Promise<Scenario
     const found = [...violations(after, before.totalMoney, mode), ...world.findings, ...adversary.violations];
     found.push(...(await adversaryLog.traces(world.adversaryIdentity().caller)));
     found.push(...mismatchViolations(await ledgerMismatches(world.coordinatorDb, world.bankDbs, gidPrefix)));
-    found.push(...(await preparedBranchViolations(world.bankDbs)));
+    found.push(...(await preparedBranchViolations(world.database, world.bankDbs)));
 
     const finalOf = new Map<string, { mode: string; status: string }>();
     const rows = (await world.coordinatorDb('dtx_global').where('gid', 'like', `${gidPrefix}-t%`).select('gid', 'mode', 'status')) as {

@@ -1,6 +1,7 @@
 /**
  * `npm run chaos`: runs every chaos scenario (short variant) against the
- * bank-transfer system on private MariaDB and Redis servers, prints a
+ * bank-transfer system on private MariaDB and Redis servers (and PostgreSQL
+ * when a scenario runs on it), prints a
  * block per scenario and a summary table, and exits non-zero on any
  * violation of the invariants.
  *
@@ -15,7 +16,15 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { defineCli, parseCliOrExit } from '../../scripts/cli-options.ts';
-import { ensureServerPackages, startMariadb, startRedis, type MariadbServer, type RedisServer } from '../../tools/servers.ts';
+import {
+  ensureServerPackages,
+  startMariadb,
+  startPostgres,
+  startRedis,
+  type MariadbServer,
+  type PostgresServer,
+  type RedisServer,
+} from '../../tools/servers.ts';
 import { killClusterChildren } from './own-children.ts';
 import { printScenario, printSummary } from './report.ts';
 import { runScenario, type ScenarioReport } from './run-scenario.ts';
@@ -53,6 +62,7 @@ const coordinators = args.coordinators;
 
 let mariadb: MariadbServer | null = null;
 let redis: RedisServer | null = null;
+let postgres: PostgresServer | null = null;
 let world: ChaosWorld | null = null;
 let cleaning: Promise<void> | null = null;
 
@@ -60,7 +70,7 @@ function cleanup(): Promise<void> {
   cleaning ??= (async () => {
     world?.abort();
     await world?.close().catch(() => undefined);
-    await Promise.allSettled([mariadb?.stop(), redis?.stop()]);
+    await Promise.allSettled([mariadb?.stop(), redis?.stop(), postgres?.stop()]);
     killClusterChildren();
   })();
   return cleaning;
@@ -84,9 +94,10 @@ const started = Date.now();
 try {
   say(`dtx chaos — ${args.soak ? 'soak' : 'short'} run of ${scenarios.map((s) => s.name).join(', ')}; seed ${seed}`);
   const logDir = await mkdtemp(join(tmpdir(), 'dtx-chaos-'));
-  say(`• starting private MariaDB and Redis (the suite kills and restarts them)…`);
-  await ensureServerPackages();
-  [mariadb, redis] = await Promise.all([startMariadb(), startRedis()]);
+  const needsPostgres = scenarios.some((s) => s.database === 'postgres');
+  say(`• starting private MariaDB${needsPostgres ? ', PostgreSQL' : ''} and Redis (the suite kills and restarts them)…`);
+  await ensureServerPackages({ postgres: needsPostgres });
+  [mariadb, redis, postgres] = await Promise.all([startMariadb(), startRedis(), needsPostgres ? startPostgres() : null]);
   for (const scenario of scenarios) {
     if (interrupted) break;
     say('');
@@ -97,7 +108,7 @@ try {
         seed,
         size,
         coordinators,
-        servers: { mariadb, redis },
+        servers: { mariadb, redis, ...(postgres ? { postgres } : {}) },
         logDir,
         log: (line) => say(`  ${line}`),
         onWorld: (w) => (world = w),

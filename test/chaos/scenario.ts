@@ -5,6 +5,7 @@
 import type { LinkName } from '../../examples/bank-transfer/cluster/cluster.ts';
 import type { Random } from '../../examples/bank-transfer/cluster/random.ts';
 import type { TransferMode } from '../../examples/bank-transfer/cluster/transfer-load.ts';
+import type { DatabaseServerKind } from './database-servers.ts';
 import type { FaultStep } from './schedule.ts';
 
 export interface Budget {
@@ -26,6 +27,8 @@ export interface Scenario {
   bankErrorRate?: number;
   /** How the load's transfers run: TCC transactions (default), sagas or messages. The harness's own forced orderings are TCC either way. */
   mode?: TransferMode;
+  /** The server the coordinators' log and both banks' databases are on: MySQL (MariaDB, the default) or PostgreSQL. */
+  database?: DatabaseServerKind;
   plan(random: Random, budget: Budget, shape: ScenarioShape): FaultStep[];
 }
 
@@ -53,7 +56,9 @@ export function bankLinks(shape: ScenarioShape): LinkName[] {
   return Array.from({ length: shape.coordinators }, (_, i) => [`coordinator-${i}->bank-a`, `coordinator-${i}->bank-b`] as LinkName[]).flat();
 }
 
-export const mysqlLinks = (shape: ScenarioShape): LinkName[] => Array.from({ length: shape.coordinators }, (_, i) => `coordinator-${i}->mysql` as LinkName);
+/** Each coordinator's link to its log on a `server`. */
+export const logLinks = (shape: ScenarioShape, server: DatabaseServerKind): LinkName[] =>
+  Array.from({ length: shape.coordinators }, (_, i) => `coordinator-${i}->${server}` as LinkName);
 export const redisLinks = (shape: ScenarioShape): LinkName[] => Array.from({ length: shape.coordinators }, (_, i) => `coordinator-${i}->redis` as LinkName);
 export const initiatorLinks = (shape: ScenarioShape): LinkName[] =>
   Array.from({ length: shape.coordinators }, (_, i) => `transfer-${i}->coordinator-${i}` as LinkName);

@@ -20,7 +20,9 @@ export type FaultAction =
   | { kind: 'flush-redis' }
   /** SIGKILL MariaDB, restart it on the same data `downMs` later. */
   | { kind: 'kill-mariadb'; downMs: number }
-  /** KILL CONNECTION on every MySQL connection of the coordinators (or of the banks). */
+  /** SIGKILL PostgreSQL (the server and every session's process), restart it on the same data `downMs` later. */
+  | { kind: 'kill-postgres'; downMs: number }
+  /** End every database session of the coordinators (or of the banks): KILL CONNECTION, pg_terminate_backend. */
   | { kind: 'kill-db-connections'; of: 'coordinators' | 'banks' }
   /** Put a link's proxy in a fault mode for `durationMs`, then back to pass. */
   | { kind: 'link'; link: LinkName; mode: LinkFault; delayMs: number; durationMs: number }
@@ -62,10 +64,12 @@ export function describeStep(step: FaultStep): string {
       return `${at} SIGKILL redis, restart after ${a.downMs} ms`;
     case 'kill-mariadb':
       return `${at} SIGKILL mariadb, restart after ${a.downMs} ms`;
+    case 'kill-postgres':
+      return `${at} SIGKILL postgres, restart after ${a.downMs} ms`;
     case 'link':
       return `${at} ${a.link} ${a.mode}${a.mode === 'delay' ? ` ${a.delayMs} ms` : ''} for ${a.durationMs} ms`;
     case 'kill-db-connections':
-      return `${at} KILL CONNECTION of the ${a.of}' MySQL connections`;
+      return `${at} kill the ${a.of}' database sessions`;
     case 'replay-finished':
     case 'replay-in-flight':
       return `${at} ${a.kind} ×${a.count}`;

@@ -1,12 +1,13 @@
 /**
  * The running system one scenario acts on: the bank-transfer cluster with a
- * fault proxy on every link, the private MariaDB and Redis it runs on, and
- * the harness's own view of the databases (through a separate MySQL user,
- * so that killing the system's connections never kills the harness's).
+ * fault proxy on every link, the private database server (MariaDB or
+ * PostgreSQL: the coordinators' log and both banks on it) and Redis it runs
+ * on, and the harness's own view of the databases (through a separate
+ * database user, so that killing the system's sessions never kills the
+ * harness's: database-servers.ts).
  */
 import { randomBytes } from 'node:crypto';
-import knexFactory, { type Knex } from 'knex';
-import { createConnection } from 'mysql2/promise';
+import type { Knex } from 'knex';
 import type { Violation } from '../../examples/bank-transfer/cluster/audit.ts';
 import {
   ADVERSARY_CALLER,
@@ -22,22 +23,34 @@ import {
 import type { ManagedProcess } from '../../examples/bank-transfer/cluster/managed-process.ts';
 import { seededRandom, type Random } from '../../examples/bank-transfer/cluster/random.ts';
 import { pickFreePort } from '../../tools/free-port.ts';
-import type { MariadbServer, RedisServer } from '../../tools/servers.ts';
+import type { MariadbServer, PostgresServer, RedisServer } from '../../tools/servers.ts';
 import { waitFor } from '../../tools/wait.ts';
 import type { AdversaryIdentity } from './adversary-attempts.ts';
 import { ADVERSARY_SCOPE } from './adversary.ts';
+import { mysqlDatabaseServer, postgresDatabaseServer, type ChaosDatabaseServer, type DatabaseServerKind } from './database-servers.ts';
 import { FaultProxy } from './fault-proxy.ts';
 import { killClusterChildren } from './own-children.ts';
 
 export interface ChaosServers {
   mariadb: MariadbServer;
   redis: RedisServer;
+  /** Needed by the scenarios whose system runs on PostgreSQL only. */
+  postgres?: PostgresServer;
+}
+
+/** The server of `kind` among `servers`, with what the harness does to it. */
+export function databaseServer(servers: ChaosServers, kind: DatabaseServerKind): ChaosDatabaseServer {
+  if (kind === 'mysql') return mysqlDatabaseServer(servers.mariadb);
+  if (!servers.postgres) throw new Error('this scenario runs on PostgreSQL, and no PostgreSQL server was started');
+  return postgresDatabaseServer(servers.postgres);
 }
 
 export interface WorldOptions {
   scenario: string;
   seed: number;
   servers: ChaosServers;
+  /** Where the coordinators' log and both banks' databases are. Default MySQL (MariaDB). */
+  database?: DatabaseServerKind;
   coordinators: number;
   bankErrorRate: number;
   accountsPerBank: number;
@@ -56,28 +69,6 @@ export const CHAOS_COORDINATOR_ENV: Record<string, string> = {
   DTX_LOG_LEVEL: 'info',
 };
 
-const HARNESS_USER = 'chaos';
-
-/** Creates the harness's MySQL user (idempotent), so KILL CONNECTION can tell its connections from the system's. */
-async function ensureHarnessUser(mariadb: MariadbServer): Promise<void> {
-  const connection = await createConnection({ socketPath: mariadb.socketPath, user: 'root', password: '' });
-  try {
-    for (const host of ['%', '127.0.0.1', 'localhost']) {
-      await connection.query(`CREATE USER IF NOT EXISTS '${HARNESS_USER}'@'${host}' IDENTIFIED BY '${HARNESS_USER}'`);
-      await connection.query(`GRANT ALL PRIVILEGES ON *.* TO '${HARNESS_USER}'@'${host}'`);
-    }
-  } finally {
-    await connection.end();
-  }
-}
-
-function asHarness(url: string): string {
-  const parsed = new URL(url);
-  parsed.username = HARNESS_USER;
-  parsed.password = HARNESS_USER;
-  return parsed.toString();
-}
-
 async function healthy(url: string): Promise<boolean> {
   const response = await fetch(url, { signal: AbortSignal.timeout(2_000) }).catch(() => null);
   return response?.ok ?? false;
@@ -88,7 +79,7 @@ export class ChaosAbortedError extends Error {
   override readonly name = 'ChaosAbortedError';
 }
 
-/** Start `part` until it answers its health check (a start can fail while MySQL is still down). */
+/** Start `part` until it answers its health check (a start can fail while its database is still down). */
 export async function ensureUp(part: ManagedProcess, aborted: () => boolean, timeoutMs = 90_000): Promise<void> {
   await waitFor(
     async (bail) => {
@@ -119,25 +110,28 @@ export class ChaosWorld {
     readonly cluster: Cluster,
     readonly proxies: Map<LinkName, FaultProxy>,
     readonly secret: string,
+    /** The server the log and the banks' databases are on. */
+    readonly database: ChaosDatabaseServer,
     /** The harness's pools (user `chaos`), never through a proxy. */
     readonly coordinatorDb: Knex,
     readonly bankDbs: Record<BankName, Knex>,
-    readonly adminUrl: string,
   ) {}
 
   static async create(options: WorldOptions): Promise<ChaosWorld> {
-    const { mariadb, redis } = options.servers;
-    if (!mariadb.running) await mariadb.start();
+    const { redis } = options.servers;
+    const database = databaseServer(options.servers, options.database ?? 'mysql');
+    if (!database.server.running) await database.server.start();
     if (!redis.running) await redis.start();
-    await ensureHarnessUser(mariadb);
+    await database.ensureHarnessLogin();
+    const home = { kind: database.kind, serverUrl: database.server.url };
     const proxies = new Map<LinkName, FaultProxy>();
     const secret = `chaos-${options.seed}-${randomBytes(4).toString('hex')}`;
     const databasePrefix = `chaos_${options.scenario.replace(/[^a-z0-9]+/g, '_')}_${options.seed}`;
     let cluster: Cluster;
     try {
       cluster = await startCluster({
-        log: { kind: 'mysql', serverUrl: mariadb.url },
-        banks: { kind: 'mysql', serverUrl: mariadb.url },
+        log: home,
+        banks: home,
         scheduler: { kind: 'bullmq', redisUrl: redis.url, redisPrefix: `chaos:${options.scenario}:${options.seed}:${randomBytes(3).toString('hex')}` },
         databasePrefix,
         secret,
@@ -161,13 +155,8 @@ export class ChaosWorld {
       await Promise.allSettled([...proxies.values()].map((p) => p.close()));
       throw error;
     }
-    // Quiet: the harness's connections die with MariaDB too, and every read is retried or noted.
-    const quiet = { warn: () => undefined, error: () => undefined, deprecate: () => undefined, debug: () => undefined };
-    const pool = (url: string) =>
-      knexFactory({ client: 'mysql2', connection: asHarness(url), pool: { min: 0, max: 4 }, acquireConnectionTimeout: 10_000, log: quiet });
-    const bankDbs = { a: pool(cluster.bankDbUrls.a), b: pool(cluster.bankDbUrls.b) };
-    const adminUrl = asHarness(mariadb.url);
-    return new ChaosWorld(options, cluster, proxies, secret, pool(cluster.coordinatorDbUrl), bankDbs, adminUrl);
+    const bankDbs = { a: database.harnessPool(cluster.bankDbUrls.a), b: database.harnessPool(cluster.bankDbUrls.b) };
+    return new ChaosWorld(options, cluster, proxies, secret, database, database.harnessPool(cluster.coordinatorDbUrl), bankDbs);
   }
 
   get seed(): number {
@@ -288,8 +277,9 @@ export class ChaosWorld {
   async heal(): Promise<void> {
     this.throwIfAborted();
     await Promise.all([...this.proxies.values()].map((p) => p.setMode('pass')));
-    const { mariadb, redis } = this.servers;
-    await Promise.all([mariadb.running ? undefined : mariadb.start(), redis.running ? undefined : redis.start()]);
+    const { redis } = this.servers;
+    const { server } = this.database;
+    await Promise.all([server.running ? undefined : server.start(), redis.running ? undefined : redis.start()]);
     await Promise.all(this.cluster.all().map((p) => this.ensureUp(p)));
   }
 

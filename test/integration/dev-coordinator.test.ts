@@ -48,7 +48,8 @@ function exported(output: string, name: string): string {
   return found;
 }
 
-async function startDev(args: string[]): Promise<DevProcess> {
+/** `dtx dev` with `args`, its output collected, as a developer's shell would start it. */
+function spawnDev(args: string[]): { child: ChildProcess; output: () => string; exited: Promise<number | null> } {
   const child = spawn(process.execPath, ['--conditions=dtx-source', '--import', 'tsx', 'coordinator/bin/dtx.ts', 'dev', '--port', '0', ...args], {
     cwd: process.cwd(),
     env: bareEnvironment(),
@@ -62,20 +63,26 @@ async function startDev(args: string[]): Promise<DevProcess> {
     children.delete(child);
     return code as number | null;
   });
+  return { child, output: () => output, exited };
+}
+
+async function startDev(args: string[]): Promise<DevProcess> {
+  const { child, output: outputOf, exited } = spawnDev(args);
   let gone = false;
   void exited.then(() => (gone = true));
   await waitFor(
     (bail) => {
-      if (gone) bail(new Error(`dtx dev exited during start:\n${output}`));
-      return output.includes('Ctrl-C stops it.');
+      if (gone) bail(new Error(`dtx dev exited during start:\n${outputOf()}`));
+      return outputOf().includes('Ctrl-C stops it.');
     },
     { what: 'dtx dev to print its banner', timeoutMs: 60_000, intervalMs: 50 },
   );
+  const output = outputOf();
   const url = /development coordinator on (http:\/\/\S+)/.exec(output)?.[1];
   if (!url) throw new Error(`the banner names no URL:\n${output}`);
   return {
     child,
-    output: () => output,
+    output: outputOf,
     exited,
     setUp: {
       url,
@@ -89,18 +96,8 @@ async function startDev(args: string[]): Promise<DevProcess> {
 
 /** Runs `dtx dev` expecting it to end by itself: its exit code and output. */
 async function runDevToExit(args: string[]): Promise<{ code: number | null; output: string }> {
-  const child = spawn(process.execPath, ['--conditions=dtx-source', '--import', 'tsx', 'coordinator/bin/dtx.ts', 'dev', '--port', '0', ...args], {
-    cwd: process.cwd(),
-    env: bareEnvironment(),
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  children.add(child);
-  let output = '';
-  child.stdout!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  child.stderr!.on('data', (chunk: Buffer) => (output += chunk.toString()));
-  const [code] = (await once(child, 'exit')) as [number | null];
-  children.delete(child);
-  return { code, output };
+  const dev = spawnDev(args);
+  return { code: await dev.exited, output: dev.output() };
 }
 
 async function sigkill(dev: DevProcess): Promise<void> {
@@ -157,6 +154,10 @@ describe('dtx dev: a coordinator with nothing to install', () => {
     const second = await runDevToExit(['--data', dataDir]);
     expect(second.code).toBe(1);
     expect(second.output).toContain(`in use by process ${first.child.pid}`);
+
+    // The operator token it printed opens the admin API (and the console).
+    const stats = await fetch(`${first.setUp.url}/admin/v1/stats`, { headers: { authorization: `Bearer ${first.setUp.operatorToken}` } });
+    expect(stats.status).toBe(200);
 
     const ready = await fetch(`${first.setUp.url}/health/ready`);
     expect(ready.status).toBe(200);

@@ -8,6 +8,7 @@ import { forcedOrderings } from './forced-orderings.ts';
 import { initiatorNetwork } from './initiator-network.ts';
 import { msgEverything } from './msg-everything.ts';
 import { participantNetwork } from './participant-network.ts';
+import { postgresEverything } from './postgres-everything.ts';
 import { redisLoss } from './redis-loss.ts';
 import { sagaEverything } from './saga-everything.ts';
 import { xaEverything } from './xa-everything.ts';
@@ -24,6 +25,7 @@ export const SCENARIOS: readonly Scenario[] = [
   sagaEverything,
   msgEverything,
   xaEverything,
+  postgresEverything,
 ];
 
 export function scenarioNamed(name: string): Scenario | undefined {
