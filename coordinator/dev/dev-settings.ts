@@ -70,7 +70,7 @@ export function devBanner(url: string, options: DevOptions, secrets: DevSecrets)
   return [
     `dtx development coordinator on ${url}`,
     `  log: embedded PostgreSQL ${where}; retries: in-process; no MySQL, no Redis.`,
-    '  One process, nothing replicated, secrets kept with the data: for a laptop, never for production (`dtx start`).',
+    `  One process, nothing replicated, ${options.dataDir === null ? 'secrets new at each start' : 'secrets kept with the data, writes not flushed to disk'}: for a laptop, never for production (\`dtx start\`).`,
     '',
     'Initiators (DtxClient):',
     `  export DTX_COORDINATOR_URL=${url}`,

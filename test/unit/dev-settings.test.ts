@@ -52,5 +52,13 @@ describe('devBanner', () => {
     for (const value of Object.values(secrets)) expect(banner).toContain(value);
     expect(banner).toContain('export DTX_COORDINATOR_URL=http://127.0.0.1:36789');
     expect(banner).toMatch(/never for production/);
+    expect(banner).toContain('writes not flushed to disk');
+  });
+
+  it('says that a log in memory keeps neither its transactions nor its secrets', () => {
+    const banner = devBanner('http://127.0.0.1:36789', { dataDir: null, port: 36789 }, secrets);
+    expect(banner).toContain('in memory (gone when it stops)');
+    expect(banner).toContain('secrets new at each start');
+    expect(banner).not.toContain('kept with the data');
   });
 });
