@@ -8,7 +8,7 @@
  * from message text. Pure: unit-tested on its own.
  */
 import knex from 'knex';
-import { StoreUnavailableError, type StoreOutageKind } from '../ports/store-errors.ts';
+import { outageClassifier, socketOutageKind, translateOutage, type StoreOutageKind } from '../ports/store-errors.ts';
 import { StatementTimeoutError } from './statement-timeout.ts';
 
 /** Server and client errnos that mean "not now", not "wrong request". */
@@ -32,52 +32,31 @@ const ERRNOS: ReadonlyMap<number, StoreOutageKind> = new Map<number, StoreOutage
   [2013, 'connection-lost'], // CR_SERVER_LOST
 ]);
 
-/** Driver and socket codes. */
+/** mysql2's own codes (Node's socket codes are every store's: ports/store-errors.ts). */
 const CODES: ReadonlyMap<string, StoreOutageKind> = new Map<string, StoreOutageKind>([
-  ['ECONNREFUSED', 'unreachable'],
-  ['EHOSTUNREACH', 'unreachable'],
-  ['ENETUNREACH', 'unreachable'],
-  ['EAI_AGAIN', 'unreachable'],
-  ['ENOTFOUND', 'unreachable'],
-  ['ECONNRESET', 'connection-lost'],
-  ['ECONNABORTED', 'connection-lost'],
-  ['EPIPE', 'connection-lost'],
   ['PROTOCOL_CONNECTION_LOST', 'connection-lost'],
   ['PROTOCOL_ENQUEUE_AFTER_FATAL_ERROR', 'connection-lost'],
-  ['ETIMEDOUT', 'timeout'],
   ['PROTOCOL_SEQUENCE_TIMEOUT', 'timeout'],
 ]);
 
-/** How deep `cause` chains (and the errors of an AggregateError) are followed. */
-const MAX_DEPTH = 4;
-
 /** The outage `error` reports, or null if it is not one (a bug, a refused statement: not for a retry). */
-export function mysqlOutageKind(error: unknown, depth = 0): StoreOutageKind | null {
-  if (typeof error !== 'object' || error === null || depth > MAX_DEPTH) return null;
-  if (error instanceof StoreUnavailableError) return error.kind;
+export const mysqlOutageKind = outageClassifier((error) => {
   // knex: no pooled connection within acquireConnectionTimeout.
   if (error instanceof knex.KnexTimeoutError) return 'timeout';
   // The store's own bound on a statement (or on waiting for a connection): no answer in time.
   if (error instanceof StatementTimeoutError) return 'timeout';
-  const fields = error as { errno?: unknown; code?: unknown; fatal?: unknown; cause?: unknown; errors?: unknown };
+  const fields = error as { errno?: unknown; code?: unknown; fatal?: unknown };
   const byErrno = typeof fields.errno === 'number' ? ERRNOS.get(fields.errno) : undefined;
   if (byErrno) return byErrno;
   const byCode = typeof fields.code === 'string' ? CODES.get(fields.code) : undefined;
   if (byCode) return byCode;
   // mysql2 marks every error that leaves its connection unusable (network
   // errors, handshake failures, protocol errors) as fatal.
-  if (fields.fatal === true) return 'connection-lost';
-  for (const inner of [fields.cause, ...(Array.isArray(fields.errors) ? fields.errors : [])]) {
-    const kind = mysqlOutageKind(inner, depth + 1);
-    if (kind) return kind;
-  }
-  return null;
-}
+  if (fields.fatal === true) return socketOutageKind(fields.code) ?? 'connection-lost';
+  return undefined;
+});
 
 /** What the MySQL store throws for `error`: the engine's StoreUnavailableError for an outage, the error itself otherwise. */
 export function translateMysqlError(error: unknown): unknown {
-  if (error instanceof StoreUnavailableError) return error;
-  const kind = mysqlOutageKind(error);
-  if (kind === null) return error;
-  return new StoreUnavailableError(kind, `the MySQL log is unavailable (${kind})`, { cause: error });
+  return translateOutage(error, mysqlOutageKind, 'the MySQL log');
 }

@@ -38,6 +38,66 @@ export class StoreUnavailableError extends Error {
   }
 }
 
+/** Node's socket and resolver errors: the same codes whatever the driver that passes them on. */
+const SOCKET_OUTAGES: ReadonlyMap<string, StoreOutageKind> = new Map<string, StoreOutageKind>([
+  ['ECONNREFUSED', 'unreachable'],
+  ['EHOSTUNREACH', 'unreachable'],
+  ['ENETUNREACH', 'unreachable'],
+  ['EAI_AGAIN', 'unreachable'],
+  ['ENOTFOUND', 'unreachable'],
+  ['ECONNRESET', 'connection-lost'],
+  ['ECONNABORTED', 'connection-lost'],
+  ['EPIPE', 'connection-lost'],
+  ['ETIMEDOUT', 'timeout'],
+]);
+
+/** The outage a socket error's `code` means, or undefined for any other code. */
+export function socketOutageKind(code: unknown): StoreOutageKind | undefined {
+  return typeof code === 'string' ? SOCKET_OUTAGES.get(code) : undefined;
+}
+
+/** How deep `cause` chains (and the errors of an AggregateError) are followed. */
+const MAX_CAUSE_DEPTH = 4;
+
+/**
+ * A store's outage classification: `own` says what only its driver knows
+ * (its server's error numbers, its typed errors) — a kind, null for an error
+ * it knows is not an outage (a bug, a refused statement: not for a retry),
+ * undefined for one it does not recognise. Around it, what every store
+ * shares: the engine's own StoreUnavailableError, Node's socket codes, and
+ * the causes (`cause`, an AggregateError's `errors`) followed a few levels
+ * down. Never reads message text.
+ */
+export function outageClassifier(own: (error: object) => StoreOutageKind | null | undefined): (error: unknown) => StoreOutageKind | null {
+  const classify = (error: unknown, depth: number): StoreOutageKind | null => {
+    if (typeof error !== 'object' || error === null || depth > MAX_CAUSE_DEPTH) return null;
+    if (error instanceof StoreUnavailableError) return error.kind;
+    const known = own(error);
+    if (known !== undefined) return known;
+    const { code, cause, errors } = error as { code?: unknown; cause?: unknown; errors?: unknown };
+    const bySocket = socketOutageKind(code);
+    if (bySocket) return bySocket;
+    for (const inner of [cause, ...(Array.isArray(errors) ? errors : [])]) {
+      const kind = classify(inner, depth + 1);
+      if (kind) return kind;
+    }
+    return null;
+  };
+  return (error) => classify(error, 0);
+}
+
+/**
+ * What a store throws for `error`, given its classification: the engine's
+ * StoreUnavailableError for an outage (`what` names the log in its message),
+ * the error itself otherwise.
+ */
+export function translateOutage(error: unknown, classify: (error: unknown) => StoreOutageKind | null, what: string): unknown {
+  if (error instanceof StoreUnavailableError) return error;
+  const kind = classify(error);
+  if (kind === null) return error;
+  return new StoreUnavailableError(kind, `${what} is unavailable (${kind})`, { cause: error });
+}
+
 /**
  * `target` with each of its methods (own and inherited, up to Object) made
  * to throw `translate(error)` instead of what it threw: how a store turns

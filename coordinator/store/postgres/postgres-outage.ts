@@ -8,7 +8,7 @@
  * Decided from SQLSTATEs, socket codes and the adapters' own error classes
  * (client-errors.ts), never from message text. Pure: unit-tested on its own.
  */
-import { StoreUnavailableError, type StoreOutageKind } from '../ports/store-errors.ts';
+import { outageClassifier, translateOutage, type StoreOutageKind } from '../ports/store-errors.ts';
 import { DatabaseClosedError, PostgresConnectionLostError, PostgresTimeoutError } from './client-errors.ts';
 import { sqlstateOf } from './sqlstate.ts';
 
@@ -29,48 +29,18 @@ const SQLSTATES: ReadonlyMap<string, StoreOutageKind> = new Map<string, StoreOut
   ['57014', 'timeout'], // query_canceled: statement_timeout
 ]);
 
-/** Socket and resolver codes. */
-const CODES: ReadonlyMap<string, StoreOutageKind> = new Map<string, StoreOutageKind>([
-  ['ECONNREFUSED', 'unreachable'],
-  ['EHOSTUNREACH', 'unreachable'],
-  ['ENETUNREACH', 'unreachable'],
-  ['EAI_AGAIN', 'unreachable'],
-  ['ENOTFOUND', 'unreachable'],
-  ['ECONNRESET', 'connection-lost'],
-  ['ECONNABORTED', 'connection-lost'],
-  ['EPIPE', 'connection-lost'],
-  ['ETIMEDOUT', 'timeout'],
-]);
-
-/** How deep `cause` chains (and the errors of an AggregateError) are followed. */
-const MAX_DEPTH = 4;
-
 /** The outage `error` reports, or null if it is not one (a bug, a refused statement: not for a retry). */
-export function postgresOutageKind(error: unknown, depth = 0): StoreOutageKind | null {
-  if (typeof error !== 'object' || error === null || depth > MAX_DEPTH) return null;
-  if (error instanceof StoreUnavailableError) return error.kind;
+export const postgresOutageKind = outageClassifier((error) => {
   if (error instanceof PostgresTimeoutError) return 'timeout';
   if (error instanceof PostgresConnectionLostError) return 'connection-lost';
   if (error instanceof DatabaseClosedError) return 'shutting-down';
   const state = sqlstateOf(error);
-  if (state !== undefined) {
-    // Class 08, connection exception: the connection failed under the statement.
-    return SQLSTATES.get(state) ?? (state.startsWith('08') ? 'connection-lost' : null);
-  }
-  const fields = error as { code?: unknown; cause?: unknown; errors?: unknown };
-  const byCode = typeof fields.code === 'string' ? CODES.get(fields.code) : undefined;
-  if (byCode) return byCode;
-  for (const inner of [fields.cause, ...(Array.isArray(fields.errors) ? fields.errors : [])]) {
-    const kind = postgresOutageKind(inner, depth + 1);
-    if (kind) return kind;
-  }
-  return null;
-}
+  if (state === undefined) return undefined;
+  // Class 08, connection exception: the connection failed under the statement.
+  return SQLSTATES.get(state) ?? (state.startsWith('08') ? 'connection-lost' : null);
+});
 
 /** What the PostgreSQL store throws for `error`: the engine's StoreUnavailableError for an outage, the error itself otherwise. */
 export function translatePostgresError(error: unknown, what = 'the PostgreSQL log'): unknown {
-  if (error instanceof StoreUnavailableError) return error;
-  const kind = postgresOutageKind(error);
-  if (kind === null) return error;
-  return new StoreUnavailableError(kind, `${what} is unavailable (${kind})`, { cause: error });
+  return translateOutage(error, postgresOutageKind, what);
 }
