@@ -17,7 +17,7 @@ import { classifyOutage } from '../../coordinator/api/outage.ts';
 import { connectMysql } from '../../coordinator/store/mysql/connect.ts';
 import { connectBatchPool, MysqlBatch, type Statement } from '../../coordinator/store/mysql/mysql-batch.ts';
 import { MysqlWriter } from '../../coordinator/store/mysql/mysql-writer.ts';
-import { StatementTimeoutError } from '../../coordinator/store/mysql/statement-timeout.ts';
+import { StatementTimeoutError } from '../../coordinator/store/ports/store-errors.ts';
 import { startInProcessCoordinator, TEST_API_HEADERS, testEnv, type InProcessCoordinator } from '../support/coordinator-harness.ts';
 import { uniqueRedisPrefix } from '../support/databases.ts';
 import { uniqueGid } from '../support/recovery-helpers.ts';

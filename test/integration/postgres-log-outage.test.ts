@@ -13,7 +13,7 @@
  */
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
-import { PostgresTimeoutError } from '../../coordinator/store/postgres/client-errors.ts';
+import { StatementTimeoutError } from '../../coordinator/store/ports/store-errors.ts';
 import { connectPostgres } from '../../coordinator/store/postgres/pg-database.ts';
 import { startPostgres, type PostgresServer } from '../../tools/postgres-server.ts';
 import { waitFor } from '../../tools/wait.ts';
@@ -174,8 +174,8 @@ describe("the PostgreSQL store's pool: the statement bound", () => {
         postgres!.thaw();
       }
       expect(outcome.ok).toBe(false);
-      expect(outcome.error).toBeInstanceOf(PostgresTimeoutError);
-      expect((outcome.error as PostgresTimeoutError).sent).toBe(true);
+      expect(outcome.error).toBeInstanceOf(StatementTimeoutError);
+      expect((outcome.error as StatementTimeoutError).sent).toBe(true);
 
       // The server reads EOF after the second insert, and ends the session: its transaction never commits.
       await waitFor(async () => (await admin.query('SELECT 1 FROM pg_stat_activity WHERE pid = $1', [pid])).rowCount === 0, {

@@ -13,8 +13,7 @@ import { describe, expect, it } from 'vitest';
 import { openEmbeddedLog } from '../../coordinator/store/embedded/open-embedded-log.ts';
 import { EmbeddedLogInUseError, LOCK_FILE } from '../../coordinator/store/embedded/folder-lock.ts';
 import { openPglite } from '../../coordinator/store/embedded/pglite-database.ts';
-import { StoreUnavailableError } from '../../coordinator/store/ports/store-errors.ts';
-import { PostgresTimeoutError } from '../../coordinator/store/postgres/client-errors.ts';
+import { StatementTimeoutError, StoreUnavailableError } from '../../coordinator/store/ports/store-errors.ts';
 import { registration } from '../../coordinator/testing/store-contract/fixtures.ts';
 
 const T0 = 1_700_000_000_000;
@@ -68,8 +67,8 @@ describe('the embedded database', () => {
       });
       await inside.opened;
       const waited = await db.query('INSERT INTO lane VALUES (2)').catch((error: unknown) => error);
-      expect(waited).toBeInstanceOf(PostgresTimeoutError);
-      expect((waited as PostgresTimeoutError).sent).toBe(false);
+      expect(waited).toBeInstanceOf(StatementTimeoutError);
+      expect((waited as StatementTimeoutError).sent).toBe(false);
       release.open();
       await transaction;
       expect((await db.query<{ id: number }>('SELECT id FROM lane')).rows).toEqual([{ id: 1 }]);

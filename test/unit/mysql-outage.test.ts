@@ -14,8 +14,7 @@ import { installErrorHandling } from '../../coordinator/api/error-handler.ts';
 import { classifyOutage, DependencyUnavailableError, type Outage } from '../../coordinator/api/outage.ts';
 import { TransactionRefusedError } from '../../coordinator/domain/refusal.ts';
 import { mysqlOutageKind, translateMysqlError } from '../../coordinator/store/mysql/mysql-outage.ts';
-import { StoreUnavailableError } from '../../coordinator/store/ports/store-errors.ts';
-import { StatementTimeoutError } from '../../coordinator/store/mysql/statement-timeout.ts';
+import { StatementTimeoutError, StoreUnavailableError } from '../../coordinator/store/ports/store-errors.ts';
 import { pickFreePort } from '../../tools/free-port.ts';
 
 /** What a driver call rejected with. */

@@ -11,8 +11,8 @@ import net from 'node:net';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { openPglite } from '../../coordinator/store/embedded/pglite-database.ts';
-import { StoreUnavailableError } from '../../coordinator/store/ports/store-errors.ts';
-import { DatabaseClosedError, PostgresConnectionLostError, PostgresTimeoutError } from '../../coordinator/store/postgres/client-errors.ts';
+import { StatementTimeoutError, StoreUnavailableError } from '../../coordinator/store/ports/store-errors.ts';
+import { DatabaseClosedError, PostgresConnectionLostError } from '../../coordinator/store/postgres/client-errors.ts';
 import { openPostgresLog } from '../../coordinator/store/postgres/open-postgres-log.ts';
 import { connectPostgres } from '../../coordinator/store/postgres/pg-database.ts';
 import { postgresOutageKind, translatePostgresError } from '../../coordinator/store/postgres/postgres-outage.ts';
@@ -98,8 +98,8 @@ describe('postgresOutageKind: node-postgres and the adapter, without a server', 
       const started = Date.now();
       const error = await rejection(() => db.query('SELECT 1'));
       expect(Date.now() - started).toBeLessThan(2_000);
-      expect(error).toBeInstanceOf(PostgresTimeoutError);
-      expect((error as PostgresTimeoutError).sent).toBe(false);
+      expect(error).toBeInstanceOf(StatementTimeoutError);
+      expect((error as StatementTimeoutError).sent).toBe(false);
       expect(postgresOutageKind(error)).toBe('timeout');
     } finally {
       await db.close();

@@ -9,14 +9,15 @@
  * nothing else runs meanwhile. So the store's locks never wait and its
  * compare-and-sets never race; each unit sees every commit before it. A unit
  * that waits for the lane longer than the bound fails unsent with
- * PostgresTimeoutError, as a pool's acquire bound does on a server. (PGlite
+ * StatementTimeoutError, as a pool's acquire bound does on a server. (PGlite
  * also serializes its own calls; the lane makes the order and the bound the
  * store's.) A statement itself is not bounded: it runs on this thread, with
  * nothing to wait for but the disk.
  */
+import { StatementTimeoutError } from '../ports/store-errors.ts';
 import { mkdir } from 'node:fs/promises';
 import type { PGlite, Transaction } from '@electric-sql/pglite';
-import { DatabaseClosedError, PostgresTimeoutError } from '../postgres/client-errors.ts';
+import { DatabaseClosedError } from '../postgres/client-errors.ts';
 import { lockFolder, type FolderLock } from './folder-lock.ts';
 import type { SqlDatabase, SqlResult, SqlSession } from '../postgres/sql-database.ts';
 
@@ -72,7 +73,7 @@ class PgliteDatabase implements SqlDatabase {
       let expired = false;
       const timer = setTimeout(() => {
         expired = true;
-        reject(new PostgresTimeoutError(boundMs, false));
+        reject(new StatementTimeoutError(boundMs, false));
       }, boundMs);
       this.#tail = this.#tail.then(async () => {
         clearTimeout(timer);

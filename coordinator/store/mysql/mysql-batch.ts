@@ -23,7 +23,8 @@ import { createPool, type Pool } from 'mysql2/promise';
 import { DEFAULT_QUERY_TIMEOUT_MS, driverSettings, READ_COMMITTED_SESSION, STRICT_SESSION } from './connect.ts';
 import { isRetryableConflict } from './mysql-errors.ts';
 import type { MysqlWriter } from './mysql-writer.ts';
-import { boundStatements, StatementTimeoutError } from './statement-timeout.ts';
+import { StatementTimeoutError } from '../ports/store-errors.ts';
+import { boundStatements } from './statement-timeout.ts';
 
 export interface Statement {
   sql: string;

@@ -9,7 +9,6 @@
  */
 import knex from 'knex';
 import { outageClassifier, socketOutageKind, translateOutage, type StoreOutageKind } from '../ports/store-errors.ts';
-import { StatementTimeoutError } from './statement-timeout.ts';
 
 /** Server and client errnos that mean "not now", not "wrong request". */
 const ERRNOS: ReadonlyMap<number, StoreOutageKind> = new Map<number, StoreOutageKind>([
@@ -43,8 +42,6 @@ const CODES: ReadonlyMap<string, StoreOutageKind> = new Map<string, StoreOutageK
 export const mysqlOutageKind = outageClassifier((error) => {
   // knex: no pooled connection within acquireConnectionTimeout.
   if (error instanceof knex.KnexTimeoutError) return 'timeout';
-  // The store's own bound on a statement (or on waiting for a connection): no answer in time.
-  if (error instanceof StatementTimeoutError) return 'timeout';
   const fields = error as { errno?: unknown; code?: unknown; fatal?: unknown };
   const byErrno = typeof fields.errno === 'number' ? ERRNOS.get(fields.errno) : undefined;
   if (byErrno) return byErrno;

@@ -24,30 +24,7 @@
  * see docs/protocol.md (Re-sending).
  */
 import type { Connection } from 'mysql2';
-
-/**
- * The log database did not answer in time. `sent` tells whether the
- * statements were handed to the server: when false they waited for a
- * connection (or were refused by a connection already closed for a
- * timeout) and nothing of them can commit; when true the connection was
- * closed under them, and if they ended with a COMMIT that the server had
- * received, it may still commit once the server runs again.
- */
-export class StatementTimeoutError extends Error {
-  override readonly name = 'StatementTimeoutError';
-  constructor(
-    readonly timeoutMs: number,
-    readonly sent: boolean,
-    options?: { cause?: unknown },
-  ) {
-    super(
-      sent
-        ? `the log database did not answer within ${timeoutMs} ms; the connection was closed`
-        : `the log database gave no connection within ${timeoutMs} ms; nothing was sent`,
-      options,
-    );
-  }
-}
+import { StatementTimeoutError } from '../ports/store-errors.ts';
 
 type QueryCallback = (error: Error | null, ...results: unknown[]) => void;
 

@@ -38,6 +38,31 @@ export class StoreUnavailableError extends Error {
   }
 }
 
+/**
+ * The log database did not answer in time: a store's own bound on waiting
+ * for a connection or on a statement ran out. `sent` tells whether the
+ * statements were handed to the server: when false they waited for a
+ * connection (or were refused by a connection already closed for a timeout)
+ * and nothing of them can commit; when true the connection was closed under
+ * them, and a COMMIT (or an autocommit statement) the server had received
+ * may still commit once the server runs again.
+ */
+export class StatementTimeoutError extends Error {
+  override readonly name = 'StatementTimeoutError';
+  constructor(
+    readonly timeoutMs: number,
+    readonly sent: boolean,
+    options?: { cause?: unknown },
+  ) {
+    super(
+      sent
+        ? `the log database did not answer within ${timeoutMs} ms; the connection was closed`
+        : `the log database gave no connection within ${timeoutMs} ms; nothing was sent`,
+      options,
+    );
+  }
+}
+
 /** Node's socket and resolver errors: the same codes whatever the driver that passes them on. */
 const SOCKET_OUTAGES: ReadonlyMap<string, StoreOutageKind> = new Map<string, StoreOutageKind>([
   ['ECONNREFUSED', 'unreachable'],
@@ -64,7 +89,7 @@ const MAX_CAUSE_DEPTH = 4;
  * (its server's error numbers, its typed errors) — a kind, null for an error
  * it knows is not an outage (a bug, a refused statement: not for a retry),
  * undefined for one it does not recognise. Around it, what every store
- * shares: the engine's own StoreUnavailableError, Node's socket codes, and
+ * shares: the engine's own StoreUnavailableError, a store's StatementTimeoutError, Node's socket codes, and
  * the causes (`cause`, an AggregateError's `errors`) followed a few levels
  * down. Never reads message text.
  */
@@ -72,6 +97,7 @@ export function outageClassifier(own: (error: object) => StoreOutageKind | null 
   const classify = (error: unknown, depth: number): StoreOutageKind | null => {
     if (typeof error !== 'object' || error === null || depth > MAX_CAUSE_DEPTH) return null;
     if (error instanceof StoreUnavailableError) return error.kind;
+    if (error instanceof StatementTimeoutError) return 'timeout';
     const known = own(error);
     if (known !== undefined) return known;
     const { code, cause, errors } = error as { code?: unknown; cause?: unknown; errors?: unknown };

@@ -11,7 +11,7 @@
  * exceeded when trying to connect"), and a connection that dies under a
  * statement fails it with "Connection terminated unexpectedly", again
  * without a code. Only the message would tell these apart. So here the
- * bounds are the store's own timers, raising PostgresTimeoutError, and a
+ * bounds are the store's own timers, raising StatementTimeoutError, and a
  * connection that died (node-postgres emits `error` on the client before it
  * fails the statement) fails it with PostgresConnectionLostError.
  *
@@ -26,9 +26,10 @@
  * so a statement that is merely slow (a lock wait) is ended by the server
  * (57014) and its connection stays usable.
  */
+import { StatementTimeoutError } from '../ports/store-errors.ts';
 import { createHash } from 'node:crypto';
 import pg from 'pg';
-import { PostgresConnectionLostError, PostgresTimeoutError } from './client-errors.ts';
+import { PostgresConnectionLostError } from './client-errors.ts';
 import type { QueryOptions, SqlDatabase, SqlResult, SqlSession } from './sql-database.ts';
 import { endsSession } from './sqlstate.ts';
 
@@ -136,14 +137,14 @@ class PgDatabase implements SqlDatabase {
     await this.#closing;
   }
 
-  /** A pooled client within the bound, else PostgresTimeoutError (`sent: false`). */
+  /** A pooled client within the bound, else StatementTimeoutError (`sent: false`). */
   #acquire(): Promise<pg.PoolClient> {
     const boundMs = this.#acquireBoundMs;
     return new Promise((resolve, reject) => {
       let expired = false;
       const timer = setTimeout(() => {
         expired = true;
-        reject(new PostgresTimeoutError(boundMs, false));
+        reject(new StatementTimeoutError(boundMs, false));
       }, boundMs);
       this.#pool.connect().then(
         (client) => {
@@ -175,7 +176,7 @@ class PgDatabase implements SqlDatabase {
               settled = true;
               this.#broken.add(client);
               destroySocket(client);
-              reject(new PostgresTimeoutError(boundMs, true));
+              reject(new StatementTimeoutError(boundMs, true));
             }, boundMs)
           : undefined;
       // A statement to reuse is named by its text: node-postgres parses it once per connection.

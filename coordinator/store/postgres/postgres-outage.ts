@@ -9,7 +9,7 @@
  * (client-errors.ts), never from message text. Pure: unit-tested on its own.
  */
 import { outageClassifier, translateOutage, type StoreOutageKind } from '../ports/store-errors.ts';
-import { DatabaseClosedError, PostgresConnectionLostError, PostgresTimeoutError } from './client-errors.ts';
+import { DatabaseClosedError, PostgresConnectionLostError } from './client-errors.ts';
 import { sqlstateOf } from './sqlstate.ts';
 
 /** Server errors that mean "not now", not "wrong request". */
@@ -31,7 +31,6 @@ const SQLSTATES: ReadonlyMap<string, StoreOutageKind> = new Map<string, StoreOut
 
 /** The outage `error` reports, or null if it is not one (a bug, a refused statement: not for a retry). */
 export const postgresOutageKind = outageClassifier((error) => {
-  if (error instanceof PostgresTimeoutError) return 'timeout';
   if (error instanceof PostgresConnectionLostError) return 'connection-lost';
   if (error instanceof DatabaseClosedError) return 'shutting-down';
   const state = sqlstateOf(error);

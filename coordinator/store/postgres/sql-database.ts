@@ -34,7 +34,7 @@ export interface SqlSession {
  * a statement that writes is one commit); `transaction` runs several on one
  * connection between BEGIN and COMMIT. Sessions are READ COMMITTED.
  * Adapters bound every statement and every wait for a connection, and throw
- * PostgresTimeoutError / PostgresConnectionLostError (client-errors.ts) or the
+ * StatementTimeoutError (ports/store-errors.ts) / PostgresConnectionLostError (client-errors.ts) or the
  * database's own error (with its SQLSTATE `code`).
  */
 export interface SqlDatabase extends SqlSession {
