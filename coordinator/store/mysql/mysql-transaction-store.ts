@@ -3,8 +3,7 @@
  * ../ports/transaction-store.ts for each operation's precondition and effect.
  */
 import type { Knex } from 'knex';
-import { guardHolds } from '../../domain/transition-guard.ts';
-import { blankEvent, clip, type BranchRegistration, type NewEvent, type TransactionSnapshot } from '../../domain/transaction.ts';
+import { clip, type BranchRegistration, type TransactionSnapshot } from '../../domain/transaction.ts';
 import { isDuplicateKey } from './mysql-errors.ts';
 import type { MysqlWriter } from './mysql-writer.ts';
 import type { MysqlBatch } from './mysql-batch.ts';
@@ -12,6 +11,7 @@ import { attentionStatements, beginStatements, BRANCH_ORDER, branchRow, claimSta
 import { toBranch, toEvent, toTransaction, type BranchRow, type EventRow, type GlobalRow } from './rows.ts';
 import { TABLES } from './tables.ts';
 import type { BeginInput, DecisionInput, DueTransaction, RegisterInput, RoundRecord, TransactionStore } from '../ports/transaction-store.ts';
+import { mayRegister, roundEvents } from '../ports/contract-rules.ts';
 
 /** Attempts of a registration that raced another one for the same new branch. */
 const REGISTRATION_ATTEMPTS = 3;
@@ -147,42 +147,6 @@ export class MysqlTransactionStore implements TransactionStore {
   private write<T>(work: (trx: Knex.Transaction) => Promise<T>): Promise<T> {
     return this.writer.write(work);
   }
-}
-
-/**
- * The history rows of a round: what its rows cannot show. A branch's first
- * success is on its row; every other call, a later success (a saga step's
- * compensation after its action), a skipped branch, a turn and a raised
- * flag are events.
- */
-function roundEvents(record: RoundRecord): NewEvent[] {
-  const { gid, now, decision } = record;
-  const events: NewEvent[] = record.results
-    .filter((result) => result.outcome !== 'success' || result.completedBefore)
-    .map((result) => ({
-      ...blankEvent(gid, now, 'branch-call'),
-      branchId: result.branchId,
-      op: result.op,
-      outcome: result.outcome,
-      attempt: result.attempt,
-      message: result.error ?? (result.httpStatus === null ? null : `HTTP ${result.httpStatus}`),
-    }));
-  for (const { branchId, op } of record.skipped) {
-    events.push({ ...blankEvent(gid, now, 'branch-call'), branchId, op, outcome: 'skipped', message: 'nothing to do: the branch never ran' });
-  }
-  if (decision.kind === 'turn') {
-    events.push({ ...blankEvent(gid, now, 'status'), fromStatus: record.from, toStatus: decision.to, message: decision.reason, actor: 'coordinator' });
-  }
-  if (decision.kind === 'retry' && decision.attentionReason) {
-    events.push({ ...blankEvent(gid, now, 'attention'), message: decision.attentionReason });
-  }
-  return events;
-}
-
-/** The precondition of registerBranches (see the port): the mode's guard holds, and every branch is new. */
-function mayRegister(before: TransactionSnapshot, input: RegisterInput): boolean {
-  const known = new Set(before.branches.map((b) => b.branchId));
-  return input.branches.length > 0 && guardHolds(input.guard, before.transaction) && input.branches.every((b) => !known.has(b.branchId));
 }
 
 function changedRows(result: unknown): number {

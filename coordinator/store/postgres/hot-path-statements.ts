@@ -15,6 +15,7 @@ import type { BeginInput, RoundRecord } from '../ports/transaction-store.ts';
 import { Params } from './params.ts';
 import { TABLES } from './tables.ts';
 import { storable, TEXT_LIMITS } from './text.ts';
+import { roundEvents } from '../ports/contract-rules.ts';
 
 export interface Statement {
   sql: string;
@@ -143,36 +144,6 @@ interface BranchChange {
   attempt: number | null;
   http: number | null;
   error: string | null;
-}
-
-/**
- * The history rows of a round: what its rows cannot show. A branch's first
- * success is on its row; every other call, a later success (a saga step's
- * compensation after its action), a skipped branch, a turn and a raised
- * flag are events.
- */
-export function roundEvents(record: RoundRecord): NewEvent[] {
-  const { gid, now, decision } = record;
-  const events: NewEvent[] = record.results
-    .filter((result) => result.outcome !== 'success' || result.completedBefore)
-    .map((result) => ({
-      ...blankEvent(gid, now, 'branch-call'),
-      branchId: result.branchId,
-      op: result.op,
-      outcome: result.outcome,
-      attempt: result.attempt,
-      message: result.error ?? (result.httpStatus === null ? null : `HTTP ${result.httpStatus}`),
-    }));
-  for (const { branchId, op } of record.skipped) {
-    events.push({ ...blankEvent(gid, now, 'branch-call'), branchId, op, outcome: 'skipped', message: 'nothing to do: the branch never ran' });
-  }
-  if (decision.kind === 'turn') {
-    events.push({ ...blankEvent(gid, now, 'status'), fromStatus: record.from, toStatus: decision.to, message: decision.reason, actor: 'coordinator' });
-  }
-  if (decision.kind === 'retry' && decision.attentionReason) {
-    events.push({ ...blankEvent(gid, now, 'attention'), message: decision.attentionReason });
-  }
-  return events;
 }
 
 /**

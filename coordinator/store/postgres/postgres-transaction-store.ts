@@ -12,7 +12,6 @@
  * it against a decision (which updates that row), then reads the branches
  * and checks the mode's guard in code.
  */
-import { guardHolds } from '../../domain/transition-guard.ts';
 import type { BranchRegistration, TransactionEvent, TransactionSnapshot } from '../../domain/transaction.ts';
 import type { BeginInput, DecisionInput, DueTransaction, RegisterInput, RoundRecord, TransactionStore } from '../ports/transaction-store.ts';
 import { attentionStatement, beginStatement, insertBranchesStatement, roundStatement } from './hot-path-statements.ts';
@@ -22,6 +21,7 @@ import type { QueryOptions } from './sql-database.ts';
 import { isUniqueViolation } from './sqlstate.ts';
 import { TABLES } from './tables.ts';
 import { storable, TEXT_LIMITS } from './text.ts';
+import { mayRegister } from '../ports/contract-rules.ts';
 
 /** The hot path's statements: few texts, sent over and over, with results the schema never changes (sql-database.ts). */
 const REUSE: QueryOptions = { reuse: true };
@@ -166,10 +166,4 @@ export class PostgresTransactionStore implements TransactionStore {
     this.#closing ??= this.db.close();
     await this.#closing;
   }
-}
-
-/** The precondition of registerBranches (see the port): the mode's guard holds, and every branch is new. */
-function mayRegister(before: TransactionSnapshot, input: RegisterInput): boolean {
-  const known = new Set(before.branches.map((b) => b.branchId));
-  return input.branches.length > 0 && guardHolds(input.guard, before.transaction) && input.branches.every((b) => !known.has(b.branchId));
 }

@@ -1,0 +1,45 @@
+/**
+ * The pure parts of the store ports' contract, the same for every store: a
+ * store applies them inside its own atomic operation, so that what a
+ * registration may insert and what history a round leaves never depend on
+ * which database holds the log.
+ */
+import { blankEvent, type NewEvent, type TransactionSnapshot } from '../../domain/transaction.ts';
+import { guardHolds } from '../../domain/transition-guard.ts';
+import type { RegisterInput, RoundRecord } from './transaction-store.ts';
+
+/** The precondition of registerBranches (see the port): the mode's guard holds, and every branch is new. */
+export function mayRegister(before: TransactionSnapshot, input: RegisterInput): boolean {
+  const known = new Set(before.branches.map((b) => b.branchId));
+  return input.branches.length > 0 && guardHolds(input.guard, before.transaction) && input.branches.every((b) => !known.has(b.branchId));
+}
+
+/**
+ * The history rows of a round: what its rows cannot show. A branch's first
+ * success is on its row; every other call, a later success (a saga step's
+ * compensation after its action), a skipped branch, a turn and a raised
+ * flag are events.
+ */
+export function roundEvents(record: RoundRecord): NewEvent[] {
+  const { gid, now, decision } = record;
+  const events: NewEvent[] = record.results
+    .filter((result) => result.outcome !== 'success' || result.completedBefore)
+    .map((result) => ({
+      ...blankEvent(gid, now, 'branch-call'),
+      branchId: result.branchId,
+      op: result.op,
+      outcome: result.outcome,
+      attempt: result.attempt,
+      message: result.error ?? (result.httpStatus === null ? null : `HTTP ${result.httpStatus}`),
+    }));
+  for (const { branchId, op } of record.skipped) {
+    events.push({ ...blankEvent(gid, now, 'branch-call'), branchId, op, outcome: 'skipped', message: 'nothing to do: the branch never ran' });
+  }
+  if (decision.kind === 'turn') {
+    events.push({ ...blankEvent(gid, now, 'status'), fromStatus: record.from, toStatus: decision.to, message: decision.reason, actor: 'coordinator' });
+  }
+  if (decision.kind === 'retry' && decision.attentionReason) {
+    events.push({ ...blankEvent(gid, now, 'attention'), message: decision.attentionReason });
+  }
+  return events;
+}
