@@ -6,14 +6,12 @@
 import type { Knex } from 'knex';
 import type { GlobalPatch, OperatorChange } from '../../domain/operator-decisions.ts';
 import {
-  blankEvent,
   clip,
   OPEN_STATUSES,
   TERMINAL_STATUSES,
   type GlobalStatus,
   type GlobalTransaction,
   type Mode,
-  type NewEvent,
   type OpenStatus,
   type TransactionSnapshot,
 } from '../../domain/transaction.ts';
@@ -21,6 +19,7 @@ import type { AdminStore, AuditEntry, AuditRecord, ListFilter, ListRequest, Open
 import type { MysqlWriter } from './mysql-writer.ts';
 import { eventRow, toTransaction, type GlobalRow } from './rows.ts';
 import { TABLES } from './tables.ts';
+import { operatorChangeEvents, snapshotAfterChange } from '../ports/contract-rules.ts';
 
 const HOUR = 3_600_000;
 
@@ -191,26 +190,10 @@ export class MysqlAdminStore implements AdminStore {
           // Resolved meanwhile (a round confirmed it): roll the whole change back.
           if (resolved === 0) throw new StaleChange();
         }
-        const events: NewEvent[] = [
-          {
-            ...blankEvent(gid, now, 'operator'),
-            branchId: audit.branchId,
-            message: `${audit.action}: ${change.summary}. Reason: ${audit.reason}`,
-            actor: audit.actor,
-          },
-        ];
-        if (change.set.status && change.set.status !== txn.status) {
-          events.push({ ...blankEvent(gid, now, 'status'), fromStatus: txn.status, toStatus: change.set.status, actor: audit.actor, message: audit.reason });
-        }
+        const events = operatorChangeEvents(before, change, audit, now);
         await trx(TABLES.event).insert(events.map(eventRow));
         await trx(TABLES.audit).insert(auditRow({ ...audit, detail: audit.detail ?? change.summary }));
-        return {
-          transaction: { ...txn, ...change.set, updatedAt: now },
-          branches: before.branches.map((b) => {
-            const resolvedBranch = change.branches.find((c) => c.branchId === b.branchId);
-            return resolvedBranch ? { ...b, status: resolvedBranch.status } : b;
-          }),
-        } as TransactionSnapshot;
+        return snapshotAfterChange(before, change, now);
       });
     } catch (error) {
       if (error instanceof StaleChange) return 'stale';

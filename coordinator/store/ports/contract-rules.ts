@@ -1,11 +1,14 @@
 /**
  * The pure parts of the store ports' contract, the same for every store: a
  * store applies them inside its own atomic operation, so that what a
- * registration may insert and what history a round leaves never depend on
- * which database holds the log.
+ * registration may insert, what history a round or an operator's change
+ * leaves, and what a change answers never depend on which database holds the
+ * log.
  */
 import { blankEvent, type NewEvent, type TransactionSnapshot } from '../../domain/transaction.ts';
 import { guardHolds } from '../../domain/transition-guard.ts';
+import type { OperatorChange } from '../../domain/operator-decisions.ts';
+import type { AuditEntry } from './admin-store.ts';
 import type { RegisterInput, RoundRecord } from './transaction-store.ts';
 
 /** The precondition of registerBranches (see the port): the mode's guard holds, and every branch is new. */
@@ -42,4 +45,32 @@ export function roundEvents(record: RoundRecord): NewEvent[] {
     events.push({ ...blankEvent(gid, now, 'attention'), message: decision.attentionReason });
   }
   return events;
+}
+
+/** The history an operator's change leaves (applyOperatorChange): the action with its reason, and a status change if it made one. */
+export function operatorChangeEvents(before: TransactionSnapshot, change: OperatorChange, audit: AuditEntry, now: number): NewEvent[] {
+  const txn = before.transaction;
+  const events: NewEvent[] = [
+    {
+      ...blankEvent(txn.gid, now, 'operator'),
+      branchId: audit.branchId,
+      message: `${audit.action}: ${change.summary}. Reason: ${audit.reason}`,
+      actor: audit.actor,
+    },
+  ];
+  if (change.set.status && change.set.status !== txn.status) {
+    events.push({ ...blankEvent(txn.gid, now, 'status'), fromStatus: txn.status, toStatus: change.set.status, actor: audit.actor, message: audit.reason });
+  }
+  return events;
+}
+
+/** What applyOperatorChange answers once the change is applied: the snapshot it loaded, changed as it wrote. */
+export function snapshotAfterChange(before: TransactionSnapshot, change: OperatorChange, now: number): TransactionSnapshot {
+  return {
+    transaction: { ...before.transaction, ...change.set, updatedAt: now },
+    branches: before.branches.map((b) => {
+      const resolved = change.branches.find((c) => c.branchId === b.branchId);
+      return resolved ? { ...b, status: resolved.status } : b;
+    }),
+  } as TransactionSnapshot;
 }

@@ -7,7 +7,6 @@
  */
 import type { GlobalPatch, OperatorChange } from '../../domain/operator-decisions.ts';
 import {
-  blankEvent,
   type GlobalStatus,
   type GlobalTransaction,
   type Mode,
@@ -24,6 +23,7 @@ import { toTransaction, type GlobalRow } from './rows.ts';
 import type { SqlSession } from './sql-database.ts';
 import { TABLES } from './tables.ts';
 import { storable, TEXT_LIMITS } from './text.ts';
+import { operatorChangeEvents, snapshotAfterChange } from '../ports/contract-rules.ts';
 
 const HOUR = 3_600_000;
 /** The open statuses, as dtx_global_open's predicate names them (the planner matches the index by it). */
@@ -142,33 +142,11 @@ export class PostgresAdminStore implements AdminStore {
           // Resolved meanwhile (a round confirmed it): roll the whole change back.
           if (resolved.rowCount === 0) throw new StaleChange();
         }
-        const events: NewEvent[] = [
-          {
-            ...blankEvent(txn.gid, now, 'operator'),
-            branchId: audit.branchId,
-            message: `${audit.action}: ${change.summary}. Reason: ${audit.reason}`,
-            actor: audit.actor,
-          },
-        ];
-        if (change.set.status && change.set.status !== txn.status) {
-          events.push({
-            ...blankEvent(txn.gid, now, 'status'),
-            fromStatus: txn.status,
-            toStatus: change.set.status,
-            actor: audit.actor,
-            message: audit.reason,
-          });
-        }
+        const events = operatorChangeEvents(before, change, audit, now);
         await insertEvents(session, txn.gid, events);
         const record = auditStatement({ ...audit, detail: audit.detail ?? change.summary });
         await session.query(record.sql, record.values);
-        return {
-          transaction: { ...txn, ...change.set, updatedAt: now },
-          branches: before.branches.map((b) => {
-            const resolvedBranch = change.branches.find((c) => c.branchId === b.branchId);
-            return resolvedBranch ? { ...b, status: resolvedBranch.status } : b;
-          }),
-        } as TransactionSnapshot;
+        return snapshotAfterChange(before, change, now);
       });
     } catch (error) {
       if (error instanceof StaleChange) return 'stale';
