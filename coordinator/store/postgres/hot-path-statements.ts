@@ -35,17 +35,7 @@ export function beginStatement(input: BeginInput): Statement {
   const { decision } = input;
   const now = p.add(input.now, 'bigint');
   const caller = p.add(input.caller ?? null, 'text');
-  const branches = input.branches.map((b, seq) => ({
-    branch_id: b.branchId,
-    seq,
-    operations: b.operations,
-    participant: participantOfBranch(b.operations),
-    payload: b.payload,
-    op_payloads: b.opPayloads ?? null,
-    depends_on: b.dependsOn ?? null,
-    max_attempts: b.maxAttempts ?? null,
-    call_timeout_ms: b.callTimeoutMs ?? null,
-  }));
+  const branches = input.branches.map(branchJson);
   // Decided at once (a saga): phase two is leased to the caller's instance, and due when that lease ends.
   // Open: due at the deadline, when the timeout sweep (or a message's check-back) must look at it.
   const sql = `WITH g AS (
@@ -76,17 +66,7 @@ export function beginStatement(input: BeginInput): Statement {
 /** Branches registered into an existing transaction (registerBranches, after its guard held under the row lock). */
 export function insertBranchesStatement(gid: string, branches: BeginInput['branches'], now: number, registeredBy: string | null): Statement {
   const p = new Params();
-  const rows = branches.map((b, seq) => ({
-    branch_id: b.branchId,
-    seq,
-    operations: b.operations,
-    participant: participantOfBranch(b.operations),
-    payload: b.payload,
-    op_payloads: b.opPayloads ?? null,
-    depends_on: b.dependsOn ?? null,
-    max_attempts: b.maxAttempts ?? null,
-    call_timeout_ms: b.callTimeoutMs ?? null,
-  }));
+  const rows = branches.map(branchJson);
   const at = p.add(now, 'bigint');
   const sql = `INSERT INTO ${TABLES.branch} (gid, branch_id, seq, operations, participant, payload, op_payloads, depends_on, max_attempts, call_timeout_ms,
       status, attempts, created_at, updated_at, registered_by)
@@ -233,4 +213,19 @@ function insertEventsFrom(p: Params, events: Record<string, unknown>[]): string 
         AS (at bigint, kind text, branch_id text, op text, from_status text, to_status text, outcome text, attempt integer, message text, actor text))
         WITH ORDINALITY AS e(at, kind, branch_id, op, from_status, to_status, outcome, attempt, message, actor, n)
       ORDER BY e.n`;
+}
+
+/** A registered branch as the JSON the statements read it from (json_to_recordset), in its registration order `seq`. */
+function branchJson(b: BeginInput['branches'][number], seq: number): Record<string, unknown> {
+  return {
+    branch_id: b.branchId,
+    seq,
+    operations: b.operations,
+    participant: participantOfBranch(b.operations),
+    payload: b.payload,
+    op_payloads: b.opPayloads ?? null,
+    depends_on: b.dependsOn ?? null,
+    max_attempts: b.maxAttempts ?? null,
+    call_timeout_ms: b.callTimeoutMs ?? null,
+  };
 }
