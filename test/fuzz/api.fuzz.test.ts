@@ -97,7 +97,8 @@ describe('the timing check', () => {
   it('takes the narrowest kind with enough samples, never another class of answer', () => {
     const costs = new CostBook();
     for (let i = 0; i < TIMING.minSamples; i++) costs.add(costKinds('coordinator', 'admin list', '401'), 3);
-    expect(costs.bound(kinds, 0)).toMatchObject({ kind: 'coordinator → 401', medianMs: 3 });
+    // Other routes of the target may cost a store transaction more: the broader kind's slack allows it.
+    expect(costs.bound(kinds, 0)).toMatchObject({ kind: 'coordinator → 401', medianMs: 3, boundMs: 3 + TIMING.broadSlackMs });
     expect(costs.bound(costKinds('coordinator', 'admin list', '403'), 0)).toMatchObject({ kind: 'coordinator → 4xx', medianMs: 3 });
     expect(costs.bound(costKinds('coordinator', 'admin list', '200'), 0)).toBeNull();
     expect(costs.bound(costKinds('coordinator', 'admin list', 'timeout'), 0)).toBeNull();

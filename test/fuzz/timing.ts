@@ -19,7 +19,10 @@
  * - the median and the median absolute deviation (MAD) of the kind ignore
  *   any minority of outliers, the slow request itself included;
  * - `slack` (a few ms) is what any request may cost beyond its kind's
- *   median, however uniform the kind;
+ *   median, however uniform the kind; a broader kind (other routes of the
+ *   target) gets a larger slack, as routes differ by a store transaction
+ *   or two (a refused registration reads under lock, a refused submit does
+ *   one guarded write): still a tenth of what a quadratic parse costs;
  * - the size allowance lets a request's cost grow linearly with its bytes
  *   (a large body is read, scanned and parsed), far above what linear work
  *   costs, far below what a quadratic parse of even 16 KiB costs.
@@ -33,8 +36,10 @@
 export const TIMING = {
   /** Samples a kind needs before its median is trusted; fewer and the next, broader kind is used. */
   minSamples: 8,
-  /** What a request may cost beyond its kind's median whatever the spread (ms). */
+  /** What a request may cost beyond its route's median whatever the spread (ms). */
   slackMs: 5,
+  /** The same, when the request is compared with other routes of its target (ms). */
+  broadSlackMs: 20,
   /** Spread allowed beyond the median, in median absolute deviations. */
   spreadMads: 6,
   /**
@@ -101,7 +106,7 @@ export class CostBook {
 
   /** The bound for a request of `bytes` bytes, from its narrowest kind with enough samples; null when none has. */
   bound(kinds: readonly string[], bytes: number): CostBound | null {
-    for (const kind of kinds) {
+    for (const [index, kind] of kinds.entries()) {
       const samples = this.#samples.get(kind) ?? [];
       if (samples.length < TIMING.minSamples) continue;
       let spread = this.#spread.get(kind);
@@ -111,7 +116,8 @@ export class CostBook {
         this.#spread.set(kind, spread);
       }
       const { medianMs, madMs } = spread;
-      const boundMs = medianMs + Math.max(TIMING.slackMs, TIMING.spreadMads * madMs) + (bytes / 1024) * TIMING.msPerKiB;
+      const slackMs = index === 0 ? TIMING.slackMs : TIMING.broadSlackMs;
+      const boundMs = medianMs + Math.max(slackMs, TIMING.spreadMads * madMs) + (bytes / 1024) * TIMING.msPerKiB;
       return { kind, samples: samples.length, medianMs, madMs, boundMs };
     }
     return null;
