@@ -21,9 +21,10 @@ export interface CoordinatorLogReader {
    * terminal transactions once the log has drained: those begun since
    * (mysql, postgres: by the rows' creation time) or finished since
    * (embedded: the coordinator's counter) — the same transactions, since the
-   * step before drained too.
+   * step before drained too. `committedOnly`: the committed ones alone (the
+   * log's `committed`: TCC's confirmed, a saga's succeeded), not the rolled back.
    */
-  startCount(): Promise<() => Promise<number>>;
+  startCount(committedOnly?: boolean): Promise<() => Promise<number>>;
   /** The log server's write counters, read before and after each step; null where the bench cannot read them (see options.ts). */
   writeCounters: (() => Promise<PostgresWriteCounters>) | null;
 }
@@ -33,11 +34,11 @@ export function mysqlLogReader(probe: MysqlProbe, database: string): Coordinator
   return {
     store: 'mysql',
     openTransactions: () => probe.openTransactions(database),
-    startCount: async () => {
+    startCount: async (committedOnly = false) => {
       const since = Date.now();
       return async () => {
         const done = await probe.terminalSince(database, since);
-        return done.confirmed + done.cancelled;
+        return committedOnly ? done.confirmed : done.confirmed + done.cancelled;
       };
     },
     writeCounters: null,
@@ -49,9 +50,9 @@ export function postgresLogReader(probe: PostgresProbe, database: string): Coord
   return {
     store: 'postgres',
     openTransactions: () => probe.openTransactions(database),
-    startCount: async () => {
+    startCount: async (committedOnly = false) => {
       const since = Date.now();
-      return () => probe.terminalSince(database, since);
+      return () => probe.terminalSince(database, since, committedOnly);
     },
     writeCounters: () => probe.writeCounters(),
   };
@@ -62,14 +63,19 @@ export function metricsLogReader(coordinatorUrl: string): CoordinatorLogReader {
   const scrape = async () => {
     const response = await fetch(`${coordinatorUrl}/metrics`);
     if (!response.ok) throw new Error(`GET ${coordinatorUrl}/metrics answered HTTP ${response.status}`);
-    return parseLogMetrics(await response.text());
+    const text = await response.text();
+    return { ...parseLogMetrics(text), committed: committedOfMetrics(text) };
   };
   return {
     store: 'embedded',
     openTransactions: async () => (await scrape()).open,
-    startCount: async () => {
-      const before = (await scrape()).finished;
-      return async () => (await scrape()).finished - before;
+    startCount: async (committedOnly = false) => {
+      const count = async () => {
+        const metrics = await scrape();
+        return committedOnly ? metrics.committed : metrics.finished;
+      };
+      const before = await count();
+      return async () => (await count()) - before;
     },
     writeCounters: null,
   };
@@ -93,4 +99,18 @@ export function parseLogMetrics(text: string): { open: number; finished: number 
     else if (!/(^|,)outcome="begun"/.test(match[2]!)) finished += value;
   }
   return { open: open ?? Number.NaN, finished };
+}
+
+/**
+ * The transactions this instance committed, from its exposition: `dtx_transactions_total` of the
+ * outcomes that are the log's `committed` in each mode's words (TCC confirmed, saga succeeded, XA
+ * and FMT committed).
+ */
+export function committedOfMetrics(text: string): number {
+  let committed = 0;
+  for (const line of text.split('\n')) {
+    const match = /^dtx_transactions_total\{([^}]*)\}\s+(\S+)/.exec(line);
+    if (match && /(^|,)outcome="(confirmed|succeeded|committed)"/.test(match[1]!)) committed += Number(match[2]);
+  }
+  return committed;
 }

@@ -18,6 +18,8 @@ export interface LoadResult {
   errors: number;
   /** A few error texts, for the report. */
   sampleErrors: string[];
+  /** Errors by their code (a DtxError's, e.g. FMT_LOCK_CONFLICT), or by name without one (see errorCode). */
+  errorCodes: Record<string, number>;
   /** Latency of each succeeded transaction, ms. */
   latenciesMs: number[];
   /** performance.now() at the first start and at the last end. */
@@ -28,7 +30,27 @@ export interface LoadResult {
 }
 
 function emptyResult(): LoadResult {
-  return { started: 0, succeeded: 0, errors: 0, sampleErrors: [], latenciesMs: [], startedAt: performance.now(), endedAt: performance.now(), skipped: 0 };
+  return {
+    started: 0,
+    succeeded: 0,
+    errors: 0,
+    sampleErrors: [],
+    errorCodes: {},
+    latenciesMs: [],
+    startedAt: performance.now(),
+    endedAt: performance.now(),
+    skipped: 0,
+  };
+}
+
+/** What an error of a transaction is counted as: its string `code` (the SDK's errors carry one), else its name. */
+export function errorCode(error: unknown): string {
+  if (typeof error === 'object' && error !== null) {
+    const code = (error as { code?: unknown }).code;
+    if (typeof code === 'string' && code !== '') return code;
+    if (error instanceof Error) return error.name;
+  }
+  return 'unknown';
 }
 
 async function runOne(work: Work, result: LoadResult, startedAt: number): Promise<void> {
@@ -39,7 +61,12 @@ async function runOne(work: Work, result: LoadResult, startedAt: number): Promis
     result.latenciesMs.push(performance.now() - startedAt);
   } catch (error) {
     result.errors++;
-    if (result.sampleErrors.length < 5) result.sampleErrors.push(error instanceof Error ? `${error.name}: ${error.message}` : String(error));
+    const code = errorCode(error);
+    const firstOfItsCode = result.errorCodes[code] === undefined;
+    result.errorCodes[code] = (result.errorCodes[code] ?? 0) + 1;
+    // The first five, and the first of every other code (up to ten in all).
+    if (result.sampleErrors.length < 5 || (firstOfItsCode && result.sampleErrors.length < 10))
+      result.sampleErrors.push(error instanceof Error ? `${error.name}: ${error.message}` : String(error));
   } finally {
     result.endedAt = performance.now();
   }

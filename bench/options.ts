@@ -5,7 +5,8 @@
  *   npm run bench -- --quick        short run (a minute or two)
  *   npm run bench -- --scale        1,000,000 finished transactions in the log: throughput and query plans
  *   npm run bench -- --profile      CPU profile of the coordinator under load (results not written to bench-results.json)
- *   npm run bench -- --only=a,c     only some scenarios (a, b, c, c0, sa, sb, sc, xa, xb, xc)
+ *   npm run bench -- --only=a,c     only some scenarios (a, b, c, c0, sa, sb, sc, xa, xb, xc, fa, fb, fh)
+ *   npm run bench -- --only=fa,fb   FMT through dtx against the same SQL without it; --only=fa,fh: FMT on 1,000 accounts against 1 hot account
  *   npm run bench -- --store=postgres   the coordinator's log on PostgreSQL (mysql, the default; postgres; embedded)
  *   npm run bench -- --only=c,c0 --store=all   c on every store, next to one c0, in one run
  *   npm run bench                   builds, then runs every process on plain node from the built JavaScript
@@ -14,7 +15,7 @@
  *   npm run bench -- --coordinator-log-level=warn
  *   npm run bench -- --coordinator-env=DTX_MYSQL_POOL_MAX=8 --coordinator-node-args="--max-semi-space-size=8"
  *
- * `--store` picks the log of every scenario with a coordinator (a, c, sa, sc, xa, xc); the
+ * `--store` picks the log of every scenario with a coordinator (a, c, sa, sc, xa, xc, fa, fh); the
  * floors have none, and the banks stay on MariaDB whatever the store. `mysql`: a database on the
  * private MariaDB, BullMQ on Redis (as before the option existed). `postgres`: a database on a
  * private PostgreSQL provisioned for the run, BullMQ on Redis. `embedded`: PGlite in the
@@ -44,10 +45,33 @@ import { HEADLINE_FRACTION, type SweepOptions } from './scenario.ts';
  * b, c (coordinator only) and its floor c0, all TCC; then the same transfer as
  * a two-step saga: sa (dtx), its floor sb, and sc (coordinator only); then
  * as a two-branch XA transaction: xa (dtx), its floor xb, and xc
- * (coordinator only). See docs/performance.md and workloads.ts.
+ * (coordinator only); then as a two-branch FMT transaction: fa (dtx) and its
+ * floor fb (the same SQL, each bank's in a local transaction of its own, no
+ * dtx); and fh, fa on one hot account (OPT_IN_SCENARIOS). See
+ * docs/performance.md and workloads.ts.
  */
-export const SCENARIOS = ['a', 'b', 'c', 'c0', 'sa', 'sb', 'sc', 'xa', 'xb', 'xc'] as const;
+export const SCENARIOS = ['a', 'b', 'c', 'c0', 'sa', 'sb', 'sc', 'xa', 'xb', 'xc', 'fa', 'fb', 'fh'] as const;
 export type ScenarioName = (typeof SCENARIOS)[number];
+
+/**
+ * Scenarios run only when named with --only: fh measures contention (every
+ * transfer waits for the one before on the same rows), not a mode's cost,
+ * and would lengthen every full run by a sweep of its own.
+ */
+export const OPT_IN_SCENARIOS: readonly ScenarioName[] = ['fh'];
+
+/** What a run without --only measures: every scenario but the opt-in ones, in order. */
+export const DEFAULT_SCENARIOS: readonly ScenarioName[] = SCENARIOS.filter((s) => !OPT_IN_SCENARIOS.includes(s));
+
+/** The FMT scenarios: their banks are bench/fmt-bank.ts, not the example's (system.ts). */
+const FMT_SCENARIOS: readonly ScenarioName[] = ['fa', 'fb', 'fh'];
+
+export function isFmtScenario(scenario: ScenarioName): boolean {
+  return FMT_SCENARIOS.includes(scenario);
+}
+
+/** Accounts per bank the transfers of fh pick from (the banks hold accountsPerBank, as in fa): one, so every transfer takes the same two rows. */
+export const HOT_ACCOUNTS = 1;
 
 function isScenarioName(name: string): name is ScenarioName {
   return (SCENARIOS as readonly string[]).includes(name);
@@ -58,7 +82,7 @@ export const LOG_STORES = ['mysql', 'postgres', 'embedded'] as const;
 export type LogStore = (typeof LOG_STORES)[number];
 
 /** The scenarios that run a coordinator, and so a log: the others are floors. */
-const COORDINATOR_SCENARIOS: readonly ScenarioName[] = ['a', 'c', 'sa', 'sc', 'xa', 'xc'];
+const COORDINATOR_SCENARIOS: readonly ScenarioName[] = ['a', 'c', 'sa', 'sc', 'xa', 'xc', 'fa', 'fh'];
 
 export function hasCoordinator(scenario: ScenarioName): boolean {
   return COORDINATOR_SCENARIOS.includes(scenario);
@@ -105,8 +129,17 @@ export interface BenchOptions extends SweepOptions {
   /** The systems measured: `scenarios` on `stores` (see benchRuns). */
   runs: BenchRun[];
   runtime: Runtime;
-  /** Accounts per bank; transfers pick two at random, so contention stays low. */
+  /** Accounts per bank; transfers pick two at random, so contention stays low (fh: from the first HOT_ACCOUNTS only). */
   accountsPerBank: number;
+  /** fmt.lockWaitMs of the FMT banks (`--fmt-lock-wait-ms`); null: the SDK's default. */
+  fmtLockWaitMs: number | null;
+  /**
+   * How fa and fh run their two executes (`--fmt-executes`): `ordered` (the default), bank A's then
+   * bank B's, one order for every transfer, as xa prepares: a branch holds its rows' global locks
+   * until the decision, and two transfers that took one bank's row each would otherwise wait for
+   * each other until the lock wait ends both; or `all`, both at once (tx.executeAll).
+   */
+  fmtExecutes: 'all' | 'ordered';
   coordinatorLogLevel: string;
   /** How the banks' handlers reach their local transaction (a and b): knex transactions (default) or plain SQL. */
   bankHandlers: 'knex' | 'sql';
@@ -133,7 +166,11 @@ export const BENCH_CLI = defineCli({
     quick: { type: 'boolean', description: 'a short run (a minute or two)' },
     scale: { type: 'boolean', description: 'fill the log with finished transactions: throughput and query plans' },
     profile: { type: 'boolean', description: 'CPU profile of the coordinator under load (results not written to bench-results.json)' },
-    only: { type: 'string', valueName: 'LIST', description: `only these scenarios, comma-separated (${SCENARIOS.join(', ')})` },
+    only: {
+      type: 'string',
+      valueName: 'LIST',
+      description: `only these scenarios, comma-separated (${SCENARIOS.join(', ')}; ${OPT_IN_SCENARIOS.join(', ')} only when named)`,
+    },
     store: {
       type: 'string',
       valueName: 'STORES',
@@ -154,6 +191,18 @@ export const BENCH_CLI = defineCli({
     'step-ms': { type: 'integer', min: 1, description: 'length of one closed-loop step' },
     concurrency: { type: 'string', valueName: 'LIST', description: 'the concurrency levels of the sweep, e.g. 4,16,64' },
     'scale-rows': { type: 'integer', min: 1, default: 1_000_000, description: 'finished transactions written by --scale' },
+    'fmt-executes': {
+      type: 'string',
+      choices: ['ordered', 'all'],
+      default: 'ordered',
+      description: "fa's and fh's two executes: bank A's then bank B's (ordered), or both at once (all: tx.executeAll)",
+    },
+    'fmt-lock-wait-ms': {
+      type: 'integer',
+      min: 1,
+      valueName: 'MS',
+      description: "the FMT banks' fmt.lockWaitMs: how long an execute waits for a row another transaction holds (default: the SDK's, 2000)",
+    },
   },
 });
 
@@ -168,7 +217,7 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
   }
   const quick = values.quick;
   const profile = values.profile;
-  const scenarios = (values.only ?? SCENARIOS.join(',')).split(',').map((s) => s.trim());
+  const scenarios = (values.only ?? DEFAULT_SCENARIOS.join(',')).split(',').map((s) => s.trim());
   for (const s of scenarios) if (!isScenarioName(s)) throw new BenchUsageError(`--only takes ${SCENARIOS.join(', ')}, got ${s}`);
   const concurrencies =
     values.concurrency !== undefined
@@ -188,7 +237,9 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
   }
   const chosen = [...new Set(scenarios.filter(isScenarioName))];
   if (mode === 'standard' && stores.join(',') !== 'mysql' && !chosen.some(hasCoordinator)) {
-    throw new BenchUsageError(`--store chooses the coordinator's log, and --only=${chosen.join(',')} runs no coordinator (a, c, sa, sc, xa or xc do)`);
+    throw new BenchUsageError(
+      `--store chooses the coordinator's log, and --only=${chosen.join(',')} runs no coordinator (${COORDINATOR_SCENARIOS.join(', ')} do)`,
+    );
   }
 
   const coordinatorEnv: Record<string, string> = {};
@@ -218,6 +269,8 @@ export function parseBenchOptions(argv: readonly string[]): BenchOptions {
     fixedFractions: quick ? [HEADLINE_FRACTION] : [HEADLINE_FRACTION, 0.25],
     leadInMs: quick ? 1_000 : 3_000,
     accountsPerBank: 1_000,
+    fmtLockWaitMs: values['fmt-lock-wait-ms'] ?? null,
+    fmtExecutes: values['fmt-executes'] as BenchOptions['fmtExecutes'],
     coordinatorLogLevel: values['coordinator-log-level'],
     bankHandlers: values['bank-handlers'] as BenchOptions['bankHandlers'],
     coordinatorNodeArgs,

@@ -60,11 +60,12 @@ export class PostgresProbe {
     return rows[0]?.n ?? 0;
   }
 
-  /** Terminal transactions of the log in `database` begun at or after `since` (epoch ms). */
-  async terminalSince(database: string, since: number): Promise<number> {
+  /** Terminal transactions of the log in `database` begun at or after `since` (epoch ms); with `committedOnly`, the committed ones alone. */
+  async terminalSince(database: string, since: number, committedOnly = false): Promise<number> {
+    const statuses = committedOnly ? ['committed'] : ['committed', 'rolled-back'];
     const { rows } = await (
       await this.#log(database)
-    ).query<{ n: number }>("SELECT count(*)::int AS n FROM dtx_global WHERE status IN ('committed', 'rolled-back') AND created_at >= $1::bigint", [since]);
+    ).query<{ n: number }>('SELECT count(*)::int AS n FROM dtx_global WHERE status = ANY($2::text[]) AND created_at >= $1::bigint', [since, statuses]);
     return rows[0]?.n ?? 0;
   }
 

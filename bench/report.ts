@@ -2,12 +2,19 @@
  * From measurements to bench-results.json and the printed tables. Pure:
  * no I/O here.
  */
+import { phaseRows, sortPhases, type PhaseRow, type PhaseTotals } from './fmt-phases.ts';
 import type { MachineInfo } from './machine.ts';
 import { rowReads } from './mysql-probe.ts';
 import { scenarioOfRun, type BenchOptions, type LogStore, type ScenarioName } from './options.ts';
 import { coresBusy, fractionName, type ScenarioMeasurements, type StepResult } from './scenario.ts';
 
 export const TARGETS = { ratio: 0.6, emptyTps: 1000, p99Ms: 25, coordinatorRssMb: 200 } as const;
+
+/** FMT's target: fa/fb, its transfer through dtx over the same SQL without it, like a/b. */
+export const FMT_TARGETS = { ratio: 0.6 } as const;
+
+/** The code an FMT execute is refused with when a row stays held by another transaction past the bank's lock wait. */
+export const FMT_LOCK_CONFLICT = 'FMT_LOCK_CONFLICT';
 
 /**
  * The saga ratio to beat: DTM's published saga figures, its two-step saga
@@ -62,6 +69,14 @@ export interface ScenarioReport {
   foreignCoresAtPeak: number;
   foreignCoresAtFixed: number;
   errors: number;
+  /** The errors by code (load.ts errorCode), over every step like `errors`. */
+  errorsByCode: Record<string, number>;
+  /** Transactions started over every step (those that succeeded and those that failed). */
+  started: number;
+  /** FMT banks only: their phase totals during the half-peak step, and the transactions it counted; null otherwise. */
+  phasesAtHalfPeak: { phases: PhaseTotals; transactions: number } | null;
+  /** The same during the peak step (fh: how often an execute asked for a held row again). */
+  phasesAtPeak: { phases: PhaseTotals; transactions: number } | null;
   /** The fixed-rate step at half of the peak (the headline latency), with what the machine spent to carry it. */
   halfPeak: FixedRateLatency;
   /** Every fixed-rate step. */
@@ -129,10 +144,20 @@ export function scenarioReport(m: ScenarioMeasurements, cores: number, store: Lo
     peakStepSeconds: peak.wallMs / 1000,
     peakRssMb: m.peakRssMb,
     errors: m.steps.reduce((n, s) => n + s.errors, 0),
+    errorsByCode: sumCounts(m.steps.map((s) => s.errorCodes ?? {})),
+    started: m.steps.reduce((n, s) => n + s.succeeded + s.errors, 0),
+    phasesAtHalfPeak: m.fixed.phases ? { phases: m.fixed.phases, transactions: m.fixed.terminal } : null,
+    phasesAtPeak: m.peak.phases ? { phases: m.peak.phases, transactions: m.peak.terminal } : null,
     halfPeak: fixedRateLatency(m.fixed),
     latency: m.latencySteps.map(fixedRateLatency),
     steps: m.steps,
   };
+}
+
+function sumCounts(all: readonly Record<string, number>[]): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const counts of all) for (const [key, n] of Object.entries(counts)) out[key] = (out[key] ?? 0) + n;
+  return out;
 }
 
 /** The figures of one set of runs (a system and its floor each at most once): the headline, or one store's (`by_store`). */
@@ -161,6 +186,16 @@ export interface HeadlineFigures {
   xa_ratio: number | null;
   /** xc's peak: a two-branch XA transaction on the empty participant. */
   xa_empty_tps: number | null;
+  /** fa's peak: the transfer as a two-branch FMT transaction through dtx (committed transfers only). */
+  fmt_tps: number | null;
+  /** fb's peak: fa's UPDATEs without dtx, each bank's in a local transaction of its own. */
+  fmt_floor_tps: number | null;
+  /** fa/fb, against FMT_TARGETS.ratio. */
+  fmt_ratio: number | null;
+  /** fh's peak: fa on one hot account per bank (committed transfers only). */
+  fmt_hot_tps: number | null;
+  /** fh/fa: what one hot row leaves of fa's throughput. */
+  fmt_hot_ratio: number | null;
   p50_ms: number | null;
   p99_ms: number | null;
   coordinator_commits_per_tx: number | null;
@@ -223,7 +258,7 @@ function modeFigures(
 
 /** The figures of one set of runs, keyed by scenario: those of the first store (the headline), or of one store (by_store). */
 export function headlineFigures(reports: Partial<Record<ScenarioName, ScenarioReport>>): HeadlineFigures {
-  const { a, b, c, c0, sa, sb, sc, xa, xb, xc } = reports;
+  const { a, b, c, c0, sa, sb, sc, xa, xb, xc, fa, fb, fh } = reports;
   // (c) is the isolated measure: only the coordinator talks to MySQL there.
   // In (a) the banks commit too; their share is known from (b).
   const bankCommitsPerTx = b ? b.commitsPerTx : null;
@@ -244,6 +279,11 @@ export function headlineFigures(reports: Partial<Record<ScenarioName, ScenarioRe
     xa_floor_tps: round(xb?.peakTps, 1),
     xa_ratio: peakRatio(xa, xb),
     xa_empty_tps: round(xc?.peakTps, 1),
+    fmt_tps: round(fa?.peakTps, 1),
+    fmt_floor_tps: round(fb?.peakTps, 1),
+    fmt_ratio: peakRatio(fa, fb),
+    fmt_hot_tps: round(fh?.peakTps, 1),
+    fmt_hot_ratio: peakRatio(fh, fa),
     p50_ms: round(a?.p50Ms),
     p99_ms: round(a?.p99Ms),
     coordinator_commits_per_tx: round(c ? c.commitsPerTx : coordinatorCommitsInA),
@@ -273,9 +313,68 @@ export function headlineFigures(reports: Partial<Record<ScenarioName, ScenarioRe
     ...modeFigures('saga', 'sa', sa, sb, sc),
     saga_reference: { ...SAGA_REFERENCE, beaten: beatsSagaReference(peakRatio(sa, sb)) },
     ...modeFigures('xa', 'xa', xa, xb, xc),
+    ...fmtFigures(fa, fb, fh),
     // Where the log is on PostgreSQL: how much it wrote per transaction (server-wide WAL), c alone on that server.
     coordinator_log_wal_bytes_per_tx: round(c?.walBytesPerTx, 0),
   };
+}
+
+/**
+ * FMT's secondary figures: fa's and fb's as modeFigures gives them (no
+ * coordinator-only run: `fmt_empty_…` and `fmt_coordinator_commits_per_tx`
+ * are null), the coordinator's commits in fa (fa's minus twice fb's: an FMT
+ * bank commits an execute and then a commit where fb's commits its UPDATE
+ * once), the target, fa/fb at each concurrency, and fh: its latency, what
+ * its transfers failed with (lock conflicts above all), and where a
+ * transfer's time went in the banks of fa, fb and fh.
+ */
+function fmtFigures(fa: ScenarioReport | undefined, fb: ScenarioReport | undefined, fh: ScenarioReport | undefined): Record<string, unknown> {
+  const ratio = peakRatio(fa, fb);
+  const phases = (at: ScenarioReport['phasesAtPeak'] | undefined) =>
+    at
+      ? phaseRows(at.phases, at.transactions).map((row) => ({
+          phase: row.phase,
+          calls_per_tx: round(row.callsPerTx, 2),
+          mean_ms: round(row.meanMs, 3),
+          ms_per_tx: round(row.msPerTx, 3),
+        }))
+      : null;
+  return {
+    ...modeFigures('fmt', 'fa', fa, fb, undefined),
+    fmt_coordinator_commits_per_tx_in_fa: round(fa && fb ? fa.commitsPerTx - 2 * fb.commitsPerTx : null),
+    fmt_target: { ratio: `>= ${FMT_TARGETS.ratio}`, met: ratio === null ? null : ratio >= FMT_TARGETS.ratio },
+    fmt_ratio_by_concurrency: levelRatios(fa, fb),
+    fmt_hot_ratio_by_concurrency: levelRatios(fh, fa),
+    fmt_hot_p50_ms: round(fh?.p50Ms),
+    fmt_hot_p99_ms: round(fh?.p99Ms),
+    fmt_hot_started: fh ? fh.started : null,
+    fmt_hot_errors: fh ? fh.errors : null,
+    fmt_hot_lock_conflicts: fh ? (fh.errorsByCode[FMT_LOCK_CONFLICT] ?? 0) : null,
+    fmt_lock_conflicts: fa ? (fa.errorsByCode[FMT_LOCK_CONFLICT] ?? 0) : null,
+    fmt_phases_at_half_peak: phases(fa?.phasesAtHalfPeak),
+    fmt_phases_at_peak: phases(fa?.phasesAtPeak),
+    fmt_floor_phases_at_half_peak: phases(fb?.phasesAtHalfPeak),
+    fmt_hot_phases_at_half_peak: phases(fh?.phasesAtHalfPeak),
+    fmt_hot_phases_at_peak: phases(fh?.phasesAtPeak),
+  };
+}
+
+/**
+ * A system's closed-loop tx/s over its floor's at each concurrency both
+ * measured, keyed by concurrency, to 3 digits (null where the floor carried
+ * nothing); {} without either.
+ */
+export function levelRatios(system: ScenarioReport | undefined, floor: ScenarioReport | undefined): Record<string, number | null> {
+  if (!system || !floor) return {};
+  const closed = (r: ScenarioReport) => new Map(r.steps.filter((s) => s.kind === 'closed').map((s) => [s.concurrency, s.tps]));
+  const floorTps = closed(floor);
+  const out: Record<string, number | null> = {};
+  for (const [concurrency, tps] of closed(system)) {
+    const under = floorTps.get(concurrency);
+    if (concurrency === null || under === undefined) continue;
+    out[String(concurrency)] = under > 0 ? round(tps / under, 3) : null;
+  }
+  return out;
 }
 
 /** What by_store keeps of each store's figures: those that depend on the coordinator. */
@@ -302,6 +401,10 @@ const STORE_FIGURES = [
   'xa_tps',
   'xa_ratio',
   'xa_empty_tps',
+  'fmt_tps',
+  'fmt_ratio',
+  'fmt_hot_tps',
+  'fmt_hot_ratio',
 ] as const;
 
 /**
@@ -346,6 +449,8 @@ export function buildResults(
       leadInMs: options.leadInMs,
       coordinatorLogLevel: options.coordinatorLogLevel,
       bankHandlers: options.bankHandlers,
+      fmtExecutes: options.fmtExecutes,
+      fmtLockWaitMs: options.fmtLockWaitMs,
       coordinatorNodeArgs: options.coordinatorNodeArgs,
       coordinatorEnv: options.coordinatorEnv,
       stores: options.stores,
@@ -377,6 +482,9 @@ const DESCRIPTIONS: Record<ScenarioName, string> = {
   xa: 'dtx XA transfer',
   xb: 'XA direct (floor of xa)',
   xc: 'XA, coordinator only',
+  fa: 'dtx FMT transfer',
+  fb: 'FMT SQL direct (floor of fa)',
+  fh: 'dtx FMT, 1 hot account',
 };
 
 /** A run's row title: its id, then what its scenario is (`c@postgres coordinator only`). */
@@ -491,6 +599,7 @@ export function formatTables(results: BenchResults, reports: Readonly<Record<str
     `coordinator commits/tx ${fmt(results.coordinator_commits_per_tx, 2)} (c, isolated); in a: ${fmt(results['coordinator_commits_per_tx_in_a'] as number | null, 2)} (a minus b's bank commits)`,
     ...sagaSummary(results),
     ...xaSummary(results),
+    ...fmtSummary(results),
   ];
   return [
     main,
@@ -509,6 +618,9 @@ export function formatTables(results: BenchResults, reports: Readonly<Record<str
     rss,
     '',
     storeTable(results),
+    '',
+    ratioTable(reports),
+    ...fmtPhaseTables(reports),
     '',
     ...summary,
   ].join('\n');
@@ -538,6 +650,59 @@ function storeTable(results: BenchResults): string {
   );
 }
 
+/** Each system over its floor (and fh over fa) at every concurrency of the closed-loop sweep, for the first store's runs. */
+const RATIO_PAIRS: readonly (readonly [ScenarioName, ScenarioName])[] = [
+  ['a', 'b'],
+  ['c', 'c0'],
+  ['sa', 'sb'],
+  ['xa', 'xb'],
+  ['fa', 'fb'],
+  ['fh', 'fa'],
+];
+
+function ratioTable(reports: Readonly<Record<string, ScenarioReport>>): string {
+  const runs = runsOn(reports);
+  const pairs = RATIO_PAIRS.flatMap(([system, floor]) => {
+    const ratios = levelRatios(runs[system], runs[floor]);
+    return Object.keys(ratios).length > 0 ? [{ name: `${system}/${floor}`, ratios }] : [];
+  });
+  if (pairs.length === 0) return 'closed-loop tx/s ratio at each concurrency: no system next to its floor in this run';
+  const levels = [...new Set(pairs.flatMap((p) => Object.keys(p.ratios)))].sort((x, y) => Number(x) - Number(y));
+  return table(
+    ['closed-loop tx/s ratio', ...levels.map((level) => `conc. ${level}`)],
+    pairs.map((p) => [p.name, ...levels.map((level) => fmt(p.ratios[level], 3))]),
+  );
+}
+
+/** The FMT runs' phase tables (fa, fb, fh): where a transfer's time went in the banks, at half of the peak and at the peak. */
+function fmtPhaseTables(reports: Readonly<Record<string, ScenarioReport>>): string[] {
+  const out = Object.entries(reports).flatMap(([id, report]) => {
+    const rowsOf = (at: ScenarioReport['phasesAtPeak']): PhaseRow[] => (at ? phaseRows(at.phases, at.transactions) : []);
+    const half = rowsOf(report.phasesAtHalfPeak);
+    const peak = rowsOf(report.phasesAtPeak);
+    const names = sortPhases([...new Set([...half, ...peak].map((row) => row.phase))]);
+    if (names.length === 0) return [];
+    const cells = (rows: PhaseRow[], phase: string) => {
+      const row = rows.find((r) => r.phase === phase);
+      return [fmt(row?.callsPerTx, 2), fmt(row?.meanMs, 2), fmt(row?.msPerTx, 2)];
+    };
+    return [
+      '',
+      table(
+        [`${id}: FMT banks' wall time per transfer`, 'half peak: calls/tx', 'mean ms', 'ms/tx', 'peak: calls/tx', 'mean ms', 'ms/tx'],
+        names.map((phase) => [phase, ...cells(half, phase), ...cells(peak, phase)]),
+      ),
+    ];
+  });
+  return out.length === 0
+    ? []
+    : [
+        ...out,
+        "both banks summed; wall time, waits included. A request's time holds the phases under it (the handler's: the images' and the update's); a lock request asked",
+        'again for a held row counts again; "rest of the request": what its timed phases leave (HTTP, signature checks, JavaScript, waiting for a connection).',
+      ];
+}
+
 /** The saga lines of the summary: sa/sb next to the reference ratio it has to beat. */
 function sagaSummary(results: BenchResults): string[] {
   const r = SAGA_REFERENCE;
@@ -560,5 +725,22 @@ function xaSummary(results: BenchResults): string[] {
     `xa/xb by CPU cost  ${figure('xa_cpu_bound_ratio', 3)}`,
     `xa tx/s ${fmt(results.xa_tps, 0)}, xb ${fmt(results.xa_floor_tps, 0)}, xc ${fmt(results.xa_empty_tps, 0)} (XA, coordinator only; c: ${fmt(results.empty_tps, 0)})`,
     `XA coordinator commits/tx ${figure('xa_coordinator_commits_per_tx', 2)} (xc, isolated); in xa: ${figure('xa_coordinator_commits_per_tx_in_xa', 2)} (xa minus xb's bank commits)`,
+  ];
+}
+
+/** The FMT lines of the summary: fa/fb against its target, fh/fa and fh's failures. */
+function fmtSummary(results: BenchResults): string[] {
+  const figure = (key: string, digits: number) => fmt(results[key] as number | null, digits);
+  const target = results['fmt_target'] as { ratio: string; met: boolean | null };
+  const check = target.met === null ? 'n/a' : target.met ? 'met' : 'NOT met';
+  const started = results['fmt_hot_started'] as number | null;
+  const conflicts = results['fmt_hot_lock_conflicts'] as number | null;
+  const share = started && conflicts !== null ? ` (${((100 * conflicts) / started).toFixed(1)} % of ${started} started)` : '';
+  return [
+    `fa/fb FMT ratio    ${fmt(results.fmt_ratio, 3)}   (target ${target.ratio}: ${check}; fb: the same UPDATEs, each bank's in a local transaction, no dtx)`,
+    `fa/fb by CPU cost  ${figure('fmt_cpu_bound_ratio', 3)}`,
+    `fa tx/s ${fmt(results.fmt_tps, 0)}, fb ${fmt(results.fmt_floor_tps, 0)}; FMT coordinator commits/tx in fa: ${figure('fmt_coordinator_commits_per_tx_in_fa', 2)} (fa minus the banks' two per branch: twice fb's)`,
+    `fh/fa hot row      ${fmt(results.fmt_hot_ratio, 3)}   (fh: fa on 1 account per bank; committed transfers only)`,
+    `fh failed          ${figure('fmt_hot_errors', 0)} transfers, ${conflicts === null ? '-' : conflicts} of them ${FMT_LOCK_CONFLICT}${share}`,
   ];
 }

@@ -19,7 +19,18 @@ import { formatHopCost, measureHopCost } from './hop-cost.ts';
 import { machineInfo } from './machine.ts';
 import { MysqlProbe } from './mysql-probe.ts';
 import { exitWithUsageError, formatUsage } from '../scripts/cli-options.ts';
-import { BENCH_CLI, BenchUsageError, parseBenchOptions, type BenchOptions, type BenchRun, type LogStore, type ScenarioName } from './options.ts';
+import { sumPhases, type PhaseTotals } from './fmt-phases.ts';
+import {
+  BENCH_CLI,
+  BenchUsageError,
+  HOT_ACCOUNTS,
+  isFmtScenario,
+  parseBenchOptions,
+  type BenchOptions,
+  type BenchRun,
+  type LogStore,
+  type ScenarioName,
+} from './options.ts';
 import { PostgresProbe } from './postgres-probe.ts';
 import type { WatchedProcess } from './proc-stats.ts';
 import { formatProfileSummary, readProfile, summariseProfile } from './profile-summary.ts';
@@ -33,6 +44,8 @@ import {
   directSagaTransfer,
   directTransfer,
   directXaTransfer,
+  directFmtFloorTransfer,
+  dtxFmtTransfer,
   dtxSagaTransfer,
   dtxTransfer,
   dtxXaTransfer,
@@ -76,6 +89,7 @@ if (options.profile) {
 const started = Date.now();
 log(
   `dtx bench: ${options.mode}${options.quick ? ' (quick)' : ''}, runtime ${options.runtime}, log store ${options.stores.join(', ')}, bank handlers ${options.bankHandlers}, coordinator log level ${options.coordinatorLogLevel}` +
+    `${options.runs.some((run) => isFmtScenario(run.scenario)) ? `, FMT executes ${options.fmtExecutes}, FMT lock wait ${options.fmtLockWaitMs ?? 'default'}` : ''}` +
     `${options.coordinatorNodeArgs.length ? `, coordinator node flags ${options.coordinatorNodeArgs.join(' ')}` : ''}` +
     `${Object.keys(options.coordinatorEnv).length ? `, coordinator env ${JSON.stringify(options.coordinatorEnv)}` : ''}${options.profile ? ', PROFILED' : ''}`,
 );
@@ -130,6 +144,9 @@ async function launch(
     initialBalance: INITIAL_BALANCE,
     coordinatorLogLevel: options.coordinatorLogLevel,
     bankHandlers: options.bankHandlers,
+    fmtLockWaitMs: options.fmtLockWaitMs,
+    // The FMT banks are profiled too: where an execute's CPU goes (statement analysis, images, the lock request).
+    ...(options.profile && isFmtScenario(scenario) ? { participantNodeArgs: ['--cpu-prof', `--cpu-prof-dir=${join(PROFILE_DIR, `fmt-banks-${label}`)}`] } : {}),
     coordinatorNodeArgs: [
       ...options.coordinatorNodeArgs,
       // One profile per thread (the main thread, and tsx's module-loader thread) lands in this folder.
@@ -154,6 +171,9 @@ const TITLES: Record<ScenarioName, string> = {
   xa: '[xa XA dtx]',
   xb: '[xb XA floor]',
   xc: '[xc XA coordinator only]',
+  fa: '[fa FMT dtx]',
+  fb: '[fb FMT floor]',
+  fh: '[fh FMT dtx, 1 hot account]',
 };
 
 /** A run's title in the progress lines: the scenario's, and the store of its log. */
@@ -176,7 +196,9 @@ async function startScenario(run: BenchRun): Promise<Running> {
     ? new DtxClient({ apiToken: benchApiToken(SECRET), coordinatorUrl: system.coordinator.url, initiatorKey: benchKeys(SECRET).initiatorKey })
     : null;
   const direct = !system.coordinator ? new DirectCaller(benchKeys(SECRET)) : null;
-  const bankTarget = (): TransferTarget => ({ bankA: system.banks!.a, bankB: system.banks!.b, accounts, random: Math.random });
+  // fh's transfers all take the first account of each bank; every other scenario's pick two of them all at random.
+  const targetAccounts = scenario === 'fh' ? accounts.slice(0, HOT_ACCOUNTS) : accounts;
+  const bankTarget = (): TransferTarget => ({ bankA: system.banks!.a, bankB: system.banks!.b, accounts: targetAccounts, random: Math.random });
   const workOf: Record<ScenarioName, () => Work> = {
     a: () => dtxTransfer(client!, bankTarget()),
     b: () => directTransfer(direct!, bankTarget()),
@@ -188,14 +210,41 @@ async function startScenario(run: BenchRun): Promise<Running> {
     xa: () => dtxXaTransfer(client!, bankTarget()),
     xb: () => directXaTransfer(direct!, bankTarget()),
     xc: () => emptyXa(client!, system.emptyParticipantUrl!),
+    fa: () => dtxFmtTransfer(client!, bankTarget(), options.fmtExecutes),
+    fb: () => directFmtFloorTransfer(direct!, bankTarget()),
+    fh: () => dtxFmtTransfer(client!, bankTarget(), options.fmtExecutes),
   };
   const work = workOf[scenario]();
+  const fmt = isFmtScenario(scenario);
   return {
     system,
     client,
     direct,
-    ctx: { work, probe, redis, coordinatorLog: system.coordinator?.log ?? null, processes: watched(system), log },
+    ctx: {
+      work,
+      probe,
+      redis,
+      coordinatorLog: system.coordinator?.log ?? null,
+      processes: watched(system),
+      log,
+      // A transfer refused for a lock conflict is rolled back: terminal, but no transfer (fb counts its successes too).
+      ...(fmt ? { committedOnly: true, phases: () => fmtBankPhases(system) } : {}),
+    },
   };
+}
+
+/** The FMT banks' phase totals so far (bench/fmt-bank.ts), both banks summed. */
+async function fmtBankPhases(system: BenchSystem): Promise<PhaseTotals> {
+  const banks = [system.banks!.a, system.banks!.b];
+  const all = await Promise.all(
+    banks.map(async (resourceUrl) => {
+      const url = `${new URL(resourceUrl).origin}/bench/phases`;
+      const response = await fetch(url);
+      if (!response.ok) throw new Error(`GET ${url} answered HTTP ${response.status}`);
+      return ((await response.json()) as { phases: PhaseTotals }).phases;
+    }),
+  );
+  return sumPhases(all);
 }
 
 async function stopScenario(running: Running): Promise<void> {

@@ -8,6 +8,7 @@ import { performance } from 'node:perf_hooks';
 import type { Redis } from 'ioredis';
 import { waitFor } from '../tools/wait.ts';
 import type { CoordinatorLogReader } from './coordinator-log.ts';
+import { phaseDelta, type PhaseTotals } from './fmt-phases.ts';
 import { closedLoop, fixedRate, summariseLatency, type LatencySummary, type LoadResult, type Work } from './load.ts';
 import { statusDelta, type MysqlProbe, type ServerStatus } from './mysql-probe.ts';
 import type { PostgresWriteCounters } from './postgres-probe.ts';
@@ -20,10 +21,14 @@ export interface StepResult {
   rate: number | null;
   /** A fixed-rate step's rate as a share of the scenario's peak (0.5 = half of peak). */
   fractionOfPeak: number | null;
-  /** Terminal transactions (coordinator's log for a/c; succeeded calls for b). */
+  /** Terminal transactions (coordinator's log for a/c — committed ones only for fa, fh; succeeded calls for b). */
   terminal: number;
   succeeded: number;
   errors: number;
+  /** The errors by code (load.ts errorCode); absent in results written before it existed. */
+  errorCodes?: Record<string, number>;
+  /** Time spent per phase in the FMT banks during the step (fmt-bank.ts), summed over both banks; absent for other scenarios. */
+  phases?: PhaseTotals;
   skipped: number;
   sampleErrors: string[];
   /** Load time + drain time. */
@@ -52,6 +57,13 @@ export interface ScenarioContext {
   redis: Redis;
   /** The coordinator's log, for the drain, the terminal count and its server's writes; null without a coordinator (b, c0, …). */
   coordinatorLog: CoordinatorLogReader | null;
+  /**
+   * Count only committed transactions as the step's throughput, not rolled-back ones (fa, fh: a transfer
+   * refused for a lock conflict is rolled back, terminal but no transfer); default false.
+   */
+  committedOnly?: boolean;
+  /** The phase totals of the system's FMT banks so far (fmt-bank.ts GET /bench/phases), read around each step; absent for other systems. */
+  phases?: () => Promise<PhaseTotals>;
   processes: () => WatchedProcess[];
   log: (line: string) => void;
 }
@@ -118,7 +130,8 @@ export async function measureStep(
   setting: { concurrency: number | null; rate: number | null; fractionOfPeak?: number },
 ): Promise<StepResult> {
   const log = ctx.coordinatorLog;
-  const countTerminal = log ? await log.startCount() : null;
+  const countTerminal = log ? await log.startCount(ctx.committedOnly ?? false) : null;
+  const phasesBefore = ctx.phases ? await ctx.phases() : null;
   const procBefore = snapshot(ctx.processes());
   const machineBefore = sampleMachine();
   const statusBefore = await ctx.probe.status();
@@ -142,6 +155,7 @@ export async function measureStep(
   const wallMs = (log ? end : result.endedAt) - result.startedAt;
 
   const statusAfter = await ctx.probe.status();
+  const phasesAfter = ctx.phases ? await ctx.phases() : null;
   const writesAfter = log?.writeCounters ? await log.writeCounters() : null;
   const redisAfter = await redisCommands(ctx.redis);
   const usage = usageBetween(procBefore, snapshot(ctx.processes()));
@@ -157,6 +171,8 @@ export async function measureStep(
     terminal,
     succeeded: result.succeeded,
     errors: result.errors,
+    errorCodes: result.errorCodes,
+    ...(phasesBefore && phasesAfter ? { phases: phaseDelta(phasesBefore, phasesAfter) } : {}),
     skipped: result.skipped,
     sampleErrors: result.sampleErrors,
     wallMs,
@@ -192,11 +208,17 @@ export function fractionName(fraction: number | null): string {
   return fraction === null ? '-' : `${Math.round(fraction * 100)} % of peak`;
 }
 
+/** `FMT_LOCK_CONFLICT 4, TRY_FAILED 12; ` — the step's errors by code, when it has them. */
+function errorCodesText(s: StepResult): string {
+  const codes = Object.entries(s.errorCodes ?? {});
+  return codes.length === 0 ? '' : `${codes.map(([code, n]) => `${code} ${n}`).join(', ')}; `;
+}
+
 function describe(s: StepResult): string {
   return (
     `${s.kind === 'fixed' ? `rate ${s.rate}/s (${fractionName(s.fractionOfPeak)})` : `concurrency ${s.concurrency}`}: ${s.tps.toFixed(0)} tx/s, ` +
     `p50 ${s.latencyMs.p50.toFixed(1)} ms, p99 ${s.latencyMs.p99.toFixed(1)} ms, ${coresBusy(s).toFixed(2)} cores busy` +
-    `${s.errors ? `, ${s.errors} errors (${s.sampleErrors[0]})` : ''}${s.skipped ? `, ${s.skipped} skipped` : ''}` +
+    `${s.errors ? `, ${s.errors} errors (${errorCodesText(s)}${s.sampleErrors[0]})` : ''}${s.skipped ? `, ${s.skipped} skipped` : ''}` +
     `${s.drainMs > 50 ? `, drain ${s.drainMs.toFixed(0)} ms` : ''}` +
     `${s.foreignCores > 0.1 ? ` [machine not idle: ${s.foreignCores.toFixed(2)} cores used by other processes]` : ''}`
   );

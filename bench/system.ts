@@ -6,6 +6,8 @@
  *   c0: empty participant (c's floor: the load generator calls it directly)
  *   sa, sb, sc: as a, b, c (the banks and the empty participant serve sagas too)
  *   xa, xb, xc: as a, b, c (and XA too)
+ *   fa, fh: coordinator + the FMT banks A and B (bench/fmt-bank.ts)
+ *   fb: the FMT banks A and B (their plain routes: no dtx)
  * The coordinator's log is on the store the system is given (options.ts, --store).
  */
 import { mkdir, rm } from 'node:fs/promises';
@@ -15,7 +17,7 @@ import { pickFreePort } from '../tools/free-port.ts';
 import { BenchProcess, logPath } from './bench-process.ts';
 import { metricsLogReader, mysqlLogReader, postgresLogReader, type CoordinatorLogReader } from './coordinator-log.ts';
 import type { MysqlProbe } from './mysql-probe.ts';
-import { hasCoordinator, type LogStore, type Runtime, type ScenarioName } from './options.ts';
+import { hasCoordinator, isFmtScenario, type LogStore, type Runtime, type ScenarioName } from './options.ts';
 import type { PostgresProbe } from './postgres-probe.ts';
 
 /** Which processes a scenario's system runs. */
@@ -28,7 +30,8 @@ export interface SystemParts {
 export function systemParts(scenario: ScenarioName): SystemParts {
   return {
     coordinator: hasCoordinator(scenario),
-    banks: scenario === 'a' || scenario === 'b' || scenario === 'sa' || scenario === 'sb' || scenario === 'xa' || scenario === 'xb',
+    // The FMT scenarios' banks are bench/fmt-bank.ts (startSystem), the others' the example's.
+    banks: ['a', 'b', 'sa', 'sb', 'xa', 'xb', 'fa', 'fb', 'fh'].includes(scenario),
     emptyParticipant: scenario === 'c' || scenario === 'c0' || scenario === 'sc' || scenario === 'xc',
   };
 }
@@ -70,8 +73,10 @@ export interface SystemOptions {
   coordinatorEnv?: Record<string, string>;
   /** Extra node flags for the banks and the empty participant (profiling, GC traces). */
   participantNodeArgs?: string[];
-  /** The banks' handler kind (BANK_HANDLERS): knex transactions or plain SQL. Default knex. */
+  /** The banks' handler kind (BANK_HANDLERS): knex transactions or plain SQL. Default knex. Not for the FMT banks (plain SQL on FMT's knex transaction). */
   bankHandlers?: 'knex' | 'sql';
+  /** The FMT banks' fmt.lockWaitMs; null or absent: the SDK's default. */
+  fmtLockWaitMs?: number | null;
   /** Where the coordinator keeps its log (default mysql, on the server of `mysqlUrl`); the banks stay on MySQL. */
   logStore?: LogStore;
   /** The PostgreSQL server of a `postgres` log. */
@@ -138,6 +143,10 @@ export async function startSystem(o: SystemOptions): Promise<BenchSystem> {
       for (const bank of ['a', 'b'] as const) {
         const port = await pickFreePort();
         urls[bank] = `http://127.0.0.1:${port}`;
+        if (isFmtScenario(o.scenario)) {
+          processes.push(fmtBank(o, label, bank, port, databaseUrl(o.mysqlUrl, dbs[bank])));
+          continue;
+        }
         processes.push(
           new BenchProcess({
             name: `bank-${bank}`,
@@ -200,8 +209,8 @@ export async function startSystem(o: SystemOptions): Promise<BenchSystem> {
           DTX_PORT: String(port),
           DTX_SECRET: benchKeys(o.secret).coordinatorKey,
           DTX_API_TOKENS: `${BENCH_CALLER}:${benchApiToken(o.secret)}`,
-          // The bench runs TCC, sagas and XA (no messages) at the banks and the empty participant.
-          DTX_API_SCOPES: `${BENCH_CALLER}=tcc,saga,xa@http://127.0.0.1:*/dtx/`,
+          // The bench runs TCC, sagas, XA and FMT (no messages) at the banks and the empty participant.
+          DTX_API_SCOPES: `${BENCH_CALLER}=tcc,saga,xa,fmt@http://127.0.0.1:*/dtx/`,
           DTX_PARTICIPANTS: 'http://127.0.0.1:*/dtx/',
           DTX_INSTANCE_ID: `bench-${label}`,
           DTX_LOG_LEVEL: o.coordinatorLogLevel,
@@ -219,6 +228,34 @@ export async function startSystem(o: SystemOptions): Promise<BenchSystem> {
     await system.removeLog().catch(() => undefined);
     throw error;
   }
+}
+
+/**
+ * One FMT bank (bench/fmt-bank.ts) on its fresh database: the accounts the system was given, each
+ * with the opening balance; its name in the global row locks is `bank-a` / `bank-b`.
+ */
+function fmtBank(o: SystemOptions, label: string, bank: 'a' | 'b', port: number, dbUrl: string): BenchProcess {
+  if (o.accounts.some((id, i) => id !== `acct-${i + 1}`)) {
+    throw new Error('the FMT banks open acct-1 … acct-N: give them accounts named so, in order');
+  }
+  return new BenchProcess({
+    name: `bank-${bank}`,
+    entry: 'bench/fmt-bank.ts',
+    healthUrl: `http://127.0.0.1:${port}/health`,
+    logFile: logPath(o.logDir, `${label}-bank-${bank}`),
+    runtime: o.runtime,
+    nodeArgs: o.participantNodeArgs ?? [],
+    env: {
+      FMT_BANK_NAME: `bank-${bank}`,
+      FMT_BANK_DB_URL: dbUrl,
+      FMT_BANK_PORT: String(port),
+      FMT_BANK_ACCOUNTS: String(o.accounts.length),
+      FMT_BANK_BALANCE: String(o.initialBalance),
+      ...(o.fmtLockWaitMs ? { FMT_LOCK_WAIT_MS: String(o.fmtLockWaitMs) } : {}),
+      DTX_COORDINATOR_KEY: benchKeys(o.secret).coordinatorKey,
+      DTX_INITIATOR_KEYS: `${BENCH_CALLER}=${benchKeys(o.secret).initiatorKey}`,
+    },
+  });
 }
 
 /** A coordinator's log, made fresh: the environment that points the coordinator at it, how to read it, how to remove it. */

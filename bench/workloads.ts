@@ -21,7 +21,23 @@
  *      submits; the coordinator commits both;
  *   xb. xa's floor: the same two prepares, then the same two commits, one
  *      after the other, called directly on the banks (signed), no coordinator;
- *   xc. a two-branch XA transaction on the participant that does no work.
+ *   xc. a two-branch XA transaction on the participant that does no work;
+ *   fa. the same transfer as a two-branch FMT transaction through dtx, on the
+ *      FMT banks (bench/fmt-bank.ts): the bench executes the debit in bank
+ *      A, then the credit in bank B (each execute registers its branch, then
+ *      the bank runs its UPDATE with the rows imaged, writes the undo record,
+ *      takes the rows' global locks and commits locally); then submit, and
+ *      the coordinator commits both (the undo records are dropped). Bank A
+ *      first, as xa prepares: one order for every transfer, since a branch
+ *      holds its rows' global locks until the decision (--fmt-executes=all:
+ *      both at once, tx.executeAll);
+ *   fb. fa's floor: the same UPDATEs with no dtx at all, each in a local
+ *      transaction of its own on its bank (POST /plain/debit, then
+ *      /plain/credit): the debit first, and the credit only once it
+ *      succeeded, as a correct client without a coordinator must (it cannot
+ *      undo a credit made beside a failed debit); unsigned, no barrier;
+ *   fh. fa on one hot account per bank: every transfer writes the same two
+ *      rows, so each waits for the previous one's global locks.
  */
 import { Agent, request } from 'undici';
 import { v7 as uuidv7 } from 'uuid';
@@ -55,6 +71,46 @@ export function dtxTransfer(client: DtxClient, target: TransferTarget): Work {
   };
 }
 
+/** The FMT banks' resources (bench/fmt-bank.ts) of one transfer: debit in bank A, credit in bank B. */
+function fmtLegs(target: TransferTarget): { url: string; payload: { account: string; amount: number } }[] {
+  const { from, to } = pickLegs(target);
+  return [
+    { url: `${target.bankA}/debit`, payload: { account: from, amount: 1 } },
+    { url: `${target.bankB}/credit`, payload: { account: to, amount: 1 } },
+  ];
+}
+
+/**
+ * (fa, fh) `ordered`: bank A's execute, then bank B's, one order for every transfer (as xa prepares);
+ * `all`: both branches registered in one call and executed concurrently (tx.executeAll), as a is tried.
+ * Succeeds when submit answers `committed`. An execute refused for a row held past the bank's lock wait
+ * throws TryRejectedError `FMT_LOCK_CONFLICT` (load.ts counts errors by code).
+ */
+export function dtxFmtTransfer(client: DtxClient, target: TransferTarget, executes: 'all' | 'ordered' = 'ordered'): Work {
+  return async () => {
+    const legs = fmtLegs(target);
+    const outcome = await client.fmt(async (tx) => {
+      if (executes === 'all') await tx.executeAll(legs);
+      else for (const leg of legs) await tx.execute(leg);
+    });
+    if (outcome.status !== 'committed') throw new Error(`FMT transaction ${outcome.gid} answered ${outcome.status}`);
+  };
+}
+
+/**
+ * (fb) The same UPDATEs without dtx: the debit in bank A's local transaction, then the credit in bank B's,
+ * on the FMT banks' plain routes (`<bank>/plain/<op>`, beside their `/dtx` participant).
+ */
+export function directFmtFloorTransfer(caller: DirectCaller, target: TransferTarget): Work {
+  return async () => {
+    for (const leg of fmtLegs(target)) {
+      const { origin, pathname } = new URL(leg.url);
+      const op = pathname.slice(pathname.lastIndexOf('/') + 1);
+      await caller.plain(`${origin}/plain/${op}`, leg.payload);
+    }
+  };
+}
+
 /** Who the floors' direct calls act for, and the key of each role they play. */
 export interface DirectKeys {
   /** The initiator's caller name, as the participants know it. */
@@ -66,7 +122,7 @@ export interface DirectKeys {
 }
 
 /**
- * Signed participant calls without a coordinator, for the floors (b, c0, sb, xb): each op signed as
+ * Signed participant calls without a coordinator, for the floors (b, c0, sb, xb; fb's are plain): each op signed as
  * its sender signs it. A try or a prepare also carries its branch's registration proof, which a
  * participant with a coordinator key demands: with no coordinator to register the branch and hand
  * it out, it is made here as the coordinator makes it (its key at the participant, the branch, the
@@ -89,6 +145,18 @@ export class DirectCaller {
     if (outcomeOfStatus(response.statusCode) !== 'success') {
       throw new Error(`${op} ${resourceUrl} answered HTTP ${response.statusCode}: ${text.slice(0, 200)}`);
     }
+  }
+
+  /** An unsigned JSON POST, as a client without dtx calls a service (fb); throws unless it answers 2xx. */
+  async plain(url: string, payload: unknown): Promise<void> {
+    const response = await request(url, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(payload),
+      dispatcher: this.#agent,
+    });
+    const text = await response.body.text();
+    if (response.statusCode < 200 || response.statusCode >= 300) throw new Error(`${url} answered HTTP ${response.statusCode}: ${text.slice(0, 200)}`);
   }
 
   close(): Promise<void> {

@@ -12,6 +12,7 @@ import { normaliseCallKeys, type CallKeys } from './call-keys.ts';
 import { ParticipantConfigError } from './errors.ts';
 import { assertResourceName, type Resource } from './resource.ts';
 import { DEFAULT_XA_GID_TABLE } from './xa/xa-tables.ts';
+import { DEFAULT_FMT_UNDO_TABLE } from './fmt/undo-log.ts';
 
 /** How {@link createParticipant} sets up one participant: its database, its resources and its key. */
 export interface ParticipantOptions {
@@ -69,10 +70,37 @@ export interface ParticipantOptions {
    * holds gives up after it). Default 5.
    */
   xaLockWaitSeconds?: number;
+  /** FMT resources (defineFmt): how their rows are keyed, undone and locked. Required when one is served. */
+  fmt?: FmtOptions;
   /** Where refused calls, handler failures and barrier retries are logged. Default: a pino logger on stdout. */
   logger?: Logger;
   /** Clock in epoch milliseconds, for signature freshness and barrier timestamps. Default `Date.now`. */
   now?: () => number;
+}
+
+/** How a participant runs its FMT resources. */
+export interface FmtOptions {
+  /**
+   * This database's name in the coordinator's global row locks: every participant writing the
+   * same database must give the same name, and different databases different names (e.g.
+   * `bank-a`). 1..128 characters.
+   */
+  resource: string;
+  /** The undo records' table (created by `migrate()`). Default `dtx_fmt_undo`. */
+  undoTable?: string;
+  /** How long an execute (or a locking read) waits for a row another global transaction holds, before it is refused with FMT_LOCK_CONFLICT. Default 2,000 ms. */
+  lockWaitMs?: number;
+  /** Rows one statement may change (its undo record's size); more is refused before it runs. Default 1,000. */
+  maxRowsPerStatement?: number;
+  /** Bound of one request to the coordinator (a lock). Default 5,000 ms. */
+  requestTimeoutMs?: number;
+  /**
+   * For {@link Participant.withGlobalLock} (local writes that respect global locks, outside any
+   * global transaction): the coordinator's URL and an API token of this service there.
+   */
+  coordinator?: { url: string; apiToken?: string | null };
+  /** How long committed branches' undo records wait to be deleted in one batch. Default 1,000 ms. */
+  undoFlushMs?: number;
 }
 
 /** The options as createParticipant runs on them. */
@@ -88,6 +116,8 @@ export interface NormalisedOptions {
   table: string;
   xaGidTable: string;
   xaLockWaitSeconds: number;
+  /** Set when FMT resources are served. */
+  fmt: (Required<Omit<FmtOptions, 'coordinator'>> & { coordinator: FmtOptions['coordinator'] | null }) | null;
   logger: Logger;
   now: () => number;
 }
@@ -124,7 +154,7 @@ export function normaliseParticipantOptions(options: ParticipantOptions): Normal
     coordinatorKey: options.coordinatorKey,
     initiatorKeys: options.initiatorKeys,
     insecureDevMode: options.insecureDevMode,
-    takesInitiatorCalls: [...resources.values()].some((resource) => resource.mode === 'tcc' || resource.mode === 'xa'),
+    takesInitiatorCalls: [...resources.values()].some((resource) => resource.mode === 'tcc' || resource.mode === 'xa' || resource.mode === 'fmt'),
   });
   let publicTarget: NormalisedOptions['publicTarget'] = null;
   if (options.publicUrl !== undefined) {
@@ -156,7 +186,9 @@ export function normaliseParticipantOptions(options: ParticipantOptions): Normal
   const xaLockWaitSeconds = options.xaLockWaitSeconds ?? 5;
   if (!Number.isInteger(xaLockWaitSeconds) || xaLockWaitSeconds < 1)
     throw new ParticipantConfigError('xaLockWaitSeconds', 'xaLockWaitSeconds must be a whole number of seconds, at least 1');
+  const fmt = [...resources.values()].some((resource) => resource.mode === 'fmt') ? normaliseFmt(options.fmt) : null;
   return {
+    fmt,
     knex: options.knex,
     dialect,
     resources,
@@ -168,5 +200,33 @@ export function normaliseParticipantOptions(options: ParticipantOptions): Normal
     xaLockWaitSeconds,
     logger: (options.logger ?? pino({ name: 'dtx-participant' })).child({ component: 'dtx-participant' }),
     now: options.now ?? Date.now,
+  };
+}
+
+function normaliseFmt(options: FmtOptions | undefined): NonNullable<NormalisedOptions['fmt']> {
+  if (!options || typeof options.resource !== 'string' || options.resource.length === 0 || options.resource.length > 128) {
+    throw new ParticipantConfigError(
+      'fmt',
+      "FMT resources need fmt.resource: this database's name in the coordinator's row locks (1-128 characters, the same for every participant writing this database)",
+    );
+  }
+  const undoTable = options.undoTable ?? DEFAULT_FMT_UNDO_TABLE;
+  try {
+    assertTableName(undoTable);
+  } catch (error) {
+    throw new ParticipantConfigError('fmt', `fmt.undoTable: ${error instanceof Error ? error.message : String(error)}`);
+  }
+  const positive = (name: keyof FmtOptions, value: number) => {
+    if (!Number.isInteger(value) || value < 1) throw new ParticipantConfigError('fmt', `fmt.${name} must be a positive whole number`);
+    return value;
+  };
+  return {
+    resource: options.resource,
+    undoTable,
+    lockWaitMs: positive('lockWaitMs', options.lockWaitMs ?? 2_000),
+    maxRowsPerStatement: positive('maxRowsPerStatement', options.maxRowsPerStatement ?? 1_000),
+    requestTimeoutMs: positive('requestTimeoutMs', options.requestTimeoutMs ?? 5_000),
+    undoFlushMs: positive('undoFlushMs', options.undoFlushMs ?? 1_000),
+    coordinator: options.coordinator ?? null,
   };
 }

@@ -11,7 +11,7 @@ import { cleanupBarrier, startBarrierCleanup } from './barrier/cleanup.ts';
 import type { BarrierCleanupHandle } from './barrier/cleanup.ts';
 import { replyOfCheckBack, replyOfError, replyOfResult, replyOfXa } from './branch-reply.ts';
 import { answerCheckBackOn } from './barrier/sender-row.ts';
-import { BarrierInputError, BranchOngoingError, BranchRejectedError, SignatureError } from './errors.ts';
+import { BarrierInputError, BranchOngoingError, BranchRejectedError, ParticipantConfigError, SignatureError } from './errors.ts';
 import { decodeCall, errorReply, parseJsonBody } from './incoming-call.ts';
 import type { DecodedCall, ParticipantReply, ParticipantRequest } from './incoming-call.ts';
 import { MESSAGE_SENDER_BRANCH, verify } from '@dtx/protocol';
@@ -22,6 +22,13 @@ import { finishXaBranch, type XaFinishOptions, type XaFinishResult } from './xa/
 import { recoverXa, startXaRecovery, type XaRecoveryHandle, type XaRecoveryOptions, type XaRecoveryPass, type XaRecoverySetting } from './xa/xa-recovery.ts';
 import { createXaGidTable } from './xa/xa-tables.ts';
 import { normaliseParticipantOptions, type ParticipantOptions } from './participant-options.ts';
+import { FmtUndoJanitor, sweepCommittedUndo } from './fmt/commit.ts';
+import { HeldLocks } from './fmt/coordinator-locks.ts';
+import { handleFmtCall, type FmtSetting } from './fmt/fmt-branch.ts';
+import type { FmtSession } from './fmt/fmt-session.ts';
+import { runWithGlobalLock } from './fmt/phase-one.ts';
+import { resolveFmtDirty, type FmtDirtyAction } from './fmt/rollback.ts';
+import { createFmtUndoTable } from './fmt/undo-log.ts';
 
 export type { ParticipantOptions } from './participant-options.ts';
 
@@ -95,6 +102,30 @@ export interface Participant {
    * ```
    */
   finishXa(options: XaFinishOptions): Promise<XaFinishResult>;
+  /**
+   * Resolve an FMT branch whose rollback was refused for a dirty write (409
+   * `FMT_DIRTY_WRITE`, the transaction flagged needs-attention): `restore-before`
+   * puts every row the branch wrote back as it was before the branch (the later
+   * changes are lost), `keep-current` keeps the rows as they are now; either way
+   * the undo records go, and the coordinator's next rollback of the branch (retry
+   * it from the admin API) answers success.
+   */
+  resolveFmt(options: {
+    gid: string;
+    branchId: string;
+    action: FmtDirtyAction;
+  }): Promise<{ kind: 'restored'; rows: number } | { kind: 'kept'; records: number } | { kind: 'nothing' }>;
+  /**
+   * Run local work outside any global transaction whose writes (through the
+   * session: `sql`, `query`, `selectForUpdate`) first wait until no global
+   * transaction holds their rows (`fmt.coordinator` must be set): a plain
+   * write that must not slip under an FMT transaction, which would later find
+   * it and refuse to roll back (a dirty write).
+   * @throws FmtLockConflictError when a row stays held past `fmt.lockWaitMs` (nothing is committed)
+   */
+  withGlobalLock<T>(work: (session: FmtSession) => Promise<T>): Promise<T>;
+  /** Deletes the undo records of FMT branches committed and not yet cleaned up (they are batched); call it before the process ends. */
+  close(): Promise<void>;
 }
 
 /**
@@ -178,6 +209,7 @@ export function createParticipant(options: ParticipantOptions): Participant {
     const rawPayload = typeof call.rawBody === 'string' ? call.rawBody : call.rawBody.toString('utf8');
     const context = { gid: call.gid, branchId: call.branchId, op: call.op, caller, payload: payload.value, rawPayload, log };
     if (call.resource.mode === 'xa') return handleXa(call.resource.handlers.prepare!, context, call.coordinator, log);
+    if (call.resource.mode === 'fmt') return handleFmtCall(o, fmtSetting(), call, call.resource.handlers.execute!, context, log);
 
     // Resolved by decodeCall: the resource answers this op.
     const handler = call.resource.handlers[call.op]!;
@@ -287,10 +319,60 @@ export function createParticipant(options: ParticipantOptions): Participant {
 
   const servesXa = [...o.resources.values()].some((resource) => resource.mode === 'xa');
 
+  /** Committed FMT branches' undo records, deleted in batches. */
+  const janitor = o.fmt
+    ? new FmtUndoJanitor(o.knex, {
+        undoTable: o.fmt.undoTable,
+        dialect: o.dialect.name,
+        flushIntervalMs: o.fmt.undoFlushMs,
+        onError: (error) => o.logger.error({ err: error }, 'deleting committed FMT undo records failed; they are tried again'),
+      })
+    : null;
+
+  /** Undo records of branches committed here whose batched deletion a crash lost (see sweepCommittedUndo). */
+  async function sweepUndo(): Promise<void> {
+    if (!o.fmt) return;
+    const swept = await sweepCommittedUndo(o.knex, { undoTable: o.fmt.undoTable, barrierTable: o.table, dialect: o.dialect.name });
+    if (swept > 0) o.logger.info({ swept }, 'deleted the undo records of FMT branches committed before a restart');
+  }
+
+  function fmtSetting(): FmtSetting {
+    if (!o.fmt || !janitor) throw new ParticipantConfigError('fmt', 'no FMT resource is served');
+    return { ...o.fmt, janitor };
+  }
+
   return {
     migrate: async () => {
       await o.dialect.createTable(o.knex, o.table);
       if (servesXa) await createXaGidTable(o.knex, o.xaGidTable);
+      if (o.fmt) {
+        await createFmtUndoTable(o.knex, o.fmt.undoTable);
+        await sweepUndo();
+      }
+    },
+    resolveFmt: async ({ gid, branchId, action }) => {
+      const { undoTable } = fmtSetting();
+      const result = await o.knex.transaction((trx) => resolveFmtDirty(trx, { gid, branchId, undoTable, dialect: o.dialect.name, action }), {
+        isolationLevel: 'read committed',
+      });
+      o.logger.child({ gid, branchId }).warn({ action, result }, 'FMT dirty branch resolved by hand');
+      return result;
+    },
+    withGlobalLock: (work) => {
+      const fmt = o.fmt;
+      if (!fmt) throw new ParticipantConfigError('fmt', 'no FMT resource is served');
+      if (!fmt.coordinator) throw new ParticipantConfigError('fmt', 'withGlobalLock needs fmt.coordinator (its URL and this service API token)');
+      const locks = new HeldLocks({
+        coordinatorUrl: fmt.coordinator.url,
+        apiToken: fmt.coordinator.apiToken ?? null,
+        waitMs: fmt.lockWaitMs,
+        requestTimeoutMs: fmt.requestTimeoutMs,
+        now: o.now,
+      });
+      return runWithGlobalLock(o.knex, { resource: fmt.resource, locks, dialect: o.dialect.name }, work);
+    },
+    close: async () => {
+      await janitor?.close();
     },
     handle: async (request) => {
       try {
@@ -301,7 +383,11 @@ export function createParticipant(options: ParticipantOptions): Participant {
         return replyOfError(error);
       }
     },
-    cleanup: (c) => cleanupBarrier(o.knex, { ...cleanupTables(), now: o.now, ...c }),
+    cleanup: async (c) => {
+      // First: the barrier rows it deletes are what tells a committed branch's leftover undo records.
+      await sweepUndo();
+      return cleanupBarrier(o.knex, { ...cleanupTables(), now: o.now, ...c });
+    },
     startCleanup: (c) =>
       startBarrierCleanup(o.knex, {
         ...cleanupTables(),

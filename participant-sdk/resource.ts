@@ -11,11 +11,12 @@
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import type { BranchSql } from './barrier/barrier.ts';
+import type { FmtBranchContext } from './fmt/fmt-resource.ts';
 import { ParticipantConfigError } from './errors.ts';
 import { isValidCallerName, type BranchOp } from '@dtx/protocol';
 
 /** What every handler gets for one call. */
-interface CallContext<P> {
+export interface CallContext<P> {
   /** The global transaction's id. */
   gid: string;
   /** This branch's id within the transaction. */
@@ -124,7 +125,7 @@ export interface SqlTccResourceDefinition<P, R = unknown> extends CallerAllowLis
 }
 
 /** A handler with its payload type erased, as the participant runs it (its context matches the resource's `transaction`). */
-export type BranchHandler = (ctx: BranchContext<unknown> | SqlBranchContext<unknown>) => Promise<unknown>;
+export type BranchHandler = (ctx: BranchContext<unknown> | SqlBranchContext<unknown> | FmtBranchContext<unknown>) => Promise<unknown>;
 
 /**
  * The saga step of a resource whose handlers use knex, as given to
@@ -209,10 +210,10 @@ export interface MessageSenderDefinition {
 /**
  * The transaction mode a resource takes part in: `tcc` (try/confirm/cancel),
  * `saga` (action/compensate), `msg` (a message receiver: deliver),
- * `msg-sender` (a message sender's check-back: check) or `xa` (an XA branch:
- * prepare/commit/rollback).
+ * `msg-sender` (a message sender's check-back: check), `xa` (an XA branch:
+ * prepare/commit/rollback) or `fmt` (an FMT branch: execute/commit/rollback).
  */
-export type ResourceMode = 'tcc' | 'saga' | 'msg' | 'msg-sender' | 'xa';
+export type ResourceMode = 'tcc' | 'saga' | 'msg' | 'msg-sender' | 'xa' | 'fmt';
 
 /**
  * The ops a resource of each mode answers, in protocol order. A call for any
@@ -225,12 +226,13 @@ export const RESOURCE_OPS: Readonly<Record<ResourceMode, readonly BranchOp[]>> =
   msg: Object.freeze(['deliver'] as const),
   'msg-sender': Object.freeze(['check'] as const),
   xa: Object.freeze(['prepare', 'commit', 'rollback'] as const),
+  fmt: Object.freeze(['execute', 'commit', 'rollback'] as const),
 });
 
 /** How handlers reach the local transaction: a knex transaction (`ctx.trx`) or plain SQL (`ctx.sql`). */
 export type LocalTransactionKind = 'knex' | 'sql';
 
-interface ResourceBase<P, R> {
+export interface ResourceBase<P, R> {
   readonly name: string;
   readonly mode: ResourceMode;
   readonly transaction: LocalTransactionKind;
@@ -302,9 +304,27 @@ export interface XaResource<P = unknown, R = unknown> extends ResourceBase<P, R>
   readonly mode: 'xa';
 }
 
+/**
+ * An FMT resource, ready to be served by {@link createParticipant}: what
+ * defineFmt returns. Opaque to users: pass it in `resources`, do not build it
+ * by hand.
+ *
+ * @typeParam P - the payload's type
+ * @typeParam R - what execute returns
+ */
+export interface FmtResource<P = unknown, R = unknown> extends ResourceBase<P, R> {
+  /** Always `fmt`: served at `/<name>/{execute,commit,rollback}`; only execute has a handler. */
+  readonly mode: 'fmt';
+}
+
 /** Any resource a participant can serve. */
 export type Resource =
-  TccResource<unknown, unknown> | SagaResource<unknown> | MessageReceiverResource<unknown> | MessageSenderResource | XaResource<unknown, unknown>;
+  | TccResource<unknown, unknown>
+  | SagaResource<unknown>
+  | MessageReceiverResource<unknown>
+  | MessageSenderResource
+  | XaResource<unknown, unknown>
+  | FmtResource<unknown, unknown>;
 
 const RESOURCE_NAME = /^[a-z0-9-]{1,64}$/;
 
@@ -679,7 +699,7 @@ function handlersOf(def: { name: string }, mode: ResourceMode): Readonly<Partial
 }
 
 /** The definition's allow-list, checked and frozen; null when it has none. */
-function callersOf(def: CallerAllowList & { name: string }): readonly string[] | null {
+export function callersOf(def: CallerAllowList & { name: string }): readonly string[] | null {
   if (def.callers === undefined) return null;
   if (!Array.isArray(def.callers) || def.callers.length === 0 || !def.callers.every((caller) => typeof caller === 'string' && isValidCallerName(caller))) {
     throw new ParticipantConfigError(

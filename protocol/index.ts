@@ -5,6 +5,8 @@
  * the retry policy and deadlines all three use, and XA branches' xids. No I/O beyond `node:crypto`.
  */
 export * from './wire.ts';
+export * from './modes.ts';
+export * from './row-locks.ts';
 export * from './signature.ts';
 export * from './registration-proof.ts';
 export * from './call-headers.ts';

@@ -10,19 +10,33 @@
  * What is asked of a branch: TCC's try, confirm and cancel; a saga step's
  * action and compensate; a transactional message's deliver (to a receiver)
  * and check (the coordinator asking the sender whether it committed); an
- * XA branch's prepare (its work, then XA PREPARE), commit and rollback.
+ * XA branch's prepare (its work, then XA PREPARE), commit and rollback; an
+ * FMT branch's execute (its work, with the undo records of the rows it
+ * changed), commit and rollback. Which mode uses which: modes.ts.
  */
-export type BranchOp = 'try' | 'confirm' | 'cancel' | 'action' | 'compensate' | 'deliver' | 'check' | 'prepare' | 'commit' | 'rollback';
+export type BranchOp = 'try' | 'confirm' | 'cancel' | 'action' | 'compensate' | 'deliver' | 'check' | 'prepare' | 'commit' | 'rollback' | 'execute';
 
 /** Every {@link BranchOp}, for validation and iteration. */
-export const BRANCH_OPS: readonly BranchOp[] = ['try', 'confirm', 'cancel', 'action', 'compensate', 'deliver', 'check', 'prepare', 'commit', 'rollback'];
+export const BRANCH_OPS: readonly BranchOp[] = [
+  'try',
+  'confirm',
+  'cancel',
+  'action',
+  'compensate',
+  'deliver',
+  'check',
+  'prepare',
+  'commit',
+  'rollback',
+  'execute',
+];
 
 /**
- * The ops an initiator calls itself (TCC's try, XA's prepare), signed with
- * its own key at the participant. Every other op is the coordinator's, signed
- * with a key no initiator holds.
+ * The ops an initiator calls itself (TCC's try, XA's prepare, FMT's
+ * execute), signed with its own key at the participant. Every other op is the
+ * coordinator's, signed with a key no initiator holds.
  */
-export const INITIATOR_OPS: readonly BranchOp[] = ['try', 'prepare'];
+export const INITIATOR_OPS: readonly BranchOp[] = ['try', 'prepare', 'execute'];
 
 /** Whether the initiator, rather than the coordinator, sends `op` (see {@link INITIATOR_OPS}). */
 export function isInitiatorOp(op: BranchOp): boolean {

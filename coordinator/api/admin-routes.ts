@@ -9,8 +9,11 @@ import type { TransactionService } from '../engine/transaction-service.ts';
 import type { AdminStore, ListCursor, ListFilter } from '../store/ports/admin-store.ts';
 import type { AdminAuth } from './admin-auth.ts';
 import { operatorAvailability } from './operator-availability.ts';
-import { ActionBody, AuditQuery, BranchParams, BulkRetryBody, CloseBody, GidParams, ListQuery, type ListQueryType } from './admin-schemas.ts';
+import { ActionBody, AuditQuery, BranchParams, BulkRetryBody, CloseBody, GidParams, ListQuery, RowLockQuery, type ListQueryType } from './admin-schemas.ts';
 import { presentStats, presentSummary, presentTransaction, statusFilter } from './presentation.ts';
+import { modeCatalog, ModeCatalogReply } from './mode-catalog.ts';
+import { presentHolder } from './row-lock-routes.ts';
+import { rulesFor } from '../modes/registry.ts';
 import { ADMIN_SECURITY, DOC_TAGS } from './openapi.ts';
 
 export interface AdminRoutesOptions {
@@ -124,7 +127,31 @@ export const adminRoutes: FastifyPluginAsyncTypebox<AdminRoutesOptions> = async 
         ...presentTransaction(view, view.events, { replyBodies: mayReadReplies(request) }),
         audit: audit.map((a) => ({ ...a, at: iso(a.at) })),
         operator: operatorAvailability(view, now()),
+        ...(rulesFor(view.transaction.mode).rowLocks ? { rowLocks: (await store.rowLocks({ gid: request.params.gid, limit: 1000 })).map(presentHolder) } : {}),
       };
+    },
+  );
+
+  app.get(
+    '/modes',
+    { onRequest: viewer, schema: { ...doc("The coordinator's modes: their words, operations and row locks", 'viewer'), response: { 200: ModeCatalogReply } } },
+    async () => modeCatalog(),
+  );
+
+  app.get(
+    '/row-locks',
+    {
+      onRequest: viewer,
+      schema: { ...doc('FMT: the row locks held now, oldest first: of one transaction, or of one database (and table)', 'viewer'), querystring: RowLockQuery },
+    },
+    async (request) => {
+      const q = request.query;
+      const limit = q.limit === undefined ? 100 : Number(q.limit);
+      if (limit < 1 || limit > 1000) throw new BadQueryError('limit must be between 1 and 1000');
+      if (q.table !== undefined && q.resource === undefined) throw new BadQueryError('table needs resource');
+      const held = await store.rowLocks({ gid: q.gid, resource: q.resource, table: q.table, limit });
+      const at = now();
+      return { locks: held.map((holder) => ({ ...presentHolder(holder), heldForMs: Math.max(0, at - holder.lockedAt) })) };
     },
   );
 

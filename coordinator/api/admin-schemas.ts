@@ -66,6 +66,16 @@ export const CloseBody = Type.Object(
 
 export const GidParams = Type.Object({ gid: Gid }, { additionalProperties: false });
 export const BranchParams = Type.Object({ gid: Gid, branchId: BranchId }, { additionalProperties: false });
+export const RowLockQuery = Type.Object(
+  {
+    gid: Type.Optional(Gid),
+    resource: Type.Optional(Type.String({ minLength: 1, maxLength: 128 })),
+    table: Type.Optional(Type.String({ minLength: 1, maxLength: 256 })),
+    limit: Type.Optional(Digits('1-1000, default 100')),
+  },
+  { additionalProperties: false },
+);
+
 export const AuditQuery = Type.Object(
   { gid: Type.Optional(Gid), limit: Type.Optional(Digits('1-500, default 100')), beforeId: Type.Optional(Digits('page: entries older than this id')) },
   { additionalProperties: false },

@@ -7,6 +7,7 @@
  */
 import type { FastifyError, FastifyInstance } from 'fastify';
 import { TransactionRefusedError, type RefusalCode } from '../domain/refusal.ts';
+import { RowLockAuthError } from '../engine/row-lock-service.ts';
 import { classifyOutage, OUTAGE_CODES, outageMessage, RETRY_AFTER_SECONDS } from './outage.ts';
 
 const REFUSAL_STATUS: Record<RefusalCode, number> = {
@@ -22,6 +23,7 @@ const REFUSAL_STATUS: Record<RefusalCode, number> = {
   PARTICIPANT_NOT_ALLOWED: 403,
   OUT_OF_SCOPE: 403,
   NOT_OWNER: 403,
+  NOT_REGISTERED: 409,
 };
 
 /** Fastify's own client-error codes, renamed into the API's vocabulary. */
@@ -38,6 +40,7 @@ export function installErrorHandling(app: FastifyInstance): void {
     if (error instanceof TransactionRefusedError) {
       return reply.status(REFUSAL_STATUS[error.code]).send({ code: error.code, message: error.message, ...(error.status ? { status: error.status } : {}) });
     }
+    if (error instanceof RowLockAuthError) return reply.status(401).send({ code: 'BAD_SIGNATURE', message: error.message });
     if (error.validation) {
       return reply.status(400).send({ code: 'INVALID_REQUEST', message: error.message });
     }

@@ -42,6 +42,8 @@ function markOptionalBodies(document: { paths?: Record<string, Record<string, Op
 
 /** Name of the security scheme /v1 routes declare: a calling service's token from DTX_API_TOKENS. */
 export const CALLER_SECURITY = 'callerToken';
+/** A branch participant's request to the coordinator (an FMT row lock), signed with its key rather than sent with a token. */
+export const PARTICIPANT_SECURITY = 'participantSignature';
 
 /** `guard` runs before every documentation route (the page and the document). */
 export function registerOpenApi(app: FastifyInstance, guard: onRequestHookHandler): void {
@@ -66,6 +68,13 @@ export function registerOpenApi(app: FastifyInstance, guard: onRequestHookHandle
         securitySchemes: {
           [ADMIN_SECURITY]: { type: 'http', scheme: 'bearer', description: 'An admin token from DTX_ADMIN_TOKENS (name:role:token)' },
           [CALLER_SECURITY]: { type: 'http', scheme: 'bearer', description: "A calling service's token from DTX_API_TOKENS (name:token)" },
+          [PARTICIPANT_SECURITY]: {
+            type: 'apiKey',
+            in: 'header',
+            name: 'dtx-signature',
+            description:
+              "HMAC of the request with the key the coordinator signs its calls to the branch's participant with, and its time in dtx-timestamp (docs/protocol.md)",
+          },
         },
       },
     },

@@ -29,8 +29,8 @@ export const BranchRegistration = Type.Object(
     // is refused with INVALID_OPERATIONS.
     confirmUrl: OperationUrl('TCC: where the confirm goes (with cancelUrl)'),
     cancelUrl: OperationUrl('TCC: where the cancel goes'),
-    commitUrl: OperationUrl('XA: where the commit goes (with rollbackUrl)'),
-    rollbackUrl: OperationUrl('XA: where the rollback goes'),
+    commitUrl: OperationUrl('XA and FMT: where the commit goes (with rollbackUrl)'),
+    rollbackUrl: OperationUrl('XA and FMT: where the rollback goes'),
     payload: Type.Optional(Type.Unknown({ description: 'JSON sent as the body of both phase-two calls' })),
   },
   { additionalProperties: false },
@@ -39,10 +39,17 @@ export type BranchRegistrationBody = Static<typeof BranchRegistration>;
 
 export const GidParams = Type.Object({ gid: Gid }, { additionalProperties: false });
 
+const ModeName = Type.Union(
+  MODES.map((m) => Type.Literal(m)),
+  { description: 'the transaction mode (GET /v1/modes lists them with their words and operations)' },
+);
+/** The mode a registration or a decision is for: checked against the logged one; left out, the log is read first (one more read). */
+const AskedMode = Type.Optional(ModeName);
+
 export const BeginBody = Type.Object(
   {
     gid: Type.Optional(Gid),
-    mode: Type.Optional(Type.Union(MODES.map((m) => Type.Literal(m)))),
+    mode: Type.Optional(ModeName),
     timeoutMs: Type.Optional(Type.Integer({ minimum: 1 })),
     branches: Type.Optional(Type.Array(BranchRegistration, { maxItems: 100 })),
     joinableBy: Type.Optional(
@@ -56,10 +63,14 @@ export const BeginBody = Type.Object(
   { additionalProperties: false },
 );
 
-export const RegisterBody = Type.Object({ branches: Type.Array(BranchRegistration, { minItems: 1, maxItems: 100 }) }, { additionalProperties: false });
+export const RegisterBody = Type.Object(
+  { mode: AskedMode, branches: Type.Array(BranchRegistration, { minItems: 1, maxItems: 100 }) },
+  { additionalProperties: false },
+);
 
 export const DecisionBody = Type.Object(
   {
+    mode: AskedMode,
     reason: Type.Optional(Reason),
     waitMs: Type.Optional(Type.Integer({ minimum: 0, maximum: 60_000, description: 'how long to wait for phase two before answering' })),
   },

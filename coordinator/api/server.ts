@@ -10,10 +10,14 @@ import { healthRoutes, type HealthRoutesOptions } from './health-routes.ts';
 import { adminRoutes, type AdminRoutesOptions } from './admin-routes.ts';
 import { consoleRoutes } from './console-routes.ts';
 import { transactionRoutes, type TransactionRoutesOptions } from './transaction-routes.ts';
+import { rowLockRoutes } from './row-lock-routes.ts';
+import type { RowLockService } from '../engine/row-lock-service.ts';
 import { DOC_TAGS, registerOpenApi } from './openapi.ts';
 
 export interface ApiOptions extends TransactionRoutesOptions {
   logger: Logger;
+  /** Global row locks (FMT). */
+  rowLocks: RowLockService;
   admin: Omit<AdminRoutesOptions, 'transactions' | 'submitWaitMs'>;
   /** Prometheus exposition at GET /metrics; none when absent. */
   metrics?: { readonly contentType: string; render(): Promise<string> };
@@ -83,6 +87,7 @@ export function buildApi(options: ApiOptions): FastifyInstance {
   void app.register(healthRoutes, options.health ?? {});
   void app.register(operationsRoutes, { metrics: options.metrics, opsToken: options.opsToken });
   void app.register(transactionRoutes, { ...options, prefix: '/v1' });
+  void app.register(rowLockRoutes, { rowLocks: options.rowLocks, auth: options.auth, prefix: '/v1' });
   void app.register(adminRoutes, { ...options.admin, transactions: options.service, submitWaitMs: options.submitWaitMs, prefix: '/admin/v1' });
   void app.register(consoleRoutes);
   return app;
@@ -101,7 +106,7 @@ declare module 'fastify' {
  * bounds of the API, and optionally metrics, readiness checks and the
  * operations token.
  */
-export type ServerOptions = Omit<ApiOptions, 'service' | 'admin'> & { admin: Omit<ApiOptions['admin'], 'operators'> };
+export type ServerOptions = Omit<ApiOptions, 'service' | 'rowLocks' | 'admin'> & { admin: Omit<ApiOptions['admin'], 'operators'> };
 
 /**
  * The HTTP API around an engine (engine/create-engine.ts): `/v1`,
@@ -131,6 +136,6 @@ export type ServerOptions = Omit<ApiOptions, 'service' | 'admin'> & { admin: Omi
  * await app.listen({ host: config.host, port: config.port });
  * ```
  */
-export function createServer(engine: Pick<Engine, 'service' | 'operators'>, options: ServerOptions): FastifyInstance {
-  return buildApi({ ...options, service: engine.service, admin: { ...options.admin, operators: engine.operators } });
+export function createServer(engine: Pick<Engine, 'service' | 'operators' | 'rowLocks'>, options: ServerOptions): FastifyInstance {
+  return buildApi({ ...options, service: engine.service, rowLocks: engine.rowLocks, admin: { ...options.admin, operators: engine.operators } });
 }

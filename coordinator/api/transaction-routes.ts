@@ -25,6 +25,7 @@ import {
 import { CALLER_SECURITY, DOC_TAGS, OPTIONAL_BODY } from './openapi.ts';
 import type { CallerAuth } from './caller-auth.ts';
 import { rawBranchPayloads } from './raw-payloads.ts';
+import { modeCatalog, ModeCatalogReply } from './mode-catalog.ts';
 import { sagaRegistrations } from './saga-steps.ts';
 
 export interface TransactionRoutesOptions {
@@ -159,7 +160,7 @@ export const transactionRoutes: FastifyPluginAsyncTypebox<TransactionRoutesOptio
     { schema: { ...doc('Register branches (before calling their try)'), params: GidParams, body: RegisterBody, response: { 200: RegisterReply, ...errors } } },
     async (request) => {
       const { gid } = request.params;
-      const result = await service.register(gid, registrations(request.body.branches, request.rawJson), request.caller ?? null);
+      const result = await service.register(gid, registrations(request.body.branches, request.rawJson), request.caller ?? null, request.body.mode);
       return { gid, status: word(result), registered: result.inserted, caller: request.caller ?? null, proofs: result.proofs };
     },
   );
@@ -169,7 +170,7 @@ export const transactionRoutes: FastifyPluginAsyncTypebox<TransactionRoutesOptio
     {
       preValidation: noBodyIsEmpty,
       schema: {
-        ...docOptionalBody('Submit: log the confirm decision and confirm every branch'),
+        ...docOptionalBody('Submit: log the commit decision (TCC: confirm) and commit every branch'),
         params: GidParams,
         body: DecisionBody,
         response: { 200: StatusReply, ...errors },
@@ -179,6 +180,7 @@ export const transactionRoutes: FastifyPluginAsyncTypebox<TransactionRoutesOptio
       const { gid } = request.params;
       const result = await service.submit({
         gid,
+        mode: request.body.mode,
         caller: request.caller ?? null,
         reason: request.body.reason ?? null,
         waitMs: request.body.waitMs ?? options.submitWaitMs,
@@ -193,7 +195,7 @@ export const transactionRoutes: FastifyPluginAsyncTypebox<TransactionRoutesOptio
     {
       preValidation: noBodyIsEmpty,
       schema: {
-        ...docOptionalBody('Abort: log the cancel decision and cancel every branch'),
+        ...docOptionalBody('Abort: log the rollback decision (TCC: cancel) and roll back every branch'),
         params: GidParams,
         body: DecisionBody,
         response: { 200: StatusReply, ...errors },
@@ -203,6 +205,7 @@ export const transactionRoutes: FastifyPluginAsyncTypebox<TransactionRoutesOptio
       const { gid } = request.params;
       const result = await service.abort({
         gid,
+        mode: request.body.mode,
         caller: request.caller ?? null,
         reason: request.body.reason ?? null,
         waitMs: request.body.waitMs ?? options.submitWaitMs,
@@ -210,6 +213,10 @@ export const transactionRoutes: FastifyPluginAsyncTypebox<TransactionRoutesOptio
       });
       return { gid, status: word(result) };
     },
+  );
+
+  app.get('/modes', { schema: { ...doc("The coordinator's modes: their words, operations and row locks"), response: { 200: ModeCatalogReply } } }, async () =>
+    modeCatalog(),
   );
 
   app.get('/transactions/:gid', { schema: { ...doc('One transaction with its branches and event history'), params: GidParams } }, async (request) => {

@@ -8,9 +8,11 @@ import { $, fill, show } from './dom.js';
  * @typedef {import('./api.js').TransactionView} TransactionView
  * @typedef {import('./api.js').BulkRetryFilter} BulkRetryFilter
  * @typedef {import('./api.js').OperatorAction} OperatorAction
+ * @typedef {import('./api.js').ModeInfo} ModeInfo
  *
  * @typedef {object} ActionDeps
  * @property {() => TransactionView | null} detail the transaction open in the detail view
+ * @property {(mode: string) => ModeInfo | undefined} mode what the coordinator's mode catalog says of a mode
  * @property {() => Record<string, string>} filters the list filters, as in the URL
  * @property {(gid: string | null) => Promise<void>} changed after a change: null for a bulk retry
  * @property {(message: string) => void} toast
@@ -24,6 +26,7 @@ import { $, fill, show } from './dom.js';
 /** What the console provides: the open transaction, the list filters, and what to do after a change. @type {ActionDeps} */
 let deps = {
   detail: () => null,
+  mode: (/** @type {string} */ _mode) => undefined,
   filters: () => ({}),
   changed: async (/** @type {string | null} */ _gid) => {},
   toast: (/** @type {string} */ _message) => {},
@@ -63,7 +66,7 @@ const ACTIONS = {
   resume: { title: 'Resume retries', text: 'Recovery takes this transaction up again, starting now.', button: 'Resume', done: 'Retries resumed' },
   'force-abort': {
     title: 'Force-abort',
-    text: 'A TCC transaction still trying: logs the cancel decision and cancels every registered branch. A running saga: turns it back and compensates every step that ran.',
+    text: 'Logs the decision to roll back and calls each registered branch to undo its work.',
     button: 'Force-abort',
     done: 'Abort logged',
   },
@@ -103,8 +106,18 @@ export function openAction(action) {
   const spec = ACTIONS[action];
   openDialog(
     { kind: 'action', action, gid: t.gid },
-    { title: `${spec.title}: ${t.gid}`, text: spec.text, button: spec.button, lastResort: action === 'close' },
+    { title: `${spec.title}: ${t.gid}`, text: actionText(action, deps.mode(t.mode)) ?? spec.text, button: spec.button, lastResort: action === 'close' },
   );
+}
+
+/**
+ * A force-abort in the words of the transaction's mode (TCC: it becomes cancelling, then cancelled), from the mode catalog.
+ * @param {OperatorAction} action @param {ModeInfo | undefined} info
+ * @returns {string | undefined}
+ */
+function actionText(action, info) {
+  if (action !== 'force-abort' || !info) return undefined;
+  return `Logs the decision to roll back: the ${info.mode} transaction becomes ${info.statuses['rolling-back']}, then ${info.statuses['rolled-back']} once phase two has undone its branches as its mode does.`;
 }
 
 /** @param {string} gid @param {string} branchId @param {string} done the status it gets, in its mode's words */
@@ -123,6 +136,7 @@ export function openBulkRetry() {
   const filters = deps.filters();
   /** @type {BulkRetryFilter} */
   const filter = {};
+  if (filters.mode) filter.mode = filters.mode;
   if (filters.status) filter.status = filters.status;
   if (filters.gidPrefix) filter.gidPrefix = filters.gidPrefix;
   if (filters.participant) filter.participant = filters.participant;
@@ -136,7 +150,7 @@ export function openBulkRetry() {
     { kind: 'bulk', filter },
     {
       title: 'Retry all matching',
-      text: `Retries now every open, unpaused confirming or cancelling transaction matching: ${described}. Oldest first, bounded by the limit below (and by the server's maximum).`,
+      text: `Retries now every open, unpaused transaction in phase two (committing or rolling back, in its mode's words) matching: ${described}. Oldest first, bounded by the limit below (and by the server's maximum).`,
       button: 'Retry matching',
       bulk: true,
     },

@@ -55,12 +55,21 @@
  * @property {string | null} branchId
  * @property {string} reason
  *
+ * @typedef {object} RowLock A global row lock an FMT branch holds (until its rows are final).
+ * @property {string} resource the participant's name for the database
+ * @property {string} table
+ * @property {(string | number | null)[]} pk the primary key's values, in column order
+ * @property {string} gid
+ * @property {string} branchId
+ * @property {string} lockedAt
+ *
  * @typedef {object} TransactionView GET /admin/v1/transactions/:gid
  * @property {Transaction} transaction
  * @property {Branch[]} branches
  * @property {TransactionEvent[]} events
  * @property {AuditEntry[]} [audit]
  * @property {OperatorAvailability} operator
+ * @property {RowLock[]} [rowLocks] Only for a mode whose branches hold row locks (FMT): the locks held now.
  *
  * @typedef {object} OperatorAvailability Which operator actions apply (null) or why not (the server's refusal).
  * @property {{ retry: string | null, pause: string | null, resume: string | null, 'force-abort': string | null, close: string | null }} actions
@@ -71,16 +80,43 @@
  * @property {string | null} nextCursor
  *
  * @typedef {object} Stats GET /admin/v1/stats
- * @property {{ trying: number, confirming: number, cancelling: number }} open
+ * @property {Record<string, number>} open Open transactions by status word (every open, committing and rolling-back word of every mode; a word two modes share counts both).
  * @property {number} needsAttention
  * @property {number} paused
  * @property {number} retryBacklog
  * @property {number} flaggedLastHour
  * @property {string | null} oldestOpenCreatedAt
- * @property {{ confirmed: number, cancelled: number }} finishedLastHour
+ * @property {Record<string, number>} finishedLastHour Transactions finished in the last hour, by status word (every committed and rolled-back word).
+ *
+ * @typedef {'open' | 'committing' | 'rolling-back' | 'committed' | 'rolled-back'} ModelStatus The coordinator's mode-neutral statuses, the keys of a mode's `statuses`.
+ *
+ * @typedef {object} ModeInfo One mode as GET /admin/v1/modes describes it.
+ * @property {string} mode
+ * @property {Record<ModelStatus, string>} statuses Its word for each status (TCC: open = trying).
+ * @property {Record<string, string>} branchStatuses Its word for each branch status (pending, committed, rolled-back).
+ * @property {string | null} firstOp The op its initiator calls first (TCC: try), null when none.
+ * @property {string[]} registeredOps
+ * @property {string} commitOp
+ * @property {string} rollbackOp
+ * @property {boolean} submittedAtBegin Begun and submitted in one call (a saga): its deadline applies while committing, not while open.
+ * @property {boolean} rowLocks Whether its branches hold global row locks (FMT).
+ *
+ * @typedef {object} ModeCatalog GET /admin/v1/modes
+ * @property {ModeInfo[]} modes
+ *
+ * @typedef {object} StatusChoice One option of the status filter.
+ * @property {string} value the status word, as the API filters by it
+ * @property {string} label
+ * @property {string[]} modes the modes that use the word
+ *
+ * @typedef {object} WordCount One status word of a stats count, with the modes that use it.
+ * @property {string} word
+ * @property {string[]} modes
+ * @property {number} count
  *
  * @typedef {object} BulkRetryFilter The filter of POST /admin/v1/transactions/retry.
  * @property {string} [status]
+ * @property {string} [mode]
  * @property {string} [gidPrefix]
  * @property {string} [participant]
  * @property {boolean} [needsAttention]
@@ -91,8 +127,8 @@
 
 const TOKEN_KEY = 'dtx-admin-token';
 
-/** Resolved against the page, so the console also works behind a path prefix. */
-const BASE = new URL('../admin/v1/', window.location.href);
+/** Resolved against the page, so the console also works behind a path prefix (and read when called: this module also loads without a page, in unit tests). */
+const base = () => new URL('../admin/v1/', window.location.href);
 
 export class ApiError extends Error {
   /**
@@ -128,7 +164,7 @@ export const token = {
  * @returns {Promise<any>} the parsed JSON reply (typed by the callers in `api`)
  */
 async function request(method, path, { query, body } = {}) {
-  const url = new URL(path.replace(/^\//, ''), BASE);
+  const url = new URL(path.replace(/^\//, ''), base());
   for (const [name, value] of Object.entries(query ?? {})) {
     if (value !== undefined && value !== null && value !== '') url.searchParams.set(name, String(value));
   }
@@ -163,6 +199,8 @@ const enc = encodeURIComponent;
 export const api = {
   /** @returns {Promise<Stats>} */
   stats: () => request('GET', 'stats'),
+  /** @returns {Promise<ModeCatalog>} */
+  modes: () => request('GET', 'modes'),
   /** @param {Record<string, unknown>} query @returns {Promise<TransactionPage>} */
   list: (query) => request('GET', 'transactions', { query }),
   /** @param {string} gid @returns {Promise<TransactionView>} */
@@ -174,3 +212,105 @@ export const api = {
   /** @param {{ filter: BulkRetryFilter, limit: number, reason: string }} body @returns {Promise<{ retried: number, skipped: number }>} */
   retryMatching: (body) => request('POST', 'transactions/retry', { body }),
 };
+
+// ---------------------------------------------------------------------------
+// The mode catalog (GET /admin/v1/modes): the console names no mode and no
+// status word of its own; everything below derives them from what the
+// coordinator says. Pure functions (no page needed), unit-tested.
+// ---------------------------------------------------------------------------
+
+/** The statuses in the order of a transaction's life. @type {readonly ModelStatus[]} */
+export const MODEL_STATUSES = ['open', 'committing', 'rolling-back', 'committed', 'rolled-back'];
+/** The statuses of a transaction not finished yet. @type {readonly ModelStatus[]} */
+export const UNFINISHED_STATUSES = ['open', 'committing', 'rolling-back'];
+/** The statuses of a finished transaction. @type {readonly ModelStatus[]} */
+export const FINISHED_STATUSES = ['committed', 'rolled-back'];
+
+/**
+ * The words of `statuses` across the catalog's modes, each once (in the
+ * catalog's order, each mode's in the order of its life), with the modes
+ * that use it: XA and FMT share `committing`, `committed`, ….
+ * @param {ModeCatalog} catalog
+ * @param {readonly ModelStatus[]} [statuses]
+ * @returns {{ word: string, modes: string[] }[]}
+ */
+export function statusWords(catalog, statuses = MODEL_STATUSES) {
+  /** @type {Map<string, string[]>} */
+  const words = new Map();
+  for (const info of catalog.modes) {
+    for (const status of statuses) {
+      const word = info.statuses[status];
+      if (word === undefined) continue;
+      const modes = words.get(word) ?? [];
+      if (!modes.includes(info.mode)) modes.push(info.mode);
+      words.set(word, modes);
+    }
+  }
+  return [...words].map(([word, modes]) => ({ word, modes }));
+}
+
+/**
+ * The options of the status filter: every status word of every mode, once
+ * (a flat list: the API filters by the word, so a word two modes share is one
+ * choice, and the mode filter narrows it), labelled with the modes that use
+ * it; with `mode`, only that mode's words.
+ * @param {ModeCatalog} catalog
+ * @param {string} [mode]
+ * @returns {StatusChoice[]}
+ */
+export function statusChoices(catalog, mode) {
+  if (mode) {
+    const info = modeInfo(catalog, mode);
+    return info ? MODEL_STATUSES.map((status) => ({ value: info.statuses[status], label: info.statuses[status], modes: [info.mode] })) : [];
+  }
+  return statusWords(catalog).map(({ word, modes }) => ({ value: word, label: `${word} (${modes.join(', ')})`, modes }));
+}
+
+/** The catalog's entry for `mode`, if it names it. @param {ModeCatalog | null} catalog @param {string} mode @returns {ModeInfo | undefined} */
+export function modeInfo(catalog, mode) {
+  return catalog?.modes.find((info) => info.mode === mode);
+}
+
+/**
+ * Which of its mode's statuses a word is (`trying` of a TCC transaction → open), or null when the catalog does not say.
+ * @param {ModeCatalog | null} catalog @param {string} mode @param {string} word
+ * @returns {ModelStatus | null}
+ */
+export function statusNamed(catalog, mode, word) {
+  const info = modeInfo(catalog, mode);
+  return MODEL_STATUSES.find((status) => info?.statuses[status] === word) ?? null;
+}
+
+/**
+ * Which of its mode's branch statuses a word is (`prepared` of a TCC branch → pending), or null.
+ * @param {ModeCatalog | null} catalog @param {string} mode @param {string} word
+ * @returns {string | null}
+ */
+export function branchStatusNamed(catalog, mode, word) {
+  const info = modeInfo(catalog, mode);
+  return Object.entries(info?.branchStatuses ?? {}).find(([, w]) => w === word)?.[0] ?? null;
+}
+
+/**
+ * A stats count (`open` or `finishedLastHour`: counts by word) as one entry
+ * per word of `statuses` in the catalog, 0 when the stats do not name it.
+ * The stats count by word: a word two modes share is one count of both.
+ * @param {ModeCatalog} catalog
+ * @param {Record<string, number>} counts
+ * @param {readonly ModelStatus[]} statuses
+ * @returns {WordCount[]}
+ */
+export function wordCounts(catalog, counts, statuses) {
+  return statusWords(catalog, statuses).map(({ word, modes }) => ({ word, modes, count: counts[word] ?? 0 }));
+}
+
+/**
+ * While the deadline of a transaction of this mode still decides anything:
+ * its open status, or, for a mode begun and submitted at once (a saga), its
+ * committing status.
+ * @param {ModeInfo} info
+ * @returns {string}
+ */
+export function deadlineStatus(info) {
+  return info.submittedAtBegin ? info.statuses.committing : info.statuses.open;
+}

@@ -3,22 +3,24 @@
 // Plain browser JavaScript (ES modules), no build step. Text from the API is
 // only ever inserted as text nodes (see dom.js).
 import { initActions, openAction, openBulkRetry, openResolve } from './actions.js';
-import { api, ApiError, describeError, token } from './api.js';
-import { renderDetail, resetDetail } from './detail.js';
+import { api, ApiError, describeError, FINISHED_STATUSES, modeInfo, statusChoices, token, UNFINISHED_STATUSES, wordCounts } from './api.js';
+import { renderDetail, resetDetail, statusBadge } from './detail.js';
 import { $, absolute, badge, fill, h, relative, show, timeEl } from './dom.js';
 
 /**
  * @typedef {import('./api.js').Transaction} Transaction
  * @typedef {import('./api.js').TransactionView} TransactionView
  * @typedef {import('./api.js').OperatorAction} OperatorAction
+ * @typedef {import('./api.js').ModeCatalog} ModeCatalog
  * @typedef {Record<string, string>} Filters the list filters, as in the URL
  */
 
-const FILTER_FIELDS = ['status', 'needsAttention', 'paused', 'gidPrefix', 'participant', 'olderThanMs', 'order'];
+const FILTER_FIELDS = ['mode', 'status', 'needsAttention', 'paused', 'gidPrefix', 'participant', 'olderThanMs', 'order'];
 const DETAIL_REFRESH_MS = 2_000;
 
 /**
  * @type {{
+ *   catalog: ModeCatalog | null,
  *   filters: Filters,
  *   nextCursor: string | null,
  *   loaded: number,
@@ -27,6 +29,8 @@ const DETAIL_REFRESH_MS = 2_000;
  * }}
  */
 const state = {
+  /** The coordinator's modes (GET /admin/v1/modes), once loaded: every mode and status word the console shows comes from it. */
+  catalog: null,
   /** Filters of the list as shown in the URL (#/?status=...). */
   filters: {},
   nextCursor: null,
@@ -136,6 +140,9 @@ async function route() {
   if (!token.get()) return showLogin();
   clearBanner();
   const where = parseHash();
+  await loadCatalog();
+  // A rejected token sent the user back to sign-in.
+  if (!token.get()) return;
   void loadStats();
   if (where.view === 'detail') {
     show($('#list-view'), false);
@@ -160,6 +167,44 @@ async function route() {
 }
 
 // ---------------------------------------------------------------------------
+// Modes: what the coordinator says they are (GET /admin/v1/modes)
+// ---------------------------------------------------------------------------
+
+/** Loads the mode catalog once (again after a failure) and builds the mode filter from it. */
+async function loadCatalog() {
+  if (state.catalog) return;
+  try {
+    state.catalog = await api.modes();
+  } catch (error) {
+    // The list and the detail still work; the filters offer "any" until a later load succeeds.
+    report(error);
+    return;
+  }
+  fillOptions(
+    filterControl('mode'),
+    state.catalog.modes.map((info) => ({ value: info.mode, label: info.mode })),
+  );
+}
+
+/**
+ * Replaces the options of a filter's select after its "any": keeps the selected value when it is still offered.
+ * @param {HTMLInputElement | HTMLSelectElement | null} select
+ * @param {{ value: string, label: string }[]} options
+ */
+function fillOptions(select, options) {
+  if (!(select instanceof HTMLSelectElement)) return;
+  const selected = select.value;
+  fill(select, h('option', { value: '' }, 'any'), ...options.map((o) => h('option', { value: o.value }, o.label)));
+  select.value = options.some((o) => o.value === selected) ? selected : '';
+}
+
+/** The status filter offers the words of the chosen mode, or every mode's words (each once) when none is chosen. */
+function fillStatusOptions() {
+  if (!state.catalog) return;
+  fillOptions(filterControl('status'), statusChoices(state.catalog, filterControl('mode')?.value || undefined));
+}
+
+// ---------------------------------------------------------------------------
 // Stats
 // ---------------------------------------------------------------------------
 
@@ -174,33 +219,63 @@ async function loadStats() {
   /**
    * @param {string} label
    * @param {string | number} value
-   * @param {{ href?: string, title?: string, alert?: boolean, key?: string }} [options]
+   * @param {{ href?: string, title?: string, alert?: boolean, key?: string, note?: string, zero?: boolean }} [options]
    */
   const card = (label, value, options = {}) =>
     h(
       options.href ? 'a' : 'div',
-      { class: `stat ${options.alert ? 'stat-alert' : ''}`, href: options.href, title: options.title, dataset: { stat: options.key ?? label } },
+      {
+        class: ['stat', options.alert ? 'stat-alert' : '', options.zero ? 'stat-zero' : ''].filter(Boolean).join(' '),
+        href: options.href,
+        title: options.title,
+        dataset: { stat: options.key ?? label },
+      },
       h('span', { class: 'stat-value' }, value),
-      h('span', { class: 'stat-label' }, label),
+      h('span', { class: 'stat-label' }, label, options.note ? h('span', { class: 'stat-note' }, ` ${options.note}`) : null),
     );
-  const open = stats.open;
+  const catalog = state.catalog;
+  // Open transactions by status word, every word of every mode the coordinator names (the stats count by word: a word
+  // two modes share, such as XA's and FMT's committing, is one count of both).
+  const open = catalog
+    ? wordCounts(catalog, stats.open, UNFINISHED_STATUSES)
+    : Object.entries(stats.open).map(([word, count]) => ({ word, count, modes: /** @type {string[]} */ ([]) }));
+  const finished = catalog ? wordCounts(catalog, stats.finishedLastHour, FINISHED_STATUSES) : [];
+  /** Transactions finished in the last hour as `status` (committed, rolled-back), over every mode's word for it. */
+  const finishedAs = (/** @type {import('./api.js').ModelStatus} */ status) =>
+    catalog ? wordCounts(catalog, stats.finishedLastHour, [status]).reduce((n, c) => n + c.count, 0) : '?';
   fill(
     $('#stats'),
-    card('trying', open.trying, { href: '#/?status=trying', key: 'trying' }),
-    card('confirming', open.confirming, { href: '#/?status=confirming', key: 'confirming' }),
-    card('cancelling', open.cancelling, { href: '#/?status=cancelling', key: 'cancelling' }),
-    card('needs attention', stats.needsAttention, { href: '#/?needsAttention=true', alert: stats.needsAttention > 0, key: 'needsAttention' }),
-    card('paused', stats.paused, { href: '#/?paused=true', key: 'paused' }),
-    card('retry backlog', stats.retryBacklog, { title: 'open transactions whose retry time has passed', key: 'retryBacklog' }),
-    card('flagged last hour', stats.flaggedLastHour, { key: 'flaggedLastHour' }),
-    card('oldest open', stats.oldestOpenCreatedAt ? relative(stats.oldestOpenCreatedAt).replace(' ago', '') : '—', {
-      title: stats.oldestOpenCreatedAt ? `created ${absolute(stats.oldestOpenCreatedAt)}` : 'no open transaction',
-      key: 'oldestOpen',
-    }),
-    card('finished last hour', `${stats.finishedLastHour.confirmed} ✓ / ${stats.finishedLastHour.cancelled} ✗`, {
-      title: 'confirmed / cancelled in the last hour',
-      key: 'finishedLastHour',
-    }),
+    h(
+      'div',
+      { class: 'stat-grid' },
+      card('needs attention', stats.needsAttention, { href: '#/?needsAttention=true', alert: stats.needsAttention > 0, key: 'needsAttention' }),
+      card('paused', stats.paused, { href: '#/?paused=true', key: 'paused' }),
+      card('retry backlog', stats.retryBacklog, { title: 'open transactions whose retry time has passed', key: 'retryBacklog' }),
+      card('flagged last hour', stats.flaggedLastHour, { key: 'flaggedLastHour' }),
+      card('oldest open', stats.oldestOpenCreatedAt ? relative(stats.oldestOpenCreatedAt).replace(' ago', '') : '—', {
+        title: stats.oldestOpenCreatedAt ? `created ${absolute(stats.oldestOpenCreatedAt)}` : 'no open transaction',
+        key: 'oldestOpen',
+      }),
+      card('finished last hour', `${finishedAs('committed')} ✓ / ${finishedAs('rolled-back')} ✗`, {
+        title: `committed / rolled back in the last hour, in each mode's words: ${finished.map((c) => `${c.word} ${c.count}`).join(', ') || 'modes not loaded'}`,
+        key: 'finishedLastHour',
+      }),
+    ),
+    open.length
+      ? h(
+          'div',
+          { class: 'stat-grid by-status', 'aria-label': 'Open transactions by status' },
+          open.map((c) =>
+            card(c.word, c.count, {
+              href: `#/?${new URLSearchParams(c.modes.length === 1 ? { mode: String(c.modes[0]), status: c.word } : { status: c.word })}`,
+              title: `open ${c.modes.length ? `${c.modes.join(' and ')} ` : ''}transactions that are ${c.word}`,
+              key: `status-${c.word}`,
+              note: c.modes.join(' · '),
+              zero: c.count === 0,
+            }),
+          ),
+        )
+      : null,
   );
 }
 
@@ -221,6 +296,9 @@ function filterControl(field) {
 
 /** @param {Filters} filters */
 function writeFilterForm(filters) {
+  const mode = filterControl('mode');
+  if (mode) mode.value = filters['mode'] ?? '';
+  fillStatusOptions();
   for (const field of FILTER_FIELDS) {
     const control = filterControl(field);
     if (control) control.value = filters[field] ?? (field === 'order' ? 'newest' : '');
@@ -292,9 +370,10 @@ function listRow(t) {
   const why = t.attentionReason ?? t.reason ?? '';
   return h(
     'tr',
-    { class: classes || undefined, dataset: { gid: t.gid, status: t.status } },
+    { class: classes || undefined, dataset: { gid: t.gid, mode: t.mode, status: t.status } },
     h('td', { class: 'gid-cell' }, h('a', { href: `#/tx/${encodeURIComponent(t.gid)}`, class: 'gid-link' }, t.gid)),
-    h('td', {}, badge(t.status)),
+    h('td', { class: 'mode' }, badge(t.mode, 'mode')),
+    h('td', {}, statusBadge(state.catalog, t.mode, t.status)),
     h('td', { class: 'flags' }, t.needsAttention ? badge('needs attention', 'attention') : null, t.paused ? badge('paused', 'paused') : null),
     h('td', {}, timeEl(t.createdAt)),
     h('td', { class: 'num' }, t.retryCount),
@@ -335,7 +414,7 @@ async function loadDetail(gid, { quiet = false } = {}) {
   if (where.view !== 'detail' || where.gid !== gid) return;
   if (!quiet) clearBanner();
   state.detail = view;
-  renderDetail(view, { onResolve: openResolve });
+  renderDetail(view, { onResolve: openResolve, mode: modeInfo(state.catalog, view.transaction.mode) });
 }
 
 // ---------------------------------------------------------------------------
@@ -353,6 +432,7 @@ function wire() {
     event.preventDefault();
     applyFilters(readFilterForm());
   });
+  filterControl('mode')?.addEventListener('change', fillStatusOptions);
   $('#reset-filters').addEventListener('click', () => applyFilters({}));
   $('#bulk-retry').addEventListener('click', openBulkRetry);
   $('#more').addEventListener('click', () => void loadList(false));
@@ -362,6 +442,7 @@ function wire() {
   window.addEventListener('hashchange', () => void route());
   initActions({
     detail: () => state.detail,
+    mode: (mode) => modeInfo(state.catalog, mode),
     filters: readFilterForm,
     toast,
     report,

@@ -1,6 +1,9 @@
 // The detail view of one transaction: summary, actions allowed in its
-// state, branch table, timeline of its events and its audit entries.
-// Everything from the API is inserted as text (see dom.js).
+// state, branch table, row locks (a mode whose branches hold them: FMT),
+// timeline of its events and its audit entries. What a mode means comes
+// from the coordinator's mode catalog (GET /admin/v1/modes), never from a
+// list here. Everything from the API is inserted as text (see dom.js).
+import { branchStatusNamed, deadlineStatus, statusNamed } from './api.js';
 import { $, absolute, badge, fill, h, relative, show, timeEl } from './dom.js';
 
 /**
@@ -10,6 +13,9 @@ import { $, absolute, badge, fill, h, relative, show, timeEl } from './dom.js';
  * @typedef {import('./api.js').TransactionEvent} TransactionEvent
  * @typedef {import('./api.js').AuditEntry} AuditEntry
  * @typedef {import('./api.js').OperatorAvailability} OperatorAvailability
+ * @typedef {import('./api.js').ModeCatalog} ModeCatalog
+ * @typedef {import('./api.js').ModeInfo} ModeInfo
+ * @typedef {import('./api.js').RowLock} RowLock
  * @typedef {(gid: string, branchId: string, done: string) => void} OnResolve
  */
 
@@ -24,14 +30,37 @@ export function resetDetail() {
 }
 
 /**
+ * A status word as a badge, coloured by what it is in its mode (`trying` of
+ * TCC and `executing` of FMT are both open): `badge-status-open`, …; a word
+ * the catalog does not know keeps its own class.
+ * @param {ModeCatalog | null} catalog @param {string} mode @param {string} word
+ */
+export function statusBadge(catalog, mode, word) {
+  const status = statusNamed(catalog, mode, word);
+  return badge(word, status ? `status-${status}` : word);
+}
+
+/** A branch status word as a badge, coloured by what it is in its mode (`badge-branch-pending`, …). @param {ModeInfo | undefined} info @param {string} word */
+function branchBadge(info, word) {
+  const status = info ? branchStatusNamed({ modes: [info] }, info.mode, word) : null;
+  return badge(word, status ? `branch-${status}` : word);
+}
+
+/**
  * Renders one transaction (GET /admin/v1/transactions/:gid) into the detail view.
  * @param {TransactionView} view
- * @param {{ onResolve: OnResolve }} handlers
+ * @param {{ onResolve: OnResolve, mode: ModeInfo | undefined }} context `mode`: the catalog's entry for the transaction's mode (undefined while the catalog is not loaded)
  */
-export function renderDetail(view, { onResolve }) {
+export function renderDetail(view, { onResolve, mode }) {
   const t = view.transaction;
+  const catalog = mode ? { modes: [mode] } : null;
   fill($('#d-gid'), t.gid);
-  fill($('#d-badges'), badge(t.status), t.needsAttention ? badge('needs attention', 'attention') : null, t.paused ? badge('paused', 'paused') : null);
+  fill(
+    $('#d-badges'),
+    statusBadge(catalog, t.mode, t.status),
+    t.needsAttention ? badge('needs attention', 'attention') : null,
+    t.paused ? badge('paused', 'paused') : null,
+  );
   $('#detail-view').dataset.status = t.status;
 
   const row = (/** @type {string} */ label, /** @type {import('./dom.js').Child} */ value) => [h('dt', {}, label), h('dd', {}, value ?? '—')];
@@ -46,33 +75,30 @@ export function renderDetail(view, { onResolve }) {
     row('retries', String(t.retryCount)),
     row('next retry', t.paused ? 'paused' : at(t.nextRetryAt)),
     row('created', at(t.createdAt)),
-    row('deadline', deadlineApplies(t) ? at(t.deadlineAt) : h('span', { class: 'muted' }, `${absolute(t.deadlineAt)} (${deadlineNote(t)})`)),
+    row('deadline', deadlineRow(t, mode, at)),
     row('updated', at(t.updatedAt)),
     row('finished', at(t.finishedAt)),
     row('lease', t.leaseOwner ? h('span', {}, t.leaseOwner, h('span', { class: 'muted' }, ' until '), timeEl(t.leaseUntil)) : 'none'),
   );
 
   renderActions(view.operator);
-  renderBranches(t, view.branches, view.operator.resolve, onResolve);
+  renderBranches(t, mode, view.branches, view.operator.resolve, onResolve);
+  renderRowLocks(mode, view.rowLocks);
   renderTimeline(view.events);
   renderAudit(view.audit ?? []);
 }
 
-/** What the deadline decides while it still applies, by mode; a deadline past that stage is shown muted. */
-const DEADLINE_STAGE = /** @type {Record<string, { status: string, note: string }>} */ ({
-  tcc: { status: 'trying', note: 'applies only while trying' },
-  saga: { status: 'running', note: 'applies only while running' },
-  msg: { status: 'prepared', note: 'the sender is asked then, if it never submitted' },
-  xa: { status: 'preparing', note: 'applies only while preparing' },
-});
-
-/** Whether the deadline still decides anything: a TCC transaction's try phase, a saga's actions, a message's check-back, an XA transaction's prepares. */
-function deadlineApplies(/** @type {Transaction} */ t) {
-  return DEADLINE_STAGE[t.mode]?.status === t.status;
-}
-
-function deadlineNote(/** @type {Transaction} */ t) {
-  return DEADLINE_STAGE[t.mode]?.note ?? 'no longer applies';
+/**
+ * The deadline, muted once it no longer decides anything: it applies while
+ * the transaction is in its mode's open status (TCC: trying, a message:
+ * prepared, when its sender is asked), or committing for a mode begun and
+ * submitted at once (a saga: running).
+ * @param {Transaction} t @param {ModeInfo | undefined} mode @param {(iso: string | null) => import('./dom.js').Child} at
+ */
+function deadlineRow(t, mode, at) {
+  if (!mode) return at(t.deadlineAt);
+  const stage = deadlineStatus(mode);
+  return stage === t.status ? at(t.deadlineAt) : h('span', { class: 'muted' }, `${absolute(t.deadlineAt)} (applies only while ${stage})`);
 }
 
 /**
@@ -97,11 +123,11 @@ function operationUrls(/** @type {Branch} */ b) {
 }
 
 /**
- * @param {Transaction} t @param {Branch[]} branches
+ * @param {Transaction} t @param {ModeInfo | undefined} mode @param {Branch[]} branches
  * @param {OperatorAvailability['resolve']} resolve
  * @param {OnResolve} onResolve
  */
-function renderBranches(t, branches, resolve, onResolve) {
+function renderBranches(t, mode, branches, resolve, onResolve) {
   const resolvable = new Set(resolve?.branches ?? []);
   const graph = branches.some((b) => b.dependsOn);
   $('#branches').classList.toggle('with-graph', graph);
@@ -113,7 +139,7 @@ function renderBranches(t, branches, resolve, onResolve) {
         { dataset: { branch: b.branchId }, class: b.lastError ? 'failing' : undefined },
         h('td', { class: 'mono' }, b.branchId),
         h('td', { class: 'mono small', title: operationUrls(b) }, b.participant),
-        h('td', {}, badge(b.status)),
+        h('td', {}, branchBadge(mode, b.status)),
         h('td', { class: 'num' }, b.attempts),
         h('td', { class: 'last-error' }, b.lastError ?? h('span', { class: 'muted' }, '—')),
         h('td', { class: 'mono small depends-on' }, b.dependsOn?.length ? b.dependsOn.join(', ') : h('span', { class: 'muted' }, graph ? 'none' : '')),
@@ -137,6 +163,33 @@ function renderBranches(t, branches, resolve, onResolve) {
     }),
   );
   if (branches.length === 0) body.appendChild(h('tr', {}, h('td', { colspan: 7, class: 'muted' }, 'No branch registered.')));
+}
+
+/**
+ * The row locks its branches hold now, for a mode whose branches take them
+ * (the catalog's `rowLocks`: FMT); hidden for every other mode.
+ * @param {ModeInfo | undefined} mode
+ * @param {RowLock[] | undefined} locks
+ */
+function renderRowLocks(mode, locks) {
+  const applies = Boolean(mode?.rowLocks || locks);
+  show($('#d-row-locks'), applies);
+  const held = applies ? (locks ?? []) : [];
+  fill(
+    $('#row-locks tbody'),
+    ...held.map((lock) =>
+      h(
+        'tr',
+        { dataset: { branch: lock.branchId, table: lock.table } },
+        h('td', { class: 'mono' }, lock.table),
+        h('td', { class: 'mono' }, JSON.stringify(lock.pk)),
+        h('td', { class: 'mono small' }, lock.resource),
+        h('td', { class: 'mono' }, lock.branchId),
+        h('td', {}, timeEl(lock.lockedAt), h('span', { class: 'muted' }, ` · ${absolute(lock.lockedAt)}`)),
+      ),
+    ),
+  );
+  show($('#row-locks-empty'), applies && held.length === 0);
 }
 
 /** @param {TransactionEvent} e @returns {[title: string, detail: string | null | undefined]} */

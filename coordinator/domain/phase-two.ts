@@ -50,6 +50,11 @@ export interface PhaseTwoPlan {
   skips: Branch[];
   /** Branches not done that this round neither calls nor skips: a later round will (a saga's next steps). Empty in TCC. */
   waiting: Branch[];
+  /**
+   * No call before this instant (a message delivered at a given time): a
+   * round earlier than it calls nothing and is due again then. Absent: now.
+   */
+  notBefore?: number;
 }
 
 /** How one phase-two call ended, as the branch client saw it. */

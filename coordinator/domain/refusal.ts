@@ -20,7 +20,9 @@ export type RefusalCode =
   /** A mode or a branch URL outside what the caller's token may reach (DTX_API_SCOPES). */
   | 'OUT_OF_SCOPE'
   /** A transaction begun by another caller: only its own caller decides it, or registers in it unless named to join. */
-  | 'NOT_OWNER';
+  | 'NOT_OWNER'
+  /** A branch the transaction does not have (a row lock asked for it). */
+  | 'NOT_REGISTERED';
 
 export class TransactionRefusedError extends Error {
   override readonly name = 'TransactionRefusedError';

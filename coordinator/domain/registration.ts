@@ -112,6 +112,11 @@ export function registeredTargets(mode: Mode, branches: readonly BranchRegistrat
   return branches.flatMap((branch, index) => Object.entries(branch.operations).map(([op, url]) => ({ field: requestField(mode, index, op), url: url! })));
 }
 
+/** The URLs of a registration request (`POST …/branches`: `branches[i].<op>Url`), whatever the mode. */
+export function registrationTargets(branches: readonly BranchRegistration[]): { field: string; url: string }[] {
+  return branches.flatMap((branch, index) => Object.entries(branch.operations).map(([op, url]) => ({ field: `branches[${index}].${op}Url`, url: url! })));
+}
+
 function requestField(mode: Mode, index: number, op: string): string {
   if (mode === 'saga') return `steps[${index}].${op}.url`;
   if (mode === 'msg') return `branches[${index}].url`;

@@ -5,11 +5,11 @@
  * names its users see (TCC: `trying`, `confirm`, …), decides the
  * transitions and plans phase two; the model itself names none of them.
  */
-import type { BranchOp } from '@dtx/protocol';
+import { TRANSACTION_MODES, type BranchOp, type TransactionMode } from '@dtx/protocol';
 
-/** A transaction's mode: which rules drive it (`msg`: a transactional message; `xa`: XA two-phase commit of the participants' databases). */
-export type Mode = 'tcc' | 'saga' | 'msg' | 'xa';
-export const MODES: readonly Mode[] = ['tcc', 'saga', 'msg', 'xa'];
+/** A transaction's mode: which rules drive it (the protocol's modes: tcc, saga, msg, xa, fmt). */
+export type Mode = TransactionMode;
+export const MODES: readonly Mode[] = TRANSACTION_MODES;
 
 /**
  * `open`: branches are being registered (and, in TCC, tried); `committing` /

@@ -14,6 +14,7 @@ import type { ParticipantPolicy } from '../security/participant-policy.ts';
 import type { AdminStore } from '../store/ports/admin-store.ts';
 import type { TransactionStore } from '../store/ports/transaction-store.ts';
 import { OperatorService } from './operator-service.ts';
+import { RowLockService } from './row-lock-service.ts';
 import { PhaseTwoRunner } from './phase-two-runner.ts';
 import type { Clock, RetryScheduler } from './ports.ts';
 import { noopTelemetry, type Telemetry } from './telemetry.ts';
@@ -58,6 +59,8 @@ export interface Engine {
   readonly service: TransactionService;
   /** The operator's actions (retry, pause, resume, force-abort, resolve, close), audited. */
   readonly operators: OperatorService;
+  /** Global row locks (FMT): taken by a branch's participant, asked about by anyone. */
+  readonly rowLocks: RowLockService;
   /** Waits up to `graceMs` for the phase-two rounds in flight; false if some were still running. */
   drain(graceMs: number): Promise<boolean>;
   /** Rounds still running (for the shutdown log). */
@@ -143,6 +146,7 @@ export function createEngine(options: EngineOptions): Engine {
   return {
     service,
     operators,
+    rowLocks: new RowLockService({ store, participants: options.participants, clock, logger }),
     get inFlight() {
       return runner.inFlightCount;
     },

@@ -96,7 +96,13 @@ export class OperatorService {
     const { transaction } = await this.#load(gid);
     rulesFor(transaction.mode).checkForceAbort(transaction);
     // A submit racing this one wins or loses on the engine's compare-and-set: the loser gets ILLEGAL_STATE.
-    const { status } = await this.options.transactions.abort({ gid, reason: `force-abort by ${who.name}: ${reason}`, waitMs, actor: who.name });
+    const { status } = await this.options.transactions.abort({
+      gid,
+      mode: transaction.mode,
+      reason: `force-abort by ${who.name}: ${reason}`,
+      waitMs,
+      actor: who.name,
+    });
     const words = wordsFor(transaction.mode);
     await this.#change('force-abort', gid, null, who, reason, () => ({
       set: {},

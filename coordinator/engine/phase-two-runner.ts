@@ -90,7 +90,7 @@ export class PhaseTwoRunner {
     const plan = rules.planPhaseTwo(snapshot);
     if (!plan) return txn.status;
     const from = plan.direction;
-    if (from === 'committing' && txn.notBefore !== null && clock.now() < txn.notBefore) return this.#waitUntil(txn, from, txn.notBefore, context);
+    if (plan.notBefore !== undefined && clock.now() < plan.notBefore) return this.#waitUntil(txn, from, plan.notBefore, context);
     const pendingIds = new Set(plan.calls.map((call) => call.branch.branchId));
     const done = carried.filter((result) => pendingIds.has(result.branchId));
     const doneIds = new Set(done.map((result) => result.branchId));
@@ -119,7 +119,8 @@ export class PhaseTwoRunner {
     const decision = rules.afterRound(txn, plan, results, now, retryPolicy, this.options.random);
     const skipped = plan.skips.map((branch) => ({ branchId: branch.branchId, op: rules.words.op[from] }));
     const leaseUntil = now + this.options.leaseMs;
-    const recorded = await store.recordRound({ gid: txn.gid, owner: context.lease, from, results, skipped, decision, now, leaseUntil });
+    const releaseRowLocks = rules.rowLocks;
+    const recorded = await store.recordRound({ gid: txn.gid, owner: context.lease, from, results, skipped, decision, now, leaseUntil, releaseRowLocks });
 
     for (const result of called) {
       if (result.outcome !== 'success') {
@@ -151,7 +152,7 @@ export class PhaseTwoRunner {
         if (fresh?.transaction.paused && fresh.transaction.status === from && fresh.transaction.leaseOwner === context.lease) {
           // Paused while this round ran: record it as a stop; resuming makes it due again.
           const stop = { kind: 'retry', retryCount: txn.retryCount, nextRetryAt: now, needsAttention: txn.needsAttention, attentionReason: null } as const;
-          await store.recordRound({ gid: txn.gid, owner: context.lease, from, results, skipped, decision: stop, now, leaseUntil });
+          await store.recordRound({ gid: txn.gid, owner: context.lease, from, results, skipped, decision: stop, now, leaseUntil, releaseRowLocks });
           log().info({ status: from }, 'paused by an operator: stopped after this round');
           return from;
         }
@@ -183,8 +184,8 @@ export class PhaseTwoRunner {
   }
 
   /**
-   * Phase two may not start yet (a message delivered at a given time): the
-   * round is recorded with no call, due again at `notBefore`.
+   * Phase two may not call yet (the plan's `notBefore`: a message delivered
+   * at a given time): the round is recorded with no call, due again then.
    */
   async #waitUntil(txn: TransactionSnapshot['transaction'], from: PhaseTwoStatus, notBefore: number, context: RoundContext): Promise<GlobalStatus> {
     const now = this.options.clock.now();

@@ -9,10 +9,10 @@ import type { Logger } from 'pino';
 import { v7 as uuidv7 } from 'uuid';
 import { assembleHistory } from '../domain/history.ts';
 import { DEADLINE_REASONS } from '../domain/phase-two.ts';
-import { TransactionRefusedError } from '../domain/refusal.ts';
-import { distinctRegistrations, registeredTargets, resentDifference } from '../domain/registration.ts';
+import { TransactionRefusedError, type RefusalCode } from '../domain/refusal.ts';
+import { distinctRegistrations, registeredTargets, registrationTargets, resentDifference } from '../domain/registration.ts';
 import { mayJoin, notOwner, sameCallers } from '../domain/ownership.ts';
-import { scopeRefusal, type CallerScope } from '../security/caller-scopes.ts';
+import { modeScopeRefusal, prefixScopeRefusal, type CallerScope } from '../security/caller-scopes.ts';
 import {
   isTerminal,
   operationNames,
@@ -24,7 +24,7 @@ import {
   type TransactionSnapshot,
 } from '../domain/transaction.ts';
 import type { DecisionStep, ModeRules, Transition } from '../modes/mode-rules.ts';
-import { DEFAULT_MODE, modeOfOperations, rulesFor } from '../modes/registry.ts';
+import { operationsOf, rulesFor } from '../modes/registry.ts';
 import type { BeginInput, TransactionStore } from '../store/ports/transaction-store.ts';
 import type { PhaseTwoRunner } from './phase-two-runner.ts';
 import { CheckBack } from './check-back.ts';
@@ -96,6 +96,13 @@ export interface BeginResult extends StatusOf {
 export interface DecisionRequest {
   gid: string;
   /**
+   * The transaction's mode as the caller knows it (its SDK always says): the
+   * decision's first write is then that mode's guarded transition, one round
+   * trip. Left out, the transaction is loaded first and its logged mode used;
+   * a mode other than the logged one is refused.
+   */
+  mode?: Mode;
+  /**
    * The authenticated service asking (null: anonymous, development mode): only the caller that
    * began the transaction decides it. Left out only by an operator's audited action (force-abort).
    */
@@ -130,7 +137,7 @@ export class TransactionService {
       ...registeredTargets(request.mode, request.branches),
       ...(request.checkUrl === undefined ? [] : [{ field: 'checkUrl', url: request.checkUrl }]),
     ];
-    this.#checkTargets(gid, request.caller, request.mode, targets);
+    this.#checkUrls(gid, request.caller, targets, request.mode);
     rules.checkSteps(gid, request.branches);
     const branches = distinctRegistrations(gid, inModeOrder(rules, request.branches));
     const now = clock.now();
@@ -200,17 +207,21 @@ export class TransactionService {
   }
 
   /**
-   * The branches' operations say which mode they belong to; the transaction
-   * must be of that mode. `caller`: the authenticated service registering
-   * them (null: anonymous, development mode).
+   * Registers `branches` into a transaction of `mode` (as the caller says;
+   * left out, the logged mode, read first): each branch must name exactly
+   * that mode's operations, and the transaction must be of it. `caller`: the
+   * authenticated service registering them (null: anonymous, development mode).
    */
   async register(
     gid: string,
     branches: BranchRegistration[],
     caller: string | null,
+    asked?: Mode,
   ): Promise<StatusOf & { inserted: string[]; proofs: Record<string, string> }> {
-    const mode = this.#modeOfBranches(gid, branches);
-    this.#checkTargets(gid, caller, mode, registeredTargets(mode, branches));
+    // What needs no mode is refused before anything is read: URLs outside the allow-list or the caller's prefixes.
+    this.#checkUrls(gid, caller, registrationTargets(branches), asked);
+    const mode = asked ?? (await this.#loggedModeFor(gid, caller));
+    this.#checkOperations(gid, branches, mode);
     const rules = rulesFor(mode);
     const result = await this.#register(gid, inModeOrder(rules, branches), caller, rules, (snapshot) => {
       if (!mayJoin(snapshot.transaction, caller)) throw notOwner(snapshot.transaction, caller, 'register branches in');
@@ -376,7 +387,8 @@ export class TransactionService {
    * mode's transition with its precondition, so on the happy path one round
    * trip both decides and logs. Only when it loses is the transaction loaded
    * and the mode asked why: already decided, refused, or a race (then one
-   * more pass).
+   * more pass). The mode comes from the request, or from the log when the
+   * request names none (then the load comes first): never guessed.
    */
   async #decide(
     request: DecisionRequest,
@@ -385,26 +397,28 @@ export class TransactionService {
     explain: (rules: ModeRules, txn: GlobalTransaction, now: number) => DecisionStep,
   ): Promise<StatusOf> {
     const { store, clock, leaseMs, runner } = this.options;
-    // The mode is in the log; the first write assumes the default mode. The
-    // guard includes the mode, so a wrong guess writes nothing and costs a
-    // load (the transaction's own rules then decide); only TCC exists today.
-    let rules = rulesFor(DEFAULT_MODE);
-    let rulesKnown = false;
+    const rules = rulesFor(request.mode ?? (await this.#load(request.gid)).transaction.mode);
+    // A mode whose caller's abort is asked first (a message's check-back) writes nothing before explaining.
+    const writeFirst = what === 'submit' || !rules.abortAsksFirst;
     for (let pass = 1; ; pass++) {
       const now = clock.now();
       const lease = this.#newLease();
       const transition = transitionOf(rules, now);
-      const decided = await store.decide({
-        gid: request.gid,
-        ...transition,
-        // Only the caller that began it decides it (operators have their own, audited path).
-        guard: { ...transition.guard, mode: rules.mode, caller: request.caller },
-        reason: request.reason,
-        now,
-        owner: lease,
-        leaseUntil: now + leaseMs,
-        actor: request.actor,
-      });
+      const decided =
+        writeFirst &&
+        (await store.decide({
+          gid: request.gid,
+          ...transition,
+          // Only the caller that began it decides it (operators have their own, audited path).
+          guard: { ...transition.guard, mode: rules.mode, caller: request.caller },
+          reason: request.reason,
+          now,
+          owner: lease,
+          leaseUntil: now + leaseMs,
+          actor: request.actor,
+          // A commit makes the rows final: their global locks go with the decision.
+          releaseRowLocks: rules.rowLocks && transition.to === 'committing',
+        }));
       if (decided) {
         this.options.logger.debug({ gid: request.gid, status: transition.to, reason: request.reason, actor: request.actor }, 'decision logged');
         // The happy path runs phase two here, not through the queue; the
@@ -414,9 +428,9 @@ export class TransactionService {
       }
       const txn = (await this.#load(request.gid)).transaction;
       if (request.caller !== undefined && txn.caller !== request.caller) throw notOwner(txn, request.caller, what);
-      const guessedWrong = !rulesKnown && txn.mode !== rules.mode;
-      rules = rulesFor(txn.mode);
-      rulesKnown = true;
+      if (txn.mode !== rules.mode) {
+        throw new TransactionRefusedError('ILLEGAL_STATE', `transaction ${request.gid} is a ${txn.mode} transaction, not ${rules.mode}`, request.gid);
+      }
       const next = explain(rules, txn, clock.now());
       if (next.kind === 'check-back') return this.#abortByCheckBack(txn, rules, request);
       // A re-sent or concurrent decision waits for phase two like the first one did.
@@ -424,7 +438,7 @@ export class TransactionService {
         const status = isTerminal(next.status) ? next.status : await this.#awaitOutcome(request.gid, next.status, request.waitMs);
         return { status, mode: rules.mode };
       }
-      if (pass >= (guessedWrong ? 3 : 2)) {
+      if (pass >= 2) {
         throw new TransactionRefusedError('ILLEGAL_STATE', `transaction ${request.gid} changed concurrently; query it and retry`, request.gid);
       }
     }
@@ -467,29 +481,40 @@ export class TransactionService {
    * Every URL a caller registers must be one the coordinator may call, and
    * one this caller may make it call in this mode (before anything is written).
    */
-  #checkTargets(gid: string, caller: string | null, mode: Mode, targets: readonly { field: string; url: string }[]): void {
-    for (const { field, url } of targets) {
-      const refusal = this.options.participants.check(field, url);
-      if (refusal) throw new TransactionRefusedError(refusal.code, refusal.message, gid);
-    }
-    const outOfScope = scopeRefusal(caller === null ? undefined : this.options.scopes.get(caller), caller, mode, targets);
-    if (outOfScope) throw new TransactionRefusedError(outOfScope.code, outOfScope.message, gid);
+  /** The URLs a caller registers: under the coordinator's allow-list, in a mode it may use (when known), under its own prefixes. */
+  #checkUrls(gid: string, caller: string | null, targets: readonly { field: string; url: string }[], mode?: Mode): void {
+    for (const { field, url } of targets) this.#refuse(gid, this.options.participants.check(field, url));
+    const scope = this.#scopeOf(caller);
+    if (mode !== undefined) this.#refuse(gid, modeScopeRefusal(scope, caller, mode));
+    this.#refuse(gid, prefixScopeRefusal(scope, caller, targets));
+  }
+
+  /**
+   * The logged mode of a transaction `caller` registers in without naming
+   * the mode: read first, and refused as for a registration that named it —
+   * another caller's transaction first (whatever its branches look like),
+   * then a mode outside the caller's scope.
+   */
+  async #loggedModeFor(gid: string, caller: string | null): Promise<Mode> {
+    const { transaction } = await this.#load(gid);
+    if (!mayJoin(transaction, caller)) throw notOwner(transaction, caller, 'register branches in');
+    this.#refuse(gid, modeScopeRefusal(this.#scopeOf(caller), caller, transaction.mode));
+    return transaction.mode;
+  }
+
+  #scopeOf(caller: string | null): CallerScope | undefined {
+    return caller === null ? undefined : this.options.scopes.get(caller);
+  }
+
+  #refuse(gid: string, refusal: { code: RefusalCode; message: string } | null): void {
+    if (refusal) throw new TransactionRefusedError(refusal.code, refusal.message, gid);
   }
 
   /** Each branch must name exactly the operations of `mode`. */
   #checkOperations(gid: string, branches: readonly BranchRegistration[], mode: Mode): void {
     for (const [index, branch] of branches.entries()) {
-      if (modeOfOperations(operationNames(branch.operations)) !== mode) throw wrongOperations(gid, index, branch, rulesFor(mode));
+      if (!operationsOf(mode, operationNames(branch.operations))) throw wrongOperations(gid, index, branch, rulesFor(mode));
     }
-  }
-
-  /** The mode whose operations the first branch names; every branch must name the same. */
-  #modeOfBranches(gid: string, branches: readonly BranchRegistration[]): Mode {
-    const [first] = branches;
-    const mode = first && modeOfOperations(operationNames(first.operations));
-    if (!mode) throw wrongOperations(gid, 0, first, undefined);
-    this.#checkOperations(gid, branches, mode);
-    return mode;
   }
 
   /**
@@ -520,9 +545,9 @@ function inModeOrder(rules: ModeRules, branches: readonly BranchRegistration[]):
   return branches.map((branch) => ({ ...branch, operations: Object.fromEntries(rules.operations.map((op) => [op, branch.operations[op]])) }));
 }
 
-function wrongOperations(gid: string, index: number, branch: BranchRegistration | undefined, rules: ModeRules | undefined): TransactionRefusedError {
-  const named = branch ? operationNames(branch.operations).join(', ') || 'none' : 'none';
-  const expected = rules ? `; a ${rules.mode} branch has ${rules.operations.join(' and ')}` : '';
+function wrongOperations(gid: string, index: number, branch: BranchRegistration, rules: ModeRules): TransactionRefusedError {
+  const named = operationNames(branch.operations).join(', ') || 'none';
+  const expected = `; a ${rules.mode} branch has ${rules.operations.join(' and ')}`;
   return new TransactionRefusedError('INVALID_OPERATIONS', `branches[${index}] names the operations ${named}${expected}`, gid);
 }
 

@@ -47,8 +47,14 @@ export interface ModeRules {
   readonly mode: Mode;
   /** The names this mode shows users. */
   readonly words: ModeWords;
-  /** The operations every branch registers, in order (TCC: confirm, cancel). */
+  /** The operations every branch registers, in order (TCC: confirm, cancel): the protocol's MODE_OPS. */
   readonly operations: readonly Operation[];
+  /**
+   * Whether its branches hold global row locks (FMT): taken by a branch's
+   * participant before its local commit, released once the rows are final
+   * (the commit decision, or the end of the rollback).
+   */
+  readonly rowLocks: boolean;
   /**
    * Whether a transaction of this mode is begun and submitted in one call
    * (a saga: its steps are known up front and nothing is tried first). Such
@@ -77,6 +83,12 @@ export interface ModeRules {
   explainSubmit(txn: GlobalTransaction, now: number): DecisionStep;
   /** The initiator's (or an operator's, or the deadline's) rollback request. */
   abort(now: number): Transition;
+  /**
+   * Whether a caller's abort is never written at once: the transaction is
+   * loaded and explainAbort decides first (a message: its sender's
+   * check-back must say it never committed before it is dropped).
+   */
+  readonly abortAsksFirst: boolean;
   explainAbort(txn: GlobalTransaction, now: number): DecisionStep;
   /** Refuses (throws) an operator's force-abort where it would break the protocol. */
   checkForceAbort(txn: GlobalTransaction): void;

@@ -10,10 +10,11 @@ import { msgRules } from './msg/msg-rules.ts';
 import { sagaRules } from './saga/saga-rules.ts';
 import { tccRules } from './tcc/tcc-rules.ts';
 import { xaRules } from './xa/xa-rules.ts';
+import { fmtRules } from './fmt/fmt-rules.ts';
 
-const RULES: Record<Mode, ModeRules> = { tcc: tccRules, saga: sagaRules, msg: msgRules, xa: xaRules };
+const RULES: Record<Mode, ModeRules> = { tcc: tccRules, saga: sagaRules, msg: msgRules, xa: xaRules, fmt: fmtRules };
 
-/** The mode a begin without one gets, and the one a decision's first write assumes. */
+/** The mode a begin that names none gets (the API's documented default). */
 export const DEFAULT_MODE: Mode = 'tcc';
 
 /** The rules of `mode`: how the engine validates, decides, recovers and plans phase two for it. */
@@ -40,8 +41,8 @@ export function statusesNamed(word: string): { mode: Mode; status: GlobalStatus 
   });
 }
 
-/** The mode whose branches register exactly these operations (each mode has its own names), if any. */
-export function modeOfOperations(operations: readonly Operation[]): Mode | undefined {
-  const given = [...operations].sort().join(',');
-  return ALL_RULES.find((rules) => [...rules.operations].sort().join(',') === given)?.mode;
+/** Whether `operations` are exactly the ones a branch of `mode` registers (in any order). */
+export function operationsOf(mode: Mode, operations: readonly Operation[]): boolean {
+  const expected = RULES[mode].operations;
+  return operations.length === expected.length && expected.every((op) => operations.includes(op));
 }

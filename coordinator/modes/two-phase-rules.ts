@@ -7,6 +7,7 @@
  * every branch's operation at once, until each succeeded. The two modes
  * differ only in their words.
  */
+import { MODE_OPS } from '@dtx/protocol';
 import type { ModeWords } from '../domain/mode-words.ts';
 import { decideAfterRound, decideRecovery, type PhaseTwoPlan } from '../domain/phase-two.ts';
 import { newRegistrations, registrationClosed } from '../domain/registration.ts';
@@ -35,7 +36,9 @@ export function twoPhaseRules(mode: Mode, words: ModeWords): ModeRules {
   return {
     mode,
     words,
-    operations: [words.op.committing, words.op['rolling-back']],
+    operations: MODE_OPS[mode].registered,
+    rowLocks: false,
+    abortAsksFirst: false,
     submittedAtBegin: false,
     registersLater: true,
     firstOpByInitiator: true,

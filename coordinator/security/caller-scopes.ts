@@ -126,11 +126,22 @@ export function scopeRefusal(
   mode: Mode,
   urls: readonly { field: string; url: string }[],
 ): ScopeRefusal | null {
-  if (!scope) return null;
-  if (!scope.modes.has(mode)) {
-    return { code: 'OUT_OF_SCOPE', message: `caller ${caller} may not use the ${mode} mode (its DTX_API_SCOPES entry allows ${[...scope.modes].join(', ')})` };
-  }
-  if (scope.prefixes === null) return null;
+  return modeScopeRefusal(scope, caller, mode) ?? prefixScopeRefusal(scope, caller, urls);
+}
+
+/** Why `caller` may not use `mode`, or null when it may. */
+export function modeScopeRefusal(scope: CallerScope | undefined, caller: string | null, mode: Mode): ScopeRefusal | null {
+  if (!scope || scope.modes.has(mode)) return null;
+  return { code: 'OUT_OF_SCOPE', message: `caller ${caller} may not use the ${mode} mode (its DTX_API_SCOPES entry allows ${[...scope.modes].join(', ')})` };
+}
+
+/** Why `caller` may not register one of `urls` (outside its participant prefixes), or null when it may register them all. */
+export function prefixScopeRefusal(
+  scope: CallerScope | undefined,
+  caller: string | null,
+  urls: readonly { field: string; url: string }[],
+): ScopeRefusal | null {
+  if (!scope || scope.prefixes === null) return null;
   for (const { field, url } of urls) {
     let parsed: URL;
     try {

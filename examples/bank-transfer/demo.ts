@@ -9,7 +9,9 @@
  * transaction; with `--mode saga` a saga of two steps (debit, credit); with
  * `--mode msg` a debit committed by the payer's bank with a transactional
  * message that credits the payee's bank; with `--mode xa` one XA
- * transaction of both banks' databases.
+ * transaction of both banks' databases; with `--mode fmt` one FMT
+ * transaction: plain SQL committed at once in each bank, undone from its
+ * undo records (row images) if the transaction rolls back.
  *
  * Where the databases are: `--log` for the coordinator's transaction log,
  * `--bank-db` for each bank's own database, each `mysql` (MariaDB, the
@@ -19,12 +21,13 @@
  * embedded log takes one coordinator and retries phase two in its process
  * (DTX_SCHEDULER=in-process: no Redis). `--embedded` is both embedded: no
  * server is provisioned at all, nothing is installed. XA transfers need the
- * banks on MariaDB.
+ * banks on MariaDB; FMT transfers run on every store.
  *
  *   npm run demo -- --transfers 500 --concurrency 16 --error-rate 0.05 --coordinators 2
  *   npm run demo -- --mode saga
  *   npm run demo -- --mode msg
  *   npm run demo -- --mode xa
+ *   npm run demo -- --mode fmt --bank-db postgres
  *   npm run demo -- --bank-db postgres --log postgres
  *   npm run demo -- --log embedded
  *   npm run demo -- --embedded --mode saga
@@ -58,9 +61,9 @@ const cli = defineCli({
     mode: {
       type: 'string',
       default: 'tcc',
-      choices: ['tcc', 'saga', 'msg', 'xa'],
+      choices: ['tcc', 'saga', 'msg', 'xa', 'fmt'],
       description:
-        'how each transfer runs: one TCC transaction, a saga (debit, then credit), a message (the payer bank debits, a message credits), or one XA transaction of both banks',
+        'how each transfer runs: one TCC transaction, a saga (debit, then credit), a message (the payer bank debits, a message credits), one XA transaction of both banks, or one FMT transaction (plain SQL, undone from row images)',
     },
     transfers: { type: 'integer', default: 200, min: 1, max: 1_000_000, description: 'random transfers to run' },
     concurrency: { type: 'integer', default: 8, min: 1, max: 512, description: 'transfers in flight at once' },
@@ -157,6 +160,7 @@ const MODE_NAMES: Record<TransferMode, { title: string; transfers: string }> = {
   saga: { title: 'sagas', transfers: 'saga transfers' },
   msg: { title: 'transactional messages', transfers: 'message transfers' },
   xa: { title: 'XA', transfers: 'XA transfers' },
+  fmt: { title: 'FMT', transfers: 'FMT transfers' },
 };
 
 /**
@@ -174,9 +178,9 @@ function counted(results: Record<TransferResult, number>): [string, number][] {
       ['failed', results.failed + results.refused],
     ];
   }
-  if (mode === 'tcc' || mode === 'xa') {
+  if (mode === 'tcc' || mode === 'xa' || mode === 'fmt') {
     return [
-      [mode === 'xa' ? 'committed' : 'confirmed', results.confirmed + results.pending],
+      [mode === 'tcc' ? 'confirmed' : 'committed', results.confirmed + results.pending],
       ['insufficient', results['insufficient-funds']],
       ['failed', results.failed + results.refused],
     ];
@@ -283,13 +287,17 @@ try {
   say(
     `  transfers sent            ${transfers} in ${(load.elapsedMs / 1000).toFixed(1)} s (${((transfers / load.elapsedMs) * 1000).toFixed(0)}/s), drained in ${(drainedMs / 1000).toFixed(1)} s`,
   );
-  if (mode === 'tcc' || mode === 'xa') {
-    const [done, doing, undone] = mode === 'xa' ? ['committed', 'committing', 'rolled back'] : ['confirmed', 'confirming', 'cancelled'];
+  if (mode === 'tcc' || mode === 'xa' || mode === 'fmt') {
+    // XA and FMT say it in the same words (the coordinator's log too: committed, rolled-back).
+    const [done, doing, undone] = mode === 'tcc' ? ['confirmed', 'confirming', 'cancelled'] : ['committed', 'committing', 'rolled back'];
     say(
       `  ${`answered ${done}`.padEnd(26)}${load.results.confirmed}${load.results.pending ? ` (+${load.results.pending} ${doing}, finished by recovery)` : ''}`,
     );
     say(`  refused: insufficient     ${load.results['insufficient-funds']}`);
-    say(`  ${`failed (then ${undone})`.padEnd(26)}${load.results.failed + load.results.refused}`);
+    // An FMT execute is refused when a row it wrote stays locked by another transfer past the banks' lock wait.
+    const locked =
+      mode === 'fmt' && load.results.refused > 0 ? ` (${load.results.refused} refused: mostly a row another transfer held past the lock wait)` : '';
+    say(`  ${`failed (then ${undone})`.padEnd(26)}${load.results.failed + load.results.refused}${locked}`);
   } else if (mode === 'msg') {
     say(`  answered delivered        ${load.results.confirmed}`);
     say(`  answered sent             ${load.results.pending} (debit committed, the credit delivered after the answer)`);
@@ -307,6 +315,10 @@ try {
       .join(', ')}`,
   );
   say(`  still open                ${after.openGids.length}`);
+  if (mode === 'fmt' || after.fmt.undoRecords > 0 || after.fmt.heldRowLocks > 0) {
+    say(`  FMT undo records left     ${after.fmt.undoRecords}`);
+    say(`  FMT row locks held        ${after.fmt.heldRowLocks}`);
+  }
   say(`  money before              ${moneyBefore}`);
   say(`  money after               ${after.totalMoney}  ${after.totalMoney === moneyBefore ? '(conserved ✓)' : '(NOT CONSERVED ✗)'}`);
   for (const [bank, totals] of Object.entries(after.banks)) {

@@ -298,7 +298,7 @@ function barrierSteps(dialect: BarrierDialect, options: BarrierOptions) {
   assertTableName(table);
   assertBarrierKey(gid, branchId, op);
   if (!isBarrierOp(op))
-    throw new BarrierInputError('op', op, "a message sender's check (answerCheckBack) and XA's ops (defineXa) are not run behind this barrier");
+    throw new BarrierInputError('op', op, "a message sender's check (answerCheckBack) and XA's prepare (defineXa) are not run behind this barrier");
   const key: BarrierKey = { table, gid, branchId };
   const plan = planBarrier(op);
   const lock = locksBranch(op);

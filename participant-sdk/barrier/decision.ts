@@ -12,13 +12,13 @@ import type { BranchOp } from '@dtx/protocol';
 import { DtxError } from '../errors.ts';
 
 /** The op a compensating op undoes; its row is claimed first to detect null compensation. */
-export const UNDONE_OP = { cancel: 'try', compensate: 'action' } as const;
+export const UNDONE_OP = { cancel: 'try', compensate: 'action', rollback: 'execute' } as const;
 
 export type UndoOp = keyof typeof UNDONE_OP;
 export type ForwardOp = Exclude<BranchOp, UndoOp>;
 
 function isUndoOp(op: BranchOp): op is UndoOp {
-  return op === 'cancel' || op === 'compensate';
+  return op in UNDONE_OP;
 }
 
 /**
@@ -44,6 +44,9 @@ export type BarrierPlan =
 const CHECKED_ROWS: Partial<Record<BranchOp, readonly BranchOp[]>> = {
   confirm: ['try', 'cancel'],
   cancel: ['confirm'],
+  // An FMT branch: its commit and rollback are TCC's confirm and cancel (its execute the try).
+  commit: ['execute', 'rollback'],
+  rollback: ['commit'],
 };
 
 /** Every op whose rows some op's locked read looks at. */
@@ -74,6 +77,7 @@ export function planBarrier(op: BranchOp): BarrierPlan {
  *   is a forged, misrouted or very late call (its rows already cleaned up).
  * - `already-cancelled`: a confirm of a branch cancelled here.
  * - `already-confirmed`: a cancel of a branch confirmed here.
+ * An FMT branch's commit and rollback are refused the same way (its execute is the try).
  */
 export type BarrierRefusal = 'try-not-found' | 'already-cancelled' | 'already-confirmed';
 
@@ -103,6 +107,11 @@ export function refusalOf(op: BranchOp, found: readonly FoundRow[]): BarrierRefu
       return has('try', 'try') ? null : 'try-not-found';
     case 'cancel':
       return has('confirm') ? 'already-confirmed' : null;
+    case 'commit':
+      if (has('rollback')) return 'already-cancelled';
+      return has('execute', 'execute') ? null : 'try-not-found';
+    case 'rollback':
+      return has('commit') ? 'already-confirmed' : null;
     default:
       return null;
   }
@@ -114,13 +123,15 @@ export function refusalOf(op: BranchOp, found: readonly FoundRow[]): BarrierRefu
  * - confirm: a previous confirm committed; answer success again.
  * - try/action/deliver inserted by itself: a previous attempt succeeded; answer success again
  *   (a deliver row is only ever inserted by a deliver).
+ * - commit (FMT): as confirm.
+ * - execute (FMT): as try; inserted by rollback: suspended.
  * - try/action inserted by cancel/compensate: the branch was already undone
  *   (or null-compensated); running now would leave a reservation nobody
  *   releases (suspension), so refuse.
  */
 export function forwardRowExisted(op: ForwardOp, originOp: string): 'duplicate' | 'suspended' {
-  if (op === 'confirm') return 'duplicate';
-  return originOp === 'cancel' || originOp === 'compensate' ? 'suspended' : 'duplicate';
+  if (op === 'confirm' || op === 'commit') return 'duplicate';
+  return originOp in UNDONE_OP ? 'suspended' : 'duplicate';
 }
 
 /**
@@ -136,14 +147,16 @@ export type SenderRowOrigin = 'commit' | 'check';
 
 /**
  * The ops never run behind this barrier: a message sender's check is
- * answered from its row (sender-row.ts); an XA branch's prepare, commit and
- * rollback keep their row inside and around the XA branch (xa/xa-branch.ts).
+ * answered from its row (sender-row.ts); an XA branch's prepare keeps its
+ * row inside the XA branch (xa/xa-branch.ts), and its commit and rollback
+ * are the SDK's own there. The commit and rollback run here are an FMT
+ * branch's.
  */
 export function isBarrierOp(op: BranchOp): boolean {
   return !(NOT_BARRIER_OPS as readonly string[]).includes(op);
 }
 
-const NOT_BARRIER_OPS = ['check', 'prepare', 'commit', 'rollback'] as const;
+const NOT_BARRIER_OPS = ['check', 'prepare'] as const;
 
 /**
  * The check-back's answer, from the origin of the sender's row once the

@@ -5,22 +5,31 @@
  * `/cancel`; XA: `/prepare`, `/commit`, `/rollback`); other participants
  * may name the three URLs themselves.
  */
+import { MODE_OPS, type BranchOp } from '@dtx/protocol';
 import { DtxError } from '../errors.ts';
+import type { FirstOp } from './errors.ts';
 
 /** The ops of a mode whose initiator calls the first phase itself: the one it calls, and the two phase two calls. */
 export interface TwoPhaseOps {
   /** The mode, as the coordinator names it. */
-  mode: 'tcc' | 'xa';
-  /** The op the initiator calls on each branch (TCC's try, XA's prepare). */
-  first: 'try' | 'prepare';
+  mode: 'tcc' | 'xa' | 'fmt';
+  /** The op the initiator calls on each branch (TCC's try, XA's prepare, FMT's execute). */
+  first: FirstOp;
   /** The op the coordinator calls once the transaction commits (confirm, commit). */
-  commit: 'confirm' | 'commit';
+  commit: BranchOp;
   /** The op it calls once the transaction rolls back (cancel, rollback). */
-  rollback: 'cancel' | 'rollback';
+  rollback: BranchOp;
 }
 
-export const TCC_OPS: TwoPhaseOps = { mode: 'tcc', first: 'try', commit: 'confirm', rollback: 'cancel' };
-export const XA_OPS: TwoPhaseOps = { mode: 'xa', first: 'prepare', commit: 'commit', rollback: 'rollback' };
+/** A two-phase mode's ops, from the protocol's table. */
+function twoPhaseOps(mode: TwoPhaseOps['mode']): TwoPhaseOps {
+  const { first, registered } = MODE_OPS[mode];
+  return { mode, first: first as FirstOp, commit: registered[0]!, rollback: registered[1]! };
+}
+
+export const TCC_OPS = twoPhaseOps('tcc');
+export const XA_OPS = twoPhaseOps('xa');
+export const FMT_OPS = twoPhaseOps('fmt');
 
 /** A TCC branch: a resource URL, or its try, confirm and cancel URLs; its payload; optionally its branch id. */
 export type BranchTarget =
@@ -29,6 +38,10 @@ export type BranchTarget =
 /** An XA branch: a resource URL (defineXa), or its prepare, commit and rollback URLs; its payload; optionally its branch id. */
 export type XaBranchTarget =
   { url: string; payload?: unknown; branchId?: string } | { prepareUrl: string; commitUrl: string; rollbackUrl: string; payload?: unknown; branchId?: string };
+
+/** An FMT branch: a resource URL (defineFmt), or its execute, commit and rollback URLs; its payload; optionally its branch id. */
+export type FmtBranchTarget =
+  { url: string; payload?: unknown; branchId?: string } | { executeUrl: string; commitUrl: string; rollbackUrl: string; payload?: unknown; branchId?: string };
 
 /** A branch with its id and its three op URLs spelled out. */
 export interface ResolvedBranch {
@@ -42,7 +55,7 @@ export interface ResolvedBranch {
 }
 
 /** Spell out a target's op URLs: `<url>/<op>` for a resource URL, else the `<op>Url` fields. */
-export function resolveTarget(target: BranchTarget | XaBranchTarget, branchId: string, ops: TwoPhaseOps): ResolvedBranch {
+export function resolveTarget(target: BranchTarget | XaBranchTarget | FmtBranchTarget, branchId: string, ops: TwoPhaseOps): ResolvedBranch {
   const payload = target.payload ?? null;
   if ('url' in target) {
     const base = target.url.replace(/\/+$/, '');

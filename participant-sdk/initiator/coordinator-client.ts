@@ -4,7 +4,7 @@
  * times; a 4xx refusal is never retried.
  */
 import { Agent, request, type Dispatcher } from 'undici';
-import { type ErrorReply, withDeadline, retry, type BackoffPolicy } from '@dtx/protocol';
+import { type ErrorReply, withDeadline, retry, type BackoffPolicy, type TransactionMode } from '@dtx/protocol';
 import { CoordinatorRefusedError, CoordinatorUnavailableError } from './errors.ts';
 import type { SagaStatus } from './saga.ts';
 import type { MessagePreparation, MessageStatus } from './message.ts';
@@ -24,9 +24,9 @@ export interface BranchRegistration {
   confirmUrl?: string;
   /** TCC: where the coordinator POSTs the cancel. */
   cancelUrl?: string;
-  /** XA: where the coordinator POSTs the commit. */
+  /** XA and FMT: where the coordinator POSTs the commit. */
   commitUrl?: string;
-  /** XA: where the coordinator POSTs the rollback. */
+  /** XA and FMT: where the coordinator POSTs the rollback. */
   rollbackUrl?: string;
   /** The body of both phase-two calls (the first phase's payload), as JSON. */
   payload: unknown;
@@ -70,12 +70,12 @@ export class CoordinatorClient {
   }
 
   /**
-   * Begin transaction `gid` (TCC unless `mode` says XA), registering `branches` in the same call (idempotent on the gid).
+   * Begin transaction `gid` (TCC unless `mode` says otherwise), registering `branches` in the same call (idempotent on the gid).
    * `joinableBy`: other callers that may register branches into it. The reply's `caller` is this
    * service's name as the coordinator authenticated it (null for an anonymous caller); its `proofs`
    * the registration proof of each branch, for the `dtx-registration` header of its try (prepare).
    */
-  begin(body: { gid: string; mode?: 'tcc' | 'xa'; timeoutMs?: number; joinableBy?: string[]; branches: BranchRegistration[] }) {
+  begin(body: { gid: string; mode?: 'tcc' | 'xa' | 'fmt'; timeoutMs?: number; joinableBy?: string[]; branches: BranchRegistration[] }) {
     return this.post<{ gid: string; status: string; deadlineAt: string; created: boolean; caller: string | null; proofs?: Record<string, string> }>(
       body.gid,
       '/v1/transactions',
@@ -104,11 +104,11 @@ export class CoordinatorClient {
    * Register more branches of a begun transaction, before their tries are called (the reply's `caller` as for {@link begin}).
    * The reply's `proofs`: each branch's registration proof, for the `dtx-registration` header of its try (prepare).
    */
-  register(gid: string, branches: BranchRegistration[]) {
+  register(gid: string, branches: BranchRegistration[], mode?: TransactionMode) {
     return this.post<{ gid: string; status: TransactionStatus; registered: string[]; caller: string | null; proofs: Record<string, string> }>(
       gid,
       `/v1/transactions/${gid}/branches`,
-      { branches },
+      mode === undefined ? { branches } : { mode, branches },
     );
   }
 
@@ -117,7 +117,7 @@ export class CoordinatorClient {
    *
    * @typeParam S - the status words of the transaction's mode (TCC's by default; {@link MessageStatus} for a message)
    */
-  submit<S extends string = TransactionStatus>(gid: string, body: { reason?: string; waitMs?: number } = {}) {
+  submit<S extends string = TransactionStatus>(gid: string, body: { mode?: TransactionMode; reason?: string; waitMs?: number } = {}) {
     return this.post<{ gid: string; status: S }>(gid, `/v1/transactions/${gid}/submit`, body);
   }
 
@@ -126,7 +126,7 @@ export class CoordinatorClient {
    *
    * @typeParam S - the status words of the transaction's mode (TCC's by default; {@link MessageStatus} for a message)
    */
-  abort<S extends string = TransactionStatus>(gid: string, body: { reason?: string; waitMs?: number } = {}) {
+  abort<S extends string = TransactionStatus>(gid: string, body: { mode?: TransactionMode; reason?: string; waitMs?: number } = {}) {
     return this.post<{ gid: string; status: S }>(gid, `/v1/transactions/${gid}/abort`, body);
   }
 

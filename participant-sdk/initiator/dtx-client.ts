@@ -9,7 +9,8 @@
  * On return the transaction is submitted; on throw it is aborted and the
  * error rethrown. The outcome says whether phase two finished
  * (`confirmed`) or is still being retried by the coordinator (`confirming`).
- * `dtx.xa(...)` is the same with `tx.prepare`; sagas and messages have
+ * `dtx.xa(...)` is the same with `tx.prepare`, `dtx.fmt(...)` with
+ * `tx.execute`; sagas and messages have
  * their own builders (`dtx.saga()`, `dtx.message()`).
  */
 import { v7 as uuidv7 } from 'uuid';
@@ -18,7 +19,8 @@ import { isValidGid } from '@dtx/protocol';
 import { DtxError } from '../errors.ts';
 import { CoordinatorClient, keepAliveAgent, type TransactionStatus } from './coordinator-client.ts';
 import { CoordinatorRefusedError } from './errors.ts';
-import { TCC_OPS, XA_OPS, type TwoPhaseOps } from './branch-target.ts';
+import { FMT_OPS, TCC_OPS, XA_OPS, type TwoPhaseOps } from './branch-target.ts';
+import { FmtTransaction } from './fmt-transaction.ts';
 import { TccTransaction } from './tcc-transaction.ts';
 import type { TwoPhaseTransaction, TwoPhaseTransactionOptions } from './two-phase-transaction.ts';
 import { XaTransaction } from './xa-transaction.ts';
@@ -101,6 +103,27 @@ export interface XaOutcome<T> {
   gid: string;
   /** `committed`, or `committing` if phase two is still being retried by the coordinator. */
   status: XaStatus;
+  /** What the function returned. */
+  result: T;
+}
+
+/**
+ * An FMT transaction's status on the coordinator: `executing` until submit
+ * or abort; `committing` / `rolling-back` while phase two runs (and is
+ * retried); `committed` / `rolled-back` when done.
+ */
+export type FmtStatus = 'executing' | 'committing' | 'rolling-back' | 'committed' | 'rolled-back';
+
+/**
+ * How a {@link DtxClient.fmt} transaction ended, once submitted.
+ *
+ * @typeParam T - what the transaction's function returned
+ */
+export interface FmtOutcome<T> {
+  /** The transaction's id: query it on the coordinator, or hand it to an operator. */
+  gid: string;
+  /** `committed`, or `committing` if phase two is still being retried by the coordinator. */
+  status: FmtStatus;
   /** What the function returned. */
   result: T;
 }
@@ -221,7 +244,42 @@ export class DtxClient {
     return this.#runTwoPhase(XA_OPS, (transaction) => new XaTransaction(transaction), work, options);
   }
 
-  /** `tcc()` and `xa()`: begin with the first registration, run `work`, submit on return, abort on throw. */
+  /**
+   * Run `work` inside a global FMT transaction: each `tx.execute` /
+   * `tx.executeAll` in it registers its branches with the coordinator (the
+   * first also begins the transaction), then calls their execute, where each
+   * participant's FMT resource (defineFmt) runs its ordinary SQL and commits
+   * it locally, keeping undo records of the rows it changed and holding their
+   * global locks. If `work` returns, the transaction is submitted (the rows'
+   * global locks are released, the undo records dropped); if it throws, every
+   * branch's rows are restored from its undo records and the error rethrown.
+   *
+   * @typeParam T - what `work` returns
+   * @param work - the business flow; gets the transaction to add branches on
+   * @param options - gid, execute-phase deadline (rows stay globally locked until then at most), submit reason
+   * @returns the gid, the status after submit (`committed`, or `committing`
+   *   while the coordinator still retries phase two) and `work`'s result
+   * @throws TryRejectedError (`op: 'execute'`) when a participant refused (409), after
+   *   the abort; TryFailedError when an execute ended without a clear answer, after the
+   *   abort; whatever `work` throws, after the abort; CoordinatorRefusedError /
+   *   CoordinatorUnavailableError as for {@link DtxClient.tcc}; DtxError `INVALID_GID`
+   *
+   * @example
+   * ```ts
+   * const outcome = await dtx.fmt(async (tx) => {
+   *   await tx.executeAll([
+   *     { url: 'http://bank-a:4001/dtx/fmt-debit', payload: { account: 'alice', amount: 30 } },
+   *     { url: 'http://bank-b:4002/dtx/fmt-credit', payload: { account: 'bob', amount: 30 } },
+   *   ]);
+   * });
+   * console.log(outcome.gid, outcome.status);   // 'committed' (or 'committing' while phase two is retried)
+   * ```
+   */
+  async fmt<T>(work: (tx: FmtTransaction) => Promise<T>, options: TccOptions = {}): Promise<FmtOutcome<T>> {
+    return this.#runTwoPhase(FMT_OPS, (transaction) => new FmtTransaction(transaction), work, options);
+  }
+
+  /** `tcc()`, `xa()` and `fmt()`: begin with the first registration, run `work`, submit on return, abort on throw. */
   async #runTwoPhase<X extends TwoPhaseTransaction, T, S extends string>(
     ops: TwoPhaseOps,
     create: (options: TwoPhaseTransactionOptions) => X,
@@ -239,7 +297,7 @@ export class DtxClient {
       throw error;
     }
     await tx.ensureBegun();
-    const submitted = await this.#coordinator.submit<S>(gid, options.reason ? { reason: options.reason } : {});
+    const submitted = await this.#coordinator.submit<S>(gid, { mode: ops.mode, ...(options.reason ? { reason: options.reason } : {}) });
     return { gid, status: submitted.status, result };
   }
 
@@ -349,7 +407,7 @@ export class DtxClient {
     if (!tx.begun) return;
     const reason = (cause instanceof Error ? cause.message : String(cause)).slice(0, 500);
     try {
-      await this.#coordinator.abort(tx.gid, { reason, waitMs: 0 });
+      await this.#coordinator.abort(tx.gid, { mode: tx.mode, reason, waitMs: 0 });
     } catch (error) {
       if (error instanceof CoordinatorRefusedError && error.code === 'ILLEGAL_STATE') return;
       // Left to the coordinator's deadline; the caller still gets the original error.

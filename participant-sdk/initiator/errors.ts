@@ -4,6 +4,9 @@
  */
 import { DtxError } from '../errors.ts';
 
+/** The first-phase call an initiator sends itself: TCC's try, XA's prepare, FMT's execute. */
+export type FirstOp = 'try' | 'prepare' | 'execute';
+
 /**
  * A participant refused a try (an XA branch: its prepare) with HTTP 409: the
  * transaction was aborted. `code` is the participant's (BranchRejectedError's
@@ -15,14 +18,14 @@ export class TryRejectedError extends DtxError {
    * @param branchId - the refused branch
    * @param code - the participant's reply code
    * @param message - the participant's reply message
-   * @param op - the refused call: `try` (TCC) or `prepare` (XA)
+   * @param op - the refused call: `try` (TCC), `prepare` (XA) or `execute` (FMT)
    */
   constructor(
     readonly gid: string,
     readonly branchId: string,
     code: string,
     message: string,
-    readonly op: 'try' | 'prepare' = 'try',
+    readonly op: FirstOp = 'try',
   ) {
     super(code, `${op} of branch ${branchId} in ${gid} was rejected: ${message}`);
   }
@@ -35,14 +38,14 @@ export class TryFailedError extends DtxError {
    * @param branchId - the branch whose try failed
    * @param httpStatus - the reply's status, or null when there was no reply
    * @param message - what happened
-   * @param options - `cause`: the transport error; `op`: the failed call, `try` (default) or `prepare`
+   * @param options - `cause`: the transport error; `op`: the failed call, `try` (default), `prepare` or `execute`
    */
   constructor(
     readonly gid: string,
     readonly branchId: string,
     readonly httpStatus: number | null,
     message: string,
-    options?: { cause?: unknown; op?: 'try' | 'prepare' },
+    options?: { cause?: unknown; op?: FirstOp },
   ) {
     super('TRY_FAILED', `${options?.op ?? 'try'} of branch ${branchId} in ${gid} failed: ${message}`, options);
   }

@@ -1,8 +1,9 @@
 export { DtxClient } from './dtx-client.ts';
-export type { DtxClientOptions, TccOptions, TccOutcome, XaOutcome, XaStatus } from './dtx-client.ts';
+export type { DtxClientOptions, FmtOutcome, FmtStatus, TccOptions, TccOutcome, XaOutcome, XaStatus } from './dtx-client.ts';
 export { TccTransaction } from './tcc-transaction.ts';
 export { XaTransaction } from './xa-transaction.ts';
-export type { BranchTarget, XaBranchTarget } from './branch-target.ts';
+export { FmtTransaction } from './fmt-transaction.ts';
+export type { BranchTarget, FmtBranchTarget, XaBranchTarget } from './branch-target.ts';
 export { CoordinatorClient } from './coordinator-client.ts';
 export type { BranchRegistration, TransactionStatus } from './coordinator-client.ts';
 export * from './errors.ts';

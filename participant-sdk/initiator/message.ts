@@ -223,7 +223,7 @@ export class Message {
     }
 
     try {
-      const submitted = await this.coordinator.submit<MessageStatus>(gid, { reason: this.options.reason, waitMs: options.waitMs ?? 0 });
+      const submitted = await this.coordinator.submit<MessageStatus>(gid, { mode: 'msg', reason: this.options.reason, waitMs: options.waitMs ?? 0 });
       return { gid, status: submitted.status, result };
     } catch (error) {
       // The work is committed: never throw it away. The check-back will answer "committed".
@@ -250,7 +250,7 @@ export class Message {
     if (answer === 'committed') return this.#submitQuietly();
     const reason = (cause instanceof Error ? cause.message : String(cause)).slice(0, 500);
     try {
-      await this.coordinator.abort<MessageStatus>(this.gid, { reason, waitMs: 0 });
+      await this.coordinator.abort<MessageStatus>(this.gid, { mode: 'msg', reason, waitMs: 0 });
     } catch (error) {
       if (error instanceof CoordinatorRefusedError || error instanceof CoordinatorUnavailableError) return;
       throw error;
@@ -260,7 +260,7 @@ export class Message {
   /** Left to the check-back if it fails (it finds the committed row and delivers the message). */
   async #submitQuietly(): Promise<void> {
     try {
-      await this.coordinator.submit<MessageStatus>(this.gid, { reason: this.options.reason, waitMs: 0 });
+      await this.coordinator.submit<MessageStatus>(this.gid, { mode: 'msg', reason: this.options.reason, waitMs: 0 });
     } catch (error) {
       if (error instanceof CoordinatorRefusedError || error instanceof CoordinatorUnavailableError) return;
       throw error;

@@ -1,6 +1,6 @@
 /**
  * The initiator's side of a transaction whose first phase it runs itself
- * (TCC's tries, XA's prepares): register a branch with the coordinator, then
+ * (TCC's tries, XA's prepares, FMT's executes): register a branch with the coordinator, then
  * call its first op. Registration always comes first, so the coordinator can
  * roll back a branch whose first op ran even if the initiator dies right
  * after. TccTransaction and XaTransaction name the calls in their mode's words.
@@ -10,7 +10,7 @@ import { request } from 'undici';
 import { isValidBranchId, outcomeOfStatus, callHeaders, withDeadline } from '@dtx/protocol';
 import { DtxError } from '../errors.ts';
 import type { CoordinatorClient } from './coordinator-client.ts';
-import { resolveTarget, type BranchTarget, type ResolvedBranch, type TwoPhaseOps, type XaBranchTarget } from './branch-target.ts';
+import { resolveTarget, type BranchTarget, type FmtBranchTarget, type ResolvedBranch, type TwoPhaseOps, type XaBranchTarget } from './branch-target.ts';
 import { TryFailedError, TryRejectedError } from './errors.ts';
 
 /** What a {@link TccTransaction} or XaTransaction is built with; DtxClient builds it, users do not. */
@@ -67,6 +67,11 @@ export abstract class TwoPhaseTransaction {
     this.#begun = options.begun;
   }
 
+  /** The transaction's mode. */
+  get mode(): TwoPhaseOps['mode'] {
+    return this.options.ops.mode;
+  }
+
   /** Whether the coordinator knows this transaction yet (the begin travels with the first registration). */
   get begun(): boolean {
     return this.#begun;
@@ -77,7 +82,7 @@ export abstract class TwoPhaseTransaction {
    * first), then call their first ops concurrently; the results in order,
    * or the first failure once all settled.
    */
-  protected async callAll<R extends unknown[]>(targets: (BranchTarget | XaBranchTarget)[]): Promise<R> {
+  protected async callAll<R extends unknown[]>(targets: (BranchTarget | XaBranchTarget | FmtBranchTarget)[]): Promise<R> {
     const branches = targets.map((target) => resolveTarget(target, target.branchId ?? this.#generateBranchId(), this.options.ops));
     for (const branch of branches) {
       if (!isValidBranchId(branch.branchId)) {
@@ -123,7 +128,7 @@ export abstract class TwoPhaseTransaction {
       this.#begun = true;
       return;
     }
-    if (registrations.length > 0) this.#remember(await this.options.coordinator.register(this.gid, registrations));
+    if (registrations.length > 0) this.#remember(await this.options.coordinator.register(this.gid, registrations, ops.mode));
   }
 
   #remember(reply: Registered): void {

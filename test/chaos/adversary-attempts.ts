@@ -123,6 +123,20 @@ const FORGED: Record<string, { resources: Resource[]; branchId: (resource: Resou
   rollback: { resources: ['xa-debit', 'xa-credit'], branchId: (r) => (r === 'xa-debit' ? '01' : '02') },
 };
 
+/** Phase two's ops of FMT: forged at an FMT target's own resources (XA's elsewhere: FORGED). */
+const FMT_RESOURCES: Resource[] = ['fmt-debit', 'fmt-credit'];
+const FMT_PHASE_TWO: readonly BranchOp[] = ['commit', 'rollback'];
+
+/** The load's branch id of a made-up branch on a debit (01) or credit (02) resource of a two-phase mode. */
+const twoPhaseBranchId = (resource: Resource) => (resource.endsWith('debit') ? '01' : '02');
+
+/** The first op of a branch of the target's mode, and the resources that answer it: XA's prepare, FMT's execute, else TCC's try. */
+function firstPhaseOf(target: Target): { op: BranchOp; resources: Resource[] } {
+  if (target.mode === 'xa') return { op: 'prepare', resources: ['xa-debit', 'xa-credit'] };
+  if (target.mode === 'fmt') return { op: 'execute', resources: FMT_RESOURCES };
+  return { op: 'try', resources: ['debit', 'credit'] };
+}
+
 /** One of the target's real branches on `resources` (its body as registered), or one made up for its gid when it has none there. */
 function branchOf(ctx: Aimed, resources: Resource[], branchId: (resource: Resource) => string): BranchSpec {
   const real = ctx.target.branches.filter((branch) => resources.includes(branch.resource));
@@ -152,24 +166,26 @@ function signedCall(ctx: Aimed, branch: BranchSpec, op: BranchOp, caller: string
 function forge(op: BranchOp): KindSpec {
   const spec = FORGED[op]!;
   return aimed(1, (ctx) => {
-    const branch = branchOf(ctx, spec.resources, spec.branchId);
+    // An FMT transaction's commit and rollback are forged at its own branches (FMT resources), an XA one's at XA's.
+    const fmt = ctx.target.mode === 'fmt' && FMT_PHASE_TWO.includes(op);
+    const branch = fmt ? branchOf(ctx, FMT_RESOURCES, twoPhaseBranchId) : branchOf(ctx, spec.resources, spec.branchId);
     const caller = ctx.random.pick([ctx.id.caller, branch.caller]);
     return signedCall(ctx, branch, op, caller, SIGNATURE_MISMATCH, `as ${caller}`);
   });
 }
 
-/** The first op of the target's branch (an XA branch's prepare, else a try), as `caller`. */
+/** The first op of the target's branch (an XA branch's prepare, an FMT branch's execute, else a try), as `caller`. */
 function tryAs(pickCaller: (ctx: BuildContext) => string, expected: Refusal): KindSpec {
   return aimed(1, (ctx) => {
-    const xa = ctx.target.mode === 'xa';
-    const branch = branchOf(ctx, xa ? ['xa-debit', 'xa-credit'] : ['debit', 'credit'], (r) => (r.endsWith('debit') ? '01' : '02'));
+    const first = firstPhaseOf(ctx.target);
+    const branch = branchOf(ctx, first.resources, twoPhaseBranchId);
     const caller = pickCaller(ctx);
-    return signedCall(ctx, branch, xa ? 'prepare' : 'try', caller, expected, `in the name of ${caller}`);
+    return signedCall(ctx, branch, first.op, caller, expected, `in the name of ${caller}`);
   });
 }
 
 /**
- * Its own payload as the first op of the target's branch (an XA branch's prepare, else a try), signed as
+ * Its own payload as the first op of the target's branch (an XA branch's prepare, an FMT branch's execute, else a try), signed as
  * itself: a signature the bank verifies, by a caller no bank resource turns away, so only the
  * registration proof stands in the way — the branch is the owner's (or no one's: a branch made up
  * under the target's gid), and a proof names its caller. It sends the owner's proof, as a capture
@@ -177,11 +193,11 @@ function tryAs(pickCaller: (ctx: BuildContext) => string, expected: Refusal): Ki
  */
 function tryUnderOthersBranch(): KindSpec {
   return aimed(2, (ctx) => {
-    const xa = ctx.target.mode === 'xa';
-    const real = branchOf(ctx, xa ? ['xa-debit', 'xa-credit'] : ['debit', 'credit'], (r) => (r.endsWith('debit') ? '01' : '02'));
+    const first = firstPhaseOf(ctx.target);
+    const real = branchOf(ctx, first.resources, twoPhaseBranchId);
     const branch = { ...real, body: JSON.stringify(leg(ctx)) };
     const captured = real.registration !== undefined && ctx.random.int(0, 1) === 1 ? real.registration : undefined;
-    const attempt = signedCall(ctx, branch, xa ? 'prepare' : 'try', ctx.id.caller, NOT_REGISTERED, 'as itself, with its own payload');
+    const attempt = signedCall(ctx, branch, first.op, ctx.id.caller, NOT_REGISTERED, 'as itself, with its own payload');
     return captured === undefined
       ? { ...attempt, what: `${attempt.what}, without a registration proof` }
       : { ...attempt, registration: captured, what: `${attempt.what}, with the proof of its owner ${real.caller}` };
@@ -226,7 +242,9 @@ export const ATTEMPT_KINDS = {
     api(
       ctx.target.gid,
       `/v1/transactions/${ctx.target.gid}/branches`,
-      { branches: [twoPhaseBranch(ctx, ctx.id.ownBank, 'tcc', ITS_BRANCH)] },
+      // Naming its branches' mode, as the SDK's initiator does (left out, the coordinator takes the transaction's
+      // mode from its log, and one outside the adversary's scope, XA's or FMT's, is refused for the scope first).
+      { mode: 'tcc', branches: [twoPhaseBranch(ctx, ctx.id.ownBank, 'tcc', ITS_BRANCH)] },
       NOT_OWNER,
       "register a credit of its own in another caller's transaction",
     ),

@@ -1,8 +1,11 @@
 /**
  * A gid's story for a violation report: the coordinator's record and event
- * history (from its API, or from MySQL if no coordinator answers) and what
- * each bank's ledger applied for it.
+ * history (from its API, or from MySQL if no coordinator answers), what
+ * each bank's ledger applied for it, and what FMT left of it: each bank's
+ * undo records, and the global row locks the log has of it (held or not).
  */
+import type { Knex } from 'knex';
+import { DEFAULT_FMT_UNDO_TABLE } from '@dtx/participant-sdk';
 import { clusterCredentials } from '../../examples/bank-transfer/cluster/cluster.ts';
 import type { ChaosWorld } from './world.ts';
 import { logWord } from './log-words.ts';
@@ -99,7 +102,48 @@ export async function gidHistory(world: ChaosWorld, gid: string): Promise<GidHis
     } catch {
       lines.push(`(bank-${bank} ledger unavailable)`);
     }
+    lines.push(...(await undoLines(db, bank, gid)));
   }
-  // Both sources start each line with the time of day: merged, they read in order.
+  lines.push(...(await rowLockLines(world, gid)));
+  // Every source starts each line with the time of day: merged, they read in order.
   return { gid, status, lines: lines.sort() };
+}
+
+const clock = (at: number) => new Date(at).toISOString().slice(11, 23);
+
+/** The gid's FMT undo records at `bank`, one line each (none where the bank has no undo table). */
+async function undoLines(db: Knex, bank: string, gid: string): Promise<string[]> {
+  try {
+    if (!(await db.schema.hasTable(DEFAULT_FMT_UNDO_TABLE))) return [];
+    const rows = (await db(DEFAULT_FMT_UNDO_TABLE).where({ gid }).orderBy(['branch_id', 'seq']).select('branch_id', 'seq', 'table_name', 'created_at')) as {
+      branch_id: string;
+      seq: number;
+      table_name: string;
+      created_at: number;
+    }[];
+    return rows.map((r) => `${clock(Number(r.created_at))} bank-${bank} FMT undo record left: branch ${r.branch_id} #${r.seq} ${r.table_name}`);
+  } catch {
+    return [`(bank-${bank} FMT undo records unavailable)`];
+  }
+}
+
+/** The gid's global row locks in the log (a lock row stays after its transaction, free, until another takes it over). */
+async function rowLockLines(world: ChaosWorld, gid: string): Promise<string[]> {
+  try {
+    if (!(await world.coordinatorDb.schema.hasTable('dtx_row_lock'))) return [];
+    const rows = (await world
+      .coordinatorDb('dtx_row_lock')
+      .where({ gid })
+      .orderBy('locked_at')
+      .select('branch_id', 'resource', 'table_name', 'pk', 'locked_at')) as {
+      branch_id: string;
+      resource: string;
+      table_name: string;
+      pk: string;
+      locked_at: number;
+    }[];
+    return rows.map((r) => `${clock(Number(r.locked_at))} row lock   branch ${r.branch_id} ${r.resource} ${r.table_name} ${r.pk}`);
+  } catch {
+    return ['(row locks unavailable)'];
+  }
 }

@@ -17,6 +17,9 @@
  *   delivery;
  * - XA committed: every branch's prepared work committed once; rolled back:
  *   nothing of any branch;
+ * - FMT committed: every branch's executed SQL kept once (its `execute`
+ *   line, an INSERT of the execute like its UPDATE); rolled back: nothing of
+ *   any branch (the line went with the rows its undo record restored);
  * - open: not judged (the audit reports open transactions).
  */
 import type { Knex } from 'knex';
@@ -33,6 +36,8 @@ const EXPECTED: Record<string, Expected> = {
   msg: { committed: ['deliver'], 'rolled-back': [''] },
   // An XA branch writes its line in its prepared work: there once it committed, never after a rollback.
   xa: { committed: ['prepare'], 'rolled-back': [''] },
+  // An FMT branch's line is written by its execute and committed with it: kept on commit, taken out again by the rollback's restore.
+  fmt: { committed: ['execute'], 'rolled-back': [''] },
 };
 
 /** A message's sender is no registered branch: its line is the debit committed with the message's sender row. */

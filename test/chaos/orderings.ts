@@ -10,6 +10,14 @@
  * coordinator's registration proof of its branch, every other op with the
  * coordinators' key. What each must (not) do is checked where it is visible
  * at once; the audit checks the rest at the end.
+ *
+ * The harness's own transactions (a cancel before its try, a try after the
+ * timeout, a try racing its cancel) are TCC transfers, except where the
+ * load's transfers are FMT: there they are FMT transfers (an execute for the
+ * try, a rollback for the cancel). A TCC try writes an account row outside
+ * FMT's global locks; an FMT rollback finding the row changed since its
+ * execute would rightly refuse to overwrite it (a dirty write) and wait for
+ * an operator.
  */
 import { clusterCredentials, TOOLS_CALLER, type BankName } from '../../examples/bank-transfer/cluster/cluster.ts';
 import type { Random } from '../../examples/bank-transfer/cluster/random.ts';
@@ -18,8 +26,9 @@ import { waitFor } from '../../tools/wait.ts';
 import { LOGGED } from './log-words.ts';
 import type { ChaosWorld } from './world.ts';
 
-/** The bank's TCC, saga, message and XA resources (the load's transfers in each mode; replays reach them too). */
-export type Resource = 'debit' | 'credit' | 'saga-debit' | 'saga-credit' | 'msg-credit' | 'transfers-out' | 'xa-debit' | 'xa-credit';
+/** The bank's TCC, saga, message, XA and FMT resources (the load's transfers in each mode; replays reach them too). */
+export type Resource =
+  'debit' | 'credit' | 'saga-debit' | 'saga-credit' | 'msg-credit' | 'transfers-out' | 'xa-debit' | 'xa-credit' | 'fmt-debit' | 'fmt-credit';
 
 /**
  * Per mode, what a replay delivers to a branch of a finished transaction: the
@@ -30,7 +39,35 @@ const REPLAYED: Record<string, { committed: BranchOp; 'rolled-back': BranchOp; l
   tcc: { committed: 'confirm', 'rolled-back': 'cancel', late: 'try' },
   saga: { committed: 'action', 'rolled-back': 'compensate', late: 'action' },
   xa: { committed: 'commit', 'rolled-back': 'rollback', late: 'prepare' },
+  fmt: { committed: 'commit', 'rolled-back': 'rollback', late: 'execute' },
 };
+
+/**
+ * How the harness's own transactions run (see the module comment): the mode
+ * it begins them in, the resources of their debit and credit, the op it
+ * plays initiator with (the try, or FMT's execute) and the one it plays
+ * coordinator with (the cancel, or FMT's rollback), the op a commit calls, and
+ * the status the API names a rolled-back one by.
+ */
+interface HarnessMode {
+  mode: 'tcc' | 'fmt';
+  debit: Resource;
+  credit: Resource;
+  first: BranchOp;
+  commit: BranchOp;
+  undo: BranchOp;
+  rolledBack: string;
+}
+
+const HARNESS_MODES: Record<HarnessMode['mode'], HarnessMode> = {
+  tcc: { mode: 'tcc', debit: 'debit', credit: 'credit', first: 'try', commit: 'confirm', undo: 'cancel', rolledBack: 'cancelled' },
+  fmt: { mode: 'fmt', debit: 'fmt-debit', credit: 'fmt-credit', first: 'execute', commit: 'commit', undo: 'rollback', rolledBack: 'rolled-back' },
+};
+
+/** The harness's mode in `world`: FMT where the load's transfers are FMT, else TCC. */
+function harnessMode(world: ChaosWorld): HarnessMode {
+  return HARNESS_MODES[world.options.mode === 'fmt' ? 'fmt' : 'tcc'];
+}
 
 /**
  * What a replay sends a transaction still in phase two (`committing` or
@@ -77,6 +114,8 @@ async function callBranch(world: ChaosWorld, gid: string, branch: BranchSpec, op
   const url = `${world.cluster.bankUrls[branch.bank]}/dtx/${branch.resource}/${op}`;
   const credentials = clusterCredentials(world.secret);
   const key = isInitiatorOp(op) ? credentials.initiatorKey(branch.caller, branch.bank) : credentials.bankKey(branch.bank);
+  // An FMT execute names the coordinator that holds its rows' global locks, as the initiator's SDK does: one that answers.
+  const coordinator = op === 'execute' ? ((await world.coordinatorUrl()) ?? world.coordinatorUrls()[0]) : undefined;
   const headers = callHeaders(key, {
     url,
     gid,
@@ -85,6 +124,7 @@ async function callBranch(world: ChaosWorld, gid: string, branch: BranchSpec, op
     body: branch.body,
     timestamp: Date.now(),
     caller: branch.caller,
+    ...(coordinator === undefined ? {} : { coordinator }),
     ...(isInitiatorOp(op) && branch.registration !== undefined ? { registration: branch.registration } : {}),
   });
   try {
@@ -142,8 +182,9 @@ async function coordinatorCall(
   }
 }
 
-/** A debit in one bank and a credit in the other (or the same) bank, registered under ids 01 and 02. */
+/** A debit in one bank and a credit in the other (or the same) bank, registered under ids 01 and 02, in the harness's mode. */
 function transferBranches(world: ChaosWorld, random: Random): [BranchSpec, BranchSpec] {
+  const { debit, credit } = harnessMode(world);
   const account = () => random.pick(world.cluster.accountIds);
   const amount = random.int(1, 50);
   const leg = (branchId: string, resource: Resource): BranchSpec => ({
@@ -154,23 +195,25 @@ function transferBranches(world: ChaosWorld, random: Random): [BranchSpec, Branc
     // The harness begins these transactions itself, with the tools token.
     caller: TOOLS_CALLER,
   });
-  return [leg('01', 'debit'), leg('02', 'credit')];
+  return [leg('01', debit), leg('02', credit)];
 }
 
 /**
- * Begins `gid` with `branches` as the `tools` initiator; on success each branch takes the
- * registration proof the coordinator's reply handed out for it, for its tries.
+ * Begins `gid` with `branches` as the `tools` initiator, in the harness's mode; on success each
+ * branch takes the registration proof the coordinator's reply handed out for it, for its tries
+ * (executes).
  */
 async function begin(world: ChaosWorld, gid: string, branches: BranchSpec[], timeoutMs: number): Promise<boolean> {
-  const url = (b: BranchSpec, op: 'confirm' | 'cancel') => `${world.cluster.bankUrls[b.bank]}/dtx/${b.resource}/${op}`;
+  const { mode, commit, undo } = harnessMode(world);
+  const url = (b: BranchSpec, op: BranchOp) => `${world.cluster.bankUrls[b.bank]}/dtx/${b.resource}/${op}`;
   const reply = await coordinatorCall(world, 'POST', '/v1/transactions', {
     gid,
-    mode: 'tcc',
+    mode,
     timeoutMs,
     branches: branches.map((b) => ({
       branchId: b.branchId,
-      confirmUrl: url(b, 'confirm'),
-      cancelUrl: url(b, 'cancel'),
+      [`${commit}Url`]: url(b, commit),
+      [`${undo}Url`]: url(b, undo),
       payload: JSON.parse(b.body) as unknown,
     })),
   });
@@ -203,13 +246,14 @@ async function ledgerRows(world: ChaosWorld, gid: string, branchId?: string): Pr
   return total;
 }
 
-/** A try that reached its handler after its cancel: the barrier failed at anti-suspension. */
+/** A try (an FMT execute) that reached its handler after its cancel (rollback): the barrier failed at anti-suspension. */
 function checkLateTry(world: ChaosWorld, gid: string, branch: BranchSpec, reply: Reply, after: string): void {
   if (reply.status === null || reply.status >= 500) return; // no verdict
   if (reply.status === 409 && reply.code === 'SUSPENDED') return;
+  const { first, undo } = harnessMode(world);
   world.findings.push({
-    invariant: 'a try after its cancel is refused (anti-suspension)',
-    detail: `try of branch ${branch.branchId} after ${after} answered HTTP ${reply.status} ${reply.code ?? ''}`.trim(),
+    invariant: `a ${first} after its ${undo} is refused (anti-suspension)`,
+    detail: `${first} of branch ${branch.branchId} after ${after} answered HTTP ${reply.status} ${reply.code ?? ''}`.trim(),
     gids: [gid],
   });
 }
@@ -218,10 +262,11 @@ export async function cancelBeforeTry(world: ChaosWorld): Promise<void> {
   const gid = world.nextGid('cbt');
   const random = world.random();
   const [debit, credit] = transferBranches(world, random);
+  const { first, undo } = harnessMode(world);
   if (!(await begin(world, gid, [debit, credit], 10_000))) return;
-  const cancel = await callBranch(world, gid, debit, 'cancel');
+  const cancel = await callBranch(world, gid, debit, undo);
   if (cancel.status === 200) {
-    checkLateTry(world, gid, debit, await callBranch(world, gid, debit, 'try'), 'its null compensation');
+    checkLateTry(world, gid, debit, await callBranch(world, gid, debit, first), 'its null compensation');
     if ((await ledgerRows(world, gid, debit.branchId)) !== 0) {
       world.findings.push({
         invariant: 'null compensation runs nothing',
@@ -230,9 +275,9 @@ export async function cancelBeforeTry(world: ChaosWorld): Promise<void> {
       });
     }
   } else {
-    world.note(`${gid}: early cancel got ${cancel.status ?? 'no reply'}`);
+    world.note(`${gid}: early ${undo} got ${cancel.status ?? 'no reply'}`);
   }
-  await callBranch(world, gid, credit, 'try');
+  await callBranch(world, gid, credit, first);
   await coordinatorCall(world, 'POST', `/v1/transactions/${gid}/abort`, { reason: 'chaos: cancel before try', waitMs: 0 });
 }
 
@@ -240,27 +285,29 @@ export async function tryAfterTimeout(world: ChaosWorld): Promise<void> {
   const gid = world.nextGid('tat');
   const random = world.random();
   const branches = transferBranches(world, random);
+  const { first, rolledBack } = harnessMode(world);
   if (!(await begin(world, gid, branches, 200))) return;
   const cancelled = await waitFor(
     async () => {
       const reply = await coordinatorCall(world, 'GET', `/v1/transactions/${gid}`);
-      return (reply?.body.transaction as { status?: string } | undefined)?.status === 'cancelled';
+      return (reply?.body.transaction as { status?: string } | undefined)?.status === rolledBack;
     },
-    { what: `${gid} to be cancelled at its deadline`, timeoutMs: 30_000, intervalMs: 200 },
+    { what: `${gid} to be ${rolledBack} at its deadline`, timeoutMs: 30_000, intervalMs: 200 },
   ).catch(() => false);
   if (!cancelled) {
-    world.note(`${gid}: not cancelled within 30 s of its deadline (coordinators busy or down); late tries not sent`);
+    world.note(`${gid}: not ${rolledBack} within 30 s of its deadline (coordinators busy or down); late ${first}s not sent`);
     return;
   }
-  for (const branch of branches) checkLateTry(world, gid, branch, await callBranch(world, gid, branch, 'try'), 'the timeout abort');
+  for (const branch of branches) checkLateTry(world, gid, branch, await callBranch(world, gid, branch, first), 'the timeout abort');
 }
 
 export async function tryCancelRace(world: ChaosWorld): Promise<void> {
   const gid = world.nextGid('race');
   const random = world.random();
   const [debit, credit] = transferBranches(world, random);
+  const { first, undo } = harnessMode(world);
   if (!(await begin(world, gid, [debit, credit], 10_000))) return;
-  await Promise.all([callBranch(world, gid, debit, 'try'), callBranch(world, gid, debit, 'cancel'), callBranch(world, gid, credit, 'try')]);
+  await Promise.all([callBranch(world, gid, debit, first), callBranch(world, gid, debit, undo), callBranch(world, gid, credit, first)]);
   await coordinatorCall(world, 'POST', `/v1/transactions/${gid}/abort`, { reason: 'chaos: try/cancel race', waitMs: 0 });
 }
 
@@ -283,12 +330,12 @@ export async function branchesOf(world: ChaosWorld, gid: string): Promise<Branch
   const specs: BranchSpec[] = [];
   const credentials = clusterCredentials(world.secret);
   for (const row of rows) {
-    // A branch's first phase-two URL (TCC's confirm, a saga step's action, a message receiver's deliver, XA's commit) names the resource.
+    // A branch's first phase-two URL (TCC's confirm, a saga step's action, a message receiver's deliver, XA's and FMT's commit) names the resource.
     const operations = typeof row.operations === 'string' ? (JSON.parse(row.operations) as Record<string, string>) : row.operations;
     const url = operations['confirm'] ?? operations['action'] ?? operations['deliver'] ?? operations['commit'];
     if (url === undefined) continue;
     const bank = world.bankOfUrl(url);
-    const resource = /\/dtx\/(debit|credit|saga-debit|saga-credit|msg-credit|xa-debit|xa-credit)\//.exec(url)?.[1] as Resource | undefined;
+    const resource = /\/dtx\/(debit|credit|saga-debit|saga-credit|msg-credit|xa-debit|xa-credit|fmt-debit|fmt-credit)\//.exec(url)?.[1] as Resource | undefined;
     if (!bank || !resource) continue;
     const caller = row.registered_by ?? TOOLS_CALLER;
     // The proof its initiator was handed (only a try or a prepare carries one), made as the coordinator
@@ -323,7 +370,7 @@ async function gidsIn(world: ChaosWorld, statuses: readonly string[], count: num
 /**
  * Finished transactions get their phase-two op twice and a late try (a saga:
  * its deciding op twice and a late action; XA: commit or rollback twice and a
- * late prepare), in a shuffled order, the last two
+ * late prepare; FMT: the same with a late execute), in a shuffled order, the last two
  * at once: nothing may change (their ledger lines stay as they were), and a
  * repeated confirm/cancel (action/compensate) answers success.
  */

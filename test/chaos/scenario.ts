@@ -25,7 +25,11 @@ export interface Scenario {
   proves: string;
   /** Probability of an injected handler error on any bank call (a participant fault). Default 0. */
   bankErrorRate?: number;
-  /** How the load's transfers run: TCC transactions (default), sagas or messages. The harness's own forced orderings are TCC either way. */
+  /**
+   * How the load's transfers run: TCC transactions (default), sagas, messages, XA or FMT transactions. The harness's
+   * own forced orderings are TCC, except under FMT: FMT transactions of their own (a TCC try writing an account row
+   * outside FMT's global locks would be a dirty write that no FMT rollback may overwrite).
+   */
   mode?: TransferMode;
   /** The server the coordinators' log and both banks' databases are on: MySQL (MariaDB, the default) or PostgreSQL. */
   database?: DatabaseServerKind;

@@ -3,7 +3,9 @@
  * scenario (every kind of fault, overlapping) with few transfers and faults,
  * the adversary trying every cross-caller action meanwhile,
  * with TCC transfers, with transactional messages (the banks' own senders
- * and receivers) and with XA transactions of the banks' databases,
+ * and receivers), with XA transactions of the banks' databases and with FMT
+ * transactions (plain SQL undone from row images: no undo record nor global
+ * row lock may be left),
  * on private MariaDB and Redis (the suite kills servers, so it never uses the
  * ones other test files share). The full suite is `npm run chaos`
  * (docs/chaos.md).
@@ -18,6 +20,7 @@ import { adversaryAttempts, committed, printScenario } from './report.ts';
 import { runScenario } from './run-scenario.ts';
 import { SMOKE, type Scenario } from './scenario.ts';
 import { everything } from './scenarios/everything.ts';
+import { fmtEverything } from './scenarios/fmt-everything.ts';
 import { msgEverything } from './scenarios/msg-everything.ts';
 import { xaEverything } from './scenarios/xa-everything.ts';
 
@@ -67,5 +70,9 @@ describe('chaos smoke', () => {
 
   it('the same faults during XA transfers break no invariant', { timeout: 110_000 }, async () => {
     await smoke(xaEverything, 205);
+  });
+
+  it('the same faults during FMT transfers break no invariant, and leave no undo record nor row lock', { timeout: 110_000 }, async () => {
+    await smoke(fmtEverything, 207);
   });
 });

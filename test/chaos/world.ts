@@ -21,6 +21,7 @@ import {
   type LinkName,
 } from '../../examples/bank-transfer/cluster/cluster.ts';
 import type { ManagedProcess } from '../../examples/bank-transfer/cluster/managed-process.ts';
+import type { TransferMode } from '../../examples/bank-transfer/cluster/transfer-load.ts';
 import { seededRandom, type Random } from '../../examples/bank-transfer/cluster/random.ts';
 import { pickFreePort } from '../../tools/free-port.ts';
 import type { MariadbServer, PostgresServer, RedisServer } from '../../tools/servers.ts';
@@ -51,6 +52,8 @@ export interface WorldOptions {
   servers: ChaosServers;
   /** Where the coordinators' log and both banks' databases are. Default MySQL (MariaDB). */
   database?: DatabaseServerKind;
+  /** How the load's transfers run (the forced orderings follow it under FMT: orderings.ts). Default TCC. */
+  mode?: TransferMode;
   coordinators: number;
   bankErrorRate: number;
   accountsPerBank: number;

@@ -458,12 +458,15 @@ describe('register: POST /v1/transactions/:gid/branches', () => {
     });
   });
 
-  it('an XA branch joining a TCC transaction → 409 ILLEGAL_STATE, nothing written', async () => {
+  it('an XA branch joining a TCC transaction → 409 ILLEGAL_STATE (400 INVALID_OPERATIONS when it names no mode), nothing written', async () => {
     const gid = await begin({ branches: [branch('b1')] });
     await expectNothingWritten(gid, async () => {
-      const body = { branches: [{ branchId: 'b9', commitUrl: `${participantUrl}/b9/commit`, rollbackUrl: `${participantUrl}/b9/rollback` }] };
-      const refusal = expectError(await call('POST', `/v1/transactions/${gid}/branches`, body), 409, 'ILLEGAL_STATE');
+      const branches = [{ branchId: 'b9', commitUrl: `${participantUrl}/b9/commit`, rollbackUrl: `${participantUrl}/b9/rollback` }];
+      const refusal = expectError(await call('POST', `/v1/transactions/${gid}/branches`, { mode: 'xa', branches }), 409, 'ILLEGAL_STATE');
       expect(refusal.message).toMatch(/is a tcc transaction: xa branches cannot join it/);
+      // Named by no mode, the branches are read as the logged mode's: a TCC branch names confirm and cancel.
+      const unnamed = expectError(await call('POST', `/v1/transactions/${gid}/branches`, { branches }), 400, 'INVALID_OPERATIONS');
+      expect(unnamed.message).toMatch(/a tcc branch has confirm and cancel/);
     });
   });
 

@@ -465,7 +465,7 @@ describe.each(BARRIER_DATABASES)('on $name', (suiteDatabase) => {
         expect(await refused('', BRANCH, 'try')).toBe('gid');
         expect(await refused(GID, 'b'.repeat(65), 'try')).toBe('branchId');
         expect(await refused(GID, 'b/1', 'try')).toBe('branchId');
-        expect(await refused(GID, BRANCH, 'commit')).toBe('op');
+        expect(await refused(GID, BRANCH, 'prepare')).toBe('op');
         const [row] = await knex(TABLE).count({ n: '*' });
         expect(Number(row?.['n'])).toBe(0);
 

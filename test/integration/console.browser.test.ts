@@ -6,17 +6,20 @@
  *
  * The coordinator retries phase two only after 5-10 minutes, so a stuck
  * transaction becomes confirmed in this test only because "Retry now" was
- * clicked. Set DTX_CONSOLE_SCREENSHOTS=<dir> to keep screenshots of each step.
+ * clicked. The console's modes and status words come from the coordinator
+ * (GET /admin/v1/modes), FMT's among them. Set DTX_CONSOLE_SCREENSHOTS=<dir>
+ * to keep screenshots of each step.
  */
 import { mkdirSync } from 'node:fs';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { HEADERS, signRowLockRequest } from '@dtx/protocol';
 import type { Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, inject, it } from 'vitest';
 import type { DtxClient } from '../../participant-sdk/index.ts';
 import { ADMIN_TOKENS, adminCall, OPERATOR, VIEWER, type AdminTransaction } from '../support/admin-api.ts';
 import { ensureChromium, launchChromium, type HeadlessBrowser } from '../support/chromium.ts';
-import { type InProcessCoordinator } from '../support/coordinator-harness.ts';
+import { TEST_SECRET, type InProcessCoordinator } from '../support/coordinator-harness.ts';
 import { startCoordinatorWithBank, type CoordinatorWithBank } from '../support/coordinator-with-bank.ts';
 import type { TestParticipant } from '../support/test-participant.ts';
 
@@ -108,6 +111,37 @@ async function confirmedTransaction(label: string): Promise<string> {
 }
 
 const text = async (selector: string) => ((await page.locator(selector).textContent()) ?? '').trim();
+
+/** An FMT transaction left executing (nothing is submitted; its deadline is 10 minutes away) whose branch 01 holds `rows` of bank-a's accounts (none: no lock taken). */
+async function executingFmtTransaction(label: string, rows: string[]): Promise<string> {
+  const gid = `${label}-${hex()}`;
+  const begun = await dtx.coordinator.begin({
+    gid,
+    mode: 'fmt',
+    timeoutMs: 600_000,
+    branches: [{ branchId: '01', commitUrl: `${bank.url}/fmt/commit`, rollbackUrl: `${bank.url}/fmt/rollback`, payload: {} }],
+  });
+  expect(begun.status).toBe('executing');
+  if (rows.length === 0) return gid;
+  // As the branch's participant does before its local commit: a lock request signed with the key the coordinator signs its calls to it with.
+  const body = JSON.stringify({ keys: rows.map((id) => ({ resource: 'bank-a', table: 'accounts', pk: [id] })) });
+  const timestamp = Date.now();
+  const response = await fetch(`${coordinator.url}/v1/transactions/${gid}/branches/01/locks`, {
+    method: 'POST',
+    headers: {
+      'content-type': 'application/json',
+      [HEADERS.timestamp]: String(timestamp),
+      [HEADERS.signature]: signRowLockRequest(TEST_SECRET, { gid, branchId: '01', timestamp, body }),
+    },
+    body,
+  });
+  expect(await response.json()).toEqual({ gid, branchId: '01', locked: rows.length });
+  return gid;
+}
+
+/** The options of a select: [value, label] each. */
+const options = (selector: string) =>
+  page.locator(`${selector} option`).evaluateAll((list) => list.map((o) => [o.getAttribute('value') ?? '', (o.textContent ?? '').trim()]));
 
 describe('serving the console', () => {
   it('serves the page and its modules with content types, revalidation and a strict CSP', async () => {
@@ -320,5 +354,91 @@ describe('the console in chromium', () => {
     expect(await text('#timeline')).toContain(hostile);
     expect(await page.locator('main img, main b').count()).toBe(0);
     expect(await page.evaluate('window.__dtxXss')).toBeUndefined();
+  });
+
+  it('builds the mode and status filters from the coordinator, and lists and filters by mode, FMT among them', async () => {
+    const tag = `ui${hex()}`;
+    const tccGid = await confirmedTransaction(`${tag}-tcc`);
+    const fmtGid = await executingFmtTransaction(`${tag}-fmt`, []);
+    const catalog = await adminCall<{ modes: { mode: string; statuses: Record<string, string> }[] }>(coordinator.url, 'GET', '/modes', { token: VIEWER.token });
+    expect(catalog.status).toBe(200);
+    const modes = catalog.body.modes.map((m) => m.mode);
+    expect(modes).toContain('fmt');
+    const fmtWords = Object.values(catalog.body.modes.find((m) => m.mode === 'fmt')!.statuses);
+
+    await openConsole();
+    await signIn(VIEWER.token);
+    const fmtRow = page.locator(`#transactions tbody tr[data-gid="${fmtGid}"]`);
+    await fmtRow.waitFor();
+
+    // Every mode the coordinator names, and every status word of every mode once: FMT's executing among them.
+    expect(await options('#f-mode')).toEqual([['', 'any'], ...modes.map((m) => [m, m])]);
+    const statuses = await options('#f-status');
+    expect(statuses).toContainEqual(['executing', 'executing (fmt)']);
+    expect(statuses).toContainEqual(['committing', 'committing (xa, fmt)']);
+    expect(new Set(statuses.map(([value]) => value)).size).toBe(statuses.length);
+    // The mode column, and the stats' card for FMT's open word.
+    expect(await fmtRow.locator('td.mode').textContent()).toBe('fmt');
+    expect(await fmtRow.getAttribute('data-status')).toBe('executing');
+    expect(await page.locator(`#transactions tbody tr[data-gid="${tccGid}"] td.mode`).textContent()).toBe('tcc');
+    expect(await page.locator('#stats [data-stat="status-executing"] .stat-value').textContent()).toBe('1');
+    expect(await text('#stats [data-stat="status-executing"] .stat-label')).toBe('executing fmt');
+    await snap('modes');
+
+    // Choosing a mode narrows the statuses to its words; the filters go into the URL and the list.
+    await page.selectOption('#f-mode', 'fmt');
+    expect((await options('#f-status')).map(([value]) => value)).toEqual(['', ...fmtWords]);
+    await page.selectOption('#f-status', 'executing');
+    await page.fill('#f-gid', tag);
+    await page.click('#apply-filters');
+    const listed = () => page.locator('#transactions tbody tr').evaluateAll((rows) => rows.map((row) => row.getAttribute('data-gid')));
+    await expect.poll(listed, { timeout: UI_TIMEOUT }).toEqual([fmtGid]);
+    expect(page.url()).toContain('mode=fmt');
+    expect(page.url()).toContain('status=executing');
+    await snap('filtered-by-mode');
+
+    // Reloaded from the URL, the form shows the same filters.
+    await page.reload();
+    await expect.poll(listed, { timeout: UI_TIMEOUT }).toEqual([fmtGid]);
+    expect(await page.locator('#f-mode').inputValue()).toBe('fmt');
+    expect(await page.locator('#f-status').inputValue()).toBe('executing');
+
+    await page.selectOption('#f-mode', 'tcc');
+    expect(await page.locator('#f-status').inputValue()).toBe('');
+    await page.click('#apply-filters');
+    await expect.poll(listed, { timeout: UI_TIMEOUT }).toEqual([tccGid]);
+
+    // The FMT transaction: its deadline still applies while executing; its branch holds no row lock yet.
+    await page.goto(`${coordinator.url}/console/#/tx/${fmtGid}`);
+    await page.waitForSelector('#detail-view[data-status="executing"]');
+    await page.locator('#d-row-locks').waitFor({ state: 'visible' });
+    expect(await page.locator('#row-locks tbody tr').count()).toBe(0);
+    expect(await page.locator('#row-locks-empty').isVisible()).toBe(true);
+    expect(await text('#d-summary')).not.toContain('applies only while');
+
+    // A mode whose branches hold no row locks shows no such table.
+    await page.goto(`${coordinator.url}/console/#/tx/${tccGid}`);
+    await page.waitForSelector('#detail-view[data-status="confirmed"]');
+    expect(await page.locator('#d-row-locks').isHidden()).toBe(true);
+    expect(await text('#d-summary')).toContain('applies only while trying');
+  });
+
+  it("shows the row locks an FMT transaction's branches hold", async () => {
+    const gid = await executingFmtTransaction('ui-locks', ['alice', 'bob']);
+    await openConsole();
+    await signIn(VIEWER.token);
+    await page.goto(`${coordinator.url}/console/#/tx/${gid}`);
+    await page.waitForSelector('#detail-view[data-status="executing"]');
+    await page.locator('#row-locks tbody tr').first().waitFor();
+    const locks = await page
+      .locator('#row-locks tbody tr')
+      .evaluateAll((trs) => trs.map((tr) => [...tr.querySelectorAll('td')].map((td) => td.textContent?.trim() ?? '')));
+    expect(locks.map((row) => row.slice(0, 4))).toEqual([
+      ['accounts', '["alice"]', 'bank-a', '01'],
+      ['accounts', '["bob"]', 'bank-a', '01'],
+    ]);
+    for (const row of locks) expect(row[4]).toMatch(/(now|ago) · \d{4}-\d{2}-\d{2} /);
+    expect(await page.locator('#row-locks-empty').isHidden()).toBe(true);
+    await snap('fmt-row-locks');
   });
 });

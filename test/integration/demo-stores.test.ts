@@ -1,8 +1,9 @@
 /**
  * `npm run demo` as a user runs it, on the stores other than MariaDB: the
  * log and both banks on PostgreSQL, and everything embedded with no server at
- * all. Each run is a child process that must end by itself, with exit code 0,
- * every invariant holding and the money conserved.
+ * all; and FMT transfers (the mode that runs on every store) with the banks
+ * on MariaDB and on PostgreSQL. Each run is a child process that must end by
+ * itself, with exit code 0, every invariant holding and the money conserved.
  *
  * The embedded runs prove that they reach no server: every DTX_TEST_*_URL
  * names a closed port (a demo that provisioned servers would take those, and
@@ -119,6 +120,50 @@ describe('the demo on PostgreSQL and embedded', () => {
       const run = await runDemo(['--embedded', '--mode', 'saga', '--transfers', '30', '--error-rate', '0.05', '--seed', '43'], await serverlessEnvironment());
       expectConserved(run);
       expect(run.output).not.toMatch(/provisioning/i);
+    },
+    RUN_BOUND_MS + 30_000,
+  );
+
+  /** The test run's servers: the demo provisions none of its own. */
+  const testServers = (): NodeJS.ProcessEnv => ({
+    ...bareEnvironment(),
+    DTX_TEST_MYSQL_URL: inject('mysqlUrl'),
+    DTX_TEST_REDIS_URL: inject('redisUrl'),
+    DTX_TEST_POSTGRES_URL: inject('postgresUrl'),
+  });
+
+  /** An FMT run's summary: in FMT's words, and nothing of FMT left behind (no undo record in the banks, no row lock held). */
+  function expectFmtSummary(run: DemoRun): void {
+    expect(run.output).toContain('dtx bank-transfer demo (FMT)');
+    expect(run.output).toMatch(/answered committed\s+\d+/);
+    expect(run.output).toMatch(/failed \(then rolled back\)\s+\d+/);
+    expect(run.output).toMatch(/coordinator log\s+.*committed \d+/);
+    expect(run.output).not.toMatch(/coordinator log\s+.*(confirmed|cancelled|executing)/);
+    expect(run.output).toMatch(/FMT undo records left\s+0\n/);
+    expect(run.output).toMatch(/FMT row locks held\s+0\n/);
+  }
+
+  it(
+    'runs FMT transfers with the banks on MariaDB, injected bank errors rolled back from the undo records',
+    async () => {
+      const run = await runDemo(['--mode', 'fmt', '--transfers', '16', '--concurrency', '4', '--error-rate', '0.05', '--seed', '44'], testServers());
+      expectConserved(run);
+      expectFmtSummary(run);
+      expect(run.output).toContain('log on MariaDB, banks on MariaDB');
+    },
+    RUN_BOUND_MS + 30_000,
+  );
+
+  it(
+    'runs FMT transfers with the banks on PostgreSQL, injected bank errors rolled back from the undo records',
+    async () => {
+      const run = await runDemo(
+        ['--mode', 'fmt', '--bank-db', 'postgres', '--transfers', '16', '--concurrency', '4', '--error-rate', '0.05', '--seed', '45'],
+        testServers(),
+      );
+      expectConserved(run);
+      expectFmtSummary(run);
+      expect(run.output).toContain('log on MariaDB, banks on PostgreSQL');
     },
     RUN_BOUND_MS + 30_000,
   );

@@ -75,6 +75,13 @@ describe('documented field tables', () => {
       branches: [{ branchId: 'b1', commitUrl: url('commit'), rollbackUrl: url('rollback'), payload: { amount: 1 } }],
     });
     await submitted(xa);
+    const fmt = await created('/v1/transactions', {
+      gid: gid('fmt'),
+      mode: 'fmt',
+      timeoutMs: 30_000,
+      branches: [{ branchId: 'b1', commitUrl: url('commit'), rollbackUrl: url('rollback'), payload: { amount: 1 } }],
+    });
+    await submitted(fmt);
     const saga = await created('/v1/sagas', {
       gid: gid('saga'),
       timeoutMs: 30_000,
@@ -91,7 +98,7 @@ describe('documented field tables', () => {
       branches: [{ id: 'r1', url: url('deliver'), payload: { points: 1 } }],
     });
     await submitted(msg);
-    for (const [mode, id] of Object.entries({ tcc, xa, saga, msg })) {
+    for (const [mode, id] of Object.entries({ tcc, xa, fmt, saga, msg })) {
       const reply = await call('GET', `/v1/transactions/${id}`);
       expect(reply.status).toBe(200);
       views.set(mode, reply.body as unknown as View);

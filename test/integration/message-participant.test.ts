@@ -422,7 +422,7 @@ describe.each(BARRIER_DATABASES)('on $name', (suiteDatabase) => {
             ],
           },
         },
-        { path: '/v1/transactions/msg-a/submit', body: { reason: 'order 7', waitMs: 0 } },
+        { path: '/v1/transactions/msg-a/submit', body: { mode: 'msg', reason: 'order 7', waitMs: 0 } },
       ]);
       expect(await effects('msg-a')).toBe(1);
       expect(await barrierRows()).toEqual([{ gid: 'msg-a', branch_id: MESSAGE_SENDER_BRANCH, op: 'check', origin_op: 'commit' }]);
@@ -456,7 +456,7 @@ describe.each(BARRIER_DATABASES)('on $name', (suiteDatabase) => {
         .deliver('points', { url: 'http://loyalty.test/dtx/award-points' })
         .commitWith(knex, insertOrder('msg-c'), { waitMs: 2_000 });
       expect(outcome).toEqual({ gid: 'msg-c', status: 'prepared', result: 7 });
-      expect(coordinator.calls[1]).toEqual({ path: '/v1/transactions/msg-c/submit', body: { waitMs: 2_000 } });
+      expect(coordinator.calls[1]).toEqual({ path: '/v1/transactions/msg-c/submit', body: { mode: 'msg', waitMs: 2_000 } });
       expect(await effects('msg-c')).toBe(1);
     });
 

@@ -23,7 +23,7 @@ interface OpenApiDocument {
   openapi: string;
   info: { title: string; version: string };
   paths: Record<string, Record<string, Operation>>;
-  components?: { securitySchemes?: Record<string, { type: string; scheme?: string }> };
+  components?: { securitySchemes?: Record<string, { type: string; scheme?: string; in?: string; name?: string }> };
 }
 
 const API_PREFIXES = ['/v1/', '/admin/v1/'];
@@ -34,6 +34,7 @@ async function registeredApiRoutes(): Promise<string[]> {
     logger: pino({ level: 'silent' }),
     // Never called: only the route table is read.
     service: {} as never,
+    rowLocks: {} as never,
     admin: { auth: new AdminAuth([]), store: {} as never, operators: {} as never, now: Date.now },
     defaultTimeoutMs: 1,
     maxTimeoutMs: 1,
@@ -92,10 +93,11 @@ describe('OpenAPI document and /docs', () => {
     expect(Object.keys(document.paths)).toEqual(expect.arrayContaining(['/health', '/metrics']));
   });
 
-  it('tags and summarises every operation, and requires a bearer token on every admin and transaction operation', () => {
+  it('tags and summarises every operation, and requires a bearer token on every admin and transaction operation (a participant signature on a row lock)', () => {
     expect(document.components?.securitySchemes).toEqual({
       adminToken: expect.objectContaining({ type: 'http', scheme: 'bearer' }),
       callerToken: expect.objectContaining({ type: 'http', scheme: 'bearer' }),
+      participantSignature: expect.objectContaining({ type: 'apiKey', in: 'header', name: 'dtx-signature' }),
     });
     for (const [path, operations] of Object.entries(document.paths)) {
       for (const [method, operation] of Object.entries(operations)) {
@@ -106,7 +108,9 @@ describe('OpenAPI document and /docs', () => {
           expect(operation.security, name).toEqual([{ adminToken: [] }]);
         } else if (path.startsWith('/v1/')) {
           expect(operation.tags, name).toEqual(['transactions']);
-          expect(operation.security, name).toEqual([{ callerToken: [] }]);
+          // A branch participant's row lock is signed with its key, not sent with a caller's token.
+          const signed = path.endsWith('/locks') && method === 'post';
+          expect(operation.security, name).toEqual([signed ? { participantSignature: [] } : { callerToken: [] }]);
         }
       }
     }

@@ -224,7 +224,7 @@ describe('preparing a PostgreSQL log', () => {
     url.pathname = `/${name}`;
     try {
       const applied = await Promise.all([1, 2, 3].map(() => preparePostgresDatabase(url.toString(), 10_000)));
-      expect(applied.flat().sort()).toEqual(['0001-transaction-log', '0002-hot-path-functions']);
+      expect(applied.flat().sort()).toEqual(['0001-transaction-log', '0002-hot-path-functions', '0003-row-locks']);
       expect(await preparePostgresDatabase(url.toString(), 10_000)).toEqual([]);
     } finally {
       const admin = new pg.Client({ connectionString: inject('postgresUrl') });

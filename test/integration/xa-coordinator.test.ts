@@ -114,14 +114,27 @@ describe('XA transactions on the coordinator', () => {
   it('XA and TCC branches never mix: a TCC transaction refuses XA branches and the reverse', async () => {
     const tcc = newGid();
     await call('POST', '/v1/transactions', { gid: tcc, timeoutMs: 30_000 });
-    expect(await call('POST', `/v1/transactions/${tcc}/branches`, { branches: [branch('b1')] })).toMatchObject({
+    // Registered as XA: the transaction is TCC. Registered without a mode: the log's mode (TCC) wants other operations.
+    expect(await call('POST', `/v1/transactions/${tcc}/branches`, { mode: 'xa', branches: [branch('b1')] })).toMatchObject({
       status: 409,
       body: { code: 'ILLEGAL_STATE' },
     });
+    expect(await call('POST', `/v1/transactions/${tcc}/branches`, { branches: [branch('b1')] })).toMatchObject({
+      status: 400,
+      body: { code: 'INVALID_OPERATIONS' },
+    });
+    expect((await view(tcc)).branches).toEqual([]);
     const xa = newGid();
     await call('POST', '/v1/transactions', { gid: xa, mode: 'xa', timeoutMs: 30_000 });
     const tccBranch = { branchId: 'b1', confirmUrl: `${participant.resourceUrl}/confirm`, cancelUrl: `${participant.resourceUrl}/cancel` };
-    expect(await call('POST', `/v1/transactions/${xa}/branches`, { branches: [tccBranch] })).toMatchObject({ status: 409, body: { code: 'ILLEGAL_STATE' } });
+    expect(await call('POST', `/v1/transactions/${xa}/branches`, { mode: 'tcc', branches: [tccBranch] })).toMatchObject({
+      status: 409,
+      body: { code: 'ILLEGAL_STATE' },
+    });
+    expect(await call('POST', `/v1/transactions/${xa}/branches`, { branches: [tccBranch] })).toMatchObject({
+      status: 400,
+      body: { code: 'INVALID_OPERATIONS' },
+    });
     expect((await view(xa)).branches).toEqual([]);
   });
 });

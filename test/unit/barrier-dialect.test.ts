@@ -144,8 +144,8 @@ describe('results', () => {
 });
 
 describe('the branch lock', () => {
-  it('is taken by the TCC ops, whose locked reads must see every row of the branch, and by no other', () => {
-    expect(BRANCH_OPS.filter((op) => locksBranch(op))).toEqual(['try', 'confirm', 'cancel']);
+  it('is taken by the TCC ops and their FMT twins, whose locked reads must see every row of the branch, and by no other', () => {
+    expect(BRANCH_OPS.filter((op) => locksBranch(op))).toEqual(['try', 'confirm', 'cancel', 'commit', 'rollback', 'execute']);
   });
 
   it('is a transaction advisory lock on PostgreSQL, and nothing sent on MySQL', async () => {

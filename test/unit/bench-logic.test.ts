@@ -4,14 +4,28 @@
  * No servers, no load: every measurement here is built by hand.
  */
 import { describe, expect, it } from 'vitest';
-import { summariseLatency, type LatencySummary } from '../../bench/load.ts';
+import { errorCode, summariseLatency, type LatencySummary } from '../../bench/load.ts';
+import { phaseDelta, phaseRows, sortPhases, sumPhases, PHASE_ORDER, type PhaseTotals } from '../../bench/fmt-phases.ts';
 import type { MachineInfo } from '../../bench/machine.ts';
 import { STATUS_COUNTERS, type ServerStatus } from '../../bench/mysql-probe.ts';
-import { BenchUsageError, benchRuns, parseBenchOptions, scenarioOfRun, type LogStore, type ScenarioName } from '../../bench/options.ts';
+import {
+  BenchUsageError,
+  benchRuns,
+  DEFAULT_SCENARIOS,
+  isFmtScenario,
+  OPT_IN_SCENARIOS,
+  parseBenchOptions,
+  scenarioOfRun,
+  SCENARIOS,
+  type LogStore,
+  type ScenarioName,
+} from '../../bench/options.ts';
 import {
   beatsSagaReference,
   buildResults,
+  FMT_LOCK_CONFLICT,
   formatTables,
+  levelRatios,
   peakRatio,
   SAGA_REFERENCE,
   scenarioReport,
@@ -19,7 +33,7 @@ import {
   type ScenarioReport,
 } from '../../bench/report.ts';
 import { coresBusy, fractionName, stillClimbing, type ScenarioMeasurements, type StepResult } from '../../bench/scenario.ts';
-import { parseLogMetrics } from '../../bench/coordinator-log.ts';
+import { committedOfMetrics, parseLogMetrics } from '../../bench/coordinator-log.ts';
 import { systemParts } from '../../bench/system.ts';
 
 // ---------------------------------------------------------------------------
@@ -163,7 +177,7 @@ describe('parseBenchOptions', () => {
       mode: 'standard',
       quick: false,
       profile: false,
-      scenarios: ['a', 'b', 'c', 'c0', 'sa', 'sb', 'sc', 'xa', 'xb', 'xc'],
+      scenarios: ['a', 'b', 'c', 'c0', 'sa', 'sb', 'sc', 'xa', 'xb', 'xc', 'fa', 'fb'],
       runtime: 'compiled',
       concurrencies: [1, 4, 16, 32, 64],
       stepMs: 10_000,
@@ -212,8 +226,8 @@ describe('parseBenchOptions', () => {
     expect(parseBenchOptions(['--only= c0 , a']).scenarios).toEqual(['c0', 'a']);
   });
 
-  it('runs the saga scenarios after the TCC ones, then the XA ones, with --quick too', () => {
-    expect(parseBenchOptions(['--quick']).scenarios).toEqual(['a', 'b', 'c', 'c0', 'sa', 'sb', 'sc', 'xa', 'xb', 'xc']);
+  it('runs the saga scenarios after the TCC ones, then the XA ones, then FMT, with --quick too', () => {
+    expect(parseBenchOptions(['--quick']).scenarios).toEqual(['a', 'b', 'c', 'c0', 'sa', 'sb', 'sc', 'xa', 'xb', 'xc', 'fa', 'fb']);
     expect(parseBenchOptions(['--only=xa,xb']).scenarios).toEqual(['xa', 'xb']);
   });
 
@@ -275,7 +289,7 @@ describe('parseBenchOptions', () => {
     it('gives every coordinator scenario of the default run the store, and the same ids as before the option', () => {
       const o = parseBenchOptions([]);
       expect(o.runs.map((r) => r.id)).toEqual(o.scenarios);
-      expect(o.runs.filter((r) => r.store !== null).map((r) => r.id)).toEqual(['a', 'c', 'sa', 'sc', 'xa', 'xc']);
+      expect(o.runs.filter((r) => r.store !== null).map((r) => r.id)).toEqual(['a', 'c', 'sa', 'sc', 'xa', 'xc', 'fa']);
     });
 
     it('takes one store, in both option forms', () => {
@@ -997,5 +1011,266 @@ describe('parseLogMetrics', () => {
   it('gives NaN open transactions when the log did not answer the scrape, or the series is missing', () => {
     expect(parseLogMetrics('dtx_open_transactions{status="trying"} NaN\ndtx_open_transactions{status="confirming"} 0').open).toBeNaN();
     expect(parseLogMetrics('dtx_transactions_total{mode="tcc",outcome="confirmed"} 4')).toEqual({ open: Number.NaN, finished: 4 });
+  });
+});
+
+// ---------------------------------------------------------------------------
+// FMT: fa, fb, fh
+// ---------------------------------------------------------------------------
+
+describe('the FMT scenarios in the options', () => {
+  it('runs fa and fb in every full run, after XA, and fh only when named', () => {
+    expect(SCENARIOS.slice(-3)).toEqual(['fa', 'fb', 'fh']);
+    expect(OPT_IN_SCENARIOS).toEqual(['fh']);
+    expect(DEFAULT_SCENARIOS).toEqual(SCENARIOS.filter((s) => s !== 'fh'));
+    expect(parseBenchOptions([]).scenarios).not.toContain('fh');
+    expect(parseBenchOptions(['--only=fa,fh']).scenarios).toEqual(['fa', 'fh']);
+    expect(parseBenchOptions(['--only=fa,fb']).scenarios).toEqual(['fa', 'fb']);
+  });
+
+  it('gives fa and fh a coordinator and its store, fb none', () => {
+    expect(parseBenchOptions(['--only=fa,fb,fh', '--store=postgres']).runs).toEqual([
+      { id: 'fa', scenario: 'fa', store: 'postgres' },
+      { id: 'fb', scenario: 'fb', store: null },
+      { id: 'fh', scenario: 'fh', store: 'postgres' },
+    ]);
+    expect(() => parseBenchOptions(['--only=fb', '--store=postgres'])).toThrow(/--only=fb runs no coordinator \(.*fa, fh do\)/);
+  });
+
+  it('tells the FMT scenarios apart', () => {
+    expect(SCENARIOS.filter(isFmtScenario)).toEqual(['fa', 'fb', 'fh']);
+  });
+
+  it('runs the executes in one order by default, both at once with --fmt-executes=all', () => {
+    expect(parseBenchOptions([]).fmtExecutes).toBe('ordered');
+    expect(parseBenchOptions(['--fmt-executes=all']).fmtExecutes).toBe('all');
+    expect(() => parseBenchOptions(['--fmt-executes=random'])).toThrow(BenchUsageError);
+  });
+
+  it("leaves the banks' lock wait to the SDK unless --fmt-lock-wait-ms is given", () => {
+    expect(parseBenchOptions([]).fmtLockWaitMs).toBeNull();
+    expect(parseBenchOptions(['--fmt-lock-wait-ms=500']).fmtLockWaitMs).toBe(500);
+    expect(() => parseBenchOptions(['--fmt-lock-wait-ms=0'])).toThrow(BenchUsageError);
+  });
+
+  it('refuses an FMT scenario that does not exist', () => {
+    expect(() => parseBenchOptions(['--only=fc'])).toThrow(/got fc/);
+  });
+});
+
+describe('systemParts for FMT', () => {
+  it('runs fa and fh on a coordinator and two banks, fb on the banks alone', () => {
+    expect(systemParts('fa')).toEqual({ coordinator: true, banks: true, emptyParticipant: false });
+    expect(systemParts('fh')).toEqual(systemParts('fa'));
+    expect(systemParts('fb')).toEqual({ ...systemParts('fa'), coordinator: false });
+  });
+});
+
+describe('errorCode', () => {
+  it('counts an error by its code, else by its name, else as unknown', () => {
+    expect(errorCode(Object.assign(new Error('held'), { code: 'FMT_LOCK_CONFLICT' }))).toBe('FMT_LOCK_CONFLICT');
+    expect(errorCode(new TypeError('x'))).toBe('TypeError');
+    expect(errorCode(Object.assign(new Error('x'), { code: 42 }))).toBe('Error');
+    expect(errorCode({ code: 'TRY_FAILED' })).toBe('TRY_FAILED');
+    expect(errorCode('a string')).toBe('unknown');
+    expect(errorCode(null)).toBe('unknown');
+  });
+});
+
+describe('committedOfMetrics', () => {
+  it("sums the committed outcomes in every mode's words, and nothing else", () => {
+    const text = [
+      'dtx_transactions_total{mode="tcc",outcome="confirmed"} 10',
+      'dtx_transactions_total{mode="tcc",outcome="cancelled"} 3',
+      'dtx_transactions_total{mode="saga",outcome="succeeded"} 4',
+      'dtx_transactions_total{mode="fmt",outcome="committed"} 5',
+      'dtx_transactions_total{mode="fmt",outcome="rolled-back"} 7',
+      'dtx_transactions_total{mode="fmt",outcome="begun"} 12',
+      'dtx_transactions_total_created{mode="fmt",outcome="committed"} 1700000000',
+    ].join('\n');
+    expect(committedOfMetrics(text)).toBe(19);
+    expect(committedOfMetrics('')).toBe(0);
+  });
+});
+
+describe('fmt-phases', () => {
+  const before: PhaseTotals = { 'execute: sql begin': { count: 10, ms: 5 }, 'execute: request': { count: 4, ms: 40 } };
+  const after: PhaseTotals = {
+    'execute: sql begin': { count: 14, ms: 7 },
+    'execute: request': { count: 4, ms: 40 },
+    'execute: row lock request to the coordinator': { count: 2, ms: 9 },
+  };
+
+  it('gives what happened between two readings, leaving out phases with no call in between', () => {
+    expect(phaseDelta(before, after)).toEqual({
+      'execute: sql begin': { count: 4, ms: 2 },
+      'execute: row lock request to the coordinator': { count: 2, ms: 9 },
+    });
+    expect(phaseDelta({}, {})).toEqual({});
+  });
+
+  it('sums the banks', () => {
+    expect(sumPhases([before, after])).toEqual({
+      'execute: sql begin': { count: 24, ms: 12 },
+      'execute: request': { count: 8, ms: 80 },
+      'execute: row lock request to the coordinator': { count: 2, ms: 9 },
+    });
+    expect(sumPhases([])).toEqual({});
+  });
+
+  it('orders phases as an execute runs them, unknown ones after, by name', () => {
+    expect(sortPhases(['execute: sql commit', 'zeta', 'execute: request', 'alpha', 'execute: sql barrier'])).toEqual([
+      'execute: request',
+      'execute: sql barrier',
+      'execute: sql commit',
+      'alpha',
+      'zeta',
+    ]);
+    expect(new Set(PHASE_ORDER).size).toBe(PHASE_ORDER.length);
+  });
+
+  it('gives calls, mean and time per transaction', () => {
+    expect(phaseRows(after, 2)).toEqual([
+      { phase: 'execute: request', callsPerTx: 2, meanMs: 10, msPerTx: 20 },
+      { phase: 'execute: sql begin', callsPerTx: 7, meanMs: 0.5, msPerTx: 3.5 },
+      { phase: 'execute: row lock request to the coordinator', callsPerTx: 1, meanMs: 4.5, msPerTx: 4.5 },
+    ]);
+    expect(phaseRows(after, 0)).toEqual([]);
+  });
+});
+
+describe('levelRatios', () => {
+  const sweep = (tps: Record<number, number>): ScenarioReport =>
+    scenarioReport(
+      measurements(step({ tps: Math.max(...Object.values(tps)) }), [fixedStep(0.5)], {
+        steps: Object.entries(tps).map(([c, t]) => step({ concurrency: Number(c), tps: t })),
+      }),
+      4,
+    );
+
+  it("is the system's closed-loop tx/s over its floor's at each concurrency both measured", () => {
+    expect(levelRatios(sweep({ 4: 50, 16: 100, 64: 120 }), sweep({ 4: 100, 16: 300, 32: 10, 64: 0 }))).toEqual({ '4': 0.5, '16': 0.333, '64': null });
+  });
+
+  it('is empty without either', () => {
+    expect(levelRatios(undefined, sweep({ 4: 1 }))).toEqual({});
+    expect(levelRatios(sweep({ 4: 1 }), undefined)).toEqual({});
+  });
+
+  it('leaves warm-up and fixed-rate steps out', () => {
+    const system = scenarioReport(
+      measurements(step({ tps: 10, concurrency: 4 }), [fixedStep(0.5, { tps: 5 })], {
+        steps: [step({ kind: 'warmup', concurrency: 16, tps: 1 }), step({ concurrency: 4, tps: 10 }), fixedStep(0.5, { tps: 5 })],
+      }),
+      4,
+    );
+    expect(levelRatios(system, system)).toEqual({ '4': 1 });
+  });
+});
+
+describe('scenarioReport for FMT', () => {
+  const phases: PhaseTotals = { 'execute: request': { count: 200, ms: 1_000 } };
+  const peak = step({ errors: 3, succeeded: 997, errorCodes: { [FMT_LOCK_CONFLICT]: 2, TRY_FAILED: 1 }, phases });
+  const half = fixedStep(0.5, { terminal: 100, errors: 1, succeeded: 99, errorCodes: { [FMT_LOCK_CONFLICT]: 1 }, phases });
+
+  it('counts the errors by code and the transactions started over every step', () => {
+    const r = scenarioReport(measurements(peak, [half]), 4, 'mysql');
+    expect(r.errorsByCode).toEqual({ [FMT_LOCK_CONFLICT]: 3, TRY_FAILED: 1 });
+    expect(r.errors).toBe(4);
+    expect(r.started).toBe(1_100);
+  });
+
+  it('keeps the phases of the half-peak and peak steps with their transactions, none for other scenarios', () => {
+    const r = scenarioReport(measurements(peak, [half]), 4, 'mysql');
+    expect(r.phasesAtHalfPeak).toEqual({ phases, transactions: 100 });
+    expect(r.phasesAtPeak).toEqual({ phases, transactions: 1_000 });
+    const plain = scenarioReport(measurements(step(), [fixedStep(0.5)]), 4);
+    expect([plain.phasesAtHalfPeak, plain.phasesAtPeak, plain.errorsByCode]).toEqual([null, null, {}]);
+  });
+});
+
+describe('buildResults and formatTables for FMT', () => {
+  const fmtReports = (faTps = 300, conflicts = 12): Partial<Record<ScenarioName, ScenarioReport>> => {
+    const fa = report({ peakTps: faTps, commitsPerTx: 7, halfP99: 30, store: 'mysql' });
+    const fb = report({ peakTps: 500, commitsPerTx: 2, halfP99: 5 });
+    const hot = report({ peakTps: 60, commitsPerTx: 7, halfP99: 90, store: 'mysql' });
+    const phases: PhaseTotals = {
+      'execute: request': { count: 2_000, ms: 20_000 },
+      'execute: row lock request to the coordinator': { count: 2_000, ms: 8_000 },
+    };
+    return {
+      fa: { ...fa, phasesAtHalfPeak: { phases, transactions: 1_000 }, phasesAtPeak: { phases, transactions: 500 } },
+      fb,
+      fh: { ...hot, errors: conflicts + 1, started: 500, errorsByCode: { [FMT_LOCK_CONFLICT]: conflicts, TRY_FAILED: 1 } },
+    };
+  };
+
+  it('gives fa, fb and fh peaks, fa/fb against its target and fh/fa', () => {
+    const r = results(fmtReports());
+    expect(r).toMatchObject({ fmt_tps: 300, fmt_floor_tps: 500, fmt_ratio: 0.6, fmt_hot_tps: 60, fmt_hot_ratio: 0.2 });
+    expect(r['fmt_target']).toEqual({ ratio: '>= 0.6', met: true });
+    expect(results(fmtReports(299))['fmt_target']).toEqual({ ratio: '>= 0.6', met: false });
+    // 7 in fa minus the banks' 2 × 2 (an execute and a commit per branch, where fb commits once).
+    expect(r['fmt_coordinator_commits_per_tx_in_fa']).toBe(3);
+    expect([r['fmt_p99_ms'], r['fmt_floor_p99_ms'], r['fmt_hot_p99_ms']]).toEqual([30, 5, 90]);
+  });
+
+  it("counts fh's failures and its lock conflicts", () => {
+    const r = results(fmtReports());
+    expect(r).toMatchObject({ fmt_hot_started: 500, fmt_hot_errors: 13, fmt_hot_lock_conflicts: 12, fmt_lock_conflicts: 0 });
+  });
+
+  it('gives the ratios at each concurrency and where the time went', () => {
+    const r = results(fmtReports());
+    // report(): one closed step at concurrency 16.
+    expect(r['fmt_ratio_by_concurrency']).toEqual({ '16': 0.6 });
+    expect(r['fmt_hot_ratio_by_concurrency']).toEqual({ '16': 0.2 });
+    expect(r['fmt_phases_at_half_peak']).toEqual([
+      { phase: 'execute: request', calls_per_tx: 2, mean_ms: 10, ms_per_tx: 20 },
+      { phase: 'execute: row lock request to the coordinator', calls_per_tx: 2, mean_ms: 4, ms_per_tx: 8 },
+    ]);
+    expect(r['fmt_phases_at_peak']).toMatchObject([{ calls_per_tx: 4 }, { calls_per_tx: 4 }]);
+    expect(r['fmt_hot_phases_at_half_peak']).toBeNull();
+  });
+
+  it('leaves the FMT figures null without FMT scenarios, and the other targets alone', () => {
+    const r = results(goodReports());
+    expect(r).toMatchObject({ fmt_tps: null, fmt_ratio: null, fmt_hot_ratio: null, fmt_hot_lock_conflicts: null });
+    expect(r['fmt_target']).toEqual({ ratio: '>= 0.6', met: null });
+    expect(metFlags(r)).toEqual({ ratio: true, empty_tps: true, p99_ms: true, coordinator_rss_mb: true });
+  });
+
+  it('prints the FMT runs, their ratios at each concurrency, their phases and the summary lines', () => {
+    const reports = { ...goodReports(), ...fmtReports() } as Record<string, ScenarioReport>;
+    const text = formatTables(results(reports), reports);
+    expect(text).toMatch(/^fa dtx FMT transfer\s+mysql\s+300\s/m);
+    expect(text).toMatch(/^fb FMT SQL direct \(floor of fa\)\s+-\s+500\s/m);
+    expect(text).toMatch(/^fh dtx FMT, 1 hot account\s+mysql\s+60\s/m);
+    expect(text).toMatch(/^closed-loop tx\/s ratio\s+conc\. 16$/m);
+    expect(text).toMatch(/^a\/b\s+0\.800$/m);
+    expect(text).toMatch(/^fa\/fb\s+0\.600$/m);
+    expect(text).toMatch(/^fh\/fa\s+0\.200$/m);
+    expect(text).toMatch(/^fa: FMT banks' wall time per transfer\s/m);
+    expect(text).toMatch(/^execute: row lock request to the coordinator\s+2\.00\s+4\.00\s+8\.00\s+4\.00\s+4\.00\s+16\.00$/m);
+    expect(text).toMatch(/fa\/fb FMT ratio\s+0\.600\s+\(target >= 0\.6: met;/);
+    expect(text).toMatch(/fh\/fa hot row\s+0\.200\s/);
+    expect(text).toMatch(/fh failed\s+13 transfers, 12 of them FMT_LOCK_CONFLICT \(2\.4 % of 500 started\)/);
+  });
+
+  it('says - and n/a for FMT without FMT scenarios, and prints no phase table', () => {
+    const reports = goodReports();
+    const text = formatTables(results(reports), reports);
+    expect(text).toMatch(/fa\/fb FMT ratio\s+-\s+\(target >= 0\.6: n\/a;/);
+    expect(text).toMatch(/fh failed\s+- transfers/);
+    expect(text).not.toContain('FMT banks');
+    expect(text).not.toMatch(/^fa\/fb\s+[\d.]+$/m);
+  });
+
+  it('keeps fa/fb per store', () => {
+    const options = parseBenchOptions(['--only=fa,fb', '--store=mysql,postgres']);
+    const { fa, fb } = fmtReports();
+    const r = buildResults({ fa: fa!, 'fa@postgres': { ...report({ peakTps: 250, store: 'postgres' }) }, fb: fb! }, MACHINE, options, {});
+    expect(r.by_store.mysql).toMatchObject({ fmt_tps: 300, fmt_ratio: 0.6 });
+    expect(r.by_store.postgres).toMatchObject({ fmt_tps: 250, fmt_ratio: 0.5 });
   });
 });

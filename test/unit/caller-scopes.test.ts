@@ -22,7 +22,7 @@ describe('parseCallerScopes', () => {
     expect(problems).toEqual([]);
     expect([...scopes.get('orders')!.modes]).toEqual(['tcc', 'xa']);
     expect(scopes.get('orders')!.prefixes).toHaveLength(2);
-    expect([...scopes.get('reports')!.modes].sort()).toEqual(['msg', 'saga', 'tcc', 'xa']);
+    expect([...scopes.get('reports')!.modes].sort()).toEqual(['fmt', 'msg', 'saga', 'tcc', 'xa']);
     expect(scopes.get('reports')!.prefixes).toBeNull();
   });
 

@@ -396,7 +396,7 @@ describe('DTX_API_SCOPES', () => {
       { protocol: 'https:', hostname: 'bank-b.internal', port: '443', path: '/dtx/' },
     ]);
     const billing = config.apiScopes.get('billing')!;
-    expect([...billing.modes].sort()).toEqual(['msg', 'saga', 'tcc', 'xa']);
+    expect([...billing.modes].sort()).toEqual(['fmt', 'msg', 'saga', 'tcc', 'xa']);
     expect(billing.prefixes).toBeNull();
   });
 

@@ -84,7 +84,7 @@ describe('the embedded log on a data folder', () => {
     const location = path.join(base, 'nested', 'log');
     try {
       const first = openEmbeddedLog({ location });
-      expect(await first.prepare()).toEqual(['0001-transaction-log', '0002-hot-path-functions']);
+      expect(await first.prepare()).toEqual(['0001-transaction-log', '0002-hot-path-functions', '0003-row-locks']);
       expect(await first.store.begin({ gid: 'kept-1', mode: 'tcc', now: T0, deadlineAt: T0 + 60_000, caller: 'tests', branches: [registration('01')] })).toBe(
         'created',
       );

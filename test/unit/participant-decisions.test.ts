@@ -65,9 +65,28 @@ describe('barrier decisions', () => {
     expect(forwardRowExisted('deliver', 'deliver')).toBe('duplicate');
   });
 
-  it('runs a delivery as a forward op that checks nothing, and never runs a check or an XA op behind the barrier', () => {
+  it("runs a delivery as a forward op that checks nothing, and never runs a check or XA's prepare behind the barrier", () => {
     expect(planBarrier('deliver')).toEqual({ kind: 'forward', op: 'deliver', checks: [] });
-    expect(BRANCH_OPS.filter((op) => !isBarrierOp(op))).toEqual(['check', 'prepare', 'commit', 'rollback']);
+    expect(BRANCH_OPS.filter((op) => !isBarrierOp(op))).toEqual(['check', 'prepare']);
+  });
+
+  it("runs an FMT branch's ops as TCC's: execute the try, commit the confirm, rollback the cancel", () => {
+    expect(planBarrier('execute')).toEqual({ kind: 'forward', op: 'execute', checks: [] });
+    expect(planBarrier('commit')).toEqual({ kind: 'forward', op: 'commit', checks: ['execute', 'rollback'] });
+    expect(planBarrier('rollback')).toEqual({ kind: 'undo', op: 'rollback', undoes: 'execute', checks: ['commit'] });
+    expect(refusalOf('commit', [])).toBe('try-not-found');
+    expect(refusalOf('commit', [{ op: 'execute', originOp: 'rollback' }])).toBe('try-not-found');
+    expect(refusalOf('commit', [{ op: 'execute', originOp: 'execute' }])).toBeNull();
+    expect(
+      refusalOf('commit', [
+        { op: 'execute', originOp: 'execute' },
+        { op: 'rollback', originOp: 'rollback' },
+      ]),
+    ).toBe('already-cancelled');
+    expect(refusalOf('rollback', [{ op: 'commit', originOp: 'commit' }])).toBe('already-confirmed');
+    expect(forwardRowExisted('execute', 'rollback')).toBe('suspended');
+    expect(forwardRowExisted('execute', 'execute')).toBe('duplicate');
+    expect(forwardRowExisted('commit', 'commit')).toBe('duplicate');
   });
 });
 
@@ -205,7 +224,8 @@ describe('saga resources', () => {
     expect(Object.keys(saga.handlers)).toEqual([...RESOURCE_OPS.saga]);
     expect(Object.keys(defineSqlSaga({ name: 'deposit', action: () => {}, compensate: () => {} }).handlers)).toEqual(['action', 'compensate']);
     expect(Object.keys(tcc.handlers)).toEqual([...RESOURCE_OPS.tcc]);
-    expect(Object.values(RESOURCE_OPS).flat()).toEqual([...BRANCH_OPS]);
+    // Every op of the protocol is some mode's (XA and FMT share commit and rollback).
+    expect([...new Set(Object.values(RESOURCE_OPS).flat())].sort()).toEqual([...BRANCH_OPS].sort());
   });
 
   it('route action and compensate, and refuse an op of the other mode with 404 UNKNOWN_OP', () => {

@@ -5,10 +5,12 @@
  * under the status it is answered with.
  *
  * The codes are read from the SDK itself: the literal `errorReply(status,
- * 'CODE')` / `refuse(status, 'CODE')` call sites in participant-sdk/, and,
- * for the replies whose code is not a literal there, by running
- * replyOfResult / replyOfError. A reply site of a new shape fails the test
- * until it is covered here and documented.
+ * 'CODE')` / `refuse(status, 'CODE')` call sites in participant-sdk/, the
+ * replies built as `{ statusCode, body: { code, … } }`, the codes the SDK
+ * throws as `new BranchRejectedError(…, { code })` (answered 409), and, for
+ * the replies whose code is not a literal there, by running replyOfResult /
+ * replyOfError or building the errors they answer. A reply site of a new
+ * shape fails the test until it is covered here and documented.
  */
 import SwaggerParser from '@apidevtools/swagger-parser';
 import { readdirSync, readFileSync } from 'node:fs';
@@ -18,6 +20,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { REFUSAL_REPLIES, replyOfCheckBack, replyOfError, replyOfResult, replyOfXa } from '../../participant-sdk/branch-reply.ts';
 import type { BarrierRefusal } from '../../participant-sdk/barrier/barrier.ts';
 import { BarrierInputError, BranchOngoingError, BranchRejectedError, SignatureError, type SignatureFailure } from '../../participant-sdk/errors.ts';
+import { FmtLockConflictError, FmtTooManyRowsError, FmtUnsupportedStatementError } from '../../participant-sdk/fmt/errors.ts';
+import { FmtDirtyWriteError } from '../../participant-sdk/fmt/fmt-branch.ts';
 import { RESOURCE_OPS } from '../../participant-sdk/resource.ts';
 import { BRANCH_OPS, HEADERS, ID_PATTERN, LIMITS, REPLY_STATUS } from '../../protocol/wire.ts';
 import { sectionOf } from '../support/doc-tables.ts';
@@ -85,34 +89,79 @@ const COMPUTED_REPLY_SITES: Record<string, string> = {
   'branch-reply.ts errorReply(REPLY_STATUS.ongoing,error.code': 'BranchOngoingError',
   'branch-reply.ts errorReply(401,error.code': 'SignatureError, for every reason',
   'branch-reply.ts errorReply(400,error.code': 'BarrierInputError',
+  'fmt-branch.ts {statusCode:REPLY_STATUS.failure,body:{code:error.code':
+    "FMT's refusals: FmtDirtyWriteError, FmtLockConflictError, FmtUnsupportedStatementError, FmtTooManyRowsError",
+  "coordinator-locks.ts BranchRejectedError(code:reply.code??'LOCKS_REFUSED'": "the coordinator's refusal of a row lock request, its code passed through",
 };
+
+/**
+ * The codes the coordinator refuses a row lock request with (coordinator/api/row-lock-routes.ts,
+ * engine/row-lock-service.ts), which an FMT execute passes through as its own 409.
+ */
+const ROW_LOCK_REFUSALS = ['INVALID_REQUEST', 'UNSUPPORTED_MODE', 'BAD_SIGNATURE', 'NOT_FOUND', 'ILLEGAL_STATE', 'DEADLINE_PASSED', 'NOT_REGISTERED'];
+
+/** The text of the arguments of the call whose opening parenthesis is at `open` (parentheses counted, strings not parsed). */
+function callArguments(text: string, open: number): string {
+  let depth = 0;
+  for (let i = open; i < text.length; i++) {
+    if (text[i] === '(') depth++;
+    else if (text[i] === ')' && --depth === 0) return text.slice(open + 1, i);
+  }
+  return text.slice(open + 1);
+}
+
+/** Whether `refuse` in this file is a reply function (its first parameter a status), not a local helper of another kind. */
+function refuseIsReply(text: string): boolean {
+  const definitions = [...text.matchAll(/\b(?:const|function)\s+refuse\s*=?\s*(?:\(|async\s*\()\s*\w+\s*:\s*(\w+)/g)];
+  return definitions.every((definition) => definition[1] === 'number');
+}
 
 /** Every (status, code) the participant SDK can answer, read from its source and its reply functions. */
 function answeredCodes(): { answered: AnsweredCode[]; uncovered: string[]; computed: string[] } {
   const answered: AnsweredCode[] = [];
   const uncovered: string[] = [];
   const computed: string[] = [];
+  const fromReply = (reply: { statusCode: number; body: unknown }, where: string) =>
+    answered.push({ status: reply.statusCode, code: (reply.body as { code: string }).code, where });
   const statusOf = (expression: string): number | null => {
     if (/^\d{3}$/.test(expression)) return Number(expression);
     const named = /^REPLY_STATUS\.(\w+)$/.exec(expression);
     return named ? ((REPLY_STATUS as Record<string, number>)[named[1]!] ?? null) : null;
   };
+  const literalCode = (expression: string) => /^'([A-Z][A-Z0-9_]*)'$/.exec(expression)?.[1];
+  const site = (key: string) => (key in COMPUTED_REPLY_SITES ? computed : uncovered).push(key);
   for (const { file, text } of sdkSources(SDK)) {
-    for (const call of text.matchAll(/(?<!function )\b(errorReply|refuse)\(\s*([^,()]+?)\s*,\s*([^,]+?)\s*,/g)) {
+    const name = file.split('/').pop();
+    const replyFunctions = refuseIsReply(text) ? 'errorReply|refuse' : 'errorReply';
+    for (const call of text.matchAll(new RegExp(`(?<!function )\\b(${replyFunctions})\\(\\s*([^,()]+?)\\s*,\\s*([^,]+?)\\s*,`, 'g'))) {
       const [, fn, first, second] = call as unknown as [string, string, string, string];
-      const literal = /^'([A-Z][A-Z0-9_]*)'$/.exec(second);
+      const code = literalCode(second);
       const status = statusOf(first);
-      if (literal && status !== null) {
-        answered.push({ status, code: literal[1]!, where: file });
+      if (code && status !== null) {
+        answered.push({ status, code, where: file });
         continue;
       }
-      const key = `${file.split('/').pop()} ${fn}(${first.replace(/\s+/g, '')},${second.replace(/\s+/g, '')}`;
-      (key in COMPUTED_REPLY_SITES ? computed : uncovered).push(key);
+      site(`${name} ${fn}(${first.replace(/\s+/g, '')},${second.replace(/\s+/g, '')}`);
+    }
+    // A reply built as an object literal.
+    for (const reply of text.matchAll(/\bstatusCode:\s*([^,{}]+?)\s*,\s*body:\s*\{\s*code:\s*([^,{}]+?)\s*[,}]/g)) {
+      const [, first, second] = reply as unknown as [string, string, string];
+      const code = literalCode(second);
+      const status = statusOf(first);
+      if (code && status !== null) answered.push({ status, code, where: file });
+      else site(`${name} {statusCode:${first.replace(/\s+/g, '')},body:{code:${second.replace(/\s+/g, '')}`);
+    }
+    // A code the SDK throws as a BranchRejectedError (answered as replyOfError answers it); examples in comments are no reply.
+    const uncommented = text.replace(/\/\*[\s\S]*?\*\//g, '');
+    for (const thrown of uncommented.matchAll(/\bnew BranchRejectedError\(/g)) {
+      const given = /\bcode:\s*([^,{}]+?)\s*[,}]/.exec(callArguments(uncommented, thrown.index + thrown[0].length - 1))?.[1];
+      if (given === undefined) continue; // REJECTED, covered below
+      const literal = literalCode(given);
+      if (literal) fromReply(replyOfError(new BranchRejectedError('x', { code: literal })), file);
+      else site(`${name} BranchRejectedError(code:${given.replace(/\s+/g, '')}`);
     }
   }
 
-  const fromReply = (reply: { statusCode: number; body: unknown }, where: string) =>
-    answered.push({ status: reply.statusCode, code: (reply.body as { code: string }).code, where });
   for (const refusal of Object.keys(REFUSAL_REPLIES) as BarrierRefusal[]) fromReply(replyOfResult({ kind: 'refused', refusal }), `REFUSAL_REPLIES.${refusal}`);
   fromReply(replyOfResult({ kind: 'suspended' }), 'suspended');
   fromReply(replyOfError(new BranchRejectedError('no')), 'BranchRejectedError');
@@ -120,6 +169,16 @@ function answeredCodes(): { answered: AnsweredCode[]; uncovered: string[]; compu
   fromReply(replyOfError(new BarrierInputError('gid', 'x', 'why')), 'BarrierInputError');
   fromReply(replyOfError(new Error('boom')), 'any other error');
   for (const reason of signatureReasons()) fromReply(replyOfError(new SignatureError(reason)), `SignatureError(${reason})`);
+  const key = { resource: 'bank-a', table: 'bank.accounts', pk: ['alice'] };
+  for (const error of [
+    new FmtDirtyWriteError([]),
+    new FmtLockConflictError('order-1000', key),
+    new FmtUnsupportedStatementError('ddl', 'drop table accounts', 'DROP'),
+    new FmtTooManyRowsError('bank.accounts', 1001, 1000),
+  ]) {
+    answered.push({ status: REPLY_STATUS.failure, code: error.code, where: error.name });
+  }
+  for (const code of ['LOCKS_REFUSED', ...ROW_LOCK_REFUSALS]) fromReply(replyOfError(new BranchRejectedError('x', { code })), `row lock refusal ${code}`);
   return { answered, uncovered, computed };
 }
 
@@ -129,14 +188,15 @@ function signatureReasons(): SignatureFailure[] {
   return [...new Set([...text.matchAll(/reason: '([\w-]+)'/g)].map((m) => m[1] as SignatureFailure))];
 }
 
-/** The TCC ops share one templated path; each saga, message and XA op has its own. */
+/** The TCC ops share one templated path; each saga, message, XA and FMT op has its own (XA and FMT share commit and rollback). */
 const TCC_PATH = '/{resource}/{op}';
 const SAGA_PATHS = RESOURCE_OPS.saga.map((op) => `/{resource}/${op}`);
 const MSG_OPS = [...RESOURCE_OPS.msg, ...RESOURCE_OPS['msg-sender']];
 const MSG_PATHS = MSG_OPS.map((op) => `/{resource}/${op}`);
 const XA_PATHS = RESOURCE_OPS.xa.map((op) => `/{resource}/${op}`);
+const FMT_PATHS = RESOURCE_OPS.fmt.map((op) => `/{resource}/${op}`).filter((path) => !XA_PATHS.includes(path));
 /** Every path but the TCC one: one op each. */
-const SINGLE_OP_PATHS = [...SAGA_PATHS, ...MSG_PATHS, ...XA_PATHS];
+const SINGLE_OP_PATHS = [...SAGA_PATHS, ...MSG_PATHS, ...XA_PATHS, ...FMT_PATHS];
 const ALL_PATHS = [TCC_PATH, ...SINGLE_OP_PATHS];
 
 /** The success bodies the SDK sends on each path. */
@@ -145,8 +205,18 @@ function successBodies(path: string) {
   if (path === '/{resource}/deliver') return ran;
   if (path === '/{resource}/check') return [replyOfCheckBack('committed')];
   if (path === '/{resource}/prepare') return [replyOfXa({ kind: 'prepared', value: { id: 7 } }), replyOfXa({ kind: 'duplicate' })];
-  if (path === '/{resource}/commit') return [replyOfXa({ kind: 'committed' }), replyOfXa({ kind: 'duplicate' })];
-  if (path === '/{resource}/rollback') return [replyOfXa({ kind: 'rolled-back' }), replyOfXa({ kind: 'duplicate' }), replyOfXa({ kind: 'null-rollback' })];
+  // An FMT execute, commit and rollback are answered as the barrier's try, confirm and cancel: a rollback's result is `{restored}`.
+  if (path === '/{resource}/execute') return [replyOfResult({ kind: 'ran', value: { id: 7 } }), ...ran];
+  if (path === '/{resource}/commit') return [replyOfXa({ kind: 'committed' }), replyOfXa({ kind: 'duplicate' }), ...ran];
+  if (path === '/{resource}/rollback')
+    return [
+      replyOfXa({ kind: 'rolled-back' }),
+      replyOfXa({ kind: 'duplicate' }),
+      replyOfXa({ kind: 'null-rollback' }),
+      replyOfResult({ kind: 'ran', value: { restored: 2 } }),
+      ...ran,
+      replyOfResult({ kind: 'null-compensation' }),
+    ];
   return [replyOfResult({ kind: 'ran', value: { id: 7 } }), ...ran, replyOfResult({ kind: 'null-compensation' })];
 }
 
@@ -172,12 +242,12 @@ describe('docs/participant-openapi.yaml', () => {
     const tcc = document.paths[TCC_PATH]!.post!;
     expect(tcc.parameters.find((p) => p.in === 'path' && p.name === 'op')?.schema.enum).toEqual([...RESOURCE_OPS.tcc]);
     expect(tcc.parameters.find((p) => p.name === HEADERS.op)?.schema.enum).toEqual([...RESOURCE_OPS.tcc]);
-    for (const op of [...RESOURCE_OPS.saga, ...MSG_OPS, ...RESOURCE_OPS.xa]) {
+    for (const op of new Set([...RESOURCE_OPS.saga, ...MSG_OPS, ...RESOURCE_OPS.xa, ...RESOURCE_OPS.fmt])) {
       const single = document.paths[`/{resource}/${op}`]!.post!;
       expect(single.parameters.filter((p) => p.in === 'path').map((p) => p.name)).toEqual(['resource']);
       expect(single.parameters.find((p) => p.name === HEADERS.op)?.schema.enum).toEqual([op]);
     }
-    expect(Object.values(RESOURCE_OPS).flat().sort()).toEqual([...BRANCH_OPS].sort());
+    expect([...new Set(Object.values(RESOURCE_OPS).flat())].sort()).toEqual([...BRANCH_OPS].sort());
   });
 
   it('lists every op of the protocol, in its order, as BranchOp', () => {

@@ -16,7 +16,7 @@
  * Unlike TCC, the submit has no deadline: a sender that committed may
  * submit late, and the answer is the same as the check-back's would be.
  */
-import { MESSAGE_SENDER_BRANCH } from '@dtx/protocol';
+import { MESSAGE_SENDER_BRANCH, MODE_OPS } from '@dtx/protocol';
 import { decideAfterRound, type PhaseTwoPlan, type RoundDecision } from '../../domain/phase-two.ts';
 import { TransactionRefusedError } from '../../domain/refusal.ts';
 import { guardHolds } from '../../domain/transition-guard.ts';
@@ -31,7 +31,9 @@ const refuse = (txn: GlobalTransaction, message: string) => new TransactionRefus
 export const msgRules: ModeRules = {
   mode: 'msg',
   words,
-  operations: ['deliver'],
+  operations: MODE_OPS.msg.registered,
+  rowLocks: false,
+  abortAsksFirst: true,
   submittedAtBegin: false,
   registersLater: false,
   firstOpByInitiator: false,
@@ -103,7 +105,7 @@ export const msgRules: ModeRules = {
     return 'run-phase-two';
   },
 
-  /** Submitted: every receiver not yet delivered to, at once. Aborting: every receiver dropped without a call. */
+  /** Submitted: every receiver not yet delivered to, at once (not before its delivery time). Aborting: every receiver dropped without a call. */
   planPhaseTwo(snapshot: TransactionSnapshot): PhaseTwoPlan | null {
     const { transaction, branches } = snapshot;
     if (!isPhaseTwo(transaction.status)) return null;
@@ -111,7 +113,9 @@ export const msgRules: ModeRules = {
     const finalStatus = OUTCOME_OF[direction];
     const pending = branches.filter((branch) => branch.status !== finalStatus);
     if (direction === 'rolling-back') return { direction, finalStatus, calls: [], skips: pending, waiting: [] };
-    return { direction, finalStatus, calls: pending.map((branch) => ({ branch, op: 'deliver', url: branch.operations.deliver! })), skips: [], waiting: [] };
+    const calls = pending.map((branch) => ({ branch, op: 'deliver' as const, url: branch.operations.deliver! }));
+    // A message delivered at a given time: not before it.
+    return { direction, finalStatus, calls, skips: [], waiting: [], ...(transaction.notBefore === null ? {} : { notBefore: transaction.notBefore }) };
   },
 
   /**

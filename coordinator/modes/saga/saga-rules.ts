@@ -14,6 +14,7 @@
  * no-op that also blocks the late action. A step whose prerequisites never
  * all succeeded was never called, and is marked compensated without a call.
  */
+import { MODE_OPS } from '@dtx/protocol';
 import { decideAfterRound, decideRecovery, DEADLINE_REASONS, type PhaseTwoPlan, type RoundCall, type RoundDecision } from '../../domain/phase-two.ts';
 import { TransactionRefusedError } from '../../domain/refusal.ts';
 import { guardHolds } from '../../domain/transition-guard.ts';
@@ -72,7 +73,9 @@ function reasonToTurn(txn: GlobalTransaction, plan: PhaseTwoPlan, results: reado
 export const sagaRules: ModeRules = {
   mode: 'saga',
   words,
-  operations: ['action', 'compensate'],
+  operations: MODE_OPS.saga.registered,
+  rowLocks: false,
+  abortAsksFirst: false,
   submittedAtBegin: true,
   registersLater: false,
   firstOpByInitiator: false,

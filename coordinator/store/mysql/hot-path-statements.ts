@@ -175,12 +175,18 @@ export function decisionStatements(input: DecisionInput, reason: string | null, 
     REMEMBER_ROW_COUNT,
   ];
   const snapshot = guardedSnapshot(input.gid);
+  // After the reads, so the result indexes stay those of the first decision.
+  const after: Statement[] = input.releaseRowLocks ? [releaseRowLocks(input.gid)] : [];
   if (!first) {
     const event = { ...blankEvent(input.gid, input.now, 'status'), fromStatus: input.guard.from, toStatus: input.to, message: reason, actor };
-    // After the reads, so the result indexes stay those of the first decision.
-    return [...statements, ...snapshot, guardedInsertRows(TABLES.event, EVENT_COLUMNS, [eventValues(event)])];
+    after.push(guardedInsertRows(TABLES.event, EVENT_COLUMNS, [eventValues(event)]));
   }
-  return [...statements, ...snapshot];
+  return [...statements, ...snapshot, ...after];
+}
+
+/** Drops the transaction's row locks, guarded like the rest of the batch. */
+function releaseRowLocks(gid: string): Statement {
+  return { sql: `DELETE FROM ${TABLES.rowLock} WHERE gid = ? AND ${GUARD}`, values: [gid] };
 }
 
 /** Result index 0: the compare-and-set (the lease still held). */
@@ -293,5 +299,6 @@ export function roundStatements(
     });
   }
   if (events.length > 0) statements.push(guardedInsertRows(TABLES.event, EVENT_COLUMNS, events.map(eventValues)));
+  if (record.releaseRowLocks && record.decision.kind === 'finish') statements.push(releaseRowLocks(gid));
   return statements;
 }

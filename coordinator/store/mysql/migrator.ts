@@ -9,6 +9,7 @@ import * as exactIds from './migrations/0003-exact-ids.ts';
 import * as modes from './migrations/0004-modes.ts';
 import * as sagasAndMessages from './migrations/0005-sagas-and-messages.ts';
 import * as joiners from './migrations/0006-joiners.ts';
+import * as rowLocks from './migrations/0007-row-locks.ts';
 import { TABLES } from './tables.ts';
 
 export interface Migration {
@@ -18,7 +19,7 @@ export interface Migration {
 }
 
 /** Every migration, in the order they apply. */
-export const MIGRATIONS: readonly Migration[] = [transactionLog, operations, exactIds, modes, sagasAndMessages, joiners];
+export const MIGRATIONS: readonly Migration[] = [transactionLog, operations, exactIds, modes, sagasAndMessages, joiners, rowLocks];
 
 const source: Knex.MigrationSource<Migration> = {
   getMigrations: async () => [...MIGRATIONS],

@@ -3,6 +3,8 @@
  * paging on (created_at, gid), so a page costs the same on page 1 and page
  * 10,000, and every filter has an index (see migrations/0002).
  */
+import { listRowLocks } from './row-locks.ts';
+import type { RowLockHolder } from '../ports/transaction-store.ts';
 import type { Knex } from 'knex';
 import type { GlobalPatch, OperatorChange } from '../../domain/operator-decisions.ts';
 import {
@@ -211,6 +213,10 @@ export class MysqlAdminStore implements AdminStore {
       ])
       .limit(limit);
     return (await query).map((row: { gid: string }) => row.gid);
+  }
+
+  rowLocks(request: { gid?: string; resource?: string; table?: string; limit: number }): Promise<RowLockHolder[]> {
+    return listRowLocks(this.knex, request);
   }
 
   async recordAudit(entry: AuditEntry): Promise<void> {

@@ -10,7 +10,19 @@ import type { MysqlBatch } from './mysql-batch.ts';
 import { attentionStatements, beginStatements, BRANCH_ORDER, branchRow, claimStatements, decisionStatements, roundStatements } from './hot-path-statements.ts';
 import { toBranch, toEvent, toTransaction, type BranchRow, type EventRow, type GlobalRow } from './rows.ts';
 import { TABLES } from './tables.ts';
-import type { BeginInput, DecisionInput, DueTransaction, RegisterInput, RoundRecord, TransactionStore } from '../ports/transaction-store.ts';
+import type {
+  BeginInput,
+  DecisionInput,
+  DueTransaction,
+  RegisterInput,
+  RoundRecord,
+  RowLockHolder,
+  RowLockInput,
+  RowLockKey,
+  RowLockResult,
+  TransactionStore,
+} from '../ports/transaction-store.ts';
+import { heldRowLocksOn, lockRowsIn } from './row-locks.ts';
 import { mayRegister, roundEvents } from '../ports/contract-rules.ts';
 
 /** Attempts of a registration that raced another one for the same new branch. */
@@ -77,6 +89,22 @@ export class MysqlTransactionStore implements TransactionStore {
         throw error;
       }
     }
+  }
+
+  async lockRows(input: RowLockInput): Promise<RowLockResult | null> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.write((trx) => lockRowsIn(trx, input));
+      } catch (error) {
+        // Two runs inserted the same new key: run again, and see the winner's lock.
+        if (isDuplicateKey(error) && attempt < REGISTRATION_ATTEMPTS) continue;
+        throw error;
+      }
+    }
+  }
+
+  heldRowLocks(keys: readonly RowLockKey[]): Promise<RowLockHolder[]> {
+    return heldRowLocksOn(this.knex, keys);
   }
 
   async decide(input: DecisionInput): Promise<TransactionSnapshot | null> {

@@ -4,5 +4,6 @@ export const TABLES = {
   branch: 'dtx_branch',
   event: 'dtx_event',
   audit: 'dtx_audit',
+  rowLock: 'dtx_row_lock',
   migrations: 'dtx_migrations',
 } as const;

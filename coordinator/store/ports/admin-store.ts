@@ -5,6 +5,7 @@
  */
 import type { OperatorAction, OperatorChange } from '../../domain/operator-decisions.ts';
 import type { GlobalStatus, GlobalTransaction, Mode, OpenStatus, TerminalStatus, TransactionSnapshot } from '../../domain/transaction.ts';
+import type { RowLockHolder } from './transaction-store.ts';
 
 /** How many transactions of one mode are in one status. */
 export interface StatusCount<S extends GlobalStatus = GlobalStatus> {
@@ -92,6 +93,13 @@ export interface AdminStore {
 
   /** Open, unpaused phase-two transactions matching the filter, oldest first, at most `limit`. */
   findRetryable(filter: ListFilter, limit: number): Promise<string[]>;
+
+  /**
+   * The row locks held now (see TransactionStore.lockRows), oldest first
+   * (then by resource, table and key, byte order), at most `limit`: of one transaction (`gid`), or of one participant's
+   * database (`resource`, optionally one `table`).
+   */
+  rowLocks(request: { gid?: string; resource?: string; table?: string; limit: number }): Promise<RowLockHolder[]>;
 
   recordAudit(entry: AuditEntry): Promise<void>;
   auditLog(request: { gid?: string; limit: number; beforeId?: number }): Promise<AuditRecord[]>;

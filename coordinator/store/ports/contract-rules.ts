@@ -5,11 +5,12 @@
  * leaves, and what a change answers never depend on which database holds the
  * log.
  */
-import { blankEvent, type NewEvent, type TransactionSnapshot } from '../../domain/transaction.ts';
+import { createHash } from 'node:crypto';
+import { blankEvent, type GlobalStatus, type NewEvent, type TransactionSnapshot } from '../../domain/transaction.ts';
 import { guardHolds } from '../../domain/transition-guard.ts';
 import type { OperatorChange } from '../../domain/operator-decisions.ts';
 import type { AuditEntry } from './admin-store.ts';
-import type { RegisterInput, RoundRecord } from './transaction-store.ts';
+import type { RegisterInput, RoundRecord, RowLockHolder, RowLockKey } from './transaction-store.ts';
 
 /** The precondition of registerBranches (see the port): the mode's guard holds, and every branch is new. */
 export function mayRegister(before: TransactionSnapshot, input: RegisterInput): boolean {
@@ -73,4 +74,39 @@ export function snapshotAfterChange(before: TransactionSnapshot, change: Operato
       return resolved ? { ...b, status: resolved.status } : b;
     }),
   } as TransactionSnapshot;
+}
+
+/**
+ * The statuses in which a transaction's row locks are held: its rows are not
+ * final yet (still being written, or being restored). A lock left by a
+ * transaction in any other status is free.
+ */
+export const ROW_LOCK_HOLDING_STATUSES: readonly GlobalStatus[] = ['open', 'rolling-back'];
+
+/** Whether a lock of a transaction in `status` is held (see ROW_LOCK_HOLDING_STATUSES). */
+export function holdsRowLocks(status: GlobalStatus): boolean {
+  return ROW_LOCK_HOLDING_STATUSES.includes(status);
+}
+
+/** A row lock's identity in the log: the SHA-256 (hex) of its canonical key, one fixed-size primary key whatever the key's length. */
+export function rowLockHash(key: RowLockKey): string {
+  return createHash('sha256')
+    .update(JSON.stringify([key.resource, key.table, key.pk]))
+    .digest('hex');
+}
+
+/** A row lock as every store keeps it (the same columns on each). */
+export interface RowLockRow {
+  lock_hash: string;
+  resource: string;
+  table_name: string;
+  pk: string;
+  gid: string;
+  branch_id: string;
+  locked_at: number | string;
+}
+
+/** The holder a lock row stands for. */
+export function rowLockHolder(row: RowLockRow): RowLockHolder {
+  return { key: { resource: row.resource, table: row.table_name, pk: row.pk }, gid: row.gid, branchId: row.branch_id, lockedAt: Number(row.locked_at) };
 }

@@ -56,6 +56,8 @@ export interface DecisionInput {
   leaseUntil: number;
   /** Who decided (caller, operator, `timeout-sweeper`), kept on the transaction for its history. */
   actor: string;
+  /** Drop the transaction's row locks in the same commit (a mode whose rows are final once it commits: FMT's commit decision). */
+  releaseRowLocks?: boolean;
 }
 
 export interface RoundRecord {
@@ -71,7 +73,45 @@ export interface RoundRecord {
   now: number;
   /** For a decision that keeps going (`continue`, `turn`): the owner keeps the lease, and the transaction is due, until then. */
   leaseUntil: number;
+  /** On a finish, drop the transaction's row locks in the same commit (a mode whose branches hold them: FMT). */
+  releaseRowLocks?: boolean;
 }
+
+/**
+ * One row's global lock (FMT): a row of a table in one of the participants'
+ * databases, named by the participant (`resource`), and its primary key as
+ * the canonical JSON array of its values.
+ */
+export interface RowLockKey {
+  resource: string;
+  table: string;
+  pk: string;
+}
+
+/** Who holds a row's lock: a transaction still `open` or `rolling-back` (its rows are not final yet), through one of its branches. */
+export interface RowLockHolder {
+  key: RowLockKey;
+  gid: string;
+  branchId: string;
+  lockedAt: number;
+}
+
+export interface RowLockInput {
+  gid: string;
+  branchId: string;
+  /** Distinct keys, at least one. */
+  keys: RowLockKey[];
+  /** What the transaction must satisfy for its branches to lock rows (open, before its deadline, of its mode). */
+  guard: TransitionGuard;
+  now: number;
+}
+
+/**
+ * - `locked`: every key is now held by the branch's transaction (some may have been already);
+ * - `conflict`: another transaction holds `holder.key`; nothing was taken;
+ * - `refused`: the guard failed or the branch is not registered; nothing was taken, `before` says why.
+ */
+export type RowLockResult = { kind: 'locked' } | { kind: 'conflict'; holder: RowLockHolder } | { kind: 'refused'; before: TransactionSnapshot };
 
 export interface DueTransaction {
   gid: string;
@@ -169,6 +209,22 @@ export interface TransactionStore {
    * null if none is.
    */
   decisionTime(gid: string): Promise<number | null>;
+
+  /**
+   * Precondition: the transaction exists (else returns null), `guard` holds
+   * and the branch is registered. Effect, in one commit, all or nothing:
+   * every key not held by another transaction is held by this one, through
+   * `branchId`, from `now` (a key it holds already stays as it is). A lock
+   * is held while its transaction is `open` or `rolling-back`; one left by
+   * a transaction that has since committed, is committing or rolled back is
+   * free and taken over. Returns `conflict` with a holder, taking nothing,
+   * when another transaction holds a key; `refused`, taking nothing, when
+   * the precondition failed.
+   */
+  lockRows(input: RowLockInput): Promise<RowLockResult | null>;
+
+  /** The holders of those of `keys` held now (see lockRows); none when every row is free. */
+  heldRowLocks(keys: readonly RowLockKey[]): Promise<RowLockHolder[]>;
 
   /** Resolves once the database answered a trivial query (readiness); an outage rejects with StoreUnavailableError. */
   ping(): Promise<void>;

@@ -11,6 +11,7 @@
  */
 import * as transactionLog from './migrations/0001-transaction-log.ts';
 import * as hotPathFunctions from './migrations/0002-hot-path-functions.ts';
+import * as rowLocks from './migrations/0003-row-locks.ts';
 import type { SqlDatabase } from './sql-database.ts';
 import { TABLES } from './tables.ts';
 
@@ -20,7 +21,7 @@ export interface PostgresMigration {
 }
 
 /** Every migration, in the order they apply. */
-export const MIGRATIONS: readonly PostgresMigration[] = [transactionLog, hotPathFunctions];
+export const MIGRATIONS: readonly PostgresMigration[] = [transactionLog, hotPathFunctions, rowLocks];
 
 /** The advisory lock key of the migrations ("dtx" in ASCII), held for the transaction that applies them. */
 export const MIGRATION_LOCK_KEY = 0x647478;

@@ -5,6 +5,8 @@
  * does. The counts read partial indexes of the open, flagged or paused rows,
  * never the finished ones the log accumulates.
  */
+import { listRowLocks } from './row-locks.ts';
+import type { RowLockHolder } from '../ports/transaction-store.ts';
 import type { GlobalPatch, OperatorChange } from '../../domain/operator-decisions.ts';
 import {
   type GlobalStatus,
@@ -162,6 +164,10 @@ export class PostgresAdminStore implements AdminStore {
       p.values,
     );
     return rows.map((row) => row.gid);
+  }
+
+  rowLocks(request: { gid?: string; resource?: string; table?: string; limit: number }): Promise<RowLockHolder[]> {
+    return listRowLocks(this.db, request);
   }
 
   async recordAudit(entry: AuditEntry): Promise<void> {

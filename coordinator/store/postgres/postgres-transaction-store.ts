@@ -13,7 +13,19 @@
  * and checks the mode's guard in code.
  */
 import type { BranchRegistration, TransactionEvent, TransactionSnapshot } from '../../domain/transaction.ts';
-import type { BeginInput, DecisionInput, DueTransaction, RegisterInput, RoundRecord, TransactionStore } from '../ports/transaction-store.ts';
+import type {
+  BeginInput,
+  DecisionInput,
+  DueTransaction,
+  RegisterInput,
+  RoundRecord,
+  RowLockHolder,
+  RowLockInput,
+  RowLockKey,
+  RowLockResult,
+  TransactionStore,
+} from '../ports/transaction-store.ts';
+import { heldRowLocksOn, lockRowsIn, RELEASE_ROW_LOCKS, RowLockRaceError } from './row-locks.ts';
 import { attentionStatement, beginStatement, insertBranchesStatement, roundStatement } from './hot-path-statements.ts';
 import type { PostgresWriter } from './postgres-writer.ts';
 import { toEvent, toSnapshot, type EventRow, type SnapshotJson } from './rows.ts';
@@ -82,25 +94,29 @@ export class PostgresTransactionStore implements TransactionStore {
     const { guard } = input;
     // Checked in code on the row read under lock (registerBranches), never by a statement.
     if (guard.joiner !== undefined) throw new Error('a joiner guard is not a statement guard');
-    const { rows } = await this.writer.statement<{ snapshot: SnapshotJson | null }>(
-      `SELECT dtx_decide($1::text, $2::text, $3::text, $4::bigint, $5::text, $6::text, $7::bigint, $8::text, $9::bigint, $10::text, $11::boolean, $12::text) AS snapshot`,
-      [
-        input.gid,
-        input.to,
-        storable(input.reason, TEXT_LIMITS.reason),
-        input.now,
-        storable(input.actor, TEXT_LIMITS.actor),
-        input.owner,
-        input.leaseUntil,
-        guard.from,
-        guard.deadlineAfter ?? null,
-        guard.mode ?? null,
-        guard.caller !== undefined,
-        guard.caller ?? null,
-      ],
-      REUSE,
-    );
-    return toSnapshot(rows[0]?.snapshot ?? null);
+    const sql = `SELECT dtx_decide($1::text, $2::text, $3::text, $4::bigint, $5::text, $6::text, $7::bigint, $8::text, $9::bigint, $10::text, $11::boolean, $12::text) AS snapshot`;
+    const values = [
+      input.gid,
+      input.to,
+      storable(input.reason, TEXT_LIMITS.reason),
+      input.now,
+      storable(input.actor, TEXT_LIMITS.actor),
+      input.owner,
+      input.leaseUntil,
+      guard.from,
+      guard.deadlineAfter ?? null,
+      guard.mode ?? null,
+      guard.caller !== undefined,
+      guard.caller ?? null,
+    ];
+    if (!input.releaseRowLocks)
+      return toSnapshot((await this.writer.statement<{ snapshot: SnapshotJson | null }>(sql, values, REUSE)).rows[0]?.snapshot ?? null);
+    // The rows are final once committed: their locks go in the decision's commit.
+    return this.writer.transaction(async (session) => {
+      const snapshot = toSnapshot((await session.query<{ snapshot: SnapshotJson | null }>(sql, values, REUSE)).rows[0]?.snapshot ?? null);
+      if (snapshot) await session.query(RELEASE_ROW_LOCKS, [input.gid], REUSE);
+      return snapshot;
+    });
   }
 
   async claim(gid: string, owner: string, now: number, leaseUntil: number): Promise<TransactionSnapshot | null> {
@@ -114,8 +130,31 @@ export class PostgresTransactionStore implements TransactionStore {
 
   async recordRound(record: RoundRecord): Promise<boolean> {
     const { sql, values } = roundStatement(record);
-    const { rows } = await this.writer.statement<{ written: number }>(sql, values, REUSE);
-    return rows[0]?.written === 1;
+    if (!(record.releaseRowLocks && record.decision.kind === 'finish')) {
+      const { rows } = await this.writer.statement<{ written: number }>(sql, values, REUSE);
+      return rows[0]?.written === 1;
+    }
+    // The last round of a transaction whose branches hold row locks: they go in its commit.
+    return this.writer.transaction(async (session) => {
+      const written = (await session.query<{ written: number }>(sql, values, REUSE)).rows[0]?.written === 1;
+      if (written) await session.query(RELEASE_ROW_LOCKS, [record.gid], REUSE);
+      return written;
+    });
+  }
+
+  async lockRows(input: RowLockInput): Promise<RowLockResult | null> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.writer.transaction((session) => lockRowsIn(session, input));
+      } catch (error) {
+        if (error instanceof RowLockRaceError && attempt < REGISTRATION_ATTEMPTS) continue;
+        throw error;
+      }
+    }
+  }
+
+  heldRowLocks(keys: readonly RowLockKey[]): Promise<RowLockHolder[]> {
+    return heldRowLocksOn(this.writer.db, keys);
   }
 
   async flagAttention(input: { gid: string; owner: string; reason: string; now: number }): Promise<boolean> {

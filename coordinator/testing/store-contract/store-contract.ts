@@ -14,6 +14,7 @@ import { useStore, type StoreFactory } from './fixtures.ts';
 import { messagesContract } from './messages.ts';
 import { registrationContract } from './registration.ts';
 import { roundsContract } from './rounds.ts';
+import { rowLocksContract } from './row-locks.ts';
 import { sagaRoundsContract } from './saga-rounds.ts';
 import { wholeLogContract } from './whole-log.ts';
 
@@ -29,6 +30,7 @@ export function describeStoreContract(name: string, factory: StoreFactory): void
       sagaRoundsContract(open);
       messagesContract(open);
       concurrencyContract(open);
+      rowLocksContract(open);
     });
     wholeLogContract(factory);
   });

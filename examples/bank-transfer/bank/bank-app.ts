@@ -1,5 +1,5 @@
 /**
- * One bank as an HTTP service: its TCC, saga, message and (on MySQL/MariaDB) XA resources under
+ * One bank as an HTTP service: its TCC, saga, message, FMT and (on MySQL/MariaDB) XA resources under
  * /dtx (for the coordinator and the transfer service), its outgoing
  * transfers as transactional messages (POST /transfers-out, when it knows a
  * coordinator) and a read-only view of its accounts.
@@ -8,6 +8,7 @@ import Fastify, { type FastifyBaseLogger, type FastifyInstance } from 'fastify';
 import type { Knex } from 'knex';
 import type { Logger } from 'pino';
 import { createParticipant, dtxParticipantPlugin, type DtxClient } from '@dtx/participant-sdk';
+import { bankFmtResources } from './fmt-resources.ts';
 import { bankMessageResources } from './message-resources.ts';
 import { bankResources, type BankFaults, type BankHandlers } from './resources.ts';
 import { bankSagaResources } from './saga-resources.ts';
@@ -19,12 +20,18 @@ import { answerErrorsAsJson } from '../shared/json-errors.ts';
 export interface BankOptions {
   knex: Knex;
   /**
+   * The bank's name (BANK_NAME): its FMT resources' `fmt.resource`, how the coordinators' global row
+   * locks name this bank's database (each bank has a database of its own, so a name of its own).
+   */
+  name: string;
+  /**
    * The key the coordinators sign their calls here with (confirm, cancel, saga steps, deliveries,
-   * check-backs, XA commits and rollbacks); null only in insecure development mode.
+   * check-backs, XA and FMT commits and rollbacks); it also signs this bank's requests for FMT row
+   * locks. Null only in insecure development mode.
    */
   coordinatorKey: string | null;
   /**
-   * Who may try (and prepare) here: each initiator by its caller name on the coordinators (a
+   * Who may try (prepare, execute) here: each initiator by its caller name on the coordinators (a
    * transfer service), with its own key. None of them is the coordinators' key.
    */
   initiatorKeys: Record<string, string>;
@@ -50,11 +57,14 @@ export async function createBankApp(options: BankOptions): Promise<FastifyInstan
       ...bankSagaResources(options.faults, options.handlers),
       ...bankMessageResources(options.faults, options.handlers),
       ...(xa ? bankXaResources(options.faults) : []),
+      ...bankFmtResources(options.faults),
     ],
     coordinatorKey: options.coordinatorKey,
     initiatorKeys: options.initiatorKeys,
     insecureDevMode: options.coordinatorKey === null,
     logger: options.logger,
+    // FMT: this database's name in the coordinators' global row locks.
+    fmt: { resource: options.name },
   });
   await participant.migrate();
   await migrateBank(options.knex);
@@ -82,6 +92,8 @@ export async function createBankApp(options: BankOptions): Promise<FastifyInstan
   app.addHook('onClose', async () => {
     cleanup.stop();
     xaRecovery?.stop();
+    // Committed FMT branches' undo records are deleted in batches: the last batch before the database closes.
+    await participant.close();
   });
   return app;
 }

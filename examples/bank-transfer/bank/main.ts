@@ -1,10 +1,10 @@
 /**
  * A bank process. Environment:
- *   BANK_NAME       name in logs (default "bank")
+ *   BANK_NAME       name in logs, and of the bank's database in the coordinators' FMT row locks (default "bank")
  *   BANK_DB_URL     the bank's own database (created if missing): mysql://… (MySQL, MariaDB),
  *                   postgres://… (PostgreSQL) or embedded:<folder> (PostgreSQL inside this process, PGlite, in
  *                   that folder: one process per folder, one session for every call in turn). XA resources
- *                   need MySQL/MariaDB; on PostgreSQL the bank serves every other resource
+ *                   need MySQL/MariaDB; on PostgreSQL the bank serves every other resource (FMT's included)
  *   BANK_POOL_MAX   connections to a database server at most (default 20)
  *   BANK_PORT       HTTP port (default 4001), BANK_HOST (default 127.0.0.1)
  *   BANK_ACCOUNTS   accounts opened at start if absent, "alice:1000,bob:500"
@@ -13,9 +13,9 @@
  *                   connection: the same statements, less garbage per call)
  *   DTX_COORDINATOR_KEY  the key the coordinators sign their calls to this bank with (their DTX_PARTICIPANTS
  *                   entry for it, or their DTX_SECRET): it verifies their ops only (confirm, cancel, steps,
- *                   deliveries, check-backs, XA commits and rollbacks). Required, unless DTX_INSECURE=1
+ *                   deliveries, check-backs, XA and FMT commits and rollbacks; it signs the bank's FMT row lock requests). Required, unless DTX_INSECURE=1
  *                   (development: unsigned calls accepted)
- *   DTX_INITIATOR_KEYS  caller=key pairs: each initiator allowed to try and prepare here (a transfer
+ *   DTX_INITIATOR_KEYS  caller=key pairs: each initiator allowed to try, prepare and execute here (a transfer
  *                   service, by its API token's name on the coordinators), with its own key,
  *                   "transfer-0=…,transfer-1=…". Required with DTX_COORDINATOR_KEY
  *   BANK_COORDINATORS  optional: name=url pairs of the coordinators this bank sends its outgoing
@@ -62,6 +62,7 @@ await ensureDatabase(dbUrl);
 const database = await openDatabase(dbUrl, { poolMax: Number(env.BANK_POOL_MAX ?? 20) });
 const app = await createBankApp({
   knex: database.knex,
+  name,
   coordinatorKey,
   initiatorKeys,
   logger,

@@ -202,7 +202,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   const prefixesOf = (bank: BankName) => [...new Set([`${bankUrls[bank]}/dtx/`, ...bankEndpoints.map((endpoints) => bankPrefix(endpoints[bank]))])];
   const participants = BANKS.flatMap((bank) => prefixesOf(bank).map((prefix) => `${prefix}=${credentials.bankKey(bank)}`)).join(',');
   /**
-   * What each caller of coordinator `i` may reach: its transfer service TCC, sagas and XA at the banks
+   * What each caller of coordinator `i` may reach: its transfer service TCC, sagas, XA and FMT at the banks
    * as that coordinator reaches them; each bank its messages (its check-back, the payee's credit) there
    * too; the harness every mode at every bank URL (it registers the direct ones); the adversary, if
    * any, its modes at its one bank, however that bank is reached.
@@ -211,7 +211,7 @@ export async function startCluster(options: ClusterOptions): Promise<Cluster> {
   const scopes = (i: number) => {
     const reached = BANKS.map((bank) => bankPrefix(bankEndpoints[i]![bank])).join(',');
     return [
-      `${transferCaller(i)}=tcc,saga,xa@${reached}`,
+      `${transferCaller(i)}=tcc,saga,xa,fmt@${reached}`,
       ...BANKS.map((bank) => `bank-${bank}=msg@${reached}`),
       `${TOOLS_CALLER}=*@${BANKS.flatMap(prefixesOf).join(',')}`,
       ...(adversary ? [`${ADVERSARY_CALLER}=${adversary.modes.join(',')}@${prefixesOf(adversary.bank).join(',')}`] : []),

@@ -9,12 +9,15 @@
 import { BANKS } from './cluster.ts';
 import type { Random } from './random.ts';
 
-/** How a transfer is run: one TCC transaction, a saga of two steps, a transactional message sent by the payer's bank, or one XA transaction. */
-export type TransferMode = 'tcc' | 'saga' | 'msg' | 'xa';
+/**
+ * How a transfer is run: one TCC transaction, a saga of two steps, a transactional message sent by
+ * the payer's bank, one XA transaction, or one FMT transaction (plain SQL undone from row images).
+ */
+export type TransferMode = 'tcc' | 'saga' | 'msg' | 'xa' | 'fmt';
 
 /**
  * What the caller was told: `confirmed` (a TCC transfer confirmed, a saga
- * succeeded, a message delivered, an XA transfer committed); `pending` (TCC confirming: decided,
+ * succeeded, a message delivered, an XA or FMT transfer committed); `pending` (TCC confirming, XA or FMT committing: decided,
  * finished by recovery; a message committed at the payer, its credit on its
  * way);
  * `undecided` (a saga still running when the answer was sent: it may end

@@ -24,6 +24,14 @@
  *   (DISCARD ALL): what a server does when a connection ends. Without it, a
  *   transaction broken off with its connection would go on under the next one.
  *
+ * One thing pg sends differs from what PGlite's connection takes: pg hands a
+ * query's `types` option (its own type parsers, an object: the FMT SDK reads
+ * row images as the server's text with it) to the Parse message as well,
+ * where node-postgres' serializer takes only an array of parameter types and
+ * ignores anything else, while PGlite's calls `forEach` on it and throws —
+ * leaving the session's one connection stuck. Each connection here passes
+ * that option on only when it is such an array.
+ *
  * One process per folder: nothing here stops a second one, which would corrupt
  * the folder (the cluster gives each bank its own, read by the demo only once
  * that bank has exited).
@@ -96,6 +104,9 @@ class OneSessionClient extends KnexPgClient {
     const config = createPgConfig(pglite);
     const session = config.connection;
     const client = new pg.Client(config as unknown as pg.ClientConfig);
+    // See the module comment: parameter types as node-postgres' serializer reads them, an array or nothing.
+    const parse = session.parse.bind(session);
+    session.parse = (query: Parameters<typeof parse>[0]) => parse(Array.isArray(query.types) ? query : { ...query, types: undefined });
     // PGlite's end() sends nothing more and says 'end' once what was queued is through.
     const end = session.end.bind(session);
     session.end = () => {

@@ -7,8 +7,8 @@
  *   TRANSFER_TIMEOUT_MS  try-phase deadline per transfer (default 10000)
  *   DTX_API_TOKEN        this service's token for the coordinator's /v1 (one of its DTX_API_TOKENS)
  *   TRANSFER_COORDINATOR_NAME  the name the banks know that coordinator by, for message transfers (default main)
- *   TRANSFER_BANK_KEYS   name=key pairs: this service's own key at each bank, which signs its tries and
- *                        prepares there, "a=...,b=..." (each bank lists it in its DTX_INITIATOR_KEYS under
+ *   TRANSFER_BANK_KEYS   name=key pairs: this service's own key at each bank, which signs its tries,
+ *                        prepares and executes there, "a=...,b=..." (each bank lists it in its DTX_INITIATOR_KEYS under
  *                        this service's caller name, its API token's name). Never the coordinators' key.
  */
 import { pino } from 'pino';

@@ -6,7 +6,9 @@
  * same transfer runs as a saga instead (saga-transfer.ts); with `mode:
  * 'msg'`, as a transactional message sent by the payer's bank
  * (message-transfer.ts); with `mode: 'xa'`, as an XA transaction of the two
- * banks' databases (xa-transfer.ts).
+ * banks' databases (xa-transfer.ts); with `mode: 'fmt'`, as an FMT
+ * transaction: plain SQL committed at once in each bank, undone from its
+ * undo records if the transaction rolls back (fmt-transfer.ts).
  */
 import { Type } from '@sinclair/typebox';
 import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox';
@@ -20,6 +22,7 @@ import {
   type BranchTarget,
   type DtxClient,
 } from '@dtx/participant-sdk';
+import { runFmtTransfer } from './fmt-transfer.ts';
 import { runMessageTransfer } from './message-transfer.ts';
 import { runSagaTransfer } from './saga-transfer.ts';
 import { runXaTransfer } from './xa-transfer.ts';
@@ -68,7 +71,11 @@ const TransferBody = Type.Object(
     to: Party,
     amount: Type.Integer({ minimum: 1, maximum: 1_000_000_000 }),
     gid: Type.Optional(Type.String({ minLength: 1, maxLength: 128, pattern: '^[A-Za-z0-9_.-]+$' })),
-    mode: Type.Optional(Type.Union([Type.Literal('tcc'), Type.Literal('saga'), Type.Literal('msg'), Type.Literal('xa')], { default: 'tcc' })),
+    mode: Type.Optional(
+      Type.Union([Type.Literal('tcc'), Type.Literal('saga'), Type.Literal('msg'), Type.Literal('xa'), Type.Literal('fmt')], {
+        default: 'tcc',
+      }),
+    ),
   },
   { additionalProperties: false },
 );
@@ -113,6 +120,10 @@ const routes: FastifyPluginAsyncTypebox<TransferOptions> = async (app, options) 
         const banks = { debitBankName: from.bank, creditBankName: to.bank };
         return await runXaTransfer(options.dtx, { debitBank, creditBank, ...banks, from, to, amount, timeoutMs: options.timeoutMs, ...(gid ? { gid } : {}) });
       }
+      if (request.body.mode === 'fmt') {
+        const banks = { debitBankName: from.bank, creditBankName: to.bank };
+        return await runFmtTransfer(options.dtx, { debitBank, creditBank, ...banks, from, to, amount, timeoutMs: options.timeoutMs, ...(gid ? { gid } : {}) });
+      }
       const outcome = await options.dtx.tcc(
         async (tx) => {
           gid = tx.gid;
@@ -123,9 +134,12 @@ const routes: FastifyPluginAsyncTypebox<TransferOptions> = async (app, options) 
       return { gid: outcome.gid, status: outcome.status };
     } catch (error) {
       if (error instanceof TryRejectedError) {
-        return reply
-          .status(409)
-          .send({ code: error.code, message: error.message, gid: error.gid, status: request.body.mode === 'xa' ? 'rolled-back' : 'cancelled' });
+        return reply.status(409).send({
+          code: error.code,
+          message: error.message,
+          gid: error.gid,
+          status: request.body.mode === 'xa' || request.body.mode === 'fmt' ? 'rolled-back' : 'cancelled',
+        });
       }
       if (error instanceof TryFailedError) {
         return reply.status(502).send({ code: error.code, message: error.message, gid: error.gid });

@@ -4,6 +4,7 @@ import { bankCrash } from './bank-crash.ts';
 import { coordinatorCrash } from './coordinator-crash.ts';
 import { databaseFaults } from './database-faults.ts';
 import { everything } from './everything.ts';
+import { fmtEverything } from './fmt-everything.ts';
 import { forcedOrderings } from './forced-orderings.ts';
 import { initiatorNetwork } from './initiator-network.ts';
 import { msgEverything } from './msg-everything.ts';
@@ -25,6 +26,7 @@ export const SCENARIOS: readonly Scenario[] = [
   sagaEverything,
   msgEverything,
   xaEverything,
+  fmtEverything,
   postgresEverything,
 ];
 
