@@ -39,6 +39,7 @@ export type { XaFinishOptions, XaFinishResult } from './xa/xa-finish.ts';
 export { defineFmt } from './fmt/fmt-resource.ts';
 export type { FmtBranchContext, FmtResourceDefinition } from './fmt/fmt-resource.ts';
 export { FmtDirtyWriteError } from './fmt/fmt-branch.ts';
+export type { FmtResolution } from './fmt/fmt-participant.ts';
 export * from './fmt/index.ts';
 // One RowKey: the protocol's (the FMT session's keys are of the same shape).
 export type { RowKey } from '@dtx/protocol';

@@ -22,13 +22,9 @@ import { finishXaBranch, type XaFinishOptions, type XaFinishResult } from './xa/
 import { recoverXa, startXaRecovery, type XaRecoveryHandle, type XaRecoveryOptions, type XaRecoveryPass, type XaRecoverySetting } from './xa/xa-recovery.ts';
 import { createXaGidTable } from './xa/xa-tables.ts';
 import { normaliseParticipantOptions, type ParticipantOptions } from './participant-options.ts';
-import { FmtUndoJanitor, sweepCommittedUndo } from './fmt/commit.ts';
-import { HeldLocks } from './fmt/coordinator-locks.ts';
-import { handleFmtCall, type FmtSetting } from './fmt/fmt-branch.ts';
+import { createFmtParticipant, type FmtParticipant, type FmtResolution } from './fmt/fmt-participant.ts';
 import type { FmtSession } from './fmt/fmt-session.ts';
-import { runWithGlobalLock } from './fmt/phase-one.ts';
-import { resolveFmtDirty, type FmtDirtyAction } from './fmt/rollback.ts';
-import { createFmtUndoTable } from './fmt/undo-log.ts';
+import type { FmtDirtyAction } from './fmt/rollback.ts';
 
 export type { ParticipantOptions } from './participant-options.ts';
 
@@ -110,11 +106,7 @@ export interface Participant {
    * the undo records go, and the coordinator's next rollback of the branch (retry
    * it from the admin API) answers success.
    */
-  resolveFmt(options: {
-    gid: string;
-    branchId: string;
-    action: FmtDirtyAction;
-  }): Promise<{ kind: 'restored'; rows: number } | { kind: 'kept'; records: number } | { kind: 'nothing' }>;
+  resolveFmt(options: { gid: string; branchId: string; action: FmtDirtyAction }): Promise<FmtResolution>;
   /**
    * Run local work outside any global transaction whose writes (through the
    * session: `sql`, `query`, `selectForUpdate`) first wait until no global
@@ -209,7 +201,7 @@ export function createParticipant(options: ParticipantOptions): Participant {
     const rawPayload = typeof call.rawBody === 'string' ? call.rawBody : call.rawBody.toString('utf8');
     const context = { gid: call.gid, branchId: call.branchId, op: call.op, caller, payload: payload.value, rawPayload, log };
     if (call.resource.mode === 'xa') return handleXa(call.resource.handlers.prepare!, context, call.coordinator, log);
-    if (call.resource.mode === 'fmt') return handleFmtCall(o, fmtSetting(), call, call.resource.handlers.execute!, context, log);
+    if (call.resource.mode === 'fmt') return fmtOnly().handle(call, call.resource.handlers.execute!, context, log);
 
     // Resolved by decodeCall: the resource answers this op.
     const handler = call.resource.handlers[call.op]!;
@@ -319,60 +311,23 @@ export function createParticipant(options: ParticipantOptions): Participant {
 
   const servesXa = [...o.resources.values()].some((resource) => resource.mode === 'xa');
 
-  /** Committed FMT branches' undo records, deleted in batches. */
-  const janitor = o.fmt
-    ? new FmtUndoJanitor(o.knex, {
-        undoTable: o.fmt.undoTable,
-        dialect: o.dialect.name,
-        flushIntervalMs: o.fmt.undoFlushMs,
-        onError: (error) => o.logger.error({ err: error }, 'deleting committed FMT undo records failed; they are tried again'),
-      })
-    : null;
-
-  /** Undo records of branches committed here whose batched deletion a crash lost (see sweepCommittedUndo). */
-  async function sweepUndo(): Promise<void> {
-    if (!o.fmt) return;
-    const swept = await sweepCommittedUndo(o.knex, { undoTable: o.fmt.undoTable, barrierTable: o.table, dialect: o.dialect.name });
-    if (swept > 0) o.logger.info({ swept }, 'deleted the undo records of FMT branches committed before a restart');
-  }
-
-  function fmtSetting(): FmtSetting {
-    if (!o.fmt || !janitor) throw new ParticipantConfigError('fmt', 'no FMT resource is served');
-    return { ...o.fmt, janitor };
-  }
+  /** FMT's runtime, when an FMT resource is served. */
+  const fmt = o.fmt ? createFmtParticipant(o, o.fmt) : null;
+  const fmtOnly = (): FmtParticipant => {
+    if (!fmt) throw new ParticipantConfigError('fmt', 'no FMT resource is served');
+    return fmt;
+  };
 
   return {
     migrate: async () => {
       await o.dialect.createTable(o.knex, o.table);
       if (servesXa) await createXaGidTable(o.knex, o.xaGidTable);
-      if (o.fmt) {
-        await createFmtUndoTable(o.knex, o.fmt.undoTable);
-        await sweepUndo();
-      }
+      await fmt?.migrate();
     },
-    resolveFmt: async ({ gid, branchId, action }) => {
-      const { undoTable } = fmtSetting();
-      const result = await o.knex.transaction((trx) => resolveFmtDirty(trx, { gid, branchId, undoTable, dialect: o.dialect.name, action }), {
-        isolationLevel: 'read committed',
-      });
-      o.logger.child({ gid, branchId }).warn({ action, result }, 'FMT dirty branch resolved by hand');
-      return result;
-    },
-    withGlobalLock: (work) => {
-      const fmt = o.fmt;
-      if (!fmt) throw new ParticipantConfigError('fmt', 'no FMT resource is served');
-      if (!fmt.coordinator) throw new ParticipantConfigError('fmt', 'withGlobalLock needs fmt.coordinator (its URL and this service API token)');
-      const locks = new HeldLocks({
-        coordinatorUrl: fmt.coordinator.url,
-        apiToken: fmt.coordinator.apiToken ?? null,
-        waitMs: fmt.lockWaitMs,
-        requestTimeoutMs: fmt.requestTimeoutMs,
-        now: o.now,
-      });
-      return runWithGlobalLock(o.knex, { resource: fmt.resource, locks, dialect: o.dialect.name }, work);
-    },
+    resolveFmt: (options) => fmtOnly().resolve(options),
+    withGlobalLock: (work) => fmtOnly().withGlobalLock(work),
     close: async () => {
-      await janitor?.close();
+      await fmt?.close();
     },
     handle: async (request) => {
       try {
@@ -385,7 +340,7 @@ export function createParticipant(options: ParticipantOptions): Participant {
     },
     cleanup: async (c) => {
       // First: the barrier rows it deletes are what tells a committed branch's leftover undo records.
-      await sweepUndo();
+      await fmt?.sweep();
       return cleanupBarrier(o.knex, { ...cleanupTables(), now: o.now, ...c });
     },
     startCleanup: (c) =>

@@ -1,7 +1,7 @@
 /**
  * Asking an initiator whether its local transaction committed (a message's
- * sender, through its check-back URL) and logging the answer as the
- * transaction's decision. Recovery asks when a message is still open at its
+ * sender, at the check-back URL its mode's rules give) and logging the
+ * answer as the transaction's decision. Recovery asks when a message is still open at its
  * deadline; the service asks at once when the sender's caller aborts it,
  * since only the sender's record may drop a message.
  */
@@ -45,7 +45,8 @@ export class CheckBack {
   async ask(txn: GlobalTransaction, rules: ModeRules, lease: string, why: { abortAskedBy?: string } = {}): Promise<GlobalStatus | null> {
     const { store, clock, leaseMs, runner, logger } = this.options;
     const log = logger.child({ gid: txn.gid });
-    if (txn.checkUrl === null) {
+    const url = rules.checkBackUrl?.(txn) ?? null;
+    if (url === null) {
       log.error('no check-back URL to ask: the transaction stays open for an operator');
       return txn.status;
     }
@@ -53,7 +54,7 @@ export class CheckBack {
       gid: txn.gid,
       branchId: MESSAGE_SENDER_BRANCH,
       op: 'check',
-      url: txn.checkUrl,
+      url,
       payload: '{}',
       caller: txn.caller,
     });

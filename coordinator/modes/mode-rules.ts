@@ -93,7 +93,9 @@ export interface ModeRules {
   /** Refuses (throws) an operator's force-abort where it would break the protocol. */
   checkForceAbort(txn: GlobalTransaction): void;
 
-  /** What recovery does with a due transaction (abort it at its deadline, run phase two, nothing). */
+  /** Where a check-back asks the initiator whether it committed (a message's sender); absent for a mode that never asks. */
+  checkBackUrl?(txn: GlobalTransaction): string | null;
+  /** What recovery does with a due transaction (abort it at its deadline, run phase two, ask its check-back, nothing). */
   recoveryStep(txn: GlobalTransaction, now: number): RecoveryStep;
   /** Which branches the next phase-two round calls, with which operation; null when not in phase two. */
   planPhaseTwo(snapshot: TransactionSnapshot): PhaseTwoPlan | null;

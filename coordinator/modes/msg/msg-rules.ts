@@ -98,6 +98,9 @@ export const msgRules: ModeRules = {
     throw refuse(txn, `${state}: nothing to force`);
   },
 
+  /** The sender's check-back, given when the message was prepared. */
+  checkBackUrl: (txn) => txn.checkUrl,
+
   /** Prepared past its deadline: ask the sender. Submitted or aborting: deliver or drop. */
   recoveryStep(txn, now) {
     if (isTerminal(txn.status)) return 'nothing';
