@@ -5,6 +5,8 @@
 import type { Knex } from 'knex';
 import { pino } from 'pino';
 import type { Logger } from 'pino';
+import type { BranchOp } from '@dtx/protocol';
+import type { BarrierOptions } from './barrier/barrier.ts';
 import type { BarrierDialect } from './barrier/dialect.ts';
 import { barrierDialectOf } from './barrier/dialect-of.ts';
 import { assertTableName, DEFAULT_BARRIER_TABLE } from './barrier/input.ts';
@@ -228,5 +230,17 @@ function normaliseFmt(options: FmtOptions | undefined): NonNullable<NormalisedOp
     requestTimeoutMs: positive('requestTimeoutMs', options.requestTimeoutMs ?? 5_000),
     undoFlushMs: positive('undoFlushMs', options.undoFlushMs ?? 1_000),
     coordinator: options.coordinator ?? null,
+  };
+}
+
+/** The barrier options of one call on this participant: its table and clock, its retries logged on `log`. */
+export function barrierOptionsOf(o: NormalisedOptions, call: { gid: string; branchId: string; op: BranchOp }, log: Logger): BarrierOptions {
+  return {
+    table: o.table,
+    gid: call.gid,
+    branchId: call.branchId,
+    op: call.op,
+    now: o.now,
+    onRetry: (error, attempt) => log.warn({ err: error, attempt }, 'barrier transaction retried after a lock conflict'),
   };
 }

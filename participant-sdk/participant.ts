@@ -5,8 +5,7 @@
  * The Fastify plugin and the node:http handler (server/) only move bytes.
  */
 import type { Logger } from 'pino';
-import { knexBranchSql, runInKnexBarrier, runInPlainBarrier } from './barrier/barrier.ts';
-import type { BarrierOptions, BarrierResult } from './barrier/barrier.ts';
+import { knexBranchSql, runInKnexBarrier, runInPlainBarrier, type BarrierResult } from './barrier/barrier.ts';
 import { cleanupBarrier, startBarrierCleanup } from './barrier/cleanup.ts';
 import type { BarrierCleanupHandle } from './barrier/cleanup.ts';
 import { replyOfCheckBack, replyOfError, replyOfResult, replyOfXa } from './branch-reply.ts';
@@ -21,7 +20,7 @@ import { commitXa, prepareXa, rollbackXa, type XaBranchOptions } from './xa/xa-b
 import { finishXaBranch, type XaFinishOptions, type XaFinishResult } from './xa/xa-finish.ts';
 import { recoverXa, startXaRecovery, type XaRecoveryHandle, type XaRecoveryOptions, type XaRecoveryPass, type XaRecoverySetting } from './xa/xa-recovery.ts';
 import { createXaGidTable } from './xa/xa-tables.ts';
-import { normaliseParticipantOptions, type ParticipantOptions } from './participant-options.ts';
+import { barrierOptionsOf, normaliseParticipantOptions, type ParticipantOptions } from './participant-options.ts';
 import { createFmtParticipant, type FmtParticipant, type FmtResolution } from './fmt/fmt-participant.ts';
 import type { FmtSession } from './fmt/fmt-session.ts';
 import type { FmtDirtyAction } from './fmt/rollback.ts';
@@ -205,14 +204,7 @@ export function createParticipant(options: ParticipantOptions): Participant {
 
     // Resolved by decodeCall: the resource answers this op.
     const handler = call.resource.handlers[call.op]!;
-    const barrier: BarrierOptions = {
-      table: o.table,
-      gid: call.gid,
-      branchId: call.branchId,
-      op: call.op,
-      now: o.now,
-      onRetry: (error, attempt) => log.warn({ err: error, attempt }, 'barrier transaction retried after a lock conflict'),
-    };
+    const barrier = barrierOptionsOf(o, call, log);
     let result: BarrierResult<unknown>;
     try {
       result =

@@ -20,7 +20,7 @@ import { runInKnexBarrier, type BarrierOptions } from '../barrier/barrier.ts';
 import { replyOfError, replyOfResult } from '../branch-reply.ts';
 import { BranchRejectedError, DtxError } from '../errors.ts';
 import type { ParticipantReply } from '../incoming-call.ts';
-import type { NormalisedOptions } from '../participant-options.ts';
+import { barrierOptionsOf, type NormalisedOptions } from '../participant-options.ts';
 import type { BranchHandler, CallContext } from '../resource.ts';
 import type { FmtBranchContext } from './fmt-resource.ts';
 import type { FmtUndoJanitor } from './commit.ts';
@@ -67,14 +67,7 @@ export async function handleFmtCall(
   log: Logger,
 ): Promise<ParticipantReply> {
   const dialect = o.dialect.name as FmtDialect;
-  const barrier: BarrierOptions = {
-    table: o.table,
-    gid: call.gid,
-    branchId: call.branchId,
-    op: call.op,
-    now: o.now,
-    onRetry: (error, attempt) => log.warn({ err: error, attempt }, 'FMT branch transaction retried after a lock conflict'),
-  };
+  const barrier = barrierOptionsOf(o, call, log);
   const branch = { gid: call.gid, branchId: call.branchId, undoTable: fmt.undoTable, dialect };
   try {
     switch (call.op) {

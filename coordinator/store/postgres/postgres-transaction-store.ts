@@ -109,14 +109,11 @@ export class PostgresTransactionStore implements TransactionStore {
       guard.caller !== undefined,
       guard.caller ?? null,
     ];
-    if (!input.releaseRowLocks)
-      return toSnapshot((await this.writer.statement<{ snapshot: SnapshotJson | null }>(sql, values, REUSE)).rows[0]?.snapshot ?? null);
-    // The rows are final once committed: their locks go in the decision's commit.
-    return this.writer.transaction(async (session) => {
-      const snapshot = toSnapshot((await session.query<{ snapshot: SnapshotJson | null }>(sql, values, REUSE)).rows[0]?.snapshot ?? null);
-      if (snapshot) await session.query(RELEASE_ROW_LOCKS, [input.gid], REUSE);
-      return snapshot;
-    });
+    // The rows are final once committed: their locks go in the decision's own statement (one round trip), only if it was taken.
+    const statement = input.releaseRowLocks
+      ? `WITH decided AS (${sql}), released AS (DELETE FROM ${TABLES.rowLock} WHERE gid = $1::text AND (SELECT snapshot FROM decided) IS NOT NULL) SELECT snapshot FROM decided`
+      : sql;
+    return toSnapshot((await this.writer.statement<{ snapshot: SnapshotJson | null }>(statement, values, REUSE)).rows[0]?.snapshot ?? null);
   }
 
   async claim(gid: string, owner: string, now: number, leaseUntil: number): Promise<TransactionSnapshot | null> {

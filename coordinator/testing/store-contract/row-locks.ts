@@ -81,10 +81,13 @@ export function rowLocksContract(open: () => StoreUnderTest): void {
       expect(await holders(rows(gid, 1))).toEqual([]);
     });
 
-    it('the commit decision releases the locks in its commit', async () => {
+    it('the commit decision releases the locks in its commit; a refused one releases nothing', async () => {
       const gid = gidOf('lock-commit');
       await beginFmt(gid, ['01']);
       await lock(gid, '01', rows(gid, 1, 2));
+      // A decision refused by its guard releases nothing.
+      expect(await store.decide(decision(gid, { guard: { from: 'committing' }, releaseRowLocks: true }))).toBeNull();
+      expect(await holders(rows(gid, 1, 2))).toHaveLength(2);
       expect(await store.decide(decision(gid, { releaseRowLocks: true }))).not.toBeNull();
       expect(await holders(rows(gid, 1, 2))).toEqual([]);
       expect(await adminStore.rowLocks({ gid, limit: 10 })).toEqual([]);
